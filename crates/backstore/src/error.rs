@@ -1,0 +1,50 @@
+//! The error every backing-store operation returns: which operation failed, where, and why.
+
+use std::io;
+
+/// The operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Open,
+    Read,
+    Write,
+    Flush,
+    Unmap,
+    Size,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackstoreError {
+    #[error("{op:?} of {len} bytes at offset {offset} is beyond the end of the store")]
+    OutOfRange { op: ErrorKind, offset: u64, len: u64 },
+    #[error("{op:?} at offset {offset} failed: {source}")]
+    Io {
+        op: ErrorKind,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("bad backing-store option: {0}")]
+    BadOption(String),
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl BackstoreError {
+    pub fn out_of_range(op: ErrorKind, offset: u64, len: u64) -> Self {
+        BackstoreError::OutOfRange { op, offset, len }
+    }
+
+    pub fn io(op: ErrorKind, offset: u64, source: io::Error) -> Self {
+        BackstoreError::Io { op, offset, source }
+    }
+
+    /// True when the underlying device ran out of space (thin provisioning exhausted).
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, BackstoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+    }
+}

@@ -1,0 +1,144 @@
+//! Opening a store from what an administrator typed: `--bstype`, `--backing-store`, `--bsopts`,
+//! `--bsoflags`.
+
+use crate::{Backstore, BackstoreError, FileStore, MemoryStore, NullStore, OpenFlags};
+use std::path::PathBuf;
+
+/// The engines, named as tgt names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackstoreKind {
+    Rdwr,
+    Memory,
+    Null,
+}
+
+impl BackstoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackstoreKind::Rdwr => "rdwr",
+            BackstoreKind::Memory => "memory",
+            BackstoreKind::Null => "null",
+        }
+    }
+
+    pub fn all() -> &'static [BackstoreKind] {
+        &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null]
+    }
+}
+
+impl std::str::FromStr for BackstoreKind {
+    type Err = BackstoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rdwr" | "aio" | "file" => Ok(BackstoreKind::Rdwr),
+            "memory" | "mem" => Ok(BackstoreKind::Memory),
+            "null" => Ok(BackstoreKind::Null),
+            other => Err(BackstoreError::BadOption(format!("unknown backing store type '{other}'"))),
+        }
+    }
+}
+
+/// Everything needed to open a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackstoreSpec {
+    pub kind: BackstoreKind,
+    /// The file or device (rdwr); ignored by memory, optional for null.
+    pub path: Option<PathBuf>,
+    /// tgt's `--bsopts`, `key=value` pairs separated by ';' or ','.
+    pub options: String,
+    /// tgt's `--bsoflags`: `direct`, `sync`, separated by ':' or ','.
+    pub oflags: String,
+    pub readonly: bool,
+}
+
+/// Default size of a null store with no `size=` option: large enough for any test, costs nothing.
+const NULL_DEFAULT_SIZE: u64 = 1 << 40;
+
+/// Open the store `spec` describes.
+pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
+    let mut size = None;
+    for opt in spec.options.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
+        let (key, value) = opt
+            .split_once('=')
+            .ok_or_else(|| BackstoreError::BadOption(format!("'{opt}' is not key=value")))?;
+        match key {
+            "size" => size = Some(parse_size(value)?),
+            other => return Err(BackstoreError::BadOption(format!("unknown option '{other}'"))),
+        }
+    }
+    let mut flags = OpenFlags { readonly: spec.readonly, ..OpenFlags::default() };
+    for flag in spec.oflags.split([':', ',']).map(str::trim).filter(|o| !o.is_empty()) {
+        match flag {
+            "direct" => flags.direct = true,
+            "sync" => flags.sync = true,
+            other => return Err(BackstoreError::BadOption(format!("unknown bsoflag '{other}'"))),
+        }
+    }
+    match spec.kind {
+        BackstoreKind::Rdwr => {
+            let path = spec
+                .path
+                .as_deref()
+                .ok_or_else(|| BackstoreError::BadOption("the rdwr store needs a backing-store path".into()))?;
+            Ok(Backstore::File(FileStore::open(path, flags)?))
+        }
+        BackstoreKind::Memory => {
+            let size = size.ok_or_else(|| BackstoreError::BadOption("the memory store needs size=".into()))?;
+            Ok(Backstore::Memory(MemoryStore::new(size)))
+        }
+        BackstoreKind::Null => Ok(Backstore::Null(NullStore::new(size.unwrap_or(NULL_DEFAULT_SIZE)))),
+    }
+}
+
+/// Parse `1G`, `512M`, `4096`, `64k` (binary multiples).
+pub fn parse_size(text: &str) -> Result<u64, BackstoreError> {
+    let bad = || BackstoreError::BadOption(format!("'{text}' is not a size"));
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => return Err(bad()),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BlockStore;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn memory_needs_size_and_bad_options_are_named() {
+        let spec = BackstoreSpec {
+            kind: BackstoreKind::Memory,
+            path: None,
+            options: String::new(),
+            oflags: String::new(),
+            readonly: false,
+        };
+        assert!(open(&spec).is_err());
+        let store = open(&BackstoreSpec { options: "size=1M".into(), ..spec.clone() }).unwrap();
+        assert_eq!(store.size(), 1 << 20);
+        let err = open(&BackstoreSpec { options: "colour=blue".into(), ..spec }).unwrap_err();
+        assert!(err.to_string().contains("colour"));
+    }
+}

@@ -1,0 +1,1 @@
+//! The management protocol shared by tgtd and tgtadm. SKELETON.

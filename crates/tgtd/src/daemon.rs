@@ -1,0 +1,28 @@
+//! The running daemon: what every part (portals, management server, signal handling) shares.
+
+use rtgt_iscsi::{IscsiServer, Registry};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Debug)]
+pub struct Daemon {
+    /// The iSCSI targets, their LUNs, ACLs and sessions.
+    pub registry: Arc<Registry>,
+    /// The portals serving `registry`.
+    pub iscsi: Arc<IscsiServer>,
+    /// Signalled when the daemon must stop (SIGTERM, SIGINT, `tgtadm --mode system --op delete`).
+    pub stop: Notify,
+}
+
+impl Daemon {
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new();
+        let iscsi = IscsiServer::new(registry.clone());
+        Arc::new(Daemon { registry, iscsi, stop: Notify::new() })
+    }
+
+    /// Ask the daemon to stop; the main task then shuts the portals down and exits.
+    pub fn request_stop(&self) {
+        self.stop.notify_one();
+    }
+}

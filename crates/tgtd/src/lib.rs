@@ -1,0 +1,8 @@
+//! The rtgt daemon as a library: the running state (`Daemon`), the management socket server, and
+//! start-up helpers. `main.rs` is a thin shell around it, and the integration tests in `tests/` drive
+//! the real binary.
+
+pub mod control;
+pub mod daemon;
+
+pub use daemon::Daemon;
