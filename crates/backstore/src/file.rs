@@ -45,12 +45,8 @@ impl FileStore {
         if flags.sync {
             custom |= libc::O_SYNC;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!flags.readonly)
-            .custom_flags(custom)
-            .open(path)
-            .map_err(open_err)?;
+        let file =
+            OpenOptions::new().read(true).write(!flags.readonly).custom_flags(custom).open(path).map_err(open_err)?;
         let meta = file.metadata().map_err(open_err)?;
         let is_block_device = meta.file_type().is_block_device();
         if !is_block_device && !meta.is_file() {
@@ -100,8 +96,11 @@ impl FileStore {
         while done < len {
             let n = STEP.min(len - done) as usize;
             let at = offset + done;
-            let result =
-                if self.flags.direct { self.write_direct(at, &zeros[..n]) } else { self.file.write_all_at(&zeros[..n], at) };
+            let result = if self.flags.direct {
+                self.write_direct(at, &zeros[..n])
+            } else {
+                self.file.write_all_at(&zeros[..n], at)
+            };
             result.map_err(|e| BackstoreError::io(ErrorKind::Unmap, at, e))?;
             done += n as u64;
         }
@@ -116,13 +115,15 @@ impl BlockStore for FileStore {
 
     async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackstoreError> {
         check_range(ErrorKind::Read, offset, buf.len() as u64, self.size())?;
-        let result = if self.flags.direct { self.read_direct(offset, buf) } else { self.file.read_exact_at(buf, offset) };
+        let result =
+            if self.flags.direct { self.read_direct(offset, buf) } else { self.file.read_exact_at(buf, offset) };
         result.map_err(|e| BackstoreError::io(ErrorKind::Read, offset, e))
     }
 
     async fn write_at(&self, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
         check_range(ErrorKind::Write, offset, buf.len() as u64, self.size())?;
-        let result = if self.flags.direct { self.write_direct(offset, buf) } else { self.file.write_all_at(buf, offset) };
+        let result =
+            if self.flags.direct { self.write_direct(offset, buf) } else { self.file.write_all_at(buf, offset) };
         result.map_err(|e| BackstoreError::io(ErrorKind::Write, offset, e))?;
         // O_SYNC already made the data durable; otherwise FUA needs an explicit data sync.
         if fua && !self.flags.sync {

