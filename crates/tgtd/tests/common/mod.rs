@@ -1,0 +1,199 @@
+//! Shared helpers for the end-to-end tests: start the real tgtd on a free loopback port with a
+//! private control socket, drive it with the real tgtadm, and run libiscsi's clients against it.
+
+#![allow(dead_code)]
+
+pub mod initiator;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The directory that holds the workspace's built binaries (target/debug or target/release).
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tgtd")).parent().expect("binary directory").to_path_buf()
+}
+
+pub fn tgtadm_path() -> PathBuf {
+    let path = bin_dir().join("tgtadm");
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    path
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// True when the named program is installed (libiscsi-bin's clients).
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Panic with install advice when a required program is missing: a missing tool is a failed
+/// test, never a silent pass.
+pub fn require(program: &str) {
+    assert!(have(program), "{program} is not installed: apt-get install -y libiscsi-bin");
+}
+
+/// One running tgtd, killed (by PID) when dropped.
+pub struct Tgtd {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub socket: PathBuf,
+}
+
+impl Tgtd {
+    pub fn start() -> Tgtd {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Tgtd {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("control.sock");
+        let port = free_port();
+        let portal = format!("portal=127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("tgtd.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+            .args(["-f", "--iscsi", &portal, "--control-socket"])
+            .arg(&socket)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tgtd");
+        let mut tgtd = Tgtd { child, dir, port, socket };
+        tgtd.wait_until_serving();
+        tgtd
+    }
+
+    fn wait_until_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("tgtd exited early with {status}: {}", self.log());
+            }
+            let control_ok = std::os::unix::net::UnixStream::connect(&self.socket).is_ok();
+            let portal_ok = TcpStream::connect(self.portal()).is_ok();
+            if control_ok && portal_ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "tgtd did not start serving: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn portal(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tgtd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Run tgtadm against this daemon.
+    pub fn tgtadm(&self, args: &[&str]) -> Output {
+        Command::new(tgtadm_path()).arg("--control-socket").arg(&self.socket).args(args).output().expect("run tgtadm")
+    }
+
+    /// Run tgtadm and insist that it succeeds; returns its stdout.
+    pub fn tgtadm_ok(&self, args: &[&str]) -> String {
+        let out = self.tgtadm(args);
+        assert!(
+            out.status.success(),
+            "tgtadm {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A target with one disk LUN on `backing`, open to every initiator.
+    pub fn add_disk_target(&self, tid: u32, iqn: &str, backing: &Path) {
+        let tid = tid.to_string();
+        self.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
+        self.tgtadm_ok(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "logicalunit",
+            "--op",
+            "new",
+            "--tid",
+            &tid,
+            "--lun",
+            "1",
+            "--backing-store",
+            backing.to_str().unwrap(),
+        ]);
+        self.tgtadm_ok(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "target",
+            "--op",
+            "bind",
+            "--tid",
+            &tid,
+            "--initiator-address",
+            "ALL",
+        ]);
+    }
+
+    pub fn url(&self, iqn: &str, lun: u32) -> String {
+        format!("iscsi://127.0.0.1:{}/{iqn}/{lun}", self.port)
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "tgtd ignored SIGTERM: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tgtd {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A sparse image file of `size` bytes in `dir`.
+pub fn sparse_image(dir: &Path, name: &str, size: u64) -> PathBuf {
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(size).unwrap();
+    path
+}
+
+/// Run a program; returns its output (never panics on a non-zero exit).
+pub fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}

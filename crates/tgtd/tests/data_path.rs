@@ -1,0 +1,104 @@
+//! Data written through one session reads back through another and equals the backing file's bytes;
+//! writes large enough to need R2T and Data-Out, and reads split over several Data-In PDUs.
+
+mod common;
+
+use common::initiator::Connection;
+use common::{sparse_image, Tgtd};
+
+const IQN: &str = "iqn.2026-11.org.rtgt.test:data";
+const INITIATOR: &str = "iqn.2026-11.org.rtgt.test:initiator";
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[(i % 4)] ^ seed).collect()
+}
+
+#[test]
+fn writes_through_one_session_read_back_through_another_and_land_in_the_file() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "data.img", 16 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+
+    let mut writer = Connection::connect(tgtd.portal()).unwrap();
+    writer.login(INITIATOR, Some(IQN), &[]).expect("login");
+    // Clear the power-on unit attention.
+    let _ = writer.scsi(1, &[0; 6], &[], 0).unwrap();
+
+    // 1 MiB at LBA 2048: immediate data up to FirstBurstLength, the rest through R2Ts.
+    let big = pattern(1 << 20, 0x5a);
+    let out = writer.write10(1, 2048, &big, 512).unwrap();
+    assert_eq!(out.status, 0, "WRITE(10) failed: sense {:02x?}", out.sense);
+    // A small write at the very last block.
+    let last_lba = (16u32 << 20) / 512 - 1;
+    let small = pattern(512, 0xa5);
+    let out = writer.write10(1, last_lba, &small, 512).unwrap();
+    assert_eq!(out.status, 0);
+    // SYNCHRONIZE CACHE(10) before checking the file.
+    let out = writer.scsi(1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).unwrap();
+    assert_eq!(out.status, 0);
+
+    let mut reader = Connection::connect(tgtd.portal()).unwrap();
+    reader.isid = [0x80, 0, 0, 0x65, 0x43, 0x21];
+    reader.login(INITIATOR, Some(IQN), &[]).expect("second login");
+    let _ = reader.scsi(1, &[0; 6], &[], 0).unwrap();
+    let back = reader.read10(1, 2048, (big.len() / 512) as u16, 512).unwrap();
+    assert_eq!(back.status, 0);
+    assert_eq!(back.residual, (false, false, 0));
+    assert!(back.data_in == big, "data read through the second session differs");
+    let back = reader.read10(1, last_lba, 1, 512).unwrap();
+    assert_eq!(back.data_in, small);
+
+    let file = std::fs::read(&image).unwrap();
+    assert!(file[2048 * 512..2048 * 512 + big.len()] == big[..], "backing file differs from what was written");
+    assert_eq!(&file[file.len() - 512..], &small[..]);
+
+    assert_eq!(writer.logout().unwrap().opcode(), common::initiator::OP_LOGOUT_RSP);
+    assert_eq!(reader.logout().unwrap().opcode(), common::initiator::OP_LOGOUT_RSP);
+}
+
+#[test]
+fn reading_past_the_end_is_refused_with_lba_out_of_range() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "edge.img", 1 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login(INITIATOR, Some(IQN), &[]).expect("login");
+    let _ = conn.scsi(1, &[0; 6], &[], 0).unwrap();
+    let blocks = (1u32 << 20) / 512;
+    let out = conn.read10(1, blocks - 1, 2, 512).unwrap();
+    assert_eq!(out.status, 0x02, "CHECK CONDITION expected");
+    // Fixed format: key ILLEGAL REQUEST (5), ASC/ASCQ 0x21/0x00.
+    assert_eq!(out.sense[0] & 0x7f, 0x70);
+    assert_eq!(out.sense[2] & 0x0f, 0x05);
+    assert_eq!((out.sense[12], out.sense[13]), (0x21, 0x00));
+}
+
+#[test]
+fn many_sessions_at_once_each_see_their_own_data() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "multi.img", 8 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let port = tgtd.portal();
+    let workers: Vec<_> = (0..8u8)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let mut conn = Connection::connect(port).unwrap();
+                conn.isid = [0x80, 0, 0, 0, 1, n];
+                conn.login(INITIATOR, Some(IQN), &[]).expect("login");
+                let _ = conn.scsi(1, &[0; 6], &[], 0).unwrap();
+                let data = pattern(64 << 10, n);
+                let lba = n as u32 * 256;
+                for _ in 0..10 {
+                    assert_eq!(conn.write10(1, lba, &data, 512).unwrap().status, 0);
+                    let back = conn.read10(1, lba, 128, 512).unwrap();
+                    assert_eq!(back.status, 0);
+                    assert!(back.data_in == data, "session {n} read back other data");
+                }
+                conn.logout().unwrap();
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("session thread");
+    }
+}

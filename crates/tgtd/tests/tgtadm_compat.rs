@@ -1,0 +1,187 @@
+//! tgtadm against the real daemon, in tgt 1.0.x's syntax and in the original tgt design's
+//! `--driver istgt` syntax, with `--op show` checked line by line.
+
+mod common;
+
+use common::{sparse_image, Tgtd};
+
+const IQN: &str = "iqn.2026-11.org.example:disk1";
+
+#[test]
+fn tgt_syntax_creates_binds_and_shows_a_target() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "disk1.img", 64 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    let expected_lun1 = format!(
+        "        LUN: 1
+            Type: disk
+            SCSI ID: IET     00010001
+            SCSI SN: beaf11
+            Size: 67 MB, Block size: 512
+            Online: Yes
+            Removable media: No
+            Prevent removal: No
+            Readonly: No
+            SWP: No
+            Thin-provisioning: No
+            Backing store type: rdwr
+            Backing store path: {}
+            Backing store flags: 
+",
+        image.display()
+    );
+    assert!(
+        show.starts_with(&format!(
+            "Target 1: {IQN}\n    System information:\n        Driver: iscsi\n        State: ready\n"
+        )),
+        "{show}"
+    );
+    assert!(show.contains("        LUN: 0\n            Type: controller\n"), "{show}");
+    assert!(show.contains(&expected_lun1), "show output:\n{show}");
+    assert!(show.ends_with("    Account information:\n    ACL information:\n        ALL\n"), "{show}");
+
+    // --json carries the same data for programs.
+    let json = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).expect("--json prints JSON");
+    let text = value.to_string();
+    assert!(text.contains(IQN) && text.contains(image.to_str().unwrap()), "{text}");
+
+    // Errors: one line, non-zero exit.
+    let dup = tgtd.tgtadm(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "--targetname", IQN]);
+    assert!(!dup.status.success());
+    let err = String::from_utf8_lossy(&dup.stderr);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    let bad = tgtd.tgtadm(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--frob", "1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("frob"));
+
+    // Delete the LUN and the target.
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "delete", "--tid", "1"]);
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(!show.contains(IQN), "{show}");
+}
+
+#[test]
+fn original_istgt_syntax_works() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "disk0.img", 32 << 20);
+    let name = "iqn.2001-04.com.example:storage.disk1.sys1.xyz";
+    tgtd.tgtadm_ok(&["--driver", "istgt", "--op", "new", "--tid", "0", "--params", &format!("Name={name}")]);
+    tgtd.tgtadm_ok(&[
+        "--driver",
+        "istgt",
+        "--op",
+        "new",
+        "--tid",
+        "0",
+        "--lun",
+        "0",
+        "--params",
+        &format!("Path={},Type=tgt_vsd", image.display()),
+    ]);
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(show.starts_with(&format!("Target 0: {name}\n")), "{show}");
+    // The disk replaced the automatic controller at LUN 0.
+    assert!(show.contains("        LUN: 0\n            Type: disk\n"), "{show}");
+    assert!(show.contains(&format!("Backing store path: {}\n", image.display())), "{show}");
+    assert!(!show.contains("Type: controller"), "{show}");
+
+    let help = tgtd.tgtadm(&["--driver", "istgt", "--help"]);
+    assert!(help.status.success());
+    assert!(!help.stdout.is_empty());
+}
+
+#[test]
+fn memory_and_null_backing_stores_and_system_show() {
+    let tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "target",
+        "--op",
+        "new",
+        "--tid",
+        "3",
+        "--targetname",
+        "iqn.2026-11.t:mem",
+    ]);
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "3",
+        "--lun",
+        "1",
+        "--bstype",
+        "memory",
+        "--bsopts",
+        "size=64M",
+    ]);
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "3",
+        "--lun",
+        "2",
+        "--bstype",
+        "null",
+        "--backing-store",
+        "none",
+        "--blocksize",
+        "4096",
+    ]);
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show", "--tid", "3"]);
+    assert!(show.contains("Backing store type: memory"), "{show}");
+    assert!(show.contains("Block size: 4096"), "{show}");
+    let system = tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]);
+    assert!(system.contains("State: ready"), "{system}");
+    assert!(system.contains("iscsi"), "{system}");
+    assert!(system.contains("rdwr"), "{system}");
+
+    let missing =
+        tgtd.tgtadm(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "3", "--lun", "9"]);
+    assert!(!missing.status.success());
+    let bad_bs = tgtd.tgtadm(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "3",
+        "--lun",
+        "4",
+        "--backing-store",
+        "/nonexistent/file.img",
+    ]);
+    assert!(!bad_bs.status.success(), "a missing backing file must be refused");
+}
+
+#[test]
+fn unreachable_daemon_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::tgtadm_path())
+        .arg("--control-socket")
+        .arg(dir.path().join("nobody.sock"))
+        .args(["--lld", "iscsi", "--mode", "target", "--op", "show"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tgt daemon") || err.contains("connect"), "{err}");
+}
