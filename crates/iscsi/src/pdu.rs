@@ -1,10 +1,20 @@
 //! The PDU codec (RFC 7143 section 11): a 48-byte Basic Header Segment read and written in place,
 //! additional header segments, the data segment with its padding, and optional CRC32C digests.
-//! SKELETON: the types and signatures below are the contract between the codec and the session code.
+//! `bhs` owns the header layout, `codec` the framing on a byte stream, `digest` the CRC32C rules.
 
 use bytes::BytesMut;
 
+mod bhs;
+mod codec;
+mod digest;
+
+pub use codec::{encode_pdu, pad_len, PduReader};
+pub use digest::crc32c;
+
 pub const BHS_LEN: usize = 48;
+
+/// The "reserved" tag value (RFC 7143 11.2.1.8 and others): no task, no target transfer.
+pub const RESERVED_TAG: u32 = 0xffff_ffff;
 
 /// Initiator and target opcodes (RFC 7143 11.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

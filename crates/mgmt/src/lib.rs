@@ -1,1 +1,24 @@
-//! The management protocol shared by tgtd and tgtadm. SKELETON.
+//! The management protocol shared by tgtd and tgtadm.
+//!
+//! A client sends one [`Request`] (which transport, which object, what to do, typed arguments) and
+//! the daemon answers one [`Response`]: either a typed [`Reply`] (nothing, a list of targets, the
+//! system state, ...) or a [`MgmtError`] whose [`ErrorCode`] carries tgt's error meanings. Nothing
+//! here is pre-rendered text: `tgtadm` renders tgt's layout from the views, and `--json` prints them
+//! as they are.
+//!
+//! On the wire each message is JSON behind a 4-byte big-endian length (see [`frame`]).
+
+pub mod error;
+pub mod frame;
+pub mod request;
+pub mod response;
+
+pub use error::{ErrorCode, MgmtError};
+pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
+pub use request::{
+    AclEntry, DeviceType, Lld, LunOp, LunSpec, Op, Param, Request, SystemOp, TargetOp,
+};
+pub use response::{
+    AccountView, BackingStoreView, ConnectionView, LldView, LunView, NexusView, Reply, Response,
+    SystemState, SystemView, TargetParam, TargetState, TargetView,
+};
