@@ -1,0 +1,296 @@
+//! What a client asks of the daemon: the transport (lld), the object (mode) and the operation, each
+//! operation carrying exactly the arguments it needs, already parsed and typed by the client.
+//!
+//! New modes (accounts, portals, connections, sessions) become new variants of [`Op`] beside the
+//! existing ones.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// One management request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The transport the request is about (tgt's `--lld`).
+    pub lld: Lld,
+    pub op: Op,
+}
+
+impl Request {
+    pub fn iscsi(op: Op) -> Self {
+        Request { lld: Lld::Iscsi, op }
+    }
+}
+
+/// Low-level drivers (transports). rtgt has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lld {
+    Iscsi,
+}
+
+impl Lld {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lld::Iscsi => "iscsi",
+        }
+    }
+}
+
+/// The operation, grouped by tgt's `--mode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Target(TargetOp),
+    LogicalUnit(LunOp),
+    System(SystemOp),
+}
+
+/// `--mode target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetOp {
+    New {
+        tid: u32,
+        name: String,
+    },
+    /// With `force`, sessions are closed first; without it a target with sessions is refused.
+    Delete {
+        tid: u32,
+        force: bool,
+    },
+    /// All targets (`Reply::TargetList`), or one target's parameters (`Reply::TargetParams`).
+    Show {
+        tid: Option<u32>,
+    },
+    Bind {
+        tid: u32,
+        rules: Vec<AclEntry>,
+    },
+    Unbind {
+        tid: u32,
+        rules: Vec<AclEntry>,
+    },
+    /// `--name N --value V`, or several pairs at once.
+    Update {
+        tid: u32,
+        params: Vec<Param>,
+    },
+}
+
+/// `--mode logicalunit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LunOp {
+    New {
+        tid: u32,
+        lun: u64,
+        spec: LunSpec,
+    },
+    Delete {
+        tid: u32,
+        lun: u64,
+    },
+    /// `--params vendor_id=...,readonly=1`.
+    Update {
+        tid: u32,
+        lun: u64,
+        params: Vec<Param>,
+    },
+    /// One LUN as `Reply::Lun` (an rtgt addition; tgt has no LUN show).
+    Show {
+        tid: u32,
+        lun: u64,
+    },
+}
+
+/// `--mode system`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemOp {
+    Show,
+    /// Stop the daemon. Like tgt, refused while targets exist unless `force`.
+    Delete {
+        force: bool,
+    },
+    /// `--name State --value offline|ready`, `--name debug --value on|off`.
+    Update {
+        params: Vec<Param>,
+    },
+}
+
+/// A `name=value` pair: `--name/--value` or one item of `--params`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    pub name: String,
+    pub value: String,
+}
+
+impl Param {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Param { name: name.into(), value: value.into() }
+    }
+}
+
+/// Everything `--op new --mode logicalunit` may say about the new LUN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LunSpec {
+    pub device_type: DeviceType,
+    /// `--backing-store`: a path (rdwr) or, for other engines, their object name.
+    #[serde(default)]
+    pub backing_store: Option<String>,
+    /// `--bstype`; None means the device type's default (rdwr for disks). Kept as the engine's name
+    /// because which engines exist is the daemon's business (features such as rbd).
+    #[serde(default)]
+    pub bstype: Option<String>,
+    /// `--bsopts`, e.g. `size=1G`.
+    #[serde(default)]
+    pub bsopts: String,
+    /// `--bsoflags`: `sync`, `direct`, `sync:direct`.
+    #[serde(default)]
+    pub bsoflags: String,
+    /// `--blocksize`; None means 512.
+    #[serde(default)]
+    pub block_size: Option<u32>,
+}
+
+impl LunSpec {
+    /// A disk on `backing_store` with every other choice left to the daemon.
+    pub fn disk(backing_store: Option<String>) -> Self {
+        LunSpec {
+            device_type: DeviceType::Disk,
+            backing_store,
+            bstype: None,
+            bsopts: String::new(),
+            bsoflags: String::new(),
+            block_size: None,
+        }
+    }
+}
+
+/// SCSI device types as tgt names them (`--device-type`, "Type:" in show).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceType {
+    Disk,
+    Cd,
+    Tape,
+    Changer,
+    Osd,
+    Passthrough,
+    /// The automatic LUN 0 (storage array controller); never created with `--device-type`.
+    Controller,
+}
+
+impl DeviceType {
+    /// The name `show` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceType::Disk => "disk",
+            DeviceType::Cd => "cd/dvd",
+            DeviceType::Tape => "tape",
+            DeviceType::Changer => "changer",
+            DeviceType::Osd => "osd",
+            DeviceType::Passthrough => "passthrough",
+            DeviceType::Controller => "controller",
+        }
+    }
+}
+
+/// Not one of tgt's `--device-type` names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown target type: {0}")]
+pub struct UnknownDeviceType(pub String);
+
+impl FromStr for DeviceType {
+    type Err = UnknownDeviceType;
+    /// The names tgtadm accepts for `--device-type`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "disk" => Ok(DeviceType::Disk),
+            "cd" => Ok(DeviceType::Cd),
+            "tape" | "ssc" => Ok(DeviceType::Tape),
+            "changer" => Ok(DeviceType::Changer),
+            "osd" => Ok(DeviceType::Osd),
+            "pt" => Ok(DeviceType::Passthrough),
+            other => Err(UnknownDeviceType(other.to_string())),
+        }
+    }
+}
+
+/// One access rule of a target (`--initiator-address` / `--initiator-name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AclEntry {
+    /// `ALL`: any initiator address.
+    All,
+    Address(IpAddr),
+    Network {
+        address: IpAddr,
+        prefix: u8,
+    },
+    InitiatorName(String),
+}
+
+impl AclEntry {
+    /// Parse `--initiator-address`: `ALL`, an IPv4/IPv6 address, or `address/prefix`.
+    pub fn parse_address(text: &str) -> Option<AclEntry> {
+        if text == "ALL" {
+            return Some(AclEntry::All);
+        }
+        match text.split_once('/') {
+            None => text.parse().ok().map(AclEntry::Address),
+            Some((addr, prefix)) => {
+                let address: IpAddr = addr.parse().ok()?;
+                let prefix: u8 = prefix.parse().ok()?;
+                let max = if address.is_ipv4() { 32 } else { 128 };
+                (prefix <= max).then_some(AclEntry::Network { address, prefix })
+            }
+        }
+    }
+
+    pub fn is_name(&self) -> bool {
+        matches!(self, AclEntry::InitiatorName(_))
+    }
+}
+
+impl fmt::Display for AclEntry {
+    /// As `show` lists it under "ACL information:".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AclEntry::All => f.write_str("ALL"),
+            AclEntry::Address(a) => write!(f, "{a}"),
+            AclEntry::Network { address, prefix } => write!(f, "{address}/{prefix}"),
+            AclEntry::InitiatorName(n) => f.write_str(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acl_addresses_parse() {
+        assert_eq!(AclEntry::parse_address("ALL"), Some(AclEntry::All));
+        assert_eq!(AclEntry::parse_address("10.0.0.1"), Some(AclEntry::Address("10.0.0.1".parse().unwrap())));
+        assert_eq!(
+            AclEntry::parse_address("192.168.1.0/24"),
+            Some(AclEntry::Network { address: "192.168.1.0".parse().unwrap(), prefix: 24 })
+        );
+        assert_eq!(AclEntry::parse_address("fe80::1/64").unwrap().to_string(), "fe80::1/64");
+        assert_eq!(AclEntry::parse_address("10.0.0.0/33"), None);
+        assert_eq!(AclEntry::parse_address("frob"), None);
+        assert_eq!(AclEntry::parse_address("all"), None);
+        assert_eq!(AclEntry::parse_address("1.2.3.4/"), None);
+    }
+
+    #[test]
+    fn device_type_names() {
+        assert_eq!("ssc".parse::<DeviceType>().unwrap(), DeviceType::Tape);
+        assert_eq!("cd".parse::<DeviceType>().unwrap().name(), "cd/dvd");
+        assert_eq!("frob".parse::<DeviceType>().unwrap_err().to_string(), "unknown target type: frob");
+        assert!("controller".parse::<DeviceType>().is_err());
+    }
+}

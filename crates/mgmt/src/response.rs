@@ -1,0 +1,182 @@
+//! What the daemon answers: a typed reply or an error. The views are plain data, complete enough for
+//! tgtadm to render tgt's `show` layout and for `--json` to be useful on its own.
+
+use crate::{AclEntry, DeviceType, Lld, MgmtError};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// The answer to one [`crate::Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Ok(Reply),
+    Error(MgmtError),
+}
+
+impl Response {
+    pub fn into_result(self) -> Result<Reply, MgmtError> {
+        match self {
+            Response::Ok(reply) => Ok(reply),
+            Response::Error(err) => Err(err),
+        }
+    }
+}
+
+impl From<Result<Reply, MgmtError>> for Response {
+    fn from(result: Result<Reply, MgmtError>) -> Self {
+        match result {
+            Ok(reply) => Response::Ok(reply),
+            Err(err) => Response::Error(err),
+        }
+    }
+}
+
+/// The payload of a successful request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// Done; nothing to show.
+    Done,
+    TargetList(Vec<TargetView>),
+    /// `--mode target --op show --tid N`: the target's iSCSI parameters, in display order.
+    TargetParams(Vec<TargetParam>),
+    Lun(LunView),
+    System(SystemView),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Ready,
+    Offline,
+}
+
+impl TargetState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetState::Ready => "ready",
+            TargetState::Offline => "offline",
+        }
+    }
+}
+
+/// One target as `--op show` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetView {
+    pub tid: u32,
+    pub name: String,
+    pub driver: Lld,
+    pub state: TargetState,
+    /// NOP-Out probing, shown only when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nop_interval: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nop_count: Option<u32>,
+    pub nexuses: Vec<NexusView>,
+    /// Ascending by LUN.
+    pub luns: Vec<LunView>,
+    pub accounts: Vec<AccountView>,
+    pub acl: Vec<AclEntry>,
+}
+
+/// One I_T nexus (an iSCSI session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NexusView {
+    /// The nexus number tgt shows (the session's TSIH for iSCSI).
+    pub id: u64,
+    pub initiator: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The initiator's ISID, as 12 hex digits.
+    #[serde(default)]
+    pub isid: String,
+    pub connections: Vec<ConnectionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub cid: u16,
+    pub initiator_address: SocketAddr,
+    pub target_address: SocketAddr,
+}
+
+/// One logical unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LunView {
+    pub lun: u64,
+    pub device_type: DeviceType,
+    pub scsi_id: String,
+    pub scsi_sn: String,
+    pub vendor_id: String,
+    pub product_id: String,
+    pub product_rev: String,
+    /// Bytes.
+    pub size: u64,
+    pub block_size: u32,
+    pub online: bool,
+    pub removable: bool,
+    pub prevent_removal: bool,
+    pub readonly: bool,
+    /// Software write protect (the control mode page's SWP bit).
+    pub swp: bool,
+    pub thin_provisioning: bool,
+    pub backing_store_type: String,
+    #[serde(default)]
+    pub backing_store_path: Option<String>,
+    pub backing_store_flags: String,
+}
+
+/// An account bound to a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub user: String,
+    pub outgoing: bool,
+}
+
+/// One parameter line of `show --tid N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetParam {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemState {
+    Ready,
+    Offline,
+}
+
+impl SystemState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemState::Ready => "ready",
+            SystemState::Offline => "offline",
+        }
+    }
+}
+
+/// `--mode system --op show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemView {
+    pub state: SystemState,
+    pub debug: bool,
+    pub llds: Vec<LldView>,
+    pub backing_stores: Vec<BackingStoreView>,
+    pub device_types: Vec<DeviceType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LldView {
+    pub name: String,
+    /// "ready" or "error".
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackingStoreView {
+    pub name: String,
+    /// The `--bsoflags` this engine honours, e.g. "sync:direct"; None when it takes none.
+    #[serde(default)]
+    pub oflags: Option<String>,
+}
