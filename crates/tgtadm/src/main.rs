@@ -1,1 +1,88 @@
-fn main() {}
+//! tgtadm: tgt's administration command for rtgt. Parses tgt's command line into a typed request,
+//! sends it to tgtd over the control socket, and prints the reply in tgt's layout (or as JSON).
+
+mod cli;
+mod client;
+mod help;
+mod options;
+mod render;
+
+use cli::Command;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut argv = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(a) => argv.push(a),
+            Err(raw) => {
+                eprintln!("tgtadm: argument {raw:?} is not valid UTF-8");
+                return ExitCode::from(22);
+            }
+        }
+    }
+    exit(run(&argv, std::env::var(cli::SOCKET_ENV).ok()))
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Everything but process concerns: returns the exit status.
+fn run(argv: &[String], env_socket: Option<String>) -> i32 {
+    let command = match cli::parse(argv, env_socket) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            if e.hint {
+                eprintln!("Try `tgtadm --help' for more information.");
+            }
+            return e.exit_code;
+        }
+    };
+    let (socket, request, json) = match command {
+        Command::Help => {
+            print!("{}", help::usage());
+            return 0;
+        }
+        Command::Version => {
+            println!("{} (rtgt {})", help::TGT_COMPAT_VERSION, env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Command::Send { socket, request, json } => (socket, request, json),
+    };
+    let response = match client::call(&socket, &request) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tgtadm: {e}");
+            return client::EXIT_NOT_CONNECTED;
+        }
+    };
+    match response.into_result() {
+        Ok(reply) => {
+            let text = if json {
+                match reply {
+                    rtgt_mgmt::Reply::Done => String::new(),
+                    other => match serde_json::to_string_pretty(&other) {
+                        Ok(s) => s + "\n",
+                        Err(e) => {
+                            eprintln!("tgtadm: cannot print the reply as JSON: {e}");
+                            return 1;
+                        }
+                    },
+                }
+            } else {
+                render::render(&reply)
+            };
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (tgtadm ... | head) is not worth a panic.
+            let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+            0
+        }
+        Err(err) => {
+            eprintln!("tgtadm: {err}");
+            err.code.exit_code()
+        }
+    }
+}

@@ -1,0 +1,680 @@
+//! From tgtadm's command line to a typed `Request`: which options each mode and operation needs and
+//! allows, the original tgt design's `--driver istgt` syntax, and where the control socket is.
+//! Diagnostics and exit codes follow tgt 1.0.85's tgtadm (measured, see the tests).
+
+use crate::options::{scan, Given, Opt};
+use rtgt_mgmt::{AclEntry, DeviceType, LunOp, LunSpec, Op, Param, Request, SystemOp, TargetOp};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// tgt's default control socket directory; `-C N` picks `socket.N`.
+pub const SOCKET_DIR: &str = "/var/run/tgtd";
+/// Overrides the default socket (below `--control-socket` and `-C`).
+pub const SOCKET_ENV: &str = "RTGT_CONTROL_SOCKET";
+
+/// A command-line mistake: what to print (one line naming the problem) and the exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub message: String,
+    /// getopt-level mistakes are followed by tgt's "Try `tgtadm --help'" hint.
+    pub hint: bool,
+    pub exit_code: i32,
+}
+
+impl CliError {
+    /// A getopt-level mistake: exit 22 with the help hint.
+    pub fn usage(message: String) -> Self {
+        CliError { message, hint: true, exit_code: 22 }
+    }
+
+    /// A missing or misplaced option: "tgtadm: ..." and exit 22 (EINVAL), as tgt.
+    fn invalid(message: impl Into<String>) -> Self {
+        CliError { message: format!("tgtadm: {}", message.into()), hint: false, exit_code: 22 }
+    }
+
+    /// tgt exits 1 for an unknown mode or operation name.
+    fn unknown(message: String) -> Self {
+        CliError { message: format!("tgtadm: {message}"), hint: false, exit_code: 1 }
+    }
+}
+
+/// What tgtadm was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Version,
+    Send { socket: PathBuf, request: Request, json: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Target,
+    LogicalUnit,
+    System,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Target => "target",
+            Mode::LogicalUnit => "logicalunit",
+            Mode::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    New,
+    Delete,
+    Show,
+    Bind,
+    Unbind,
+    Update,
+    Start,
+    Stop,
+}
+
+impl Operation {
+    fn parse(text: &str) -> Option<Operation> {
+        Some(match text {
+            "new" => Operation::New,
+            "delete" => Operation::Delete,
+            "show" => Operation::Show,
+            "bind" => Operation::Bind,
+            "unbind" => Operation::Unbind,
+            "update" => Operation::Update,
+            "start" => Operation::Start,
+            "stop" => Operation::Stop,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Operation::New => "new",
+            Operation::Delete => "delete",
+            Operation::Show => "show",
+            Operation::Bind => "bind",
+            Operation::Unbind => "unbind",
+            Operation::Update => "update",
+            Operation::Start => "start",
+            Operation::Stop => "stop",
+        }
+    }
+}
+
+/// Options that every mode accepts.
+const GLOBAL: &[Opt] =
+    &[Opt::Lld, Opt::Driver, Opt::Mode, Opt::Op, Opt::ControlPort, Opt::ControlSocket, Opt::Json, Opt::Debug];
+
+/// The options given, last one winning as with tgt, plus the order they came in.
+struct Args {
+    given: Vec<Opt>,
+    values: HashMap<Opt, Option<String>>,
+}
+
+impl Args {
+    fn new(list: Vec<Given>) -> Self {
+        let given = list.iter().map(|g| g.opt).collect();
+        let values = list.into_iter().map(|g| (g.opt, g.value)).collect();
+        Args { given, values }
+    }
+
+    fn has(&self, opt: Opt) -> bool {
+        self.values.contains_key(&opt)
+    }
+
+    fn value(&self, opt: Opt) -> Option<&str> {
+        self.values.get(&opt).and_then(|v| v.as_deref())
+    }
+
+    /// An integer option: decimal or 0x-hex, with tgt's two diagnostics.
+    fn number<T: TryFrom<u64>>(&self, opt: Opt) -> Result<Option<T>, CliError> {
+        let Some(text) = self.value(opt) else { return Ok(None) };
+        let letter = opt.display();
+        let bad = |what: &str| CliError::usage(format!("{letter} argument value '{text}' {what}"));
+        let trimmed = text.trim();
+        if trimmed.starts_with('-') && trimmed[1..].chars().all(|c| c.is_ascii_digit()) && trimmed.len() > 1 {
+            return Err(bad("out of range"));
+        }
+        let parsed = match trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")) {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => trimmed.parse::<u64>(),
+        };
+        let n = match parsed {
+            Ok(n) => n,
+            // Like tgt: beyond 64 bits is "invalid", beyond the option's own range "out of range".
+            Err(_) => return Err(bad("invalid")),
+        };
+        T::try_from(n).map(Some).map_err(|_| bad("out of range"))
+    }
+}
+
+/// Parse tgtadm's arguments (without the program name). `env_socket` is `$RTGT_CONTROL_SOCKET`.
+pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, CliError> {
+    let list = scan(argv)?;
+    if list.iter().any(|g| g.opt == Opt::Help) {
+        return Ok(Command::Help);
+    }
+    if list.iter().any(|g| g.opt == Opt::Version) {
+        return Ok(Command::Version);
+    }
+    let args = Args::new(list);
+
+    // Numbers are checked as getopt sees them, before any meaning.
+    let control_port: Option<u32> = args.number(Opt::ControlPort)?;
+    let tid: Option<u32> = args.number(Opt::Tid)?;
+    let lun: Option<u64> = args.number(Opt::Lun)?;
+    let block_size: Option<u32> = args.number(Opt::BlockSize)?;
+
+    // `--driver istgt` is the original design's name for the iSCSI driver.
+    let legacy = args.has(Opt::Driver);
+    if let Some(driver) = args.value(Opt::Driver) {
+        if driver != "istgt" && driver != "iscsi" {
+            return Err(CliError::invalid("can't find the driver"));
+        }
+    }
+    if let Some(lld) = args.value(Opt::Lld) {
+        if lld != "iscsi" {
+            return Err(CliError::invalid("can't find the driver"));
+        }
+    }
+
+    let mode_name = args.value(Opt::Mode);
+    let mode = match mode_name {
+        None => None,
+        Some("target" | "tgt") => Some(Mode::Target),
+        Some("logicalunit" | "lu") => Some(Mode::LogicalUnit),
+        Some("system" | "sys") => Some(Mode::System),
+        Some(m @ ("account" | "portal" | "conn" | "connection" | "session" | "lld")) => {
+            return Err(CliError::invalid(format!(
+                "this operation isn't supported: {m} mode is not implemented by rtgt yet"
+            )))
+        }
+        Some(other) => return Err(CliError::unknown(format!("unknown mode: {other}"))),
+    };
+    let op = match args.value(Opt::Op) {
+        None => None,
+        Some(text) => {
+            Some(Operation::parse(text).ok_or_else(|| CliError::unknown(format!("unknown operation: {text}")))?)
+        }
+    };
+    let Some(op) = op else { return Err(CliError::invalid("specify the operation type")) };
+    let mode = match mode {
+        Some(m) => m,
+        // The original design has no --mode: a LUN number means a logical unit.
+        None if legacy => {
+            if args.has(Opt::Lun) {
+                Mode::LogicalUnit
+            } else {
+                Mode::Target
+            }
+        }
+        None => return Err(CliError::invalid("specify the mode")),
+    };
+
+    let op = match mode {
+        Mode::Target => target_op(&args, op, tid, legacy)?,
+        Mode::LogicalUnit => lun_op(&args, op, tid, lun, block_size, legacy)?,
+        Mode::System => system_op(&args, op)?,
+    };
+
+    let socket = if let Some(path) = args.value(Opt::ControlSocket) {
+        PathBuf::from(path)
+    } else if let Some(port) = control_port {
+        PathBuf::from(format!("{SOCKET_DIR}/socket.{port}"))
+    } else if let Some(path) = env_socket.filter(|p| !p.is_empty()) {
+        PathBuf::from(path)
+    } else {
+        PathBuf::from(format!("{SOCKET_DIR}/socket.0"))
+    };
+    Ok(Command::Send { socket, request: Request::iscsi(op), json: args.has(Opt::Json) })
+}
+
+/// Refuse options the operation does not use, naming the first one given.
+fn check_allowed(args: &Args, mode: Mode, op: Operation, allowed: &[Opt]) -> Result<(), CliError> {
+    for &opt in &args.given {
+        if GLOBAL.contains(&opt) || allowed.contains(&opt) {
+            continue;
+        }
+        let name = opt.display();
+        return Err(CliError::invalid(if mode == Mode::LogicalUnit && op == Operation::Update {
+            format!("option '{name}' not supported in {} mode", mode.name())
+        } else {
+            format!("{} mode: option '{name}' is not allowed/supported", mode.name())
+        }));
+    }
+    Ok(())
+}
+
+fn not_supported(mode: Mode, op: Operation) -> CliError {
+    CliError::invalid(format!("operation {} not supported in {} mode", op.name(), mode.name()))
+}
+
+fn need_tid(tid: Option<u32>) -> Result<u32, CliError> {
+    tid.ok_or_else(|| CliError::invalid("'tid' option is necessary"))
+}
+
+/// `--params a=b,c=d` as pairs; an item without '=' is a mistake worth naming.
+fn params(text: &str) -> Result<Vec<Param>, CliError> {
+    text.split(',')
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok(Param::new(name, value)),
+            _ => Err(CliError::invalid(format!("'{item}' in --params is not name=value"))),
+        })
+        .collect()
+}
+
+fn target_op(args: &Args, op: Operation, tid: Option<u32>, legacy: bool) -> Result<Op, CliError> {
+    let mode = Mode::Target;
+    let target_op = match op {
+        Operation::New => {
+            let tid = need_tid(tid)?;
+            let mut name = args.value(Opt::TargetName).map(str::to_string);
+            let mut allowed = vec![Opt::Tid, Opt::TargetName];
+            if legacy {
+                // Original design: --params Name=iqn...
+                allowed.push(Opt::Params);
+                for p in params(args.value(Opt::Params).unwrap_or(""))? {
+                    match p.name.to_ascii_lowercase().as_str() {
+                        "name" => name = Some(p.value),
+                        _ => return Err(CliError::invalid(format!("unknown target parameter '{}'", p.name))),
+                    }
+                }
+            }
+            let Some(name) = name.filter(|n| !n.is_empty()) else {
+                return Err(CliError::invalid("creating new target requires a name, use --targetname"));
+            };
+            check_allowed(args, mode, op, &allowed)?;
+            TargetOp::New { tid, name }
+        }
+        Operation::Delete => {
+            let tid = need_tid(tid)?;
+            check_allowed(args, mode, op, &[Opt::Tid, Opt::Force])?;
+            TargetOp::Delete { tid, force: args.has(Opt::Force) }
+        }
+        Operation::Show => {
+            check_allowed(args, mode, op, &[Opt::Tid])?;
+            TargetOp::Show { tid }
+        }
+        Operation::Bind | Operation::Unbind => {
+            let tid = need_tid(tid)?;
+            let address = args.value(Opt::InitiatorAddress);
+            let initiator = args.value(Opt::InitiatorName);
+            if address.is_none() && initiator.is_none() {
+                return Err(CliError::invalid(format!(
+                    "{} operation requires initiator-address or initiator-name",
+                    op.name()
+                )));
+            }
+            check_allowed(args, mode, op, &[Opt::Tid, Opt::InitiatorAddress, Opt::InitiatorName])?;
+            let mut rules = Vec::new();
+            if let Some(text) = address {
+                let rule = AclEntry::parse_address(text).ok_or_else(|| {
+                    CliError::invalid(format!("'{text}' is not ALL, an IP address or an address/prefix network"))
+                })?;
+                rules.push(rule);
+            }
+            if let Some(name) = initiator {
+                if name.is_empty() {
+                    return Err(CliError::invalid("the initiator name is empty"));
+                }
+                rules.push(AclEntry::InitiatorName(name.to_string()));
+            }
+            if op == Operation::Bind {
+                TargetOp::Bind { tid, rules }
+            } else {
+                TargetOp::Unbind { tid, rules }
+            }
+        }
+        Operation::Update => {
+            let tid = need_tid(tid)?;
+            let mut list = Vec::new();
+            match (args.value(Opt::Name), args.value(Opt::Value)) {
+                (Some(name), Some(value)) => list.push(Param::new(name, value)),
+                (None, None) if args.has(Opt::Params) => {}
+                _ => return Err(CliError::invalid("update operation requires 'name' and 'value' options")),
+            }
+            // rtgt also takes several pairs at once with --params, as tgt's manual describes.
+            list.extend(params(args.value(Opt::Params).unwrap_or(""))?);
+            check_allowed(args, mode, op, &[Opt::Tid, Opt::Name, Opt::Value, Opt::Params])?;
+            TargetOp::Update { tid, params: list }
+        }
+        Operation::Start | Operation::Stop => return Err(not_supported(mode, op)),
+    };
+    Ok(Op::Target(target_op))
+}
+
+fn lun_op(
+    args: &Args,
+    op: Operation,
+    tid: Option<u32>,
+    lun: Option<u64>,
+    block_size: Option<u32>,
+    legacy: bool,
+) -> Result<Op, CliError> {
+    let mode = Mode::LogicalUnit;
+    let tid = need_tid(tid)?;
+    let lun = lun.ok_or_else(|| CliError::invalid("'lun' option is necessary"))?;
+    let lun_op = match op {
+        Operation::New => {
+            let mut allowed = vec![
+                Opt::Tid,
+                Opt::Lun,
+                Opt::BackingStore,
+                Opt::BsType,
+                Opt::BsOpts,
+                Opt::BsOFlags,
+                Opt::DeviceType,
+                Opt::BlockSize,
+            ];
+            let mut backing_store = args.value(Opt::BackingStore).map(str::to_string);
+            let mut device_type = match args.value(Opt::DeviceType) {
+                Some(text) => text.parse::<DeviceType>().map_err(|e| CliError::invalid(e.to_string()))?,
+                None => DeviceType::Disk,
+            };
+            if legacy {
+                // Original design: --params Path=/srv/disk0.img,Type=tgt_vsd
+                allowed.push(Opt::Params);
+                for p in params(args.value(Opt::Params).unwrap_or(""))? {
+                    match p.name.to_ascii_lowercase().as_str() {
+                        "path" => backing_store = Some(p.value),
+                        "type" => {
+                            device_type = match p.value.as_str() {
+                                "tgt_vsd" | "disk" => DeviceType::Disk,
+                                other => return Err(CliError::invalid(format!("unknown target type: {other}"))),
+                            }
+                        }
+                        _ => return Err(CliError::invalid(format!("unknown logical unit parameter '{}'", p.name))),
+                    }
+                }
+            }
+            check_allowed(args, mode, op, &allowed)?;
+            let spec = LunSpec {
+                device_type,
+                backing_store,
+                bstype: args.value(Opt::BsType).map(str::to_string),
+                bsopts: args.value(Opt::BsOpts).unwrap_or_default().to_string(),
+                bsoflags: args.value(Opt::BsOFlags).unwrap_or_default().to_string(),
+                block_size,
+            };
+            LunOp::New { tid, lun, spec }
+        }
+        Operation::Delete => {
+            check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun])?;
+            LunOp::Delete { tid, lun }
+        }
+        Operation::Update => {
+            check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun, Opt::Params])?;
+            let Some(text) = args.value(Opt::Params) else {
+                return Err(CliError::invalid("update operation requires the 'params' option"));
+            };
+            LunOp::Update { tid, lun, params: params(text)? }
+        }
+        Operation::Show => {
+            check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun])?;
+            LunOp::Show { tid, lun }
+        }
+        Operation::Bind | Operation::Unbind | Operation::Start | Operation::Stop => {
+            return Err(not_supported(mode, op))
+        }
+    };
+    Ok(Op::LogicalUnit(lun_op))
+}
+
+fn system_op(args: &Args, op: Operation) -> Result<Op, CliError> {
+    let mode = Mode::System;
+    let system_op = match op {
+        // tgt ignores every other option here.
+        Operation::Show => SystemOp::Show,
+        Operation::Delete => SystemOp::Delete { force: args.has(Opt::Force) },
+        Operation::Update => {
+            let (Some(name), Some(value)) = (args.value(Opt::Name), args.value(Opt::Value)) else {
+                return Err(CliError::invalid("update operation requires 'name' and 'value' options"));
+            };
+            check_allowed(args, mode, op, &[Opt::Name, Opt::Value])?;
+            SystemOp::Update { params: vec![Param::new(name, value)] }
+        }
+        _ => return Err(not_supported(mode, op)),
+    };
+    Ok(Op::System(system_op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Command, CliError> {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        parse(&argv, None)
+    }
+
+    fn request(line: &str) -> Op {
+        match parse_line(line) {
+            Ok(Command::Send { request, .. }) => request.op,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn error(line: &str) -> (String, i32) {
+        let e = parse_line(line).unwrap_err();
+        (e.message, e.exit_code)
+    }
+
+    fn socket(line: &str, env: Option<&str>) -> PathBuf {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        match parse(&argv, env.map(String::from)).unwrap() {
+            Command::Send { socket, .. } => socket,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn target_commands() {
+        assert_eq!(
+            request("--lld iscsi --mode target --op new --tid 1 --targetname iqn.2001-04.com.example:t1"),
+            Op::Target(TargetOp::New { tid: 1, name: "iqn.2001-04.com.example:t1".into() })
+        );
+        assert_eq!(
+            request("-L iscsi -m target -o new -t 0 -T iqn.x"),
+            Op::Target(TargetOp::New { tid: 0, name: "iqn.x".into() })
+        );
+        assert_eq!(request("--op show --mode target"), Op::Target(TargetOp::Show { tid: None }));
+        assert_eq!(request("--mode tgt --op show --tid=0x10"), Op::Target(TargetOp::Show { tid: Some(16) }));
+        assert_eq!(
+            request("--op delete --force --mode target --tid 2"),
+            Op::Target(TargetOp::Delete { tid: 2, force: true })
+        );
+        assert_eq!(
+            request("--mode target --op bind --tid 1 -I 10.0.0.0/8 -Q iqn.a"),
+            Op::Target(TargetOp::Bind {
+                tid: 1,
+                rules: vec![AclEntry::parse_address("10.0.0.0/8").unwrap(), AclEntry::InitiatorName("iqn.a".into())]
+            })
+        );
+        assert_eq!(
+            request("--mode target --op unbind --tid 1 --initiator-address ALL"),
+            Op::Target(TargetOp::Unbind { tid: 1, rules: vec![AclEntry::All] })
+        );
+        assert_eq!(
+            request("--mode target --op update --tid 1 -n HeaderDigest -v CRC32C"),
+            Op::Target(TargetOp::Update { tid: 1, params: vec![Param::new("HeaderDigest", "CRC32C")] })
+        );
+    }
+
+    #[test]
+    fn logical_unit_commands() {
+        assert_eq!(
+            request("--mode logicalunit --op new --tid 1 --lun 2 -E memory -S size=1G -y 4096 -f sync"),
+            Op::LogicalUnit(LunOp::New {
+                tid: 1,
+                lun: 2,
+                spec: LunSpec {
+                    device_type: DeviceType::Disk,
+                    backing_store: None,
+                    bstype: Some("memory".into()),
+                    bsopts: "size=1G".into(),
+                    bsoflags: "sync".into(),
+                    block_size: Some(4096),
+                }
+            })
+        );
+        assert_eq!(
+            request("-m lu -o new -t 1 -l 1 -b /srv/a.img --device-type disk"),
+            Op::LogicalUnit(LunOp::New { tid: 1, lun: 1, spec: LunSpec::disk(Some("/srv/a.img".into())) })
+        );
+        assert_eq!(request("-m lu -o delete -t 1 -l 1"), Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 1 }));
+        assert_eq!(
+            request("-m logicalunit -o update -t 1 -l 1 --params vendor_id=ACME,readonly=1"),
+            Op::LogicalUnit(LunOp::Update {
+                tid: 1,
+                lun: 1,
+                params: vec![Param::new("vendor_id", "ACME"), Param::new("readonly", "1")]
+            })
+        );
+    }
+
+    #[test]
+    fn system_commands() {
+        assert_eq!(request("--mode system --op show"), Op::System(SystemOp::Show));
+        // tgt lets anything ride along with system show.
+        assert_eq!(request("--mode sys --op show --tid 1 -T x"), Op::System(SystemOp::Show));
+        assert_eq!(request("--mode system --op delete"), Op::System(SystemOp::Delete { force: false }));
+        assert_eq!(
+            request("--mode system --op update --name State --value offline"),
+            Op::System(SystemOp::Update { params: vec![Param::new("State", "offline")] })
+        );
+    }
+
+    #[test]
+    fn original_design_syntax() {
+        assert_eq!(
+            request("--driver istgt --op new --tid 0 --params Name=iqn.2001-04.com.example:t0"),
+            Op::Target(TargetOp::New { tid: 0, name: "iqn.2001-04.com.example:t0".into() })
+        );
+        assert_eq!(
+            request("--driver istgt --op new --tid 0 --lun 0 --params Path=/srv/disk0.img,Type=tgt_vsd"),
+            Op::LogicalUnit(LunOp::New { tid: 0, lun: 0, spec: LunSpec::disk(Some("/srv/disk0.img".into())) })
+        );
+        assert_eq!(
+            request("--driver istgt --op delete --tid 0"),
+            Op::Target(TargetOp::Delete { tid: 0, force: false })
+        );
+        assert_eq!(
+            request("--driver istgt --op delete --tid 0 --lun 0"),
+            Op::LogicalUnit(LunOp::Delete { tid: 0, lun: 0 })
+        );
+        assert_eq!(parse_line("--driver istgt --help").unwrap(), Command::Help);
+        assert_eq!(error("--driver frob --op show").0, "tgtadm: can't find the driver");
+        assert_eq!(
+            error("--driver istgt --op new --tid 0 --params Colour=blue").0,
+            "tgtadm: unknown target parameter 'Colour'"
+        );
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse_line("-h").unwrap(), Command::Help);
+        assert_eq!(parse_line("-C 7 --mode target --help").unwrap(), Command::Help);
+        assert_eq!(parse_line("--version").unwrap(), Command::Version);
+        assert_eq!(parse_line("-V").unwrap(), Command::Version);
+    }
+
+    /// The texts and statuses Debian's tgtadm 1.0.85 gives for the same mistakes.
+    #[test]
+    fn tgt_diagnostics() {
+        let cases: &[(&str, &str, i32)] = &[
+            ("", "tgtadm: specify the operation type", 22),
+            ("--lld iscsi --mode target", "tgtadm: specify the operation type", 22),
+            ("--lld iscsi --op show", "tgtadm: specify the mode", 22),
+            ("--mode frob --op show", "tgtadm: unknown mode: frob", 1),
+            ("--mode target --op frob", "tgtadm: unknown operation: frob", 1),
+            ("--lld frob --mode target --op show", "tgtadm: can't find the driver", 22),
+            ("--mode target --op new -T iqn.y", "tgtadm: 'tid' option is necessary", 22),
+            ("--mode target --op new --tid 3", "tgtadm: creating new target requires a name, use --targetname", 22),
+            ("--mode target --op delete", "tgtadm: 'tid' option is necessary", 22),
+            ("--mode target --op show --tid abc", "-t argument value 'abc' invalid", 22),
+            ("--mode target --op show -t -5", "-t argument value '-5' out of range", 22),
+            ("--mode target --op show -t 99999999999", "-t argument value '99999999999' out of range", 22),
+            ("-C abc --mode target --op show", "-C argument value 'abc' invalid", 22),
+            ("--mode target --op show -l 1", "tgtadm: target mode: option '-l' is not allowed/supported", 22),
+            (
+                "--mode target --op new --tid 5 -T iqn.z -b /x",
+                "tgtadm: target mode: option '-b' is not allowed/supported",
+                22,
+            ),
+            (
+                "--mode target --op bind --tid 1",
+                "tgtadm: bind operation requires initiator-address or initiator-name",
+                22,
+            ),
+            (
+                "--mode target --op update --tid 1 --name HeaderDigest",
+                "tgtadm: update operation requires 'name' and 'value' options",
+                22,
+            ),
+            ("--mode logicalunit --op new --tid 1 -b /x", "tgtadm: 'lun' option is necessary", 22),
+            ("--mode logicalunit --op show", "tgtadm: 'tid' option is necessary", 22),
+            (
+                "--mode logicalunit --op new --tid 1 --lun 1 -P x=1",
+                "tgtadm: logicalunit mode: option '-P' is not allowed/supported",
+                22,
+            ),
+            (
+                "--mode logicalunit --op update --tid 1 --lun 1 -T x",
+                "tgtadm: option '-T' not supported in logicalunit mode",
+                22,
+            ),
+            ("--mode logicalunit --op new --tid 1 --lun 6 -Y frob", "tgtadm: unknown target type: frob", 22),
+            (
+                "--mode logicalunit --op new --tid 1 --lun 99999999999999999999",
+                "-l argument value '99999999999999999999' invalid",
+                22,
+            ),
+            (
+                "--mode system --op update -n a -v b -t 1",
+                "tgtadm: system mode: option '-t' is not allowed/supported",
+                22,
+            ),
+            ("--mode system --op new", "tgtadm: operation new not supported in system mode", 22),
+            (
+                "--mode system --op update --name State",
+                "tgtadm: update operation requires 'name' and 'value' options",
+                22,
+            ),
+            ("--frob", "tgtadm: unrecognized option '--frob'", 22),
+            ("-Z", "tgtadm: invalid option -- 'Z'", 22),
+        ];
+        for (line, message, code) in cases {
+            assert_eq!(error(line), (message.to_string(), *code), "{line}");
+        }
+        assert!(parse_line("--frob").unwrap_err().hint);
+        assert!(!parse_line("--mode target --op delete").unwrap_err().hint);
+    }
+
+    #[test]
+    fn rtgt_refuses_what_tgt_would_store_blindly() {
+        assert!(error("--mode target --op bind --tid 1 -I frob").0.contains("'frob'"));
+        assert!(error("--mode target --op bind --tid 1 -I 10.0.0.0/40").0.contains("10.0.0.0/40"));
+        assert!(error("-m lu -o update -t 1 -l 1 --params oops").0.contains("'oops'"));
+    }
+
+    #[test]
+    fn socket_precedence() {
+        let show = "--mode target --op show";
+        assert_eq!(socket(show, None), PathBuf::from("/var/run/tgtd/socket.0"));
+        assert_eq!(socket(show, Some("/run/env.sock")), PathBuf::from("/run/env.sock"));
+        assert_eq!(socket(&format!("{show} -C 7"), Some("/run/env.sock")), PathBuf::from("/var/run/tgtd/socket.7"));
+        assert_eq!(
+            socket(&format!("{show} -C 7 --control-socket /tmp/x.sock"), Some("/run/env.sock")),
+            PathBuf::from("/tmp/x.sock")
+        );
+        assert_eq!(socket(&format!("{show} --control-port=9"), None), PathBuf::from("/var/run/tgtd/socket.9"));
+        match parse_line("--mode system --op show --json").unwrap() {
+            Command::Send { json, .. } => assert!(json),
+            other => panic!("{other:?}"),
+        }
+    }
+}

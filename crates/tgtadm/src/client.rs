@@ -1,0 +1,66 @@
+//! The control socket: send one request, read one response.
+
+use rtgt_mgmt::{read_message, write_message, FrameError, Request, Response};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// tgt's tgtadm exits with ENOTCONN when it cannot talk to the daemon.
+pub const EXIT_NOT_CONNECTED: i32 = 107;
+
+/// How long to wait for the daemon's answer; deleting a target with sessions can take a moment.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Same wording as tgt, whatever the underlying cause (absent socket, refused, permissions).
+    #[error("failed to send request hdr to tgt daemon, Transport endpoint is not connected")]
+    Connect(#[source] std::io::Error),
+    #[error("failed to send request to tgt daemon, {0}")]
+    Send(#[source] FrameError),
+    #[error("failed to receive response from tgt daemon, {0}")]
+    Receive(#[source] FrameError),
+}
+
+/// Send `request` to the daemon listening on `socket` and wait for its response.
+pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
+    let mut stream = UnixStream::connect(socket).map_err(ClientError::Connect)?;
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(|e| ClientError::Send(e.into()))?;
+    write_message(&mut stream, request).map_err(ClientError::Send)?;
+    read_message(&mut stream).map_err(ClientError::Receive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtgt_mgmt::{Op, Reply, SystemOp};
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn absent_daemon_is_tgt_wording() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = call(&dir.path().join("none.sock"), &Request::iscsi(Op::System(SystemOp::Show))).unwrap_err();
+        assert_eq!(err.to_string(), "failed to send request hdr to tgt daemon, Transport endpoint is not connected");
+    }
+
+    #[test]
+    fn one_request_one_response() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let request: Request = read_message(&mut conn).unwrap();
+            assert_eq!(request.op, Op::System(SystemOp::Delete { force: false }));
+            write_message(&mut conn, &Response::Ok(Reply::Done)).unwrap();
+            // A second connection that closes without answering.
+            let (conn, _) = listener.accept().unwrap();
+            drop(conn);
+        });
+        let reply = call(&path, &Request::iscsi(Op::System(SystemOp::Delete { force: false }))).unwrap();
+        assert_eq!(reply, Response::Ok(Reply::Done));
+        let err = call(&path, &Request::iscsi(Op::System(SystemOp::Show))).unwrap_err();
+        assert!(matches!(err, ClientError::Receive(_) | ClientError::Send(_)), "{err}");
+        server.join().unwrap();
+    }
+}

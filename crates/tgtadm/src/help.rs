@@ -1,0 +1,80 @@
+//! The `--help` text.
+
+/// The tgt release whose command line tgtadm reproduces.
+pub const TGT_COMPAT_VERSION: &str = "1.0.85";
+
+pub fn usage() -> String {
+    format!(
+        "\
+rtgt tgtadm {rtgt}: SCSI target administration, command-line compatible with tgt {tgt}
+
+Usage: tgtadm [OPTION]...
+
+Targets (--mode target):
+  --lld iscsi --mode target --op new --tid ID --targetname NAME
+        create target ID named NAME
+  --lld iscsi --mode target --op delete [--force] --tid ID
+        delete target ID; with --force its sessions are closed first, without it
+        a target with sessions is refused
+  --lld iscsi --mode target --op show [--tid ID]
+        list every target, or print target ID's parameters
+  --lld iscsi --mode target --op update --tid ID --name PARAM --value VALUE
+        change a target parameter
+  --lld iscsi --mode target --op bind|unbind --tid ID --initiator-address ADDR
+  --lld iscsi --mode target --op bind|unbind --tid ID --initiator-name NAME
+        allow (bind) or stop allowing (unbind) initiators by address (ALL, an
+        IPv4/IPv6 address, or ADDRESS/PREFIX) or by iSCSI name
+
+Logical units (--mode logicalunit):
+  --lld iscsi --mode logicalunit --op new --tid ID --lun LUN
+        [--backing-store PATH] [--bstype rdwr|memory|null] [--bsopts size=1G]
+        [--bsoflags sync|direct|sync:direct] [--device-type disk]
+        [--blocksize 512|4096]
+        add logical unit LUN to target ID
+  --lld iscsi --mode logicalunit --op delete --tid ID --lun LUN
+        remove logical unit LUN from target ID
+  --lld iscsi --mode logicalunit --op update --tid ID --lun LUN --params K=V[,K=V]
+        change logical unit parameters (vendor_id, product_id, readonly, ...)
+
+The daemon (--mode system):
+  --mode system --op show               state, drivers, backing stores, device types
+  --mode system --op update --name State --value offline|ready
+  --mode system --op delete [--force]   stop tgtd (refused while targets exist
+                                        unless --force)
+
+The original tgt design's syntax is accepted too:
+  --driver istgt --op new --tid ID --params Name=NAME
+  --driver istgt --op new --tid ID --lun LUN --params Path=PATH[,Type=tgt_vsd]
+  --driver istgt --op delete --tid ID [--lun LUN]
+
+Options:
+  -L, --lld DRIVER             the transport (iscsi)
+  -m, --mode MODE              target (tgt), logicalunit (lu), system (sys)
+  -o, --op OPERATION           new, delete, show, bind, unbind, update
+  -t, --tid ID                 target id
+  -T, --targetname NAME        target name
+  -l, --lun LUN                logical unit number
+  -b, --backing-store PATH     backing file or device
+  -E, --bstype TYPE            backing store engine
+  -S, --bsopts OPTIONS         backing store options, e.g. size=1G
+  -f, --bsoflags FLAGS         sync, direct
+  -Y, --device-type TYPE       device type (disk)
+  -y, --blocksize SIZE         logical block size (512 or 4096)
+  -P, --params K=V[,K=V]       parameters
+  -I, --initiator-address A    initiator address rule
+  -Q, --initiator-name NAME    initiator name rule
+  -n, --name NAME              parameter name
+  -v, --value VALUE            parameter value
+  -F, --force                  force the operation
+  -C, --control-port N         talk to the daemon on /var/run/tgtd/socket.N
+      --control-socket PATH    talk to the daemon on PATH
+                               (default: $RTGT_CONTROL_SOCKET, else
+                               /var/run/tgtd/socket.0)
+      --json                   print replies as JSON
+  -h, --help                   print this help and exit
+  -V, --version                print the version and exit
+",
+        rtgt = env!("CARGO_PKG_VERSION"),
+        tgt = TGT_COMPAT_VERSION
+    )
+}
