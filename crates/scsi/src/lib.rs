@@ -13,14 +13,20 @@
 //!   `Target::target_reset`, `Target::has_lun`
 //! - `LogicalUnit::new(LunConfig, Option<Backstore>)`, `LogicalUnit::info() -> LunInfo`
 
+mod cdb;
+mod exec;
 pub mod lun;
 pub mod lun_address;
+mod opcodes;
+mod sbc;
 pub mod sense;
+mod spc;
 pub mod target;
+mod unit_attention;
 
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo};
 pub use lun_address::{decode_lun, encode_lun};
-pub use sense::{Asc, Sense, SenseFormat, SenseKey};
+pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
 
 /// SAM-5 status codes.
@@ -35,4 +41,110 @@ pub enum ScsiStatus {
     TaskSetFull = 0x28,
     AcaActive = 0x30,
     TaskAborted = 0x40,
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! A logical unit on a memory store inside a target, driven with a tiny executor.
+
+    use crate::{LogicalUnit, LunConfig, Nexus, ScsiStatus, Target, TaskResult};
+    use rtgt_backstore::{Backstore, MemoryStore, NullStore};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    /// Drive a future that never waits (memory and null stores complete inline).
+    pub fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    /// Target 1 with a disk at LUN 1 and one nexus whose power-on unit attentions are consumed.
+    pub struct TestLun {
+        pub target: Arc<Target>,
+        pub nexus: Arc<Nexus>,
+        pub lu: Arc<LogicalUnit>,
+        pub lun: u64,
+    }
+
+    impl TestLun {
+        pub fn with_store(config: LunConfig, store: Option<Backstore>, lun: u64) -> Self {
+            let target = Target::new(1, "iqn.2024-01.test:t1".into());
+            let lu = Arc::new(LogicalUnit::new(config, store));
+            if lun != 0 || lu.device_type() == crate::DeviceType::Disk {
+                target.add_lun(lun, lu.clone()).unwrap();
+            }
+            let nexus = target.add_nexus("iqn.2024-01.test:i1".into());
+            let t = TestLun { target, nexus, lu, lun };
+            t.clear_ua(&t.nexus);
+            t
+        }
+
+        pub fn with_config(size: u64, edit: impl FnOnce(&mut LunConfig)) -> Self {
+            let mut config = LunConfig::disk(1, 1);
+            edit(&mut config);
+            Self::with_store(config, Some(Backstore::Memory(MemoryStore::new(size))), 1)
+        }
+
+        pub fn disk(size: u64) -> Self {
+            Self::with_config(size, |_| {})
+        }
+
+        pub fn thin(size: u64) -> Self {
+            Self::with_config(size, |c| c.thin_provisioning = true)
+        }
+
+        pub fn null(size: u64) -> Self {
+            Self::with_store(LunConfig::disk(1, 1), Some(Backstore::Null(NullStore::new(size))), 1)
+        }
+
+        /// The automatic controller at LUN 0.
+        pub fn controller() -> Self {
+            let t = Self::with_store(LunConfig::controller(1, 0), None, 0);
+            let lu = t.target.lun(0).unwrap();
+            TestLun { lu, ..t }
+        }
+
+        /// Consume every pending unit attention of `nexus` on every LUN.
+        pub fn clear_ua(&self, nexus: &Nexus) {
+            for (lun, _) in self.target.luns() {
+                while nexus.unit_attentions.take(lun).is_some() {}
+            }
+        }
+
+        pub fn run(&self, cdb: &[u8]) -> (TaskResult, Vec<u8>) {
+            self.run_out(cdb, &[])
+        }
+
+        pub fn run_out(&self, cdb: &[u8], data_out: &[u8]) -> (TaskResult, Vec<u8>) {
+            self.run_on(&self.nexus, cdb, data_out)
+        }
+
+        pub fn run_on(&self, nexus: &Nexus, cdb: &[u8], data_out: &[u8]) -> (TaskResult, Vec<u8>) {
+            let mut data_in = Vec::new();
+            let r = block_on(self.target.execute(nexus, self.lun, cdb, data_out, &mut data_in));
+            (r, data_in)
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_good(r: &TaskResult) {
+        assert_eq!(r.status, ScsiStatus::Good, "sense {:02x?}", r.sense);
+        assert_eq!(r.sense, None);
+    }
+
+    /// CHECK CONDITION with fixed-format sense carrying this key, ASC and ASCQ.
+    #[track_caller]
+    pub fn assert_sense(r: &TaskResult, key: u8, asc: u8, ascq: u8) {
+        assert_eq!(r.status, ScsiStatus::CheckCondition);
+        let s = r.sense.as_deref().expect("sense data");
+        assert_eq!(s[0], 0x70, "fixed format");
+        assert_eq!((s[2], s[12], s[13]), (key, asc, ascq), "sense {s:02x?}");
+    }
 }

@@ -1,7 +1,12 @@
-//! A logical unit: its device type, identity, parameters and backing store.
-//! SKELETON.
+//! A logical unit: its device type, identity, parameters, mutable state and backing store.
+//!
+//! What the command path reads on every command (online, write protection, sense format, the
+//! reservation holder) is kept in atomics, so commands running concurrently share no lock.
 
-use rtgt_backstore::Backstore;
+use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
+use parking_lot::{Mutex, MutexGuard};
+use rtgt_backstore::{Backstore, BlockStore};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceType {
@@ -17,6 +22,14 @@ impl DeviceType {
         match self {
             DeviceType::Disk => "disk",
             DeviceType::Controller => "controller",
+        }
+    }
+
+    /// SPC-4 6.6.2 PERIPHERAL DEVICE TYPE.
+    pub fn peripheral_type(self) -> u8 {
+        match self {
+            DeviceType::Disk => 0x00,
+            DeviceType::Controller => 0x0c,
         }
     }
 }
@@ -44,9 +57,45 @@ pub struct LunConfig {
     pub write_cache: bool,
 }
 
+impl LunConfig {
+    /// A disk with tgt's defaults for LUN `lun` of target `tid`: vendor "IET", product
+    /// "VIRTUAL-DISK", revision "0001", SCSI ID "IET     " + tid (4 hex digits) + lun (4 hex digits),
+    /// serial "beaf" + tid + lun (decimal), 512-byte blocks, write cache on.
+    pub fn disk(tid: u32, lun: u64) -> Self {
+        LunConfig {
+            device_type: DeviceType::Disk,
+            block_size: 512,
+            vendor_id: "IET".into(),
+            product_id: "VIRTUAL-DISK".into(),
+            product_rev: "0001".into(),
+            scsi_id: format!("IET     {tid:04x}{lun:04x}"),
+            scsi_sn: format!("beaf{tid}{lun}"),
+            removable: false,
+            readonly: false,
+            online: true,
+            thin_provisioning: false,
+            descriptor_sense: false,
+            write_cache: true,
+        }
+    }
+
+    /// The storage array controller tgt puts at LUN 0 (product "Controller", block size 1 as tgt
+    /// shows it).
+    pub fn controller(tid: u32, lun: u64) -> Self {
+        LunConfig {
+            device_type: DeviceType::Controller,
+            block_size: 1,
+            product_id: "Controller".into(),
+            ..LunConfig::disk(tid, lun)
+        }
+    }
+}
+
 /// What `show` reports about a LUN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LunInfo {
+    /// The configuration with the current values of what commands can change (online, readonly,
+    /// write_cache, descriptor_sense).
     pub config: LunConfig,
     /// Bytes.
     pub size: u64,
@@ -55,20 +104,243 @@ pub struct LunInfo {
     /// The path or "None".
     pub backing_store_path: Option<String>,
     pub bsoflags: String,
+    /// Some I_T nexus has PREVENT ALLOW MEDIUM REMOVAL in effect ("Prevent removal").
+    pub prevent_removal: bool,
+    /// Software write protect from the control mode page ("SWP").
+    pub swp: bool,
+}
+
+/// The changeable mode parameters (see `spc::mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ModeParams {
+    pub wce: bool,
+    pub d_sense: bool,
+    pub swp: bool,
 }
 
 #[derive(Debug)]
 pub struct LogicalUnit {
-    // ...
+    config: LunConfig,
+    store: Option<Backstore>,
+    online: AtomicBool,
+    readonly: AtomicBool,
+    wce: AtomicBool,
+    d_sense: AtomicBool,
+    swp: AtomicBool,
+    /// Nexus id holding a RESERVE(6/10) reservation; 0 when none (ids start at 1).
+    reserved_by: AtomicU64,
+    /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
+    prevent: Mutex<Vec<u64>>,
+    mode_select: Mutex<()>,
 }
 
+/// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0).
+const MAX_TRANSFER_BYTES: u32 = 64 << 20;
+
 impl LogicalUnit {
-    pub fn new(config: LunConfig, store: Option<Backstore>) -> Self {
-        let _ = (config, store);
-        todo!()
+    /// A block size of 0 (or not a power of two) for a disk is replaced by 512 rather than trusted.
+    pub fn new(mut config: LunConfig, store: Option<Backstore>) -> Self {
+        if config.device_type == DeviceType::Disk && !config.block_size.is_power_of_two() {
+            config.block_size = 512;
+        }
+        if config.block_size == 0 {
+            config.block_size = 1;
+        }
+        LogicalUnit {
+            online: AtomicBool::new(config.online),
+            readonly: AtomicBool::new(config.readonly),
+            wce: AtomicBool::new(config.write_cache),
+            d_sense: AtomicBool::new(config.descriptor_sense),
+            swp: AtomicBool::new(false),
+            reserved_by: AtomicU64::new(0),
+            prevent: Mutex::new(Vec::new()),
+            mode_select: Mutex::new(()),
+            config,
+            store,
+        }
     }
 
     pub fn info(&self) -> LunInfo {
-        todo!()
+        let mut config = self.config.clone();
+        let mode = self.mode_params();
+        config.online = self.online.load(Ordering::Relaxed);
+        config.readonly = self.readonly.load(Ordering::Relaxed);
+        config.write_cache = mode.wce;
+        config.descriptor_sense = mode.d_sense;
+        let (kind, path, bsoflags) = match &self.store {
+            Some(store) => {
+                let flags = match store {
+                    Backstore::File(f) => {
+                        let flags = f.flags();
+                        let mut names = Vec::new();
+                        if flags.sync {
+                            names.push("sync");
+                        }
+                        if flags.direct {
+                            names.push("direct");
+                        }
+                        names.join(":")
+                    }
+                    _ => String::new(),
+                };
+                (store.kind().name().to_string(), store.path().map(|p| p.display().to_string()), flags)
+            }
+            None => ("null".to_string(), None, String::new()),
+        };
+        LunInfo {
+            config,
+            size: self.size_bytes(),
+            backing_store_type: kind,
+            backing_store_path: path,
+            bsoflags,
+            prevent_removal: self.removal_prevented(),
+            swp: mode.swp,
+        }
+    }
+
+    /// The configuration the unit was created with.
+    pub fn config(&self) -> &LunConfig {
+        &self.config
+    }
+
+    pub fn device_type(&self) -> DeviceType {
+        self.config.device_type
+    }
+
+    pub fn store(&self) -> Option<&Backstore> {
+        self.store.as_ref()
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.config.block_size
+    }
+
+    /// Capacity in bytes (0 without a store).
+    pub fn size_bytes(&self) -> u64 {
+        self.store.as_ref().map_or(0, |s| s.size())
+    }
+
+    /// Capacity in whole logical blocks.
+    pub fn capacity_blocks(&self) -> u64 {
+        self.size_bytes() / u64::from(self.config.block_size)
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// Take the medium offline (NOT READY, MEDIUM NOT PRESENT) or bring it back (tgt's
+    /// `online=0/1`, or START STOP UNIT on removable units).
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::Relaxed);
+    }
+
+    /// Change the administrator's read-only setting (tgt's `readonly=0/1`).
+    pub fn set_readonly(&self, readonly: bool) {
+        self.readonly.store(readonly, Ordering::Relaxed);
+    }
+
+    /// Read-only by configuration or software write protected (SWP).
+    pub fn write_protected(&self) -> bool {
+        self.readonly.load(Ordering::Relaxed) || self.swp.load(Ordering::Relaxed)
+    }
+
+    pub fn sense_format(&self) -> SenseFormat {
+        if self.d_sense.load(Ordering::Relaxed) {
+            SenseFormat::Descriptor
+        } else {
+            SenseFormat::Fixed
+        }
+    }
+
+    pub(crate) fn peripheral_byte(&self) -> u8 {
+        // PERIPHERAL QUALIFIER 000b: connected.
+        self.config.device_type.peripheral_type()
+    }
+
+    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: physical blocks are taken to be 4096 bytes.
+    pub(crate) fn lbppbe(&self) -> u8 {
+        if self.config.block_size < 4096 {
+            (4096 / self.config.block_size).trailing_zeros() as u8
+        } else {
+            0
+        }
+    }
+
+    pub(crate) fn max_transfer_blocks(&self) -> u32 {
+        (MAX_TRANSFER_BYTES / self.config.block_size).max(1)
+    }
+
+    /// The store for a media-access command; NOT READY when the unit is offline or has none.
+    pub(crate) fn medium(&self) -> Result<&Backstore, Sense> {
+        match &self.store {
+            Some(store) if self.is_online() => Ok(store),
+            _ => Err(Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT)),
+        }
+    }
+
+    pub(crate) fn mode_params(&self) -> ModeParams {
+        ModeParams {
+            wce: self.wce.load(Ordering::Relaxed),
+            d_sense: self.d_sense.load(Ordering::Relaxed),
+            swp: self.swp.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn default_mode_params(&self) -> ModeParams {
+        ModeParams { wce: self.config.write_cache, d_sense: self.config.descriptor_sense, swp: false }
+    }
+
+    pub(crate) fn set_mode_params(&self, p: ModeParams) {
+        self.wce.store(p.wce, Ordering::Relaxed);
+        self.d_sense.store(p.d_sense, Ordering::Relaxed);
+        self.swp.store(p.swp, Ordering::Relaxed);
+    }
+
+    pub(crate) fn mode_select_lock(&self) -> MutexGuard<'_, ()> {
+        self.mode_select.lock()
+    }
+
+    pub(crate) fn reservation_holder(&self) -> Option<u64> {
+        match self.reserved_by.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    /// Reserve for `nexus_id`; false when another nexus holds the reservation.
+    pub(crate) fn try_reserve(&self, nexus_id: u64) -> bool {
+        match self.reserved_by.compare_exchange(0, nexus_id, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(holder) => holder == nexus_id,
+        }
+    }
+
+    pub(crate) fn release_reservation(&self, nexus_id: u64) {
+        let _ = self.reserved_by.compare_exchange(nexus_id, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    pub(crate) fn set_prevent(&self, nexus_id: u64, prevent: bool) {
+        let mut list = self.prevent.lock();
+        list.retain(|&id| id != nexus_id);
+        if prevent {
+            list.push(nexus_id);
+        }
+    }
+
+    pub(crate) fn removal_prevented(&self) -> bool {
+        !self.prevent.lock().is_empty()
+    }
+
+    /// The nexus is gone: its reservation and prevention go with it (SPC-2 5.5.1, SBC-3 5.13).
+    pub(crate) fn forget_nexus(&self, nexus_id: u64) {
+        self.release_reservation(nexus_id);
+        self.set_prevent(nexus_id, false);
+    }
+
+    /// Logical unit reset (SAM-5 6.6): reservation and medium removal prevention are cleared.
+    pub(crate) fn reset(&self) {
+        self.reserved_by.store(0, Ordering::Release);
+        self.prevent.lock().clear();
     }
 }

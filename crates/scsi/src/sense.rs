@@ -191,9 +191,10 @@ mod tests {
     #[test]
     fn fixed_invalid_field_with_pointer() {
         let s = Sense::invalid_cdb_field(2, Some(7));
-        assert_eq!(s.encode(SenseFormat::Fixed), [
-            0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x24, 0x00, 0, 0xcf, 0x00, 0x02
-        ]);
+        assert_eq!(
+            s.encode(SenseFormat::Fixed),
+            [0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x24, 0x00, 0, 0xcf, 0x00, 0x02]
+        );
         let s = Sense::invalid_param_field(0x0104, None);
         assert_eq!(s.encode(SenseFormat::Fixed)[15..], [0x80, 0x01, 0x04]);
     }
@@ -201,9 +202,10 @@ mod tests {
     #[test]
     fn fixed_miscompare_information() {
         let s = Sense::new(SenseKey::Miscompare, Asc::MISCOMPARE_DURING_VERIFY).with_information(0x1234);
-        assert_eq!(s.encode(SenseFormat::Fixed), [
-            0xf0, 0, 0x0e, 0, 0, 0x12, 0x34, 0x0a, 0, 0, 0, 0, 0x1d, 0x00, 0, 0, 0, 0
-        ]);
+        assert_eq!(
+            s.encode(SenseFormat::Fixed),
+            [0xf0, 0, 0x0e, 0, 0, 0x12, 0x34, 0x0a, 0, 0, 0, 0, 0x1d, 0x00, 0, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -222,10 +224,13 @@ mod tests {
     fn descriptor_with_information_and_pointer() {
         let mut s = Sense::invalid_cdb_field(1, None).with_information(5);
         s.field = Some(FieldPointer { in_cdb: true, byte: 1, bit: Some(5) });
-        assert_eq!(s.encode(SenseFormat::Descriptor), [
-            0x72, 0x05, 0x24, 0x00, 0, 0, 0, 0x14, // header, 20 bytes of descriptors
-            0x00, 0x0a, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 5, // information
-            0x02, 0x06, 0x00, 0x00, 0xcd, 0x00, 0x01, 0x00, // sense key specific
-        ]);
+        assert_eq!(
+            s.encode(SenseFormat::Descriptor),
+            [
+                0x72, 0x05, 0x24, 0x00, 0, 0, 0, 0x14, // header, 20 bytes of descriptors
+                0x00, 0x0a, 0x80, 0x00, 0, 0, 0, 0, 0, 0, 0, 5, // information
+                0x02, 0x06, 0x00, 0x00, 0xcd, 0x00, 0x01, 0x00, // sense key specific
+            ]
+        );
     }
 }

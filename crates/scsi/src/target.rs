@@ -1,7 +1,13 @@
-//! A SCSI target device: its logical units, the I_T nexuses connected to it, and unit attentions.
-//! SKELETON: signatures are the contract; bodies to be written.
+//! A SCSI target device: its logical units, the I_T nexuses connected to it, unit attentions, task
+//! management, and the path every command takes (`Target::execute`, continued in `exec`).
 
-use crate::{LogicalUnit, ScsiStatus};
+use crate::lun::{LogicalUnit, LunConfig};
+use crate::sense::{Asc, Sense};
+use crate::unit_attention::UnitAttentions;
+use crate::ScsiStatus;
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One I_T nexus: an initiator port connected to this target (an iSCSI session, a vhost guest).
@@ -11,6 +17,7 @@ pub struct Nexus {
     pub id: u64,
     /// The initiator port name, e.g. "iqn.1994-05.com.redhat:abc,i,0x00023d000001".
     pub initiator_port: String,
+    pub(crate) unit_attentions: UnitAttentions,
 }
 
 /// What a command produced besides its data-in bytes.
@@ -37,42 +44,117 @@ pub enum TmfError {
     NoSuchLun,
 }
 
+/// Why a command did not complete with GOOD status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Sense(Sense),
+    ReservationConflict,
+}
+
+impl From<Sense> for Failure {
+    fn from(s: Sense) -> Self {
+        Failure::Sense(s)
+    }
+}
+
+/// Who is asking, passed to the commands that affect other nexuses or the LUN inventory.
+pub(crate) struct Ctx<'a> {
+    pub target: &'a Target,
+    pub nexus: &'a Nexus,
+    pub lun: u64,
+}
+
 #[derive(Debug)]
 pub struct Target {
     pub tid: u32,
     pub name: String,
-    // ...
+    luns: RwLock<BTreeMap<u64, Arc<LogicalUnit>>>,
+    nexuses: Mutex<Vec<Arc<Nexus>>>,
+    next_nexus_id: AtomicU64,
 }
 
 impl Target {
     /// A new target with the automatic LUN 0 controller (device type 0x0c, no backing store).
     pub fn new(tid: u32, name: String) -> Arc<Self> {
-        let _ = (tid, name);
-        todo!()
+        let mut luns = BTreeMap::new();
+        luns.insert(0, Arc::new(LogicalUnit::new(LunConfig::controller(tid, 0), None)));
+        Arc::new(Target {
+            tid,
+            name,
+            luns: RwLock::new(luns),
+            nexuses: Mutex::new(Vec::new()),
+            next_nexus_id: AtomicU64::new(1),
+        })
+    }
+
+    fn is_automatic_controller(&self, lun: u64, unit: &LogicalUnit) -> bool {
+        lun == 0 && unit.device_type() == crate::DeviceType::Controller && unit.store().is_none()
     }
 
     /// Add (or, for LUN 0 only, replace the automatic controller with) a logical unit.
     /// Errors with a message when the LUN already exists.
     pub fn add_lun(&self, lun: u64, unit: Arc<LogicalUnit>) -> Result<(), String> {
-        let _ = (lun, unit);
-        todo!()
+        {
+            let mut luns = self.luns.write();
+            if let Some(existing) = luns.get(&lun) {
+                if !self.is_automatic_controller(lun, existing) {
+                    return Err(format!("logical unit {lun} already exists in target {}", self.tid));
+                }
+            }
+            luns.insert(lun, unit);
+        }
+        // SAM-5 5.14 / SPC-4 6.33: the new unit starts fresh for every nexus, the others learn that
+        // the inventory changed.
+        self.inventory_changed(lun, true);
+        Ok(())
     }
 
     /// Remove a LUN; LUN 0 goes back to being the automatic controller. Errors when absent.
     /// Every nexus gets REPORTED LUNS DATA HAS CHANGED.
     pub fn remove_lun(&self, lun: u64) -> Result<(), String> {
-        let _ = lun;
-        todo!()
+        {
+            let mut luns = self.luns.write();
+            match luns.get(&lun) {
+                Some(existing) if !self.is_automatic_controller(lun, existing) => {}
+                _ => return Err(format!("logical unit {lun} does not exist in target {}", self.tid)),
+            }
+            if lun == 0 {
+                luns.insert(0, Arc::new(LogicalUnit::new(LunConfig::controller(self.tid, 0), None)));
+            } else {
+                luns.remove(&lun);
+            }
+        }
+        for nexus in self.nexuses.lock().iter() {
+            nexus.unit_attentions.forget(lun);
+        }
+        self.inventory_changed(lun, lun == 0);
+        Ok(())
+    }
+
+    /// After `changed` was added or removed: REPORTED LUNS DATA HAS CHANGED on every other LUN for
+    /// every nexus, and a power-on condition on `changed` itself when it now holds a new unit.
+    fn inventory_changed(&self, changed: u64, new_unit: bool) {
+        let luns: Vec<u64> = self.luns.read().keys().copied().collect();
+        for nexus in self.nexuses.lock().iter() {
+            for &lun in &luns {
+                if lun == changed {
+                    if new_unit {
+                        nexus.unit_attentions.add(lun, Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+                    }
+                } else {
+                    nexus.unit_attentions.add(lun, Asc::REPORTED_LUNS_DATA_HAS_CHANGED);
+                }
+            }
+        }
     }
 
     /// The logical units by LUN, ascending.
     pub fn luns(&self) -> Vec<(u64, Arc<LogicalUnit>)> {
-        todo!()
+        self.luns.read().iter().map(|(&n, u)| (n, u.clone())).collect()
     }
 
     pub fn lun(&self, lun: u64) -> Option<Arc<LogicalUnit>> {
-        let _ = lun;
-        todo!()
+        self.luns.read().get(&lun).cloned()
     }
 
     pub fn has_lun(&self, lun: u64) -> bool {
@@ -81,45 +163,122 @@ impl Target {
 
     /// Register a new I_T nexus; it starts with a POWER ON, RESET unit attention on every LUN.
     pub fn add_nexus(&self, initiator_port: String) -> Arc<Nexus> {
-        let _ = initiator_port;
-        todo!()
+        let nexus = Arc::new(Nexus {
+            id: self.next_nexus_id.fetch_add(1, Ordering::Relaxed),
+            initiator_port,
+            unit_attentions: UnitAttentions::default(),
+        });
+        for &lun in self.luns.read().keys() {
+            nexus.unit_attentions.add(lun, Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+        }
+        self.nexuses.lock().push(nexus.clone());
+        nexus
     }
 
+    /// The nexus is gone (I_T nexus loss, SAM-5 6.3.4): its reservations and medium removal
+    /// preventions are released.
     pub fn remove_nexus(&self, nexus: &Nexus) {
-        let _ = nexus;
-        todo!()
+        self.nexuses.lock().retain(|n| n.id != nexus.id);
+        for unit in self.luns.read().values() {
+            unit.forget_nexus(nexus.id);
+        }
+    }
+
+    /// The registered nexuses.
+    pub fn nexuses(&self) -> Vec<Arc<Nexus>> {
+        self.nexuses.lock().clone()
+    }
+
+    /// Establish a unit attention for `lun` on every nexus except `except`.
+    pub(crate) fn unit_attention_others(&self, except: &Nexus, lun: u64, asc: Asc) {
+        for nexus in self.nexuses.lock().iter().filter(|n| n.id != except.id) {
+            nexus.unit_attentions.add(lun, asc);
+        }
+    }
+
+    fn unit_attention_all(&self, lun: u64, asc: Asc) {
+        for nexus in self.nexuses.lock().iter() {
+            nexus.unit_attentions.add(lun, asc);
+        }
+    }
+
+    /// Re-read the capacity of `lun`'s backing store (online resize). When it changed, every nexus
+    /// gets CAPACITY DATA HAS CHANGED (SBC-3 4.10) on that LUN. Returns the new size in bytes.
+    pub fn reload_lun_size(&self, lun: u64) -> Result<u64, String> {
+        let unit = self.lun(lun).ok_or_else(|| format!("logical unit {lun} does not exist"))?;
+        let Some(store) = unit.store() else { return Ok(0) };
+        let before = rtgt_backstore::BlockStore::size(store);
+        let after = rtgt_backstore::BlockStore::reload_size(store).map_err(|e| e.to_string())?;
+        if after != before {
+            self.unit_attention_all(lun, Asc::CAPACITY_DATA_HAS_CHANGED);
+        }
+        Ok(after)
+    }
+
+    /// Tell every nexus that `lun`'s capacity changed (for stores resized by other means).
+    pub fn capacity_changed(&self, lun: u64) {
+        self.unit_attention_all(lun, Asc::CAPACITY_DATA_HAS_CHANGED);
     }
 
     /// Run one command. `lun` is the decoded LUN number (see `decode_lun`); `data_out` holds the bytes
     /// the initiator sent (possibly fewer or more than the CDB calls for); `data_in` is cleared and
     /// filled with the response data, already cut to the CDB's allocation length (the transport cuts
     /// it further to its expected transfer length).
-    pub async fn execute(&self, nexus: &Nexus, lun: u64, cdb: &[u8], data_out: &[u8], data_in: &mut Vec<u8>) -> TaskResult {
-        let _ = (nexus, lun, cdb, data_out, data_in);
-        todo!()
+    pub async fn execute(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut Vec<u8>,
+    ) -> TaskResult {
+        data_in.clear();
+        let Some(unit) = self.lun(lun) else {
+            return crate::exec::no_such_lun(self, nexus, lun, cdb, data_in);
+        };
+        let ctx = Ctx { target: self, nexus, lun };
+        crate::exec::execute(&unit, &ctx, cdb, data_out, data_in).await
     }
 
     /// ABORT TASK SET: in-flight tasks are the transport's; here only state such as ACA is cleared.
-    pub fn abort_task_set(&self, nexus: &Nexus, lun: u64) -> Result<(), TmfError> {
-        let _ = (nexus, lun);
-        todo!()
+    pub fn abort_task_set(&self, _nexus: &Nexus, lun: u64) -> Result<(), TmfError> {
+        // No ACA support (NormACA 0), so there is no state to clear.
+        self.lun(lun).map(|_| ()).ok_or(TmfError::NoSuchLun)
     }
 
     /// CLEAR TASK SET: other nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR.
     pub fn clear_task_set(&self, nexus: &Nexus, lun: u64) -> Result<(), TmfError> {
-        let _ = (nexus, lun);
-        todo!()
+        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        // SAM-5 7.4: with TST 000b (one task set for all nexuses) the others lose tasks too.
+        self.unit_attention_others(nexus, lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
+        Ok(())
     }
 
     /// LOGICAL UNIT RESET: every nexus gets a BUS DEVICE RESET unit attention on that LUN.
     pub fn lun_reset(&self, lun: u64) -> Result<(), TmfError> {
-        let _ = lun;
-        todo!()
+        let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        unit.reset();
+        // SAM-5 6.6: BUS DEVICE RESET FUNCTION OCCURRED.
+        self.unit_attention_all(lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        Ok(())
     }
 
     /// TARGET WARM/COLD RESET: every nexus, every LUN gets the reset unit attention.
     pub fn target_reset(&self, kind: ResetKind) {
-        let _ = kind;
-        todo!()
+        // SAM-5 6.6: a hard reset reports POWER ON, RESET, OR BUS DEVICE RESET OCCURRED; a cold
+        // reset is a power-on (POWER ON OCCURRED).
+        let asc = match kind {
+            ResetKind::Warm => Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET,
+            ResetKind::Cold => Asc::POWER_ON_OCCURRED,
+        };
+        let luns = self.luns();
+        for (_, unit) in &luns {
+            unit.reset();
+        }
+        for nexus in self.nexuses.lock().iter() {
+            for (lun, _) in &luns {
+                nexus.unit_attentions.add(*lun, asc);
+            }
+        }
     }
 }

@@ -1,0 +1,203 @@
+//! Logical block provisioning (SBC-3 4.7): UNMAP (5.28), WRITE SAME(10/16) (5.41, 5.42) and
+//! GET LBA STATUS (5.7). UNMAP and GET LBA STATUS exist only on thin-provisioned units; WRITE SAME
+//! exists on all disks but its UNMAP bit needs thin provisioning.
+
+use super::{byte_range, check_writable, store_error, Access};
+use crate::cdb::{be16, be32, be64, BlockRange};
+use crate::lun::LogicalUnit;
+use crate::sense::{Asc, Sense};
+use crate::spc::truncate;
+use crate::spc::vpd::{MAX_UNMAP_BLOCKS, MAX_UNMAP_DESCRIPTORS};
+use rtgt_backstore::BlockStore;
+
+/// Largest piece of a WRITE SAME pattern written at once.
+const WRITE_SAME_CHUNK: usize = 1 << 20;
+
+pub(crate) async fn unmap(lu: &LogicalUnit, param_len: u16, data_out: &[u8]) -> Result<(), Sense> {
+    check_writable(lu)?;
+    let param_len = usize::from(param_len);
+    // SBC-3 5.28: a zero length is not an error; a list shorter than its header is.
+    if param_len == 0 {
+        return Ok(());
+    }
+    if param_len < 8 || data_out.len() < param_len {
+        return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+    }
+    let list = &data_out[..param_len];
+    let descriptors_len = usize::from(be16(list, 2)).min(param_len - 8) / 16 * 16;
+    let descriptors = &list[8..8 + descriptors_len];
+    if descriptors.len() / 16 > MAX_UNMAP_DESCRIPTORS as usize {
+        return Err(Sense::invalid_param_field(2, Some(7)));
+    }
+    // Check every descriptor before deallocating anything.
+    for (i, d) in descriptors.chunks_exact(16).enumerate() {
+        let blocks = be32(d, 8);
+        if blocks > MAX_UNMAP_BLOCKS {
+            return Err(Sense::invalid_param_field((8 + i * 16 + 8) as u16, Some(7)));
+        }
+        byte_range(lu, BlockRange { lba: be64(d, 0), blocks })?;
+    }
+    let store = lu.medium()?;
+    for d in descriptors.chunks_exact(16) {
+        let (offset, len) = byte_range(lu, BlockRange { lba: be64(d, 0), blocks: be32(d, 8) })?;
+        if len > 0 {
+            store.unmap(offset, len).await.map_err(|e| store_error(lu, &e, Access::Write))?;
+        }
+    }
+    Ok(())
+}
+
+/// WRITE SAME: one block of data-out (zeros with NDOB) repeated over the range, or deallocation
+/// with the UNMAP bit (or for a zero block on a thin unit, whose unmapped blocks read as zeros).
+/// `scratch` is the unused data-in buffer, reused for the repeated pattern.
+pub(crate) async fn write_same(
+    lu: &LogicalUnit,
+    range: BlockRange,
+    unmap: bool,
+    ndob: bool,
+    data_out: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    check_writable(lu)?;
+    let thin = lu.config().thin_provisioning;
+    if unmap && !thin {
+        return Err(Sense::invalid_cdb_field(1, Some(3)));
+    }
+    let count_byte = if ndob || range.lba > u64::from(u32::MAX) { 10 } else { 7 };
+    // WSNZ is set in the block limits page: zero blocks is not "to the end of the medium".
+    if range.blocks == 0 || range.blocks > MAX_UNMAP_BLOCKS {
+        return Err(Sense::invalid_cdb_field(count_byte, Some(7)));
+    }
+    let (offset, len) = byte_range(lu, range)?;
+    let bs = lu.block_size() as usize;
+    let block: &[u8] =
+        if ndob { &[] } else { data_out.get(..bs).ok_or(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR))? };
+    let zero = block.iter().all(|&b| b == 0);
+    let store = lu.medium()?;
+    if thin && (unmap || zero) {
+        return store.unmap(offset, len).await.map_err(|e| store_error(lu, &e, Access::Write));
+    }
+    let per_chunk = (WRITE_SAME_CHUNK / bs).max(1);
+    let chunk_blocks = per_chunk.min(range.blocks as usize);
+    scratch.clear();
+    if zero {
+        scratch.resize(chunk_blocks * bs, 0);
+    } else {
+        for _ in 0..chunk_blocks {
+            scratch.extend_from_slice(block);
+        }
+    }
+    let mut done = 0u64;
+    let mut result = Ok(());
+    while done < len {
+        let n = (len - done).min(scratch.len() as u64) as usize;
+        if let Err(e) = store.write_at(offset + done, &scratch[..n], false).await {
+            result = Err(store_error(lu, &e, Access::Write));
+            break;
+        }
+        done += n as u64;
+    }
+    scratch.clear();
+    result
+}
+
+/// GET LBA STATUS: the stores cannot tell mapped from deallocated blocks, so the whole rest of the
+/// medium (up to what one descriptor can describe) is reported mapped.
+pub(crate) fn get_lba_status(lu: &LogicalUnit, lba: u64, alloc_len: u32, out: &mut Vec<u8>) -> Result<(), Sense> {
+    let capacity = lu.capacity_blocks();
+    if lba >= capacity {
+        return Err(Sense::lba_out_of_range());
+    }
+    let blocks = u32::try_from(capacity - lba).unwrap_or(u32::MAX);
+    out.extend_from_slice(&20u32.to_be_bytes()); // PARAMETER DATA LENGTH: 4 + one descriptor
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&lba.to_be_bytes());
+    out.extend_from_slice(&blocks.to_be_bytes());
+    out.extend_from_slice(&[0; 4]); // PROVISIONING STATUS 0: mapped
+    truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_util::*;
+
+    fn unmap_list(descriptors: &[(u64, u32)]) -> Vec<u8> {
+        let mut l = Vec::new();
+        l.extend_from_slice(&((6 + descriptors.len() * 16) as u16).to_be_bytes());
+        l.extend_from_slice(&((descriptors.len() * 16) as u16).to_be_bytes());
+        l.extend_from_slice(&[0; 4]);
+        for &(lba, n) in descriptors {
+            l.extend_from_slice(&lba.to_be_bytes());
+            l.extend_from_slice(&n.to_be_bytes());
+            l.extend_from_slice(&[0; 4]);
+        }
+        l
+    }
+
+    fn unmap_cdb(len: usize) -> [u8; 10] {
+        let [hi, lo] = (len as u16).to_be_bytes();
+        [0x42, 0, 0, 0, 0, 0, 0, hi, lo, 0]
+    }
+
+    #[test]
+    fn unmap_zeroes_and_checks_ranges() {
+        let t = TestLun::thin(1 << 20);
+        assert_good(&t.run_out(&[0x2a, 0, 0, 0, 0, 0, 0, 0, 4, 0], &[9u8; 2048]).0);
+        let l = unmap_list(&[(1, 2)]);
+        assert_good(&t.run_out(&unmap_cdb(l.len()), &l).0);
+        let (_, d) = t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 4, 0]);
+        assert!(d[..512].iter().all(|&b| b == 9));
+        assert!(d[512..1536].iter().all(|&b| b == 0));
+        assert!(d[1536..].iter().all(|&b| b == 9));
+        let l = unmap_list(&[(0, 1), (2047, 2)]);
+        assert_sense(&t.run_out(&unmap_cdb(l.len()), &l).0, 0x05, 0x21, 0x00);
+        assert_good(&t.run_out(&unmap_cdb(0), &[]).0);
+        assert_sense(&t.run_out(&unmap_cdb(24), &l[..10]).0, 0x05, 0x1a, 0x00);
+        // Not offered without thin provisioning.
+        let plain = TestLun::disk(1 << 20);
+        assert_sense(&plain.run_out(&unmap_cdb(l.len()), &l).0, 0x05, 0x20, 0x00);
+    }
+
+    #[test]
+    fn write_same_pattern_and_unmap() {
+        let t = TestLun::disk(1 << 20);
+        let block = [0xabu8; 512];
+        assert_good(&t.run_out(&[0x41, 0, 0, 0, 0, 3, 0, 0, 5, 0], &block).0);
+        let (_, d) = t.run(&[0x28, 0, 0, 0, 0, 2, 0, 0, 7, 0]);
+        assert!(d[..512].iter().all(|&b| b == 0));
+        assert!(d[512..3072].iter().all(|&b| b == 0xab));
+        assert!(d[3072..].iter().all(|&b| b == 0));
+        // UNMAP bit without thin provisioning, zero blocks, beyond the end.
+        assert_sense(&t.run_out(&[0x41, 0x08, 0, 0, 0, 3, 0, 0, 5, 0], &block).0, 0x05, 0x24, 0x00);
+        assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0, 3, 0, 0, 0, 0], &block).0, 0x05, 0x24, 0x00);
+        assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0x07, 0xff, 0, 0, 2, 0], &block).0, 0x05, 0x21, 0x00);
+        let thin = TestLun::thin(1 << 20);
+        assert_good(&thin.run_out(&[0x41, 0, 0, 0, 0, 0, 0, 0, 8, 0], &block).0);
+        let mut ws16 = [0u8; 16];
+        ws16[0] = 0x93;
+        ws16[1] = 0x08;
+        ws16[13] = 4;
+        assert_good(&thin.run_out(&ws16, &block).0);
+        let (_, d) = thin.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]);
+        assert!(d[..2048].iter().all(|&b| b == 0));
+        assert!(d[2048..].iter().all(|&b| b == 0xab));
+    }
+
+    #[test]
+    fn get_lba_status() {
+        let t = TestLun::thin(1 << 20);
+        let cdb = |lba: u64| {
+            let mut c = [0u8; 16];
+            c[0] = 0x9e;
+            c[1] = 0x12;
+            c[2..10].copy_from_slice(&lba.to_be_bytes());
+            c[13] = 24;
+            c
+        };
+        let (r, d) = t.run(&cdb(8));
+        assert_good(&r);
+        assert_eq!(d, [0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0x07, 0xf8, 0, 0, 0, 0]);
+        assert_sense(&t.run(&cdb(2048)).0, 0x05, 0x21, 0x00);
+    }
+}

@@ -1,0 +1,277 @@
+//! READ, WRITE, VERIFY and WRITE AND VERIFY (SBC-3 5.8-5.15, 5.29-5.35): the data path.
+//!
+//! A READ resizes the caller's data-in buffer and has the store fill it: no other allocation or
+//! copy. A WRITE hands the data-out bytes straight to the store.
+//!
+//! Data-out shorter than the CDB's transfer length (the initiator's expected transfer length was
+//! smaller, SAM-5 5.4.3 overflow): only the whole logical blocks that arrived are written, so no
+//! block is ever written with bytes that were not sent; the status is GOOD and the transport reports
+//! the residual from `TaskResult::data_out_expected` (this is what libiscsi's residual tests
+//! require). VERIFY with BYTCHK compares the blocks that arrived in the same way.
+
+use super::{byte_range, check_transfer_length, check_writable, store_error, Access};
+use crate::cdb::BlockRange;
+use crate::lun::LogicalUnit;
+use crate::sense::{Asc, Sense, SenseKey};
+use rtgt_backstore::BlockStore;
+
+/// CDB byte holding the TRANSFER LENGTH field's most significant byte, by CDB length.
+pub(crate) fn transfer_length_byte(cdb_len: usize) -> u16 {
+    match cdb_len {
+        6 => 4,
+        10 => 7,
+        12 => 6,
+        _ => 10,
+    }
+}
+
+pub(crate) async fn read(
+    lu: &LogicalUnit,
+    range: BlockRange,
+    cdb_len: usize,
+    data_in: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    let (offset, len) = byte_range(lu, range)?;
+    check_transfer_length(lu, range.blocks, transfer_length_byte(cdb_len))?;
+    if len == 0 {
+        return Ok(());
+    }
+    let store = lu.medium()?;
+    data_in.resize(len as usize, 0);
+    store.read_at(offset, data_in).await.map_err(|e| store_error(lu, &e, Access::Read))
+}
+
+/// The whole blocks of `data_out` that the range calls for (see the module comment).
+fn received(lu: &LogicalUnit, len: u64, data_out: &[u8]) -> usize {
+    let bs = lu.block_size() as usize;
+    let whole = data_out.len() / bs * bs;
+    (len as usize).min(whole)
+}
+
+pub(crate) async fn write(
+    lu: &LogicalUnit,
+    range: BlockRange,
+    fua: bool,
+    cdb_len: usize,
+    data_out: &[u8],
+) -> Result<(), Sense> {
+    check_writable(lu)?;
+    let (offset, len) = byte_range(lu, range)?;
+    check_transfer_length(lu, range.blocks, transfer_length_byte(cdb_len))?;
+    let n = received(lu, len, data_out);
+    if n == 0 {
+        return Ok(());
+    }
+    let store = lu.medium()?;
+    // With the write cache disabled every write is write-through (SBC-3 6.4.5 WCE).
+    let fua = fua || !lu.mode_params().wce;
+    store.write_at(offset, &data_out[..n], fua).await.map_err(|e| store_error(lu, &e, Access::Write))
+}
+
+/// VERIFY: BYTCHK 0 checks the range only (the stores report no latent medium errors to find);
+/// BYTCHK 1 compares the data-out blocks with the medium, using `scratch` (the data-in buffer,
+/// which VERIFY does not otherwise use) to read into. MISCOMPARE carries the offset of the first
+/// differing byte in INFORMATION (SBC-3 5.30).
+pub(crate) async fn verify(
+    lu: &LogicalUnit,
+    range: BlockRange,
+    bytchk: bool,
+    cdb_len: usize,
+    data_out: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    let (offset, len) = byte_range(lu, range)?;
+    check_transfer_length(lu, range.blocks, transfer_length_byte(cdb_len))?;
+    if !bytchk {
+        return Ok(());
+    }
+    let n = received(lu, len, data_out);
+    if n == 0 {
+        return Ok(());
+    }
+    compare(lu, offset, &data_out[..n], scratch).await
+}
+
+async fn compare(lu: &LogicalUnit, offset: u64, expected: &[u8], scratch: &mut Vec<u8>) -> Result<(), Sense> {
+    let store = lu.medium()?;
+    scratch.clear();
+    scratch.resize(expected.len(), 0);
+    let read = store.read_at(offset, scratch).await;
+    let mismatch = scratch.iter().zip(expected).position(|(a, b)| a != b);
+    scratch.clear();
+    read.map_err(|e| store_error(lu, &e, Access::Read))?;
+    match mismatch {
+        Some(at) => Err(Sense::new(SenseKey::Miscompare, Asc::MISCOMPARE_DURING_VERIFY).with_information(at as u64)),
+        None => Ok(()),
+    }
+}
+
+/// WRITE AND VERIFY: the write is forced to stable storage, then with BYTCHK read back and compared.
+pub(crate) async fn write_and_verify(
+    lu: &LogicalUnit,
+    range: BlockRange,
+    bytchk: bool,
+    cdb_len: usize,
+    data_out: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    write(lu, range, true, cdb_len, data_out).await?;
+    if !bytchk {
+        return Ok(());
+    }
+    let (offset, len) = byte_range(lu, range)?;
+    let n = received(lu, len, data_out);
+    if n == 0 {
+        return Ok(());
+    }
+    compare(lu, offset, &data_out[..n], scratch).await
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_util::*;
+
+    fn rw10(op: u8, flags: u8, lba: u32, blocks: u16) -> [u8; 10] {
+        let l = lba.to_be_bytes();
+        let b = blocks.to_be_bytes();
+        [op, flags, l[0], l[1], l[2], l[3], 0, b[0], b[1], 0]
+    }
+
+    fn rw16(op: u8, lba: u64, blocks: u32) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        c[0] = op;
+        c[2..10].copy_from_slice(&lba.to_be_bytes());
+        c[10..14].copy_from_slice(&blocks.to_be_bytes());
+        c
+    }
+
+    #[test]
+    fn write_then_read_back_every_size() {
+        let t = TestLun::disk(1 << 20); // 2048 blocks
+        let data: Vec<u8> = (0..1024u32).map(|i| (i * 7) as u8).collect();
+        assert_good(&t.run_out(&rw10(0x2a, 0x08, 10, 2), &data).0);
+        let (r, d) = t.run(&rw10(0x28, 0, 10, 2));
+        assert_good(&r);
+        assert_eq!(d, data);
+        let (_, d) = t.run(&[0xa8, 0, 0, 0, 0, 10, 0, 0, 0, 2, 0, 0]);
+        assert_eq!(d, data);
+        let (_, d) = t.run(&rw16(0x88, 10, 2));
+        assert_eq!(d, data);
+        let (_, d) = t.run(&[0x08, 0, 0, 10, 2, 0]);
+        assert_eq!(d, data);
+        assert_good(&t.run_out(&[0x0a, 0, 0, 20, 1, 0], &data[..512]).0);
+        assert_good(&t.run_out(&[0xaa, 0, 0, 0, 0, 21, 0, 0, 0, 1, 0, 0], &data[512..]).0);
+        let mut w16 = rw16(0x8a, 22, 1);
+        w16[1] = 0x18; // DPO FUA
+        assert_good(&t.run_out(&w16, &data[..512]).0);
+        let (_, d) = t.run(&rw10(0x28, 0x18, 20, 2));
+        assert_eq!(d, data);
+    }
+
+    #[test]
+    fn zero_length_moves_nothing() {
+        let t = TestLun::disk(1 << 20);
+        let (r, d) = t.run(&rw10(0x28, 0, 0, 0));
+        assert_good(&r);
+        assert!(d.is_empty());
+        assert_good(&t.run(&rw10(0x2a, 0, 2048, 0)).0);
+        assert_good(&t.run(&rw16(0x88, 2048, 0)).0);
+        // READ(6) with length 0 reads 256 blocks.
+        let (r, d) = t.run(&[0x08, 0, 0, 0, 0, 0]);
+        assert_good(&r);
+        assert_eq!(d.len(), 256 * 512);
+    }
+
+    #[test]
+    fn beyond_the_end() {
+        let t = TestLun::disk(1 << 20);
+        assert_sense(&t.run(&rw10(0x28, 0, 2047, 2)).0, 0x05, 0x21, 0x00);
+        assert_sense(&t.run(&rw10(0x28, 0, 2049, 0)).0, 0x05, 0x21, 0x00);
+        assert_sense(&t.run(&rw16(0x88, u64::MAX, 1)).0, 0x05, 0x21, 0x00);
+        assert_sense(&t.run(&rw16(0x88, u64::MAX - 1, 2)).0, 0x05, 0x21, 0x00);
+        assert_sense(&t.run_out(&rw10(0x2a, 0, 2048, 1), &[0; 512]).0, 0x05, 0x21, 0x00);
+        assert_sense(&t.run(&[0x08, 0x1f, 0xff, 0xff, 1, 0]).0, 0x05, 0x21, 0x00);
+        assert_good(&t.run(&rw10(0x28, 0, 2047, 1)).0);
+    }
+
+    #[test]
+    fn protection_fields_are_rejected() {
+        let t = TestLun::disk(1 << 20);
+        for rdprotect in 1..8u8 {
+            assert_sense(&t.run(&rw10(0x28, rdprotect << 5, 0, 1)).0, 0x05, 0x24, 0x00);
+            assert_sense(&t.run_out(&rw10(0x2a, rdprotect << 5, 0, 1), &[0; 512]).0, 0x05, 0x24, 0x00);
+        }
+    }
+
+    #[test]
+    fn short_data_out_writes_whole_blocks_only() {
+        let t = TestLun::disk(1 << 20);
+        assert_good(&t.run_out(&rw10(0x2a, 0, 0, 2), &[b'a'; 1024]).0);
+        let (r, _) = t.run_out(&rw10(0x2a, 0, 0, 2), &[b'b'; 700]);
+        assert_good(&r);
+        assert_eq!(r.data_out_expected, 1024);
+        let (_, d) = t.run(&rw10(0x28, 0, 0, 2));
+        assert!(d[..512].iter().all(|&b| b == b'b'));
+        assert!(d[512..].iter().all(|&b| b == b'a'));
+        // More data than asked for: only the CDB's blocks are written.
+        assert_good(&t.run_out(&rw10(0x2a, 0, 0, 1), &[b'c'; 1024]).0);
+        let (_, d) = t.run(&rw10(0x28, 0, 0, 2));
+        assert!(d[512..].iter().all(|&b| b == b'a'));
+    }
+
+    #[test]
+    fn readonly_unit_refuses_writes() {
+        let t = TestLun::with_config(1 << 20, |c| c.readonly = true);
+        assert_sense(&t.run_out(&rw10(0x2a, 0, 0, 1), &[0; 512]).0, 0x07, 0x27, 0x00);
+        assert_sense(&t.run_out(&rw10(0x2e, 0, 0, 1), &[0; 512]).0, 0x07, 0x27, 0x00);
+        assert_good(&t.run(&rw10(0x28, 0, 0, 1)).0);
+    }
+
+    #[test]
+    fn verify_compares_and_reports_the_offset() {
+        let t = TestLun::disk(1 << 20);
+        let mut data = vec![0x5au8; 1024];
+        assert_good(&t.run_out(&rw10(0x2a, 0, 4, 2), &data).0);
+        assert_good(&t.run(&rw10(0x2f, 0, 4, 2)).0);
+        let (r, _) = t.run_out(&rw10(0x2f, 0x02, 4, 2), &data);
+        assert_good(&r);
+        assert_eq!(r.data_out_expected, 1024);
+        data[600] = 0;
+        let (r, _) = t.run_out(&rw10(0x2f, 0x02, 4, 2), &data);
+        assert_eq!(
+            r.sense.as_deref(),
+            Some(&[0xf0, 0, 0x0e, 0, 0, 0x02, 0x58, 0x0a, 0, 0, 0, 0, 0x1d, 0x00, 0, 0, 0, 0][..])
+        );
+        assert_sense(&t.run(&rw10(0x2f, 0, 2047, 2)).0, 0x05, 0x21, 0x00);
+        assert_sense(&t.run(&rw16(0x8f, 2047, 2)).0, 0x05, 0x21, 0x00);
+        // BYTCHK 10b is reserved.
+        assert_sense(&t.run(&rw10(0x2f, 0x04, 0, 1)).0, 0x05, 0x24, 0x00);
+        // VRPROTECT.
+        assert_sense(&t.run(&rw10(0x2f, 0x20, 0, 1)).0, 0x05, 0x24, 0x00);
+    }
+
+    #[test]
+    fn write_and_verify() {
+        let t = TestLun::disk(1 << 20);
+        let data = vec![0x33u8; 512];
+        assert_good(&t.run_out(&rw10(0x2e, 0x02, 7, 1), &data).0);
+        assert_good(&t.run_out(&[0xae, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0], &data).0);
+        let mut c = rw16(0x8e, 9, 1);
+        c[1] = 0x02;
+        assert_good(&t.run_out(&c, &data).0);
+        let (_, d) = t.run(&rw10(0x28, 0, 7, 3));
+        assert!(d.iter().all(|&b| b == 0x33));
+        assert_sense(&t.run_out(&rw10(0x2e, 0, 2048, 1), &data).0, 0x05, 0x21, 0x00);
+    }
+
+    #[test]
+    fn data_in_buffer_is_reused() {
+        let t = TestLun::disk(1 << 20);
+        let mut buf = Vec::with_capacity(4096);
+        let ptr = buf.as_ptr();
+        let r = block_on(t.target.execute(&t.nexus, 1, &rw10(0x28, 0, 0, 8), &[], &mut buf));
+        assert_good(&r);
+        assert_eq!(buf.len(), 4096);
+        assert_eq!(buf.as_ptr(), ptr);
+    }
+}

@@ -1,0 +1,358 @@
+//! MODE SENSE(6/10) and MODE SELECT(6/10) (SPC-4 6.11-6.14) with the mode pages a disk offers:
+//! read-write error recovery (SBC-3 6.4.9), caching (SBC-3 6.4.5), control (SPC-4 7.5.8) and
+//! informational exceptions control (SPC-4 7.5.11). Changeable: WCE, D_SENSE and SWP.
+
+use super::truncate;
+use crate::lun::{DeviceType, LogicalUnit, ModeParams};
+use crate::sense::{Asc, Sense};
+use crate::target::Ctx;
+
+const RW_ERROR_RECOVERY: u8 = 0x01;
+const CACHING: u8 = 0x08;
+const CONTROL: u8 = 0x0a;
+const INFORMATIONAL_EXCEPTIONS: u8 = 0x1c;
+const ALL_PAGES: u8 = 0x3f;
+
+/// Page control (SPC-4 6.11.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageControl {
+    Current,
+    Changeable,
+    Default,
+}
+
+fn pages(device: DeviceType) -> &'static [u8] {
+    match device {
+        DeviceType::Disk => &[RW_ERROR_RECOVERY, CACHING, CONTROL, INFORMATIONAL_EXCEPTIONS],
+        DeviceType::Controller => &[CONTROL, INFORMATIONAL_EXCEPTIONS],
+    }
+}
+
+/// The longest page we build (caching, 20 bytes).
+const MAX_PAGE: usize = 20;
+
+/// One page's bytes (page code byte with PS clear, page length, parameters). `values` holds the
+/// parameters for current/default pages; for the changeable page each changeable bit is set.
+fn page_image(code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE], usize) {
+    let mut p = [0u8; MAX_PAGE];
+    let changeable = pc == PageControl::Changeable;
+    let len = match code {
+        RW_ERROR_RECOVERY => 12,
+        CACHING => {
+            // WCE (bit 2 of byte 2); RCD stays 0: the read cache is always on.
+            if changeable || values.wce {
+                p[2] |= 0x04;
+            }
+            20
+        }
+        CONTROL => {
+            if changeable || values.d_sense {
+                p[2] |= 0x04; // D_SENSE
+            }
+            if !changeable {
+                p[3] = 0x10; // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
+            }
+            if changeable || values.swp {
+                p[4] |= 0x08; // SWP
+            }
+            12
+        }
+        _ => {
+            if !changeable {
+                p[2] = 0x08; // DEXCPT: informational exceptions are not reported
+            }
+            12
+        }
+    };
+    p[0] = code;
+    p[1] = (len - 2) as u8;
+    (p, len)
+}
+
+pub(crate) struct ModeSenseRequest {
+    pub ten: bool,
+    pub dbd: bool,
+    pub llbaa: bool,
+    pub pc: u8,
+    pub page_code: u8,
+    pub subpage: u8,
+    pub alloc_len: u16,
+}
+
+pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<u8>) -> Result<(), Sense> {
+    let pc = match req.pc {
+        0 => PageControl::Current,
+        1 => PageControl::Changeable,
+        2 => PageControl::Default,
+        // SPC-4 6.11.1: saved values are not supported.
+        _ => return Err(Sense::illegal_request(Asc::SAVING_PARAMETERS_NOT_SUPPORTED)),
+    };
+    let device = lu.config().device_type;
+    let selected: &[u8] = if req.page_code == ALL_PAGES {
+        // Subpage 0xff with page 0x3f asks for every subpage too; we have none beyond 0.
+        if req.subpage != 0 && req.subpage != 0xff {
+            return Err(Sense::invalid_cdb_field(3, Some(7)));
+        }
+        pages(device)
+    } else {
+        if req.subpage != 0 {
+            return Err(Sense::invalid_cdb_field(3, Some(7)));
+        }
+        let all = pages(device);
+        match all.iter().position(|&p| p == req.page_code) {
+            Some(i) => &all[i..=i],
+            None => return Err(Sense::invalid_cdb_field(2, Some(5))),
+        }
+    };
+    let values = if pc == PageControl::Default { lu.default_mode_params() } else { lu.mode_params() };
+
+    // Header (SPC-4 7.5.5): mode data length, medium type, device-specific parameter, block
+    // descriptor length.
+    let header_len = if req.ten { 8 } else { 4 };
+    out.resize(header_len, 0);
+    let mut specific = 0;
+    if device == DeviceType::Disk {
+        // SBC-3 6.4.1: WP, and DPOFUA since DPO and FUA are honoured.
+        if lu.write_protected() {
+            specific |= 0x80;
+        }
+        specific |= 0x10;
+    }
+    out[if req.ten { 3 } else { 2 }] = specific;
+
+    let with_descriptor = device == DeviceType::Disk && !req.dbd;
+    let long = req.ten && req.llbaa;
+    if with_descriptor {
+        let blocks = if pc == PageControl::Changeable { 0 } else { lu.capacity_blocks() };
+        let block_len = if pc == PageControl::Changeable { 0 } else { lu.block_size() };
+        if long {
+            // SPC-4 7.5.6.3 long LBA block descriptor.
+            out.extend_from_slice(&blocks.to_be_bytes());
+            out.extend_from_slice(&[0; 4]);
+            out.extend_from_slice(&block_len.to_be_bytes());
+            out[4] |= 0x01; // LONGLBA
+        } else {
+            // SBC-3 6.4.2 short LBA block descriptor; too many blocks reads as 0xffffffff.
+            let blocks = u32::try_from(blocks).unwrap_or(u32::MAX);
+            out.extend_from_slice(&blocks.to_be_bytes());
+            out.push(0);
+            out.extend_from_slice(&block_len.to_be_bytes()[1..]);
+        }
+        let bdl = (out.len() - header_len) as u16;
+        if req.ten {
+            out[6..8].copy_from_slice(&bdl.to_be_bytes());
+        } else {
+            out[3] = bdl as u8;
+        }
+    }
+    for &code in selected {
+        let (image, len) = page_image(code, values, pc);
+        out.extend_from_slice(&image[..len]);
+    }
+    if req.ten {
+        let total = (out.len() - 2) as u16;
+        out[0..2].copy_from_slice(&total.to_be_bytes());
+    } else {
+        out[0] = (out.len() - 1).min(255) as u8;
+    }
+    truncate(out, usize::from(req.alloc_len));
+    Ok(())
+}
+
+/// MODE SELECT: check every page against the changeable mask first, then apply them all.
+pub(crate) fn mode_select(
+    lu: &LogicalUnit,
+    ctx: &Ctx<'_>,
+    ten: bool,
+    sp: bool,
+    param_len: u16,
+    data_out: &[u8],
+) -> Result<(), Sense> {
+    if sp {
+        // SPC-4 6.13: we cannot save parameters.
+        return Err(Sense::invalid_cdb_field(1, Some(0)));
+    }
+    let param_len = usize::from(param_len);
+    if param_len == 0 {
+        return Ok(());
+    }
+    let header_len = if ten { 8 } else { 4 };
+    if data_out.len() < param_len || param_len < header_len {
+        return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+    }
+    let data = &data_out[..param_len];
+    let device = lu.config().device_type;
+    let (bdl, long) = if ten {
+        (usize::from(u16::from_be_bytes([data[6], data[7]])), data[4] & 0x01 != 0)
+    } else {
+        (usize::from(data[3]), false)
+    };
+    if data[if ten { 2 } else { 1 }] != 0 {
+        // MEDIUM TYPE must be 0 (SBC-3 6.4.1).
+        return Err(Sense::invalid_param_field(if ten { 2 } else { 1 }, Some(7)));
+    }
+    let mut off = header_len;
+    if off + bdl > data.len() {
+        return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+    }
+    if bdl > 0 {
+        let unit = if long { 16 } else { 8 };
+        if device != DeviceType::Disk || bdl % unit != 0 {
+            return Err(Sense::invalid_param_field(if ten { 6 } else { 3 }, Some(7)));
+        }
+        // Only the current block length is accepted; the number of blocks is ignored (SBC-3 6.4.2
+        // lets a device server that cannot change capacity ignore it).
+        for d in data[off..off + bdl].chunks_exact(unit) {
+            let block_len = if long {
+                u32::from_be_bytes([d[12], d[13], d[14], d[15]])
+            } else {
+                u32::from_be_bytes([0, d[5], d[6], d[7]])
+            };
+            if block_len != lu.block_size() {
+                let at = off + if long { 12 } else { 5 };
+                return Err(Sense::invalid_param_field(at as u16, Some(7)));
+            }
+            off += unit;
+        }
+    }
+
+    let _serialise = lu.mode_select_lock();
+    let current = lu.mode_params();
+    let mut next = current;
+    while off < data.len() {
+        if data.len() - off < 2 {
+            return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+        }
+        let code = data[off] & 0x3f;
+        if data[off] & 0x40 != 0 {
+            // SPF: no subpages here.
+            return Err(Sense::invalid_param_field(off as u16, Some(6)));
+        }
+        let len = usize::from(data[off + 1]) + 2;
+        if off + len > data.len() {
+            return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+        }
+        if !pages(device).contains(&code) {
+            return Err(Sense::invalid_param_field(off as u16, Some(5)));
+        }
+        let (cur, cur_len) = page_image(code, current, PageControl::Current);
+        let (mask, _) = page_image(code, current, PageControl::Changeable);
+        if len != cur_len {
+            return Err(Sense::invalid_param_field(off as u16 + 1, Some(7)));
+        }
+        let new = &data[off..off + len];
+        for i in 2..len {
+            let stray = (new[i] ^ cur[i]) & !mask[i];
+            if stray != 0 {
+                return Err(Sense::invalid_param_field((off + i) as u16, Some(7 - stray.leading_zeros() as u8)));
+            }
+        }
+        match code {
+            CACHING => next.wce = new[2] & 0x04 != 0,
+            CONTROL => {
+                next.d_sense = new[2] & 0x04 != 0;
+                next.swp = new[4] & 0x08 != 0;
+            }
+            _ => {}
+        }
+        off += len;
+    }
+    if next != current {
+        lu.set_mode_params(next);
+        // SPC-4 5.15: other I_T nexuses learn of the change.
+        ctx.target.unit_attention_others(ctx.nexus, ctx.lun, Asc::MODE_PARAMETERS_CHANGED);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_util::*;
+
+    #[test]
+    fn mode_sense6_all_pages_current() {
+        let t = TestLun::disk(1 << 20);
+        let (r, d) = t.run(&[0x1a, 0, 0x3f, 0, 0xff, 0]);
+        assert_good(&r);
+        // 4 header + 8 descriptor + 12 + 20 + 12 + 12 pages = 68.
+        assert_eq!(d.len(), 68);
+        assert_eq!(&d[..4], [67, 0x00, 0x10, 0x08]);
+        // 2048 blocks of 512 bytes.
+        assert_eq!(&d[4..12], [0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x02, 0x00]);
+        assert_eq!(&d[12..14], [0x01, 0x0a]);
+        assert_eq!(&d[24..27], [0x08, 0x12, 0x04]);
+        assert_eq!(&d[44..49], [0x0a, 0x0a, 0x00, 0x10, 0x00]);
+        assert_eq!(&d[56..59], [0x1c, 0x0a, 0x08]);
+    }
+
+    #[test]
+    fn mode_sense_dbd_pc_and_truncation() {
+        let t = TestLun::disk(1 << 20);
+        let (r, d) = t.run(&[0x1a, 0x08, 0x48, 0, 0xff, 0]);
+        assert_good(&r);
+        assert_eq!(d, [23, 0, 0x10, 0, 0x08, 0x12, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let (r, _) = t.run(&[0x1a, 0x08, 0xc8, 0, 0xff, 0]);
+        assert_sense(&r, 0x05, 0x39, 0x00);
+        let (r, d) = t.run(&[0x1a, 0, 0x3f, 0, 4, 0]);
+        assert_good(&r);
+        assert_eq!(d, [67, 0, 0x10, 8]);
+        let (r, _) = t.run(&[0x1a, 0, 0x02, 0, 0xff, 0]);
+        assert_sense(&r, 0x05, 0x24, 0x00);
+        let (r, _) = t.run(&[0x1a, 0, 0x08, 0x01, 0xff, 0]);
+        assert_sense(&r, 0x05, 0x24, 0x00);
+    }
+
+    #[test]
+    fn mode_sense10_long_descriptor() {
+        let t = TestLun::disk(1 << 20);
+        let (r, d) = t.run(&[0x5a, 0x10, 0x0a, 0, 0, 0, 0, 0, 0xff, 0]);
+        assert_good(&r);
+        assert_eq!(&d[..8], [0, 34, 0, 0x10, 0x01, 0, 0, 16]);
+        assert_eq!(&d[8..24], [0, 0, 0, 0, 0, 0, 0x08, 0x00, 0, 0, 0, 0, 0, 0, 0x02, 0x00]);
+        assert_eq!(&d[24..26], [0x0a, 0x0a]);
+    }
+
+    #[test]
+    fn mode_select_changes_wce_and_tells_others() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        // Caching page with WCE cleared, no block descriptor.
+        let mut param = vec![0, 0, 0, 0, 0x08, 0x12];
+        param.resize(4 + 20, 0);
+        let (r, _) = t.run_out(&[0x15, 0x10, 0, 0, 24, 0], &param);
+        assert_good(&r);
+        let (_, d) = t.run(&[0x1a, 0x08, 0x08, 0, 0xff, 0]);
+        assert_eq!(d[6], 0x00);
+        let (r, _) = t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]);
+        assert_sense(&r, 0x06, 0x2a, 0x01);
+    }
+
+    #[test]
+    fn mode_select_rejects_unchangeable_and_short_lists() {
+        let t = TestLun::disk(1 << 20);
+        let mut param = vec![0, 0, 0, 0, 0x08, 0x12, 0x05];
+        param.resize(24, 0);
+        // RCD (bit 0 of byte 2) is not changeable: byte 6 of the list.
+        let (r, _) = t.run_out(&[0x15, 0x10, 0, 0, 24, 0], &param);
+        assert_sense(&r, 0x05, 0x26, 0x00);
+        assert_eq!(r.sense.as_ref().unwrap()[15..18], [0x88, 0x00, 0x06]);
+        let (r, _) = t.run_out(&[0x15, 0x10, 0, 0, 24, 0], &param[..10]);
+        assert_sense(&r, 0x05, 0x1a, 0x00);
+        let (r, _) = t.run_out(&[0x15, 0x11, 0, 0, 24, 0], &param);
+        assert_sense(&r, 0x05, 0x24, 0x00);
+    }
+
+    #[test]
+    fn d_sense_switches_sense_format_and_swp_protects() {
+        let t = TestLun::disk(1 << 20);
+        let mut param = vec![0, 0, 0, 0, 0x0a, 0x0a, 0x04, 0x10, 0x08];
+        param.resize(16, 0);
+        let (r, _) = t.run_out(&[0x15, 0x10, 0, 0, 16, 0], &param);
+        assert_good(&r);
+        let (r, _) = t.run_out(&[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[0u8; 512]);
+        assert_eq!(r.sense.as_deref(), Some(&[0x72, 0x07, 0x27, 0x00, 0, 0, 0, 0][..]));
+        let (_, d) = t.run(&[0x1a, 0x08, 0x0a, 0, 0xff, 0]);
+        assert_eq!(d[2], 0x90);
+    }
+}
