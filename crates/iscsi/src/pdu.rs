@@ -8,6 +8,7 @@ mod bhs;
 mod codec;
 mod digest;
 
+pub use bhs::off;
 pub use codec::{encode_pdu, pad_len, PduReader};
 pub use digest::crc32c;
 

@@ -1,0 +1,449 @@
+//! The login phase (RFC 7143 6.3 and 11.12-11.13): security and operational stages with CSG/NSG and
+//! the T bit, AuthMethod=None, the declarations that name initiator, target and session type, access
+//! control, and the ISID/TSIH rules that create, reinstate or join a session. Failures answer with a
+//! login status class and detail (11.13.5), then the connection closes.
+
+use crate::negotiate::Negotiation;
+use crate::params::SessionParams;
+use crate::pdu::{encode_pdu, off, Bhs, Opcode, Pdu, PduReader};
+use crate::registry::{ConnectionInfo, IscsiTarget, Registry};
+use crate::session::{initiator_port, ConnControl, ConnHandle, Session, SessionType};
+use crate::text;
+use crate::window::CmdWindow;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+
+/// The portal group tag of every portal (tgt's default).
+pub(crate) const TPGT: u16 = 1;
+/// A login that takes longer than this is abandoned.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Login PDUs carry at most this much data (the RFC default MaxRecvDataSegmentLength).
+pub(crate) const LOGIN_DATA_LIMIT: u32 = 8192;
+
+const STAGE_SECURITY: u8 = 0;
+const STAGE_OPERATIONAL: u8 = 1;
+const STAGE_FULL_FEATURE: u8 = 3;
+
+/// Login status (class, detail), RFC 7143 11.13.5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoginStatus(pub u8, pub u8);
+
+impl LoginStatus {
+    pub const INITIATOR_ERROR: LoginStatus = LoginStatus(2, 0x00);
+    pub const AUTH_FAILURE: LoginStatus = LoginStatus(2, 0x01);
+    pub const AUTHORIZATION_FAILURE: LoginStatus = LoginStatus(2, 0x02);
+    pub const NOT_FOUND: LoginStatus = LoginStatus(2, 0x03);
+    pub const UNSUPPORTED_VERSION: LoginStatus = LoginStatus(2, 0x05);
+    pub const TOO_MANY_CONNECTIONS: LoginStatus = LoginStatus(2, 0x06);
+    pub const MISSING_PARAMETER: LoginStatus = LoginStatus(2, 0x07);
+    pub const SESSION_DOES_NOT_EXIST: LoginStatus = LoginStatus(2, 0x0a);
+}
+
+/// What a connection knows about itself when it starts.
+pub(crate) struct ConnCtx {
+    pub registry: Arc<Registry>,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    pub conn_id: u64,
+    pub control: Arc<ConnControl>,
+}
+
+/// A completed login.
+pub(crate) struct LoggedIn {
+    pub session: Arc<Session>,
+    /// This connection's parameters (digests and segment lengths are per connection).
+    pub params: SessionParams,
+    pub stat_sn: u32,
+}
+
+struct Login {
+    first: bool,
+    isid: [u8; 6],
+    tsih: u16,
+    cid: u16,
+    itt: u32,
+    cmd_sn: u32,
+    stat_sn: u32,
+    stage: u8,
+    initiator_name: Option<String>,
+    kind: SessionType,
+    target: Option<Arc<IscsiTarget>>,
+    /// The session this connection joins (TSIH != 0).
+    joining: Option<Arc<Session>>,
+    neg: Negotiation,
+    declared_mrdsl: bool,
+    sent_tpgt: bool,
+    partial: Vec<u8>,
+}
+
+/// Run the login phase on a new connection. None when it failed (the answer was sent) or the peer left.
+pub(crate) async fn login<R: AsyncRead + Unpin>(
+    reader: &mut PduReader<R>,
+    sock: &mut OwnedWriteHalf,
+    ctx: &ConnCtx,
+) -> Option<LoggedIn> {
+    match tokio::time::timeout(LOGIN_TIMEOUT, login_inner(reader, sock, ctx)).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::debug!(peer = %ctx.peer, "login timed out");
+            None
+        }
+    }
+}
+
+async fn login_inner<R: AsyncRead + Unpin>(
+    reader: &mut PduReader<R>,
+    sock: &mut OwnedWriteHalf,
+    ctx: &ConnCtx,
+) -> Option<LoggedIn> {
+    reader.max_data_segment = LOGIN_DATA_LIMIT;
+    let mut st = Login {
+        first: true,
+        isid: [0; 6],
+        tsih: 0,
+        cid: 0,
+        itt: 0,
+        cmd_sn: 0,
+        stat_sn: 0,
+        stage: STAGE_SECURITY,
+        initiator_name: None,
+        kind: SessionType::Normal,
+        target: None,
+        joining: None,
+        neg: Negotiation::new(Default::default(), false),
+        declared_mrdsl: false,
+        sent_tpgt: false,
+        partial: Vec::new(),
+    };
+    loop {
+        let pdu = tokio::select! {
+            r = reader.read_pdu() => match r {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(peer = %ctx.peer, "login read: {e}");
+                    return None;
+                }
+            },
+            _ = ctx.control.closed() => return None,
+        };
+        if pdu.bhs.opcode_raw() != Opcode::LoginRequest as u8 {
+            // 6.3: only Login Requests are allowed before the full feature phase.
+            if !st.first {
+                let _ = send_status(sock, &st, ctx, LoginStatus::INITIATOR_ERROR).await;
+            }
+            return None;
+        }
+        match step(&mut st, &pdu, ctx) {
+            Ok(Step::Continue(resp)) => {
+                if write_response(sock, &st, ctx, &resp).await.is_err() {
+                    return None;
+                }
+                st.stat_sn = st.stat_sn.wrapping_add(1);
+            }
+            Ok(Step::Done(resp, session)) => {
+                if write_response(sock, &st, ctx, &resp).await.is_err() {
+                    crate::login::end_session_if_alone(&session, ctx.conn_id);
+                    return None;
+                }
+                st.stat_sn = st.stat_sn.wrapping_add(1);
+                let params = st.neg.finish();
+                return Some(LoggedIn { session, params, stat_sn: st.stat_sn });
+            }
+            Err(status) => {
+                tracing::info!(peer = %ctx.peer, class = status.0, detail = status.1, "login refused");
+                let _ = send_status(sock, &st, ctx, status).await;
+                return None;
+            }
+        }
+    }
+}
+
+struct Response {
+    transit: bool,
+    csg: u8,
+    nsg: u8,
+    data: Vec<u8>,
+}
+
+enum Step {
+    Continue(Response),
+    Done(Response, Arc<Session>),
+}
+
+fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
+    let b = &pdu.bhs;
+    let flags = b.flags();
+    let transit = flags & 0x80 != 0;
+    let cont = flags & 0x40 != 0;
+    let csg = (flags >> 2) & 3;
+    let nsg = flags & 3;
+    // Version-max in byte 2, version-min in byte 3: we speak version 0 only.
+    if b.0[3] > 0 {
+        return Err(LoginStatus::UNSUPPORTED_VERSION);
+    }
+    if st.first {
+        st.isid = b.isid();
+        st.tsih = b.tsih();
+        st.cid = b.cid();
+        st.cmd_sn = b.cmd_sn();
+        st.stat_sn = b.exp_stat_sn();
+    } else if b.isid() != st.isid || b.tsih() != st.tsih || b.cid() != st.cid {
+        return Err(LoginStatus::INITIATOR_ERROR);
+    }
+    st.itt = b.itt();
+    if csg == 2 || csg == STAGE_FULL_FEATURE || (!st.first && csg != st.stage) {
+        return Err(LoginStatus::INITIATOR_ERROR);
+    }
+    if transit && (nsg == 2 || nsg <= csg) {
+        return Err(LoginStatus::INITIATOR_ERROR);
+    }
+    if transit && cont {
+        return Err(LoginStatus::INITIATOR_ERROR);
+    }
+    st.stage = csg;
+    // 6.3.4 / 11.12.2: text split over PDUs with the C bit is gathered, each part acknowledged empty.
+    if st.partial.len() + pdu.data.len() > text::MAX_TEXT_LEN {
+        return Err(LoginStatus::INITIATOR_ERROR);
+    }
+    st.partial.extend_from_slice(&pdu.data);
+    if cont {
+        return Ok(Step::Continue(Response { transit: false, csg, nsg: 0, data: Vec::new() }));
+    }
+    let pairs = text::parse(&std::mem::take(&mut st.partial)).map_err(|_| LoginStatus::INITIATOR_ERROR)?;
+    let mut out = Vec::new();
+    let mut target_name: Option<String> = None;
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "InitiatorName" => st.initiator_name = Some(v.clone()),
+            "TargetName" => target_name = Some(v.clone()),
+            "InitiatorAlias" => {}
+            "SessionType" => match v.as_str() {
+                "Normal" => st.kind = SessionType::Normal,
+                "Discovery" => st.kind = SessionType::Discovery,
+                _ => return Err(LoginStatus::INITIATOR_ERROR),
+            },
+            "AuthMethod" => {
+                if csg != STAGE_SECURITY {
+                    return Err(LoginStatus::INITIATOR_ERROR);
+                }
+                // CHAP is not implemented yet: only AuthMethod=None is accepted.
+                if v.split(',').any(|m| m == "None") {
+                    text::push(&mut out, "AuthMethod", "None");
+                } else {
+                    return Err(LoginStatus::AUTH_FAILURE);
+                }
+            }
+            _ => match st.neg.negotiate(k, v) {
+                Ok(Some((key, val))) => {
+                    if key == "MaxRecvDataSegmentLength" {
+                        st.declared_mrdsl = true;
+                    }
+                    text::push(&mut out, &key, &val);
+                }
+                Ok(None) => {}
+                Err(_) => return Err(LoginStatus::INITIATOR_ERROR),
+            },
+        }
+    }
+    if st.first {
+        first_pdu_checks(st, target_name, ctx)?;
+        st.first = false;
+        if st.kind == SessionType::Normal {
+            text::push(&mut out, "TargetPortalGroupTag", &TPGT.to_string());
+            if let Some(alias) = st.neg.offer().target_alias.clone() {
+                text::push(&mut out, "TargetAlias", &alias);
+            }
+            st.sent_tpgt = true;
+        }
+    }
+    if !st.declared_mrdsl && (csg == STAGE_OPERATIONAL || transit) {
+        // 13.12: we declare our receive limit; the initiator may not ask.
+        text::push(&mut out, "MaxRecvDataSegmentLength", &st.neg.offer().max_recv_data_segment_length.to_string());
+        st.declared_mrdsl = true;
+    }
+    let resp_nsg = if transit { nsg } else { 0 };
+    if transit && nsg == STAGE_FULL_FEATURE {
+        let session = finish(st, ctx)?;
+        st.tsih = session.tsih;
+        return Ok(Step::Done(Response { transit: true, csg, nsg: resp_nsg, data: out }, session));
+    }
+    if transit {
+        st.stage = nsg;
+    }
+    Ok(Step::Continue(Response { transit, csg, nsg: resp_nsg, data: out }))
+}
+
+fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) -> Result<(), LoginStatus> {
+    // 13.5: InitiatorName must be in the first Login Request; 13.4: TargetName too, for Normal.
+    let Some(initiator) = st.initiator_name.clone() else {
+        return Err(LoginStatus::MISSING_PARAMETER);
+    };
+    if st.kind == SessionType::Discovery {
+        st.neg.set_discovery(true);
+        if st.tsih != 0 {
+            return Err(LoginStatus::SESSION_DOES_NOT_EXIST);
+        }
+        return Ok(());
+    }
+    let Some(name) = target_name else {
+        return Err(LoginStatus::MISSING_PARAMETER);
+    };
+    let target = ctx.registry.target_by_name(&name).ok_or(LoginStatus::NOT_FOUND)?;
+    if !target.allows(&initiator, ctx.peer.ip()) {
+        return Err(LoginStatus::AUTHORIZATION_FAILURE);
+    }
+    st.neg = Negotiation::new(target.target_params(), false);
+    if st.tsih != 0 {
+        // 5.3.4: a new connection for an existing session.
+        let (isid, tsih) = (st.isid, st.tsih);
+        let session = target
+            .find_session(|s| s.tsih == tsih && s.isid == isid && s.initiator_name == initiator)
+            .ok_or(LoginStatus::SESSION_DOES_NOT_EXIST)?;
+        let conns = session.conns.lock();
+        let reinstating = conns.iter().any(|c| c.info.cid == st.cid);
+        if !reinstating && conns.len() as u32 >= session.params.max_connections {
+            return Err(LoginStatus::TOO_MANY_CONNECTIONS);
+        }
+        drop(conns);
+        st.joining = Some(session);
+    }
+    st.target = Some(target);
+    Ok(())
+}
+
+/// The final login response is about to go out: create, reinstate or join the session.
+fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
+    let initiator = st.initiator_name.clone().unwrap_or_default();
+    let info = ConnectionInfo { cid: st.cid, initiator_address: ctx.peer, target_address: ctx.local };
+    let handle = ConnHandle { id: ctx.conn_id, info, control: ctx.control.clone() };
+    if let Some(session) = st.joining.take() {
+        if session.ended.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(LoginStatus::SESSION_DOES_NOT_EXIST);
+        }
+        let mut conns = session.conns.lock();
+        // Connection reinstatement (6.3.4): the old connection with this CID goes.
+        if let Some(i) = conns.iter().position(|c| c.info.cid == st.cid) {
+            conns.remove(i).control.close();
+        }
+        conns.push(handle);
+        drop(conns);
+        return Ok(session);
+    }
+    let params = st.neg.finish();
+    let depth = st.neg.offer().max_queue_cmd;
+    let tsih = ctx.registry.allocate_tsih();
+    let (target, nexus) = match (&st.target, st.kind) {
+        (Some(t), SessionType::Normal) => {
+            // Session reinstatement (6.3.5): same initiator name and ISID on this target.
+            let isid = st.isid;
+            while let Some(old) = t.find_session(|s| s.isid == isid && s.initiator_name == initiator) {
+                tracing::info!(tsih = old.tsih, "session reinstatement");
+                end_session(&old);
+            }
+            let nexus = t.scsi.add_nexus(initiator_port(&initiator, &st.isid));
+            (Some(t.clone()), Some(nexus))
+        }
+        _ => (None, None),
+    };
+    let session = Arc::new(Session {
+        tsih,
+        isid: st.isid,
+        initiator_name: initiator,
+        kind: st.kind,
+        target: target.clone(),
+        nexus,
+        params,
+        window: Mutex::new(CmdWindow::new(st.cmd_sn, depth)),
+        tasks: Mutex::new(HashMap::new()),
+        conns: Mutex::new(vec![handle]),
+        ended: AtomicBool::new(false),
+    });
+    if let Some(t) = target {
+        t.sessions.lock().push(session.clone());
+    }
+    Ok(session)
+}
+
+/// Undo a login whose final response could not be sent.
+pub(crate) fn end_session_if_alone(session: &Arc<Session>, conn_id: u64) {
+    let mut conns = session.conns.lock();
+    conns.retain(|c| c.id != conn_id);
+    let empty = conns.is_empty();
+    drop(conns);
+    if empty {
+        end_session(session);
+    }
+}
+
+/// Take a session off its target: abort its tasks, close its connections, drop its nexus.
+pub(crate) fn end_session(session: &Arc<Session>) {
+    if session.ended.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    session.abort_tasks(|_, _| true);
+    session.close_connections();
+    if let Some(t) = &session.target {
+        t.remove_session(session);
+        if let Some(n) = &session.nexus {
+            t.scsi.remove_nexus(n);
+        }
+    }
+}
+
+fn stamps(st: &Login) -> (u32, u32) {
+    match &st.joining {
+        Some(s) => s.window_stamps(),
+        None => {
+            let depth = st.neg.offer().max_queue_cmd.max(1);
+            (st.cmd_sn, st.cmd_sn.wrapping_add(depth - 1))
+        }
+    }
+}
+
+fn response_bhs(st: &Login, transit: bool, csg: u8, nsg: u8, status: LoginStatus) -> Bhs {
+    let mut h = Bhs::new(Opcode::LoginResponse);
+    let mut flags = (csg & 3) << 2 | (nsg & 3);
+    if transit {
+        flags |= 0x80;
+    }
+    h.set_flags(flags);
+    h.0[2] = 0; // version-max
+    h.0[3] = 0; // version-active
+    h.0[8..14].copy_from_slice(&st.isid);
+    h.set_u16_at(14, st.tsih);
+    h.set_itt(st.itt);
+    let (exp, max) = stamps(st);
+    h.set_u32_at(off::STAT_SN, st.stat_sn);
+    h.set_u32_at(off::EXP_CMD_SN, exp);
+    h.set_u32_at(off::MAX_CMD_SN, max);
+    h.0[36] = status.0;
+    h.0[37] = status.1;
+    h
+}
+
+async fn write_response(sock: &mut OwnedWriteHalf, st: &Login, _ctx: &ConnCtx, r: &Response) -> std::io::Result<()> {
+    let h = response_bhs(st, r.transit, r.csg, r.nsg, LoginStatus(0, 0));
+    let mut wire = Vec::new();
+    encode_pdu(&mut wire, &h, &[], &r.data, false, false);
+    sock.write_all(&wire).await
+}
+
+/// The Login Response that ends a failed login. A failure response carries StatSN too.
+async fn send_status(
+    sock: &mut OwnedWriteHalf,
+    st: &Login,
+    _ctx: &ConnCtx,
+    status: LoginStatus,
+) -> std::io::Result<()> {
+    let h = response_bhs(st, false, st.stage, 0, status);
+    let mut wire = Vec::new();
+    encode_pdu(&mut wire, &h, &[], &[], false, false);
+    sock.write_all(&wire).await?;
+    sock.flush().await
+}

@@ -1,0 +1,212 @@
+//! Framing on a byte stream (RFC 7143 11.1): BHS, AHS, header digest, data segment padded to four
+//! bytes, data digest. Reading checks the data segment length against our limit before allocating and
+//! reads into one reused buffer; `encode_pdu` renders a PDU for the less hot paths (login, tests).
+
+use super::digest::{crc32c, crc32c_append, from_wire, to_wire};
+use super::{Bhs, Pdu, PduError, BHS_LEN};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Padding after a data segment of `len` bytes.
+pub fn pad_len(len: usize) -> usize {
+    (4 - len % 4) % 4
+}
+
+/// Reads PDUs from one connection.
+#[derive(Debug)]
+pub struct PduReader<R> {
+    inner: R,
+    buf: BytesMut,
+    pub header_digest: bool,
+    pub data_digest: bool,
+    /// The largest data segment accepted (our MaxRecvDataSegmentLength, or a login-phase bound).
+    pub max_data_segment: u32,
+    last: Bhs,
+}
+
+impl<R: AsyncRead + Unpin> PduReader<R> {
+    pub fn new(inner: R, max_data_segment: u32) -> Self {
+        PduReader {
+            inner,
+            buf: BytesMut::with_capacity(64 * 1024),
+            header_digest: false,
+            data_digest: false,
+            max_data_segment,
+            last: Bhs::default(),
+        }
+    }
+
+    /// The header of the PDU read last (for a Reject after a data digest error).
+    pub fn last_header(&self) -> &Bhs {
+        &self.last
+    }
+
+    /// Read one PDU. `Closed` when the peer closed between PDUs.
+    pub async fn read_pdu(&mut self) -> Result<Pdu, PduError> {
+        let mut bhs = Bhs::default();
+        // Distinguish a clean close (no byte of a new PDU) from a truncated PDU.
+        let first = self.inner.read(&mut bhs.0[..1]).await?;
+        if first == 0 {
+            return Err(PduError::Closed);
+        }
+        self.inner.read_exact(&mut bhs.0[1..]).await?;
+        self.last = bhs.clone();
+        let ahs_len = bhs.ahs_len();
+        let mut ahs = Vec::new();
+        if ahs_len > 0 {
+            ahs.resize(ahs_len, 0);
+            self.inner.read_exact(&mut ahs).await?;
+        }
+        if self.header_digest {
+            let mut d = [0u8; 4];
+            self.inner.read_exact(&mut d).await?;
+            let crc = crc32c_append(crc32c(&bhs.0), &ahs);
+            if crc != from_wire(d) {
+                return Err(PduError::HeaderDigest);
+            }
+        }
+        let len = bhs.data_segment_len();
+        if len > self.max_data_segment {
+            return Err(PduError::DataSegmentTooLong { len, limit: self.max_data_segment });
+        }
+        let len = len as usize;
+        if len == 0 {
+            return Ok(Pdu { bhs, ahs, data: BytesMut::new() });
+        }
+        let total = len + pad_len(len) + if self.data_digest { 4 } else { 0 };
+        self.buf.reserve(total);
+        // The buffer is reused across PDUs; resize only zero-fills what it has to.
+        self.buf.resize(total, 0);
+        self.inner.read_exact(&mut self.buf[..total]).await?;
+        let mut seg = self.buf.split_to(total);
+        if self.data_digest {
+            let padded = len + pad_len(len);
+            let mut d = [0u8; 4];
+            d.copy_from_slice(&seg[padded..padded + 4]);
+            if crc32c(&seg[..padded]) != from_wire(d) {
+                return Err(PduError::DataDigest);
+            }
+        }
+        seg.truncate(len);
+        Ok(Pdu { bhs, ahs, data: seg })
+    }
+}
+
+/// Append a whole PDU (header, AHS, digests, padded data) to `out`. The DataSegmentLength and
+/// TotalAHSLength fields are set from `ahs` and `data`.
+pub fn encode_pdu(out: &mut Vec<u8>, bhs: &Bhs, ahs: &[u8], data: &[u8], header_digest: bool, data_digest: bool) {
+    let mut h = bhs.clone();
+    h.0[4] = (ahs.len() / 4) as u8;
+    h.set_data_segment_len(data.len() as u32);
+    out.reserve(BHS_LEN + ahs.len() + data.len() + 12);
+    out.extend_from_slice(&h.0);
+    out.extend_from_slice(ahs);
+    if header_digest {
+        out.extend_from_slice(&to_wire(crc32c_append(crc32c(&h.0), ahs)));
+    }
+    if !data.is_empty() {
+        let pad = [0u8; 3];
+        let pad = &pad[..pad_len(data.len())];
+        out.extend_from_slice(data);
+        out.extend_from_slice(pad);
+        if data_digest {
+            out.extend_from_slice(&to_wire(crc32c_append(crc32c(data), pad)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::Opcode;
+
+    fn nop_out(data: &[u8]) -> Bhs {
+        let mut b = Bhs::new(Opcode::NopOut);
+        b.0[0] |= 0x40;
+        b.set_itt(5);
+        b.set_ttt(0xffff_ffff);
+        b.set_data_segment_len(data.len() as u32);
+        b
+    }
+
+    async fn roundtrip(hd: bool, dd: bool, data: &[u8]) -> Pdu {
+        let mut wire = Vec::new();
+        encode_pdu(&mut wire, &nop_out(data), &[], data, hd, dd);
+        assert_eq!(wire.len() % 4, 0);
+        let mut r = PduReader::new(&wire[..], 8192);
+        r.header_digest = hd;
+        r.data_digest = dd;
+        let pdu = r.read_pdu().await.unwrap();
+        assert!(matches!(r.read_pdu().await, Err(PduError::Closed)));
+        pdu
+    }
+
+    #[tokio::test]
+    async fn roundtrips_with_and_without_digests() {
+        for (hd, dd) in [(false, false), (true, false), (false, true), (true, true)] {
+            for data in [&b""[..], b"a", b"abcd", b"hello"] {
+                let p = roundtrip(hd, dd, data).await;
+                assert_eq!(&p.data[..], data);
+                assert_eq!(p.bhs.itt(), 5);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn wire_layout_of_a_padded_segment() {
+        // NOP-Out, 5 data bytes: 48 header + 5 data + 3 pad.
+        let mut wire = Vec::new();
+        encode_pdu(&mut wire, &nop_out(b"hello"), &[], b"hello", false, false);
+        assert_eq!(wire.len(), 56);
+        assert_eq!(&wire[0..8], &[0x40, 0x80, 0, 0, 0, 0, 0, 5]);
+        assert_eq!(&wire[48..56], b"hello\0\0\0");
+    }
+
+    #[tokio::test]
+    async fn header_digest_mismatch_is_detected() {
+        let mut wire = Vec::new();
+        encode_pdu(&mut wire, &nop_out(b""), &[], b"", true, false);
+        wire[48] ^= 1;
+        let mut r = PduReader::new(&wire[..], 8192);
+        r.header_digest = true;
+        assert!(matches!(r.read_pdu().await, Err(PduError::HeaderDigest)));
+    }
+
+    #[tokio::test]
+    async fn data_digest_mismatch_is_detected() {
+        let mut wire = Vec::new();
+        encode_pdu(&mut wire, &nop_out(b"abc"), &[], b"abc", false, true);
+        wire[49] ^= 1;
+        let mut r = PduReader::new(&wire[..], 8192);
+        r.data_digest = true;
+        assert!(matches!(r.read_pdu().await, Err(PduError::DataDigest)));
+    }
+
+    #[tokio::test]
+    async fn oversized_segment_is_refused_before_reading_it() {
+        let mut b = nop_out(b"");
+        b.set_data_segment_len(0x00ff_ffff);
+        let mut r = PduReader::new(&b.0[..], 8192);
+        assert!(matches!(r.read_pdu().await, Err(PduError::DataSegmentTooLong { len: 0xff_ffff, limit: 8192 })));
+    }
+
+    #[tokio::test]
+    async fn truncated_pdu_is_an_io_error() {
+        let b = nop_out(b"");
+        let mut r = PduReader::new(&b.0[..20], 8192);
+        assert!(matches!(r.read_pdu().await, Err(PduError::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn ahs_is_read() {
+        let mut b = nop_out(b"xy");
+        b.0[4] = 1;
+        let mut wire = b.0.to_vec();
+        wire.extend_from_slice(&[1, 2, 3, 4]);
+        wire.extend_from_slice(b"xy\0\0");
+        let mut r = PduReader::new(&wire[..], 8192);
+        let p = r.read_pdu().await.unwrap();
+        assert_eq!(p.ahs, vec![1, 2, 3, 4]);
+        assert_eq!(&p.data[..], b"xy");
+    }
+}

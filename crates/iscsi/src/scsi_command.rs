@@ -1,0 +1,369 @@
+//! SCSI Command dataflow (RFC 7143 4.2.2.4-4.2.2.5, 11.3-11.8): immediate data, unsolicited Data-Out up
+//! to FirstBurstLength, R2Ts for the rest (MaxBurstLength each, at most MaxOutstandingR2T at once),
+//! Data-Out checks (DataSN, BufferOffset), then the command runs as its own task and its result goes
+//! to the writer with residuals computed from the Expected Data Transfer Length.
+
+use crate::connection::{Conn, Flow, RejectReason};
+use crate::pdu::{off, Bhs, Opcode, Pdu, RESERVED_TAG};
+use crate::session::{next_id, TaskEntry};
+use crate::writer::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+/// The largest CDB carried (16 in the BHS plus an Extended CDB AHS, 11.2.2.3).
+const MAX_CDB: usize = 64;
+/// Initial capacity bound for a write buffer; it grows as data arrives, never from EDTL alone.
+const WRITE_BUF_START: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cdb {
+    bytes: [u8; MAX_CDB],
+    len: usize,
+}
+
+impl Cdb {
+    /// The BHS CDB plus any Extended CDB AHS (type 1). None when the AHS is malformed.
+    pub fn parse(bhs: &Bhs, ahs: &[u8]) -> Option<Cdb> {
+        let mut c = Cdb { bytes: [0; MAX_CDB], len: 16 };
+        c.bytes[..16].copy_from_slice(bhs.cdb());
+        let mut rest = ahs;
+        while rest.len() >= 4 {
+            let ahs_len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            let ty = rest[2];
+            let total = (3 + ahs_len).div_ceil(4) * 4;
+            if total > rest.len() || ahs_len == 0 {
+                return None;
+            }
+            if ty == 1 {
+                // AHSLength counts the reserved byte and the CDB bytes beyond 16.
+                let extra = ahs_len - 1;
+                if 16 + extra > MAX_CDB {
+                    return None;
+                }
+                c.bytes[16..16 + extra].copy_from_slice(&rest[4..4 + extra]);
+                c.len = 16 + extra;
+            }
+            rest = &rest[total..];
+        }
+        Some(c)
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+#[derive(Debug)]
+struct R2tState {
+    ttt: u32,
+    offset: u32,
+    len: u32,
+    received: u32,
+    data_sn: u32,
+}
+
+/// A write command still receiving its data.
+#[derive(Debug)]
+pub(crate) struct PendingWrite {
+    pub id: u64,
+    lun_raw: [u8; 8],
+    lun: u64,
+    cdb: Cdb,
+    edtl: u32,
+    buf: BytesMut,
+    unsolicited_left: u32,
+    unsol_data_sn: u32,
+    r2ts: VecDeque<R2tState>,
+    next_r2t_offset: u32,
+    r2t_sn: u32,
+}
+
+/// How much read data to send and which residual to report (RFC 7143 11.4.5).
+pub(crate) fn residual(read: bool, write: bool, edtl: u32, produced: usize, out_expected: u32) -> (usize, Residual) {
+    let edtl64 = edtl as u64;
+    let (moved, send) = if read {
+        (produced as u64, produced.min(edtl as usize))
+    } else if write {
+        (out_expected as u64, 0)
+    } else {
+        // Neither flag: no transfer was expected, whatever the command wanted is overflow.
+        return match (produced, out_expected) {
+            (0, 0) => (0, Residual::default()),
+            (0, n) => (0, Residual { flags: RESIDUAL_OVERFLOW, count: n }),
+            (n, _) => (0, Residual { flags: RESIDUAL_OVERFLOW, count: n.min(u32::MAX as usize) as u32 }),
+        };
+    };
+    let r = if moved > edtl64 {
+        Residual { flags: RESIDUAL_OVERFLOW, count: (moved - edtl64).min(u32::MAX as u64) as u32 }
+    } else if moved < edtl64 {
+        Residual { flags: RESIDUAL_UNDERFLOW, count: (edtl64 - moved) as u32 }
+    } else {
+        Residual::default()
+    };
+    (send, r)
+}
+
+/// Fixed-format sense: ILLEGAL REQUEST, INVALID FIELD IN CDB (SPC-4 4.5.3, ASC 24h).
+fn invalid_field_sense() -> Vec<u8> {
+    let mut s = vec![0u8; 18];
+    s[0] = 0x70;
+    s[2] = 0x05;
+    s[7] = 10;
+    s[12] = 0x24;
+    s
+}
+
+pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
+    let b = &pdu.bhs;
+    if !conn.session.window.lock().admit(b.cmd_sn(), b.immediate()) {
+        // 3.2.2.1: outside the window, silently ignored.
+        tracing::debug!(cmd_sn = b.cmd_sn(), "command outside the CmdSN window dropped");
+        return Flow::Continue;
+    }
+    let flags = b.flags();
+    let (read, write, fin) = (flags & 0x40 != 0, flags & 0x20 != 0, flags & 0x80 != 0);
+    let edtl = b.u32_at(off::EDTL);
+    let itt = b.itt();
+    let lun_raw = b.lun();
+    let Some(cdb) = Cdb::parse(b, &pdu.ahs) else {
+        conn.reject(RejectReason::InvalidPduField, b);
+        return Flow::Continue;
+    };
+    if itt == RESERVED_TAG {
+        conn.reject(RejectReason::InvalidPduField, b);
+        return Flow::Continue;
+    }
+    let dsl = pdu.data.len() as u32;
+    let p = &conn.params;
+    if dsl > 0 && (!write || !p.immediate_data || dsl > edtl || dsl > p.first_burst_length) {
+        conn.reject(RejectReason::ProtocolError, b);
+        return Flow::Continue;
+    }
+    let lun = rtgt_scsi::decode_lun(lun_raw);
+    if read && write {
+        // Bidirectional commands are not supported: CHECK CONDITION, INVALID FIELD IN CDB.
+        let reply = ScsiReply {
+            itt,
+            lun: lun_raw,
+            data: Vec::new(),
+            send_len: 0,
+            status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
+            sense: Some(invalid_field_sense()),
+            residual: Residual::default(),
+        };
+        let _ = conn.out.send(Outgoing::Scsi(reply));
+        return Flow::Continue;
+    }
+    let id = next_id();
+    let entry = TaskEntry { id, lun, conn: conn.id, abort: None };
+    if !conn.session.add_task(itt, entry) {
+        conn.reject(RejectReason::TaskInProgress, b);
+        return Flow::Continue;
+    }
+    if write && edtl > dsl {
+        let unsolicited = if p.initial_r2t || fin { 0 } else { p.first_burst_length.min(edtl).saturating_sub(dsl) };
+        let mut buf = BytesMut::with_capacity((edtl as usize).min(WRITE_BUF_START));
+        buf.extend_from_slice(&pdu.data);
+        let mut pw = PendingWrite {
+            id,
+            lun_raw,
+            lun,
+            cdb,
+            edtl,
+            buf,
+            unsolicited_left: unsolicited,
+            unsol_data_sn: 0,
+            r2ts: VecDeque::new(),
+            next_r2t_offset: dsl + unsolicited,
+            r2t_sn: 0,
+        };
+        if unsolicited == 0 {
+            issue_r2ts(conn, itt, &mut pw);
+        }
+        conn.pending.insert(itt, pw);
+        return Flow::Continue;
+    }
+    let data = if write { pdu.data.freeze() } else { Bytes::new() };
+    execute(conn, Exec { itt, id, lun_raw, lun, cdb, data, edtl, read, write });
+    Flow::Continue
+}
+
+/// Send R2Ts until MaxOutstandingR2T are out or the whole transfer is asked for (10.8).
+fn issue_r2ts(conn: &mut Conn, itt: u32, pw: &mut PendingWrite) {
+    let max_out = conn.params.max_outstanding_r2t.max(1) as usize;
+    let burst = conn.params.max_burst_length.max(512);
+    while pw.r2ts.len() < max_out && pw.next_r2t_offset < pw.edtl {
+        let len = burst.min(pw.edtl - pw.next_r2t_offset);
+        let ttt = conn.new_ttt();
+        let mut h = Bhs::new(Opcode::R2t);
+        h.set_lun(pw.lun_raw);
+        h.set_itt(itt);
+        h.set_ttt(ttt);
+        h.set_u32_at(off::DATA_SN, pw.r2t_sn);
+        h.set_u32_at(off::BUFFER_OFFSET, pw.next_r2t_offset);
+        h.set_u32_at(off::DESIRED_LENGTH, len);
+        conn.send(h, Bytes::new(), Stat::Current);
+        pw.r2ts.push_back(R2tState { ttt, offset: pw.next_r2t_offset, len, received: 0, data_sn: 0 });
+        pw.next_r2t_offset += len;
+        pw.r2t_sn = pw.r2t_sn.wrapping_add(1);
+    }
+}
+
+pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
+    let b = &pdu.bhs;
+    let itt = b.itt();
+    let Some(mut pw) = conn.pending.remove(&itt) else {
+        // Data for an aborted or unknown task is discarded (4.2.3.3 / 11.7).
+        tracing::debug!(itt, "Data-Out for no pending write discarded");
+        return Flow::Continue;
+    };
+    let (ttt, data_sn, offset, fin) = (b.ttt(), b.data_sn(), b.buffer_offset(), b.final_bit());
+    let len = pdu.data.len() as u32;
+    // Data PDUs arrive in order (DataPDUInOrder and DataSequenceInOrder are Yes), so every PDU
+    // continues where the buffer ends.
+    let ok = offset as usize == pw.buf.len() && offset.checked_add(len).is_some_and(|end| end <= pw.edtl);
+    let ok = ok
+        && if ttt == RESERVED_TAG {
+            let good = len <= pw.unsolicited_left && data_sn == pw.unsol_data_sn;
+            if good {
+                pw.unsolicited_left -= len;
+                pw.unsol_data_sn = pw.unsol_data_sn.wrapping_add(1);
+            }
+            good
+        } else {
+            match pw.r2ts.iter_mut().find(|r| r.ttt == ttt) {
+                Some(r) if data_sn == r.data_sn && offset == r.offset + r.received && r.received + len <= r.len => {
+                    r.received += len;
+                    r.data_sn = r.data_sn.wrapping_add(1);
+                    !fin || r.received == r.len
+                }
+                _ => false,
+            }
+        };
+    if !ok {
+        // A sequence error cannot be recovered at ERL 0: reject, then end the connection.
+        tracing::info!(itt, ttt, data_sn, offset, "bad Data-Out");
+        conn.reject(RejectReason::ProtocolError, b);
+        conn.pending.insert(itt, pw);
+        return Flow::Close;
+    }
+    pw.buf.extend_from_slice(&pdu.data);
+    if fin {
+        if ttt == RESERVED_TAG {
+            // The unsolicited burst ended (possibly short of FirstBurstLength): R2Ts take over.
+            pw.unsolicited_left = 0;
+            pw.next_r2t_offset = pw.buf.len() as u32;
+        } else {
+            pw.r2ts.retain(|r| r.ttt != ttt);
+        }
+        if pw.unsolicited_left == 0 {
+            issue_r2ts(conn, itt, &mut pw);
+        }
+    }
+    if pw.buf.len() as u32 == pw.edtl {
+        if !conn.session.has_task(itt, pw.id) {
+            return Flow::Continue; // aborted meanwhile
+        }
+        let data = pw.buf.freeze();
+        let exec = Exec {
+            itt,
+            id: pw.id,
+            lun_raw: pw.lun_raw,
+            lun: pw.lun,
+            cdb: pw.cdb,
+            data,
+            edtl: pw.edtl,
+            read: false,
+            write: true,
+        };
+        execute(conn, exec);
+    } else {
+        conn.pending.insert(itt, pw);
+    }
+    Flow::Continue
+}
+
+struct Exec {
+    itt: u32,
+    id: u64,
+    lun_raw: [u8; 8],
+    lun: u64,
+    cdb: Cdb,
+    data: Bytes,
+    edtl: u32,
+    read: bool,
+    write: bool,
+}
+
+/// Run the command as its own task; its reply goes to the writer unless it was aborted.
+fn execute(conn: &Conn, e: Exec) {
+    let session = conn.session.clone();
+    let (Some(target), Some(nexus)) = (session.target.clone(), session.nexus.clone()) else {
+        return;
+    };
+    let out = conn.out.clone();
+    let pool = conn.pool.clone();
+    let (itt, id) = (e.itt, e.id);
+    let s2 = session.clone();
+    let handle = tokio::spawn(async move {
+        let mut data_in = pool.take();
+        let res = target.scsi.execute(&nexus, e.lun, e.cdb.as_slice(), &e.data, &mut data_in).await;
+        drop(e.data);
+        if !s2.finish_task(e.itt, e.id) {
+            pool.give(data_in);
+            return;
+        }
+        let (send_len, residual) = residual(e.read, e.write, e.edtl, data_in.len(), res.data_out_expected);
+        let reply = ScsiReply {
+            itt: e.itt,
+            lun: e.lun_raw,
+            data: data_in,
+            send_len,
+            status: res.status as u8,
+            sense: res.sense,
+            residual,
+        };
+        let _ = out.send(Outgoing::Scsi(reply));
+    });
+    session.set_abort_handle(itt, id, handle.abort_handle());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_residuals() {
+        assert_eq!(residual(true, false, 4096, 4096, 0), (4096, Residual::default()));
+        assert_eq!(residual(true, false, 4096, 512, 0), (512, Residual { flags: RESIDUAL_UNDERFLOW, count: 3584 }));
+        assert_eq!(residual(true, false, 512, 4096, 0), (512, Residual { flags: RESIDUAL_OVERFLOW, count: 3584 }));
+    }
+
+    #[test]
+    fn write_residuals() {
+        assert_eq!(residual(false, true, 4096, 0, 4096), (0, Residual::default()));
+        assert_eq!(residual(false, true, 8192, 0, 4096), (0, Residual { flags: RESIDUAL_UNDERFLOW, count: 4096 }));
+        assert_eq!(residual(false, true, 512, 0, 4096), (0, Residual { flags: RESIDUAL_OVERFLOW, count: 3584 }));
+    }
+
+    #[test]
+    fn no_transfer_expected() {
+        assert_eq!(residual(false, false, 0, 0, 0), (0, Residual::default()));
+        assert_eq!(residual(false, false, 0, 512, 0), (0, Residual { flags: RESIDUAL_OVERFLOW, count: 512 }));
+        assert_eq!(residual(false, false, 0, 0, 1024), (0, Residual { flags: RESIDUAL_OVERFLOW, count: 1024 }));
+    }
+
+    #[test]
+    fn cdb_with_extended_ahs() {
+        let mut b = Bhs::new(Opcode::ScsiCommand);
+        b.0[32] = 0x7f;
+        // AHSLength 17 (16 extra bytes + reserved), type 1, reserved, 16 bytes, padded to 20.
+        let mut ahs = vec![0, 17, 1, 0];
+        ahs.extend((0u8..16).map(|i| i + 100));
+        let c = Cdb::parse(&b, &ahs).unwrap();
+        assert_eq!(c.as_slice().len(), 32);
+        assert_eq!(c.as_slice()[0], 0x7f);
+        assert_eq!(c.as_slice()[16], 100);
+        assert!(Cdb::parse(&b, &[0, 40, 1, 0]).is_none());
+        assert_eq!(Cdb::parse(&b, &[]).unwrap().as_slice().len(), 16);
+    }
+}

@@ -1,0 +1,315 @@
+//! The response path of one connection: a task that owns the socket's write half, stamps StatSN,
+//! ExpCmdSN and MaxCmdSN at send time (so they are always current and in order, RFC 7143 4.2.2.2),
+//! splits read data into Data-In PDUs, and batches whatever is queued into one vectored write.
+//! Small payloads are copied into one reused buffer; large ones are written from where they lie.
+
+use crate::pdu::off;
+use crate::pdu::{pad_len, Bhs, Opcode, RESERVED_TAG};
+use crate::session::Session;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::io::IoSlice;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+pub(crate) type OutSender = mpsc::UnboundedSender<Outgoing>;
+
+/// Payloads up to this size are copied into the batch buffer rather than written in place.
+const COPY_LIMIT: usize = 16 * 1024;
+/// Stop collecting a batch past this many bytes.
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// How a PDU uses the connection's StatSN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stat {
+    /// Carries StatSN and consumes it (responses).
+    Advance,
+    /// Carries the next StatSN without consuming it (R2T, NOP-In with reserved ITT, Async).
+    Current,
+}
+
+/// Residual flags and count (RFC 7143 11.4.5): 0x04 overflow (O), 0x02 underflow (U).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Residual {
+    pub flags: u8,
+    pub count: u32,
+}
+
+pub(crate) const RESIDUAL_OVERFLOW: u8 = 0x04;
+pub(crate) const RESIDUAL_UNDERFLOW: u8 = 0x02;
+
+/// The outcome of a SCSI command, rendered by the writer as Data-In PDUs and/or a SCSI Response.
+#[derive(Debug)]
+pub(crate) struct ScsiReply {
+    pub itt: u32,
+    pub lun: [u8; 8],
+    /// Read data; only `send_len` bytes of it go out. Returned to the pool afterwards.
+    pub data: Vec<u8>,
+    pub send_len: usize,
+    pub status: u8,
+    pub sense: Option<Vec<u8>>,
+    pub residual: Residual,
+}
+
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Pdu {
+        bhs: Bhs,
+        data: Bytes,
+        stat: Stat,
+    },
+    Scsi(ScsiReply),
+    /// Flush what came before, then shut the socket down.
+    Close,
+}
+
+/// Reused data-in buffers of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct BufPool(Mutex<Vec<Vec<u8>>>);
+
+impl BufPool {
+    const KEEP: usize = 256;
+    pub fn take(&self) -> Vec<u8> {
+        self.0.lock().pop().unwrap_or_default()
+    }
+    pub fn give(&self, mut v: Vec<u8>) {
+        v.clear();
+        let mut p = self.0.lock();
+        if p.len() < Self::KEEP {
+            p.push(v);
+        }
+    }
+}
+
+/// Where a piece of the batch's bytes lies.
+enum Seg {
+    Own(usize, usize),
+    Item(usize, usize, usize),
+}
+
+pub(crate) struct Writer {
+    pub sock: OwnedWriteHalf,
+    pub rx: mpsc::UnboundedReceiver<Outgoing>,
+    pub stat_sn: u32,
+    pub session: Arc<Session>,
+    pub header_digest: bool,
+    pub data_digest: bool,
+    /// The largest Data-In payload (the initiator's MaxRecvDataSegmentLength, capped by us).
+    pub max_data_in: usize,
+    /// The longest Data-In sequence (MaxBurstLength).
+    pub max_burst: usize,
+    pub pool: Arc<BufPool>,
+}
+
+impl Writer {
+    pub async fn run(mut self) {
+        let mut batch: Vec<Outgoing> = Vec::new();
+        let mut own: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut segs: Vec<Seg> = Vec::new();
+        let mut closing = false;
+        while !closing {
+            let Some(first) = self.rx.recv().await else { break };
+            batch.push(first);
+            let mut bytes = 0usize;
+            while bytes < BATCH_BYTES {
+                match self.rx.try_recv() {
+                    Ok(m) => {
+                        if let Outgoing::Scsi(r) = &m {
+                            bytes += r.send_len;
+                        }
+                        batch.push(m);
+                    }
+                    Err(_) => break,
+                }
+            }
+            own.clear();
+            segs.clear();
+            let (exp, max) = self.session.window_stamps();
+            for (i, item) in batch.iter().enumerate() {
+                match item {
+                    Outgoing::Pdu { bhs, data, stat } => {
+                        let mut h = bhs.clone();
+                        h.set_u32_at(off::EXP_CMD_SN, exp);
+                        h.set_u32_at(off::MAX_CMD_SN, max);
+                        h.set_u32_at(off::STAT_SN, self.stat_sn);
+                        if *stat == Stat::Advance {
+                            self.stat_sn = self.stat_sn.wrapping_add(1);
+                        }
+                        self.push_pdu(&mut own, &mut segs, h, data, i, 0);
+                    }
+                    Outgoing::Scsi(r) => self.push_scsi(&mut own, &mut segs, r, i, exp, max),
+                    Outgoing::Close => closing = true,
+                }
+            }
+            let ok = write_segments(&mut self.sock, &own, &segs, &batch).await;
+            for item in batch.drain(..) {
+                if let Outgoing::Scsi(r) = item {
+                    self.pool.give(r.data);
+                }
+            }
+            if !ok {
+                break;
+            }
+        }
+        let _ = self.sock.shutdown().await;
+        // Anything still queued is dropped with the receiver; senders see a closed channel.
+    }
+
+    /// Header (+digest) into `own`, payload copied or referenced, then padding and data digest.
+    fn push_pdu(&self, own: &mut Vec<u8>, segs: &mut Vec<Seg>, mut h: Bhs, data: &[u8], item: usize, item_off: usize) {
+        h.set_data_segment_len(data.len() as u32);
+        own.extend_from_slice(&h.0);
+        if self.header_digest {
+            own.extend_from_slice(&crate::pdu::crc32c(&h.0).to_le_bytes());
+        }
+        if data.is_empty() {
+            return;
+        }
+        if data.len() <= COPY_LIMIT {
+            own.extend_from_slice(data);
+        } else {
+            close_own(own, segs);
+            segs.push(Seg::Item(item, item_off, item_off + data.len()));
+        }
+        let pad = [0u8; 3];
+        let pad = &pad[..pad_len(data.len())];
+        own.extend_from_slice(pad);
+        if self.data_digest {
+            let crc = crc32c::crc32c_append(crate::pdu::crc32c(data), pad);
+            own.extend_from_slice(&crc.to_le_bytes());
+        }
+    }
+
+    fn push_scsi(&mut self, own: &mut Vec<u8>, segs: &mut Vec<Seg>, r: &ScsiReply, item: usize, exp: u32, max: u32) {
+        let len = r.send_len.min(r.data.len());
+        // Status goes in the last Data-In unless there is sense data to send (RFC 7143 11.7.4).
+        let collapse = len > 0 && r.sense.is_none();
+        let chunk = self.max_data_in.max(512);
+        let burst = self.max_burst.max(chunk);
+        let mut offset = 0usize;
+        let mut data_sn = 0u32;
+        while offset < len {
+            let n = chunk.min(len - offset).min(burst - offset % burst);
+            let last = offset + n == len;
+            let mut h = Bhs::new(Opcode::DataIn);
+            let mut flags = 0u8;
+            if last || (offset + n).is_multiple_of(burst) {
+                flags |= 0x80; // F: end of a sequence
+            }
+            h.set_lun(r.lun);
+            h.set_itt(r.itt);
+            h.set_ttt(RESERVED_TAG);
+            h.set_u32_at(off::EXP_CMD_SN, exp);
+            h.set_u32_at(off::MAX_CMD_SN, max);
+            h.set_u32_at(off::DATA_SN, data_sn);
+            h.set_u32_at(off::BUFFER_OFFSET, offset as u32);
+            if last && collapse {
+                flags |= 0x01 | r.residual.flags; // S, O/U
+                h.0[3] = r.status;
+                h.set_u32_at(off::STAT_SN, self.stat_sn);
+                self.stat_sn = self.stat_sn.wrapping_add(1);
+                h.set_u32_at(off::RESIDUAL_COUNT, r.residual.count);
+            }
+            h.set_flags(flags);
+            self.push_pdu(own, segs, h, &r.data[offset..offset + n], item, offset);
+            offset += n;
+            data_sn = data_sn.wrapping_add(1);
+        }
+        if collapse {
+            return;
+        }
+        let mut h = Bhs::new(Opcode::ScsiResponse);
+        h.set_flags(0x80 | r.residual.flags);
+        h.0[2] = 0; // command completed at target
+        h.0[3] = r.status;
+        h.set_itt(r.itt);
+        h.set_u32_at(off::STAT_SN, self.stat_sn);
+        self.stat_sn = self.stat_sn.wrapping_add(1);
+        h.set_u32_at(off::EXP_CMD_SN, exp);
+        h.set_u32_at(off::MAX_CMD_SN, max);
+        h.set_u32_at(off::DATA_SN, data_sn); // ExpDataSN: the Data-In PDUs sent
+        h.set_u32_at(off::RESIDUAL_COUNT, r.residual.count);
+        let mut sense_seg = Vec::new();
+        if let Some(s) = &r.sense {
+            // 11.4.7: SenseLength then the sense bytes.
+            let n = s.len().min(1024);
+            sense_seg.extend_from_slice(&(n as u16).to_be_bytes());
+            sense_seg.extend_from_slice(&s[..n]);
+        }
+        self.push_pdu(own, segs, h, &sense_seg, item, usize::MAX);
+    }
+}
+
+/// End the current run of `own` bytes as a segment.
+fn close_own(own: &[u8], segs: &mut Vec<Seg>) {
+    let start = segs.iter().rev().find_map(|s| if let Seg::Own(_, e) = s { Some(*e) } else { None }).unwrap_or(0);
+    if own.len() > start {
+        segs.push(Seg::Own(start, own.len()));
+    } else {
+        // Keep the bookkeeping of where `own` was cut even for an empty run.
+        segs.push(Seg::Own(start, start));
+    }
+}
+
+fn item_bytes(item: &Outgoing) -> &[u8] {
+    match item {
+        Outgoing::Pdu { data, .. } => data,
+        Outgoing::Scsi(r) => &r.data,
+        Outgoing::Close => &[],
+    }
+}
+
+async fn write_segments(sock: &mut OwnedWriteHalf, own: &[u8], segs: &[Seg], batch: &[Outgoing]) -> bool {
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() * 2 + 1);
+    let mut own_end = 0;
+    for s in segs {
+        match s {
+            Seg::Own(a, b) => {
+                if b > a {
+                    parts.push(&own[*a..*b]);
+                }
+                own_end = *b;
+            }
+            Seg::Item(i, a, b) => parts.push(&item_bytes(&batch[*i])[*a..*b]),
+        }
+    }
+    if own.len() > own_end {
+        parts.push(&own[own_end..]);
+    }
+    write_all_vectored(sock, &parts).await.is_ok()
+}
+
+/// Write every part, in as few `writev` calls as the socket allows.
+async fn write_all_vectored(sock: &mut OwnedWriteHalf, parts: &[&[u8]]) -> std::io::Result<()> {
+    let mut idx = 0;
+    let mut skip = 0;
+    while idx < parts.len() {
+        if parts.len() - idx == 1 {
+            return sock.write_all(&parts[idx][skip..]).await;
+        }
+        let slices: Vec<IoSlice<'_>> = parts[idx..]
+            .iter()
+            .take(64)
+            .enumerate()
+            .map(|(i, p)| IoSlice::new(if i == 0 { &p[skip..] } else { p }))
+            .collect();
+        let mut n = sock.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while idx < parts.len() && n > 0 {
+            let left = parts[idx].len() - skip;
+            if n >= left {
+                n -= left;
+                idx += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
