@@ -79,7 +79,8 @@ async fn run(
             return Err(Failure::ReservationConflict);
         }
     }
-    if entry.has(MEDIUM) {
+    // The controller has no medium to be absent.
+    if entry.has(MEDIUM) && config.device_type == crate::DeviceType::Disk {
         lu.medium()?;
     }
     let cdb_len = entry.usage.len();

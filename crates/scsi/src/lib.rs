@@ -22,6 +22,8 @@ mod sbc;
 pub mod sense;
 mod spc;
 pub mod target;
+#[cfg(test)]
+mod target_tests;
 mod unit_attention;
 
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo};

@@ -55,6 +55,11 @@ fn page_image(code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE],
             if changeable || values.swp {
                 p[4] |= 0x08; // SWP
             }
+            if !changeable {
+                // BUSY TIMEOUT PERIOD: unlimited.
+                p[8] = 0xff;
+                p[9] = 0xff;
+            }
             12
         }
         _ => {
@@ -346,7 +351,7 @@ mod tests {
     #[test]
     fn d_sense_switches_sense_format_and_swp_protects() {
         let t = TestLun::disk(1 << 20);
-        let mut param = vec![0, 0, 0, 0, 0x0a, 0x0a, 0x04, 0x10, 0x08];
+        let mut param = vec![0, 0, 0, 0, 0x0a, 0x0a, 0x04, 0x10, 0x08, 0, 0, 0, 0xff, 0xff];
         param.resize(16, 0);
         let (r, _) = t.run_out(&[0x15, 0x10, 0, 0, 16, 0], &param);
         assert_good(&r);
