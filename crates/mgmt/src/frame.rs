@@ -169,11 +169,11 @@ mod tests {
             luns: vec![lun_view()],
             accounts: vec![AccountView { user: "alice".into(), outgoing: true }],
             acl: vec![AclEntry::All],
+            params: vec![TargetParam { name: "MaxConnections".into(), value: "1".into() }],
         };
         let responses = [
             Response::Ok(Reply::Done),
             Response::Ok(Reply::TargetList(vec![target])),
-            Response::Ok(Reply::TargetParams(vec![TargetParam { name: "MaxConnections".into(), value: "1".into() }])),
             Response::Ok(Reply::Lun(lun_view())),
             Response::Ok(Reply::System(SystemView {
                 state: SystemState::Ready,

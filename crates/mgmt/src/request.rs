@@ -60,7 +60,7 @@ pub enum TargetOp {
         tid: u32,
         force: bool,
     },
-    /// All targets (`Reply::TargetList`), or one target's parameters (`Reply::TargetParams`).
+    /// All targets, or the one `tid` names (`Reply::TargetList`).
     Show {
         tid: Option<u32>,
     },

@@ -37,9 +37,8 @@ impl From<Result<Reply, MgmtError>> for Response {
 pub enum Reply {
     /// Done; nothing to show.
     Done,
+    /// `--mode target --op show` (every target, or the one `--tid` names).
     TargetList(Vec<TargetView>),
-    /// `--mode target --op show --tid N`: the target's iSCSI parameters, in display order.
-    TargetParams(Vec<TargetParam>),
     Lun(LunView),
     System(SystemView),
 }
@@ -77,6 +76,9 @@ pub struct TargetView {
     pub luns: Vec<LunView>,
     pub accounts: Vec<AccountView>,
     pub acl: Vec<AclEntry>,
+    /// The iSCSI parameters new sessions start negotiating from (not part of tgt's text layout).
+    #[serde(default)]
+    pub params: Vec<TargetParam>,
 }
 
 /// One I_T nexus (an iSCSI session).
@@ -133,7 +135,7 @@ pub struct AccountView {
     pub outgoing: bool,
 }
 
-/// One parameter line of `show --tid N`.
+/// One target parameter, e.g. `MaxRecvDataSegmentLength` = `8192`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetParam {
     pub name: String,

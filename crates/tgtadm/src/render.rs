@@ -1,7 +1,7 @@
 //! tgt's text for the daemon's typed replies: the `show` layouts scripts already parse, byte for byte
 //! as Debian's tgtadm 1.0.85 prints them (see the golden tests).
 
-use rtgt_mgmt::{LunView, Reply, SystemView, TargetParam, TargetView};
+use rtgt_mgmt::{LunView, Reply, SystemView, TargetView};
 use std::fmt::Write;
 
 /// The text tgtadm prints for `reply` (empty for `Done`).
@@ -9,7 +9,6 @@ pub fn render(reply: &Reply) -> String {
     match reply {
         Reply::Done => String::new(),
         Reply::TargetList(targets) => targets.iter().map(target).collect(),
-        Reply::TargetParams(params) => target_params(params),
         Reply::Lun(view) => lun(view, 0),
         Reply::System(view) => system(view),
     }
@@ -91,11 +90,6 @@ pub fn lun(l: &LunView, indent: usize) -> String {
     // tgt leaves the trailing space after the colon when there are no flags; scripts see it.
     field(&mut out, format!("Backing store flags: {}", l.backing_store_flags));
     out
-}
-
-/// `show --tid N`: one `name=value` line per parameter.
-pub fn target_params(params: &[TargetParam]) -> String {
-    params.iter().map(|p| format!("{}={}\n", p.name, p.value)).collect()
 }
 
 /// `--mode system --op show`.
@@ -195,6 +189,7 @@ mod tests {
             luns: vec![controller(1), disk(1, 1), disk(1, 10), lun11],
             accounts: vec![],
             acl: vec![AclEntry::All],
+            params: vec![],
         };
         let expected = "\
 Target 1: iqn.2001-04.com.example:t1
@@ -296,6 +291,7 @@ Target 1: iqn.2001-04.com.example:t1
             luns: vec![],
             accounts: vec![],
             acl: vec![],
+            params: vec![],
         };
         let t = TargetView {
             tid: 2,
@@ -399,20 +395,12 @@ Target 2: iqn.b
             luns: vec![],
             accounts: vec![],
             acl: vec![],
+            params: vec![],
         };
         let text = render(&Reply::TargetList(vec![t]));
         assert!(text.contains(
             "        I_T nexus: 7\n            Initiator: iqn.i alias: host1\n            Connection: 0\n                IP Address: ::1\n            Connection: 1\n                IP Address: 10.1.2.3\n"
         ));
-    }
-
-    #[test]
-    fn target_params_are_name_value_lines() {
-        let params = vec![
-            TargetParam { name: "MaxRecvDataSegmentLength".into(), value: "8192".into() },
-            TargetParam { name: "HeaderDigest".into(), value: "None".into() },
-        ];
-        assert_eq!(render(&Reply::TargetParams(params)), "MaxRecvDataSegmentLength=8192\nHeaderDigest=None\n");
     }
 
     #[test]

@@ -1,12 +1,158 @@
 //! The management socket server: receives `rtgt_mgmt::Request`s from tgtadm and applies them to the
-//! `Daemon`. SKELETON.
+//! `Daemon`.
+//!
+//! Each connection is served by its own task and may carry any number of requests, one at a time.
+//! Requests are applied one at a time across all connections (tgt's management is serial too, and it
+//! keeps "check, then change" steps such as "refuse to stop while targets exist" free of races), on
+//! the blocking pool because opening a backing file may block. A malformed request gets an error
+//! response; a connection that stalls mid-message is dropped after a timeout; nothing a client sends
+//! can stop the accept loop.
+
+mod lun_ops;
+mod show;
+mod system_ops;
+mod target_ops;
+#[cfg(test)]
+mod tests;
 
 use crate::Daemon;
+use parking_lot::Mutex;
+use rtgt_mgmt::{decode, encode, frame_length, ErrorCode, MgmtError, Op, Reply, Request, Response};
 use std::sync::Arc;
-use tokio::net::UnixListener;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+/// A client that opened a connection but sends nothing is dropped after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Once a length prefix has arrived, the body must follow within this time.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The result of applying one request: the answer, and whether the daemon must stop once it is sent.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub result: Result<Reply, MgmtError>,
+    pub stop: bool,
+}
+
+impl From<Result<Reply, MgmtError>> for Outcome {
+    fn from(result: Result<Reply, MgmtError>) -> Self {
+        Outcome { result, stop: false }
+    }
+}
+
+/// What the connection tasks share.
+struct Control {
+    daemon: Arc<Daemon>,
+    /// Serialises request application (see the module comment).
+    apply_lock: Mutex<()>,
+}
 
 /// Serve management requests on `listener` until the daemon stops.
 pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
-    let _ = (listener, daemon);
-    todo!()
+    let control = Arc::new(Control { daemon, apply_lock: Mutex::new(()) });
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let control = control.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = control.connection(stream).await {
+                        tracing::debug!(%err, "management connection ended");
+                    }
+                });
+            }
+            Err(err) => {
+                // Out of descriptors, most likely: back off instead of spinning.
+                tracing::warn!(%err, "cannot accept a management connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+impl Control {
+    async fn connection(self: &Arc<Self>, mut stream: UnixStream) -> std::io::Result<()> {
+        loop {
+            let mut prefix = [0u8; 4];
+            match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut prefix)).await {
+                Err(_) => return Ok(()),
+                Ok(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(err)) => return Err(err),
+                Ok(Ok(_)) => {}
+            }
+            let len = match frame_length(prefix) {
+                Ok(len) => len,
+                Err(err) => {
+                    // The stream cannot be resynchronised after a bad length: answer and close.
+                    let error = MgmtError::with_message(ErrorCode::InvalidRequest, err.to_string());
+                    return send(&mut stream, &Response::Error(error)).await;
+                }
+            };
+            let mut body = vec![0u8; len];
+            match tokio::time::timeout(BODY_TIMEOUT, stream.read_exact(&mut body)).await {
+                Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "request body stalled")),
+                Ok(result) => result?,
+            };
+            let outcome = match decode::<Request>(&body) {
+                Ok(request) => self.apply(request).await,
+                Err(err) => Outcome::from(Err(MgmtError::with_message(
+                    ErrorCode::InvalidRequest,
+                    format!("malformed request: {err}"),
+                ))),
+            };
+            send(&mut stream, &Response::from(outcome.result)).await?;
+            if outcome.stop {
+                self.daemon.request_stop();
+                return Ok(());
+            }
+        }
+    }
+
+    async fn apply(self: &Arc<Self>, request: Request) -> Outcome {
+        tracing::info!(?request, "management request");
+        let this = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _serial = this.apply_lock.lock();
+            dispatch(&this.daemon, request)
+        });
+        match task.await {
+            Ok(outcome) => {
+                if let Err(err) = &outcome.result {
+                    tracing::info!(%err, "management request refused");
+                }
+                outcome
+            }
+            Err(err) => {
+                tracing::error!(%err, "management request failed inside the daemon");
+                Outcome::from(Err(MgmtError::with_message(
+                    ErrorCode::Unknown,
+                    "internal error while applying the request",
+                )))
+            }
+        }
+    }
+}
+
+async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
+    let frame = match encode(response) {
+        Ok(frame) => frame,
+        Err(err) => {
+            tracing::error!(%err, "cannot encode a management response");
+            let fallback = Response::Error(MgmtError::with_message(ErrorCode::Unknown, err.to_string()));
+            encode(&fallback).map_err(|e| std::io::Error::other(e.to_string()))?
+        }
+    };
+    stream.write_all(&frame).await?;
+    stream.flush().await
+}
+
+/// Apply one request to the daemon. Synchronous: the caller runs it where blocking is allowed.
+pub(crate) fn dispatch(daemon: &Daemon, request: Request) -> Outcome {
+    // One transport today; `request.lld` selects among them once there are more.
+    let Request { lld: _, op } = request;
+    match op {
+        Op::Target(op) => target_ops::apply(daemon, op).into(),
+        Op::LogicalUnit(op) => lun_ops::apply(daemon, op).into(),
+        Op::System(op) => system_ops::apply(daemon, op),
+    }
 }

@@ -1,0 +1,121 @@
+//! Typed views of the daemon's state for `show`: targets with their sessions, LUNs and access rules.
+
+use rtgt_iscsi::{AclRule, Digest, IscsiTarget, SessionInfo, SessionParams};
+use rtgt_mgmt::{AclEntry, ConnectionView, DeviceType, Lld, LunView, NexusView, TargetParam, TargetState, TargetView};
+use rtgt_scsi::LunInfo;
+
+pub(crate) fn target_view(target: &IscsiTarget) -> TargetView {
+    TargetView {
+        tid: target.tid(),
+        name: target.name().to_string(),
+        driver: Lld::Iscsi,
+        // Targets cannot be taken offline yet (target update --name state).
+        state: TargetState::Ready,
+        nop_interval: None,
+        nop_count: None,
+        nexuses: target.sessions().iter().map(nexus_view).collect(),
+        luns: target.scsi.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect(),
+        // CHAP accounts are a later step.
+        accounts: Vec::new(),
+        acl: target.acl().iter().map(acl_entry).collect(),
+        params: target_params(target),
+    }
+}
+
+fn nexus_view(session: &SessionInfo) -> NexusView {
+    NexusView {
+        id: u64::from(session.tsih),
+        initiator: session.initiator_name.clone(),
+        alias: None,
+        isid: session.isid.iter().map(|b| format!("{b:02x}")).collect(),
+        connections: session
+            .connections
+            .iter()
+            .map(|c| ConnectionView {
+                cid: c.cid,
+                initiator_address: c.initiator_address,
+                target_address: c.target_address,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
+    let config = &info.config;
+    LunView {
+        lun,
+        device_type: device_type(config.device_type),
+        scsi_id: config.scsi_id.clone(),
+        scsi_sn: config.scsi_sn.clone(),
+        vendor_id: config.vendor_id.clone(),
+        product_id: config.product_id.clone(),
+        product_rev: config.product_rev.clone(),
+        size: info.size,
+        block_size: config.block_size,
+        online: config.online,
+        removable: config.removable,
+        // PREVENT ALLOW MEDIUM REMOVAL and SWP state are not reported by the SCSI core yet.
+        prevent_removal: false,
+        swp: false,
+        readonly: config.readonly,
+        thin_provisioning: config.thin_provisioning,
+        backing_store_type: info.backing_store_type.clone(),
+        backing_store_path: info.backing_store_path.clone(),
+        backing_store_flags: info.bsoflags.clone(),
+    }
+}
+
+pub(crate) fn device_type(t: rtgt_scsi::DeviceType) -> DeviceType {
+    match t {
+        rtgt_scsi::DeviceType::Disk => DeviceType::Disk,
+        rtgt_scsi::DeviceType::Controller => DeviceType::Controller,
+    }
+}
+
+pub(crate) fn acl_entry(rule: &AclRule) -> AclEntry {
+    match rule {
+        AclRule::Any => AclEntry::All,
+        AclRule::Address(a) => AclEntry::Address(*a),
+        AclRule::Network(address, prefix) => AclEntry::Network { address: *address, prefix: *prefix },
+        AclRule::InitiatorName(n) => AclEntry::InitiatorName(n.clone()),
+    }
+}
+
+pub(crate) fn acl_rule(entry: &AclEntry) -> AclRule {
+    match entry {
+        AclEntry::All => AclRule::Any,
+        AclEntry::Address(a) => AclRule::Address(*a),
+        AclEntry::Network { address, prefix } => AclRule::Network(*address, *prefix),
+        AclEntry::InitiatorName(n) => AclRule::InitiatorName(n.clone()),
+    }
+}
+
+/// The target's parameters: the values new sessions start negotiating from. The iSCSI crate keeps
+/// no per-target values yet, so these are its defaults.
+fn target_params(_target: &IscsiTarget) -> Vec<TargetParam> {
+    let p = SessionParams::default();
+    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
+    let digest = |d: Digest| match d {
+        Digest::None => "None".to_string(),
+        Digest::Crc32c => "CRC32C".to_string(),
+    };
+    [
+        ("MaxRecvDataSegmentLength", p.our_max_recv_data_segment_length.to_string()),
+        ("HeaderDigest", digest(p.header_digest)),
+        ("DataDigest", digest(p.data_digest)),
+        ("InitialR2T", yes_no(p.initial_r2t)),
+        ("MaxOutstandingR2T", p.max_outstanding_r2t.to_string()),
+        ("ImmediateData", yes_no(p.immediate_data)),
+        ("FirstBurstLength", p.first_burst_length.to_string()),
+        ("MaxBurstLength", p.max_burst_length.to_string()),
+        ("DataPDUInOrder", yes_no(p.data_pdu_in_order)),
+        ("DataSequenceInOrder", yes_no(p.data_sequence_in_order)),
+        ("ErrorRecoveryLevel", p.error_recovery_level.to_string()),
+        ("DefaultTime2Wait", p.default_time2wait.to_string()),
+        ("DefaultTime2Retain", p.default_time2retain.to_string()),
+        ("MaxConnections", p.max_connections.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| TargetParam { name: name.to_string(), value })
+    .collect()
+}

@@ -1,0 +1,58 @@
+//! `--mode system`: the daemon's state, and stopping it.
+
+use super::Outcome;
+use crate::Daemon;
+use rtgt_backstore::BackstoreKind;
+use rtgt_mgmt::{
+    BackingStoreView, DeviceType, ErrorCode, LldView, MgmtError, Param, Reply, SystemOp, SystemState, SystemView,
+};
+
+pub(crate) fn apply(_daemon: &Daemon, op: SystemOp) -> Outcome {
+    match op {
+        SystemOp::Show => Outcome::from(Ok(Reply::System(view()))),
+        // tgt refuses to stop while targets exist; rtgt stops (its shutdown logs sessions out), which
+        // is what scripts that stop the daemon with targets configured expect. `force` is accepted.
+        SystemOp::Delete { force: _ } => Outcome { result: Ok(Reply::Done), stop: true },
+        SystemOp::Update { params } => Outcome::from(update(&params)),
+    }
+}
+
+fn view() -> SystemView {
+    SystemView {
+        state: SystemState::Ready,
+        debug: false,
+        llds: vec![LldView { name: "iscsi".to_string(), state: "ready".to_string() }],
+        backing_stores: BackstoreKind::all()
+            .iter()
+            .map(|kind| BackingStoreView {
+                name: kind.name().to_string(),
+                oflags: (*kind == BackstoreKind::Rdwr).then(|| "sync:direct".to_string()),
+            })
+            .collect(),
+        device_types: vec![DeviceType::Disk, DeviceType::Controller],
+    }
+}
+
+/// The names tgt accepts are recognised and their values checked; applying them is not implemented
+/// yet (the daemon has no offline state or runtime log level switch).
+fn update(params: &[Param]) -> Result<Reply, MgmtError> {
+    let Some(first) = params.first() else {
+        return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
+    };
+    for p in params {
+        let valid = match p.name.to_ascii_lowercase().as_str() {
+            "state" => matches!(p.value.as_str(), "offline" | "ready"),
+            "debug" => matches!(p.value.as_str(), "on" | "off"),
+            _ => {
+                return Err(MgmtError::with_message(ErrorCode::InvalidRequest, format!("unknown parameter {}", p.name)))
+            }
+        };
+        if !valid {
+            return Err(MgmtError::with_message(
+                ErrorCode::InvalidRequest,
+                format!("'{}' is not a valid value for {}", p.value, p.name),
+            ));
+        }
+    }
+    Err(MgmtError::with_message(ErrorCode::Unsupported, format!("changing {} is not implemented yet", first.name)))
+}
