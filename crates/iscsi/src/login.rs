@@ -123,7 +123,7 @@ async fn login_inner<R: AsyncRead + Unpin>(
     };
     loop {
         let pdu = tokio::select! {
-            r = reader.read_pdu() => match r {
+            r = reader.read_pdu_if(|h| h.opcode_raw() == Opcode::LoginRequest as u8) => match r {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::debug!(peer = %ctx.peer, "login read: {e}");
@@ -262,7 +262,7 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
             st.sent_tpgt = true;
         }
     }
-    if !st.declared_mrdsl && (csg == STAGE_OPERATIONAL || transit) {
+    if !st.declared_mrdsl && csg == STAGE_OPERATIONAL {
         // 13.12: we declare our receive limit; the initiator may not ask.
         text::push(&mut out, "MaxRecvDataSegmentLength", &st.neg.offer().max_recv_data_segment_length.to_string());
         st.declared_mrdsl = true;

@@ -43,6 +43,12 @@ impl<R: AsyncRead + Unpin> PduReader<R> {
 
     /// Read one PDU. `Closed` when the peer closed between PDUs.
     pub async fn read_pdu(&mut self) -> Result<Pdu, PduError> {
+        self.read_pdu_if(|_| true).await
+    }
+
+    /// Read one PDU whose header `accept` approves; otherwise stop after the header with
+    /// `UnknownOpcode` (the stream is then out of step: for phases where anything else is fatal).
+    pub async fn read_pdu_if(&mut self, accept: impl Fn(&Bhs) -> bool) -> Result<Pdu, PduError> {
         let mut bhs = Bhs::default();
         // Distinguish a clean close (no byte of a new PDU) from a truncated PDU.
         let first = self.inner.read(&mut bhs.0[..1]).await?;
@@ -51,6 +57,9 @@ impl<R: AsyncRead + Unpin> PduReader<R> {
         }
         self.inner.read_exact(&mut bhs.0[1..]).await?;
         self.last = bhs.clone();
+        if !accept(&bhs) {
+            return Err(PduError::UnknownOpcode(bhs.opcode_raw()));
+        }
         let ahs_len = bhs.ahs_len();
         let mut ahs = Vec::new();
         if ahs_len > 0 {
