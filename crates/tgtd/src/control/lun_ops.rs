@@ -1,10 +1,10 @@
-//! `--mode logicalunit`: add a LUN on a backing store, remove it, show it.
+//! `--mode logicalunit`: add a LUN on a backing store, change its flags, remove it, show it.
 
 use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
 use rtgt_backstore::{BackstoreKind, BackstoreSpec};
-use rtgt_mgmt::{DeviceType, ErrorCode, LunOp, LunSpec, MgmtError, Reply};
+use rtgt_mgmt::{DeviceType, ErrorCode, LunOp, LunSpec, MgmtError, Param, Reply};
 use rtgt_scsi::{LogicalUnit, LunConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,40 +16,11 @@ pub(crate) fn apply(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
     match op {
         LunOp::New { tid, lun, spec } => new(daemon, tid, lun, &spec),
         LunOp::Delete { tid, lun } => delete(daemon, tid, lun),
-        LunOp::Update { tid, lun, params } => {
-            let target = find(daemon, tid)?;
-            if !target.scsi.has_lun(lun) {
-                return Err(MgmtError::new(ErrorCode::NoLun));
-            }
-            if params.is_empty() {
-                return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
-            }
-            // The SCSI core has no way yet to change a live unit's identity or flags.
-            Err(MgmtError::with_message(ErrorCode::Unsupported, "changing LUN parameters is not implemented yet"))
-        }
+        LunOp::Update { tid, lun, params } => update(daemon, tid, lun, &params),
         LunOp::Show { tid, lun } => {
             let unit = find(daemon, tid)?.scsi.lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
             Ok(Reply::Lun(lun_view(lun, &unit.info())))
         }
-    }
-}
-
-/// tgt's defaults for a new disk: IET's identity, a SCSI ID and serial number made of tid and LUN.
-pub(crate) fn disk_config(tid: u32, lun: u64, block_size: u32) -> LunConfig {
-    LunConfig {
-        device_type: rtgt_scsi::DeviceType::Disk,
-        block_size,
-        vendor_id: "IET".to_string(),
-        product_id: "VIRTUAL-DISK".to_string(),
-        product_rev: "0001".to_string(),
-        scsi_id: format!("IET     {tid:04x}{lun:04x}"),
-        scsi_sn: format!("beaf{tid}{lun}"),
-        removable: false,
-        readonly: false,
-        online: true,
-        thin_provisioning: false,
-        descriptor_sense: false,
-        write_cache: true,
     }
 }
 
@@ -95,7 +66,7 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         readonly: false,
     })
     .map_err(|e| invalid(e.to_string()))?;
-    let unit = LogicalUnit::new(disk_config(tid, lun, block_size), Some(store));
+    let unit = LogicalUnit::new(LunConfig { block_size, ..LunConfig::disk(tid, lun) }, Some(store));
     target.scsi.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     Ok(Reply::Done)
 }
@@ -109,5 +80,48 @@ fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
         return Err(MgmtError::new(ErrorCode::NoLun));
     }
     target.scsi.remove_lun(lun).map_err(|e| MgmtError::with_message(ErrorCode::NoLun, e))?;
+    Ok(Reply::Done)
+}
+
+/// A LUN parameter rtgt can change on a live unit.
+enum Change {
+    Online(bool),
+    Readonly(bool),
+}
+
+/// Check every parameter first, then apply them all: a mistake changes nothing.
+fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
+    let target = find(daemon, tid)?;
+    let unit = target.scsi.lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+    if params.is_empty() {
+        return Err(invalid("no parameter given"));
+    }
+    let flag = |p: &Param| match p.value.as_str() {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(invalid(format!("{} must be 0 or 1, not '{}'", p.name, p.value))),
+    };
+    let mut changes = Vec::with_capacity(params.len());
+    for p in params {
+        changes.push(match p.name.as_str() {
+            "online" => Change::Online(flag(p)?),
+            "readonly" => Change::Readonly(flag(p)?),
+            // tgt's other LUN parameters: known, but the SCSI core cannot change them on a live unit.
+            "vendor_id" | "product_id" | "product_rev" | "scsi_id" | "scsi_sn" | "removable" | "sense_format"
+            | "thin_provisioning" | "mode_page" => {
+                return Err(MgmtError::with_message(
+                    ErrorCode::Unsupported,
+                    format!("changing {} is not implemented yet (online and readonly are)", p.name),
+                ))
+            }
+            other => return Err(invalid(format!("unknown logical unit parameter '{other}'"))),
+        });
+    }
+    for change in changes {
+        match change {
+            Change::Online(on) => unit.set_online(on),
+            Change::Readonly(ro) => unit.set_readonly(ro),
+        }
+    }
     Ok(Reply::Done)
 }

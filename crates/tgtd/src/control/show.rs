@@ -1,6 +1,6 @@
 //! Typed views of the daemon's state for `show`: targets with their sessions, LUNs and access rules.
 
-use rtgt_iscsi::{AclRule, Digest, IscsiTarget, SessionInfo, SessionParams};
+use rtgt_iscsi::{AclRule, IscsiTarget, SessionInfo};
 use rtgt_mgmt::{AclEntry, ConnectionView, DeviceType, Lld, LunView, NexusView, TargetParam, TargetState, TargetView};
 use rtgt_scsi::LunInfo;
 
@@ -54,9 +54,8 @@ pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
         block_size: config.block_size,
         online: config.online,
         removable: config.removable,
-        // PREVENT ALLOW MEDIUM REMOVAL and SWP state are not reported by the SCSI core yet.
-        prevent_removal: false,
-        swp: false,
+        prevent_removal: info.prevent_removal,
+        swp: info.swp,
         readonly: config.readonly,
         thin_provisioning: config.thin_provisioning,
         backing_store_type: info.backing_store_type.clone(),
@@ -90,32 +89,7 @@ pub(crate) fn acl_rule(entry: &AclEntry) -> AclRule {
     }
 }
 
-/// The target's parameters: the values new sessions start negotiating from. The iSCSI crate keeps
-/// no per-target values yet, so these are its defaults.
-fn target_params(_target: &IscsiTarget) -> Vec<TargetParam> {
-    let p = SessionParams::default();
-    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
-    let digest = |d: Digest| match d {
-        Digest::None => "None".to_string(),
-        Digest::Crc32c => "CRC32C".to_string(),
-    };
-    [
-        ("MaxRecvDataSegmentLength", p.our_max_recv_data_segment_length.to_string()),
-        ("HeaderDigest", digest(p.header_digest)),
-        ("DataDigest", digest(p.data_digest)),
-        ("InitialR2T", yes_no(p.initial_r2t)),
-        ("MaxOutstandingR2T", p.max_outstanding_r2t.to_string()),
-        ("ImmediateData", yes_no(p.immediate_data)),
-        ("FirstBurstLength", p.first_burst_length.to_string()),
-        ("MaxBurstLength", p.max_burst_length.to_string()),
-        ("DataPDUInOrder", yes_no(p.data_pdu_in_order)),
-        ("DataSequenceInOrder", yes_no(p.data_sequence_in_order)),
-        ("ErrorRecoveryLevel", p.error_recovery_level.to_string()),
-        ("DefaultTime2Wait", p.default_time2wait.to_string()),
-        ("DefaultTime2Retain", p.default_time2retain.to_string()),
-        ("MaxConnections", p.max_connections.to_string()),
-    ]
-    .into_iter()
-    .map(|(name, value)| TargetParam { name: name.to_string(), value })
-    .collect()
+/// The target's iSCSI parameters: the values new sessions start negotiating from.
+fn target_params(target: &IscsiTarget) -> Vec<TargetParam> {
+    target.params().into_iter().map(|(name, value)| TargetParam { name, value }).collect()
 }

@@ -125,11 +125,27 @@ fn check_rules(rules: &[AclEntry]) -> Result<(), MgmtError> {
     Ok(())
 }
 
-/// Changing target parameters needs a setter on `IscsiTarget`, which the iSCSI crate does not
-/// offer yet; the request is checked and refused as unsupported.
-fn update(_target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
+/// `--name K --value V`: iSCSI keys as tgt names them. Every pair is checked on a copy first, so a
+/// mistake changes nothing; the values apply to later logins.
+fn update(target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
     if params.is_empty() {
         return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
     }
-    Err(MgmtError::with_message(ErrorCode::Unsupported, "changing target parameters is not implemented yet"))
+    let mut trial = target.target_params();
+    for p in params {
+        match p.name.to_ascii_lowercase().as_str() {
+            // tgt's target state and NOP-Out probing have no counterpart in rtgt yet.
+            "state" | "nop_interval" | "nop_count" => {
+                return Err(MgmtError::with_message(
+                    ErrorCode::Unsupported,
+                    format!("changing {} is not implemented yet", p.name),
+                ))
+            }
+            _ => trial.set(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?,
+        }
+    }
+    for p in params {
+        target.set_param(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?;
+    }
+    Ok(Reply::Done)
 }

@@ -143,7 +143,6 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Show { tid: 1, lun: 7 })), ErrorCode::NoLun);
     let update = |lun| Op::LogicalUnit(LunOp::Update { tid: 1, lun, params: vec![Param::new("readonly", "1")] });
     assert_eq!(err(&d, update(7)), ErrorCode::NoLun);
-    assert_eq!(err(&d, update(1)), ErrorCode::Unsupported);
     ok(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 1 }));
     assert_eq!(show(&d)[0].luns.len(), 1);
 }
@@ -184,12 +183,50 @@ fn acl_bind_and_unbind() {
 }
 
 #[test]
-fn target_update_is_checked_then_refused() {
+fn target_parameters_change_all_or_nothing() {
     let d = Daemon::new();
     ok(&d, new_target(1, "iqn.2026-11.t:upd"));
-    let update = |tid| Op::Target(TargetOp::Update { tid, params: vec![Param::new("HeaderDigest", "CRC32C")] });
-    assert_eq!(err(&d, update(9)), ErrorCode::NoTarget);
-    assert_eq!(err(&d, update(1)), ErrorCode::Unsupported);
+    let update = |tid, params: &[(&str, &str)]| {
+        Op::Target(TargetOp::Update { tid, params: params.iter().map(|(n, v)| Param::new(*n, *v)).collect() })
+    };
+    let value = |d: &Daemon, name: &str| {
+        show(d)[0].params.iter().find(|p| p.name == name).map(|p| p.value.clone()).unwrap_or_default()
+    };
+    assert_eq!(err(&d, update(9, &[("HeaderDigest", "CRC32C")])), ErrorCode::NoTarget);
+    ok(&d, update(1, &[("HeaderDigest", "CRC32C")]));
+    assert!(value(&d, "HeaderDigest").contains("CRC32C"), "{}", value(&d, "HeaderDigest"));
+    ok(&d, update(1, &[("MaxRecvDataSegmentLength", "65536")]));
+    assert_eq!(value(&d, "MaxRecvDataSegmentLength"), "65536");
+    // The second pair is bad: the first must not be applied either.
+    assert_eq!(err(&d, update(1, &[("MaxBurstLength", "1048576"), ("Frob", "1")])), ErrorCode::InvalidRequest);
+    assert_ne!(value(&d, "MaxBurstLength"), "1048576");
+    assert_eq!(err(&d, update(1, &[("HeaderDigest", "Frob")])), ErrorCode::InvalidRequest);
+    assert_eq!(err(&d, update(1, &[("state", "offline")])), ErrorCode::Unsupported);
+}
+
+#[test]
+fn lun_flags_change_on_a_live_unit() {
+    let d = Daemon::new();
+    ok(&d, new_target(1, "iqn.2026-11.t:flags"));
+    ok(&d, new_lun(1, 1, memory("1M")));
+    let update = |params: &[(&str, &str)]| {
+        Op::LogicalUnit(LunOp::Update {
+            tid: 1,
+            lun: 1,
+            params: params.iter().map(|(n, v)| Param::new(*n, *v)).collect(),
+        })
+    };
+    ok(&d, update(&[("readonly", "1"), ("online", "0")]));
+    let lun = show(&d)[0].luns[1].clone();
+    assert!(lun.readonly && !lun.online);
+    // A bad pair anywhere changes nothing.
+    assert_eq!(err(&d, update(&[("readonly", "0"), ("online", "2")])), ErrorCode::InvalidRequest);
+    assert_eq!(err(&d, update(&[("readonly", "0"), ("frob", "1")])), ErrorCode::InvalidRequest);
+    assert_eq!(err(&d, update(&[("readonly", "0"), ("vendor_id", "ACME")])), ErrorCode::Unsupported);
+    assert!(show(&d)[0].luns[1].readonly);
+    ok(&d, update(&[("readonly", "0"), ("online", "1")]));
+    let lun = show(&d)[0].luns[1].clone();
+    assert!(!lun.readonly && lun.online);
 }
 
 #[test]
