@@ -33,16 +33,17 @@ fn view() -> SystemView {
     }
 }
 
-/// The names tgt accepts are recognised and their values checked; applying them is not implemented
-/// yet (the daemon has no offline state or runtime log level switch).
+/// The names tgt accepts are recognised and their values checked. The daemon is always ready with
+/// logging fixed at start-up, so asking for exactly that succeeds; anything else (taking the daemon
+/// offline, switching debug logging) is not implemented yet.
 fn update(params: &[Param]) -> Result<Reply, MgmtError> {
-    let Some(first) = params.first() else {
+    if params.is_empty() {
         return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
-    };
+    }
     for p in params {
-        let valid = match p.name.to_ascii_lowercase().as_str() {
-            "state" => matches!(p.value.as_str(), "offline" | "ready"),
-            "debug" => matches!(p.value.as_str(), "on" | "off"),
+        let (valid, current) = match p.name.to_ascii_lowercase().as_str() {
+            "state" => (matches!(p.value.as_str(), "offline" | "ready"), "ready"),
+            "debug" => (matches!(p.value.as_str(), "on" | "off"), "off"),
             _ => {
                 return Err(MgmtError::with_message(ErrorCode::InvalidRequest, format!("unknown parameter {}", p.name)))
             }
@@ -53,6 +54,12 @@ fn update(params: &[Param]) -> Result<Reply, MgmtError> {
                 format!("'{}' is not a valid value for {}", p.value, p.name),
             ));
         }
+        if p.value != current {
+            return Err(MgmtError::with_message(
+                ErrorCode::Unsupported,
+                format!("setting {} to {} is not implemented yet", p.name, p.value),
+            ));
+        }
     }
-    Err(MgmtError::with_message(ErrorCode::Unsupported, format!("changing {} is not implemented yet", first.name)))
+    Ok(Reply::Done)
 }

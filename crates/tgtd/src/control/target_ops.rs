@@ -84,11 +84,11 @@ fn delete(daemon: &Daemon, tid: u32, force: bool) -> Result<Reply, MgmtError> {
 fn bind(target: &IscsiTarget, rules: &[AclEntry]) -> Result<Reply, MgmtError> {
     check_rules(rules)?;
     for (i, entry) in rules.iter().enumerate() {
-        if let Err(e) = target.bind(acl_rule(entry)) {
+        if target.bind(acl_rule(entry)).is_err() {
             for done in &rules[..i] {
                 let _ = target.unbind(&acl_rule(done));
             }
-            return Err(MgmtError::with_message(ErrorCode::AclExists, e));
+            return Err(MgmtError::with_message(ErrorCode::AclExists, entry.to_string()));
         }
     }
     Ok(Reply::Done)
@@ -97,11 +97,11 @@ fn bind(target: &IscsiTarget, rules: &[AclEntry]) -> Result<Reply, MgmtError> {
 fn unbind(target: &IscsiTarget, rules: &[AclEntry]) -> Result<Reply, MgmtError> {
     check_rules(rules)?;
     for (i, entry) in rules.iter().enumerate() {
-        if let Err(e) = target.unbind(&acl_rule(entry)) {
+        if target.unbind(&acl_rule(entry)).is_err() {
             for done in &rules[..i] {
                 let _ = target.bind(acl_rule(done));
             }
-            return Err(MgmtError::with_message(ErrorCode::AclNotFound, e));
+            return Err(MgmtError::with_message(ErrorCode::AclNotFound, entry.to_string()));
         }
     }
     Ok(Reply::Done)

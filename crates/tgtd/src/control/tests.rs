@@ -246,6 +246,9 @@ fn system_show_update_and_delete() {
     assert_eq!(err(&d, update("State", "frob")), ErrorCode::InvalidRequest);
     assert_eq!(err(&d, update("frob", "on")), ErrorCode::InvalidRequest);
     assert_eq!(err(&d, update("State", "offline")), ErrorCode::Unsupported);
+    assert_eq!(err(&d, update("debug", "on")), ErrorCode::Unsupported);
+    ok(&d, update("State", "ready"));
+    ok(&d, update("debug", "off"));
 
     ok(&d, new_target(1, "iqn.2026-11.t:sys"));
     let outcome = run(&d, Op::System(SystemOp::Delete { force: false }));
