@@ -102,14 +102,20 @@ pub(crate) fn residual(read: bool, write: bool, edtl: u32, produced: usize, out_
     (send, r)
 }
 
-/// Fixed-format sense: ILLEGAL REQUEST, INVALID FIELD IN CDB (SPC-4 4.5.3, ASC 24h).
-fn invalid_field_sense() -> Vec<u8> {
+/// Fixed-format sense data (SPC-4 4.5.3) with a key and ASC/ASCQ.
+fn fixed_sense(key: u8, asc: u8, ascq: u8) -> Vec<u8> {
     let mut s = vec![0u8; 18];
     s[0] = 0x70;
-    s[2] = 0x05;
+    s[2] = key;
     s[7] = 10;
-    s[12] = 0x24;
+    s[12] = asc;
+    s[13] = ascq;
     s
+}
+
+/// ILLEGAL REQUEST, INVALID FIELD IN CDB (ASC 24h).
+fn invalid_field_sense() -> Vec<u8> {
+    fixed_sense(0x05, 0x24, 0x00)
 }
 
 pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
@@ -240,11 +246,24 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
             }
         };
     if !ok {
-        // A sequence error cannot be recovered at ERL 0: reject, then end the connection.
-        tracing::info!(itt, ttt, data_sn, offset, "bad Data-Out");
-        conn.reject(RejectReason::ProtocolError, b);
-        conn.pending.insert(itt, pw);
-        return Flow::Close;
+        // There is no recovery within the command at ERL 0 (RFC 7143 7.1.4.1, 7.2): the task ends
+        // with CHECK CONDITION, ABORTED COMMAND, and its remaining Data-Out is discarded. Closing
+        // the connection would take every other task of the session with it.
+        tracing::info!(itt, ttt, data_sn, offset, "bad Data-Out ends the task");
+        let ascq = if offset as usize != pw.buf.len() { 0x05 } else { 0x00 };
+        if conn.session.finish_task(itt, pw.id) {
+            let reply = ScsiReply {
+                itt,
+                lun: pw.lun_raw,
+                data: Vec::new(),
+                send_len: 0,
+                status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
+                sense: Some(fixed_sense(0x0b, 0x4b, ascq)),
+                residual: Residual::default(),
+            };
+            let _ = conn.out.send(Outgoing::Scsi(reply));
+        }
+        return Flow::Continue;
     }
     pw.buf.extend_from_slice(&pdu.data);
     if fin {
