@@ -34,6 +34,7 @@ struct Client {
     wr: OwnedWriteHalf,
     cmd_sn: u32,
     itt: u32,
+    digests: bool,
 }
 
 fn text(pairs: &[(&str, &str)]) -> Vec<u8> {
@@ -48,12 +49,12 @@ impl Client {
     async fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).await.unwrap();
         let (r, w) = s.into_split();
-        Client { rd: PduReader::new(r, 1 << 24), wr: w, cmd_sn: 1, itt: 0x100 }
+        Client { rd: PduReader::new(r, 1 << 24), wr: w, cmd_sn: 1, itt: 0x100, digests: false }
     }
 
     async fn send(&mut self, bhs: &Bhs, data: &[u8]) {
         let mut wire = Vec::new();
-        encode_pdu(&mut wire, bhs, &[], data, false, false);
+        encode_pdu(&mut wire, bhs, &[], data, self.digests, self.digests);
         self.wr.write_all(&wire).await.unwrap();
     }
 
@@ -441,4 +442,49 @@ async fn session_reinstatement_closes_the_old_session() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(target.sessions().len(), 1);
     b.nop(b"x").await;
+}
+
+#[tokio::test]
+async fn large_reads_with_digests() {
+    let (_srv, addr, _t) = server(true).await;
+    let mut c = Client::connect(addr).await;
+    c.login("Normal", &[("HeaderDigest", "CRC32C"), ("DataDigest", "CRC32C"), ("MaxRecvDataSegmentLength", "65536")])
+        .await;
+    c.rd.header_digest = true;
+    c.rd.data_digest = true;
+    c.digests = true;
+    // The power-on unit attention goes first.
+    let itt = c.command(&[0, 0, 0, 0, 0, 0], 0x81, 0, &[]).await;
+    c.read_result(itt).await;
+    let payload: Vec<u8> = (0..131072u32).map(|i| (i % 253) as u8).collect();
+    let itt = c.command(&write10(0, 256), 0xa1, 131072, &payload[..8192]).await;
+    let mut offset = 8192u32;
+    while offset < 131072 {
+        let (r2t, _) = c.recv().await;
+        assert_eq!(r2t.opcode().unwrap(), Opcode::R2t);
+        let len = r2t.u32_at(off::DESIRED_LENGTH);
+        let mut sent = 0;
+        let mut data_sn = 0;
+        while sent < len {
+            let n = (len - sent).min(8192);
+            let mut h = Bhs::new(Opcode::DataOut);
+            h.set_flags(if sent + n == len { 0x80 } else { 0 });
+            h.set_itt(itt);
+            h.set_ttt(r2t.ttt());
+            h.set_u32_at(off::DATA_SN, data_sn);
+            h.set_u32_at(off::BUFFER_OFFSET, offset + sent);
+            let start = (offset + sent) as usize;
+            c.send(&h, &payload[start..start + n as usize]).await;
+            sent += n;
+            data_sn += 1;
+        }
+        offset += len;
+    }
+    assert_eq!(c.read_result(itt).await.1, 0);
+    let itt = c.command(&read10(0, 256), 0xc1, 131072, &[]).await;
+    let (data, status, _, _, _) = c.read_result(itt).await;
+    assert_eq!(status, 0);
+    assert_eq!(data, payload);
+    c.nop(&[7u8; 100]).await;
+    c.logout().await;
 }
