@@ -110,7 +110,8 @@ pub enum LunOp {
 #[serde(rename_all = "snake_case")]
 pub enum SystemOp {
     Show,
-    /// Stop the daemon. Like tgt, refused while targets exist unless `force`.
+    /// Stop the daemon; sessions are logged out. (tgt refuses while targets exist; rtgt stops anyway,
+    /// and keeps `force` for callers that say it explicitly.)
     Delete {
         force: bool,
     },

@@ -38,9 +38,8 @@ Logical units (--mode logicalunit):
 
 The daemon (--mode system):
   --mode system --op show               state, drivers, backing stores, device types
-  --mode system --op update --name State --value offline|ready
-  --mode system --op delete [--force]   stop tgtd (refused while targets exist
-                                        unless --force)
+  --mode system --op update --name State --value ready
+  --mode system --op delete             stop tgtd (sessions are logged out)
 
 The original tgt design's syntax is accepted too:
   --driver istgt --op new --tid ID --params Name=NAME
