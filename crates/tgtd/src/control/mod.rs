@@ -109,7 +109,7 @@ impl Control {
     }
 
     async fn apply(self: &Arc<Self>, request: Request) -> Outcome {
-        tracing::info!(?request, "management request");
+        tracing::debug!(?request, "management request");
         let this = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _serial = this.apply_lock.lock();

@@ -1,0 +1,220 @@
+//! Tests of the command-line rules, with the texts Debian's tgtadm 1.0.85 prints.
+
+use super::*;
+
+fn parse_line(line: &str) -> Result<Command, CliError> {
+    let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+    parse(&argv, None)
+}
+
+fn request(line: &str) -> Op {
+    match parse_line(line) {
+        Ok(Command::Send { request, .. }) => request.op,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+fn error(line: &str) -> (String, i32) {
+    let e = parse_line(line).unwrap_err();
+    (e.message, e.exit_code)
+}
+
+fn socket(line: &str, env: Option<&str>) -> PathBuf {
+    let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+    match parse(&argv, env.map(String::from)).unwrap() {
+        Command::Send { socket, .. } => socket,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn target_commands() {
+    assert_eq!(
+        request("--lld iscsi --mode target --op new --tid 1 --targetname iqn.2001-04.com.example:t1"),
+        Op::Target(TargetOp::New { tid: 1, name: "iqn.2001-04.com.example:t1".into() })
+    );
+    assert_eq!(
+        request("-L iscsi -m target -o new -t 0 -T iqn.x"),
+        Op::Target(TargetOp::New { tid: 0, name: "iqn.x".into() })
+    );
+    assert_eq!(request("--op show --mode target"), Op::Target(TargetOp::Show { tid: None }));
+    assert_eq!(request("--mode tgt --op show --tid=0x10"), Op::Target(TargetOp::Show { tid: Some(16) }));
+    assert_eq!(
+        request("--op delete --force --mode target --tid 2"),
+        Op::Target(TargetOp::Delete { tid: 2, force: true })
+    );
+    assert_eq!(
+        request("--mode target --op bind --tid 1 -I 10.0.0.0/8 -Q iqn.a"),
+        Op::Target(TargetOp::Bind {
+            tid: 1,
+            rules: vec![AclEntry::parse_address("10.0.0.0/8").unwrap(), AclEntry::InitiatorName("iqn.a".into())]
+        })
+    );
+    assert_eq!(
+        request("--mode target --op unbind --tid 1 --initiator-address ALL"),
+        Op::Target(TargetOp::Unbind { tid: 1, rules: vec![AclEntry::All] })
+    );
+    assert_eq!(
+        request("--mode target --op update --tid 1 -n HeaderDigest -v CRC32C"),
+        Op::Target(TargetOp::Update { tid: 1, params: vec![Param::new("HeaderDigest", "CRC32C")] })
+    );
+}
+
+#[test]
+fn logical_unit_commands() {
+    assert_eq!(
+        request("--mode logicalunit --op new --tid 1 --lun 2 -E memory -S size=1G -y 4096 -f sync"),
+        Op::LogicalUnit(LunOp::New {
+            tid: 1,
+            lun: 2,
+            spec: LunSpec {
+                device_type: DeviceType::Disk,
+                backing_store: None,
+                bstype: Some("memory".into()),
+                bsopts: "size=1G".into(),
+                bsoflags: "sync".into(),
+                block_size: Some(4096),
+            }
+        })
+    );
+    assert_eq!(
+        request("-m lu -o new -t 1 -l 1 -b /srv/a.img --device-type disk"),
+        Op::LogicalUnit(LunOp::New { tid: 1, lun: 1, spec: LunSpec::disk(Some("/srv/a.img".into())) })
+    );
+    assert_eq!(request("-m lu -o delete -t 1 -l 1"), Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 1 }));
+    assert_eq!(
+        request("-m logicalunit -o update -t 1 -l 1 --params vendor_id=ACME,readonly=1"),
+        Op::LogicalUnit(LunOp::Update {
+            tid: 1,
+            lun: 1,
+            params: vec![Param::new("vendor_id", "ACME"), Param::new("readonly", "1")]
+        })
+    );
+}
+
+#[test]
+fn system_commands() {
+    assert_eq!(request("--mode system --op show"), Op::System(SystemOp::Show));
+    // tgt lets anything ride along with system show.
+    assert_eq!(request("--mode sys --op show --tid 1 -T x"), Op::System(SystemOp::Show));
+    assert_eq!(request("--mode system --op delete"), Op::System(SystemOp::Delete { force: false }));
+    assert_eq!(
+        request("--mode system --op update --name State --value offline"),
+        Op::System(SystemOp::Update { params: vec![Param::new("State", "offline")] })
+    );
+}
+
+#[test]
+fn original_design_syntax() {
+    assert_eq!(
+        request("--driver istgt --op new --tid 0 --params Name=iqn.2001-04.com.example:t0"),
+        Op::Target(TargetOp::New { tid: 0, name: "iqn.2001-04.com.example:t0".into() })
+    );
+    assert_eq!(
+        request("--driver istgt --op new --tid 0 --lun 0 --params Path=/srv/disk0.img,Type=tgt_vsd"),
+        Op::LogicalUnit(LunOp::New { tid: 0, lun: 0, spec: LunSpec::disk(Some("/srv/disk0.img".into())) })
+    );
+    assert_eq!(request("--driver istgt --op delete --tid 0"), Op::Target(TargetOp::Delete { tid: 0, force: false }));
+    assert_eq!(
+        request("--driver istgt --op delete --tid 0 --lun 0"),
+        Op::LogicalUnit(LunOp::Delete { tid: 0, lun: 0 })
+    );
+    assert_eq!(parse_line("--driver istgt --help").unwrap(), Command::Help);
+    assert_eq!(error("--driver frob --op show").0, "tgtadm: can't find the driver");
+    assert_eq!(
+        error("--driver istgt --op new --tid 0 --params Colour=blue").0,
+        "tgtadm: unknown target parameter 'Colour'"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    assert_eq!(parse_line("-h").unwrap(), Command::Help);
+    assert_eq!(parse_line("-C 7 --mode target --help").unwrap(), Command::Help);
+    assert_eq!(parse_line("--version").unwrap(), Command::Version);
+    assert_eq!(parse_line("-V").unwrap(), Command::Version);
+}
+
+/// The texts and statuses Debian's tgtadm 1.0.85 gives for the same mistakes.
+#[test]
+fn tgt_diagnostics() {
+    let cases: &[(&str, &str, i32)] = &[
+        ("", "tgtadm: specify the operation type", 22),
+        ("--lld iscsi --mode target", "tgtadm: specify the operation type", 22),
+        ("--lld iscsi --op show", "tgtadm: specify the mode", 22),
+        ("--mode frob --op show", "tgtadm: unknown mode: frob", 1),
+        ("--mode target --op frob", "tgtadm: unknown operation: frob", 1),
+        ("--lld frob --mode target --op show", "tgtadm: can't find the driver", 22),
+        ("--mode target --op new -T iqn.y", "tgtadm: 'tid' option is necessary", 22),
+        ("--mode target --op new --tid 3", "tgtadm: creating new target requires a name, use --targetname", 22),
+        ("--mode target --op delete", "tgtadm: 'tid' option is necessary", 22),
+        ("--mode target --op show --tid abc", "-t argument value 'abc' invalid", 22),
+        ("--mode target --op show -t -5", "-t argument value '-5' out of range", 22),
+        ("--mode target --op show -t 99999999999", "-t argument value '99999999999' out of range", 22),
+        ("-C abc --mode target --op show", "-C argument value 'abc' invalid", 22),
+        ("--mode target --op show -l 1", "tgtadm: target mode: option '-l' is not allowed/supported", 22),
+        (
+            "--mode target --op new --tid 5 -T iqn.z -b /x",
+            "tgtadm: target mode: option '-b' is not allowed/supported",
+            22,
+        ),
+        ("--mode target --op bind --tid 1", "tgtadm: bind operation requires initiator-address or initiator-name", 22),
+        (
+            "--mode target --op update --tid 1 --name HeaderDigest",
+            "tgtadm: update operation requires 'name' and 'value' options",
+            22,
+        ),
+        ("--mode logicalunit --op new --tid 1 -b /x", "tgtadm: 'lun' option is necessary", 22),
+        ("--mode logicalunit --op show", "tgtadm: 'tid' option is necessary", 22),
+        (
+            "--mode logicalunit --op new --tid 1 --lun 1 -P x=1",
+            "tgtadm: logicalunit mode: option '-P' is not allowed/supported",
+            22,
+        ),
+        (
+            "--mode logicalunit --op update --tid 1 --lun 1 -T x",
+            "tgtadm: option '-T' not supported in logicalunit mode",
+            22,
+        ),
+        ("--mode logicalunit --op new --tid 1 --lun 6 -Y frob", "tgtadm: unknown target type: frob", 22),
+        (
+            "--mode logicalunit --op new --tid 1 --lun 99999999999999999999",
+            "-l argument value '99999999999999999999' invalid",
+            22,
+        ),
+        ("--mode system --op update -n a -v b -t 1", "tgtadm: system mode: option '-t' is not allowed/supported", 22),
+        ("--mode system --op new", "tgtadm: operation new not supported in system mode", 22),
+        ("--mode system --op update --name State", "tgtadm: update operation requires 'name' and 'value' options", 22),
+        ("--frob", "tgtadm: unrecognized option '--frob'", 22),
+        ("-Z", "tgtadm: invalid option -- 'Z'", 22),
+    ];
+    for (line, message, code) in cases {
+        assert_eq!(error(line), (message.to_string(), *code), "{line}");
+    }
+    assert!(parse_line("--frob").unwrap_err().hint);
+    assert!(!parse_line("--mode target --op delete").unwrap_err().hint);
+}
+
+#[test]
+fn rtgt_refuses_what_tgt_would_store_blindly() {
+    assert!(error("--mode target --op bind --tid 1 -I frob").0.contains("'frob'"));
+    assert!(error("--mode target --op bind --tid 1 -I 10.0.0.0/40").0.contains("10.0.0.0/40"));
+    assert!(error("-m lu -o update -t 1 -l 1 --params oops").0.contains("'oops'"));
+}
+
+#[test]
+fn socket_precedence() {
+    let show = "--mode target --op show";
+    assert_eq!(socket(show, None), PathBuf::from("/var/run/tgtd/socket.0"));
+    assert_eq!(socket(show, Some("/run/env.sock")), PathBuf::from("/run/env.sock"));
+    assert_eq!(socket(&format!("{show} -C 7"), Some("/run/env.sock")), PathBuf::from("/var/run/tgtd/socket.7"));
+    assert_eq!(
+        socket(&format!("{show} -C 7 --control-socket /tmp/x.sock"), Some("/run/env.sock")),
+        PathBuf::from("/tmp/x.sock")
+    );
+    assert_eq!(socket(&format!("{show} --control-port=9"), None), PathBuf::from("/var/run/tgtd/socket.9"));
+    match parse_line("--mode system --op show --json").unwrap() {
+        Command::Send { json, .. } => assert!(json),
+        other => panic!("{other:?}"),
+    }
+}
