@@ -10,7 +10,7 @@ const IQN: &str = "iqn.2026-11.org.rtgt.test:data";
 const INITIATOR: &str = "iqn.2026-11.org.rtgt.test:initiator";
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[(i % 4)] ^ seed).collect()
+    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[i % 4] ^ seed).collect()
 }
 
 #[test]

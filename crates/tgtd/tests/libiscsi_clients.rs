@@ -22,20 +22,20 @@ fn discovery_inquiry_and_capacity_through_libiscsi() {
     let out = run("iscsi-inq", &[&tgtd.url(IQN, 1)]);
     let inq = text(&out);
     assert!(out.status.success(), "iscsi-inq failed: {inq}");
-    assert!(inq.contains("Peripheral Device Type:0"), "{inq}");
+    assert!(inq.contains("Peripheral Device Type:DIRECT_ACCESS"), "{inq}");
     assert!(inq.contains("Vendor:IET"), "{inq}");
     assert!(inq.contains("Product:VIRTUAL-DISK"), "{inq}");
 
     let out = run("iscsi-inq", &[&tgtd.url(IQN, 0)]);
     let inq0 = text(&out);
     assert!(out.status.success(), "iscsi-inq on LUN 0 failed: {inq0}");
-    assert!(inq0.contains("Peripheral Device Type:12"), "LUN 0 must be the controller: {inq0}");
+    assert!(inq0.contains("Peripheral Device Type:STORAGE_ARRAY_CONTROLLER"), "LUN 0 must be the controller: {inq0}");
 
     let out = run("iscsi-readcapacity16", &[&tgtd.url(IQN, 1)]);
     let cap = text(&out);
     assert!(out.status.success(), "iscsi-readcapacity16 failed: {cap}");
-    assert!(cap.contains("Logical Block Length:512"), "{cap}");
-    assert!(cap.contains(&format!("Last Logical Block:{}", (64u64 << 20) / 512 - 1)), "{cap}");
+    assert!(cap.contains("LOGICAL BLOCK LENGTH IN BYTES:512"), "{cap}");
+    assert!(cap.contains(&format!("RETURNED LOGICAL BLOCK ADDRESS:{}", (64u64 << 20) / 512 - 1)), "{cap}");
 }
 
 #[test]

@@ -192,8 +192,13 @@ impl Connection {
             }
             None => keys.push(("SessionType", "Discovery")),
         }
-        let rsp = self.login_step(false, 0, 1, &text_keys(&keys)).map_err(|e| e.to_string())?;
+        let mut rsp = self.login_step(true, 0, 1, &text_keys(&keys)).map_err(|e| e.to_string())?;
         check_login(&rsp)?;
+        // The target may hold us in the security stage for more exchanges before it agrees to move on.
+        while rsp.bhs[1] & 0x80 == 0 {
+            rsp = self.login_step(true, 0, 1, &[]).map_err(|e| e.to_string())?;
+            check_login(&rsp)?;
+        }
         let mut op_keys: Vec<(&str, &str)> =
             vec![("HeaderDigest", "None"), ("DataDigest", "None"), ("MaxRecvDataSegmentLength", "262144")];
         if target.is_some() {
