@@ -258,13 +258,11 @@ impl LogicalUnit {
         self.config.device_type.peripheral_type()
     }
 
-    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: physical blocks are taken to be 4096 bytes.
+    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 0, one logical block per physical block. The
+    /// stores do not know the geometry underneath; claiming larger physical blocks would only make
+    /// initiators align to a guess.
     pub(crate) fn lbppbe(&self) -> u8 {
-        if self.config.block_size < 4096 {
-            (4096 / self.config.block_size).trailing_zeros() as u8
-        } else {
-            0
-        }
+        0
     }
 
     pub(crate) fn max_transfer_blocks(&self) -> u32 {

@@ -47,7 +47,7 @@ mod tests {
         let (r, d) = t.run(&[0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0]);
         assert_good(&r);
         assert_eq!(d.len(), 32);
-        assert_eq!(&d[..16], [0, 0, 0, 0, 0, 0, 0x07, 0xff, 0, 0, 0x02, 0x00, 0, 0x03, 0, 0]);
+        assert_eq!(&d[..16], [0, 0, 0, 0, 0, 0, 0x07, 0xff, 0, 0, 0x02, 0x00, 0, 0x00, 0, 0]);
         let (r, d) = t.run(&[0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0]);
         assert_good(&r);
         assert_eq!(d.len(), 12);

@@ -10,14 +10,12 @@ pub(crate) fn start_stop_unit(lu: &LogicalUnit, power_condition: u8, loej: bool,
     if power_condition != 0 || !loej || !lu.config().removable {
         return Ok(());
     }
-    if start {
-        lu.set_online(true);
-    } else {
-        if lu.removal_prevented() {
-            return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED));
-        }
-        lu.set_online(false);
+    // Loading and ejecting are both refused while removal is prevented (libiscsi expects
+    // MEDIUM REMOVAL PREVENTED for either, as tgt answers).
+    if lu.removal_prevented() {
+        return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED));
     }
+    lu.set_online(start);
     Ok(())
 }
 
@@ -46,6 +44,9 @@ mod tests {
         assert_good(&t.run(&[0x1e, 0, 0, 0, 0, 0]).0);
         assert_good(&t.run(&[0x1b, 0, 0, 0, 0x02, 0]).0);
         assert_sense(&t.run(&TUR).0, 0x02, 0x3a, 0x00);
+        assert_good(&t.run(&[0x1e, 0, 0, 0, 1, 0]).0);
+        assert_sense(&t.run(&[0x1b, 0, 0, 0, 0x03, 0]).0, 0x05, 0x53, 0x02);
+        assert_good(&t.run(&[0x1e, 0, 0, 0, 0, 0]).0);
         assert_sense(&t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).0, 0x02, 0x3a, 0x00);
         // INQUIRY still works without medium.
         assert_good(&t.run(&[0x12, 0, 0, 0, 36, 0]).0);
