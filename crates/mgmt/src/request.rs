@@ -110,8 +110,8 @@ pub enum LunOp {
 #[serde(rename_all = "snake_case")]
 pub enum SystemOp {
     Show,
-    /// Stop the daemon; sessions are logged out. (tgt refuses while targets exist; rtgt stops anyway,
-    /// and keeps `force` for callers that say it explicitly.)
+    /// Stop the daemon; sessions are logged out. Refused while targets exist, as tgt does, unless
+    /// `force` (an rtgt addition).
     Delete {
         force: bool,
     },

@@ -52,6 +52,8 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
         }
         Command::Send { socket, request, json } => (socket, request, json),
     };
+    // tgt answers `target show --tid N` with the target's parameters, not its full description.
+    let params_only = matches!(request.op, rtgt_mgmt::Op::Target(rtgt_mgmt::TargetOp::Show { tid: Some(_) }));
     let response = match client::call(&socket, &request) {
         Ok(r) => r,
         Err(e) => {
@@ -72,6 +74,8 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
                         }
                     },
                 }
+            } else if let (true, rtgt_mgmt::Reply::TargetList(targets)) = (params_only, &reply) {
+                targets.iter().map(render::target_params).collect()
             } else {
                 render::render(&reply)
             };

@@ -14,6 +14,18 @@ pub fn render(reply: &Reply) -> String {
     }
 }
 
+/// `--mode target --op show --tid N`: tgt prints that target's iSCSI parameters as `key=value`
+/// lines, NOP settings first.
+pub fn target_params(t: &TargetView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "nop_interval={}", t.nop_interval.unwrap_or(0));
+    let _ = writeln!(out, "nop_count={}", t.nop_count.unwrap_or(0));
+    for p in &t.params {
+        let _ = writeln!(out, "{}={}", p.name, p.value);
+    }
+    out
+}
+
 fn yes_no(flag: bool) -> &'static str {
     if flag {
         "Yes"

@@ -76,9 +76,13 @@ fn daemonized_start_is_ready_when_the_command_returns() {
     ]);
     assert!(out.status.success());
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    // Stop it through the control socket (we have no child handle for a daemonized process).
+    // As tgt, no stop while targets exist; --force stops anyway (we have no child handle for a
+    // daemonized process, so the control socket is the way).
     let out = run(&["--mode", "system", "--op", "delete"]);
-    assert!(out.status.success());
+    assert_eq!(out.status.code(), Some(22), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid request"));
+    let out = run(&["--mode", "system", "--op", "delete", "--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while socket.exists() {
         assert!(std::time::Instant::now() < deadline, "daemonized tgtd did not stop");

@@ -144,8 +144,12 @@ fn memory_and_null_backing_stores_and_system_show() {
         "--blocksize",
         "4096",
     ]);
-    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show", "--tid", "3"]);
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
     assert!(show.contains("Backing store type: memory"), "{show}");
+    // tgt prints a target's parameters for `show --tid N`.
+    let params = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show", "--tid", "3"]);
+    assert!(params.starts_with("nop_interval=0\nnop_count=0\nMaxRecvDataSegmentLength="), "{params}");
+    assert!(params.contains("\nInitialR2T=Yes\n") && params.contains("\nMaxQueueCmd=128\n"), "{params}");
     assert!(show.contains("Block size: 4096"), "{show}");
     let system = tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]);
     assert!(system.contains("State: ready"), "{system}");

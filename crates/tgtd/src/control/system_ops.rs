@@ -7,12 +7,15 @@ use rtgt_mgmt::{
     BackingStoreView, DeviceType, ErrorCode, LldView, MgmtError, Param, Reply, SystemOp, SystemState, SystemView,
 };
 
-pub(crate) fn apply(_daemon: &Daemon, op: SystemOp) -> Outcome {
+pub(crate) fn apply(daemon: &Daemon, op: SystemOp) -> Outcome {
     match op {
         SystemOp::Show => Outcome::from(Ok(Reply::System(view()))),
-        // tgt refuses to stop while targets exist; rtgt stops (its shutdown logs sessions out), which
-        // is what scripts that stop the daemon with targets configured expect. `force` is accepted.
-        SystemOp::Delete { force: _ } => Outcome { result: Ok(Reply::Done), stop: true },
+        // As tgt: no stop while targets are configured, so a stray command cannot take storage away
+        // from initiators. rtgt adds `--force`, which stops anyway (sessions are logged out first).
+        SystemOp::Delete { force: false } if !daemon.registry.targets().is_empty() => Outcome::from(Err(
+            MgmtError::with_message(ErrorCode::InvalidRequest, "targets are configured; delete them or use --force"),
+        )),
+        SystemOp::Delete { .. } => Outcome { result: Ok(Reply::Done), stop: true },
         SystemOp::Update { params } => Outcome::from(update(&params)),
     }
 }

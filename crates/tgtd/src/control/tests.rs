@@ -251,7 +251,10 @@ fn system_show_update_and_delete() {
     ok(&d, update("debug", "off"));
 
     ok(&d, new_target(1, "iqn.2026-11.t:sys"));
+    // As tgt: no stop while a target exists, unless forced.
     let outcome = run(&d, Op::System(SystemOp::Delete { force: false }));
+    assert!(outcome.result.is_err() && !outcome.stop);
+    let outcome = run(&d, Op::System(SystemOp::Delete { force: true }));
     assert!(outcome.result.is_ok() && outcome.stop);
     let outcome = run(&d, Op::System(SystemOp::Show));
     assert!(!outcome.stop);
@@ -383,7 +386,7 @@ async fn the_socket_server_answers_refuses_garbage_and_stops_the_daemon() {
 
     // system delete answers, then asks the daemon to stop.
     let stopped = daemon.stop.notified();
-    let answer = call(socket.clone(), Request::iscsi(Op::System(SystemOp::Delete { force: false }))).await;
+    let answer = call(socket.clone(), Request::iscsi(Op::System(SystemOp::Delete { force: true }))).await;
     assert_eq!(answer, Response::Ok(Reply::Done));
     tokio::time::timeout(std::time::Duration::from_secs(5), stopped).await.expect("stop requested");
     server.abort();
