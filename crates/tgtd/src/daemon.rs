@@ -1,5 +1,6 @@
 //! The running daemon: what every part (portals, management server, signal handling) shares.
 
+use rtgt_backstore::BlockStore;
 use rtgt_iscsi::{IscsiServer, Registry};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -30,6 +31,13 @@ impl Daemon {
     /// so nothing written through a write-back cache is lost.
     pub async fn shutdown(&self) {
         self.iscsi.shutdown().await;
-        // FLUSH-AT-SHUTDOWN: wired once LogicalUnit::flush exists.
+        for target in self.registry.targets() {
+            for (lun, unit) in target.scsi.luns() {
+                let Some(store) = unit.store() else { continue };
+                if let Err(err) = store.flush().await {
+                    tracing::error!(tid = target.tid(), lun, %err, "flush at shutdown failed");
+                }
+            }
+        }
     }
 }
