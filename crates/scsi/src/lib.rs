@@ -5,6 +5,17 @@
 //! logical unit's backing store and answers with a status, data-in bytes and sense data. It knows
 //! nothing of sockets, iSCSI or an async runtime: I/O is `async` only because backing stores are.
 //!
+//! Layout: `opcodes` is the one table of supported commands (CDB usage data, flags, decoder) used to
+//! dispatch, to reject reserved bits and to answer REPORT SUPPORTED OPERATION CODES; `cdb` decodes
+//! into the typed `Command`; `exec` runs the checks and dispatches; `spc/` holds the primary commands,
+//! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `sense` the encodings.
+//!
+//! Data-out shorter than the CDB's transfer length (WRITE, VERIFY with BYTCHK, WRITE AND VERIFY):
+//! only the whole logical blocks that arrived are written or compared, and the status is GOOD; no
+//! block is ever written with bytes the initiator did not send. The transport reports the residual
+//! using `TaskResult::data_out_expected`. Parameter lists (MODE SELECT, UNMAP) shorter than their
+//! CDB's parameter list length are rejected with PARAMETER LIST LENGTH ERROR.
+//!
 //! PUBLIC API CONTRACT (used by the iscsi and tgtd crates; keep these signatures stable):
 //! - `Target::new(tid, name)`, `Target::add_lun`, `Target::remove_lun`, `Target::luns`, `Target::lun`
 //! - `Target::add_nexus(initiator_port) -> Arc<Nexus>`, `Target::remove_nexus(&Nexus)`
@@ -12,6 +23,9 @@
 //! - task management: `Target::abort_task_set`, `Target::clear_task_set`, `Target::lun_reset`,
 //!   `Target::target_reset`, `Target::has_lun`
 //! - `LogicalUnit::new(LunConfig, Option<Backstore>)`, `LogicalUnit::info() -> LunInfo`
+//! - `LunConfig::disk(tid, lun)`, `LunConfig::controller(tid, lun)`: tgt's defaults
+//! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
+//! - `LogicalUnit::{set_online, set_readonly, flush}` and read accessors
 
 mod cdb;
 mod exec;

@@ -5,7 +5,7 @@
 
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 use parking_lot::{Mutex, MutexGuard};
-use rtgt_backstore::{Backstore, BlockStore};
+use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +195,15 @@ impl LogicalUnit {
             bsoflags,
             prevent_removal: self.removal_prevented(),
             swp: mode.swp,
+        }
+    }
+
+    /// Make every completed write durable (what SYNCHRONIZE CACHE does for the whole unit); for a
+    /// clean shutdown. A unit without a store has nothing to flush.
+    pub async fn flush(&self) -> Result<(), BackstoreError> {
+        match &self.store {
+            Some(store) => store.flush().await,
+            None => Ok(()),
         }
     }
 

@@ -191,3 +191,25 @@ fn garbage_cdbs_never_panic() {
         let _ = c.run_out(&cdb, &data_out);
     }
 }
+
+#[test]
+fn descriptor_sense_from_config_and_unknown_service_action() {
+    let t = TestLun::with_config(1 << 20, |c| c.descriptor_sense = true);
+    let (r, _) = t.run(&[0x28, 0, 0, 0, 0x08, 0x00, 0, 0, 1, 0]);
+    assert_eq!(r.sense.as_deref(), Some(&[0x72, 0x05, 0x21, 0x00, 0, 0, 0, 0][..]));
+    // SERVICE ACTION IN(16) with an unknown service action: INVALID FIELD IN CDB at byte 1.
+    let (r, _) = t.run(&[0x9e, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0]);
+    assert_eq!(
+        r.sense.as_deref(),
+        Some(&[0x72, 0x05, 0x24, 0x00, 0, 0, 0, 0x08, 0x02, 0x06, 0x00, 0x00, 0xcc, 0x00, 0x01, 0x00][..])
+    );
+    // Unknown opcode.
+    let (r, _) = t.run(&[0xc0, 0, 0, 0, 0, 0]);
+    assert_eq!(r.sense.as_deref(), Some(&[0x72, 0x05, 0x20, 0x00, 0, 0, 0, 0][..]));
+    // Empty and truncated CDBs.
+    let (r, _) = t.run(&[]);
+    assert_eq!(r.status, ScsiStatus::CheckCondition);
+    let (r, _) = t.run(&[0x28, 0, 0, 0]);
+    assert_eq!(r.sense.as_deref().map(|s| (s[1], s[2])), Some((0x05, 0x24)));
+    assert!(block_on(t.lu.flush()).is_ok());
+}

@@ -66,3 +66,30 @@ pub(crate) fn store_error(lu: &LogicalUnit, err: &BackstoreError, access: Access
         _ => sense,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::TestLun;
+    use rtgt_backstore::ErrorKind;
+
+    #[test]
+    fn store_errors_become_sense() {
+        let t = TestLun::disk(1 << 20);
+        let eio = BackstoreError::io(ErrorKind::Read, 4096, std::io::Error::from_raw_os_error(5));
+        let s = store_error(&t.lu, &eio, Access::Read);
+        assert_eq!(
+            s.encode(crate::SenseFormat::Fixed),
+            [0xf0, 0, 0x03, 0, 0, 0, 8, 0x0a, 0, 0, 0, 0, 0x11, 0x00, 0, 0, 0, 0]
+        );
+        let s = store_error(&t.lu, &eio, Access::Write);
+        assert_eq!((s.key, s.asc), (SenseKey::MediumError, Asc(0x0c, 0x00)));
+        // ENOSPC (28 on Linux): thin provisioning space exhausted.
+        let full = BackstoreError::io(ErrorKind::Write, 0, std::io::Error::from_raw_os_error(28));
+        let s = store_error(&t.lu, &full, Access::Write);
+        assert_eq!(
+            s.encode(crate::SenseFormat::Fixed),
+            [0x70, 0, 0x07, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x27, 0x07, 0, 0, 0, 0]
+        );
+    }
+}
