@@ -88,8 +88,14 @@ async fn run(
         Command::TestUnitReady => {}
         Command::Inquiry { evpd, page_code, alloc_len } => inquiry::inquiry(lu, evpd, page_code, alloc_len, data_in)?,
         Command::RequestSense { desc, alloc_len } => {
-            let pending = ctx.nexus.unit_attentions.take(ctx.lun);
-            request_sense::request_sense(pending, desc, alloc_len, data_in);
+            let pending = ctx.nexus.unit_attentions.take(ctx.lun).map(Sense::unit_attention);
+            // SPC-4 6.39: with nothing pending, report the unit's state: a disk without medium is
+            // NOT READY.
+            let state = match config.device_type {
+                crate::DeviceType::Disk => lu.medium().err(),
+                crate::DeviceType::Controller => None,
+            };
+            request_sense::request_sense(pending.or(state), desc, alloc_len, data_in);
         }
         Command::ReportLuns { select_report, alloc_len } => {
             let luns = ctx.target.luns();
@@ -121,7 +127,7 @@ async fn run(
         Command::SynchronizeCache { range } => sbc::sync::synchronize_cache(lu, range).await?,
         Command::Unmap { param_len } => provisioning::unmap(lu, param_len, data_out).await?,
         Command::WriteSame { range, unmap, ndob } => {
-            provisioning::write_same(lu, range, unmap, ndob, data_out, data_in).await?
+            provisioning::write_same(lu, range, unmap, ndob, cdb_len, data_out, data_in).await?
         }
         Command::GetLbaStatus { lba, alloc_len } => provisioning::get_lba_status(lu, lba, alloc_len, data_in)?,
     }

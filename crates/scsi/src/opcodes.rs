@@ -211,11 +211,33 @@ pub(crate) enum Lookup {
     UnknownServiceAction,
 }
 
+/// Index of the first table entry for each opcode (`NONE` when unsupported), so that finding a
+/// command costs one array access rather than a scan of the table.
+static FIRST_ENTRY: [u8; 256] = first_entries();
+const NONE: u8 = u8::MAX;
+
+const fn first_entries() -> [u8; 256] {
+    let mut index = [NONE; 256];
+    let mut i = OPCODES.len();
+    while i > 0 {
+        i -= 1;
+        index[OPCODES[i].opcode as usize] = i as u8;
+    }
+    index
+}
+
 /// Find the entry for a CDB on a unit of the given type.
 pub(crate) fn lookup(cdb: &[u8], device: DeviceType, thin: bool) -> Lookup {
     let Some(&opcode) = cdb.first() else { return Lookup::UnknownOpcode };
+    let first = FIRST_ENTRY[usize::from(opcode)];
+    if first == NONE {
+        return Lookup::UnknownOpcode;
+    }
     let mut any = false;
-    for entry in OPCODES.iter().filter(|e| e.opcode == opcode && e.offered(device, thin)) {
+    for entry in OPCODES[usize::from(first)..].iter().take_while(|e| e.opcode == opcode) {
+        if !entry.offered(device, thin) {
+            continue;
+        }
         any = true;
         match (entry.service_action, cdb.get(1)) {
             (None, _) => return Lookup::Found(entry),
@@ -235,6 +257,20 @@ pub(crate) fn lookup(cdb: &[u8], device: DeviceType, thin: bool) -> Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_entry_is_found_through_the_index() {
+        assert!(OPCODES.len() < usize::from(NONE));
+        for e in OPCODES {
+            let mut cdb = e.usage.to_vec();
+            cdb[1] = e.service_action.unwrap_or(0);
+            let dev = if e.has(DISK) { DeviceType::Disk } else { DeviceType::Controller };
+            match lookup(&cdb, dev, true) {
+                Lookup::Found(found) => assert!(std::ptr::eq(found, e), "{}", e.name),
+                _ => panic!("{} not found", e.name),
+            }
+        }
+    }
 
     #[test]
     fn table_is_sorted_and_well_formed() {

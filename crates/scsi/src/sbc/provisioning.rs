@@ -55,6 +55,7 @@ pub(crate) async fn write_same(
     range: BlockRange,
     unmap: bool,
     ndob: bool,
+    cdb_len: usize,
     data_out: &[u8],
     scratch: &mut Vec<u8>,
 ) -> Result<(), Sense> {
@@ -63,7 +64,7 @@ pub(crate) async fn write_same(
     if unmap && !thin {
         return Err(Sense::invalid_cdb_field(1, Some(3)));
     }
-    let count_byte = if ndob || range.lba > u64::from(u32::MAX) { 10 } else { 7 };
+    let count_byte = if cdb_len == 16 { 10 } else { 7 };
     // WSNZ is set in the block limits page: zero blocks is not "to the end of the medium".
     if range.blocks == 0 || range.blocks > MAX_UNMAP_BLOCKS {
         return Err(Sense::invalid_cdb_field(count_byte, Some(7)));

@@ -1,15 +1,12 @@
 //! REQUEST SENSE (SPC-4 6.39). Sense data of failed commands is returned with their status
 //! (autosense), so what is left to report here is a pending unit attention, which is consumed
-//! (SAM-5 5.14), or NO SENSE.
+//! (SAM-5 5.14), the unit's own state (NOT READY without medium), or NO SENSE.
 
 use super::truncate;
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 
-pub(crate) fn request_sense(pending: Option<Asc>, desc: bool, alloc_len: u8, out: &mut Vec<u8>) {
-    let sense = match pending {
-        Some(asc) => Sense::unit_attention(asc),
-        None => Sense::new(SenseKey::NoSense, Asc::NO_ADDITIONAL_SENSE),
-    };
+pub(crate) fn request_sense(pending: Option<Sense>, desc: bool, alloc_len: u8, out: &mut Vec<u8>) {
+    let sense = pending.unwrap_or(Sense::new(SenseKey::NoSense, Asc::NO_ADDITIONAL_SENSE));
     let format = if desc { SenseFormat::Descriptor } else { SenseFormat::Fixed };
     sense.encode_into(format, out);
     truncate(out, usize::from(alloc_len));
@@ -32,5 +29,14 @@ mod tests {
         let (r, d) = t.run_on(&n, &[0x03, 0, 0, 0, 3, 0], &[]);
         assert_good(&r);
         assert_eq!(d, [0x70, 0, 0]);
+    }
+
+    #[test]
+    fn reports_not_ready_without_medium() {
+        let t = TestLun::disk(1 << 20);
+        t.lu.set_online(false);
+        let (r, d) = t.run(&[0x03, 0, 0, 0, 0xff, 0]);
+        assert_good(&r);
+        assert_eq!(d, [0x70, 0, 0x02, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x3a, 0x00, 0, 0, 0, 0]);
     }
 }
