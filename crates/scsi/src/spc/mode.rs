@@ -360,4 +360,55 @@ mod tests {
         let (_, d) = t.run(&[0x1a, 0x08, 0x0a, 0, 0xff, 0]);
         assert_eq!(d[2], 0x90);
     }
+
+    #[test]
+    fn changeable_and_default_values() {
+        let t = TestLun::disk(1 << 20);
+        let (r, d) = t.run(&[0x1a, 0, 0x7f, 0, 0xff, 0]);
+        assert_good(&r);
+        // Changeable: zero block descriptor, WCE, D_SENSE and SWP only.
+        assert_eq!(&d[4..12], [0; 8]);
+        assert_eq!(&d[12..24], [0x01, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&d[24..27], [0x08, 0x12, 0x04]);
+        assert_eq!(&d[44..56], [0x0a, 0x0a, 0x04, 0, 0x08, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&d[56..68], [0x1c, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Default after a change still shows the configured WCE.
+        let mut param = vec![0, 0, 0, 0, 0x08, 0x12];
+        param.resize(24, 0);
+        assert_good(&t.run_out(&[0x15, 0x10, 0, 0, 24, 0], &param).0);
+        let (_, d) = t.run(&[0x1a, 0x08, 0x88, 0, 0xff, 0]);
+        assert_eq!(d[6], 0x04);
+        let (_, d) = t.run(&[0x1a, 0x08, 0x08, 0, 0xff, 0]);
+        assert_eq!(d[6], 0x00);
+    }
+
+    #[test]
+    fn mode_select10_with_block_descriptor() {
+        let t = TestLun::disk(1 << 20);
+        // Header (8), short block descriptor with 512-byte blocks, control page with D_SENSE.
+        let mut param = vec![0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0x08, 0, 0, 0, 0x02, 0x00];
+        param.extend_from_slice(&[0x0a, 0x0a, 0x04, 0x10, 0, 0, 0, 0, 0xff, 0xff, 0, 0]);
+        let len = param.len() as u8;
+        assert_good(&t.run_out(&[0x55, 0x10, 0, 0, 0, 0, 0, 0, len, 0], &param).0);
+        assert_eq!(t.lu.sense_format(), crate::SenseFormat::Descriptor);
+        // A different block length is refused.
+        param[14] = 0x10;
+        let (r, _) = t.run_out(&[0x55, 0x10, 0, 0, 0, 0, 0, 0, len, 0], &param);
+        assert_eq!(r.sense.as_deref().map(|s| (s[1], s[2], s[3])), Some((0x05, 0x26, 0x00)));
+        // Unknown page.
+        let param = [0, 0, 0, 0, 0x02, 0x0e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let (r, _) = t.run_out(&[0x15, 0x10, 0, 0, 20, 0], &param);
+        assert_eq!(r.sense.as_deref().map(|s| (s[1], s[2], s[3])), Some((0x05, 0x26, 0x00)));
+    }
+
+    #[test]
+    fn controller_has_control_pages_and_no_descriptor() {
+        let t = TestLun::controller();
+        let (r, d) = t.run(&[0x1a, 0, 0x3f, 0, 0xff, 0]);
+        assert_good(&r);
+        assert_eq!(&d[..4], [27, 0, 0, 0]);
+        assert_eq!(d[4], 0x0a);
+        assert_eq!(d[16], 0x1c);
+        assert_sense(&t.run(&[0x1a, 0, 0x08, 0, 0xff, 0]).0, 0x05, 0x24, 0x00);
+    }
 }
