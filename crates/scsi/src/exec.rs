@@ -12,7 +12,7 @@ use crate::sbc::{self, capacity, medium, provisioning, rw};
 use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, inquiry, mode, report_luns, request_sense, reserve, rsoc};
 use crate::target::{Ctx, Failure, Target, TaskResult};
-use crate::{Nexus, ScsiStatus};
+use crate::ScsiStatus;
 
 pub(crate) async fn execute(
     lu: &LogicalUnit,
@@ -137,7 +137,7 @@ async fn run(
 /// A command addressed to a LUN the target does not have (SPC-4 6.6.2, 6.33, SAM-5 5.9.8): INQUIRY
 /// answers with peripheral qualifier 011b, REPORT LUNS works as on any LUN, REQUEST SENSE returns
 /// LOGICAL UNIT NOT SUPPORTED as its data, and everything else fails with it.
-pub(crate) fn no_such_lun(target: &Target, nexus: &Nexus, lun: u64, cdb: &[u8], data_in: &mut Vec<u8>) -> TaskResult {
+pub(crate) fn no_such_lun(target: &Target, cdb: &[u8], data_in: &mut Vec<u8>) -> TaskResult {
     let format = SenseFormat::Fixed;
     let not_supported = Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED);
     let result = match cdb.first() {
@@ -170,6 +170,5 @@ pub(crate) fn no_such_lun(target: &Target, nexus: &Nexus, lun: u64, cdb: &[u8], 
         }
         _ => Err(not_supported.into()),
     };
-    let _ = (nexus, lun);
     finish(result, format, 0, data_in)
 }

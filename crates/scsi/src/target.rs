@@ -234,7 +234,7 @@ impl Target {
     ) -> TaskResult {
         data_in.clear();
         let Some(unit) = self.lun(lun) else {
-            return crate::exec::no_such_lun(self, nexus, lun, cdb, data_in);
+            return crate::exec::no_such_lun(self, cdb, data_in);
         };
         let ctx = Ctx { target: self, nexus, lun };
         crate::exec::execute(&unit, &ctx, cdb, data_out, data_in).await

@@ -274,4 +274,30 @@ mod tests {
         assert_eq!(buf.len(), 4096);
         assert_eq!(buf.as_ptr(), ptr);
     }
+
+    #[test]
+    fn four_k_blocks() {
+        let t = TestLun::with_config(1 << 20, |c| c.block_size = 4096);
+        let (_, d) = t.run(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(d, [0, 0, 0, 0xff, 0, 0, 0x10, 0]);
+        let data = vec![0x42u8; 8192];
+        let (r, _) = t.run_out(&rw10(0x2a, 0, 254, 2), &data);
+        assert_good(&r);
+        assert_eq!(r.data_out_expected, 8192);
+        let (_, d) = t.run(&rw10(0x28, 0, 254, 2));
+        assert_eq!(d, data);
+        assert_sense(&t.run(&rw10(0x28, 0, 255, 2)).0, 0x05, 0x21, 0x00);
+    }
+
+    #[test]
+    fn transfer_length_limit() {
+        let t = TestLun::null(1 << 40);
+        // 64 MiB is the limit: 131072 blocks of 512 bytes; one more is refused.
+        let mut c = rw16(0x88, 0, 131_073);
+        assert_sense(&t.run(&c).0, 0x05, 0x24, 0x00);
+        c[13] = 0; // 131072
+        let (r, d) = t.run(&c);
+        assert_good(&r);
+        assert_eq!(d.len(), 64 << 20);
+    }
 }
