@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// Where the control socket lives when nothing else is said: tgt's path, so scripts find it.
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run/tgtd";
 
+/// Where state lives when `--state-dir` is not given.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/rtgt";
+
 #[derive(Debug, Parser)]
 #[command(name = "tgtd", version, about = "rtgt SCSI target daemon (tgt-compatible)")]
 pub struct Options {
@@ -30,6 +33,14 @@ pub struct Options {
     /// iSCSI driver options, e.g. `portal=127.0.0.1:3260` (repeatable).
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
     pub iscsi: Vec<String>,
+
+    /// Where state that survives restarts is kept (running configuration, APTPL reservations).
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Start with no targets instead of restoring the saved configuration.
+    #[arg(long = "no-restore")]
+    pub no_restore: bool,
 
     /// Accepted for tgt compatibility; rtgt sizes its workers to the machine.
     #[arg(short = 't', long = "nr_iothreads", value_name = "N", hide = true)]

@@ -2,6 +2,7 @@
 
 use rtgt_backstore::BlockStore;
 use rtgt_iscsi::{IscsiServer, Registry};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -13,13 +14,21 @@ pub struct Daemon {
     pub iscsi: Arc<IscsiServer>,
     /// Signalled when the daemon must stop (SIGTERM, SIGINT, `tgtadm --mode system --op delete`).
     pub stop: Notify,
+    /// Where state that must survive a restart lives (`--state-dir`): the running configuration,
+    /// persistent reservations with APTPL. None: nothing is persisted (tests, or no writable dir).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Daemon {
+    /// A daemon that persists nothing.
     pub fn new() -> Arc<Self> {
+        Self::with_state_dir(None)
+    }
+
+    pub fn with_state_dir(state_dir: Option<PathBuf>) -> Arc<Self> {
         let registry = Registry::new();
         let iscsi = IscsiServer::new(registry.clone());
-        Arc::new(Daemon { registry, iscsi, stop: Notify::new() })
+        Arc::new(Daemon { registry, iscsi, stop: Notify::new(), state_dir })
     }
 
     /// Ask the daemon to stop; the main task then shuts the portals down and exits.

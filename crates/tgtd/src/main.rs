@@ -34,7 +34,26 @@ fn run(options: Options) -> Result<()> {
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(portals, socket, ready))
+    let state_dir = state_dir(&options)?;
+    runtime.block_on(serve(portals, socket, state_dir, ready))
+}
+
+/// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
+/// error; the default one (under /var/lib, usually root's) only costs persistence, with a warning,
+/// so an unprivileged tgtd still runs.
+fn state_dir(options: &Options) -> Result<Option<PathBuf>> {
+    let (dir, explicit) = match &options.state_dir {
+        Some(dir) => (dir.clone(), true),
+        None => (PathBuf::from(cli::DEFAULT_STATE_DIR), false),
+    };
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Ok(Some(dir)),
+        Err(err) if !explicit => {
+            tracing::warn!(dir = %dir.display(), %err, "state directory unusable: nothing will be persisted");
+            Ok(None)
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot create the state directory {}", dir.display())),
+    }
 }
 
 /// Refuse to start over a live daemon's socket; a stale file from a crash is fine.
@@ -45,8 +64,13 @@ fn check_no_other_daemon(socket: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn serve(portals: Vec<SocketAddr>, socket: PathBuf, mut ready: ReadyPipe) -> Result<()> {
-    let daemon = Daemon::new();
+async fn serve(
+    portals: Vec<SocketAddr>,
+    socket: PathBuf,
+    state_dir: Option<PathBuf>,
+    mut ready: ReadyPipe,
+) -> Result<()> {
+    let daemon = Daemon::with_state_dir(state_dir);
     let control_listener = bind_control_socket(&socket)?;
     let bound = bind_portals(&daemon, &portals).await?;
     tokio::spawn(control::serve(control_listener, daemon.clone()));
