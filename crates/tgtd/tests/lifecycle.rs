@@ -35,6 +35,8 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     let out = Command::new(env!("CARGO_BIN_EXE_tgtd"))
         .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{}", free_port()), "--control-socket"])
         .arg(&tgtd.socket)
+        .arg("--state-dir")
+        .arg(tgtd.dir.path().join("state2"))
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -50,6 +52,8 @@ fn daemonized_start_is_ready_when_the_command_returns() {
     let status = Command::new(env!("CARGO_BIN_EXE_tgtd"))
         .args(["--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
         .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
         .status()
         .unwrap();
     assert!(status.success());

@@ -64,6 +64,8 @@ impl Tgtd {
         let child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
             .args(["-f", "--iscsi", &portal, "--control-socket"])
             .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
