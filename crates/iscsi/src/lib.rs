@@ -6,12 +6,20 @@
 //! - `IscsiServer::new(Arc<Registry>)`, `server.listen(addr).await -> io::Result<SocketAddr>` binds a
 //!   portal and serves it until `server.shutdown().await`, which asks every session to log out (or
 //!   closes it) and waits briefly for in-flight commands.
-//! - `IscsiTarget::sessions() -> Vec<SessionInfo>` for `tgtadm --op show`.
+//! - `IscsiTarget::sessions() -> Vec<SessionInfo>` for `tgtadm --op show`; `close_session(tsih)`
+//!   and `close_connection(tsih, cid)` force them out.
+//! - CHAP accounts: `Registry::{add_account, delete_account, accounts, account}`;
+//!   `IscsiTarget::{bind_account, unbind_account, accounts}` (the caller checks the account exists);
+//!   discovery sessions: `Registry::{bind_discovery_account, unbind_discovery_account,
+//!   discovery_accounts}` (tgt's tid 0, kept apart because tid 0 may be a real target here).
+//! - `Registry::set_offline(bool)` / `is_offline()`: offline refuses new logins (status 0x0301).
+//! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
 //!
 //! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login`, `connection` (reader and
 //! dispatch) with `writer` (responses), `scsi_command`, `tmf`, `nop`, `logout`, `discovery`,
 //! `session` and `window` (CmdSN), `registry`, `server`.
 
+pub mod accounts;
 pub mod params;
 pub mod pdu;
 pub mod registry;
@@ -30,6 +38,7 @@ mod tmf;
 mod window;
 mod writer;
 
+pub use accounts::{AccountError, AccountInfo, BoundAccounts};
 pub use params::{Digest, SessionParams, TargetParams};
 pub use registry::{AclRule, ConnectionInfo, IscsiTarget, Registry, SessionInfo};
 pub use server::IscsiServer;

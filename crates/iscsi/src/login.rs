@@ -43,6 +43,8 @@ impl LoginStatus {
     pub const TOO_MANY_CONNECTIONS: LoginStatus = LoginStatus(2, 0x06);
     pub const MISSING_PARAMETER: LoginStatus = LoginStatus(2, 0x07);
     pub const SESSION_DOES_NOT_EXIST: LoginStatus = LoginStatus(2, 0x0a);
+    /// The system is offline (tgtadm system State=offline).
+    pub const SERVICE_UNAVAILABLE: LoginStatus = LoginStatus(3, 0x01);
 }
 
 /// What a connection knows about itself when it starts.
@@ -280,6 +282,9 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
 }
 
 fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) -> Result<(), LoginStatus> {
+    if ctx.registry.is_offline() {
+        return Err(LoginStatus::SERVICE_UNAVAILABLE);
+    }
     // 13.5: InitiatorName must be in the first Login Request; 13.4: TargetName too, for Normal.
     let Some(initiator) = st.initiator_name.clone() else {
         return Err(LoginStatus::MISSING_PARAMETER);

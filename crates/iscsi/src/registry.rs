@@ -1,12 +1,15 @@
-//! The iSCSI targets the daemon serves, their access rules, configured parameters and sessions, and
-//! the portals being listened on. tgtd manages these; the login code reads them.
+//! The iSCSI targets the daemon serves, their access rules, CHAP bindings, configured parameters and
+//! sessions; the CHAP accounts, the discovery-session bindings, the system state (offline refuses new
+//! logins) and the portals being listened on. tgtd manages these; the login code reads them.
 
+use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
 use crate::params::TargetParams;
 use crate::session::Session;
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Who may log in to a target (tgtadm --op bind --initiator-address / --initiator-name).
@@ -77,6 +80,7 @@ pub struct SessionInfo {
 pub struct IscsiTarget {
     pub scsi: Arc<Target>,
     acl: Mutex<Vec<AclRule>>,
+    accounts: Mutex<BoundAccounts>,
     params: Mutex<TargetParams>,
     pub(crate) sessions: Mutex<Vec<Arc<Session>>>,
 }
@@ -86,6 +90,7 @@ impl IscsiTarget {
         Arc::new(IscsiTarget {
             scsi,
             acl: Mutex::new(Vec::new()),
+            accounts: Mutex::new(BoundAccounts::default()),
             params: Mutex::new(TargetParams::default()),
             sessions: Mutex::new(Vec::new()),
         })
@@ -123,6 +128,22 @@ impl IscsiTarget {
     pub fn allows(&self, initiator_name: &str, addr: IpAddr) -> bool {
         self.acl.lock().iter().any(|r| r.allows(initiator_name, addr))
     }
+    /// Bind a CHAP account by user name: incoming (initiators log in with it; once one is bound the
+    /// target requires CHAP) or, with `outgoing`, the one account the target answers mutual CHAP with.
+    /// The registry does not check here that the account exists (the caller does, with
+    /// `Registry::account`); a binding whose account is gone matches no login.
+    pub fn bind_account(&self, user: &str, outgoing: bool) -> Result<(), AccountError> {
+        self.accounts.lock().bind(user, outgoing)
+    }
+    pub fn unbind_account(&self, user: &str, outgoing: bool) -> Result<(), AccountError> {
+        self.accounts.lock().unbind(user, outgoing)
+    }
+    pub fn accounts(&self) -> BoundAccounts {
+        self.accounts.lock().clone()
+    }
+    pub(crate) fn forget_account(&self, user: &str) {
+        self.accounts.lock().forget(user);
+    }
     /// Change one negotiation default (iSCSI key name, e.g. "MaxRecvDataSegmentLength"); applies to
     /// later logins.
     pub fn set_param(&self, name: &str, value: &str) -> Result<(), String> {
@@ -139,6 +160,30 @@ impl IscsiTarget {
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let sessions: Vec<Arc<Session>> = self.sessions.lock().clone();
         sessions.iter().map(|s| s.info()).collect()
+    }
+    /// Force one session out (tgtadm --mode conn --op delete for its last connection): its tasks are
+    /// aborted and its connections closed. False when no session has this TSIH.
+    pub fn close_session(&self, tsih: u16) -> bool {
+        match self.find_session(|s| s.tsih == tsih) {
+            Some(s) => {
+                crate::login::end_session(&s);
+                true
+            }
+            None => false,
+        }
+    }
+    /// Close one connection of a session; the session ends with its last connection (ERL 0). False
+    /// when there is no such session or connection.
+    pub fn close_connection(&self, tsih: u16, cid: u16) -> bool {
+        let Some(s) = self.find_session(|s| s.tsih == tsih) else { return false };
+        let conns = s.conns.lock();
+        match conns.iter().find(|c| c.info.cid == cid) {
+            Some(c) => {
+                c.control.close();
+                true
+            }
+            None => false,
+        }
     }
     /// Close every session (used by delete --force and shutdown).
     pub fn close_sessions(&self) {
@@ -160,6 +205,11 @@ pub struct Registry {
     targets: Mutex<BTreeMap<u32, Arc<IscsiTarget>>>,
     portals: Mutex<Vec<SocketAddr>>,
     last_tsih: Mutex<u16>,
+    accounts: Mutex<AccountStore>,
+    /// tgt binds discovery accounts to "tid 0"; rtgt lets tid 0 be a real target, so discovery
+    /// bindings live here, apart from every target.
+    discovery_accounts: Mutex<BoundAccounts>,
+    offline: AtomicBool,
 }
 
 impl Registry {
@@ -191,6 +241,50 @@ impl Registry {
     /// All targets by tid ascending.
     pub fn targets(&self) -> Vec<Arc<IscsiTarget>> {
         self.targets.lock().values().cloned().collect()
+    }
+    /// Create a CHAP account (tgtadm --mode account --op new).
+    pub fn add_account(&self, user: &str, password: &str) -> Result<(), AccountError> {
+        self.accounts.lock().add(user, password)
+    }
+    /// Delete an account and every binding of it, on targets and for discovery, as tgt does.
+    pub fn delete_account(&self, user: &str) -> Result<(), AccountError> {
+        self.accounts.lock().remove(user)?;
+        for t in self.targets() {
+            t.forget_account(user);
+        }
+        self.discovery_accounts.lock().forget(user);
+        Ok(())
+    }
+    /// Every account with its secret, by user name (for persistence and dumps; show masks secrets).
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        self.accounts.lock().list()
+    }
+    pub fn account(&self, user: &str) -> Option<AccountInfo> {
+        let store = self.accounts.lock();
+        store.secret(user).map(|p| AccountInfo { user: user.to_string(), password: p.to_string() })
+    }
+    /// Bind an existing account to discovery sessions (tgt's `--tid 0`): incoming accounts make
+    /// SendTargets sessions authenticate with CHAP; the outgoing one answers mutual CHAP.
+    pub fn bind_discovery_account(&self, user: &str, outgoing: bool) -> Result<(), AccountError> {
+        if !self.accounts.lock().contains(user) {
+            return Err(AccountError::NotFound);
+        }
+        self.discovery_accounts.lock().bind(user, outgoing)
+    }
+    pub fn unbind_discovery_account(&self, user: &str, outgoing: bool) -> Result<(), AccountError> {
+        self.discovery_accounts.lock().unbind(user, outgoing)
+    }
+    pub fn discovery_accounts(&self) -> BoundAccounts {
+        self.discovery_accounts.lock().clone()
+    }
+    /// System state (tgtadm --mode system --op update --name State --value offline|ready): while
+    /// offline, new logins are refused with 0x0301 (service unavailable, RFC 7143 11.13.5: "the
+    /// target ... is not currently operational"); sessions already logged in go on.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::Release);
+    }
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
     }
     /// The portals listening now (as bound; wildcard addresses are resolved per connection in
     /// SendTargets answers).
@@ -239,5 +333,48 @@ mod tests {
         assert!(!AclRule::Network("fd00::".parse().unwrap(), 8).allows("x", a));
         assert!(AclRule::InitiatorName("iqn.A".into()).allows("iqn.a", a));
         assert!(!AclRule::InitiatorName("iqn.a".into()).allows("iqn.b", a));
+    }
+
+    fn target(tid: u32, name: &str) -> Arc<IscsiTarget> {
+        IscsiTarget::new(Target::new(tid, name.to_string()))
+    }
+
+    #[test]
+    fn accounts_and_bindings() {
+        let r = Registry::new();
+        let t = target(1, "iqn.2024-01.test:a");
+        r.add_target(t.clone()).unwrap();
+        r.add_account("alice", "alicesecret12").unwrap();
+        r.add_account("tgt", "targetsecret34").unwrap();
+        assert_eq!(r.add_account("alice", "x"), Err(AccountError::Exists));
+        assert_eq!(r.account("alice").unwrap().password, "alicesecret12");
+        t.bind_account("alice", false).unwrap();
+        t.bind_account("tgt", true).unwrap();
+        assert!(t.accounts().requires_chap());
+        assert_eq!(r.bind_discovery_account("nobody", false), Err(AccountError::NotFound));
+        r.bind_discovery_account("alice", false).unwrap();
+        r.bind_discovery_account("tgt", true).unwrap();
+        assert_eq!(r.discovery_accounts().outgoing.as_deref(), Some("tgt"));
+        // Deleting an account removes it everywhere it was bound.
+        r.delete_account("tgt").unwrap();
+        assert_eq!(t.accounts().outgoing, None);
+        assert_eq!(r.discovery_accounts().outgoing, None);
+        assert_eq!(r.delete_account("tgt"), Err(AccountError::NotFound));
+        r.unbind_discovery_account("alice", false).unwrap();
+        assert!(!r.discovery_accounts().requires_chap());
+        assert_eq!(r.accounts().iter().map(|a| a.user.as_str()).collect::<Vec<_>>(), vec!["alice"]);
+    }
+
+    #[test]
+    fn offline_state_and_missing_sessions() {
+        let r = Registry::new();
+        assert!(!r.is_offline());
+        r.set_offline(true);
+        assert!(r.is_offline());
+        r.set_offline(false);
+        assert!(!r.is_offline());
+        let t = target(1, "iqn.2024-01.test:a");
+        assert!(!t.close_session(1));
+        assert!(!t.close_connection(1, 0));
     }
 }

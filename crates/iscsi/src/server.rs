@@ -81,6 +81,24 @@ impl IscsiServer {
         Ok(bound)
     }
 
+    /// Stop listening on one portal (as returned by `listen`); sessions that came in through it go
+    /// on. False when no portal has this address.
+    pub fn unlisten(&self, addr: SocketAddr) -> bool {
+        let mut listeners = self.state.listeners.lock();
+        let Some(i) = listeners.iter().position(|(a, _)| *a == addr) else { return false };
+        let (bound, task) = listeners.remove(i);
+        drop(listeners);
+        task.abort();
+        self.registry.remove_portal(bound);
+        tracing::info!("iSCSI portal {bound} closed");
+        true
+    }
+
+    /// The portals listening now, as bound (port 0 resolved), in the order they were opened.
+    pub fn portals(&self) -> Vec<SocketAddr> {
+        self.state.listeners.lock().iter().map(|(a, _)| *a).collect()
+    }
+
     /// Stop accepting, ask every session to log out, close what remains.
     pub async fn shutdown(&self) {
         self.state.stopping.store(true, Ordering::Release);
