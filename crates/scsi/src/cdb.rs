@@ -55,6 +55,16 @@ pub enum Command {
     },
     Reserve,
     Release,
+    PersistentReserveIn {
+        service_action: u8,
+        alloc_len: u16,
+    },
+    PersistentReserveOut {
+        service_action: u8,
+        scope: u8,
+        pr_type: u8,
+        param_len: u32,
+    },
     PreventAllowMediumRemoval {
         prevent: u8,
     },
@@ -110,6 +120,7 @@ impl Command {
             Command::Verify { range, bytchk: 1 } => blocks(range),
             Command::ModeSelect { param_len, .. } | Command::Unmap { param_len } => u32::from(*param_len),
             Command::WriteSame { ndob: false, .. } => block_size,
+            Command::PersistentReserveOut { param_len, .. } => *param_len,
             _ => 0,
         }
     }

@@ -79,6 +79,7 @@ async fn run(
             return Err(Failure::ReservationConflict);
         }
     }
+    spc::persistent_reservation::check(lu, ctx, cdb)?;
     // The controller has no medium to be absent.
     if entry.has(MEDIUM) && config.device_type == crate::DeviceType::Disk {
         lu.medium()?;
@@ -111,7 +112,13 @@ async fn run(
             rsoc::report_supported_opcodes(lu, req, data_in)?;
         }
         Command::Reserve => reserve::reserve(lu, ctx.nexus.id)?,
-        Command::Release => reserve::release(lu, ctx.nexus.id),
+        Command::Release => reserve::release(lu, ctx.nexus.id)?,
+        Command::PersistentReserveIn { service_action, alloc_len } => {
+            spc::persistent_reservation::reserve_in(lu, service_action, alloc_len, data_in)?
+        }
+        Command::PersistentReserveOut { service_action, scope, pr_type, param_len } => {
+            spc::persistent_reservation::reserve_out(lu, ctx, service_action, scope, pr_type, param_len, data_out)?
+        }
         Command::PreventAllowMediumRemoval { prevent } => medium::prevent_allow(lu, ctx.nexus.id, prevent)?,
         Command::StartStopUnit { power_condition, loej, start } => {
             medium::start_stop_unit(lu, power_condition, loej, start)?

@@ -43,6 +43,9 @@ mod unit_attention;
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo};
 pub use lun_address::{decode_lun, encode_lun};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
+pub use spc::persistent_reservation::{
+    PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
+};
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
 
 /// SAM-5 status codes.

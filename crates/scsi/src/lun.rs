@@ -129,6 +129,8 @@ pub struct LogicalUnit {
     swp: AtomicBool,
     /// Nexus id holding a RESERVE(6/10) reservation; 0 when none (ids start at 1).
     reserved_by: AtomicU64,
+    /// Persistent reservations (SPC-4 5.12); they survive nexus loss and resets.
+    persistent_reservations: crate::spc::persistent_reservation::PersistentReservations,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
     prevent: Mutex<Vec<u64>>,
     mode_select: Mutex<()>,
@@ -153,6 +155,7 @@ impl LogicalUnit {
             d_sense: AtomicBool::new(config.descriptor_sense),
             swp: AtomicBool::new(false),
             reserved_by: AtomicU64::new(0),
+            persistent_reservations: Default::default(),
             prevent: Mutex::new(Vec::new()),
             mode_select: Mutex::new(()),
             config,
@@ -306,6 +309,11 @@ impl LogicalUnit {
 
     pub(crate) fn mode_select_lock(&self) -> MutexGuard<'_, ()> {
         self.mode_select.lock()
+    }
+
+    /// The unit's persistent reservations (to attach APTPL persistence, or to inspect them).
+    pub fn persistent_reservations(&self) -> &crate::spc::persistent_reservation::PersistentReservations {
+        &self.persistent_reservations
     }
 
     pub(crate) fn reservation_holder(&self) -> Option<u64> {

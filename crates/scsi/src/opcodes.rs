@@ -8,6 +8,7 @@
 use crate::cdb::{self, Command};
 use crate::lun::DeviceType;
 use crate::sense::Sense;
+use crate::spc::persistent_reservation as pr;
 
 /// Accepted by disks (SBC).
 pub(crate) const DISK: u16 = 1 << 0;
@@ -82,6 +83,54 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
     op!("RESERVE(10)", None, DISK, cdb::reserve, [0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     op!("RELEASE(10)", None, DISK | RESERVATION_OK, cdb::release, [0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     op!("MODE SENSE(10)", None, BOTH, cdb::mode_sense10, [0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0]),
+    op!("PERSISTENT RESERVE IN READ KEYS", Some(0x00), DISK, pr::decode_in, [0x5e, 0x00, 0, 0, 0, 0, 0, FF, FF, 0]),
+    op!(
+        "PERSISTENT RESERVE IN READ RESERVATION",
+        Some(0x01),
+        DISK,
+        pr::decode_in,
+        [0x5e, 0x01, 0, 0, 0, 0, 0, FF, FF, 0]
+    ),
+    op!(
+        "PERSISTENT RESERVE IN REPORT CAPABILITIES",
+        Some(0x02),
+        DISK,
+        pr::decode_in,
+        [0x5e, 0x02, 0, 0, 0, 0, 0, FF, FF, 0]
+    ),
+    op!(
+        "PERSISTENT RESERVE IN READ FULL STATUS",
+        Some(0x03),
+        DISK,
+        pr::decode_in,
+        [0x5e, 0x03, 0, 0, 0, 0, 0, FF, FF, 0]
+    ),
+    op!("PERSISTENT RESERVE OUT REGISTER", Some(0x00), DISK, pr::decode_out, [0x5f, 0x00, FF, 0, 0, FF, FF, FF, FF, 0]),
+    op!("PERSISTENT RESERVE OUT RESERVE", Some(0x01), DISK, pr::decode_out, [0x5f, 0x01, FF, 0, 0, FF, FF, FF, FF, 0]),
+    op!("PERSISTENT RESERVE OUT RELEASE", Some(0x02), DISK, pr::decode_out, [0x5f, 0x02, FF, 0, 0, FF, FF, FF, FF, 0]),
+    op!("PERSISTENT RESERVE OUT CLEAR", Some(0x03), DISK, pr::decode_out, [0x5f, 0x03, FF, 0, 0, FF, FF, FF, FF, 0]),
+    op!("PERSISTENT RESERVE OUT PREEMPT", Some(0x04), DISK, pr::decode_out, [0x5f, 0x04, FF, 0, 0, FF, FF, FF, FF, 0]),
+    op!(
+        "PERSISTENT RESERVE OUT PREEMPT AND ABORT",
+        Some(0x05),
+        DISK,
+        pr::decode_out,
+        [0x5f, 0x05, FF, 0, 0, FF, FF, FF, FF, 0]
+    ),
+    op!(
+        "PERSISTENT RESERVE OUT REGISTER AND IGNORE EXISTING KEY",
+        Some(0x06),
+        DISK,
+        pr::decode_out,
+        [0x5f, 0x06, FF, 0, 0, FF, FF, FF, FF, 0]
+    ),
+    op!(
+        "PERSISTENT RESERVE OUT REGISTER AND MOVE",
+        Some(0x07),
+        DISK,
+        pr::decode_out,
+        [0x5f, 0x07, FF, 0, 0, FF, FF, FF, FF, 0]
+    ),
     op!(
         "READ(16)",
         None,

@@ -2,6 +2,7 @@
 
 pub(crate) mod inquiry;
 pub(crate) mod mode;
+pub(crate) mod persistent_reservation;
 pub(crate) mod report_luns;
 pub(crate) mod request_sense;
 pub(crate) mod reserve;

@@ -2,11 +2,19 @@
 //! I_T nexus. Other nexuses get RESERVATION CONFLICT for commands not allowed under a reservation
 //! (the opcode table's RESERVATION_OK flag). Cleared by RELEASE from the holder, by the holder's
 //! nexus going away, and by logical unit or target reset.
+//!
+//! With persistent reservations (SPC-4 5.12.3): while any I_T nexus is registered, RESERVE and
+//! RELEASE from every nexus end in RESERVATION CONFLICT, so the two schemes never mix. (The other
+//! direction, PERSISTENT RESERVE from a nexus other than the RESERVE holder, conflicts through the
+//! opcode table like any command without RESERVATION_OK.)
 
 use crate::lun::LogicalUnit;
 use crate::target::Failure;
 
 pub(crate) fn reserve(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
+    if lu.persistent_reservations().has_registrations() {
+        return Err(Failure::ReservationConflict);
+    }
     if lu.try_reserve(nexus_id) {
         Ok(())
     } else {
@@ -15,8 +23,12 @@ pub(crate) fn reserve(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
 }
 
 /// Releasing a reservation one does not hold is not an error (SPC-2 7.24).
-pub(crate) fn release(lu: &LogicalUnit, nexus_id: u64) {
+pub(crate) fn release(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
+    if lu.persistent_reservations().has_registrations() {
+        return Err(Failure::ReservationConflict);
+    }
     lu.release_reservation(nexus_id);
+    Ok(())
 }
 
 #[cfg(test)]
