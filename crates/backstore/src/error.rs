@@ -24,6 +24,10 @@ pub enum BackstoreError {
         #[source]
         source: io::Error,
     },
+    /// COMPARE AND WRITE found different data; `offset` is that of the first differing byte,
+    /// counted from the start of the compared range. Nothing was written.
+    #[error("miscompare at byte {offset} of the compared range")]
+    Miscompare { offset: u64 },
     #[error("bad backing-store option: {0}")]
     BadOption(String),
     #[error("cannot open {path}: {source}")]

@@ -5,20 +5,24 @@
 //! offset, which the SCSI layer turns into sense data.
 //!
 //! Stores are reached through the `Backstore` enum rather than a trait object: the set of engines is
-//! closed (file, memory, null; io_uring and rbd later), and enum dispatch lets every operation be an
-//! `async fn` without boxing a future per command.
+//! closed (file, memory, null, rbd behind the `rbd` feature; io_uring later), and enum dispatch lets
+//! every operation be an `async fn` without boxing a future per command.
 
 mod error;
 mod file;
 mod memory;
 mod null;
 mod open;
+#[cfg(feature = "rbd")]
+pub mod rbd;
 
 pub use error::{BackstoreError, ErrorKind};
 pub use file::{FileStore, OpenFlags};
 pub use memory::MemoryStore;
 pub use null::NullStore;
 pub use open::{open, BackstoreKind, BackstoreSpec};
+#[cfg(feature = "rbd")]
+pub use rbd::RbdStore;
 
 /// The operations every engine provides. Offsets and lengths are in bytes; callers (the SCSI layer)
 /// have already checked ranges against `size()`, but engines check again and never touch bytes outside.
@@ -38,6 +42,18 @@ pub trait BlockStore {
     fn reload_size(&self) -> Result<u64, BackstoreError> {
         Ok(self.size())
     }
+    /// Write `pattern` repeatedly over `[offset, offset + len)`; `len` is a multiple of the
+    /// pattern's length (WRITE SAME). Engines with a native call override this.
+    async fn write_same(&self, offset: u64, len: u64, pattern: &[u8]) -> Result<(), BackstoreError> {
+        write_same_by_writes(self, offset, len, pattern).await
+    }
+    /// If the bytes at `offset` equal `expected`, write `data` (same length) there; otherwise
+    /// `BackstoreError::Miscompare` with the offset of the first differing byte (COMPARE AND WRITE).
+    /// The default reads, compares and writes, which is atomic only if the caller keeps other
+    /// writers to the range out meanwhile; engines with an atomic call override it.
+    async fn compare_and_write(&self, offset: u64, expected: &[u8], data: &[u8]) -> Result<(), BackstoreError> {
+        compare_then_write(self, offset, expected, data).await
+    }
 }
 
 /// A backing store of any engine.
@@ -46,6 +62,8 @@ pub enum Backstore {
     File(FileStore),
     Memory(MemoryStore),
     Null(NullStore),
+    #[cfg(feature = "rbd")]
+    Rbd(RbdStore),
 }
 
 impl Backstore {
@@ -55,6 +73,8 @@ impl Backstore {
             Backstore::File(_) => BackstoreKind::Rdwr,
             Backstore::Memory(_) => BackstoreKind::Memory,
             Backstore::Null(_) => BackstoreKind::Null,
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(_) => BackstoreKind::Rbd,
         }
     }
 
@@ -62,8 +82,29 @@ impl Backstore {
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
             Backstore::File(f) => Some(f.path()),
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(r) => Some(r.display_path()),
             _ => None,
         }
+    }
+
+    /// The store refuses writes whatever the LUN's setting (an RBD snapshot).
+    pub fn readonly(&self) -> bool {
+        #[cfg(feature = "rbd")]
+        if let Backstore::Rbd(r) = self {
+            return r.readonly();
+        }
+        false
+    }
+
+    /// Whether completed writes may sit in a volatile cache until a flush: what the caching mode
+    /// page's WCE should say by default. True for the engines that write through the page cache.
+    pub fn volatile_cache(&self) -> bool {
+        #[cfg(feature = "rbd")]
+        if let Backstore::Rbd(r) = self {
+            return r.volatile_cache();
+        }
+        true
     }
 }
 
@@ -73,6 +114,8 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.size(),
             Backstore::Memory(s) => s.size(),
             Backstore::Null(s) => s.size(),
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.size(),
         }
     }
 
@@ -81,6 +124,8 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.read_at(offset, buf).await,
             Backstore::Memory(s) => s.read_at(offset, buf).await,
             Backstore::Null(s) => s.read_at(offset, buf).await,
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.read_at(offset, buf).await,
         }
     }
 
@@ -89,6 +134,8 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.write_at(offset, buf, fua).await,
             Backstore::Memory(s) => s.write_at(offset, buf, fua).await,
             Backstore::Null(s) => s.write_at(offset, buf, fua).await,
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.write_at(offset, buf, fua).await,
         }
     }
 
@@ -97,6 +144,8 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.flush().await,
             Backstore::Memory(s) => s.flush().await,
             Backstore::Null(s) => s.flush().await,
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.flush().await,
         }
     }
 
@@ -105,7 +154,25 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.unmap(offset, len).await,
             Backstore::Memory(s) => s.unmap(offset, len).await,
             Backstore::Null(s) => s.unmap(offset, len).await,
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.unmap(offset, len).await,
         }
+    }
+
+    async fn write_same(&self, offset: u64, len: u64, pattern: &[u8]) -> Result<(), BackstoreError> {
+        #[cfg(feature = "rbd")]
+        if let Backstore::Rbd(s) = self {
+            return s.write_same(offset, len, pattern).await;
+        }
+        write_same_by_writes(self, offset, len, pattern).await
+    }
+
+    async fn compare_and_write(&self, offset: u64, expected: &[u8], data: &[u8]) -> Result<(), BackstoreError> {
+        #[cfg(feature = "rbd")]
+        if let Backstore::Rbd(s) = self {
+            return s.compare_and_write(offset, expected, data).await;
+        }
+        compare_then_write(self, offset, expected, data).await
     }
 
     fn reload_size(&self) -> Result<u64, BackstoreError> {
@@ -113,8 +180,57 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.reload_size(),
             Backstore::Memory(s) => s.reload_size(),
             Backstore::Null(s) => s.reload_size(),
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.reload_size(),
         }
     }
+}
+
+/// Largest piece of a WRITE SAME pattern written at once by the generic path.
+const WRITE_SAME_CHUNK: u64 = 1 << 20;
+
+/// WRITE SAME for engines without a native call: the pattern repeated into a buffer of up to
+/// `WRITE_SAME_CHUNK` bytes, written piece by piece.
+pub async fn write_same_by_writes<S: BlockStore + ?Sized>(
+    store: &S,
+    offset: u64,
+    len: u64,
+    pattern: &[u8],
+) -> Result<(), BackstoreError> {
+    check_range(ErrorKind::Write, offset, len, store.size())?;
+    if len == 0 {
+        return Ok(());
+    }
+    if pattern.is_empty() || !len.is_multiple_of(pattern.len() as u64) {
+        return Err(BackstoreError::out_of_range(ErrorKind::Write, offset, len));
+    }
+    let repeats = (WRITE_SAME_CHUNK / pattern.len() as u64).clamp(1, len / pattern.len() as u64) as usize;
+    let chunk = pattern.repeat(repeats);
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        store.write_at(offset + done, &chunk[..n], false).await?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// COMPARE AND WRITE for engines without an atomic call: read, compare, write.
+pub async fn compare_then_write<S: BlockStore + ?Sized>(
+    store: &S,
+    offset: u64,
+    expected: &[u8],
+    data: &[u8],
+) -> Result<(), BackstoreError> {
+    if expected.len() != data.len() {
+        return Err(BackstoreError::BadOption("compare and write buffers differ in length".into()));
+    }
+    let mut current = vec![0u8; expected.len()];
+    store.read_at(offset, &mut current).await?;
+    if let Some(at) = current.iter().zip(expected).position(|(a, b)| a != b) {
+        return Err(BackstoreError::Miscompare { offset: at as u64 });
+    }
+    store.write_at(offset, data, false).await
 }
 
 /// Check that `[offset, offset + len)` lies within `size`, without overflow.
@@ -140,5 +256,28 @@ pub(crate) mod test_util {
                 return v;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod generic_path_tests {
+    use super::test_util::block_on;
+    use super::*;
+
+    #[test]
+    fn write_same_and_compare_and_write_without_native_calls() {
+        let store = Backstore::Memory(MemoryStore::new(1 << 20));
+        block_on(store.write_same(4096, 3 * 512, &[7u8; 512])).unwrap();
+        let mut back = vec![0u8; 5 * 512];
+        block_on(store.read_at(3584, &mut back)).unwrap();
+        assert!(back[..512].iter().all(|&b| b == 0) && back[512..2048].iter().all(|&b| b == 7));
+        assert!(back[2048..].iter().all(|&b| b == 0));
+        assert!(block_on(store.write_same(0, 700, &[1u8; 512])).is_err(), "not a whole number of patterns");
+        let err = block_on(store.compare_and_write(4096, &[7u8; 512], &[9u8; 512])).map(|_| ());
+        assert!(err.is_ok());
+        let mut expected = [9u8; 512];
+        expected[77] = 0;
+        let err = block_on(store.compare_and_write(4096, &expected, &[1u8; 512])).unwrap_err();
+        assert!(matches!(err, BackstoreError::Miscompare { offset: 77 }), "{err}");
     }
 }

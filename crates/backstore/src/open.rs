@@ -10,6 +10,8 @@ pub enum BackstoreKind {
     Rdwr,
     Memory,
     Null,
+    /// A Ceph RBD image; opening one needs the `rbd` cargo feature.
+    Rbd,
 }
 
 impl BackstoreKind {
@@ -18,10 +20,14 @@ impl BackstoreKind {
             BackstoreKind::Rdwr => "rdwr",
             BackstoreKind::Memory => "memory",
             BackstoreKind::Null => "null",
+            BackstoreKind::Rbd => "rbd",
         }
     }
 
     pub fn all() -> &'static [BackstoreKind] {
+        #[cfg(feature = "rbd")]
+        return &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null, BackstoreKind::Rbd];
+        #[cfg(not(feature = "rbd"))]
         &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null]
     }
 }
@@ -33,6 +39,7 @@ impl std::str::FromStr for BackstoreKind {
             "rdwr" | "aio" | "file" => Ok(BackstoreKind::Rdwr),
             "memory" | "mem" => Ok(BackstoreKind::Memory),
             "null" => Ok(BackstoreKind::Null),
+            "rbd" => Ok(BackstoreKind::Rbd),
             other => Err(BackstoreError::BadOption(format!("unknown backing store type '{other}'"))),
         }
     }
@@ -56,6 +63,10 @@ const NULL_DEFAULT_SIZE: u64 = 1 << 40;
 
 /// Open the store `spec` describes.
 pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
+    // RBD's options and path have their own grammar (see `rbd::options`).
+    if spec.kind == BackstoreKind::Rbd {
+        return open_rbd(spec);
+    }
     let mut size = None;
     for opt in spec.options.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
         let (key, value) =
@@ -86,7 +97,25 @@ pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
             Ok(Backstore::Memory(MemoryStore::new(size)))
         }
         BackstoreKind::Null => Ok(Backstore::Null(NullStore::new(size.unwrap_or(NULL_DEFAULT_SIZE)))),
+        BackstoreKind::Rbd => open_rbd(spec),
     }
+}
+
+#[cfg(feature = "rbd")]
+fn open_rbd(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
+    let path =
+        spec.path.as_deref().and_then(|p| p.to_str()).ok_or_else(|| {
+            BackstoreError::BadOption("the rbd store needs --backing-store [pool/]image[@snap]".into())
+        })?;
+    if !spec.oflags.trim().is_empty() {
+        return Err(BackstoreError::BadOption("the rbd store takes no bsoflags".into()));
+    }
+    Ok(Backstore::Rbd(crate::RbdStore::open(path, &spec.options, spec.readonly)?))
+}
+
+#[cfg(not(feature = "rbd"))]
+fn open_rbd(_spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
+    Err(BackstoreError::BadOption("this build has no rbd support (cargo feature `rbd`)".into()))
 }
 
 /// Parse `1G`, `512M`, `4096`, `64k` (binary multiples).

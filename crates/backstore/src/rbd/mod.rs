@@ -1,0 +1,294 @@
+//! Ceph RBD images as backing stores (cargo feature `rbd`), through librbd's asynchronous C API.
+//!
+//! Layout: `ffi` declares the C functions, `options` parses the image path and `--bsopts`,
+//! `image` connects and opens (blocking, done once per LUN), `aio` turns a librbd completion
+//! into a future. Every I/O here is submitted with an rbd_aio_* call and awaited; no runtime thread
+//! ever waits for the cluster.
+//!
+//! Durability: librbd's cache (on by default) acknowledges writes before any OSD has them, so a
+//! FUA write is followed by rbd_aio_flush, and SYNCHRONIZE CACHE is rbd_aio_flush. With the
+//! cache off (`cache=off`, `rbd_cache = false` in the configuration or on the image) writes are
+//! acknowledged only once on the OSDs, FUA costs nothing, and `volatile_cache()` says so, which
+//! is what the caching mode page's WCE reports.
+//!
+//! Errors keep librbd's errno: ETIMEDOUT when `rados_osd_op_timeout` expires (an unreachable
+//! cluster), ESHUTDOWN when this client was blocklisted, EROFS for a snapshot, ENOENT for a missing
+//! image at open.
+
+mod aio;
+mod ffi;
+mod image;
+mod options;
+#[cfg(test)]
+mod tests;
+
+pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
+
+use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
+use aio::{submit, BufferPool, Request};
+use image::{errno, Image};
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// An open RBD image.
+#[derive(Debug)]
+pub struct RbdStore {
+    image: Image,
+    path: ImagePath,
+    /// `path` as text, for `show` (which prints a path).
+    display: std::path::PathBuf,
+    size: AtomicU64,
+    readonly: bool,
+    volatile_cache: bool,
+    pool: Arc<BufferPool>,
+}
+
+/// The only size librbd's compare-and-write accepts (see `compare_and_write`).
+const ATOMIC_COMPARE_BYTES: usize = 512;
+
+/// librbd 16 reports a miscompare's offset from the start of the request; later versions document
+/// it as an image offset. Requests are sector-aligned, so the two readings never overlap when the
+/// request does not start at 0 (where they agree).
+fn mismatch_in_range(reported: u64, offset: u64, len: usize) -> u64 {
+    let len = len as u64;
+    let at = if reported < len { reported } else { reported.saturating_sub(offset) };
+    at.min(len.saturating_sub(1))
+}
+
+/// The result of one aio call: a negative errno becomes an error naming the operation.
+fn check(op: ErrorKind, offset: u64, r: isize) -> Result<usize, BackstoreError> {
+    if r < 0 {
+        return Err(BackstoreError::io(op, offset, errno(r as i64)));
+    }
+    Ok(r as usize)
+}
+
+impl RbdStore {
+    /// Connect to the cluster and open `path` (`[pool/]image[@snapshot]`; a snapshot is read-only).
+    /// Blocks for up to the connection timeout: call it off the async runtime.
+    pub fn open(path: &str, options: &str, readonly: bool) -> Result<RbdStore, BackstoreError> {
+        let path = ImagePath::parse(path)?;
+        let opts = RbdOptions::parse(options)?;
+        let readonly = readonly || path.snapshot.is_some();
+        let image = Image::open(&path, &opts, readonly)?;
+        let open_err = |what: &str, source| BackstoreError::Open { path: format!("rbd:{path} ({what})"), source };
+        let size = image.size().map_err(|e| open_err("reading the size", e))?;
+        let volatile_cache = !readonly && Self::cache_is_volatile(&image);
+        Ok(RbdStore {
+            image,
+            display: path.to_string().into(),
+            path,
+            size: AtomicU64::new(size),
+            readonly,
+            volatile_cache,
+            pool: Arc::new(BufferPool::default()),
+        })
+    }
+
+    /// Whether librbd acknowledges writes from its cache: the image's own override if it has one,
+    /// else the client configuration; the write-through policy keeps nothing volatile.
+    fn cache_is_volatile(image: &Image) -> bool {
+        let enabled = image.image_override("rbd_cache").or_else(|| image.conf_get("rbd_cache"));
+        let policy = image.image_override("rbd_cache_policy").or_else(|| image.conf_get("rbd_cache_policy"));
+        enabled.as_deref() != Some("false") && policy.as_deref() != Some("writethrough")
+    }
+
+    /// The image as `pool/image[@snapshot]`.
+    pub fn image_path(&self) -> &ImagePath {
+        &self.path
+    }
+
+    /// What `show` prints as the backing store: `pool/image[@snapshot]`.
+    pub fn display_path(&self) -> &std::path::Path {
+        &self.display
+    }
+
+    /// Snapshots, and images opened read-only, refuse writes.
+    pub fn readonly(&self) -> bool {
+        self.readonly
+    }
+
+    /// True when writes can be acknowledged before they are on the OSDs (librbd's cache).
+    pub fn volatile_cache(&self) -> bool {
+        self.volatile_cache
+    }
+
+    /// Grow or shrink the image itself (tests, and a future management operation). Blocking.
+    pub fn resize(&self, size: u64) -> Result<(), BackstoreError> {
+        self.image.resize(size).map_err(|e| BackstoreError::io(ErrorKind::Size, size, e))?;
+        self.reload_size().map(|_| ())
+    }
+
+    /// Deallocate a range with rbd_aio_discard. Unlike `unmap` this promises nothing about what
+    /// later reads return: librbd may skip pieces smaller than its discard granularity.
+    pub async fn discard(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
+        self.write_check(ErrorKind::Unmap, offset, len)?;
+        let req = Request::new(&self.pool, 0);
+        // SAFETY: live image; no buffer involved.
+        let done = submit(&req, |c| unsafe { ffi::rbd_aio_discard(self.image.handle, offset, len, c) } as isize)
+            .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
+        check(ErrorKind::Unmap, offset, done.await).map(|_| ())
+    }
+
+    fn write_check(&self, op: ErrorKind, offset: u64, len: u64) -> Result<(), BackstoreError> {
+        if self.readonly {
+            return Err(BackstoreError::io(op, offset, std::io::Error::from_raw_os_error(libc::EROFS)));
+        }
+        check_range(op, offset, len, self.size())
+    }
+
+    async fn flush_cache(&self) -> Result<(), BackstoreError> {
+        let req = Request::new(&self.pool, 0);
+        // SAFETY: live image; the completion belongs to `req` (see `aio::submit`).
+        let done = submit(&req, |c| unsafe { ffi::rbd_aio_flush(self.image.handle, c) } as isize)
+            .map_err(|r| BackstoreError::io(ErrorKind::Flush, 0, errno(i64::from(r))))?;
+        check(ErrorKind::Flush, 0, done.await).map(|_| ())
+    }
+
+    /// Zero a range, deallocating whole objects (librbd's write_zeroes is a discard that also
+    /// zeroes partial objects, unlike rbd_aio_discard, which may skip small pieces).
+    async fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
+        let len_usize =
+            usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Unmap, offset, len))?;
+        let req = Request::new(&self.pool, 0);
+        // SAFETY: live image; no buffer involved.
+        let done =
+            submit(&req, |c| unsafe { ffi::rbd_aio_write_zeroes(self.image.handle, offset, len_usize, c, 0, 0) }
+                as isize)
+            .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
+        check(ErrorKind::Unmap, offset, done.await).map(|_| ())
+    }
+}
+
+impl BlockStore for RbdStore {
+    fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackstoreError> {
+        check_range(ErrorKind::Read, offset, buf.len() as u64, self.size())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let req = Request::new(&self.pool, buf.len());
+        let (ptr, len) = req.data_ptr();
+        // SAFETY: `ptr` points to `len` bytes owned by `req`, which lives until the callback ran.
+        let done =
+            submit(&req, |c| unsafe { ffi::rbd_aio_read(self.image.handle, offset, len, ptr as *mut c_char, c) }
+                as isize)
+            .map_err(|r| BackstoreError::io(ErrorKind::Read, offset, errno(i64::from(r))))?;
+        let n = check(ErrorKind::Read, offset, done.await)?;
+        if n != buf.len() {
+            return Err(BackstoreError::io(ErrorKind::Read, offset, std::io::Error::from_raw_os_error(libc::EIO)));
+        }
+        buf.copy_from_slice(req.completed_data());
+        Ok(())
+    }
+
+    async fn write_at(&self, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
+        self.write_check(ErrorKind::Write, offset, buf.len() as u64)?;
+        if !buf.is_empty() {
+            let req = Request::with_data(&self.pool, buf);
+            let (ptr, len) = req.data_ptr();
+            // SAFETY: `ptr` points to `len` bytes owned by `req`, which lives until the callback ran.
+            let done =
+                submit(
+                    &req,
+                    |c| unsafe { ffi::rbd_aio_write(self.image.handle, offset, len, ptr as *const c_char, c) } as isize,
+                )
+                .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
+            check(ErrorKind::Write, offset, done.await)?;
+        }
+        if fua && self.volatile_cache {
+            self.flush_cache().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<(), BackstoreError> {
+        if self.readonly {
+            return Ok(());
+        }
+        self.flush_cache().await
+    }
+
+    async fn unmap(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
+        self.write_check(ErrorKind::Unmap, offset, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.write_zeroes(offset, len).await
+    }
+
+    async fn write_same(&self, offset: u64, len: u64, pattern: &[u8]) -> Result<(), BackstoreError> {
+        self.write_check(ErrorKind::Write, offset, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if pattern.is_empty() || !len.is_multiple_of(pattern.len() as u64) {
+            return Err(BackstoreError::out_of_range(ErrorKind::Write, offset, len));
+        }
+        if pattern.iter().all(|&b| b == 0) {
+            return self.write_zeroes(offset, len).await;
+        }
+        let len_usize =
+            usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Write, offset, len))?;
+        let req = Request::with_data(&self.pool, pattern);
+        let (ptr, plen) = req.data_ptr();
+        // SAFETY: the pattern lives in `req` until the callback ran.
+        let done = submit(&req, |c| unsafe {
+            ffi::rbd_aio_writesame(self.image.handle, offset, len_usize, ptr as *const c_char, plen, c, 0)
+        } as isize)
+        .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
+        check(ErrorKind::Write, offset, done.await).map(|_| ())
+    }
+
+    async fn compare_and_write(&self, offset: u64, expected: &[u8], data: &[u8]) -> Result<(), BackstoreError> {
+        self.write_check(ErrorKind::Write, offset, data.len() as u64)?;
+        if expected.len() != data.len() {
+            return Err(BackstoreError::BadOption("compare and write buffers differ in length".into()));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        // librbd (Ceph 16) compares and writes atomically one aligned 512-byte sector at a time and
+        // answers EINVAL to anything larger; larger requests fall back to read, compare, write,
+        // which is atomic only against writers the SCSI layer keeps out. A LUN that advertises a
+        // MAXIMUM COMPARE AND WRITE LENGTH of one 512-byte block always gets the atomic call.
+        if data.len() != ATOMIC_COMPARE_BYTES || !offset.is_multiple_of(ATOMIC_COMPARE_BYTES as u64) {
+            return crate::compare_then_write(self, offset, expected, data).await;
+        }
+        let req = Request::with_two(&self.pool, expected, data);
+        let (cmp, len) = req.data_ptr();
+        let (buf, _) = req.data2_ptr();
+        let mismatch = req.mismatch_ptr();
+        // SAFETY: both buffers and the mismatch slot live in `req` until the callback ran.
+        let done = submit(&req, |c| unsafe {
+            ffi::rbd_aio_compare_and_write(
+                self.image.handle,
+                offset,
+                len,
+                cmp as *const c_char,
+                buf as *const c_char,
+                c,
+                mismatch,
+                0,
+            )
+        })
+        .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
+        let r = done.await;
+        if r == -(libc::EILSEQ as isize) {
+            return Err(BackstoreError::Miscompare {
+                offset: mismatch_in_range(req.completed_mismatch(), offset, len),
+            });
+        }
+        check(ErrorKind::Write, offset, r).map(|_| ())
+    }
+
+    fn reload_size(&self) -> Result<u64, BackstoreError> {
+        let size = self.image.size().map_err(|e| BackstoreError::io(ErrorKind::Size, 0, e))?;
+        self.size.store(size, Ordering::Relaxed);
+        Ok(size)
+    }
+}

@@ -1,0 +1,168 @@
+//! What an administrator says about an RBD LUN: the image path `[pool/]image[@snapshot]` (tgt's
+//! spelling; the pool defaults to `rbd`) and the `--bsopts` keys.
+//!
+//! tgt's bs_rbd knows `conf=`, `id=` and `cluster=`; rtgt adds the key (`key=` inline, base64 as
+//! in a keyring, or `keyring=` a file), `namespace=`, `timeout=` (seconds, for the cluster
+//! connection and every OSD and monitor operation) and `cache=on|off` (librbd's cache).
+
+use crate::BackstoreError;
+
+/// The pool used when the path names none (tgt and the rbd tool agree on it).
+pub const DEFAULT_POOL: &str = "rbd";
+
+/// Seconds before an operation against an unreachable cluster fails, when neither `timeout=` nor
+/// the configuration file sets one. librbd's own default is to wait forever; an initiator's
+/// command timeout is usually 30 s, so failing a little before that gives it an error to act on.
+pub const DEFAULT_TIMEOUT_SECS: u32 = 20;
+
+/// `[pool/]image[@snapshot]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePath {
+    pub pool: String,
+    pub image: String,
+    pub snapshot: Option<String>,
+}
+
+impl ImagePath {
+    pub fn parse(text: &str) -> Result<ImagePath, BackstoreError> {
+        let bad = |why: &str| BackstoreError::BadOption(format!("rbd image '{text}': {why}"));
+        let (rest, snapshot) = match text.split_once('@') {
+            Some((_, "")) => return Err(bad("empty snapshot name")),
+            Some((rest, snap)) => (rest, Some(snap.to_string())),
+            None => (text, None),
+        };
+        let (pool, image) = match rest.split_once('/') {
+            Some((pool, image)) => (pool, image),
+            None => (DEFAULT_POOL, rest),
+        };
+        if pool.is_empty() {
+            return Err(bad("empty pool name"));
+        }
+        if image.is_empty() || image.contains('/') {
+            return Err(bad("expected [pool/]image[@snapshot]"));
+        }
+        if text.contains('\0') {
+            return Err(bad("NUL in name"));
+        }
+        Ok(ImagePath { pool: pool.to_string(), image: image.to_string(), snapshot })
+    }
+}
+
+impl std::fmt::Display for ImagePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.pool, self.image)?;
+        if let Some(snap) = &self.snapshot {
+            write!(f, "@{snap}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the cephx key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// Whatever the configuration file says (usually a keyring beside it).
+    FromConfig,
+    /// The base64 secret itself.
+    Inline(String),
+    /// A keyring file.
+    Keyring(String),
+}
+
+/// The parsed `--bsopts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbdOptions {
+    /// ceph.conf path; None means librados' default search (CEPH_CONF, /etc/ceph/ceph.conf, ...).
+    pub conf: Option<String>,
+    /// Client id without the `client.` prefix; None means librados' default (admin).
+    pub id: Option<String>,
+    /// Cluster name; None means "ceph".
+    pub cluster: Option<String>,
+    pub key: Key,
+    pub namespace: Option<String>,
+    /// Seconds; None means the configuration's value, or `DEFAULT_TIMEOUT_SECS` if it sets none.
+    pub timeout: Option<u32>,
+    /// Force librbd's cache on or off; None leaves it to the configuration.
+    pub cache: Option<bool>,
+}
+
+impl RbdOptions {
+    /// Parse `key=value` pairs separated by ';' or ','. Values may contain '=' (base64 keys do).
+    pub fn parse(text: &str) -> Result<RbdOptions, BackstoreError> {
+        let mut o = RbdOptions {
+            conf: None,
+            id: None,
+            cluster: None,
+            key: Key::FromConfig,
+            namespace: None,
+            timeout: None,
+            cache: None,
+        };
+        for opt in text.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
+            let (name, value) =
+                opt.split_once('=').ok_or_else(|| BackstoreError::BadOption(format!("'{opt}' is not key=value")))?;
+            let value = value.trim();
+            if value.is_empty() || value.contains('\0') {
+                return Err(BackstoreError::BadOption(format!("rbd option {name} needs a value")));
+            }
+            match name.trim() {
+                "conf" => o.conf = Some(value.into()),
+                // tgt accepts both the bare id and the full name.
+                "id" => o.id = Some(value.strip_prefix("client.").unwrap_or(value).into()),
+                "cluster" => o.cluster = Some(value.into()),
+                "key" => o.key = Key::Inline(value.into()),
+                "keyring" | "keyfile" => o.key = Key::Keyring(value.into()),
+                "namespace" => o.namespace = Some(value.into()),
+                "timeout" => {
+                    o.timeout =
+                        Some(
+                            value.parse().ok().filter(|&t| t > 0).ok_or_else(|| {
+                                BackstoreError::BadOption(format!("timeout '{value}' is not seconds"))
+                            })?,
+                        )
+                }
+                "cache" => {
+                    o.cache = Some(match value {
+                        "on" | "1" | "true" | "yes" => true,
+                        "off" | "0" | "false" | "no" => false,
+                        _ => return Err(BackstoreError::BadOption(format!("cache '{value}' is not on or off"))),
+                    })
+                }
+                other => return Err(BackstoreError::BadOption(format!("unknown rbd option '{other}'"))),
+            }
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_paths() {
+        let p = ImagePath::parse("test").unwrap();
+        assert_eq!((p.pool.as_str(), p.image.as_str(), p.snapshot), ("rbd", "test", None));
+        let p = ImagePath::parse("pool1/disk@snap1").unwrap();
+        assert_eq!((p.pool.as_str(), p.image.as_str(), p.snapshot.as_deref()), ("pool1", "disk", Some("snap1")));
+        assert_eq!(p.to_string(), "pool1/disk@snap1");
+        for bad in ["", "/x", "p/", "p/a/b", "img@", "a\0b"] {
+            assert!(ImagePath::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bsopts() {
+        let o = RbdOptions::parse("conf=/etc/ceph/ceph.conf;id=client.admin,cluster=ceph;key=AQBx+w==").unwrap();
+        assert_eq!(o.conf.as_deref(), Some("/etc/ceph/ceph.conf"));
+        assert_eq!(o.id.as_deref(), Some("admin"));
+        assert_eq!(o.cluster.as_deref(), Some("ceph"));
+        assert_eq!(o.key, Key::Inline("AQBx+w==".into()));
+        let o = RbdOptions::parse("keyring=/k;timeout=5;cache=off").unwrap();
+        assert_eq!((o.key, o.timeout, o.cache), (Key::Keyring("/k".into()), Some(5), Some(false)));
+        assert_eq!(RbdOptions::parse("").unwrap().key, Key::FromConfig);
+        for bad in ["colour=blue", "conf", "id=", "timeout=0", "timeout=x", "cache=maybe"] {
+            assert!(RbdOptions::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

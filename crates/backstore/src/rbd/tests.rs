@@ -1,0 +1,193 @@
+//! The engine against a real cluster: `CEPH_CONF` must name one (scripts/rbd-test starts the
+//! throwaway cluster from ../shared/ceph). Each test makes its own image with the `rbd` tool.
+
+use super::*;
+use std::future::Future;
+use std::pin::pin;
+use std::process::Command;
+use std::sync::atomic::AtomicUsize;
+use std::task::{Context, Poll, Wake, Waker};
+
+struct ThreadWaker(std::thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Run a future on this thread, parking between polls (librbd wakes it from its own threads).
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+fn conf() -> String {
+    std::env::var("CEPH_CONF").expect("CEPH_CONF must name a running cluster (see scripts/rbd-test)")
+}
+
+fn rbd(args: &[&str]) {
+    let out = Command::new("rbd").arg("-c").arg(conf()).args(args).output().expect("run rbd");
+    assert!(out.status.success(), "rbd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A fresh image of `size` MiB with a name unique to this process and call.
+fn image(size_mib: u32) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("unit-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    rbd(&["create", "--size", &size_mib.to_string(), &format!("rbd/{name}")]);
+    name
+}
+
+fn open(name: &str, extra: &str) -> RbdStore {
+    RbdStore::open(&format!("rbd/{name}"), &format!("conf={};id=admin;{extra}", conf()), false).unwrap()
+}
+
+#[test]
+fn reads_back_writes_flushes_and_zeroes() {
+    let name = image(16);
+    let s = open(&name, "");
+    assert_eq!(s.size(), 16 << 20);
+    assert!(s.volatile_cache(), "librbd's cache is on by default");
+    let data: Vec<u8> = (0..65536u32).map(|i| (i * 7 + 3) as u8).collect();
+    block_on(s.write_at(4 << 20, &data, true)).unwrap();
+    let mut back = vec![0u8; data.len()];
+    block_on(s.read_at(4 << 20, &mut back)).unwrap();
+    assert_eq!(back, data);
+    block_on(s.flush()).unwrap();
+    // Unmapped ranges read back as zeros, including a piece smaller than librbd's discard unit.
+    block_on(s.unmap((4 << 20) + 512, 1024)).unwrap();
+    block_on(s.read_at(4 << 20, &mut back)).unwrap();
+    assert!(back[512..1536].iter().all(|&b| b == 0));
+    assert_eq!(&back[..512], &data[..512]);
+    assert_eq!(&back[1536..], &data[1536..]);
+    // Ranges past the end fail without reaching librbd.
+    let err = block_on(s.read_at((16 << 20) - 512, &mut back)).unwrap_err();
+    assert!(matches!(err, BackstoreError::OutOfRange { .. }), "{err}");
+}
+
+#[test]
+fn write_same_repeats_the_pattern() {
+    let name = image(8);
+    let s = open(&name, "");
+    let pattern: Vec<u8> = (0..512u32).map(|i| i as u8 ^ 0x5a).collect();
+    block_on(s.write_same(8192, 512 * 40, &pattern)).unwrap();
+    let mut back = vec![0u8; 512 * 42];
+    block_on(s.read_at(7680, &mut back)).unwrap();
+    assert!(back[..512].iter().all(|&b| b == 0));
+    for block in back[512..512 * 41].chunks(512) {
+        assert_eq!(block, &pattern[..]);
+    }
+    assert!(back[512 * 41..].iter().all(|&b| b == 0));
+    // A zero pattern deallocates.
+    block_on(s.write_same(8192, 512 * 40, &[0u8; 512])).unwrap();
+    block_on(s.read_at(7680, &mut back)).unwrap();
+    assert!(back.iter().all(|&b| b == 0));
+}
+
+#[test]
+fn compare_and_write_is_atomic_and_reports_the_miscompare() {
+    let name = image(12);
+    let s = open(&name, "");
+    let old = vec![0x11u8; 512];
+    let new = vec![0x22u8; 512];
+    block_on(s.write_at(1 << 20, &old, false)).unwrap();
+    block_on(s.compare_and_write(1 << 20, &old, &new)).unwrap();
+    let mut back = vec![0u8; 512];
+    block_on(s.read_at(1 << 20, &mut back)).unwrap();
+    assert_eq!(back, new);
+    // Expecting `new` except one byte: nothing is written and the byte is named.
+    let mut expected = new.clone();
+    expected[300] = 0x33;
+    let err = block_on(s.compare_and_write(1 << 20, &expected, &old)).unwrap_err();
+    assert!(matches!(err, BackstoreError::Miscompare { offset: 300 }), "{err}");
+    block_on(s.read_at(1 << 20, &mut back)).unwrap();
+    assert_eq!(back, new, "nothing written on a miscompare");
+    // Larger requests, here across the 4 MiB object boundary, take the fallback path and give the
+    // same answers.
+    let at = (4 << 20) - 1024;
+    let (old, new) = (vec![0x44u8; 2048], vec![0x55u8; 2048]);
+    block_on(s.write_at(at, &old, false)).unwrap();
+    block_on(s.compare_and_write(at, &old, &new)).unwrap();
+    let mut expected = new.clone();
+    expected[1500] = 0;
+    let err = block_on(s.compare_and_write(at, &expected, &old)).unwrap_err();
+    assert!(matches!(err, BackstoreError::Miscompare { offset: 1500 }), "{err}");
+}
+
+#[test]
+fn resize_is_followed_and_snapshots_are_read_only() {
+    let name = image(4);
+    let s = open(&name, "cache=off");
+    assert!(!s.volatile_cache(), "cache=off means writes are durable when acknowledged");
+    block_on(s.write_at(0, &[0xabu8; 4096], true)).unwrap();
+    // Grown by another client: reload_size picks it up.
+    rbd(&["resize", "--size", "6", &format!("rbd/{name}")]);
+    assert_eq!(s.reload_size().unwrap(), 6 << 20);
+    assert_eq!(s.size(), 6 << 20);
+    s.resize(8 << 20).unwrap();
+    assert_eq!(s.size(), 8 << 20);
+    rbd(&["snap", "create", &format!("rbd/{name}@one")]);
+    block_on(s.write_at(0, &[0xcdu8; 4096], true)).unwrap();
+    let snap = RbdStore::open(&format!("rbd/{name}@one"), &format!("conf={}", conf()), false).unwrap();
+    assert!(snap.readonly());
+    let mut back = vec![0u8; 4096];
+    block_on(snap.read_at(0, &mut back)).unwrap();
+    assert!(back.iter().all(|&b| b == 0xab), "the snapshot keeps the data it was taken with");
+    let err = block_on(snap.write_at(0, &back, false)).unwrap_err();
+    assert!(err.to_string().contains("Read-only"), "{err}");
+}
+
+#[test]
+fn dropped_requests_are_safe() {
+    let name = image(4);
+    let s = open(&name, "");
+    // Start many reads and writes, poll each once, drop them all: librbd finishes into buffers the
+    // requests own, not into the dropped futures' slices.
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    for i in 0..64u64 {
+        let mut buf = vec![0u8; 65536];
+        let mut read = pin!(s.read_at(i * 65536, &mut buf));
+        let _ = read.as_mut().poll(&mut cx);
+        let data = vec![i as u8; 65536];
+        let mut write = pin!(s.write_at(i * 65536, &data, false));
+        let _ = write.as_mut().poll(&mut cx);
+    }
+    block_on(s.flush()).unwrap();
+    let mut back = vec![0u8; 65536];
+    block_on(s.read_at(63 * 65536, &mut back)).unwrap();
+    assert!(back.iter().all(|&b| b == 63));
+}
+
+#[test]
+fn open_errors_name_the_problem() {
+    let c = conf();
+    let err = RbdStore::open("rbd/no-such-image", &format!("conf={c}"), false).unwrap_err();
+    assert!(
+        matches!(&err, BackstoreError::Open { source, .. } if source.raw_os_error() == Some(libc::ENOENT)),
+        "{err}"
+    );
+    let err = RbdStore::open("nopool/x", &format!("conf={c}"), false).unwrap_err();
+    assert!(err.to_string().contains("opening the pool"), "{err}");
+    let err =
+        RbdStore::open("rbd/x", &format!("conf={c};key=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==;timeout=3"), false)
+            .unwrap_err();
+    assert!(err.to_string().contains("connecting"), "{err}");
+    assert!(RbdStore::open("rbd/x", "colour=red", false).is_err());
+}
+
+#[test]
+fn miscompare_offsets_read_either_way() {
+    assert_eq!(mismatch_in_range(300, 1 << 20, 512), 300);
+    assert_eq!(mismatch_in_range((1 << 20) + 300, 1 << 20, 512), 300);
+    assert_eq!(mismatch_in_range(7, 0, 512), 7);
+    assert_eq!(mismatch_in_range(u64::MAX, 0, 512), 511);
+}
