@@ -9,6 +9,8 @@ use crate::session::{next_id, TaskEntry};
 use crate::writer::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::task::{Context, Waker};
 
 /// The largest CDB carried (16 in the BHS plus an Extended CDB AHS, 11.2.2.3).
 const MAX_CDB: usize = 64;
@@ -313,7 +315,9 @@ struct Exec {
     write: bool,
 }
 
-/// Run the command as its own task; its reply goes to the writer unless it was aborted.
+/// Run the command. Stores that answer at once (page-cache files, memory, null) complete within the
+/// first poll, right here in the reader: no task to spawn, and the reply joins the writer's batch of
+/// everything this read produced. A command that has to wait becomes its own task.
 fn execute(conn: &Conn, e: Exec) {
     let session = conn.session.clone();
     let (Some(target), Some(nexus)) = (session.target.clone(), session.nexus.clone()) else {
@@ -323,7 +327,7 @@ fn execute(conn: &Conn, e: Exec) {
     let pool = conn.pool.clone();
     let (itt, id) = (e.itt, e.id);
     let s2 = session.clone();
-    let handle = tokio::spawn(async move {
+    let mut command = Box::pin(async move {
         let mut data_in = pool.take();
         let res = target.scsi.execute(&nexus, e.lun, e.cdb.as_slice(), &e.data, &mut data_in).await;
         drop(e.data);
@@ -343,6 +347,13 @@ fn execute(conn: &Conn, e: Exec) {
         };
         let _ = out.send(Outgoing::Scsi(reply));
     });
+    // A future that is not ready has registered this no-op waker at most; the task's first poll
+    // registers the real one (every future re-registers on each poll).
+    let mut cx = Context::from_waker(Waker::noop());
+    if command.as_mut().poll(&mut cx).is_ready() {
+        return;
+    }
+    let handle = tokio::spawn(command);
     session.set_abort_handle(itt, id, handle.abort_handle());
 }
 

@@ -66,7 +66,14 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         readonly: false,
     })
     .map_err(|e| invalid(e.to_string()))?;
-    let unit = LogicalUnit::new(LunConfig { block_size, ..LunConfig::disk(tid, lun) }, Some(store));
+    // The store knows whether it keeps a volatile cache (WCE) and whether it can be written at all.
+    let config = LunConfig {
+        block_size,
+        write_cache: store.volatile_cache(),
+        readonly: store.readonly(),
+        ..LunConfig::disk(tid, lun)
+    };
+    let unit = LogicalUnit::new(config, Some(store));
     target.scsi.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     Ok(Reply::Done)
 }
