@@ -15,7 +15,8 @@
 //! - `Registry::set_offline(bool)` / `is_offline()`: offline refuses new logins (status 0x0301).
 //! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
 //!
-//! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login`, `connection` (reader and
+//! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),
+//! `chap` and `auth_guard` (challenge memory, failure throttle), `accounts`, `connection` (reader and
 //! dispatch) with `writer` (responses), `scsi_command`, `tmf`, `nop`, `logout`, `discovery`,
 //! `session` and `window` (CmdSN), `registry`, `server`.
 
@@ -26,6 +27,9 @@ pub mod registry;
 pub mod server;
 pub mod text;
 
+mod auth;
+mod auth_guard;
+pub mod chap;
 mod connection;
 mod discovery;
 mod login;

@@ -1,8 +1,10 @@
 //! The login phase (RFC 7143 6.3 and 11.12-11.13): security and operational stages with CSG/NSG and
-//! the T bit, AuthMethod=None, the declarations that name initiator, target and session type, access
-//! control, and the ISID/TSIH rules that create, reinstate or join a session. Failures answer with a
+//! the T bit (authentication itself is auth.rs's: AuthMethod None or CHAP), the declarations that
+//! name initiator, target and session type, access control (ACLs, the offline state), and the ISID/TSIH rules that create, reinstate or join a session. Failures answer with a
 //! login status class and detail (11.13.5), then the connection closes.
 
+use crate::auth::{AuthError, Security};
+use crate::chap::ChapKeys;
 use crate::negotiate::Negotiation;
 use crate::params::SessionParams;
 use crate::pdu::{encode_pdu, off, Bhs, Opcode, Pdu, PduReader};
@@ -82,6 +84,7 @@ struct Login {
     declared_mrdsl: bool,
     sent_tpgt: bool,
     partial: Vec<u8>,
+    security: Security,
 }
 
 /// Run the login phase on a new connection. None when it failed (the answer was sent) or the peer left.
@@ -122,6 +125,7 @@ async fn login_inner<R: AsyncRead + Unpin>(
         declared_mrdsl: false,
         sent_tpgt: false,
         partial: Vec::new(),
+        security: Security::new(),
     };
     loop {
         let pdu = tokio::select! {
@@ -158,7 +162,13 @@ async fn login_inner<R: AsyncRead + Unpin>(
                 return Some(LoggedIn { session, params, stat_sn: st.stat_sn });
             }
             Err(status) => {
-                tracing::info!(peer = %ctx.peer, class = status.0, detail = status.1, "login refused");
+                let who = st.initiator_name.as_deref().unwrap_or("");
+                tracing::info!(initiator = who, peer = %ctx.peer, class = status.0, detail = status.1, "login refused");
+                if status == LoginStatus::AUTH_FAILURE {
+                    // Repeated failures from one address wait longer and longer for their answer.
+                    let delay = ctx.registry.auth_throttle.failure(ctx.peer.ip());
+                    tokio::time::sleep(delay).await;
+                }
                 let _ = send_status(sock, &st, ctx, status).await;
                 return None;
             }
@@ -219,28 +229,32 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
     }
     let pairs = text::parse(&std::mem::take(&mut st.partial)).map_err(|_| LoginStatus::INITIATOR_ERROR)?;
     let mut out = Vec::new();
+    // Declarations first: they decide the target, its parameters and its accounts, which the
+    // other keys of the same request are negotiated against.
     let mut target_name: Option<String> = None;
     for (k, v) in &pairs {
         match k.as_str() {
             "InitiatorName" => st.initiator_name = Some(v.clone()),
             "TargetName" => target_name = Some(v.clone()),
-            "InitiatorAlias" => {}
             "SessionType" => match v.as_str() {
                 "Normal" => st.kind = SessionType::Normal,
                 "Discovery" => st.kind = SessionType::Discovery,
                 _ => return Err(LoginStatus::INITIATOR_ERROR),
             },
-            "AuthMethod" => {
-                if csg != STAGE_SECURITY {
-                    return Err(LoginStatus::INITIATOR_ERROR);
-                }
-                // CHAP is not implemented yet: only AuthMethod=None is accepted.
-                if v.split(',').any(|m| m == "None") {
-                    text::push(&mut out, "AuthMethod", "None");
-                } else {
-                    return Err(LoginStatus::AUTH_FAILURE);
-                }
-            }
+            _ => {}
+        }
+    }
+    if st.first {
+        first_pdu_checks(st, target_name, ctx)?;
+        st.first = false;
+    }
+    let mut chap = ChapKeys::default();
+    let mut auth_offer: Option<&str> = None;
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "InitiatorName" | "TargetName" | "SessionType" | "InitiatorAlias" => {}
+            "AuthMethod" => auth_offer = Some(v),
+            k if chap.take(k, v) => {}
             _ => match st.neg.negotiate(k, v) {
                 Ok(Some((key, val))) => {
                     if key == "MaxRecvDataSegmentLength" {
@@ -253,16 +267,46 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
             },
         }
     }
-    if st.first {
-        first_pdu_checks(st, target_name, ctx)?;
-        st.first = false;
-        if st.kind == SessionType::Normal {
-            text::push(&mut out, "TargetPortalGroupTag", &TPGT.to_string());
-            if let Some(alias) = st.neg.offer().target_alias.clone() {
-                text::push(&mut out, "TargetAlias", &alias);
-            }
-            st.sent_tpgt = true;
+    if (auth_offer.is_some() || !chap.is_empty()) && csg != STAGE_SECURITY {
+        // 12.1: authentication keys belong to the security stage only.
+        return Err(LoginStatus::INITIATOR_ERROR);
+    }
+    let mut auth = Vec::new();
+    let mut auth_result = Ok(());
+    if let Some(offer) = auth_offer {
+        auth_result = st.security.on_auth_method(offer, &mut auth);
+    }
+    if auth_result.is_ok() && !chap.is_empty() {
+        auth_result = st.security.on_chap(&chap, &ctx.registry, &mut auth);
+    }
+    // Leaving (or skipping) the security stage needs the authentication done when it is required;
+    // during a CHAP exchange the target answers without the T bit until it completes (6.3.1).
+    let mut transit = transit;
+    if auth_result.is_ok() && (csg != STAGE_SECURITY || transit) && !st.security.complete() {
+        if csg == STAGE_SECURITY && st.security.in_progress() {
+            transit = false;
+        } else {
+            auth_result = Err(AuthError::NotAuthenticated);
         }
+    }
+    if let Err(e) = auth_result {
+        let who = st.initiator_name.as_deref().unwrap_or("");
+        tracing::warn!(initiator = who, peer = %ctx.peer, "login authentication failed: {e}");
+        return Err(if e.is_protocol_error() { LoginStatus::INITIATOR_ERROR } else { LoginStatus::AUTH_FAILURE });
+    }
+    if st.security.complete() && csg == STAGE_SECURITY && transit {
+        if let Some(user) = st.security.user() {
+            tracing::info!(initiator = ?st.initiator_name, peer = %ctx.peer, user, "CHAP authentication succeeded");
+        }
+    }
+    auth.extend_from_slice(&out);
+    let mut out = auth;
+    if !st.sent_tpgt && st.kind == SessionType::Normal && st.target.is_some() {
+        text::push(&mut out, "TargetPortalGroupTag", &TPGT.to_string());
+        if let Some(alias) = st.neg.offer().target_alias.clone() {
+            text::push(&mut out, "TargetAlias", &alias);
+        }
+        st.sent_tpgt = true;
     }
     if !st.declared_mrdsl && csg == STAGE_OPERATIONAL {
         // 13.12: we declare our receive limit; the initiator may not ask.
@@ -291,6 +335,7 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
     };
     if st.kind == SessionType::Discovery {
         st.neg.set_discovery(true);
+        st.security.configure(ctx.registry.discovery_accounts());
         if st.tsih != 0 {
             return Err(LoginStatus::SESSION_DOES_NOT_EXIST);
         }
@@ -304,6 +349,7 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
         return Err(LoginStatus::AUTHORIZATION_FAILURE);
     }
     st.neg = Negotiation::new(target.target_params(), false);
+    st.security.configure(target.accounts());
     if st.tsih != 0 {
         // 5.3.4: a new connection for an existing session.
         let (isid, tsih) = (st.isid, st.tsih);

@@ -3,6 +3,7 @@
 //! logins) and the portals being listened on. tgtd manages these; the login code reads them.
 
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
+use crate::auth_guard::{FailureThrottle, RecentChallenges};
 use crate::params::TargetParams;
 use crate::session::Session;
 use parking_lot::Mutex;
@@ -210,6 +211,9 @@ pub struct Registry {
     /// bindings live here, apart from every target.
     discovery_accounts: Mutex<BoundAccounts>,
     offline: AtomicBool,
+    /// Challenges issued and received lately: reflection and replay checks across connections.
+    pub(crate) recent_challenges: RecentChallenges,
+    pub(crate) auth_throttle: FailureThrottle,
 }
 
 impl Registry {
