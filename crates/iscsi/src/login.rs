@@ -296,7 +296,8 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
     }
     if st.security.complete() && csg == STAGE_SECURITY && transit {
         if let Some(user) = st.security.user() {
-            tracing::info!(initiator = ?st.initiator_name, peer = %ctx.peer, user, "CHAP authentication succeeded");
+            let who = st.initiator_name.as_deref().unwrap_or("");
+            tracing::info!(initiator = who, peer = %ctx.peer, user, "CHAP authentication succeeded");
         }
     }
     auth.extend_from_slice(&out);
