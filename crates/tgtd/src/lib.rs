@@ -4,5 +4,6 @@
 
 pub mod control;
 pub mod daemon;
+pub mod pr_state;
 
 pub use daemon::Daemon;

@@ -175,8 +175,9 @@ unsafe extern "C" fn on_complete(c: ffi::RbdCompletionT, arg: *mut c_void) {
     }
 }
 
-/// Start an operation: create a completion bound to `req` and call `start` with it (the actual
-/// rbd_aio_* call). On success the returned future resolves to librbd's return value.
+/// Start an operation: create a completion bound to `req` and call `start` with the request and
+/// the completion (the actual rbd_aio_* call; it takes the buffers' addresses from the request, so
+/// no raw pointer lives across an await and the futures stay `Send`). On success the returned future resolves to librbd's return value.
 ///
 /// When `start` itself fails, librbd did not take the completion in the documented API; but as
 /// that cannot be proven for every call, the completion and the request are leaked rather than
@@ -184,7 +185,7 @@ unsafe extern "C" fn on_complete(c: ffi::RbdCompletionT, arg: *mut c_void) {
 /// through the completion).
 pub(crate) fn submit(
     req: &Arc<Request>,
-    start: impl FnOnce(ffi::RbdCompletionT) -> isize,
+    start: impl FnOnce(&Request, ffi::RbdCompletionT) -> isize,
 ) -> Result<Completion, c_int> {
     let arg = Arc::into_raw(req.clone()) as *mut c_void;
     let mut c: ffi::RbdCompletionT = std::ptr::null_mut();
@@ -195,7 +196,7 @@ pub(crate) fn submit(
         drop(unsafe { Arc::from_raw(arg as *const Request) });
         return Err(r);
     }
-    let r = start(c);
+    let r = start(req, c);
     if r < 0 {
         return Err(r as c_int);
     }

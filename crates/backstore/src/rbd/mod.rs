@@ -22,6 +22,18 @@ mod options;
 #[cfg(test)]
 mod tests;
 
+// The runtime moves command futures between worker threads: the engine's futures must be Send.
+#[allow(dead_code)]
+fn futures_are_send(s: &RbdStore, buf: &'static mut [u8]) {
+    fn send<T: Send>(_: T) {}
+    send(s.read_at(0, buf));
+    send(s.write_at(0, &[], true));
+    send(s.flush());
+    send(s.unmap(0, 0));
+    send(s.write_same(0, 0, &[]));
+    send(s.compare_and_write(0, &[], &[]));
+}
+
 pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
 
 use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
@@ -126,7 +138,7 @@ impl RbdStore {
         self.write_check(ErrorKind::Unmap, offset, len)?;
         let req = Request::new(&self.pool, 0);
         // SAFETY: live image; no buffer involved.
-        let done = submit(&req, |c| unsafe { ffi::rbd_aio_discard(self.image.handle, offset, len, c) } as isize)
+        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_discard(self.image.handle, offset, len, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
         check(ErrorKind::Unmap, offset, done.await).map(|_| ())
     }
@@ -141,7 +153,7 @@ impl RbdStore {
     async fn flush_cache(&self) -> Result<(), BackstoreError> {
         let req = Request::new(&self.pool, 0);
         // SAFETY: live image; the completion belongs to `req` (see `aio::submit`).
-        let done = submit(&req, |c| unsafe { ffi::rbd_aio_flush(self.image.handle, c) } as isize)
+        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_flush(self.image.handle, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Flush, 0, errno(i64::from(r))))?;
         check(ErrorKind::Flush, 0, done.await).map(|_| ())
     }
@@ -154,7 +166,7 @@ impl RbdStore {
         let req = Request::new(&self.pool, 0);
         // SAFETY: live image; no buffer involved.
         let done =
-            submit(&req, |c| unsafe { ffi::rbd_aio_write_zeroes(self.image.handle, offset, len_usize, c, 0, 0) }
+            submit(&req, |_, c| unsafe { ffi::rbd_aio_write_zeroes(self.image.handle, offset, len_usize, c, 0, 0) }
                 as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
         check(ErrorKind::Unmap, offset, done.await).map(|_| ())
@@ -172,12 +184,12 @@ impl BlockStore for RbdStore {
             return Ok(());
         }
         let req = Request::new(&self.pool, buf.len());
-        let (ptr, len) = req.data_ptr();
-        // SAFETY: `ptr` points to `len` bytes owned by `req`, which lives until the callback ran.
-        let done =
-            submit(&req, |c| unsafe { ffi::rbd_aio_read(self.image.handle, offset, len, ptr as *mut c_char, c) }
-                as isize)
-            .map_err(|r| BackstoreError::io(ErrorKind::Read, offset, errno(i64::from(r))))?;
+        let done = submit(&req, |r, c| {
+            let (ptr, len) = r.data_ptr();
+            // SAFETY: `ptr` points to `len` bytes owned by the request, which lives until the callback.
+            unsafe { ffi::rbd_aio_read(self.image.handle, offset, len, ptr as *mut c_char, c) as isize }
+        })
+        .map_err(|r| BackstoreError::io(ErrorKind::Read, offset, errno(i64::from(r))))?;
         let n = check(ErrorKind::Read, offset, done.await)?;
         if n != buf.len() {
             return Err(BackstoreError::io(ErrorKind::Read, offset, std::io::Error::from_raw_os_error(libc::EIO)));
@@ -190,14 +202,12 @@ impl BlockStore for RbdStore {
         self.write_check(ErrorKind::Write, offset, buf.len() as u64)?;
         if !buf.is_empty() {
             let req = Request::with_data(&self.pool, buf);
-            let (ptr, len) = req.data_ptr();
-            // SAFETY: `ptr` points to `len` bytes owned by `req`, which lives until the callback ran.
-            let done =
-                submit(
-                    &req,
-                    |c| unsafe { ffi::rbd_aio_write(self.image.handle, offset, len, ptr as *const c_char, c) } as isize,
-                )
-                .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
+            let done = submit(&req, |r, c| {
+                let (ptr, len) = r.data_ptr();
+                // SAFETY: `ptr` points to `len` bytes owned by the request, which lives until the callback.
+                unsafe { ffi::rbd_aio_write(self.image.handle, offset, len, ptr as *const c_char, c) as isize }
+            })
+            .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
             check(ErrorKind::Write, offset, done.await)?;
         }
         if fua && self.volatile_cache {
@@ -235,11 +245,13 @@ impl BlockStore for RbdStore {
         let len_usize =
             usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Write, offset, len))?;
         let req = Request::with_data(&self.pool, pattern);
-        let (ptr, plen) = req.data_ptr();
-        // SAFETY: the pattern lives in `req` until the callback ran.
-        let done = submit(&req, |c| unsafe {
-            ffi::rbd_aio_writesame(self.image.handle, offset, len_usize, ptr as *const c_char, plen, c, 0)
-        } as isize)
+        let done = submit(&req, |r, c| {
+            let (ptr, plen) = r.data_ptr();
+            // SAFETY: the pattern lives in the request until the callback ran.
+            unsafe {
+                ffi::rbd_aio_writesame(self.image.handle, offset, len_usize, ptr as *const c_char, plen, c, 0) as isize
+            }
+        })
         .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
         check(ErrorKind::Write, offset, done.await).map(|_| ())
     }
@@ -260,21 +272,23 @@ impl BlockStore for RbdStore {
             return crate::compare_then_write(self, offset, expected, data).await;
         }
         let req = Request::with_two(&self.pool, expected, data);
-        let (cmp, len) = req.data_ptr();
-        let (buf, _) = req.data2_ptr();
-        let mismatch = req.mismatch_ptr();
-        // SAFETY: both buffers and the mismatch slot live in `req` until the callback ran.
-        let done = submit(&req, |c| unsafe {
-            ffi::rbd_aio_compare_and_write(
-                self.image.handle,
-                offset,
-                len,
-                cmp as *const c_char,
-                buf as *const c_char,
-                c,
-                mismatch,
-                0,
-            )
+        let len = data.len();
+        let done = submit(&req, |r, c| {
+            let (cmp, len) = r.data_ptr();
+            let (buf, _) = r.data2_ptr();
+            // SAFETY: both buffers and the mismatch slot live in the request until the callback ran.
+            unsafe {
+                ffi::rbd_aio_compare_and_write(
+                    self.image.handle,
+                    offset,
+                    len,
+                    cmp as *const c_char,
+                    buf as *const c_char,
+                    c,
+                    r.mismatch_ptr(),
+                    0,
+                )
+            }
         })
         .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
         let r = done.await;

@@ -74,6 +74,18 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         ..LunConfig::disk(tid, lun)
     };
     let unit = LogicalUnit::new(config, Some(store));
+    if let Some(dir) = &daemon.state_dir {
+        // APTPL state saved by an earlier run comes back with the LUN (SPC-4 5.12.4).
+        let file = crate::pr_state::PrStateFile::new(dir, &target.scsi.name, lun);
+        match unit.persistent_reservations().attach_persistence(Arc::new(file.clone())) {
+            Ok(true) => tracing::info!(tid, lun, "persistent reservations restored"),
+            Ok(false) => {}
+            Err(e) => {
+                let path = file.path().display();
+                tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
+            }
+        }
+    }
     target.scsi.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     Ok(Reply::Done)
 }
