@@ -1,0 +1,130 @@
+//! Access control and CHAP end to end: the real tgtd configured with the real tgtadm, and
+//! libiscsi's clients (iscsi-inq, iscsi-ls) logging in from loopback. ACLs by address, network and
+//! initiator name, allowed and refused, and discovery that lists only what the initiator may reach.
+
+mod common;
+
+use common::{require, run, sparse_image, text, Tgtd};
+
+const ALLOWED_NAME: &str = "iqn.2024-01.test:allowed-initiator";
+const OTHER_NAME: &str = "iqn.2024-01.test:someone-else";
+
+/// A target with one LUN and exactly the given ACL rules (`--initiator-address` or
+/// `--initiator-name` followed by the value).
+fn target_with_rules(tgtd: &Tgtd, tid: u32, iqn: &str, rules: &[(&str, &str)]) {
+    let backing = sparse_image(tgtd.dir.path(), &format!("disk{tid}.img"), 8 << 20);
+    let tid_s = tid.to_string();
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid_s, "--targetname", iqn]);
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        &tid_s,
+        "--lun",
+        "1",
+        "--backing-store",
+        backing.to_str().unwrap(),
+    ]);
+    for (option, value) in rules {
+        tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid_s, option, value]);
+    }
+}
+
+/// iscsi-inq against LUN 1, optionally as a named initiator; returns (success, output).
+fn inquiry(url: &str, initiator: Option<&str>) -> (bool, String) {
+    let mut args = Vec::new();
+    if let Some(name) = initiator {
+        args.extend(["-i", name]);
+    }
+    args.push(url);
+    let out = run("iscsi-inq", &args);
+    (out.status.success(), text(&out))
+}
+
+/// The target names iscsi-ls lists, optionally as a named initiator.
+fn discovered(portal_url: &str, initiator: Option<&str>) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(name) = initiator {
+        args.extend(["-i", name]);
+    }
+    args.push(portal_url);
+    let out = run("iscsi-ls", &args);
+    let listing = text(&out);
+    assert!(out.status.success(), "iscsi-ls failed: {listing}");
+    let mut names: Vec<String> = listing
+        .lines()
+        .filter_map(|l| l.strip_prefix("Target:"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn acl_by_address_network_and_initiator_name() {
+    require("iscsi-inq");
+    require("iscsi-ls");
+    let tgtd = Tgtd::start();
+    let targets = [
+        (1, "iqn.2024-01.test:by-address", ("--initiator-address", "127.0.0.1")),
+        (2, "iqn.2024-01.test:other-address", ("--initiator-address", "127.0.0.2")),
+        (3, "iqn.2024-01.test:by-network", ("--initiator-address", "127.0.0.0/8")),
+        (4, "iqn.2024-01.test:other-network", ("--initiator-address", "10.0.0.0/8")),
+        (5, "iqn.2024-01.test:by-name", ("--initiator-name", ALLOWED_NAME)),
+    ];
+    for (tid, iqn, rule) in &targets {
+        target_with_rules(&tgtd, *tid, iqn, &[*rule]);
+    }
+
+    for (iqn, allowed) in [
+        ("iqn.2024-01.test:by-address", true),
+        ("iqn.2024-01.test:other-address", false),
+        ("iqn.2024-01.test:by-network", true),
+        ("iqn.2024-01.test:other-network", false),
+        ("iqn.2024-01.test:by-name", false),
+    ] {
+        let (ok, out) = inquiry(&tgtd.url(iqn, 1), None);
+        assert_eq!(ok, allowed, "{iqn}: {out}");
+        if allowed {
+            assert!(out.contains("Peripheral Device Type:DIRECT_ACCESS"), "{iqn}: {out}");
+        } else {
+            assert!(out.contains("Authorization failure"), "{iqn}: {out}");
+        }
+    }
+    // By name: the named initiator gets in, another name does not.
+    let by_name = tgtd.url("iqn.2024-01.test:by-name", 1);
+    let (ok, out) = inquiry(&by_name, Some(ALLOWED_NAME));
+    assert!(ok, "{out}");
+    let (ok, out) = inquiry(&by_name, Some(OTHER_NAME));
+    assert!(!ok && out.contains("Authorization failure"), "{out}");
+
+    // Discovery lists exactly the targets each initiator may log in to.
+    let portal = format!("iscsi://127.0.0.1:{}", tgtd.port);
+    assert_eq!(discovered(&portal, Some(OTHER_NAME)), ["iqn.2024-01.test:by-address", "iqn.2024-01.test:by-network"]);
+    assert_eq!(
+        discovered(&portal, Some(ALLOWED_NAME)),
+        ["iqn.2024-01.test:by-address", "iqn.2024-01.test:by-name", "iqn.2024-01.test:by-network"]
+    );
+
+    // Unbinding the address rule closes the target to everyone.
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "target",
+        "--op",
+        "unbind",
+        "--tid",
+        "1",
+        "--initiator-address",
+        "127.0.0.1",
+    ]);
+    let (ok, out) = inquiry(&tgtd.url("iqn.2024-01.test:by-address", 1), None);
+    assert!(!ok && out.contains("Authorization failure"), "{out}");
+    assert_eq!(discovered(&portal, None), ["iqn.2024-01.test:by-network"]);
+}
