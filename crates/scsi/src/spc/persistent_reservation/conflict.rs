@@ -33,9 +33,14 @@ pub(crate) fn classify(cdb: &[u8]) -> Access {
         // READ CAPACITY(16); GET LBA STATUS reads the medium's mapping.
         0x9e if service_action == 0x10 => Access::Always,
         0x9e if service_action == 0x12 => Access::Read,
-        // REPORT TARGET PORT GROUPS; other MAINTENANCE IN actions (REPORT SUPPORTED OPERATION
-        // CODES, ...) conflict like MODE SENSE.
+        // REPORT TARGET PORT GROUPS.
         0xa3 if service_action == 0x0a => Access::Always,
+        // Commands that only report the unit's state pass Write Exclusive like reads (what
+        // REPORT CAPABILITIES' ALLOW COMMANDS 010b promises): REPORT SUPPORTED OPERATION CODES,
+        // REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS, MODE SENSE(6/10), READ BUFFER, RECEIVE
+        // DIAGNOSTIC RESULTS, READ ATTRIBUTE.
+        0xa3 if matches!(service_action, 0x0c | 0x0d) => Access::Read,
+        0x1a | 0x5a | 0x3c | 0x1c | 0x8c => Access::Read,
         // READ MEDIA SERIAL NUMBER.
         0xab if service_action == 0x01 => Access::Always,
         // PREVENT ALLOW MEDIUM REMOVAL with PREVENT 00b only allows (SBC-3 table 13).
@@ -114,7 +119,11 @@ mod tests {
         assert_eq!(classify(&[0x00, 0, 0, 0, 0, 0]), Access::Always);
         assert_eq!(classify(&[0x9e, 0x10]), Access::Always);
         assert_eq!(classify(&[0x9e, 0x12]), Access::Read);
-        assert_eq!(classify(&[0x1a, 0, 0x3f, 0, 0xff, 0]), Access::Write);
+        assert_eq!(classify(&[0x1a, 0, 0x3f, 0, 0xff, 0]), Access::Read);
+        assert_eq!(classify(&[0x15, 0x10, 0, 0, 0x18, 0]), Access::Write);
+        assert_eq!(classify(&[0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]), Access::Read);
+        assert_eq!(classify(&[0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]), Access::Always);
+        assert_eq!(classify(&[0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]), Access::Write);
         assert_eq!(classify(&[0x1e, 0, 0, 0, 0, 0]), Access::Always);
         assert_eq!(classify(&[0x1e, 0, 0, 0, 1, 0]), Access::Write);
         assert_eq!(classify(&[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Access::Write);

@@ -90,8 +90,10 @@ fn report_capabilities(state: &PrSnapshot, caps: Capabilities, out: &mut Vec<u8>
     // CRH (RESERVE/RELEASE follow SPC-4 5.12.3), SIP_C (SPEC_I_PT), ATP_C (ALL_TG_PT: a target has
     // one port, so all ports are that one), PTPL_C when state can be saved.
     out.push(0x10 | 0x08 | 0x04 | u8::from(caps.ptpl_capable));
-    // TMV, ALLOW COMMANDS 001b (TEST UNIT READY passes every type), PTPL_A.
-    out.push(0x80 | 0x10 | u8::from(caps.ptpl_capable && state.aptpl));
+    // TMV; ALLOW COMMANDS 010b: TEST UNIT READY passes Write Exclusive and Exclusive Access, and
+    // MODE SENSE, READ ATTRIBUTE, READ BUFFER, RECEIVE DIAGNOSTIC RESULTS and the REPORT SUPPORTED
+    // commands pass Write Exclusive (see `conflict`); PTPL_A.
+    out.push(0x80 | 0x20 | u8::from(caps.ptpl_capable && state.aptpl));
     let mut mask = 0u16;
     for t in PrType::ALL {
         mask |= type_mask_bit(t);

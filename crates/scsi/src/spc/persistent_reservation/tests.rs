@@ -319,7 +319,7 @@ fn report_capabilities() {
     let s = Two::new();
     let (r, d) = s.t.run(&prin(2, 100));
     assert_good(&r);
-    assert_eq!(d, [0, 8, 0x1c, 0x90, 0xea, 0x01, 0, 0]);
+    assert_eq!(d, [0, 8, 0x1c, 0xa0, 0xea, 0x01, 0, 0]);
 }
 
 #[test]
@@ -423,4 +423,18 @@ fn aptpl_saves_restores_and_a_failed_save_changes_nothing() {
     store.fail.store(true, Ordering::Relaxed);
     assert_sense(&s.out(s.a(), 2, 3, 1, 0), 0x04, 0x44, 0x00);
     assert_eq!(s.reservation(), Some((1, 3)));
+}
+
+#[test]
+fn reporting_commands_pass_write_exclusive_only() {
+    for (t, expected) in [(1, GOOD), (3, CONFLICT)] {
+        let s = Two::new();
+        s.out(s.a(), 6, 0, 0, 1);
+        s.out(s.a(), 1, t, 1, 0);
+        let mode_sense = s.t.run_on(&s.b, &[0x1a, 0, 0x3f, 0, 0xff, 0], &[]).0.status;
+        assert_eq!(mode_sense, expected, "type {t}");
+        let sync = s.t.run_on(&s.b, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]).0.status;
+        assert_eq!(sync, CONFLICT, "type {t}");
+        assert_eq!(s.t.run_on(&s.b, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]).0.status, GOOD);
+    }
 }
