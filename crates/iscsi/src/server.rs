@@ -16,14 +16,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 /// How long shutdown waits for sessions to log out and commands to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-const READ_BUFFER: usize = 256 * 1024;
 
 /// A live connection as the server sees it.
 #[derive(Debug)]
@@ -170,7 +168,7 @@ async fn serve(stream: TcpStream, registry: Arc<Registry>, state: Arc<ServerStat
     let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else { return };
     tracing::Span::current().record("peer", tracing::field::display(peer));
     let (rd, mut wr) = stream.into_split();
-    let mut reader = PduReader::new(BufReader::with_capacity(READ_BUFFER, rd), LOGIN_DATA_LIMIT);
+    let mut reader = PduReader::new(rd, LOGIN_DATA_LIMIT);
     let (tx, rx) = mpsc::unbounded_channel();
     let control = Arc::new(ConnControl::default());
     let id = next_id();

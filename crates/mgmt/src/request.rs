@@ -28,12 +28,15 @@ impl Request {
 #[serde(rename_all = "snake_case")]
 pub enum Lld {
     Iscsi,
+    /// vhost-user-scsi: targets served to VMs on unix sockets.
+    Vhost,
 }
 
 impl Lld {
     pub fn name(self) -> &'static str {
         match self {
             Lld::Iscsi => "iscsi",
+            Lld::Vhost => "vhost",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Diagnostics and exit codes follow tgt 1.0.85's tgtadm (measured, see the tests).
 
 use crate::options::{scan, Given, Opt};
-use rtgt_mgmt::{AclEntry, DeviceType, LunOp, LunSpec, Op, Param, Request, SystemOp, TargetOp};
+use rtgt_mgmt::{AclEntry, DeviceType, Lld, LunOp, LunSpec, Op, Param, Request, SystemOp, TargetOp};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -175,11 +175,11 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
             return Err(CliError::invalid("can't find the driver"));
         }
     }
-    if let Some(lld) = args.value(Opt::Lld) {
-        if lld != "iscsi" {
-            return Err(CliError::invalid("can't find the driver"));
-        }
-    }
+    let lld = match args.value(Opt::Lld) {
+        None | Some("iscsi") => Lld::Iscsi,
+        Some("vhost") => Lld::Vhost,
+        Some(_) => return Err(CliError::invalid("can't find the driver")),
+    };
 
     let mode_name = args.value(Opt::Mode);
     let mode = match mode_name {
@@ -229,7 +229,7 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
     } else {
         PathBuf::from(format!("{SOCKET_DIR}/socket.0"))
     };
-    Ok(Command::Send { socket, request: Request::iscsi(op), json: args.has(Opt::Json) })
+    Ok(Command::Send { socket, request: Request { lld, op }, json: args.has(Opt::Json) })
 }
 
 /// Refuse options the operation does not use, naming the first one given.

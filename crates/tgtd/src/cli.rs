@@ -34,6 +34,11 @@ pub struct Options {
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
     pub iscsi: Vec<String>,
 
+    /// A vhost-user-scsi target on a unix socket, e.g. `controller=/run/rtgt/vm1.sock,tid=5`
+    /// (repeatable); add its LUNs with `tgtadm --lld vhost`.
+    #[arg(long = "vhost-user-scsi", value_name = "controller=PATH[,tid=N]")]
+    pub vhost_user_scsi: Vec<String>,
+
     /// Where state that survives restarts is kept (running configuration, APTPL reservations).
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -60,6 +65,11 @@ impl Options {
             return PathBuf::from(path);
         }
         PathBuf::from(format!("{DEFAULT_SOCKET_DIR}/socket.0"))
+    }
+
+    /// The `--vhost-user-scsi` targets to start.
+    pub fn vhost(&self) -> Result<Vec<rtgt_tgtd::vhost::VhostOption>, String> {
+        self.vhost_user_scsi.iter().map(|o| rtgt_tgtd::vhost::VhostOption::parse(o)).collect()
     }
 
     /// The portals to serve: from every `--iscsi portal=...`, or the wildcard addresses on 3260.

@@ -17,6 +17,8 @@ pub struct Daemon {
     /// Where state that must survive a restart lives (`--state-dir`): the running configuration,
     /// persistent reservations with APTPL. None: nothing is persisted (tests, or no writable dir).
     pub state_dir: Option<PathBuf>,
+    /// The vhost-user-scsi targets (`--lld vhost`).
+    pub vhost: crate::vhost::VhostTargets,
 }
 
 impl Daemon {
@@ -28,7 +30,7 @@ impl Daemon {
     pub fn with_state_dir(state_dir: Option<PathBuf>) -> Arc<Self> {
         let registry = Registry::new();
         let iscsi = IscsiServer::new(registry.clone());
-        Arc::new(Daemon { registry, iscsi, stop: Notify::new(), state_dir })
+        Arc::new(Daemon { registry, iscsi, stop: Notify::new(), vhost: Default::default(), state_dir })
     }
 
     /// Ask the daemon to stop; the main task then shuts the portals down and exits.
@@ -40,6 +42,7 @@ impl Daemon {
     /// so nothing written through a write-back cache is lost.
     pub async fn shutdown(&self) {
         self.iscsi.shutdown().await;
+        self.vhost.shutdown().await;
         for target in self.registry.targets() {
             for (lun, unit) in target.scsi.luns() {
                 let Some(store) = unit.store() else { continue };

@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod vhost;
 pub mod pr_state;
 
 pub use daemon::Daemon;

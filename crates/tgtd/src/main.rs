@@ -29,13 +29,14 @@ fn main() {
 
 fn run(options: Options) -> Result<()> {
     let portals = options.portals().map_err(anyhow::Error::msg)?;
+    let vhost = options.vhost().map_err(anyhow::Error::msg)?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
-    runtime.block_on(serve(portals, socket, state_dir, ready))
+    runtime.block_on(serve(portals, socket, state_dir, vhost, ready))
 }
 
 /// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
@@ -68,11 +69,13 @@ async fn serve(
     portals: Vec<SocketAddr>,
     socket: PathBuf,
     state_dir: Option<PathBuf>,
+    vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
     let control_listener = bind_control_socket(&socket)?;
     let bound = bind_portals(&daemon, &portals).await?;
+    rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     tokio::spawn(control::serve(control_listener, daemon.clone()));
 
     let mut sigterm = signal(SignalKind::terminate())?;

@@ -12,6 +12,7 @@ mod lun_ops;
 mod show;
 mod system_ops;
 mod target_ops;
+mod vhost_ops;
 #[cfg(test)]
 mod tests;
 
@@ -148,8 +149,11 @@ async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<(
 
 /// Apply one request to the daemon. Synchronous: the caller runs it where blocking is allowed.
 pub(crate) fn dispatch(daemon: &Daemon, request: Request) -> Outcome {
-    // One transport today; `request.lld` selects among them once there are more.
-    let Request { lld: _, op } = request;
+    let Request { lld, op } = request;
+    if lld == rtgt_mgmt::Lld::Vhost {
+        // vhost targets live in their own table (not persisted yet).
+        return vhost_ops::apply(daemon, op).into();
+    }
     match op {
         Op::Target(op) => target_ops::apply(daemon, op).into(),
         Op::LogicalUnit(op) => lun_ops::apply(daemon, op).into(),

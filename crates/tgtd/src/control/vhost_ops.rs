@@ -1,0 +1,173 @@
+//! `--lld vhost`: vhost-user-scsi targets and their LUNs. A vhost target's name is the unix socket
+//! its VM connects to (`--targetname /run/rtgt/vm1.sock`), as an iSCSI target's name is its IQN.
+//! LUN changes are reported to a connected guest through the event queue (hotplug, capacity).
+
+use super::show::lun_view;
+use crate::Daemon;
+use rtgt_backstore::{BackstoreKind, BackstoreSpec};
+use rtgt_mgmt::{
+    DeviceType, ErrorCode, Lld, LunOp, LunSpec, MgmtError, Op, Reply, TargetOp, TargetParam, TargetState, TargetView,
+};
+use rtgt_scsi::{LogicalUnit, LunConfig};
+use rtgt_vhost::{LunEvent, VhostScsiController};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// virtio-scsi LUN fields carry 14 bits (flat addressing).
+const MAX_LUN: u64 = 0x3fff;
+
+fn invalid(message: impl Into<String>) -> MgmtError {
+    MgmtError::with_message(ErrorCode::InvalidRequest, message)
+}
+
+fn unsupported(what: &str) -> MgmtError {
+    MgmtError::with_message(ErrorCode::Unsupported, format!("{what} is not supported for vhost targets"))
+}
+
+/// Apply one `--lld vhost` request.
+pub(crate) fn apply(daemon: &Daemon, op: Op) -> Result<Reply, MgmtError> {
+    match op {
+        Op::Target(op) => target(daemon, op),
+        Op::LogicalUnit(op) => lun(daemon, op),
+        _ => Err(unsupported("this mode")),
+    }
+}
+
+fn find(daemon: &Daemon, tid: u32) -> Result<Arc<VhostScsiController>, MgmtError> {
+    daemon.vhost.get(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))
+}
+
+fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
+    match op {
+        TargetOp::New { tid, name } => {
+            let socket = Path::new(&name);
+            if !socket.is_absolute() {
+                return Err(invalid("a vhost target's name is the absolute path of its socket"));
+            }
+            if daemon.registry.target(tid).is_some() {
+                return Err(MgmtError::new(ErrorCode::TargetExists));
+            }
+            daemon
+                .vhost
+                .add(tid, socket)
+                .map_err(|e| MgmtError::with_message(ErrorCode::TargetExists, e.to_string()))?;
+            Ok(Reply::Done)
+        }
+        TargetOp::Delete { tid, force } => {
+            let controller = find(daemon, tid)?;
+            if controller.connected() && !force {
+                return Err(MgmtError::new(ErrorCode::TargetActive));
+            }
+            daemon.vhost.remove(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
+            Ok(Reply::Done)
+        }
+        TargetOp::Show { tid: None } => Ok(Reply::TargetList(daemon.vhost.list().iter().map(|c| view(c)).collect())),
+        TargetOp::Show { tid: Some(tid) } => Ok(Reply::TargetList(vec![view(&*find(daemon, tid)?)])),
+        _ => Err(unsupported("this operation")),
+    }
+}
+
+/// A vhost target as `show` lists it: the guest, when connected, is its one I_T nexus.
+pub(crate) fn view(controller: &VhostScsiController) -> TargetView {
+    let target = controller.target();
+    let connected = controller.connected();
+    // The guest's nexus goes in the parameters: tgt's nexus lines are iSCSI sessions.
+    let guests: Vec<String> = target.nexuses().iter().map(|n| n.initiator_port.clone()).collect();
+    let param = |name: &str, value: String| TargetParam { name: name.into(), value };
+    TargetView {
+        tid: target.tid,
+        name: target.name.clone(),
+        driver: Lld::Vhost,
+        state: TargetState::Ready,
+        nop_interval: None,
+        nop_count: None,
+        nexuses: Vec::new(),
+        luns: target.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect(),
+        accounts: Vec::new(),
+        acl: Vec::new(),
+        params: vec![
+            param("socket", controller.socket().display().to_string()),
+            param("guest_connected", if connected { "yes" } else { "no" }.into()),
+            param("connections", controller.connections().to_string()),
+            param("initiator", guests.join(" ")),
+        ],
+    }
+}
+
+fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
+    match op {
+        LunOp::New { tid, lun, spec } => {
+            let controller = find(daemon, tid)?;
+            let target = controller.target();
+            if lun > MAX_LUN {
+                return Err(invalid(format!("LUN {lun} is above {MAX_LUN}")));
+            }
+            if target.lun(lun).is_some_and(|u| lun != 0 || u.store().is_some()) {
+                return Err(MgmtError::new(ErrorCode::LunExists));
+            }
+            let unit = disk(tid, lun, &spec)?;
+            target.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+            controller.notify(LunEvent::Added(lun));
+            Ok(Reply::Done)
+        }
+        LunOp::Delete { tid, lun } => {
+            let controller = find(daemon, tid)?;
+            let target = controller.target();
+            if target.lun(lun).is_none_or(|u| u.store().is_none()) {
+                return Err(MgmtError::new(ErrorCode::NoLun));
+            }
+            target.remove_lun(lun).map_err(|e| MgmtError::with_message(ErrorCode::NoLun, e))?;
+            controller.notify(LunEvent::Removed(lun));
+            Ok(Reply::Done)
+        }
+        LunOp::Show { tid, lun } => {
+            let unit = find(daemon, tid)?.target().lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+            Ok(Reply::Lun(lun_view(lun, &unit.info())))
+        }
+        LunOp::Update { tid, lun, params } => {
+            let controller = find(daemon, tid)?;
+            let unit = controller.target().lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+            // Only what changes a live unit's size or state: online and readonly, and a size reload.
+            for p in &params {
+                match (p.name.as_str(), p.value.as_str()) {
+                    ("online", v @ ("0" | "1")) => unit.set_online(v == "1"),
+                    ("readonly", v @ ("0" | "1")) => unit.set_readonly(v == "1"),
+                    ("reload_size", "1") => {
+                        controller.target().reload_lun_size(lun).map_err(invalid)?;
+                        controller.notify(LunEvent::CapacityChanged(lun));
+                    }
+                    _ => return Err(invalid(format!("unsupported vhost LUN parameter '{}'", p.name))),
+                }
+            }
+            Ok(Reply::Done)
+        }
+    }
+}
+
+/// A disk on the backing store `spec` names (the same stores iSCSI LUNs use).
+fn disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
+    if spec.device_type != DeviceType::Disk {
+        return Err(unsupported(&format!("device type {}", spec.device_type.name())));
+    }
+    let block_size = match spec.block_size {
+        None => 512,
+        Some(size @ (512 | 4096)) => size,
+        Some(other) => return Err(invalid(format!("block size {other} is not 512 or 4096"))),
+    };
+    let kind = match spec.bstype.as_deref() {
+        None => BackstoreKind::Rdwr,
+        Some(name) => name.parse::<BackstoreKind>().map_err(|e| invalid(e.to_string()))?,
+    };
+    if kind == BackstoreKind::Rdwr && spec.backing_store.as_deref().is_none_or(str::is_empty) {
+        return Err(invalid("a disk needs --backing-store (or --bstype memory or null)"));
+    }
+    let store = rtgt_backstore::open(&BackstoreSpec {
+        kind,
+        path: spec.backing_store.as_ref().filter(|p| !p.is_empty()).map(PathBuf::from),
+        options: spec.bsopts.clone(),
+        oflags: spec.bsoflags.clone(),
+        readonly: false,
+    })
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(LogicalUnit::new(LunConfig { block_size, ..LunConfig::disk(tid, lun) }, Some(store)))
+}

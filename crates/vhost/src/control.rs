@@ -1,0 +1,114 @@
+//! The control queue (virtio 1.2 5.6.6.2): task management functions and asynchronous notification
+//! queries. Task management runs on the epoll thread: it answers the commands it aborts before it
+//! answers the function itself, which is the order Linux's virtio_scsi relies on.
+
+use crate::backend::{Chain, Connection};
+use crate::wire::{ControlRequest, Response, VirtioLun, TMF_REQUEST_LEN};
+use rtgt_scsi::TmfError;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use vhost_user_backend::{VringRwLock, VringT};
+use virtio_bindings::virtio_scsi::*;
+
+/// Serve every message on the control queue.
+pub(crate) fn process(conn: &Arc<Connection>, vring: &VringRwLock) {
+    conn.drain_queue(vring, |chain| {
+        let answer = answer(conn, &chain);
+        reply(chain, vring, &answer);
+    });
+}
+
+fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
+    let mut request = Vec::with_capacity(TMF_REQUEST_LEN);
+    if let Ok(reader) = chain.clone().reader(chain.memory()) {
+        // Control messages are tiny; anything longer than the longest one is ignored.
+        let _ = reader.take(64).read_to_end(&mut request);
+    }
+    match ControlRequest::parse(&request) {
+        Some(ControlRequest::Tmf { subtype, lun, id }) => vec![tmf(conn, subtype, lun, id) as u8],
+        // No asynchronous events are reported (event_actual 0): Linux then polls for media changes
+        // itself, and unit attentions carry the rest.
+        Some(ControlRequest::AsyncNotify { lun, .. }) => {
+            let response = match VirtioLun::decode(lun) {
+                VirtioLun::Lun(_) => Response::Ok,
+                VirtioLun::BadTarget => Response::BadTarget,
+            };
+            let mut out = vec![0u8; 5];
+            out[4] = response as u8;
+            out
+        }
+        None => {
+            tracing::debug!(len = request.len(), "unknown control queue message");
+            vec![Response::Failure as u8]
+        }
+    }
+}
+
+/// SAM-5 7: the task management function `subtype` on `lun`, for the guest's nexus.
+pub(crate) fn tmf(conn: &Arc<Connection>, subtype: u32, lun: [u8; 8], id: u64) -> Response {
+    let VirtioLun::Lun(lun) = VirtioLun::decode(lun) else { return Response::BadTarget };
+    let Some(nexus) = conn.nexus.lock().clone() else { return Response::TransportFailure };
+    let target = &conn.shared.target;
+    let done = |result: Result<(), TmfError>| match result {
+        Ok(()) => Response::Ok,
+        Err(TmfError::NoSuchLun) => Response::IncorrectLun,
+    };
+    match subtype {
+        VIRTIO_SCSI_T_TMF_ABORT_TASK => {
+            // SAM-5 7.2: FUNCTION COMPLETE whether or not the task was still there.
+            conn.abort_where(Response::Aborted, |e| e.id == id && e.lun == lun);
+            Response::Ok
+        }
+        VIRTIO_SCSI_T_TMF_ABORT_TASK_SET => {
+            conn.abort_where(Response::Aborted, |e| e.lun == lun);
+            done(target.abort_task_set(&nexus, lun))
+        }
+        VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET => {
+            conn.abort_where(Response::Aborted, |e| e.lun == lun);
+            done(target.clear_task_set(&nexus, lun))
+        }
+        VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET => {
+            conn.abort_where(Response::Reset, |e| e.lun == lun);
+            done(target.lun_reset(lun))
+        }
+        VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET => {
+            // SAM-5 6.3.4: the nexus loses its tasks and its state (reservations, prevented
+            // removals); the guest goes on as a fresh nexus.
+            conn.abort_where(Response::Reset, |_| true);
+            let fresh = conn.shared.nexus_reset(&nexus);
+            *conn.nexus.lock() = Some(fresh);
+            Response::Ok
+        }
+        VIRTIO_SCSI_T_TMF_QUERY_TASK => {
+            if conn.inflight.lock().values().any(|e| e.id == id && e.lun == lun) {
+                Response::FunctionSucceeded
+            } else {
+                Response::Ok
+            }
+        }
+        VIRTIO_SCSI_T_TMF_QUERY_TASK_SET => {
+            if conn.inflight.lock().values().any(|e| e.lun == lun) {
+                Response::FunctionSucceeded
+            } else {
+                Response::Ok
+            }
+        }
+        // No ACA support (NormACA 0), and unknown functions are refused.
+        _ => Response::FunctionRejected,
+    }
+}
+
+fn reply(chain: Chain, vring: &VringRwLock, answer: &[u8]) {
+    let head = chain.head_index();
+    let used = match chain.clone().writer(chain.memory()) {
+        Ok(mut writer) => {
+            let n = answer.len().min(writer.available_bytes());
+            let _ = writer.write_all(&answer[..n]);
+            writer.bytes_written() as u32
+        }
+        Err(_) => 0,
+    };
+    if vring.add_used(head, used).is_ok() && vring.needs_notification().unwrap_or(true) {
+        let _ = vring.signal_used_queue();
+    }
+}

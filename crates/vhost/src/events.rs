@@ -1,0 +1,78 @@
+//! The event queue (virtio 1.2 5.6.6.3): the guest posts empty buffers; the device fills one per
+//! event. Events wait in the controller's queue (they survive a guest that has posted no buffer yet)
+//! and go out whenever a buffer or a new event arrives.
+
+use crate::backend::Connection;
+use crate::wire::{Event, VirtioLun};
+use std::io::Write;
+use vhost_user_backend::{VringRwLock, VringT};
+use virtio_bindings::virtio_scsi::*;
+use virtio_queue::QueueT;
+use vm_memory::GuestAddressSpace;
+
+/// What happened to a LUN, as the management side reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LunEvent {
+    Added(u64),
+    Removed(u64),
+    CapacityChanged(u64),
+}
+
+impl LunEvent {
+    /// The event record, or None when the guest did not negotiate the feature it needs.
+    pub(crate) fn record(self, hotplug: bool, change: bool) -> Option<Event> {
+        match self {
+            // virtio 1.2 5.6.6.3.1: a rescan for a new LUN, "removed" for a gone one.
+            LunEvent::Added(lun) if hotplug => Some(Event {
+                event: VIRTIO_SCSI_T_TRANSPORT_RESET,
+                lun: VirtioLun::encode(lun),
+                reason: VIRTIO_SCSI_EVT_RESET_RESCAN,
+            }),
+            LunEvent::Removed(lun) if hotplug => Some(Event {
+                event: VIRTIO_SCSI_T_TRANSPORT_RESET,
+                lun: VirtioLun::encode(lun),
+                reason: VIRTIO_SCSI_EVT_RESET_REMOVED,
+            }),
+            // virtio 1.2 5.6.6.3.3: the reason carries ASC and ASCQ of the unit attention the guest
+            // will see (CAPACITY DATA HAS CHANGED, 2Ah/09h), so it rereads the capacity.
+            LunEvent::CapacityChanged(lun) if change => Some(Event {
+                event: VIRTIO_SCSI_T_PARAM_CHANGE,
+                lun: VirtioLun::encode(lun),
+                reason: 0x2a | (0x09 << 8),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Put every pending event the guest negotiated into the event queue's buffers.
+pub(crate) fn deliver(conn: &Connection, vring: &VringRwLock) {
+    let hotplug = conn.has_feature(VIRTIO_SCSI_F_HOTPLUG);
+    let change = conn.has_feature(VIRTIO_SCSI_F_CHANGE);
+    let Some(mem) = conn.memory() else { return };
+    let mut returned = false;
+    let mut pending = conn.shared.events.lock();
+    while let Some(next) = pending.pop_front() {
+        // An event the guest did not ask for is dropped; unit attentions still tell it.
+        let Some(record) = next.record(hotplug, change) else { continue };
+        let chain = vring.get_mut().get_queue_mut().pop_descriptor_chain(mem.memory());
+        let Some(chain) = chain else {
+            // No buffer: keep the event for the next one the guest posts.
+            pending.push_front(next);
+            break;
+        };
+        let head = chain.head_index();
+        let used = match chain.clone().writer(chain.memory()) {
+            Ok(mut writer) => {
+                let _ = writer.write_all(&record.encode());
+                writer.bytes_written() as u32
+            }
+            Err(_) => 0,
+        };
+        returned |= vring.add_used(head, used).is_ok();
+    }
+    drop(pending);
+    if returned && vring.needs_notification().unwrap_or(true) {
+        let _ = vring.signal_used_queue();
+    }
+}
