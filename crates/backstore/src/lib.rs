@@ -106,6 +106,16 @@ impl Backstore {
         }
         true
     }
+
+    /// Whether the store allocates on write and deallocates on unmap, so that the LUN is best
+    /// offered thin provisioned (an RBD image). Files stay fully provisioned unless asked.
+    pub fn thin_provisioned(&self) -> bool {
+        #[cfg(feature = "rbd")]
+        if let Backstore::Rbd(_) = self {
+            return true;
+        }
+        false
+    }
 }
 
 impl BlockStore for Backstore {

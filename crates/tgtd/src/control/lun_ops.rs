@@ -71,6 +71,7 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         block_size,
         write_cache: store.volatile_cache(),
         readonly: store.readonly(),
+        thin_provisioning: store.thin_provisioned(),
         ..LunConfig::disk(tid, lun)
     };
     let unit = LogicalUnit::new(config, Some(store));
