@@ -1,0 +1,369 @@
+//! Plays the VMM against a real `VhostScsiController`: guest memory in a shared file mapped by both
+//! sides, the vrings set up through the vhost-user protocol (the `vhost` crate's frontend), and
+//! virtio-scsi requests laid out in split rings by a small driver below. Checks INQUIRY, READ
+//! CAPACITY, WRITE and READ against the backing file, sense for a bad CDB, residuals, a bad target,
+//! task management, hotplug events and reconnection.
+
+use rtgt_scsi::{LogicalUnit, LunConfig, Target};
+use rtgt_vhost::wire::{ControlRequest, RequestHeader, ResponseHeader, VirtioLun, CDB_SIZE, RESPONSE_HEADER_LEN};
+use rtgt_vhost::{ControllerConfig, LunEvent, ScsiBackend, VhostScsiController};
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vhost::vhost_user::{Frontend, VhostUserFrontend};
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vmm_sys_util::eventfd::EventFd;
+
+const MEM_SIZE: usize = 4 << 20;
+const QSIZE: u16 = 16;
+const QUEUES: usize = 3; // control, event, one request queue
+const DATA: u64 = 0x10000; // buffers start here
+const DISK_BLOCKS: u64 = 2048;
+
+/// One split virtqueue driven by the test: queue `i` lives at i * 0x2000.
+struct Ring {
+    base: u64,
+    next_desc: u16,
+    avail_idx: u16,
+    used_seen: u16,
+    kick: EventFd,
+    call: EventFd,
+}
+
+impl Ring {
+    fn desc(&self) -> u64 {
+        self.base
+    }
+    fn avail(&self) -> u64 {
+        self.base + 16 * u64::from(QSIZE)
+    }
+    fn used(&self) -> u64 {
+        self.base + 0x1000
+    }
+}
+
+struct Vmm {
+    mem: GuestMemoryMmap,
+    frontend: Frontend,
+    rings: Vec<Ring>,
+    next_buf: u64,
+}
+
+impl Vmm {
+    fn connect(path: &std::path::Path) -> Vmm {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(MEM_SIZE as u64).unwrap();
+        let mem: GuestMemoryMmap =
+            GuestMemoryMmap::from_ranges_with_files(&[(GuestAddress(0), MEM_SIZE, Some(FileOffset::new(file, 0)))])
+                .unwrap();
+        let mut frontend = Frontend::connect(path, QUEUES as u64).unwrap();
+        frontend.set_owner().unwrap();
+        let offered = frontend.get_features().unwrap();
+        assert_eq!(offered, ScsiBackend::device_features());
+        // Everything but EVENT_IDX: this driver kicks and polls plainly.
+        frontend.set_features(offered & !(1 << 29)).unwrap();
+        let proto = frontend.get_protocol_features().unwrap();
+        frontend.set_protocol_features(proto).unwrap();
+        assert!(frontend.get_queue_num().unwrap() >= QUEUES as u64);
+        let region = VhostUserMemoryRegionInfo::from_guest_region(mem.find_region(GuestAddress(0)).unwrap()).unwrap();
+        frontend.set_mem_table(&[region]).unwrap();
+        let host = |gpa: u64| mem.get_host_address(GuestAddress(gpa)).unwrap() as u64;
+        let mut rings = Vec::new();
+        for q in 0..QUEUES {
+            let ring = Ring {
+                base: q as u64 * 0x2000,
+                next_desc: 0,
+                avail_idx: 0,
+                used_seen: 0,
+                kick: EventFd::new(0).unwrap(),
+                call: EventFd::new(0).unwrap(),
+            };
+            frontend.set_vring_num(q, QSIZE).unwrap();
+            let config = VringConfigData {
+                queue_max_size: QSIZE,
+                queue_size: QSIZE,
+                flags: 0,
+                desc_table_addr: host(ring.desc()),
+                used_ring_addr: host(ring.used()),
+                avail_ring_addr: host(ring.avail()),
+                log_addr: None,
+            };
+            frontend.set_vring_addr(q, &config).unwrap();
+            frontend.set_vring_base(q, 0).unwrap();
+            frontend.set_vring_call(q, &ring.call).unwrap();
+            frontend.set_vring_kick(q, &ring.kick).unwrap();
+            frontend.set_vring_enable(q, true).unwrap();
+            rings.push(ring);
+        }
+        Vmm { mem, frontend, rings, next_buf: DATA }
+    }
+
+    fn alloc(&mut self, len: usize) -> u64 {
+        if self.next_buf + len as u64 > MEM_SIZE as u64 {
+            self.next_buf = DATA;
+        }
+        let at = self.next_buf;
+        self.next_buf += (len as u64 + 63) & !63;
+        at
+    }
+
+    /// Post a chain of `out` (device-readable) then `inn` writable buffer lengths; returns the
+    /// writable buffers' addresses.
+    fn post(&mut self, q: usize, out: &[&[u8]], inn: &[usize]) -> Vec<u64> {
+        let mut descs: Vec<(u64, u32, bool)> = Vec::new();
+        for bytes in out {
+            let at = self.alloc(bytes.len());
+            self.mem.write_slice(bytes, GuestAddress(at)).unwrap();
+            descs.push((at, bytes.len() as u32, false));
+        }
+        let mut writable = Vec::new();
+        for &len in inn {
+            let at = self.alloc(len);
+            self.mem.write_slice(&vec![0u8; len], GuestAddress(at)).unwrap();
+            descs.push((at, len as u32, true));
+            writable.push(at);
+        }
+        let ring = &mut self.rings[q];
+        let head = ring.next_desc;
+        for (i, &(addr, len, write)) in descs.iter().enumerate() {
+            let index = (head + i as u16) % QSIZE;
+            let last = i + 1 == descs.len();
+            let flags: u16 = if last { 0 } else { 1 } | if write { 2 } else { 0 };
+            let d = ring.desc() + 16 * u64::from(index);
+            self.mem.write_obj(addr, GuestAddress(d)).unwrap();
+            self.mem.write_obj(len, GuestAddress(d + 8)).unwrap();
+            self.mem.write_obj(flags, GuestAddress(d + 12)).unwrap();
+            self.mem.write_obj((index + 1) % QSIZE, GuestAddress(d + 14)).unwrap();
+        }
+        ring.next_desc = (head + descs.len() as u16) % QSIZE;
+        let slot = ring.avail() + 4 + 2 * u64::from(ring.avail_idx % QSIZE);
+        self.mem.write_obj(head, GuestAddress(slot)).unwrap();
+        fence(Ordering::SeqCst);
+        ring.avail_idx = ring.avail_idx.wrapping_add(1);
+        self.mem.write_obj(ring.avail_idx, GuestAddress(ring.avail() + 2)).unwrap();
+        fence(Ordering::SeqCst);
+        ring.kick.write(1).unwrap();
+        writable
+    }
+
+    /// Wait for the next used entry of queue `q`: (descriptor head, bytes written).
+    fn wait_used(&mut self, q: usize) -> (u32, u32) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ring = &mut self.rings[q];
+        loop {
+            let idx: u16 = self.mem.read_obj(GuestAddress(ring.used() + 2)).unwrap();
+            if idx != ring.used_seen {
+                fence(Ordering::SeqCst);
+                let at = ring.used() + 4 + 8 * u64::from(ring.used_seen % QSIZE);
+                ring.used_seen = ring.used_seen.wrapping_add(1);
+                return (
+                    self.mem.read_obj(GuestAddress(at)).unwrap(),
+                    self.mem.read_obj(GuestAddress(at + 4)).unwrap(),
+                );
+            }
+            assert!(Instant::now() < deadline, "no used entry on queue {q}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn read(&self, at: u64, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        self.mem.read_slice(&mut v, GuestAddress(at)).unwrap();
+        v
+    }
+
+    /// One SCSI command: (status, response, resid, sense, data-in).
+    fn command(&mut self, lun: [u8; 8], cdb: &[u8], data_out: &[u8], data_in: usize) -> Reply {
+        let mut c = [0u8; CDB_SIZE];
+        c[..cdb.len()].copy_from_slice(cdb);
+        let header = RequestHeader { lun, id: 7, task_attr: 0, cdb: c }.encode();
+        let mut out: Vec<&[u8]> = vec![&header];
+        if !data_out.is_empty() {
+            out.push(data_out);
+        }
+        let mut inn = vec![RESPONSE_HEADER_LEN];
+        if data_in > 0 {
+            inn.push(data_in);
+        }
+        let bufs = self.post(2, &out, &inn);
+        self.wait_used(2);
+        let (_, resid, status, response, sense) =
+            ResponseHeader::parse(&self.read(bufs[0], RESPONSE_HEADER_LEN)).unwrap();
+        let data = if data_in > 0 { self.read(bufs[1], data_in) } else { Vec::new() };
+        Reply { status, response, resid, sense, data }
+    }
+
+    fn tmf(&mut self, subtype: u32, lun: [u8; 8]) -> u8 {
+        let bufs = self.post(0, &[&ControlRequest::encode_tmf(subtype, lun, 0)], &[1]);
+        self.wait_used(0);
+        self.read(bufs[0], 1)[0]
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u8,
+    response: u8,
+    resid: u32,
+    sense: Vec<u8>,
+    data: Vec<u8>,
+}
+
+/// Sense key, ASC, ASCQ of fixed-format sense.
+fn sense_triple(sense: &[u8]) -> (u8, u8, u8) {
+    assert!(sense.len() >= 14, "sense too short: {sense:?}");
+    (sense[2] & 0x0f, sense[12], sense[13])
+}
+
+struct Fixture {
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+    socket: std::path::PathBuf,
+    disk: std::path::PathBuf,
+    target: Arc<Target>,
+    controller: Arc<VhostScsiController>,
+}
+
+fn fixture() -> Fixture {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0u8; (DISK_BLOCKS * 512) as usize]).unwrap();
+    let store = rtgt_backstore::open(&rtgt_backstore::BackstoreSpec {
+        kind: rtgt_backstore::BackstoreKind::Rdwr,
+        path: Some(disk.clone()),
+        options: String::new(),
+        oflags: String::new(),
+        readonly: false,
+    })
+    .unwrap();
+    let target = Target::new(1, "vm".into());
+    target.add_lun(1, Arc::new(LogicalUnit::new(LunConfig::disk(1, 1), Some(store)))).unwrap();
+    let socket = dir.path().join("vm.sock");
+    let controller =
+        VhostScsiController::start(target.clone(), ControllerConfig::new(&socket), runtime.handle().clone()).unwrap();
+    Fixture { _runtime: runtime, _dir: dir, socket, disk, target, controller }
+}
+
+const LUN1: [u8; 8] = [1, 0, 0x40, 1, 0, 0, 0, 0];
+
+#[test]
+fn guest_commands_over_vhost_user() {
+    let f = fixture();
+    let mut vmm = Vmm::connect(&f.socket);
+
+    // INQUIRY is never held up by a unit attention; 36 bytes asked into a 96-byte buffer leave 60
+    // bytes of residual.
+    let r = vmm.command(LUN1, &[0x12, 0, 0, 0, 36, 0], &[], 96);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+    assert_eq!(r.data[0], 0x00, "direct-access device");
+    assert_eq!(&r.data[8..16], b"IET     ");
+    assert_eq!(&r.data[16..28], b"VIRTUAL-DISK");
+    assert_eq!(r.resid, 60);
+    assert!(f.controller.connected());
+    assert_eq!(f.target.nexuses().len(), 1, "the guest is one I_T nexus");
+
+    // The new nexus's first TEST UNIT READY reports the power-on unit attention (SAM-5 6.6).
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(r.status, 0x02);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!((r.status, r.response), (0, 0));
+
+    // READ CAPACITY(10): last LBA and block length.
+    let r = vmm.command(LUN1, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 8);
+    assert_eq!(r.status, 0);
+    assert_eq!(r.data, [(DISK_BLOCKS - 1).to_be_bytes()[4..].to_vec(), 512u32.to_be_bytes().to_vec()].concat());
+
+    // WRITE(10) 4 blocks at LBA 3, then READ(10) them back; the file holds them too.
+    let pattern: Vec<u8> = (0..2048u32).map(|i| (i * 7 + 1) as u8).collect();
+    let r = vmm.command(LUN1, &[0x2a, 0, 0, 0, 0, 3, 0, 0, 4, 0], &pattern, 0);
+    assert_eq!((r.status, r.response, r.resid), (0, 0, 0), "{r:?}");
+    let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 3, 0, 0, 4, 0], &[], 2048);
+    assert_eq!((r.status, r.response, r.resid), (0, 0, 0));
+    assert_eq!(r.data, pattern);
+    let r = vmm.command(LUN1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0); // SYNCHRONIZE CACHE
+    assert_eq!(r.status, 0);
+    let file = std::fs::read(&f.disk).unwrap();
+    assert_eq!(&file[3 * 512..7 * 512], &pattern[..]);
+
+    // A read past the end: CHECK CONDITION, ILLEGAL REQUEST, LBA OUT OF RANGE (21h/00h).
+    let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0x08, 0, 0, 0, 1, 0], &[], 512);
+    assert_eq!(r.status, 0x02);
+    assert_eq!(sense_triple(&r.sense), (0x05, 0x21, 0x00));
+
+    // An unknown opcode: INVALID COMMAND OPERATION CODE (20h/00h), sense length in the header.
+    let r = vmm.command(LUN1, &[0xff, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!((r.status, r.response), (0x02, 0));
+    assert_eq!(sense_triple(&r.sense), (0x05, 0x20, 0x00));
+
+    // Another target number: BAD_TARGET, no SCSI status.
+    let r = vmm.command([1, 3, 0x40, 1, 0, 0, 0, 0], &[0x12, 0, 0, 0, 36, 0], &[], 36);
+    assert_eq!(r.response, 3);
+
+    // A LUN that does not exist: INQUIRY answers peripheral qualifier 3.
+    let r = vmm.command(VirtioLun::encode(9), &[0x12, 0, 0, 0, 36, 0], &[], 36);
+    assert_eq!((r.status, r.response), (0, 0));
+    assert_eq!(r.data[0], 0x7f);
+
+    // LOGICAL UNIT RESET succeeds and leaves a BUS DEVICE RESET unit attention (29h/03h).
+    assert_eq!(vmm.tmf(5, LUN1), 0);
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x03));
+    // ABORT TASK of a finished task: FUNCTION COMPLETE. CLEAR ACA: rejected (no NACA support).
+    assert_eq!(vmm.tmf(0, LUN1), 0);
+    assert_eq!(vmm.tmf(2, LUN1), 11);
+    // A TMF for a missing LUN: INCORRECT LUN.
+    assert_eq!(vmm.tmf(5, VirtioLun::encode(9)), 12);
+
+    // Hotplug: LUN 2 appears; the guest's event buffer receives TRANSPORT_RESET / RESCAN.
+    let store = rtgt_backstore::open(&rtgt_backstore::BackstoreSpec {
+        kind: rtgt_backstore::BackstoreKind::Memory,
+        path: None,
+        options: "size=1M".into(),
+        oflags: String::new(),
+        readonly: false,
+    })
+    .unwrap();
+    f.target.add_lun(2, Arc::new(LogicalUnit::new(LunConfig::disk(1, 2), Some(store)))).unwrap();
+    f.controller.notify(LunEvent::Added(2));
+    let bufs = vmm.post(1, &[], &[16]);
+    let (_, len) = vmm.wait_used(1);
+    assert_eq!(len, 16);
+    let event = vmm.read(bufs[0], 16);
+    assert_eq!(&event[0..4], &1u32.to_le_bytes(), "VIRTIO_SCSI_T_TRANSPORT_RESET");
+    assert_eq!(&event[4..12], &[1, 0, 0x40, 2, 0, 0, 0, 0]);
+    assert_eq!(&event[12..16], &1u32.to_le_bytes(), "VIRTIO_SCSI_EVT_RESET_RESCAN");
+}
+
+#[test]
+fn a_restarted_vmm_finds_its_data() {
+    let f = fixture();
+    let pattern = vec![0x5au8; 512];
+    {
+        let mut vmm = Vmm::connect(&f.socket);
+        let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+        assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
+        let r = vmm.command(LUN1, &[0x2a, 0, 0, 0, 0, 9, 0, 0, 1, 0], &pattern, 0);
+        assert_eq!((r.status, r.response), (0, 0));
+        // The VMM goes away (QEMU stops): its connection closes with the frontend.
+        drop(vmm);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.controller.connected() || !f.target.nexuses().is_empty() {
+        assert!(Instant::now() < deadline, "the old guest's nexus was not removed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The new connection is a new I_T nexus: it starts with its own power-on unit attention.
+    let mut vmm = Vmm::connect(&f.socket);
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
+    let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 9, 0, 0, 1, 0], &[], 512);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+    assert_eq!(r.data, pattern);
+    assert_eq!(f.controller.connections(), 2);
+    f.controller.stop();
+    assert!(!f.socket.exists());
+    drop(vmm.frontend);
+}
