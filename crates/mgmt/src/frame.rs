@@ -92,6 +92,7 @@ mod tests {
             bsopts: "size=1G".into(),
             bsoflags: "sync:direct".into(),
             block_size: Some(4096),
+            params: vec![Param::new("thin_provisioning", "1")],
         };
         let requests = [
             Request::iscsi(Op::Target(TargetOp::New { tid: 0, name: "iqn.2001-04.com.example:t0".into() })),
@@ -165,6 +166,7 @@ mod tests {
                     initiator_address: "127.0.0.1:51234".parse().unwrap(),
                     target_address: "127.0.0.1:3260".parse().unwrap(),
                 }],
+                params: Vec::new(),
             }],
             luns: vec![lun_view()],
             accounts: vec![AccountView { user: "alice".into(), outgoing: true }],
@@ -178,7 +180,7 @@ mod tests {
             Response::Ok(Reply::System(SystemView {
                 state: SystemState::Ready,
                 debug: false,
-                llds: vec![LldView { name: "iscsi".into(), state: "ready".into() }],
+                llds: vec![LldView { name: "iscsi".into(), state: "ready".into(), targets: Vec::new() }],
                 backing_stores: vec![BackingStoreView { name: "rdwr".into(), oflags: Some("sync:direct".into()) }],
                 device_types: vec![DeviceType::Disk, DeviceType::Controller],
             })),

@@ -15,8 +15,11 @@ pub mod response;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
-pub use request::{AclEntry, DeviceType, Lld, LunOp, LunSpec, Op, Param, Request, SystemOp, TargetOp};
+pub use request::{
+    AccountOp, AclEntry, ConnectionOp, DeviceType, Lld, LldOp, LunOp, LunSpec, Op, Param, PortalOp, Request, SessionOp,
+    SystemOp, TargetOp,
+};
 pub use response::{
-    AccountView, BackingStoreView, ConnectionView, LldView, LunView, NexusView, Reply, Response, SystemState,
-    SystemView, TargetParam, TargetState, TargetView,
+    AccountEntry, AccountView, BackingStoreView, ConnectionView, LldTarget, LldView, LunView, NexusView, PortalView,
+    Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
 };

@@ -1,12 +1,12 @@
 //! What a client asks of the daemon: the transport (lld), the object (mode) and the operation, each
 //! operation carrying exactly the arguments it needs, already parsed and typed by the client.
 //!
-//! New modes (accounts, portals, connections, sessions) become new variants of [`Op`] beside the
-//! existing ones.
+//! Every tgt 1.0.x mode has its variant of [`Op`]; rtgt's additions (LUN show, session delete, forced
+//! system delete) are marked where they are.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 /// One management request.
@@ -48,6 +48,85 @@ pub enum Op {
     Target(TargetOp),
     LogicalUnit(LunOp),
     System(SystemOp),
+    Account(AccountOp),
+    Portal(PortalOp),
+    Lld(LldOp),
+    Session(SessionOp),
+    Connection(ConnectionOp),
+}
+
+/// `--mode account`: CHAP accounts, kept by the daemon and bound to targets (tid 0: discovery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountOp {
+    New {
+        user: String,
+        password: String,
+    },
+    Delete {
+        user: String,
+    },
+    /// `outgoing`: the account the target answers mutual CHAP with (one per target).
+    Bind {
+        tid: u32,
+        user: String,
+        outgoing: bool,
+    },
+    Unbind {
+        tid: u32,
+        user: String,
+        outgoing: bool,
+    },
+    /// Every account (`Reply::AccountList`); passwords only when `secrets` (tgt-admin --dump).
+    Show {
+        #[serde(default)]
+        secrets: bool,
+    },
+}
+
+/// `--mode portal`: the addresses iSCSI listens on, changed at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortalOp {
+    New { address: SocketAddr },
+    Delete { address: SocketAddr },
+    Show,
+}
+
+/// `--mode lld`: the transport driver itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LldOp {
+    Start,
+    Stop,
+    Show,
+}
+
+/// `--mode session`: the I_T nexuses of a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionOp {
+    /// `Reply::Sessions`: every session of the target, or the one `sid` names.
+    Show { tid: u32, sid: Option<u64> },
+    /// Close the session (rtgt; tgt 1.0.85 refuses): the initiator sees its connections drop.
+    Delete { tid: u32, sid: u64 },
+}
+
+/// `--mode conn`: the connections of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionOp {
+    /// `Reply::Sessions`, narrowed to `sid` and `cid` when given.
+    Show {
+        tid: u32,
+        sid: Option<u64>,
+        cid: Option<u16>,
+    },
+    Delete {
+        tid: u32,
+        sid: u64,
+        cid: u16,
+    },
 }
 
 /// `--mode target`.
@@ -157,6 +236,11 @@ pub struct LunSpec {
     /// `--blocksize`; None means 512.
     #[serde(default)]
     pub block_size: Option<u32>,
+    /// `--params k=v,...`: tgt's LUN parameters (thin_provisioning, removable, readonly, online,
+    /// sense_format, vendor_id, product_id, product_rev, scsi_id, scsi_sn, mode_page), applied
+    /// before the unit is first seen.
+    #[serde(default)]
+    pub params: Vec<Param>,
 }
 
 impl LunSpec {
@@ -169,6 +253,7 @@ impl LunSpec {
             bsopts: String::new(),
             bsoflags: String::new(),
             block_size: None,
+            params: Vec::new(),
         }
     }
 }

@@ -41,6 +41,14 @@ pub enum Reply {
     TargetList(Vec<TargetView>),
     Lun(LunView),
     System(SystemView),
+    /// `--mode account --op show`, in tgt's order (newest first).
+    AccountList(Vec<AccountEntry>),
+    /// `--mode portal --op show`.
+    PortalList(Vec<PortalView>),
+    /// `--mode lld --op show`: each driver with the targets it serves.
+    LldList(Vec<LldView>),
+    /// `--mode session|conn --op show`: sessions of one target.
+    Sessions(Vec<NexusView>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +101,9 @@ pub struct NexusView {
     #[serde(default)]
     pub isid: String,
     pub connections: Vec<ConnectionView>,
+    /// The parameters this session negotiated (empty when the daemon does not report them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<TargetParam>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +146,35 @@ pub struct AccountView {
     pub outgoing: bool,
 }
 
+/// One CHAP account as `account show` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEntry {
+    pub user: String,
+    /// Only when asked for (`AccountOp::Show { secrets: true }`); masked otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Bound to discovery sessions (tgt's tid 0), as an incoming account.
+    #[serde(default)]
+    pub discovery: bool,
+    /// Bound to discovery sessions as the outgoing account.
+    #[serde(default)]
+    pub discovery_outgoing: bool,
+}
+
+/// One portal: where initiators connect, and its target portal group tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalView {
+    pub address: SocketAddr,
+    pub tpgt: u16,
+}
+
+/// A target as `lld show` lists it under its driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LldTarget {
+    pub tid: u32,
+    pub name: String,
+}
+
 /// One target parameter, e.g. `MaxRecvDataSegmentLength` = `8192`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetParam {
@@ -173,6 +213,9 @@ pub struct LldView {
     pub name: String,
     /// "ready" or "error".
     pub state: String,
+    /// Only in `lld show`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<LldTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

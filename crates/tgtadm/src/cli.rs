@@ -28,7 +28,7 @@ impl CliError {
     }
 
     /// A missing or misplaced option: "tgtadm: ..." and exit 22 (EINVAL), as tgt.
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         CliError { message: format!("tgtadm: {}", message.into()), hint: false, exit_code: 22 }
     }
 
@@ -47,24 +47,34 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Target,
     LogicalUnit,
     System,
+    Account,
+    Portal,
+    Lld,
+    Session,
+    Connection,
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Target => "target",
             Mode::LogicalUnit => "logicalunit",
             Mode::System => "system",
+            Mode::Account => "account",
+            Mode::Portal => "portal",
+            Mode::Lld => "lld",
+            Mode::Session => "session",
+            Mode::Connection => "conn",
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
+pub(crate) enum Operation {
     New,
     Delete,
     Show,
@@ -90,7 +100,7 @@ impl Operation {
         })
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Operation::New => "new",
             Operation::Delete => "delete",
@@ -105,11 +115,20 @@ impl Operation {
 }
 
 /// Options that every mode accepts.
-const GLOBAL: &[Opt] =
-    &[Opt::Lld, Opt::Driver, Opt::Mode, Opt::Op, Opt::ControlPort, Opt::ControlSocket, Opt::Json, Opt::Debug];
+const GLOBAL: &[Opt] = &[
+    Opt::Lld,
+    Opt::Driver,
+    Opt::Mode,
+    Opt::Op,
+    Opt::ControlPort,
+    Opt::ControlSocket,
+    Opt::Json,
+    Opt::Debug,
+    Opt::Secrets,
+];
 
 /// The options given, last one winning as with tgt, plus the order they came in.
-struct Args {
+pub(crate) struct Args {
     given: Vec<Opt>,
     values: HashMap<Opt, Option<String>>,
 }
@@ -121,16 +140,16 @@ impl Args {
         Args { given, values }
     }
 
-    fn has(&self, opt: Opt) -> bool {
+    pub(crate) fn has(&self, opt: Opt) -> bool {
         self.values.contains_key(&opt)
     }
 
-    fn value(&self, opt: Opt) -> Option<&str> {
+    pub(crate) fn value(&self, opt: Opt) -> Option<&str> {
         self.values.get(&opt).and_then(|v| v.as_deref())
     }
 
     /// An integer option: decimal or 0x-hex, with tgt's two diagnostics.
-    fn number<T: TryFrom<u64>>(&self, opt: Opt) -> Result<Option<T>, CliError> {
+    pub(crate) fn number<T: TryFrom<u64>>(&self, opt: Opt) -> Result<Option<T>, CliError> {
         let Some(text) = self.value(opt) else { return Ok(None) };
         let letter = opt.display();
         let bad = |what: &str| CliError::usage(format!("{letter} argument value '{text}' {what}"));
@@ -187,11 +206,11 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
         Some("target" | "tgt") => Some(Mode::Target),
         Some("logicalunit" | "lu") => Some(Mode::LogicalUnit),
         Some("system" | "sys") => Some(Mode::System),
-        Some(m @ ("account" | "portal" | "conn" | "connection" | "session" | "lld")) => {
-            return Err(CliError::invalid(format!(
-                "this operation isn't supported: {m} mode is not implemented by rtgt yet"
-            )))
-        }
+        Some("account") => Some(Mode::Account),
+        Some("portal") => Some(Mode::Portal),
+        Some("lld") => Some(Mode::Lld),
+        Some("session" | "sess") => Some(Mode::Session),
+        Some("conn" | "connection") => Some(Mode::Connection),
         Some(other) => return Err(CliError::unknown(format!("unknown mode: {other}"))),
     };
     let op = match args.value(Opt::Op) {
@@ -218,6 +237,7 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
         Mode::Target => target_op(&args, op, tid, legacy)?,
         Mode::LogicalUnit => lun_op(&args, op, tid, lun, block_size, legacy)?,
         Mode::System => system_op(&args, op)?,
+        other => crate::cli_modes::op(&args, other, op, tid)?,
     };
 
     let socket = if let Some(path) = args.value(Opt::ControlSocket) {
@@ -233,7 +253,7 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
 }
 
 /// Refuse options the operation does not use, naming the first one given.
-fn check_allowed(args: &Args, mode: Mode, op: Operation, allowed: &[Opt]) -> Result<(), CliError> {
+pub(crate) fn check_allowed(args: &Args, mode: Mode, op: Operation, allowed: &[Opt]) -> Result<(), CliError> {
     for &opt in &args.given {
         if GLOBAL.contains(&opt) || allowed.contains(&opt) {
             continue;
@@ -248,16 +268,16 @@ fn check_allowed(args: &Args, mode: Mode, op: Operation, allowed: &[Opt]) -> Res
     Ok(())
 }
 
-fn not_supported(mode: Mode, op: Operation) -> CliError {
+pub(crate) fn not_supported(mode: Mode, op: Operation) -> CliError {
     CliError::invalid(format!("operation {} not supported in {} mode", op.name(), mode.name()))
 }
 
-fn need_tid(tid: Option<u32>) -> Result<u32, CliError> {
+pub(crate) fn need_tid(tid: Option<u32>) -> Result<u32, CliError> {
     tid.ok_or_else(|| CliError::invalid("'tid' option is necessary"))
 }
 
 /// `--params a=b,c=d` as pairs; an item without '=' is a mistake worth naming.
-fn params(text: &str) -> Result<Vec<Param>, CliError> {
+pub(crate) fn params(text: &str) -> Result<Vec<Param>, CliError> {
     text.split(',')
         .filter(|item| !item.is_empty())
         .map(|item| match item.split_once('=') {
@@ -375,6 +395,15 @@ fn lun_op(
                 Some(text) => text.parse::<DeviceType>().map_err(|e| CliError::invalid(e.to_string()))?,
                 None => DeviceType::Disk,
             };
+            let mut lun_params = Vec::new();
+            if !legacy {
+                // tgt's LUN parameters (thin_provisioning=1, removable=1, ...) at creation; the
+                // daemon checks the names and values.
+                allowed.push(Opt::Params);
+                if let Some(text) = args.value(Opt::Params) {
+                    lun_params = params(text)?;
+                }
+            }
             if legacy {
                 // Original design: --params Path=/srv/disk0.img,Type=tgt_vsd
                 allowed.push(Opt::Params);
@@ -399,6 +428,7 @@ fn lun_op(
                 bsopts: args.value(Opt::BsOpts).unwrap_or_default().to_string(),
                 bsoflags: args.value(Opt::BsOFlags).unwrap_or_default().to_string(),
                 block_size,
+                params: lun_params,
             };
             LunOp::New { tid, lun, spec }
         }

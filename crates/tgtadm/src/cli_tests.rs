@@ -74,6 +74,18 @@ fn logical_unit_commands() {
                 bsopts: "size=1G".into(),
                 bsoflags: "sync".into(),
                 block_size: Some(4096),
+                params: Vec::new(),
+            }
+        })
+    );
+    assert_eq!(
+        request("--mode logicalunit --op new --tid 1 --lun 2 -b /d.img --params thin_provisioning=1,removable=1"),
+        Op::LogicalUnit(LunOp::New {
+            tid: 1,
+            lun: 2,
+            spec: LunSpec {
+                params: vec![Param::new("thin_provisioning", "1"), Param::new("removable", "1")],
+                ..LunSpec::disk(Some("/d.img".into()))
             }
         })
     );
@@ -167,7 +179,7 @@ fn tgt_diagnostics() {
         ("--mode logicalunit --op new --tid 1 -b /x", "tgtadm: 'lun' option is necessary", 22),
         ("--mode logicalunit --op show", "tgtadm: 'tid' option is necessary", 22),
         (
-            "--mode logicalunit --op new --tid 1 --lun 1 -P x=1",
+            "--mode logicalunit --op delete --tid 1 --lun 1 -P x=1",
             "tgtadm: logicalunit mode: option '-P' is not allowed/supported",
             22,
         ),

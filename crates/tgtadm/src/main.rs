@@ -2,10 +2,12 @@
 //! sends it to tgtd over the control socket, and prints the reply in tgt's layout (or as JSON).
 
 mod cli;
+mod cli_modes;
 mod client;
 mod help;
 mod options;
 mod render;
+mod render_modes;
 
 use cli::Command;
 use std::io::Write;

@@ -38,6 +38,8 @@ pub enum Opt {
     ControlSocket,
     /// rtgt: print replies as JSON.
     Json,
+    /// rtgt: include account passwords in `account show --json`.
+    Secrets,
     /// The original tgt design's `--driver istgt`.
     Driver,
 }
@@ -84,6 +86,7 @@ pub const OPTIONS: &[OptSpec] = &[
     spec("version", Some('V'), false, Opt::Version),
     spec("control-socket", None, true, Opt::ControlSocket),
     spec("json", None, false, Opt::Json),
+    spec("secrets", None, false, Opt::Secrets),
     spec("driver", None, true, Opt::Driver),
 ];
 

@@ -11,6 +11,10 @@ pub fn render(reply: &Reply) -> String {
         Reply::TargetList(targets) => targets.iter().map(target).collect(),
         Reply::Lun(view) => lun(view, 0),
         Reply::System(view) => system(view),
+        Reply::AccountList(list) => crate::render_modes::accounts(list),
+        Reply::PortalList(list) => crate::render_modes::portals(list),
+        Reply::LldList(list) => crate::render_modes::llds(list),
+        Reply::Sessions(list) => crate::render_modes::sessions(list),
     }
 }
 
@@ -197,6 +201,7 @@ mod tests {
                     initiator_address: "127.0.0.1:40000".parse().unwrap(),
                     target_address: "127.0.0.1:3297".parse().unwrap(),
                 }],
+                params: Vec::new(),
             }],
             luns: vec![controller(1), disk(1, 1), disk(1, 10), lun11],
             accounts: vec![],
@@ -403,6 +408,7 @@ Target 2: iqn.b
                 alias: Some("host1".into()),
                 isid: String::new(),
                 connections: vec![conn(0, "[::1]"), conn(1, "10.1.2.3")],
+                params: Vec::new(),
             }],
             luns: vec![],
             accounts: vec![],
@@ -420,7 +426,7 @@ Target 2: iqn.b
         let view = SystemView {
             state: SystemState::Ready,
             debug: false,
-            llds: vec![LldView { name: "iscsi".into(), state: "ready".into() }],
+            llds: vec![LldView { name: "iscsi".into(), state: "ready".into(), targets: Vec::new() }],
             backing_stores: vec![
                 BackingStoreView { name: "rdwr".into(), oflags: Some("sync:direct".into()) },
                 BackingStoreView { name: "memory".into(), oflags: None },

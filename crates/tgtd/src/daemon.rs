@@ -19,6 +19,8 @@ pub struct Daemon {
     pub state_dir: Option<PathBuf>,
     /// The vhost-user-scsi targets (`--lld vhost`).
     pub vhost: crate::vhost::VhostTargets,
+    /// The running configuration's extras (start-up portals, NOP settings) and its state file.
+    pub config: crate::state::ConfigState,
 }
 
 impl Daemon {
@@ -30,7 +32,8 @@ impl Daemon {
     pub fn with_state_dir(state_dir: Option<PathBuf>) -> Arc<Self> {
         let registry = Registry::new();
         let iscsi = IscsiServer::new(registry.clone());
-        Arc::new(Daemon { registry, iscsi, stop: Notify::new(), vhost: Default::default(), state_dir })
+        let config = crate::state::ConfigState::new(state_dir.clone());
+        Arc::new(Daemon { registry, iscsi, stop: Notify::new(), vhost: Default::default(), state_dir, config })
     }
 
     /// Ask the daemon to stop; the main task then shuts the portals down and exits.

@@ -4,7 +4,8 @@
 
 pub mod control;
 pub mod daemon;
-pub mod vhost;
 pub mod pr_state;
+pub mod vhost;
+pub mod state;
 
 pub use daemon::Daemon;

@@ -8,17 +8,23 @@
 //! response; a connection that stalls mid-message is dropped after a timeout; nothing a client sends
 //! can stop the accept loop.
 
+mod account_ops;
 mod lun_ops;
-mod show;
+mod portal_ops;
+mod session_ops;
+pub(crate) mod show;
 mod system_ops;
 mod target_ops;
-mod vhost_ops;
 #[cfg(test)]
 mod tests;
+mod vhost_ops;
 
 use crate::Daemon;
 use parking_lot::Mutex;
-use rtgt_mgmt::{decode, encode, frame_length, ErrorCode, MgmtError, Op, Reply, Request, Response};
+use rtgt_mgmt::{
+    decode, encode, frame_length, AccountOp, ErrorCode, LunOp, MgmtError, Op, PortalOp, Reply, Request, Response,
+    TargetOp,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -148,15 +154,44 @@ async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<(
 }
 
 /// Apply one request to the daemon. Synchronous: the caller runs it where blocking is allowed.
+/// A change is written to the state file before it is answered, so an acknowledged change survives
+/// a crash.
 pub(crate) fn dispatch(daemon: &Daemon, request: Request) -> Outcome {
     let Request { lld, op } = request;
     if lld == rtgt_mgmt::Lld::Vhost {
         // vhost targets live in their own table (not persisted yet).
         return vhost_ops::apply(daemon, op).into();
     }
-    match op {
+    let changes = changes_configuration(&op);
+    let mut outcome = match op {
         Op::Target(op) => target_ops::apply(daemon, op).into(),
         Op::LogicalUnit(op) => lun_ops::apply(daemon, op).into(),
         Op::System(op) => system_ops::apply(daemon, op),
+        Op::Account(op) => account_ops::apply(daemon, op).into(),
+        Op::Portal(op) => portal_ops::apply(daemon, op).into(),
+        Op::Lld(op) => portal_ops::apply_lld(daemon, op).into(),
+        Op::Session(op) => session_ops::apply_session(daemon, op).into(),
+        Op::Connection(op) => session_ops::apply_connection(daemon, op).into(),
+    };
+    if changes && outcome.result.is_ok() {
+        if let Err(err) = daemon.config.save(daemon) {
+            tracing::error!(%err, "the running configuration could not be saved");
+            outcome.result = Err(MgmtError::with_message(
+                ErrorCode::Unknown,
+                format!("applied, but not saved (it will not survive a restart): {err}"),
+            ));
+        }
+    }
+    outcome
+}
+
+/// Whether a successful `op` changes what the state file holds.
+fn changes_configuration(op: &Op) -> bool {
+    match op {
+        Op::Target(op) => !matches!(op, TargetOp::Show { .. }),
+        Op::LogicalUnit(op) => !matches!(op, LunOp::Show { .. }),
+        Op::Account(op) => !matches!(op, AccountOp::Show { .. }),
+        Op::Portal(op) => !matches!(op, PortalOp::Show),
+        Op::System(_) | Op::Lld(_) | Op::Session(_) | Op::Connection(_) => false,
     }
 }

@@ -1,28 +1,39 @@
 //! Typed views of the daemon's state for `show`: targets with their sessions, LUNs and access rules.
 
+use crate::Daemon;
 use rtgt_iscsi::{AclRule, IscsiTarget, SessionInfo};
-use rtgt_mgmt::{AclEntry, ConnectionView, DeviceType, Lld, LunView, NexusView, TargetParam, TargetState, TargetView};
+use rtgt_mgmt::{
+    AccountView, AclEntry, ConnectionView, DeviceType, Lld, LunView, NexusView, TargetParam, TargetState, TargetView,
+};
 use rtgt_scsi::LunInfo;
 
-pub(crate) fn target_view(target: &IscsiTarget) -> TargetView {
+pub(crate) fn target_view(daemon: &Daemon, target: &IscsiTarget) -> TargetView {
+    let nop = daemon.config.nop(target.tid());
+    let bound = target.accounts();
+    let accounts = bound
+        .incoming
+        .iter()
+        .map(|user| AccountView { user: user.clone(), outgoing: false })
+        .chain(bound.outgoing.iter().map(|user| AccountView { user: user.clone(), outgoing: true }))
+        .collect();
     TargetView {
         tid: target.tid(),
         name: target.name().to_string(),
         driver: Lld::Iscsi,
         // Targets cannot be taken offline yet (target update --name state).
         state: TargetState::Ready,
-        nop_interval: None,
-        nop_count: None,
+        // tgt shows the NOP lines only once they are set.
+        nop_interval: (nop.interval != 0).then_some(nop.interval),
+        nop_count: (nop.count != 0).then_some(nop.count),
         nexuses: target.sessions().iter().map(nexus_view).collect(),
         luns: target.scsi.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect(),
-        // CHAP accounts are a later step.
-        accounts: Vec::new(),
+        accounts,
         acl: target.acl().iter().map(acl_entry).collect(),
         params: target_params(target),
     }
 }
 
-fn nexus_view(session: &SessionInfo) -> NexusView {
+pub(crate) fn nexus_view(session: &SessionInfo) -> NexusView {
     NexusView {
         id: u64::from(session.tsih),
         initiator: session.initiator_name.clone(),
@@ -37,6 +48,7 @@ fn nexus_view(session: &SessionInfo) -> NexusView {
                 target_address: c.target_address,
             })
             .collect(),
+        params: Vec::new(),
     }
 }
 

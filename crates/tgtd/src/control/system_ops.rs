@@ -9,22 +9,22 @@ use rtgt_mgmt::{
 
 pub(crate) fn apply(daemon: &Daemon, op: SystemOp) -> Outcome {
     match op {
-        SystemOp::Show => Outcome::from(Ok(Reply::System(view()))),
+        SystemOp::Show => Outcome::from(Ok(Reply::System(view(daemon)))),
         // As tgt: no stop while targets are configured, so a stray command cannot take storage away
         // from initiators. rtgt adds `--force`, which stops anyway (sessions are logged out first).
         SystemOp::Delete { force: false } if !daemon.registry.targets().is_empty() => Outcome::from(Err(
             MgmtError::with_message(ErrorCode::InvalidRequest, "targets are configured; delete them or use --force"),
         )),
         SystemOp::Delete { .. } => Outcome { result: Ok(Reply::Done), stop: true },
-        SystemOp::Update { params } => Outcome::from(update(&params)),
+        SystemOp::Update { params } => Outcome::from(update(daemon, &params)),
     }
 }
 
-fn view() -> SystemView {
+fn view(daemon: &Daemon) -> SystemView {
     SystemView {
-        state: SystemState::Ready,
+        state: if daemon.registry.is_offline() { SystemState::Offline } else { SystemState::Ready },
         debug: false,
-        llds: vec![LldView { name: "iscsi".to_string(), state: "ready".to_string() }],
+        llds: vec![LldView { name: "iscsi".to_string(), state: "ready".to_string(), targets: Vec::new() }],
         backing_stores: BackstoreKind::all()
             .iter()
             .map(|kind| BackingStoreView {
@@ -36,33 +36,42 @@ fn view() -> SystemView {
     }
 }
 
-/// The names tgt accepts are recognised and their values checked. The daemon is always ready with
-/// logging fixed at start-up, so asking for exactly that succeeds; anything else (taking the daemon
-/// offline, switching debug logging) is not implemented yet.
-fn update(params: &[Param]) -> Result<Reply, MgmtError> {
+/// `State offline|ready`: offline refuses new logins while existing sessions go on. Logging is
+/// fixed at start-up (`tgtd -d`), so `debug` accepts only its current value. Everything is checked
+/// before anything changes.
+fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     if params.is_empty() {
         return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
     }
+    let invalid = |p: &Param| {
+        MgmtError::with_message(ErrorCode::InvalidRequest, format!("'{}' is not a valid value for {}", p.value, p.name))
+    };
+    let mut offline = None;
     for p in params {
-        let (valid, current) = match p.name.to_ascii_lowercase().as_str() {
-            "state" => (matches!(p.value.as_str(), "offline" | "ready"), "ready"),
-            "debug" => (matches!(p.value.as_str(), "on" | "off"), "off"),
+        match p.name.to_ascii_lowercase().as_str() {
+            "state" => match p.value.as_str() {
+                "offline" => offline = Some(true),
+                "ready" => offline = Some(false),
+                _ => return Err(invalid(p)),
+            },
+            "debug" => match p.value.as_str() {
+                "off" => {}
+                "on" => {
+                    return Err(MgmtError::with_message(
+                        ErrorCode::Unsupported,
+                        "debug logging is chosen at start (tgtd -d)",
+                    ))
+                }
+                _ => return Err(invalid(p)),
+            },
             _ => {
                 return Err(MgmtError::with_message(ErrorCode::InvalidRequest, format!("unknown parameter {}", p.name)))
             }
-        };
-        if !valid {
-            return Err(MgmtError::with_message(
-                ErrorCode::InvalidRequest,
-                format!("'{}' is not a valid value for {}", p.value, p.name),
-            ));
         }
-        if p.value != current {
-            return Err(MgmtError::with_message(
-                ErrorCode::Unsupported,
-                format!("setting {} to {} is not implemented yet", p.name, p.value),
-            ));
-        }
+    }
+    if let Some(offline) = offline {
+        daemon.registry.set_offline(offline);
+        tracing::info!(offline, "system state changed");
     }
     Ok(Reply::Done)
 }

@@ -15,13 +15,13 @@ pub(crate) fn apply(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
         TargetOp::New { tid, name } => new(daemon, tid, name),
         TargetOp::Delete { tid, force } => delete(daemon, tid, force),
         TargetOp::Show { tid: None } => {
-            Ok(Reply::TargetList(daemon.registry.targets().iter().map(|t| target_view(t)).collect()))
+            Ok(Reply::TargetList(daemon.registry.targets().iter().map(|t| target_view(daemon, t)).collect()))
         }
         // tgt prints the target's iSCSI parameters for `show --tid N`; rtgt shows that target's full
         // block (its parameters are in the view, printed by --json).
         TargetOp::Show { tid: Some(tid) } => {
             let target = find(daemon, tid)?;
-            Ok(Reply::TargetList(vec![target_view(&target)]))
+            Ok(Reply::TargetList(vec![target_view(daemon, &target)]))
         }
         TargetOp::Bind { tid, rules } => {
             let target = find(daemon, tid)?;
@@ -33,7 +33,7 @@ pub(crate) fn apply(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
         }
         TargetOp::Update { tid, params } => {
             let target = find(daemon, tid)?;
-            update(&target, &params)
+            update(daemon, &target, &params)
         }
     }
 }
@@ -77,6 +77,7 @@ fn delete(daemon: &Daemon, tid: u32, force: bool) -> Result<Reply, MgmtError> {
         target.close_sessions();
     }
     daemon.registry.remove_target(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
+    daemon.config.forget_target(tid);
     Ok(Reply::Done)
 }
 
@@ -125,27 +126,41 @@ fn check_rules(rules: &[AclEntry]) -> Result<(), MgmtError> {
     Ok(())
 }
 
-/// `--name K --value V`: iSCSI keys as tgt names them. Every pair is checked on a copy first, so a
-/// mistake changes nothing; the values apply to later logins.
-fn update(target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
+/// `--name K --value V`: iSCSI keys as tgt names them, and tgt's nop_interval / nop_count. Every pair
+/// is checked on a copy first, so a mistake changes nothing; the values apply to later logins.
+fn update(daemon: &Daemon, target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
     if params.is_empty() {
         return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
     }
     let mut trial = target.target_params();
+    let mut nop = daemon.config.nop(target.tid());
+    let number = |p: &Param| {
+        p.value.trim().parse::<u32>().map_err(|_| {
+            MgmtError::with_message(
+                ErrorCode::InvalidRequest,
+                format!("{} must be a number, not '{}'", p.name, p.value),
+            )
+        })
+    };
     for p in params {
         match p.name.to_ascii_lowercase().as_str() {
-            // tgt's target state and NOP-Out probing have no counterpart in rtgt yet.
-            "state" | "nop_interval" | "nop_count" => {
+            "nop_interval" => nop.interval = number(p)?,
+            "nop_count" => nop.count = number(p)?,
+            // tgt 1.0.85 refuses a target state change for iSCSI targets too.
+            "state" => {
                 return Err(MgmtError::with_message(
-                    ErrorCode::Unsupported,
-                    format!("changing {} is not implemented yet", p.name),
+                    ErrorCode::InvalidRequest,
+                    "an iSCSI target's state cannot be changed; use system update State",
                 ))
             }
             _ => trial.set(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?,
         }
     }
     for p in params {
-        target.set_param(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?;
+        if !matches!(p.name.to_ascii_lowercase().as_str(), "nop_interval" | "nop_count") {
+            target.set_param(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?;
+        }
     }
+    daemon.config.set_nop(target.tid(), nop);
     Ok(Reply::Done)
 }

@@ -1,0 +1,70 @@
+//! `--mode account`: CHAP accounts kept in the iSCSI registry, bound to targets or (tid 0) to
+//! discovery sessions.
+
+use super::target_ops::find;
+use crate::Daemon;
+use rtgt_iscsi::AccountError;
+use rtgt_mgmt::{AccountEntry, AccountOp, ErrorCode, MgmtError, Reply};
+
+pub(crate) fn apply(daemon: &Daemon, op: AccountOp) -> Result<Reply, MgmtError> {
+    let registry = &daemon.registry;
+    match op {
+        AccountOp::New { user, password } => registry.add_account(&user, &password).map_err(error)?,
+        AccountOp::Delete { user } => registry.delete_account(&user).map_err(error)?,
+        AccountOp::Bind { tid, user, outgoing } => {
+            if registry.account(&user).is_none() {
+                return Err(MgmtError::new(ErrorCode::NoUser));
+            }
+            if tid == 0 {
+                registry.bind_discovery_account(&user, outgoing).map_err(error)?;
+            } else {
+                find(daemon, tid)?.bind_account(&user, outgoing).map_err(error)?;
+            }
+        }
+        AccountOp::Unbind { tid, user, outgoing } => {
+            if registry.account(&user).is_none() {
+                return Err(MgmtError::new(ErrorCode::NoUser));
+            }
+            if tid == 0 {
+                registry.unbind_discovery_account(&user, outgoing).map_err(error)?;
+            } else {
+                find(daemon, tid)?.unbind_account(&user, outgoing).map_err(error)?;
+            }
+        }
+        AccountOp::Show { secrets } => {
+            // tgt lists the newest account first; the registry keeps accounts by name, not by age,
+            // so rtgt lists them by name descending (the same for accounts created in name order).
+            let discovery = registry.discovery_accounts();
+            let list = registry
+                .accounts()
+                .into_iter()
+                .rev()
+                .map(|a| AccountEntry {
+                    discovery: discovery.incoming.contains(&a.user),
+                    discovery_outgoing: discovery.outgoing.as_deref() == Some(a.user.as_str()),
+                    user: a.user,
+                    password: secrets.then_some(a.password),
+                })
+                .collect();
+            return Ok(Reply::AccountList(list));
+        }
+    }
+    Ok(Reply::Done)
+}
+
+/// tgt's codes for account mistakes; the iSCSI layer's text as the detail.
+fn error(err: AccountError) -> MgmtError {
+    let code = match err {
+        AccountError::Exists => ErrorCode::UserExists,
+        AccountError::NotFound => ErrorCode::NoUser,
+        AccountError::BadUser | AccountError::BadPassword => ErrorCode::InvalidRequest,
+        AccountError::AlreadyBound => ErrorCode::BindingExists,
+        AccountError::NotBound => ErrorCode::NoBinding,
+        AccountError::OutgoingExists => ErrorCode::OutgoingAccountExists,
+    };
+    match code {
+        // The code's own text says it all.
+        ErrorCode::UserExists | ErrorCode::NoUser | ErrorCode::OutgoingAccountExists => MgmtError::new(code),
+        _ => MgmtError::with_message(code, err.to_string()),
+    }
+}

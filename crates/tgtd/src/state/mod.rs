@@ -1,0 +1,114 @@
+//! The running configuration that survives restarts: what tgtd keeps beside the registry (the
+//! portals given at start, NOP-Out settings), the state file under `--state-dir`, rewritten after
+//! every change a management request makes and before that request is answered (so nothing
+//! acknowledged is lost by a crash), and the restore at start that replays it.
+
+pub mod file;
+pub mod model;
+
+use crate::Daemon;
+use file::StateFile;
+use model::RunningConfig;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// NOP-Out probing settings of one target (tgt's nop_interval / nop_count), 0 = off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NopSettings {
+    pub interval: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct ConfigState {
+    file: Option<StateFile>,
+    /// Portals from the command line: not part of the saved configuration (the command line
+    /// brings them back).
+    boot_portals: Mutex<Vec<SocketAddr>>,
+    nop: Mutex<BTreeMap<u32, NopSettings>>,
+    /// While the saved configuration is replayed, saving waits until the end.
+    restoring: AtomicBool,
+}
+
+/// What a restore did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    pub applied: usize,
+    /// Each step that failed, with why (a missing backing file, a port now taken, ...).
+    pub failed: Vec<String>,
+}
+
+impl ConfigState {
+    /// Persist under `dir`, or nothing at all.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        ConfigState { file: dir.map(StateFile::new), ..ConfigState::default() }
+    }
+
+    pub fn set_boot_portals(&self, portals: Vec<SocketAddr>) {
+        *self.boot_portals.lock() = portals;
+    }
+
+    pub fn boot_portals(&self) -> Vec<SocketAddr> {
+        self.boot_portals.lock().clone()
+    }
+
+    pub fn nop(&self, tid: u32) -> NopSettings {
+        self.nop.lock().get(&tid).copied().unwrap_or_default()
+    }
+
+    pub fn set_nop(&self, tid: u32, nop: NopSettings) {
+        let mut map = self.nop.lock();
+        if nop == NopSettings::default() {
+            map.remove(&tid);
+        } else {
+            map.insert(tid, nop);
+        }
+    }
+
+    /// A deleted target's settings go with it.
+    pub fn forget_target(&self, tid: u32) {
+        self.nop.lock().remove(&tid);
+    }
+
+    /// Write the daemon's configuration to the state file (nothing when not persisting or while
+    /// restoring).
+    pub fn save(&self, daemon: &Daemon) -> Result<(), String> {
+        let Some(file) = &self.file else { return Ok(()) };
+        if self.restoring.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let config = RunningConfig::snapshot(daemon);
+        let bytes = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
+        file.write(&bytes).map_err(|e| e.to_string())
+    }
+
+    /// Replay the saved configuration into `daemon` (at start, before any initiator or client is
+    /// served). Steps that fail are reported and skipped; when any did, the file as it was is kept
+    /// beside the new one (`.restore-failed`) so that nothing is silently forgotten.
+    pub fn restore(&self, daemon: &Daemon) -> Result<RestoreReport, String> {
+        let Some(file) = &self.file else { return Ok(RestoreReport::default()) };
+        let Some(bytes) = file.read().map_err(|e| e.to_string())? else { return Ok(RestoreReport::default()) };
+        let config: RunningConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a valid state file: {e}", file.path().display()))?;
+        self.restoring.store(true, Ordering::Release);
+        let mut report = RestoreReport::default();
+        for request in config.requests() {
+            let what = model::describe(&request.op);
+            match crate::control::dispatch(daemon, request).result {
+                Ok(_) => report.applied += 1,
+                Err(err) => report.failed.push(format!("{what}: {err}")),
+            }
+        }
+        self.restoring.store(false, Ordering::Release);
+        if !report.failed.is_empty() {
+            if let Err(err) = file.keep_copy("restore-failed") {
+                tracing::warn!(%err, "cannot keep a copy of the state file");
+            }
+        }
+        self.save(daemon)?;
+        Ok(report)
+    }
+}

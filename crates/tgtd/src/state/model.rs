@@ -1,0 +1,238 @@
+//! The saved form of the running configuration: accounts, targets with their parameters, access
+//! rules, account bindings and LUNs, discovery accounts, and portals added at run time. Taken from
+//! the live daemon (never kept in parallel, so it cannot drift), and turned back into the management
+//! requests that rebuild it. Only values that differ from the defaults are kept.
+
+use crate::control::show::acl_entry;
+use crate::Daemon;
+use rtgt_iscsi::TargetParams;
+use rtgt_mgmt::{AccountOp, AclEntry, DeviceType, LunOp, LunSpec, Op, Param, PortalOp, Request, TargetOp};
+use rtgt_scsi::{LunConfig, LunInfo};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Bumped when the format changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningConfig {
+    pub version: u32,
+    #[serde(default)]
+    pub accounts: Vec<SavedAccount>,
+    #[serde(default)]
+    pub discovery: SavedBindings,
+    #[serde(default)]
+    pub targets: Vec<SavedTarget>,
+    /// Portals added with `portal new` (those from the command line are not saved).
+    #[serde(default)]
+    pub portals: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAccount {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedBindings {
+    #[serde(default)]
+    pub incoming: Vec<String>,
+    #[serde(default)]
+    pub outgoing: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedTarget {
+    pub tid: u32,
+    pub name: String,
+    /// iSCSI parameters that differ from the defaults, and nop_interval / nop_count when set.
+    #[serde(default)]
+    pub params: Vec<Param>,
+    #[serde(default)]
+    pub acl: Vec<AclEntry>,
+    #[serde(default)]
+    pub accounts: SavedBindings,
+    #[serde(default)]
+    pub luns: Vec<SavedLun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedLun {
+    pub lun: u64,
+    pub spec: LunSpec,
+}
+
+impl RunningConfig {
+    pub fn snapshot(daemon: &Daemon) -> Self {
+        let registry = &daemon.registry;
+        let boot = daemon.config.boot_portals();
+        let discovery = registry.discovery_accounts();
+        RunningConfig {
+            version: FORMAT_VERSION,
+            accounts: registry
+                .accounts()
+                .into_iter()
+                .map(|a| SavedAccount { user: a.user, password: a.password })
+                .collect(),
+            discovery: SavedBindings { incoming: discovery.incoming, outgoing: discovery.outgoing },
+            targets: registry
+                .targets()
+                .iter()
+                .map(|t| {
+                    let bound = t.accounts();
+                    SavedTarget {
+                        tid: t.tid(),
+                        name: t.name().to_string(),
+                        params: target_params(t.params(), daemon.config.nop(t.tid())),
+                        acl: t.acl().iter().map(acl_entry).collect(),
+                        accounts: SavedBindings { incoming: bound.incoming, outgoing: bound.outgoing },
+                        luns: t
+                            .scsi
+                            .luns()
+                            .iter()
+                            .filter(|(_, unit)| unit.device_type() != rtgt_scsi::DeviceType::Controller)
+                            .map(|(lun, unit)| SavedLun { lun: *lun, spec: lun_spec(*lun, t.tid(), &unit.info()) })
+                            .collect(),
+                    }
+                })
+                .collect(),
+            portals: daemon.iscsi.portals().into_iter().filter(|p| !boot.contains(p)).collect(),
+        }
+    }
+
+    /// The requests that rebuild this configuration, in an order where each finds what it needs.
+    pub fn requests(&self) -> Vec<Request> {
+        let mut ops = Vec::new();
+        for a in &self.accounts {
+            ops.push(Op::Account(AccountOp::New { user: a.user.clone(), password: a.password.clone() }));
+        }
+        let bindings = |ops: &mut Vec<Op>, tid: u32, b: &SavedBindings| {
+            for user in &b.incoming {
+                ops.push(Op::Account(AccountOp::Bind { tid, user: user.clone(), outgoing: false }));
+            }
+            if let Some(user) = &b.outgoing {
+                ops.push(Op::Account(AccountOp::Bind { tid, user: user.clone(), outgoing: true }));
+            }
+        };
+        for t in &self.targets {
+            ops.push(Op::Target(TargetOp::New { tid: t.tid, name: t.name.clone() }));
+            if !t.params.is_empty() {
+                ops.push(Op::Target(TargetOp::Update { tid: t.tid, params: t.params.clone() }));
+            }
+            if !t.acl.is_empty() {
+                ops.push(Op::Target(TargetOp::Bind { tid: t.tid, rules: t.acl.clone() }));
+            }
+            bindings(&mut ops, t.tid, &t.accounts);
+            for l in &t.luns {
+                ops.push(Op::LogicalUnit(LunOp::New { tid: t.tid, lun: l.lun, spec: l.spec.clone() }));
+            }
+        }
+        bindings(&mut ops, 0, &self.discovery);
+        for &address in &self.portals {
+            ops.push(Op::Portal(PortalOp::New { address }));
+        }
+        ops.into_iter().map(Request::iscsi).collect()
+    }
+}
+
+/// The parameters to save: what differs from a new target's.
+fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings) -> Vec<Param> {
+    let defaults = TargetParams::default().list();
+    let mut out: Vec<Param> =
+        current.into_iter().filter(|kv| !defaults.contains(kv)).map(|(name, value)| Param::new(name, value)).collect();
+    if nop.interval != 0 {
+        out.push(Param::new("nop_interval", nop.interval.to_string()));
+    }
+    if nop.count != 0 {
+        out.push(Param::new("nop_count", nop.count.to_string()));
+    }
+    out
+}
+
+/// How to recreate a LUN: its store, and every parameter that differs from a new disk's.
+fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
+    let config = &info.config;
+    let default = LunConfig::disk(tid, lun);
+    let mut params = Vec::new();
+    let mut text = |name: &str, value: &str, default: &str| {
+        if value != default {
+            params.push(Param::new(name, value));
+        }
+    };
+    text("vendor_id", &config.vendor_id, &default.vendor_id);
+    text("product_id", &config.product_id, &default.product_id);
+    text("product_rev", &config.product_rev, &default.product_rev);
+    text("scsi_id", &config.scsi_id, &default.scsi_id);
+    text("scsi_sn", &config.scsi_sn, &default.scsi_sn);
+    let flag = |b: bool| if b { "1" } else { "0" };
+    text("removable", flag(config.removable), flag(default.removable));
+    text("readonly", flag(config.readonly), flag(default.readonly));
+    text("online", flag(config.online), flag(default.online));
+    text("thin_provisioning", flag(config.thin_provisioning), flag(default.thin_provisioning));
+    text("sense_format", flag(config.descriptor_sense), flag(default.descriptor_sense));
+    let bstype = info.backing_store_type.clone();
+    // Stores without a file are sized by option; a file's size is the file's.
+    let bsopts = if bstype == "rdwr" { String::new() } else { format!("size={}", info.size) };
+    LunSpec {
+        device_type: DeviceType::Disk,
+        backing_store: info.backing_store_path.clone(),
+        bstype: Some(bstype),
+        bsopts,
+        bsoflags: info.bsoflags.clone(),
+        block_size: Some(config.block_size),
+        params,
+    }
+}
+
+/// A request as a log line, never with a password in it.
+pub fn describe(op: &Op) -> String {
+    match op {
+        Op::Account(AccountOp::New { user, .. }) => format!("account new {user}"),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_rebuild_in_dependency_order() {
+        let config = RunningConfig {
+            version: FORMAT_VERSION,
+            accounts: vec![SavedAccount { user: "alice".into(), password: "pw".into() }],
+            discovery: SavedBindings { incoming: vec!["alice".into()], outgoing: None },
+            targets: vec![SavedTarget {
+                tid: 1,
+                name: "iqn.x:t1".into(),
+                params: vec![Param::new("MaxConnections", "2")],
+                acl: vec![AclEntry::All],
+                accounts: SavedBindings { incoming: vec![], outgoing: Some("alice".into()) },
+                luns: vec![SavedLun { lun: 1, spec: LunSpec::disk(Some("/d".into())) }],
+            }],
+            portals: vec!["127.0.0.1:3261".parse().unwrap()],
+        };
+        let kinds: Vec<String> = config.requests().iter().map(|r| describe(&r.op)).collect();
+        assert_eq!(kinds.len(), 8);
+        assert_eq!(kinds[0], "account new alice");
+        assert!(kinds[1].starts_with("Target(New"));
+        assert!(kinds[2].starts_with("Target(Update"));
+        assert!(kinds[3].starts_with("Target(Bind"));
+        assert!(kinds[4].contains("outgoing: true"));
+        assert!(kinds[5].starts_with("LogicalUnit(New"));
+        assert!(kinds[6].contains("tid: 0"));
+        assert!(kinds[7].starts_with("Portal(New"));
+        assert!(kinds.iter().all(|k| !k.contains("pw")));
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<RunningConfig>(&json).unwrap(), config);
+    }
+
+    #[test]
+    fn only_changed_parameters_are_saved() {
+        let mut current = TargetParams::default().list();
+        current[0].1 = "65536".into();
+        let saved = target_params(current, crate::state::NopSettings { interval: 5, count: 0 });
+        assert_eq!(saved, vec![Param::new("MaxRecvDataSegmentLength", "65536"), Param::new("nop_interval", "5")]);
+    }
+}

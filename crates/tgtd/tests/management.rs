@@ -1,0 +1,241 @@
+//! The management modes beyond targets and LUNs, through the real tgtadm against the real daemon:
+//! accounts, portals, the driver, sessions and connections, system state, target parameters; tgt's
+//! messages and exit statuses; `--json` on every show; passwords never shown unless asked.
+
+mod common;
+
+use common::initiator::Connection;
+use common::{free_port, Tgtd};
+use std::net::TcpStream;
+use std::process::Output;
+
+const IQN: &str = "iqn.2001-04.com.example:mgmt";
+
+fn fails(out: &Output, message: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(22), "stderr: {stderr}");
+    assert!(stderr.starts_with(&format!("tgtadm: {message}")), "expected '{message}', got: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+fn target(tgtd: &Tgtd) {
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "-T", IQN]);
+}
+
+#[test]
+fn accounts_are_created_bound_shown_and_deleted() {
+    let tgtd = Tgtd::start();
+    target(&tgtd);
+    let account = |args: &[&str]| {
+        let mut all = vec!["--lld", "iscsi", "--mode", "account"];
+        all.extend_from_slice(args);
+        tgtd.tgtadm(&all)
+    };
+    assert!(account(&["--op", "new", "--user", "alice", "--password", "alicesecret1"]).status.success());
+    assert!(account(&["--op", "new", "--user", "bob", "--password", "bobsecret123"]).status.success());
+    fails(&account(&["--op", "new", "--user", "alice", "--password", "x"]), "this account already exists");
+    assert_eq!(String::from_utf8(account(&["--op", "show"]).stdout).unwrap(), "Account list:\n    bob\n    alice\n");
+    assert!(account(&["--op", "bind", "--tid", "1", "--user", "alice"]).status.success());
+    assert!(account(&["--op", "bind", "--tid", "1", "--user", "bob", "--outgoing"]).status.success());
+    fails(&account(&["--op", "bind", "--tid", "1", "--user", "carl"]), "can't find the account");
+    fails(&account(&["--op", "bind", "--tid", "9", "--user", "alice"]), "can't find the target");
+    fails(
+        &account(&["--op", "bind", "--tid", "1", "--user", "alice", "--outgoing"]),
+        "this target already has an outgoing account",
+    );
+    // tid 0: the discovery session's accounts.
+    assert!(account(&["--op", "bind", "--tid", "0", "--user", "alice"]).status.success());
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(
+        show.contains("    Account information:\n        alice\n        bob (outgoing)\n    ACL information:\n"),
+        "{show}"
+    );
+
+    // Passwords appear nowhere unless asked for.
+    let json = String::from_utf8(account(&["--op", "show", "--json"]).stdout).unwrap();
+    assert!(!json.contains("secret"), "{json}");
+    let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(listed["account_list"][1]["user"], "alice");
+    assert_eq!(listed["account_list"][1]["discovery"], true);
+    let secrets = String::from_utf8(account(&["--op", "show", "--json", "--secrets"]).stdout).unwrap();
+    assert!(secrets.contains("alicesecret1"), "{secrets}");
+    assert!(!tgtd.log().contains("alicesecret1"), "a password reached the log");
+
+    assert!(account(&["--op", "unbind", "--tid", "1", "--user", "alice"]).status.success());
+    fails(&account(&["--op", "unbind", "--tid", "1", "--user", "alice"]), "can't find the binding");
+    assert!(account(&["--op", "delete", "--user", "bob"]).status.success());
+    fails(&account(&["--op", "delete", "--user", "bob"]), "can't find the account");
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(show.contains("    Account information:\n    ACL information:\n"), "{show}");
+}
+
+#[test]
+fn portals_open_and_close_at_run_time() {
+    let tgtd = Tgtd::start();
+    let boot = format!("Portal: 127.0.0.1:{},1\n", tgtd.port);
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "portal", "--op", "show"]), boot);
+    let port = free_port();
+    let portal = format!("portal=127.0.0.1:{port}");
+    tgtd.tgtadm_ok(&["--mode", "portal", "--op", "new", "--param", &portal]);
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "the new portal does not accept connections");
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "portal", "--op", "show"]), format!("Portal: 127.0.0.1:{port},1\n{boot}"));
+    fails(&tgtd.tgtadm(&["--mode", "portal", "--op", "new", "--param", &portal]), "invalid request");
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--mode", "portal", "--op", "show", "--json"])).unwrap();
+    assert_eq!(json["portal_list"].as_array().unwrap().len(), 2);
+    tgtd.tgtadm_ok(&["--mode", "portal", "--op", "delete", "--param", &portal]);
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the deleted portal still accepts connections");
+    fails(&tgtd.tgtadm(&["--mode", "portal", "--op", "delete", "--param", &portal]), "invalid request");
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "portal", "--op", "show"]), boot);
+}
+
+#[test]
+fn lld_mode_as_tgt() {
+    let tgtd = Tgtd::start();
+    target(&tgtd);
+    assert_eq!(
+        tgtd.tgtadm_ok(&["--mode", "lld", "--op", "show"]),
+        format!("LLDs:\n    iscsi: ready\n        Target 1: {IQN}\n")
+    );
+    fails(&tgtd.tgtadm(&["--mode", "lld", "--op", "start", "--lld", "iscsi"]), "this driver is busy");
+    fails(&tgtd.tgtadm(&["--mode", "lld", "--op", "stop", "--lld", "iscsi"]), "invalid request");
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--mode", "lld", "--op", "show", "--json"])).unwrap();
+    assert_eq!(json["lld_list"][0]["targets"][0]["tid"], 1);
+}
+
+#[test]
+fn target_parameters_and_nop_settings() {
+    let tgtd = Tgtd::start();
+    target(&tgtd);
+    let update = |name: &str, value: &str| {
+        tgtd.tgtadm(&["--mode", "target", "--op", "update", "--tid", "1", "--name", name, "--value", value])
+    };
+    assert!(update("nop_interval", "5").status.success());
+    assert!(update("nop_count", "3").status.success());
+    assert!(update("MaxRecvDataSegmentLength", "65536").status.success());
+    assert!(update("TargetAlias", "disk-one").status.success());
+    fails(&update("Frob", "3"), "invalid request");
+    fails(&update("MaxRecvDataSegmentLength", "abc"), "invalid request");
+    fails(&update("nop_count", "many"), "invalid request");
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(
+        show.starts_with(&format!(
+            "Target 1: {IQN}\n    System information:\n        Driver: iscsi\n        State: ready\n        \
+             Nop interval: 5\n        Nop count: 3\n    I_T nexus information:\n"
+        )),
+        "{show}"
+    );
+    let params = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--tid", "1"]);
+    assert!(params.starts_with("nop_interval=5\nnop_count=3\nMaxRecvDataSegmentLength=65536\n"), "{params}");
+    assert!(params.contains("TargetAlias=disk-one\n"), "{params}");
+}
+
+#[test]
+fn bind_by_address_network_and_name() {
+    let tgtd = Tgtd::start();
+    target(&tgtd);
+    let acl =
+        |op: &str, flag: &str, value: &str| tgtd.tgtadm(&["--mode", "target", "--op", op, "--tid", "1", flag, value]);
+    for (flag, value) in
+        [("-I", "ALL"), ("-I", "10.1.2.3"), ("-I", "192.168.0.0/16"), ("-I", "fd00::/8"), ("-Q", "iqn.x:a")]
+    {
+        assert!(acl("bind", flag, value).status.success(), "bind {value}");
+    }
+    fails(&acl("bind", "-I", "10.1.2.3"), "this access control rule already exists");
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(
+        show.ends_with("    ACL information:\n        ALL\n        10.1.2.3\n        192.168.0.0/16\n        fd00::/8\n        iqn.x:a\n"),
+        "{show}"
+    );
+    assert!(acl("unbind", "-I", "192.168.0.0/16").status.success());
+    fails(&acl("unbind", "-I", "192.168.0.0/16"), "this access control rule does not exist");
+    fails(&acl("bind", "-I", "10.0.0.0/33"), "'10.0.0.0/33' is not ALL");
+}
+
+#[test]
+fn sessions_and_connections_are_listed_and_closed() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "d.img", 8 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let initiator = "iqn.2007-10.com.example:client";
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login(initiator, Some(IQN), &[]).unwrap();
+    let tsih = only_session(&tgtd);
+    let sessions = tgtd.tgtadm_ok(&["--mode", "conn", "--op", "show", "--tid", "1"]);
+    assert_eq!(
+        sessions,
+        format!("Session: {tsih}\n    Connection: 0\n        Initiator: {initiator}\n        IP Address: 127.0.0.1\n")
+    );
+    let sid = tsih.to_string();
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "session", "--op", "show", "--tid", "1", "--sid", &sid]), sessions);
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--mode", "session", "--op", "show", "--tid", "1", "--json"])).unwrap();
+    assert_eq!(json["sessions"][0]["initiator"], initiator);
+    fails(&tgtd.tgtadm(&["--mode", "session", "--op", "show", "--tid", "1", "--sid", "999"]), "can't find the session");
+    fails(
+        &tgtd.tgtadm(&["--mode", "conn", "--op", "delete", "--tid", "1", "--sid", &sid, "--cid", "7"]),
+        "can't find the connection",
+    );
+    tgtd.tgtadm_ok(&["--mode", "conn", "--op", "delete", "--tid", "1", "--sid", &sid, "--cid", "0"]);
+    assert!(conn.closed_by_target(), "the connection was not closed");
+    wait_for_no_sessions(&tgtd);
+
+    // session delete closes every connection of the session.
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login(initiator, Some(IQN), &[]).unwrap();
+    let tsih = only_session(&tgtd);
+    tgtd.tgtadm_ok(&["--mode", "session", "--op", "delete", "--tid", "1", "--sid", &tsih.to_string()]);
+    assert!(conn.closed_by_target(), "the session was not closed");
+    wait_for_no_sessions(&tgtd);
+}
+
+/// The TSIH of target 1's only session, from `--json`.
+fn only_session(tgtd: &Tgtd) -> u64 {
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--mode", "session", "--op", "show", "--tid", "1", "--json"])).unwrap();
+    let list = json["sessions"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{json}");
+    list[0]["id"].as_u64().unwrap()
+}
+
+fn wait_for_no_sessions(tgtd: &Tgtd) {
+    for _ in 0..250 {
+        if tgtd.tgtadm_ok(&["--mode", "conn", "--op", "show", "--tid", "1"]).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the session is still listed");
+}
+
+#[test]
+fn offline_refuses_new_logins_while_sessions_go_on() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "d.img", 8 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let mut before = Connection::connect(tgtd.portal()).unwrap();
+    before.login("iqn.2007-10.com.example:before", Some(IQN), &[]).unwrap();
+    tgtd.tgtadm_ok(&["--mode", "system", "--op", "update", "--name", "State", "--value", "offline"]);
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).starts_with("System:\n    State: offline\n"));
+    let mut after = Connection::connect(tgtd.portal()).unwrap();
+    assert!(
+        after.login("iqn.2007-10.com.example:after", Some(IQN), &[]).is_err(),
+        "an offline daemon accepted a login"
+    );
+    // The session from before still works: TEST UNIT READY answers GOOD (after the unit attention
+    // every new nexus gets first).
+    let first = before.scsi(1, &[0u8; 6], &[], 0).expect("the existing session stopped working");
+    assert!(first.status == 0 || first.status == 2, "{}", first.status);
+    let tur = before.scsi(1, &[0u8; 6], &[], 0).expect("the existing session stopped working");
+    assert_eq!(tur.status, 0);
+    fails(
+        &tgtd.tgtadm(&["--mode", "system", "--op", "update", "--name", "State", "--value", "sideways"]),
+        "invalid request",
+    );
+    tgtd.tgtadm_ok(&["--mode", "system", "--op", "update", "--name", "State", "--value", "ready"]);
+    let mut again = Connection::connect(tgtd.portal()).unwrap();
+    assert!(again.login("iqn.2007-10.com.example:after", Some(IQN), &[]).is_ok());
+}
