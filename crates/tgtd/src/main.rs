@@ -36,7 +36,7 @@ fn run(options: Options) -> Result<()> {
     logging::init(options.foreground, options.debug);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
-    runtime.block_on(serve(portals, socket, state_dir, vhost, ready))
+    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, ready))
 }
 
 /// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
@@ -69,6 +69,7 @@ async fn serve(
     portals: Vec<SocketAddr>,
     socket: PathBuf,
     state_dir: Option<PathBuf>,
+    restore: bool,
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
     mut ready: ReadyPipe,
 ) -> Result<()> {
@@ -76,6 +77,10 @@ async fn serve(
     let control_listener = bind_control_socket(&socket)?;
     let bound = bind_portals(&daemon, &portals).await?;
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
+    daemon.config.set_boot_portals(bound.clone());
+    if restore {
+        restore_configuration(&daemon).await?;
+    }
     tokio::spawn(control::serve(control_listener, daemon.clone()));
 
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -93,6 +98,25 @@ async fn serve(
     daemon.shutdown().await;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("tgtd stopped");
+    Ok(())
+}
+
+/// Rebuild the saved configuration before anyone is served. A step that fails (a backing file gone)
+/// is logged and skipped; an unreadable state file stops the start, as starting empty would
+/// overwrite it.
+async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {
+    let d = daemon.clone();
+    // Replaying may open files and portals: blocking work, off the runtime's workers.
+    let report = tokio::task::spawn_blocking(move || d.config.restore(&d))
+        .await
+        .context("restoring the running configuration")?
+        .map_err(anyhow::Error::msg)?;
+    for failure in &report.failed {
+        tracing::error!(%failure, "not restored");
+    }
+    if report.applied > 0 || !report.failed.is_empty() {
+        tracing::info!(applied = report.applied, failed = report.failed.len(), "running configuration restored");
+    }
     Ok(())
 }
 
