@@ -438,3 +438,32 @@ fn reporting_commands_pass_write_exclusive_only() {
         assert_eq!(s.t.run_on(&s.b, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]).0.status, GOOD);
     }
 }
+
+#[test]
+fn preempt_and_abort_changing_type_tells_the_remaining_registrants() {
+    let s = Two::new();
+    let c = s.t.target.add_nexus("iqn.2024-01.test:i3,i,0x000000000003".into());
+    s.t.clear_ua(&c);
+    s.out(s.a(), 6, 0, 0, 1);
+    s.out(&s.b, 6, 0, 0, 2);
+    s.out(&c, 6, 0, 0, 3);
+    s.out(s.a(), 1, 5, 1, 0);
+    // c preempts the holder's key and takes an exclusive access reservation.
+    assert_good(&s.out(&c, 5, 3, 3, 1));
+    assert_eq!(s.a().unit_attentions.take(1), Some(Asc(0x2a, 0x05)));
+    assert_eq!(s.b.unit_attentions.take(1), Some(Asc(0x2a, 0x04)));
+    assert_eq!(c.unit_attentions.take(1), None);
+    assert_eq!(s.keys().1, vec![2, 3]);
+    assert_eq!(s.reservation(), Some((3, 3)));
+    // b is registered but not the holder of an exclusive access reservation: everything conflicts.
+    assert_eq!(s.read(&s.b), CONFLICT);
+}
+
+#[test]
+fn all_tg_pt_is_reported_in_full_status() {
+    let s = Two::new();
+    let p = params(0, 9, 0x04);
+    assert_good(&s.t.run_out(&prout_cdb(6, 0, 24), &p).0);
+    let (_, d) = s.t.run(&prin(3, 1024));
+    assert_eq!(d[8 + 12], 0x02, "ALL_TG_PT set, not holder");
+}
