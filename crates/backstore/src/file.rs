@@ -162,6 +162,43 @@ impl BlockStore for FileStore {
         self.zero_fill(offset, len)
     }
 
+    /// SEEK_DATA/SEEK_HOLE: a hole is deallocated. Block devices, and filesystems without the
+    /// seek extensions, report everything allocated.
+    fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), BackstoreError> {
+        check_range(ErrorKind::Read, offset, len, self.size())?;
+        if len == 0 || self.is_block_device {
+            return Ok((true, len));
+        }
+        let Ok(off) = i64::try_from(offset) else {
+            return Err(BackstoreError::out_of_range(ErrorKind::Read, offset, len));
+        };
+        let fd = self.file.as_raw_fd();
+        // SAFETY: lseek on a file descriptor we own; it moves a file offset nobody else relies on
+        // (all I/O here is positioned: pread/pwrite).
+        let data = unsafe { libc::lseek(fd, off, libc::SEEK_DATA) };
+        if data < 0 {
+            let err = std::io::Error::last_os_error();
+            return match err.raw_os_error() {
+                // No data at or after offset: a hole up to the end of the file.
+                Some(libc::ENXIO) => Ok((false, len)),
+                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => Ok((true, len)),
+                _ => Err(BackstoreError::io(ErrorKind::Read, offset, err)),
+            };
+        }
+        let data = data as u64;
+        if data > offset {
+            return Ok((false, (data - offset).min(len)));
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, off, libc::SEEK_HOLE) };
+        if hole < 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(BackstoreError::io(ErrorKind::Read, offset, err));
+        }
+        let hole = hole as u64;
+        Ok((true, hole.saturating_sub(offset).clamp(1, len)))
+    }
+
     fn reload_size(&self) -> Result<u64, BackstoreError> {
         let size = self.measure().map_err(|e| BackstoreError::io(ErrorKind::Size, 0, e))?;
         self.size.store(size, Ordering::Relaxed);
@@ -219,6 +256,28 @@ mod tests {
         assert_eq!(back, data);
         let on_disk = std::fs::read(tmp.path()).unwrap();
         assert_eq!(&on_disk[8192..12288], &data[..]);
+    }
+
+    #[test]
+    fn allocation_follows_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse.img");
+        std::fs::File::create(&path).unwrap().set_len(4 << 20).unwrap();
+        let store = FileStore::open(&path, OpenFlags::default()).unwrap();
+        let whole = 4u64 << 20;
+        assert_eq!(store.allocation(0, whole).unwrap(), (false, whole));
+        crate::test_util::block_on(store.write_at(1 << 20, &[1u8; 65536], false)).unwrap();
+        let (mapped, n) = store.allocation(0, whole).unwrap();
+        // Filesystems without SEEK_DATA report everything allocated; with it the first MiB is a hole.
+        if !mapped {
+            assert_eq!(n, 1 << 20);
+            let (mapped, n) = store.allocation(1 << 20, whole - (1 << 20)).unwrap();
+            assert!(mapped);
+            assert!(n >= 65536);
+            crate::test_util::block_on(store.unmap(1 << 20, 65536)).unwrap();
+            assert_eq!(store.allocation(1 << 20, 65536).unwrap(), (false, 65536));
+        }
+        assert!(store.allocation(whole, 1).is_err());
     }
 
     #[test]

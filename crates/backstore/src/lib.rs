@@ -54,6 +54,13 @@ pub trait BlockStore {
     async fn compare_and_write(&self, offset: u64, expected: &[u8], data: &[u8]) -> Result<(), BackstoreError> {
         compare_then_write(self, offset, expected, data).await
     }
+    /// Whether the byte at `offset` is allocated (`true`) or deallocated, and for how many bytes
+    /// from `offset` (at most `len`, at least 1 when `len > 0`) that stays so. For GET LBA STATUS.
+    /// Engines that cannot tell report the whole range allocated.
+    fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), BackstoreError> {
+        let _ = offset;
+        Ok((true, len))
+    }
 }
 
 /// A backing store of any engine.
@@ -183,6 +190,14 @@ impl BlockStore for Backstore {
             return s.compare_and_write(offset, expected, data).await;
         }
         compare_then_write(self, offset, expected, data).await
+    }
+
+    fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), BackstoreError> {
+        match self {
+            Backstore::File(s) => s.allocation(offset, len),
+            // The other engines keep no allocation map.
+            _ => Ok((true, len)),
+        }
     }
 
     fn reload_size(&self) -> Result<u64, BackstoreError> {

@@ -109,6 +109,50 @@ pub enum Command {
         lba: u64,
         alloc_len: u32,
     },
+    /// PRE-FETCH(10/16): a PREFETCH LENGTH of 0 means to the end of the medium.
+    PreFetch {
+        lba: u64,
+        blocks: u32,
+    },
+    ReadDefectData {
+        twelve: bool,
+        plist: bool,
+        glist: bool,
+        format: u8,
+        alloc_len: u32,
+    },
+    /// Data-out is the verify data followed by the write data, `blocks` of each.
+    CompareAndWrite {
+        range: BlockRange,
+        fua: bool,
+    },
+    OrWrite {
+        range: BlockRange,
+        fua: bool,
+    },
+    WriteAtomic {
+        range: BlockRange,
+        fua: bool,
+        boundary: u16,
+    },
+    Sanitize {
+        service_action: u8,
+        immed: bool,
+        ause: bool,
+        param_len: u16,
+    },
+    ExtendedCopy {
+        param_len: u32,
+    },
+    ReceiveCopyResults {
+        service_action: u8,
+        list_id: u8,
+        alloc_len: u32,
+    },
+    ReportSupportedTmf {
+        repd: bool,
+        alloc_len: u32,
+    },
 }
 
 impl Command {
@@ -120,6 +164,10 @@ impl Command {
             Command::Verify { range, bytchk: 1 } => blocks(range),
             Command::ModeSelect { param_len, .. } | Command::Unmap { param_len } => u32::from(*param_len),
             Command::WriteSame { ndob: false, .. } => block_size,
+            Command::OrWrite { range, .. } | Command::WriteAtomic { range, .. } => blocks(range),
+            Command::CompareAndWrite { range, .. } => blocks(range).saturating_mul(2),
+            Command::Sanitize { param_len, .. } => u32::from(*param_len),
+            Command::ExtendedCopy { param_len } => *param_len,
             Command::PersistentReserveOut { param_len, .. } => *param_len,
             _ => 0,
         }
@@ -362,6 +410,78 @@ pub(crate) fn write_same16(c: &[u8]) -> Result<Command, Sense> {
 /// SBC-3 5.7.
 pub(crate) fn get_lba_status(c: &[u8]) -> Result<Command, Sense> {
     Ok(Command::GetLbaStatus { lba: be64(c, 2), alloc_len: be32(c, 10) })
+}
+
+/// SBC-4 5.14/5.15.
+pub(crate) fn prefetch10(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::PreFetch { lba: u64::from(be32(c, 2)), blocks: u32::from(be16(c, 7)) })
+}
+
+pub(crate) fn prefetch16(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::PreFetch { lba: be64(c, 2), blocks: be32(c, 10) })
+}
+
+/// SBC-4 5.19/5.20.
+pub(crate) fn read_defect_data10(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::ReadDefectData {
+        twelve: false,
+        plist: c[2] & 0x10 != 0,
+        glist: c[2] & 0x08 != 0,
+        format: c[2] & 0x07,
+        alloc_len: u32::from(be16(c, 7)),
+    })
+}
+
+pub(crate) fn read_defect_data12(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::ReadDefectData {
+        twelve: true,
+        plist: c[1] & 0x10 != 0,
+        glist: c[1] & 0x08 != 0,
+        format: c[1] & 0x07,
+        alloc_len: be32(c, 6),
+    })
+}
+
+/// SBC-4 5.3: NUMBER OF LOGICAL BLOCKS is byte 13.
+pub(crate) fn compare_and_write(c: &[u8]) -> Result<Command, Sense> {
+    let range = BlockRange { lba: be64(c, 2), blocks: u32::from(c[13]) };
+    Ok(Command::CompareAndWrite { range, fua: c[1] & 0x08 != 0 })
+}
+
+/// SBC-4 5.10.
+pub(crate) fn orwrite16(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::OrWrite { range: range16(c), fua: c[1] & 0x08 != 0 })
+}
+
+/// SBC-4 5.48: ATOMIC BOUNDARY in bytes 10-11, TRANSFER LENGTH in 12-13.
+pub(crate) fn write_atomic16(c: &[u8]) -> Result<Command, Sense> {
+    let range = BlockRange { lba: be64(c, 2), blocks: u32::from(be16(c, 12)) };
+    Ok(Command::WriteAtomic { range, fua: c[1] & 0x08 != 0, boundary: be16(c, 10) })
+}
+
+/// SBC-4 5.30.
+pub(crate) fn sanitize(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::Sanitize {
+        service_action: c[1] & 0x1f,
+        immed: c[1] & 0x80 != 0,
+        ause: c[1] & 0x20 != 0,
+        param_len: be16(c, 7),
+    })
+}
+
+/// SPC-4 6.4 EXTENDED COPY(LID1).
+pub(crate) fn extended_copy(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::ExtendedCopy { param_len: be32(c, 10) })
+}
+
+/// SPC-4 6.25 RECEIVE COPY RESULTS.
+pub(crate) fn receive_copy_results(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::ReceiveCopyResults { service_action: c[1] & 0x1f, list_id: c[2], alloc_len: be32(c, 10) })
+}
+
+/// SPC-4 6.37 REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS.
+pub(crate) fn report_supported_tmf(c: &[u8]) -> Result<Command, Sense> {
+    Ok(Command::ReportSupportedTmf { repd: c[2] & 0x80 != 0, alloc_len: be32(c, 6) })
 }
 
 #[cfg(test)]

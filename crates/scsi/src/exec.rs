@@ -8,9 +8,9 @@
 use crate::cdb::Command;
 use crate::lun::LogicalUnit;
 use crate::opcodes::{self, Lookup, MEDIUM, NO_UA, RESERVATION_OK};
-use crate::sbc::{self, capacity, medium, provisioning, rw};
+use crate::sbc::{self, capacity, locked_write, medium, prefetch, provisioning, rw, sanitize};
 use crate::sense::{Asc, Sense, SenseFormat};
-use crate::spc::{self, inquiry, mode, report_luns, request_sense, reserve, rsoc};
+use crate::spc::{self, inquiry, mode, report_luns, request_sense, reserve, rsoc, xcopy};
 use crate::target::{Ctx, Failure, Target, TaskResult};
 use crate::ScsiStatus;
 
@@ -137,6 +137,23 @@ async fn run(
             provisioning::write_same(lu, range, unmap, ndob, cdb_len, data_out, data_in).await?
         }
         Command::GetLbaStatus { lba, alloc_len } => provisioning::get_lba_status(lu, lba, alloc_len, data_in)?,
+        Command::PreFetch { lba, blocks } => prefetch::prefetch(lu, lba, blocks)?,
+        Command::ReadDefectData { twelve, plist, glist, format, alloc_len } => {
+            prefetch::read_defect_data(twelve, plist, glist, format, alloc_len, data_in)?
+        }
+        Command::CompareAndWrite { range, fua } => locked_write::compare_and_write(lu, range, fua, data_out).await?,
+        Command::OrWrite { range, fua } => locked_write::orwrite(lu, range, fua, data_out, data_in).await?,
+        Command::WriteAtomic { range, fua, boundary } => {
+            locked_write::write_atomic(lu, range, fua, boundary, data_out).await?
+        }
+        Command::Sanitize { service_action, immed: _, ause: _, param_len } => {
+            sanitize::sanitize(lu, service_action, param_len, data_out, data_in).await?
+        }
+        Command::ExtendedCopy { param_len } => xcopy::extended_copy(lu, ctx, param_len, data_out, data_in).await?,
+        Command::ReceiveCopyResults { service_action, list_id, alloc_len } => {
+            xcopy::receive_copy_results(lu, ctx, service_action, list_id, alloc_len, data_in)?
+        }
+        Command::ReportSupportedTmf { repd, alloc_len } => rsoc::report_supported_tmf(repd, alloc_len, data_in),
     }
     Ok(())
 }

@@ -26,12 +26,18 @@
 //! - `LunConfig::disk(tid, lun)`, `LunConfig::controller(tid, lun)`: tgt's defaults
 //! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
 //! - `LogicalUnit::{set_online, set_readonly, flush}` and read accessors
+//! - `Target::with_directory(tid, name, Arc<LunDirectory>)`: targets sharing one directory can
+//!   EXTENDED COPY between each other's units; `Target::new` uses `LunDirectory::global()`
+//! - `LogicalUnit::reconfigure(LunConfig)`: tgt's LUN parameters on a live unit
 
 mod cdb;
+pub mod directory;
 mod exec;
 pub mod lun;
 pub mod lun_address;
+pub mod mode_page;
 mod opcodes;
+mod range_lock;
 mod sbc;
 pub mod sense;
 mod spc;
@@ -40,8 +46,10 @@ pub mod target;
 mod target_tests;
 mod unit_attention;
 
+pub use directory::LunDirectory;
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo};
 pub use lun_address::{decode_lun, encode_lun};
+pub use mode_page::{ModePageError, ModePageSpec};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,

@@ -4,9 +4,10 @@
 //! reservation holder) is kept in atomics, so commands running concurrently share no lock.
 
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceType {
@@ -55,6 +56,8 @@ pub struct LunConfig {
     pub descriptor_sense: bool,
     /// Write cache enabled (WCE in the caching mode page).
     pub write_cache: bool,
+    /// Administrator's mode pages (`mode_page=`), reported by MODE SENSE.
+    pub mode_pages: Vec<crate::ModePageSpec>,
 }
 
 impl LunConfig {
@@ -76,6 +79,7 @@ impl LunConfig {
             thin_provisioning: false,
             descriptor_sense: false,
             write_cache: true,
+            mode_pages: Vec::new(),
         }
     }
 
@@ -120,7 +124,11 @@ pub(crate) struct ModeParams {
 
 #[derive(Debug)]
 pub struct LogicalUnit {
-    config: LunConfig,
+    /// Fixed for the unit's life (the block size and device type are copied out of it below);
+    /// identity and feature flags can be replaced whole by `reconfigure`.
+    config: RwLock<Arc<LunConfig>>,
+    device_type: DeviceType,
+    block_size: u32,
     store: Option<Backstore>,
     online: AtomicBool,
     readonly: AtomicBool,
@@ -134,10 +142,16 @@ pub struct LogicalUnit {
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
     prevent: Mutex<Vec<u64>>,
     mode_select: Mutex<()>,
+    /// Held by every write for its blocks (see `range_lock`).
+    range_locks: crate::range_lock::RangeLocks,
+    /// EXTENDED COPY outcomes by (nexus id, list identifier).
+    copies: Mutex<Vec<(u64, u8, crate::spc::xcopy::CopyOutcome)>>,
 }
 
 /// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0).
 const MAX_TRANSFER_BYTES: u32 = 64 << 20;
+/// EXTENDED COPY results kept per unit for RECEIVE COPY RESULTS.
+const MAX_COPY_RESULTS: usize = 64;
 
 impl LogicalUnit {
     /// A block size of 0 (or not a power of two) for a disk is replaced by 512 rather than trusted.
@@ -158,13 +172,17 @@ impl LogicalUnit {
             persistent_reservations: Default::default(),
             prevent: Mutex::new(Vec::new()),
             mode_select: Mutex::new(()),
-            config,
+            range_locks: Default::default(),
+            copies: Mutex::new(Vec::new()),
+            device_type: config.device_type,
+            block_size: config.block_size,
+            config: RwLock::new(Arc::new(config)),
             store,
         }
     }
 
     pub fn info(&self) -> LunInfo {
-        let mut config = self.config.clone();
+        let mut config = LunConfig::clone(&self.config());
         let mode = self.mode_params();
         config.online = self.online.load(Ordering::Relaxed);
         config.readonly = self.readonly.load(Ordering::Relaxed);
@@ -211,12 +229,12 @@ impl LogicalUnit {
     }
 
     /// The configuration the unit was created with.
-    pub fn config(&self) -> &LunConfig {
-        &self.config
+    pub fn config(&self) -> Arc<LunConfig> {
+        self.config.read().clone()
     }
 
     pub fn device_type(&self) -> DeviceType {
-        self.config.device_type
+        self.device_type
     }
 
     pub fn store(&self) -> Option<&Backstore> {
@@ -224,7 +242,7 @@ impl LogicalUnit {
     }
 
     pub fn block_size(&self) -> u32 {
-        self.config.block_size
+        self.block_size
     }
 
     /// Capacity in bytes (0 without a store).
@@ -234,7 +252,7 @@ impl LogicalUnit {
 
     /// Capacity in whole logical blocks.
     pub fn capacity_blocks(&self) -> u64 {
-        self.size_bytes() / u64::from(self.config.block_size)
+        self.size_bytes() / u64::from(self.block_size)
     }
 
     pub fn is_online(&self) -> bool {
@@ -245,6 +263,19 @@ impl LogicalUnit {
     /// `online=0/1`, or START STOP UNIT on removable units).
     pub fn set_online(&self, online: bool) {
         self.online.store(online, Ordering::Relaxed);
+    }
+
+    /// Replace the administrator's parameters on a live unit (`--op update --params`). The block
+    /// size and device type cannot change; online, readonly and the sense format take the new
+    /// values. Initiators are not told: tgt does not tell them either, and identity changes are
+    /// expected only before first use.
+    pub fn reconfigure(&self, mut config: LunConfig) {
+        config.device_type = self.device_type;
+        config.block_size = self.block_size;
+        self.online.store(config.online, Ordering::Relaxed);
+        self.readonly.store(config.readonly, Ordering::Relaxed);
+        self.d_sense.store(config.descriptor_sense, Ordering::Relaxed);
+        *self.config.write() = Arc::new(config);
     }
 
     /// Change the administrator's read-only setting (tgt's `readonly=0/1`).
@@ -267,7 +298,7 @@ impl LogicalUnit {
 
     pub(crate) fn peripheral_byte(&self) -> u8 {
         // PERIPHERAL QUALIFIER 000b: connected.
-        self.config.device_type.peripheral_type()
+        self.device_type.peripheral_type()
     }
 
     /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 0, one logical block per physical block. The
@@ -278,7 +309,7 @@ impl LogicalUnit {
     }
 
     pub(crate) fn max_transfer_blocks(&self) -> u32 {
-        (MAX_TRANSFER_BYTES / self.config.block_size).max(1)
+        (MAX_TRANSFER_BYTES / self.block_size).max(1)
     }
 
     /// The store for a media-access command; NOT READY when the unit is offline or has none.
@@ -298,13 +329,52 @@ impl LogicalUnit {
     }
 
     pub(crate) fn default_mode_params(&self) -> ModeParams {
-        ModeParams { wce: self.config.write_cache, d_sense: self.config.descriptor_sense, swp: false }
+        let config = self.config();
+        ModeParams { wce: config.write_cache, d_sense: config.descriptor_sense, swp: false }
     }
 
     pub(crate) fn set_mode_params(&self, p: ModeParams) {
         self.wce.store(p.wce, Ordering::Relaxed);
         self.d_sense.store(p.d_sense, Ordering::Relaxed);
         self.swp.store(p.swp, Ordering::Relaxed);
+    }
+
+    /// The NAA locally assigned designator (NAA 3, SPC-4 7.8.6.6.4) of the Device Identification
+    /// page: a stable 60-bit FNV-1a hash of the SCSI ID.
+    pub(crate) fn naa(&self) -> u64 {
+        let id = &self.config().scsi_id;
+        let hash =
+            id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        (hash & 0x0fff_ffff_ffff_ffff) | (0x3 << 60)
+    }
+
+    /// Whether the Device Identification page carries this designator: NAA (type 3) or T10
+    /// vendor ID (type 1, the SCSI ID).
+    pub(crate) fn has_designator(&self, designator_type: u8, designator: &[u8]) -> bool {
+        match designator_type {
+            3 => designator == self.naa().to_be_bytes(),
+            1 => designator == self.config().scsi_id.as_bytes(),
+            _ => false,
+        }
+    }
+
+    /// Remember the outcome of an EXTENDED COPY for RECEIVE COPY RESULTS (per nexus and list
+    /// identifier; the oldest are forgotten past a bound).
+    pub(crate) fn record_copy(&self, nexus_id: u64, list_id: u8, result: crate::spc::xcopy::CopyOutcome) {
+        let mut copies = self.copies.lock();
+        copies.retain(|(n, l, _)| (*n, *l) != (nexus_id, list_id));
+        if copies.len() >= MAX_COPY_RESULTS {
+            copies.remove(0);
+        }
+        copies.push((nexus_id, list_id, result));
+    }
+
+    pub(crate) fn copy_result(&self, nexus_id: u64, list_id: u8) -> Option<crate::spc::xcopy::CopyOutcome> {
+        self.copies.lock().iter().find(|(n, l, _)| (*n, *l) == (nexus_id, list_id)).map(|(_, _, r)| *r)
+    }
+
+    pub(crate) fn range_locks(&self) -> &crate::range_lock::RangeLocks {
+        &self.range_locks
     }
 
     pub(crate) fn mode_select_lock(&self) -> MutexGuard<'_, ()> {
@@ -351,6 +421,7 @@ impl LogicalUnit {
     pub(crate) fn forget_nexus(&self, nexus_id: u64) {
         self.release_reservation(nexus_id);
         self.set_prevent(nexus_id, false);
+        self.copies.lock().retain(|(n, _, _)| *n != nexus_id);
     }
 
     /// Logical unit reset (SAM-5 6.6): reservation and medium removal prevention are cleared.

@@ -76,9 +76,27 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         [0x2e, 0x16, FF, FF, FF, FF, 0x1f, FF, FF, 0]
     ),
     op!("VERIFY(10)", None, DISK | MEDIUM, cdb::verify10, [0x2f, 0x16, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
+    op!("PRE-FETCH(10)", None, DISK | MEDIUM, cdb::prefetch10, [0x34, 0x02, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
     op!("SYNCHRONIZE CACHE(10)", None, DISK | MEDIUM, cdb::sync_cache10, [0x35, 0x06, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
+    op!("READ DEFECT DATA(10)", None, DISK | MEDIUM, cdb::read_defect_data10, [0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0]),
     op!("WRITE SAME(10)", None, DISK | MEDIUM, cdb::write_same10, [0x41, 0x08, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
     op!("UNMAP", None, DISK | MEDIUM | THIN_ONLY, cdb::unmap, [0x42, 0, 0, 0, 0, 0, 0x1f, FF, FF, 0]),
+    op!("SANITIZE OVERWRITE", Some(0x01), DISK | MEDIUM, cdb::sanitize, [0x48, 0xa1, 0, 0, 0, 0, 0, FF, FF, 0]),
+    op!(
+        "SANITIZE BLOCK ERASE",
+        Some(0x02),
+        DISK | MEDIUM | THIN_ONLY,
+        cdb::sanitize,
+        [0x48, 0xa2, 0, 0, 0, 0, 0, FF, FF, 0]
+    ),
+    op!(
+        "SANITIZE CRYPTOGRAPHIC ERASE",
+        Some(0x03),
+        DISK | MEDIUM | THIN_ONLY,
+        cdb::sanitize,
+        [0x48, 0xa3, 0, 0, 0, 0, 0, FF, FF, 0]
+    ),
+    op!("SANITIZE EXIT FAILURE MODE", Some(0x1f), DISK | MEDIUM, cdb::sanitize, [0x48, 0xbf, 0, 0, 0, 0, 0, FF, FF, 0]),
     op!("MODE SELECT(10)", None, BOTH, cdb::mode_select10, [0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0]),
     op!("RESERVE(10)", None, DISK, cdb::reserve, [0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     op!("RELEASE(10)", None, DISK | RESERVATION_OK, cdb::release, [0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
@@ -132,6 +150,34 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         [0x5f, 0x07, FF, 0, 0, FF, FF, FF, FF, 0]
     ),
     op!(
+        "EXTENDED COPY(LID1)",
+        Some(0x00),
+        DISK,
+        cdb::extended_copy,
+        [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+    ),
+    op!(
+        "RECEIVE COPY STATUS(LID1)",
+        Some(0x00),
+        DISK,
+        cdb::receive_copy_results,
+        [0x84, 0x00, FF, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+    ),
+    op!(
+        "RECEIVE COPY OPERATING PARAMETERS",
+        Some(0x03),
+        DISK,
+        cdb::receive_copy_results,
+        [0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+    ),
+    op!(
+        "RECEIVE COPY FAILURE DETAILS(LID1)",
+        Some(0x04),
+        DISK,
+        cdb::receive_copy_results,
+        [0x84, 0x04, FF, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+    ),
+    op!(
         "READ(16)",
         None,
         DISK | MEDIUM,
@@ -139,11 +185,25 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         [0x88, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
     ),
     op!(
+        "COMPARE AND WRITE",
+        None,
+        DISK | MEDIUM,
+        cdb::compare_and_write,
+        [0x89, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, 0x1f, 0]
+    ),
+    op!(
         "WRITE(16)",
         None,
         DISK | MEDIUM,
         cdb::write16,
         [0x8a, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
+    ),
+    op!(
+        "ORWRITE(16)",
+        None,
+        DISK | MEDIUM,
+        cdb::orwrite16,
+        [0x8b, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
     ),
     op!(
         "WRITE AND VERIFY(16)",
@@ -160,6 +220,13 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         [0x8f, 0x16, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
     ),
     op!(
+        "PRE-FETCH(16)",
+        None,
+        DISK | MEDIUM,
+        cdb::prefetch16,
+        [0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
+    ),
+    op!(
         "SYNCHRONIZE CACHE(16)",
         None,
         DISK | MEDIUM,
@@ -172,6 +239,13 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         DISK | MEDIUM,
         cdb::write_same16,
         [0x93, 0x09, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
+    ),
+    op!(
+        "WRITE ATOMIC(16)",
+        None,
+        DISK | MEDIUM,
+        cdb::write_atomic16,
+        [0x9c, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
     ),
     op!(
         "READ CAPACITY(16)",
@@ -201,6 +275,13 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         cdb::report_supported_opcodes,
         [0xa3, 0x0c, 0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0]
     ),
+    op!(
+        "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS",
+        Some(0x0d),
+        BOTH,
+        cdb::report_supported_tmf,
+        [0xa3, 0x0d, 0x80, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+    ),
     op!("READ(12)", None, DISK | MEDIUM, cdb::read12, [0xa8, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),
     op!("WRITE(12)", None, DISK | MEDIUM, cdb::write12, [0xaa, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),
     op!(
@@ -211,6 +292,13 @@ pub(crate) static OPCODES: &[OpcodeEntry] = &[
         [0xae, 0x16, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]
     ),
     op!("VERIFY(12)", None, DISK | MEDIUM, cdb::verify12, [0xaf, 0x16, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),
+    op!(
+        "READ DEFECT DATA(12)",
+        None,
+        DISK | MEDIUM,
+        cdb::read_defect_data12,
+        [0xb7, 0x1f, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+    ),
 ];
 
 impl OpcodeEntry {

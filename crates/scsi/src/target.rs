@@ -1,6 +1,7 @@
 //! A SCSI target device: its logical units, the I_T nexuses connected to it, unit attentions, task
 //! management, and the path every command takes (`Target::execute`, continued in `exec`).
 
+use crate::directory::LunDirectory;
 use crate::lun::{LogicalUnit, LunConfig};
 use crate::sense::{Asc, Sense};
 use crate::unit_attention::UnitAttentions;
@@ -71,11 +72,18 @@ pub struct Target {
     luns: RwLock<BTreeMap<u64, Arc<LogicalUnit>>>,
     nexuses: Mutex<Vec<Arc<Nexus>>>,
     next_nexus_id: AtomicU64,
+    directory: Arc<LunDirectory>,
 }
 
 impl Target {
     /// A new target with the automatic LUN 0 controller (device type 0x0c, no backing store).
     pub fn new(tid: u32, name: String) -> Arc<Self> {
+        Self::with_directory(tid, name, LunDirectory::global().clone())
+    }
+
+    /// A target whose units are found by EXTENDED COPY through `directory` (every target of one
+    /// daemon shares one; `new` uses the process-wide directory).
+    pub fn with_directory(tid: u32, name: String, directory: Arc<LunDirectory>) -> Arc<Self> {
         let mut luns = BTreeMap::new();
         luns.insert(0, Arc::new(LogicalUnit::new(LunConfig::controller(tid, 0), None)));
         Arc::new(Target {
@@ -84,7 +92,13 @@ impl Target {
             luns: RwLock::new(luns),
             nexuses: Mutex::new(Vec::new()),
             next_nexus_id: AtomicU64::new(1),
+            directory,
         })
+    }
+
+    /// Where this target's units are registered for EXTENDED COPY.
+    pub fn directory(&self) -> &Arc<LunDirectory> {
+        &self.directory
     }
 
     fn is_automatic_controller(&self, lun: u64, unit: &LogicalUnit) -> bool {
@@ -101,6 +115,7 @@ impl Target {
                     return Err(format!("logical unit {lun} already exists in target {}", self.tid));
                 }
             }
+            self.directory.register(&unit);
             luns.insert(lun, unit);
         }
         // SAM-5 5.14 / SPC-4 6.33: the new unit starts fresh for every nexus, the others learn that
@@ -117,6 +132,9 @@ impl Target {
             match luns.get(&lun) {
                 Some(existing) if !self.is_automatic_controller(lun, existing) => {}
                 _ => return Err(format!("logical unit {lun} does not exist in target {}", self.tid)),
+            }
+            if let Some(unit) = luns.get(&lun) {
+                self.directory.unregister(unit);
             }
             if lun == 0 {
                 luns.insert(0, Arc::new(LogicalUnit::new(LunConfig::controller(self.tid, 0), None)));

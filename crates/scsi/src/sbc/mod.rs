@@ -2,9 +2,12 @@
 //! protection and the mapping of backing-store errors to sense data.
 
 pub(crate) mod capacity;
+pub(crate) mod locked_write;
 pub(crate) mod medium;
+pub(crate) mod prefetch;
 pub(crate) mod provisioning;
 pub(crate) mod rw;
+pub(crate) mod sanitize;
 pub(crate) mod sync;
 
 use crate::cdb::BlockRange;

@@ -41,6 +41,7 @@ pub(crate) async fn unmap(lu: &LogicalUnit, param_len: u16, data_out: &[u8]) -> 
     for d in descriptors.chunks_exact(16) {
         let (offset, len) = byte_range(lu, BlockRange { lba: be64(d, 0), blocks: be32(d, 8) })?;
         if len > 0 {
+            let _held = lu.range_locks().lock(be64(d, 0), u64::from(be32(d, 8))).await;
             store.unmap(offset, len).await.map_err(|e| store_error(lu, &e, Access::Write))?;
         }
     }
@@ -75,6 +76,7 @@ pub(crate) async fn write_same(
         if ndob { &[] } else { data_out.get(..bs).ok_or(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR))? };
     let zero = block.iter().all(|&b| b == 0);
     let store = lu.medium()?;
+    let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     if thin && (unmap || zero) {
         return store.unmap(offset, len).await.map_err(|e| store_error(lu, &e, Access::Write));
     }
@@ -102,19 +104,57 @@ pub(crate) async fn write_same(
     result
 }
 
-/// GET LBA STATUS: the stores cannot tell mapped from deallocated blocks, so the whole rest of the
-/// medium (up to what one descriptor can describe) is reported mapped.
+/// Most LBA status descriptors one GET LBA STATUS returns.
+const MAX_LBA_STATUS_DESCRIPTORS: usize = 64;
+
+/// GET LBA STATUS (SBC-4 5.7): mapped and deallocated extents from the store's allocation map
+/// (SEEK_DATA/SEEK_HOLE on files), starting at `lba`, as many descriptors as the allocation
+/// length holds. A block is mapped when any byte of it is allocated. Stores without a map report
+/// everything mapped.
 pub(crate) fn get_lba_status(lu: &LogicalUnit, lba: u64, alloc_len: u32, out: &mut Vec<u8>) -> Result<(), Sense> {
     let capacity = lu.capacity_blocks();
     if lba >= capacity {
         return Err(Sense::lba_out_of_range());
     }
-    let blocks = u32::try_from(capacity - lba).unwrap_or(u32::MAX);
-    out.extend_from_slice(&20u32.to_be_bytes()); // PARAMETER DATA LENGTH: 4 + one descriptor
+    let store = lu.medium()?;
+    let bs = u64::from(lu.block_size());
+    // At least one descriptor, even when the allocation length truncates it.
+    let wanted =
+        (usize::try_from(alloc_len).unwrap_or(usize::MAX).saturating_sub(8) / 16).clamp(1, MAX_LBA_STATUS_DESCRIPTORS);
+    let mut extents: Vec<(u64, u64, bool)> = Vec::with_capacity(wanted);
+    let mut at = lba;
+    while at < capacity {
+        let (allocated, bytes) =
+            store.allocation(at * bs, (capacity - at) * bs).map_err(|e| store_error(lu, &e, Access::Read))?;
+        // Round to whole blocks: a partly allocated block is mapped.
+        let (mapped, blocks) = if allocated {
+            (true, (at * bs + bytes).div_ceil(bs) - at)
+        } else if bytes / bs == 0 {
+            (true, 1)
+        } else {
+            (false, bytes / bs)
+        };
+        let blocks = blocks.clamp(1, capacity - at);
+        match extents.last_mut() {
+            Some(last) if last.2 == mapped && last.1 + blocks <= u64::from(u32::MAX) => last.1 += blocks,
+            _ => {
+                if extents.len() == wanted {
+                    break;
+                }
+                extents.push((at, blocks.min(u64::from(u32::MAX)), mapped));
+            }
+        }
+        at += blocks;
+    }
+    let data_len = 4 + 16 * extents.len() as u32;
+    out.extend_from_slice(&data_len.to_be_bytes()); // PARAMETER DATA LENGTH
     out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&lba.to_be_bytes());
-    out.extend_from_slice(&blocks.to_be_bytes());
-    out.extend_from_slice(&[0; 4]); // PROVISIONING STATUS 0: mapped
+    for (start, blocks, mapped) in extents {
+        out.extend_from_slice(&start.to_be_bytes());
+        out.extend_from_slice(&(blocks as u32).to_be_bytes());
+        // PROVISIONING STATUS: 0 mapped, 1 deallocated.
+        out.extend_from_slice(&[u8::from(!mapped), 0, 0, 0]);
+    }
     truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
     Ok(())
 }

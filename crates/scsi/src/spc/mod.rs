@@ -8,6 +8,7 @@ pub(crate) mod request_sense;
 pub(crate) mod reserve;
 pub(crate) mod rsoc;
 pub(crate) mod vpd;
+pub(crate) mod xcopy;
 
 /// Cut parameter data to the CDB's ALLOCATION LENGTH (SPC-4 4.2.5.6): never an error, the
 /// initiator asked for at most that many bytes.

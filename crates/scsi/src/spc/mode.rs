@@ -92,22 +92,27 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
         // SPC-4 6.11.1: saved values are not supported.
         _ => return Err(Sense::illegal_request(Asc::SAVING_PARAMETERS_NOT_SUPPORTED)),
     };
-    let device = lu.config().device_type;
-    let selected: &[u8] = if req.page_code == ALL_PAGES {
+    let config = lu.config();
+    let device = config.device_type;
+    // The built-in pages and the administrator's (`mode_page=`, subpage 0 only), in code order.
+    let mut all: Vec<u8> = pages(device).to_vec();
+    all.extend(config.mode_pages.iter().filter(|m| m.subpage == 0).map(|m| m.page));
+    all.sort_unstable();
+    all.dedup();
+    let selected: Vec<u8> = if req.page_code == ALL_PAGES {
         // Subpage 0xff with page 0x3f asks for every subpage too; we have none beyond 0.
         if req.subpage != 0 && req.subpage != 0xff {
             return Err(Sense::invalid_cdb_field(3, Some(7)));
         }
-        pages(device)
+        all
     } else {
         if req.subpage != 0 {
             return Err(Sense::invalid_cdb_field(3, Some(7)));
         }
-        let all = pages(device);
-        match all.iter().position(|&p| p == req.page_code) {
-            Some(i) => &all[i..=i],
-            None => return Err(Sense::invalid_cdb_field(2, Some(5))),
+        if !all.contains(&req.page_code) {
+            return Err(Sense::invalid_cdb_field(2, Some(5)));
         }
+        vec![req.page_code]
     };
     let values = if pc == PageControl::Default { lu.default_mode_params() } else { lu.mode_params() };
 
@@ -150,9 +155,34 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
             out[3] = bdl as u8;
         }
     }
-    for &code in selected {
-        let (image, len) = page_image(code, values, pc);
-        out.extend_from_slice(&image[..len]);
+    for code in selected {
+        let custom = config.mode_pages.iter().find(|m| m.page == code && m.subpage == 0);
+        let builtin = pages(device).contains(&code);
+        match custom {
+            // An administrator's page: its bytes for current and default values; nothing in it
+            // is changeable except what the built-in page of that code makes changeable.
+            Some(m) => {
+                let start = out.len();
+                out.extend_from_slice(&[code, m.data.len() as u8]);
+                if pc == PageControl::Changeable {
+                    out.resize(start + 2 + m.data.len(), 0);
+                } else {
+                    out.extend_from_slice(&m.data);
+                }
+                if builtin {
+                    let (image, len) = page_image(code, values, pc);
+                    let (mask, _) = page_image(code, values, PageControl::Changeable);
+                    for i in 2..len.min(m.data.len() + 2) {
+                        let b = &mut out[start + i];
+                        *b = (*b & !mask[i]) | (image[i] & mask[i]);
+                    }
+                }
+            }
+            None => {
+                let (image, len) = page_image(code, values, pc);
+                out.extend_from_slice(&image[..len]);
+            }
+        }
     }
     if req.ten {
         let total = (out.len() - 2) as u16;
@@ -288,6 +318,28 @@ mod tests {
         assert_eq!(&d[24..27], [0x08, 0x12, 0x04]);
         assert_eq!(&d[44..49], [0x0a, 0x0a, 0x00, 0x10, 0x00]);
         assert_eq!(&d[56..59], [0x1c, 0x0a, 0x08]);
+    }
+
+    #[test]
+    fn administrator_mode_pages() {
+        let t = TestLun::with_config(1 << 20, |c| {
+            c.mode_pages.push(crate::ModePageSpec { page: 0x20, subpage: 0, data: vec![0xaa, 0xbb] });
+            // A caching page whose WCE bit (byte 2, bit 2) still follows MODE SELECT.
+            let mut caching = vec![0u8; 18];
+            caching[0] = 0x10;
+            c.mode_pages.push(crate::ModePageSpec { page: 0x08, subpage: 0, data: caching });
+        });
+        let (r, d) = t.run(&[0x1a, 0x08, 0x20, 0, 0xff, 0]);
+        assert_good(&r);
+        assert_eq!(d, [7, 0, 0x10, 0, 0x20, 2, 0xaa, 0xbb]);
+        let (_, d) = t.run(&[0x1a, 0x08, 0x08, 0, 0xff, 0]);
+        assert_eq!(&d[4..7], [0x08, 18, 0x14], "WCE on, the rest from the administrator");
+        // Changeable: nothing in the administrator's own page.
+        let (_, d) = t.run(&[0x1a, 0x08, 0x60, 0, 0xff, 0]);
+        assert_eq!(d, [7, 0, 0x10, 0, 0x20, 2, 0, 0]);
+        let (_, d) = t.run(&[0x1a, 0x08, 0x3f, 0, 0xff, 0]);
+        assert_eq!(d[0] as usize + 1, d.len());
+        assert_eq!(&d[d.len() - 4..], [0x20, 2, 0xaa, 0xbb], "in page code order");
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub(crate) fn report_supported_opcodes(lu: &LogicalUnit, req: RsocRequest, out: 
     Ok(())
 }
 
+/// REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (SPC-4 6.37): what the iSCSI transport carries to
+/// `Target`: ABORT TASK, ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET and TARGET RESET.
+pub(crate) fn report_supported_tmf(repd: bool, alloc_len: u32, out: &mut Vec<u8>) {
+    // ATS, ATSS, CTSS, LURS, TRS.
+    out.extend_from_slice(&[0xda, 0, 0, 0]);
+    if repd {
+        // Extended parameter data: ADDITIONAL DATA LENGTH 0x0c, no timeouts reported.
+        out[3] = 0x0c;
+        out.resize(16, 0);
+    }
+    truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
+}
+
 /// SPC-4 6.35.2 all_commands parameter data.
 fn all_commands<'a>(entries: impl Iterator<Item = &'a OpcodeEntry>, rctd: bool, out: &mut Vec<u8>) {
     out.resize(4, 0);

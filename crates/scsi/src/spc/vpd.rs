@@ -8,6 +8,7 @@ use crate::sense::Sense;
 const SUPPORTED: u8 = 0x00;
 const SERIAL: u8 = 0x80;
 const DEVICE_ID: u8 = 0x83;
+const THIRD_PARTY_COPY: u8 = 0x8f;
 const BLOCK_LIMITS: u8 = 0xb0;
 const BLOCK_CHARACTERISTICS: u8 = 0xb1;
 const PROVISIONING: u8 = 0xb2;
@@ -21,7 +22,9 @@ pub(crate) const MAX_UNMAP_DESCRIPTORS: u32 = 256;
 
 fn pages(device: DeviceType) -> &'static [u8] {
     match device {
-        DeviceType::Disk => &[SUPPORTED, SERIAL, DEVICE_ID, BLOCK_LIMITS, BLOCK_CHARACTERISTICS, PROVISIONING],
+        DeviceType::Disk => {
+            &[SUPPORTED, SERIAL, DEVICE_ID, THIRD_PARTY_COPY, BLOCK_LIMITS, BLOCK_CHARACTERISTICS, PROVISIONING]
+        }
         DeviceType::Controller => &[SUPPORTED, SERIAL, DEVICE_ID],
     }
 }
@@ -46,17 +49,18 @@ pub(crate) fn page(lu: &LogicalUnit, code: u8, out: &mut Vec<u8>) -> Result<(), 
         BLOCK_CHARACTERISTICS => {
             // SBC-3 6.5.2: MEDIUM ROTATION RATE 1 = non-rotating would be a guess; 0 = not reported.
             out.resize(4 + 0x3c, 0);
+            if config.thin_provisioning {
+                // WABEREQ 01b and WACEREQ 01b: after SANITIZE BLOCK ERASE or CRYPTOGRAPHIC ERASE
+                // (offered on thin units) reads succeed and return zeros.
+                out[7] = 0x50;
+            }
         }
+        THIRD_PARTY_COPY => super::xcopy::third_party_copy_page(out),
         _ => provisioning(lu, out),
     }
     let len = (out.len() - 4) as u16;
     out[2..4].copy_from_slice(&len.to_be_bytes());
     Ok(())
-}
-
-/// A 64-bit FNV-1a hash: a stable, well-spread number from the SCSI ID.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// SPC-4 7.8.6: a T10 vendor ID designator carrying the SCSI ID (which already starts with the
@@ -71,8 +75,7 @@ fn device_identification(lu: &LogicalUnit, out: &mut Vec<u8>) {
     put_ascii(out, &config.scsi_id, id_len);
     // Code set 1 (binary), association 0, designator type 3 (NAA), 8 bytes.
     out.extend_from_slice(&[0x01, 0x03, 0x00, 0x08]);
-    let naa = (fnv1a(&config.scsi_id) & 0x0fff_ffff_ffff_ffff) | (0x3 << 60);
-    out.extend_from_slice(&naa.to_be_bytes());
+    out.extend_from_slice(&lu.naa().to_be_bytes());
 }
 
 /// SBC-3 6.5.3 block limits, page length 0x3c.
@@ -81,8 +84,8 @@ fn block_limits(lu: &LogicalUnit, out: &mut Vec<u8>) {
     out.resize(start + 0x3c, 0);
     let page = &mut out[start..];
     // WSNZ: a WRITE SAME of zero blocks ("to the end of the medium") is not supported.
-    // page[1] MAXIMUM COMPARE AND WRITE LENGTH = 0 (not supported).
     page[0] = 0x01;
+    page[1] = crate::sbc::locked_write::MAX_COMPARE_AND_WRITE_BLOCKS;
     // OPTIMAL TRANSFER LENGTH GRANULARITY: one physical block.
     let per_physical = 1u16 << lu.lbppbe();
     page[2..4].copy_from_slice(&per_physical.to_be_bytes());
@@ -96,6 +99,10 @@ fn block_limits(lu: &LogicalUnit, out: &mut Vec<u8>) {
         // MAXIMUM WRITE SAME LENGTH.
         page[32..40].copy_from_slice(&u64::from(MAX_UNMAP_BLOCKS).to_be_bytes());
     }
+    // WRITE ATOMIC(16): MAXIMUM ATOMIC TRANSFER LENGTH; alignment, granularity and boundaries
+    // are unrestricted/unsupported (0).
+    let atomic = crate::sbc::locked_write::MAX_ATOMIC_TRANSFER_BLOCKS.min(lu.max_transfer_blocks());
+    page[40..44].copy_from_slice(&atomic.to_be_bytes());
 }
 
 /// SBC-3 6.5.4 logical block provisioning.
@@ -124,7 +131,7 @@ mod tests {
     #[test]
     fn supported_pages() {
         let t = TestLun::disk(1 << 20);
-        assert_eq!(vpd(&t, 0x00), [0x00, 0x00, 0x00, 0x06, 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
+        assert_eq!(vpd(&t, 0x00), [0x00, 0x00, 0x00, 0x07, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2]);
         let c = TestLun::controller();
         assert_eq!(vpd(&c, 0x00), [0x0c, 0x00, 0x00, 0x03, 0x00, 0x80, 0x83]);
     }

@@ -51,6 +51,11 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         Some(size @ (512 | 4096)) => size,
         Some(other) => return Err(invalid(format!("block size {other} is not 512 or 4096"))),
     };
+    // Parameters are checked before the store is opened, so a mistake never touches the file.
+    let mut scratch = LunConfig::disk(tid, lun);
+    for p in &spec.params {
+        configure(&mut scratch, p)?;
+    }
     let kind = match spec.bstype.as_deref() {
         None => BackstoreKind::Rdwr,
         Some(name) => name.parse::<BackstoreKind>().map_err(|e| invalid(e.to_string()))?,
@@ -67,13 +72,16 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     })
     .map_err(|e| invalid(e.to_string()))?;
     // The store knows whether it keeps a volatile cache (WCE) and whether it can be written at all.
-    let config = LunConfig {
+    let mut config = LunConfig {
         block_size,
         write_cache: store.volatile_cache(),
-        readonly: store.readonly(),
         thin_provisioning: store.thin_provisioned(),
         ..LunConfig::disk(tid, lun)
     };
+    for p in &spec.params {
+        configure(&mut config, p)?;
+    }
+    config.readonly |= store.readonly();
     let unit = LogicalUnit::new(config, Some(store));
     if let Some(dir) = &daemon.state_dir {
         // APTPL state saved by an earlier run comes back with the LUN (SPC-4 5.12.4).
@@ -103,6 +111,46 @@ fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
     Ok(Reply::Done)
 }
 
+fn flag(p: &Param) -> Result<bool, MgmtError> {
+    match p.value.as_str() {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(invalid(format!("{} must be 0 or 1, not '{}'", p.name, p.value))),
+    }
+}
+
+/// An identity string: printable ASCII of at most `max` bytes (the INQUIRY field width).
+fn ident(p: &Param, max: usize) -> Result<String, MgmtError> {
+    if p.value.len() > max || !p.value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(invalid(format!("{} must be at most {max} printable ASCII characters", p.name)));
+    }
+    Ok(p.value.clone())
+}
+
+/// Apply one of tgt's LUN parameters to a configuration (`--op new --params`).
+fn configure(config: &mut LunConfig, p: &Param) -> Result<(), MgmtError> {
+    match p.name.as_str() {
+        "thin_provisioning" => config.thin_provisioning = flag(p)?,
+        "removable" => config.removable = flag(p)?,
+        "readonly" => config.readonly = flag(p)?,
+        "online" => config.online = flag(p)?,
+        // tgt: 0 fixed, 1 descriptor.
+        "sense_format" => config.descriptor_sense = flag(p)?,
+        "vendor_id" => config.vendor_id = ident(p, 8)?,
+        "product_id" => config.product_id = ident(p, 16)?,
+        "product_rev" => config.product_rev = ident(p, 4)?,
+        "scsi_id" => config.scsi_id = ident(p, 24)?,
+        "scsi_sn" => config.scsi_sn = ident(p, 36)?,
+        "mode_page" => {
+            let page = rtgt_scsi::ModePageSpec::parse(&p.value).map_err(|e| invalid(e.to_string()))?;
+            config.mode_pages.retain(|m| (m.page, m.subpage) != (page.page, page.subpage));
+            config.mode_pages.push(page);
+        }
+        other => return Err(invalid(format!("unknown logical unit parameter '{other}'"))),
+    }
+    Ok(())
+}
+
 /// A LUN parameter rtgt can change on a live unit.
 enum Change {
     Online(bool),
@@ -116,26 +164,23 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
     if params.is_empty() {
         return Err(invalid("no parameter given"));
     }
-    let flag = |p: &Param| match p.value.as_str() {
-        "0" => Ok(false),
-        "1" => Ok(true),
-        _ => Err(invalid(format!("{} must be 0 or 1, not '{}'", p.name, p.value))),
-    };
     let mut changes = Vec::with_capacity(params.len());
+    // Everything but online/readonly is checked on a copy of the configuration, then swapped in whole.
+    let mut config = unit.info().config;
+    let mut reconfigured = false;
     for p in params {
         changes.push(match p.name.as_str() {
             "online" => Change::Online(flag(p)?),
             "readonly" => Change::Readonly(flag(p)?),
-            // tgt's other LUN parameters: known, but the SCSI core cannot change them on a live unit.
-            "vendor_id" | "product_id" | "product_rev" | "scsi_id" | "scsi_sn" | "removable" | "sense_format"
-            | "thin_provisioning" | "mode_page" => {
-                return Err(MgmtError::with_message(
-                    ErrorCode::Unsupported,
-                    format!("changing {} is not implemented yet (online and readonly are)", p.name),
-                ))
+            _ => {
+                configure(&mut config, p)?;
+                reconfigured = true;
+                continue;
             }
-            other => return Err(invalid(format!("unknown logical unit parameter '{other}'"))),
         });
+    }
+    if reconfigured {
+        unit.reconfigure(config);
     }
     for change in changes {
         match change {
@@ -144,4 +189,49 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
         }
     }
     Ok(Reply::Done)
+}
+
+#[cfg(test)]
+mod param_tests {
+    use super::*;
+
+    fn apply(pairs: &[(&str, &str)]) -> Result<LunConfig, MgmtError> {
+        let mut config = LunConfig::disk(1, 1);
+        for (k, v) in pairs {
+            configure(&mut config, &Param::new(*k, *v))?;
+        }
+        Ok(config)
+    }
+
+    #[test]
+    fn tgt_lun_parameters() {
+        let c = apply(&[
+            ("thin_provisioning", "1"),
+            ("removable", "1"),
+            ("readonly", "1"),
+            ("online", "0"),
+            ("sense_format", "1"),
+            ("vendor_id", "ACME"),
+            ("product_id", "Disk"),
+            ("product_rev", "9.1"),
+            ("scsi_id", "ACME 0001"),
+            ("scsi_sn", "SN42"),
+            ("mode_page", "0x20:0:2:1:2"),
+        ])
+        .unwrap();
+        assert!(c.thin_provisioning && c.removable && c.readonly && !c.online && c.descriptor_sense);
+        assert_eq!((c.vendor_id.as_str(), c.product_id.as_str(), c.product_rev.as_str()), ("ACME", "Disk", "9.1"));
+        assert_eq!((c.scsi_id.as_str(), c.scsi_sn.as_str()), ("ACME 0001", "SN42"));
+        assert_eq!(c.mode_pages.len(), 1);
+        assert_eq!(c.mode_pages[0].data, [1, 2]);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        assert!(apply(&[("thin_provisioning", "yes")]).is_err());
+        assert!(apply(&[("vendor_id", "NINE CHARS")]).is_err());
+        assert!(apply(&[("product_rev", "12345")]).is_err());
+        assert!(apply(&[("mode_page", "8:0:3:1")]).is_err());
+        assert!(apply(&[("frobnicate", "1")]).is_err());
+    }
 }

@@ -1,0 +1,339 @@
+//! EXTENDED COPY(LID1) (SPC-4 6.4) and RECEIVE COPY RESULTS (SPC-4 6.25): block-to-block copies
+//! between disks of this daemon, named by the designators of their Device Identification pages
+//! (identification CSCD descriptors, type E4h) and found through the target's `LunDirectory`.
+//! This is what VMware VAAI's "full copy" sends.
+//!
+//! The copy runs before status is returned; its outcome is kept per I_T nexus and list
+//! identifier for RECEIVE COPY RESULTS (COPY STATUS, FAILED SEGMENT DETAILS). Segment errors end
+//! the command with COPY ABORTED. Only block-to-block segment descriptors (02h) are implemented;
+//! inline and held data are not offered.
+
+use super::truncate;
+use crate::cdb::{be16, be32, be64};
+use crate::lun::LogicalUnit;
+use crate::sbc::{check_writable, store_error, Access};
+use crate::sense::{Asc, Sense, SenseKey};
+use crate::target::Ctx;
+use rtgt_backstore::BlockStore;
+
+/// Limits reported by RECEIVE COPY RESULTS (OPERATING PARAMETERS) and the Third-party Copy page.
+pub(crate) const MAX_TARGET_DESCRIPTORS: u16 = 8;
+pub(crate) const MAX_SEGMENT_DESCRIPTORS: u16 = 64;
+pub(crate) const MAX_DESCRIPTOR_LIST_LENGTH: u32 = 8 * 32 + 64 * 28;
+/// Largest segment in bytes.
+pub(crate) const MAX_SEGMENT_BYTES: u32 = 64 << 20;
+const HEADER: usize = 16;
+const TARGET_DESCRIPTOR: usize = 32;
+/// Identification descriptor CSCD descriptor.
+pub(crate) const IDENTIFICATION_DESCRIPTOR: u8 = 0xe4;
+/// Block device to block device segment descriptor.
+pub(crate) const BLOCK_TO_BLOCK: u8 = 0x02;
+/// Bytes moved per read/write pair.
+const CHUNK: usize = 1 << 20;
+
+const TOO_MANY_TARGET_DESCRIPTORS: Asc = Asc(0x26, 0x06);
+const UNSUPPORTED_TARGET_DESCRIPTOR_TYPE: Asc = Asc(0x26, 0x07);
+const TOO_MANY_SEGMENT_DESCRIPTORS: Asc = Asc(0x26, 0x08);
+const UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE: Asc = Asc(0x26, 0x09);
+const COPY_TARGET_DEVICE_NOT_REACHABLE: Asc = Asc(0x0d, 0x02);
+
+/// What RECEIVE COPY RESULTS reports about a finished copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CopyOutcome {
+    pub ok: bool,
+    pub segments_processed: u16,
+    /// Bytes written to destinations.
+    pub transferred: u64,
+    /// The sense of a failed copy, for FAILED SEGMENT DETAILS.
+    pub sense_key: u8,
+    pub asc: (u8, u8),
+}
+
+/// A target descriptor after parsing: the unit it names, or why it cannot be used.
+enum Cscd {
+    Unit(std::sync::Arc<LogicalUnit>),
+    /// NUL set, or no unit of this daemon carries the designator.
+    Unreachable,
+}
+
+fn copy_aborted(asc: Asc) -> Sense {
+    Sense::new(SenseKey::CopyAborted, asc)
+}
+
+fn list_length_error() -> Sense {
+    Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR)
+}
+
+pub(crate) async fn extended_copy(
+    lu: &LogicalUnit,
+    ctx: &Ctx<'_>,
+    param_len: u32,
+    data_out: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    let param_len = param_len as usize;
+    // SPC-4 6.4.1: a zero length is not an error; nothing is copied.
+    if param_len == 0 {
+        return Ok(());
+    }
+    if param_len < HEADER || data_out.len() < param_len {
+        return Err(list_length_error());
+    }
+    let list = &data_out[..param_len];
+    let list_id = list[0];
+    let targets_len = usize::from(be16(list, 2));
+    let segments_len = be32(list, 8) as usize;
+    let inline_len = be32(list, 12) as usize;
+    if inline_len != 0 {
+        // MAXIMUM INLINE DATA LENGTH is 0.
+        return Err(Sense::invalid_param_field(12, Some(7)));
+    }
+    if targets_len + segments_len > MAX_DESCRIPTOR_LIST_LENGTH as usize {
+        return Err(list_length_error());
+    }
+    if HEADER + targets_len + segments_len > param_len {
+        return Err(list_length_error());
+    }
+    if targets_len % TARGET_DESCRIPTOR != 0 {
+        return Err(Sense::invalid_param_field(2, Some(7)));
+    }
+    if targets_len / TARGET_DESCRIPTOR > usize::from(MAX_TARGET_DESCRIPTORS) {
+        return Err(Sense::illegal_request(TOO_MANY_TARGET_DESCRIPTORS));
+    }
+    let mut cscds = Vec::with_capacity(targets_len / TARGET_DESCRIPTOR);
+    for (i, d) in list[HEADER..HEADER + targets_len].chunks_exact(TARGET_DESCRIPTOR).enumerate() {
+        cscds.push(target_descriptor(ctx, d, HEADER + i * TARGET_DESCRIPTOR)?);
+    }
+    // Walk the segment descriptors once to check types and count before copying anything.
+    let segments = &list[HEADER + targets_len..HEADER + targets_len + segments_len];
+    let mut bounds = Vec::new();
+    let mut at = 0;
+    while at < segments.len() {
+        let offset = HEADER + targets_len + at;
+        if segments.len() - at < 4 {
+            return Err(list_length_error());
+        }
+        let d = &segments[at..];
+        if d[0] != BLOCK_TO_BLOCK {
+            return Err(Sense::illegal_request(UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE));
+        }
+        let len = 4 + usize::from(be16(d, 2));
+        if len != 28 {
+            return Err(Sense::invalid_param_field(offset as u16 + 2, Some(7)));
+        }
+        if len > d.len() {
+            return Err(list_length_error());
+        }
+        bounds.push(at..at + len);
+        if bounds.len() > usize::from(MAX_SEGMENT_DESCRIPTORS) {
+            return Err(Sense::illegal_request(TOO_MANY_SEGMENT_DESCRIPTORS));
+        }
+        at += len;
+    }
+    let mut outcome = CopyOutcome { ok: true, segments_processed: 0, transferred: 0, sense_key: 0, asc: (0, 0) };
+    let mut result = Ok(());
+    for range in bounds {
+        match block_to_block(&segments[range], &cscds, scratch).await {
+            Ok(bytes) => {
+                outcome.segments_processed += 1;
+                outcome.transferred += bytes;
+            }
+            Err(sense) => {
+                outcome.ok = false;
+                outcome.sense_key = sense.key as u8;
+                outcome.asc = (sense.asc.0, sense.asc.1);
+                result = Err(sense);
+                break;
+            }
+        }
+    }
+    scratch.clear();
+    lu.record_copy(ctx.nexus.id, list_id, outcome);
+    result
+}
+
+/// SPC-4 6.4.5.2 identification descriptor CSCD descriptor.
+fn target_descriptor(ctx: &Ctx<'_>, d: &[u8], offset: usize) -> Result<Cscd, Sense> {
+    if d[0] != IDENTIFICATION_DESCRIPTOR {
+        return Err(Sense::illegal_request(UNSUPPORTED_TARGET_DESCRIPTOR_TYPE));
+    }
+    let lu_id_type = d[1] >> 6;
+    let nul = d[1] & 0x20 != 0;
+    let peripheral = d[1] & 0x1f;
+    // LU ID TYPE 00b (the designator names the unit) only; proxy tokens are not offered.
+    if lu_id_type != 0 {
+        return Err(Sense::invalid_param_field(offset as u16 + 1, Some(7)));
+    }
+    if peripheral != 0 {
+        return Err(Sense::illegal_request(UNSUPPORTED_TARGET_DESCRIPTOR_TYPE));
+    }
+    if nul {
+        return Ok(Cscd::Unreachable);
+    }
+    let designator_type = d[5] & 0x0f;
+    let len = usize::from(d[7]).min(20);
+    let designator = &d[8..8 + len];
+    let unit = ctx.target.directory().find(designator_type, designator);
+    // DISK BLOCK LENGTH (bytes 29-31) must match the unit's when given.
+    let block_len = u32::from_be_bytes([0, d[29], d[30], d[31]]);
+    match unit {
+        Some(u) if block_len == 0 || block_len == u.block_size() => Ok(Cscd::Unit(u)),
+        _ => Ok(Cscd::Unreachable),
+    }
+}
+
+/// SPC-4 6.4.6.5 block device to block device: NUMBER OF BLOCKS source blocks (destination
+/// blocks with DC) from the source LBA to the destination LBA. Returns the bytes written.
+async fn block_to_block(d: &[u8], cscds: &[Cscd], scratch: &mut Vec<u8>) -> Result<u64, Sense> {
+    let unit = |index: u16| match cscds.get(usize::from(index)) {
+        Some(Cscd::Unit(u)) => Ok(u.clone()),
+        _ => Err(copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE)),
+    };
+    let src = unit(be16(d, 4))?;
+    let dst = unit(be16(d, 6))?;
+    let blocks = u64::from(be16(d, 10));
+    let (src_lba, dst_lba) = (be64(d, 12), be64(d, 20));
+    let (sbs, dbs) = (u64::from(src.block_size()), u64::from(dst.block_size()));
+    let bytes = if d[1] & 0x02 != 0 { blocks * dbs } else { blocks * sbs };
+    if bytes % sbs != 0 || bytes % dbs != 0 || bytes > u64::from(MAX_SEGMENT_BYTES) {
+        return Err(copy_aborted(Asc::NO_ADDITIONAL_SENSE));
+    }
+    let in_range =
+        |u: &LogicalUnit, lba: u64, bs: u64| lba.checked_add(bytes / bs).is_some_and(|end| end <= u.capacity_blocks());
+    // Out of range on either side: the segment cannot be processed (COPY ABORTED, SPC-4 6.4.3.5).
+    if !in_range(&src, src_lba, sbs) || !in_range(&dst, dst_lba, dbs) {
+        return Err(copy_aborted(Asc::NO_ADDITIONAL_SENSE));
+    }
+    if bytes == 0 {
+        return Ok(0);
+    }
+    check_writable(&dst).map_err(|_| copy_aborted(Asc::WRITE_PROTECTED))?;
+    let src_store = src.medium().map_err(|_| copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE))?;
+    let dst_store = dst.medium().map_err(|_| copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE))?;
+    let _held = dst.range_locks().lock(dst_lba, bytes / dbs).await;
+    let mut done = 0u64;
+    while done < bytes {
+        let n = (bytes - done).min(CHUNK as u64) as usize;
+        scratch.clear();
+        scratch.resize(n, 0);
+        let aborted = |s: Sense| copy_aborted(s.asc);
+        src_store
+            .read_at(src_lba * sbs + done, scratch)
+            .await
+            .map_err(|e| aborted(store_error(&src, &e, Access::Read)))?;
+        dst_store
+            .write_at(dst_lba * dbs + done, scratch, false)
+            .await
+            .map_err(|e| aborted(store_error(&dst, &e, Access::Write)))?;
+        done += n as u64;
+    }
+    Ok(bytes)
+}
+
+/// Service actions of RECEIVE COPY RESULTS.
+const COPY_STATUS: u8 = 0x00;
+const OPERATING_PARAMETERS: u8 = 0x03;
+const FAILED_SEGMENT_DETAILS: u8 = 0x04;
+
+pub(crate) fn receive_copy_results(
+    lu: &LogicalUnit,
+    ctx: &Ctx<'_>,
+    service_action: u8,
+    list_id: u8,
+    alloc_len: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    match service_action {
+        OPERATING_PARAMETERS => operating_parameters(out),
+        COPY_STATUS | FAILED_SEGMENT_DETAILS => {
+            // No copy with this list identifier from this nexus: LIST IDENTIFIER is invalid.
+            let outcome = lu.copy_result(ctx.nexus.id, list_id).ok_or(Sense::invalid_cdb_field(2, Some(7)))?;
+            if service_action == COPY_STATUS {
+                // SPC-4 6.25.3: COPY MANAGER STATUS 1 = completed without errors, 2 = with errors;
+                // TRANSFER COUNT in KiB (units 1).
+                let status = if outcome.ok { 0x01 } else { 0x02 };
+                out.extend_from_slice(&8u32.to_be_bytes());
+                out.push(status);
+                out.extend_from_slice(&outcome.segments_processed.to_be_bytes());
+                out.push(0x01);
+                out.extend_from_slice(&u32::try_from(outcome.transferred / 1024).unwrap_or(u32::MAX).to_be_bytes());
+            } else {
+                // SPC-4 6.25.5: AVAILABLE DATA, 52 reserved bytes, COPY COMMAND STATUS (0 GOOD or
+                // 2 CHECK CONDITION), SENSE DATA LENGTH and the sense data.
+                let sense = if outcome.ok {
+                    Vec::new()
+                } else {
+                    let mut s = vec![0x70, 0, outcome.sense_key, 0, 0, 0, 0, 10, 0, 0, 0, 0];
+                    s.extend_from_slice(&[outcome.asc.0, outcome.asc.1, 0, 0, 0, 0]);
+                    s
+                };
+                let available = 56 + sense.len() as u32 - 4;
+                out.extend_from_slice(&available.to_be_bytes());
+                out.resize(56, 0);
+                out.push(if outcome.ok { 0x00 } else { 0x02 });
+                out.push(0);
+                out.extend_from_slice(&(sense.len() as u16).to_be_bytes());
+                out.extend_from_slice(&sense);
+            }
+        }
+        // The opcode table dispatches only the service actions above.
+        _ => return Err(Sense::invalid_cdb_field(1, Some(4))),
+    }
+    truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
+    Ok(())
+}
+
+/// SPC-4 6.25.4 operating parameters.
+fn operating_parameters(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0; 4]); // AVAILABLE DATA, filled in below
+    out.extend_from_slice(&[0x01, 0, 0, 0]); // SNLID: list identifiers are per nexus
+    out.extend_from_slice(&MAX_TARGET_DESCRIPTORS.to_be_bytes());
+    out.extend_from_slice(&MAX_SEGMENT_DESCRIPTORS.to_be_bytes());
+    out.extend_from_slice(&MAX_DESCRIPTOR_LIST_LENGTH.to_be_bytes());
+    out.extend_from_slice(&MAX_SEGMENT_BYTES.to_be_bytes());
+    out.extend_from_slice(&[0; 4]); // MAXIMUM INLINE DATA LENGTH
+    out.extend_from_slice(&[0; 4]); // HELD DATA LIMIT
+    out.extend_from_slice(&[0; 4]); // MAXIMUM STREAM DEVICE TRANSFER SIZE
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&1u16.to_be_bytes()); // TOTAL CONCURRENT COPIES
+    out.push(1); // MAXIMUM CONCURRENT COPIES
+    out.push(9); // DATA SEGMENT GRANULARITY: 2^9 bytes
+    out.extend_from_slice(&[0, 0, 0, 0, 0]);
+    out.push(2); // IMPLEMENTED DESCRIPTOR LIST LENGTH
+    out.extend_from_slice(&[BLOCK_TO_BLOCK, IDENTIFICATION_DESCRIPTOR]);
+    let available = (out.len() - 4) as u32;
+    out[0..4].copy_from_slice(&available.to_be_bytes());
+}
+
+/// The Third-party Copy VPD page body (SPC-4 7.8.17): supported commands, parameter data,
+/// supported descriptors and supported CSCD descriptor IDs, each padded to four bytes.
+pub(crate) fn third_party_copy_page(out: &mut Vec<u8>) {
+    let mut descriptor = |kind: u16, body: &[u8]| {
+        let padded = body.len().div_ceil(4) * 4;
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&(padded as u16).to_be_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + padded - body.len(), 0);
+    };
+    // Supported commands: EXTENDED COPY (SA 00h) and RECEIVE COPY RESULTS (00h, 03h, 04h).
+    let commands = [0x83, 1, 0x00, 0x84, 3, COPY_STATUS, OPERATING_PARAMETERS, FAILED_SEGMENT_DETAILS];
+    let mut body = vec![commands.len() as u8];
+    body.extend_from_slice(&commands);
+    descriptor(0x0001, &body);
+    // Parameter data (LID1).
+    let mut body = vec![0u8; 4];
+    body.extend_from_slice(&MAX_TARGET_DESCRIPTORS.to_be_bytes());
+    body.extend_from_slice(&MAX_SEGMENT_DESCRIPTORS.to_be_bytes());
+    body.extend_from_slice(&MAX_DESCRIPTOR_LIST_LENGTH.to_be_bytes());
+    body.extend_from_slice(&[0; 4]); // MAXIMUM INLINE DATA LENGTH
+    body.resize(28, 0);
+    descriptor(0x0008, &body);
+    // Supported descriptors.
+    descriptor(0x0004, &[2, BLOCK_TO_BLOCK, IDENTIFICATION_DESCRIPTOR]);
+    // Supported CSCD descriptor IDs: none beyond the descriptors in the list.
+    descriptor(0x000c, &[0, 0]);
+}
+
+#[cfg(test)]
+#[path = "xcopy_tests.rs"]
+mod tests;
