@@ -128,3 +128,61 @@ fn acl_by_address_network_and_initiator_name() {
     assert!(!ok && out.contains("Authorization failure"), "{out}");
     assert_eq!(discovered(&portal, None), ["iqn.2024-01.test:by-network"]);
 }
+
+fn account(tgtd: &Tgtd, args: &[&str]) {
+    let mut full = vec!["--lld", "iscsi", "--mode", "account"];
+    full.extend_from_slice(args);
+    tgtd.tgtadm_ok(&full);
+}
+
+#[test]
+fn chap_one_way_mutual_and_discovery() {
+    require("iscsi-inq");
+    require("iscsi-ls");
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2024-01.test:chap";
+    let open = "iqn.2024-01.test:open";
+    target_with_rules(&tgtd, 1, iqn, &[("--initiator-address", "ALL")]);
+    target_with_rules(&tgtd, 2, open, &[("--initiator-address", "ALL")]);
+    account(&tgtd, &["--op", "new", "--user", "alice", "--password", "alicesecret12"]);
+    account(&tgtd, &["--op", "new", "--user", "tgtuser", "--password", "tgtsecret5678"]);
+    account(&tgtd, &["--op", "bind", "--tid", "1", "--user", "alice"]);
+    account(&tgtd, &["--op", "bind", "--tid", "1", "--user", "tgtuser", "--outgoing"]);
+    let base = format!("127.0.0.1:{}/{iqn}/1", tgtd.port);
+
+    // One-way CHAP.
+    let (ok, out) = inquiry(&format!("iscsi://alice%alicesecret12@{base}"), None);
+    assert!(ok && out.contains("DIRECT_ACCESS"), "{out}");
+    // No credentials, or a wrong password: authentication failure.
+    let (ok, out) = inquiry(&format!("iscsi://{base}"), None);
+    assert!(!ok && out.contains("Authentication failure"), "{out}");
+    let (ok, out) = inquiry(&format!("iscsi://alice%wrong-password@{base}"), None);
+    assert!(!ok && out.contains("Authentication failure"), "{out}");
+    // A target without accounts still takes logins without CHAP.
+    let (ok, out) = inquiry(&tgtd.url(open, 1), None);
+    assert!(ok, "{out}");
+
+    // Mutual CHAP: libiscsi checks the target's answer against the secret it was given.
+    let mutual =
+        |secret: &str| format!("iscsi://alice%alicesecret12@{base}?target_user=tgtuser&target_password={secret}");
+    let (ok, out) = inquiry(&mutual("tgtsecret5678"), None);
+    assert!(ok && out.contains("DIRECT_ACCESS"), "{out}");
+    let (ok, out) = inquiry(&mutual("not-the-target-secret"), None);
+    assert!(!ok && out.contains("CHAP_R"), "the initiator must refuse the target's proof: {out}");
+
+    // Discovery CHAP (tgt's tid 0): without credentials discovery is refused, with them it lists.
+    account(&tgtd, &["--op", "bind", "--tid", "0", "--user", "alice"]);
+    let portal = format!("iscsi://127.0.0.1:{}", tgtd.port);
+    let out = run("iscsi-ls", &[&portal]);
+    assert!(!out.status.success() && text(&out).contains("Authentication failure"), "{}", text(&out));
+    let listed = discovered(&format!("iscsi://alice%alicesecret12@127.0.0.1:{}", tgtd.port), None);
+    assert_eq!(listed, [iqn, open]);
+
+    // Failures are logged with the initiator's name and address, never with a secret.
+    let log = tgtd.log();
+    assert!(log.contains("wrong CHAP response for user \"alice\""), "{log}");
+    assert!(log.contains("iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-inq") && log.contains("127.0.0.1"), "{log}");
+    for secret in ["alicesecret12", "tgtsecret5678", "wrong-password"] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+}
