@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
 /// The answer to one [`crate::Request`].
+// One response lives per management message; boxing the reply would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
@@ -137,6 +139,10 @@ pub struct LunView {
     #[serde(default)]
     pub backing_store_path: Option<String>,
     pub backing_store_flags: String,
+    /// Mode pages set with `--params mode_page=PAGE:SUBPAGE:LENGTH:BYTE...`, in that form (not part
+    /// of tgt's text layout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mode_pages: Vec<String>,
 }
 
 /// An account bound to a target.

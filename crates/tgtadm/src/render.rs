@@ -160,6 +160,7 @@ mod tests {
             backing_store_type: "null".into(),
             backing_store_path: None,
             backing_store_flags: String::new(),
+            mode_pages: Vec::new(),
         }
     }
 

@@ -73,7 +73,17 @@ pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
         backing_store_type: info.backing_store_type.clone(),
         backing_store_path: info.backing_store_path.clone(),
         backing_store_flags: info.bsoflags.clone(),
+        mode_pages: config.mode_pages.iter().map(mode_page_text).collect(),
     }
+}
+
+/// A mode page as `--params mode_page=` takes it: `PAGE:SUBPAGE:LENGTH:BYTE...`, decimal.
+pub(crate) fn mode_page_text(page: &rtgt_scsi::ModePageSpec) -> String {
+    let mut text = format!("{}:{}:{}", page.page, page.subpage, page.data.len());
+    for byte in &page.data {
+        text.push_str(&format!(":{byte}"));
+    }
+    text
 }
 
 pub(crate) fn device_type(t: rtgt_scsi::DeviceType) -> DeviceType {

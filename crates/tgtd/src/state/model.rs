@@ -171,6 +171,9 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     text("online", flag(config.online), flag(default.online));
     text("thin_provisioning", flag(config.thin_provisioning), flag(default.thin_provisioning));
     text("sense_format", flag(config.descriptor_sense), flag(default.descriptor_sense));
+    for page in &config.mode_pages {
+        params.push(Param::new("mode_page", crate::control::show::mode_page_text(page)));
+    }
     let bstype = info.backing_store_type.clone();
     // Stores without a file are sized by option; a file's size is the file's.
     let bsopts = if bstype == "rdwr" { String::new() } else { format!("size={}", info.size) };

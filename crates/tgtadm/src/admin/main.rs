@@ -1,0 +1,320 @@
+//! tgt-admin: applies tgt's /etc/tgt/targets.conf to a running tgtd through the same control
+//! socket tgtadm uses. The file is parsed and checked completely, and the whole plan made, before
+//! the first request is sent; if a request fails, what this run created is removed again.
+
+mod conf;
+mod dump;
+mod plan;
+mod spec;
+
+#[path = "../client.rs"]
+mod client;
+#[allow(dead_code)]
+#[path = "../render.rs"]
+mod render;
+#[allow(dead_code)]
+#[path = "../render_modes.rs"]
+mod render_modes;
+
+use plan::{Plan, Running, Selection};
+use rtgt_mgmt::{AccountEntry, AccountOp, Op, Param, Reply, Request, SystemOp, TargetOp};
+use spec::{Account, Discovery};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const DEFAULT_CONF: &str = "/etc/tgt/targets.conf";
+const SOCKET_DIR: &str = "/var/run/tgtd";
+const SOCKET_ENV: &str = "RTGT_CONTROL_SOCKET";
+/// As tgtadm: EINVAL for a refused request or a bad file, ENOTCONN when the daemon is not there.
+const EXIT_INVALID: u8 = 22;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Action {
+    Execute,
+    Update(Selection),
+    Delete(Selection),
+    Offline(Selection),
+    Ready(Selection),
+    Show,
+    Dump,
+    Help,
+}
+
+#[derive(Debug)]
+struct Args {
+    action: Action,
+    conf: PathBuf,
+    socket: PathBuf,
+    force: bool,
+    pretend: bool,
+    verbose: bool,
+}
+
+fn usage() -> &'static str {
+    "Usage: tgt-admin [OPTION]...\n\
+     Apply tgt's targets.conf to a running rtgt tgtd.\n\n\
+     \x20 -e, --execute            create every target of the file that is not running\n\
+     \x20     --update ALL|tid=N|NAME  apply only the differences (targets with sessions: --force)\n\
+     \x20 -d, --delete ALL|tid=N|NAME  remove running targets (with sessions: --force)\n\
+     \x20     --offline ALL        refuse new logins (existing sessions go on)\n\
+     \x20     --ready ALL          accept logins again\n\
+     \x20 -s, --show               show the running targets (as tgtadm)\n\
+     \x20     --dump               print the running configuration in targets.conf form\n\
+     \x20 -c, --conf FILE          configuration file (default /etc/tgt/targets.conf)\n\
+     \x20 -f, --force              also change or remove targets that have sessions\n\
+     \x20 -p, --pretend            print the requests instead of sending them\n\
+     \x20 -C, --control-port N     talk to the daemon on /var/run/tgtd/socket.N\n\
+     \x20     --control-socket PATH  talk to the daemon on PATH (or $RTGT_CONTROL_SOCKET)\n\
+     \x20 -v, --verbose            print each request as it is sent\n\
+     \x20 -h, --help               print this help\n"
+}
+
+fn parse_args(argv: &[String], env_socket: Option<String>) -> Result<Args, String> {
+    let mut action = None;
+    let mut conf = PathBuf::from(DEFAULT_CONF);
+    let (mut socket, mut port) = (None, None);
+    let (mut force, mut pretend, mut verbose) = (false, false, false);
+    let mut i = 0;
+    while i < argv.len() {
+        let arg = argv[i].as_str();
+        i += 1;
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            let v = argv.get(i).cloned().ok_or_else(|| format!("option '{what}' requires an argument"))?;
+            i += 1;
+            Ok(v)
+        };
+        let mut set = |a: Action| match action.replace(a) {
+            Some(_) => Err("give one operation at a time".to_string()),
+            None => Ok(()),
+        };
+        match name {
+            "-e" | "--execute" => set(Action::Execute)?,
+            "--update" => set(Action::Update(Selection::parse(&value(name)?)?))?,
+            "-d" | "--delete" => set(Action::Delete(Selection::parse(&value(name)?)?))?,
+            "--offline" => set(Action::Offline(Selection::parse(&value(name)?)?))?,
+            "--ready" => set(Action::Ready(Selection::parse(&value(name)?)?))?,
+            "-s" | "--show" => set(Action::Show)?,
+            "--dump" => set(Action::Dump)?,
+            "-h" | "--help" => set(Action::Help)?,
+            "-c" | "--conf" => conf = PathBuf::from(value(name)?),
+            "-f" | "--force" => force = true,
+            "-p" | "--pretend" => pretend = true,
+            "-v" | "--verbose" => verbose = true,
+            "--ignore-errors" => return Err("--ignore-errors is not supported: rtgt applies all or nothing".into()),
+            "-C" | "--control-port" => {
+                let v = value(name)?;
+                port = Some(v.parse::<u32>().map_err(|_| format!("'{v}' is not a control port number"))?);
+            }
+            "--control-socket" => socket = Some(PathBuf::from(value(name)?)),
+            other => return Err(format!("unrecognized option '{other}'")),
+        }
+    }
+    let socket = socket
+        .or_else(|| port.map(|p| PathBuf::from(format!("{SOCKET_DIR}/socket.{p}"))))
+        .or_else(|| env_socket.filter(|s| !s.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(format!("{SOCKET_DIR}/socket.0")));
+    let action = action.ok_or("give an operation: --execute, --update, --delete, --show, --dump, ...")?;
+    Ok(Args { action, conf, socket, force, pretend, verbose })
+}
+
+/// A failure: what to print and the exit status.
+struct Failure(String, u8);
+
+impl From<client::ClientError> for Failure {
+    fn from(e: client::ClientError) -> Self {
+        Failure(e.to_string(), client::EXIT_NOT_CONNECTED as u8)
+    }
+}
+
+fn call(args: &Args, op: Op) -> Result<Reply, Failure> {
+    let response = client::call(&args.socket, &Request::iscsi(op))?;
+    response.into_result().map_err(|e| Failure(e.to_string(), e.code.exit_code() as u8))
+}
+
+/// What runs now, as the planner needs it.
+struct RunningState {
+    targets: Vec<Running>,
+    /// Every account, with its password.
+    accounts: Vec<AccountEntry>,
+    discovery: Discovery,
+}
+
+/// The running targets, every account with its password, and the discovery bindings.
+fn running(args: &Args) -> Result<RunningState, Failure> {
+    let Reply::TargetList(views) = call(args, Op::Target(TargetOp::Show { tid: None }))? else {
+        return Err(Failure("unexpected reply to target show".into(), 1));
+    };
+    let Reply::AccountList(accounts) = call(args, Op::Account(AccountOp::Show { secrets: true }))? else {
+        return Err(Failure("unexpected reply to account show".into(), 1));
+    };
+    let list = views
+        .iter()
+        .map(|v| Running { tid: v.tid, spec: spec::from_running(v, &accounts), sessions: v.nexuses.len() })
+        .collect();
+    let account = |a: &AccountEntry| Account { user: a.user.clone(), password: a.password.clone().unwrap_or_default() };
+    let discovery = Discovery {
+        incoming: accounts.iter().filter(|a| a.discovery).map(account).collect(),
+        outgoing: accounts.iter().find(|a| a.discovery_outgoing).map(account),
+    };
+    Ok(RunningState { targets: list, accounts, discovery })
+}
+
+fn load_conf(args: &Args) -> Result<(Vec<spec::TargetSpec>, Discovery), Failure> {
+    let file = conf::load(&args.conf).map_err(|e| Failure(e.to_string(), EXIT_INVALID))?;
+    spec::from_conf(&file).map_err(|e| Failure(e.to_string(), EXIT_INVALID))
+}
+
+/// Send the plan's requests in order; on a failure, remove what this run created and stop.
+fn apply(args: &Args, plan: Plan) -> Result<(), Failure> {
+    for note in &plan.notes {
+        println!("{note}");
+    }
+    if args.pretend {
+        for step in &plan.steps {
+            println!("would run: {}", step.text);
+        }
+        return Ok(());
+    }
+    for step in &plan.steps {
+        if args.verbose {
+            println!("{}", step.text);
+        }
+        if let Err(Failure(message, code)) = call(args, step.op.clone()) {
+            for &tid in &plan.created {
+                let _ = call(args, Op::Target(TargetOp::Delete { tid, force: true }));
+            }
+            for user in &plan.new_accounts {
+                let _ = call(args, Op::Account(AccountOp::Delete { user: user.clone() }));
+            }
+            let undone = if plan.created.is_empty() && plan.new_accounts.is_empty() {
+                String::new()
+            } else {
+                " (what this run created was removed again)".to_string()
+            };
+            return Err(Failure(format!("{}: {message}{undone}", step.text), code));
+        }
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    match &args.action {
+        Action::Help => {
+            print!("{}", usage());
+            Ok(())
+        }
+        Action::Show => {
+            let reply = call(args, Op::Target(TargetOp::Show { tid: None }))?;
+            print!("{}", render::render(&reply));
+            Ok(())
+        }
+        Action::Dump => {
+            let now = running(args)?;
+            let specs: Vec<_> = now.targets.into_iter().map(|r| r.spec).collect();
+            print!("{}", dump::dump(&specs, &now.discovery));
+            Ok(())
+        }
+        Action::Execute => {
+            let (want, want_discovery) = load_conf(args)?;
+            let now = running(args)?;
+            let plan = plan::execute(&want, &want_discovery, &now.targets, &now.discovery, &now.accounts)
+                .map_err(|e| Failure(e, EXIT_INVALID))?;
+            apply(args, plan)
+        }
+        Action::Update(selection) => {
+            let (want, want_discovery) = load_conf(args)?;
+            let now = running(args)?;
+            let plan = plan::update(
+                &want,
+                &want_discovery,
+                &now.targets,
+                &now.discovery,
+                &now.accounts,
+                selection,
+                args.force,
+            )
+            .map_err(|e| Failure(e, EXIT_INVALID))?;
+            apply(args, plan)
+        }
+        Action::Delete(selection) => {
+            let now = running(args)?;
+            let plan = plan::delete(&now.targets, selection, args.force).map_err(|e| Failure(e, EXIT_INVALID))?;
+            apply(args, plan)
+        }
+        Action::Offline(selection) | Action::Ready(selection) => {
+            if *selection != Selection::All {
+                // rtgt's state is the daemon's, as tgtadm's `system update State`.
+                return Err(Failure("rtgt takes the whole daemon offline or ready: use ALL".into(), EXIT_INVALID));
+            }
+            let state = if matches!(args.action, Action::Offline(_)) { "offline" } else { "ready" };
+            let op = Op::System(SystemOp::Update { params: vec![Param::new("State", state)] });
+            if args.pretend {
+                println!("would run: system update State {state}");
+                return Ok(());
+            }
+            call(args, op).map(|_| ())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut argv = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(a) => argv.push(a),
+            Err(raw) => {
+                eprintln!("tgt-admin: argument {raw:?} is not valid UTF-8");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    }
+    let args = match parse_args(&argv, std::env::var(SOCKET_ENV).ok()) {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("tgt-admin: {message}");
+            eprintln!("Try `tgt-admin --help' for more information.");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message, code)) => {
+            eprintln!("tgt-admin: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str, env: Option<&str>) -> Result<Args, String> {
+        let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
+        parse_args(&argv, env.map(String::from))
+    }
+
+    #[test]
+    fn options_and_sockets() {
+        let a = parse("--update ALL --force -c /x.conf", None).unwrap();
+        assert_eq!(a.action, Action::Update(Selection::All));
+        assert!(a.force);
+        assert_eq!(a.conf, PathBuf::from("/x.conf"));
+        assert_eq!(a.socket, PathBuf::from("/var/run/tgtd/socket.0"));
+        assert_eq!(parse("-e -C 3", Some("/env.sock")).unwrap().socket, PathBuf::from("/var/run/tgtd/socket.3"));
+        assert_eq!(parse("-e", Some("/env.sock")).unwrap().socket, PathBuf::from("/env.sock"));
+        let a = parse("--delete=tid=2 --control-socket /s", Some("/env.sock")).unwrap();
+        assert_eq!((a.action, a.socket), (Action::Delete(Selection::Tid(2)), PathBuf::from("/s")));
+        assert!(parse("-e --dump", None).unwrap_err().contains("one operation"));
+        assert!(parse("--frob", None).unwrap_err().contains("unrecognized"));
+        assert!(parse("-c /x", None).unwrap_err().contains("give an operation"));
+        assert!(parse("--update", None).unwrap_err().contains("requires an argument"));
+    }
+}

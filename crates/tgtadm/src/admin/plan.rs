@@ -1,0 +1,429 @@
+//! From the file's targets and the running ones to the management requests that make the daemon
+//! match: whole targets for `--execute`, only the differences for `--update`, removals for
+//! `--delete`. Planning is pure (tested without a daemon); `Step`s carry a line to print for
+//! `--pretend` and the request to send otherwise.
+
+use super::spec::{Account, Discovery, TargetSpec, DEFAULT_PARAMS};
+use rtgt_mgmt::{AccountEntry, AccountOp, LunOp, Op, Param, TargetOp};
+use std::collections::BTreeMap;
+
+/// One request, with what it does in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub op: Op,
+    pub text: String,
+}
+
+/// A running target as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub tid: u32,
+    pub spec: TargetSpec,
+    pub sessions: usize,
+}
+
+/// What to do and what was left alone (and why).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+    /// Targets created by this plan (tid, name): removed again if a later step fails.
+    pub created: Vec<u32>,
+    /// Accounts created by this plan: removed again if a later step fails.
+    pub new_accounts: Vec<String>,
+}
+
+/// Which targets an operation is about: `ALL`, `tid=N`, or a target name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    Tid(u32),
+    Name(String),
+}
+
+impl Selection {
+    pub fn parse(text: &str) -> Result<Selection, String> {
+        if text == "ALL" {
+            return Ok(Selection::All);
+        }
+        if let Some(n) = text.strip_prefix("tid=") {
+            return n.parse().map(Selection::Tid).map_err(|_| format!("'{text}': tid= needs a number"));
+        }
+        if text.is_empty() {
+            return Err("an empty target name".into());
+        }
+        Ok(Selection::Name(text.to_string()))
+    }
+
+    fn matches(&self, tid: Option<u32>, name: &str) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Tid(n) => tid == Some(*n),
+            Selection::Name(n) => n.eq_ignore_ascii_case(name),
+        }
+    }
+}
+
+struct Planner<'a> {
+    plan: Plan,
+    /// Accounts as they will be once the steps so far have run.
+    accounts: BTreeMap<String, String>,
+    running: &'a [Running],
+    next_tid: u32,
+}
+
+impl<'a> Planner<'a> {
+    fn new(running: &'a [Running], accounts: &[AccountEntry]) -> Self {
+        Planner {
+            plan: Plan::default(),
+            accounts: accounts.iter().map(|a| (a.user.clone(), a.password.clone().unwrap_or_default())).collect(),
+            running,
+            next_tid: running.iter().map(|r| r.tid).max().unwrap_or(0) + 1,
+        }
+    }
+
+    fn step(&mut self, op: Op, text: String) {
+        self.plan.steps.push(Step { op, text });
+    }
+
+    /// Make sure `account` exists with its password; an existing one with another password is a
+    /// conflict (it may be bound elsewhere), reported before anything runs.
+    fn ensure_account(&mut self, a: &Account) -> Result<(), String> {
+        match self.accounts.get(&a.user) {
+            Some(p) if *p == a.password => Ok(()),
+            Some(_) => Err(format!("account {} exists with another password; delete it first", a.user)),
+            None => {
+                self.accounts.insert(a.user.clone(), a.password.clone());
+                self.plan.new_accounts.push(a.user.clone());
+                let op = Op::Account(AccountOp::New { user: a.user.clone(), password: a.password.clone() });
+                self.step(op, format!("account new {}", a.user));
+                Ok(())
+            }
+        }
+    }
+
+    fn bind(&mut self, tid: u32, a: &Account, outgoing: bool, bind: bool) {
+        let user = a.user.clone();
+        let (op, verb) = if bind {
+            (AccountOp::Bind { tid, user, outgoing }, "bind")
+        } else {
+            (AccountOp::Unbind { tid, user, outgoing }, "unbind")
+        };
+        let kind = if outgoing { " (outgoing)" } else { "" };
+        self.step(Op::Account(op), format!("account {verb} tid {tid} {}{kind}", a.user));
+    }
+
+    fn create(&mut self, t: &TargetSpec) -> Result<(), String> {
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        self.plan.created.push(tid);
+        self.step(Op::Target(TargetOp::New { tid, name: t.name.clone() }), format!("target new tid {tid} {}", t.name));
+        if !t.params.is_empty() {
+            let params: Vec<Param> = t.params.iter().map(|(k, v)| Param::new(k, v)).collect();
+            self.step(Op::Target(TargetOp::Update { tid, params }), format!("target update tid {tid} parameters"));
+        }
+        if !t.acl.is_empty() {
+            let rules = t.acl.clone();
+            let text = rules.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" ");
+            self.step(Op::Target(TargetOp::Bind { tid, rules }), format!("target bind tid {tid} {text}"));
+        }
+        for a in &t.incoming {
+            self.ensure_account(a)?;
+            self.bind(tid, a, false, true);
+        }
+        if let Some(a) = &t.outgoing {
+            self.ensure_account(a)?;
+            self.bind(tid, a, true, true);
+        }
+        for (&lun, spec) in &t.luns {
+            let what = spec.backing_store.clone().unwrap_or_else(|| spec.bstype.clone().unwrap_or_default());
+            let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
+            self.step(op, format!("logicalunit new tid {tid} lun {lun} {what}"));
+        }
+        Ok(())
+    }
+
+    /// Only what differs between `have` (running as `tid`) and `want`.
+    fn reconcile(&mut self, tid: u32, have: &TargetSpec, want: &TargetSpec) -> Result<(), String> {
+        let mut params: Vec<Param> = want
+            .params
+            .iter()
+            .filter(|(k, v)| have.params.get(*k) != Some(*v))
+            .map(|(k, v)| Param::new(k, v))
+            .collect();
+        for k in have.params.keys().filter(|k| !want.params.contains_key(*k)) {
+            // Back to the default: nop settings to 0, iSCSI keys to their start value.
+            let default = DEFAULT_PARAMS.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or("0");
+            params.push(Param::new(k, default));
+        }
+        if !params.is_empty() {
+            self.step(Op::Target(TargetOp::Update { tid, params }), format!("target update tid {tid} parameters"));
+        }
+        let gone: Vec<_> = have.acl.iter().filter(|r| !want.acl.contains(r)).cloned().collect();
+        if !gone.is_empty() {
+            self.step(Op::Target(TargetOp::Unbind { tid, rules: gone }), format!("target unbind tid {tid}"));
+        }
+        let added: Vec<_> = want.acl.iter().filter(|r| !have.acl.contains(r)).cloned().collect();
+        if !added.is_empty() {
+            self.step(Op::Target(TargetOp::Bind { tid, rules: added }), format!("target bind tid {tid}"));
+        }
+        for a in have.incoming.iter().filter(|a| !want.incoming.iter().any(|w| w.user == a.user)) {
+            self.bind(tid, a, false, false);
+        }
+        if let Some(a) = &have.outgoing {
+            if want.outgoing.as_ref().map(|w| &w.user) != Some(&a.user) {
+                self.bind(tid, a, true, false);
+            }
+        }
+        for a in &want.incoming {
+            self.ensure_account(a)?;
+            if !have.incoming.iter().any(|h| h.user == a.user) {
+                self.bind(tid, a, false, true);
+            }
+        }
+        if let Some(a) = &want.outgoing {
+            self.ensure_account(a)?;
+            if have.outgoing.as_ref().map(|h| &h.user) != Some(&a.user) {
+                self.bind(tid, a, true, true);
+            }
+        }
+        for (&lun, spec) in &have.luns {
+            if want.luns.get(&lun) != Some(spec) {
+                self.step(
+                    Op::LogicalUnit(LunOp::Delete { tid, lun }),
+                    format!("logicalunit delete tid {tid} lun {lun}"),
+                );
+            }
+        }
+        for (&lun, spec) in &want.luns {
+            if have.luns.get(&lun) != Some(spec) {
+                let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
+                self.step(op, format!("logicalunit new tid {tid} lun {lun}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn find(&self, name: &str) -> Option<&'a Running> {
+        self.running.iter().find(|r| r.spec.name.eq_ignore_ascii_case(name))
+    }
+
+    fn discovery(&mut self, want: &Discovery, have: &Discovery) -> Result<(), String> {
+        for a in &want.incoming {
+            self.ensure_account(a)?;
+            if !have.incoming.iter().any(|h| h.user == a.user) {
+                self.bind(0, a, false, true);
+            }
+        }
+        if let Some(a) = &want.outgoing {
+            self.ensure_account(a)?;
+            if have.outgoing.as_ref().map(|h| &h.user) != Some(&a.user) {
+                self.bind(0, a, true, true);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--execute`: create every target of the file that is not running (by name).
+pub fn execute(
+    want: &[TargetSpec],
+    discovery: &Discovery,
+    running: &[Running],
+    have_discovery: &Discovery,
+    accounts: &[AccountEntry],
+) -> Result<Plan, String> {
+    let mut p = Planner::new(running, accounts);
+    p.discovery(discovery, have_discovery)?;
+    for t in want {
+        if p.find(&t.name).is_some() {
+            p.plan.notes.push(format!("target {} is already running; use --update to change it", t.name));
+            continue;
+        }
+        p.create(t)?;
+    }
+    Ok(p.plan)
+}
+
+/// `--update`: bring the selected targets in line with the file; with `ALL`, running targets the
+/// file no longer has are removed. A target with sessions is left alone unless `force`.
+pub fn update(
+    want: &[TargetSpec],
+    discovery: &Discovery,
+    running: &[Running],
+    have_discovery: &Discovery,
+    accounts: &[AccountEntry],
+    selection: &Selection,
+    force: bool,
+) -> Result<Plan, String> {
+    let mut p = Planner::new(running, accounts);
+    if *selection == Selection::All {
+        p.discovery(discovery, have_discovery)?;
+    }
+    let mut matched = false;
+    for t in want {
+        let current = p.find(&t.name);
+        if !selection.matches(current.map(|r| r.tid), &t.name) {
+            continue;
+        }
+        matched = true;
+        match current {
+            None => p.create(t)?,
+            Some(r) if r.spec == *t => p.plan.notes.push(format!("target {} is up to date", t.name)),
+            Some(r) if r.sessions > 0 && !force => p
+                .plan
+                .notes
+                .push(format!("target {} has {} active session(s): left unchanged (use --force)", t.name, r.sessions)),
+            Some(r) => p.reconcile(r.tid, &r.spec, t)?,
+        }
+    }
+    for r in running {
+        if want.iter().any(|t| t.name.eq_ignore_ascii_case(&r.spec.name))
+            || !selection.matches(Some(r.tid), &r.spec.name)
+        {
+            continue;
+        }
+        // Running but no longer in the file (all of them with ALL, or the one named).
+        matched = true;
+        remove(&mut p.plan, r, force);
+    }
+    if !matched {
+        return Err(match selection {
+            Selection::All => "nothing to update".into(),
+            other => format!("no target {other:?} in the configuration or running"),
+        });
+    }
+    Ok(p.plan)
+}
+
+fn remove(plan: &mut Plan, r: &Running, force: bool) {
+    if r.sessions > 0 && !force {
+        plan.notes
+            .push(format!("target {} has {} active session(s): not removed (use --force)", r.spec.name, r.sessions));
+        return;
+    }
+    plan.steps.push(Step {
+        op: Op::Target(TargetOp::Delete { tid: r.tid, force }),
+        text: format!("target delete tid {} {}", r.tid, r.spec.name),
+    });
+}
+
+/// `--delete`: remove the selected running targets.
+pub fn delete(running: &[Running], selection: &Selection, force: bool) -> Result<Plan, String> {
+    let mut plan = Plan::default();
+    let chosen: Vec<&Running> = running.iter().filter(|r| selection.matches(Some(r.tid), &r.spec.name)).collect();
+    if chosen.is_empty() && *selection != Selection::All {
+        return Err(format!("no running target matches {selection:?}"));
+    }
+    for r in chosen {
+        remove(&mut plan, r, force);
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtgt_mgmt::{AclEntry, LunSpec};
+
+    fn spec(name: &str) -> TargetSpec {
+        TargetSpec {
+            name: name.into(),
+            params: BTreeMap::new(),
+            acl: vec![AclEntry::All],
+            incoming: vec![Account { user: "alice".into(), password: "pw".into() }],
+            outgoing: None,
+            luns: [(1, LunSpec::disk(Some("/a".into())))].into_iter().collect(),
+        }
+    }
+
+    fn texts(plan: &Plan) -> Vec<&str> {
+        plan.steps.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    #[test]
+    fn execute_creates_what_is_missing() {
+        let running = [Running { tid: 3, spec: spec("a"), sessions: 0 }];
+        let plan =
+            execute(&[spec("a"), spec("b")], &Discovery::default(), &running, &Discovery::default(), &[]).unwrap();
+        assert_eq!(
+            texts(&plan),
+            [
+                "target new tid 4 b",
+                "target bind tid 4 ALL",
+                "account new alice",
+                "account bind tid 4 alice",
+                "logicalunit new tid 4 lun 1 /a"
+            ]
+        );
+        assert_eq!(plan.created, [4]);
+        assert_eq!(plan.notes.len(), 1);
+    }
+
+    #[test]
+    fn conflicting_password_is_refused_before_anything_runs() {
+        let accounts = [AccountEntry {
+            user: "alice".into(),
+            password: Some("other".into()),
+            discovery: false,
+            discovery_outgoing: false,
+        }];
+        let e = execute(&[spec("a")], &Discovery::default(), &[], &Discovery::default(), &accounts).unwrap_err();
+        assert!(e.contains("another password"));
+    }
+
+    #[test]
+    fn update_touches_only_differences_and_respects_sessions() {
+        let mut want = spec("a");
+        want.params.insert("MaxConnections".into(), "2".into());
+        want.luns.insert(2, LunSpec::disk(Some("/b".into())));
+        want.acl = vec![AclEntry::InitiatorName("iqn.x".into())];
+        let mut stale = spec("gone");
+        stale.luns.clear();
+        let running = [
+            Running { tid: 1, spec: spec("a"), sessions: 0 },
+            Running { tid: 2, spec: stale.clone(), sessions: 1 },
+            Running { tid: 5, spec: spec("same"), sessions: 0 },
+        ];
+        let accounts = [AccountEntry {
+            user: "alice".into(),
+            password: Some("pw".into()),
+            discovery: false,
+            discovery_outgoing: false,
+        }];
+        let d = Discovery::default();
+        let want_all = [want.clone(), spec("same")];
+        let plan = update(&want_all, &d, &running, &d, &accounts, &Selection::All, false).unwrap();
+        assert_eq!(
+            texts(&plan),
+            [
+                "target update tid 1 parameters",
+                "target unbind tid 1",
+                "target bind tid 1",
+                "logicalunit new tid 1 lun 2"
+            ]
+        );
+        assert!(plan.notes.iter().any(|n| n.contains("gone has 1 active session")));
+        assert!(plan.notes.iter().any(|n| n.contains("same is up to date")));
+        let forced = update(&want_all, &d, &running, &d, &accounts, &Selection::All, true).unwrap();
+        assert!(texts(&forced).contains(&"target delete tid 2 gone"));
+        // A target with sessions is left alone unless forced.
+        let busy = [Running { tid: 1, spec: spec("a"), sessions: 2 }];
+        let plan = update(&[want.clone()], &d, &busy, &d, &accounts, &Selection::Tid(1), false).unwrap();
+        assert!(plan.steps.is_empty());
+        let plan = update(&[want], &d, &busy, &d, &accounts, &Selection::Name("A".into()), true).unwrap();
+        assert_eq!(plan.steps.len(), 4);
+    }
+
+    #[test]
+    fn selections() {
+        assert_eq!(Selection::parse("ALL").unwrap(), Selection::All);
+        assert_eq!(Selection::parse("tid=4").unwrap(), Selection::Tid(4));
+        assert!(Selection::parse("tid=x").is_err());
+        assert_eq!(Selection::parse("iqn.a").unwrap(), Selection::Name("iqn.a".into()));
+        let running = [Running { tid: 1, spec: spec("a"), sessions: 1 }];
+        assert!(delete(&running, &Selection::All, false).unwrap().steps.is_empty());
+        assert_eq!(delete(&running, &Selection::Tid(1), true).unwrap().steps.len(), 1);
+        assert!(delete(&running, &Selection::Tid(9), true).is_err());
+    }
+}

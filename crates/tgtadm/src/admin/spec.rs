@@ -1,0 +1,373 @@
+//! What a target should be, in one normalised form that both sides produce: the configuration file
+//! (`from_conf`) and the running daemon (`from_running`). `--execute` creates it, `--update`
+//! compares the two, `--dump` prints the running one as targets.conf text. Only values that differ
+//! from a new target's or LUN's defaults are kept, so equal means "configured the same".
+
+use super::conf::{ConfError, ConfFile, Directive, Origin, TargetBlock};
+use rtgt_mgmt::{AccountEntry, AclEntry, DeviceType, LunSpec, LunView, Param, TargetView};
+use std::collections::BTreeMap;
+
+/// A new target's iSCSI parameters (rtgt's defaults): only differences are configuration.
+pub const DEFAULT_PARAMS: &[(&str, &str)] = &[
+    ("MaxRecvDataSegmentLength", "8192"),
+    ("HeaderDigest", "None,CRC32C"),
+    ("DataDigest", "None,CRC32C"),
+    ("InitialR2T", "Yes"),
+    ("MaxOutstandingR2T", "1"),
+    ("ImmediateData", "Yes"),
+    ("FirstBurstLength", "65536"),
+    ("MaxBurstLength", "262144"),
+    ("DataPDUInOrder", "Yes"),
+    ("DataSequenceInOrder", "Yes"),
+    ("ErrorRecoveryLevel", "0"),
+    ("IFMarker", "No"),
+    ("OFMarker", "No"),
+    ("DefaultTime2Wait", "2"),
+    ("DefaultTime2Retain", "20"),
+    ("MaxConnections", "1"),
+    ("MaxXmitDataSegmentLength", "262144"),
+    ("MaxQueueCmd", "128"),
+];
+
+/// LUN parameters a block may set with their own directive, passed to the daemon as `--params`.
+const LUN_PARAMS: &[&str] = &[
+    "vendor_id",
+    "product_id",
+    "product_rev",
+    "scsi_id",
+    "scsi_sn",
+    "removable",
+    "readonly",
+    "online",
+    "thin_provisioning",
+    "sense_format",
+    "mode_page",
+];
+
+/// tgt-admin's mode page for `write-cache off`: the caching page with WCE clear.
+const WRITE_CACHE_OFF: &str = "8:0:18:0x10:0:0xff:0xff:0:0:0xff:0xff:0xff:0xff:0x80:0x14:0:0:0:0:0:0";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSpec {
+    pub name: String,
+    /// Non-default parameters by canonical name (nop_interval and nop_count included).
+    pub params: BTreeMap<String, String>,
+    pub acl: Vec<AclEntry>,
+    pub incoming: Vec<Account>,
+    pub outgoing: Option<Account>,
+    pub luns: BTreeMap<u64, LunSpec>,
+}
+
+/// The file's discovery accounts (`incomingdiscoveryuser`, `outgoingdiscoveryuser`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub incoming: Vec<Account>,
+    pub outgoing: Option<Account>,
+}
+
+fn error(origin: &Origin, message: String) -> ConfError {
+    ConfError { origin: origin.clone(), message }
+}
+
+fn account(d: &Directive) -> Result<Account, ConfError> {
+    let mut words = d.value.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(user), Some(password), None) => Ok(Account { user: user.into(), password: password.into() }),
+        _ => Err(error(&d.origin, format!("'{}' takes a user and a password", d.key))),
+    }
+}
+
+/// Every target of the file, checked; the discovery accounts.
+pub fn from_conf(conf: &ConfFile) -> Result<(Vec<TargetSpec>, Discovery), ConfError> {
+    let mut discovery = Discovery::default();
+    for d in &conf.global {
+        match d.key.as_str() {
+            "incomingdiscoveryuser" => discovery.incoming.push(account(d)?),
+            "outgoingdiscoveryuser" => discovery.outgoing = Some(account(d)?),
+            _ => {}
+        }
+    }
+    let mut targets: Vec<TargetSpec> = Vec::new();
+    for block in &conf.targets {
+        if targets.iter().any(|t| t.name.eq_ignore_ascii_case(&block.name)) {
+            return Err(error(&block.origin, format!("target {} is defined twice", block.name)));
+        }
+        targets.push(target_from_block(block)?);
+    }
+    Ok((targets, discovery))
+}
+
+fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
+    let mut spec = TargetSpec {
+        name: block.name.clone(),
+        params: BTreeMap::new(),
+        acl: Vec::new(),
+        incoming: Vec::new(),
+        outgoing: None,
+        luns: BTreeMap::new(),
+    };
+    // Directives that describe LUNs, given at target level, are defaults for every store.
+    let mut lun_defaults: Vec<&Directive> = Vec::new();
+    for d in &block.directives {
+        match d.key.as_str() {
+            "initiator-address" => {
+                for item in d.value.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    let rule = AclEntry::parse_address(item).ok_or_else(|| {
+                        error(&d.origin, format!("'{item}' is not ALL, an IP address or an address/prefix network"))
+                    })?;
+                    spec.acl.push(rule);
+                }
+            }
+            "initiator-name" => spec.acl.push(AclEntry::InitiatorName(d.value.clone())),
+            "incominguser" => spec.incoming.push(account(d)?),
+            "outgoinguser" => {
+                if spec.outgoing.is_some() {
+                    return Err(error(&d.origin, "only one outgoinguser per target".into()));
+                }
+                spec.outgoing = Some(account(d)?);
+            }
+            "driver" | "allow-in-use" | "controller_tid" => {}
+            "lun" => return Err(error(&d.origin, "'lun' belongs in a <backing-store> block".into())),
+            key if super::conf::target_param(key).is_some() => {
+                let default = DEFAULT_PARAMS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+                if default != Some(d.value.as_str()) {
+                    spec.params.insert(key.to_string(), d.value.clone());
+                }
+            }
+            _ => lun_defaults.push(d),
+        }
+    }
+    // LUNs without a `lun` directive are numbered from 1 in file order, skipping taken numbers.
+    let explicit: Vec<u64> = block
+        .stores
+        .iter()
+        .flat_map(|s| s.directives.iter().filter(|d| d.key == "lun"))
+        .filter_map(|d| d.value.parse().ok())
+        .collect();
+    let mut next = 1u64;
+    for store in &block.stores {
+        let directives: Vec<&Directive> = lun_defaults.iter().copied().chain(store.directives.iter()).collect();
+        let mut lun = None;
+        let mut spec_lun = LunSpec::disk(Some(store.path.clone()));
+        let mut params: Vec<Param> = Vec::new();
+        for d in directives {
+            let bad = |what: &str| error(&d.origin, format!("'{}' {what}", d.value));
+            match d.key.as_str() {
+                "lun" => lun = Some(d.value.parse::<u64>().map_err(|_| bad("is not a LUN number"))?),
+                "bs-type" => spec_lun.bstype = Some(d.value.clone()),
+                "bsoflags" => spec_lun.bsoflags = d.value.clone(),
+                "bsopts" => spec_lun.bsopts = d.value.clone(),
+                "block-size" => spec_lun.block_size = Some(d.value.parse().map_err(|_| bad("is not a block size"))?),
+                "device-type" => {
+                    spec_lun.device_type = d.value.parse::<DeviceType>().map_err(|e| error(&d.origin, e.to_string()))?
+                }
+                "path" => spec_lun.backing_store = Some(d.value.clone()),
+                "write-cache" => match d.value.as_str() {
+                    "on" => {
+                        let off = mode_page_decimal(WRITE_CACHE_OFF);
+                        params.retain(|p| p.name != "mode_page" || p.value != off)
+                    }
+                    "off" => set_param(&mut params, "mode_page", WRITE_CACHE_OFF),
+                    _ => return Err(bad("is not on or off")),
+                },
+                "params" => {
+                    for item in d.value.split(',').filter(|s| !s.is_empty()) {
+                        let (name, value) = item
+                            .split_once('=')
+                            .ok_or_else(|| error(&d.origin, format!("'{item}' in params is not name=value")))?;
+                        set_param(&mut params, name.trim(), value.trim());
+                    }
+                }
+                key if LUN_PARAMS.contains(&key) => set_param(&mut params, key, &d.value),
+                other => return Err(error(&d.origin, format!("unknown directive '{other}'"))),
+            }
+        }
+        let lun = match lun {
+            Some(n) => n,
+            None => {
+                while explicit.contains(&next) || spec.luns.contains_key(&next) {
+                    next += 1;
+                }
+                next
+            }
+        };
+        if lun == 0 {
+            return Err(error(&store.origin, "LUN 0 is the target's controller".into()));
+        }
+        if spec.luns.contains_key(&lun) {
+            return Err(error(&store.origin, format!("LUN {lun} is used twice in <target {}>", block.name)));
+        }
+        params.sort_by(|a, b| a.name.cmp(&b.name));
+        spec_lun.params = params;
+        spec.luns.insert(lun, normalise(spec_lun));
+    }
+    Ok(spec)
+}
+
+/// Last one wins, as with repeated tgtadm --params; mode pages add up (one per page).
+fn set_param(params: &mut Vec<Param>, name: &str, value: &str) {
+    if name != "mode_page" {
+        params.retain(|p| p.name != name);
+        params.push(Param::new(name, value));
+    } else {
+        params.push(Param::new(name, mode_page_decimal(value)));
+    }
+}
+
+/// A mode page's numbers in decimal, as the daemon reports them (`0x10` and `16` are one page);
+/// text that is not all numbers is left for the daemon to refuse.
+fn mode_page_decimal(value: &str) -> String {
+    let numbers: Option<Vec<String>> = value
+        .split(':')
+        .map(|item| {
+            let item = item.trim();
+            match item.strip_prefix("0x").or_else(|| item.strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => item.parse::<u64>().ok(),
+            }
+            .map(|n| n.to_string())
+        })
+        .collect();
+    numbers.map(|n| n.join(":")).unwrap_or_else(|| value.to_string())
+}
+
+/// One spelling for equal LUNs: rdwr and 512 are the defaults.
+fn normalise(mut spec: LunSpec) -> LunSpec {
+    if spec.bstype.as_deref() == Some("rdwr") {
+        spec.bstype = None;
+    }
+    if spec.block_size == Some(512) {
+        spec.block_size = None;
+    }
+    if spec.bstype.is_some() && spec.backing_store.as_deref().is_some_and(|p| p == "-" || p.is_empty()) {
+        spec.backing_store = None;
+    }
+    spec
+}
+
+/// The running target as a spec; `accounts` (with passwords) resolves its bindings.
+pub fn from_running(view: &TargetView, accounts: &[AccountEntry]) -> TargetSpec {
+    let resolve = |user: &str| Account {
+        user: user.to_string(),
+        password: accounts.iter().find(|a| a.user == user).and_then(|a| a.password.clone()).unwrap_or_default(),
+    };
+    let mut params: BTreeMap<String, String> = view
+        .params
+        .iter()
+        .filter(|p| !DEFAULT_PARAMS.contains(&(p.name.as_str(), p.value.as_str())))
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect();
+    if let Some(n) = view.nop_interval {
+        params.insert("nop_interval".into(), n.to_string());
+    }
+    if let Some(n) = view.nop_count {
+        params.insert("nop_count".into(), n.to_string());
+    }
+    TargetSpec {
+        name: view.name.clone(),
+        params,
+        acl: view.acl.clone(),
+        incoming: view.accounts.iter().filter(|a| !a.outgoing).map(|a| resolve(&a.user)).collect(),
+        outgoing: view.accounts.iter().find(|a| a.outgoing).map(|a| resolve(&a.user)),
+        luns: view
+            .luns
+            .iter()
+            .filter(|l| l.device_type != DeviceType::Controller)
+            .map(|l| (l.lun, lun_from_view(view.tid, l)))
+            .collect(),
+    }
+}
+
+fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
+    let lun = l.lun;
+    let mut params = Vec::new();
+    let mut text = |name: &str, value: &str, default: &str| {
+        if value != default {
+            params.push(Param::new(name, value));
+        }
+    };
+    text("product_id", &l.product_id, "VIRTUAL-DISK");
+    text("product_rev", &l.product_rev, "0001");
+    text("scsi_id", &l.scsi_id, &format!("IET     {tid:04x}{lun:04x}"));
+    text("scsi_sn", &l.scsi_sn, &format!("beaf{tid}{lun}"));
+    text("vendor_id", &l.vendor_id, "IET");
+    let flag = |b: bool| if b { "1" } else { "0" };
+    text("online", flag(l.online), "1");
+    text("readonly", flag(l.readonly), "0");
+    text("removable", flag(l.removable), "0");
+    text("thin_provisioning", flag(l.thin_provisioning), "0");
+    params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
+    params.sort_by(|a, b| a.name.cmp(&b.name));
+    let file_backed = l.backing_store_type == "rdwr";
+    normalise(LunSpec {
+        device_type: l.device_type,
+        backing_store: l.backing_store_path.clone().filter(|p| p != "None"),
+        bstype: Some(l.backing_store_type.clone()),
+        bsopts: if file_backed { String::new() } else { format!("size={}", l.size) },
+        bsoflags: l.backing_store_flags.clone(),
+        block_size: Some(l.block_size),
+        params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conf::parse_into;
+    use super::*;
+    use std::path::Path;
+
+    fn specs(text: &str) -> Result<Vec<TargetSpec>, ConfError> {
+        let mut conf = ConfFile::default();
+        parse_into(text, Path::new("t.conf"), &mut conf, 0)?;
+        from_conf(&conf).map(|(t, _)| t)
+    }
+
+    #[test]
+    fn luns_numbered_and_defaults_inherited() {
+        let t = &specs(
+            "<target t>\n vendor_id ACME\n backing-store /a\n <backing-store /b>\n  lun 1\n  vendor_id OTHER\n \
+             </backing-store>\n backing-store /c\n MaxConnections 1\n InitialR2T No\n</target>\n",
+        )
+        .unwrap()[0];
+        let luns: Vec<(u64, Option<&str>)> = t.luns.iter().map(|(n, s)| (*n, s.backing_store.as_deref())).collect();
+        assert_eq!(luns, vec![(1, Some("/b")), (2, Some("/a")), (3, Some("/c"))]);
+        assert_eq!(t.luns[&1].params, vec![Param::new("vendor_id", "OTHER")]);
+        assert_eq!(t.luns[&2].params, vec![Param::new("vendor_id", "ACME")]);
+        // A default value is no configuration.
+        assert_eq!(t.params.len(), 1);
+        assert_eq!(t.params["InitialR2T"], "No");
+    }
+
+    #[test]
+    fn write_cache_off_is_the_caching_page_in_decimal() {
+        let t = &specs("<target t>\n write-cache off\n backing-store /a\n</target>\n").unwrap()[0];
+        assert_eq!(
+            t.luns[&1].params,
+            vec![Param::new("mode_page", "8:0:18:16:0:255:255:0:0:255:255:255:255:128:20:0:0:0:0:0:0")]
+        );
+        assert_eq!(mode_page_decimal("0x1c:0:10:frob"), "0x1c:0:10:frob");
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        let e = specs("<target t>\n initiator-address 10.0.0.0/40\n</target>\n").unwrap_err();
+        assert_eq!(e.origin.line, 2);
+        let e = specs("<target t>\n<backing-store /a>\nlun x\n</backing-store>\n</target>\n").unwrap_err();
+        assert_eq!(e.to_string(), "t.conf:3: 'x' is not a LUN number");
+        let e = specs("<target t>\nincominguser alice\n</target>\n").unwrap_err();
+        assert!(e.message.contains("user and a password"));
+        let e = specs("<target t>\nbacking-store /a\n<backing-store /b>\nlun 1\n</backing-store>\n</target>\n");
+        // /a takes 2 because 1 is explicitly taken: no clash.
+        assert!(e.is_ok());
+        let e = specs("<target t>\n<backing-store /a>\nlun 3\n</backing-store>\n<backing-store /b>\nlun 3\n</backing-store>\n</target>\n")
+            .unwrap_err();
+        assert!(e.message.contains("used twice"));
+        assert!(specs("<target t>\n</target>\n<target T>\n</target>\n").unwrap_err().message.contains("twice"));
+    }
+}

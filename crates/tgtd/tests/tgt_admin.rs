@@ -1,0 +1,212 @@
+//! tgt-admin against the real daemon: targets.conf executed, dumped, deleted and executed again
+//! (identical dumps), updates that change only what differs and spare targets with sessions,
+//! mistakes reported with file and line and nothing half-applied, --pretend, --offline/--ready.
+
+mod common;
+
+use common::initiator::Connection;
+use common::{bin_dir, Tgtd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tgt_admin_path() -> PathBuf {
+    let path = bin_dir().join("tgt-admin");
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    path
+}
+
+fn tgt_admin(tgtd: &Tgtd, args: &[&str]) -> Output {
+    Command::new(tgt_admin_path()).arg("--control-socket").arg(&tgtd.socket).args(args).output().unwrap()
+}
+
+fn ok(tgtd: &Tgtd, args: &[&str]) -> String {
+    let out = tgt_admin(tgtd, args);
+    assert!(
+        out.status.success(),
+        "tgt-admin {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn config(image: &Path) -> String {
+    format!(
+        "# two targets, as an administrator writes them\n\
+         default-driver iscsi\n\
+         incomingdiscoveryuser disco discosecret1\n\
+         <target iqn.2001-04.com.example:alpha>\n\
+         \tbacking-store {image}\n\
+         \t<backing-store ->\n\
+         \t\tbs-type memory\n\
+         \t\tbsopts size=4194304\n\
+         \t\tlun 5\n\
+         \t\tvendor_id ACME\n\
+         \t\tproduct_id FASTDISK\n\
+         \t\tremovable 1\n\
+         \t\twrite-cache off\n\
+         \t</backing-store>\n\
+         \tinitiator-address 192.168.0.0/16\n\
+         \tinitiator-name iqn.1994-05.com.example:host\n\
+         \tincominguser alice alicesecret1\n\
+         \toutgoinguser tgtuser tgtsecret12\n\
+         \tMaxRecvDataSegmentLength 65536\n\
+         \tnop_interval 9\n\
+         </target>\n\
+         <target iqn.2001-04.com.example:beta>\n\
+         \t<backing-store ->\n\
+         \t\tbs-type null\n\
+         \t\tbsopts size=1073741824\n\
+         \t\tblock-size 4096\n\
+         \t</backing-store>\n\
+         \tinitiator-address ALL\n\
+         </target>\n",
+        image = image.display()
+    )
+}
+
+#[test]
+fn execute_dump_delete_execute_gives_the_same_dump() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "alpha.img", 16 << 20);
+    let conf = write(dir.path(), "targets.conf", &config(&image));
+    ok(&tgtd, &["--execute", "-c", &conf]);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.starts_with("Target 1: iqn.2001-04.com.example:alpha\n"), "{show}");
+    assert!(show.contains("Target 2: iqn.2001-04.com.example:beta\n"), "{show}");
+    assert!(show.contains("        LUN: 5\n            Type: disk\n"), "{show}");
+    assert!(show.contains("        alice\n        tgtuser (outgoing)\n"), "{show}");
+    let first = ok(&tgtd, &["--dump"]);
+    assert!(first.contains("\t\tvendor_id ACME\n") && first.contains("\tnop_interval 9\n"), "{first}");
+    assert!(first.contains("incomingdiscoveryuser disco discosecret1\n"), "{first}");
+    assert!(first.contains("\t\tmode_page 8:0:18:16:0:"), "write-cache off was lost: {first}");
+
+    ok(&tgtd, &["--delete", "ALL"]);
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]), "");
+    let dumped = write(dir.path(), "dumped.conf", &first);
+    ok(&tgtd, &["--execute", "-c", &dumped]);
+    let second = ok(&tgtd, &["--dump"]);
+    assert_eq!(second, first);
+    // Executing what is already running changes nothing.
+    let again = ok(&tgtd, &["--execute", "-c", &dumped]);
+    assert!(again.contains("already running"), "{again}");
+    assert_eq!(ok(&tgtd, &["--dump"]), first);
+}
+
+#[test]
+fn mistakes_name_file_and_line_and_nothing_is_half_applied() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "a.img", 8 << 20);
+    let mut text = config(&image);
+    text.push_str("<target iqn.2001-04.com.example:gamma>\n\tbacking-store /x\n\tfrobnicate yes\n</target>\n");
+    let conf = write(dir.path(), "bad.conf", &text);
+    let out = tgt_admin(&tgtd, &["--execute", "-c", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().count() - 1;
+    assert_eq!(out.status.code(), Some(22));
+    assert_eq!(
+        stderr.trim(),
+        format!("tgt-admin: {conf}:{line}: unknown directive 'frobnicate' in <target iqn.2001-04.com.example:gamma>")
+    );
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]), "");
+
+    // The file is fine but the daemon refuses a late request (the second target's file does not
+    // exist): the first target, created before, is removed again, and so are new accounts.
+    let text = config(&image).replace("bs-type null\n\t\tbsopts size=1073741824", "path /nonexistent/disk.img");
+    let conf = write(dir.path(), "late.conf", &text);
+    let out = tgt_admin(&tgtd, &["--execute", "-c", &conf]);
+    assert_eq!(out.status.code(), Some(22), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("removed again"));
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]), "");
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "account", "--op", "show"]), "Account list:\n");
+}
+
+#[test]
+fn update_applies_only_differences_and_spares_busy_targets() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "a.img", 8 << 20);
+    let conf = write(dir.path(), "targets.conf", &config(&image));
+    ok(&tgtd, &["--execute", "-c", &conf]);
+    // A session on beta (open to ALL).
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login("iqn.2007-10.com.example:client", Some("iqn.2001-04.com.example:beta"), &[]).unwrap();
+
+    // Change alpha's parameter and add a LUN; change beta; the file is otherwise the same.
+    let changed = config(&image)
+        .replace("MaxRecvDataSegmentLength 65536", "MaxRecvDataSegmentLength 131072")
+        .replace("\tinitiator-address ALL\n", "\tinitiator-address 10.0.0.0/8\n")
+        .replace(
+            "\t<backing-store ->\n\t\tbs-type memory",
+            "\t<backing-store ->\n\t\tbs-type memory\n\t\tbsopts size=1048576\n\t\tlun 7\n\t</backing-store>\n\t<backing-store ->\n\t\tbs-type memory",
+        );
+    let conf2 = write(dir.path(), "changed.conf", &changed);
+    let pretend = ok(&tgtd, &["--update", "ALL", "--pretend", "-c", &conf2]);
+    assert!(pretend.contains("would run: target update tid 1 parameters"), "{pretend}");
+    assert!(pretend.contains("would run: logicalunit new tid 1 lun 7"), "{pretend}");
+    assert!(pretend.contains("iqn.2001-04.com.example:beta has 1 active session(s)"), "{pretend}");
+    let before = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--tid", "1"]);
+    assert!(before.contains("MaxRecvDataSegmentLength=65536"), "--pretend changed something: {before}");
+
+    let out = ok(&tgtd, &["--update", "ALL", "-c", &conf2]);
+    assert!(out.contains("left unchanged (use --force)"), "{out}");
+    let params = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--tid", "1"]);
+    assert!(params.contains("MaxRecvDataSegmentLength=131072"), "{params}");
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains("        LUN: 7\n"), "{show}");
+    // beta still open to ALL, its session untouched.
+    assert!(show.ends_with("    ACL information:\n        ALL\n"), "{show}");
+    assert!(show.contains("Initiator: iqn.2007-10.com.example:client"), "{show}");
+
+    // Up to date: a second run changes nothing on alpha.
+    let out = ok(&tgtd, &["--update", "tid=1", "-c", &conf2]);
+    assert!(out.contains("alpha is up to date"), "{out}");
+
+    // --force changes the busy target too.
+    ok(&tgtd, &["--update", "iqn.2001-04.com.example:beta", "--force", "-c", &conf2]);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.ends_with("    ACL information:\n        10.0.0.0/8\n"), "{show}");
+
+    // A target the file no longer has goes with ALL (forced: beta has a session).
+    let only_alpha = changed.split("<target iqn.2001-04.com.example:beta>").next().unwrap().to_string();
+    let conf3 = write(dir.path(), "alpha.conf", &only_alpha);
+    ok(&tgtd, &["--update", "ALL", "--force", "-c", &conf3]);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(!show.contains("beta"), "{show}");
+}
+
+#[test]
+fn offline_ready_show_and_environment_socket() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "a.img", 8 << 20);
+    let conf = write(dir.path(), "targets.conf", &config(&image));
+    // RTGT_CONTROL_SOCKET reaches the daemon without --control-socket.
+    let out = Command::new(tgt_admin_path())
+        .args(["--execute", "-c", &conf])
+        .env("RTGT_CONTROL_SOCKET", &tgtd.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ok(&tgtd, &["--show"]), tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]));
+    ok(&tgtd, &["--offline", "ALL"]);
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: offline"));
+    assert_eq!(tgt_admin(&tgtd, &["--offline", "tid=1"]).status.code(), Some(22));
+    ok(&tgtd, &["--ready", "ALL"]);
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: ready"));
+    // No daemon: tgtadm's status.
+    let out = Command::new(tgt_admin_path())
+        .args(["--show", "--control-socket"])
+        .arg(dir.path().join("none.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(107));
+}
