@@ -272,7 +272,11 @@ impl ChapServer {
                 verify(alg, id, &challenge, &user, &r, bound, secrets)?;
                 let answer = match (&keys.i, &keys.c) {
                     (None, None) => Vec::new(),
-                    (Some(i), Some(c)) => mutual(alg, i, c, &challenge, bound, secrets, recent)?,
+                    (Some(i), Some(c)) => {
+                        let answer = mutual(alg, i, c, &challenge, bound, secrets, recent)?;
+                        warn_if_same_secret(&user, bound, secrets);
+                        answer
+                    }
                     (None, Some(_)) => return Err(ChapError::Missing("CHAP_I")),
                     (Some(_), None) => return Err(ChapError::Missing("CHAP_C")),
                 };
@@ -346,6 +350,17 @@ fn mutual(
     let secret = secrets.secret(&user).ok_or(ChapError::NoOutgoingAccount)?;
     let r = alg.response(id, secret.as_bytes(), &theirs);
     Ok(vec![("CHAP_N".to_string(), user), ("CHAP_R".to_string(), encode_hex(&r))])
+}
+
+/// RFC 7143 12.1.3 forbids one secret for both directions (a captured exchange would then serve
+/// either way). tgt accepts such a configuration, so it is reported rather than refused.
+fn warn_if_same_secret(user: &str, bound: &BoundAccounts, secrets: &dyn Secrets) {
+    let Some(out) = bound.outgoing.as_deref() else { return };
+    if let (Some(a), Some(b)) = (secrets.secret(user), secrets.secret(out)) {
+        if bool::from(a.as_bytes().ct_eq(b.as_bytes())) {
+            tracing::warn!(user, outgoing = out, "incoming and outgoing CHAP accounts share one secret");
+        }
+    }
 }
 
 #[cfg(test)]

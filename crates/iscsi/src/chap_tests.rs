@@ -192,6 +192,10 @@ fn mutual_chap_refusals() {
     assert_eq!(e, Err(ChapError::Missing("CHAP_I")));
     let (mut s, alg, id, c) = challenged("5", &ctx);
     assert_eq!(answer(&mut s, alg, id, &c, "300", "0x0102"), Err(ChapError::Malformed("CHAP_I")));
+    // An initiator challenge past the bound.
+    let (mut s, alg, id, c) = challenged("5", &ctx);
+    let huge = encode_hex(&vec![7u8; MAX_INITIATOR_CHALLENGE + 1]);
+    assert_eq!(answer(&mut s, alg, id, &c, "1", &huge), Err(ChapError::Malformed("CHAP_C")));
     // No outgoing account bound.
     let one_way =
         (BoundAccounts { incoming: vec!["alice".into()], outgoing: None }, setup().1, RecentChallenges::default());
