@@ -211,7 +211,11 @@ impl BlockStore for RbdStore {
             check(ErrorKind::Write, offset, done.await)?;
         }
         if fua && self.volatile_cache {
-            self.flush_cache().await?;
+            // A failed flush fails this write: report it at the write's offset.
+            self.flush_cache().await.map_err(|e| match e {
+                BackstoreError::Io { source, .. } => BackstoreError::io(ErrorKind::Write, offset, source),
+                other => other,
+            })?;
         }
         Ok(())
     }

@@ -1,0 +1,391 @@
+//! RBD LUNs end to end, against the throwaway Ceph cluster of ../shared/ceph: libiscsi's
+//! conformance suites, a verified mixed load, data read back with `rbd export`, kill -9 after FUA
+//! writes, and a cluster that goes away under load. Built only with `--features rbd`;
+//! scripts/rbd-test starts the shared cluster and exports CEPH_CONF. The outage test starts (and
+//! stops) a cluster of its own so that the others keep theirs.
+#![cfg(feature = "rbd")]
+
+mod common;
+
+use common::initiator::Connection;
+use common::{require, sparse_image, Tgtd};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const INITIATOR: &str = "iqn.2026-11.org.rtgt.test:rbd-initiator";
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn conf() -> String {
+    std::env::var("CEPH_CONF").expect("CEPH_CONF must name a running cluster: run scripts/rbd-test")
+}
+
+fn rbd(conf: &str, args: &[&str]) -> String {
+    let out = Command::new("rbd").arg("-c").arg(conf).args(args).output().expect("run rbd");
+    assert!(out.status.success(), "rbd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh image (MiB) with a name unique to this test process.
+fn image(conf: &str, size_mib: u32) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("it-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    rbd(conf, &["create", "--size", &size_mib.to_string(), &format!("rbd/{name}")]);
+    name
+}
+
+/// Target `tid` named `iqn` with an RBD LUN 1 on `rbd/<name>`, open to all initiators.
+fn add_rbd_target(tgtd: &Tgtd, tid: u32, iqn: &str, conf: &str, name: &str, extra_opts: &str) {
+    let tid = tid.to_string();
+    let opts = format!("conf={conf};id=admin{extra_opts}");
+    let path = format!("rbd/{name}");
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        &tid,
+        "--lun",
+        "1",
+        "--bstype",
+        "rbd",
+        "--backing-store",
+        &path,
+        "--bsopts",
+        &opts,
+    ]);
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid, "-I", "ALL"]);
+}
+
+/// The shared load generator, built with cc as scripts/verify-load builds it.
+fn iscsi_load(dir: &Path) -> PathBuf {
+    let src = shared().join("bench/iscsi-load/iscsi-load.c");
+    let bin = dir.join("iscsi-load");
+    let out = Command::new("cc").arg("-O2").arg("-o").arg(&bin).arg(&src).arg("-liscsi").output().expect("run cc");
+    assert!(out.status.success(), "building iscsi-load: {}", String::from_utf8_lossy(&out.stderr));
+    bin
+}
+
+/// A logged-in session on `iqn` whose POWER ON unit attention has been collected.
+fn login_at(portal: std::net::SocketAddr, iqn: &str) -> Connection {
+    let mut c = Connection::connect(portal).unwrap();
+    c.login(INITIATOR, Some(iqn), &[]).unwrap();
+    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
+    c
+}
+
+fn login(tgtd: &Tgtd, iqn: &str) -> Connection {
+    login_at(tgtd.portal(), iqn)
+}
+
+/// WRITE(10) with FUA of `data` at `lba` (512-byte blocks).
+fn write_fua(c: &mut Connection, lba: u32, data: &[u8]) -> common::initiator::ScsiOutcome {
+    let mut cdb = [0u8; 10];
+    cdb[0] = 0x2a;
+    cdb[1] = 0x08;
+    cdb[2..6].copy_from_slice(&lba.to_be_bytes());
+    cdb[7..9].copy_from_slice(&((data.len() / 512) as u16).to_be_bytes());
+    c.scsi(1, &cdb, data, 0).unwrap()
+}
+
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8).collect()
+}
+
+/// The suites the foundation issue requires (crates/tgtd/tests/conformance_suites.rs).
+const SUITES: &[&str] = &[
+    "Inquiry",
+    "Mandatory",
+    "TestUnitReady",
+    "ReadCapacity10",
+    "ReadCapacity16",
+    "Read6",
+    "Read10",
+    "Read12",
+    "Read16",
+    "Write10",
+    "Write12",
+    "Write16",
+    "Verify10",
+    "Verify12",
+    "Verify16",
+    "WriteVerify10",
+    "WriteVerify12",
+    "WriteVerify16",
+    "ModeSense6",
+    "iSCSIcmdsn",
+    "iSCSIdatasn",
+    "iSCSIResiduals",
+    "iSCSITMF",
+];
+
+/// Per test, from a verbose iscsi-test-cu log: Some(true) passed, Some(false) failed, None never
+/// finished; a `[SKIPPED]` before the verdict counts as not passed.
+fn verdicts(log: &str) -> BTreeMap<String, Option<bool>> {
+    let mut out = BTreeMap::new();
+    let (mut suite, mut current, mut skipped) = (String::new(), None::<String>, false);
+    for line in log.lines() {
+        if let Some(rest) = line.strip_prefix("Suite: ") {
+            suite = rest.split_whitespace().next().unwrap_or("").to_string();
+            current = None;
+            continue;
+        }
+        let mut tail = line;
+        if let Some((name, after)) = line.strip_prefix("  Test: ").and_then(|r| r.split_once(" ...")) {
+            let id = format!("{suite}.{name}");
+            out.insert(id.clone(), None);
+            current = Some(id);
+            skipped = false;
+            tail = after;
+        }
+        let Some(id) = current.clone() else { continue };
+        let failed = tail.trim_end().ends_with("FAILED") && (!tail.contains("[FAILED]") || tail.trim() == "FAILED");
+        let passed = tail.find("passed");
+        if tail[..passed.unwrap_or(tail.len())].contains("[SKIPPED]") {
+            skipped = true;
+        }
+        if failed || passed.is_some() {
+            out.insert(id, Some(!failed && !skipped));
+            current = None;
+        }
+    }
+    out
+}
+
+#[test]
+fn verdicts_follow_cunit() {
+    let log = "Suite: Read10\n  Test: A ...passed\n  Test: B ...\n    [FAILED] x\nFAILED\n  Test: C ...\n    [SKIPPED] y\npassed\n  Test: D ...\n    [FAILED] meant to\npassed    [SKIPPED] after\n  Test: E ...\n";
+    let v = verdicts(log);
+    let want = [("A", Some(true)), ("B", Some(false)), ("C", Some(false)), ("D", Some(true)), ("E", None)];
+    for (name, verdict) in want {
+        assert_eq!(v[&format!("Read10.{name}")], verdict, "{name}");
+    }
+}
+
+#[test]
+fn conformance_suites_pass_on_an_rbd_lun() {
+    require("iscsi-test-cu");
+    let conf = conf();
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2026-11.org.rtgt.test:rbd-conformance";
+    add_rbd_target(&tgtd, 1, iqn, &conf, &image(&conf, 128), "");
+    let url = tgtd.url(iqn, 1);
+    let mut problems = Vec::new();
+    let mut passed = 0;
+    for suite in SUITES {
+        let out = Command::new("timeout")
+            .args(["300", "iscsi-test-cu", "-d", "-v", "-t", &format!("ALL.{suite}"), &url])
+            .output()
+            .expect("run iscsi-test-cu");
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let v = verdicts(&log);
+        if v.is_empty() {
+            problems.push(format!("{suite}: no test ran:\n{log}"));
+        }
+        for (test, verdict) in &v {
+            match verdict {
+                Some(true) => passed += 1,
+                other => problems.push(format!("{test}: {other:?}\n{log}")),
+            }
+        }
+    }
+    eprintln!("conformance on rbd: {passed} passed, {} problems", problems.len());
+    assert!(problems.is_empty(), "{}\n--- tgtd log ---\n{}", problems.join("\n"), tgtd.log());
+}
+
+#[test]
+fn verified_mixed_load_on_an_rbd_lun() {
+    let conf = conf();
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2026-11.org.rtgt.test:rbd-load";
+    add_rbd_target(&tgtd, 1, iqn, &conf, &image(&conf, 128), "");
+    let load = iscsi_load(tgtd.dir.path());
+    let url = tgtd.url(iqn, 1);
+    for args in [
+        &["--rw", "mixed", "--mix", "70", "--verify", "--conns", "4", "--qd", "8", "--time", "4", "--size", "64M"][..],
+        &["--rw", "write", "--bs", "128k", "--verify", "--conns", "2", "--qd", "4", "--time", "3", "--size", "64M"],
+    ] {
+        let out = Command::new(&load).args(args).arg(&url).output().unwrap();
+        assert!(
+            out.status.success(),
+            "iscsi-load {args:?}: {}{}\n--- tgtd log ---\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tgtd.log()
+        );
+    }
+}
+
+/// `rbd export` of the image, as bytes.
+fn export(conf: &str, name: &str, dir: &Path) -> Vec<u8> {
+    let file = dir.join(format!("{name}.export"));
+    let _ = std::fs::remove_file(&file);
+    rbd(conf, &["export", "--no-progress", &format!("rbd/{name}"), file.to_str().unwrap()]);
+    std::fs::read(&file).unwrap()
+}
+
+#[test]
+fn data_written_through_rtgt_is_in_the_image() {
+    let conf = conf();
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2026-11.org.rtgt.test:rbd-export";
+    let name = image(&conf, 16);
+    add_rbd_target(&tgtd, 1, iqn, &conf, &name, "");
+    let mut c = login(&tgtd, iqn);
+    let mut expected = vec![0u8; 16 << 20];
+    // Writes of several sizes, one across the first 4 MiB object boundary, plain and FUA, then
+    // SYNCHRONIZE CACHE: after that the cluster must hold every byte.
+    for (i, &(lba, blocks)) in [(0u32, 8usize), (8190, 4), (100, 128), (20000, 1)].iter().enumerate() {
+        let data = pattern(i as u8 + 1, blocks * 512);
+        let out = if i % 2 == 0 { c.write10(1, lba, &data, 512).unwrap() } else { write_fua(&mut c, lba, &data) };
+        assert_eq!(out.status, 0, "write at {lba}: sense {:x?}", out.sense);
+        let at = lba as usize * 512;
+        expected[at..at + data.len()].copy_from_slice(&data);
+    }
+    let out = c.scsi(1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).unwrap();
+    assert_eq!(out.status, 0, "SYNCHRONIZE CACHE: {:x?}", out.sense);
+    let got = export(&conf, &name, tgtd.dir.path());
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "rbd export differs from what was written");
+    // And the other way: what another client wrote is what rtgt reads.
+    let back = c.read10(1, 8190, 4, 512).unwrap();
+    assert_eq!(back.data_in, expected[8190 * 512..8194 * 512]);
+}
+
+#[test]
+fn fua_writes_survive_kill_9() {
+    let conf = conf();
+    let mut tgtd = Tgtd::start();
+    let iqn = "iqn.2026-11.org.rtgt.test:rbd-kill";
+    let name = image(&conf, 16);
+    // librbd's cache in write-back mode keeps written data in this process until a flush (or a
+    // second's age): only the flush a FUA write makes puts the data on the OSDs before the kill.
+    let writeback = tgtd.dir.path().join("writeback.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &writeback,
+        format!("{text}\n[client.admin]\nrbd cache policy = writeback\nrbd cache max dirty age = 30\n"),
+    )
+    .unwrap();
+    add_rbd_target(&tgtd, 1, iqn, writeback.to_str().unwrap(), &name, "");
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(show.contains("rbd/") && show.contains("Backing store type: rbd"), "{show}");
+    let mut c = login(&tgtd, iqn);
+    // librbd writes through until the first flush it sees; an initiator's first SYNCHRONIZE CACHE
+    // turns write-back on.
+    assert_eq!(c.scsi(1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).unwrap().status, 0);
+    let mut expected = vec![0u8; 16 << 20];
+    for i in 0..200u32 {
+        let lba = (i * 523) % 32000;
+        let data = pattern(i as u8, 4096);
+        let out = write_fua(&mut c, lba, &data);
+        assert_eq!(out.status, 0, "write {i}: sense {:x?}", out.sense);
+        let at = lba as usize * 512;
+        expected[at..at + data.len()].copy_from_slice(&data);
+    }
+    // SAFETY: kill(2) on the PID of the tgtd this test started.
+    assert_eq!(unsafe { libc::kill(tgtd.pid(), libc::SIGKILL) }, 0);
+    let _ = tgtd.child.wait();
+    let got = export(&conf, &name, tgtd.dir.path());
+    let lost = got.chunks(512).zip(expected.chunks(512)).filter(|(a, b)| a != b).count();
+    assert_eq!(lost, 0, "{lost} acknowledged FUA blocks are missing after kill -9");
+}
+
+/// A cluster of this test's own (it will be stopped), from ../shared/ceph/start.sh.
+struct OwnCluster {
+    dir: PathBuf,
+    conf: String,
+}
+
+impl OwnCluster {
+    fn start() -> OwnCluster {
+        let dir = std::env::temp_dir().join(format!("rtgt-ceph-outage-{}", std::process::id()));
+        // Ports base..base+99 must be free; pick a base from this process's id, away from the
+        // shared cluster's default (46700).
+        let base = 47000 + (std::process::id() % 150) * 100;
+        let out = Command::new(shared().join("ceph/start.sh"))
+            .arg(&dir)
+            .env("CEPH_PORT_BASE", base.to_string())
+            .env("CEPH_IMAGE_SIZE", "")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run start.sh");
+        assert!(out.status.success(), "start.sh: {}", String::from_utf8_lossy(&out.stderr));
+        OwnCluster { conf: dir.join("ceph.conf").to_string_lossy().into_owned(), dir }
+    }
+
+    fn stop(&self) {
+        let _ = Command::new(shared().join("ceph/stop.sh")).arg(&self.dir).output();
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn cluster_stopped_under_load_fails_cleanly_and_other_luns_keep_serving() {
+    let cluster = OwnCluster::start();
+    let tgtd = Tgtd::start();
+    let rbd_iqn = "iqn.2026-11.org.rtgt.test:rbd-outage";
+    // A short timeout so the test does not wait the default 20 s per request.
+    add_rbd_target(&tgtd, 1, rbd_iqn, &cluster.conf, &image(&cluster.conf, 64), ";timeout=4");
+    let file_iqn = "iqn.2026-11.org.rtgt.test:file-beside-rbd";
+    tgtd.add_disk_target(2, file_iqn, &sparse_image(tgtd.dir.path(), "file.img", 64 << 20));
+
+    // Load on the RBD LUN: FUA writes until one fails.
+    let portal = tgtd.portal();
+    let writer = std::thread::spawn(move || {
+        let mut c = login_at(portal, rbd_iqn);
+        let started = Instant::now();
+        let mut ok = 0u32;
+        loop {
+            let out = write_fua(&mut c, (ok * 8) % 100_000, &pattern(ok as u8, 4096));
+            if out.status != 0 {
+                return (ok, out.status, out.sense, started.elapsed());
+            }
+            ok += 1;
+            if started.elapsed() > Duration::from_secs(120) {
+                return (ok, 0, Vec::new(), started.elapsed());
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.stop();
+    let stopped = Instant::now();
+
+    // Meanwhile the file LUN serves a verified load.
+    let load = iscsi_load(tgtd.dir.path());
+    let out = Command::new(&load)
+        .args(["--rw", "mixed", "--verify", "--conns", "2", "--qd", "8", "--time", "3", "--size", "32M"])
+        .arg(tgtd.url(file_iqn, 1))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "file LUN during the outage: {}", String::from_utf8_lossy(&out.stderr));
+
+    let (ok, status, sense, _) = writer.join().unwrap();
+    eprintln!("outage: {ok} writes before, failed {:?} after the stop with sense {sense:x?}", stopped.elapsed());
+    assert!(ok > 0, "no write succeeded before the outage");
+    assert_eq!(status, 0x02, "the RBD LUN never failed a write ({ok} succeeded)");
+    // Fixed or descriptor format: the sense key is MEDIUM ERROR (3) either way.
+    let key = if sense.first().is_some_and(|b| b & 0x7f >= 0x72) { sense.get(1) } else { sense.get(2) };
+    assert_eq!(key.map(|k| k & 0x0f), Some(0x03), "sense {sense:x?}");
+    assert!(stopped.elapsed() < Duration::from_secs(60), "the failure took {:?}", stopped.elapsed());
+    let log = tgtd.log();
+    assert!(log.contains("backing store I/O failed"), "no log line for the failure:\n{log}");
+    // The daemon still answers its management socket and the file LUN.
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    let mut c = login(&tgtd, file_iqn);
+    assert_eq!(c.read10(1, 0, 8, 512).unwrap().status, 0);
+}
