@@ -239,3 +239,62 @@ fn offline_refuses_new_logins_while_sessions_go_on() {
     let mut again = Connection::connect(tgtd.portal()).unwrap();
     assert!(again.login("iqn.2007-10.com.example:after", Some(IQN), &[]).is_ok());
 }
+
+#[test]
+fn online_resize_reaches_running_sessions() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "grow.img", 8 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login("iqn.2007-10.com.example:client", Some(IQN), &[]).unwrap();
+    let read_capacity = |conn: &mut Connection| conn.scsi(1, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 8).unwrap();
+    // The first command after login reports the power-on unit attention.
+    let _ = read_capacity(&mut conn);
+    let before = read_capacity(&mut conn);
+    assert_eq!(before.status, 0);
+    assert_eq!(u32::from_be_bytes(before.data_in[0..4].try_into().unwrap()), (8 << 20) / 512 - 1);
+
+    std::fs::OpenOptions::new().write(true).open(&image).unwrap().set_len(16 << 20).unwrap();
+    tgtd.tgtadm_ok(&[
+        "--mode",
+        "logicalunit",
+        "--op",
+        "update",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "--params",
+        "capacity=reload",
+    ]);
+    let attention = read_capacity(&mut conn);
+    assert_eq!(attention.status, 2, "no unit attention after the resize");
+    // UNIT ATTENTION, CAPACITY DATA HAS CHANGED (2Ah/09h, SPC-4 annex D), fixed or descriptor sense.
+    let sense = &attention.sense;
+    let (key, asc, ascq) = if sense[0] & 0x7f >= 0x72 {
+        (sense[1] & 0x0f, sense[2], sense[3])
+    } else {
+        (sense[2] & 0x0f, sense[12], sense[13])
+    };
+    assert_eq!((key, asc, ascq), (6, 0x2a, 0x09));
+    let after = read_capacity(&mut conn);
+    assert_eq!(u32::from_be_bytes(after.data_in[0..4].try_into().unwrap()), (16 << 20) / 512 - 1);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains("Size: 17 MB, Block size: 512"), "{show}");
+    fails(
+        &tgtd.tgtadm(&[
+            "--mode",
+            "logicalunit",
+            "--op",
+            "update",
+            "--tid",
+            "1",
+            "--lun",
+            "1",
+            "--params",
+            "capacity=1G",
+        ]),
+        "this operation isn't supported",
+    );
+}

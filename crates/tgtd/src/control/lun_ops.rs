@@ -168,8 +168,20 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
     // Everything but online/readonly is checked on a copy of the configuration, then swapped in whole.
     let mut config = unit.info().config;
     let mut reconfigured = false;
+    let mut reload_capacity = false;
     for p in params {
         changes.push(match p.name.as_str() {
+            // Online resize: re-read the store's size; every nexus is told CAPACITY DATA HAS CHANGED.
+            "capacity" if p.value == "reload" => {
+                reload_capacity = true;
+                continue;
+            }
+            "capacity" => {
+                return Err(MgmtError::with_message(
+                    ErrorCode::Unsupported,
+                    "only capacity=reload (re-read the backing store's size) is supported",
+                ))
+            }
             "online" => Change::Online(flag(p)?),
             "readonly" => Change::Readonly(flag(p)?),
             _ => {
@@ -187,6 +199,9 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
             Change::Online(on) => unit.set_online(on),
             Change::Readonly(ro) => unit.set_readonly(ro),
         }
+    }
+    if reload_capacity {
+        target.scsi.reload_lun_size(lun).map_err(invalid)?;
     }
     Ok(Reply::Done)
 }
