@@ -411,6 +411,7 @@ fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
         target: target.clone(),
         nexus,
         params,
+        chap_user: st.security.user().map(str::to_string),
         window: Mutex::new(CmdWindow::new(st.cmd_sn, depth)),
         tasks: Mutex::new(HashMap::new()),
         conns: Mutex::new(vec![handle]),

@@ -4,7 +4,7 @@
 
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
 use crate::auth_guard::{FailureThrottle, RecentChallenges};
-use crate::params::TargetParams;
+use crate::params::{SessionParams, TargetParams};
 use crate::session::Session;
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
@@ -75,6 +75,11 @@ pub struct SessionInfo {
     pub initiator_name: String,
     pub isid: [u8; 6],
     pub connections: Vec<ConnectionInfo>,
+    /// The values negotiated by the leading login (digests and segment lengths as the leading
+    /// connection has them).
+    pub params: SessionParams,
+    /// The CHAP user the initiator authenticated as; None without CHAP.
+    pub chap_user: Option<String>,
 }
 
 #[derive(Debug)]

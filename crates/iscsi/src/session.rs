@@ -75,6 +75,8 @@ pub(crate) struct Session {
     pub target: Option<Arc<IscsiTarget>>,
     pub nexus: Option<Arc<Nexus>>,
     pub params: SessionParams,
+    /// The CHAP user the leading login authenticated as.
+    pub chap_user: Option<String>,
     pub window: Mutex<CmdWindow>,
     pub tasks: Mutex<HashMap<u32, TaskEntry>>,
     pub conns: Mutex<Vec<ConnHandle>>,
@@ -99,6 +101,8 @@ impl Session {
             initiator_name: self.initiator_name.clone(),
             isid: self.isid,
             connections: self.conns.lock().iter().map(|c| c.info.clone()).collect(),
+            params: self.params.clone(),
+            chap_user: self.chap_user.clone(),
         }
     }
 

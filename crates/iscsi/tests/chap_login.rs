@@ -120,7 +120,7 @@ async fn finish_operational(c: &mut Client) {
 
 #[tokio::test]
 async fn one_way_chap_with_each_algorithm() {
-    let (srv, addr, _) = server().await;
+    let (srv, addr, reg) = server().await;
     for algs in ["5", "6", "7", "8", "8,7,6,5"] {
         let mut c = Client::connect(addr).await;
         let (alg, id, ch) = challenge(&mut c, "Normal", algs).await;
@@ -129,6 +129,8 @@ async fn one_way_chap_with_each_algorithm() {
         assert_eq!((flags, class), (0x81, 0), "transit to operational after CHAP ({algs})");
         assert_eq!(get(&keys, "CHAP_N"), None);
         finish_operational(&mut c).await;
+        let sessions = reg.target(1).unwrap().sessions();
+        assert!(sessions.iter().any(|s| s.chap_user.as_deref() == Some("alice")), "{sessions:?}");
     }
     srv.shutdown().await;
 }
@@ -216,6 +218,9 @@ async fn targets_without_accounts_use_none() {
     assert_eq!((flags, class), (0x81, 0));
     assert_eq!(get(&keys, "AuthMethod"), Some("None"));
     finish_operational(&mut c).await;
+    let sessions = reg.target(2).unwrap().sessions();
+    assert_eq!((sessions.len(), sessions[0].chap_user.as_deref()), (1, None));
+    assert_eq!(sessions[0].params.initiator_max_recv_data_segment_length, 8192);
     // Unbinding the last incoming account lifts the requirement for later logins.
     reg.target(1).unwrap().unbind_account("alice", false).unwrap();
     let mut c = Client::connect(addr).await;
