@@ -221,3 +221,24 @@ fn keys_out_of_sequence() {
     let e = s.step(&keys(&[("CHAP_N", "alice"), ("CHAP_R", "zz")]), &ctx.0, &ctx.1, &ctx.2);
     assert_eq!(e, Err(ChapError::Malformed("CHAP_R")));
 }
+
+/// Arbitrary values never panic the decoders or the exchange (a seeded sweep; the fuzz targets of
+/// issue 7 go further).
+#[test]
+fn arbitrary_values_never_panic() {
+    use rand::{rngs::StdRng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let alphabet: Vec<char> = "0xXbB=+/,abcdefABCDEF0123456789 \u{e9}\u{1F600}-".chars().collect();
+    let ctx = setup();
+    for _ in 0..2000 {
+        let len = rng.random_range(0..40);
+        let v: String = (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        let _ = decode_binary(&v);
+        let _ = parse_identifier(&v);
+        let mut s = ChapServer::new();
+        let _ = s.step(&keys(&[("CHAP_A", &v)]), &ctx.0, &ctx.1, &ctx.2);
+        let (mut s, _, _, _) = challenged("5", &ctx);
+        let k = keys(&[("CHAP_N", &v), ("CHAP_R", &v), ("CHAP_I", &v), ("CHAP_C", &v)]);
+        assert!(s.step(&k, &ctx.0, &ctx.1, &ctx.2).is_err());
+    }
+}
