@@ -58,13 +58,19 @@ fn error(err: AccountError) -> MgmtError {
         AccountError::Exists => ErrorCode::UserExists,
         AccountError::NotFound => ErrorCode::NoUser,
         AccountError::BadUser | AccountError::BadPassword => ErrorCode::InvalidRequest,
-        AccountError::AlreadyBound => ErrorCode::BindingExists,
-        AccountError::NotBound => ErrorCode::NoBinding,
+        // tgt 1.0.85 says "this account already exists" for a second binding.
+        AccountError::AlreadyBound => ErrorCode::UserExists,
+        // tgt 1.0.85 says "can't find the account" for an account not bound to the target.
+        AccountError::NotBound => ErrorCode::NoUser,
         AccountError::OutgoingExists => ErrorCode::OutgoingAccountExists,
     };
     match code {
         // The code's own text says it all.
-        ErrorCode::UserExists | ErrorCode::NoUser | ErrorCode::OutgoingAccountExists => MgmtError::new(code),
+        ErrorCode::UserExists | ErrorCode::NoUser | ErrorCode::OutgoingAccountExists => match err {
+            AccountError::AlreadyBound => MgmtError::with_message(code, "already bound to this target"),
+            AccountError::NotBound => MgmtError::with_message(code, "not bound to this target"),
+            _ => MgmtError::new(code),
+        },
         _ => MgmtError::with_message(code, err.to_string()),
     }
 }

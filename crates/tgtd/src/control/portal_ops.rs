@@ -47,10 +47,11 @@ pub(crate) fn apply_lld(daemon: &Daemon, op: LldOp) -> Result<Reply, MgmtError> 
                 .map(|t| LldTarget { tid: t.tid(), name: t.name().to_string() })
                 .collect(),
         }])),
-        // As tgt: the driver is started with the daemon, so starting it again says it is busy.
-        LldOp::Start => Err(MgmtError::new(ErrorCode::DriverActive)),
+        // As tgt 1.0.85: the driver runs from start-up, so starting it is a no-op, and it cannot be
+        // stopped while the daemon runs ("this driver is busy").
+        LldOp::Start => Ok(Reply::Done),
         LldOp::Stop => Err(MgmtError::with_message(
-            ErrorCode::InvalidRequest,
+            ErrorCode::DriverActive,
             "the iSCSI driver stops with the daemon (system delete)",
         )),
     }
