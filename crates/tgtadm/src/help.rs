@@ -35,11 +35,33 @@ Logical units (--mode logicalunit):
         remove logical unit LUN from target ID
   --lld iscsi --mode logicalunit --op update --tid ID --lun LUN --params K=V[,K=V]
         change logical unit parameters (vendor_id, product_id, readonly, ...)
+  --lld iscsi --mode logicalunit --op update --tid ID --lun LUN --params capacity=reload
+        re-read the backing store's size after it grew or shrank (online resize)
+  --lld iscsi --mode logicalunit --op show --tid ID --lun LUN
+
+CHAP accounts (--mode account):
+  --lld iscsi --mode account --op new --user NAME --password SECRET
+  --lld iscsi --mode account --op delete --user NAME
+  --lld iscsi --mode account --op bind|unbind --tid ID --user NAME [--outgoing]
+        use the account for target ID (tid 0: discovery sessions); --outgoing
+        is the target's own account for mutual CHAP
+  --lld iscsi --mode account --op show [--json [--secrets]]
+
+Portals, the driver, sessions and connections:
+  --lld iscsi --mode portal --op new|delete --param portal=ADDRESS:PORT
+  --lld iscsi --mode portal --op show
+  --lld iscsi --mode lld --op show|start|stop
+  --lld iscsi --mode session --op show --tid ID [--sid SID]
+  --lld iscsi --mode session --op delete --tid ID --sid SID
+  --lld iscsi --mode conn --op show --tid ID [--sid SID [--cid CID]]
+  --lld iscsi --mode conn --op delete --tid ID --sid SID --cid CID
 
 The daemon (--mode system):
   --mode system --op show               state, drivers, backing stores, device types
-  --mode system --op update --name State --value ready
-  --mode system --op delete             stop tgtd (sessions are logged out)
+  --mode system --op update --name State --value offline|ready
+        offline: no new logins, existing sessions go on
+  --mode system --op delete [--force]   stop tgtd (refused while targets exist
+                                        unless --force; sessions are logged out)
 
 The original tgt design's syntax is accepted too:
   --driver istgt --op new --tid ID --params Name=NAME
@@ -48,8 +70,9 @@ The original tgt design's syntax is accepted too:
 
 Options:
   -L, --lld DRIVER             the transport (iscsi)
-  -m, --mode MODE              target (tgt), logicalunit (lu), system (sys)
-  -o, --op OPERATION           new, delete, show, bind, unbind, update
+  -m, --mode MODE              target (tgt), logicalunit (lu), account, portal,
+                               lld, session, conn, system (sys)
+  -o, --op OPERATION           new, delete, show, bind, unbind, update, start, stop
   -t, --tid ID                 target id
   -T, --targetname NAME        target name
   -l, --lun LUN                logical unit number
@@ -64,12 +87,18 @@ Options:
   -Q, --initiator-name NAME    initiator name rule
   -n, --name NAME              parameter name
   -v, --value VALUE            parameter value
+  -u, --user NAME              account name
+  -p, --password SECRET        account password
+  -O, --outgoing               the outgoing (mutual CHAP) account
+  -s, --sid SID                session id
+  -c, --cid CID                connection id
   -F, --force                  force the operation
   -C, --control-port N         talk to the daemon on /var/run/tgtd/socket.N
       --control-socket PATH    talk to the daemon on PATH
                                (default: $RTGT_CONTROL_SOCKET, else
                                /var/run/tgtd/socket.0)
       --json                   print replies as JSON
+      --secrets                with --json, include account passwords
   -h, --help                   print this help and exit
   -V, --version                print the version and exit
 ",
