@@ -56,6 +56,8 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
     };
     // tgt answers `target show --tid N` with the target's parameters, not its full description.
     let params_only = matches!(request.op, rtgt_mgmt::Op::Target(rtgt_mgmt::TargetOp::Show { tid: Some(_) }));
+    // rtgt's session show adds each session's negotiated parameters to conn show's layout.
+    let session_show = matches!(request.op, rtgt_mgmt::Op::Session(rtgt_mgmt::SessionOp::Show { .. }));
     let response = match client::call(&socket, &request) {
         Ok(r) => r,
         Err(e) => {
@@ -78,6 +80,8 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
                 }
             } else if let (true, rtgt_mgmt::Reply::TargetList(targets)) = (params_only, &reply) {
                 targets.iter().map(render::target_params).collect()
+            } else if let (true, rtgt_mgmt::Reply::Sessions(list)) = (session_show, &reply) {
+                render_modes::sessions(list, true)
             } else {
                 render::render(&reply)
             };

@@ -14,7 +14,7 @@ pub fn render(reply: &Reply) -> String {
         Reply::AccountList(list) => crate::render_modes::accounts(list),
         Reply::PortalList(list) => crate::render_modes::portals(list),
         Reply::LldList(list) => crate::render_modes::llds(list),
-        Reply::Sessions(list) => crate::render_modes::sessions(list),
+        Reply::Sessions(list) => crate::render_modes::sessions(list, false),
     }
 }
 

@@ -34,9 +34,9 @@ pub fn llds(list: &[LldView]) -> String {
     out
 }
 
-/// `--mode conn --op show` (and rtgt's `--mode session --op show`): each session's connections;
-/// negotiated parameters, when the daemon reports them, follow as `key=value` lines.
-pub fn sessions(list: &[NexusView]) -> String {
+/// `--mode conn --op show`: each session's connections, as tgt prints them. rtgt's
+/// `--mode session --op show` adds (`with_params`) what each session negotiated as `key=value` lines.
+pub fn sessions(list: &[NexusView], with_params: bool) -> String {
     let mut out = String::new();
     for session in list {
         let _ = writeln!(out, "Session: {}", session.id);
@@ -45,8 +45,10 @@ pub fn sessions(list: &[NexusView]) -> String {
             let _ = writeln!(out, "        Initiator: {}", session.initiator);
             let _ = writeln!(out, "        IP Address: {}", conn.initiator_address.ip());
         }
-        for p in &session.params {
-            let _ = writeln!(out, "    {}={}", p.name, p.value);
+        if with_params {
+            for p in &session.params {
+                let _ = writeln!(out, "    {}={}", p.name, p.value);
+            }
         }
     }
     out
@@ -105,11 +107,10 @@ mod tests {
                 initiator_address: "127.0.0.1:40000".parse().unwrap(),
                 target_address: "127.0.0.1:13261".parse().unwrap(),
             }],
-            params: Vec::new(),
+            params: vec![rtgt_mgmt::TargetParam { name: "HeaderDigest".into(), value: "None".into() }],
         }];
-        assert_eq!(
-            sessions(&list),
-            "Session: 3\n    Connection: 0\n        Initiator: iqn.2007-10.com.example:client\n        IP Address: 127.0.0.1\n"
-        );
+        let conns = "Session: 3\n    Connection: 0\n        Initiator: iqn.2007-10.com.example:client\n        IP Address: 127.0.0.1\n";
+        assert_eq!(sessions(&list, false), conns);
+        assert_eq!(sessions(&list, true), format!("{conns}    HeaderDigest=None\n"));
     }
 }

@@ -169,7 +169,11 @@ fn sessions_and_connections_are_listed_and_closed() {
         format!("Session: {tsih}\n    Connection: 0\n        Initiator: {initiator}\n        IP Address: 127.0.0.1\n")
     );
     let sid = tsih.to_string();
-    assert_eq!(tgtd.tgtadm_ok(&["--mode", "session", "--op", "show", "--tid", "1", "--sid", &sid]), sessions);
+    let session = tgtd.tgtadm_ok(&["--mode", "session", "--op", "show", "--tid", "1", "--sid", &sid]);
+    assert!(session.starts_with(&sessions), "{session}");
+    // What the session negotiated (the initiator offered MaxRecvDataSegmentLength 262144).
+    assert!(session.contains("    MaxXmitDataSegmentLength=262144\n"), "{session}");
+    assert!(session.contains("    HeaderDigest=None\n"), "{session}");
     let json: serde_json::Value =
         serde_json::from_str(&tgtd.tgtadm_ok(&["--mode", "session", "--op", "show", "--tid", "1", "--json"])).unwrap();
     assert_eq!(json["sessions"][0]["initiator"], initiator);

@@ -48,8 +48,34 @@ pub(crate) fn nexus_view(session: &SessionInfo) -> NexusView {
                 target_address: c.target_address,
             })
             .collect(),
-        params: Vec::new(),
+        params: session_params(&session.params),
     }
+}
+
+/// What a session negotiated, under the keys' RFC 7143 names; the two data segment lengths are
+/// each side's (MaxRecvDataSegmentLength is what this target receives).
+fn session_params(p: &rtgt_iscsi::SessionParams) -> Vec<TargetParam> {
+    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
+    [
+        ("HeaderDigest", p.header_digest.name().to_string()),
+        ("DataDigest", p.data_digest.name().to_string()),
+        ("MaxRecvDataSegmentLength", p.our_max_recv_data_segment_length.to_string()),
+        ("MaxXmitDataSegmentLength", p.initiator_max_recv_data_segment_length.to_string()),
+        ("MaxBurstLength", p.max_burst_length.to_string()),
+        ("FirstBurstLength", p.first_burst_length.to_string()),
+        ("InitialR2T", yes_no(p.initial_r2t)),
+        ("ImmediateData", yes_no(p.immediate_data)),
+        ("MaxOutstandingR2T", p.max_outstanding_r2t.to_string()),
+        ("DataPDUInOrder", yes_no(p.data_pdu_in_order)),
+        ("DataSequenceInOrder", yes_no(p.data_sequence_in_order)),
+        ("DefaultTime2Wait", p.default_time2wait.to_string()),
+        ("DefaultTime2Retain", p.default_time2retain.to_string()),
+        ("ErrorRecoveryLevel", p.error_recovery_level.to_string()),
+        ("MaxConnections", p.max_connections.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| TargetParam { name: name.to_string(), value })
+    .collect()
 }
 
 pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
