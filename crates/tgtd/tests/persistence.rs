@@ -175,3 +175,31 @@ fn a_missing_backing_file_is_skipped_and_the_old_file_kept() {
     let kept = std::fs::read_to_string(dir.path().join("state/running-config.json.restore-failed")).unwrap();
     assert!(kept.contains("gone.img"), "{kept}");
 }
+
+/// The restored accounts are the ones logins check: after a crash and restart, libiscsi logs in
+/// with the right CHAP secret and is refused with a wrong one.
+#[test]
+fn chap_accounts_work_after_a_restart() {
+    common::require("iscsi-inq");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let iqn = "iqn.2001-04.com.example:chap";
+    let first = Daemon::start(dir.path(), port, &[]);
+    for line in [
+        format!("--mode target --op new --tid 1 --targetname {iqn}"),
+        "--mode logicalunit --op new --tid 1 --lun 1 --bstype memory --bsopts size=1M".to_string(),
+        "--mode target --op bind --tid 1 --initiator-address ALL".to_string(),
+        "--mode account --op new --user alice --password alicesecret1".to_string(),
+        "--mode account --op bind --tid 1 --user alice".to_string(),
+    ] {
+        first.tgtadm(&line);
+    }
+    first.crash();
+    let second = Daemon::start(dir.path(), port, &[]);
+    let inq = |user: &str| common::run("iscsi-inq", &[&format!("iscsi://{user}@127.0.0.1:{port}/{iqn}/1")]);
+    let good = inq("alice%alicesecret1");
+    assert!(good.status.success(), "CHAP login refused after restart: {} / {}", common::text(&good), second.log());
+    assert!(String::from_utf8_lossy(&good.stdout).contains("VIRTUAL-DISK"), "{}", common::text(&good));
+    let bad = inq("alice%wrongsecret99");
+    assert!(!bad.status.success(), "a wrong secret logged in: {}", common::text(&bad));
+}
