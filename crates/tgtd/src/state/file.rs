@@ -41,9 +41,10 @@ impl StateFile {
         let path = self.path();
         let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
         let err = |source| StateFileError::Write { path: path.clone(), source };
-        // 0600: account passwords live in this file.
-        let mut file =
-            OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+        // 0600: account passwords live in this file. A leftover temporary file from a crash is removed
+        // first, so that the mode applies to a file created now.
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(err)?;
         file.write_all(bytes).map_err(err)?;
         file.sync_all().map_err(err)?;
         drop(file);

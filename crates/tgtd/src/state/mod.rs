@@ -93,6 +93,14 @@ impl ConfigState {
         let Some(bytes) = file.read().map_err(|e| e.to_string())? else { return Ok(RestoreReport::default()) };
         let config: RunningConfig = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is not a valid state file: {e}", file.path().display()))?;
+        if config.version != model::FORMAT_VERSION {
+            return Err(format!(
+                "{} has format version {}, this tgtd reads version {}",
+                file.path().display(),
+                config.version,
+                model::FORMAT_VERSION
+            ));
+        }
         self.restoring.store(true, Ordering::Release);
         let mut report = RestoreReport::default();
         for request in config.requests() {
@@ -110,5 +118,55 @@ impl ConfigState {
         }
         self.save(daemon)?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::control::dispatch;
+    use crate::Daemon;
+    use rtgt_mgmt::{AccountOp, LunOp, LunSpec, Op, Request, TargetOp};
+
+    fn apply(d: &Daemon, op: Op) {
+        dispatch(d, Request::iscsi(op)).result.unwrap();
+    }
+
+    #[test]
+    fn every_change_is_saved_and_restored_into_a_new_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        apply(&first, Op::Target(TargetOp::New { tid: 3, name: "iqn.2026-11.t:saved".into() }));
+        let spec = LunSpec { bstype: Some("null".into()), bsopts: "size=1M".into(), ..LunSpec::disk(None) };
+        apply(&first, Op::LogicalUnit(LunOp::New { tid: 3, lun: 2, spec }));
+        apply(&first, Op::Account(AccountOp::New { user: "u".into(), password: "secret-pw".into() }));
+        apply(&first, Op::Account(AccountOp::Bind { tid: 3, user: "u".into(), outgoing: true }));
+        // A failed request saves nothing new.
+        let refused = dispatch(&first, Request::iscsi(Op::Target(TargetOp::Delete { tid: 9, force: false })));
+        assert!(refused.result.is_err());
+
+        let second = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        let report = second.config.restore(&second).unwrap();
+        assert_eq!((report.applied, report.failed.len()), (4, 0));
+        let target = second.registry.target(3).unwrap();
+        assert_eq!(target.name(), "iqn.2026-11.t:saved");
+        assert_eq!(target.scsi.lun(2).unwrap().size_bytes(), 1 << 20);
+        assert_eq!(target.accounts().outgoing.as_deref(), Some("u"));
+        assert_eq!(second.registry.account("u").unwrap().password, "secret-pw");
+    }
+
+    #[test]
+    fn an_unreadable_state_file_stops_the_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::file::FILE_NAME);
+        let d = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        std::fs::write(&path, "{ not json").unwrap();
+        assert!(d.config.restore(&d).unwrap_err().contains("not a valid state file"));
+        std::fs::write(&path, r#"{"version": 99}"#).unwrap();
+        assert!(d.config.restore(&d).unwrap_err().contains("format version 99"));
+        // Nothing was overwritten.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), r#"{"version": 99}"#);
+        // No file: nothing to do.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(d.config.restore(&d).unwrap(), super::RestoreReport::default());
     }
 }
