@@ -389,3 +389,62 @@ fn cluster_stopped_under_load_fails_cleanly_and_other_luns_keep_serving() {
     let mut c = login(&tgtd, file_iqn);
     assert_eq!(c.read10(1, 0, 8, 512).unwrap().status, 0);
 }
+
+/// WCE from the caching mode page (MODE SENSE(6), DBD, page 08h).
+fn wce(c: &mut Connection, lun: u64) -> bool {
+    let out = c.scsi(lun, &[0x1a, 0x08, 0x08, 0, 255, 0], &[], 255).unwrap();
+    assert_eq!(out.status, 0, "MODE SENSE: {:x?}", out.sense);
+    let page = &out.data_in[4..];
+    assert_eq!(page[0] & 0x3f, 0x08, "{:x?}", out.data_in);
+    page[2] & 0x04 != 0
+}
+
+#[test]
+fn caching_page_tells_the_truth_and_snapshots_are_write_protected() {
+    let conf = conf();
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2026-11.org.rtgt.test:rbd-modes";
+    let name = image(&conf, 8);
+    add_rbd_target(&tgtd, 1, iqn, &conf, &name, "");
+    let path = format!("rbd/{name}");
+    let nocache = format!("conf={conf};id=admin;cache=off");
+    rbd(&conf, &["snap", "create", &format!("{path}@s1")]);
+    let snap = format!("{path}@s1");
+    for (lun, path, opts) in [("2", &path, &nocache), ("3", &snap, &format!("conf={conf}"))] {
+        tgtd.tgtadm_ok(&[
+            "--lld",
+            "iscsi",
+            "--mode",
+            "logicalunit",
+            "--op",
+            "new",
+            "--tid",
+            "1",
+            "--lun",
+            lun,
+            "--bstype",
+            "rbd",
+            "--backing-store",
+            path,
+            "--bsopts",
+            opts,
+        ]);
+    }
+    let mut c = login(&tgtd, iqn);
+    assert!(wce(&mut c, 1), "librbd's cache is on: WCE=1");
+    let _ = c.scsi(2, &[0; 6], &[], 0).unwrap();
+    assert!(!wce(&mut c, 2), "cache=off: WCE=0");
+    let _ = c.scsi(3, &[0; 6], &[], 0).unwrap();
+    let mut cdb = [0u8; 10];
+    cdb[0] = 0x2a;
+    cdb[8] = 1;
+    let out = c.scsi(3, &cdb, &[0u8; 512], 0).unwrap();
+    assert_eq!(
+        (out.status, out.sense.get(2).map(|k| k & 0x0f)),
+        (0x02, Some(0x07)),
+        "snapshot write: {:x?}",
+        out.sense
+    );
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(show.contains(&format!("Backing store path: {snap}")), "{show}");
+}

@@ -191,3 +191,26 @@ fn miscompare_offsets_read_either_way() {
     assert_eq!(mismatch_in_range(7, 0, 512), 7);
     assert_eq!(mismatch_in_range(u64::MAX, 0, 512), 511);
 }
+
+#[test]
+fn a_blocklisted_client_gets_errors_not_hangs() {
+    let name = image(4);
+    let s = open(&name, "timeout=5");
+    block_on(s.write_at(0, &[1u8; 4096], true)).unwrap();
+    // The image's watcher is this client: `rbd status` names its address.
+    let out = Command::new("rbd").arg("-c").arg(conf()).args(["status", &format!("rbd/{name}")]).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    let addr = status
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("watcher="))
+        .unwrap_or_else(|| panic!("no watcher in {status}"))
+        .to_string();
+    let out = Command::new("ceph").arg("-c").arg(conf()).args(["osd", "blocklist", "add", &addr]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let started = std::time::Instant::now();
+    let err = block_on(s.write_at(0, &[2u8; 4096], true)).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(matches!(err, BackstoreError::Io { .. }), "{err}");
+    eprintln!("blocklisted: {err} after {:?}", started.elapsed());
+    let _ = Command::new("ceph").arg("-c").arg(conf()).args(["osd", "blocklist", "rm", &addr]).output();
+}
