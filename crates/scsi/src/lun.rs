@@ -430,3 +430,28 @@ impl LogicalUnit {
         self.prevent.lock().clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::test_util::*;
+
+    #[test]
+    fn reconfigure_changes_identity_but_not_geometry() {
+        let t = TestLun::disk(1 << 20);
+        let mut config = crate::LunConfig::clone(&t.lu.config());
+        config.vendor_id = "ACME".into();
+        config.block_size = 4096;
+        config.thin_provisioning = true;
+        config.online = false;
+        t.lu.reconfigure(config);
+        assert_eq!(t.lu.block_size(), 512);
+        assert!(!t.lu.is_online());
+        let (r, d) = t.run(&[0x12, 0, 0, 0, 36, 0]);
+        assert_good(&r);
+        assert_eq!(&d[8..16], b"ACME    ");
+        // Thin provisioning now offers UNMAP; the medium is gone.
+        assert_sense(&t.run_out(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]).0, 0x02, 0x3a, 0x00);
+        t.lu.set_online(true);
+        assert_good(&t.run(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0]).0);
+    }
+}

@@ -31,15 +31,17 @@ pub(crate) async fn compare_and_write(
         return Err(Sense::invalid_cdb_field(13, Some(7)));
     }
     let (offset, len) = byte_range(lu, range)?;
+    let len = len as usize;
+    // Verify data and write data, exactly: a data-out buffer of another size means the CDB and
+    // the transfer disagree (NUMBER OF LOGICAL BLOCKS 0 with data sent included: an initiator
+    // asking for 256 blocks wraps the one-byte field to 0), and half a compare must never be
+    // written.
+    if data_out.len() != 2 * len {
+        return Err(Sense::invalid_cdb_field(13, Some(7)));
+    }
     // SBC-4 5.3: zero blocks is not an error and transfers nothing.
     if len == 0 {
         return Ok(());
-    }
-    let len = len as usize;
-    // Verify data and write data, exactly: a data-out buffer of another size means the CDB and
-    // the transfer disagree, and half a compare must never be written.
-    if data_out.len() != 2 * len {
-        return Err(Sense::invalid_cdb_field(13, Some(7)));
     }
     let (verify, write) = data_out.split_at(len);
     let store = lu.medium()?;
@@ -164,6 +166,8 @@ mod tests {
     fn compare_and_write_edges() {
         let t = TestLun::disk(1 << 20);
         assert_good(&t.run(&caw(0, 0)).0);
+        // 256 blocks wrapped to 0 in the one-byte field, with 512 blocks of data sent.
+        assert_sense(&t.run_out(&caw(0, 0), &vec![0; 512 * 512]).0, 0x05, 0x24, 0x00);
         assert_sense(&t.run_out(&caw(2048, 1), &[0; 1024]).0, 0x05, 0x21, 0x00);
         // Data-out of the wrong size: 4 blocks for a 1-block compare, 4 for a 3-block one.
         assert_sense(&t.run_out(&caw(0, 1), &[0; 2048]).0, 0x05, 0x24, 0x00);

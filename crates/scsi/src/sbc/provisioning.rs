@@ -66,8 +66,20 @@ pub(crate) async fn write_same(
         return Err(Sense::invalid_cdb_field(1, Some(3)));
     }
     let count_byte = if cdb_len == 16 { 10 } else { 7 };
-    // WSNZ is set in the block limits page: zero blocks is not "to the end of the medium".
-    if range.blocks == 0 || range.blocks > MAX_UNMAP_BLOCKS {
+    // WSNZ is 0 (block limits page): zero blocks means from the LBA to the end of the medium
+    // (SBC-4 5.49), which must itself be a valid LBA.
+    let range = if range.blocks == 0 {
+        let capacity = lu.capacity_blocks();
+        if range.lba >= capacity {
+            return Err(Sense::lba_out_of_range());
+        }
+        let to_end = u32::try_from(capacity - range.lba).unwrap_or(u32::MAX);
+        BlockRange { lba: range.lba, blocks: to_end }
+    } else {
+        range
+    };
+    // MAXIMUM WRITE SAME LENGTH.
+    if range.blocks > MAX_UNMAP_BLOCKS {
         return Err(Sense::invalid_cdb_field(count_byte, Some(7)));
     }
     let (offset, len) = byte_range(lu, range)?;
@@ -209,10 +221,14 @@ mod tests {
         assert!(d[..512].iter().all(|&b| b == 0));
         assert!(d[512..3072].iter().all(|&b| b == 0xab));
         assert!(d[3072..].iter().all(|&b| b == 0));
-        // UNMAP bit without thin provisioning, zero blocks, beyond the end.
+        // UNMAP bit without thin provisioning, beyond the end.
         assert_sense(&t.run_out(&[0x41, 0x08, 0, 0, 0, 3, 0, 0, 5, 0], &block).0, 0x05, 0x24, 0x00);
-        assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0, 3, 0, 0, 0, 0], &block).0, 0x05, 0x24, 0x00);
         assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0x07, 0xff, 0, 0, 2, 0], &block).0, 0x05, 0x21, 0x00);
+        // Zero blocks: from the LBA to the end (2048 blocks); the LBA must exist.
+        assert_good(&t.run_out(&[0x41, 0, 0, 0, 0x07, 0xfe, 0, 0, 0, 0], &block).0);
+        let (_, d) = t.run(&[0x28, 0, 0, 0, 0x07, 0xfe, 0, 0, 2, 0]);
+        assert!(d.iter().all(|&b| b == 0xab));
+        assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0x08, 0x00, 0, 0, 0, 0], &block).0, 0x05, 0x21, 0x00);
         let thin = TestLun::thin(1 << 20);
         assert_good(&thin.run_out(&[0x41, 0, 0, 0, 0, 0, 0, 0, 8, 0], &block).0);
         let mut ws16 = [0u8; 16];
@@ -240,5 +256,53 @@ mod tests {
         assert_good(&r);
         assert_eq!(d, [0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0x07, 0xf8, 0, 0, 0, 0]);
         assert_sense(&t.run(&cdb(2048)).0, 0x05, 0x21, 0x00);
+    }
+
+    #[test]
+    fn lba_status_follows_holes_in_a_file() {
+        use rtgt_backstore::{Backstore, FileStore, OpenFlags};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("thin.img");
+        std::fs::File::create(&path).unwrap().set_len(1 << 20).unwrap();
+        let store = FileStore::open(&path, OpenFlags::default()).unwrap();
+        let config = crate::LunConfig { thin_provisioning: true, ..crate::LunConfig::disk(1, 1) };
+        let t = TestLun::with_store(config, Some(Backstore::File(store)), 1);
+        let cdb = |lba: u64| {
+            let mut c = [0u8; 16];
+            c[0] = 0x9e;
+            c[1] = 0x12;
+            c[2..10].copy_from_slice(&lba.to_be_bytes());
+            c[13] = 0xff;
+            c
+        };
+        // Map 64 KiB at block 256 (4K-aligned, so the filesystem allocates exactly that).
+        assert_good(&t.run_out(&[0x2a, 0, 0, 0, 1, 0, 0, 0, 128, 0], &vec![1u8; 65536]).0);
+        let (r, d) = t.run(&cdb(0));
+        assert_good(&r);
+        let descriptors: Vec<(u64, u32, u8)> = d[8..]
+            .chunks_exact(16)
+            .map(|c| {
+                (
+                    u64::from_be_bytes(c[..8].try_into().unwrap()),
+                    u32::from_be_bytes(c[8..12].try_into().unwrap()),
+                    c[12],
+                )
+            })
+            .collect();
+        if descriptors.len() == 1 {
+            // A filesystem without SEEK_HOLE: everything is reported mapped.
+            assert_eq!(descriptors, [(0, 2048, 0)]);
+            return;
+        }
+        assert_eq!(descriptors, [(0, 256, 1), (256, 128, 0), (384, 1664, 1)]);
+        // Unmapped again: one deallocated extent from the asked LBA.
+        let mut list = vec![0u8; 24];
+        list[1] = 22;
+        list[3] = 16;
+        list[8..16].copy_from_slice(&256u64.to_be_bytes());
+        list[16..20].copy_from_slice(&128u32.to_be_bytes());
+        assert_good(&t.run_out(&[0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0], &list).0);
+        let (_, d) = t.run(&cdb(10));
+        assert_eq!(&d[8..21], [0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 0x07, 0xf6, 1]);
     }
 }

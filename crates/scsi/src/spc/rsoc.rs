@@ -91,6 +91,21 @@ fn one_command(entry: Option<&OpcodeEntry>, rctd: bool, out: &mut Vec<u8>) {
 mod tests {
     use crate::test_util::*;
 
+    #[test]
+    fn report_supported_task_management_functions() {
+        let t = TestLun::disk(1 << 20);
+        let (r, d) = t.run(&[0xa3, 0x0d, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0]);
+        assert_good(&r);
+        // ATS, ATSS, CTSS, LURS, TRS.
+        assert_eq!(d, [0xda, 0, 0, 0]);
+        let (_, d) = t.run(&[0xa3, 0x0d, 0x80, 0, 0, 0, 0, 0, 0, 0xff, 0, 0]);
+        assert_eq!(d.len(), 16);
+        assert_eq!(d[3], 0x0c);
+        let (_, d) = t.run(&[0xa3, 0x0d, 0x80, 0, 0, 0, 0, 0, 0, 2, 0, 0]);
+        assert_eq!(d.len(), 2);
+        assert_sense(&t.run(&[0xa3, 0x0d, 0x40, 0, 0, 0, 0, 0, 0, 4, 0, 0]).0, 0x05, 0x24, 0x00);
+    }
+
     fn rsoc(options: u8, opcode: u8, sa: u16) -> [u8; 12] {
         let [hi, lo] = sa.to_be_bytes();
         [0xa3, 0x0c, options, opcode, hi, lo, 0, 0, 0x10, 0, 0, 0]

@@ -83,8 +83,7 @@ fn block_limits(lu: &LogicalUnit, out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + 0x3c, 0);
     let page = &mut out[start..];
-    // WSNZ: a WRITE SAME of zero blocks ("to the end of the medium") is not supported.
-    page[0] = 0x01;
+    // WSNZ 0: a WRITE SAME of zero blocks writes to the end of the medium.
     page[1] = crate::sbc::locked_write::MAX_COMPARE_AND_WRITE_BLOCKS;
     // OPTIMAL TRANSFER LENGTH GRANULARITY: one physical block.
     let per_physical = 1u16 << lu.lbppbe();
@@ -171,6 +170,10 @@ mod tests {
         let t = TestLun::disk(1 << 20);
         let d = vpd(&t, 0xb0);
         assert_eq!(d[3], 0x3c);
+        // WSNZ 0, MAXIMUM COMPARE AND WRITE LENGTH 255, MAXIMUM ATOMIC TRANSFER LENGTH 8192.
+        assert_eq!(&d[4..6], [0x00, 0xff]);
+        assert_eq!(&d[44..48], [0x00, 0x00, 0x20, 0x00]);
+        assert_eq!(&d[48..64], [0; 16]);
         assert_eq!(&d[20..28], [0; 8]);
         assert_eq!(vpd(&t, 0xb2), [0, 0xb2, 0, 4, 0, 0, 0, 0]);
         let thin = TestLun::thin(1 << 20);

@@ -101,8 +101,8 @@ pub(crate) async fn extended_copy(
         return Err(Sense::illegal_request(TOO_MANY_TARGET_DESCRIPTORS));
     }
     let mut cscds = Vec::with_capacity(targets_len / TARGET_DESCRIPTOR);
-    for (i, d) in list[HEADER..HEADER + targets_len].chunks_exact(TARGET_DESCRIPTOR).enumerate() {
-        cscds.push(target_descriptor(ctx, d, HEADER + i * TARGET_DESCRIPTOR)?);
+    for d in list[HEADER..HEADER + targets_len].chunks_exact(TARGET_DESCRIPTOR) {
+        cscds.push(target_descriptor(ctx, d)?);
     }
     // Walk the segment descriptors once to check types and count before copying anything.
     let segments = &list[HEADER + targets_len..HEADER + targets_len + segments_len];
@@ -153,17 +153,14 @@ pub(crate) async fn extended_copy(
 }
 
 /// SPC-4 6.4.5.2 identification descriptor CSCD descriptor.
-fn target_descriptor(ctx: &Ctx<'_>, d: &[u8], offset: usize) -> Result<Cscd, Sense> {
+fn target_descriptor(ctx: &Ctx<'_>, d: &[u8]) -> Result<Cscd, Sense> {
     if d[0] != IDENTIFICATION_DESCRIPTOR {
         return Err(Sense::illegal_request(UNSUPPORTED_TARGET_DESCRIPTOR_TYPE));
     }
-    let lu_id_type = d[1] >> 6;
+    // SPC-4 made LU ID TYPE obsolete (the designator alone names the unit), so it is ignored, as
+    // is the obsolete NUL bit's old meaning beyond "no unit here".
     let nul = d[1] & 0x20 != 0;
     let peripheral = d[1] & 0x1f;
-    // LU ID TYPE 00b (the designator names the unit) only; proxy tokens are not offered.
-    if lu_id_type != 0 {
-        return Err(Sense::invalid_param_field(offset as u16 + 1, Some(7)));
-    }
     if peripheral != 0 {
         return Err(Sense::illegal_request(UNSUPPORTED_TARGET_DESCRIPTOR_TYPE));
     }

@@ -72,7 +72,9 @@ fn copies_between_targets_and_reports_status() {
     let (t, dst) = two_disks();
     let data: Vec<u8> = (0..2048u32).map(|i| (i % 251) as u8).collect();
     assert_good(&t.run_out(&[0x2a, 0, 0, 0, 0, 4, 0, 0, 4, 0], &data).0);
-    let list = xcopy_list(7, &[t.lu.naa(), dst.naa()], &[(0, 1, 4, 4, 100)]);
+    let mut list = xcopy_list(7, &[t.lu.naa(), dst.naa()], &[(0, 1, 4, 4, 100)]);
+    // LU ID TYPE is obsolete in SPC-4 and ignored.
+    list[16 + 32 + 1] = 0xc0;
     assert_good(&t.run_out(&xcopy_cdb(list.len()), &list).0);
     let mut back = vec![0u8; 2048];
     block_on(rtgt_backstore::BlockStore::read_at(dst.store().unwrap(), 100 * 512, &mut back)).unwrap();
