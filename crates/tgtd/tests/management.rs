@@ -95,7 +95,7 @@ fn lld_mode_as_tgt() {
     target(&tgtd);
     assert_eq!(
         tgtd.tgtadm_ok(&["--mode", "lld", "--op", "show"]),
-        format!("LLDs:\n    iscsi: ready\n        Target 1: {IQN}\n")
+        format!("LLDs:\n    iscsi: ready\n        Target 1: {IQN}\n    vhost: ready\n")
     );
     tgtd.tgtadm_ok(&["--mode", "lld", "--op", "start", "--lld", "iscsi"]);
     fails(&tgtd.tgtadm(&["--mode", "lld", "--op", "stop", "--lld", "iscsi"]), "this driver is busy");

@@ -158,7 +158,7 @@ async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<(
 /// a crash.
 pub(crate) fn dispatch(daemon: &Daemon, request: Request) -> Outcome {
     let Request { lld, op } = request;
-    if lld == rtgt_mgmt::Lld::Vhost {
+    if lld == rtgt_mgmt::Lld::Vhost && matches!(op, Op::Target(_) | Op::LogicalUnit(_)) {
         // vhost targets live in their own table (not persisted yet).
         return vhost_ops::apply(daemon, op).into();
     }

@@ -37,16 +37,28 @@ pub(crate) fn apply(daemon: &Daemon, op: PortalOp) -> Result<Reply, MgmtError> {
 
 pub(crate) fn apply_lld(daemon: &Daemon, op: LldOp) -> Result<Reply, MgmtError> {
     match op {
-        LldOp::Show => Ok(Reply::LldList(vec![LldView {
-            name: "iscsi".to_string(),
-            state: "ready".to_string(),
-            targets: daemon
-                .registry
-                .targets()
-                .iter()
-                .map(|t| LldTarget { tid: t.tid(), name: t.name().to_string() })
-                .collect(),
-        }])),
+        LldOp::Show => Ok(Reply::LldList(vec![
+            LldView {
+                name: "iscsi".to_string(),
+                state: "ready".to_string(),
+                targets: daemon
+                    .registry
+                    .targets()
+                    .iter()
+                    .map(|t| LldTarget { tid: t.tid(), name: t.name().to_string() })
+                    .collect(),
+            },
+            LldView {
+                name: "vhost".to_string(),
+                state: "ready".to_string(),
+                targets: daemon
+                    .vhost
+                    .list()
+                    .iter()
+                    .map(|c| LldTarget { tid: c.target().tid, name: c.target().name.clone() })
+                    .collect(),
+            },
+        ])),
         // As tgt 1.0.85: the driver runs from start-up, so starting it is a no-op, and it cannot be
         // stopped while the daemon runs ("this driver is busy").
         LldOp::Start => Ok(Reply::Done),

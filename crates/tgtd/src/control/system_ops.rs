@@ -24,7 +24,10 @@ fn view(daemon: &Daemon) -> SystemView {
     SystemView {
         state: if daemon.registry.is_offline() { SystemState::Offline } else { SystemState::Ready },
         debug: false,
-        llds: vec![LldView { name: "iscsi".to_string(), state: "ready".to_string(), targets: Vec::new() }],
+        llds: vec![
+            LldView { name: "iscsi".to_string(), state: "ready".to_string(), targets: Vec::new() },
+            LldView { name: "vhost".to_string(), state: "ready".to_string(), targets: Vec::new() },
+        ],
         backing_stores: BackstoreKind::all()
             .iter()
             .map(|kind| BackingStoreView {

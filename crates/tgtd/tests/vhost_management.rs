@@ -1,0 +1,107 @@
+//! `--vhost-user-scsi` and `tgtadm --lld vhost` against the real daemon: targets from the command
+//! line and at run time, LUNs on the usual backing stores, show with the socket and the guest's
+//! state, the vhost driver in `lld show` and `system show`, delete removing the socket.
+
+mod common;
+
+use common::Tgtd;
+
+#[test]
+fn vhost_targets_are_managed_with_tgtadm() {
+    let sockets = tempfile::tempdir().unwrap();
+    let boot = sockets.path().join("vm1.sock");
+    let tgtd = Tgtd::start_with(&["--vhost-user-scsi", &format!("controller={},tid=7", boot.display())]);
+    assert!(boot.exists(), "the start-up target listens on its socket");
+
+    let disk = tgtd.dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let disk = disk.display().to_string();
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "vhost",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "7",
+        "--lun",
+        "1",
+        "--backing-store",
+        &disk,
+    ]);
+
+    // A second target at run time: its name is its socket.
+    let runtime = sockets.path().join("vm2.sock").display().to_string();
+    tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "new", "--tid", "8", "--targetname", &runtime]);
+    assert!(std::path::Path::new(&runtime).exists());
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "vhost",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "8",
+        "--lun",
+        "3",
+        "--bstype",
+        "memory",
+        "--bsopts",
+        "size=4M",
+    ]);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show", "--json"]))
+            .unwrap();
+    let targets = json["target_list"].as_array().unwrap();
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[0]["tid"], 7);
+    assert_eq!(targets[0]["driver"], "vhost");
+    assert_eq!(targets[0]["luns"].as_array().unwrap().len(), 2, "the controller at LUN 0 and the disk");
+    let params = targets[0]["params"].as_array().unwrap();
+    let param = |name: &str| params.iter().find(|p| p["name"] == name).map(|p| p["value"].clone());
+    assert_eq!(param("socket"), Some(serde_json::Value::from(boot.display().to_string())));
+    assert_eq!(param("guest_connected"), Some(serde_json::Value::from("no")));
+
+    // tgt's text layout names the driver.
+    let text = tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show"]);
+    assert!(text.contains(&format!("Target 8: {runtime}")), "{text}");
+    assert!(text.contains("Driver: vhost"), "{text}");
+    // The iSCSI side does not list them.
+    let iscsi = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(!iscsi.contains("vm1.sock"), "{iscsi}");
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("vhost: ready"));
+    let llds = tgtd.tgtadm_ok(&["--mode", "lld", "--op", "show"]);
+    assert!(llds.contains(&format!("vhost: ready\n        Target 7: {}", boot.display())), "{llds}");
+
+    // Mistakes are refused: a taken tid (iSCSI or vhost), a relative socket, a missing LUN.
+    let taken = tgtd.tgtadm(&[
+        "--lld",
+        "vhost",
+        "--mode",
+        "target",
+        "--op",
+        "new",
+        "--tid",
+        "7",
+        "--targetname",
+        "/tmp/x.sock",
+    ]);
+    assert!(!taken.status.success());
+    let relative =
+        tgtd.tgtadm(&["--lld", "vhost", "--mode", "target", "--op", "new", "--tid", "9", "--targetname", "vm.sock"]);
+    assert!(!relative.status.success());
+    let missing =
+        tgtd.tgtadm(&["--lld", "vhost", "--mode", "logicalunit", "--op", "delete", "--tid", "7", "--lun", "5"]);
+    assert!(!missing.status.success());
+
+    tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "logicalunit", "--op", "delete", "--tid", "7", "--lun", "1"]);
+    tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "delete", "--tid", "8"]);
+    assert!(!std::path::Path::new(&runtime).exists(), "a deleted target's socket is removed");
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show", "--json"]))
+            .unwrap();
+    assert_eq!(json["target_list"].as_array().unwrap().len(), 1);
+}
