@@ -219,6 +219,18 @@ impl Connection {
         count
     }
 
+    /// The device was reset or the VMM is gone: stop every command without touching guest memory,
+    /// which may already belong to something else.
+    pub(crate) fn discard_all(&self) {
+        let all: Vec<Arc<InFlight>> = self.inflight.lock().drain().map(|(_, e)| e).collect();
+        for entry in all {
+            entry.completion.lock().take();
+            if let Some(task) = entry.task.lock().take() {
+                task.abort();
+            }
+        }
+    }
+
     /// GET_VRING_BASE: the queue stops; its commands must be answered first so the frontend reads a
     /// used index that covers them (a QEMU restart then loses nothing it was told was done).
     fn wait_queue_idle(&self, queue: u16) {
@@ -323,7 +335,7 @@ impl VhostUserBackend for ScsiBackend {
     }
 
     fn reset_device(&self) {
-        self.conn.abort_where(Response::Reset, |_| true);
+        self.conn.discard_all();
     }
 
     fn stop_vring(&self, queue_index: u32) -> std::io::Result<()> {

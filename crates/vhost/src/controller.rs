@@ -210,7 +210,7 @@ fn serve(shared: Arc<Shared>, mut listener: Listener, connection: Arc<Mutex<Opti
             handler.send_exit_event();
         }
         let conn = &backend.conn;
-        conn.abort_where(crate::wire::Response::Reset, |_| true);
+        conn.discard_all();
         if let Some(nexus) = conn.nexus.lock().take() {
             // SAM-5 6.3.4 I_T nexus loss: its reservations and removal preventions go with it.
             shared.target.remove_nexus(&nexus);

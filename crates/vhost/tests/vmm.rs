@@ -111,6 +111,11 @@ impl Vmm {
     /// Post a chain of `out` (device-readable) then `inn` writable buffer lengths; returns the
     /// writable buffers' addresses.
     fn post(&mut self, q: usize, out: &[&[u8]], inn: &[usize]) -> Vec<u64> {
+        self.post_chain(q, out, inn).1
+    }
+
+    /// As `post`, also returning the chain's head descriptor (the used ring names chains by it).
+    fn post_chain(&mut self, q: usize, out: &[&[u8]], inn: &[usize]) -> (u16, Vec<u64>) {
         let mut descs: Vec<(u64, u32, bool)> = Vec::new();
         for bytes in out {
             let at = self.alloc(bytes.len());
@@ -144,7 +149,7 @@ impl Vmm {
         self.mem.write_obj(ring.avail_idx, GuestAddress(ring.avail() + 2)).unwrap();
         fence(Ordering::SeqCst);
         ring.kick.write(1).unwrap();
-        writable
+        (head, writable)
     }
 
     /// Wait for the next used entry of queue `q`: (descriptor head, bytes written).
@@ -192,6 +197,22 @@ impl Vmm {
             ResponseHeader::parse(&self.read(bufs[0], RESPONSE_HEADER_LEN)).unwrap();
         let data = if data_in > 0 { self.read(bufs[1], data_in) } else { Vec::new() };
         Reply { status, response, resid, sense, data }
+    }
+
+    /// Post a SCSI command without waiting: (head, response buffer, data-in buffer).
+    fn submit(&mut self, cdb: &[u8], data_out: &[u8], data_in: usize) -> (u16, Vec<u64>) {
+        let mut c = [0u8; CDB_SIZE];
+        c[..cdb.len()].copy_from_slice(cdb);
+        let header = RequestHeader { lun: LUN1, id: 1, task_attr: 0, cdb: c }.encode();
+        let mut out: Vec<&[u8]> = vec![&header];
+        if !data_out.is_empty() {
+            out.push(data_out);
+        }
+        let mut inn = vec![RESPONSE_HEADER_LEN];
+        if data_in > 0 {
+            inn.push(data_in);
+        }
+        self.post_chain(2, &out, &inn)
     }
 
     fn tmf(&mut self, subtype: u32, lun: [u8; 8]) -> u8 {
@@ -366,4 +387,37 @@ fn a_restarted_vmm_finds_its_data() {
     f.controller.stop();
     assert!(!f.socket.exists());
     drop(vmm.frontend);
+}
+
+#[test]
+fn commands_in_flight_together_all_complete() {
+    let f = fixture();
+    let mut vmm = Vmm::connect(&f.socket);
+    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
+    // Five WRITEs posted before any answer (three descriptors each fill most of the 16-entry ring);
+    // the device may finish them in any order, each used entry names its own chain.
+    let blocks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i + 0x10; 512]).collect();
+    let mut pending = std::collections::HashMap::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let (head, bufs) = vmm.submit(&[0x2a, 0, 0, 0, 0, 20 + i as u8, 0, 0, 1, 0], block, 0);
+        pending.insert(u32::from(head), bufs[0]);
+    }
+    for _ in 0..blocks.len() {
+        let (head, _) = vmm.wait_used(2);
+        let response = pending.remove(&head).expect("a used entry for a posted chain");
+        let (_, _, status, resp, _) = ResponseHeader::parse(&vmm.read(response, RESPONSE_HEADER_LEN)).unwrap();
+        assert_eq!((status, resp), (0, 0));
+    }
+    assert!(pending.is_empty());
+    // And five READs of them, again all in flight at once.
+    let mut reads = std::collections::HashMap::new();
+    for i in 0..blocks.len() {
+        let (head, bufs) = vmm.submit(&[0x28, 0, 0, 0, 0, 20 + i as u8, 0, 0, 1, 0], &[], 512);
+        reads.insert(u32::from(head), (i, bufs));
+    }
+    for _ in 0..blocks.len() {
+        let (head, _) = vmm.wait_used(2);
+        let (i, bufs) = reads.remove(&head).expect("a used entry for a posted chain");
+        assert_eq!(vmm.read(bufs[1], 512), blocks[i]);
+    }
 }
