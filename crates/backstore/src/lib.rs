@@ -114,6 +114,16 @@ impl Backstore {
         true
     }
 
+    /// The `--bsopts` that reopen this store after a restart, for stores whose options are more than
+    /// a size (an RBD image's connection settings); None otherwise.
+    pub fn reopen_options(&self) -> Option<&str> {
+        #[cfg(feature = "rbd")]
+        if let Backstore::Rbd(r) = self {
+            return Some(r.options());
+        }
+        None
+    }
+
     /// Whether the store allocates on write and deallocates on unmap, so that the LUN is best
     /// offered thin provisioned (an RBD image). Files stay fully provisioned unless asked.
     pub fn thin_provisioned(&self) -> bool {

@@ -298,6 +298,34 @@ fn fua_writes_survive_kill_9() {
     let got = export(&conf, &name, tgtd.dir.path());
     let lost = got.chunks(512).zip(expected.chunks(512)).filter(|(a, b)| a != b).count();
     assert_eq!(lost, 0, "{lost} acknowledged FUA blocks are missing after kill -9");
+
+    // A new tgtd on the same state directory reopens the image with its saved options and reads
+    // the same data.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{}", tgtd.port), "--control-socket"])
+        .arg(&tgtd.socket)
+        .arg("--state-dir")
+        .arg(tgtd.dir.path().join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(tgtd.dir.path().join("tgtd-again.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !tgtd.tgtadm(&["--lld", "iscsi", "--mode", "target", "--op", "show"]).status.success() {
+        assert!(Instant::now() < deadline, "restarted tgtd does not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    let restored = show.contains(&format!("Backing store path: rbd/{name}"));
+    let mut c = login(&tgtd, iqn);
+    let back = c.read10(1, 523, 8, 512).unwrap();
+    let _ = again.kill();
+    let _ = again.wait();
+    let log = std::fs::read_to_string(tgtd.dir.path().join("tgtd-again.log")).unwrap_or_default();
+    assert!(restored, "the RBD LUN was not restored:\n{show}\n{log}");
+    assert_eq!(back.status, 0, "{:x?}", back.sense);
+    assert!(back.data_in == expected[523 * 512..531 * 512], "restored LUN reads other data");
 }
 
 /// A cluster of this test's own (it will be stopped), from ../shared/ceph/start.sh.

@@ -50,6 +50,8 @@ pub struct RbdStore {
     path: ImagePath,
     /// `path` as text, for `show` (which prints a path).
     display: std::path::PathBuf,
+    /// The `--bsopts` as given, to reopen the image after a restart.
+    options: String,
     size: AtomicU64,
     readonly: bool,
     volatile_cache: bool,
@@ -90,6 +92,7 @@ impl RbdStore {
         Ok(RbdStore {
             image,
             display: path.to_string().into(),
+            options: options.to_string(),
             path,
             size: AtomicU64::new(size),
             readonly,
@@ -114,6 +117,11 @@ impl RbdStore {
     /// What `show` prints as the backing store: `pool/image[@snapshot]`.
     pub fn display_path(&self) -> &std::path::Path {
         &self.display
+    }
+
+    /// The options the store was opened with (`conf=...;id=...`), for the saved configuration.
+    pub fn options(&self) -> &str {
+        &self.options
     }
 
     /// Snapshots, and images opened read-only, refuse writes.

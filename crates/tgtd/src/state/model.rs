@@ -92,7 +92,14 @@ impl RunningConfig {
                             .luns()
                             .iter()
                             .filter(|(_, unit)| unit.device_type() != rtgt_scsi::DeviceType::Controller)
-                            .map(|(lun, unit)| SavedLun { lun: *lun, spec: lun_spec(*lun, t.tid(), &unit.info()) })
+                            .map(|(lun, unit)| {
+                                let mut spec = lun_spec(*lun, t.tid(), &unit.info());
+                                // An RBD image is reopened with its connection options, not a size.
+                                if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
+                                    spec.bsopts = opts.to_string();
+                                }
+                                SavedLun { lun: *lun, spec }
+                            })
                             .collect(),
                     }
                 })
