@@ -356,6 +356,26 @@ fn guest_commands_over_vhost_user() {
     assert_eq!(&event[0..4], &1u32.to_le_bytes(), "VIRTIO_SCSI_T_TRANSPORT_RESET");
     assert_eq!(&event[4..12], &[1, 0, 0x40, 2, 0, 0, 0, 0]);
     assert_eq!(&event[12..16], &1u32.to_le_bytes(), "VIRTIO_SCSI_EVT_RESET_RESCAN");
+
+    // A resize: PARAM_CHANGE carrying CAPACITY DATA HAS CHANGED (ASC 2Ah, ASCQ 09h) in its reason.
+    f.controller.notify(LunEvent::CapacityChanged(1));
+    let bufs = vmm.post(1, &[], &[16]);
+    vmm.wait_used(1);
+    let event = vmm.read(bufs[0], 16);
+    assert_eq!(&event[0..4], &3u32.to_le_bytes(), "VIRTIO_SCSI_T_PARAM_CHANGE");
+    assert_eq!(&event[4..12], &LUN1);
+    assert_eq!(&event[12..16], &[0x2a, 0x09, 0, 0]);
+
+    // LUN 2 goes away: TRANSPORT_RESET / REMOVED. The event waits for a buffer posted later.
+    f.target.remove_lun(2).unwrap();
+    f.controller.notify(LunEvent::Removed(2));
+    std::thread::sleep(Duration::from_millis(20));
+    let bufs = vmm.post(1, &[], &[16]);
+    vmm.wait_used(1);
+    let event = vmm.read(bufs[0], 16);
+    assert_eq!(&event[0..4], &1u32.to_le_bytes());
+    assert_eq!(&event[4..12], &[1, 0, 0x40, 2, 0, 0, 0, 0]);
+    assert_eq!(&event[12..16], &2u32.to_le_bytes(), "VIRTIO_SCSI_EVT_RESET_REMOVED");
 }
 
 #[test]
