@@ -5,7 +5,7 @@
 pub mod control;
 pub mod daemon;
 pub mod pr_state;
-pub mod vhost;
 pub mod state;
+pub mod vhost;
 
 pub use daemon::Daemon;
