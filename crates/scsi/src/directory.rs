@@ -39,12 +39,19 @@ impl LunDirectory {
     }
 
     /// The disk whose Device Identification page carries this designator (type and bytes). The
-    /// identity is read at lookup time, so a changed SCSI ID is followed.
+    /// identity is read at lookup time, so a changed SCSI ID is followed. Two disks answering to
+    /// one designator (an administrator gave both the same scsi_id) make it name neither: a copy
+    /// must never guess which unit to overwrite.
     pub(crate) fn find(&self, designator_type: u8, designator: &[u8]) -> Option<Arc<LogicalUnit>> {
         let units: Vec<Arc<LogicalUnit>> = self.units.lock().iter().filter_map(Weak::upgrade).collect();
-        units
+        let mut matching = units
             .into_iter()
-            .find(|u| u.device_type() == crate::DeviceType::Disk && u.has_designator(designator_type, designator))
+            .filter(|u| u.device_type() == crate::DeviceType::Disk && u.has_designator(designator_type, designator));
+        let first = matching.next()?;
+        match matching.next() {
+            Some(_) => None,
+            None => Some(first),
+        }
     }
 
     /// How many live units are registered.
@@ -76,7 +83,13 @@ mod tests {
         assert!(dir.find(1, unit.config().scsi_id.as_bytes()).is_some());
         dir.unregister(&unit);
         assert!(dir.find(3, &naa).is_none());
+        // A second unit with the same SCSI ID makes the designator ambiguous.
+        let twin = Arc::new(LogicalUnit::new(LunConfig::disk(7, 3), Some(Backstore::Memory(MemoryStore::new(4096)))));
+        dir.register(&twin);
         dir.register(&unit);
+        assert!(dir.find(3, &naa).is_none(), "ambiguous");
+        drop(twin);
+        assert!(dir.find(3, &naa).is_some());
         drop(unit);
         assert!(dir.find(3, &naa).is_none(), "held weakly");
         assert!(dir.is_empty());
