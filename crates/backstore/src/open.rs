@@ -145,6 +145,25 @@ mod tests {
     use crate::BlockStore;
 
     #[test]
+    fn rbd_is_named_and_needs_the_feature_or_a_path() {
+        let spec = BackstoreSpec {
+            kind: "rbd".parse().unwrap(),
+            path: None,
+            options: String::new(),
+            oflags: String::new(),
+            readonly: false,
+        };
+        assert_eq!(spec.kind.name(), "rbd");
+        let err = open(&spec).unwrap_err().to_string();
+        if cfg!(feature = "rbd") {
+            assert!(err.contains("[pool/]image"), "{err}");
+        } else {
+            assert!(err.contains("no rbd support"), "{err}");
+            assert!(!BackstoreKind::all().contains(&BackstoreKind::Rbd));
+        }
+    }
+
+    #[test]
     fn sizes_parse() {
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert_eq!(parse_size("64k").unwrap(), 65536);
