@@ -56,6 +56,13 @@ Portals, the driver, sessions and connections:
   --lld iscsi --mode conn --op show --tid ID [--sid SID [--cid CID]]
   --lld iscsi --mode conn --op delete --tid ID --sid SID --cid CID
 
+vhost-user-scsi targets for VMs (--lld vhost; the target's name is its socket):
+  --lld vhost --mode target --op new --tid ID --targetname /PATH/TO/vm.sock
+  --lld vhost --mode target --op delete [--force] --tid ID
+  --lld vhost --mode target --op show [--tid ID] [--json]
+  --lld vhost --mode logicalunit --op new|delete|show ... (as for iscsi)
+  --lld vhost --mode logicalunit --op update --tid ID --lun LUN --params capacity=reload
+
 The daemon (--mode system):
   --mode system --op show               state, drivers, backing stores, device types
   --mode system --op update --name State --value offline|ready
@@ -69,7 +76,7 @@ The original tgt design's syntax is accepted too:
   --driver istgt --op delete --tid ID [--lun LUN]
 
 Options:
-  -L, --lld DRIVER             the transport (iscsi)
+  -L, --lld DRIVER             the transport (iscsi, or vhost for vhost-user-scsi)
   -m, --mode MODE              target (tgt), logicalunit (lu), account, portal,
                                lld, session, conn, system (sys)
   -o, --op OPERATION           new, delete, show, bind, unbind, update, start, stop

@@ -74,9 +74,10 @@ async fn serve(
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
+    // vhost sockets first: once the control socket answers, every start-up target is listening.
+    rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     let control_listener = bind_control_socket(&socket)?;
     let bound = bind_portals(&daemon, &portals).await?;
-    rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     daemon.config.set_boot_portals(bound.clone());
     if restore {
         restore_configuration(&daemon).await?;

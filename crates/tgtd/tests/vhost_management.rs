@@ -11,7 +11,7 @@ fn vhost_targets_are_managed_with_tgtadm() {
     let sockets = tempfile::tempdir().unwrap();
     let boot = sockets.path().join("vm1.sock");
     let tgtd = Tgtd::start_with(&["--vhost-user-scsi", &format!("controller={},tid=7", boot.display())]);
-    assert!(boot.exists(), "the start-up target listens on its socket");
+    assert!(boot.exists(), "the start-up target listens on its socket: {}", tgtd.log());
 
     let disk = tgtd.dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
@@ -75,6 +75,38 @@ fn vhost_targets_are_managed_with_tgtadm() {
     assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("vhost: ready"));
     let llds = tgtd.tgtadm_ok(&["--mode", "lld", "--op", "show"]);
     assert!(llds.contains(&format!("vhost: ready\n        Target 7: {}", boot.display())), "{llds}");
+
+    // An online resize is reloaded like an iSCSI LUN's (and reported to a guest as an event).
+    std::fs::OpenOptions::new().write(true).open(&disk).unwrap().set_len(2 << 20).unwrap();
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "vhost",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "update",
+        "--tid",
+        "7",
+        "--lun",
+        "1",
+        "--params",
+        "capacity=reload",
+    ]);
+    let lun: serde_json::Value = serde_json::from_str(&tgtd.tgtadm_ok(&[
+        "--lld",
+        "vhost",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "show",
+        "--tid",
+        "7",
+        "--lun",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(lun.to_string().contains("2097152"), "{lun}");
 
     // Mistakes are refused: a taken tid (iSCSI or vhost), a relative socket, a missing LUN.
     let taken = tgtd.tgtadm(&[

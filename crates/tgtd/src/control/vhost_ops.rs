@@ -132,7 +132,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
                 match (p.name.as_str(), p.value.as_str()) {
                     ("online", v @ ("0" | "1")) => unit.set_online(v == "1"),
                     ("readonly", v @ ("0" | "1")) => unit.set_readonly(v == "1"),
-                    ("reload_size", "1") => {
+                    ("capacity", "reload") | ("reload_size", "1") => {
                         controller.target().reload_lun_size(lun).map_err(invalid)?;
                         controller.notify(LunEvent::CapacityChanged(lun));
                     }
