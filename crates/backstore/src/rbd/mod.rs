@@ -22,6 +22,15 @@ mod options;
 #[cfg(test)]
 mod tests;
 
+pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
+
+use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
+use aio::{submit, BufferPool, Request};
+use image::{errno, Image};
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 // The runtime moves command futures between worker threads: the engine's futures must be Send.
 #[allow(dead_code)]
 fn futures_are_send(s: &RbdStore, buf: &'static mut [u8]) {
@@ -33,15 +42,6 @@ fn futures_are_send(s: &RbdStore, buf: &'static mut [u8]) {
     send(s.write_same(0, 0, &[]));
     send(s.compare_and_write(0, &[], &[]));
 }
-
-pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
-
-use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
-use aio::{submit, BufferPool, Request};
-use image::{errno, Image};
-use std::ffi::c_char;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// An open RBD image.
 #[derive(Debug)]
