@@ -5,8 +5,8 @@
 //! offset, which the SCSI layer turns into sense data.
 //!
 //! Stores are reached through the `Backstore` enum rather than a trait object: the set of engines is
-//! closed (file, memory, null, rbd behind the `rbd` feature; io_uring later), and enum dispatch lets
-//! every operation be an `async fn` without boxing a future per command.
+//! closed (file via pread/pwrite or io_uring, memory, null, rbd behind the `rbd` feature), and enum
+//! dispatch lets every operation be an `async fn` without boxing a future per command.
 
 mod error;
 mod file;
@@ -15,6 +15,7 @@ mod null;
 mod open;
 #[cfg(feature = "rbd")]
 pub mod rbd;
+mod uring;
 
 pub use error::{BackstoreError, ErrorKind};
 pub use file::{FileStore, OpenFlags};
@@ -23,6 +24,7 @@ pub use null::NullStore;
 pub use open::{open, BackstoreKind, BackstoreSpec};
 #[cfg(feature = "rbd")]
 pub use rbd::RbdStore;
+pub use uring::UringStore;
 
 /// The operations every engine provides. Offsets and lengths are in bytes; callers (the SCSI layer)
 /// have already checked ranges against `size()`, but engines check again and never touch bytes outside.
@@ -69,6 +71,8 @@ pub enum Backstore {
     File(FileStore),
     Memory(MemoryStore),
     Null(NullStore),
+    /// A file or block device through io_uring (`--bstype aio`).
+    Uring(UringStore),
     #[cfg(feature = "rbd")]
     Rbd(RbdStore),
 }
@@ -80,6 +84,7 @@ impl Backstore {
             Backstore::File(_) => BackstoreKind::Rdwr,
             Backstore::Memory(_) => BackstoreKind::Memory,
             Backstore::Null(_) => BackstoreKind::Null,
+            Backstore::Uring(_) => BackstoreKind::Aio,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(_) => BackstoreKind::Rbd,
         }
@@ -89,6 +94,7 @@ impl Backstore {
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
             Backstore::File(f) => Some(f.path()),
+            Backstore::Uring(u) => Some(u.path()),
             #[cfg(feature = "rbd")]
             Backstore::Rbd(r) => Some(r.display_path()),
             _ => None,
@@ -141,6 +147,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.size(),
             Backstore::Memory(s) => s.size(),
             Backstore::Null(s) => s.size(),
+            Backstore::Uring(s) => s.size(),
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.size(),
         }
@@ -151,6 +158,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.read_at(offset, buf).await,
             Backstore::Memory(s) => s.read_at(offset, buf).await,
             Backstore::Null(s) => s.read_at(offset, buf).await,
+            Backstore::Uring(s) => s.read_at(offset, buf).await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.read_at(offset, buf).await,
         }
@@ -161,6 +169,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.write_at(offset, buf, fua).await,
             Backstore::Memory(s) => s.write_at(offset, buf, fua).await,
             Backstore::Null(s) => s.write_at(offset, buf, fua).await,
+            Backstore::Uring(s) => s.write_at(offset, buf, fua).await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.write_at(offset, buf, fua).await,
         }
@@ -171,6 +180,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.flush().await,
             Backstore::Memory(s) => s.flush().await,
             Backstore::Null(s) => s.flush().await,
+            Backstore::Uring(s) => s.flush().await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.flush().await,
         }
@@ -181,6 +191,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.unmap(offset, len).await,
             Backstore::Memory(s) => s.unmap(offset, len).await,
             Backstore::Null(s) => s.unmap(offset, len).await,
+            Backstore::Uring(s) => s.unmap(offset, len).await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.unmap(offset, len).await,
         }
@@ -215,6 +226,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.reload_size(),
             Backstore::Memory(s) => s.reload_size(),
             Backstore::Null(s) => s.reload_size(),
+            Backstore::Uring(s) => s.reload_size(),
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.reload_size(),
         }

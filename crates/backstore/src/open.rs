@@ -1,13 +1,15 @@
 //! Opening a store from what an administrator typed: `--bstype`, `--backing-store`, `--bsopts`,
 //! `--bsoflags`.
 
-use crate::{Backstore, BackstoreError, FileStore, MemoryStore, NullStore, OpenFlags};
+use crate::{Backstore, BackstoreError, FileStore, MemoryStore, NullStore, OpenFlags, UringStore};
 use std::path::PathBuf;
 
 /// The engines, named as tgt names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackstoreKind {
     Rdwr,
+    /// A file or block device through io_uring.
+    Aio,
     Memory,
     Null,
     /// A Ceph RBD image; opening one needs the `rbd` cargo feature.
@@ -18,6 +20,7 @@ impl BackstoreKind {
     pub fn name(self) -> &'static str {
         match self {
             BackstoreKind::Rdwr => "rdwr",
+            BackstoreKind::Aio => "aio",
             BackstoreKind::Memory => "memory",
             BackstoreKind::Null => "null",
             BackstoreKind::Rbd => "rbd",
@@ -26,9 +29,15 @@ impl BackstoreKind {
 
     pub fn all() -> &'static [BackstoreKind] {
         #[cfg(feature = "rbd")]
-        return &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null, BackstoreKind::Rbd];
+        return &[
+            BackstoreKind::Rdwr,
+            BackstoreKind::Aio,
+            BackstoreKind::Memory,
+            BackstoreKind::Null,
+            BackstoreKind::Rbd,
+        ];
         #[cfg(not(feature = "rbd"))]
-        &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null]
+        &[BackstoreKind::Rdwr, BackstoreKind::Aio, BackstoreKind::Memory, BackstoreKind::Null]
     }
 }
 
@@ -36,7 +45,8 @@ impl std::str::FromStr for BackstoreKind {
     type Err = BackstoreError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "rdwr" | "aio" | "file" => Ok(BackstoreKind::Rdwr),
+            "rdwr" | "file" => Ok(BackstoreKind::Rdwr),
+            "aio" | "io_uring" => Ok(BackstoreKind::Aio),
             "memory" | "mem" => Ok(BackstoreKind::Memory),
             "null" => Ok(BackstoreKind::Null),
             "rbd" => Ok(BackstoreKind::Rbd),
@@ -91,6 +101,17 @@ pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
                 .as_deref()
                 .ok_or_else(|| BackstoreError::BadOption("the rdwr store needs a backing-store path".into()))?;
             Ok(Backstore::File(FileStore::open(path, flags)?))
+        }
+        BackstoreKind::Aio => {
+            let path = spec
+                .path
+                .as_deref()
+                .ok_or_else(|| BackstoreError::BadOption("the aio store needs a backing-store path".into()))?;
+            // A kernel (or seccomp policy) without io_uring still gets the file, through pread/pwrite.
+            match UringStore::open(path, flags) {
+                Ok(u) => Ok(Backstore::Uring(u)),
+                Err(_) => Ok(Backstore::File(FileStore::open(path, flags)?)),
+            }
         }
         BackstoreKind::Memory => {
             let size = size.ok_or_else(|| BackstoreError::BadOption("the memory store needs size=".into()))?;
