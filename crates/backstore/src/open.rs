@@ -27,17 +27,12 @@ impl BackstoreKind {
         }
     }
 
+    /// The engines `show system` lists (aio is rdwr's variant, as in tgt's list).
     pub fn all() -> &'static [BackstoreKind] {
         #[cfg(feature = "rbd")]
-        return &[
-            BackstoreKind::Rdwr,
-            BackstoreKind::Aio,
-            BackstoreKind::Memory,
-            BackstoreKind::Null,
-            BackstoreKind::Rbd,
-        ];
+        return &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null, BackstoreKind::Rbd];
         #[cfg(not(feature = "rbd"))]
-        &[BackstoreKind::Rdwr, BackstoreKind::Aio, BackstoreKind::Memory, BackstoreKind::Null]
+        &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null]
     }
 }
 
