@@ -76,3 +76,22 @@ pub(crate) fn deliver(conn: &Connection, vring: &VringRwLock) {
         let _ = vring.signal_used_queue();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_need_their_feature() {
+        // virtio 1.2 5.6.6.3: hotplug reports only with VIRTIO_SCSI_F_HOTPLUG, parameter changes only
+        // with VIRTIO_SCSI_F_CHANGE.
+        assert_eq!(LunEvent::Added(3).record(false, true), None);
+        assert_eq!(LunEvent::CapacityChanged(3).record(true, false), None);
+        let added = LunEvent::Added(3).record(true, false).unwrap();
+        assert_eq!(added.encode(), [1, 0, 0, 0, 1, 0, 0x40, 3, 0, 0, 0, 0, 1, 0, 0, 0]);
+        let removed = LunEvent::Removed(0x105).record(true, false).unwrap();
+        assert_eq!(removed.encode(), [1, 0, 0, 0, 1, 0, 0x41, 5, 0, 0, 0, 0, 2, 0, 0, 0]);
+        let resized = LunEvent::CapacityChanged(1).record(false, true).unwrap();
+        assert_eq!(resized.encode(), [3, 0, 0, 0, 1, 0, 0x40, 1, 0, 0, 0, 0, 0x2a, 0x09, 0, 0]);
+    }
+}
