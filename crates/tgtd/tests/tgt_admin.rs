@@ -268,3 +268,59 @@ impl Drop for KillOnDrop {
         unsafe { libc::kill(self.0, libc::SIGKILL) };
     }
 }
+
+/// Debian's own tgt-admin (a Perl script that runs `tgtadm` and parses its text) manages rtgt
+/// unchanged when rtgt's tgtadm comes first in PATH: the drop-in promise for existing tooling.
+#[test]
+fn debian_tgt_admin_drives_rtgt_through_its_tgtadm() {
+    let debian = Path::new("/usr/sbin/tgt-admin");
+    assert!(debian.exists(), "Debian's tgt is not installed (scripts/install-deps installs it)");
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "perl.img", 8 << 20);
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // tgt-admin always passes `-C 0`; rtgt's --control-socket wins over it, and points at this
+    // test's private daemon.
+    let shim = format!(
+        "#!/bin/sh\nexec '{}' --control-socket '{}' \"$@\"\n",
+        common::tgtadm_path().display(),
+        tgtd.socket.display()
+    );
+    std::fs::write(bin.join("tgtadm"), shim).unwrap();
+    std::fs::set_permissions(bin.join("tgtadm"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let conf = write(
+        dir.path(),
+        "perl.conf",
+        &format!(
+            "<target iqn.2001-04.com.example:perl>\n\tbacking-store {}\n\tincominguser alice alicesecret1\n\t\
+             initiator-address 127.0.0.1\n\tvendor_id ACME\n</target>\n",
+            image.display()
+        ),
+    );
+    let tgt_admin = |args: &[&str]| Command::new(debian).args(args).env("PATH", &path).output().unwrap();
+    let out = tgt_admin(&["-c", &conf, "-e"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.starts_with("Target 1: iqn.2001-04.com.example:perl\n"), "{show}");
+    assert!(show.contains("        alice\n    ACL information:\n        127.0.0.1\n"), "{show}");
+    let lun = tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "show", "--tid", "1", "--lun", "1", "--json"]);
+    assert!(lun.contains("\"vendor_id\": \"ACME\""), "{lun}");
+    // Its dump parses our show text.
+    let dump = tgt_admin(&["--dump"]);
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(text.contains("<target iqn.2001-04.com.example:perl>"), "{}", common::text(&dump));
+    assert!(text.contains(&format!("backing-store {}", image.display())), "{text}");
+    assert!(text.contains("initiator-address 127.0.0.1"), "{text}");
+    // Its --update re-reads the file and reconfigures the (idle) target.
+    let changed = std::fs::read_to_string(&conf).unwrap().replace("127.0.0.1", "10.0.0.0/8");
+    std::fs::write(&conf, changed).unwrap();
+    let out = tgt_admin(&["-c", &conf, "--update", "ALL"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.ends_with("    ACL information:\n        10.0.0.0/8\n"), "{show}");
+    let out = tgt_admin(&["--delete", "ALL"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert_eq!(tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]), "");
+}
