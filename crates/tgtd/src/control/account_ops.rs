@@ -52,25 +52,19 @@ pub(crate) fn apply(daemon: &Daemon, op: AccountOp) -> Result<Reply, MgmtError> 
     Ok(Reply::Done)
 }
 
-/// tgt's codes for account mistakes; the iSCSI layer's text as the detail.
+/// tgt 1.0.85's codes for account mistakes (measured), with rtgt's detail where tgt's text alone
+/// would mislead.
 fn error(err: AccountError) -> MgmtError {
-    let code = match err {
-        AccountError::Exists => ErrorCode::UserExists,
-        AccountError::NotFound => ErrorCode::NoUser,
-        AccountError::BadUser | AccountError::BadPassword => ErrorCode::InvalidRequest,
-        // tgt 1.0.85 says "this account already exists" for a second binding.
-        AccountError::AlreadyBound => ErrorCode::UserExists,
-        // tgt 1.0.85 says "can't find the account" for an account not bound to the target.
-        AccountError::NotBound => ErrorCode::NoUser,
-        AccountError::OutgoingExists => ErrorCode::OutgoingAccountExists,
-    };
-    match code {
-        // The code's own text says it all.
-        ErrorCode::UserExists | ErrorCode::NoUser | ErrorCode::OutgoingAccountExists => match err {
-            AccountError::AlreadyBound => MgmtError::with_message(code, "already bound to this target"),
-            AccountError::NotBound => MgmtError::with_message(code, "not bound to this target"),
-            _ => MgmtError::new(code),
-        },
-        _ => MgmtError::with_message(code, err.to_string()),
+    match err {
+        AccountError::Exists => MgmtError::new(ErrorCode::UserExists),
+        AccountError::NotFound => MgmtError::new(ErrorCode::NoUser),
+        AccountError::OutgoingExists => MgmtError::new(ErrorCode::OutgoingAccountExists),
+        // tgt says "this account already exists" for a second binding ...
+        AccountError::AlreadyBound => MgmtError::with_message(ErrorCode::UserExists, "already bound to this target"),
+        // ... and "can't find the account" for an account that is not bound.
+        AccountError::NotBound => MgmtError::with_message(ErrorCode::NoUser, "not bound to this target"),
+        AccountError::BadUser | AccountError::BadPassword => {
+            MgmtError::with_message(ErrorCode::InvalidRequest, err.to_string())
+        }
     }
 }
