@@ -369,6 +369,24 @@ mod tests {
         assert!(parse("<target a>\nbacking-store\n</target>\n").unwrap_err().message.contains("needs a value"));
     }
 
+    /// Every prefix of a real file, and every line mangled, parses or fails cleanly: no panic on
+    /// any input.
+    #[test]
+    fn truncated_and_mangled_files_never_panic() {
+        let text = "default-driver iscsi\n<target iqn.a:b>\n<backing-store /x>\nlun 1\n</backing-store>\n\
+                    incominguser u p\n</target>\ninclude /nonexistent/*.conf\n";
+        for end in 0..=text.len() {
+            let _ = parse(&text[..end]);
+        }
+        for junk in ["<", ">", "</>", "<target>", "< target x>", "</target", "\u{0}", "<backing-store x>", "#<target"] {
+            for (i, _) in text.lines().enumerate() {
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines[i] = junk;
+                let _ = parse(&lines.join("\n"));
+            }
+        }
+    }
+
     #[test]
     fn includes_expand_wildcards_without_a_shell() {
         let dir = tempfile::tempdir().unwrap();
