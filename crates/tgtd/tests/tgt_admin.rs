@@ -250,7 +250,23 @@ fn init_script_starts_reports_reloads_and_stops() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&show.stdout).contains("iqn.2001-04.com.example:beta"), "the file was not applied");
+    // A target made with tgtadm survives a restart (the state file), beside the file's targets.
+    let tgtadm = |args: &[&str]| {
+        Command::new(common::tgtadm_path()).arg("--control-socket").arg(&socket).args(args).output().unwrap()
+    };
+    assert!(tgtadm(&["--mode", "target", "--op", "new", "--tid", "9", "-T", "iqn.2001-04.com.example:adhoc"])
+        .status
+        .success());
+    let out = run("restart");
+    assert!(out.status.success(), "{}", common::text(&out));
+    let pid: i32 = std::fs::read_to_string(dir.path().join("tgtd.pid")).unwrap().trim().parse().unwrap();
+    let _guard = KillOnDrop(pid);
+    let show = String::from_utf8_lossy(&tgtadm(&["--mode", "target", "--op", "show"]).stdout).into_owned();
+    assert!(show.contains("Target 9: iqn.2001-04.com.example:adhoc") && show.contains(":beta"), "{show}");
+    // Reload makes the running set match the file, as tgt's tgt-admin --update ALL does.
     assert!(run("reload").status.success());
+    let show = String::from_utf8_lossy(&tgtadm(&["--mode", "target", "--op", "show"]).stdout).into_owned();
+    assert!(!show.contains("adhoc") && show.contains(":beta"), "{show}");
     let out = run("stop");
     assert!(out.status.success(), "{}", common::text(&out));
     // SAFETY: kill(2) with signal 0 only checks whether the process still exists.
