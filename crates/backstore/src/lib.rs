@@ -216,6 +216,8 @@ impl BlockStore for Backstore {
     fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), BackstoreError> {
         match self {
             Backstore::File(s) => s.allocation(offset, len),
+            #[cfg(feature = "rbd")]
+            Backstore::Rbd(s) => s.allocation(offset, len),
             // The other engines keep no allocation map.
             _ => Ok((true, len)),
         }

@@ -37,6 +37,17 @@ extern "C" {
     pub fn rbd_resize(image: RbdImageT, size: u64) -> c_int;
     pub fn rbd_metadata_get(image: RbdImageT, key: *const c_char, value: *mut c_char, val_len: *mut usize) -> c_int;
 
+    pub fn rbd_diff_iterate2(
+        image: RbdImageT,
+        fromsnapname: *const c_char,
+        ofs: u64,
+        len: u64,
+        include_parent: u8,
+        whole_object: u8,
+        cb: Option<unsafe extern "C" fn(offs: u64, len: usize, exists: c_int, arg: *mut c_void) -> c_int>,
+        arg: *mut c_void,
+    ) -> c_int;
+
     pub fn rbd_aio_create_completion(cb_arg: *mut c_void, complete_cb: RbdCallbackT, c: *mut RbdCompletionT) -> c_int;
     pub fn rbd_aio_get_return_value(c: RbdCompletionT) -> isize;
     pub fn rbd_aio_release(c: RbdCompletionT);

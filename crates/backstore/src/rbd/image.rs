@@ -196,4 +196,69 @@ impl Image {
         }
         Ok(())
     }
+
+    /// Whether `offset` lies in allocated data and how far from `offset` that stays so (at most
+    /// `len`), from the image's allocated extents at object granularity (librbd's diff against
+    /// nothing, answered from the object map where the image has one). Blocking: one metadata read.
+    pub(crate) fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), io::Error> {
+        let mut run = AllocationRun { offset, pos: offset, allocated: None };
+        // SAFETY: live image; `run` outlives the synchronous call, and `on_extent` is the only user
+        // of the pointer, on this thread or while this call waits.
+        let r = unsafe {
+            ffi::rbd_diff_iterate2(
+                self.handle,
+                std::ptr::null(),
+                offset,
+                len,
+                1,
+                1,
+                Some(on_extent),
+                &mut run as *mut AllocationRun as *mut std::ffi::c_void,
+            )
+        };
+        if r < 0 && r != -libc::ECANCELED {
+            return Err(errno(i64::from(r)));
+        }
+        Ok(match run.allocated {
+            Some(allocated) => (allocated, (run.pos - offset).min(len)),
+            None => (false, len),
+        })
+    }
+}
+
+/// The run of allocated or deallocated bytes that starts at `offset`, built from the extents
+/// librbd reports in ascending order (only allocated ones: the gaps are deallocated).
+struct AllocationRun {
+    offset: u64,
+    /// Where the run reaches so far.
+    pos: u64,
+    allocated: Option<bool>,
+}
+
+/// rbd_diff_iterate2's callback: extend the run, or stop (ECANCELED) once it ends.
+unsafe extern "C" fn on_extent(offs: u64, len: usize, exists: c_int, arg: *mut std::ffi::c_void) -> c_int {
+    // SAFETY: `arg` is the `AllocationRun` that `allocation` passed and keeps alive.
+    let run = unsafe { &mut *(arg as *mut AllocationRun) };
+    let end = offs.saturating_add(len as u64);
+    if exists == 0 || end <= run.pos {
+        return 0;
+    }
+    match run.allocated {
+        None if offs > run.offset => {
+            // A gap before the first extent: the run is deallocated up to it.
+            run.allocated = Some(false);
+            run.pos = offs;
+            -libc::ECANCELED
+        }
+        None => {
+            run.allocated = Some(true);
+            run.pos = end;
+            0
+        }
+        Some(true) if offs <= run.pos => {
+            run.pos = end;
+            0
+        }
+        _ => -libc::ECANCELED,
+    }
 }

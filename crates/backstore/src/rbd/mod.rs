@@ -312,6 +312,16 @@ impl BlockStore for RbdStore {
         check(ErrorKind::Write, offset, r).map(|_| ())
     }
 
+    /// From the image's object map: deallocated means no object holds the range. This blocks for
+    /// one metadata read (GET LBA STATUS is rare; the trait's query is synchronous).
+    fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), BackstoreError> {
+        check_range(ErrorKind::Read, offset, len, self.size())?;
+        if len == 0 {
+            return Ok((true, 0));
+        }
+        self.image.allocation(offset, len).map_err(|e| BackstoreError::io(ErrorKind::Read, offset, e))
+    }
+
     fn reload_size(&self) -> Result<u64, BackstoreError> {
         let size = self.image.size().map_err(|e| BackstoreError::io(ErrorKind::Size, 0, e))?;
         self.size.store(size, Ordering::Relaxed);

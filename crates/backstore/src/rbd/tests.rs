@@ -214,3 +214,20 @@ fn a_blocklisted_client_gets_errors_not_hangs() {
     eprintln!("blocklisted: {err} after {:?}", started.elapsed());
     let _ = Command::new("ceph").arg("-c").arg(conf()).args(["osd", "blocklist", "rm", &addr]).output();
 }
+
+#[test]
+fn allocation_follows_objects() {
+    let name = image(16);
+    let s = open(&name, "");
+    let mib = 1u64 << 20;
+    assert_eq!(s.allocation(0, 16 * mib).unwrap(), (false, 16 * mib), "a new image holds nothing");
+    // One write allocates its whole 4 MiB object.
+    block_on(s.write_at(5 * mib, &[1u8; 4096], false)).unwrap();
+    assert_eq!(s.allocation(0, 16 * mib).unwrap(), (false, 4 * mib));
+    assert_eq!(s.allocation(4 * mib, 12 * mib).unwrap(), (true, 4 * mib));
+    assert_eq!(s.allocation(6 * mib, 10 * mib).unwrap(), (true, 2 * mib));
+    assert_eq!(s.allocation(8 * mib, 8 * mib).unwrap(), (false, 8 * mib));
+    // Zeroing the whole object deallocates it again.
+    block_on(s.unmap(4 * mib, 4 * mib)).unwrap();
+    assert_eq!(s.allocation(0, 16 * mib).unwrap(), (false, 16 * mib));
+}
