@@ -32,11 +32,11 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    /// A buffer of exactly `len` bytes whose contents are unspecified (callers overwrite it or hand
-    /// it to librbd to fill).
+    /// A buffer of exactly `len` bytes for librbd to fill (a read).
     fn take(&self, len: usize) -> Vec<u8> {
         let mut buf = self.free.lock().pop().unwrap_or_default();
-        // Reads fill every byte; writes copy over every byte: only growth needs zero-filling.
+        // Zero-filled so that the Vec never holds uninitialised bytes; a memset of a few KiB is
+        // nothing next to the network round trip the read costs.
         buf.resize(len, 0);
         buf
     }
@@ -105,7 +105,7 @@ impl Request {
         })
     }
 
-    /// A request with a `len`-byte buffer (unspecified contents).
+    /// A request with a zeroed `len`-byte buffer.
     pub(crate) fn new(pool: &Arc<BufferPool>, len: usize) -> Arc<Request> {
         Request::build(pool, pool.take(len), Vec::new())
     }
