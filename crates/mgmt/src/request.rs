@@ -56,7 +56,8 @@ pub enum Op {
 }
 
 /// `--mode account`: CHAP accounts, kept by the daemon and bound to targets (tid 0: discovery).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` masks the password, so that logging a request never writes a secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountOp {
     New {
@@ -82,6 +83,24 @@ pub enum AccountOp {
         #[serde(default)]
         secrets: bool,
     },
+}
+
+impl fmt::Debug for AccountOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccountOp::New { user, .. } => {
+                f.debug_struct("New").field("user", user).field("password", &"********").finish()
+            }
+            AccountOp::Delete { user } => f.debug_struct("Delete").field("user", user).finish(),
+            AccountOp::Bind { tid, user, outgoing } => {
+                f.debug_struct("Bind").field("tid", tid).field("user", user).field("outgoing", outgoing).finish()
+            }
+            AccountOp::Unbind { tid, user, outgoing } => {
+                f.debug_struct("Unbind").field("tid", tid).field("user", user).field("outgoing", outgoing).finish()
+            }
+            AccountOp::Show { secrets } => f.debug_struct("Show").field("secrets", secrets).finish(),
+        }
+    }
 }
 
 /// `--mode portal`: the addresses iSCSI listens on, changed at run time.
@@ -373,6 +392,13 @@ mod tests {
         assert_eq!(AclEntry::parse_address("frob"), None);
         assert_eq!(AclEntry::parse_address("all"), None);
         assert_eq!(AclEntry::parse_address("1.2.3.4/"), None);
+    }
+
+    #[test]
+    fn account_passwords_never_reach_debug_output() {
+        let op = Op::Account(AccountOp::New { user: "alice".into(), password: "s3cret-pw".into() });
+        let text = format!("{:?}", Request::iscsi(op));
+        assert!(text.contains("alice") && !text.contains("s3cret-pw"), "{text}");
     }
 
     #[test]

@@ -24,7 +24,8 @@ fn target(tgtd: &Tgtd) {
 
 #[test]
 fn accounts_are_created_bound_shown_and_deleted() {
-    let tgtd = Tgtd::start();
+    // Debug logging on: every request is logged, and still no password may appear.
+    let tgtd = Tgtd::start_with(&["-d", "1"]);
     target(&tgtd);
     let account = |args: &[&str]| {
         let mut all = vec!["--lld", "iscsi", "--mode", "account"];
@@ -59,6 +60,7 @@ fn accounts_are_created_bound_shown_and_deleted() {
     assert_eq!(listed["account_list"][1]["discovery"], true);
     let secrets = String::from_utf8(account(&["--op", "show", "--json", "--secrets"]).stdout).unwrap();
     assert!(secrets.contains("alicesecret1"), "{secrets}");
+    assert!(tgtd.log().contains("management request"), "requests are not logged at debug level");
     assert!(!tgtd.log().contains("alicesecret1"), "a password reached the log");
 
     assert!(account(&["--op", "unbind", "--tid", "1", "--user", "alice"]).status.success());
