@@ -137,3 +137,55 @@ fn vhost_targets_are_managed_with_tgtadm() {
             .unwrap();
     assert_eq!(json["target_list"].as_array().unwrap().len(), 1);
 }
+
+/// A VMM that has sent its memory map: from then on the guest is the target's I_T nexus.
+fn attach_vmm(socket: &std::path::Path) -> (vhost::vhost_user::Frontend, vm_memory::GuestMemoryMmap) {
+    use vhost::VhostBackend;
+    use vm_memory::{FileOffset, GuestAddress, GuestMemoryBackend};
+    let file = tempfile::tempfile().unwrap();
+    file.set_len(1 << 20).unwrap();
+    let mem: vm_memory::GuestMemoryMmap = vm_memory::GuestMemoryMmap::from_ranges_with_files(&[(
+        GuestAddress(0),
+        1 << 20,
+        Some(FileOffset::new(file, 0)),
+    )])
+    .unwrap();
+    let frontend = vhost::vhost_user::Frontend::connect(socket, 3).unwrap();
+    frontend.set_owner().unwrap();
+    let features = frontend.get_features().unwrap();
+    frontend.set_features(features).unwrap();
+    let region =
+        vhost::VhostUserMemoryRegionInfo::from_guest_region(mem.find_region(GuestAddress(0)).unwrap()).unwrap();
+    frontend.set_mem_table(&[region]).unwrap();
+    (frontend, mem)
+}
+
+#[test]
+fn a_connected_guest_is_shown_and_protects_its_target() {
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("vm.sock");
+    let tgtd = Tgtd::start_with(&["--vhost-user-scsi", &format!("controller={},tid=3", socket.display())]);
+    let vmm = attach_vmm(&socket);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let show = loop {
+        let show = tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show"]);
+        if show.contains("I_T nexus") || std::time::Instant::now() > deadline {
+            break show;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(show.contains("I_T nexus") && show.contains("vhost-user:"), "{show}");
+    let json: serde_json::Value =
+        serde_json::from_str(&tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show", "--json"]))
+            .unwrap();
+    let params = json["target_list"][0]["params"].as_array().unwrap();
+    let connected = params.iter().find(|p| p["name"] == "guest_connected").unwrap();
+    assert_eq!(connected["value"], "yes", "{json}");
+
+    // As for an iSCSI target with sessions: delete is refused while a guest is attached, unless forced.
+    let refused = tgtd.tgtadm(&["--lld", "vhost", "--mode", "target", "--op", "delete", "--tid", "3"]);
+    assert!(!refused.status.success());
+    tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "delete", "--force", "--tid", "3"]);
+    assert!(!socket.exists());
+    drop(vmm);
+}

@@ -6,7 +6,8 @@ use super::show::lun_view;
 use crate::Daemon;
 use rtgt_backstore::{BackstoreKind, BackstoreSpec};
 use rtgt_mgmt::{
-    DeviceType, ErrorCode, Lld, LunOp, LunSpec, MgmtError, Op, Reply, TargetOp, TargetParam, TargetState, TargetView,
+    DeviceType, ErrorCode, Lld, LunOp, LunSpec, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState,
+    TargetView,
 };
 use rtgt_scsi::{LogicalUnit, LunConfig};
 use rtgt_vhost::{LunEvent, VhostScsiController};
@@ -71,8 +72,21 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
 pub(crate) fn view(controller: &VhostScsiController) -> TargetView {
     let target = controller.target();
     let connected = controller.connected();
-    // The guest's nexus goes in the parameters: tgt's nexus lines are iSCSI sessions.
-    let guests: Vec<String> = target.nexuses().iter().map(|n| n.initiator_port.clone()).collect();
+    // The connected guest is the target's one I_T nexus (tgt's "I_T nexus" lines; no connections:
+    // there is no network address to show).
+    let nexus_list = target.nexuses();
+    let guests: Vec<String> = nexus_list.iter().map(|n| n.initiator_port.clone()).collect();
+    let nexuses = nexus_list
+        .iter()
+        .map(|n| NexusView {
+            id: n.id,
+            initiator: n.initiator_port.clone(),
+            alias: None,
+            isid: String::new(),
+            connections: Vec::new(),
+            params: Vec::new(),
+        })
+        .collect();
     let param = |name: &str, value: String| TargetParam { name: name.into(), value };
     TargetView {
         tid: target.tid,
@@ -81,7 +95,7 @@ pub(crate) fn view(controller: &VhostScsiController) -> TargetView {
         state: TargetState::Ready,
         nop_interval: None,
         nop_count: None,
-        nexuses: Vec::new(),
+        nexuses,
         luns: target.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect(),
         accounts: Vec::new(),
         acl: Vec::new(),
