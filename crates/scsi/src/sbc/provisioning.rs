@@ -66,8 +66,11 @@ pub(crate) async fn write_same(
         return Err(Sense::invalid_cdb_field(1, Some(3)));
     }
     let count_byte = if cdb_len == 16 { 10 } else { 7 };
-    // WSNZ is 0 (block limits page): zero blocks means from the LBA to the end of the medium
-    // (SBC-4 5.49), which must itself be a valid LBA.
+    // Zero blocks means from the LBA to the end of the medium (SBC-4 5.49), which must itself be a
+    // valid LBA; offered on thin units only (WSNZ in the block limits page).
+    if range.blocks == 0 && !thin {
+        return Err(Sense::invalid_cdb_field(count_byte, Some(7)));
+    }
     let range = if range.blocks == 0 {
         let capacity = lu.capacity_blocks();
         if range.lba >= capacity {
@@ -224,11 +227,14 @@ mod tests {
         // UNMAP bit without thin provisioning, beyond the end.
         assert_sense(&t.run_out(&[0x41, 0x08, 0, 0, 0, 3, 0, 0, 5, 0], &block).0, 0x05, 0x24, 0x00);
         assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0x07, 0xff, 0, 0, 2, 0], &block).0, 0x05, 0x21, 0x00);
-        // Zero blocks: from the LBA to the end (2048 blocks); the LBA must exist.
-        assert_good(&t.run_out(&[0x41, 0, 0, 0, 0x07, 0xfe, 0, 0, 0, 0], &block).0);
-        let (_, d) = t.run(&[0x28, 0, 0, 0, 0x07, 0xfe, 0, 0, 2, 0]);
+        // Zero blocks: refused on a fully provisioned unit (WSNZ 1); on a thin one, from the LBA to
+        // the end, and the LBA must exist.
+        assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0x07, 0xfe, 0, 0, 0, 0], &block).0, 0x05, 0x24, 0x00);
+        let thin = TestLun::thin(1 << 20);
+        assert_good(&thin.run_out(&[0x41, 0, 0, 0, 0x07, 0xfe, 0, 0, 0, 0], &block).0);
+        let (_, d) = thin.run(&[0x28, 0, 0, 0, 0x07, 0xfe, 0, 0, 2, 0]);
         assert!(d.iter().all(|&b| b == 0xab));
-        assert_sense(&t.run_out(&[0x41, 0, 0, 0, 0x08, 0x00, 0, 0, 0, 0], &block).0, 0x05, 0x21, 0x00);
+        assert_sense(&thin.run_out(&[0x41, 0, 0, 0, 0x08, 0x00, 0, 0, 0, 0], &block).0, 0x05, 0x21, 0x00);
         let thin = TestLun::thin(1 << 20);
         assert_good(&thin.run_out(&[0x41, 0, 0, 0, 0, 0, 0, 0, 8, 0], &block).0);
         let mut ws16 = [0u8; 16];

@@ -3,7 +3,7 @@
 //! informational exceptions control (SPC-4 7.5.11). Changeable: WCE, D_SENSE and SWP.
 
 use super::truncate;
-use crate::lun::{DeviceType, LogicalUnit, ModeParams};
+use crate::lun::{DeviceType, LogicalUnit, LunConfig, ModeParams};
 use crate::sense::{Asc, Sense};
 use crate::target::Ctx;
 
@@ -74,6 +74,48 @@ fn page_image(code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE],
     (p, len)
 }
 
+/// One page as MODE SENSE reports it, appended to `out`: the administrator's bytes (`mode_page=`)
+/// where there are some, with the bits MODE SELECT may change following the current values; the
+/// built-in image otherwise. Returns the page's length.
+fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    let builtin = pages(config.device_type).contains(&code);
+    match config.mode_pages.iter().find(|m| m.page == code && m.subpage == 0) {
+        // Nothing in the administrator's page is changeable except what the built-in page of that
+        // code makes changeable.
+        Some(m) => {
+            out.extend_from_slice(&[code, m.data.len() as u8]);
+            if pc == PageControl::Changeable {
+                out.resize(start + 2 + m.data.len(), 0);
+            } else {
+                out.extend_from_slice(&m.data);
+            }
+            if builtin {
+                let (image, len) = page_image(code, values, pc);
+                let (mask, _) = page_image(code, values, PageControl::Changeable);
+                for i in 2..len.min(m.data.len() + 2) {
+                    let b = &mut out[start + i];
+                    *b = (*b & !mask[i]) | (image[i] & mask[i]);
+                }
+            }
+        }
+        None => {
+            let (image, len) = page_image(code, values, pc);
+            out.extend_from_slice(&image[..len]);
+        }
+    }
+    out.len() - start
+}
+
+/// Page codes the unit reports, built-in and the administrator's, in code order.
+fn all_pages(config: &LunConfig) -> Vec<u8> {
+    let mut all: Vec<u8> = pages(config.device_type).to_vec();
+    all.extend(config.mode_pages.iter().filter(|m| m.subpage == 0).map(|m| m.page));
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 pub(crate) struct ModeSenseRequest {
     pub ten: bool,
     pub dbd: bool,
@@ -94,11 +136,7 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
     };
     let config = lu.config();
     let device = config.device_type;
-    // The built-in pages and the administrator's (`mode_page=`, subpage 0 only), in code order.
-    let mut all: Vec<u8> = pages(device).to_vec();
-    all.extend(config.mode_pages.iter().filter(|m| m.subpage == 0).map(|m| m.page));
-    all.sort_unstable();
-    all.dedup();
+    let all = all_pages(&config);
     let selected: Vec<u8> = if req.page_code == ALL_PAGES {
         // Subpage 0xff with page 0x3f asks for every subpage too; we have none beyond 0.
         if req.subpage != 0 && req.subpage != 0xff {
@@ -156,33 +194,7 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
         }
     }
     for code in selected {
-        let custom = config.mode_pages.iter().find(|m| m.page == code && m.subpage == 0);
-        let builtin = pages(device).contains(&code);
-        match custom {
-            // An administrator's page: its bytes for current and default values; nothing in it
-            // is changeable except what the built-in page of that code makes changeable.
-            Some(m) => {
-                let start = out.len();
-                out.extend_from_slice(&[code, m.data.len() as u8]);
-                if pc == PageControl::Changeable {
-                    out.resize(start + 2 + m.data.len(), 0);
-                } else {
-                    out.extend_from_slice(&m.data);
-                }
-                if builtin {
-                    let (image, len) = page_image(code, values, pc);
-                    let (mask, _) = page_image(code, values, PageControl::Changeable);
-                    for i in 2..len.min(m.data.len() + 2) {
-                        let b = &mut out[start + i];
-                        *b = (*b & !mask[i]) | (image[i] & mask[i]);
-                    }
-                }
-            }
-            None => {
-                let (image, len) = page_image(code, values, pc);
-                out.extend_from_slice(&image[..len]);
-            }
-        }
+        put_page(&config, code, values, pc, out);
     }
     if req.ten {
         let total = (out.len() - 2) as u16;
@@ -216,7 +228,8 @@ pub(crate) fn mode_select(
         return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
     }
     let data = &data_out[..param_len];
-    let device = lu.config().device_type;
+    let config = lu.config();
+    let device = config.device_type;
     let (bdl, long) = if ten {
         (usize::from(u16::from_be_bytes([data[6], data[7]])), data[4] & 0x01 != 0)
     } else {
@@ -254,6 +267,8 @@ pub(crate) fn mode_select(
     let _serialise = lu.mode_select_lock();
     let current = lu.mode_params();
     let mut next = current;
+    let all = all_pages(&config);
+    let (mut cur, mut mask) = (Vec::new(), Vec::new());
     while off < data.len() {
         if data.len() - off < 2 {
             return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
@@ -267,11 +282,14 @@ pub(crate) fn mode_select(
         if off + len > data.len() {
             return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
         }
-        if !pages(device).contains(&code) {
+        if !all.contains(&code) {
             return Err(Sense::invalid_param_field(off as u16, Some(5)));
         }
-        let (cur, cur_len) = page_image(code, current, PageControl::Current);
-        let (mask, _) = page_image(code, current, PageControl::Changeable);
+        // Compared with what MODE SENSE reports, so a page read and sent back unchanged is accepted.
+        cur.clear();
+        mask.clear();
+        let cur_len = put_page(&config, code, current, PageControl::Current, &mut cur);
+        put_page(&config, code, current, PageControl::Changeable, &mut mask);
         if len != cur_len {
             return Err(Sense::invalid_param_field(off as u16 + 1, Some(7)));
         }
@@ -340,6 +358,21 @@ mod tests {
         let (_, d) = t.run(&[0x1a, 0x08, 0x3f, 0, 0xff, 0]);
         assert_eq!(d[0] as usize + 1, d.len());
         assert_eq!(&d[d.len() - 4..], [0x20, 2, 0xaa, 0xbb], "in page code order");
+        // Sent back as read: accepted; with a bit changed that is not changeable: refused.
+        let mut page = vec![0, 0, 0x10, 0, 0x20, 2, 0xaa, 0xbb];
+        page[0] = 0;
+        assert_good(&t.run_out(&[0x15, 0x10, 0, 0, 8, 0], &page).0);
+        page[7] = 0xbc;
+        assert_sense(&t.run_out(&[0x15, 0x10, 0, 0, 8, 0], &page).0, 0x05, 0x26, 0x00);
+        // The caching page as read, WCE cleared: the write cache goes off, the rest stays.
+        let (_, d) = t.run(&[0x1a, 0x08, 0x08, 0, 0xff, 0]);
+        let mut caching = d.clone();
+        caching[0] = 0;
+        caching[2] = 0;
+        caching[6] &= !0x04;
+        assert_good(&t.run_out(&[0x15, 0x10, 0, 0, caching.len() as u8, 0], &caching).0);
+        let (_, d) = t.run(&[0x1a, 0x08, 0x08, 0, 0xff, 0]);
+        assert_eq!(&d[4..7], [0x08, 18, 0x10]);
     }
 
     #[test]

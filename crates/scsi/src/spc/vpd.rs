@@ -83,7 +83,10 @@ fn block_limits(lu: &LogicalUnit, out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + 0x3c, 0);
     let page = &mut out[start..];
-    // WSNZ 0: a WRITE SAME of zero blocks writes to the end of the medium.
+    // WSNZ: on a thin unit a WRITE SAME of zero blocks writes (deallocates, for zeros) to the end
+    // of the medium, which is cheap; a fully provisioned unit refuses it rather than rewrite the
+    // whole medium in one command.
+    page[0] = u8::from(!lu.config().thin_provisioning);
     page[1] = crate::sbc::locked_write::MAX_COMPARE_AND_WRITE_BLOCKS;
     // OPTIMAL TRANSFER LENGTH GRANULARITY: one physical block.
     let per_physical = 1u16 << lu.lbppbe();
@@ -170,14 +173,15 @@ mod tests {
         let t = TestLun::disk(1 << 20);
         let d = vpd(&t, 0xb0);
         assert_eq!(d[3], 0x3c);
-        // WSNZ 0, MAXIMUM COMPARE AND WRITE LENGTH 255, MAXIMUM ATOMIC TRANSFER LENGTH 8192.
-        assert_eq!(&d[4..6], [0x00, 0xff]);
+        // WSNZ 1 (not thin), MAXIMUM COMPARE AND WRITE LENGTH 255, MAXIMUM ATOMIC TRANSFER LENGTH 8192.
+        assert_eq!(&d[4..6], [0x01, 0xff]);
         assert_eq!(&d[44..48], [0x00, 0x00, 0x20, 0x00]);
         assert_eq!(&d[48..64], [0; 16]);
         assert_eq!(&d[20..28], [0; 8]);
         assert_eq!(vpd(&t, 0xb2), [0, 0xb2, 0, 4, 0, 0, 0, 0]);
         let thin = TestLun::thin(1 << 20);
         let d = vpd(&thin, 0xb0);
+        assert_eq!(d[4], 0x00, "WSNZ 0 on thin units");
         assert_eq!(&d[20..24], [0x00, 0x04, 0x00, 0x00]);
         assert_eq!(&d[24..28], [0x00, 0x00, 0x01, 0x00]);
         assert_eq!(vpd(&thin, 0xb2), [0, 0xb2, 0, 4, 0, 0xe4, 0x02, 0]);
