@@ -23,6 +23,8 @@ pub enum VhostTargetError {
     SocketTaken(String),
     #[error(transparent)]
     Start(#[from] VhostError),
+    #[error("vhost targets are created from within the daemon's runtime")]
+    NoRuntime,
 }
 
 impl VhostTargets {
@@ -38,7 +40,7 @@ impl VhostTargets {
             return Err(VhostTargetError::SocketTaken(socket.display().to_string()));
         }
         let target = Target::new(tid, socket.display().to_string());
-        let runtime = tokio::runtime::Handle::current();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| VhostTargetError::NoRuntime)?;
         let controller = VhostScsiController::start(target, ControllerConfig::new(socket), runtime)?;
         targets.insert(tid, controller.clone());
         Ok(controller)
