@@ -8,7 +8,10 @@
 //! Layout: `opcodes` is the one table of supported commands (CDB usage data, flags, decoder) used to
 //! dispatch, to reject reserved bits and to answer REPORT SUPPORTED OPERATION CODES; `cdb` decodes
 //! into the typed `Command`; `exec` runs the checks and dispatches; `spc/` holds the primary commands,
-//! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `sense` the encodings.
+//! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `sense` the encodings;
+//! `range_lock` the per-unit LBA range locks that make COMPARE AND WRITE and ORWRITE atomic against
+//! every other write; `directory` the daemon-wide map from designators to units that EXTENDED COPY
+//! uses; `mode_page` the administrator's `mode_page=` parameter.
 //!
 //! Data-out shorter than the CDB's transfer length (WRITE, VERIFY with BYTCHK, WRITE AND VERIFY):
 //! only the whole logical blocks that arrived are written or compared, and the status is GOOD; no
