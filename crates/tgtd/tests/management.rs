@@ -323,23 +323,40 @@ impl DebianTgtd {
             "Debian's tgt is not installed (scripts/install-deps installs it): apt-get install -y tgt"
         );
         let port = free_port();
-        // A control port nobody else uses: tgtd refuses to start on a socket in use.
-        let control_port = 20000 + std::process::id() % 20000;
-        let child = std::process::Command::new(DEBIAN_TGTD)
+        // A control port nobody else uses: tgtd refuses to start on a socket in use, so skip the
+        // numbers whose socket exists (a live daemon's or a stale one).
+        let mut control_port = 20000 + std::process::id() % 20000;
+        while std::path::Path::new(&format!("/var/run/tgtd/socket.{control_port}")).exists() {
+            control_port += 1;
+        }
+        let log_path = std::env::temp_dir().join(format!("debian-tgtd-{control_port}.log"));
+        let log = std::fs::File::create(&log_path).expect("tgtd log file");
+        let mut child = std::process::Command::new(DEBIAN_TGTD)
             .args(["-f", "-C", &control_port.to_string(), "--iscsi", &format!("portal=127.0.0.1:{port}")])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start Debian's tgtd");
-        let tgt = DebianTgtd { child, control_port, port };
-        for _ in 0..250 {
-            if tgt.tgtadm(&["--mode", "system", "--op", "show"]).status.success() {
-                return tgt;
+        // On a loaded machine (CI builds, benchmarks) start-up can take a while: allow 30 s.
+        for _ in 0..1500 {
+            if let Ok(Some(status)) = child.try_wait() {
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("Debian's tgtd exited at start ({status}): {text}");
+            }
+            let probe = std::process::Command::new(DEBIAN_TGTADM)
+                .args(["-C", &control_port.to_string(), "--mode", "system", "--op", "show"])
+                .output()
+                .unwrap();
+            if probe.status.success() {
+                return DebianTgtd { child, control_port, port };
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        panic!("Debian's tgtd did not start");
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("Debian's tgtd did not start within 30 s: {text}");
     }
 
     fn tgtadm(&self, args: &[&str]) -> Output {
