@@ -6,38 +6,11 @@ mod common;
 mod cu;
 
 use common::{require, sparse_image, Tgtd};
-use cu::{score, Verdict};
+use cu::{score, Verdict, FOUNDATION_SUITES};
 use std::collections::BTreeMap;
 use std::process::Command;
 
 const IQN: &str = "iqn.2026-11.org.rtgt.test:conformance";
-
-/// Suites the foundation issue requires, run one iscsi-test-cu process each.
-const SUITES: &[&str] = &[
-    "Inquiry",
-    "Mandatory",
-    "TestUnitReady",
-    "ReadCapacity10",
-    "ReadCapacity16",
-    "Read6",
-    "Read10",
-    "Read12",
-    "Read16",
-    "Write10",
-    "Write12",
-    "Write16",
-    "Verify10",
-    "Verify12",
-    "Verify16",
-    "WriteVerify10",
-    "WriteVerify12",
-    "WriteVerify16",
-    "ModeSense6",
-    "iSCSIcmdsn",
-    "iSCSIdatasn",
-    "iSCSIResiduals",
-    "iSCSITMF",
-];
 
 /// Tests allowed to skip a part, with the reason (mirrored in README.md).
 const ALLOWED_SKIPS: &[(&str, &str)] = &[];
@@ -71,7 +44,7 @@ fn foundation_suites_pass() {
 
     let mut problems = Vec::new();
     let mut totals = BTreeMap::new();
-    for suite in SUITES {
+    for suite in FOUNDATION_SUITES {
         let out = Command::new("timeout")
             .args(["300", "iscsi-test-cu", "-d", "-v", "-t", &format!("ALL.{suite}"), &url])
             .output()

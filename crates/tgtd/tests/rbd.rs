@@ -6,10 +6,11 @@
 #![cfg(feature = "rbd")]
 
 mod common;
+mod cu;
 
 use common::initiator::Connection;
 use common::{require, sparse_image, Tgtd};
-use std::collections::BTreeMap;
+use cu::{score, Verdict, FOUNDATION_SUITES};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,76 +102,6 @@ fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8).collect()
 }
 
-/// The suites the foundation issue requires (crates/tgtd/tests/conformance_suites.rs).
-const SUITES: &[&str] = &[
-    "Inquiry",
-    "Mandatory",
-    "TestUnitReady",
-    "ReadCapacity10",
-    "ReadCapacity16",
-    "Read6",
-    "Read10",
-    "Read12",
-    "Read16",
-    "Write10",
-    "Write12",
-    "Write16",
-    "Verify10",
-    "Verify12",
-    "Verify16",
-    "WriteVerify10",
-    "WriteVerify12",
-    "WriteVerify16",
-    "ModeSense6",
-    "iSCSIcmdsn",
-    "iSCSIdatasn",
-    "iSCSIResiduals",
-    "iSCSITMF",
-];
-
-/// Per test, from a verbose iscsi-test-cu log: Some(true) passed, Some(false) failed, None never
-/// finished; a `[SKIPPED]` before the verdict counts as not passed.
-fn verdicts(log: &str) -> BTreeMap<String, Option<bool>> {
-    let mut out = BTreeMap::new();
-    let (mut suite, mut current, mut skipped) = (String::new(), None::<String>, false);
-    for line in log.lines() {
-        if let Some(rest) = line.strip_prefix("Suite: ") {
-            suite = rest.split_whitespace().next().unwrap_or("").to_string();
-            current = None;
-            continue;
-        }
-        let mut tail = line;
-        if let Some((name, after)) = line.strip_prefix("  Test: ").and_then(|r| r.split_once(" ...")) {
-            let id = format!("{suite}.{name}");
-            out.insert(id.clone(), None);
-            current = Some(id);
-            skipped = false;
-            tail = after;
-        }
-        let Some(id) = current.clone() else { continue };
-        let failed = tail.trim_end().ends_with("FAILED") && (!tail.contains("[FAILED]") || tail.trim() == "FAILED");
-        let passed = tail.find("passed");
-        if tail[..passed.unwrap_or(tail.len())].contains("[SKIPPED]") {
-            skipped = true;
-        }
-        if failed || passed.is_some() {
-            out.insert(id, Some(!failed && !skipped));
-            current = None;
-        }
-    }
-    out
-}
-
-#[test]
-fn verdicts_follow_cunit() {
-    let log = "Suite: Read10\n  Test: A ...passed\n  Test: B ...\n    [FAILED] x\nFAILED\n  Test: C ...\n    [SKIPPED] y\npassed\n  Test: D ...\n    [FAILED] meant to\npassed    [SKIPPED] after\n  Test: E ...\n";
-    let v = verdicts(log);
-    let want = [("A", Some(true)), ("B", Some(false)), ("C", Some(false)), ("D", Some(true)), ("E", None)];
-    for (name, verdict) in want {
-        assert_eq!(v[&format!("Read10.{name}")], verdict, "{name}");
-    }
-}
-
 #[test]
 fn conformance_suites_pass_on_an_rbd_lun() {
     require("iscsi-test-cu");
@@ -181,19 +112,19 @@ fn conformance_suites_pass_on_an_rbd_lun() {
     let url = tgtd.url(iqn, 1);
     let mut problems = Vec::new();
     let mut passed = 0;
-    for suite in SUITES {
+    for suite in FOUNDATION_SUITES {
         let out = Command::new("timeout")
             .args(["300", "iscsi-test-cu", "-d", "-v", "-t", &format!("ALL.{suite}"), &url])
             .output()
             .expect("run iscsi-test-cu");
         let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let v = verdicts(&log);
+        let v = score(&log);
         if v.is_empty() {
             problems.push(format!("{suite}: no test ran:\n{log}"));
         }
         for (test, verdict) in &v {
             match verdict {
-                Some(true) => passed += 1,
+                Verdict::Pass => passed += 1,
                 other => problems.push(format!("{test}: {other:?}\n{log}")),
             }
         }

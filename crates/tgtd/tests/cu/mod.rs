@@ -13,6 +13,33 @@ pub enum Verdict {
     Incomplete,
 }
 
+/// Suites the foundation issue requires, run one iscsi-test-cu process each.
+pub const FOUNDATION_SUITES: &[&str] = &[
+    "Inquiry",
+    "Mandatory",
+    "TestUnitReady",
+    "ReadCapacity10",
+    "ReadCapacity16",
+    "Read6",
+    "Read10",
+    "Read12",
+    "Read16",
+    "Write10",
+    "Write12",
+    "Write16",
+    "Verify10",
+    "Verify12",
+    "Verify16",
+    "WriteVerify10",
+    "WriteVerify12",
+    "WriteVerify16",
+    "ModeSense6",
+    "iSCSIcmdsn",
+    "iSCSIdatasn",
+    "iSCSIResiduals",
+    "iSCSITMF",
+];
+
 /// One verdict per test from a verbose (-v) iscsi-test-cu log.
 pub fn score(log: &str) -> BTreeMap<String, Verdict> {
     #[derive(Default)]
