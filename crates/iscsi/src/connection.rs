@@ -107,12 +107,24 @@ impl Conn {
 
     /// Read and dispatch PDUs until the connection ends.
     pub async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut PduReader<R>, control: &ConnControl) {
+        // Discovery sessions have no target and are not probed (nor are they in tgt).
+        let mut prober = self.session.target.as_ref().and_then(|t| nop::Prober::new(t.nop()));
+        let mut received: u64 = 0;
         loop {
+            // read_pdu keeps partial input in its buffer, so losing the race to a tick loses nothing.
             let r = tokio::select! {
                 biased;
                 _ = control.closed() => break,
                 r = reader.read_pdu() => r,
+                _ = probe_tick(&mut prober) => {
+                    let flow = prober.as_mut().map_or(Flow::Continue, |p| p.on_tick(self, received));
+                    if flow == Flow::Close {
+                        break;
+                    }
+                    continue;
+                }
             };
+            received = received.wrapping_add(1);
             let pdu = match r {
                 Ok(p) => p,
                 Err(PduError::DataDigest) => {
@@ -159,6 +171,14 @@ impl Conn {
                 Flow::Continue
             }
         }
+    }
+}
+
+/// The prober's next tick; never, when probing is off.
+async fn probe_tick(prober: &mut Option<nop::Prober>) {
+    match prober {
+        Some(p) => p.tick().await,
+        None => std::future::pending().await,
     }
 }
 

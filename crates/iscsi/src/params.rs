@@ -70,6 +70,16 @@ impl Default for SessionParams {
     }
 }
 
+/// Target-initiated NOP-In probing of idle connections (tgt's nop_interval / nop_count). A
+/// connection that received nothing for `interval` seconds gets a NOP-In; after `count` such probes
+/// go unanswered it is dropped. An interval of 0 turns probing off; a count of 0 probes without ever
+/// dropping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NopParams {
+    pub interval: u32,
+    pub count: u32,
+}
+
 /// What a target offers in negotiation; tgt's defaults. Changed with `IscsiTarget::set_param`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetParams {

@@ -4,7 +4,7 @@
 
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
 use crate::auth_guard::{FailureThrottle, RecentChallenges};
-use crate::params::{SessionParams, TargetParams};
+use crate::params::{NopParams, SessionParams, TargetParams};
 use crate::session::Session;
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
@@ -88,6 +88,7 @@ pub struct IscsiTarget {
     acl: Mutex<Vec<AclRule>>,
     accounts: Mutex<BoundAccounts>,
     params: Mutex<TargetParams>,
+    nop: Mutex<NopParams>,
     pub(crate) sessions: Mutex<Vec<Arc<Session>>>,
 }
 
@@ -98,6 +99,7 @@ impl IscsiTarget {
             acl: Mutex::new(Vec::new()),
             accounts: Mutex::new(BoundAccounts::default()),
             params: Mutex::new(TargetParams::default()),
+            nop: Mutex::new(NopParams::default()),
             sessions: Mutex::new(Vec::new()),
         })
     }
@@ -162,6 +164,13 @@ impl IscsiTarget {
     /// The configured parameters, typed.
     pub fn target_params(&self) -> TargetParams {
         self.params.lock().clone()
+    }
+    /// Change NOP-In probing; connections that log in later use it.
+    pub fn set_nop(&self, nop: NopParams) {
+        *self.nop.lock() = nop;
+    }
+    pub fn nop(&self) -> NopParams {
+        *self.nop.lock()
     }
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let sessions: Vec<Arc<Session>> = self.sessions.lock().clone();
