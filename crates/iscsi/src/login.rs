@@ -45,7 +45,7 @@ impl LoginStatus {
     pub const TOO_MANY_CONNECTIONS: LoginStatus = LoginStatus(2, 0x06);
     pub const MISSING_PARAMETER: LoginStatus = LoginStatus(2, 0x07);
     pub const SESSION_DOES_NOT_EXIST: LoginStatus = LoginStatus(2, 0x0a);
-    /// The system is offline (tgtadm system State=offline).
+    /// The system or the target is offline (tgtadm State=offline / target state offline).
     pub const SERVICE_UNAVAILABLE: LoginStatus = LoginStatus(3, 0x01);
 }
 
@@ -348,6 +348,11 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
     let target = ctx.registry.target_by_name(&name).ok_or(LoginStatus::NOT_FOUND)?;
     if !target.allows(&initiator, ctx.peer.ip()) {
         return Err(LoginStatus::AUTHORIZATION_FAILURE);
+    }
+    // tgt answers 0x0300 (target error) here; 0x0301 tells the initiator the refusal is
+    // temporary (RFC 7143 11.13.5). Checked after the ACL so only allowed initiators learn it.
+    if target.is_offline() {
+        return Err(LoginStatus::SERVICE_UNAVAILABLE);
     }
     st.neg = Negotiation::new(target.target_params(), false);
     st.security.configure(target.accounts());

@@ -90,6 +90,8 @@ pub struct IscsiTarget {
     params: Mutex<TargetParams>,
     nop: Mutex<NopParams>,
     pub(crate) sessions: Mutex<Vec<Arc<Session>>>,
+    /// tgtadm `--mode target --op update --name state --value offline|ready`.
+    offline: AtomicBool,
 }
 
 impl IscsiTarget {
@@ -101,7 +103,16 @@ impl IscsiTarget {
             params: Mutex::new(TargetParams::default()),
             nop: Mutex::new(NopParams::default()),
             sessions: Mutex::new(Vec::new()),
+            offline: AtomicBool::new(false),
         })
+    }
+    /// The target's own state: while offline, new logins to it are refused with 0x0301 (as the
+    /// system state, but for this target alone); its existing sessions go on, as in tgt.
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::Release);
+    }
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
     }
     pub fn tid(&self) -> u32 {
         self.scsi.tid
@@ -392,6 +403,11 @@ mod tests {
         r.set_offline(false);
         assert!(!r.is_offline());
         let t = target(1, "iqn.2024-01.test:a");
+        assert!(!t.is_offline());
+        t.set_offline(true);
+        assert!(t.is_offline() && !r.is_offline(), "a target's state is its own");
+        t.set_offline(false);
+        assert!(!t.is_offline());
         assert!(!t.close_session(1));
         assert!(!t.close_connection(1, 0));
     }

@@ -246,6 +246,54 @@ fn offline_refuses_new_logins_while_sessions_go_on() {
     assert!(again.login("iqn.2007-10.com.example:after", Some(IQN), &[]).is_ok());
 }
 
+/// tgt's per-target state: `target update --name state --value offline` refuses new logins to that
+/// target alone (0x0301 here; tgt 1.0.85 answers 0x0300), its sessions go on, show prints it.
+#[test]
+fn an_offline_target_refuses_new_logins_while_its_sessions_go_on() {
+    common::require("iscsi-inq");
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "d.img", 8 << 20);
+    let other = common::sparse_image(dir.path(), "e.img", 8 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let other_iqn = "iqn.2001-04.com.example:other";
+    tgtd.add_disk_target(2, other_iqn, &other);
+    let state = |value: &str| {
+        tgtd.tgtadm(&[
+            "--lld", "iscsi", "--mode", "target", "--op", "update", "--tid", "1", "--name", "state", "--value", value,
+        ])
+    };
+    let mut before = Connection::connect(tgtd.portal()).unwrap();
+    before.login("iqn.2007-10.com.example:before", Some(IQN), &[]).unwrap();
+    assert!(state("offline").status.success());
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(
+        show.starts_with(&format!(
+            "Target 1: {IQN}\n    System information:\n        Driver: iscsi\n        State: offline\n"
+        )),
+        "{show}"
+    );
+    assert!(show.contains("State: ready"), "target 2 stays ready: {show}");
+    // The daemon stays ready; only this target refuses.
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).starts_with("System:\n    State: ready\n"));
+    let inq = common::run("iscsi-inq", &[&tgtd.url(IQN, 1)]);
+    assert!(!inq.status.success(), "an offline target accepted iscsi-inq: {}", common::text(&inq));
+    let mut raw = Connection::connect(tgtd.portal()).unwrap();
+    assert_eq!(raw.login("iqn.2007-10.com.example:after", Some(IQN), &[]).unwrap_err(), "login status 0x0301");
+    let inq = common::run("iscsi-inq", &[&tgtd.url(other_iqn, 1)]);
+    assert!(inq.status.success(), "the other target must accept: {}", common::text(&inq));
+    // As tgt: the existing session's commands go on (after the power-on unit attention).
+    let first = before.scsi(1, &[0u8; 6], &[], 0).expect("the existing session stopped working");
+    assert!(first.status == 0 || first.status == 2, "{}", first.status);
+    assert_eq!(before.scsi(1, &[0u8; 6], &[], 0).expect("the existing session stopped working").status, 0);
+    fails(&state("sideways"), "invalid request");
+    assert!(tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]).contains("State: offline"));
+    assert!(state("ready").status.success());
+    let inq = common::run("iscsi-inq", &[&tgtd.url(IQN, 1)]);
+    assert!(inq.status.success(), "a ready target refused: {}", common::text(&inq));
+    assert!(!tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]).contains("State: offline"));
+}
+
 #[test]
 fn online_resize_reaches_running_sessions() {
     let tgtd = Tgtd::start();
@@ -441,4 +489,30 @@ fn same_text_and_statuses_as_debian_tgt() {
         rtgt.tgtadm_ok(&["--lld", "iscsi", "--mode", "portal", "--op", "show"]),
         format!("Portal: 127.0.0.1:{},1\n", rtgt.port)
     );
+}
+
+#[test]
+fn nop_settings_reach_new_sessions() {
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "d.img", 8 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    for (name, value) in [("nop_interval", "1"), ("nop_count", "1")] {
+        tgtd.tgtadm_ok(&["--mode", "target", "--op", "update", "--tid", "1", "--name", name, "--value", value]);
+    }
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login("iqn.2007-10.com.example:quiet", Some(IQN), &[]).unwrap();
+    // An idle connection is probed: a NOP-In asking for an answer (reserved ITT, a real TTT).
+    let probe = conn.recv().unwrap();
+    assert_eq!((probe.opcode(), probe.itt()), (common::initiator::OP_NOP_IN, 0xffff_ffff));
+    assert_ne!(probe.u32_at(20), 0xffff_ffff);
+    // Left unanswered, it is dropped after one more interval, and its session with it.
+    let start = std::time::Instant::now();
+    assert!(conn.closed_by_target());
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !tgtd.tgtadm_ok(&["--mode", "conn", "--op", "show", "--tid", "1"]).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the session outlived its connection");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -199,9 +199,22 @@ fn offline_ready_show_and_environment_socket() {
     assert_eq!(ok(&tgtd, &["--show"]), tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]));
     ok(&tgtd, &["--offline", "ALL"]);
     assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: offline"));
-    assert_eq!(tgt_admin(&tgtd, &["--offline", "tid=1"]).status.code(), Some(22));
     ok(&tgtd, &["--ready", "ALL"]);
     assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: ready"));
+    // One target, by tid or by name: that target's own state, the daemon stays ready.
+    let target_show = || tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(!target_show().contains("State: offline"));
+    ok(&tgtd, &["--offline", "tid=1"]);
+    assert!(target_show().contains("State: offline"), "{}", target_show());
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: ready"));
+    ok(&tgtd, &["--ready", "tid=1"]);
+    assert!(!target_show().contains("State: offline"));
+    let name = target_show().lines().next().unwrap().split_once(": ").unwrap().1.to_string();
+    ok(&tgtd, &["--offline", &name]);
+    assert!(target_show().contains("State: offline"));
+    ok(&tgtd, &["--ready", &name]);
+    assert!(!target_show().contains("State: offline"));
+    assert_eq!(tgt_admin(&tgtd, &["--offline", "tid=9"]).status.code(), Some(22));
     // No daemon: tgtadm's status.
     let out = Command::new(tgt_admin_path())
         .args(["--show", "--control-socket"])

@@ -56,8 +56,8 @@ fn usage() -> &'static str {
      \x20 -e, --execute            create every target of the file that is not running\n\
      \x20     --update ALL|tid=N|NAME  apply only the differences (targets with sessions: --force)\n\
      \x20 -d, --delete ALL|tid=N|NAME  remove running targets (with sessions: --force)\n\
-     \x20     --offline ALL        refuse new logins (existing sessions go on)\n\
-     \x20     --ready ALL          accept logins again\n\
+     \x20     --offline ALL|tid=N|NAME  refuse new logins (existing sessions go on)\n\
+     \x20     --ready ALL|tid=N|NAME    accept logins again\n\
      \x20 -s, --show               show the running targets (as tgtadm)\n\
      \x20     --dump               print the running configuration in targets.conf form\n\
      \x20 -c, --conf FILE          configuration file (default /etc/tgt/targets.conf)\n\
@@ -249,19 +249,36 @@ fn run(args: &Args) -> Result<(), Failure> {
             apply(args, plan)
         }
         Action::Offline(selection) | Action::Ready(selection) => {
-            if *selection != Selection::All {
-                // rtgt's state is the daemon's, as tgtadm's `system update State`.
-                return Err(Failure("rtgt takes the whole daemon offline or ready: use ALL".into(), EXIT_INVALID));
-            }
             let state = if matches!(args.action, Action::Offline(_)) { "offline" } else { "ready" };
-            let op = Op::System(SystemOp::Update { params: vec![Param::new("State", state)] });
-            if args.pretend {
-                println!("would run: system update State {state}");
-                return Ok(());
+            if *selection == Selection::All {
+                // ALL is the daemon's state (tgtadm's `system update State`), which also covers
+                // targets created later; tgt's tgt-admin sets each target's state instead.
+                let op = Op::System(SystemOp::Update { params: vec![Param::new("State", state)] });
+                if args.pretend {
+                    println!("would run: system update State {state}");
+                    return Ok(());
+                }
+                return call(args, op).map(|_| ());
             }
-            call(args, op).map(|_| ())
+            set_target_state(args, selection, state)
         }
     }
+}
+
+/// `--offline|--ready tid=N|NAME`: that target's state (tgtadm `target update --name state`).
+fn set_target_state(args: &Args, selection: &Selection, state: &str) -> Result<(), Failure> {
+    let Reply::TargetList(views) = call(args, Op::Target(TargetOp::Show { tid: None }))? else {
+        return Err(Failure("unexpected reply to target show".into(), 1));
+    };
+    let Some(view) = views.iter().find(|v| selection.matches(Some(v.tid), &v.name)) else {
+        return Err(Failure(format!("no running target matches {selection:?}"), EXIT_INVALID));
+    };
+    if args.pretend {
+        println!("would run: target update tid {} state {state}", view.tid);
+        return Ok(());
+    }
+    let op = Op::Target(TargetOp::Update { tid: view.tid, params: vec![Param::new("state", state)] });
+    call(args, op).map(|_| ())
 }
 
 fn main() -> ExitCode {

@@ -55,7 +55,7 @@ impl Selection {
         Ok(Selection::Name(text.to_string()))
     }
 
-    fn matches(&self, tid: Option<u32>, name: &str) -> bool {
+    pub fn matches(&self, tid: Option<u32>, name: &str) -> bool {
         match self {
             Selection::All => true,
             Selection::Tid(n) => tid == Some(*n),

@@ -20,8 +20,7 @@ pub(crate) fn target_view(daemon: &Daemon, target: &IscsiTarget) -> TargetView {
         tid: target.tid(),
         name: target.name().to_string(),
         driver: Lld::Iscsi,
-        // Targets cannot be taken offline yet (target update --name state).
-        state: TargetState::Ready,
+        state: if target.is_offline() { TargetState::Offline } else { TargetState::Ready },
         // tgt shows the NOP lines only once they are set.
         nop_interval: (nop.interval != 0).then_some(nop.interval),
         nop_count: (nop.count != 0).then_some(nop.count),

@@ -126,14 +126,16 @@ fn check_rules(rules: &[AclEntry]) -> Result<(), MgmtError> {
     Ok(())
 }
 
-/// `--name K --value V`: iSCSI keys as tgt names them, and tgt's nop_interval / nop_count. Every pair
-/// is checked on a copy first, so a mistake changes nothing; the values apply to later logins.
+/// `--name K --value V`: iSCSI keys as tgt names them, tgt's nop_interval / nop_count, and
+/// `state offline|ready`. Every pair is checked on a copy first, so a mistake changes nothing; the
+/// values apply to later logins.
 fn update(daemon: &Daemon, target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
     if params.is_empty() {
         return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
     }
     let mut trial = target.target_params();
     let mut nop = daemon.config.nop(target.tid());
+    let mut offline = None;
     let number = |p: &Param| {
         p.value.trim().parse::<u32>().map_err(|_| {
             MgmtError::with_message(
@@ -146,21 +148,32 @@ fn update(daemon: &Daemon, target: &IscsiTarget, params: &[Param]) -> Result<Rep
         match p.name.to_ascii_lowercase().as_str() {
             "nop_interval" => nop.interval = number(p)?,
             "nop_count" => nop.count = number(p)?,
-            // tgt 1.0.85 refuses a target state change for iSCSI targets too.
+            // As tgt 1.0.85: offline refuses new logins to this target, sessions go on.
             "state" => {
-                return Err(MgmtError::with_message(
-                    ErrorCode::InvalidRequest,
-                    "an iSCSI target's state cannot be changed; use system update State",
-                ))
+                offline = Some(match p.value.trim() {
+                    "offline" => true,
+                    "ready" => false,
+                    other => {
+                        return Err(MgmtError::with_message(
+                            ErrorCode::InvalidRequest,
+                            format!("state must be offline or ready, not '{other}'"),
+                        ))
+                    }
+                })
             }
             _ => trial.set(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?,
         }
     }
     for p in params {
-        if !matches!(p.name.to_ascii_lowercase().as_str(), "nop_interval" | "nop_count") {
+        if !matches!(p.name.to_ascii_lowercase().as_str(), "nop_interval" | "nop_count" | "state") {
             target.set_param(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?;
         }
     }
     daemon.config.set_nop(target.tid(), nop);
+    target.set_nop(rtgt_iscsi::params::NopParams { interval: nop.interval, count: nop.count });
+    if let Some(offline) = offline {
+        target.set_offline(offline);
+        tracing::info!(tid = target.tid(), offline, "target state changed");
+    }
     Ok(Reply::Done)
 }

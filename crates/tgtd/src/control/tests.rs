@@ -201,8 +201,13 @@ fn target_parameters_change_all_or_nothing() {
     assert_eq!(err(&d, update(1, &[("MaxBurstLength", "1048576"), ("Frob", "1")])), ErrorCode::InvalidRequest);
     assert_ne!(value(&d, "MaxBurstLength"), "1048576");
     assert_eq!(err(&d, update(1, &[("HeaderDigest", "Frob")])), ErrorCode::InvalidRequest);
-    // As tgt 1.0.85: an iSCSI target's state is not changed this way.
-    assert_eq!(err(&d, update(1, &[("state", "offline")])), ErrorCode::InvalidRequest);
+    // As tgt 1.0.85: offline|ready, anything else is refused and changes nothing.
+    assert_eq!(err(&d, update(1, &[("state", "gone")])), ErrorCode::InvalidRequest);
+    ok(&d, update(1, &[("state", "offline")]));
+    assert_eq!(show(&d)[0].state, rtgt_mgmt::TargetState::Offline);
+    assert!(d.registry.target(1).unwrap().is_offline() && !d.registry.is_offline());
+    ok(&d, update(1, &[("state", "ready")]));
+    assert_eq!(show(&d)[0].state, rtgt_mgmt::TargetState::Ready);
     // NOP-Out settings are kept and shown; a non-number changes nothing.
     ok(&d, update(1, &[("nop_interval", "5"), ("nop_count", "3")]));
     assert_eq!((show(&d)[0].nop_interval, show(&d)[0].nop_count), (Some(5), Some(3)));

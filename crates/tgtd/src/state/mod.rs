@@ -140,14 +140,17 @@ mod tests {
         apply(&first, Op::LogicalUnit(LunOp::New { tid: 3, lun: 2, spec }));
         apply(&first, Op::Account(AccountOp::New { user: "u".into(), password: "secret-pw".into() }));
         apply(&first, Op::Account(AccountOp::Bind { tid: 3, user: "u".into(), outgoing: true }));
+        let offline = vec![rtgt_mgmt::Param::new("state", "offline")];
+        apply(&first, Op::Target(TargetOp::Update { tid: 3, params: offline }));
         // A failed request saves nothing new.
         let refused = dispatch(&first, Request::iscsi(Op::Target(TargetOp::Delete { tid: 9, force: false })));
         assert!(refused.result.is_err());
 
         let second = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
         let report = second.config.restore(&second).unwrap();
-        assert_eq!((report.applied, report.failed.len()), (4, 0));
+        assert_eq!((report.applied, report.failed.len()), (5, 0));
         let target = second.registry.target(3).unwrap();
+        assert!(target.is_offline());
         assert_eq!(target.name(), "iqn.2026-11.t:saved");
         assert_eq!(target.scsi.lun(2).unwrap().size_bytes(), 1 << 20);
         assert_eq!(target.accounts().outgoing.as_deref(), Some("u"));

@@ -84,7 +84,7 @@ impl RunningConfig {
                     SavedTarget {
                         tid: t.tid(),
                         name: t.name().to_string(),
-                        params: target_params(t.params(), daemon.config.nop(t.tid())),
+                        params: target_params(t.params(), daemon.config.nop(t.tid()), t.is_offline()),
                         acl: t.acl().iter().map(acl_entry).collect(),
                         accounts: SavedBindings { incoming: bound.incoming, outgoing: bound.outgoing },
                         luns: t
@@ -144,7 +144,7 @@ impl RunningConfig {
 }
 
 /// The parameters to save: what differs from a new target's.
-fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings) -> Vec<Param> {
+fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings, offline: bool) -> Vec<Param> {
     let defaults = TargetParams::default().list();
     let mut out: Vec<Param> =
         current.into_iter().filter(|kv| !defaults.contains(kv)).map(|(name, value)| Param::new(name, value)).collect();
@@ -153,6 +153,10 @@ fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings)
     }
     if nop.count != 0 {
         out.push(Param::new("nop_count", nop.count.to_string()));
+    }
+    // Replayed through the same target update, so a restarted daemon keeps the target offline.
+    if offline {
+        out.push(Param::new("state", "offline"));
     }
     out
 }
@@ -242,7 +246,9 @@ mod tests {
     fn only_changed_parameters_are_saved() {
         let mut current = TargetParams::default().list();
         current[0].1 = "65536".into();
-        let saved = target_params(current, crate::state::NopSettings { interval: 5, count: 0 });
+        let saved = target_params(current.clone(), crate::state::NopSettings { interval: 5, count: 0 }, false);
         assert_eq!(saved, vec![Param::new("MaxRecvDataSegmentLength", "65536"), Param::new("nop_interval", "5")]);
+        let saved = target_params(current, crate::state::NopSettings::default(), true);
+        assert_eq!(saved.last(), Some(&Param::new("state", "offline")));
     }
 }
