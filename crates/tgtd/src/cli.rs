@@ -72,6 +72,22 @@ impl Options {
         self.vhost_user_scsi.iter().map(|o| rtgt_tgtd::vhost::VhostOption::parse(o)).collect()
     }
 
+    /// `--iscsi nop_interval=S,nop_count=C`: what targets created later start with (as tgt).
+    pub fn nop_defaults(&self) -> Result<rtgt_tgtd::state::NopSettings, String> {
+        let mut nop = rtgt_tgtd::state::NopSettings::default();
+        for spec in &self.iscsi {
+            for (key, value) in spec.split(',').filter_map(|item| item.trim().split_once('=')) {
+                let slot = match key {
+                    "nop_interval" => &mut nop.interval,
+                    "nop_count" => &mut nop.count,
+                    _ => continue,
+                };
+                *slot = value.trim().parse().map_err(|_| format!("--iscsi: {key} must be a number, not '{value}'"))?;
+            }
+        }
+        Ok(nop)
+    }
+
     /// The portals to serve: from every `--iscsi portal=...`, or the wildcard addresses on 3260.
     pub fn portals(&self) -> Result<Vec<SocketAddr>, String> {
         let mut portals = Vec::new();
@@ -80,7 +96,7 @@ impl Options {
                 let (key, value) = item.split_once('=').ok_or_else(|| format!("--iscsi: '{item}' is not key=value"))?;
                 match key {
                     "portal" => portals.push(parse_portal(value)?),
-                    // tgt's per-driver NOP settings; accepted so tgt command lines keep working.
+                    // NOP settings for new targets: see nop_defaults.
                     "nop_interval" | "nop_count" => {}
                     other => return Err(format!("--iscsi: unknown option '{other}'")),
                 }

@@ -516,3 +516,15 @@ fn nop_settings_reach_new_sessions() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn tgtd_nop_options_are_the_defaults_of_new_targets() {
+    let tgtd = Tgtd::start_with(&["--iscsi", "nop_interval=7,nop_count=2"]);
+    target(&tgtd);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains("        Nop interval: 7\n        Nop count: 2\n"), "{show}");
+    // A target's own setting still wins.
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "update", "--tid", "1", "--name", "nop_count", "--value", "4"]);
+    let params = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--tid", "1"]);
+    assert!(params.starts_with("nop_interval=7\nnop_count=4\n"), "{params}");
+}

@@ -48,8 +48,11 @@ fn new(daemon: &Daemon, tid: u32, name: String) -> Result<Reply, MgmtError> {
         return Err(MgmtError::new(ErrorCode::TargetExists));
     }
     let target = IscsiTarget::new(Target::new(tid, name));
+    let nop = daemon.config.nop_default();
+    target.set_nop(rtgt_iscsi::params::NopParams { interval: nop.interval, count: nop.count });
     // A concurrent creation through another path would still be caught here.
     daemon.registry.add_target(target).map_err(|e| MgmtError::with_message(ErrorCode::TargetExists, e))?;
+    daemon.config.set_nop(tid, nop);
     Ok(Reply::Done)
 }
 

@@ -29,6 +29,8 @@ pub struct ConfigState {
     /// brings them back).
     boot_portals: Mutex<Vec<SocketAddr>>,
     nop: Mutex<BTreeMap<u32, NopSettings>>,
+    /// What new targets start with: tgtd's `--iscsi nop_interval=,nop_count=`, as in tgt.
+    nop_default: Mutex<NopSettings>,
     /// While the saved configuration is replayed, saving waits until the end.
     restoring: AtomicBool,
 }
@@ -57,6 +59,14 @@ impl ConfigState {
 
     pub fn nop(&self, tid: u32) -> NopSettings {
         self.nop.lock().get(&tid).copied().unwrap_or_default()
+    }
+
+    pub fn set_nop_default(&self, nop: NopSettings) {
+        *self.nop_default.lock() = nop;
+    }
+
+    pub fn nop_default(&self) -> NopSettings {
+        *self.nop_default.lock()
     }
 
     pub fn set_nop(&self, tid: u32, nop: NopSettings) {
