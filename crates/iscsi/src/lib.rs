@@ -12,7 +12,10 @@
 //!   `IscsiTarget::{bind_account, unbind_account, accounts}` (the caller checks the account exists);
 //!   discovery sessions: `Registry::{bind_discovery_account, unbind_discovery_account,
 //!   discovery_accounts}` (tgt's tid 0, kept apart because tid 0 may be a real target here).
-//! - `Registry::set_offline(bool)` / `is_offline()`: offline refuses new logins (status 0x0301).
+//! - `Registry::set_offline(bool)` / `is_offline()`: offline refuses new logins (status 0x0301);
+//!   `IscsiTarget::set_offline(bool)` / `is_offline()` does the same for one target.
+//! - `IscsiTarget::set_nop(NopParams)` / `nop()`: NOP-In probing of idle connections (tgt's
+//!   nop_interval and nop_count), read by each connection when it enters full feature phase.
 //! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
 //!
 //! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),

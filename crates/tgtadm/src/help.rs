@@ -19,7 +19,8 @@ Targets (--mode target):
   --lld iscsi --mode target --op show [--tid ID]
         list every target, or print target ID's parameters
   --lld iscsi --mode target --op update --tid ID --name PARAM --value VALUE
-        change a target parameter
+        change a target parameter (an iSCSI key such as MaxRecvDataSegmentLength,
+        nop_interval, nop_count, or state with the value offline or ready)
   --lld iscsi --mode target --op bind|unbind --tid ID --initiator-address ADDR
   --lld iscsi --mode target --op bind|unbind --tid ID --initiator-name NAME
         allow (bind) or stop allowing (unbind) initiators by address (ALL, an
