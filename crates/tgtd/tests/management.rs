@@ -373,9 +373,10 @@ impl DebianTgtd {
         let port = free_port();
         // A control port nobody else uses: tgtd refuses to start on a socket in use, so skip the
         // numbers whose socket exists (a live daemon's or a stale one).
-        let mut control_port = 20000 + std::process::id() % 20000;
+        // tgtd takes control ports up to 32767.
+        let mut control_port = 20000 + std::process::id() % 12000;
         while std::path::Path::new(&format!("/var/run/tgtd/socket.{control_port}")).exists() {
-            control_port += 1;
+            control_port = if control_port >= 32767 { 20000 } else { control_port + 1 };
         }
         let log_path = std::env::temp_dir().join(format!("debian-tgtd-{control_port}.log"));
         let log = std::fs::File::create(&log_path).expect("tgtd log file");
