@@ -40,6 +40,26 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
             return Err(MgmtError::new(ErrorCode::LunExists));
         }
     }
+    let unit = build_disk(tid, lun, spec)?;
+    if let Some(dir) = &daemon.state_dir {
+        // APTPL state saved by an earlier run comes back with the LUN (SPC-4 5.12.4).
+        let file = crate::pr_state::PrStateFile::new(dir, &target.scsi.name, lun);
+        match unit.persistent_reservations().attach_persistence(Arc::new(file.clone())) {
+            Ok(true) => tracing::info!(tid, lun, "persistent reservations restored"),
+            Ok(false) => {}
+            Err(e) => {
+                let path = file.path().display();
+                tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
+            }
+        }
+    }
+    target.scsi.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+    Ok(Reply::Done)
+}
+
+/// A disk logical unit on the backing store `spec` names, with its parameters applied: shared by
+/// iSCSI LUNs and vhost LUNs, so both take the same options and report the same capabilities.
+pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
     if spec.device_type != DeviceType::Disk {
         return Err(MgmtError::with_message(
             ErrorCode::Unsupported,
@@ -82,21 +102,7 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         configure(&mut config, p)?;
     }
     config.readonly |= store.readonly();
-    let unit = LogicalUnit::new(config, Some(store));
-    if let Some(dir) = &daemon.state_dir {
-        // APTPL state saved by an earlier run comes back with the LUN (SPC-4 5.12.4).
-        let file = crate::pr_state::PrStateFile::new(dir, &target.scsi.name, lun);
-        match unit.persistent_reservations().attach_persistence(Arc::new(file.clone())) {
-            Ok(true) => tracing::info!(tid, lun, "persistent reservations restored"),
-            Ok(false) => {}
-            Err(e) => {
-                let path = file.path().display();
-                tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
-            }
-        }
-    }
-    target.scsi.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
-    Ok(Reply::Done)
+    Ok(LogicalUnit::new(config, Some(store)))
 }
 
 fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {

@@ -4,14 +4,11 @@
 
 use super::show::lun_view;
 use crate::Daemon;
-use rtgt_backstore::{BackstoreKind, BackstoreSpec};
 use rtgt_mgmt::{
-    DeviceType, ErrorCode, Lld, LunOp, LunSpec, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState,
-    TargetView,
+    ErrorCode, Lld, LunOp, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState, TargetView,
 };
-use rtgt_scsi::{LogicalUnit, LunConfig};
 use rtgt_vhost::{LunEvent, VhostScsiController};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// virtio-scsi LUN fields carry 14 bits (flat addressing).
@@ -119,7 +116,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             if target.lun(lun).is_some_and(|u| lun != 0 || u.store().is_some()) {
                 return Err(MgmtError::new(ErrorCode::LunExists));
             }
-            let unit = disk(tid, lun, &spec)?;
+            let unit = super::lun_ops::build_disk(tid, lun, &spec)?;
             target.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
             controller.notify(LunEvent::Added(lun));
             Ok(Reply::Done)
@@ -156,32 +153,4 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             Ok(Reply::Done)
         }
     }
-}
-
-/// A disk on the backing store `spec` names (the same stores iSCSI LUNs use).
-fn disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
-    if spec.device_type != DeviceType::Disk {
-        return Err(unsupported(&format!("device type {}", spec.device_type.name())));
-    }
-    let block_size = match spec.block_size {
-        None => 512,
-        Some(size @ (512 | 4096)) => size,
-        Some(other) => return Err(invalid(format!("block size {other} is not 512 or 4096"))),
-    };
-    let kind = match spec.bstype.as_deref() {
-        None => BackstoreKind::Rdwr,
-        Some(name) => name.parse::<BackstoreKind>().map_err(|e| invalid(e.to_string()))?,
-    };
-    if kind == BackstoreKind::Rdwr && spec.backing_store.as_deref().is_none_or(str::is_empty) {
-        return Err(invalid("a disk needs --backing-store (or --bstype memory or null)"));
-    }
-    let store = rtgt_backstore::open(&BackstoreSpec {
-        kind,
-        path: spec.backing_store.as_ref().filter(|p| !p.is_empty()).map(PathBuf::from),
-        options: spec.bsopts.clone(),
-        oflags: spec.bsoflags.clone(),
-        readonly: false,
-    })
-    .map_err(|e| invalid(e.to_string()))?;
-    Ok(LogicalUnit::new(LunConfig { block_size, ..LunConfig::disk(tid, lun) }, Some(store)))
 }
