@@ -70,8 +70,8 @@ pub(crate) async fn write(
     store.write_at(offset, &data_out[..n], fua).await.map_err(|e| store_error(lu, &e, Access::Write))
 }
 
-/// VERIFY: BYTCHK 0 checks the range only (the stores report no latent medium errors to find);
-/// BYTCHK 1 compares the data-out blocks with the medium, using `scratch` (the data-in buffer,
+/// VERIFY: BYTCHK 0 reads the blocks back (a medium verification, SBC-3 5.30: a store that
+/// cannot read them answers MEDIUM ERROR) and discards them; BYTCHK 1 compares the data-out blocks with the medium, using `scratch` (the data-in buffer,
 /// which VERIFY does not otherwise use) to read into. MISCOMPARE carries the offset of the first
 /// differing byte in INFORMATION (SBC-3 5.30).
 pub(crate) async fn verify(
@@ -85,13 +85,37 @@ pub(crate) async fn verify(
     let (offset, len) = byte_range(lu, range)?;
     check_transfer_length(lu, range.blocks, transfer_length_byte(cdb_len))?;
     if !bytchk {
-        return Ok(());
+        return read_through(lu, offset, len, scratch).await;
     }
     let n = received(lu, len, data_out);
     if n == 0 {
         return Ok(());
     }
     compare(lu, offset, &data_out[..n], scratch).await
+}
+
+/// Bytes read per store call by a medium verification.
+const VERIFY_CHUNK: u64 = 1 << 20;
+
+async fn read_through(lu: &LogicalUnit, offset: u64, len: u64, scratch: &mut Vec<u8>) -> Result<(), Sense> {
+    if len == 0 {
+        return Ok(());
+    }
+    let store = lu.medium()?;
+    let mut done = 0;
+    let mut result = Ok(());
+    while done < len {
+        let n = (len - done).min(VERIFY_CHUNK) as usize;
+        scratch.clear();
+        scratch.resize(n, 0);
+        if let Err(e) = store.read_at(offset + done, scratch).await {
+            result = Err(store_error(lu, &e, Access::Read));
+            break;
+        }
+        done += n as u64;
+    }
+    scratch.clear();
+    result
 }
 
 async fn compare(lu: &LogicalUnit, offset: u64, expected: &[u8], scratch: &mut Vec<u8>) -> Result<(), Sense> {

@@ -65,7 +65,9 @@ pub(crate) fn page(lu: &LogicalUnit, code: u8, out: &mut Vec<u8>) -> Result<(), 
 
 /// SPC-4 7.8.6: a T10 vendor ID designator carrying the SCSI ID (which already starts with the
 /// 8-byte vendor identification), and an NAA locally assigned designator (NAA 3, SPC-4 7.8.6.6.4)
-/// derived from it, both associated with the logical unit.
+/// derived from it, both associated with the logical unit; then the relative target port
+/// identifier of the port the command came through (SPC-4 7.8.6.6.5), which initiators need to
+/// name that port in PERSISTENT RESERVE OUT REGISTER AND MOVE.
 fn device_identification(lu: &LogicalUnit, out: &mut Vec<u8>) {
     let config = lu.config();
     let id = config.scsi_id.as_bytes();
@@ -76,6 +78,11 @@ fn device_identification(lu: &LogicalUnit, out: &mut Vec<u8>) {
     // Code set 1 (binary), association 0, designator type 3 (NAA), 8 bytes.
     out.extend_from_slice(&[0x01, 0x03, 0x00, 0x08]);
     out.extend_from_slice(&lu.naa().to_be_bytes());
+    // Code set 1 (binary), association 1 (target port), designator type 4, 4 bytes: the identifier
+    // sits in the last two. PIV stays 0: the page is the same whichever transport asks, and every
+    // transport of rtgt presents one port per target.
+    out.extend_from_slice(&[0x01, 0x14, 0x00, 0x04, 0x00, 0x00]);
+    out.extend_from_slice(&super::persistent_reservation::pr_in::RELATIVE_TARGET_PORT.to_be_bytes());
 }
 
 /// SBC-3 6.5.3 block limits, page length 0x3c.
@@ -165,7 +172,9 @@ mod tests {
         assert_eq!(&d[8..24], b"IET     00010001");
         assert_eq!(&d[24..28], [0x01, 0x03, 0x00, 0x08]);
         assert_eq!(d[28] >> 4, 0x3);
-        assert_eq!(d.len(), 36);
+        // Relative target port identifier 1, associated with the target port.
+        assert_eq!(&d[36..44], [0x01, 0x14, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01]);
+        assert_eq!(d.len(), 44);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! apply again when the same initiator port logs in.
 
 mod conflict;
-mod pr_in;
+pub(crate) mod pr_in;
 mod pr_out;
 mod state;
 #[cfg(test)]
