@@ -72,6 +72,13 @@ async fn run(
         Lookup::UnknownServiceAction => return Err(Sense::invalid_cdb_field(1, Some(4)).into()),
     };
     let command = entry.decode(cdb)?;
+    // SBC-4 4.11.2: while a SANITIZE runs only these may look at the unit (REQUEST SENSE reports
+    // the progress below).
+    if let Some(progress) = lu.sanitize_progress() {
+        if !matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. }) {
+            return Err(Sense::sanitize_in_progress(progress).into());
+        }
+    }
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
     *data_out_expected = command.data_out_len(lu.block_size());
     if let Some(holder) = lu.reservation_holder() {
@@ -90,10 +97,12 @@ async fn run(
         Command::Inquiry { evpd, page_code, alloc_len } => inquiry::inquiry(lu, evpd, page_code, alloc_len, data_in)?,
         Command::RequestSense { desc, alloc_len } => {
             let pending = ctx.nexus.unit_attentions.take(ctx.lun).map(Sense::unit_attention);
-            // SPC-4 6.39: with nothing pending, report the unit's state: a disk without medium is
-            // NOT READY.
+            // SPC-4 6.39: with nothing pending, report the unit's state: a disk being sanitized
+            // or without medium is NOT READY.
             let state = match config.device_type {
-                crate::DeviceType::Disk => lu.medium().err(),
+                crate::DeviceType::Disk => {
+                    lu.sanitize_progress().map(Sense::sanitize_in_progress).or_else(|| lu.medium().err())
+                }
                 crate::DeviceType::Controller => None,
             };
             request_sense::request_sense(pending.or(state), desc, alloc_len, data_in);

@@ -31,6 +31,7 @@ pub struct Asc(pub u8, pub u8);
 impl Asc {
     pub const NO_ADDITIONAL_SENSE: Asc = Asc(0x00, 0x00);
     pub const NOT_READY_CAUSE_NOT_REPORTABLE: Asc = Asc(0x04, 0x00);
+    pub const SANITIZE_IN_PROGRESS: Asc = Asc(0x04, 0x1b);
     pub const WRITE_ERROR: Asc = Asc(0x0c, 0x00);
     pub const UNRECOVERED_READ_ERROR: Asc = Asc(0x11, 0x00);
     pub const MISCOMPARE_DURING_VERIFY: Asc = Asc(0x1d, 0x00);
@@ -77,11 +78,14 @@ pub struct Sense {
     pub information: Option<u64>,
     /// Sense-key-specific field pointer for ILLEGAL REQUEST.
     pub field: Option<FieldPointer>,
+    /// Sense-key-specific progress indication for NOT READY (SPC-4 4.5.2.4.4): the fraction done
+    /// of a long operation, in 65536ths.
+    pub progress: Option<u16>,
 }
 
 impl Sense {
     pub const fn new(key: SenseKey, asc: Asc) -> Self {
-        Sense { key, asc, information: None, field: None }
+        Sense { key, asc, information: None, field: None, progress: None }
     }
 
     pub const fn illegal_request(asc: Asc) -> Self {
@@ -99,6 +103,7 @@ impl Sense {
             asc: Asc::INVALID_FIELD_IN_CDB,
             information: None,
             field: Some(FieldPointer { in_cdb: true, byte, bit }),
+            progress: None,
         }
     }
 
@@ -109,11 +114,19 @@ impl Sense {
             asc: Asc::INVALID_FIELD_IN_PARAMETER_LIST,
             information: None,
             field: Some(FieldPointer { in_cdb: false, byte, bit }),
+            progress: None,
         }
     }
 
     pub const fn lba_out_of_range() -> Self {
         Sense::illegal_request(Asc::LBA_OUT_OF_RANGE)
+    }
+
+    /// NOT READY, SANITIZE IN PROGRESS, with how far it has come (SBC-4 4.11.2).
+    pub const fn sanitize_in_progress(progress: u16) -> Self {
+        let mut sense = Sense::new(SenseKey::NotReady, Asc::SANITIZE_IN_PROGRESS);
+        sense.progress = Some(progress);
+        sense
     }
 
     pub const fn with_information(mut self, information: u64) -> Self {
@@ -123,7 +136,10 @@ impl Sense {
 
     /// The three SENSE KEY SPECIFIC bytes (SPC-4 4.5.2.4.2), if any.
     fn key_specific(&self) -> Option<[u8; 3]> {
-        let field = self.field?;
+        let Some(field) = self.field else {
+            let [hi, lo] = self.progress?.to_be_bytes();
+            return Some([0x80, hi, lo]);
+        };
         let mut b0 = 0x80; // SKSV
         if field.in_cdb {
             b0 |= 0x40; // C/D

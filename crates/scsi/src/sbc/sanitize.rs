@@ -3,10 +3,11 @@
 //! thin-provisioned units only) deallocate every block, so the old data is gone from the backing
 //! file and every block reads as zeros (LBPRZ); EXIT FAILURE MODE succeeds since a sanitize here
 //! never ends in the failure mode. The operation completes before status is returned, IMMED or
-//! not, so no other command ever sees a sanitize in progress.
+//! not; while it runs, other commands to the unit are answered NOT READY, SANITIZE IN PROGRESS
+//! with its progress (SBC-4 4.11.2), so nobody reads a half-sanitized medium.
 
 use super::{check_writable, store_error, Access};
-use crate::lun::LogicalUnit;
+use crate::lun::{LogicalUnit, SanitizeGuard};
 use crate::sense::{Asc, Sense};
 use rtgt_backstore::BlockStore;
 
@@ -31,6 +32,11 @@ pub(crate) async fn sanitize(
     scratch: &mut Vec<u8>,
 ) -> Result<(), Sense> {
     check_writable(lu)?;
+    // The dispatcher already turned away commands while a sanitize runs; two SANITIZE commands
+    // arriving together are told apart here.
+    let Some(running) = lu.begin_sanitize() else {
+        return Err(Sense::sanitize_in_progress(lu.sanitize_progress().unwrap_or(0)));
+    };
     let param_len = usize::from(param_len);
     match service_action {
         OVERWRITE => {
@@ -49,7 +55,7 @@ pub(crate) async fn sanitize(
             let pattern = &params[4..4 + pattern_len];
             // With INVERT the pattern alternates between passes; what stays is the last pass's.
             let last_inverted = invert && count % 2 == 0;
-            overwrite(lu, pattern, last_inverted, scratch).await
+            overwrite(lu, pattern, last_inverted, scratch, &running).await
         }
         BLOCK_ERASE | CRYPTOGRAPHIC_ERASE => {
             if param_len != 0 {
@@ -71,7 +77,13 @@ pub(crate) async fn sanitize(
     }
 }
 
-async fn overwrite(lu: &LogicalUnit, pattern: &[u8], inverted: bool, scratch: &mut Vec<u8>) -> Result<(), Sense> {
+async fn overwrite(
+    lu: &LogicalUnit,
+    pattern: &[u8],
+    inverted: bool,
+    scratch: &mut Vec<u8>,
+    running: &SanitizeGuard<'_>,
+) -> Result<(), Sense> {
     let store = lu.medium()?;
     let bs = lu.block_size() as usize;
     let size = lu.capacity_blocks() * bs as u64;
@@ -93,6 +105,7 @@ async fn overwrite(lu: &LogicalUnit, pattern: &[u8], inverted: bool, scratch: &m
             break;
         }
         done += n as u64;
+        running.progress(done, size);
     }
     scratch.clear();
     if result.is_ok() {
@@ -124,6 +137,27 @@ mod tests {
         assert_good(&t.run_out(&sanitize(0x01, 5), &params).0);
         let (_, d) = t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
         assert_eq!(d, vec![0xf0; 512]);
+    }
+
+    #[test]
+    fn a_running_sanitize_turns_other_commands_away_with_its_progress() {
+        let t = TestLun::thin(64 << 10);
+        let running = t.lu.begin_sanitize().unwrap();
+        running.progress(1, 4);
+        // TEST UNIT READY, READ and a second SANITIZE: NOT READY, SANITIZE IN PROGRESS, with SKSV
+        // and the progress (a quarter: 0x3fff) in the sense-key-specific bytes.
+        let expect = [0x70, 0, 0x02, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x04, 0x1b, 0, 0x80, 0x3f, 0xff];
+        assert_eq!(t.run(&[0, 0, 0, 0, 0, 0]).0.sense.as_deref(), Some(&expect[..]));
+        assert_eq!(t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).0.sense.as_deref(), Some(&expect[..]));
+        assert_eq!(t.run_out(&sanitize(0x02, 0), &[]).0.sense.as_deref(), Some(&expect[..]));
+        // INQUIRY and REPORT LUNS still work; REQUEST SENSE reports the progress.
+        assert_good(&t.run(&[0x12, 0, 0, 0, 36, 0]).0);
+        assert_good(&t.run(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0]).0);
+        let (r, d) = t.run(&[0x03, 0, 0, 0, 18, 0]);
+        assert_good(&r);
+        assert_eq!(d, expect);
+        drop(running);
+        assert_good(&t.run(&[0, 0, 0, 0, 0, 0]).0);
     }
 
     #[test]
