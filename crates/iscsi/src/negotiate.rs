@@ -248,9 +248,9 @@ mod tests {
     #[test]
     fn max_recv_data_segment_length_is_declarative() {
         let (a, p) = answer("MaxRecvDataSegmentLength", "262144");
-        assert_eq!(a, "8192");
+        assert_eq!(a, "262144");
         assert_eq!(p.initiator_max_recv_data_segment_length, 262144);
-        assert_eq!(p.our_max_recv_data_segment_length, 8192);
+        assert_eq!(p.our_max_recv_data_segment_length, 262144);
         assert_eq!(answer("MaxRecvDataSegmentLength", "0x1000").1.initiator_max_recv_data_segment_length, 4096);
         assert_eq!(answer("MaxRecvDataSegmentLength", "100").0, "Reject");
         assert_eq!(answer("MaxRecvDataSegmentLength", "abc").0, "Reject");

@@ -80,7 +80,8 @@ pub struct NopParams {
     pub count: u32,
 }
 
-/// What a target offers in negotiation; tgt's defaults. Changed with `IscsiTarget::set_param`.
+/// What a target offers in negotiation: tgt's defaults except MaxRecvDataSegmentLength (see
+/// below). Changed with `IscsiTarget::set_param`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetParams {
     /// Digests we accept, in our order of preference (the initiator's order decides, 13.1).
@@ -110,7 +111,10 @@ impl Default for TargetParams {
         TargetParams {
             header_digest: vec![Digest::None, Digest::Crc32c],
             data_digest: vec![Digest::None, Digest::Crc32c],
-            max_recv_data_segment_length: 8192,
+            // tgt declares 8192, so an initiator cuts a 128 KiB write into 16 Data-Out PDUs. 256 KiB
+            // lets it send each R2T's burst in one PDU. It does not raise what a session can make us
+            // buffer unasked: immediate and unsolicited data stay capped by FirstBurstLength.
+            max_recv_data_segment_length: 262144,
             max_xmit_data_segment_length: 262144,
             max_burst_length: 262144,
             first_burst_length: 65536,
