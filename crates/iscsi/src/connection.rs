@@ -110,12 +110,17 @@ impl Conn {
         // Discovery sessions have no target and are not probed (nor are they in tgt).
         let mut prober = self.session.target.as_ref().and_then(|t| nop::Prober::new(t.nop()));
         let mut received: u64 = 0;
+        let out = self.out.clone();
         loop {
             // read_pdu keeps partial input in its buffer, so losing the race to a tick loses nothing.
+            // No new request is read while the initiator leaves too many answers unread.
             let r = tokio::select! {
                 biased;
                 _ = control.closed() => break,
-                r = reader.read_pdu() => r,
+                r = async {
+                    out.room().await;
+                    reader.read_pdu().await
+                } => r,
                 _ = probe_tick(&mut prober) => {
                     let flow = prober.as_mut().map_or(Flow::Continue, |p| p.on_tick(self, received));
                     if flow == Flow::Close {
@@ -137,6 +142,14 @@ impl Conn {
                         break;
                     }
                     continue;
+                }
+                Err(PduError::DataSegmentTooLong { len, limit }) => {
+                    // More than our MaxRecvDataSegmentLength (RFC 7143 13.12): a protocol error. The
+                    // segment is not read, so the stream is out of step and the connection ends;
+                    // the Reject tells the initiator why.
+                    tracing::info!(peer = %self.peer, len, limit, "data segment over the limit: connection ends");
+                    self.reject(RejectReason::ProtocolError, &reader.last_header().clone());
+                    break;
                 }
                 Err(e) => {
                     tracing::debug!(peer = %self.peer, "connection ends: {e}");

@@ -17,10 +17,12 @@
 //! - `IscsiTarget::set_nop(NopParams)` / `nop()`: NOP-In probing of idle connections (tgt's
 //!   nop_interval and nop_count), read by each connection when it enters full feature phase.
 //! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
+//! - `Registry::set_login_timeout(Duration)` / `login_timeout()`: how long a login may take before
+//!   the connection is dropped (default 30 s).
 //!
 //! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),
 //! `chap` and `auth_guard` (challenge memory, failure throttle), `accounts`, `connection` (reader and
-//! dispatch) with `writer` (responses), `scsi_command`, `tmf`, `nop`, `logout`, `discovery`,
+//! dispatch) with `writer` (responses) and `out_queue` (the bounded queue between them), `scsi_command`, `tmf`, `nop`, `logout`, `discovery`,
 //! `session` and `window` (CmdSN), `registry`, `server`.
 
 pub mod accounts;
@@ -39,6 +41,7 @@ mod login;
 mod logout;
 mod negotiate;
 mod nop;
+mod out_queue;
 mod scsi_command;
 mod session;
 mod tmf;

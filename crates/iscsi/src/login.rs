@@ -7,7 +7,7 @@ use crate::auth::{AuthError, Security};
 use crate::chap::ChapKeys;
 use crate::negotiate::Negotiation;
 use crate::params::SessionParams;
-use crate::pdu::{encode_pdu, off, Bhs, Opcode, Pdu, PduReader};
+use crate::pdu::{encode_pdu, off, Bhs, Opcode, Pdu, PduError, PduReader};
 use crate::registry::{ConnectionInfo, IscsiTarget, Registry};
 use crate::session::{initiator_port, ConnControl, ConnHandle, Session, SessionType};
 use crate::text;
@@ -23,8 +23,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 /// The portal group tag of every portal (tgt's default).
 pub(crate) const TPGT: u16 = 1;
-/// A login that takes longer than this is abandoned.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A login that takes longer than this is abandoned (unless the registry says otherwise).
+pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Login PDUs carry at most this much data (the RFC default MaxRecvDataSegmentLength).
 pub(crate) const LOGIN_DATA_LIMIT: u32 = 8192;
 
@@ -47,6 +47,8 @@ impl LoginStatus {
     pub const SESSION_DOES_NOT_EXIST: LoginStatus = LoginStatus(2, 0x0a);
     /// The system or the target is offline (tgtadm State=offline / target state offline).
     pub const SERVICE_UNAVAILABLE: LoginStatus = LoginStatus(3, 0x01);
+    /// More login text than the target keeps (text::MAX_TEXT_LEN, text::MAX_PAIRS).
+    pub const OUT_OF_RESOURCES: LoginStatus = LoginStatus(3, 0x02);
 }
 
 /// What a connection knows about itself when it starts.
@@ -93,7 +95,7 @@ pub(crate) async fn login<R: AsyncRead + Unpin>(
     sock: &mut OwnedWriteHalf,
     ctx: &ConnCtx,
 ) -> Option<LoggedIn> {
-    match tokio::time::timeout(LOGIN_TIMEOUT, login_inner(reader, sock, ctx)).await {
+    match tokio::time::timeout(ctx.registry.login_timeout(), login_inner(reader, sock, ctx)).await {
         Ok(r) => r,
         Err(_) => {
             tracing::debug!(peer = %ctx.peer, "login timed out");
@@ -131,6 +133,16 @@ async fn login_inner<R: AsyncRead + Unpin>(
         let pdu = tokio::select! {
             r = reader.read_pdu_if(|h| h.opcode_raw() == Opcode::LoginRequest as u8) => match r {
                 Ok(p) => p,
+                Err(PduError::DataSegmentTooLong { len, limit }) => {
+                    // Login PDUs may carry at most 8192 bytes (RFC 7143 13.12, the default in force
+                    // during login): an initiator error. The segment is not read; the login ends.
+                    tracing::info!(peer = %ctx.peer, len, limit, "login PDU over the segment limit");
+                    if st.first {
+                        take_first_header(&mut st, reader.last_header());
+                    }
+                    let _ = send_status(sock, &st, ctx, LoginStatus::INITIATOR_ERROR).await;
+                    return None;
+                }
                 Err(e) => {
                     tracing::debug!(peer = %ctx.peer, "login read: {e}");
                     return None;
@@ -200,11 +212,7 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
         return Err(LoginStatus::UNSUPPORTED_VERSION);
     }
     if st.first {
-        st.isid = b.isid();
-        st.tsih = b.tsih();
-        st.cid = b.cid();
-        st.cmd_sn = b.cmd_sn();
-        st.stat_sn = b.exp_stat_sn();
+        take_first_header(st, b);
     } else if b.isid() != st.isid || b.tsih() != st.tsih || b.cid() != st.cid {
         return Err(LoginStatus::INITIATOR_ERROR);
     }
@@ -220,14 +228,16 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
     }
     st.stage = csg;
     // 6.3.4 / 11.12.2: text split over PDUs with the C bit is gathered, each part acknowledged empty.
+    // 6.1 asks a target to take at least 8192 bytes (64 KiB with long authentication items); more
+    // than we keep is refused as the target's lack of resources, not as a malformed request.
     if st.partial.len() + pdu.data.len() > text::MAX_TEXT_LEN {
-        return Err(LoginStatus::INITIATOR_ERROR);
+        return Err(LoginStatus::OUT_OF_RESOURCES);
     }
     st.partial.extend_from_slice(&pdu.data);
     if cont {
         return Ok(Step::Continue(Response { transit: false, csg, nsg: 0, data: Vec::new() }));
     }
-    let pairs = text::parse(&std::mem::take(&mut st.partial)).map_err(|_| LoginStatus::INITIATOR_ERROR)?;
+    let pairs = text::parse(&std::mem::take(&mut st.partial)).map_err(text_status)?;
     let mut out = Vec::new();
     // Declarations first: they decide the target, its parameters and its accounts, which the
     // other keys of the same request are negotiated against.
@@ -324,6 +334,25 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
         st.stage = nsg;
     }
     Ok(Step::Continue(Response { transit, csg, nsg: resp_nsg, data: out }))
+}
+
+/// The fields the first Login Request fixes for the whole login (and its ITT, for the answer).
+fn take_first_header(st: &mut Login, b: &Bhs) {
+    st.isid = b.isid();
+    st.tsih = b.tsih();
+    st.cid = b.cid();
+    st.cmd_sn = b.cmd_sn();
+    st.stat_sn = b.exp_stat_sn();
+    st.itt = b.itt();
+}
+
+/// The login status for text that cannot be taken: our limits are out of resources (0x0302),
+/// anything else breaks RFC 7143 6.1's format and is an initiator error (0x0200).
+fn text_status(e: text::TextError) -> LoginStatus {
+    match e {
+        text::TextError::TooLong | text::TextError::TooManyKeys => LoginStatus::OUT_OF_RESOURCES,
+        _ => LoginStatus::INITIATOR_ERROR,
+    }
 }
 
 fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) -> Result<(), LoginStatus> {

@@ -10,8 +10,9 @@ use parking_lot::Mutex;
 use rtgt_scsi::Target;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Who may log in to a target (tgtadm --op bind --initiator-address / --initiator-name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,11 +240,24 @@ pub struct Registry {
     /// Challenges issued and received lately: reflection and replay checks across connections.
     pub(crate) recent_challenges: RecentChallenges,
     pub(crate) auth_throttle: FailureThrottle,
+    /// How long a login may take, in milliseconds; 0 for the default.
+    login_timeout_ms: AtomicU64,
 }
 
 impl Registry {
     pub fn new() -> Arc<Self> {
         Arc::new(Registry::default())
+    }
+    /// A connection whose login has not completed after `limit` is dropped (a slow or stalled
+    /// client cannot hold a connection forever). Applies to connections accepted afterwards.
+    pub fn set_login_timeout(&self, limit: Duration) {
+        self.login_timeout_ms.store(limit.as_millis().clamp(1, u64::MAX as u128) as u64, Ordering::Release);
+    }
+    pub fn login_timeout(&self) -> Duration {
+        match self.login_timeout_ms.load(Ordering::Acquire) {
+            0 => crate::login::LOGIN_TIMEOUT,
+            ms => Duration::from_millis(ms),
+        }
     }
     /// Errors when the tid or the name is taken.
     pub fn add_target(&self, target: Arc<IscsiTarget>) -> Result<(), String> {

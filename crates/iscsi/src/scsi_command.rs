@@ -120,6 +120,25 @@ fn invalid_field_sense() -> Vec<u8> {
     fixed_sense(0x05, 0x24, 0x00)
 }
 
+/// ABORTED COMMAND, WRITE ERROR - UNEXPECTED UNSOLICITED DATA (0Ch/0Ch): RFC 7143 11.4.7.2.
+fn unexpected_unsolicited_sense() -> Vec<u8> {
+    fixed_sense(0x0b, 0x0c, 0x0c)
+}
+
+/// End a command that never ran with CHECK CONDITION and `sense`.
+fn check_condition(conn: &Conn, itt: u32, lun: [u8; 8], sense: Vec<u8>) {
+    let reply = ScsiReply {
+        itt,
+        lun,
+        data: Vec::new(),
+        send_len: 0,
+        status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
+        sense: Some(sense),
+        residual: Residual::default(),
+    };
+    let _ = conn.out.send(Outgoing::Scsi(reply));
+}
+
 pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
     let b = &pdu.bhs;
     if !conn.session.window.lock().admit(b.cmd_sn(), b.immediate()) {
@@ -142,23 +161,20 @@ pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
     }
     let dsl = pdu.data.len() as u32;
     let p = &conn.params;
-    if dsl > 0 && (!write || !p.immediate_data || dsl > edtl || dsl > p.first_burst_length) {
+    if dsl > 0 && (!write || dsl > edtl) {
         conn.reject(RejectReason::ProtocolError, b);
         return Flow::Continue;
     }
     let lun = rtgt_scsi::decode_lun(lun_raw);
     if read && write {
         // Bidirectional commands are not supported: CHECK CONDITION, INVALID FIELD IN CDB.
-        let reply = ScsiReply {
-            itt,
-            lun: lun_raw,
-            data: Vec::new(),
-            send_len: 0,
-            status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
-            sense: Some(invalid_field_sense()),
-            residual: Residual::default(),
-        };
-        let _ = conn.out.send(Outgoing::Scsi(reply));
+        check_condition(conn, itt, lun_raw, invalid_field_sense());
+        return Flow::Continue;
+    }
+    if dsl > 0 && (!p.immediate_data || dsl > p.first_burst_length) {
+        // Immediate data that was not negotiated, or more of it than FirstBurstLength: the iSCSI
+        // condition "unexpected unsolicited data" (RFC 7143 11.4.7.2). Nothing is written.
+        check_condition(conn, itt, lun_raw, unexpected_unsolicited_sense());
         return Flow::Continue;
     }
     let id = next_id();
@@ -225,45 +241,13 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
         return Flow::Continue;
     };
     let (ttt, data_sn, offset, fin) = (b.ttt(), b.data_sn(), b.buffer_offset(), b.final_bit());
-    let len = pdu.data.len() as u32;
-    // Data PDUs arrive in order (DataPDUInOrder and DataSequenceInOrder are Yes), so every PDU
-    // continues where the buffer ends.
-    let ok = offset as usize == pw.buf.len() && offset.checked_add(len).is_some_and(|end| end <= pw.edtl);
-    let ok = ok
-        && if ttt == RESERVED_TAG {
-            let good = len <= pw.unsolicited_left && data_sn == pw.unsol_data_sn;
-            if good {
-                pw.unsolicited_left -= len;
-                pw.unsol_data_sn = pw.unsol_data_sn.wrapping_add(1);
-            }
-            good
-        } else {
-            match pw.r2ts.iter_mut().find(|r| r.ttt == ttt) {
-                Some(r) if data_sn == r.data_sn && offset == r.offset + r.received && r.received + len <= r.len => {
-                    r.received += len;
-                    r.data_sn = r.data_sn.wrapping_add(1);
-                    !fin || r.received == r.len
-                }
-                _ => false,
-            }
-        };
-    if !ok {
+    if let Err(sense) = check_data_out(&mut pw, ttt, data_sn, offset, pdu.data.len() as u32, fin) {
         // There is no recovery within the command at ERL 0 (RFC 7143 7.1.4.1, 7.2): the task ends
         // with CHECK CONDITION, ABORTED COMMAND, and its remaining Data-Out is discarded. Closing
         // the connection would take every other task of the session with it.
         tracing::info!(itt, ttt, data_sn, offset, "bad Data-Out ends the task");
-        let ascq = if offset as usize != pw.buf.len() { 0x05 } else { 0x00 };
         if conn.session.finish_task(itt, pw.id) {
-            let reply = ScsiReply {
-                itt,
-                lun: pw.lun_raw,
-                data: Vec::new(),
-                send_len: 0,
-                status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
-                sense: Some(fixed_sense(0x0b, 0x4b, ascq)),
-                residual: Residual::default(),
-            };
-            let _ = conn.out.send(Outgoing::Scsi(reply));
+            check_condition(conn, itt, pw.lun_raw, sense);
         }
         return Flow::Continue;
     }
@@ -301,6 +285,49 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
         conn.pending.insert(itt, pw);
     }
     Flow::Continue
+}
+
+/// Check one Data-Out PDU against what the write expects and account for it; Err carries the
+/// sense data that ends the task.
+fn check_data_out(
+    pw: &mut PendingWrite,
+    ttt: u32,
+    data_sn: u32,
+    offset: u32,
+    len: u32,
+    fin: bool,
+) -> Result<(), Vec<u8>> {
+    // Data PDUs arrive in order (DataPDUInOrder and DataSequenceInOrder are Yes), so every PDU
+    // continues where the buffer ends, and none goes past the Expected Data Transfer Length.
+    if offset as usize != pw.buf.len() {
+        return Err(fixed_sense(0x0b, 0x4b, 0x05)); // DATA OFFSET ERROR
+    }
+    if offset.checked_add(len).is_none_or(|end| end > pw.edtl) {
+        return Err(fixed_sense(0x0b, 0x4b, 0x00)); // DATA PHASE ERROR
+    }
+    if ttt == RESERVED_TAG {
+        // Unsolicited data: not negotiated, or past FirstBurstLength.
+        if len > pw.unsolicited_left {
+            return Err(unexpected_unsolicited_sense());
+        }
+        if data_sn != pw.unsol_data_sn {
+            return Err(fixed_sense(0x0b, 0x4b, 0x00));
+        }
+        pw.unsolicited_left -= len;
+        pw.unsol_data_sn = pw.unsol_data_sn.wrapping_add(1);
+        return Ok(());
+    }
+    match pw.r2ts.iter_mut().find(|r| r.ttt == ttt) {
+        Some(r) if data_sn == r.data_sn && offset == r.offset + r.received && r.received + len <= r.len => {
+            r.received += len;
+            r.data_sn = r.data_sn.wrapping_add(1);
+            if fin && r.received != r.len {
+                return Err(fixed_sense(0x0b, 0x4b, 0x00));
+            }
+            Ok(())
+        }
+        _ => Err(fixed_sense(0x0b, 0x4b, 0x00)),
+    }
 }
 
 struct Exec {
@@ -380,6 +407,54 @@ mod tests {
         assert_eq!(residual(false, false, 0, 0, 0), (0, Residual::default()));
         assert_eq!(residual(false, false, 0, 512, 0), (0, Residual { flags: RESIDUAL_OVERFLOW, count: 512 }));
         assert_eq!(residual(false, false, 0, 0, 1024), (0, Residual { flags: RESIDUAL_OVERFLOW, count: 1024 }));
+    }
+
+    fn pending(edtl: u32, unsolicited: u32) -> PendingWrite {
+        let b = Bhs::new(Opcode::ScsiCommand);
+        PendingWrite {
+            id: 1,
+            lun_raw: [0; 8],
+            lun: 0,
+            cdb: Cdb::parse(&b, &[]).unwrap(),
+            edtl,
+            buf: BytesMut::new(),
+            unsolicited_left: unsolicited,
+            unsol_data_sn: 0,
+            r2ts: VecDeque::new(),
+            next_r2t_offset: unsolicited,
+            r2t_sn: 0,
+        }
+    }
+
+    fn asc(sense: Vec<u8>) -> (u8, u8, u8) {
+        (sense[2], sense[12], sense[13])
+    }
+
+    #[test]
+    fn unsolicited_data_past_first_burst_is_unexpected_unsolicited_data() {
+        let mut pw = pending(16384, 8192);
+        assert_eq!(check_data_out(&mut pw, RESERVED_TAG, 0, 0, 8192, false), Ok(()));
+        pw.buf.extend_from_slice(&[0; 8192]);
+        // FirstBurstLength used up: one more unsolicited byte is too many.
+        let e = check_data_out(&mut pw, RESERVED_TAG, 1, 8192, 512, true).unwrap_err();
+        assert_eq!(asc(e), (0x0b, 0x0c, 0x0c));
+        // InitialR2T=Yes: no unsolicited data at all.
+        let e = check_data_out(&mut pending(4096, 0), RESERVED_TAG, 0, 0, 512, true).unwrap_err();
+        assert_eq!(asc(e), (0x0b, 0x0c, 0x0c));
+    }
+
+    #[test]
+    fn data_out_outside_the_transfer_or_the_r2t_ends_the_task() {
+        let mut pw = pending(8192, 0);
+        pw.r2ts.push_back(R2tState { ttt: 7, offset: 0, len: 4096, received: 0, data_sn: 0 });
+        // Past the Expected Data Transfer Length.
+        assert_eq!(asc(check_data_out(&mut pw, 7, 0, 0, 8193, true).unwrap_err()), (0x0b, 0x4b, 0x00));
+        // Not where the data so far ends.
+        assert_eq!(asc(check_data_out(&mut pw, 7, 0, 512, 512, true).unwrap_err()), (0x0b, 0x4b, 0x05));
+        // A TTT we never sent, and more than the R2T asked for.
+        assert_eq!(asc(check_data_out(&mut pw, 8, 0, 0, 512, true).unwrap_err()), (0x0b, 0x4b, 0x00));
+        assert_eq!(asc(check_data_out(&mut pw, 7, 0, 0, 8192, true).unwrap_err()), (0x0b, 0x4b, 0x00));
+        assert_eq!(check_data_out(&mut pw, 7, 0, 0, 4096, true), Ok(()));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::login::{login, ConnCtx, LOGIN_DATA_LIMIT};
 use crate::params::Digest;
 use crate::pdu::{off, Bhs, Opcode, PduReader, RESERVED_TAG};
 use crate::session::{next_id, ConnControl};
-use crate::writer::{BufPool, OutSender, Outgoing, Stat, Writer};
+use crate::writer::{out_queue, BufPool, OutSender, Outgoing, Stat, Writer};
 use crate::Registry;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// How long shutdown waits for sessions to log out and commands to finish.
@@ -169,7 +169,7 @@ async fn serve(stream: TcpStream, registry: Arc<Registry>, state: Arc<ServerStat
     tracing::Span::current().record("peer", tracing::field::display(peer));
     let (rd, mut wr) = stream.into_split();
     let mut reader = PduReader::new(rd, LOGIN_DATA_LIMIT);
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = out_queue();
     let control = Arc::new(ConnControl::default());
     let id = next_id();
     let live = Arc::new(LiveConn { control: control.clone(), out: tx.clone(), full_feature: AtomicBool::new(false) });

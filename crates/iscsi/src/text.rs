@@ -22,13 +22,19 @@ pub enum TextError {
     NotUtf8,
     #[error("text exchange over {MAX_TEXT_LEN} bytes")]
     TooLong,
+    #[error("last key=value pair not followed by a NUL")]
+    MissingNul,
 }
 
-/// Parse a data segment into ordered (key, value) pairs. A missing final NUL is tolerated; empty
-/// entries (consecutive NULs, padding) are skipped.
+/// Parse a data segment into ordered (key, value) pairs. Every pair, the last one too, must end
+/// with a NUL (RFC 7143 6.1): text cut short is refused, not guessed at. Empty entries
+/// (consecutive NULs) are skipped.
 pub fn parse(data: &[u8]) -> Result<Vec<(String, String)>, TextError> {
     if data.len() > MAX_TEXT_LEN {
         return Err(TextError::TooLong);
+    }
+    if data.last().is_some_and(|&b| b != 0) {
+        return Err(TextError::MissingNul);
     }
     let mut out = Vec::new();
     for entry in data.split(|&b| b == 0) {
@@ -78,7 +84,6 @@ mod tests {
     fn parses_pairs_in_order() {
         let p = parse(b"InitiatorName=iqn.x\0SessionType=Normal\0\0\0").unwrap();
         assert_eq!(p, vec![("InitiatorName".into(), "iqn.x".into()), ("SessionType".into(), "Normal".into())]);
-        assert_eq!(parse(b"A=b").unwrap(), vec![("A".into(), "b".into())]);
         assert_eq!(parse(b"A=\0").unwrap(), vec![("A".into(), "".into())]);
         assert_eq!(parse(b"A=x=y\0").unwrap(), vec![("A".into(), "x=y".into())]);
     }
@@ -86,6 +91,9 @@ mod tests {
     #[test]
     fn rejects_malformed_text() {
         assert_eq!(parse(b"novalue\0"), Err(TextError::MissingEquals));
+        assert_eq!(parse(b"A=b"), Err(TextError::MissingNul));
+        assert_eq!(parse(b"A=b\0B=c"), Err(TextError::MissingNul));
+        assert_eq!(parse(b""), Ok(Vec::new()));
         assert_eq!(parse(b"=x\0"), Err(TextError::BadKey));
         let long_key = format!("{}=1\0", "k".repeat(64));
         assert_eq!(parse(long_key.as_bytes()), Err(TextError::BadKey));
@@ -95,6 +103,7 @@ mod tests {
         let many: Vec<u8> = (0..=MAX_PAIRS).flat_map(|i| format!("k{i}=1\0").into_bytes()).collect();
         assert_eq!(parse(&many), Err(TextError::TooManyKeys));
         assert_eq!(parse(&vec![b'a'; MAX_TEXT_LEN + 1]), Err(TextError::TooLong));
+        assert_eq!(parse(&vec![0u8; MAX_TEXT_LEN]), Ok(Vec::new()));
     }
 
     #[test]

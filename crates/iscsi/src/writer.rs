@@ -12,9 +12,8 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
 
-pub(crate) type OutSender = mpsc::UnboundedSender<Outgoing>;
+pub(crate) use crate::out_queue::{out_queue, OutReceiver, OutSender};
 
 /// Payloads up to this size are copied into the batch buffer rather than written in place.
 const COPY_LIMIT: usize = 16 * 1024;
@@ -91,7 +90,7 @@ enum Seg {
 
 pub(crate) struct Writer {
     pub sock: OwnedWriteHalf,
-    pub rx: mpsc::UnboundedReceiver<Outgoing>,
+    pub rx: OutReceiver,
     pub stat_sn: u32,
     pub session: Arc<Session>,
     pub header_digest: bool,
@@ -115,13 +114,13 @@ impl Writer {
             let mut bytes = 0usize;
             while bytes < BATCH_BYTES {
                 match self.rx.try_recv() {
-                    Ok(m) => {
+                    Some(m) => {
                         if let Outgoing::Scsi(r) = &m {
                             bytes += r.send_len;
                         }
                         batch.push(m);
                     }
-                    Err(_) => break,
+                    None => break,
                 }
             }
             own.clear();
@@ -144,6 +143,7 @@ impl Writer {
                 }
             }
             let ok = write_segments(&mut self.sock, &own, &segs, &batch).await;
+            self.rx.release(&batch);
             for item in batch.drain(..) {
                 if let Outgoing::Scsi(r) = item {
                     self.pool.give(r.data);

@@ -88,6 +88,24 @@ impl Options {
         Ok(nop)
     }
 
+    /// `--iscsi login_timeout=S`: how long a login may take before the connection is dropped
+    /// (rtgt's; tgt has none). None for the default.
+    pub fn login_timeout(&self) -> Result<Option<std::time::Duration>, String> {
+        let mut limit = None;
+        for spec in &self.iscsi {
+            for (key, value) in spec.split(',').filter_map(|item| item.trim().split_once('=')) {
+                if key == "login_timeout" {
+                    let secs: u64 =
+                        value.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            format!("--iscsi: login_timeout must be a number of seconds, not '{value}'")
+                        })?;
+                    limit = Some(std::time::Duration::from_secs(secs));
+                }
+            }
+        }
+        Ok(limit)
+    }
+
     /// The portals to serve: from every `--iscsi portal=...`, or the wildcard addresses on 3260.
     pub fn portals(&self) -> Result<Vec<SocketAddr>, String> {
         let mut portals = Vec::new();
@@ -97,7 +115,7 @@ impl Options {
                 match key {
                     "portal" => portals.push(parse_portal(value)?),
                     // NOP settings for new targets: see nop_defaults.
-                    "nop_interval" | "nop_count" => {}
+                    "nop_interval" | "nop_count" | "login_timeout" => {}
                     other => return Err(format!("--iscsi: unknown option '{other}'")),
                 }
             }
@@ -138,6 +156,12 @@ mod tests {
         assert_eq!(parse_portal("::1").unwrap(), "[::1]:3260".parse().unwrap());
         assert!(parse_portal("nonsense:80").is_err());
         assert!(parse(&["--iscsi", "colour=red"]).portals().is_err());
+        let o = parse(&["--iscsi", "portal=127.0.0.1:3261,login_timeout=3"]);
+        assert_eq!(o.portals().unwrap().len(), 1);
+        assert_eq!(o.login_timeout().unwrap(), Some(std::time::Duration::from_secs(3)));
+        assert_eq!(parse(&[]).login_timeout().unwrap(), None);
+        assert!(parse(&["--iscsi", "login_timeout=0"]).login_timeout().is_err());
+        assert!(parse(&["--iscsi", "login_timeout=soon"]).login_timeout().is_err());
         assert_eq!(parse(&[]).portals().unwrap().len(), 2);
     }
 

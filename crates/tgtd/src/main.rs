@@ -31,13 +31,14 @@ fn run(options: Options) -> Result<()> {
     let portals = options.portals().map_err(anyhow::Error::msg)?;
     let vhost = options.vhost().map_err(anyhow::Error::msg)?;
     let nop = options.nop_defaults().map_err(anyhow::Error::msg)?;
+    let login_timeout = options.login_timeout().map_err(anyhow::Error::msg)?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
-    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, nop, ready))
+    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, (nop, login_timeout), ready))
 }
 
 /// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
@@ -72,11 +73,14 @@ async fn serve(
     state_dir: Option<PathBuf>,
     restore: bool,
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
-    nop: rtgt_tgtd::state::NopSettings,
+    (nop, login_timeout): (rtgt_tgtd::state::NopSettings, Option<std::time::Duration>),
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
     daemon.config.set_nop_default(nop);
+    if let Some(limit) = login_timeout {
+        daemon.registry.set_login_timeout(limit);
+    }
     // vhost sockets first: once the control socket answers, every start-up target is listening.
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     let control_listener = bind_control_socket(&socket)?;
