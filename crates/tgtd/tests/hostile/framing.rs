@@ -138,7 +138,10 @@ fn oversize_data_segments() {
 #[test]
 fn segments_past_max_recv_data_segment_length() {
     let mut arena = Arena::start();
-    // The target declared 8192; a WRITE with 8704 bytes of immediate data is refused whole.
+    // The target is told to declare 8192 (tgt's default; rtgt's is 256 KiB); a WRITE with 8704
+    // bytes of immediate data is then refused whole.
+    let update = "--lld iscsi --mode target --op update --tid 1 --name MaxRecvDataSegmentLength --value 8192";
+    arena.tgtd.tgtadm_ok(&update.split(' ').collect::<Vec<_>>());
     let mut conn = arena.login(&[]);
     assert_eq!(conn.target_mrdsl, 8192);
     let data = pattern(8704, 1);
