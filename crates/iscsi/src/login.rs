@@ -451,6 +451,12 @@ fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
         conns: Mutex::new(vec![handle]),
         ended: AtomicBool::new(false),
     });
+    if let Some(nexus) = &session.nexus {
+        // PREEMPT AND ABORT from another session aborts this one's tasks on a LUN; the hook holds
+        // the session weakly so a nexus never keeps its session alive.
+        let weak = Arc::downgrade(&session);
+        nexus.on_abort_tasks(Box::new(move |lun| weak.upgrade().map_or(0, |s| s.abort_tasks(|_, t| t.lun == lun))));
+    }
     if let Some(t) = target {
         t.sessions.lock().push(session.clone());
     }

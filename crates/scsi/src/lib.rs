@@ -57,7 +57,7 @@ pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
 };
-pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
+pub use target::{AbortTasks, Nexus, ResetKind, Target, TaskResult, TmfError};
 
 /// SAM-5 status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,14 +11,37 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Aborts the transport's in-flight tasks of one nexus for one LUN; returns how many it aborted.
+pub type AbortTasks = Box<dyn Fn(u64) -> usize + Send + Sync>;
+
 /// One I_T nexus: an initiator port connected to this target (an iSCSI session, a vhost guest).
-#[derive(Debug)]
 pub struct Nexus {
     /// Unique within the target, never reused while the daemon runs.
     pub id: u64,
     /// The initiator port name, e.g. "iqn.1994-05.com.redhat:abc,i,0x00023d000001".
     pub initiator_port: String,
     pub(crate) unit_attentions: UnitAttentions,
+    /// Set by the transport, which owns the task sets: how a command of another nexus (PERSISTENT
+    /// RESERVE OUT with PREEMPT AND ABORT) aborts this nexus's tasks.
+    abort_tasks: std::sync::OnceLock<AbortTasks>,
+}
+
+impl std::fmt::Debug for Nexus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nexus").field("id", &self.id).field("initiator_port", &self.initiator_port).finish()
+    }
+}
+
+impl Nexus {
+    /// Install the transport's way of aborting this nexus's tasks (once; later calls are ignored).
+    pub fn on_abort_tasks(&self, abort: AbortTasks) {
+        let _ = self.abort_tasks.set(abort);
+    }
+
+    /// Abort this nexus's in-flight tasks for `lun`; 0 when the transport installed no hook.
+    pub(crate) fn abort_tasks(&self, lun: u64) -> usize {
+        self.abort_tasks.get().map_or(0, |abort| abort(lun))
+    }
 }
 
 /// What a command produced besides its data-in bytes.
@@ -185,6 +208,7 @@ impl Target {
             id: self.next_nexus_id.fetch_add(1, Ordering::Relaxed),
             initiator_port,
             unit_attentions: UnitAttentions::default(),
+            abort_tasks: std::sync::OnceLock::new(),
         });
         for &lun in self.luns.read().keys() {
             nexus.unit_attentions.add(lun, Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET);

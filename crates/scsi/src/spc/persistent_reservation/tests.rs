@@ -460,6 +460,38 @@ fn preempt_and_abort_changing_type_tells_the_remaining_registrants() {
 }
 
 #[test]
+fn preempt_and_abort_aborts_the_preempted_nexus_tasks_only() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let s = Two::new();
+    // Stand-ins for the transport's task sets: record which LUN each nexus was asked to abort.
+    let asked = |n: &Nexus, tasks: usize| {
+        let seen = Arc::new(AtomicU64::new(u64::MAX));
+        let record = seen.clone();
+        n.on_abort_tasks(Box::new(move |lun| {
+            record.store(lun, Ordering::SeqCst);
+            tasks
+        }));
+        seen
+    };
+    let a_asked = asked(s.a(), 0);
+    let b_asked = asked(&s.b, 2);
+    s.out(s.a(), 6, 0, 0, 1);
+    s.out(&s.b, 6, 0, 0, 2);
+    // PREEMPT (not AND ABORT) leaves tasks alone.
+    assert_good(&s.out(s.a(), 4, 0, 1, 2));
+    assert_eq!(b_asked.load(Ordering::SeqCst), u64::MAX);
+    s.t.clear_ua(&s.b);
+    s.out(&s.b, 6, 0, 0, 2);
+    assert_good(&s.out(s.a(), 5, 0, 1, 2));
+    assert_eq!(b_asked.load(Ordering::SeqCst), 1, "b's tasks on LUN 1 are aborted");
+    assert_eq!(a_asked.load(Ordering::SeqCst), u64::MAX, "the sender's own tasks are not");
+    // b hears that its registration went and that its commands were cleared.
+    assert_eq!(s.b.unit_attentions.take(1), Some(Asc(0x2a, 0x05)));
+    assert_eq!(s.b.unit_attentions.take(1), Some(Asc(0x2f, 0x00)));
+}
+
+#[test]
 fn all_tg_pt_is_reported_in_full_status() {
     let s = Two::new();
     let p = params(0, 9, 0x04);
