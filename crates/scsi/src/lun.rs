@@ -146,6 +146,8 @@ pub struct LogicalUnit {
     range_locks: crate::range_lock::RangeLocks,
     /// EXTENDED COPY outcomes by (nexus id, list identifier).
     copies: Mutex<Vec<(u64, u8, crate::spc::xcopy::CopyOutcome)>>,
+    /// Rate limit of the backing-store failure log.
+    medium_errors: crate::error_log::ErrorLog,
 }
 
 /// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0).
@@ -174,6 +176,7 @@ impl LogicalUnit {
             mode_select: Mutex::new(()),
             range_locks: Default::default(),
             copies: Mutex::new(Vec::new()),
+            medium_errors: Default::default(),
             device_type: config.device_type,
             block_size: config.block_size,
             config: RwLock::new(Arc::new(config)),
@@ -190,9 +193,8 @@ impl LogicalUnit {
         config.descriptor_sense = mode.d_sense;
         let (kind, path, bsoflags) = match &self.store {
             Some(store) => {
-                let flags = match store {
-                    Backstore::File(f) => {
-                        let flags = f.flags();
+                let flags = match store.open_flags() {
+                    Some(flags) => {
                         let mut names = Vec::new();
                         if flags.sync {
                             names.push("sync");
@@ -202,7 +204,7 @@ impl LogicalUnit {
                         }
                         names.join(":")
                     }
-                    _ => String::new(),
+                    None => String::new(),
                 };
                 (store.kind().name().to_string(), store.path().map(|p| p.display().to_string()), flags)
             }
@@ -318,6 +320,10 @@ impl LogicalUnit {
             Some(store) if self.is_online() => Ok(store),
             _ => Err(Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT)),
         }
+    }
+
+    pub(crate) fn medium_errors(&self) -> &crate::error_log::ErrorLog {
+        &self.medium_errors
     }
 
     pub(crate) fn mode_params(&self) -> ModeParams {
