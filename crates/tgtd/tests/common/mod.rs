@@ -155,6 +155,31 @@ impl Tgtd {
         ]);
     }
 
+    /// `tgtadm --mode logicalunit --op new` for LUN `lun` of target `tid` with `extra` arguments
+    /// (`--backing-store`, `--bstype`, `--bsopts`, ...); the output, to check failures too.
+    pub fn add_lun(&self, tid: u32, lun: u64, extra: &[&str]) -> Output {
+        let (tid, lun) = (tid.to_string(), lun.to_string());
+        let mut args = vec!["--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", &tid, "--lun", &lun];
+        args.extend_from_slice(extra);
+        self.tgtadm(&args)
+    }
+
+    /// A logged-in session to `iqn` (`isid_tail` tells sessions apart) whose pending unit
+    /// attentions on `luns` are consumed with TEST UNIT READY.
+    pub fn session(&self, iqn: &str, isid_tail: u8, luns: &[u64]) -> initiator::Connection {
+        let mut conn = initiator::Connection::connect(self.portal()).unwrap();
+        conn.isid[5] = isid_tail;
+        conn.login("iqn.2026-11.org.rtgt.test:initiator", Some(iqn), &[]).expect("login");
+        for &lun in luns {
+            for _ in 0..8 {
+                if conn.scsi(lun, &[0; 6], &[], 0).unwrap().status == 0 {
+                    break;
+                }
+            }
+        }
+        conn
+    }
+
     pub fn url(&self, iqn: &str, lun: u32) -> String {
         format!("iscsi://127.0.0.1:{}/{iqn}/{lun}", self.port)
     }
