@@ -6,8 +6,11 @@
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceType {
@@ -148,6 +151,9 @@ pub struct LogicalUnit {
     copies: Mutex<Vec<(u64, u8, crate::spc::xcopy::CopyOutcome)>>,
     /// Rate limit of the backing-store failure log.
     medium_errors: crate::error_log::ErrorLog,
+    /// Set once the unit is deleted from its target; `removal` wakes the commands still running.
+    removed: AtomicBool,
+    removal: tokio::sync::Notify,
 }
 
 /// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0).
@@ -177,6 +183,8 @@ impl LogicalUnit {
             range_locks: Default::default(),
             copies: Mutex::new(Vec::new()),
             medium_errors: Default::default(),
+            removed: AtomicBool::new(false),
+            removal: tokio::sync::Notify::new(),
             device_type: config.device_type,
             block_size: config.block_size,
             config: RwLock::new(Arc::new(config)),
@@ -320,6 +328,32 @@ impl LogicalUnit {
             Some(store) if self.is_online() => Ok(store),
             _ => Err(Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT)),
         }
+    }
+
+    /// The unit was deleted from its target: commands still running on it end now (see
+    /// `unless_removed`), whatever they wait for (a slow store, a range lock).
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+        self.removal.notify_waiters();
+    }
+
+    /// Run `command` to its end, or None if the unit is deleted first (the command's future is
+    /// dropped where it waits). The command is polled first, so one that completes at once (most
+    /// do) costs nothing more than an unpolled `Notified`.
+    pub(crate) async fn unless_removed<F: Future>(&self, command: F) -> Option<F::Output> {
+        // Created before the first poll of `command`: notify_waiters reaches it from then on.
+        let mut removal = pin!(self.removal.notified());
+        let mut command = pin!(command);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = command.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            if self.removed.load(Ordering::Acquire) || removal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     pub(crate) fn medium_errors(&self) -> &crate::error_log::ErrorLog {
