@@ -24,6 +24,10 @@ pub enum BackstoreError {
         #[source]
         source: io::Error,
     },
+    /// Only the first `done` bytes of the operation went through (a device that completed part of
+    /// a request); the caller may retry the rest or report it, but must not treat it as success.
+    #[error("{op:?} at offset {offset} stopped after {done} bytes")]
+    Short { op: ErrorKind, offset: u64, done: u64 },
     /// COMPARE AND WRITE found different data; `offset` is that of the first differing byte,
     /// counted from the start of the compared range. Nothing was written.
     #[error("miscompare at byte {offset} of the compared range")]

@@ -9,6 +9,7 @@
 //! dispatch lets every operation be an `async fn` without boxing a future per command.
 
 mod error;
+mod fault;
 mod file;
 mod memory;
 mod null;
@@ -18,6 +19,7 @@ pub mod rbd;
 mod uring;
 
 pub use error::{BackstoreError, ErrorKind};
+pub use fault::{Effect, FaultOp, FaultRule, FaultStore};
 pub use file::{FileStore, OpenFlags};
 pub use memory::MemoryStore;
 pub use null::NullStore;
@@ -75,6 +77,8 @@ pub enum Backstore {
     Uring(UringStore),
     #[cfg(feature = "rbd")]
     Rbd(RbdStore),
+    /// Another store behind injected faults (`fault=` options; a testing aid, see `fault`).
+    Faulty(Box<FaultStore<Backstore>>),
 }
 
 impl Backstore {
@@ -87,12 +91,35 @@ impl Backstore {
             Backstore::Uring(_) => BackstoreKind::Aio,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(_) => BackstoreKind::Rbd,
+            Backstore::Faulty(f) => f.inner().kind(),
+        }
+    }
+
+    /// The store faults are injected into, or the store itself.
+    pub fn engine(&self) -> &Backstore {
+        match self {
+            Backstore::Faulty(f) => f.inner().engine(),
+            other => other,
+        }
+    }
+
+    /// Whether operations go through injected faults.
+    pub fn has_faults(&self) -> bool {
+        matches!(self, Backstore::Faulty(_))
+    }
+
+    /// How a file store was opened (`--bsoflags`); None for the other engines.
+    pub fn open_flags(&self) -> Option<OpenFlags> {
+        match self.engine() {
+            Backstore::File(f) => Some(f.flags()),
+            Backstore::Uring(u) => Some(u.flags()),
+            _ => None,
         }
     }
 
     /// The path given at creation (file stores), or None.
     pub fn path(&self) -> Option<&std::path::Path> {
-        match self {
+        match self.engine() {
             Backstore::File(f) => Some(f.path()),
             Backstore::Uring(u) => Some(u.path()),
             #[cfg(feature = "rbd")]
@@ -104,27 +131,33 @@ impl Backstore {
     /// The store refuses writes whatever the LUN's setting (an RBD snapshot).
     pub fn readonly(&self) -> bool {
         #[cfg(feature = "rbd")]
-        if let Backstore::Rbd(r) = self {
+        if let Backstore::Rbd(r) = self.engine() {
             return r.readonly();
         }
         false
     }
 
     /// Whether completed writes may sit in a volatile cache until a flush: what the caching mode
-    /// page's WCE should say by default. True for the engines that write through the page cache.
+    /// page's WCE should say by default. A file opened O_SYNC is write-through (each write returns
+    /// once durable). O_DIRECT alone is not: it skips the page cache, but neither the device's write
+    /// cache nor the metadata of a newly allocated block is made durable without a flush, so FUA
+    /// and SYNCHRONIZE CACHE still need fdatasync and WCE stays 1.
     pub fn volatile_cache(&self) -> bool {
         #[cfg(feature = "rbd")]
-        if let Backstore::Rbd(r) = self {
+        if let Backstore::Rbd(r) = self.engine() {
             return r.volatile_cache();
         }
-        true
+        match self.open_flags() {
+            Some(flags) => !flags.sync,
+            None => true,
+        }
     }
 
     /// The `--bsopts` that reopen this store after a restart, for stores whose options are more than
     /// a size (an RBD image's connection settings); None otherwise.
     pub fn reopen_options(&self) -> Option<&str> {
         #[cfg(feature = "rbd")]
-        if let Backstore::Rbd(r) = self {
+        if let Backstore::Rbd(r) = self.engine() {
             return Some(r.options());
         }
         None
@@ -134,7 +167,7 @@ impl Backstore {
     /// offered thin provisioned (an RBD image). Files stay fully provisioned unless asked.
     pub fn thin_provisioned(&self) -> bool {
         #[cfg(feature = "rbd")]
-        if let Backstore::Rbd(_) = self {
+        if let Backstore::Rbd(_) = self.engine() {
             return true;
         }
         false
@@ -150,6 +183,7 @@ impl BlockStore for Backstore {
             Backstore::Uring(s) => s.size(),
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.size(),
+            Backstore::Faulty(s) => s.size(),
         }
     }
 
@@ -161,6 +195,8 @@ impl BlockStore for Backstore {
             Backstore::Uring(s) => s.read_at(offset, buf).await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.read_at(offset, buf).await,
+            // Boxed: the wrapped store is itself a `Backstore`, whose future cannot contain itself.
+            Backstore::Faulty(s) => Box::pin(s.read_at(offset, buf)).await,
         }
     }
 
@@ -172,6 +208,8 @@ impl BlockStore for Backstore {
             Backstore::Uring(s) => s.write_at(offset, buf, fua).await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.write_at(offset, buf, fua).await,
+            // Boxed: the wrapped store is itself a `Backstore`, whose future cannot contain itself.
+            Backstore::Faulty(s) => Box::pin(s.write_at(offset, buf, fua)).await,
         }
     }
 
@@ -183,6 +221,8 @@ impl BlockStore for Backstore {
             Backstore::Uring(s) => s.flush().await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.flush().await,
+            // Boxed: the wrapped store is itself a `Backstore`, whose future cannot contain itself.
+            Backstore::Faulty(s) => Box::pin(s.flush()).await,
         }
     }
 
@@ -194,6 +234,8 @@ impl BlockStore for Backstore {
             Backstore::Uring(s) => s.unmap(offset, len).await,
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.unmap(offset, len).await,
+            // Boxed: the wrapped store is itself a `Backstore`, whose future cannot contain itself.
+            Backstore::Faulty(s) => Box::pin(s.unmap(offset, len)).await,
         }
     }
 
@@ -218,6 +260,7 @@ impl BlockStore for Backstore {
             Backstore::File(s) => s.allocation(offset, len),
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.allocation(offset, len),
+            Backstore::Faulty(s) => s.allocation(offset, len),
             // The other engines keep no allocation map.
             _ => Ok((true, len)),
         }
@@ -231,6 +274,7 @@ impl BlockStore for Backstore {
             Backstore::Uring(s) => s.reload_size(),
             #[cfg(feature = "rbd")]
             Backstore::Rbd(s) => s.reload_size(),
+            Backstore::Faulty(s) => s.reload_size(),
         }
     }
 }

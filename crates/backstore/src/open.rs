@@ -1,7 +1,9 @@
 //! Opening a store from what an administrator typed: `--bstype`, `--backing-store`, `--bsopts`,
 //! `--bsoflags`.
 
-use crate::{Backstore, BackstoreError, FileStore, MemoryStore, NullStore, OpenFlags, UringStore};
+use crate::{
+    Backstore, BackstoreError, FaultRule, FaultStore, FileStore, MemoryStore, NullStore, OpenFlags, UringStore,
+};
 use std::path::PathBuf;
 
 /// The engines, named as tgt names them.
@@ -56,18 +58,39 @@ pub struct BackstoreSpec {
     pub kind: BackstoreKind,
     /// The file or device (rdwr); ignored by memory, optional for null.
     pub path: Option<PathBuf>,
-    /// tgt's `--bsopts`, `key=value` pairs separated by ';' or ','.
+    /// tgt's `--bsopts`, `key=value` pairs separated by ';' or ','. Any engine also takes
+    /// `fault=RULE` (repeatable), which wraps it in a `FaultStore` (a testing aid).
     pub options: String,
     /// tgt's `--bsoflags`: `direct`, `sync`, separated by ':' or ','.
     pub oflags: String,
     pub readonly: bool,
+    /// The LUN's logical block size: `fault=` rules count in it, and O_DIRECT needs I/O in units
+    /// the file accepts.
+    pub block_size: u32,
 }
 
 /// Default size of a null store with no `size=` option: large enough for any test, costs nothing.
 const NULL_DEFAULT_SIZE: u64 = 1 << 40;
 
-/// Open the store `spec` describes.
+/// Open the store `spec` describes, behind its `fault=` rules if it has any.
 pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
+    let mut faults = Vec::new();
+    let mut rest = Vec::new();
+    for opt in spec.options.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
+        match opt.strip_prefix("fault=") {
+            Some(rule) => faults.push(FaultRule::parse(rule)?),
+            None => rest.push(opt),
+        }
+    }
+    let engine_spec = BackstoreSpec { options: rest.join(";"), ..spec.clone() };
+    let store = open_engine(&engine_spec)?;
+    if faults.is_empty() {
+        return Ok(store);
+    }
+    Ok(Backstore::Faulty(Box::new(FaultStore::new(store, faults, spec.block_size))))
+}
+
+fn open_engine(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
     // RBD's options and path have their own grammar (see `rbd::options`).
     if spec.kind == BackstoreKind::Rbd {
         return open_rbd(spec);
@@ -87,6 +110,11 @@ pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
             "direct" => flags.direct = true,
             "sync" => flags.sync = true,
             other => return Err(BackstoreError::BadOption(format!("unknown bsoflag '{other}'"))),
+        }
+    }
+    if flags.direct {
+        if let Some(path) = spec.path.as_deref() {
+            crate::file::check_direct_io(path, spec.block_size)?;
         }
     }
     match spec.kind {
@@ -168,6 +196,7 @@ mod tests {
             options: String::new(),
             oflags: String::new(),
             readonly: false,
+            block_size: 512,
         };
         assert_eq!(spec.kind.name(), "rbd");
         let err = open(&spec).unwrap_err().to_string();
@@ -197,11 +226,57 @@ mod tests {
             options: String::new(),
             oflags: String::new(),
             readonly: false,
+            block_size: 512,
         };
         assert!(open(&spec).is_err());
         let store = open(&BackstoreSpec { options: "size=1M".into(), ..spec.clone() }).unwrap();
         assert_eq!(store.size(), 1 << 20);
         let err = open(&BackstoreSpec { options: "colour=blue".into(), ..spec }).unwrap_err();
         assert!(err.to_string().contains("colour"));
+    }
+
+    #[test]
+    fn fault_rules_wrap_any_engine_and_bad_rules_are_named() {
+        let spec = BackstoreSpec {
+            kind: BackstoreKind::Memory,
+            path: None,
+            options: "size=1M;fault=read:eio:lba=2,fault=write:delay=1ms".into(),
+            oflags: String::new(),
+            readonly: false,
+            block_size: 512,
+        };
+        let store = open(&spec).unwrap();
+        assert!(store.has_faults());
+        assert_eq!((store.kind(), store.size()), (BackstoreKind::Memory, 1 << 20));
+        let mut buf = [0u8; 512];
+        assert!(crate::test_util::block_on(store.read_at(512, &mut buf)).is_ok());
+        assert!(crate::test_util::block_on(store.read_at(1024, &mut buf)).is_err());
+        let err = open(&BackstoreSpec { options: "size=1M;fault=read:eoi".into(), ..spec.clone() }).unwrap_err();
+        assert!(err.to_string().contains("unknown effect 'eoi'"), "{err}");
+        assert!(!open(&BackstoreSpec { options: "size=1M".into(), ..spec }).unwrap().has_faults());
+    }
+
+    #[test]
+    fn write_cache_is_volatile_unless_opened_sync() {
+        let tmp = tempfile::NamedTempFile::new_in("/var/tmp").unwrap();
+        tmp.as_file().set_len(1 << 20).unwrap();
+        let spec = |oflags: &str, options: &str| BackstoreSpec {
+            kind: BackstoreKind::Rdwr,
+            path: Some(tmp.path().to_path_buf()),
+            options: options.into(),
+            oflags: oflags.into(),
+            readonly: false,
+            block_size: 512,
+        };
+        assert!(open(&spec("", "")).unwrap().volatile_cache());
+        let sync = open(&spec("sync", "")).unwrap();
+        assert!(!sync.volatile_cache());
+        assert_eq!(sync.open_flags().map(|f| f.sync), Some(true));
+        // Behind faults the engine's truth still shows.
+        assert!(!open(&spec("sync", "fault=read:eio")).unwrap().volatile_cache());
+        if let Ok(direct) = open(&spec("direct", "")) {
+            assert!(direct.volatile_cache(), "O_DIRECT alone does not flush the device's cache");
+        }
+        assert!(open(&spec("dsync", "")).unwrap_err().to_string().contains("unknown bsoflag 'dsync'"));
     }
 }

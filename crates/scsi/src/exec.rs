@@ -22,7 +22,13 @@ pub(crate) async fn execute(
     data_in: &mut Vec<u8>,
 ) -> TaskResult {
     let mut data_out_expected = 0;
-    let result = run(lu, ctx, cdb, data_out, data_in, &mut data_out_expected).await;
+    let command = run(lu, ctx, cdb, data_out, data_in, &mut data_out_expected);
+    // A unit deleted while the command is still running (waiting on a slow store) ends the command
+    // with the answer the next one would get: the unit is no longer there.
+    let result = match lu.unless_removed(command).await {
+        Some(result) => result,
+        None => Err(Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED).into()),
+    };
     finish(result, lu.sense_format(), data_out_expected, data_in)
 }
 

@@ -35,6 +35,7 @@
 
 mod cdb;
 pub mod directory;
+mod error_log;
 mod exec;
 pub mod lun;
 pub mod lun_address;
@@ -174,7 +175,7 @@ pub(crate) mod test_util {
     pub fn assert_sense(r: &TaskResult, key: u8, asc: u8, ascq: u8) {
         assert_eq!(r.status, ScsiStatus::CheckCondition);
         let s = r.sense.as_deref().expect("sense data");
-        assert_eq!(s[0], 0x70, "fixed format");
+        assert_eq!(s[0] & 0x7f, 0x70, "fixed format");
         assert_eq!((s[2], s[12], s[13]), (key, asc, ascq), "sense {s:02x?}");
     }
 }

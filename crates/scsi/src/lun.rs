@@ -6,8 +6,11 @@
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceType {
@@ -146,6 +149,11 @@ pub struct LogicalUnit {
     range_locks: crate::range_lock::RangeLocks,
     /// EXTENDED COPY outcomes by (nexus id, list identifier).
     copies: Mutex<Vec<(u64, u8, crate::spc::xcopy::CopyOutcome)>>,
+    /// Rate limit of the backing-store failure log.
+    medium_errors: crate::error_log::ErrorLog,
+    /// Set once the unit is deleted from its target; `removal` wakes the commands still running.
+    removed: AtomicBool,
+    removal: tokio::sync::Notify,
     /// 0 when no SANITIZE runs, else 1 + its progress in 65536ths (see `SanitizeGuard`).
     sanitize: AtomicU32,
 }
@@ -195,6 +203,9 @@ impl LogicalUnit {
             range_locks: Default::default(),
             copies: Mutex::new(Vec::new()),
             sanitize: AtomicU32::new(0),
+            medium_errors: Default::default(),
+            removed: AtomicBool::new(false),
+            removal: tokio::sync::Notify::new(),
             device_type: config.device_type,
             block_size: config.block_size,
             config: RwLock::new(Arc::new(config)),
@@ -211,9 +222,8 @@ impl LogicalUnit {
         config.descriptor_sense = mode.d_sense;
         let (kind, path, bsoflags) = match &self.store {
             Some(store) => {
-                let flags = match store {
-                    Backstore::File(f) => {
-                        let flags = f.flags();
+                let flags = match store.open_flags() {
+                    Some(flags) => {
                         let mut names = Vec::new();
                         if flags.sync {
                             names.push("sync");
@@ -223,7 +233,7 @@ impl LogicalUnit {
                         }
                         names.join(":")
                     }
-                    _ => String::new(),
+                    None => String::new(),
                 };
                 (store.kind().name().to_string(), store.path().map(|p| p.display().to_string()), flags)
             }
@@ -353,6 +363,36 @@ impl LogicalUnit {
             Some(store) if self.is_online() => Ok(store),
             _ => Err(Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT)),
         }
+    }
+
+    /// The unit was deleted from its target: commands still running on it end now (see
+    /// `unless_removed`), whatever they wait for (a slow store, a range lock).
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+        self.removal.notify_waiters();
+    }
+
+    /// Run `command` to its end, or None if the unit is deleted first (the command's future is
+    /// dropped where it waits). The command is polled first, so one that completes at once (most
+    /// do) costs nothing more than an unpolled `Notified`.
+    pub(crate) async fn unless_removed<F: Future>(&self, command: F) -> Option<F::Output> {
+        // Created before the first poll of `command`: notify_waiters reaches it from then on.
+        let mut removal = pin!(self.removal.notified());
+        let mut command = pin!(command);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = command.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            if self.removed.load(Ordering::Acquire) || removal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    pub(crate) fn medium_errors(&self) -> &crate::error_log::ErrorLog {
+        &self.medium_errors
     }
 
     pub(crate) fn mode_params(&self) -> ModeParams {

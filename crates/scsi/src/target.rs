@@ -158,6 +158,7 @@ impl Target {
             }
             if let Some(unit) = luns.get(&lun) {
                 self.directory.unregister(unit);
+                unit.mark_removed();
             }
             if lun == 0 {
                 luns.insert(0, Arc::new(LogicalUnit::new(LunConfig::controller(self.tid, 0), None)));

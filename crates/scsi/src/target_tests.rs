@@ -213,3 +213,30 @@ fn descriptor_sense_from_config_and_unknown_service_action() {
     assert_eq!(r.sense.as_deref().map(|s| (s[1], s[2])), Some((0x05, 0x24)));
     assert!(block_on(t.lu.flush()).is_ok());
 }
+
+#[test]
+fn deleting_a_unit_ends_the_commands_waiting_on_its_store() {
+    let rule = rtgt_backstore::FaultRule::parse("read:delay=5s").unwrap();
+    let inner = Backstore::Memory(MemoryStore::new(1 << 20));
+    let store = Backstore::Faulty(Box::new(rtgt_backstore::FaultStore::new(inner, vec![rule], 512)));
+    let t = TestLun::with_store(LunConfig::disk(1, 2), Some(store), 2);
+    let other = t.target.clone();
+    t.target.add_lun(1, disk(1 << 20, 1)).unwrap();
+    t.clear_ua(&t.nexus);
+    let (target, nexus) = (t.target.clone(), t.nexus.clone());
+    let started = std::time::Instant::now();
+    let waiting = std::thread::spawn(move || {
+        let mut d = Vec::new();
+        block_on(target.execute(&nexus, 2, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[], &mut d))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!waiting.is_finished());
+    other.remove_lun(2).unwrap();
+    let r = waiting.join().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_sense(&r, 0x05, 0x25, 0x00);
+    // The next command finds no unit; the other unit is untouched (after its inventory change UA).
+    assert_sense(&exec(&t.target, &t.nexus, 2, &TUR).0, 0x05, 0x25, 0x00);
+    assert_sense(&exec(&t.target, &t.nexus, 1, &TUR).0, 0x06, 0x3f, 0x0e);
+    assert_good(&exec(&t.target, &t.nexus, 1, &TUR).0);
+}

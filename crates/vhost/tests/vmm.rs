@@ -257,6 +257,7 @@ fn fixture() -> Fixture {
         options: String::new(),
         oflags: String::new(),
         readonly: false,
+        block_size: 512,
     })
     .unwrap();
     let target = Target::new(1, "vm".into());
@@ -345,6 +346,7 @@ fn guest_commands_over_vhost_user() {
         options: "size=1M".into(),
         oflags: String::new(),
         readonly: false,
+        block_size: 512,
     })
     .unwrap();
     f.target.add_lun(2, Arc::new(LogicalUnit::new(LunConfig::disk(1, 2), Some(store)))).unwrap();

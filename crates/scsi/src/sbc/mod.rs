@@ -13,7 +13,7 @@ pub(crate) mod sync;
 use crate::cdb::BlockRange;
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
-use rtgt_backstore::BackstoreError;
+use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
 
 /// Byte offset and length of an LBA range, or LOGICAL BLOCK ADDRESS OUT OF RANGE (SBC-3 4.5) when
 /// it reaches past the last block. A range of zero blocks may start right after the last block.
@@ -50,10 +50,20 @@ pub(crate) enum Access {
     Write,
 }
 
-/// A backing-store failure as sense data: MEDIUM ERROR with the LBA in INFORMATION, or the thin
-/// provisioning space allocation failure when the store ran out of space (SBC-3 4.7.3.6).
+/// A backing-store failure as sense data: MEDIUM ERROR with the LBA of the first block not
+/// transferred in INFORMATION, or the thin provisioning space allocation failure when the store ran
+/// out of space (SBC-3 4.7.3.6). Logged at most once per `error_log::QUIET` per unit.
 pub(crate) fn store_error(lu: &LogicalUnit, err: &BackstoreError, access: Access) -> Sense {
-    tracing::warn!(error = %err, "backing store I/O failed");
+    if let Some(suppressed) = lu.medium_errors().admit(std::time::Instant::now()) {
+        let store = lu.store().and_then(|s| s.path()).map(|p| p.display().to_string()).unwrap_or_default();
+        tracing::warn!(
+            error = %err,
+            %store,
+            suppressed,
+            "backing store I/O failed (further failures of this unit: at most one line per {}s)",
+            crate::error_log::QUIET.as_secs()
+        );
+    }
     if err.is_no_space() {
         return Sense::new(SenseKey::DataProtect, Asc::SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
     }
@@ -62,18 +72,76 @@ pub(crate) fn store_error(lu: &LogicalUnit, err: &BackstoreError, access: Access
         Access::Write => Asc::WRITE_ERROR,
     };
     let sense = Sense::new(SenseKey::MediumError, asc);
+    let bs = u64::from(lu.block_size());
     match err {
         BackstoreError::Io { offset, .. } | BackstoreError::OutOfRange { offset, .. } => {
-            sense.with_information(offset / u64::from(lu.block_size()))
+            sense.with_information(offset / bs)
         }
+        BackstoreError::Short { offset, done, .. } => sense.with_information(offset.saturating_add(*done) / bs),
         _ => sense,
+    }
+}
+
+/// Short transfers in a row that make no progress before the failure is reported.
+const SHORT_STALLS: u32 = 3;
+
+/// Where an operation followed through short transfers stands (see `read_fully`).
+struct Progress {
+    len: u64,
+    done: u64,
+    stalls: u32,
+}
+
+impl Progress {
+    fn new(len: u64) -> Self {
+        Progress { len, done: 0, stalls: 0 }
+    }
+
+    /// Ok(true) when the operation completed, Ok(false) when the rest (from `done`) is to be asked
+    /// for again after a short transfer that made progress, or a few that did not.
+    fn after(&mut self, result: Result<(), BackstoreError>) -> Result<bool, BackstoreError> {
+        match result {
+            Ok(()) => Ok(true),
+            Err(BackstoreError::Short { op, offset, done: n }) if n <= self.len - self.done => {
+                self.stalls = if n == 0 { self.stalls + 1 } else { 0 };
+                if self.stalls > SHORT_STALLS {
+                    return Err(BackstoreError::Short { op, offset, done: n });
+                }
+                self.done += n;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Fill `buf` from `offset`, asking again for the rest after a short read (a device may complete
+/// part of a request); a read that stops making progress is reported, never passed off as complete.
+pub(crate) async fn read_fully(store: &Backstore, offset: u64, buf: &mut [u8]) -> Result<(), BackstoreError> {
+    let mut p = Progress::new(buf.len() as u64);
+    loop {
+        let result = store.read_at(offset + p.done, &mut buf[p.done as usize..]).await;
+        if p.after(result)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Write all of `data` at `offset`, the same way: a partial write is never acknowledged.
+pub(crate) async fn write_fully(store: &Backstore, offset: u64, data: &[u8], fua: bool) -> Result<(), BackstoreError> {
+    let mut p = Progress::new(data.len() as u64);
+    loop {
+        let result = store.write_at(offset + p.done, &data[p.done as usize..], fua).await;
+        if p.after(result)? {
+            return Ok(());
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::TestLun;
+    use crate::test_util::{assert_good, assert_sense, TestLun};
     use rtgt_backstore::ErrorKind;
 
     #[test]
@@ -94,5 +162,80 @@ mod tests {
             s.encode(crate::SenseFormat::Fixed),
             [0x70, 0, 0x07, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x27, 0x07, 0, 0, 0, 0]
         );
+    }
+
+    /// A disk of 2048 blocks on a memory store behind `rules`.
+    fn faulty(rules: &[&str]) -> TestLun {
+        let rules = rules.iter().map(|r| rtgt_backstore::FaultRule::parse(r).unwrap()).collect();
+        let inner = Backstore::Memory(rtgt_backstore::MemoryStore::new(1 << 20));
+        let store = Backstore::Faulty(Box::new(rtgt_backstore::FaultStore::new(inner, rules, 512)));
+        TestLun::with_store(crate::LunConfig::disk(1, 1), Some(store), 1)
+    }
+
+    fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 10] {
+        let l = lba.to_be_bytes();
+        let b = blocks.to_be_bytes();
+        [op, 0, l[0], l[1], l[2], l[3], 0, b[0], b[1], 0]
+    }
+
+    /// The INFORMATION field of fixed-format sense.
+    fn information(r: &crate::TaskResult) -> u32 {
+        let s = r.sense.as_deref().expect("sense");
+        assert_eq!(s[0], 0xf0, "VALID set: {s:02x?}");
+        u32::from_be_bytes([s[3], s[4], s[5], s[6]])
+    }
+
+    #[test]
+    fn injected_errors_become_medium_errors_at_the_first_bad_block() {
+        let t = faulty(&["read:eio:lba=100-199", "write:eio:lba=150", "write:enospc:lba=300"]);
+        let data = vec![0x11u8; 8 * 512];
+        assert_good(&t.run_out(&rw10(0x2a, 96, 8), &data).0);
+        let (r, _) = t.run(&rw10(0x28, 96, 8));
+        assert_sense(&r, 0x03, 0x11, 0x00);
+        assert_eq!(information(&r), 100);
+        let (r, _) = t.run_out(&rw10(0x2a, 148, 4), &data[..2048]);
+        assert_sense(&r, 0x03, 0x0c, 0x00);
+        assert_eq!(information(&r), 150);
+        assert_sense(&t.run_out(&rw10(0x2a, 300, 1), &data[..512]).0, 0x07, 0x27, 0x07);
+        // Outside the ranges all is well.
+        assert_good(&t.run(&rw10(0x28, 0, 8)).0);
+        // VERIFY without BYTCHK reads the medium back: it finds the unreadable block too.
+        let (r, d) = t.run(&rw10(0x2f, 90, 20));
+        assert_sense(&r, 0x03, 0x11, 0x00);
+        assert_eq!(information(&r), 100);
+        assert!(d.is_empty(), "VERIFY returns no data");
+        assert_good(&t.run(&rw10(0x2f, 0, 100)).0);
+    }
+
+    #[test]
+    fn short_transfers_are_completed_by_retrying() {
+        // Every other call stops half-way: the retry of the rest completes it.
+        let t = faulty(&["read:short:every=2", "write:short:every=2"]);
+        let data: Vec<u8> = (0..16 * 512u32).map(|i| (i % 241) as u8).collect();
+        for _ in 0..3 {
+            assert_good(&t.run_out(&rw10(0x2a, 40, 16), &data).0);
+            let (r, back) = t.run(&rw10(0x28, 40, 16));
+            assert_good(&r);
+            assert_eq!(back, data);
+        }
+    }
+
+    #[test]
+    fn short_transfers_that_stall_are_reported_never_acknowledged() {
+        // Transfers stop before block 10 every time: nothing past it ever moves.
+        let t = faulty(&["read:short:lba=10-11", "write:short:lba=10-11"]);
+        let data = vec![0x77u8; 8 * 512];
+        let (r, _) = t.run_out(&rw10(0x2a, 6, 8), &data);
+        assert_sense(&r, 0x03, 0x0c, 0x00);
+        assert_eq!(information(&r), 10);
+        let (r, _) = t.run(&rw10(0x28, 6, 8));
+        assert_sense(&r, 0x03, 0x11, 0x00);
+        assert_eq!(information(&r), 10);
+        // The blocks before the stall were written; the ones after were not.
+        let (r, back) = t.run(&rw10(0x28, 6, 4));
+        assert_good(&r);
+        assert!(back.iter().all(|&b| b == 0x77));
+        let (_, back) = t.run(&rw10(0x28, 12, 2));
+        assert!(back.iter().all(|&b| b == 0));
     }
 }

@@ -13,7 +13,6 @@ use super::{byte_range, check_transfer_length, check_writable, store_error, Acce
 use crate::cdb::BlockRange;
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
-use rtgt_backstore::BlockStore;
 
 /// CDB byte holding the TRANSFER LENGTH field's most significant byte, by CDB length.
 pub(crate) fn transfer_length_byte(cdb_len: usize) -> u16 {
@@ -38,7 +37,7 @@ pub(crate) async fn read(
     }
     let store = lu.medium()?;
     data_in.resize(len as usize, 0);
-    store.read_at(offset, data_in).await.map_err(|e| store_error(lu, &e, Access::Read))
+    super::read_fully(store, offset, data_in).await.map_err(|e| store_error(lu, &e, Access::Read))
 }
 
 /// The whole blocks of `data_out` that the range calls for (see the module comment).
@@ -67,7 +66,7 @@ pub(crate) async fn write(
     let fua = fua || !lu.mode_params().wce;
     // Ordered against COMPARE AND WRITE and ORWRITE on the same blocks.
     let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
-    store.write_at(offset, &data_out[..n], fua).await.map_err(|e| store_error(lu, &e, Access::Write))
+    super::write_fully(store, offset, &data_out[..n], fua).await.map_err(|e| store_error(lu, &e, Access::Write))
 }
 
 /// VERIFY: BYTCHK 0 reads the blocks back (a medium verification, SBC-3 5.30: a store that
@@ -108,7 +107,7 @@ async fn read_through(lu: &LogicalUnit, offset: u64, len: u64, scratch: &mut Vec
         let n = (len - done).min(VERIFY_CHUNK) as usize;
         scratch.clear();
         scratch.resize(n, 0);
-        if let Err(e) = store.read_at(offset + done, scratch).await {
+        if let Err(e) = super::read_fully(store, offset + done, scratch).await {
             result = Err(store_error(lu, &e, Access::Read));
             break;
         }
@@ -122,7 +121,7 @@ async fn compare(lu: &LogicalUnit, offset: u64, expected: &[u8], scratch: &mut V
     let store = lu.medium()?;
     scratch.clear();
     scratch.resize(expected.len(), 0);
-    let read = store.read_at(offset, scratch).await;
+    let read = super::read_fully(store, offset, scratch).await;
     let mismatch = scratch.iter().zip(expected).position(|(a, b)| a != b);
     scratch.clear();
     read.map_err(|e| store_error(lu, &e, Access::Read))?;

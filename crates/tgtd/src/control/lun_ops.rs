@@ -89,8 +89,12 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         options: spec.bsopts.clone(),
         oflags: spec.bsoflags.clone(),
         readonly: false,
+        block_size,
     })
     .map_err(|e| invalid(e.to_string()))?;
+    if store.has_faults() {
+        tracing::warn!(tid, lun, bsopts = %spec.bsopts, "fault injection is on for this LUN (a testing aid; not saved)");
+    }
     // The store knows whether it keeps a volatile cache (WCE) and whether it can be written at all.
     let mut config = LunConfig {
         block_size,

@@ -50,6 +50,24 @@ pub struct ScsiOutcome {
     pub residual: (bool, bool, u32),
 }
 
+impl ScsiOutcome {
+    /// (sense key, ASC, ASCQ) of fixed-format sense; zeros when there is none.
+    pub fn sense_code(&self) -> (u8, u8, u8) {
+        match self.sense.get(..14) {
+            Some(s) => (s[2] & 0x0f, s[12], s[13]),
+            None => (0, 0, 0),
+        }
+    }
+
+    /// The INFORMATION field of fixed-format sense when VALID is set.
+    pub fn information(&self) -> Option<u32> {
+        match self.sense.get(..7) {
+            Some(s) if s[0] & 0x80 != 0 => Some(u32::from_be_bytes([s[3], s[4], s[5], s[6]])),
+            _ => None,
+        }
+    }
+}
+
 pub struct Connection {
     pub stream: TcpStream,
     pub cmd_sn: u32,

@@ -56,11 +56,15 @@ impl Tgtd {
     }
 
     pub fn start_with(extra: &[&str]) -> Tgtd {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// A tgtd whose socket, state directory and log live in `dir` (the log is appended to).
+    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Tgtd {
         let socket = dir.path().join("control.sock");
         let port = free_port();
         let portal = format!("portal=127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.path().join("tgtd.log")).unwrap();
+        let log = std::fs::File::options().create(true).append(true).open(dir.path().join("tgtd.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
             .args(["-f", "--iscsi", &portal, "--control-socket"])
             .arg(&socket)
@@ -155,8 +159,44 @@ impl Tgtd {
         ]);
     }
 
+    /// `tgtadm --mode logicalunit --op new` for LUN `lun` of target `tid` with `extra` arguments
+    /// (`--backing-store`, `--bstype`, `--bsopts`, ...); the output, to check failures too.
+    pub fn add_lun(&self, tid: u32, lun: u64, extra: &[&str]) -> Output {
+        let (tid, lun) = (tid.to_string(), lun.to_string());
+        let mut args = vec!["--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", &tid, "--lun", &lun];
+        args.extend_from_slice(extra);
+        self.tgtadm(&args)
+    }
+
+    /// A logged-in session to `iqn` (`isid_tail` tells sessions apart) whose pending unit
+    /// attentions on `luns` are consumed with TEST UNIT READY.
+    pub fn session(&self, iqn: &str, isid_tail: u8, luns: &[u64]) -> initiator::Connection {
+        let mut conn = initiator::Connection::connect(self.portal()).unwrap();
+        conn.isid[5] = isid_tail;
+        conn.login("iqn.2026-11.org.rtgt.test:initiator", Some(iqn), &[]).expect("login");
+        for &lun in luns {
+            for _ in 0..8 {
+                if conn.scsi(lun, &[0; 6], &[], 0).unwrap().status == 0 {
+                    break;
+                }
+            }
+        }
+        conn
+    }
+
     pub fn url(&self, iqn: &str, lun: u32) -> String {
         format!("iscsi://127.0.0.1:{}/{iqn}/{lun}", self.port)
+    }
+
+    /// SIGKILL by PID (a crash: no shutdown code runs), then a new tgtd on the same directory
+    /// (state, control socket, log) and a fresh port.
+    pub fn crash_and_restart(mut self, extra: &[&str]) -> Tgtd {
+        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+        assert_eq!(unsafe { libc::kill(self.pid(), libc::SIGKILL) }, 0);
+        let status = self.child.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, extra)
     }
 
     /// Send SIGTERM and wait for the exit status.
