@@ -76,6 +76,45 @@ impl FileStore {
         }
     }
 
+    /// pread into possibly uninitialized memory (see `Backstore::read_uninit`); `None` with
+    /// O_DIRECT, whose reads go through the aligned bounce buffer.
+    pub(crate) fn read_uninit(
+        &self,
+        offset: u64,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Option<Result<(), BackstoreError>> {
+        if self.flags.direct {
+            return None;
+        }
+        if let Err(e) = check_range(ErrorKind::Read, offset, buf.len() as u64, self.size()) {
+            return Some(Err(e));
+        }
+        let fd = self.file.as_raw_fd();
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = &mut buf[done..];
+            let at = offset + done as u64;
+            // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`, memory this
+            // function borrows mutably; MaybeUninit<u8> has the layout of u8, and pread never
+            // reads the buffer, so its bytes need not be initialized.
+            let n = unsafe { libc::pread(fd, rest.as_mut_ptr().cast(), rest.len(), at as libc::off_t) };
+            match n {
+                n if n > 0 => done += n as usize,
+                0 => {
+                    let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                    return Some(Err(BackstoreError::io(ErrorKind::Read, at, eof)));
+                }
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Some(Err(BackstoreError::io(ErrorKind::Read, at, e)));
+                    }
+                }
+            }
+        }
+        Some(Ok(()))
+    }
+
     fn read_direct(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         let mut bounce = AlignedBuf::new(buf.len());
         self.file.read_exact_at(bounce.as_mut_slice(), offset)?;
@@ -281,6 +320,32 @@ impl Drop for AlignedBuf {
 mod tests {
     use super::*;
     use crate::test_util::block_on;
+
+    #[test]
+    fn reads_into_uninitialized_memory() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.as_file().set_len(1 << 20).unwrap();
+        let store = FileStore::open(tmp.path(), OpenFlags::default()).unwrap();
+        let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+        block_on(store.write_at(4096, &data, false)).unwrap();
+        let mut buf: Vec<u8> = Vec::with_capacity(data.len());
+        store.read_uninit(4096, &mut buf.spare_capacity_mut()[..data.len()]).unwrap().unwrap();
+        // SAFETY: read_uninit returned Ok, so it wrote every byte of the capacity it was given.
+        unsafe { buf.set_len(data.len()) };
+        assert_eq!(buf, data);
+        // Past the end: refused before any read. A file cut short under the store: end of file.
+        let mut buf: Vec<u8> = Vec::with_capacity(8192);
+        let e = store.read_uninit((1 << 20) - 4096, &mut buf.spare_capacity_mut()[..8192]).unwrap().unwrap_err();
+        assert!(matches!(e, BackstoreError::OutOfRange { .. }), "{e}");
+        tmp.as_file().set_len(8192).unwrap();
+        let e = store.read_uninit(4096, &mut buf.spare_capacity_mut()[..8192]).unwrap().unwrap_err();
+        assert!(
+            matches!(&e, BackstoreError::Io { offset: 8192, source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof),
+            "{e}"
+        );
+        let direct = FileStore { flags: OpenFlags { direct: true, ..OpenFlags::default() }, ..store };
+        assert!(direct.read_uninit(0, &mut buf.spare_capacity_mut()[..512]).is_none());
+    }
 
     #[test]
     fn reads_back_writes_and_reports_size() {

@@ -82,6 +82,22 @@ pub enum Backstore {
 }
 
 impl Backstore {
+    /// Fill `buf`, whose bytes may be uninitialized, from `offset`, when the engine can read
+    /// straight into such memory (a plain file: pread). `None` when it cannot; the caller then
+    /// zero-fills a buffer and uses `read_at`. Saves the zero-fill of every READ's data buffer,
+    /// which at 128 KiB per command is a tenth of the target's CPU. On `Some(Ok(()))` every byte
+    /// of `buf` has been written.
+    pub fn read_uninit(
+        &self,
+        offset: u64,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Option<Result<(), BackstoreError>> {
+        match self {
+            Backstore::File(s) => s.read_uninit(offset, buf),
+            _ => None,
+        }
+    }
+
     /// The engine's name as tgt spells it in `--bstype` and in `show` output.
     pub fn kind(&self) -> BackstoreKind {
         match self {

@@ -36,7 +36,17 @@ pub(crate) async fn read(
         return Ok(());
     }
     let store = lu.medium()?;
-    data_in.resize(len as usize, 0);
+    let len = len as usize;
+    data_in.clear();
+    data_in.reserve(len);
+    if let Some(result) = store.read_uninit(offset, &mut data_in.spare_capacity_mut()[..len]) {
+        result.map_err(|e| store_error(lu, &e, Access::Read))?;
+        // SAFETY: `read_uninit` returned Ok, so it wrote all `len` bytes of the spare capacity
+        // (reserved above), which are now initialized.
+        unsafe { data_in.set_len(len) };
+        return Ok(());
+    }
+    data_in.resize(len, 0);
     super::read_fully(store, offset, data_in).await.map_err(|e| store_error(lu, &e, Access::Read))
 }
 
