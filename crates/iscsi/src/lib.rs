@@ -17,6 +17,8 @@
 //! - `IscsiTarget::set_nop(NopParams)` / `nop()`: NOP-In probing of idle connections (tgt's
 //!   nop_interval and nop_count), read by each connection when it enters full feature phase.
 //! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
+//! - `Registry::set_max_sessions(n)` / `max_sessions()` / `session_count()`: the daemon-wide bound on
+//!   sessions (logins past it get 0x0302); a target's own bound is its `MaxSessions` parameter.
 //!
 //! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),
 //! `chap` and `auth_guard` (challenge memory, failure throttle), `accounts`, `connection` (reader and
@@ -24,6 +26,7 @@
 //! `session` and `window` (CmdSN), `registry`, `server`.
 
 pub mod accounts;
+pub mod limits;
 pub mod params;
 pub mod pdu;
 pub mod registry;

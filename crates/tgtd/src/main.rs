@@ -31,13 +31,40 @@ fn run(options: Options) -> Result<()> {
     let portals = options.portals().map_err(anyhow::Error::msg)?;
     let vhost = options.vhost().map_err(anyhow::Error::msg)?;
     let nop = options.nop_defaults().map_err(anyhow::Error::msg)?;
+    let max_sessions = options.max_sessions().map_err(anyhow::Error::msg)?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
+    raise_descriptor_limit(max_sessions);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
-    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, nop, ready))
+    let limits = Limits { nop, max_sessions };
+    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, limits, ready))
+}
+
+/// What every target and session starts bounded by (from `--iscsi`).
+struct Limits {
+    nop: rtgt_tgtd::state::NopSettings,
+    max_sessions: u32,
+}
+
+/// Each session holds at least one socket, and backing files take more: the usual soft limit of
+/// 1024 descriptors would refuse connections long before `max_sessions`. Raise the soft limit to
+/// the hard one (what any unprivileged process may do), and say so when even that is too low.
+fn raise_descriptor_limit(max_sessions: u32) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    if soft < hard {
+        if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            tracing::warn!(%err, "cannot raise the open file limit");
+        }
+    }
+    let now = getrlimit(Resource::RLIMIT_NOFILE).map(|(soft, _)| soft).unwrap_or(soft);
+    // Headroom for backing files, the control socket and listeners.
+    if now < u64::from(max_sessions) + 256 {
+        tracing::warn!(open_files = now, max_sessions, "the open file limit is below max_sessions: logins may fail");
+    }
 }
 
 /// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
@@ -72,11 +99,12 @@ async fn serve(
     state_dir: Option<PathBuf>,
     restore: bool,
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
-    nop: rtgt_tgtd::state::NopSettings,
+    limits: Limits,
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
-    daemon.config.set_nop_default(nop);
+    daemon.config.set_nop_default(limits.nop);
+    daemon.registry.set_max_sessions(limits.max_sessions);
     // vhost sockets first: once the control socket answers, every start-up target is listening.
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     let control_listener = bind_control_socket(&socket)?;
