@@ -32,6 +32,7 @@ fn run(options: Options) -> Result<()> {
     let vhost = options.vhost().map_err(anyhow::Error::msg)?;
     let nop = options.nop_defaults().map_err(anyhow::Error::msg)?;
     let max_sessions = options.max_sessions().map_err(anyhow::Error::msg)?;
+    let control_group = options.control_group.as_deref().map(group_id).transpose()?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
@@ -40,7 +41,26 @@ fn run(options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
     let limits = Limits { nop, max_sessions };
-    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, limits, ready))
+    let control = Control { socket, group: control_group };
+    runtime.block_on(serve(portals, control, state_dir, !options.no_restore, vhost, limits, ready))
+}
+
+/// The control socket and who may use it besides root and tgtd's own user.
+struct Control {
+    socket: PathBuf,
+    group: Option<u32>,
+}
+
+/// `--control-group NAME` (or a numeric gid).
+fn group_id(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => bail!("--control-group: no group named '{name}'"),
+        Err(err) => bail!("--control-group: cannot look up '{name}': {err}"),
+    }
 }
 
 /// What every target and session starts bounded by (from `--iscsi`).
@@ -95,7 +115,7 @@ fn check_no_other_daemon(socket: &Path) -> Result<()> {
 
 async fn serve(
     portals: Vec<SocketAddr>,
-    socket: PathBuf,
+    control: Control,
     state_dir: Option<PathBuf>,
     restore: bool,
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
@@ -107,13 +127,15 @@ async fn serve(
     daemon.registry.set_max_sessions(limits.max_sessions);
     // vhost sockets first: once the control socket answers, every start-up target is listening.
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
-    let control_listener = bind_control_socket(&socket)?;
+    let socket = control.socket;
+    let control_listener = bind_control_socket(&socket, control.group)?;
     let bound = bind_portals(&daemon, &portals).await?;
     daemon.config.set_boot_portals(bound.clone());
     if restore {
         restore_configuration(&daemon).await?;
     }
-    tokio::spawn(control::serve(control_listener, daemon.clone()));
+    let access = control::access::ControlAccess::for_this_process(control.group);
+    tokio::spawn(control::serve(control_listener, daemon.clone(), access));
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -152,7 +174,9 @@ async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {
     Ok(())
 }
 
-fn bind_control_socket(socket: &Path) -> Result<tokio::net::UnixListener> {
+/// Mode 0600, or 0660 owned by the control group: the file mode keeps other users from even
+/// connecting; the peer credential check in `control` is the second gate.
+fn bind_control_socket(socket: &Path, group: Option<u32>) -> Result<tokio::net::UnixListener> {
     if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -160,7 +184,12 @@ fn bind_control_socket(socket: &Path) -> Result<tokio::net::UnixListener> {
     let _ = std::fs::remove_file(socket);
     let listener = tokio::net::UnixListener::bind(socket)
         .with_context(|| format!("cannot bind the control socket {}", socket.display()))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(socket, None, Some(gid))
+            .with_context(|| format!("cannot give {} to group {gid}", socket.display()))?;
+    }
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
     Ok(listener)
 }

@@ -79,9 +79,7 @@ fn two_thousand_sessions_leave_no_descriptors_or_memory_behind() {
     let fds_after = settle_fds(pid, fds_before);
     let shown = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "conn", "--op", "show", "--tid", "1"]);
     let rss_after = rss_kib(pid);
-    eprintln!(
-        "{CYCLES} cycles in {elapsed:?}: fds {fds_before} -> {fds_after}, VmRSS {rss_before} -> {rss_after} KiB"
-    );
+    eprintln!("{CYCLES} cycles in {elapsed:?}: fds {fds_before} -> {fds_after}, VmRSS {rss_before} -> {rss_after} KiB");
     assert_eq!(fds_after, fds_before, "descriptors leaked");
     assert!(shown.trim().is_empty(), "sessions are left: {shown}");
     assert!(
