@@ -224,3 +224,35 @@ fn segment_and_burst_sizes_are_capped_by_the_target() {
     assert!(too_big.closed_by_target(), "an oversize data segment must close the connection");
     assert_eq!(conn.read10(1, 0, 1, 512).unwrap().status, 0, "other sessions go on");
 }
+
+#[test]
+fn a_write_claiming_more_data_than_any_lun_takes_is_refused_before_any_is_solicited() {
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2024-01.test:edtl";
+    target(&tgtd, 1, iqn);
+    let mut conn = connection(&tgtd, 1);
+    conn.login(INITIATOR, Some(iqn), &[]).unwrap();
+    clear_unit_attention(&mut conn);
+    // WRITE(10) with an Expected Data Transfer Length of 1 GiB, past the 64 MiB MAXIMUM TRANSFER
+    // LENGTH: the target must not ask for (and buffer) that much.
+    let mut bhs = [0u8; 48];
+    bhs[0] = OP_SCSI_CMD;
+    bhs[1] = 0x80 | 0x20 | 0x01;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    let itt = conn.itt();
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, 1 << 30);
+    write_u32(&mut bhs, 24, conn.cmd_sn);
+    write_u32(&mut bhs, 28, conn.exp_stat_sn);
+    conn.cmd_sn += 1;
+    bhs[32] = 0x2a;
+    bhs[39..41].copy_from_slice(&u16::MAX.to_be_bytes());
+    conn.send(&bhs, &[]).unwrap();
+    let rsp = conn.recv().unwrap();
+    assert_eq!(rsp.opcode(), OP_SCSI_RSP, "no R2T may come first: {rsp:?}");
+    conn.exp_stat_sn = rsp.u32_at(24).wrapping_add(1);
+    assert_eq!(rsp.bhs[3], 2, "CHECK CONDITION");
+    // Sense data after its 2-byte length: ILLEGAL REQUEST, INVALID FIELD IN CDB.
+    assert_eq!((rsp.data[2 + 2] & 0x0f, rsp.data[2 + 12]), (0x05, 0x24), "{rsp:?}");
+    assert_eq!(conn.read10(1, 0, 1, 512).unwrap().status, 0, "the session goes on");
+}
