@@ -151,7 +151,7 @@ pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
     // largest transfer a LUN accepts, so a larger one is refused before a byte of it is solicited
     // (buffering what an initiator claims would let one command hold gigabytes). Both: CHECK
     // CONDITION, INVALID FIELD IN CDB.
-    if (read && write) || (write && edtl > rtgt_scsi::lun::MAX_TRANSFER_BYTES) {
+    if write && (read || edtl > rtgt_scsi::lun::MAX_TRANSFER_BYTES) {
         let reply = ScsiReply {
             itt,
             lun: lun_raw,
