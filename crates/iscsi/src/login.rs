@@ -1,6 +1,8 @@
 //! The login phase (RFC 7143 6.3 and 11.12-11.13): security and operational stages with CSG/NSG and
 //! the T bit (authentication itself is auth.rs's: AuthMethod None or CHAP), the declarations that
-//! name initiator, target and session type, access control (ACLs, the offline state), and the ISID/TSIH rules that create, reinstate or join a session. Failures answer with a
+//! name initiator, target and session type, access control (ACLs, the offline state), the session
+//! bounds (daemon and target, 0x0302) and the ISID/TSIH rules that create, reinstate or join a
+//! session (MaxConnections, 0x0206). Failures answer with a
 //! login status class and detail (11.13.5), then the connection closes.
 
 use crate::auth::{AuthError, Security};
