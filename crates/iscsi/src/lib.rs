@@ -19,6 +19,8 @@
 //! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
 //! - `Registry::set_login_timeout(Duration)` / `login_timeout()`: how long a login may take before
 //!   the connection is dropped (default 30 s).
+//! - `Registry::set_max_sessions(n)` / `max_sessions()` / `session_count()`: the daemon-wide bound on
+//!   sessions (logins past it get 0x0302); a target's own bound is its `MaxSessions` parameter.
 //!
 //! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),
 //! `chap` and `auth_guard` (challenge memory, failure throttle), `accounts`, `connection` (reader and
@@ -26,6 +28,7 @@
 //! `session` and `window` (CmdSN), `registry`, `server`.
 
 pub mod accounts;
+pub mod limits;
 pub mod params;
 pub mod pdu;
 pub mod registry;

@@ -1,6 +1,8 @@
 //! The login phase (RFC 7143 6.3 and 11.12-11.13): security and operational stages with CSG/NSG and
 //! the T bit (authentication itself is auth.rs's: AuthMethod None or CHAP), the declarations that
-//! name initiator, target and session type, access control (ACLs, the offline state), and the ISID/TSIH rules that create, reinstate or join a session. Failures answer with a
+//! name initiator, target and session type, access control (ACLs, the offline state), the session
+//! bounds (daemon and target, 0x0302) and the ISID/TSIH rules that create, reinstate or join a
+//! session (MaxConnections, 0x0206). Failures answer with a
 //! login status class and detail (11.13.5), then the connection closes.
 
 use crate::auth::{AuthError, Security};
@@ -47,7 +49,8 @@ impl LoginStatus {
     pub const SESSION_DOES_NOT_EXIST: LoginStatus = LoginStatus(2, 0x0a);
     /// The system or the target is offline (tgtadm State=offline / target state offline).
     pub const SERVICE_UNAVAILABLE: LoginStatus = LoginStatus(3, 0x01);
-    /// More login text than the target keeps (text::MAX_TEXT_LEN, text::MAX_PAIRS).
+    /// More login text than the target keeps (text::MAX_TEXT_LEN, text::MAX_PAIRS), or the daemon's
+    /// or the target's bound on sessions is reached (max_sessions / MaxSessions).
     pub const OUT_OF_RESOURCES: LoginStatus = LoginStatus(3, 0x02);
 }
 
@@ -369,6 +372,10 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
         if st.tsih != 0 {
             return Err(LoginStatus::SESSION_DOES_NOT_EXIST);
         }
+        // An early answer, so a refused initiator does not authenticate first; finish() decides.
+        if !ctx.registry.session_limit.has_room() {
+            return Err(out_of_sessions(ctx, &initiator, "daemon", ctx.registry.max_sessions()));
+        }
         return Ok(());
     }
     let Some(name) = target_name else {
@@ -398,9 +405,30 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
         }
         drop(conns);
         st.joining = Some(session);
+    } else if !reinstates(&target, &st.isid, &initiator) {
+        // Early answers as for discovery; a reinstatement frees the slot it takes.
+        let target_max = target.max_sessions();
+        if target_max != 0 && target.sessions.lock().len() as u32 >= target_max {
+            return Err(out_of_sessions(ctx, &initiator, "target", target_max));
+        }
+        if !ctx.registry.session_limit.has_room() {
+            return Err(out_of_sessions(ctx, &initiator, "daemon", ctx.registry.max_sessions()));
+        }
     }
     st.target = Some(target);
     Ok(())
+}
+
+/// Whether a new session of this initiator port replaces one it already has on the target (6.3.5).
+fn reinstates(target: &IscsiTarget, isid: &[u8; 6], initiator: &str) -> bool {
+    target.find_session(|s| s.isid == *isid && s.initiator_name == initiator).is_some()
+}
+
+/// Refusals for lack of room are worth a line at the default level: they mean a bound is too low
+/// or an initiator misbehaves.
+fn out_of_sessions(ctx: &ConnCtx, initiator: &str, which: &str, max: u32) -> LoginStatus {
+    tracing::warn!(initiator, peer = %ctx.peer, max, "login refused: {which} session limit reached");
+    LoginStatus::OUT_OF_RESOURCES
 }
 
 /// The final login response is about to go out: create, reinstate or join the session.
@@ -423,19 +451,37 @@ fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
     }
     let params = st.neg.finish();
     let depth = st.neg.offer().max_queue_cmd;
-    let tsih = ctx.registry.allocate_tsih();
-    let (target, nexus) = match (&st.target, st.kind) {
-        (Some(t), SessionType::Normal) => {
-            // Session reinstatement (6.3.5): same initiator name and ISID on this target.
-            let isid = st.isid;
-            while let Some(old) = t.find_session(|s| s.isid == isid && s.initiator_name == initiator) {
-                tracing::info!(tsih = old.tsih, "session reinstatement");
-                end_session(&old);
+    if let (Some(t), SessionType::Normal) = (&st.target, st.kind) {
+        // Session reinstatement (6.3.5): same initiator name and ISID on this target. The old
+        // session goes first, so its slots are free for the new one.
+        let isid = st.isid;
+        while let Some(old) = t.find_session(|s| s.isid == isid && s.initiator_name == initiator) {
+            tracing::info!(tsih = old.tsih, "session reinstatement");
+            end_session(&old);
+        }
+    }
+    let registry = &ctx.registry;
+    let slot = registry
+        .session_limit
+        .reserve()
+        .ok_or_else(|| out_of_sessions(ctx, &initiator, "daemon", registry.session_limit.max()))?;
+    let tsih = registry.allocate_tsih();
+    // The target's bound is checked, and the session added, under the lock of its session list, so
+    // two logins racing for the last place cannot both have it.
+    let mut target_sessions = match (&st.target, st.kind) {
+        (Some(t), SessionType::Normal) => Some((t, t.sessions.lock())),
+        _ => None,
+    };
+    let (target, nexus) = match &target_sessions {
+        Some((t, sessions)) => {
+            let max = t.max_sessions();
+            if max != 0 && sessions.len() as u32 >= max {
+                return Err(out_of_sessions(ctx, &initiator, "target", max));
             }
             let nexus = t.scsi.add_nexus(initiator_port(&initiator, &st.isid));
-            (Some(t.clone()), Some(nexus))
+            (Some((*t).clone()), Some(nexus))
         }
-        _ => (None, None),
+        None => (None, None),
     };
     let session = Arc::new(Session {
         tsih,
@@ -450,6 +496,7 @@ fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
         tasks: Mutex::new(HashMap::new()),
         conns: Mutex::new(vec![handle]),
         ended: AtomicBool::new(false),
+        slot: Mutex::new(Some(slot)),
     });
     if let Some(nexus) = &session.nexus {
         // PREEMPT AND ABORT from another session aborts this one's tasks on a LUN; the hook holds
@@ -457,8 +504,8 @@ fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
         let weak = Arc::downgrade(&session);
         nexus.on_abort_tasks(Box::new(move |lun| weak.upgrade().map_or(0, |s| s.abort_tasks(|_, t| t.lun == lun))));
     }
-    if let Some(t) = target {
-        t.sessions.lock().push(session.clone());
+    if let Some((_, sessions)) = &mut target_sessions {
+        sessions.push(session.clone());
     }
     Ok(session)
 }
@@ -487,6 +534,7 @@ pub(crate) fn end_session(session: &Arc<Session>) {
             t.scsi.remove_nexus(n);
         }
     }
+    session.slot.lock().take();
 }
 
 fn stamps(st: &Login) -> (u32, u32) {

@@ -103,6 +103,8 @@ pub struct TargetParams {
     pub max_connections: u32,
     /// The CmdSN window: commands a session may have outstanding.
     pub max_queue_cmd: u32,
+    /// Sessions this target accepts at once (IET's MaxSessions); 0: only the daemon's bound.
+    pub max_sessions: u32,
     pub target_alias: Option<String>,
 }
 
@@ -128,6 +130,7 @@ impl Default for TargetParams {
             error_recovery_level: 0,
             max_connections: 1,
             max_queue_cmd: 128,
+            max_sessions: 0,
             target_alias: None,
         }
     }
@@ -193,6 +196,7 @@ impl TargetParams {
             "errorrecoverylevel" => self.error_recovery_level = parse_num(value, 0, 0)?,
             "maxconnections" => self.max_connections = parse_num(value, 1, 65535)?,
             "maxqueuecmd" => self.max_queue_cmd = parse_num(value, 1, 65536)?,
+            "maxsessions" => self.max_sessions = parse_num(value, 0, 65535)?,
             "targetalias" => self.target_alias = if value.is_empty() { None } else { Some(value.to_string()) },
             _ => return Err(format!("unknown parameter '{name}'")),
         }
@@ -220,6 +224,7 @@ impl TargetParams {
             ("MaxConnections", self.max_connections.to_string()),
             ("MaxXmitDataSegmentLength", self.max_xmit_data_segment_length.to_string()),
             ("MaxQueueCmd", self.max_queue_cmd.to_string()),
+            ("MaxSessions", self.max_sessions.to_string()),
         ];
         if let Some(a) = &self.target_alias {
             v.push(("TargetAlias", a.clone()));
@@ -249,5 +254,9 @@ mod tests {
         assert!(p.set("ErrorRecoveryLevel", "2").is_err());
         assert!(p.set("NoSuchKey", "1").is_err());
         assert!(p.set("DataDigest", "MD5").is_err());
+        p.set("MaxSessions", "3").unwrap();
+        assert_eq!(p.max_sessions, 3);
+        assert!(p.set("MaxSessions", "70000").is_err());
+        assert!(p.list().contains(&("MaxSessions".into(), "3".into())));
     }
 }

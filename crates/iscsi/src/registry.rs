@@ -4,6 +4,7 @@
 
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
 use crate::auth_guard::{FailureThrottle, RecentChallenges};
+use crate::limits::SessionLimit;
 use crate::params::{NopParams, SessionParams, TargetParams};
 use crate::session::Session;
 use parking_lot::Mutex;
@@ -219,6 +220,10 @@ impl IscsiTarget {
             s.close_connections();
         }
     }
+    /// The target's own bound on sessions (MaxSessions); 0 when only the daemon's applies.
+    pub(crate) fn max_sessions(&self) -> u32 {
+        self.params.lock().max_sessions
+    }
     pub(crate) fn find_session(&self, pick: impl Fn(&Session) -> bool) -> Option<Arc<Session>> {
         self.sessions.lock().iter().find(|s| pick(s)).cloned()
     }
@@ -242,6 +247,8 @@ pub struct Registry {
     pub(crate) auth_throttle: FailureThrottle,
     /// How long a login may take, in milliseconds; 0 for the default.
     login_timeout_ms: AtomicU64,
+    /// The daemon-wide bound on sessions (tgtd's `--iscsi max_sessions=`).
+    pub(crate) session_limit: SessionLimit,
 }
 
 impl Registry {
@@ -328,6 +335,18 @@ impl Registry {
     }
     pub fn is_offline(&self) -> bool {
         self.offline.load(Ordering::Acquire)
+    }
+    /// At most `max` sessions (normal and discovery, every target) at once; logins past it are
+    /// refused with 0x0302 (out of resources). Sessions already above a lowered bound go on.
+    pub fn set_max_sessions(&self, max: u32) {
+        self.session_limit.set_max(max);
+    }
+    pub fn max_sessions(&self) -> u32 {
+        self.session_limit.max()
+    }
+    /// Sessions in existence now, on every target, discovery sessions included.
+    pub fn session_count(&self) -> u32 {
+        self.session_limit.count()
     }
     /// The portals listening now (as bound; wildcard addresses are resolved per connection in
     /// SendTargets answers).

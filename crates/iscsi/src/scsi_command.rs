@@ -166,8 +166,11 @@ pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
         return Flow::Continue;
     }
     let lun = rtgt_scsi::decode_lun(lun_raw);
-    if read && write {
-        // Bidirectional commands are not supported: CHECK CONDITION, INVALID FIELD IN CDB.
+    // Bidirectional commands are not supported; and no command takes more Data-Out than the
+    // largest transfer a LUN accepts, so a larger one is refused before a byte of it is solicited
+    // (buffering what an initiator claims would let one command hold gigabytes). Both: CHECK
+    // CONDITION, INVALID FIELD IN CDB.
+    if write && (read || edtl > rtgt_scsi::lun::MAX_TRANSFER_BYTES) {
         check_condition(conn, itt, lun_raw, invalid_field_sense());
         return Flow::Continue;
     }

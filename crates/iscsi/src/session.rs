@@ -2,6 +2,7 @@
 //! command window, the task table used by task management, the I_T nexus — and the connection
 //! handles through which a session (or the whole server) closes or warns its connections.
 
+use crate::limits::SessionSlot;
 use crate::params::SessionParams;
 use crate::registry::{ConnectionInfo, IscsiTarget, SessionInfo};
 use crate::window::CmdWindow;
@@ -82,6 +83,8 @@ pub(crate) struct Session {
     pub conns: Mutex<Vec<ConnHandle>>,
     /// Set once the session is gone from its target: no connection may join it any more.
     pub ended: AtomicBool,
+    /// Its place under the daemon's session bound, given back when the session ends.
+    pub slot: Mutex<Option<SessionSlot>>,
 }
 
 impl std::fmt::Debug for Session {

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     Unsupported,
     UnknownParam,
     PreventRemoval,
+    /// rtgt: the peer's user may not manage this daemon (control socket credentials).
+    PermissionDenied,
 }
 
 impl ErrorCode {
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => "this operation isn't supported",
             ErrorCode::UnknownParam => "unknown parameter",
             ErrorCode::PreventRemoval => "this device has Prevent Removal set",
+            ErrorCode::PermissionDenied => "permission denied",
         }
     }
 

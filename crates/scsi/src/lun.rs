@@ -176,8 +176,10 @@ impl Drop for SanitizeGuard<'_> {
     }
 }
 
-/// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0).
-const MAX_TRANSFER_BYTES: u32 = 64 << 20;
+/// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0). No
+/// command takes more Data-Out than this (COMPARE AND WRITE's two halves stay within it too), so
+/// transports may refuse larger ones before buffering anything.
+pub const MAX_TRANSFER_BYTES: u32 = 64 << 20;
 /// EXTENDED COPY results kept per unit for RECEIVE COPY RESULTS.
 const MAX_COPY_RESULTS: usize = 64;
 

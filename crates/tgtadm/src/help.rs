@@ -20,7 +20,7 @@ Targets (--mode target):
         list every target, or print target ID's parameters
   --lld iscsi --mode target --op update --tid ID --name PARAM --value VALUE
         change a target parameter (an iSCSI key such as MaxRecvDataSegmentLength,
-        nop_interval, nop_count, or state with the value offline or ready)
+        MaxSessions, nop_interval, nop_count, or state with the value offline or ready)
   --lld iscsi --mode target --op bind|unbind --tid ID --initiator-address ADDR
   --lld iscsi --mode target --op bind|unbind --tid ID --initiator-name NAME
         allow (bind) or stop allowing (unbind) initiators by address (ALL, an
@@ -68,6 +68,8 @@ The daemon (--mode system):
   --mode system --op show               state, drivers, backing stores, device types
   --mode system --op update --name State --value offline|ready
         offline: no new logins, existing sessions go on
+  --mode system --op update --name max_sessions --value N
+        the most sessions tgtd serves at once (as tgtd --iscsi max_sessions=N)
   --mode system --op delete [--force]   stop tgtd (refused while targets exist
                                         unless --force; sessions are logged out)
 

@@ -30,7 +30,13 @@ pub struct Options {
     #[arg(long = "control-socket", value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
 
-    /// iSCSI driver options, e.g. `portal=127.0.0.1:3260` (repeatable).
+    /// Members of this group may manage tgtd too: the control socket gets mode 0660 and this group
+    /// (otherwise 0600: root and tgtd's own user only).
+    #[arg(long = "control-group", value_name = "NAME")]
+    pub control_group: Option<String>,
+
+    /// iSCSI driver options, e.g. `portal=127.0.0.1:3260`, `max_sessions=N`, `nop_interval=S`,
+    /// `nop_count=C` (repeatable, or comma-separated).
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
     pub iscsi: Vec<String>,
 
@@ -106,6 +112,21 @@ impl Options {
         Ok(limit)
     }
 
+    /// `--iscsi max_sessions=N`: the most sessions (all targets, discovery included) at once.
+    pub fn max_sessions(&self) -> Result<u32, String> {
+        let mut max = rtgt_iscsi::limits::DEFAULT_MAX_SESSIONS;
+        for spec in &self.iscsi {
+            for (key, value) in spec.split(',').filter_map(|item| item.trim().split_once('=')) {
+                if key == "max_sessions" {
+                    max = value.trim().parse().ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| {
+                        format!("--iscsi: max_sessions must be a number from 1 to 65535, not '{value}'")
+                    })?;
+                }
+            }
+        }
+        Ok(max)
+    }
+
     /// The portals to serve: from every `--iscsi portal=...`, or the wildcard addresses on 3260.
     pub fn portals(&self) -> Result<Vec<SocketAddr>, String> {
         let mut portals = Vec::new();
@@ -116,6 +137,8 @@ impl Options {
                     "portal" => portals.push(parse_portal(value)?),
                     // NOP settings for new targets: see nop_defaults.
                     "nop_interval" | "nop_count" | "login_timeout" => {}
+                    // See max_sessions.
+                    "max_sessions" => {}
                     other => return Err(format!("--iscsi: unknown option '{other}'")),
                 }
             }
@@ -163,6 +186,16 @@ mod tests {
         assert!(parse(&["--iscsi", "login_timeout=0"]).login_timeout().is_err());
         assert!(parse(&["--iscsi", "login_timeout=soon"]).login_timeout().is_err());
         assert_eq!(parse(&[]).portals().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn max_sessions_option() {
+        assert_eq!(parse(&[]).max_sessions().unwrap(), rtgt_iscsi::limits::DEFAULT_MAX_SESSIONS);
+        let o = parse(&["--iscsi", "portal=127.0.0.1:3261,max_sessions=7"]);
+        assert_eq!(o.max_sessions().unwrap(), 7);
+        assert_eq!(o.portals().unwrap().len(), 1);
+        assert!(parse(&["--iscsi", "max_sessions=0"]).max_sessions().is_err());
+        assert!(parse(&["--iscsi", "max_sessions=lots"]).max_sessions().is_err());
     }
 
     #[test]

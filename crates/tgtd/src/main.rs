@@ -32,13 +32,62 @@ fn run(options: Options) -> Result<()> {
     let vhost = options.vhost().map_err(anyhow::Error::msg)?;
     let nop = options.nop_defaults().map_err(anyhow::Error::msg)?;
     let login_timeout = options.login_timeout().map_err(anyhow::Error::msg)?;
+    let max_sessions = options.max_sessions().map_err(anyhow::Error::msg)?;
+    let control_group = options.control_group.as_deref().map(group_id).transpose()?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
+    raise_descriptor_limit(max_sessions);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
-    runtime.block_on(serve(portals, socket, state_dir, !options.no_restore, vhost, (nop, login_timeout), ready))
+    let limits = Limits { nop, max_sessions, login_timeout };
+    let control = Control { socket, group: control_group };
+    runtime.block_on(serve(portals, control, state_dir, !options.no_restore, vhost, limits, ready))
+}
+
+/// The control socket and who may use it besides root and tgtd's own user.
+struct Control {
+    socket: PathBuf,
+    group: Option<u32>,
+}
+
+/// `--control-group NAME` (or a numeric gid).
+fn group_id(name: &str) -> Result<u32> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => bail!("--control-group: no group named '{name}'"),
+        Err(err) => bail!("--control-group: cannot look up '{name}': {err}"),
+    }
+}
+
+/// What every target and session starts bounded by (from `--iscsi`).
+struct Limits {
+    nop: rtgt_tgtd::state::NopSettings,
+    max_sessions: u32,
+    /// `--iscsi login_timeout=S`; None for the default.
+    login_timeout: Option<std::time::Duration>,
+}
+
+/// Each session holds at least one socket, and backing files take more: the usual soft limit of
+/// 1024 descriptors would refuse connections long before `max_sessions`. Raise the soft limit to
+/// the hard one (what any unprivileged process may do), and say so when even that is too low.
+fn raise_descriptor_limit(max_sessions: u32) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    if soft < hard {
+        if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            tracing::warn!(%err, "cannot raise the open file limit");
+        }
+    }
+    let now = getrlimit(Resource::RLIMIT_NOFILE).map(|(soft, _)| soft).unwrap_or(soft);
+    // Headroom for backing files, the control socket and listeners.
+    if now < u64::from(max_sessions) + 256 {
+        tracing::warn!(open_files = now, max_sessions, "the open file limit is below max_sessions: logins may fail");
+    }
 }
 
 /// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
@@ -69,27 +118,30 @@ fn check_no_other_daemon(socket: &Path) -> Result<()> {
 
 async fn serve(
     portals: Vec<SocketAddr>,
-    socket: PathBuf,
+    control: Control,
     state_dir: Option<PathBuf>,
     restore: bool,
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
-    (nop, login_timeout): (rtgt_tgtd::state::NopSettings, Option<std::time::Duration>),
+    limits: Limits,
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
-    daemon.config.set_nop_default(nop);
-    if let Some(limit) = login_timeout {
+    daemon.config.set_nop_default(limits.nop);
+    daemon.registry.set_max_sessions(limits.max_sessions);
+    if let Some(limit) = limits.login_timeout {
         daemon.registry.set_login_timeout(limit);
     }
     // vhost sockets first: once the control socket answers, every start-up target is listening.
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
-    let control_listener = bind_control_socket(&socket)?;
+    let socket = control.socket;
+    let control_listener = bind_control_socket(&socket, control.group)?;
     let bound = bind_portals(&daemon, &portals).await?;
     daemon.config.set_boot_portals(bound.clone());
     if restore {
         restore_configuration(&daemon).await?;
     }
-    tokio::spawn(control::serve(control_listener, daemon.clone()));
+    let access = control::access::ControlAccess::for_this_process(control.group);
+    tokio::spawn(control::serve(control_listener, daemon.clone(), access));
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -128,7 +180,9 @@ async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {
     Ok(())
 }
 
-fn bind_control_socket(socket: &Path) -> Result<tokio::net::UnixListener> {
+/// Mode 0600, or 0660 owned by the control group: the file mode keeps other users from even
+/// connecting; the peer credential check in `control` is the second gate.
+fn bind_control_socket(socket: &Path, group: Option<u32>) -> Result<tokio::net::UnixListener> {
     if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -136,7 +190,12 @@ fn bind_control_socket(socket: &Path) -> Result<tokio::net::UnixListener> {
     let _ = std::fs::remove_file(socket);
     let listener = tokio::net::UnixListener::bind(socket)
         .with_context(|| format!("cannot bind the control socket {}", socket.display()))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(socket, None, Some(gid))
+            .with_context(|| format!("cannot give {} to group {gid}", socket.display()))?;
+    }
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
     Ok(listener)
 }

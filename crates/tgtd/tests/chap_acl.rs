@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::initiator::{Connection, OP_LOGIN_RSP};
 use common::{require, run, sparse_image, text, Tgtd};
 
 const ALLOWED_NAME: &str = "iqn.2024-01.test:allowed-initiator";
@@ -139,7 +140,8 @@ fn account(tgtd: &Tgtd, args: &[&str]) {
 fn chap_one_way_mutual_and_discovery() {
     require("iscsi-inq");
     require("iscsi-ls");
-    let tgtd = Tgtd::start();
+    // Trace logging: whatever the daemon logs about logins and requests, no secret may be in it.
+    let tgtd = Tgtd::start_with(&["-d", "2"]);
     let iqn = "iqn.2024-01.test:chap";
     let open = "iqn.2024-01.test:open";
     target_with_rules(&tgtd, 1, iqn, &[("--initiator-address", "ALL")]);
@@ -178,11 +180,73 @@ fn chap_one_way_mutual_and_discovery() {
     let listed = discovered(&format!("iscsi://alice%alicesecret12@127.0.0.1:{}", tgtd.port), None);
     assert_eq!(listed, [iqn, open]);
 
+    // show masks secrets unless they are asked for.
+    let mut shown = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    shown += &tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show", "--json"]);
+    shown += &tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "account", "--op", "show"]);
+    shown += &tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "account", "--op", "show", "--json"]);
+    assert!(shown.contains("alice") && shown.contains("tgtuser"), "{shown}");
+    for secret in ["alicesecret12", "tgtsecret5678"] {
+        assert!(!shown.contains(secret), "show printed a secret: {shown}");
+    }
+
     // Failures are logged with the initiator's name and address, never with a secret.
     let log = tgtd.log();
+    assert!(log.contains("DEBUG") || log.contains("TRACE"), "debug logging was on: {log}");
     assert!(log.contains("wrong CHAP response for user \"alice\""), "{log}");
     assert!(log.contains("iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-inq") && log.contains("127.0.0.1"), "{log}");
     for secret in ["alicesecret12", "tgtsecret5678", "wrong-password"] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
+}
+
+/// The targets a SendTargets request names in its answer.
+fn names(answer: &[(String, String)]) -> Vec<&str> {
+    answer.iter().filter(|(k, _)| k == "TargetName").map(|(_, v)| v.as_str()).collect()
+}
+
+#[test]
+fn send_targets_by_name_and_in_normal_sessions_honours_the_acl() {
+    let tgtd = Tgtd::start();
+    let (open, closed, by_name) = ("iqn.2024-01.test:open", "iqn.2024-01.test:closed", "iqn.2024-01.test:named");
+    target_with_rules(&tgtd, 1, open, &[("--initiator-address", "ALL")]);
+    target_with_rules(&tgtd, 2, closed, &[("--initiator-address", "10.0.0.0/8")]);
+    target_with_rules(&tgtd, 3, by_name, &[("--initiator-name", ALLOWED_NAME)]);
+
+    // Asking for a target by name does not reveal it to an initiator the ACL keeps out.
+    let mut discovery = Connection::connect(tgtd.portal()).unwrap();
+    discovery.login(OTHER_NAME, None, &[]).unwrap();
+    assert!(names(&discovery.send_targets(closed).unwrap()).is_empty());
+    assert!(names(&discovery.send_targets(by_name).unwrap()).is_empty());
+    assert_eq!(names(&discovery.send_targets(open).unwrap()), [open]);
+    assert_eq!(names(&discovery.send_targets("All").unwrap()), [open]);
+    let mut allowed = Connection::connect(tgtd.portal()).unwrap();
+    allowed.login(ALLOWED_NAME, None, &[]).unwrap();
+    assert_eq!(names(&allowed.send_targets(by_name).unwrap()), [by_name]);
+
+    // Nor does a normal session on a target it may use.
+    let mut normal = Connection::connect(tgtd.portal()).unwrap();
+    normal.login(OTHER_NAME, Some(open), &[]).unwrap();
+    assert!(names(&normal.send_targets(closed).unwrap()).is_empty());
+    assert!(names(&normal.send_targets(by_name).unwrap()).is_empty());
+}
+
+#[test]
+fn discovery_with_chap_required_answers_nothing_before_authentication() {
+    let tgtd = Tgtd::start();
+    target_with_rules(&tgtd, 1, "iqn.2024-01.test:secret-list", &[("--initiator-address", "ALL")]);
+    account(&tgtd, &["--op", "new", "--user", "disco", "--password", "discosecret99"]);
+    account(&tgtd, &["--op", "bind", "--tid", "0", "--user", "disco"]);
+    // AuthMethod=None to a discovery session that needs CHAP: refused with 0x0201, no full
+    // feature phase, so no SendTargets can be sent at all.
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    let err = conn.login(OTHER_NAME, None, &[]).unwrap_err();
+    assert_eq!(err, "login status 0x0201");
+    // Skipping the security stage (straight to the operational stage) is refused too.
+    let mut skip = Connection::connect(tgtd.portal()).unwrap();
+    let keys = common::initiator::text_keys(&[("InitiatorName", OTHER_NAME), ("SessionType", "Discovery")]);
+    let rsp = skip.login_step(true, 1, 3, &keys).unwrap();
+    assert_eq!(rsp.opcode(), OP_LOGIN_RSP);
+    assert_eq!((rsp.bhs[36], rsp.bhs[37]), (0x02, 0x01), "{rsp:?}");
+    assert!(skip.closed_by_target());
 }

@@ -119,6 +119,7 @@ pub const TARGET_PARAMS: &[&str] = &[
     "DefaultTime2Retain",
     "MaxConnections",
     "MaxQueueCmd",
+    "MaxSessions",
     "TargetAlias",
     "nop_interval",
     "nop_count",

@@ -27,6 +27,7 @@ pub const DEFAULT_PARAMS: &[(&str, &str)] = &[
     ("MaxConnections", "1"),
     ("MaxXmitDataSegmentLength", "262144"),
     ("MaxQueueCmd", "128"),
+    ("MaxSessions", "0"),
 ];
 
 /// LUN parameters a block may set with their own directive, passed to the daemon as `--params`.

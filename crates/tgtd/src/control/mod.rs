@@ -8,6 +8,7 @@
 //! response; a connection that stalls mid-message is dropped after a timeout; nothing a client sends
 //! can stop the accept loop.
 
+pub mod access;
 mod account_ops;
 mod lun_ops;
 mod portal_ops;
@@ -51,13 +52,15 @@ impl From<Result<Reply, MgmtError>> for Outcome {
 /// What the connection tasks share.
 struct Control {
     daemon: Arc<Daemon>,
+    access: access::ControlAccess,
     /// Serialises request application (see the module comment).
     apply_lock: Mutex<()>,
 }
 
-/// Serve management requests on `listener` until the daemon stops.
-pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
-    let control = Arc::new(Control { daemon, apply_lock: Mutex::new(()) });
+/// Serve management requests on `listener` until the daemon stops; only peers `access` permits
+/// get their requests applied.
+pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, access: access::ControlAccess) {
+    let control = Arc::new(Control { daemon, access, apply_lock: Mutex::new(()) });
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -79,6 +82,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
 
 impl Control {
     async fn connection(self: &Arc<Self>, mut stream: UnixStream) -> std::io::Result<()> {
+        let refused = self.admit(&stream).err();
         loop {
             let mut prefix = [0u8; 4];
             match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut prefix)).await {
@@ -100,6 +104,10 @@ impl Control {
                 Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "request body stalled")),
                 Ok(result) => result?,
             };
+            if let Some(refusal) = &refused {
+                // Answered, not just dropped, so tgtadm can say why; nothing of the request is used.
+                return send(&mut stream, &Response::Error(refusal.clone())).await;
+            }
             let outcome = match decode::<Request>(&body) {
                 Ok(request) => self.apply(request).await,
                 Err(err) => Outcome::from(Err(MgmtError::with_message(
@@ -113,6 +121,23 @@ impl Control {
                 return Ok(());
             }
         }
+    }
+
+    /// SO_PEERCRED against the access rule; a refusal is logged once per connection.
+    fn admit(&self, stream: &UnixStream) -> Result<(), MgmtError> {
+        let cred = stream.peer_cred().map_err(|err| {
+            tracing::warn!(%err, "management connection refused: its credentials cannot be read");
+            MgmtError::with_message(ErrorCode::PermissionDenied, "the peer's credentials cannot be read")
+        })?;
+        let peer = access::Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
+        self.access.check(&peer).inspect_err(|_| {
+            tracing::warn!(
+                uid = peer.uid,
+                gid = peer.gid,
+                pid = peer.pid,
+                "management connection refused: user not allowed"
+            );
+        })
     }
 
     async fn apply(self: &Arc<Self>, request: Request) -> Outcome {

@@ -50,6 +50,7 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
         MgmtError::with_message(ErrorCode::InvalidRequest, format!("'{}' is not a valid value for {}", p.value, p.name))
     };
     let mut offline = None;
+    let mut max_sessions = None;
     for p in params {
         match p.name.to_ascii_lowercase().as_str() {
             "state" => match p.value.as_str() {
@@ -57,6 +58,12 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
                 "ready" => offline = Some(false),
                 _ => return Err(invalid(p)),
             },
+            // tgtd's --iscsi max_sessions=, changed at run time; sessions above a lowered bound go on.
+            "max_sessions" => {
+                max_sessions = Some(
+                    p.value.trim().parse::<u32>().ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| invalid(p))?,
+                )
+            }
             "debug" => match p.value.as_str() {
                 "off" => {}
                 "on" => {
@@ -75,6 +82,10 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     if let Some(offline) = offline {
         daemon.registry.set_offline(offline);
         tracing::info!(offline, "system state changed");
+    }
+    if let Some(max) = max_sessions {
+        daemon.registry.set_max_sessions(max);
+        tracing::info!(max, "daemon session limit changed");
     }
     Ok(Reply::Done)
 }

@@ -360,7 +360,8 @@ async fn the_socket_server_answers_refuses_garbage_and_stops_the_daemon() {
     let socket = dir.path().join("ctl.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
     let daemon: Arc<Daemon> = Daemon::new();
-    let server = tokio::spawn(serve(listener, daemon.clone()));
+    let access = super::access::ControlAccess::for_this_process(None);
+    let server = tokio::spawn(serve(listener, daemon.clone(), access));
 
     let created = call(socket.clone(), Request::iscsi(new_target(1, "iqn.2026-11.t:sock"))).await;
     assert_eq!(created, Response::Ok(Reply::Done));

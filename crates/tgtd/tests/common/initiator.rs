@@ -79,6 +79,9 @@ pub struct Connection {
     pub immediate_data: bool,
     pub initial_r2t: bool,
     pub isid: [u8; 6],
+    /// 0 to create a session; the TSIH the target gave, after login (set it to join a session).
+    pub tsih: u16,
+    pub cid: u16,
 }
 
 pub fn write_u32(buf: &mut [u8], at: usize, v: u32) {
@@ -130,6 +133,8 @@ impl Connection {
             immediate_data: true,
             initial_r2t: true,
             isid: [0x80, 0, 0, 0x12, 0x34, 0x56],
+            tsih: 0,
+            cid: 0,
         })
     }
 
@@ -183,7 +188,9 @@ impl Connection {
         bhs[0] = 0x40 | OP_LOGIN;
         bhs[1] = if transit { 0x80 } else { 0 } | (csg << 2) | nsg;
         bhs[8..14].copy_from_slice(&self.isid);
+        bhs[14..16].copy_from_slice(&self.tsih.to_be_bytes());
         write_u32(&mut bhs, 16, 0x7000_0000);
+        bhs[20..22].copy_from_slice(&self.cid.to_be_bytes());
         write_u32(&mut bhs, 24, self.cmd_sn);
         write_u32(&mut bhs, 28, self.exp_stat_sn);
         self.send(&bhs, keys)?;
@@ -238,6 +245,7 @@ impl Connection {
             check_login(&rsp)?;
             answered.extend(parse_keys(&rsp.data));
             if rsp.bhs[1] & 0x80 != 0 && rsp.bhs[1] & 0x03 == 3 {
+                self.tsih = u16::from_be_bytes([rsp.bhs[14], rsp.bhs[15]]);
                 break;
             }
             rsp = self.login_step(true, 1, 3, &[]).map_err(|e| e.to_string())?;
@@ -351,7 +359,7 @@ impl Connection {
     }
 
     /// Answer an R2T with Data-Out PDUs no larger than the target's MaxRecvDataSegmentLength.
-    fn send_data_out(&mut self, lun: u64, itt: u32, ttt: u32, data: &[u8], offset: usize) -> std::io::Result<()> {
+    pub fn send_data_out(&mut self, lun: u64, itt: u32, ttt: u32, data: &[u8], offset: usize) -> std::io::Result<()> {
         let chunk = self.target_mrdsl as usize;
         let pieces: Vec<&[u8]> = data.chunks(chunk.max(1)).collect();
         for (sn, piece) in pieces.iter().enumerate() {
