@@ -133,6 +133,24 @@ fn conformance_suites_pass_on_an_rbd_lun() {
     assert!(problems.is_empty(), "{}\n--- tgtd log ---\n{}", problems.join("\n"), tgtd.log());
 }
 
+/// The whole matrix with every LUN on an RBD image: the same bar as file LUNs (`cu::matrix`).
+#[test]
+fn full_conformance_matrix_on_rbd_luns() {
+    use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE};
+    require("iscsi-test-cu");
+    let conf = conf();
+    let tgtd = Tgtd::start();
+    for (i, iqn) in [DISK, REMOVABLE, READONLY].into_iter().enumerate() {
+        let tid = i as u32 + 1;
+        add_rbd_target(&tgtd, tid, iqn, &conf, &image(&conf, 128), "");
+        let t = tid.to_string();
+        let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", &t, "--lun", "1"];
+        tgtd.tgtadm_ok(&[&update[..], &["--params", PARAMS[i]]].concat());
+    }
+    let (disk, removable, readonly) = (tgtd.url(DISK, 1), tgtd.url(REMOVABLE, 1), tgtd.url(READONLY, 1));
+    matrix::run_and_check("rbd", &disk, &removable, &readonly, || tgtd.log());
+}
+
 #[test]
 fn verified_mixed_load_on_an_rbd_lun() {
     let conf = conf();

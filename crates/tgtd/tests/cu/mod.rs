@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod matrix;
+
 use std::collections::BTreeMap;
 
 #[derive(Debug, PartialEq, Eq)]
