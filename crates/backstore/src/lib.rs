@@ -21,7 +21,7 @@ mod uring;
 pub use error::{BackstoreError, ErrorKind};
 pub use fault::{Effect, FaultOp, FaultRule, FaultStore};
 pub use file::{FileStore, OpenFlags};
-pub use memory::MemoryStore;
+pub use memory::{Access, AccessOp, MemoryStore};
 pub use null::NullStore;
 pub use open::{open, BackstoreKind, BackstoreSpec};
 #[cfg(feature = "rbd")]

@@ -40,6 +40,8 @@ mod auth_guard;
 pub mod chap;
 mod connection;
 mod discovery;
+#[doc(hidden)]
+pub mod fuzzing;
 mod login;
 mod logout;
 mod negotiate;

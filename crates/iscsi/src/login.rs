@@ -92,6 +92,53 @@ struct Login {
     security: Security,
 }
 
+impl Login {
+    fn new() -> Self {
+        Login {
+            first: true,
+            isid: [0; 6],
+            tsih: 0,
+            cid: 0,
+            itt: 0,
+            cmd_sn: 0,
+            stat_sn: 0,
+            stage: STAGE_SECURITY,
+            initiator_name: None,
+            kind: SessionType::Normal,
+            target: None,
+            joining: None,
+            neg: Negotiation::new(Default::default(), false),
+            declared_mrdsl: false,
+            sent_tpgt: false,
+            partial: Vec::new(),
+            security: Security::new(),
+        }
+    }
+}
+
+/// The login state machine without a socket, for the fuzz target: each request's outcome, as the
+/// status class and detail (0, 0 for an accepted step), until the login ends or fails. A session
+/// it creates is ended again before returning.
+pub(crate) fn login_steps(pdus: &[Pdu], ctx: &ConnCtx) -> Vec<(u8, u8)> {
+    let mut st = Login::new();
+    let mut outcomes = Vec::new();
+    for pdu in pdus {
+        match step(&mut st, pdu, ctx) {
+            Ok(Step::Continue(_)) => outcomes.push((0, 0)),
+            Ok(Step::Done(_, session)) => {
+                outcomes.push((0, 0));
+                end_session_if_alone(&session, ctx.conn_id);
+                break;
+            }
+            Err(status) => {
+                outcomes.push((status.0, status.1));
+                break;
+            }
+        }
+    }
+    outcomes
+}
+
 /// Run the login phase on a new connection. None when it failed (the answer was sent) or the peer left.
 pub(crate) async fn login<R: AsyncRead + Unpin>(
     reader: &mut PduReader<R>,
@@ -113,25 +160,7 @@ async fn login_inner<R: AsyncRead + Unpin>(
     ctx: &ConnCtx,
 ) -> Option<LoggedIn> {
     reader.max_data_segment = LOGIN_DATA_LIMIT;
-    let mut st = Login {
-        first: true,
-        isid: [0; 6],
-        tsih: 0,
-        cid: 0,
-        itt: 0,
-        cmd_sn: 0,
-        stat_sn: 0,
-        stage: STAGE_SECURITY,
-        initiator_name: None,
-        kind: SessionType::Normal,
-        target: None,
-        joining: None,
-        neg: Negotiation::new(Default::default(), false),
-        declared_mrdsl: false,
-        sent_tpgt: false,
-        partial: Vec::new(),
-        security: Security::new(),
-    };
+    let mut st = Login::new();
     loop {
         let pdu = tokio::select! {
             r = reader.read_pdu_if(|h| h.opcode_raw() == Opcode::LoginRequest as u8) => match r {

@@ -182,7 +182,16 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
                         let (name, value) = item
                             .split_once('=')
                             .ok_or_else(|| error(&d.origin, format!("'{item}' in params is not name=value")))?;
-                        set_param(&mut params, name.trim(), value.trim());
+                        let (name, value) = (name.trim(), value.trim());
+                        // Checked here, not left to the daemon: the error then names the line, and
+                        // `--dump` can write every parameter back as its own directive.
+                        if !LUN_PARAMS.contains(&name) {
+                            return Err(error(&d.origin, format!("unknown logical unit parameter '{name}' in params")));
+                        }
+                        if value.is_empty() {
+                            return Err(error(&d.origin, format!("'{name}' in params needs a value")));
+                        }
+                        set_param(&mut params, name, value);
                     }
                 }
                 key if LUN_PARAMS.contains(&key) => set_param(&mut params, key, &d.value),
@@ -370,5 +379,28 @@ mod tests {
             .unwrap_err();
         assert!(e.message.contains("used twice"));
         assert!(specs("<target t>\n</target>\n<target T>\n</target>\n").unwrap_err().message.contains("twice"));
+    }
+
+    /// Found by the targets_conf fuzz target: `params` took any name (and an empty value), which the
+    /// daemon refuses only when the plan runs, and which `--dump` wrote as a directive the parser
+    /// then rejected.
+    #[test]
+    fn params_names_and_values_are_checked() {
+        let conf = |p: &str| {
+            format!(
+                "<target t>
+<backing-store ->
+params {p}
+</backing-store>
+</target>
+"
+            )
+        };
+        let e = specs(&conf("thin_provisioning=1,tihn_provisioning=1")).unwrap_err();
+        assert_eq!(e.to_string(), "t.conf:3: unknown logical unit parameter 'tihn_provisioning' in params");
+        let e = specs(&conf("vendor_id=")).unwrap_err();
+        assert_eq!(e.to_string(), "t.conf:3: 'vendor_id' in params needs a value");
+        let t = &specs(&conf("thin_provisioning=1, vendor_id = ACME")).unwrap()[0];
+        assert_eq!(t.luns[&1].params, vec![Param::new("thin_provisioning", "1"), Param::new("vendor_id", "ACME")]);
     }
 }
