@@ -168,8 +168,10 @@ impl Drop for SanitizeGuard<'_> {
     }
 }
 
-/// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0).
-const MAX_TRANSFER_BYTES: u32 = 64 << 20;
+/// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0). No
+/// unit takes more data-out than this for one command, so transports may refuse a larger one
+/// before buffering any of it.
+pub const MAX_TRANSFER_BYTES: u32 = 64 << 20;
 /// EXTENDED COPY results kept per unit for RECEIVE COPY RESULTS.
 const MAX_COPY_RESULTS: usize = 64;
 
