@@ -254,9 +254,107 @@ fn check_data_out(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::params::SessionParams;
+    use crate::registry::Registry;
+    use crate::session::{Session, SessionType, TaskEntry};
+    use crate::window::CmdWindow;
     use crate::write_budget::WriteBudget;
+    use crate::writer::{out_queue, OutReceiver, Outgoing};
+    use parking_lot::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    /// A connection of a session without a target (its commands end without running) and a
+    /// write budget of `budget` bytes; the receiver sees what it would send.
+    pub(crate) fn conn_with_budget(budget: u64) -> (Conn, OutReceiver) {
+        let session = Arc::new(Session {
+            tsih: 1,
+            isid: [0; 6],
+            initiator_name: "iqn.2026-11.org.rtgt.test:unit".into(),
+            kind: SessionType::Normal,
+            target: None,
+            nexus: None,
+            params: SessionParams::default(),
+            chap_user: None,
+            window: Mutex::new(CmdWindow::new(1, 128)),
+            tasks: Default::default(),
+            conns: Default::default(),
+            ended: AtomicBool::new(false),
+        });
+        let (tx, rx) = out_queue();
+        let addr = "127.0.0.1:3260".parse().unwrap();
+        let params = SessionParams::default();
+        let mut conn = Conn::new(1, 0, session, params, tx, Default::default(), Registry::new(), addr, addr);
+        conn.write_budget = WriteBudget::new(budget);
+        (conn, rx)
+    }
+
+    /// A write of `edtl` bytes under `itt` that waits for R2Ts.
+    fn new_write(conn: &mut Conn, itt: u32, edtl: u32) -> u64 {
+        let id = crate::session::next_id();
+        assert!(conn.session.add_task(itt, TaskEntry { id, lun: 0, conn: conn.id, abort: None }));
+        let cdb = Cdb::parse(&Bhs::new(Opcode::ScsiCommand), &[]).unwrap();
+        start(conn, itt, NewWrite { id, lun_raw: [0; 8], lun: 0, cdb, edtl, immediate: &[], unsolicited: 0 });
+        id
+    }
+
+    /// The R2Ts sent so far: (ITT, TTT, offset, length).
+    fn r2ts(rx: &mut OutReceiver) -> Vec<(u32, u32, u32, u32)> {
+        let mut got = Vec::new();
+        while let Some(item) = rx.try_recv() {
+            match item {
+                Outgoing::Pdu { bhs, .. } if bhs.opcode_raw() == Opcode::R2t as u8 => {
+                    got.push((bhs.itt(), bhs.ttt(), bhs.u32_at(off::BUFFER_OFFSET), bhs.u32_at(off::DESIRED_LENGTH)))
+                }
+                other => panic!("expected only R2Ts, got {other:?}"),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn writes_wait_for_r2ts_until_their_transfer_fits_in_the_budget() {
+        let (mut conn, mut rx) = conn_with_budget(64 * 1024);
+        new_write(&mut conn, 1, 48 * 1024);
+        new_write(&mut conn, 2, 48 * 1024);
+        let c = new_write(&mut conn, 3, 8 * 1024);
+        // The first fits; the second does not, and the third, which would, waits behind it.
+        let first = r2ts(&mut rx);
+        assert_eq!(first.iter().map(|r| (r.0, r.2, r.3)).collect::<Vec<_>>(), [(1, 0, 48 * 1024)]);
+        assert_eq!(conn.write_budget.used(), 48 * 1024);
+        // The first write's data arrives; it ends (no target here) and frees its budget.
+        let mut h = Bhs::new(Opcode::DataOut);
+        h.set_flags(0x80);
+        h.set_itt(1);
+        h.set_ttt(first[0].1);
+        let data = BytesMut::from(&[7u8; 48 * 1024][..]);
+        assert_eq!(on_data_out(&mut conn, Pdu { bhs: h, ahs: Vec::new(), data }), Flow::Continue);
+        assert_eq!(conn.write_budget.used(), 0);
+        admit_waiting(&mut conn);
+        assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(conn.write_budget.used(), 56 * 1024);
+        // An aborted write gives its budget back too.
+        conn.session.abort_tasks(|itt, _| itt == 3);
+        let s = conn.session.clone();
+        conn.pending.retain(|itt, p| s.has_task(*itt, p.id));
+        assert!(!conn.pending.values().any(|p| p.id == c));
+        assert_eq!(conn.write_budget.used(), 48 * 1024);
+    }
+
+    #[test]
+    fn a_write_larger_than_the_budget_goes_alone() {
+        let (mut conn, mut rx) = conn_with_budget(16 * 1024);
+        new_write(&mut conn, 1, 32 * 1024);
+        new_write(&mut conn, 2, 512);
+        // Nothing else is admitted, so the large write proceeds (bursts of MaxBurstLength); the
+        // small one waits for it.
+        assert_eq!(r2ts(&mut rx).iter().map(|r| (r.0, r.3)).collect::<Vec<_>>(), [(1, 32 * 1024)]);
+        conn.pending.remove(&1);
+        admit_waiting(&mut conn);
+        assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
+    }
 
     fn pending(edtl: u32, unsolicited: u32) -> PendingWrite {
         let b = Bhs::new(Opcode::ScsiCommand);

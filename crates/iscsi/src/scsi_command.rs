@@ -243,7 +243,46 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data_out::tests::conn_with_budget;
     use crate::pdu::Opcode;
+    use crate::write_budget::WRITE_DATA_BUDGET;
+    use bytes::BytesMut;
+
+    fn write_command(itt: u32, edtl: u32) -> Pdu {
+        let mut h = Bhs::new(Opcode::ScsiCommand);
+        h.set_flags(0xa0); // F, W
+        h.set_itt(itt);
+        h.set_u32_at(off::EDTL, edtl);
+        h.set_u32_at(off::CMD_SN, itt);
+        Pdu { bhs: h, ahs: Vec::new(), data: BytesMut::new() }
+    }
+
+    #[test]
+    fn a_write_past_the_maximum_transfer_length_is_refused_before_any_r2t() {
+        let (mut conn, mut rx) = conn_with_budget(WRITE_DATA_BUDGET);
+        for (itt, edtl) in [(1, rtgt_scsi::MAX_TRANSFER_BYTES + 1), (2, u32::MAX)] {
+            assert_eq!(on_command(&mut conn, write_command(itt, edtl)), Flow::Continue);
+            match rx.try_recv() {
+                Some(Outgoing::Scsi(r)) => {
+                    assert_eq!((r.itt, r.status), (itt, 0x02), "CHECK CONDITION");
+                    let sense = r.sense.expect("sense data");
+                    // ILLEGAL REQUEST, INVALID FIELD IN CDB.
+                    assert_eq!((sense[2], sense[12], sense[13]), (0x05, 0x24, 0x00));
+                }
+                other => panic!("expected the CHECK CONDITION, got {other:?}"),
+            }
+            assert!(rx.try_recv().is_none(), "nothing else, no R2T");
+            assert!(conn.pending.is_empty() && conn.session.tasks.lock().is_empty());
+            assert_eq!(conn.write_budget.used(), 0);
+        }
+        // The limit itself is asked for.
+        on_command(&mut conn, write_command(3, rtgt_scsi::MAX_TRANSFER_BYTES));
+        match rx.try_recv() {
+            Some(Outgoing::Pdu { bhs, .. }) => assert_eq!((bhs.opcode_raw(), bhs.itt()), (Opcode::R2t as u8, 3)),
+            other => panic!("expected an R2T, got {other:?}"),
+        }
+        assert_eq!(conn.write_budget.used(), u64::from(rtgt_scsi::MAX_TRANSFER_BYTES));
+    }
 
     #[test]
     fn read_residuals() {

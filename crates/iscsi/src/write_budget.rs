@@ -46,7 +46,10 @@ impl WriteBudget {
 
     /// Count data that comes unasked (immediate and unsolicited data): it is never refused.
     pub fn unasked(self: &Arc<Self>, bytes: u64) -> Reservation {
-        self.state.lock().used += bytes;
+        // Most commands carry no data-out (READs): they cost no lock.
+        if bytes > 0 {
+            self.state.lock().used += bytes;
+        }
         Reservation { budget: self.clone(), bytes, admitted: false }
     }
 
@@ -87,15 +90,16 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
+        if self.bytes == 0 && !self.admitted {
+            return;
+        }
         let mut s = self.budget.state.lock();
         s.used -= self.bytes;
         if self.admitted {
             s.admitted -= 1;
         }
         drop(s);
-        if self.bytes > 0 || self.admitted {
-            self.budget.freed.notify_one();
-        }
+        self.budget.freed.notify_one();
     }
 }
 
