@@ -2,15 +2,16 @@
 //! by opcode, the per-connection state the handlers share, Reject PDUs (RFC 7143 11.17), and the
 //! cleanup when the connection ends (ERL 0: a session without connections ends with it).
 
+use crate::data_out::PendingWrite;
 use crate::params::SessionParams;
 use crate::pdu::{Bhs, Opcode, Pdu, PduError, PduReader, RESERVED_TAG};
 use crate::registry::Registry;
-use crate::scsi_command::PendingWrite;
 use crate::session::{ConnControl, Session, SessionType};
+use crate::write_budget::{WriteBudget, WRITE_DATA_BUDGET};
 use crate::writer::{BufPool, OutSender, Outgoing, Stat};
-use crate::{discovery, logout, nop, scsi_command, tmf};
+use crate::{data_out, discovery, logout, nop, scsi_command, tmf};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncRead;
@@ -45,6 +46,10 @@ pub(crate) struct Conn {
     pub peer: SocketAddr,
     /// Writes still receiving Data-Out, by ITT.
     pub pending: HashMap<u32, PendingWrite>,
+    /// Write data this connection holds (pending and running writes), and the writes waiting,
+    /// oldest first, for room in it before their first R2T (ITT and task id).
+    pub write_budget: Arc<WriteBudget>,
+    pub awaiting_r2t: VecDeque<(u32, u64)>,
     next_ttt: u32,
     /// A Text Response too long for one PDU, waiting for the initiator's continuation requests.
     pub text: Option<discovery::PendingText>,
@@ -74,6 +79,8 @@ impl Conn {
             local,
             peer,
             pending: HashMap::new(),
+            write_budget: WriteBudget::new(WRITE_DATA_BUDGET),
+            awaiting_r2t: VecDeque::new(),
             next_ttt: 1,
             text: None,
         }
@@ -111,12 +118,18 @@ impl Conn {
         let mut prober = self.session.target.as_ref().and_then(|t| nop::Prober::new(t.nop()));
         let mut received: u64 = 0;
         let out = self.out.clone();
+        let budget = self.write_budget.clone();
         loop {
             // read_pdu keeps partial input in its buffer, so losing the race to a tick loses nothing.
             // No new request is read while the initiator leaves too many answers unread.
             let r = tokio::select! {
                 biased;
                 _ = control.closed() => break,
+                // A write finished with its data: writes waiting for room may get their R2Ts.
+                _ = budget.freed() => {
+                    data_out::admit_waiting(self);
+                    continue;
+                }
                 r = async {
                     out.room().await;
                     reader.read_pdu().await
@@ -170,7 +183,7 @@ impl Conn {
             Ok(Opcode::TextRequest) => discovery::on_text(self, pdu),
             Ok(Opcode::LogoutRequest) => logout::on_logout(self, pdu),
             Ok(Opcode::ScsiCommand) if normal => scsi_command::on_command(self, pdu),
-            Ok(Opcode::DataOut) if normal => scsi_command::on_data_out(self, pdu),
+            Ok(Opcode::DataOut) if normal => data_out::on_data_out(self, pdu),
             Ok(Opcode::TaskMgmtRequest) if normal => tmf::on_tmf(self, pdu),
             // ERL 0: no SNACK support (7.1.4.1); a Login Request after login is a protocol error.
             Ok(Opcode::SnackRequest) | Ok(Opcode::LoginRequest) => {

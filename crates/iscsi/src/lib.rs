@@ -24,8 +24,10 @@
 //!
 //! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),
 //! `chap` and `auth_guard` (challenge memory, failure throttle), `accounts`, `connection` (reader and
-//! dispatch) with `writer` (responses) and `out_queue` (the bounded queue between them), `scsi_command`, `tmf`, `nop`, `logout`, `discovery`,
-//! `session` and `window` (CmdSN), `registry`, `server`.
+//! dispatch) with `writer` (responses) and `out_queue` (the bounded queue between them),
+//! `scsi_command`, `data_out` (R2Ts and Data-Out) with `write_budget` (write data held per
+//! connection), `tmf`, `nop`, `logout`, `discovery`, `session` and `window` (CmdSN), `registry`,
+//! `server`.
 
 pub mod accounts;
 pub mod limits;
@@ -39,6 +41,7 @@ mod auth;
 mod auth_guard;
 pub mod chap;
 mod connection;
+mod data_out;
 mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -51,6 +54,7 @@ mod scsi_command;
 mod session;
 mod tmf;
 mod window;
+mod write_budget;
 mod writer;
 
 pub use accounts::{AccountError, AccountInfo, BoundAccounts};

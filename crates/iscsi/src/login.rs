@@ -239,16 +239,19 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
     let cont = flags & 0x40 != 0;
     let csg = (flags >> 2) & 3;
     let nsg = flags & 3;
+    // The first request's ISID, TSIH and ITT are taken before anything can fail, so that even a
+    // refusal echoes them (RFC 7143 11.13).
+    if st.first {
+        take_first_header(st, b);
+    }
+    st.itt = b.itt();
     // Version-max in byte 2, version-min in byte 3: we speak version 0 only.
     if b.0[3] > 0 {
         return Err(LoginStatus::UNSUPPORTED_VERSION);
     }
-    if st.first {
-        take_first_header(st, b);
-    } else if b.isid() != st.isid || b.tsih() != st.tsih || b.cid() != st.cid {
+    if !st.first && (b.isid() != st.isid || b.tsih() != st.tsih || b.cid() != st.cid) {
         return Err(LoginStatus::INITIATOR_ERROR);
     }
-    st.itt = b.itt();
     if csg == 2 || csg == STAGE_FULL_FEATURE || (!st.first && csg != st.stage) {
         return Err(LoginStatus::INITIATOR_ERROR);
     }

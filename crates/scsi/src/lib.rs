@@ -51,7 +51,7 @@ mod target_tests;
 mod unit_attention;
 
 pub use directory::LunDirectory;
-pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo};
+pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use mode_page::{ModePageError, ModePageSpec};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};

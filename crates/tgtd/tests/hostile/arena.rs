@@ -48,7 +48,7 @@ impl Arena {
     pub fn start() -> Arena {
         let timeout = format!("login_timeout={LOGIN_TIMEOUT_SECS}");
         let tgtd = Tgtd::start_with(&["--iscsi", &timeout]);
-        let image = sparse_image(tgtd.dir.path(), "hostile.img", 32 << 20);
+        let image = sparse_image(tgtd.dir.path(), "hostile.img", 128 << 20);
         tgtd.add_disk_target(1, IQN, &image);
         let mut bystander = Connection::connect(tgtd.portal()).unwrap();
         bystander.isid = [0x80, 0, 0, 0x0b, 0x0b, 0x0b];

@@ -1,6 +1,7 @@
 //! Hostile login text (RFC 7143 6.1, 11.12-11.13): far too many keys and a value far too long,
-//! both sent over many Login Requests with the C bit; a missing NUL terminator; bad UTF-8; and
-//! logins that never finish (slow-loris), which the daemon drops after its login timeout.
+//! both sent over many Login Requests with the C bit; a missing NUL terminator; bad UTF-8; a
+//! version the target does not speak; and logins that never finish (slow-loris), which the daemon
+//! drops after its login timeout.
 
 use crate::common::initiator::{text_keys, write_u32, Connection, OP_LOGIN};
 use crate::hostile::arena::{Arena, HOSTILE, IQN, LOGIN_TIMEOUT_SECS};
@@ -112,6 +113,20 @@ fn malformed_login_text() {
         expect_closed(&mut conn, "bad UTF-8");
         arena.check("bad UTF-8");
     }
+    // A version we do not speak (Version-min 1, 11.12.4): 0x0205, and the response still echoes
+    // the request's ISID, TSIH and ITT (11.13).
+    let mut conn = arena.connect();
+    let keys = declarations();
+    let mut bhs = login_pdu(&conn, false, &keys);
+    bhs[2] = 1; // Version-max
+    bhs[3] = 1; // Version-min
+    conn.send(&bhs, &keys).unwrap();
+    let rsp = conn.recv().expect("a Login Response");
+    assert_eq!(login_status(&rsp), (0x02, 0x05), "an unsupported version");
+    assert_eq!(rsp.bhs[8..14], conn.isid, "the ISID of the request");
+    assert_eq!(rsp.bhs[14..16], [0, 0], "the TSIH of the request");
+    assert_eq!(rsp.itt(), 0x7000_0001, "the ITT of the request");
+    expect_closed(&mut conn, "an unsupported version");
     // The same keys, well formed, log in.
     let mut conn = arena.connect();
     assert_eq!(send_long_text(&mut conn, &declarations()).0, (0, 0));

@@ -5,6 +5,7 @@
 pub mod arena;
 pub mod wire;
 
+mod bounds;
 mod digests;
 mod framing;
 mod login_text;

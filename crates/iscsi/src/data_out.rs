@@ -1,0 +1,408 @@
+//! Data-Out for writes (RFC 7143 10.7-10.8, 11.7-11.8): the writes of one connection still
+//! receiving their data, the R2Ts that ask for it (MaxBurstLength each, at most MaxOutstandingR2T
+//! at once), the checks on every Data-Out PDU (TTT, DataSN, BufferOffset), and the pacing that
+//! keeps the data one connection buffers within its write budget: a write gets its first R2T only
+//! once its whole transfer fits in the budget, oldest first (see `write_budget`).
+
+use crate::connection::{Conn, Flow};
+use crate::pdu::{off, Bhs, Opcode, Pdu, RESERVED_TAG};
+use crate::scsi_command::{check_condition, execute, fixed_sense, unexpected_unsolicited_sense, Cdb, Exec};
+use crate::write_budget::Reservation;
+use crate::writer::Stat;
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+#[derive(Debug)]
+struct R2tState {
+    ttt: u32,
+    offset: u32,
+    len: u32,
+    received: u32,
+    data_sn: u32,
+}
+
+/// A write command still receiving its data.
+#[derive(Debug)]
+pub(crate) struct PendingWrite {
+    pub id: u64,
+    lun_raw: [u8; 8],
+    lun: u64,
+    cdb: Cdb,
+    edtl: u32,
+    buf: BytesMut,
+    unsolicited_left: u32,
+    unsol_data_sn: u32,
+    r2ts: VecDeque<R2tState>,
+    next_r2t_offset: u32,
+    r2t_sn: u32,
+    /// Queued for admission to R2Ts.
+    queued: bool,
+    /// The budget this write's data holds: what may arrive unasked, the whole transfer once admitted.
+    budget: Reservation,
+}
+
+/// What a new write brings: its command fields, the immediate data, and how much unsolicited
+/// data may follow (0 when the initial R2T is up to the target).
+pub(crate) struct NewWrite<'a> {
+    pub id: u64,
+    pub lun_raw: [u8; 8],
+    pub lun: u64,
+    pub cdb: Cdb,
+    pub edtl: u32,
+    pub immediate: &'a [u8],
+    pub unsolicited: u32,
+}
+
+/// Take a write whose data has not all come with the command: keep it until its Data-Out arrives,
+/// and queue it for R2Ts unless unsolicited data comes first.
+pub(crate) fn start(conn: &mut Conn, itt: u32, w: NewWrite<'_>) {
+    let dsl = w.immediate.len() as u32;
+    // Only what can come before the first R2T is allocated now; the rest once the write is
+    // admitted, so EDTL alone never makes the target allocate.
+    let unasked = dsl + w.unsolicited;
+    let mut buf = BytesMut::with_capacity(unasked as usize);
+    buf.extend_from_slice(w.immediate);
+    let pw = PendingWrite {
+        id: w.id,
+        lun_raw: w.lun_raw,
+        lun: w.lun,
+        cdb: w.cdb,
+        edtl: w.edtl,
+        buf,
+        unsolicited_left: w.unsolicited,
+        unsol_data_sn: 0,
+        r2ts: VecDeque::new(),
+        next_r2t_offset: unasked,
+        r2t_sn: 0,
+        queued: false,
+        budget: conn.write_budget.unasked(u64::from(unasked)),
+    };
+    let wants_r2t = w.unsolicited == 0;
+    conn.pending.insert(itt, pw);
+    if wants_r2t {
+        enqueue(conn, itt);
+    }
+}
+
+/// Queue the pending write `itt` for R2Ts and admit what fits.
+fn enqueue(conn: &mut Conn, itt: u32) {
+    let Some(pw) = conn.pending.get_mut(&itt) else { return };
+    if pw.queued || pw.budget.is_admitted() {
+        return;
+    }
+    pw.queued = true;
+    let id = pw.id;
+    conn.awaiting_r2t.push_back((itt, id));
+    admit_waiting(conn);
+}
+
+/// Give R2Ts to the writes waiting for the budget, oldest first, for as long as they fit. Called
+/// when a write is queued and whenever budget is released.
+pub(crate) fn admit_waiting(conn: &mut Conn) {
+    while let Some(&(itt, id)) = conn.awaiting_r2t.front() {
+        let Some(mut pw) = conn.pending.remove(&itt) else {
+            // Ended meanwhile (aborted, or a bad Data-Out).
+            conn.awaiting_r2t.pop_front();
+            continue;
+        };
+        if pw.id != id {
+            conn.pending.insert(itt, pw);
+            conn.awaiting_r2t.pop_front();
+            continue;
+        }
+        if !conn.write_budget.admit(&mut pw.budget, u64::from(pw.edtl)) {
+            tracing::trace!(itt, edtl = pw.edtl, held = conn.write_budget.used(), "write waits for budget");
+            conn.pending.insert(itt, pw);
+            break;
+        }
+        conn.awaiting_r2t.pop_front();
+        pw.queued = false;
+        // Admitted: the whole transfer is accounted for, so its buffer may be sized for it. Pages
+        // are only touched (resident) as data arrives.
+        pw.buf.reserve(pw.edtl as usize - pw.buf.len());
+        issue_r2ts(conn, itt, &mut pw);
+        conn.pending.insert(itt, pw);
+    }
+}
+
+/// Send R2Ts until MaxOutstandingR2T are out or the whole transfer is asked for (10.8). Only an
+/// admitted write gets any.
+fn issue_r2ts(conn: &mut Conn, itt: u32, pw: &mut PendingWrite) {
+    if !pw.budget.is_admitted() {
+        return;
+    }
+    let max_out = conn.params.max_outstanding_r2t.max(1) as usize;
+    let burst = conn.params.max_burst_length.max(512);
+    while pw.r2ts.len() < max_out && pw.next_r2t_offset < pw.edtl {
+        let len = burst.min(pw.edtl - pw.next_r2t_offset);
+        let ttt = conn.new_ttt();
+        let mut h = Bhs::new(Opcode::R2t);
+        h.set_lun(pw.lun_raw);
+        h.set_itt(itt);
+        h.set_ttt(ttt);
+        h.set_u32_at(off::DATA_SN, pw.r2t_sn);
+        h.set_u32_at(off::BUFFER_OFFSET, pw.next_r2t_offset);
+        h.set_u32_at(off::DESIRED_LENGTH, len);
+        conn.send(h, Bytes::new(), Stat::Current);
+        pw.r2ts.push_back(R2tState { ttt, offset: pw.next_r2t_offset, len, received: 0, data_sn: 0 });
+        pw.next_r2t_offset += len;
+        pw.r2t_sn = pw.r2t_sn.wrapping_add(1);
+    }
+}
+
+pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
+    let b = &pdu.bhs;
+    let itt = b.itt();
+    let Some(mut pw) = conn.pending.remove(&itt) else {
+        // Data for an aborted, refused or unknown task is read and discarded (4.2.3.3 / 11.7).
+        tracing::debug!(itt, "Data-Out for no pending write discarded");
+        return Flow::Continue;
+    };
+    let (ttt, data_sn, offset, fin) = (b.ttt(), b.data_sn(), b.buffer_offset(), b.final_bit());
+    if let Err(sense) = check_data_out(&mut pw, ttt, data_sn, offset, pdu.data.len() as u32, fin) {
+        // There is no recovery within the command at ERL 0 (RFC 7143 7.1.4.1, 7.2): the task ends
+        // with CHECK CONDITION, ABORTED COMMAND, and its remaining Data-Out is discarded. Closing
+        // the connection would take every other task of the session with it.
+        tracing::info!(itt, ttt, data_sn, offset, "bad Data-Out ends the task");
+        if conn.session.finish_task(itt, pw.id) {
+            check_condition(conn, itt, pw.lun_raw, sense);
+        }
+        return Flow::Continue;
+    }
+    pw.buf.extend_from_slice(&pdu.data);
+    let mut wants_r2t = false;
+    if fin {
+        if ttt == RESERVED_TAG {
+            // The unsolicited burst ended (possibly short of FirstBurstLength): R2Ts take over.
+            pw.unsolicited_left = 0;
+            pw.next_r2t_offset = pw.buf.len() as u32;
+            wants_r2t = pw.next_r2t_offset < pw.edtl;
+        } else {
+            pw.r2ts.retain(|r| r.ttt != ttt);
+        }
+        if pw.unsolicited_left == 0 {
+            issue_r2ts(conn, itt, &mut pw);
+        }
+    }
+    if pw.buf.len() as u32 == pw.edtl {
+        if !conn.session.has_task(itt, pw.id) {
+            return Flow::Continue; // aborted meanwhile
+        }
+        let exec = Exec {
+            itt,
+            id: pw.id,
+            lun_raw: pw.lun_raw,
+            lun: pw.lun,
+            cdb: pw.cdb,
+            data: pw.buf.freeze(),
+            edtl: pw.edtl,
+            read: false,
+            write: true,
+            budget: pw.budget,
+        };
+        execute(conn, exec);
+        return Flow::Continue;
+    }
+    conn.pending.insert(itt, pw);
+    if wants_r2t {
+        enqueue(conn, itt);
+    }
+    Flow::Continue
+}
+
+/// Check one Data-Out PDU against what the write expects and account for it; Err carries the
+/// sense data that ends the task.
+fn check_data_out(
+    pw: &mut PendingWrite,
+    ttt: u32,
+    data_sn: u32,
+    offset: u32,
+    len: u32,
+    fin: bool,
+) -> Result<(), Vec<u8>> {
+    // Data PDUs arrive in order (DataPDUInOrder and DataSequenceInOrder are Yes), so every PDU
+    // continues where the buffer ends, and none goes past the Expected Data Transfer Length.
+    if offset as usize != pw.buf.len() {
+        return Err(fixed_sense(0x0b, 0x4b, 0x05)); // DATA OFFSET ERROR
+    }
+    if offset.checked_add(len).is_none_or(|end| end > pw.edtl) {
+        return Err(fixed_sense(0x0b, 0x4b, 0x00)); // DATA PHASE ERROR
+    }
+    if ttt == RESERVED_TAG {
+        // Unsolicited data: not negotiated, or past FirstBurstLength.
+        if len > pw.unsolicited_left {
+            return Err(unexpected_unsolicited_sense());
+        }
+        if data_sn != pw.unsol_data_sn {
+            return Err(fixed_sense(0x0b, 0x4b, 0x00));
+        }
+        pw.unsolicited_left -= len;
+        pw.unsol_data_sn = pw.unsol_data_sn.wrapping_add(1);
+        return Ok(());
+    }
+    match pw.r2ts.iter_mut().find(|r| r.ttt == ttt) {
+        Some(r) if data_sn == r.data_sn && offset == r.offset + r.received && r.received + len <= r.len => {
+            r.received += len;
+            r.data_sn = r.data_sn.wrapping_add(1);
+            if fin && r.received != r.len {
+                return Err(fixed_sense(0x0b, 0x4b, 0x00));
+            }
+            Ok(())
+        }
+        _ => Err(fixed_sense(0x0b, 0x4b, 0x00)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::params::SessionParams;
+    use crate::registry::Registry;
+    use crate::session::{Session, SessionType, TaskEntry};
+    use crate::window::CmdWindow;
+    use crate::write_budget::WriteBudget;
+    use crate::writer::{out_queue, OutReceiver, Outgoing};
+    use parking_lot::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    /// A connection of a session without a target (its commands end without running) and a
+    /// write budget of `budget` bytes; the receiver sees what it would send.
+    pub(crate) fn conn_with_budget(budget: u64) -> (Conn, OutReceiver) {
+        let session = Arc::new(Session {
+            tsih: 1,
+            isid: [0; 6],
+            initiator_name: "iqn.2026-11.org.rtgt.test:unit".into(),
+            kind: SessionType::Normal,
+            target: None,
+            nexus: None,
+            params: SessionParams::default(),
+            chap_user: None,
+            window: Mutex::new(CmdWindow::new(1, 128)),
+            tasks: Default::default(),
+            conns: Default::default(),
+            ended: AtomicBool::new(false),
+        });
+        let (tx, rx) = out_queue();
+        let addr = "127.0.0.1:3260".parse().unwrap();
+        let params = SessionParams::default();
+        let mut conn = Conn::new(1, 0, session, params, tx, Default::default(), Registry::new(), addr, addr);
+        conn.write_budget = WriteBudget::new(budget);
+        (conn, rx)
+    }
+
+    /// A write of `edtl` bytes under `itt` that waits for R2Ts.
+    fn new_write(conn: &mut Conn, itt: u32, edtl: u32) -> u64 {
+        let id = crate::session::next_id();
+        assert!(conn.session.add_task(itt, TaskEntry { id, lun: 0, conn: conn.id, abort: None }));
+        let cdb = Cdb::parse(&Bhs::new(Opcode::ScsiCommand), &[]).unwrap();
+        start(conn, itt, NewWrite { id, lun_raw: [0; 8], lun: 0, cdb, edtl, immediate: &[], unsolicited: 0 });
+        id
+    }
+
+    /// The R2Ts sent so far: (ITT, TTT, offset, length).
+    fn r2ts(rx: &mut OutReceiver) -> Vec<(u32, u32, u32, u32)> {
+        let mut got = Vec::new();
+        while let Some(item) = rx.try_recv() {
+            match item {
+                Outgoing::Pdu { bhs, .. } if bhs.opcode_raw() == Opcode::R2t as u8 => {
+                    got.push((bhs.itt(), bhs.ttt(), bhs.u32_at(off::BUFFER_OFFSET), bhs.u32_at(off::DESIRED_LENGTH)))
+                }
+                other => panic!("expected only R2Ts, got {other:?}"),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn writes_wait_for_r2ts_until_their_transfer_fits_in_the_budget() {
+        let (mut conn, mut rx) = conn_with_budget(64 * 1024);
+        new_write(&mut conn, 1, 48 * 1024);
+        new_write(&mut conn, 2, 48 * 1024);
+        let c = new_write(&mut conn, 3, 8 * 1024);
+        // The first fits; the second does not, and the third, which would, waits behind it.
+        let first = r2ts(&mut rx);
+        assert_eq!(first.iter().map(|r| (r.0, r.2, r.3)).collect::<Vec<_>>(), [(1, 0, 48 * 1024)]);
+        assert_eq!(conn.write_budget.used(), 48 * 1024);
+        // The first write's data arrives; it ends (no target here) and frees its budget.
+        let mut h = Bhs::new(Opcode::DataOut);
+        h.set_flags(0x80);
+        h.set_itt(1);
+        h.set_ttt(first[0].1);
+        let data = BytesMut::from(&[7u8; 48 * 1024][..]);
+        assert_eq!(on_data_out(&mut conn, Pdu { bhs: h, ahs: Vec::new(), data }), Flow::Continue);
+        assert_eq!(conn.write_budget.used(), 0);
+        admit_waiting(&mut conn);
+        assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(conn.write_budget.used(), 56 * 1024);
+        // An aborted write gives its budget back too.
+        conn.session.abort_tasks(|itt, _| itt == 3);
+        let s = conn.session.clone();
+        conn.pending.retain(|itt, p| s.has_task(*itt, p.id));
+        assert!(!conn.pending.values().any(|p| p.id == c));
+        assert_eq!(conn.write_budget.used(), 48 * 1024);
+    }
+
+    #[test]
+    fn a_write_larger_than_the_budget_goes_alone() {
+        let (mut conn, mut rx) = conn_with_budget(16 * 1024);
+        new_write(&mut conn, 1, 32 * 1024);
+        new_write(&mut conn, 2, 512);
+        // Nothing else is admitted, so the large write proceeds (bursts of MaxBurstLength); the
+        // small one waits for it.
+        assert_eq!(r2ts(&mut rx).iter().map(|r| (r.0, r.3)).collect::<Vec<_>>(), [(1, 32 * 1024)]);
+        conn.pending.remove(&1);
+        admit_waiting(&mut conn);
+        assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
+    }
+
+    fn pending(edtl: u32, unsolicited: u32) -> PendingWrite {
+        let b = Bhs::new(Opcode::ScsiCommand);
+        PendingWrite {
+            id: 1,
+            lun_raw: [0; 8],
+            lun: 0,
+            cdb: Cdb::parse(&b, &[]).unwrap(),
+            edtl,
+            buf: BytesMut::new(),
+            unsolicited_left: unsolicited,
+            unsol_data_sn: 0,
+            r2ts: VecDeque::new(),
+            next_r2t_offset: unsolicited,
+            r2t_sn: 0,
+            queued: false,
+            budget: WriteBudget::new(1 << 20).unasked(u64::from(unsolicited)),
+        }
+    }
+
+    fn asc(sense: Vec<u8>) -> (u8, u8, u8) {
+        (sense[2], sense[12], sense[13])
+    }
+
+    #[test]
+    fn unsolicited_data_past_first_burst_is_unexpected_unsolicited_data() {
+        let mut pw = pending(16384, 8192);
+        assert_eq!(check_data_out(&mut pw, RESERVED_TAG, 0, 0, 8192, false), Ok(()));
+        pw.buf.extend_from_slice(&[0; 8192]);
+        // FirstBurstLength used up: one more unsolicited byte is too many.
+        let e = check_data_out(&mut pw, RESERVED_TAG, 1, 8192, 512, true).unwrap_err();
+        assert_eq!(asc(e), (0x0b, 0x0c, 0x0c));
+        // InitialR2T=Yes: no unsolicited data at all.
+        let e = check_data_out(&mut pending(4096, 0), RESERVED_TAG, 0, 0, 512, true).unwrap_err();
+        assert_eq!(asc(e), (0x0b, 0x0c, 0x0c));
+    }
+
+    #[test]
+    fn data_out_outside_the_transfer_or_the_r2t_ends_the_task() {
+        let mut pw = pending(8192, 0);
+        pw.r2ts.push_back(R2tState { ttt: 7, offset: 0, len: 4096, received: 0, data_sn: 0 });
+        // Past the Expected Data Transfer Length.
+        assert_eq!(asc(check_data_out(&mut pw, 7, 0, 0, 8193, true).unwrap_err()), (0x0b, 0x4b, 0x00));
+        // Not where the data so far ends.
+        assert_eq!(asc(check_data_out(&mut pw, 7, 0, 512, 512, true).unwrap_err()), (0x0b, 0x4b, 0x05));
+        // A TTT we never sent, and more than the R2T asked for.
+        assert_eq!(asc(check_data_out(&mut pw, 8, 0, 0, 512, true).unwrap_err()), (0x0b, 0x4b, 0x00));
+        assert_eq!(asc(check_data_out(&mut pw, 7, 0, 0, 8192, true).unwrap_err()), (0x0b, 0x4b, 0x00));
+        assert_eq!(check_data_out(&mut pw, 7, 0, 0, 4096, true), Ok(()));
+    }
+}
