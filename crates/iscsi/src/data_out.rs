@@ -282,6 +282,7 @@ pub(crate) mod tests {
             tasks: Default::default(),
             conns: Default::default(),
             ended: AtomicBool::new(false),
+            slot: Mutex::new(None),
         });
         let (tx, rx) = out_queue();
         let addr = "127.0.0.1:3260".parse().unwrap();
