@@ -53,6 +53,10 @@ pub struct Options {
     #[arg(long = "no-restore")]
     pub no_restore: bool,
 
+    /// Let the kernel write core dumps of tgtd (off by default: its memory holds CHAP secrets).
+    #[arg(long = "allow-core-dumps")]
+    pub allow_core_dumps: bool,
+
     /// Accepted for tgt compatibility; rtgt sizes its workers to the machine.
     #[arg(short = 't', long = "nr_iothreads", value_name = "N", hide = true)]
     pub nr_iothreads: Option<u32>,

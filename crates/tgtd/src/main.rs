@@ -39,6 +39,9 @@ fn run(options: Options) -> Result<()> {
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
     raise_descriptor_limit(max_sessions);
+    if !options.allow_core_dumps {
+        keep_memory_private();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
     let limits = Limits { nop, max_sessions, login_timeout };
@@ -70,6 +73,15 @@ struct Limits {
     max_sessions: u32,
     /// `--iscsi login_timeout=S`; None for the default.
     login_timeout: Option<std::time::Duration>,
+}
+
+/// tgtd's memory holds CHAP secrets (and the data passing through it): a non-dumpable process
+/// gets no core file and cannot be ptrace-attached or have /proc/PID/mem read by other non-root
+/// processes of the same user.
+fn keep_memory_private() {
+    if let Err(err) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(%err, "cannot mark tgtd non-dumpable: a core dump could hold CHAP secrets");
+    }
 }
 
 /// Each session holds at least one socket, and backing files take more: the usual soft limit of

@@ -99,3 +99,40 @@ fn an_unknown_control_group_stops_the_start() {
     assert!(!out.status.success());
     assert!(common::text(&out).contains("no group named 'no-such-group-rtgt'"), "{}", common::text(&out));
 }
+
+/// tgtd marks itself non-dumpable (its memory holds CHAP secrets): even a process of the same user
+/// may not read its /proc files then, and the kernel writes no core dump. `--allow-core-dumps`
+/// turns that off. tgtd runs as `nobody` here, so that "the same user" is not root.
+#[test]
+fn tgtd_memory_is_private_unless_core_dumps_are_allowed() {
+    require_root();
+    let nobody = User::from_name("nobody").unwrap().expect("user nobody");
+    let nogroup = gid_of("nogroup");
+    for allow in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let bin = dir.path().join("tgtd");
+        let out = Command::new("install").args(["-m", "0755", env!("CARGO_BIN_EXE_tgtd")]).arg(&bin).output().unwrap();
+        assert!(out.status.success(), "{}", common::text(&out));
+        let socket = dir.path().join("control.sock");
+        let portal = format!("portal=127.0.0.1:{}", common::free_port());
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-f", "--iscsi", &portal, "--control-socket"]).arg(&socket).arg("--state-dir");
+        cmd.arg(dir.path().join("state")).uid(nobody.uid.as_raw()).gid(nogroup);
+        if allow {
+            cmd.arg("--allow-core-dumps");
+        }
+        let mut child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "tgtd as nobody exited");
+            assert!(std::time::Instant::now() < deadline, "tgtd as nobody did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let environ = format!("/proc/{}/environ", child.id());
+        let read = Command::new("cat").arg(&environ).uid(nobody.uid.as_raw()).gid(nogroup).output().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(read.status.success(), allow, "reading {environ} as tgtd's own user (allow-core-dumps {allow})");
+    }
+}
