@@ -277,6 +277,16 @@ fn fua_writes_survive_kill_9() {
     assert!(back.data_in == expected[523 * 512..531 * 512], "restored LUN reads other data");
 }
 
+/// A base port whose 100 ports (monitor, OSD, messengers) are free, below the kernel's ephemeral
+/// range (32768 and up by default) so that no outgoing connection can take one of them meanwhile.
+fn free_port_base() -> u32 {
+    let start = 20000 + (std::process::id() % 120) * 100;
+    (0..120)
+        .map(|i| 20000 + (start - 20000 + i * 100) % 12000)
+        .find(|&base| (base..base + 100).all(|p| std::net::TcpListener::bind(("127.0.0.1", p as u16)).is_ok()))
+        .expect("no free block of 100 ports between 20000 and 32000")
+}
+
 /// A cluster of this test's own (it will be stopped), from ../shared/ceph/start.sh.
 struct OwnCluster {
     dir: PathBuf,
@@ -286,9 +296,7 @@ struct OwnCluster {
 impl OwnCluster {
     fn start() -> OwnCluster {
         let dir = std::env::temp_dir().join(format!("rtgt-ceph-outage-{}", std::process::id()));
-        // Ports base..base+99 must be free; pick a base from this process's id, away from the
-        // shared cluster's default (46700).
-        let base = 47000 + (std::process::id() % 150) * 100;
+        let base = free_port_base();
         let out = Command::new(shared().join("ceph/start.sh"))
             .arg(&dir)
             .env("CEPH_PORT_BASE", base.to_string())
