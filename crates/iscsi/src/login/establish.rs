@@ -1,0 +1,123 @@
+//! The end of a login: the session is created, reinstated or joined (RFC 7143 6.3.5, MaxConnections,
+//! the daemon's and the target's session bounds), and sessions are ended when their last connection
+//! goes.
+
+use super::*;
+
+/// Whether a new session of this initiator port replaces one it already has on the target (6.3.5).
+pub(super) fn reinstates(target: &IscsiTarget, isid: &[u8; 6], initiator: &str) -> bool {
+    target.find_session(|s| s.isid == *isid && s.initiator_name == initiator).is_some()
+}
+
+/// Refusals for lack of room are worth a line at the default level: they mean a bound is too low
+/// or an initiator misbehaves.
+pub(super) fn out_of_sessions(ctx: &ConnCtx, initiator: &str, which: &str, max: u32) -> LoginStatus {
+    tracing::warn!(initiator, peer = %ctx.peer, max, "login refused: {which} session limit reached");
+    LoginStatus::OUT_OF_RESOURCES
+}
+
+/// The final login response is about to go out: create, reinstate or join the session.
+pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, LoginStatus> {
+    let initiator = st.initiator_name.clone().unwrap_or_default();
+    let info = ConnectionInfo { cid: st.cid, initiator_address: ctx.peer, target_address: ctx.local };
+    let handle = ConnHandle { id: ctx.conn_id, info, control: ctx.control.clone() };
+    if let Some(session) = st.joining.take() {
+        if session.ended.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(LoginStatus::SESSION_DOES_NOT_EXIST);
+        }
+        let mut conns = session.conns.lock();
+        // Connection reinstatement (6.3.4): the old connection with this CID goes.
+        if let Some(i) = conns.iter().position(|c| c.info.cid == st.cid) {
+            conns.remove(i).control.close();
+        }
+        conns.push(handle);
+        drop(conns);
+        return Ok(session);
+    }
+    let params = st.neg.finish();
+    let depth = st.neg.offer().max_queue_cmd;
+    if let (Some(t), SessionType::Normal) = (&st.target, st.kind) {
+        // Session reinstatement (6.3.5): same initiator name and ISID on this target. The old
+        // session goes first, so its slots are free for the new one.
+        let isid = st.isid;
+        while let Some(old) = t.find_session(|s| s.isid == isid && s.initiator_name == initiator) {
+            tracing::info!(tsih = old.tsih, "session reinstatement");
+            end_session(&old);
+        }
+    }
+    let registry = &ctx.registry;
+    let slot = registry
+        .session_limit
+        .reserve()
+        .ok_or_else(|| out_of_sessions(ctx, &initiator, "daemon", registry.session_limit.max()))?;
+    let tsih = registry.allocate_tsih();
+    // The target's bound is checked, and the session added, under the lock of its session list, so
+    // two logins racing for the last place cannot both have it.
+    let mut target_sessions = match (&st.target, st.kind) {
+        (Some(t), SessionType::Normal) => Some((t, t.sessions.lock())),
+        _ => None,
+    };
+    let (target, nexus) = match &target_sessions {
+        Some((t, sessions)) => {
+            let max = t.max_sessions();
+            if max != 0 && sessions.len() as u32 >= max {
+                return Err(out_of_sessions(ctx, &initiator, "target", max));
+            }
+            let nexus = t.scsi.add_nexus(initiator_port(&initiator, &st.isid));
+            (Some((*t).clone()), Some(nexus))
+        }
+        None => (None, None),
+    };
+    let session = Arc::new(Session {
+        tsih,
+        isid: st.isid,
+        initiator_name: initiator,
+        kind: st.kind,
+        target: target.clone(),
+        nexus,
+        params,
+        chap_user: st.security.user().map(str::to_string),
+        window: Mutex::new(CmdWindow::new(st.cmd_sn, depth)),
+        tasks: Mutex::new(HashMap::new()),
+        conns: Mutex::new(vec![handle]),
+        ended: AtomicBool::new(false),
+        slot: Mutex::new(Some(slot)),
+    });
+    if let Some(nexus) = &session.nexus {
+        // PREEMPT AND ABORT from another session aborts this one's tasks on a LUN; the hook holds
+        // the session weakly so a nexus never keeps its session alive.
+        let weak = Arc::downgrade(&session);
+        nexus.on_abort_tasks(Box::new(move |lun| weak.upgrade().map_or(0, |s| s.abort_tasks(|_, t| t.lun == lun))));
+    }
+    if let Some((_, sessions)) = &mut target_sessions {
+        sessions.push(session.clone());
+    }
+    Ok(session)
+}
+
+/// Undo a login whose final response could not be sent.
+pub(crate) fn end_session_if_alone(session: &Arc<Session>, conn_id: u64) {
+    let mut conns = session.conns.lock();
+    conns.retain(|c| c.id != conn_id);
+    let empty = conns.is_empty();
+    drop(conns);
+    if empty {
+        end_session(session);
+    }
+}
+
+/// Take a session off its target: abort its tasks, close its connections, drop its nexus.
+pub(crate) fn end_session(session: &Arc<Session>) {
+    if session.ended.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    session.abort_tasks(|_, _| true);
+    session.close_connections();
+    if let Some(t) = &session.target {
+        t.remove_session(session);
+        if let Some(n) = &session.nexus {
+            t.scsi.remove_nexus(n);
+        }
+    }
+    session.slot.lock().take();
+}
