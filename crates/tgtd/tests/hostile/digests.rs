@@ -5,7 +5,7 @@
 //! nothing more, and at ErrorRecoveryLevel 0 a command's or Data-Out's lost data is recovered
 //! only by session recovery (7.1.5), so the connection ends and nothing is written.
 
-use crate::common::initiator::{write_u32, Connection, OP_NOP_IN, OP_R2T};
+use crate::common::initiator::{Connection, OP_NOP_IN, OP_R2T};
 use crate::hostile::arena::Arena;
 use crate::hostile::wire::*;
 
@@ -20,20 +20,9 @@ fn login_with_digests(arena: &mut Arena) -> Connection {
     conn
 }
 
-fn ping_bhs(conn: &Connection, itt: u32) -> [u8; 48] {
-    let mut bhs = [0u8; 48];
-    bhs[0] = 0x40;
-    bhs[1] = 0x80;
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, 0xffff_ffff);
-    write_u32(&mut bhs, 24, conn.cmd_sn);
-    write_u32(&mut bhs, 28, conn.exp_stat_sn);
-    bhs
-}
-
 /// A NOP-Out with good digests gets its echo, with good digests.
 fn ping(conn: &mut Connection, itt: u32, payload: &[u8]) {
-    let bhs = ping_bhs(conn, itt);
+    let bhs = nop_out(conn, itt);
     send_digested(conn, &bhs, payload, false, false);
     let nop = recv_digested(conn).expect("a NOP-In");
     assert_eq!(nop.opcode(), OP_NOP_IN);
@@ -48,7 +37,7 @@ fn wrong_digests() {
     // A data digest error on a NOP-Out: Reject 0x02, and the connection carries on.
     let mut conn = login_with_digests(&mut arena);
     ping(&mut conn, 1, b"good digests");
-    let bhs = ping_bhs(&conn, 2);
+    let bhs = nop_out(&conn, 2);
     send_digested(&mut conn, &bhs, b"spoiled", false, true);
     let reject = recv_digested(&mut conn).expect("a Reject");
     expect_reject(&reject, 0x02, &bhs);

@@ -13,18 +13,6 @@ fn garbage(len: usize) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(7919) >> 3) as u8 | 0x80).collect()
 }
 
-/// A NOP-Out ping header (immediate, reserved TTT).
-fn nop_out(conn: &Connection, itt: u32) -> [u8; 48] {
-    let mut bhs = [0u8; 48];
-    bhs[0] = 0x40;
-    bhs[1] = 0x80;
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, 0xffff_ffff);
-    write_u32(&mut bhs, 24, conn.cmd_sn);
-    write_u32(&mut bhs, 28, conn.exp_stat_sn);
-    bhs
-}
-
 /// The first Login Request, as the initiator helper builds it, with `keys` as its text.
 fn login_request(conn: &Connection, keys: &[u8]) -> [u8; 48] {
     let mut bhs = [0u8; 48];

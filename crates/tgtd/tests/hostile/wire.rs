@@ -30,6 +30,18 @@ pub fn command_at(conn: &Connection, itt: u32, flags: u8, edtl: u32, cdb: &[u8],
     bhs
 }
 
+/// A NOP-Out ping header (immediate, reserved TTT).
+pub fn nop_out(conn: &Connection, itt: u32) -> [u8; 48] {
+    let mut bhs = [0u8; 48];
+    bhs[0] = 0x40;
+    bhs[1] = 0x80;
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, 0xffff_ffff);
+    write_u32(&mut bhs, 24, conn.cmd_sn);
+    write_u32(&mut bhs, 28, conn.exp_stat_sn);
+    bhs
+}
+
 pub fn write10(lba: u32, blocks: u16) -> [u8; 10] {
     let mut cdb = [0u8; 10];
     cdb[0] = 0x2a;
