@@ -13,9 +13,10 @@ use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, inquiry, mode, report_luns, request_sense, reserve, rsoc, xcopy};
 use crate::target::{Ctx, Failure, Target, TaskResult};
 use crate::ScsiStatus;
+use std::sync::Arc;
 
 pub(crate) async fn execute(
-    lu: &LogicalUnit,
+    lu: &Arc<LogicalUnit>,
     ctx: &Ctx<'_>,
     cdb: &[u8],
     data_out: &[u8],
@@ -57,7 +58,7 @@ fn finish(
 }
 
 async fn run(
-    lu: &LogicalUnit,
+    lu: &Arc<LogicalUnit>,
     ctx: &Ctx<'_>,
     cdb: &[u8],
     data_out: &[u8],
@@ -80,10 +81,19 @@ async fn run(
     let command = entry.decode(cdb)?;
     // SBC-4 4.11.2: while a SANITIZE runs only these may look at the unit (REQUEST SENSE reports
     // the progress below).
+    let looks_only =
+        matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. });
     if let Some(progress) = lu.sanitize_progress() {
-        if !matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. }) {
+        if !looks_only {
             return Err(Sense::sanitize_in_progress(progress).into());
         }
+    }
+    // SBC-4 4.11.3: after a failed sanitize only another SANITIZE may touch the unit.
+    if lu.sanitize_state().failure() != sbc::sanitize_state::Failure::None
+        && !looks_only
+        && !matches!(command, Command::Sanitize { .. })
+    {
+        return Err(sanitize::failed().into());
     }
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
     *data_out_expected = command.data_out_len(lu.block_size());
@@ -107,7 +117,11 @@ async fn run(
             // or without medium is NOT READY.
             let state = match config.device_type {
                 crate::DeviceType::Disk => {
-                    lu.sanitize_progress().map(Sense::sanitize_in_progress).or_else(|| lu.medium().err())
+                    let failed = lu.sanitize_state().failure() != sbc::sanitize_state::Failure::None;
+                    lu.sanitize_progress()
+                        .map(Sense::sanitize_in_progress)
+                        .or_else(|| failed.then(sanitize::failed))
+                        .or_else(|| lu.medium().err())
                 }
                 crate::DeviceType::Controller => None,
             };
@@ -161,8 +175,9 @@ async fn run(
         Command::WriteAtomic { range, fua, boundary } => {
             locked_write::write_atomic(lu, range, fua, boundary, data_out).await?
         }
-        Command::Sanitize { service_action, immed: _, ause: _, param_len } => {
-            sanitize::sanitize(lu, service_action, param_len, data_out, data_in).await?
+        Command::Sanitize { service_action, immed, ause, param_len } => {
+            let request = sanitize::Request { service_action, immed, ause, param_len };
+            sanitize::sanitize(lu, request, data_out).await?
         }
         Command::ExtendedCopy { param_len } => xcopy::extended_copy(lu, ctx, param_len, data_out, data_in).await?,
         Command::ReceiveCopyResults { service_action, list_id, alloc_len } => {

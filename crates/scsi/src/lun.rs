@@ -8,7 +8,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -154,26 +154,8 @@ pub struct LogicalUnit {
     /// Set once the unit is deleted from its target; `removal` wakes the commands still running.
     removed: AtomicBool,
     removal: tokio::sync::Notify,
-    /// 0 when no SANITIZE runs, else 1 + its progress in 65536ths (see `SanitizeGuard`).
-    sanitize: AtomicU32,
-}
-
-/// Marks a SANITIZE as in progress on its unit for as long as it lives (SBC-4 4.11.2: meanwhile
-/// the unit answers most commands NOT READY, SANITIZE IN PROGRESS).
-pub(crate) struct SanitizeGuard<'a>(&'a AtomicU32);
-
-impl SanitizeGuard<'_> {
-    /// Record that `done` of `total` units of work are finished.
-    pub fn progress(&self, done: u64, total: u64) {
-        let fraction = if total == 0 { 0 } else { (u128::from(done) * 65535 / u128::from(total)) as u32 };
-        self.0.store(1 + fraction.min(65535), Ordering::Relaxed);
-    }
-}
-
-impl Drop for SanitizeGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
-    }
+    /// Whether a SANITIZE runs and how the last one ended.
+    sanitize: crate::sbc::sanitize_state::SanitizeState,
 }
 
 /// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0). No
@@ -204,7 +186,7 @@ impl LogicalUnit {
             mode_select: Mutex::new(()),
             range_locks: Default::default(),
             copies: Mutex::new(Vec::new()),
-            sanitize: AtomicU32::new(0),
+            sanitize: Default::default(),
             medium_errors: Default::default(),
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
@@ -346,18 +328,17 @@ impl LogicalUnit {
     }
 
     /// The store for a media-access command; NOT READY when the unit is offline or has none.
-    /// Mark a SANITIZE as running until the guard drops; None when one already runs.
-    pub(crate) fn begin_sanitize(&self) -> Option<SanitizeGuard<'_>> {
-        self.sanitize.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).ok()?;
-        Some(SanitizeGuard(&self.sanitize))
+    pub(crate) fn sanitize_state(&self) -> &crate::sbc::sanitize_state::SanitizeState {
+        &self.sanitize
     }
 
     /// The progress (in 65536ths) of the SANITIZE running on this unit, if one is.
     pub(crate) fn sanitize_progress(&self) -> Option<u16> {
-        match self.sanitize.load(Ordering::Acquire) {
-            0 => None,
-            n => Some((n - 1) as u16),
-        }
+        self.sanitize.progress()
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
     }
 
     pub(crate) fn medium(&self) -> Result<&Backstore, Sense> {

@@ -51,6 +51,7 @@ impl Asc {
     pub const RESERVATIONS_RELEASED: Asc = Asc(0x2a, 0x04);
     pub const CAPACITY_DATA_HAS_CHANGED: Asc = Asc(0x2a, 0x09);
     pub const COMMANDS_CLEARED_BY_ANOTHER_INITIATOR: Asc = Asc(0x2f, 0x00);
+    pub const SANITIZE_COMMAND_FAILED: Asc = Asc(0x31, 0x03);
     pub const SAVING_PARAMETERS_NOT_SUPPORTED: Asc = Asc(0x39, 0x00);
     pub const MEDIUM_NOT_PRESENT: Asc = Asc(0x3a, 0x00);
     pub const REPORTED_LUNS_DATA_HAS_CHANGED: Asc = Asc(0x3f, 0x0e);

@@ -23,6 +23,19 @@ fn now<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// SANITIZE runs on a thread of its own; its command waits for it unless IMMED is set.
+fn waiting<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+const SANITIZE: u8 = 0x48;
+
 struct Unit {
     target: Arc<Target>,
     nexus: Arc<Nexus>,
@@ -49,7 +62,16 @@ impl Unit {
     /// Run one command; assert that every store request stayed inside the store.
     fn run(&self, lun: u64, cdb: &[u8], data_out: &[u8]) -> (TaskResult, Vec<u8>) {
         let mut data_in = Vec::new();
-        let r = now(self.target.execute(&self.nexus, lun, cdb, data_out, &mut data_in));
+        let command = self.target.execute(&self.nexus, lun, cdb, data_out, &mut data_in);
+        let r = if cdb.first() == Some(&SANITIZE) { waiting(command) } else { now(command) };
+        // An IMMED sanitize goes on after GOOD: wait for it, so that its store accesses are
+        // checked here and the next command finds the unit ready.
+        let mut in_progress = true;
+        while cdb.first() == Some(&SANITIZE) && r.status == ScsiStatus::Good && in_progress {
+            let mut tur_data = Vec::new();
+            let tur = now(self.target.execute(&self.nexus, lun, &[0; 6], &[], &mut tur_data));
+            in_progress = sense(&tur) == Some((0x02, 0x04, 0x1b));
+        }
         let Some(Backstore::Memory(store)) = self.unit.store() else { unreachable!() };
         for a in store.take_accesses() {
             assert!(a.within(STORE), "CDB {cdb:02x?} asked the store for {a:?}");

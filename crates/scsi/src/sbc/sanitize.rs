@@ -1,15 +1,23 @@
 //! SANITIZE (SBC-4 5.30) as a virtual disk can honestly do it: OVERWRITE writes the
-//! initialization pattern over every block; BLOCK ERASE and CRYPTOGRAPHIC ERASE (offered on
-//! thin-provisioned units only) deallocate every block, so the old data is gone from the backing
-//! file and every block reads as zeros (LBPRZ); EXIT FAILURE MODE succeeds since a sanitize here
-//! never ends in the failure mode. The operation completes before status is returned, IMMED or
-//! not; while it runs, other commands to the unit are answered NOT READY, SANITIZE IN PROGRESS
-//! with its progress (SBC-4 4.11.2), so nobody reads a half-sanitized medium.
+//! initialization pattern over every block (the last pass's pattern: earlier passes would land on
+//! the same file blocks and leave nothing different behind); BLOCK ERASE and CRYPTOGRAPHIC ERASE
+//! (offered on thin-provisioned units only) deallocate every block, so the old data is gone from
+//! the backing file and every block reads as zeros (LBPRZ).
+//!
+//! Once its parameters are checked, a sanitize operation runs on a thread of its own and belongs
+//! to the unit, not to the command (SBC-4 4.11): aborting the command, a reset or the initiator
+//! going away does not stop it half-way. With IMMED set status is returned at once; without, when
+//! the operation ends. While it runs, other commands are answered NOT READY, SANITIZE IN PROGRESS
+//! with its progress (SBC-4 4.11.2), so nobody reads a half-sanitized medium. If it fails, the unit
+//! stays in the sanitize failure mode (MEDIUM ERROR, SANITIZE COMMAND FAILED) until a sanitize
+//! succeeds or, when the failed one had AUSE set, EXIT FAILURE MODE is sent.
 
+use super::sanitize_state::Failure;
 use super::{check_writable, store_error, Access};
-use crate::lun::{LogicalUnit, SanitizeGuard};
-use crate::sense::{Asc, Sense};
+use crate::lun::LogicalUnit;
+use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::BlockStore;
+use std::sync::Arc;
 
 pub(crate) const OVERWRITE: u8 = 0x01;
 pub(crate) const BLOCK_ERASE: u8 = 0x02;
@@ -24,99 +32,173 @@ fn bad_length() -> Sense {
     Sense::invalid_cdb_field(7, Some(7))
 }
 
-pub(crate) async fn sanitize(
-    lu: &LogicalUnit,
-    service_action: u8,
-    param_len: u16,
-    data_out: &[u8],
-    scratch: &mut Vec<u8>,
-) -> Result<(), Sense> {
+/// MEDIUM ERROR, SANITIZE COMMAND FAILED: a sanitize failed and the unit has not left the failure
+/// mode (SBC-4 4.11.3).
+pub(crate) const fn failed() -> Sense {
+    Sense::new(SenseKey::MediumError, Asc::SANITIZE_COMMAND_FAILED)
+}
+
+/// The work of one sanitize operation, its parameters checked.
+enum Job {
+    /// One block of the pattern to write over every block.
+    Overwrite(Vec<u8>),
+    Erase,
+}
+
+/// Fields of the SANITIZE CDB (SBC-4 5.30.1).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request {
+    pub service_action: u8,
+    pub immed: bool,
+    pub ause: bool,
+    pub param_len: u16,
+}
+
+pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: &[u8]) -> Result<(), Sense> {
     check_writable(lu)?;
-    // The dispatcher already turned away commands while a sanitize runs; two SANITIZE commands
-    // arriving together are told apart here.
-    let Some(running) = lu.begin_sanitize() else {
-        return Err(Sense::sanitize_in_progress(lu.sanitize_progress().unwrap_or(0)));
-    };
-    let param_len = usize::from(param_len);
-    match service_action {
-        OVERWRITE => {
-            let bs = lu.block_size() as usize;
-            // SBC-4 5.30.2: a four-byte header and a pattern of 1..=block size bytes.
-            if param_len <= 4 || param_len > bs + 4 {
-                return Err(bad_length());
-            }
-            let params = data_out.get(..param_len).ok_or(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR))?;
-            let invert = params[0] & 0x80 != 0;
-            let count = params[0] & 0x1f;
-            let pattern_len = usize::from(u16::from_be_bytes([params[2], params[3]]));
-            if count == 0 || pattern_len == 0 || pattern_len > bs || pattern_len > param_len - 4 {
-                return Err(bad_length());
-            }
-            let pattern = &params[4..4 + pattern_len];
-            // With INVERT the pattern alternates between passes; what stays is the last pass's.
-            let last_inverted = invert && count % 2 == 0;
-            overwrite(lu, pattern, last_inverted, scratch, &running).await
-        }
+    let state = lu.sanitize_state();
+    // SBC-4 4.11.3: after a failure in the restricted completion mode only a sanitize that asks
+    // for the restricted mode again may end it.
+    let restricted = state.failure() == Failure::Restricted;
+    if restricted && request.ause {
+        return Err(Sense::invalid_cdb_field(1, Some(5)));
+    }
+    let job = match request.service_action {
+        OVERWRITE => Job::Overwrite(overwrite_pattern(lu, request.param_len, data_out)?),
         BLOCK_ERASE | CRYPTOGRAPHIC_ERASE => {
-            if param_len != 0 {
+            if request.param_len != 0 {
                 return Err(bad_length());
             }
-            let store = lu.medium()?;
-            let size = lu.capacity_blocks() * u64::from(lu.block_size());
-            let _held = lu.range_locks().lock(0, u64::MAX).await;
-            store.unmap(0, size).await.map_err(|e| store_error(lu, &e, Access::Write))
+            Job::Erase
         }
         EXIT_FAILURE_MODE => {
-            if param_len != 0 {
+            if request.param_len != 0 {
                 return Err(bad_length());
             }
-            Ok(())
+            if restricted {
+                return Err(Sense::invalid_cdb_field(1, Some(4)));
+            }
+            state.leave_failure();
+            return Ok(());
         }
         // The opcode table only dispatches the service actions above.
-        _ => Err(Sense::invalid_cdb_field(1, Some(4))),
+        _ => return Err(Sense::invalid_cdb_field(1, Some(4))),
+    };
+    // The dispatcher already turned away commands while a sanitize runs; two SANITIZE commands
+    // arriving together are told apart here.
+    if !state.try_begin() {
+        return Err(Sense::sanitize_in_progress(state.progress().unwrap_or(0)));
+    }
+    let operation = Operation { lu: lu.clone(), ause: request.ause, outcome: Failure::None };
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new().name("sanitize".into()).spawn(move || {
+        let result = operation.run(job);
+        // Nobody listens when the command was aborted or IMMED was set.
+        let _ = done.send(result);
+    });
+    if let Err(e) = thread {
+        tracing::error!(error = %e, "cannot start a thread for SANITIZE");
+        return Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE));
+    }
+    if request.immed {
+        return Ok(());
+    }
+    finished.await.unwrap_or(Err(failed()))
+}
+
+/// SBC-4 5.30.2: a four-byte header and a pattern of 1..=block size bytes, repeated to fill a block
+/// (inverted when the last pass of an INVERT overwrite is an inverted one).
+fn overwrite_pattern(lu: &LogicalUnit, param_len: u16, data_out: &[u8]) -> Result<Vec<u8>, Sense> {
+    let bs = lu.block_size() as usize;
+    let param_len = usize::from(param_len);
+    if param_len <= 4 || param_len > bs + 4 {
+        return Err(bad_length());
+    }
+    let params = data_out.get(..param_len).ok_or(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR))?;
+    let invert = params[0] & 0x80 != 0;
+    let count = params[0] & 0x1f;
+    let pattern_len = usize::from(u16::from_be_bytes([params[2], params[3]]));
+    if count == 0 || pattern_len == 0 || pattern_len > bs || pattern_len > param_len - 4 {
+        return Err(bad_length());
+    }
+    // With INVERT the pattern alternates between passes; what stays is the last pass's.
+    let inverted = invert && count % 2 == 0;
+    let pattern = &params[4..4 + pattern_len];
+    Ok(pattern.iter().map(|&b| if inverted { !b } else { b }).cycle().take(bs).collect())
+}
+
+/// A running sanitize operation. However it ends (even by a panic of its thread), dropping it
+/// records the outcome and lets commands in again.
+struct Operation {
+    lu: Arc<LogicalUnit>,
+    /// The AUSE bit of the SANITIZE that started it.
+    ause: bool,
+    /// What `drop` records: a failure until the operation completes without error.
+    outcome: Failure,
+}
+
+impl Operation {
+    fn run(mut self, job: Job) -> Result<(), Sense> {
+        let fail = Failure::for_ause(self.ause);
+        self.outcome = fail;
+        let lu = &*self.lu;
+        let result = pollster::block_on(async {
+            match job {
+                Job::Overwrite(block) => overwrite(lu, &block).await,
+                Job::Erase => erase(lu).await,
+            }
+        });
+        self.outcome = if result.is_ok() { Failure::None } else { fail };
+        result
     }
 }
 
-async fn overwrite(
-    lu: &LogicalUnit,
-    pattern: &[u8],
-    inverted: bool,
-    scratch: &mut Vec<u8>,
-    running: &SanitizeGuard<'_>,
-) -> Result<(), Sense> {
-    let store = lu.medium()?;
-    let bs = lu.block_size() as usize;
-    let size = lu.capacity_blocks() * bs as u64;
-    // One block of the pattern repeated (a pattern shorter than a block is repeated within it),
-    // then as many blocks as fit a chunk.
-    scratch.clear();
-    let chunk = (CHUNK / bs).max(1) * bs;
-    scratch.extend(pattern.iter().map(|&b| if inverted { !b } else { b }).cycle().take(bs));
-    while scratch.len() < chunk {
-        scratch.extend_from_within(..bs);
+impl Drop for Operation {
+    fn drop(&mut self) {
+        self.lu.sanitize_state().end(self.outcome);
     }
+}
+
+async fn erase(lu: &LogicalUnit) -> Result<(), Sense> {
+    let store = lu.medium()?;
+    let size = lu.capacity_blocks() * u64::from(lu.block_size());
+    let _held = lu.range_locks().lock(0, u64::MAX).await;
+    store.unmap(0, size).await.map_err(|e| report(lu, &e))
+}
+
+async fn overwrite(lu: &LogicalUnit, block: &[u8]) -> Result<(), Sense> {
+    let store = lu.medium()?;
+    let bs = block.len();
+    let size = lu.capacity_blocks() * bs as u64;
+    let blocks_per_chunk = (CHUNK / bs).max(1);
+    let chunk: Vec<u8> = block.iter().copied().cycle().take(blocks_per_chunk * bs).collect();
     let _held = lu.range_locks().lock(0, u64::MAX).await;
     let mut done = 0u64;
-    let mut result = Ok(());
     while done < size {
-        let n = (size - done).min(chunk as u64) as usize;
-        if let Err(e) = store.write_at(done, &scratch[..n], false).await {
-            result = Err(store_error(lu, &e, Access::Write));
-            break;
+        // A unit deleted meanwhile has nobody left to sanitize it for.
+        if lu.is_removed() {
+            return Err(failed());
         }
+        let n = (size - done).min(chunk.len() as u64) as usize;
+        store.write_at(done, &chunk[..n], false).await.map_err(|e| report(lu, &e))?;
         done += n as u64;
-        running.progress(done, size);
+        lu.sanitize_state().set_progress(done, size);
     }
-    scratch.clear();
-    if result.is_ok() {
-        result = store.flush().await.map_err(|e| store_error(lu, &e, Access::Write));
-    }
-    result
+    store.flush().await.map_err(|e| report(lu, &e))
 }
 
+/// Log a store failure (rate-limited like every medium error) and answer the sanitize's failure.
+fn report(lu: &LogicalUnit, err: &rtgt_backstore::BackstoreError) -> Sense {
+    let _ = store_error(lu, err, Access::Write);
+    failed()
+}
 #[cfg(test)]
 mod tests {
+    use super::Failure;
     use crate::test_util::*;
+    use crate::LunConfig;
+    use rtgt_backstore::{Backstore, FaultRule, FaultStore, MemoryStore};
+    use std::future::Future;
 
     fn sanitize(sa: u8, param_len: u16) -> [u8; 10] {
         let l = param_len.to_be_bytes();
@@ -142,8 +224,9 @@ mod tests {
     #[test]
     fn a_running_sanitize_turns_other_commands_away_with_its_progress() {
         let t = TestLun::thin(64 << 10);
-        let running = t.lu.begin_sanitize().unwrap();
-        running.progress(1, 4);
+        let state = t.lu.sanitize_state();
+        assert!(state.try_begin());
+        state.set_progress(1, 4);
         // TEST UNIT READY, READ and a second SANITIZE: NOT READY, SANITIZE IN PROGRESS, with SKSV
         // and the progress (a quarter: 0x3fff) in the sense-key-specific bytes.
         let expect = [0x70, 0, 0x02, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x04, 0x1b, 0, 0x80, 0x3f, 0xff];
@@ -156,7 +239,81 @@ mod tests {
         let (r, d) = t.run(&[0x03, 0, 0, 0, 18, 0]);
         assert_good(&r);
         assert_eq!(d, expect);
-        drop(running);
+        state.end(Failure::None);
+        assert_good(&t.run(&[0, 0, 0, 0, 0, 0]).0);
+    }
+
+    /// A thin unit whose store makes writes wait `delay` or fail as `rules` say.
+    fn faulty(rules: &[&str]) -> TestLun {
+        let rules = rules.iter().map(|r| FaultRule::parse(r).unwrap()).collect();
+        let store = FaultStore::new(Backstore::Memory(MemoryStore::new(4 << 20)), rules, 512);
+        let mut config = LunConfig::disk(1, 1);
+        config.thin_provisioning = true;
+        TestLun::with_store(config, Some(Backstore::Faulty(Box::new(store))), 1)
+    }
+
+    fn wait_until_ready(t: &TestLun) -> Vec<Option<Vec<u8>>> {
+        let mut seen = Vec::new();
+        for _ in 0..500 {
+            let r = t.run(&[0, 0, 0, 0, 0, 0]).0;
+            if r.status == crate::ScsiStatus::Good {
+                return seen;
+            }
+            seen.push(r.sense);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the sanitize never ended");
+    }
+
+    #[test]
+    fn immed_answers_at_once_and_the_operation_outlives_its_command() {
+        // 4 MiB in 1 MiB writes of 100 ms each: at least 400 ms of work.
+        let t = faulty(&["write:delay=100ms"]);
+        let mut params = vec![0x01, 0, 0, 1, 0xa5];
+        let started = std::time::Instant::now();
+        assert_good(&t.run_out(&sanitize(0x81, 5), &params).0);
+        assert!(started.elapsed() < std::time::Duration::from_millis(100), "IMMED waited for the operation");
+        let seen = wait_until_ready(&t);
+        assert!(!seen.is_empty());
+        assert!(seen.iter().all(|s| s.as_deref().map(|s| (s[2], s[12], s[13])) == Some((0x02, 0x04, 0x1b))));
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+        let (_, d) = t.run(&[0x28, 0, 0, 0, 0x1f, 0xff, 0, 0, 1, 0]);
+        assert_eq!(d, vec![0xa5; 512]);
+        // Without IMMED the command's own future is what waits; dropping it (an abort, a lost
+        // connection) leaves the operation running to its end.
+        params[4] = 0x5a;
+        let mut data_in = Vec::new();
+        let cdb = sanitize(0x01, 5);
+        let mut command = Box::pin(t.target.execute(&t.nexus, 1, &cdb, &params, &mut data_in));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(command.as_mut().poll(&mut cx).is_pending());
+        drop(command);
+        assert!(!wait_until_ready(&t).is_empty());
+        let (_, d) = t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(d, vec![0x5a; 512]);
+    }
+
+    #[test]
+    fn a_failed_sanitize_holds_the_unit_until_it_is_left_as_its_ause_allows() {
+        let t = faulty(&["write:eio:lba=4096-4096"]);
+        let params = [0x01, 0, 0, 1, 0xff];
+        // Without AUSE: restricted completion mode.
+        assert_sense(&t.run_out(&sanitize(0x01, 5), &params).0, 0x03, 0x31, 0x03);
+        assert_sense(&t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]).0, 0x03, 0x31, 0x03);
+        assert_sense(&t.run(&[0, 0, 0, 0, 0, 0]).0, 0x03, 0x31, 0x03);
+        assert_good(&t.run(&[0x12, 0, 0, 0, 36, 0]).0);
+        let (_, d) = t.run(&[0x03, 0, 0, 0, 18, 0]);
+        assert_eq!((d[2], d[12], d[13]), (0x03, 0x31, 0x03));
+        // EXIT FAILURE MODE and any sanitize asking for AUSE are refused; a block erase that
+        // succeeds ends the failure.
+        assert_sense(&t.run(&sanitize(0x1f, 0)).0, 0x05, 0x24, 0x00);
+        assert_sense(&t.run(&sanitize(0x22, 0)).0, 0x05, 0x24, 0x00);
+        assert_good(&t.run(&sanitize(0x02, 0)).0);
+        assert_good(&t.run(&[0, 0, 0, 0, 0, 0]).0);
+        // With AUSE: unrestricted, EXIT FAILURE MODE leaves it.
+        assert_sense(&t.run_out(&sanitize(0x21, 5), &params).0, 0x03, 0x31, 0x03);
+        assert_sense(&t.run(&[0, 0, 0, 0, 0, 0]).0, 0x03, 0x31, 0x03);
+        assert_good(&t.run(&sanitize(0x1f, 0)).0);
         assert_good(&t.run(&[0, 0, 0, 0, 0, 0]).0);
     }
 
@@ -185,6 +342,7 @@ mod tests {
         let (_, d) = t.run(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
         assert_eq!(d, vec![0; 512]);
         assert_good(&t.run(&sanitize(0x83, 0)).0); // IMMED crypto erase
+        wait_until_ready(&t);
         assert_sense(&t.run_out(&sanitize(0x02, 8), &[0; 8]).0, 0x05, 0x24, 0x00);
         assert_good(&t.run(&sanitize(0x1f, 0)).0);
         assert_sense(&t.run(&sanitize(0x04, 0)).0, 0x05, 0x24, 0x00);
