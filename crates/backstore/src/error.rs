@@ -51,8 +51,10 @@ impl BackstoreError {
         BackstoreError::Io { op, offset, source }
     }
 
-    /// True when the underlying device ran out of space (thin provisioning exhausted).
+    /// True when the underlying device ran out of space (thin provisioning exhausted): ENOSPC, or
+    /// EDQUOT for a quota (a file system's, or an RBD pool's).
     pub fn is_no_space(&self) -> bool {
-        matches!(self, BackstoreError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+        matches!(self, BackstoreError::Io { source, .. }
+            if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
     }
 }

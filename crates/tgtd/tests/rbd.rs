@@ -294,13 +294,18 @@ struct OwnCluster {
 }
 
 impl OwnCluster {
-    fn start() -> OwnCluster {
-        let dir = std::env::temp_dir().join(format!("rtgt-ceph-outage-{}", std::process::id()));
+    /// `name` keeps its directory apart from other own clusters; `osd_bytes` sizes its memstore.
+    fn start(name: &str, osd_bytes: &str) -> OwnCluster {
+        // One start at a time: a port block found free stays free only until its cluster binds it.
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("rtgt-ceph-{name}-{}", std::process::id()));
         let base = free_port_base();
         let out = Command::new(shared().join("ceph/start.sh"))
             .arg(&dir)
             .env("CEPH_PORT_BASE", base.to_string())
             .env("CEPH_IMAGE_SIZE", "")
+            .env("CEPH_OSD_BYTES", osd_bytes)
             .stdin(Stdio::null())
             .output()
             .expect("run start.sh");
@@ -321,7 +326,7 @@ impl Drop for OwnCluster {
 
 #[test]
 fn cluster_stopped_under_load_fails_cleanly_and_other_luns_keep_serving() {
-    let cluster = OwnCluster::start();
+    let cluster = OwnCluster::start("outage", "2G");
     let tgtd = Tgtd::start();
     let rbd_iqn = "iqn.2026-11.org.rtgt.test:rbd-outage";
     // A short timeout so the test does not wait the default 20 s per request.
@@ -438,4 +443,52 @@ fn caching_page_tells_the_truth_and_snapshots_are_write_protected() {
     );
     let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
     assert!(show.contains(&format!("Backing store path: {snap}")), "{show}");
+}
+
+/// A cluster out of space: writes that need new space fail at once with DATA PROTECT, SPACE
+/// ALLOCATION FAILED WRITE PROTECT (07/27/07, as ENOSPC on a file LUN), instead of waiting in
+/// librados until the cluster has room and failing much later with a timeout; overwrites of space
+/// the image already has, and reads, still work.
+#[test]
+fn a_full_cluster_answers_space_allocation_failed() {
+    let cluster = OwnCluster::start("full", "48M");
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2026-12.org.rtgt.test:rbd-full";
+    add_rbd_target(&tgtd, 1, iqn, &cluster.conf, &image(&cluster.conf, 1024), ";timeout=30");
+    let mut c = login(&tgtd, iqn);
+    let chunk = 256 << 10;
+    let blocks = (chunk / 512) as u32;
+    let mut written = 0u32;
+    let begun = Instant::now();
+    let (status, sense, took) = loop {
+        let started = Instant::now();
+        let out = write_fua(&mut c, written * blocks, &pattern(written as u8, chunk));
+        if out.status != 0 {
+            break (out.status, out.sense, started.elapsed());
+        }
+        written += 1;
+        // Past the cluster's 48 MiB the OSD reports itself full within seconds: slow down
+        // meanwhile rather than pile data into its memory.
+        if written * chunk as u32 > 64 << 20 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(begun.elapsed() < Duration::from_secs(120), "writes to a 48 MiB cluster go on succeeding");
+    };
+    eprintln!("full cluster: {written} x 256 KiB written, then status {status:#x} sense {sense:x?} after {took:?}");
+    assert!(written > 0, "no write succeeded");
+    assert_eq!(status, 0x02);
+    let code = if sense.first().is_some_and(|b| b & 0x7f >= 0x72) {
+        (sense[1] & 0x0f, sense[2], sense[3])
+    } else {
+        (sense[2] & 0x0f, sense[12], sense[13])
+    };
+    assert_eq!(code, (0x07, 0x27, 0x07), "sense {sense:x?}");
+    assert!(took < Duration::from_secs(20), "the refusal took {took:?}");
+    let out = write_fua(&mut c, 0, &pattern(7, chunk));
+    assert_eq!(out.status, 0, "overwriting written blocks: {:x?}", out.sense);
+    let back = c.read10(1, 0, blocks as u16, 512).unwrap();
+    assert_eq!(back.status, 0, "{:x?}", back.sense);
+    assert!(back.data_in == pattern(7, chunk), "the first chunk reads back other data");
+    let log = tgtd.log();
+    assert!(log.contains("backing store I/O failed"), "no log line for the failure:\n{log}");
 }

@@ -21,6 +21,7 @@ extern "C" {
     pub fn rados_ioctx_create(cluster: RadosT, pool_name: *const c_char, ioctx: *mut RadosIoctxT) -> c_int;
     pub fn rados_ioctx_destroy(io: RadosIoctxT);
     pub fn rados_ioctx_set_namespace(io: RadosIoctxT, nspace: *const c_char);
+    pub fn rados_set_pool_full_try(io: RadosIoctxT);
 }
 
 #[link(name = "rbd")]

@@ -140,6 +140,11 @@ impl Image {
             image.ioctx = std::ptr::null_mut();
             return Err(open_error(path, "opening the pool", r));
         }
+        // A full cluster or a pool over its quota: without this librados holds every write until
+        // the cluster has room again, and the initiator sees a timeout much later; with it the OSD
+        // answers at once with ENOSPC (or EDQUOT), which becomes SPACE ALLOCATION FAILED.
+        // SAFETY: live ioctx; librbd copies its flags into the contexts it derives from it.
+        unsafe { ffi::rados_set_pool_full_try(image.ioctx) };
         if let Some(ns) = &opts.namespace {
             let ns = cstring(ns)?;
             // SAFETY: live ioctx; librados copies the name.

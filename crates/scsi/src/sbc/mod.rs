@@ -163,6 +163,10 @@ mod tests {
             s.encode(crate::SenseFormat::Fixed),
             [0x70, 0, 0x07, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x27, 0x07, 0, 0, 0, 0]
         );
+        // EDQUOT (122): a quota, of a file system or an RBD pool, is the same exhaustion.
+        let quota = BackstoreError::io(ErrorKind::Write, 0, std::io::Error::from_raw_os_error(122));
+        let s = store_error(&t.lu, &quota, Access::Write);
+        assert_eq!((s.key, s.asc), (SenseKey::DataProtect, Asc::SPACE_ALLOCATION_FAILED_WRITE_PROTECT));
     }
 
     /// A disk of 2048 blocks on a memory store behind `rules`.
