@@ -5,6 +5,7 @@
 pub mod control;
 pub mod daemon;
 pub mod pr_state;
+pub mod sanitize_journal;
 pub mod state;
 pub mod vhost;
 

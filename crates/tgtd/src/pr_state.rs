@@ -42,9 +42,27 @@ pub struct PrStateFile {
     path: PathBuf,
 }
 
+/// Replace `path` with `bytes` so that a crash leaves the old or the new content: temporary file,
+/// fsync, rename, fsync of the directory.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("state file has no directory"))?;
+    fs::create_dir_all(dir)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is.
+    File::open(dir)?.sync_all()
+}
+
 /// Keep names filesystem-safe: iSCSI names use letters, digits, '.', '-', ':' only, anything else
 /// (or a leading dot) becomes '_'.
-fn file_name(name: &str) -> String {
+pub(crate) fn file_name(name: &str) -> String {
     let safe: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' }).collect();
     match safe.strip_prefix('.') {
@@ -66,17 +84,7 @@ impl PrStateFile {
     }
 
     fn write_atomically(&self, bytes: &[u8]) -> io::Result<()> {
-        let dir = self.path.parent().ok_or_else(|| io::Error::other("state file has no directory"))?;
-        fs::create_dir_all(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &self.path)?;
-        // The rename is durable only once the directory is.
-        File::open(dir)?.sync_all()
+        write_atomically(&self.path, bytes)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Acknowledged writes survive a crash, and the caching mode page tells the truth: a FUA write and a
 //! write followed by SYNCHRONIZE CACHE read back after `kill -9` and a restart on the saved state;
 //! WCE is 1 for a plain file or O_DIRECT and 0 for O_SYNC, and the daemon really opens the file with
-//! the flags asked for (checked in /proc/PID/fdinfo).
+//! the flags asked for (checked in /proc/PID/fdinfo). A sanitize cut short by a crash is finished
+//! after the restart.
 
 mod common;
 
@@ -135,4 +136,59 @@ fn wce_tells_the_truth_and_bsoflags_reach_the_open_file() {
     let out = conn.scsi(1, &[0x15, 0x10, 0, 0, page.len() as u8, 0], &page, 0).unwrap();
     assert_eq!(out.status, 0, "MODE SELECT: {:02x?}", out.sense);
     assert!(!wce(&mut conn, 1));
+}
+
+/// (sense key, ASC, ASCQ) of TEST UNIT READY on `lun`, or None when it is GOOD.
+fn tur(conn: &mut common::initiator::Connection, lun: u64) -> Option<(u8, u8, u8)> {
+    let out = conn.scsi(lun, &[0; 6], &[], 0).unwrap();
+    (out.status != 0).then(|| out.sense_code())
+}
+
+/// A sanitize cut short by `kill -9` starts again when the LUN comes back (its journal under the
+/// state directory says it had not finished), so the medium is never left half-sanitized and
+/// readable; once it completes the journal is gone and the next restart finds a plain disk.
+#[test]
+fn a_sanitize_cut_short_by_kill_9_is_finished_after_the_restart() {
+    let tgtd = Tgtd::start();
+    let plain = sparse_image(tgtd.dir.path(), "plain.img", 1 << 20);
+    let image = sparse_image(tgtd.dir.path(), "sanitized.img", 16 << 20);
+    tgtd.add_disk_target(1, IQN, &plain);
+    // Every write waits 300 ms: the overwrite's sixteen 1 MiB writes take about 5 s.
+    let bs = ["--backing-store", image.to_str().unwrap(), "--bsopts", "fault=write:delay=300ms"];
+    let out = tgtd.add_lun(1, 2, &bs);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let mut conn = tgtd.session(IQN, 1, &[2]);
+    let old = pattern(4096, 9);
+    assert_eq!(conn.scsi(2, &write10(true, 32000, 8), &old, 0).unwrap().status, 0);
+    // SANITIZE OVERWRITE with IMMED, one pass of 0x5a.
+    let out = conn.scsi(2, &[0x48, 0x81, 0, 0, 0, 0, 0, 0, 5, 0], &[0x01, 0, 0, 1, 0x5a], 0).unwrap();
+    assert_eq!(out.status, 0, "{:02x?}", out.sense);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(tur(&mut conn, 2), Some((0x02, 0x04, 0x1b)));
+    drop(conn);
+
+    // The journal says a sanitize is unfinished; the LUN comes back (without the injected delay,
+    // which is not saved) and the sanitize starts again, so it ends quickly now.
+    let journal = tgtd.dir.path().join("state/sanitize").join(IQN).join("lun-2.json");
+    assert!(journal.exists(), "no sanitize journal at {}", journal.display());
+    let tgtd = tgtd.crash_and_restart(&[]);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains(image.to_str().unwrap()), "LUN not restored: {show}");
+    let mut conn = tgtd.session(IQN, 2, &[]);
+    let begun = std::time::Instant::now();
+    while tur(&mut conn, 2).is_some_and(|s| s == (0x02, 0x04, 0x1b) || s.0 == 0x06) {
+        assert!(begun.elapsed() < std::time::Duration::from_secs(60), "the sanitize never ended");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(tur(&mut conn, 2), None);
+    let back = conn.read10(2, 32000, 8, 512).unwrap();
+    assert!(back.data_in == vec![0x5a; 4096], "old data left after the sanitize");
+    assert!(std::fs::read(&image).unwrap().iter().all(|&b| b == 0x5a), "the file is not all pattern");
+    assert!(!journal.exists(), "the journal outlived the sanitize");
+    assert!(tgtd.log().contains("a sanitize interrupted by the last stop starts again"));
+    drop(conn);
+
+    let tgtd = tgtd.crash_and_restart(&[]);
+    let mut conn = tgtd.session(IQN, 3, &[2]);
+    assert_eq!(tur(&mut conn, 2), None);
 }

@@ -8,6 +8,7 @@ pub(crate) mod prefetch;
 pub(crate) mod provisioning;
 pub(crate) mod rw;
 pub(crate) mod sanitize;
+pub(crate) mod sanitize_journal;
 pub(crate) mod sanitize_state;
 pub(crate) mod sync;
 

@@ -12,6 +12,7 @@
 //! stays in the sanitize failure mode (MEDIUM ERROR, SANITIZE COMMAND FAILED) until a sanitize
 //! succeeds or, when the failed one had AUSE set, EXIT FAILURE MODE is sent.
 
+use super::sanitize_journal::{RecordState, SanitizeRecord};
 use super::sanitize_state::Failure;
 use super::{check_writable, store_error, Access};
 use crate::lun::LogicalUnit;
@@ -38,13 +39,6 @@ pub(crate) const fn failed() -> Sense {
     Sense::new(SenseKey::MediumError, Asc::SANITIZE_COMMAND_FAILED)
 }
 
-/// The work of one sanitize operation, its parameters checked.
-enum Job {
-    /// One block of the pattern to write over every block.
-    Overwrite(Vec<u8>),
-    Erase,
-}
-
 /// Fields of the SANITIZE CDB (SBC-4 5.30.1).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Request {
@@ -63,13 +57,13 @@ pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: 
     if restricted && request.ause {
         return Err(Sense::invalid_cdb_field(1, Some(5)));
     }
-    let job = match request.service_action {
-        OVERWRITE => Job::Overwrite(overwrite_pattern(lu, request.param_len, data_out)?),
+    let pattern = match request.service_action {
+        OVERWRITE => overwrite_pattern(lu, request.param_len, data_out)?,
         BLOCK_ERASE | CRYPTOGRAPHIC_ERASE => {
             if request.param_len != 0 {
                 return Err(bad_length());
             }
-            Job::Erase
+            Vec::new()
         }
         EXIT_FAILURE_MODE => {
             if request.param_len != 0 {
@@ -84,15 +78,38 @@ pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: 
         // The opcode table only dispatches the service actions above.
         _ => return Err(Sense::invalid_cdb_field(1, Some(4))),
     };
+    let job = SanitizeRecord {
+        state: RecordState::Running,
+        service_action: request.service_action,
+        ause: request.ause,
+        pattern,
+    };
+    let finished = start(lu, job)?;
+    if request.immed {
+        return Ok(());
+    }
+    finished.await.unwrap_or(Err(failed()))
+}
+
+/// Start the sanitize operation `job` on its own thread (a SANITIZE command's, or one an earlier
+/// run of the daemon left unfinished). The receiver gets its result.
+pub(super) fn start(
+    lu: &Arc<LogicalUnit>,
+    job: SanitizeRecord,
+) -> Result<tokio::sync::oneshot::Receiver<Result<(), Sense>>, Sense> {
+    let state = lu.sanitize_state();
     // The dispatcher already turned away commands while a sanitize runs; two SANITIZE commands
     // arriving together are told apart here.
     if !state.try_begin() {
         return Err(Sense::sanitize_in_progress(state.progress().unwrap_or(0)));
     }
-    let operation = Operation { lu: lu.clone(), ause: request.ause, outcome: Failure::None };
+    // Written before any block changes, so that a crash part-way leaves the unit's journal saying a
+    // sanitize must be finished.
+    state.journal_save(&job);
+    let operation = Operation { lu: lu.clone(), job, outcome: Outcome::Failed };
     let (done, finished) = tokio::sync::oneshot::channel();
     let thread = std::thread::Builder::new().name("sanitize".into()).spawn(move || {
-        let result = operation.run(job);
+        let result = operation.run();
         // Nobody listens when the command was aborted or IMMED was set.
         let _ = done.send(result);
     });
@@ -100,10 +117,7 @@ pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: 
         tracing::error!(error = %e, "cannot start a thread for SANITIZE");
         return Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE));
     }
-    if request.immed {
-        return Ok(());
-    }
-    finished.await.unwrap_or(Err(failed()))
+    Ok(finished)
 }
 
 /// SBC-4 5.30.2: a four-byte header and a pattern of 1..=block size bytes, repeated to fill a block
@@ -127,35 +141,58 @@ fn overwrite_pattern(lu: &LogicalUnit, param_len: u16, data_out: &[u8]) -> Resul
     Ok(pattern.iter().map(|&b| if inverted { !b } else { b }).cycle().take(bs).collect())
 }
 
-/// A running sanitize operation. However it ends (even by a panic of its thread), dropping it
-/// records the outcome and lets commands in again.
+/// How a sanitize operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Completed,
+    /// With an error (or a panic of its thread): the unit enters the sanitize failure mode.
+    Failed,
+    /// Its unit was deleted: nothing is recorded, so that the same unit added again on the same
+    /// medium finishes the job.
+    Abandoned,
+}
+
+/// A running sanitize operation. However it ends, dropping it records the outcome (in the unit's
+/// state and journal) and lets commands in again.
 struct Operation {
     lu: Arc<LogicalUnit>,
-    /// The AUSE bit of the SANITIZE that started it.
-    ause: bool,
-    /// What `drop` records: a failure until the operation completes without error.
-    outcome: Failure,
+    job: SanitizeRecord,
+    outcome: Outcome,
 }
 
 impl Operation {
-    fn run(mut self, job: Job) -> Result<(), Sense> {
-        let fail = Failure::for_ause(self.ause);
-        self.outcome = fail;
+    fn run(mut self) -> Result<(), Sense> {
         let lu = &*self.lu;
+        let job = &self.job;
         let result = pollster::block_on(async {
-            match job {
-                Job::Overwrite(block) => overwrite(lu, &block).await,
-                Job::Erase => erase(lu).await,
+            match job.service_action {
+                OVERWRITE => overwrite(lu, &job.pattern).await,
+                _ => erase(lu).await,
             }
         });
-        self.outcome = if result.is_ok() { Failure::None } else { fail };
+        self.outcome = match &result {
+            Ok(()) => Outcome::Completed,
+            Err(_) if self.lu.is_removed() => Outcome::Abandoned,
+            Err(_) => Outcome::Failed,
+        };
         result
     }
 }
 
 impl Drop for Operation {
     fn drop(&mut self) {
-        self.lu.sanitize_state().end(self.outcome);
+        let state = self.lu.sanitize_state();
+        match self.outcome {
+            Outcome::Completed => {
+                state.journal_clear();
+                state.end(Failure::None);
+            }
+            Outcome::Failed => {
+                state.journal_save(&SanitizeRecord { state: RecordState::Failed, ..self.job.clone() });
+                state.end(Failure::for_ause(self.job.ause));
+            }
+            Outcome::Abandoned => state.end(Failure::None),
+        }
     }
 }
 

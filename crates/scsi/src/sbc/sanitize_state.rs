@@ -2,7 +2,10 @@
 //! and whether the last one failed. Every command consults it before touching the medium, so it
 //! lives in atomics.
 
+use super::sanitize_journal::{SanitizeJournal, SanitizeRecord};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
 
 /// How a failed sanitize may be left (SBC-4 4.11.3): the AUSE bit of the SANITIZE that started it
 /// chose the unrestricted completion mode (EXIT FAILURE MODE is enough) or the restricted one (only
@@ -31,6 +34,8 @@ pub(crate) struct SanitizeState {
     running: AtomicU32,
     /// A `Failure`.
     failure: AtomicU8,
+    /// Where the state is kept across restarts, if anywhere.
+    journal: Mutex<Option<Arc<dyn SanitizeJournal>>>,
 }
 
 impl SanitizeState {
@@ -70,7 +75,28 @@ impl SanitizeState {
 
     /// EXIT FAILURE MODE after an unrestricted failure.
     pub fn leave_failure(&self) {
+        self.journal_clear();
         self.failure.store(Failure::None as u8, Ordering::Release);
+    }
+
+    pub fn set_journal(&self, journal: Arc<dyn SanitizeJournal>) {
+        *self.journal.lock() = Some(journal);
+    }
+
+    /// Record `record` in the journal, if there is one. A journal that cannot be written costs the
+    /// ability to finish the operation after a crash, not the operation itself: it is logged.
+    pub fn journal_save(&self, record: &SanitizeRecord) {
+        let journal = self.journal.lock().clone();
+        if let Some(Err(e)) = journal.map(|j| j.save(record)) {
+            tracing::warn!(error = %e, "sanitize state not saved: a restart would not finish this sanitize");
+        }
+    }
+
+    pub fn journal_clear(&self) {
+        let journal = self.journal.lock().clone();
+        if let Some(Err(e)) = journal.map(|j| j.clear()) {
+            tracing::warn!(error = %e, "saved sanitize state not removed");
+        }
     }
 }
 

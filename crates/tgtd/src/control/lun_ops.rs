@@ -53,7 +53,27 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
             }
         }
     }
-    target.scsi.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+    let unit = Arc::new(unit);
+    if let Some(dir) = &daemon.state_dir {
+        // A sanitize an earlier run did not finish is finished now; a failed one holds the unit in
+        // the sanitize failure mode again (SBC-4 4.11).
+        let backing = spec.backing_store.as_deref().unwrap_or("");
+        let file = crate::sanitize_journal::SanitizeJournalFile::new(dir, &target.scsi.name, lun, backing);
+        match unit.attach_sanitize_journal(Arc::new(file.clone())) {
+            Ok(rtgt_scsi::JournalRestore::Nothing) => {}
+            Ok(rtgt_scsi::JournalRestore::Resumed) => {
+                tracing::warn!(tid, lun, "a sanitize interrupted by the last stop starts again")
+            }
+            Ok(rtgt_scsi::JournalRestore::FailureMode) => {
+                tracing::warn!(tid, lun, "the last sanitize failed: the unit stays in the sanitize failure mode")
+            }
+            Err(e) => {
+                let path = file.path().display();
+                tracing::warn!(tid, lun, %path, error = %e, "saved sanitize state not acted on")
+            }
+        }
+    }
+    target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     Ok(Reply::Done)
 }
 
