@@ -4,10 +4,10 @@
 //! state, never half of one. The SCSI core calls `save` after each change while APTPL is set (and
 //! once when it is cleared, which removes the file) and `load` when the LUN is created.
 
+use crate::state_file;
 use rtgt_scsi::{PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType};
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Bumped when the layout changes incompatibly; files of another version are not restored.
@@ -42,49 +42,17 @@ pub struct PrStateFile {
     path: PathBuf,
 }
 
-/// Replace `path` with `bytes` so that a crash leaves the old or the new content: temporary file,
-/// fsync, rename, fsync of the directory.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::other("state file has no directory"))?;
-    fs::create_dir_all(dir)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    // The rename is durable only once the directory is.
-    File::open(dir)?.sync_all()
-}
-
-/// Keep names filesystem-safe: iSCSI names use letters, digits, '.', '-', ':' only, anything else
-/// (or a leading dot) becomes '_'.
-pub(crate) fn file_name(name: &str) -> String {
-    let safe: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' }).collect();
-    match safe.strip_prefix('.') {
-        Some(rest) => format!("_{rest}"),
-        None if safe.is_empty() => "_".to_string(),
-        None => safe,
-    }
-}
-
 impl PrStateFile {
     pub fn new(state_dir: &Path, target_name: &str, lun: u64) -> Self {
-        let path =
-            state_dir.join("persistent-reservations").join(file_name(target_name)).join(format!("lun-{lun}.json"));
+        let path = state_dir
+            .join("persistent-reservations")
+            .join(state_file::file_name(target_name))
+            .join(format!("lun-{lun}.json"));
         PrStateFile { path }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn write_atomically(&self, bytes: &[u8]) -> io::Result<()> {
-        write_atomically(&self.path, bytes)
     }
 }
 
@@ -92,10 +60,7 @@ impl PrPersistence for PrStateFile {
     fn save(&self, state: &PrSnapshot) -> io::Result<()> {
         if !state.aptpl {
             // APTPL cleared: nothing may survive a restart.
-            return match fs::remove_file(&self.path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            };
+            return state_file::remove(&self.path);
         }
         let saved = Saved {
             version: VERSION,
@@ -116,21 +81,14 @@ impl PrPersistence for PrStateFile {
                 .map(|r| SavedReservation { holder: r.holder.clone(), pr_type: r.pr_type.code() }),
         };
         let bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
-        self.write_atomically(&bytes)
+        state_file::write_atomically(&self.path, &bytes)
     }
 
     fn load(&self) -> io::Result<Option<PrSnapshot>> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(saved) = state_file::read_versioned(&self.path, VERSION, |s: &Saved| s.version)? else {
+            return Ok(None);
         };
-        let invalid =
-            |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", self.path.display()));
-        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if saved.version != VERSION {
-            return Err(invalid(format!("version {} is not {VERSION}", saved.version)));
-        }
+        let invalid = |what: String| state_file::invalid(&self.path, what);
         let reservation = match saved.reservation {
             None => None,
             Some(r) => {
@@ -155,6 +113,7 @@ impl PrPersistence for PrStateFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn snapshot(aptpl: bool) -> PrSnapshot {
         PrSnapshot {
@@ -209,6 +168,7 @@ mod tests {
 
     #[test]
     fn names_are_sanitised() {
+        use state_file::file_name;
         assert_eq!(file_name("iqn.2026-01.org:x"), "iqn.2026-01.org:x");
         assert_eq!(file_name("../etc"), "_._etc");
         assert_eq!(file_name(""), "_");

@@ -4,10 +4,9 @@
 //! again on another file or image does not inherit a sanitize that was meant for the old one (the
 //! entry is reported and removed instead).
 
-use crate::pr_state::{file_name, write_atomically};
+use crate::state_file::{self, file_name, write_atomically};
 use rtgt_scsi::{RecordState, SanitizeJournal, SanitizeRecord};
 use serde::{Deserialize, Serialize};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -76,24 +75,14 @@ impl SanitizeJournal for SanitizeJournalFile {
     }
 
     fn clear(&self) -> io::Result<()> {
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        state_file::remove(&self.path)
     }
 
     fn load(&self) -> io::Result<Option<SanitizeRecord>> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(saved) = state_file::read_versioned(&self.path, VERSION, |s: &Saved| s.version)? else {
+            return Ok(None);
         };
-        let invalid =
-            |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", self.path.display()));
-        let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if saved.version != VERSION {
-            return Err(invalid(format!("version {} is not {VERSION}", saved.version)));
-        }
+        let invalid = |what: String| state_file::invalid(&self.path, what);
         if saved.backing_store != self.backing_store {
             let other = saved.backing_store;
             self.clear()?;
