@@ -68,6 +68,7 @@ impl Conn {
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Self {
+        let write_budget = WriteBudget::new(WRITE_DATA_BUDGET, registry.write_budget.clone());
         Conn {
             id,
             cid,
@@ -79,7 +80,7 @@ impl Conn {
             local,
             peer,
             pending: HashMap::new(),
-            write_budget: WriteBudget::new(WRITE_DATA_BUDGET),
+            write_budget,
             awaiting_r2t: VecDeque::new(),
             next_ttt: 1,
             text: None,

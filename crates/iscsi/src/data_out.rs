@@ -288,7 +288,7 @@ pub(crate) mod tests {
         let addr = "127.0.0.1:3260".parse().unwrap();
         let params = SessionParams::default();
         let mut conn = Conn::new(1, 0, session, params, tx, Default::default(), Registry::new(), addr, addr);
-        conn.write_budget = WriteBudget::new(budget);
+        conn.write_budget = WriteBudget::new(budget, Default::default());
         (conn, rx)
     }
 
@@ -372,7 +372,7 @@ pub(crate) mod tests {
             next_r2t_offset: unsolicited,
             r2t_sn: 0,
             queued: false,
-            budget: WriteBudget::new(1 << 20).unasked(u64::from(unsolicited)),
+            budget: WriteBudget::new(1 << 20, Default::default()).unasked(u64::from(unsolicited)),
         }
     }
 

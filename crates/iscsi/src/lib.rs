@@ -54,7 +54,7 @@ mod scsi_command;
 mod session;
 mod tmf;
 mod window;
-mod write_budget;
+pub mod write_budget;
 mod writer;
 
 pub use accounts::{AccountError, AccountInfo, BoundAccounts};

@@ -249,6 +249,8 @@ pub struct Registry {
     login_timeout_ms: AtomicU64,
     /// The daemon-wide bound on sessions (tgtd's `--iscsi max_sessions=`).
     pub(crate) session_limit: SessionLimit,
+    /// The write data all connections together may hold (tgtd's `--iscsi write_budget=`).
+    pub(crate) write_budget: Arc<crate::write_budget::DaemonWriteBudget>,
 }
 
 impl Registry {
@@ -340,6 +342,13 @@ impl Registry {
     /// refused with 0x0302 (out of resources). Sessions already above a lowered bound go on.
     pub fn set_max_sessions(&self, max: u32) {
         self.session_limit.set_max(max);
+    }
+    /// Bound the write data all connections together may hold (see `write_budget`).
+    pub fn set_write_budget(&self, bytes: u64) {
+        self.write_budget.set_limit(bytes);
+    }
+    pub fn write_budget(&self) -> u64 {
+        self.write_budget.limit()
     }
     pub fn max_sessions(&self) -> u32 {
         self.session_limit.max()

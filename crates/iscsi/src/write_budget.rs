@@ -1,19 +1,25 @@
-//! The budget of write data one connection may hold in memory: data received for writes that have
-//! not finished yet (still collecting their Data-Out, or running). The target decides how much data
-//! it asks for with R2Ts (RFC 7143 10.8), so it paces writes by withholding their R2Ts: a write is
-//! admitted to R2Ts only when its whole transfer fits in what is left of the budget. Immediate and
-//! unsolicited data arrive unasked; they are counted but cannot be refused (FirstBurstLength bounds
-//! them per command). Without this, every command of the CmdSN window could announce a large
-//! transfer and have the target buffer all of it at once.
+//! The budget of write data the target holds in memory: data received for writes that have not
+//! finished yet (still collecting their Data-Out, or running), per connection and for the whole
+//! daemon. The target decides how much data it asks for with R2Ts (RFC 7143 10.8), so it paces
+//! writes by withholding their R2Ts: a write is admitted to R2Ts only when its whole transfer fits
+//! in what is left of its connection's budget and of the daemon's. Immediate and unsolicited data
+//! arrive unasked; they are counted but cannot be refused (FirstBurstLength bounds them per
+//! command). Without this, every command of the CmdSN window could announce a large transfer and
+//! have the target buffer all of it at once, and many connections could each do so.
 
 use parking_lot::Mutex;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 
 /// Write data one connection may hold before new writes wait for their R2Ts: room for a full
 /// MAXIMUM TRANSFER LENGTH (64 MiB) write, or many ordinary ones, at a bounded cost per connection.
 /// A well-behaved initiator only sees its R2Ts come later, never an error.
 pub(crate) const WRITE_DATA_BUDGET: u64 = 64 << 20;
+
+/// tgtd's default for `--iscsi write_budget=`: the write data all connections together may hold
+/// (sixteen connections' full budgets).
+pub const DEFAULT_DAEMON_WRITE_BUDGET: u64 = 1 << 30;
 
 #[derive(Debug, Default)]
 struct State {
@@ -23,15 +29,60 @@ struct State {
     admitted: usize,
 }
 
+impl State {
+    /// Whether `more` bytes may be admitted under `limit`: when they fit, or when no write is
+    /// admitted at all (then one always progresses, even when unsolicited data alone has used the
+    /// budget up, or the write is larger than the budget).
+    fn fits(&self, more: u64, limit: u64) -> bool {
+        self.admitted == 0 || self.used + more <= limit
+    }
+}
+
+/// The daemon's budget, shared by every connection's.
+#[derive(Debug)]
+pub struct DaemonWriteBudget {
+    limit: AtomicU64,
+    state: Mutex<State>,
+    /// Connections with a write refused here, woken when any write gives its data back.
+    waiting: Mutex<Vec<Weak<WriteBudget>>>,
+}
+
+impl Default for DaemonWriteBudget {
+    fn default() -> Self {
+        DaemonWriteBudget {
+            limit: AtomicU64::new(DEFAULT_DAEMON_WRITE_BUDGET),
+            state: Mutex::new(State::default()),
+            waiting: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl DaemonWriteBudget {
+    /// Change the bound; data held above a lowered bound is not taken back, new writes wait.
+    pub fn set_limit(&self, bytes: u64) {
+        self.limit.store(bytes, Ordering::Release);
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    pub fn used(&self) -> u64 {
+        self.state.lock().used
+    }
+}
+
 /// One connection's budget; shared with the tasks that run its writes.
 #[derive(Debug)]
 pub(crate) struct WriteBudget {
     limit: u64,
     state: Mutex<State>,
     freed: Notify,
+    daemon: Arc<DaemonWriteBudget>,
 }
 
-/// Bytes held against a budget until the write that reserved them is done with its data.
+/// Bytes held against a connection's budget and the daemon's until the write that reserved them
+/// is done with its data.
 #[derive(Debug)]
 pub(crate) struct Reservation {
     budget: Arc<WriteBudget>,
@@ -40,8 +91,8 @@ pub(crate) struct Reservation {
 }
 
 impl WriteBudget {
-    pub fn new(limit: u64) -> Arc<WriteBudget> {
-        Arc::new(WriteBudget { limit, state: Mutex::new(State::default()), freed: Notify::new() })
+    pub fn new(limit: u64, daemon: Arc<DaemonWriteBudget>) -> Arc<WriteBudget> {
+        Arc::new(WriteBudget { limit, state: Mutex::new(State::default()), freed: Notify::new(), daemon })
     }
 
     /// Count data that comes unasked (immediate and unsolicited data): it is never refused.
@@ -49,24 +100,33 @@ impl WriteBudget {
         // Most commands carry no data-out (READs): they cost no lock.
         if bytes > 0 {
             self.state.lock().used += bytes;
+            self.daemon.state.lock().used += bytes;
         }
         Reservation { budget: self.clone(), bytes, admitted: false }
     }
 
-    /// Grow `r` to `total` bytes and admit it to R2Ts, if the growth fits in the budget. A write
-    /// is also admitted, whatever its size, when no other write is: then one always progresses,
-    /// even when unsolicited data alone has used the budget up.
-    pub fn admit(&self, r: &mut Reservation, total: u64) -> bool {
+    /// Grow `r` to `total` bytes and admit it to R2Ts, if the growth fits in this connection's
+    /// budget and in the daemon's (see `State::fits`). A write refused by the daemon's budget is
+    /// tried again when a write anywhere gives its data back (`freed` resolves).
+    pub fn admit(self: &Arc<Self>, r: &mut Reservation, total: u64) -> bool {
         if r.admitted {
             return true;
         }
         let more = total.saturating_sub(r.bytes);
-        let mut s = self.state.lock();
-        if s.admitted > 0 && s.used + more > self.limit {
+        let mut mine = self.state.lock();
+        if !mine.fits(more, self.limit) {
             return false;
         }
-        s.used += more;
-        s.admitted += 1;
+        let mut daemon = self.daemon.state.lock();
+        if !daemon.fits(more, self.daemon.limit()) {
+            drop(daemon);
+            self.daemon.waiting.lock().push(Arc::downgrade(self));
+            return false;
+        }
+        daemon.used += more;
+        daemon.admitted += 1;
+        mine.used += more;
+        mine.admitted += 1;
         r.bytes += more;
         r.admitted = true;
         true
@@ -76,7 +136,8 @@ impl WriteBudget {
         self.state.lock().used
     }
 
-    /// Resolves after a reservation was released (a permit is kept if nobody waited).
+    /// Resolves after a reservation of this connection was released, or one anywhere while this
+    /// connection had a write refused by the daemon's budget (a permit is kept if nobody waited).
     pub async fn freed(&self) {
         self.freed.notified().await
     }
@@ -93,13 +154,19 @@ impl Drop for Reservation {
         if self.bytes == 0 && !self.admitted {
             return;
         }
-        let mut s = self.budget.state.lock();
-        s.used -= self.bytes;
-        if self.admitted {
-            s.admitted -= 1;
+        let budget = &self.budget;
+        for state in [&budget.state, &budget.daemon.state] {
+            let mut s = state.lock();
+            s.used -= self.bytes;
+            if self.admitted {
+                s.admitted -= 1;
+            }
         }
-        drop(s);
-        self.budget.freed.notify_one();
+        budget.freed.notify_one();
+        let waiting = std::mem::take(&mut *budget.daemon.waiting.lock());
+        for other in waiting.iter().filter_map(Weak::upgrade) {
+            other.freed.notify_one();
+        }
     }
 }
 
@@ -111,7 +178,7 @@ mod tests {
 
     #[test]
     fn writes_are_admitted_while_they_fit() {
-        let b = WriteBudget::new(64 * MIB);
+        let b = WriteBudget::new(64 * MIB, Default::default());
         let mut first = b.unasked(0);
         let mut second = b.unasked(0);
         let mut third = b.unasked(0);
@@ -130,7 +197,7 @@ mod tests {
 
     #[test]
     fn unasked_data_counts_and_is_part_of_the_transfer() {
-        let b = WriteBudget::new(64 * MIB);
+        let b = WriteBudget::new(64 * MIB, Default::default());
         let mut w = b.unasked(MIB);
         assert_eq!(b.used(), MIB);
         // The transfer is 8 MiB in all, of which 1 MiB came unsolicited.
@@ -145,7 +212,7 @@ mod tests {
 
     #[test]
     fn one_write_always_progresses() {
-        let b = WriteBudget::new(64 * MIB);
+        let b = WriteBudget::new(64 * MIB, Default::default());
         // Unsolicited data of waiting writes has filled the budget; nothing is admitted.
         let waiting: Vec<Reservation> = (0..80).map(|_| b.unasked(MIB)).collect();
         let mut big = b.unasked(0);
@@ -160,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn release_wakes_the_waiter() {
-        let b = WriteBudget::new(MIB);
+        let b = WriteBudget::new(MIB, Default::default());
         let mut r = b.unasked(0);
         assert!(b.admit(&mut r, MIB));
         let waiter = tokio::spawn({
@@ -170,5 +237,41 @@ mod tests {
         tokio::task::yield_now().await;
         drop(r);
         tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_daemon_budget_bounds_every_connection_together() {
+        let daemon = Arc::new(DaemonWriteBudget::default());
+        daemon.set_limit(80 * MIB);
+        let a = WriteBudget::new(64 * MIB, daemon.clone());
+        let b = WriteBudget::new(64 * MIB, daemon.clone());
+        let (mut wa, mut wb, mut wb2) = (a.unasked(0), b.unasked(0), b.unasked(MIB));
+        assert!(a.admit(&mut wa, 64 * MIB));
+        // b has room of its own, but the daemon has 15 MiB left: 24 MiB waits, 15 MiB more goes.
+        assert!(!b.admit(&mut wb, 24 * MIB));
+        assert_eq!(daemon.used(), 65 * MIB);
+        assert!(b.admit(&mut wb2, 16 * MIB));
+        assert_eq!((daemon.used(), a.used(), b.used()), (80 * MIB, 64 * MIB, 16 * MIB));
+        drop(wa);
+        assert_eq!(daemon.used(), 16 * MIB);
+        assert!(b.admit(&mut wb, 24 * MIB));
+        drop((wb, wb2));
+        assert_eq!((daemon.used(), b.used()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_release_on_another_connection_wakes_a_write_the_daemon_refused() {
+        let daemon = Arc::new(DaemonWriteBudget::default());
+        daemon.set_limit(MIB);
+        let a = WriteBudget::new(64 * MIB, daemon.clone());
+        let b = WriteBudget::new(64 * MIB, daemon.clone());
+        let mut wa = a.unasked(0);
+        assert!(a.admit(&mut wa, MIB));
+        let mut wb = b.unasked(0);
+        assert!(!b.admit(&mut wb, MIB));
+        // The wake-up is kept even though b is not waiting yet.
+        drop(wa);
+        tokio::time::timeout(std::time::Duration::from_secs(5), b.freed()).await.unwrap();
+        assert!(b.admit(&mut wb, MIB));
     }
 }

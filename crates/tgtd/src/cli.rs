@@ -131,6 +131,22 @@ impl Options {
         Ok(max)
     }
 
+    /// `--iscsi write_budget=SIZE`: the write data all connections together may hold in memory
+    /// (`1G`, `512M`, bytes); at least 1 MiB.
+    pub fn write_budget(&self) -> Result<u64, String> {
+        let mut budget = rtgt_iscsi::write_budget::DEFAULT_DAEMON_WRITE_BUDGET;
+        for spec in &self.iscsi {
+            for (key, value) in spec.split(',').filter_map(|item| item.trim().split_once('=')) {
+                if key == "write_budget" {
+                    budget = rtgt_backstore::parse_size(value).ok().filter(|b| *b >= 1 << 20).ok_or_else(|| {
+                        format!("--iscsi: write_budget must be a size of at least 1M (e.g. 512M, 2G), not '{value}'")
+                    })?;
+                }
+            }
+        }
+        Ok(budget)
+    }
+
     /// The portals to serve: from every `--iscsi portal=...`, or the wildcard addresses on 3260.
     pub fn portals(&self) -> Result<Vec<SocketAddr>, String> {
         let mut portals = Vec::new();
@@ -141,8 +157,8 @@ impl Options {
                     "portal" => portals.push(parse_portal(value)?),
                     // NOP settings for new targets: see nop_defaults.
                     "nop_interval" | "nop_count" | "login_timeout" => {}
-                    // See max_sessions.
-                    "max_sessions" => {}
+                    // See max_sessions and write_budget.
+                    "max_sessions" | "write_budget" => {}
                     other => return Err(format!("--iscsi: unknown option '{other}'")),
                 }
             }
@@ -190,6 +206,19 @@ mod tests {
         assert!(parse(&["--iscsi", "login_timeout=0"]).login_timeout().is_err());
         assert!(parse(&["--iscsi", "login_timeout=soon"]).login_timeout().is_err());
         assert_eq!(parse(&[]).portals().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn write_budget_option() {
+        let default = rtgt_iscsi::write_budget::DEFAULT_DAEMON_WRITE_BUDGET;
+        assert_eq!(parse(&[]).write_budget().unwrap(), default);
+        let o = parse(&["--iscsi", "portal=127.0.0.1:3261,write_budget=256M"]);
+        assert_eq!(o.write_budget().unwrap(), 256 << 20);
+        assert!(o.portals().is_ok());
+        for bad in ["100k", "lots", "", "1X"] {
+            let err = parse(&["--iscsi", &format!("write_budget={bad}")]).write_budget().unwrap_err();
+            assert!(err.contains("write_budget must be a size"), "{err}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The bounds on what initiators may hold, against the real daemon: sessions per target (MaxSessions)
 //! and per daemon (`--iscsi max_sessions=`) refused with 0x0302, connections per session
-//! (MaxConnections) refused with 0x0206, commands in flight (MaxQueueCmd, the CmdSN window), and the
-//! data segment and burst sizes a target caps.
+//! (MaxConnections) refused with 0x0206, commands in flight (MaxQueueCmd, the CmdSN window), the
+//! data segment and burst sizes a target caps, and the write data all sessions together may hold
+//! (`--iscsi write_budget=`).
 
 mod common;
 
@@ -255,4 +256,67 @@ fn a_write_claiming_more_data_than_any_lun_takes_is_refused_before_any_is_solici
     // Sense data after its 2-byte length: ILLEGAL REQUEST, INVALID FIELD IN CDB.
     assert_eq!((rsp.data[2 + 2] & 0x0f, rsp.data[2 + 12]), (0x05, 0x24), "{rsp:?}");
     assert_eq!(conn.read10(1, 0, 1, 512).unwrap().status, 0, "the session goes on");
+}
+
+/// A WRITE(10) of `blocks` 512-byte blocks at LBA 0 announced with no immediate data; its ITT.
+fn announce_write(conn: &mut Connection, blocks: u16) -> u32 {
+    let mut bhs = [0u8; 48];
+    bhs[0] = OP_SCSI_CMD;
+    bhs[1] = 0x80 | 0x20 | 0x01;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    let itt = conn.itt();
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, u32::from(blocks) * 512);
+    write_u32(&mut bhs, 24, conn.cmd_sn);
+    write_u32(&mut bhs, 28, conn.exp_stat_sn);
+    conn.cmd_sn += 1;
+    bhs[32] = 0x2a;
+    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
+    conn.send(&bhs, &[]).unwrap();
+    itt
+}
+
+#[test]
+fn the_write_data_of_every_session_together_stays_within_the_daemon_budget() {
+    // 24 MiB for the whole daemon; each connection alone could hold 64 MiB.
+    let tgtd = Tgtd::start_with(&["--iscsi", "write_budget=24M"]);
+    let iqn = "iqn.2024-01.test:budget";
+    let image = sparse_image(tgtd.dir.path(), "budget.img", 64 << 20);
+    tgtd.add_disk_target(1, iqn, &image);
+    let mut first = login(&tgtd, 1, Some(iqn)).unwrap();
+    let mut second = login(&tgtd, 2, Some(iqn)).unwrap();
+    clear_unit_attention(&mut first);
+    clear_unit_attention(&mut second);
+    // The first session's 16 MiB write is asked for at once.
+    let blocks = 32 * 1024;
+    let itt = announce_write(&mut first, blocks);
+    let r2t = first.recv().unwrap();
+    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
+    // The second session's 16 MiB would make 32 MiB held: no R2T while the first write holds its data.
+    let waiting = announce_write(&mut second, blocks);
+    second.stream.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    let early = second.recv();
+    assert!(early.is_err(), "the second write was asked for its data at once: {early:?}");
+    second.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The first write's data arrives, it completes, and the second write gets its R2T.
+    let data = vec![0x11u8; usize::from(blocks) * 512];
+    let (ttt, offset, length) = (r2t.u32_at(20), r2t.u32_at(40) as usize, r2t.u32_at(44) as usize);
+    first.send_data_out(1, itt, ttt, &data[offset..offset + length], offset).unwrap();
+    loop {
+        let pdu = first.recv().unwrap();
+        match pdu.opcode() {
+            OP_R2T => {
+                let (ttt, offset, length) = (pdu.u32_at(20), pdu.u32_at(40) as usize, pdu.u32_at(44) as usize);
+                first.send_data_out(1, itt, ttt, &data[offset..offset + length], offset).unwrap();
+            }
+            OP_SCSI_RSP => {
+                assert_eq!(pdu.bhs[3], 0, "the first write failed: {pdu:?}");
+                break;
+            }
+            OP_NOP_IN => {}
+            other => panic!("unexpected opcode {other:#x}"),
+        }
+    }
+    let r2t = second.recv().unwrap();
+    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, waiting), "{r2t:?}");
 }

@@ -51,6 +51,7 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     };
     let mut offline = None;
     let mut max_sessions = None;
+    let mut write_budget = None;
     for p in params {
         match p.name.to_ascii_lowercase().as_str() {
             "state" => match p.value.as_str() {
@@ -62,6 +63,12 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
             "max_sessions" => {
                 max_sessions = Some(
                     p.value.trim().parse::<u32>().ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| invalid(p))?,
+                )
+            }
+            // tgtd's --iscsi write_budget=; data held above a lowered bound is not taken back.
+            "write_budget" => {
+                write_budget = Some(
+                    rtgt_backstore::parse_size(&p.value).ok().filter(|b| *b >= 1 << 20).ok_or_else(|| invalid(p))?,
                 )
             }
             "debug" => match p.value.as_str() {
@@ -86,6 +93,10 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     if let Some(max) = max_sessions {
         daemon.registry.set_max_sessions(max);
         tracing::info!(max, "daemon session limit changed");
+    }
+    if let Some(bytes) = write_budget {
+        daemon.registry.set_write_budget(bytes);
+        tracing::info!(bytes, "daemon write budget changed");
     }
     Ok(Reply::Done)
 }

@@ -267,6 +267,11 @@ fn system_show_update_and_delete() {
     ok(&d, update("State", "ready"));
     assert_eq!(state(&d), rtgt_mgmt::SystemState::Ready);
     ok(&d, update("debug", "off"));
+    ok(&d, update("write_budget", "256M"));
+    assert_eq!(d.registry.write_budget(), 256 << 20);
+    assert_eq!(err(&d, update("write_budget", "4k")), ErrorCode::InvalidRequest);
+    assert_eq!(err(&d, update("write_budget", "much")), ErrorCode::InvalidRequest);
+    assert_eq!(d.registry.write_budget(), 256 << 20);
 
     ok(&d, new_target(1, "iqn.2026-11.t:sys"));
     // As tgt: no stop while a target exists, unless forced.
