@@ -350,6 +350,10 @@ impl Registry {
     pub fn write_budget(&self) -> u64 {
         self.write_budget.limit()
     }
+    /// Write data all connections hold now.
+    pub fn write_data_held(&self) -> u64 {
+        self.write_budget.used()
+    }
     pub fn max_sessions(&self) -> u32 {
         self.session_limit.max()
     }

@@ -184,6 +184,7 @@ mod tests {
                 llds: vec![LldView { name: "iscsi".into(), state: "ready".into(), targets: Vec::new() }],
                 backing_stores: vec![BackingStoreView { name: "rdwr".into(), oflags: Some("sync:direct".into()) }],
                 device_types: vec![DeviceType::Disk, DeviceType::Controller],
+                limits: vec![("max_sessions".into(), "4096".into())],
             })),
             Response::Error(MgmtError::new(ErrorCode::NoTarget)),
             Response::Error(MgmtError::with_message(ErrorCode::InvalidRequest, "bad size")),

@@ -212,6 +212,10 @@ pub struct SystemView {
     pub llds: Vec<LldView>,
     pub backing_stores: Vec<BackingStoreView>,
     pub device_types: Vec<DeviceType>,
+    /// The daemon-wide bounds and what is in use of them, as (name, value) in display order (rtgt's;
+    /// tgt shows none). Absent from an older daemon's answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

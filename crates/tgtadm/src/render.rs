@@ -132,6 +132,12 @@ pub fn system(s: &SystemView) -> String {
     for dt in &s.device_types {
         let _ = writeln!(out, "    {}", dt.name());
     }
+    if !s.limits.is_empty() {
+        out.push_str("Limits:\n");
+        for (name, value) in &s.limits {
+            let _ = writeln!(out, "    {name}: {value}");
+        }
+    }
     out
 }
 
@@ -434,6 +440,7 @@ Target 2: iqn.b
                 BackingStoreView { name: "null".into(), oflags: None },
             ],
             device_types: vec![DeviceType::Disk, DeviceType::Controller],
+            limits: vec![("max_sessions".into(), "4096".into()), ("sessions".into(), "2".into())],
         };
         let expected = "\
 System:
@@ -448,6 +455,9 @@ Backing stores:
 Device types:
     disk
     controller
+Limits:
+    max_sessions: 4096
+    sessions: 2
 ";
         assert_eq!(render(&Reply::System(view)), expected);
     }

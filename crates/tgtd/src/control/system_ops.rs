@@ -36,6 +36,33 @@ fn view(daemon: &Daemon) -> SystemView {
             })
             .collect(),
         device_types: vec![DeviceType::Disk, DeviceType::Controller],
+        limits: limits(daemon),
+    }
+}
+
+/// The daemon-wide bounds in the spelling of their options, each with what is in use of it.
+fn limits(daemon: &Daemon) -> Vec<(String, String)> {
+    let registry = &daemon.registry;
+    [
+        ("max_sessions", registry.max_sessions().to_string()),
+        ("sessions", registry.session_count().to_string()),
+        ("write_budget", size(registry.write_budget())),
+        ("write_data_held", size(registry.write_data_held())),
+        ("login_timeout", format!("{}s", registry.login_timeout().as_secs())),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
+}
+
+/// Bytes as `--iscsi write_budget=` takes them: `1G`, `512M`, `64k`, or bytes.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0 => "0".to_string(),
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}k", b >> 10),
+        b => b.to_string(),
     }
 }
 

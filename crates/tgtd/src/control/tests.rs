@@ -250,6 +250,17 @@ fn system_show_update_and_delete() {
             assert_eq!(names, ["rdwr", "memory", "null"]);
             assert_eq!(view.backing_stores[0].oflags.as_deref(), Some("sync:direct"));
             assert!(view.device_types.contains(&DeviceType::Disk));
+            let limits: Vec<(&str, &str)> = view.limits.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            assert_eq!(
+                limits,
+                [
+                    ("max_sessions", "4096"),
+                    ("sessions", "0"),
+                    ("write_budget", "1G"),
+                    ("write_data_held", "0"),
+                    ("login_timeout", "30s")
+                ]
+            );
         }
         other => panic!("{other:?}"),
     }
