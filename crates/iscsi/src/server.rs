@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -32,7 +33,7 @@ struct LiveConn {
 }
 
 #[derive(Debug, Default)]
-struct ServerState {
+pub(crate) struct ServerState {
     conns: Mutex<HashMap<u64, Arc<LiveConn>>>,
     gone: Notify,
     stopping: AtomicBool,
@@ -167,7 +168,22 @@ async fn serve(stream: TcpStream, registry: Arc<Registry>, state: Arc<ServerStat
     let _ = stream.set_nodelay(true);
     let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else { return };
     tracing::Span::current().record("peer", tracing::field::display(peer));
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    serve_io(rd, wr, local, peer, registry, state).await
+}
+
+/// One connection over any byte stream: login, then full feature phase until it ends.
+pub(crate) async fn serve_io<R, W>(
+    rd: R,
+    mut wr: W,
+    local: SocketAddr,
+    peer: SocketAddr,
+    registry: Arc<Registry>,
+    state: Arc<ServerState>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut reader = PduReader::new(rd, LOGIN_DATA_LIMIT);
     let (tx, rx) = out_queue();
     let control = Arc::new(ConnControl::default());

@@ -10,8 +10,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use std::io::IoSlice;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub(crate) use crate::out_queue::{out_queue, OutReceiver, OutSender};
 
@@ -88,8 +87,10 @@ enum Seg {
     Item(usize, usize, usize),
 }
 
-pub(crate) struct Writer {
-    pub sock: OwnedWriteHalf,
+/// The writing half of a connection: a TCP socket's, or any byte stream's (the fuzz targets use an
+/// in-memory pipe).
+pub(crate) struct Writer<W> {
+    pub sock: W,
     pub rx: OutReceiver,
     pub stat_sn: u32,
     pub session: Arc<Session>,
@@ -102,7 +103,7 @@ pub(crate) struct Writer {
     pub pool: Arc<BufPool>,
 }
 
-impl Writer {
+impl<W: AsyncWrite + Unpin> Writer<W> {
     pub async fn run(mut self) {
         let mut batch: Vec<Outgoing> = Vec::new();
         let mut own: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -261,7 +262,7 @@ fn item_bytes(item: &Outgoing) -> &[u8] {
     }
 }
 
-async fn write_segments(sock: &mut OwnedWriteHalf, own: &[u8], segs: &[Seg], batch: &[Outgoing]) -> bool {
+async fn write_segments<W: AsyncWrite + Unpin>(sock: &mut W, own: &[u8], segs: &[Seg], batch: &[Outgoing]) -> bool {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() * 2 + 1);
     let mut own_end = 0;
     for s in segs {
@@ -282,7 +283,7 @@ async fn write_segments(sock: &mut OwnedWriteHalf, own: &[u8], segs: &[Seg], bat
 }
 
 /// Write every part, in as few `writev` calls as the socket allows.
-async fn write_all_vectored(sock: &mut OwnedWriteHalf, parts: &[&[u8]]) -> std::io::Result<()> {
+async fn write_all_vectored<W: AsyncWrite + Unpin>(sock: &mut W, parts: &[&[u8]]) -> std::io::Result<()> {
     let mut idx = 0;
     let mut skip = 0;
     while idx < parts.len() {

@@ -20,8 +20,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 mod establish;
 pub(crate) use establish::{end_session, end_session_if_alone};
@@ -144,9 +143,9 @@ pub(crate) fn login_steps(pdus: &[Pdu], ctx: &ConnCtx) -> Vec<(u8, u8)> {
 }
 
 /// Run the login phase on a new connection. None when it failed (the answer was sent) or the peer left.
-pub(crate) async fn login<R: AsyncRead + Unpin>(
+pub(crate) async fn login<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: &mut PduReader<R>,
-    sock: &mut OwnedWriteHalf,
+    sock: &mut W,
     ctx: &ConnCtx,
 ) -> Option<LoggedIn> {
     match tokio::time::timeout(ctx.registry.login_timeout(), login_inner(reader, sock, ctx)).await {
@@ -158,9 +157,9 @@ pub(crate) async fn login<R: AsyncRead + Unpin>(
     }
 }
 
-async fn login_inner<R: AsyncRead + Unpin>(
+async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: &mut PduReader<R>,
-    sock: &mut OwnedWriteHalf,
+    sock: &mut W,
     ctx: &ConnCtx,
 ) -> Option<LoggedIn> {
     reader.max_data_segment = LOGIN_DATA_LIMIT;
@@ -486,7 +485,12 @@ fn response_bhs(st: &Login, transit: bool, csg: u8, nsg: u8, status: LoginStatus
     h
 }
 
-async fn write_response(sock: &mut OwnedWriteHalf, st: &Login, _ctx: &ConnCtx, r: &Response) -> std::io::Result<()> {
+async fn write_response<W: AsyncWrite + Unpin>(
+    sock: &mut W,
+    st: &Login,
+    _ctx: &ConnCtx,
+    r: &Response,
+) -> std::io::Result<()> {
     let h = response_bhs(st, r.transit, r.csg, r.nsg, LoginStatus(0, 0));
     let mut wire = Vec::new();
     encode_pdu(&mut wire, &h, &[], &r.data, false, false);
@@ -494,8 +498,8 @@ async fn write_response(sock: &mut OwnedWriteHalf, st: &Login, _ctx: &ConnCtx, r
 }
 
 /// The Login Response that ends a failed login. A failure response carries StatSN too.
-async fn send_status(
-    sock: &mut OwnedWriteHalf,
+async fn send_status<W: AsyncWrite + Unpin>(
+    sock: &mut W,
     st: &Login,
     _ctx: &ConnCtx,
     status: LoginStatus,

@@ -4,6 +4,10 @@
 //! decoded PDU encodes back to the same bytes, negotiated values stay in their RFC ranges). A panic
 //! is a bug, either in the code under test or in a property stated here.
 
+mod full_feature;
+
+pub use full_feature::full_feature;
+
 use crate::accounts::BoundAccounts;
 use crate::auth_guard::RecentChallenges;
 use crate::chap::{decode_binary, encode_hex, parse_identifier, ChapAlgorithm, ChapKeys, ChapServer, Secrets};
