@@ -189,3 +189,43 @@ fn a_connected_guest_is_shown_and_protects_its_target() {
     assert!(!socket.exists());
     drop(vmm);
 }
+
+/// vhost LUNs get their saved state as iSCSI LUNs do: a sanitize journal left by a failed sanitize
+/// (here written by hand, as the daemon writes it) puts the new LUN back in the sanitize failure mode.
+#[test]
+fn vhost_luns_pick_up_their_saved_sanitize_state() {
+    let sockets = tempfile::tempdir().unwrap();
+    let socket = sockets.path().join("vm3.sock");
+    let tgtd = Tgtd::start_with(&["--vhost-user-scsi", &format!("controller={},tid=9", socket.display())]);
+    let disk = tgtd.dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let disk = disk.display().to_string();
+    let name: String = socket
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' })
+        .collect();
+    let journal = tgtd.dir.path().join("state/sanitize").join(name).join("lun-1.json");
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    let entry = serde_json::json!({
+        "version": 1, "backing_store": disk, "state": "failed", "service_action": 2, "ause": true, "pattern": ""
+    });
+    std::fs::write(&journal, entry.to_string()).unwrap();
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "vhost",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "9",
+        "--lun",
+        "1",
+        "--backing-store",
+        &disk,
+    ]);
+    let log = tgtd.log();
+    assert!(log.contains("the last sanitize failed: the unit stays in the sanitize failure mode"), "{log}");
+}

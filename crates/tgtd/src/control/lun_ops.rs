@@ -40,41 +40,49 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
             return Err(MgmtError::new(ErrorCode::LunExists));
         }
     }
-    let unit = build_disk(tid, lun, spec)?;
-    if let Some(dir) = &daemon.state_dir {
-        // APTPL state saved by an earlier run comes back with the LUN (SPC-4 5.12.4).
-        let file = crate::pr_state::PrStateFile::new(dir, &target.scsi.name, lun);
-        match unit.persistent_reservations().attach_persistence(Arc::new(file.clone())) {
-            Ok(true) => tracing::info!(tid, lun, "persistent reservations restored"),
-            Ok(false) => {}
-            Err(e) => {
-                let path = file.path().display();
-                tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
-            }
-        }
-    }
-    let unit = Arc::new(unit);
-    if let Some(dir) = &daemon.state_dir {
-        // A sanitize an earlier run did not finish is finished now; a failed one holds the unit in
-        // the sanitize failure mode again (SBC-4 4.11).
-        let backing = spec.backing_store.as_deref().unwrap_or("");
-        let file = crate::sanitize_journal::SanitizeJournalFile::new(dir, &target.scsi.name, lun, backing);
-        match unit.attach_sanitize_journal(Arc::new(file.clone())) {
-            Ok(rtgt_scsi::JournalRestore::Nothing) => {}
-            Ok(rtgt_scsi::JournalRestore::Resumed) => {
-                tracing::warn!(tid, lun, "a sanitize interrupted by the last stop starts again")
-            }
-            Ok(rtgt_scsi::JournalRestore::FailureMode) => {
-                tracing::warn!(tid, lun, "the last sanitize failed: the unit stays in the sanitize failure mode")
-            }
-            Err(e) => {
-                let path = file.path().display();
-                tracing::warn!(tid, lun, %path, error = %e, "saved sanitize state not acted on")
-            }
-        }
-    }
+    let unit = Arc::new(build_disk(tid, lun, spec)?);
+    attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     Ok(Reply::Done)
+}
+
+/// Give a new LUN what an earlier run saved for it under `--state-dir`, and a place to save more:
+/// APTPL reservations come back (SPC-4 5.12.4); a sanitize the earlier run did not finish is
+/// finished now, and a failed one holds the unit in the sanitize failure mode again (SBC-4 4.11).
+/// Shared by iSCSI and vhost LUNs; what cannot be restored is logged, the LUN is created anyway.
+pub(crate) fn attach_saved_state(
+    daemon: &Daemon,
+    tid: u32,
+    lun: u64,
+    target_name: &str,
+    spec: &LunSpec,
+    unit: &Arc<LogicalUnit>,
+) {
+    let Some(dir) = &daemon.state_dir else { return };
+    let file = crate::pr_state::PrStateFile::new(dir, target_name, lun);
+    match unit.persistent_reservations().attach_persistence(Arc::new(file.clone())) {
+        Ok(true) => tracing::info!(tid, lun, "persistent reservations restored"),
+        Ok(false) => {}
+        Err(e) => {
+            let path = file.path().display();
+            tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
+        }
+    }
+    let backing = spec.backing_store.as_deref().unwrap_or("");
+    let file = crate::sanitize_journal::SanitizeJournalFile::new(dir, target_name, lun, backing);
+    match unit.attach_sanitize_journal(Arc::new(file.clone())) {
+        Ok(rtgt_scsi::JournalRestore::Nothing) => {}
+        Ok(rtgt_scsi::JournalRestore::Resumed) => {
+            tracing::warn!(tid, lun, "a sanitize interrupted by the last stop starts again")
+        }
+        Ok(rtgt_scsi::JournalRestore::FailureMode) => {
+            tracing::warn!(tid, lun, "the last sanitize failed: the unit stays in the sanitize failure mode")
+        }
+        Err(e) => {
+            let path = file.path().display();
+            tracing::warn!(tid, lun, %path, error = %e, "saved sanitize state not acted on")
+        }
+    }
 }
 
 /// A disk logical unit on the backing store `spec` names, with its parameters applied: shared by

@@ -116,8 +116,9 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             if target.lun(lun).is_some_and(|u| lun != 0 || u.store().is_some()) {
                 return Err(MgmtError::new(ErrorCode::LunExists));
             }
-            let unit = super::lun_ops::build_disk(tid, lun, &spec)?;
-            target.add_lun(lun, Arc::new(unit)).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+            let unit = Arc::new(super::lun_ops::build_disk(tid, lun, &spec)?);
+            super::lun_ops::attach_saved_state(daemon, tid, lun, &target.name, &spec, &unit);
+            target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
             controller.notify(LunEvent::Added(lun));
             Ok(Reply::Done)
         }
