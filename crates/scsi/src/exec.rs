@@ -79,21 +79,15 @@ async fn run(
         Lookup::UnknownServiceAction => return Err(Sense::invalid_cdb_field(1, Some(4)).into()),
     };
     let command = entry.decode(cdb)?;
-    // SBC-4 4.11.2: while a SANITIZE runs only these may look at the unit (REQUEST SENSE reports
-    // the progress below).
-    let looks_only =
-        matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. });
-    if let Some(progress) = lu.sanitize_progress() {
-        if !looks_only {
-            return Err(Sense::sanitize_in_progress(progress).into());
+    // SBC-4 4.11.2-3: while a SANITIZE runs only these may look at the unit (REQUEST SENSE reports
+    // the progress below); after a failed one, another SANITIZE may also run.
+    if let Some(sense) = lu.sanitize_state().sense() {
+        let looks_only =
+            matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. });
+        let retry = matches!(command, Command::Sanitize { .. }) && lu.sanitize_state().progress().is_none();
+        if !looks_only && !retry {
+            return Err(sense.into());
         }
-    }
-    // SBC-4 4.11.3: after a failed sanitize only another SANITIZE may touch the unit.
-    if lu.sanitize_state().failure() != sbc::sanitize_state::Failure::None
-        && !looks_only
-        && !matches!(command, Command::Sanitize { .. })
-    {
-        return Err(sanitize::failed().into());
     }
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
     *data_out_expected = command.data_out_len(lu.block_size());
@@ -116,13 +110,7 @@ async fn run(
             // SPC-4 6.39: with nothing pending, report the unit's state: a disk being sanitized
             // or without medium is NOT READY.
             let state = match config.device_type {
-                crate::DeviceType::Disk => {
-                    let failed = lu.sanitize_state().failure() != sbc::sanitize_state::Failure::None;
-                    lu.sanitize_progress()
-                        .map(Sense::sanitize_in_progress)
-                        .or_else(|| failed.then(sanitize::failed))
-                        .or_else(|| lu.medium().err())
-                }
+                crate::DeviceType::Disk => lu.sanitize_state().sense().or_else(|| lu.medium().err()),
                 crate::DeviceType::Controller => None,
             };
             request_sense::request_sense(pending.or(state), desc, alloc_len, data_in);

@@ -327,20 +327,16 @@ impl LogicalUnit {
         (MAX_TRANSFER_BYTES / self.block_size).max(1)
     }
 
-    /// The store for a media-access command; NOT READY when the unit is offline or has none.
+    /// Whether a SANITIZE runs and how the last one ended.
     pub(crate) fn sanitize_state(&self) -> &crate::sbc::sanitize_state::SanitizeState {
         &self.sanitize
-    }
-
-    /// The progress (in 65536ths) of the SANITIZE running on this unit, if one is.
-    pub(crate) fn sanitize_progress(&self) -> Option<u16> {
-        self.sanitize.progress()
     }
 
     pub(crate) fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)
     }
 
+    /// The store for a media-access command; NOT READY when the unit is offline or has none.
     pub(crate) fn medium(&self) -> Result<&Backstore, Sense> {
         match &self.store {
             Some(store) if self.is_online() => Ok(store),

@@ -138,7 +138,7 @@ impl Options {
         for spec in &self.iscsi {
             for (key, value) in spec.split(',').filter_map(|item| item.trim().split_once('=')) {
                 if key == "write_budget" {
-                    budget = rtgt_backstore::parse_size(value).ok().filter(|b| *b >= 1 << 20).ok_or_else(|| {
+                    budget = rtgt_tgtd::control::parse_write_budget(value).ok_or_else(|| {
                         format!("--iscsi: write_budget must be a size of at least 1M (e.g. 512M, 2G), not '{value}'")
                     })?;
                 }

@@ -3,6 +3,7 @@
 //! lives in atomics.
 
 use super::sanitize_journal::{SanitizeJournal, SanitizeRecord};
+use crate::sense::Sense;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -63,6 +64,17 @@ impl SanitizeState {
     pub fn end(&self, failure: Failure) {
         self.failure.store(failure as u8, Ordering::Release);
         self.running.store(0, Ordering::Release);
+    }
+
+    /// What a command that may not touch the unit now is answered: NOT READY, SANITIZE IN PROGRESS
+    /// with the progress while a sanitize runs; MEDIUM ERROR, SANITIZE COMMAND FAILED after a failed
+    /// one; None otherwise. REQUEST SENSE reports the same as the unit's state.
+    pub fn sense(&self) -> Option<Sense> {
+        match (self.progress(), self.failure()) {
+            (Some(progress), _) => Some(Sense::sanitize_in_progress(progress)),
+            (None, Failure::None) => None,
+            (None, _) => Some(super::sanitize::failed()),
+        }
     }
 
     pub fn failure(&self) -> Failure {

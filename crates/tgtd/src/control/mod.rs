@@ -15,6 +15,8 @@ mod portal_ops;
 mod session_ops;
 pub(crate) mod show;
 mod system_ops;
+
+pub use system_ops::parse_write_budget;
 mod target_ops;
 #[cfg(test)]
 mod tests;

@@ -55,6 +55,12 @@ fn limits(daemon: &Daemon) -> Vec<(String, String)> {
     .collect()
 }
 
+/// A value for `--iscsi write_budget=` or the system parameter `write_budget`: a size (`1G`, `512M`,
+/// bytes) of at least 1 MiB.
+pub fn parse_write_budget(text: &str) -> Option<u64> {
+    rtgt_backstore::parse_size(text).ok().filter(|b| *b >= 1 << 20)
+}
+
 /// Bytes as `--iscsi write_budget=` takes them: `1G`, `512M`, `64k`, or bytes.
 fn size(bytes: u64) -> String {
     match bytes {
@@ -93,11 +99,7 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
                 )
             }
             // tgtd's --iscsi write_budget=; data held above a lowered bound is not taken back.
-            "write_budget" => {
-                write_budget = Some(
-                    rtgt_backstore::parse_size(&p.value).ok().filter(|b| *b >= 1 << 20).ok_or_else(|| invalid(p))?,
-                )
-            }
+            "write_budget" => write_budget = Some(parse_write_budget(&p.value).ok_or_else(|| invalid(p))?),
             "debug" => match p.value.as_str() {
                 "off" => {}
                 "on" => {
