@@ -36,23 +36,40 @@ impl State {
     fn fits(&self, more: u64, limit: u64) -> bool {
         self.admitted == 0 || self.used + more <= limit
     }
+
+    fn admit(&mut self, more: u64) {
+        self.used += more;
+        self.admitted += 1;
+    }
+
+    /// A reservation of `bytes` (admitted or not) is given back.
+    fn release(&mut self, bytes: u64, admitted: bool) {
+        self.used -= bytes;
+        if admitted {
+            self.admitted -= 1;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct DaemonState {
+    held: State,
+    /// Connections with a write refused here, woken when any write gives its data back.
+    waiting: Vec<Weak<WriteBudget>>,
 }
 
 /// The daemon's budget, shared by every connection's.
 #[derive(Debug)]
 pub struct DaemonWriteBudget {
     limit: AtomicU64,
-    state: Mutex<State>,
-    /// Connections with a write refused here, woken when any write gives its data back.
-    waiting: Mutex<Vec<Weak<WriteBudget>>>,
+    state: Mutex<DaemonState>,
 }
 
 impl Default for DaemonWriteBudget {
     fn default() -> Self {
         DaemonWriteBudget {
             limit: AtomicU64::new(DEFAULT_DAEMON_WRITE_BUDGET),
-            state: Mutex::new(State::default()),
-            waiting: Mutex::new(Vec::new()),
+            state: Mutex::new(DaemonState::default()),
         }
     }
 }
@@ -68,7 +85,7 @@ impl DaemonWriteBudget {
     }
 
     pub fn used(&self) -> u64 {
-        self.state.lock().used
+        self.state.lock().held.used
     }
 }
 
@@ -100,7 +117,7 @@ impl WriteBudget {
         // Most commands carry no data-out (READs): they cost no lock.
         if bytes > 0 {
             self.state.lock().used += bytes;
-            self.daemon.state.lock().used += bytes;
+            self.daemon.state.lock().held.used += bytes;
         }
         Reservation { budget: self.clone(), bytes, admitted: false }
     }
@@ -118,15 +135,12 @@ impl WriteBudget {
             return false;
         }
         let mut daemon = self.daemon.state.lock();
-        if !daemon.fits(more, self.daemon.limit()) {
-            drop(daemon);
-            self.daemon.waiting.lock().push(Arc::downgrade(self));
+        if !daemon.held.fits(more, self.daemon.limit()) {
+            daemon.waiting.push(Arc::downgrade(self));
             return false;
         }
-        daemon.used += more;
-        daemon.admitted += 1;
-        mine.used += more;
-        mine.admitted += 1;
+        daemon.held.admit(more);
+        mine.admit(more);
         r.bytes += more;
         r.admitted = true;
         true
@@ -155,15 +169,13 @@ impl Drop for Reservation {
             return;
         }
         let budget = &self.budget;
-        for state in [&budget.state, &budget.daemon.state] {
-            let mut s = state.lock();
-            s.used -= self.bytes;
-            if self.admitted {
-                s.admitted -= 1;
-            }
-        }
+        budget.state.lock().release(self.bytes, self.admitted);
+        let waiting = {
+            let mut daemon = budget.daemon.state.lock();
+            daemon.held.release(self.bytes, self.admitted);
+            std::mem::take(&mut daemon.waiting)
+        };
         budget.freed.notify_one();
-        let waiting = std::mem::take(&mut *budget.daemon.waiting.lock());
         for other in waiting.iter().filter_map(Weak::upgrade) {
             other.freed.notify_one();
         }
