@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::initiator::{lun_field, write_u32, Connection, OP_NOP_IN, OP_R2T, OP_SCSI_CMD, OP_SCSI_RSP};
+use common::initiator::{lun_field, write_u32, Connection, Pdu, OP_NOP_IN, OP_R2T, OP_SCSI_CMD, OP_SCSI_RSP};
 use common::{sparse_image, Tgtd};
 use std::time::Duration;
 
@@ -43,6 +43,52 @@ fn clear_unit_attention(conn: &mut Connection) {
 }
 
 const OUT_OF_RESOURCES: &str = "login status 0x0302";
+
+/// Send a WRITE(10) of `blocks` blocks at LBA 0 on LUN 1 announcing `edtl` bytes, with no immediate
+/// data, and return its ITT without waiting for anything.
+fn announce_write(conn: &mut Connection, edtl: u32, blocks: u16) -> u32 {
+    let mut bhs = [0u8; 48];
+    bhs[0] = OP_SCSI_CMD;
+    bhs[1] = 0x80 | 0x20 | 0x01;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    let itt = conn.itt();
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, edtl);
+    write_u32(&mut bhs, 24, conn.cmd_sn);
+    write_u32(&mut bhs, 28, conn.exp_stat_sn);
+    conn.cmd_sn += 1;
+    bhs[32] = 0x2a;
+    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
+    conn.send(&bhs, &[]).unwrap();
+    itt
+}
+
+/// Answer the R2Ts of write `itt` (starting with `first`, if one was already read) with `data` until
+/// its SCSI Response, which must be GOOD; returns the lengths the R2Ts asked for.
+fn serve_r2ts(conn: &mut Connection, itt: u32, data: &[u8], first: Option<Pdu>) -> Vec<usize> {
+    let mut asked = Vec::new();
+    let mut next = first;
+    loop {
+        let pdu = match next.take() {
+            Some(pdu) => pdu,
+            None => conn.recv().unwrap(),
+        };
+        match pdu.opcode() {
+            OP_R2T => {
+                let (offset, len) = (pdu.u32_at(40) as usize, pdu.u32_at(44) as usize);
+                asked.push(len);
+                conn.send_data_out(1, itt, pdu.u32_at(20), &data[offset..offset + len], offset).unwrap();
+            }
+            OP_SCSI_RSP => {
+                assert_eq!(pdu.bhs[3], 0, "the write failed: {pdu:?}");
+                conn.exp_stat_sn = pdu.u32_at(24).wrapping_add(1);
+                return asked;
+            }
+            OP_NOP_IN => {}
+            other => panic!("unexpected opcode {other:#x}"),
+        }
+    }
+}
 
 #[test]
 fn a_target_takes_at_most_max_sessions() {
@@ -182,39 +228,10 @@ fn segment_and_burst_sizes_are_capped_by_the_target() {
 
     // A 64 KiB WRITE without immediate data: every R2T asks for at most MaxBurstLength.
     let data: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut bhs = [0u8; 48];
-    bhs[0] = OP_SCSI_CMD;
-    bhs[1] = 0x80 | 0x20 | 0x01;
-    bhs[8..16].copy_from_slice(&lun_field(1));
-    let itt = conn.itt();
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, data.len() as u32);
-    write_u32(&mut bhs, 24, conn.cmd_sn);
-    write_u32(&mut bhs, 28, conn.exp_stat_sn);
-    conn.cmd_sn += 1;
-    bhs[32] = 0x2a;
-    bhs[39..41].copy_from_slice(&128u16.to_be_bytes());
-    conn.send(&bhs, &[]).unwrap();
-    let mut r2ts = 0;
-    loop {
-        let pdu = conn.recv().unwrap();
-        match pdu.opcode() {
-            OP_R2T => {
-                let (offset, len) = (pdu.u32_at(40) as usize, pdu.u32_at(44) as usize);
-                assert!(len <= 16384, "an R2T asked for {len} bytes, past MaxBurstLength");
-                r2ts += 1;
-                conn.send_data_out(1, itt, pdu.u32_at(20), &data[offset..offset + len], offset).unwrap();
-            }
-            OP_SCSI_RSP => {
-                assert_eq!(pdu.bhs[3], 0, "the write succeeds: {pdu:?}");
-                conn.exp_stat_sn = pdu.u32_at(24).wrapping_add(1);
-                break;
-            }
-            OP_NOP_IN => {}
-            other => panic!("unexpected opcode {other:#x}"),
-        }
-    }
-    assert!(r2ts >= 4, "64 KiB in bursts of 16 KiB takes four R2Ts, got {r2ts}");
+    let itt = announce_write(&mut conn, data.len() as u32, 128);
+    let r2ts = serve_r2ts(&mut conn, itt, &data, None);
+    assert!(r2ts.iter().all(|&len| len <= 16384), "an R2T asked for more than MaxBurstLength: {r2ts:?}");
+    assert!(r2ts.len() >= 4, "64 KiB in bursts of 16 KiB takes four R2Ts, got {r2ts:?}");
     assert_eq!(conn.read10(1, 0, 128, 512).unwrap().data_in, data);
 
     // A data segment past the declared MaxRecvDataSegmentLength ends the connection.
@@ -236,19 +253,7 @@ fn a_write_claiming_more_data_than_any_lun_takes_is_refused_before_any_is_solici
     clear_unit_attention(&mut conn);
     // WRITE(10) with an Expected Data Transfer Length of 1 GiB, past the 64 MiB MAXIMUM TRANSFER
     // LENGTH: the target must not ask for (and buffer) that much.
-    let mut bhs = [0u8; 48];
-    bhs[0] = OP_SCSI_CMD;
-    bhs[1] = 0x80 | 0x20 | 0x01;
-    bhs[8..16].copy_from_slice(&lun_field(1));
-    let itt = conn.itt();
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, 1 << 30);
-    write_u32(&mut bhs, 24, conn.cmd_sn);
-    write_u32(&mut bhs, 28, conn.exp_stat_sn);
-    conn.cmd_sn += 1;
-    bhs[32] = 0x2a;
-    bhs[39..41].copy_from_slice(&u16::MAX.to_be_bytes());
-    conn.send(&bhs, &[]).unwrap();
+    announce_write(&mut conn, 1 << 30, u16::MAX);
     let rsp = conn.recv().unwrap();
     assert_eq!(rsp.opcode(), OP_SCSI_RSP, "no R2T may come first: {rsp:?}");
     conn.exp_stat_sn = rsp.u32_at(24).wrapping_add(1);
@@ -256,24 +261,6 @@ fn a_write_claiming_more_data_than_any_lun_takes_is_refused_before_any_is_solici
     // Sense data after its 2-byte length: ILLEGAL REQUEST, INVALID FIELD IN CDB.
     assert_eq!((rsp.data[2 + 2] & 0x0f, rsp.data[2 + 12]), (0x05, 0x24), "{rsp:?}");
     assert_eq!(conn.read10(1, 0, 1, 512).unwrap().status, 0, "the session goes on");
-}
-
-/// A WRITE(10) of `blocks` 512-byte blocks at LBA 0 announced with no immediate data; its ITT.
-fn announce_write(conn: &mut Connection, blocks: u16) -> u32 {
-    let mut bhs = [0u8; 48];
-    bhs[0] = OP_SCSI_CMD;
-    bhs[1] = 0x80 | 0x20 | 0x01;
-    bhs[8..16].copy_from_slice(&lun_field(1));
-    let itt = conn.itt();
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, u32::from(blocks) * 512);
-    write_u32(&mut bhs, 24, conn.cmd_sn);
-    write_u32(&mut bhs, 28, conn.exp_stat_sn);
-    conn.cmd_sn += 1;
-    bhs[32] = 0x2a;
-    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
-    conn.send(&bhs, &[]).unwrap();
-    itt
 }
 
 #[test]
@@ -289,34 +276,17 @@ fn the_write_data_of_every_session_together_stays_within_the_daemon_budget() {
     clear_unit_attention(&mut second);
     // The first session's 16 MiB write is asked for at once.
     let blocks = 32 * 1024;
-    let itt = announce_write(&mut first, blocks);
+    let itt = announce_write(&mut first, u32::from(blocks) * 512, blocks);
     let r2t = first.recv().unwrap();
     assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
     // The second session's 16 MiB would make 32 MiB held: no R2T while the first write holds its data.
-    let waiting = announce_write(&mut second, blocks);
+    let waiting = announce_write(&mut second, u32::from(blocks) * 512, blocks);
     second.stream.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
     let early = second.recv();
     assert!(early.is_err(), "the second write was asked for its data at once: {early:?}");
     second.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     // The first write's data arrives, it completes, and the second write gets its R2T.
-    let data = vec![0x11u8; usize::from(blocks) * 512];
-    let (ttt, offset, length) = (r2t.u32_at(20), r2t.u32_at(40) as usize, r2t.u32_at(44) as usize);
-    first.send_data_out(1, itt, ttt, &data[offset..offset + length], offset).unwrap();
-    loop {
-        let pdu = first.recv().unwrap();
-        match pdu.opcode() {
-            OP_R2T => {
-                let (ttt, offset, length) = (pdu.u32_at(20), pdu.u32_at(40) as usize, pdu.u32_at(44) as usize);
-                first.send_data_out(1, itt, ttt, &data[offset..offset + length], offset).unwrap();
-            }
-            OP_SCSI_RSP => {
-                assert_eq!(pdu.bhs[3], 0, "the first write failed: {pdu:?}");
-                break;
-            }
-            OP_NOP_IN => {}
-            other => panic!("unexpected opcode {other:#x}"),
-        }
-    }
+    serve_r2ts(&mut first, itt, &vec![0x11u8; usize::from(blocks) * 512], Some(r2t));
     let r2t = second.recv().unwrap();
     assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, waiting), "{r2t:?}");
 }

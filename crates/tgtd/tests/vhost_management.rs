@@ -5,6 +5,14 @@
 mod common;
 
 use common::Tgtd;
+use rtgt_scsi::{RecordState, SanitizeJournal, SanitizeRecord};
+use rtgt_tgtd::sanitize_journal::SanitizeJournalFile;
+
+/// `tgtadm --lld vhost --mode logicalunit --op OP --tid TID --lun LUN` and `extra`; its output.
+fn vhost_lun(tgtd: &Tgtd, op: &str, tid: &str, lun: &str, extra: &[&str]) -> String {
+    let args = ["--lld", "vhost", "--mode", "logicalunit", "--op", op, "--tid", tid, "--lun", lun];
+    tgtd.tgtadm_ok(&[&args[..], extra].concat())
+}
 
 #[test]
 fn vhost_targets_are_managed_with_tgtadm() {
@@ -16,41 +24,13 @@ fn vhost_targets_are_managed_with_tgtadm() {
     let disk = tgtd.dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
     let disk = disk.display().to_string();
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "vhost",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        "7",
-        "--lun",
-        "1",
-        "--backing-store",
-        &disk,
-    ]);
+    vhost_lun(&tgtd, "new", "7", "1", &["--backing-store", &disk]);
 
     // A second target at run time: its name is its socket.
     let runtime = sockets.path().join("vm2.sock").display().to_string();
     tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "new", "--tid", "8", "--targetname", &runtime]);
     assert!(std::path::Path::new(&runtime).exists());
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "vhost",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        "8",
-        "--lun",
-        "3",
-        "--bstype",
-        "memory",
-        "--bsopts",
-        "size=4M",
-    ]);
+    vhost_lun(&tgtd, "new", "8", "3", &["--bstype", "memory", "--bsopts", "size=4M"]);
 
     let json: serde_json::Value =
         serde_json::from_str(&tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show", "--json"]))
@@ -78,34 +58,8 @@ fn vhost_targets_are_managed_with_tgtadm() {
 
     // An online resize is reloaded like an iSCSI LUN's (and reported to a guest as an event).
     std::fs::OpenOptions::new().write(true).open(&disk).unwrap().set_len(2 << 20).unwrap();
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "vhost",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "update",
-        "--tid",
-        "7",
-        "--lun",
-        "1",
-        "--params",
-        "capacity=reload",
-    ]);
-    let lun: serde_json::Value = serde_json::from_str(&tgtd.tgtadm_ok(&[
-        "--lld",
-        "vhost",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "show",
-        "--tid",
-        "7",
-        "--lun",
-        "1",
-        "--json",
-    ]))
-    .unwrap();
+    vhost_lun(&tgtd, "update", "7", "1", &["--params", "capacity=reload"]);
+    let lun: serde_json::Value = serde_json::from_str(&vhost_lun(&tgtd, "show", "7", "1", &["--json"])).unwrap();
     assert!(lun.to_string().contains("2097152"), "{lun}");
 
     // Mistakes are refused: a taken tid (iSCSI or vhost), a relative socket, a missing LUN.
@@ -191,7 +145,7 @@ fn a_connected_guest_is_shown_and_protects_its_target() {
 }
 
 /// vhost LUNs get their saved state as iSCSI LUNs do: a sanitize journal left by a failed sanitize
-/// (here written by hand, as the daemon writes it) puts the new LUN back in the sanitize failure mode.
+/// puts the new LUN back in the sanitize failure mode.
 #[test]
 fn vhost_luns_pick_up_their_saved_sanitize_state() {
     let sockets = tempfile::tempdir().unwrap();
@@ -200,32 +154,12 @@ fn vhost_luns_pick_up_their_saved_sanitize_state() {
     let disk = tgtd.dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
     let disk = disk.display().to_string();
-    let name: String = socket
-        .display()
-        .to_string()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' })
-        .collect();
-    let journal = tgtd.dir.path().join("state/sanitize").join(name).join("lun-1.json");
-    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
-    let entry = serde_json::json!({
-        "version": 1, "backing_store": disk, "state": "failed", "service_action": 2, "ause": true, "pattern": ""
-    });
-    std::fs::write(&journal, entry.to_string()).unwrap();
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "vhost",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        "9",
-        "--lun",
-        "1",
-        "--backing-store",
-        &disk,
-    ]);
+    // The journal a failed block erase with AUSE leaves, written as the daemon writes it.
+    let target_name = socket.display().to_string();
+    let journal = SanitizeJournalFile::new(&tgtd.dir.path().join("state"), &target_name, 1, &disk);
+    let failed = SanitizeRecord { state: RecordState::Failed, service_action: 2, ause: true, pattern: Vec::new() };
+    journal.save(&failed).unwrap();
+    vhost_lun(&tgtd, "new", "9", "1", &["--backing-store", &disk]);
     let log = tgtd.log();
     assert!(log.contains("the last sanitize failed: the unit stays in the sanitize failure mode"), "{log}");
 }
