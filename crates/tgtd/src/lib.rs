@@ -7,7 +7,6 @@ pub mod daemon;
 pub mod pr_state;
 pub mod sanitize_journal;
 pub mod state;
-mod state_file;
 pub mod vhost;
 
 pub use daemon::Daemon;

@@ -4,7 +4,7 @@
 //! state, never half of one. The SCSI core calls `save` after each change while APTPL is set (and
 //! once when it is cleared, which removes the file) and `load` when the LUN is created.
 
-use crate::state_file;
+use crate::state::file as state_file;
 use rtgt_scsi::{PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType};
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -81,7 +81,7 @@ impl PrPersistence for PrStateFile {
                 .map(|r| SavedReservation { holder: r.holder.clone(), pr_type: r.pr_type.code() }),
         };
         let bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
-        state_file::write_atomically(&self.path, &bytes)
+        state_file::write_creating_dir(&self.path, &bytes)
     }
 
     fn load(&self) -> io::Result<Option<PrSnapshot>> {

@@ -4,7 +4,7 @@
 //! again on another file or image does not inherit a sanitize that was meant for the old one (the
 //! entry is reported and removed instead).
 
-use crate::state_file::{self, file_name, write_atomically};
+use crate::state::file::{self as state_file, file_name, write_creating_dir};
 use rtgt_scsi::{RecordState, SanitizeJournal, SanitizeRecord};
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -71,7 +71,7 @@ impl SanitizeJournal for SanitizeJournalFile {
             pattern: hex(&record.pattern),
         };
         let bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
-        write_atomically(&self.path, &bytes)
+        write_creating_dir(&self.path, &bytes)
     }
 
     fn clear(&self) -> io::Result<()> {

@@ -1,9 +1,11 @@
-//! The state file on disk: written so that a crash at any moment leaves either the old or the new
-//! file, never a torn one (temporary file in the same directory, fsync, rename over, fsync the
-//! directory so the rename itself is durable).
+//! The files tgtd keeps under `--state-dir`: the running configuration (`StateFile`), and the
+//! helpers the APTPL files and sanitize journals share with it. Every one is written so that a crash
+//! at any moment leaves either the old or the new file, never a torn one (temporary file in the same
+//! directory, fsync, rename over, fsync the directory so the rename itself is durable).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use serde::de::DeserializeOwned;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -39,17 +41,7 @@ impl StateFile {
     /// Replace the file's content with `bytes`, durably.
     pub fn write(&self, bytes: &[u8]) -> Result<(), StateFileError> {
         let path = self.path();
-        let tmp = self.dir.join(format!(".{FILE_NAME}.tmp"));
-        let err = |source| StateFileError::Write { path: path.clone(), source };
-        // 0600: account passwords live in this file. A leftover temporary file from a crash is removed
-        // first, so that the mode applies to a file created now.
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(err)?;
-        file.write_all(bytes).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(err)?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err)
+        write_atomically(&path, bytes).map_err(|source| StateFileError::Write { path: path.clone(), source })
     }
 
     /// The file's content; None when there is no file yet.
@@ -74,6 +66,75 @@ impl StateFile {
 /// Whether `dir` holds a state file.
 pub fn exists(dir: &Path) -> bool {
     dir.join(FILE_NAME).exists()
+}
+
+/// Replace `path` with `bytes`, durably, as a file of mode 0600 (the running configuration holds
+/// account passwords; the other state files are nobody else's business either).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("state file has no directory"))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    // A leftover temporary file from a crash is removed first, so that the mode applies to a file
+    // created now.
+    let _ = fs::remove_file(&tmp);
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+/// `write_atomically`, creating the file's directory first (the per-target directories of the APTPL
+/// files and sanitize journals come and go with their files).
+pub(crate) fn write_creating_dir(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fs::create_dir_all(path.parent().ok_or_else(|| io::Error::other("state file has no directory"))?)?;
+    write_atomically(path, bytes)
+}
+
+/// Remove `path`; one that is not there is already removed.
+pub(crate) fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// An InvalidData error naming the file.
+pub(crate) fn invalid(path: &Path, what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()))
+}
+
+/// The JSON content of `path`, None when there is no such file; content that does not parse or
+/// whose version (as `version_of` reads it) is not `version` is an InvalidData error.
+pub(crate) fn read_versioned<T: DeserializeOwned>(
+    path: &Path,
+    version: u32,
+    version_of: impl Fn(&T) -> u32,
+) -> io::Result<Option<T>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let saved: T = serde_json::from_slice(&bytes).map_err(|e| invalid(path, e.to_string()))?;
+    match version_of(&saved) {
+        v if v == version => Ok(Some(saved)),
+        v => Err(invalid(path, format!("version {v} is not {version}"))),
+    }
+}
+
+/// Keep names filesystem-safe: iSCSI names use letters, digits, '.', '-', ':' only, anything else
+/// (or a leading dot) becomes '_'.
+pub(crate) fn file_name(name: &str) -> String {
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' }).collect();
+    match safe.strip_prefix('.') {
+        Some(rest) => format!("_{rest}"),
+        None if safe.is_empty() => "_".to_string(),
+        None => safe,
+    }
 }
 
 #[cfg(test)]
