@@ -120,6 +120,11 @@ impl Conn {
         let mut received: u64 = 0;
         let out = self.out.clone();
         let budget = self.write_budget.clone();
+        // The Data-Out timeout's one timer: it never fires later than the first pending write
+        // could expire (a write's deadline is at least one timeout after it was armed), and is
+        // only looked at while writes are pending.
+        let data_out_check = tokio::time::sleep(self.registry.data_out_timeout());
+        tokio::pin!(data_out_check);
         loop {
             // read_pdu keeps partial input in its buffer, so losing the race to a tick loses nothing.
             // No new request is read while the initiator leaves too many answers unread.
@@ -129,6 +134,12 @@ impl Conn {
                 // A write finished with its data: writes waiting for room may get their R2Ts.
                 _ = budget.freed() => {
                     data_out::admit_waiting(self);
+                    continue;
+                }
+                // Ahead of reading: a busy connection must not starve the check.
+                _ = &mut data_out_check, if !self.pending.is_empty() => {
+                    let next = data_out::expire(self, tokio::time::Instant::now());
+                    data_out_check.as_mut().reset(next);
                     continue;
                 }
                 r = async {

@@ -2,15 +2,20 @@
 //! receiving their data, the R2Ts that ask for it (MaxBurstLength each, at most MaxOutstandingR2T
 //! at once), the checks on every Data-Out PDU (TTT, DataSN, BufferOffset), and the pacing that
 //! keeps the data one connection buffers within its write budget: a write gets its first R2T only
-//! once its whole transfer fits in the budget, oldest first (see `write_budget`).
+//! once its whole transfer fits in the budget, oldest first (see `write_budget`). A write that
+//! holds budget and hears nothing from the initiator for the Data-Out timeout is ended (`expire`),
+//! so a silent initiator cannot keep the budget, and other writers' R2Ts, forever.
 
 use crate::connection::{Conn, Flow};
 use crate::pdu::{off, Bhs, Opcode, Pdu, RESERVED_TAG};
-use crate::scsi_command::{check_condition, execute, fixed_sense, unexpected_unsolicited_sense, Cdb, Exec};
+use crate::scsi_command::{
+    check_condition, execute, fixed_sense, initiator_response_timeout_sense, unexpected_unsolicited_sense, Cdb, Exec,
+};
 use crate::write_budget::Reservation;
 use crate::writer::Stat;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
+use tokio::time::Instant;
 
 #[derive(Debug)]
 struct R2tState {
@@ -39,6 +44,10 @@ pub(crate) struct PendingWrite {
     queued: bool,
     /// The budget this write's data holds: what may arrive unasked, the whole transfer once admitted.
     budget: Reservation,
+    /// When the write last heard from the initiator, or was admitted or started expecting
+    /// unsolicited data: the Data-Out timeout counts from here. None while it waits for budget,
+    /// when the next move is the target's.
+    last_heard: Option<Instant>,
 }
 
 /// What a new write brings: its command fields, the immediate data, and how much unsolicited
@@ -76,6 +85,8 @@ pub(crate) fn start(conn: &mut Conn, itt: u32, w: NewWrite<'_>) {
         r2t_sn: 0,
         queued: false,
         budget: conn.write_budget.unasked(u64::from(unasked)),
+        // Unsolicited data is the initiator's to send now; otherwise enqueue decides.
+        last_heard: (w.unsolicited > 0).then(Instant::now),
     };
     let wants_r2t = w.unsolicited == 0;
     conn.pending.insert(itt, pw);
@@ -91,6 +102,7 @@ fn enqueue(conn: &mut Conn, itt: u32) {
         return;
     }
     pw.queued = true;
+    pw.last_heard = None;
     let id = pw.id;
     conn.awaiting_r2t.push_back((itt, id));
     admit_waiting(conn);
@@ -117,6 +129,7 @@ pub(crate) fn admit_waiting(conn: &mut Conn) {
         }
         conn.awaiting_r2t.pop_front();
         pw.queued = false;
+        pw.last_heard = Some(Instant::now());
         // Admitted: the whole transfer is accounted for, so its buffer may be sized for it. Pages
         // are only touched (resident) as data arrives.
         pw.buf.reserve(pw.edtl as usize - pw.buf.len());
@@ -170,6 +183,7 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
         return Flow::Continue;
     }
     pw.buf.extend_from_slice(&pdu.data);
+    pw.last_heard = Some(Instant::now());
     let mut wants_r2t = false;
     if fin {
         if ttt == RESERVED_TAG {
@@ -208,6 +222,47 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
         enqueue(conn, itt);
     }
     Flow::Continue
+}
+
+/// End the writes that have waited on the initiator for the Data-Out timeout by `now`: each is
+/// answered CHECK CONDITION, ABORTED COMMAND, INITIATOR RESPONSE TIMEOUT, and its buffer and write
+/// budget are given back, so writes waiting for budget here and on other connections go on. Data-Out
+/// still arriving for it is discarded like any for an unknown task. Writes waiting for budget do
+/// not expire: they wait on the target. Returns when the next write could expire, at the latest one
+/// timeout from `now`; the connection checks again then (one timer per connection, none per write).
+pub(crate) fn expire(conn: &mut Conn, now: Instant) -> Instant {
+    let timeout = conn.registry.data_out_timeout();
+    let mut next = now + timeout;
+    let mut expired = Vec::new();
+    for (itt, pw) in &conn.pending {
+        let Some(deadline) = pw.last_heard.map(|t| t + timeout) else { continue };
+        if deadline <= now {
+            expired.push(*itt);
+        } else {
+            next = next.min(deadline);
+        }
+    }
+    for itt in &expired {
+        let Some(pw) = conn.pending.remove(itt) else { continue };
+        tracing::info!(
+            peer = %conn.peer,
+            itt,
+            edtl = pw.edtl,
+            received = pw.buf.len(),
+            "no Data-Out within the timeout: the write ends"
+        );
+        // Not there when task management removed it first: an aborted task gets no answer.
+        if conn.session.finish_task(*itt, pw.id) {
+            check_condition(conn, *itt, pw.lun_raw, initiator_response_timeout_sense());
+        }
+        // Dropping the write frees its buffer and releases its reservation (waking other
+        // connections waiting for the daemon's budget).
+        drop(pw);
+    }
+    if !expired.is_empty() {
+        admit_waiting(conn);
+    }
+    next
 }
 
 /// Check one Data-Out PDU against what the write expects and account for it; Err carries the
@@ -357,6 +412,73 @@ pub(crate) mod tests {
         assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
     }
 
+    #[test]
+    fn a_write_that_never_sends_its_data_out_gives_its_budget_back_after_the_timeout() {
+        let (mut conn, mut rx) = conn_with_budget(64 * 1024);
+        let timeout = conn.registry.data_out_timeout();
+        let start = Instant::now();
+        // The first write takes the whole budget; the second waits for it.
+        let silent = new_write(&mut conn, 1, 64 * 1024);
+        let waiting = new_write(&mut conn, 2, 32 * 1024);
+        assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [1]);
+        // Not before the timeout: nothing ends, and the next check is due when the first could expire.
+        let next = expire(&mut conn, start + timeout / 2);
+        assert!(next >= start + timeout && next <= Instant::now() + timeout, "{next:?}");
+        assert!(rx.try_recv().is_none() && conn.write_budget.used() == 64 * 1024);
+        // After it the silent write ends: CHECK CONDITION, ABORTED COMMAND, INITIATOR RESPONSE TIMEOUT.
+        let later = Instant::now() + timeout + std::time::Duration::from_secs(1);
+        expire(&mut conn, later);
+        match rx.try_recv() {
+            Some(Outgoing::Scsi(r)) => {
+                assert_eq!((r.itt, r.status), (1, 0x02), "CHECK CONDITION");
+                let sense = r.sense.expect("sense data");
+                assert_eq!((sense[2], sense[12], sense[13]), (0x0b, 0x4b, 0x06));
+            }
+            other => panic!("expected the CHECK CONDITION, got {other:?}"),
+        }
+        assert!(!conn.session.has_task(1, silent) && !conn.pending.contains_key(&1));
+        // Its budget is free, so the write that waited for budget (which did not expire: it was
+        // waiting on the target) gets its R2T.
+        assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
+        assert!(conn.session.has_task(2, waiting));
+        assert_eq!(conn.write_budget.used(), 32 * 1024);
+        // Late Data-Out for the ended write is discarded, and the connection goes on.
+        let mut h = Bhs::new(Opcode::DataOut);
+        h.set_flags(0x80);
+        h.set_itt(1);
+        h.set_ttt(1);
+        let data = BytesMut::from(&[0u8; 512][..]);
+        assert_eq!(on_data_out(&mut conn, Pdu { bhs: h, ahs: Vec::new(), data }), Flow::Continue);
+        assert!(rx.try_recv().is_none());
+        // The second write, now admitted, is bound by the same timeout.
+        expire(&mut conn, later + timeout + std::time::Duration::from_secs(1));
+        assert!(matches!(rx.try_recv(), Some(Outgoing::Scsi(r)) if r.itt == 2));
+        assert_eq!(conn.write_budget.used(), 0);
+    }
+
+    #[test]
+    fn data_out_keeps_a_slow_write_alive() {
+        let (mut conn, mut rx) = conn_with_budget(64 * 1024);
+        let timeout = conn.registry.data_out_timeout();
+        new_write(&mut conn, 1, 8 * 1024);
+        let ttt = r2ts(&mut rx)[0].1;
+        let admitted = conn.pending[&1].last_heard.expect("admitted: waiting on the initiator");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let mut h = Bhs::new(Opcode::DataOut);
+        h.set_flags(0); // not the burst's last PDU
+        h.set_itt(1);
+        h.set_ttt(ttt);
+        let data = BytesMut::from(&[0u8; 512][..]);
+        assert_eq!(on_data_out(&mut conn, Pdu { bhs: h, ahs: Vec::new(), data }), Flow::Continue);
+        // The timeout counts from the last Data-Out, not from the command.
+        let heard = conn.pending[&1].last_heard.expect("waiting on the initiator");
+        assert!(heard > admitted);
+        expire(&mut conn, admitted + timeout);
+        assert!(rx.try_recv().is_none() && conn.pending.contains_key(&1));
+        expire(&mut conn, heard + timeout);
+        assert!(matches!(rx.try_recv(), Some(Outgoing::Scsi(r)) if r.itt == 1));
+    }
+
     fn pending(edtl: u32, unsolicited: u32) -> PendingWrite {
         let b = Bhs::new(Opcode::ScsiCommand);
         PendingWrite {
@@ -373,6 +495,7 @@ pub(crate) mod tests {
             r2t_sn: 0,
             queued: false,
             budget: WriteBudget::new(1 << 20, Default::default()).unasked(u64::from(unsolicited)),
+            last_heard: None,
         }
     }
 

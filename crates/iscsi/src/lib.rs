@@ -19,6 +19,8 @@
 //! - `IscsiServer::unlisten(addr) -> bool` stops one portal; `IscsiServer::portals()` lists them.
 //! - `Registry::set_login_timeout(Duration)` / `login_timeout()`: how long a login may take before
 //!   the connection is dropped (default 30 s).
+//! - `Registry::set_data_out_timeout(Duration)` / `data_out_timeout()`: how long a write holding
+//!   write budget may go without Data-Out before it ends with INITIATOR RESPONSE TIMEOUT (default 30 s).
 //! - `Registry::set_max_sessions(n)` / `max_sessions()` / `session_count()`: the daemon-wide bound on
 //!   sessions (logins past it get 0x0302); a target's own bound is its `MaxSessions` parameter.
 //!

@@ -1,5 +1,6 @@
 //! Daemon-wide bounds on what initiators may hold: how many sessions (normal and discovery) exist at
-//! once. Per-target bounds (MaxSessions, MaxConnections, MaxQueueCmd, segment and burst sizes) live in
+//! once, and how long an admitted write may wait for its Data-Out (`DEFAULT_DATA_OUT_TIMEOUT`,
+//! enforced by `data_out::expire`). Per-target bounds (MaxSessions, MaxConnections, MaxQueueCmd, segment and burst sizes) live in
 //! the target's `TargetParams`; this is the one that spans every target.
 //!
 //! A session takes a `SessionSlot` when it is created and gives it back when it ends; a login that
@@ -7,10 +8,17 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// tgtd's default for `--iscsi max_sessions=`: far above what one host serves in practice, low
 /// enough that sessions cannot exhaust the descriptors tgtd raises its limit to.
 pub const DEFAULT_MAX_SESSIONS: u32 = 4096;
+
+/// tgtd's default for `--iscsi data_out_timeout=`: how long a write that holds write budget may go
+/// without a Data-Out PDU before it is ended. Without it, an initiator that announces a write and
+/// never sends its data holds the daemon's write budget, and every other writer's R2Ts, forever.
+/// A live initiator answers an R2T in far less; this leaves room for a congested network.
+pub const DEFAULT_DATA_OUT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct SessionLimit {

@@ -247,6 +247,8 @@ pub struct Registry {
     pub(crate) auth_throttle: FailureThrottle,
     /// How long a login may take, in milliseconds; 0 for the default.
     login_timeout_ms: AtomicU64,
+    /// How long an admitted write may go without Data-Out, in milliseconds; 0 for the default.
+    data_out_timeout_ms: AtomicU64,
     /// The daemon-wide bound on sessions (tgtd's `--iscsi max_sessions=`).
     pub(crate) session_limit: SessionLimit,
     /// The write data all connections together may hold (tgtd's `--iscsi write_budget=`).
@@ -265,6 +267,18 @@ impl Registry {
     pub fn login_timeout(&self) -> Duration {
         match self.login_timeout_ms.load(Ordering::Acquire) {
             0 => crate::login::LOGIN_TIMEOUT,
+            ms => Duration::from_millis(ms),
+        }
+    }
+    /// A write that holds write budget and receives no Data-Out PDU for `limit` is ended with
+    /// CHECK CONDITION, ABORTED COMMAND, INITIATOR RESPONSE TIMEOUT, and its budget given back.
+    /// Connections see a change at their next check (within the old limit).
+    pub fn set_data_out_timeout(&self, limit: Duration) {
+        self.data_out_timeout_ms.store(limit.as_millis().clamp(1, u64::MAX as u128) as u64, Ordering::Release);
+    }
+    pub fn data_out_timeout(&self) -> Duration {
+        match self.data_out_timeout_ms.load(Ordering::Acquire) {
+            0 => crate::limits::DEFAULT_DATA_OUT_TIMEOUT,
             ms => Duration::from_millis(ms),
         }
     }

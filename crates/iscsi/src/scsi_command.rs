@@ -99,6 +99,12 @@ pub(crate) fn unexpected_unsolicited_sense() -> Vec<u8> {
     fixed_sense(0x0b, 0x0c, 0x0c)
 }
 
+/// ABORTED COMMAND, INITIATOR RESPONSE TIMEOUT (4Bh/06h, SPC-4): a write whose Data-Out did not
+/// come within the Data-Out timeout.
+pub(crate) fn initiator_response_timeout_sense() -> Vec<u8> {
+    fixed_sense(0x0b, 0x4b, 0x06)
+}
+
 /// End a command that never ran with CHECK CONDITION and `sense`.
 pub(crate) fn check_condition(conn: &Conn, itt: u32, lun: [u8; 8], sense: Vec<u8>) {
     let reply = ScsiReply {

@@ -116,6 +116,22 @@ impl Options {
         Ok(limit)
     }
 
+    /// `--iscsi data_out_timeout=S`: how long a write that holds write budget may go without a
+    /// Data-Out PDU before it is ended (rtgt's; tgt has none).
+    pub fn data_out_timeout(&self) -> Result<std::time::Duration, String> {
+        let mut limit = rtgt_iscsi::limits::DEFAULT_DATA_OUT_TIMEOUT;
+        for spec in &self.iscsi {
+            for (key, value) in spec.split(',').filter_map(|item| item.trim().split_once('=')) {
+                if key == "data_out_timeout" {
+                    limit = rtgt_tgtd::control::parse_data_out_timeout(value).ok_or_else(|| {
+                        format!("--iscsi: data_out_timeout must be a number of seconds from 1 to 3600, not '{value}'")
+                    })?;
+                }
+            }
+        }
+        Ok(limit)
+    }
+
     /// `--iscsi max_sessions=N`: the most sessions (all targets, discovery included) at once.
     pub fn max_sessions(&self) -> Result<u32, String> {
         let mut max = rtgt_iscsi::limits::DEFAULT_MAX_SESSIONS;
@@ -157,8 +173,8 @@ impl Options {
                     "portal" => portals.push(parse_portal(value)?),
                     // NOP settings for new targets: see nop_defaults.
                     "nop_interval" | "nop_count" | "login_timeout" => {}
-                    // See max_sessions and write_budget.
-                    "max_sessions" | "write_budget" => {}
+                    // See max_sessions, write_budget and data_out_timeout.
+                    "max_sessions" | "write_budget" | "data_out_timeout" => {}
                     other => return Err(format!("--iscsi: unknown option '{other}'")),
                 }
             }
@@ -218,6 +234,18 @@ mod tests {
         for bad in ["100k", "lots", "", "1X"] {
             let err = parse(&["--iscsi", &format!("write_budget={bad}")]).write_budget().unwrap_err();
             assert!(err.contains("write_budget must be a size"), "{err}");
+        }
+    }
+
+    #[test]
+    fn data_out_timeout_option() {
+        assert_eq!(parse(&[]).data_out_timeout().unwrap(), rtgt_iscsi::limits::DEFAULT_DATA_OUT_TIMEOUT);
+        let o = parse(&["--iscsi", "portal=127.0.0.1:3261,data_out_timeout=5"]);
+        assert_eq!(o.data_out_timeout().unwrap(), std::time::Duration::from_secs(5));
+        assert_eq!(o.portals().unwrap().len(), 1);
+        for bad in ["0", "3601", "soon", ""] {
+            let err = parse(&["--iscsi", &format!("data_out_timeout={bad}")]).data_out_timeout().unwrap_err();
+            assert!(err.contains("data_out_timeout must be"), "{err}");
         }
     }
 

@@ -34,6 +34,7 @@ fn run(options: Options) -> Result<()> {
     let login_timeout = options.login_timeout().map_err(anyhow::Error::msg)?;
     let max_sessions = options.max_sessions().map_err(anyhow::Error::msg)?;
     let write_budget = options.write_budget().map_err(anyhow::Error::msg)?;
+    let data_out_timeout = options.data_out_timeout().map_err(anyhow::Error::msg)?;
     let control_group = options.control_group.as_deref().map(group_id).transpose()?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
@@ -45,7 +46,7 @@ fn run(options: Options) -> Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
-    let limits = Limits { nop, max_sessions, login_timeout, write_budget };
+    let limits = Limits { nop, max_sessions, login_timeout, write_budget, data_out_timeout };
     let control = Control { socket, group: control_group };
     runtime.block_on(serve(portals, control, state_dir, !options.no_restore, vhost, limits, ready))
 }
@@ -76,6 +77,8 @@ struct Limits {
     login_timeout: Option<std::time::Duration>,
     /// `--iscsi write_budget=SIZE`.
     write_budget: u64,
+    /// `--iscsi data_out_timeout=S`.
+    data_out_timeout: std::time::Duration,
 }
 
 /// tgtd's memory holds CHAP secrets (and the data passing through it): a non-dumpable process
@@ -144,6 +147,7 @@ async fn serve(
     daemon.config.set_nop_default(limits.nop);
     daemon.registry.set_max_sessions(limits.max_sessions);
     daemon.registry.set_write_budget(limits.write_budget);
+    daemon.registry.set_data_out_timeout(limits.data_out_timeout);
     if let Some(limit) = limits.login_timeout {
         daemon.registry.set_login_timeout(limit);
     }

@@ -1,8 +1,9 @@
 //! The bounds on what initiators may hold, against the real daemon: sessions per target (MaxSessions)
 //! and per daemon (`--iscsi max_sessions=`) refused with 0x0302, connections per session
 //! (MaxConnections) refused with 0x0206, commands in flight (MaxQueueCmd, the CmdSN window), the
-//! data segment and burst sizes a target caps, and the write data all sessions together may hold
-//! (`--iscsi write_budget=`).
+//! data segment and burst sizes a target caps, the write data all sessions together may hold
+//! (`--iscsi write_budget=`), and how long a write may hold it without sending its Data-Out
+//! (`--iscsi data_out_timeout=`).
 
 mod common;
 
@@ -289,4 +290,42 @@ fn the_write_data_of_every_session_together_stays_within_the_daemon_budget() {
     serve_r2ts(&mut first, itt, &vec![0x11u8; usize::from(blocks) * 512], Some(r2t));
     let r2t = second.recv().unwrap();
     assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, waiting), "{r2t:?}");
+}
+
+#[test]
+fn a_write_that_never_sends_its_data_out_gives_the_daemon_budget_back_after_the_timeout() {
+    // 16 MiB for the whole daemon, and 2 s for a write's Data-Out.
+    let tgtd = Tgtd::start_with(&["--iscsi", "write_budget=16M,data_out_timeout=2"]);
+    let iqn = "iqn.2024-01.test:silent";
+    let image = sparse_image(tgtd.dir.path(), "silent.img", 64 << 20);
+    tgtd.add_disk_target(1, iqn, &image);
+    let mut silent = login(&tgtd, 1, Some(iqn)).unwrap();
+    let mut other = login(&tgtd, 2, Some(iqn)).unwrap();
+    clear_unit_attention(&mut silent);
+    clear_unit_attention(&mut other);
+    // The silent session's 16 MiB write is admitted, takes the whole budget, and never gets its data.
+    let blocks = 32 * 1024;
+    let stalled = announce_write(&mut silent, u32::from(blocks) * 512, blocks);
+    let r2t = silent.recv().unwrap();
+    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, stalled), "{r2t:?}");
+    let stalled_ttt = r2t.u32_at(20);
+    // The other session's write waits for budget until the silent write times out, not forever.
+    let started = std::time::Instant::now();
+    let waiting = announce_write(&mut other, 8 * 512, 8);
+    other.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r2t = other.recv().expect("the waiting write never got its R2T: the stalled write kept the budget");
+    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, waiting), "{r2t:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1500), "the R2T came before the timeout");
+    other.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    serve_r2ts(&mut other, waiting, &[0x22u8; 8 * 512], Some(r2t));
+    // The silent write ended with CHECK CONDITION, ABORTED COMMAND, INITIATOR RESPONSE TIMEOUT.
+    let rsp = silent.recv().unwrap();
+    assert_eq!((rsp.opcode(), rsp.itt(), rsp.bhs[3]), (OP_SCSI_RSP, stalled, 2), "{rsp:?}");
+    silent.exp_stat_sn = rsp.u32_at(24).wrapping_add(1);
+    // Sense data after its 2-byte length.
+    assert_eq!((rsp.data[2 + 2] & 0x0f, rsp.data[2 + 12], rsp.data[2 + 13]), (0x0b, 0x4b, 0x06), "{rsp:?}");
+    // Its Data-Out, arriving late, is discarded, and the session goes on.
+    silent.send_data_out(1, stalled, stalled_ttt, &[0u8; 512], 0).unwrap();
+    assert_eq!(silent.read10(1, 0, 8, 512).unwrap().data_in, vec![0x22u8; 8 * 512], "the session goes on");
+    assert!(tgtd.log().contains("no Data-Out within the timeout"), "the expiry is logged: {}", tgtd.log());
 }

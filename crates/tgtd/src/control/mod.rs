@@ -16,7 +16,7 @@ mod session_ops;
 pub(crate) mod show;
 mod system_ops;
 
-pub use system_ops::parse_write_budget;
+pub use system_ops::{parse_data_out_timeout, parse_write_budget};
 mod target_ops;
 #[cfg(test)]
 mod tests;

@@ -49,6 +49,7 @@ fn limits(daemon: &Daemon) -> Vec<(String, String)> {
         ("write_budget", size(registry.write_budget())),
         ("write_data_held", size(registry.write_data_held())),
         ("login_timeout", format!("{}s", registry.login_timeout().as_secs())),
+        ("data_out_timeout", format!("{}s", registry.data_out_timeout().as_secs())),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
@@ -59,6 +60,13 @@ fn limits(daemon: &Daemon) -> Vec<(String, String)> {
 /// bytes) of at least 1 MiB.
 pub fn parse_write_budget(text: &str) -> Option<u64> {
     rtgt_backstore::parse_size(text).ok().filter(|b| *b >= 1 << 20)
+}
+
+/// A value for `--iscsi data_out_timeout=` or the system parameter `data_out_timeout`: whole
+/// seconds, 1 to 3600 (an hour is already far past any live initiator), with or without an `s`.
+pub fn parse_data_out_timeout(text: &str) -> Option<std::time::Duration> {
+    let secs = text.trim().strip_suffix('s').unwrap_or(text.trim());
+    secs.parse::<u64>().ok().filter(|s| (1..=3600).contains(s)).map(std::time::Duration::from_secs)
 }
 
 /// Bytes as `--iscsi write_budget=` takes them: `1G`, `512M`, `64k`, or bytes.
@@ -85,6 +93,7 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     let mut offline = None;
     let mut max_sessions = None;
     let mut write_budget = None;
+    let mut data_out_timeout = None;
     for p in params {
         match p.name.to_ascii_lowercase().as_str() {
             "state" => match p.value.as_str() {
@@ -100,6 +109,8 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
             }
             // tgtd's --iscsi write_budget=; data held above a lowered bound is not taken back.
             "write_budget" => write_budget = Some(parse_write_budget(&p.value).ok_or_else(|| invalid(p))?),
+            // tgtd's --iscsi data_out_timeout=; connections apply it at their next check.
+            "data_out_timeout" => data_out_timeout = Some(parse_data_out_timeout(&p.value).ok_or_else(|| invalid(p))?),
             "debug" => match p.value.as_str() {
                 "off" => {}
                 "on" => {
@@ -126,6 +137,10 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     if let Some(bytes) = write_budget {
         daemon.registry.set_write_budget(bytes);
         tracing::info!(bytes, "daemon write budget changed");
+    }
+    if let Some(limit) = data_out_timeout {
+        daemon.registry.set_data_out_timeout(limit);
+        tracing::info!(secs = limit.as_secs(), "Data-Out timeout changed");
     }
     Ok(Reply::Done)
 }

@@ -258,7 +258,8 @@ fn system_show_update_and_delete() {
                     ("sessions", "0"),
                     ("write_budget", "1G"),
                     ("write_data_held", "0"),
-                    ("login_timeout", "30s")
+                    ("login_timeout", "30s"),
+                    ("data_out_timeout", "30s")
                 ]
             );
         }
@@ -283,6 +284,10 @@ fn system_show_update_and_delete() {
     assert_eq!(err(&d, update("write_budget", "4k")), ErrorCode::InvalidRequest);
     assert_eq!(err(&d, update("write_budget", "much")), ErrorCode::InvalidRequest);
     assert_eq!(d.registry.write_budget(), 256 << 20);
+    ok(&d, update("data_out_timeout", "5"));
+    assert_eq!(d.registry.data_out_timeout(), std::time::Duration::from_secs(5));
+    assert_eq!(err(&d, update("data_out_timeout", "0")), ErrorCode::InvalidRequest);
+    assert_eq!(d.registry.data_out_timeout(), std::time::Duration::from_secs(5));
 
     ok(&d, new_target(1, "iqn.2026-11.t:sys"));
     // As tgt: no stop while a target exists, unless forced.
