@@ -13,7 +13,7 @@
 #![no_main]
 
 use rtgt_backstore::{Backstore, MemoryStore};
-use rtgt_scsi::{LogicalUnit, LunConfig, LunDirectory, ScsiStatus, Target};
+use rtgt_scsi::{LogicalUnit, LunConfig, ScsiStatus, Target};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -51,8 +51,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     lun_config.block_size = if config & 2 != 0 { 4096 } else { 512 };
     lun_config.descriptor_sense = config & 4 != 0;
     lun_config.readonly = config & 8 != 0;
-    // A directory of its own: the process-wide one would collect a unit per run.
-    let target = Target::with_directory(1, "iqn.2024-01.org.rtgt:fuzz".into(), LunDirectory::new());
+    let target = Target::new(1, "iqn.2024-01.org.rtgt:fuzz".into());
     let unit =
         Arc::new(LogicalUnit::new(lun_config, Some(Backstore::Memory(MemoryStore::with_access_log(STORE_SIZE)))));
     target.add_lun(1, unit.clone()).expect("LUN 1");

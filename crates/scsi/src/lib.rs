@@ -10,8 +10,12 @@
 //! into the typed `Command`; `exec` runs the checks and dispatches; `spc/` holds the primary commands,
 //! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `sense` the encodings;
 //! `range_lock` the per-unit LBA range locks that make COMPARE AND WRITE and ORWRITE atomic against
-//! every other write; `directory` the daemon-wide map from designators to units that EXTENDED COPY
-//! uses; `mode_page` the administrator's `mode_page=` parameter.
+//! every other write; `mode_page` the administrator's `mode_page=` parameter.
+//!
+//! EXTENDED COPY acts for the nexus that sent it: it names source and destination by designator,
+//! and only among the logical units of that nexus's own target (`spc::xcopy`), so a copy reaches
+//! no unit the initiator could not address itself through the target's ACL and CHAP; and the
+//! reservations of other nexuses apply to its reads and writes.
 //!
 //! Data-out shorter than the CDB's transfer length (WRITE, VERIFY with BYTCHK, WRITE AND VERIFY):
 //! only the whole logical blocks that arrived are written or compared, and the status is GOOD; no
@@ -29,12 +33,9 @@
 //! - `LunConfig::disk(tid, lun)`, `LunConfig::controller(tid, lun)`: tgt's defaults
 //! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
 //! - `LogicalUnit::{set_online, set_readonly, flush}` and read accessors
-//! - `Target::with_directory(tid, name, Arc<LunDirectory>)`: targets sharing one directory can
-//!   EXTENDED COPY between each other's units; `Target::new` uses `LunDirectory::global()`
 //! - `LogicalUnit::reconfigure(LunConfig)`: tgt's LUN parameters on a live unit
 
 mod cdb;
-pub mod directory;
 mod error_log;
 mod exec;
 pub mod lun;
@@ -50,7 +51,6 @@ pub mod target;
 mod target_tests;
 mod unit_attention;
 
-pub use directory::LunDirectory;
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use mode_page::{ModePageError, ModePageSpec};

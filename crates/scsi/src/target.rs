@@ -1,7 +1,6 @@
 //! A SCSI target device: its logical units, the I_T nexuses connected to it, unit attentions, task
 //! management, and the path every command takes (`Target::execute`, continued in `exec`).
 
-use crate::directory::LunDirectory;
 use crate::lun::{LogicalUnit, LunConfig};
 use crate::sense::{Asc, Sense};
 use crate::unit_attention::UnitAttentions;
@@ -95,18 +94,11 @@ pub struct Target {
     luns: RwLock<BTreeMap<u64, Arc<LogicalUnit>>>,
     nexuses: Mutex<Vec<Arc<Nexus>>>,
     next_nexus_id: AtomicU64,
-    directory: Arc<LunDirectory>,
 }
 
 impl Target {
     /// A new target with the automatic LUN 0 controller (device type 0x0c, no backing store).
     pub fn new(tid: u32, name: String) -> Arc<Self> {
-        Self::with_directory(tid, name, LunDirectory::global().clone())
-    }
-
-    /// A target whose units are found by EXTENDED COPY through `directory` (every target of one
-    /// daemon shares one; `new` uses the process-wide directory).
-    pub fn with_directory(tid: u32, name: String, directory: Arc<LunDirectory>) -> Arc<Self> {
         let mut luns = BTreeMap::new();
         luns.insert(0, Arc::new(LogicalUnit::new(LunConfig::controller(tid, 0), None)));
         Arc::new(Target {
@@ -115,13 +107,7 @@ impl Target {
             luns: RwLock::new(luns),
             nexuses: Mutex::new(Vec::new()),
             next_nexus_id: AtomicU64::new(1),
-            directory,
         })
-    }
-
-    /// Where this target's units are registered for EXTENDED COPY.
-    pub fn directory(&self) -> &Arc<LunDirectory> {
-        &self.directory
     }
 
     fn is_automatic_controller(&self, lun: u64, unit: &LogicalUnit) -> bool {
@@ -138,7 +124,6 @@ impl Target {
                     return Err(format!("logical unit {lun} already exists in target {}", self.tid));
                 }
             }
-            self.directory.register(&unit);
             luns.insert(lun, unit);
         }
         // SAM-5 5.14 / SPC-4 6.33: the new unit starts fresh for every nexus, the others learn that
@@ -157,7 +142,6 @@ impl Target {
                 _ => return Err(format!("logical unit {lun} does not exist in target {}", self.tid)),
             }
             if let Some(unit) = luns.get(&lun) {
-                self.directory.unregister(unit);
                 unit.mark_removed();
             }
             if lun == 0 {
@@ -201,6 +185,25 @@ impl Target {
 
     pub fn has_lun(&self, lun: u64) -> bool {
         self.lun(lun).is_some()
+    }
+
+    /// The disk of this target whose Device Identification page carries this designator (type
+    /// and bytes), for EXTENDED COPY. Only this target's units are searched: a copy may name no
+    /// unit that the issuing nexus could not address itself (the same target, so the same ACL
+    /// and CHAP), never a unit of another target of the daemon (the hole of CVE-2020-28374 in
+    /// LIO). The identity is read at lookup time, so a changed SCSI ID is followed. Two disks
+    /// answering to one designator (an administrator gave both the same scsi_id) make it name
+    /// neither: a copy must never guess which unit to overwrite.
+    pub(crate) fn disk_by_designator(&self, designator_type: u8, designator: &[u8]) -> Option<Arc<LogicalUnit>> {
+        let luns = self.luns.read();
+        let mut matching = luns
+            .values()
+            .filter(|u| u.device_type() == crate::DeviceType::Disk && u.has_designator(designator_type, designator));
+        let first = matching.next()?;
+        match matching.next() {
+            Some(_) => None,
+            None => Some(first.clone()),
+        }
     }
 
     /// Register a new I_T nexus; it starts with a POWER ON, RESET unit attention on every LUN.

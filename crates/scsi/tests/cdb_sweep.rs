@@ -6,7 +6,7 @@
 //! The memory store records every range asked of it: none may leave the logical unit.
 
 use rtgt_backstore::{Backstore, MemoryStore};
-use rtgt_scsi::{LogicalUnit, LunConfig, LunDirectory, Nexus, ScsiStatus, Target, TaskResult};
+use rtgt_scsi::{LogicalUnit, LunConfig, Nexus, ScsiStatus, Target, TaskResult};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ impl Unit {
     fn new() -> Self {
         let mut config = LunConfig::disk(1, 1);
         config.thin_provisioning = true;
-        let target = Target::with_directory(1, "iqn.2024-01.org.rtgt:sweep".into(), LunDirectory::new());
+        let target = Target::new(1, "iqn.2024-01.org.rtgt:sweep".into());
         let store = Backstore::Memory(MemoryStore::with_access_log(STORE));
         let unit = Arc::new(LogicalUnit::new(config, Some(store)));
         target.add_lun(1, unit.clone()).unwrap();

@@ -1,7 +1,14 @@
 //! EXTENDED COPY(LID1) (SPC-4 6.4) and RECEIVE COPY RESULTS (SPC-4 6.25): block-to-block copies
-//! between disks of this daemon, named by the designators of their Device Identification pages
-//! (identification CSCD descriptors, type E4h) and found through the target's `LunDirectory`.
-//! This is what VMware VAAI's "full copy" sends.
+//! between disks of the target that received the command, named by the designators of their
+//! Device Identification pages (identification CSCD descriptors, type E4h). This is what VMware
+//! VAAI's "full copy" sends.
+//!
+//! A copy acts for the I_T nexus that sent it and reaches no further than that nexus could with
+//! its own commands: designators are looked up among the logical units of the nexus's own target
+//! only (`Target::disk_by_designator`), so the target's ACL and CHAP guard every unit a copy
+//! touches; a designator of another target's unit, predictable as the default ones are, names
+//! nothing. Reservations held by other nexuses apply to the copy's reads and writes as to that
+//! nexus's READ and WRITE.
 //!
 //! The copy runs before status is returned; its outcome is kept per I_T nexus and list
 //! identifier for RECEIVE COPY RESULTS (COPY STATUS, FAILED SEGMENT DETAILS). Segment errors end
@@ -13,6 +20,7 @@ use crate::cdb::{be16, be32, be64};
 use crate::lun::LogicalUnit;
 use crate::sbc::{check_writable, store_error, Access};
 use crate::sense::{Asc, Sense, SenseKey};
+use crate::spc::persistent_reservation::Access as PrAccess;
 use crate::target::Ctx;
 use rtgt_backstore::BlockStore;
 
@@ -52,7 +60,7 @@ pub(crate) struct CopyOutcome {
 /// A target descriptor after parsing: the unit it names, or why it cannot be used.
 enum Cscd {
     Unit(std::sync::Arc<LogicalUnit>),
-    /// NUL set, or no unit of this daemon carries the designator.
+    /// NUL set, or no disk of the issuing nexus's target carries the designator.
     Unreachable,
 }
 
@@ -133,7 +141,7 @@ pub(crate) async fn extended_copy(
     let mut outcome = CopyOutcome { ok: true, segments_processed: 0, transferred: 0, sense_key: 0, asc: (0, 0) };
     let mut result = Ok(());
     for range in bounds {
-        match block_to_block(&segments[range], &cscds, scratch).await {
+        match block_to_block(ctx, &segments[range], &cscds, scratch).await {
             Ok(bytes) => {
                 outcome.segments_processed += 1;
                 outcome.transferred += bytes;
@@ -170,7 +178,7 @@ fn target_descriptor(ctx: &Ctx<'_>, d: &[u8]) -> Result<Cscd, Sense> {
     let designator_type = d[5] & 0x0f;
     let len = usize::from(d[7]).min(20);
     let designator = &d[8..8 + len];
-    let unit = ctx.target.directory().find(designator_type, designator);
+    let unit = ctx.target.disk_by_designator(designator_type, designator);
     // DISK BLOCK LENGTH (bytes 29-31) must match the unit's when given.
     let block_len = u32::from_be_bytes([0, d[29], d[30], d[31]]);
     match unit {
@@ -181,13 +189,15 @@ fn target_descriptor(ctx: &Ctx<'_>, d: &[u8]) -> Result<Cscd, Sense> {
 
 /// SPC-4 6.4.6.5 block device to block device: NUMBER OF BLOCKS source blocks (destination
 /// blocks with DC) from the source LBA to the destination LBA. Returns the bytes written.
-async fn block_to_block(d: &[u8], cscds: &[Cscd], scratch: &mut Vec<u8>) -> Result<u64, Sense> {
+async fn block_to_block(ctx: &Ctx<'_>, d: &[u8], cscds: &[Cscd], scratch: &mut Vec<u8>) -> Result<u64, Sense> {
     let unit = |index: u16| match cscds.get(usize::from(index)) {
         Some(Cscd::Unit(u)) => Ok(u.clone()),
         _ => Err(copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE)),
     };
     let src = unit(be16(d, 4))?;
     let dst = unit(be16(d, 6))?;
+    check_reservations(ctx, &src, PrAccess::Read)?;
+    check_reservations(ctx, &dst, PrAccess::Write)?;
     let blocks = u64::from(be16(d, 10));
     let (src_lba, dst_lba) = (be64(d, 12), be64(d, 20));
     let (sbs, dbs) = (u64::from(src.block_size()), u64::from(dst.block_size()));
@@ -225,6 +235,25 @@ async fn block_to_block(d: &[u8], cscds: &[Cscd], scratch: &mut Vec<u8>) -> Resu
         done += n as u64;
     }
     Ok(bytes)
+}
+
+/// A copy reads its source and writes its destination for the nexus that sent it, so a
+/// reservation another nexus holds on either applies as to that nexus's own READ and WRITE:
+/// RESERVE(6/10) lets nothing through (SPC-2 5.5.1), a persistent reservation what the access
+/// table allows (SPC-4 5.12.1, SBC-3 4.17). The unit the CDB addressed has passed the
+/// dispatcher's check already (EXTENDED COPY counts as a write there); it is checked again here
+/// for the access the segment makes of it. A copy target that refuses an access is an error
+/// detected while segments are processed, which ends the copy with CHECK CONDITION and COPY
+/// ABORTED (SPC-4 6.4.3.5), not with the RESERVATION CONFLICT status of a command addressed to
+/// the reserved unit itself, and with the ASC given for every copy target this copy manager
+/// cannot use. The initiator falls back to its own READ and WRITE, which then meet the
+/// reservation as they should.
+fn check_reservations(ctx: &Ctx<'_>, unit: &LogicalUnit, access: PrAccess) -> Result<(), Sense> {
+    let reserved = unit.reservation_holder().is_some_and(|holder| holder != ctx.nexus.id);
+    if reserved || !unit.persistent_reservations().allows(&ctx.nexus.initiator_port, access) {
+        return Err(copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE));
+    }
+    Ok(())
 }
 
 /// Service actions of RECEIVE COPY RESULTS.

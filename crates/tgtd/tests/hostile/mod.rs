@@ -11,3 +11,4 @@ mod framing;
 mod login_text;
 mod sequencing;
 mod vanishing;
+mod xcopy;

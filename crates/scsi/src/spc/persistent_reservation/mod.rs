@@ -18,6 +18,7 @@ mod state;
 mod tests;
 mod transport_id;
 
+pub(crate) use conflict::Access;
 pub use state::{PrRegistration, PrReservation, PrSnapshot, PrType};
 
 use crate::cdb::{be16, Command};
@@ -92,12 +93,17 @@ impl PersistentReservations {
         if !self.reserved.load(Ordering::Acquire) {
             return Ok(());
         }
-        let access = conflict::classify(cdb);
-        if conflict::allowed(&self.snapshot(), port, access) {
+        if self.allows(port, conflict::classify(cdb)) {
             Ok(())
         } else {
             Err(Failure::ReservationConflict)
         }
+    }
+
+    /// Whether `port` may access the unit as `access` under the current reservation: what
+    /// EXTENDED COPY asks for each unit it reads or writes besides the one its CDB addressed.
+    pub(crate) fn allows(&self, port: &str, access: Access) -> bool {
+        !self.reserved.load(Ordering::Acquire) || conflict::allowed(&self.snapshot(), port, access)
     }
 
     /// Apply `change` to a copy of the state; save it when APTPL is or was set; install it.
