@@ -31,6 +31,9 @@ pub struct Plan {
     pub created: Vec<u32>,
     /// Accounts created by this plan: removed again if a later step fails.
     pub new_accounts: Vec<String>,
+    /// Discovery bindings made by this plan (user, outgoing): taken back before the new accounts
+    /// are removed, as tgtd refuses to delete an account still bound as incoming.
+    pub discovery_bound: Vec<(String, bool)>,
 }
 
 /// Which targets an operation is about: `ALL`, `tid=N`, or a target name.
@@ -221,12 +224,14 @@ impl<'a> Planner<'a> {
             self.ensure_account(a)?;
             if !have.incoming.iter().any(|h| h.user == a.user) {
                 self.bind(0, a, false, true);
+                self.plan.discovery_bound.push((a.user.clone(), false));
             }
         }
         if let Some(a) = &want.outgoing {
             self.ensure_account(a)?;
             if have.outgoing.as_ref().map(|h| &h.user) != Some(&a.user) {
                 self.bind(0, a, true, true);
+                self.plan.discovery_bound.push((a.user.clone(), true));
             }
         }
         Ok(())

@@ -32,10 +32,21 @@ pub(crate) fn apply(daemon: &Daemon, op: AccountOp) -> Result<Reply, MgmtError> 
             if registry.account(&user).is_none() {
                 return Err(MgmtError::new(ErrorCode::NoUser));
             }
-            if tid == 0 {
+            let still_chap = if tid == 0 {
                 registry.unbind_discovery_account(&user, outgoing).map_err(error)?;
+                registry.discovery_accounts().requires_chap()
             } else {
-                find(daemon, tid)?.unbind_account(&user, outgoing).map_err(error)?;
+                let target = find(daemon, tid)?;
+                target.unbind_account(&user, outgoing).map_err(error)?;
+                target.accounts().requires_chap()
+            };
+            // Allowed (the operator asked for it by name), but not silently.
+            if !outgoing && !still_chap {
+                tracing::warn!(
+                    tid,
+                    user,
+                    "last incoming account unbound: logins no longer need CHAP (tid 0: discovery)"
+                );
             }
         }
         AccountOp::Show { secrets } => {
