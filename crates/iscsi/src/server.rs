@@ -1,6 +1,11 @@
 //! Portals: accept loops, one task per connection (login, then the reader with its writer task), and
 //! shutdown: stop accepting, ask full-feature sessions to log out (Async Message, event 1, RFC 7143
 //! 11.9.1), close the rest, and wait briefly for in-flight commands.
+//!
+//! A server can be held closed (`hold`, then `open`): its portals are bound, so a taken port is still
+//! an error when it happens, but no connection is accepted until it opens. tgtd holds it while the
+//! saved configuration is replayed, so that no initiator logs in to a target whose CHAP accounts or
+//! access rules are not all back yet.
 
 use crate::connection::{leave_session, Conn};
 use crate::login::{login, ConnCtx, LOGIN_DATA_LIMIT};
@@ -38,6 +43,23 @@ pub(crate) struct ServerState {
     gone: Notify,
     stopping: AtomicBool,
     listeners: Mutex<Vec<(SocketAddr, JoinHandle<()>)>>,
+    /// While set, accept loops wait before their first accept (see the module comment).
+    held: AtomicBool,
+    opened: Notify,
+}
+
+impl ServerState {
+    /// Returns once the server is not held.
+    async fn wait_open(&self) {
+        loop {
+            // Registered before the check, so an `open` between the check and the await still wakes it.
+            let opened = self.opened.notified();
+            if !self.held.load(Ordering::Acquire) {
+                return;
+            }
+            opened.await;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -51,7 +73,20 @@ impl IscsiServer {
         Arc::new(IscsiServer { registry, state: Arc::new(ServerState::default()) })
     }
 
-    /// Bind a portal and serve it in the background; returns the bound address (port 0 resolved).
+    /// Accept nothing on any portal, bound now or later, until `open`. Connections that arrive
+    /// meanwhile wait in the kernel's backlog and are served once the server opens.
+    pub fn hold(&self) {
+        self.state.held.store(true, Ordering::Release);
+    }
+
+    /// Start accepting on every portal (after `hold`).
+    pub fn open(&self) {
+        self.state.held.store(false, Ordering::Release);
+        self.state.opened.notify_waiters();
+    }
+
+    /// Bind a portal and serve it in the background (once the server is not held); returns the
+    /// bound address (port 0 resolved).
     pub async fn listen(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
@@ -59,6 +94,7 @@ impl IscsiServer {
         let registry = self.registry.clone();
         let state = self.state.clone();
         let task = tokio::spawn(async move {
+            state.wait_open().await;
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
@@ -234,4 +270,31 @@ pub(crate) async fn serve_io<R, W>(
     // Let the writer flush what is queued (a Logout Response) before the socket goes.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
     tracing::info!("connection closed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many connections the server has taken in, polled for up to `limit`.
+    async fn connections_within(server: &IscsiServer, want: usize, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        while server.connection_count() != want && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.connection_count()
+    }
+
+    #[tokio::test]
+    async fn a_held_server_binds_but_serves_nobody_until_it_opens() {
+        let server = IscsiServer::new(Registry::new());
+        server.hold();
+        let addr = server.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        // The port is bound (the kernel completes the handshake) but nothing is taken in.
+        let _client = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(connections_within(&server, 1, Duration::from_millis(300)).await, 0);
+        server.open();
+        assert_eq!(connections_within(&server, 1, Duration::from_secs(5)).await, 1);
+        server.shutdown().await;
+    }
 }

@@ -155,11 +155,16 @@ async fn serve(
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     let socket = control.socket;
     let control_listener = bind_control_socket(&socket, control.group)?;
+    // Portals are bound now (a taken port fails the start) but accept nothing until the saved
+    // configuration is back: a target whose CHAP accounts are not yet restored must not be
+    // reachable with AuthMethod=None, nor listed by an unauthenticated discovery session.
+    daemon.iscsi.hold();
     let bound = bind_portals(&daemon, &portals).await?;
     daemon.config.set_boot_portals(bound.clone());
     if restore {
         restore_configuration(&daemon).await?;
     }
+    daemon.iscsi.open();
     let access = control::access::ControlAccess::for_this_process(control.group);
     tokio::spawn(control::serve(control_listener, daemon.clone(), access));
 
@@ -181,7 +186,8 @@ async fn serve(
     Ok(())
 }
 
-/// Rebuild the saved configuration before anyone is served. A step that fails (a backing file gone)
+/// Rebuild the saved configuration before anyone is served (the iSCSI server is held until it
+/// ends, and the control socket is served only after it). A step that fails (a backing file gone)
 /// is logged and skipped; an unreadable state file stops the start, as starting empty would
 /// overwrite it.
 async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {

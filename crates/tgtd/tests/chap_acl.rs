@@ -250,3 +250,35 @@ fn discovery_with_chap_required_answers_nothing_before_authentication() {
     assert_eq!((rsp.bhs[36], rsp.bhs[37]), (0x02, 0x01), "{rsp:?}");
     assert!(skip.closed_by_target());
 }
+
+/// tgt deletes a bound account with its bindings, and a target whose only incoming account goes
+/// that way silently stops asking for CHAP. rtgt refuses the delete, names where the account is
+/// bound, and the target keeps refusing logins without CHAP; once unbound, the delete goes through.
+#[test]
+fn deleting_an_account_bound_as_incoming_is_refused() {
+    let tgtd = Tgtd::start();
+    let iqn = "iqn.2024-01.test:kept-closed";
+    target_with_rules(&tgtd, 1, iqn, &[("--initiator-address", "ALL")]);
+    account(&tgtd, &["--op", "new", "--user", "alice", "--password", "alicesecret12"]);
+    account(&tgtd, &["--op", "bind", "--tid", "1", "--user", "alice"]);
+    account(&tgtd, &["--op", "bind", "--tid", "0", "--user", "alice"]);
+    let delete = ["--lld", "iscsi", "--mode", "account", "--op", "delete", "--user", "alice"];
+
+    let out = tgtd.tgtadm(&delete);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(22), "{said}");
+    assert!(said.contains("target 1 (iqn.2024-01.test:kept-closed)") && said.contains("discovery"), "{said}");
+    assert!(said.contains("unbind it first"), "{said}");
+    for target in [Some(iqn), None] {
+        let mut conn = Connection::connect(tgtd.portal()).unwrap();
+        assert_eq!(conn.login(OTHER_NAME, target, &[]).unwrap_err(), "login status 0x0201", "{target:?}");
+    }
+
+    // Still bound to discovery: still refused, naming only what is left.
+    account(&tgtd, &["--op", "unbind", "--tid", "1", "--user", "alice"]);
+    let out = tgtd.tgtadm(&delete);
+    assert_eq!(out.status.code(), Some(22), "{}", text(&out));
+    assert!(!text(&out).contains("target 1") && text(&out).contains("discovery"), "{}", text(&out));
+    account(&tgtd, &["--op", "unbind", "--tid", "0", "--user", "alice"]);
+    tgtd.tgtadm_ok(&delete);
+}

@@ -203,3 +203,100 @@ fn chap_accounts_work_after_a_restart() {
     let bad = inq("alice%wrongsecret99");
     assert!(!bad.status.success(), "a wrong secret logged in: {}", common::text(&bad));
 }
+
+/// From the moment its portal takes TCP connections, a restarting tgtd must refuse AuthMethod=None
+/// to a CHAP target and to discovery with CHAP: the saved configuration is replayed before any
+/// connection is served. Filler targets make the replay take long enough that a login in the
+/// middle of it would be seen.
+#[test]
+fn no_login_without_chap_while_the_configuration_is_restored() {
+    use common::initiator::Connection;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let iqn = "iqn.2001-04.com.example:chap-at-start";
+    let first = Daemon::start(dir.path(), port, &[]);
+    for line in [
+        format!("--mode target --op new --tid 1 --targetname {iqn}"),
+        "--mode logicalunit --op new --tid 1 --lun 1 --bstype null --bsopts size=1M".to_string(),
+        "--mode target --op bind --tid 1 --initiator-address ALL".to_string(),
+        "--mode account --op new --user alice --password alicesecret1".to_string(),
+        "--mode account --op bind --tid 1 --user alice".to_string(),
+        "--mode account --op bind --tid 0 --user alice".to_string(),
+    ] {
+        first.tgtadm(&line);
+    }
+    first.crash();
+    // Filler targets open to all, each with LUNs, written straight into the saved configuration.
+    let path = dir.path().join("state/running-config.json");
+    let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let lun = saved["targets"][0]["luns"][0].clone();
+    let acl = saved["targets"][0]["acl"].clone();
+    for tid in 2..400 {
+        let luns: Vec<serde_json::Value> = (1..=8)
+            .map(|n| {
+                let mut l = lun.clone();
+                l["lun"] = n.into();
+                l
+            })
+            .collect();
+        saved["targets"].as_array_mut().unwrap().push(serde_json::json!({
+            "tid": tid, "name": format!("iqn.2001-04.com.example:filler-{tid}"), "acl": acl, "luns": luns,
+        }));
+    }
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+
+    let socket = dir.path().join("control.sock");
+    let log = dir.path().join("restart.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start tgtd");
+    // The control socket answers only once start-up is over: until then, keep trying to get in.
+    let answered = Arc::new(AtomicBool::new(false));
+    let waiter = {
+        let (answered, socket) = (answered.clone(), socket.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let out = Command::new(tgtadm_path())
+                    .arg("--control-socket")
+                    .arg(&socket)
+                    .args(["--mode", "target", "--op", "show", "--tid", "1"])
+                    .output()
+                    .unwrap();
+                if out.status.success() || Instant::now() > deadline {
+                    answered.store(true, Ordering::Release);
+                    return out.status.success();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let portal: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (mut refused, mut let_in) = (0, Vec::new());
+    while !answered.load(Ordering::Acquire) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("tgtd exited with {status}: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        for target in [None, Some(iqn)] {
+            let Ok(mut conn) = Connection::connect(portal) else { continue };
+            match conn.login("iqn.2001-04.com.example:intruder", target, &[]) {
+                Ok(_) => let_in.push(target.unwrap_or("discovery")),
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(waiter.join().unwrap(), "tgtd did not answer: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(let_in.is_empty(), "logged in without CHAP during start-up: {let_in:?} ({refused} refused)");
+    assert!(refused > 0, "no login was tried while tgtd started");
+}

@@ -190,13 +190,26 @@ fn apply(args: &Args, plan: Plan) -> Result<(), Failure> {
             for &tid in &plan.created {
                 let _ = call(args, Op::Target(TargetOp::Delete { tid, force: true }));
             }
-            for user in &plan.new_accounts {
-                let _ = call(args, Op::Account(AccountOp::Delete { user: user.clone() }));
+            for (user, outgoing) in &plan.discovery_bound {
+                let _ = call(args, Op::Account(AccountOp::Unbind { tid: 0, user: user.clone(), outgoing: *outgoing }));
             }
+            // tgtd refuses to delete an account still bound as incoming to a running target (an
+            // --update bound it there): it stays, guarding that target, and the message says so.
+            let kept: Vec<&str> = plan
+                .new_accounts
+                .iter()
+                .filter(|user| call(args, Op::Account(AccountOp::Delete { user: user.to_string() })).is_err())
+                .map(String::as_str)
+                .collect();
             let undone = if plan.created.is_empty() && plan.new_accounts.is_empty() {
                 String::new()
-            } else {
+            } else if kept.is_empty() {
                 " (what this run created was removed again)".to_string()
+            } else {
+                format!(
+                    " (what this run created was removed again, but for account(s) {} still bound)",
+                    kept.join(", ")
+                )
             };
             return Err(Failure(format!("{}: {message}{undone}", step.text), code));
         }

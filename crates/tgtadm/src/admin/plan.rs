@@ -31,6 +31,9 @@ pub struct Plan {
     pub created: Vec<u32>,
     /// Accounts created by this plan: removed again if a later step fails.
     pub new_accounts: Vec<String>,
+    /// Discovery bindings made by this plan (user, outgoing): taken back before the new accounts
+    /// are removed, as tgtd refuses to delete an account still bound as incoming.
+    pub discovery_bound: Vec<(String, bool)>,
 }
 
 /// Which targets an operation is about: `ALL`, `tid=N`, or a target name.
@@ -122,11 +125,8 @@ impl<'a> Planner<'a> {
             let params: Vec<Param> = t.params.iter().map(|(k, v)| Param::new(k, v)).collect();
             self.step(Op::Target(TargetOp::Update { tid, params }), format!("target update tid {tid} parameters"));
         }
-        if !t.acl.is_empty() {
-            let rules = t.acl.clone();
-            let text = rules.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" ");
-            self.step(Op::Target(TargetOp::Bind { tid, rules }), format!("target bind tid {tid} {text}"));
-        }
+        // CHAP first, access rules last: a new target admits nobody until a rule is bound, and by
+        // then its accounts are in place, so it is never reachable without CHAP.
         for a in &t.incoming {
             self.ensure_account(a)?;
             self.bind(tid, a, false, true);
@@ -139,6 +139,11 @@ impl<'a> Planner<'a> {
             let what = spec.backing_store.clone().unwrap_or_else(|| spec.bstype.clone().unwrap_or_default());
             let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
             self.step(op, format!("logicalunit new tid {tid} lun {lun} {what}"));
+        }
+        if !t.acl.is_empty() {
+            let rules = t.acl.clone();
+            let text = rules.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" ");
+            self.step(Op::Target(TargetOp::Bind { tid, rules }), format!("target bind tid {tid} {text}"));
         }
         Ok(())
     }
@@ -159,21 +164,13 @@ impl<'a> Planner<'a> {
         if !params.is_empty() {
             self.step(Op::Target(TargetOp::Update { tid, params }), format!("target update tid {tid} parameters"));
         }
+        // What narrows access runs before what widens it, so that no step in between leaves the
+        // target more open than both the old and the new configuration: rules removed and new
+        // incoming accounts bound first (replacing an account never passes through "no account,
+        // no CHAP"), then old incoming accounts unbound and new rules bound.
         let gone: Vec<_> = have.acl.iter().filter(|r| !want.acl.contains(r)).cloned().collect();
         if !gone.is_empty() {
             self.step(Op::Target(TargetOp::Unbind { tid, rules: gone }), format!("target unbind tid {tid}"));
-        }
-        let added: Vec<_> = want.acl.iter().filter(|r| !have.acl.contains(r)).cloned().collect();
-        if !added.is_empty() {
-            self.step(Op::Target(TargetOp::Bind { tid, rules: added }), format!("target bind tid {tid}"));
-        }
-        for a in have.incoming.iter().filter(|a| !want.incoming.iter().any(|w| w.user == a.user)) {
-            self.bind(tid, a, false, false);
-        }
-        if let Some(a) = &have.outgoing {
-            if want.outgoing.as_ref().map(|w| &w.user) != Some(&a.user) {
-                self.bind(tid, a, true, false);
-            }
         }
         for a in &want.incoming {
             self.ensure_account(a)?;
@@ -181,11 +178,25 @@ impl<'a> Planner<'a> {
                 self.bind(tid, a, false, true);
             }
         }
+        // A target has one outgoing account: the old one must go before the new one is bound. In
+        // between, mutual CHAP logins fail; nobody gets in without authenticating.
+        if let Some(a) = &have.outgoing {
+            if want.outgoing.as_ref().map(|w| &w.user) != Some(&a.user) {
+                self.bind(tid, a, true, false);
+            }
+        }
         if let Some(a) = &want.outgoing {
             self.ensure_account(a)?;
             if have.outgoing.as_ref().map(|h| &h.user) != Some(&a.user) {
                 self.bind(tid, a, true, true);
             }
+        }
+        for a in have.incoming.iter().filter(|a| !want.incoming.iter().any(|w| w.user == a.user)) {
+            self.bind(tid, a, false, false);
+        }
+        let added: Vec<_> = want.acl.iter().filter(|r| !have.acl.contains(r)).cloned().collect();
+        if !added.is_empty() {
+            self.step(Op::Target(TargetOp::Bind { tid, rules: added }), format!("target bind tid {tid}"));
         }
         for (&lun, spec) in &have.luns {
             if want.luns.get(&lun) != Some(spec) {
@@ -213,12 +224,14 @@ impl<'a> Planner<'a> {
             self.ensure_account(a)?;
             if !have.incoming.iter().any(|h| h.user == a.user) {
                 self.bind(0, a, false, true);
+                self.plan.discovery_bound.push((a.user.clone(), false));
             }
         }
         if let Some(a) = &want.outgoing {
             self.ensure_account(a)?;
             if have.outgoing.as_ref().map(|h| &h.user) != Some(&a.user) {
                 self.bind(0, a, true, true);
+                self.plan.discovery_bound.push((a.user.clone(), true));
             }
         }
         Ok(())
@@ -350,10 +363,10 @@ mod tests {
             texts(&plan),
             [
                 "target new tid 4 b",
-                "target bind tid 4 ALL",
                 "account new alice",
                 "account bind tid 4 alice",
-                "logicalunit new tid 4 lun 1 /a"
+                "logicalunit new tid 4 lun 1 /a",
+                "target bind tid 4 ALL"
             ]
         );
         assert_eq!(plan.created, [4]);
@@ -413,6 +426,52 @@ mod tests {
         assert!(plan.steps.is_empty());
         let plan = update(&[want], &d, &busy, &d, &accounts, &Selection::Name("A".into()), true).unwrap();
         assert_eq!(plan.steps.len(), 4);
+    }
+
+    /// Where the first step of `kind` is in the plan.
+    fn first(plan: &Plan, kind: impl Fn(&Op) -> bool) -> usize {
+        plan.steps.iter().position(|s| kind(&s.op)).unwrap_or_else(|| panic!("{:#?}", texts(plan)))
+    }
+
+    fn is_acl_bind(op: &Op) -> bool {
+        matches!(op, Op::Target(TargetOp::Bind { .. }))
+    }
+
+    /// A new target's access rules are what let initiators in: its CHAP accounts must be bound
+    /// before, or it takes AuthMethod=None logins in between.
+    #[test]
+    fn a_new_target_binds_its_accounts_before_its_access_rules() {
+        let mut t = spec("a");
+        t.outgoing = Some(Account { user: "tgt".into(), password: "pw2".into() });
+        t.acl = vec![AclEntry::All, AclEntry::InitiatorName("iqn.x".into())];
+        let plan = execute(&[t], &Discovery::default(), &[], &Discovery::default(), &[]).unwrap();
+        let rules = first(&plan, is_acl_bind);
+        let last_account = plan.steps.iter().rposition(|s| matches!(s.op, Op::Account(_))).unwrap();
+        assert!(last_account < rules, "{:#?}", texts(&plan));
+    }
+
+    /// `--update` replacing the only incoming account binds the new one before it unbinds the old,
+    /// so the target never passes through "no incoming account" (open without CHAP).
+    #[test]
+    fn update_binds_the_new_account_before_unbinding_the_old() {
+        let accounts = [AccountEntry {
+            user: "alice".into(),
+            password: Some("pw".into()),
+            discovery: false,
+            discovery_outgoing: false,
+        }];
+        let mut want = spec("a");
+        want.incoming = vec![Account { user: "bob".into(), password: "bobpw".into() }];
+        want.acl.push(AclEntry::InitiatorName("iqn.x".into()));
+        let running = [Running { tid: 1, spec: spec("a"), sessions: 0 }];
+        let d = Discovery::default();
+        let plan = update(&[want], &d, &running, &d, &accounts, &Selection::All, false).unwrap();
+        let bind_bob = first(&plan, |op| matches!(op, Op::Account(AccountOp::Bind { user, .. }) if user == "bob"));
+        let unbind_alice =
+            first(&plan, |op| matches!(op, Op::Account(AccountOp::Unbind { user, .. }) if user == "alice"));
+        assert!(bind_bob < unbind_alice, "{:#?}", texts(&plan));
+        // A rule the file adds comes after every account change.
+        assert!(unbind_alice < first(&plan, is_acl_bind), "{:#?}", texts(&plan));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::Daemon;
 use file::StateFile;
 use model::RunningConfig;
 use parking_lot::Mutex;
+use rtgt_mgmt::{AccountOp, Op, TargetOp};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,11 +114,28 @@ impl ConfigState {
         }
         self.restoring.store(true, Ordering::Release);
         let mut report = RestoreReport::default();
+        // Targets one of whose CHAP bindings failed (an account missing from a hand-edited file):
+        // their access rules are not restored, so they stay closed instead of open without CHAP.
+        let mut unprotected = std::collections::BTreeSet::new();
         for request in config.requests() {
             let what = model::describe(&request.op);
+            if let Op::Target(TargetOp::Bind { tid, .. }) = &request.op {
+                if unprotected.contains(tid) {
+                    report.failed.push(format!("{what}: not applied, target {tid} lacks a CHAP account it had"));
+                    continue;
+                }
+            }
+            let binding = match &request.op {
+                // tid 0 here is the discovery sessions, not a target.
+                Op::Account(AccountOp::Bind { tid, .. }) if *tid != 0 => Some(*tid),
+                _ => None,
+            };
             match crate::control::dispatch(daemon, request).result {
                 Ok(_) => report.applied += 1,
-                Err(err) => report.failed.push(format!("{what}: {err}")),
+                Err(err) => {
+                    report.failed.push(format!("{what}: {err}"));
+                    unprotected.extend(binding);
+                }
             }
         }
         self.restoring.store(false, Ordering::Release);
@@ -165,6 +183,32 @@ mod tests {
         assert_eq!(target.scsi.lun(2).unwrap().size_bytes(), 1 << 20);
         assert_eq!(target.accounts().outgoing.as_deref(), Some("u"));
         assert_eq!(second.registry.account("u").unwrap().password, "secret-pw");
+    }
+
+    /// A state file whose target names an account the file does not hold (edited by hand): the
+    /// target comes back without its access rules, closed, rather than open without CHAP.
+    #[test]
+    fn a_target_whose_account_cannot_be_bound_stays_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        apply(&first, Op::Target(TargetOp::New { tid: 1, name: "iqn.2026-11.t:chap".into() }));
+        apply(&first, Op::Target(TargetOp::New { tid: 2, name: "iqn.2026-11.t:open".into() }));
+        for tid in [1, 2] {
+            apply(&first, Op::Target(TargetOp::Bind { tid, rules: vec![rtgt_mgmt::AclEntry::All] }));
+        }
+        apply(&first, Op::Account(AccountOp::New { user: "u".into(), password: "secret-pw".into() }));
+        apply(&first, Op::Account(AccountOp::Bind { tid: 1, user: "u".into(), outgoing: false }));
+        let path = dir.path().join(super::file::FILE_NAME);
+        let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        saved["accounts"] = serde_json::json!([]);
+        std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+
+        let second = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        let report = second.config.restore(&second).unwrap();
+        assert_eq!(report.failed.len(), 2, "{:?}", report.failed);
+        assert!(report.failed[1].contains("lacks a CHAP account"), "{:?}", report.failed);
+        assert!(second.registry.target(1).unwrap().acl().is_empty());
+        assert_eq!(second.registry.target(2).unwrap().acl().len(), 1);
     }
 
     #[test]

@@ -108,7 +108,11 @@ impl RunningConfig {
         }
     }
 
-    /// The requests that rebuild this configuration, in an order where each finds what it needs.
+    /// The requests that rebuild this configuration, in an order where each finds what it needs and
+    /// no target opens before its protection is in place: accounts first, then the discovery
+    /// bindings, then each target with its parameters, CHAP bindings and LUNs but no access rule;
+    /// the access rules (which are what let initiators in: a target without any admits nobody)
+    /// come last of all, then the portals added at run time.
     pub fn requests(&self) -> Vec<Request> {
         let mut ops = Vec::new();
         for a in &self.accounts {
@@ -122,20 +126,20 @@ impl RunningConfig {
                 ops.push(Op::Account(AccountOp::Bind { tid, user: user.clone(), outgoing: true }));
             }
         };
+        bindings(&mut ops, 0, &self.discovery);
         for t in &self.targets {
             ops.push(Op::Target(TargetOp::New { tid: t.tid, name: t.name.clone() }));
             if !t.params.is_empty() {
                 ops.push(Op::Target(TargetOp::Update { tid: t.tid, params: t.params.clone() }));
-            }
-            if !t.acl.is_empty() {
-                ops.push(Op::Target(TargetOp::Bind { tid: t.tid, rules: t.acl.clone() }));
             }
             bindings(&mut ops, t.tid, &t.accounts);
             for l in &t.luns {
                 ops.push(Op::LogicalUnit(LunOp::New { tid: t.tid, lun: l.lun, spec: l.spec.clone() }));
             }
         }
-        bindings(&mut ops, 0, &self.discovery);
+        for t in self.targets.iter().filter(|t| !t.acl.is_empty()) {
+            ops.push(Op::Target(TargetOp::Bind { tid: t.tid, rules: t.acl.clone() }));
+        }
         for &address in &self.portals {
             ops.push(Op::Portal(PortalOp::New { address }));
         }
@@ -211,35 +215,57 @@ pub fn describe(op: &Op) -> String {
 mod tests {
     use super::*;
 
+    fn two_chap_targets() -> RunningConfig {
+        let target = |tid: u32| SavedTarget {
+            tid,
+            name: format!("iqn.x:t{tid}"),
+            params: vec![Param::new("MaxConnections", "2")],
+            acl: vec![AclEntry::All],
+            accounts: SavedBindings { incoming: vec!["alice".into()], outgoing: Some("tgt".into()) },
+            luns: vec![SavedLun { lun: 1, spec: LunSpec::disk(Some("/d".into())) }],
+        };
+        RunningConfig {
+            version: FORMAT_VERSION,
+            accounts: vec![
+                SavedAccount { user: "alice".into(), password: "pw".into() },
+                SavedAccount { user: "tgt".into(), password: "pw2".into() },
+            ],
+            discovery: SavedBindings { incoming: vec!["alice".into()], outgoing: None },
+            targets: vec![target(1), target(2)],
+            portals: vec!["127.0.0.1:3261".parse().unwrap()],
+        }
+    }
+
     #[test]
     fn requests_rebuild_in_dependency_order() {
-        let config = RunningConfig {
-            version: FORMAT_VERSION,
-            accounts: vec![SavedAccount { user: "alice".into(), password: "pw".into() }],
-            discovery: SavedBindings { incoming: vec!["alice".into()], outgoing: None },
-            targets: vec![SavedTarget {
-                tid: 1,
-                name: "iqn.x:t1".into(),
-                params: vec![Param::new("MaxConnections", "2")],
-                acl: vec![AclEntry::All],
-                accounts: SavedBindings { incoming: vec![], outgoing: Some("alice".into()) },
-                luns: vec![SavedLun { lun: 1, spec: LunSpec::disk(Some("/d".into())) }],
-            }],
-            portals: vec!["127.0.0.1:3261".parse().unwrap()],
-        };
+        let config = two_chap_targets();
         let kinds: Vec<String> = config.requests().iter().map(|r| describe(&r.op)).collect();
-        assert_eq!(kinds.len(), 8);
-        assert_eq!(kinds[0], "account new alice");
-        assert!(kinds[1].starts_with("Target(New"));
-        assert!(kinds[2].starts_with("Target(Update"));
-        assert!(kinds[3].starts_with("Target(Bind"));
-        assert!(kinds[4].contains("outgoing: true"));
-        assert!(kinds[5].starts_with("LogicalUnit(New"));
-        assert!(kinds[6].contains("tid: 0"));
-        assert!(kinds[7].starts_with("Portal(New"));
+        assert_eq!(kinds.len(), 16, "{kinds:#?}");
+        assert_eq!(kinds[..2], ["account new alice", "account new tgt"]);
+        assert!(kinds[2].contains("tid: 0"), "discovery bindings right after the accounts: {kinds:#?}");
+        assert!(kinds[3].starts_with("Target(New"));
+        assert!(kinds[4].starts_with("Target(Update"));
+        assert!(kinds[5].contains("outgoing: false") && kinds[6].contains("outgoing: true"));
+        assert!(kinds[7].starts_with("LogicalUnit(New"));
+        assert!(kinds[13].starts_with("Target(Bind") && kinds[14].starts_with("Target(Bind"));
+        assert!(kinds[15].starts_with("Portal(New"));
         assert!(kinds.iter().all(|k| !k.contains("pw")));
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(serde_json::from_str::<RunningConfig>(&json).unwrap(), config);
+    }
+
+    /// An access rule is what lets initiators in; until every account is created and bound (to
+    /// discovery and to every target), none may be in place, or a CHAP target would take
+    /// AuthMethod=None logins and discovery would list names to anyone.
+    #[test]
+    fn every_account_is_created_and_bound_before_any_access_rule() {
+        let ops: Vec<Op> = two_chap_targets().requests().into_iter().map(|r| r.op).collect();
+        let first_rule = ops.iter().position(|op| matches!(op, Op::Target(TargetOp::Bind { .. }))).unwrap();
+        let last_account = ops.iter().rposition(|op| matches!(op, Op::Account(_))).unwrap();
+        assert!(last_account < first_rule, "{ops:#?}");
+        // And a target is complete (its LUNs too) before any target opens.
+        let last_lun = ops.iter().rposition(|op| matches!(op, Op::LogicalUnit(_))).unwrap();
+        assert!(last_lun < first_rule, "{ops:#?}");
     }
 
     #[test]
