@@ -203,3 +203,71 @@ fn chap_accounts_work_after_a_restart() {
     let bad = inq("alice%wrongsecret99");
     assert!(!bad.status.success(), "a wrong secret logged in: {}", common::text(&bad));
 }
+
+// --- The state directory must be tgtd's own (security item 8) ---
+
+/// Run tgtd on `dir` expecting it to refuse to start: its exit status and stderr. A tgtd that
+/// starts instead is stopped, and the test fails.
+fn refused_start(dir: &Path, port: u16) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
+        .arg(dir.join("control.sock"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tgtd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tgtd started on a state directory others may write");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whoever may write the state directory could plant a running-config.json that tgtd replays (a
+/// backing store of their choosing, CHAP secrets they know): tgtd refuses to start on one that
+/// group or others may write, and starts (restoring it) once it is private again.
+#[test]
+fn a_state_directory_others_may_write_is_not_replayed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm("--mode target --op new --tid 1 --targetname iqn.2001-04.com.example:one");
+    first.crash();
+    let state = dir.path().join("state");
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "tgtd creates its state directory private");
+
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (status, err) = refused_start(dir.path(), port);
+    assert!(!status.success());
+    let expected = format!(
+        "state directory {} is writable by group/others (mode 0777): refusing to replay it; chmod go-w {}",
+        state.display(),
+        state.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+
+    // The file itself, in a private directory, is checked too.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let file = state.join("running-config.json");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (status, err) = refused_start(dir.path(), port);
+    assert!(!status.success() && err.contains("running-config.json is writable by group/others"), "{err}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let again = Daemon::start(dir.path(), port, &[]);
+    assert!(again.tgtadm("--mode target --op show").contains("iqn.2001-04.com.example:one"));
+}
