@@ -271,3 +271,42 @@ fn a_state_directory_others_may_write_is_not_replayed() {
     let again = Daemon::start(dir.path(), port, &[]);
     assert!(again.tgtadm("--mode target --op show").contains("iqn.2001-04.com.example:one"));
 }
+
+/// An APTPL file outlives its LUN on purpose, but it belongs to the disk it was written for: a LUN
+/// created again under the same target and number on another backing store does not inherit its
+/// registrations (the file is logged and removed); on the same store they come back.
+#[test]
+fn aptpl_registrations_do_not_pass_to_a_lun_on_another_backing_store() {
+    use rtgt_scsi::{PrPersistence, PrRegistration, PrSnapshot};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let old = common::sparse_image(dir.path(), "old.img", 8 << 20);
+    let new = common::sparse_image(dir.path(), "new.img", 8 << 20);
+    let iqn = "iqn.2001-04.com.example:aptpl";
+    let snapshot = PrSnapshot {
+        generation: 3,
+        aptpl: true,
+        registrations: vec![PrRegistration {
+            initiator_port: "iqn.1994-05.com.example:h,i,0x00023d000001".into(),
+            key: 0x0123_4567_89ab_cdef,
+            all_tg_pt: false,
+        }],
+        reservation: None,
+    };
+    let saved_for = |image: &Path| rtgt_tgtd::pr_state::PrStateFile::new(&state, iqn, 1, image.to_str().unwrap());
+    let port = free_port();
+    let d = Daemon::start(dir.path(), port, &[]);
+    saved_for(&old).save(&snapshot).unwrap();
+    d.tgtadm(&format!("--mode target --op new --tid 1 --targetname {iqn}"));
+    d.tgtadm(&format!("--mode logicalunit --op new --tid 1 --lun 1 --backing-store {}", new.display()));
+    let log = d.log();
+    assert!(log.contains("persistent reservations not restored") && log.contains("old.img"), "{log}");
+    assert!(!log.contains("persistent reservations restored"), "{log}");
+    assert!(!saved_for(&old).path().exists(), "the other disk's APTPL file is removed");
+
+    // The same store gets its registrations back.
+    d.tgtadm("--mode logicalunit --op delete --tid 1 --lun 1");
+    saved_for(&new).save(&snapshot).unwrap();
+    d.tgtadm(&format!("--mode logicalunit --op new --tid 1 --lun 1 --backing-store {}", new.display()));
+    assert!(d.log().contains("persistent reservations restored"), "{}", d.log());
+}
