@@ -235,8 +235,9 @@ impl Param {
     }
 }
 
-/// Everything `--op new --mode logicalunit` may say about the new LUN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything `--op new --mode logicalunit` may say about the new LUN. `Debug` masks secrets in
+/// `bsopts` (an rbd `key=`), so that logging a request never writes one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LunSpec {
     pub device_type: DeviceType,
     /// `--backing-store`: a path (rdwr) or, for other engines, their object name.
@@ -274,6 +275,45 @@ impl LunSpec {
             block_size: None,
             params: Vec::new(),
         }
+    }
+}
+
+impl fmt::Debug for LunSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LunSpec")
+            .field("device_type", &self.device_type)
+            .field("backing_store", &self.backing_store)
+            .field("bstype", &self.bstype)
+            .field("bsopts", &masked_bsopts(&self.bsopts))
+            .field("bsoflags", &self.bsoflags)
+            .field("block_size", &self.block_size)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+/// `bsopts` fit for a log: the value of every `key=` option (an inline cephx secret) replaced by
+/// asterisks, the rest as given (a `keyring=` path is no secret). Options are split on ';' and ','
+/// as the backing stores split them, so what a store would take as the key is what is masked.
+pub fn masked_bsopts(bsopts: &str) -> String {
+    let mut out = String::with_capacity(bsopts.len());
+    let mut rest = bsopts;
+    loop {
+        let end = rest.find([';', ',']).unwrap_or(rest.len());
+        let (opt, tail) = rest.split_at(end);
+        match opt.split_once('=') {
+            Some((name, _)) if name.trim().eq_ignore_ascii_case("key") => {
+                out.push_str(name);
+                out.push_str("=********");
+            }
+            _ => out.push_str(opt),
+        }
+        let mut tail = tail.chars();
+        match tail.next() {
+            Some(separator) => out.push(separator),
+            None => return out,
+        }
+        rest = tail.as_str();
     }
 }
 
@@ -407,5 +447,28 @@ mod tests {
         assert_eq!("cd".parse::<DeviceType>().unwrap().name(), "cd/dvd");
         assert_eq!("frob".parse::<DeviceType>().unwrap_err().to_string(), "unknown target type: frob");
         assert!("controller".parse::<DeviceType>().is_err());
+    }
+
+    #[test]
+    fn an_inline_rbd_key_never_reaches_a_log() {
+        let spec = LunSpec {
+            bstype: Some("rbd".into()),
+            bsopts: "conf=/etc/ceph/ceph.conf;id=admin;key=AQSECRET==,keyring=/etc/ceph/k; KEY = AQOTHER;timeout=3"
+                .into(),
+            ..LunSpec::disk(Some("rbd/img".into()))
+        };
+        let request =
+            Request { lld: Lld::Iscsi, op: Op::LogicalUnit(LunOp::New { tid: 1, lun: 1, spec: spec.clone() }) };
+        for text in [format!("{request:?}"), format!("{request:#?}"), format!("{spec:?}")] {
+            assert!(!text.contains("AQSECRET") && !text.contains("AQOTHER"), "{text}");
+            assert!(text.contains("keyring=/etc/ceph/k") && text.contains("rbd/img"), "{text}");
+        }
+        assert_eq!(
+            masked_bsopts("conf=/c;key=AQSECRET==,keyring=/k; KEY = x;"),
+            "conf=/c;key=********,keyring=/k; KEY =********;"
+        );
+        assert_eq!(masked_bsopts("size=1G"), "size=1G");
+        assert_eq!(masked_bsopts(""), "");
+        assert_eq!(masked_bsopts("key"), "key", "no value, nothing to hide");
     }
 }

@@ -14,7 +14,7 @@ use cli::Options;
 use daemonize::ReadyPipe;
 use rtgt_tgtd::{control, Daemon};
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
@@ -116,8 +116,13 @@ fn state_dir(options: &Options) -> Result<Option<PathBuf>> {
         Some(dir) => (dir.clone(), true),
         None => (PathBuf::from(cli::DEFAULT_STATE_DIR), false),
     };
-    match std::fs::create_dir_all(&dir) {
-        Ok(()) => Ok(Some(dir)),
+    // Created private: it holds CHAP secrets and what tgtd replays at start.
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+        Ok(()) => {
+            // Whoever else could write it could configure this daemon: refuse, explicit or not.
+            rtgt_tgtd::state::file::check_private(&dir)?;
+            Ok(Some(dir))
+        }
         Err(err) if !explicit => {
             tracing::warn!(dir = %dir.display(), %err, "state directory unusable: nothing will be persisted");
             Ok(None)
@@ -207,23 +212,14 @@ async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {
 }
 
 /// Mode 0600, or 0660 owned by the control group: the file mode keeps other users from even
-/// connecting; the peer credential check in `control` is the second gate.
+/// connecting; the peer credential check in `control` is the second gate. The socket gets its mode
+/// and group before it appears at `socket` (see `control::socket`). Only a stale socket can be
+/// there: check_no_other_daemon ran before, and it is replaced.
 fn bind_control_socket(socket: &Path, group: Option<u32>) -> Result<tokio::net::UnixListener> {
-    if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    // Only a stale socket can be here: check_no_other_daemon ran before.
-    let _ = std::fs::remove_file(socket);
-    let listener = tokio::net::UnixListener::bind(socket)
+    let listener = control::socket::bind(socket, group)
         .with_context(|| format!("cannot bind the control socket {}", socket.display()))?;
-    if let Some(gid) = group {
-        std::os::unix::fs::chown(socket, None, Some(gid))
-            .with_context(|| format!("cannot give {} to group {gid}", socket.display()))?;
-    }
-    let mode = if group.is_some() { 0o660 } else { 0o600 };
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the mode of {}", socket.display()))?;
-    Ok(listener)
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::UnixListener::from_std(listener)?)
 }
 
 /// Bind every portal. The default pair 0.0.0.0 and [::] on one port is allowed to come up as one

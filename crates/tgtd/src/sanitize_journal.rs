@@ -109,7 +109,7 @@ mod tests {
     fn saves_loads_clears_and_refuses_another_backing_store() {
         let dir = tempfile::tempdir().unwrap();
         let file = SanitizeJournalFile::new(dir.path(), "iqn.2026-12.t:a/b", 3, "/srv/disk.img");
-        assert!(file.path().ends_with("sanitize/iqn.2026-12.t:a_b/lun-3.json"));
+        assert!(file.path().ends_with("sanitize/iqn.2026-12.t:a%2Fb/lun-3.json"));
         assert_eq!(file.load().unwrap(), None);
         let record =
             SanitizeRecord { state: RecordState::Running, service_action: 1, ause: true, pattern: vec![0, 0xa5, 0xff] };

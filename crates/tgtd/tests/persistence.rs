@@ -300,3 +300,110 @@ fn no_login_without_chap_while_the_configuration_is_restored() {
     assert!(let_in.is_empty(), "logged in without CHAP during start-up: {let_in:?} ({refused} refused)");
     assert!(refused > 0, "no login was tried while tgtd started");
 }
+
+// --- The state directory must be tgtd's own (security item 8) ---
+
+/// Run tgtd on `dir` expecting it to refuse to start: its exit status and stderr. A tgtd that
+/// starts instead is stopped, and the test fails.
+fn refused_start(dir: &Path, port: u16) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
+        .arg(dir.join("control.sock"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tgtd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tgtd started on a state directory others may write");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whoever may write the state directory could plant a running-config.json that tgtd replays (a
+/// backing store of their choosing, CHAP secrets they know): tgtd refuses to start on one that
+/// group or others may write, and starts (restoring it) once it is private again.
+#[test]
+fn a_state_directory_others_may_write_is_not_replayed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm("--mode target --op new --tid 1 --targetname iqn.2001-04.com.example:one");
+    first.crash();
+    let state = dir.path().join("state");
+    let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "tgtd creates its state directory private");
+
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (status, err) = refused_start(dir.path(), port);
+    assert!(!status.success());
+    let expected = format!(
+        "state directory {} is writable by group/others (mode 0777): refusing to replay it; chmod go-w {}",
+        state.display(),
+        state.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+
+    // The file itself, in a private directory, is checked too.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let file = state.join("running-config.json");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (status, err) = refused_start(dir.path(), port);
+    assert!(!status.success() && err.contains("running-config.json is writable by group/others"), "{err}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let again = Daemon::start(dir.path(), port, &[]);
+    assert!(again.tgtadm("--mode target --op show").contains("iqn.2001-04.com.example:one"));
+}
+
+/// An APTPL file outlives its LUN on purpose, but it belongs to the disk it was written for: a LUN
+/// created again under the same target and number on another backing store does not inherit its
+/// registrations (the file is logged and removed); on the same store they come back.
+#[test]
+fn aptpl_registrations_do_not_pass_to_a_lun_on_another_backing_store() {
+    use rtgt_scsi::{PrPersistence, PrRegistration, PrSnapshot};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let old = common::sparse_image(dir.path(), "old.img", 8 << 20);
+    let new = common::sparse_image(dir.path(), "new.img", 8 << 20);
+    let iqn = "iqn.2001-04.com.example:aptpl";
+    let snapshot = PrSnapshot {
+        generation: 3,
+        aptpl: true,
+        registrations: vec![PrRegistration {
+            initiator_port: "iqn.1994-05.com.example:h,i,0x00023d000001".into(),
+            key: 0x0123_4567_89ab_cdef,
+            all_tg_pt: false,
+        }],
+        reservation: None,
+    };
+    let saved_for = |image: &Path| rtgt_tgtd::pr_state::PrStateFile::new(&state, iqn, 1, image.to_str().unwrap());
+    let port = free_port();
+    let d = Daemon::start(dir.path(), port, &[]);
+    saved_for(&old).save(&snapshot).unwrap();
+    d.tgtadm(&format!("--mode target --op new --tid 1 --targetname {iqn}"));
+    d.tgtadm(&format!("--mode logicalunit --op new --tid 1 --lun 1 --backing-store {}", new.display()));
+    let log = d.log();
+    assert!(log.contains("persistent reservations not restored") && log.contains("old.img"), "{log}");
+    assert!(!log.contains("persistent reservations restored"), "{log}");
+    assert!(!saved_for(&old).path().exists(), "the other disk's APTPL file is removed");
+
+    // The same store gets its registrations back.
+    d.tgtadm("--mode logicalunit --op delete --tid 1 --lun 1");
+    saved_for(&new).save(&snapshot).unwrap();
+    d.tgtadm(&format!("--mode logicalunit --op new --tid 1 --lun 1 --backing-store {}", new.display()));
+    assert!(d.log().contains("persistent reservations restored"), "{}", d.log());
+}

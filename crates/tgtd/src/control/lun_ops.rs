@@ -59,7 +59,8 @@ pub(crate) fn attach_saved_state(
     unit: &Arc<LogicalUnit>,
 ) {
     let Some(dir) = &daemon.state_dir else { return };
-    let file = crate::pr_state::PrStateFile::new(dir, target_name, lun);
+    let backing = spec.backing_store.as_deref().unwrap_or("");
+    let file = crate::pr_state::PrStateFile::new(dir, target_name, lun, backing);
     match unit.persistent_reservations().attach_persistence(Arc::new(file.clone())) {
         Ok(true) => tracing::info!(tid, lun, "persistent reservations restored"),
         Ok(false) => {}
@@ -68,7 +69,6 @@ pub(crate) fn attach_saved_state(
             tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
         }
     }
-    let backing = spec.backing_store.as_deref().unwrap_or("");
     let file = crate::sanitize_journal::SanitizeJournalFile::new(dir, target_name, lun, backing);
     match unit.attach_sanitize_journal(Arc::new(file.clone())) {
         Ok(rtgt_scsi::JournalRestore::Nothing) => {}
@@ -121,7 +121,8 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
     })
     .map_err(|e| invalid(e.to_string()))?;
     if store.has_faults() {
-        tracing::warn!(tid, lun, bsopts = %spec.bsopts, "fault injection is on for this LUN (a testing aid; not saved)");
+        let bsopts = rtgt_mgmt::request::masked_bsopts(&spec.bsopts);
+        tracing::warn!(tid, lun, %bsopts, "fault injection is on for this LUN (a testing aid; not saved)");
     }
     // The store knows whether it keeps a volatile cache (WCE) and whether it can be written at all.
     let mut config = LunConfig {

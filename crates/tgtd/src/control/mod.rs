@@ -14,6 +14,7 @@ mod lun_ops;
 mod portal_ops;
 mod session_ops;
 pub(crate) mod show;
+pub mod socket;
 mod system_ops;
 
 pub use system_ops::{parse_data_out_timeout, parse_write_budget};
@@ -101,15 +102,20 @@ impl Control {
                     return send(&mut stream, &Response::Error(error)).await;
                 }
             };
-            let mut body = vec![0u8; len];
-            match tokio::time::timeout(BODY_TIMEOUT, stream.read_exact(&mut body)).await {
+            if let Some(refusal) = &refused {
+                // Answered as soon as the length is known, nothing of the body read or allocated:
+                // a peer that may not manage tgtd costs no memory, whatever it announces. The
+                // answer says why, so tgtadm can print it.
+                send(&mut stream, &Response::Error(refusal.clone())).await?;
+                // What the peer is still writing is read into a small buffer and dropped, so that
+                // a tgtadm in mid-write is not cut off before it reads the refusal.
+                let _ = tokio::time::timeout(BODY_TIMEOUT, discard(&mut stream, len)).await;
+                return Ok(());
+            }
+            let body = match tokio::time::timeout(BODY_TIMEOUT, read_body(&mut stream, len)).await {
                 Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "request body stalled")),
                 Ok(result) => result?,
             };
-            if let Some(refusal) = &refused {
-                // Answered, not just dropped, so tgtadm can say why; nothing of the request is used.
-                return send(&mut stream, &Response::Error(refusal.clone())).await;
-            }
             let outcome = match decode::<Request>(&body) {
                 Ok(request) => self.apply(request).await,
                 Err(err) => Outcome::from(Err(MgmtError::with_message(
@@ -132,7 +138,14 @@ impl Control {
             MgmtError::with_message(ErrorCode::PermissionDenied, "the peer's credentials cannot be read")
         })?;
         let peer = access::Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
-        self.access.check(&peer).inspect_err(|_| {
+        let groups = || {
+            use std::os::fd::AsFd;
+            access::peer_groups(stream.as_fd()).unwrap_or_else(|err| {
+                tracing::warn!(%err, "the peer's supplementary groups cannot be read: only its primary group counts");
+                Vec::new()
+            })
+        };
+        self.access.check(&peer, groups).inspect_err(|_| {
             tracing::warn!(
                 uid = peer.uid,
                 gid = peer.gid,
@@ -165,6 +178,31 @@ impl Control {
             }
         }
     }
+}
+
+/// A request body of `len` bytes (already bounded by `frame_length`). The buffer grows with what
+/// arrives rather than being sized by the announced length up front.
+async fn read_body(stream: &mut UnixStream, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    (&mut *stream).take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(body)
+}
+
+/// Read and drop up to `len` bytes, a small buffer at a time; stops at end of stream.
+async fn discard(stream: &mut UnixStream, len: usize) -> std::io::Result<()> {
+    let mut buf = [0u8; 4096];
+    let mut left = len;
+    while left > 0 {
+        let n = stream.read(&mut buf[..left.min(4096)]).await?;
+        if n == 0 {
+            break;
+        }
+        left -= n;
+    }
+    Ok(())
 }
 
 async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {

@@ -6,8 +6,9 @@
 use serde::de::DeserializeOwned;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The file name under `--state-dir`.
 pub const FILE_NAME: &str = "running-config.json";
@@ -70,20 +71,43 @@ pub fn exists(dir: &Path) -> bool {
 
 /// Replace `path` with `bytes`, durably, as a file of mode 0600 (the running configuration holds
 /// account passwords; the other state files are nobody else's business either).
+///
+/// The temporary file has a name of its own per call (`.NAME.PID.N.tmp`, created exclusively): two
+/// writers of the same file (an APTPL save racing the running configuration's, or two LUNs' saves
+/// under one directory) each rename their own complete file, never one the other is still
+/// writing or has already removed. A write that fails removes its temporary file.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("state file has no directory"))?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    // A leftover temporary file from a crash is removed first, so that the mode applies to a file
-    // created now.
-    let _ = fs::remove_file(&tmp);
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
+    let name = path.file_name().ok_or_else(|| io::Error::other("state file has no name"))?;
+    let (tmp, mut file) = create_temporary(dir, name)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        fs::rename(&tmp, path)
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     File::open(dir)?.sync_all()
+}
+
+/// A new temporary file beside `name` in `dir`, never one that already exists (create_new: a
+/// name taken, by a leftover of a crash or by anyone else, is skipped rather than reused).
+fn create_temporary(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{pid}.{n}.tmp"));
+        let tmp = dir.join(tmp_name);
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `write_atomically`, creating the file's directory first (the per-target directories of the APTPL
@@ -125,16 +149,60 @@ pub(crate) fn read_versioned<T: DeserializeOwned>(
     }
 }
 
-/// Keep names filesystem-safe: iSCSI names use letters, digits, '.', '-', ':' only, anything else
-/// (or a leading dot) becomes '_'.
+/// A target name as one file name under a state directory. The mapping is injective, so two
+/// targets never share a file: letters, digits, '.', '-' and ':' (all an iSCSI name is made of)
+/// stand for themselves, every other byte (including '%' and '_') becomes `%XX`, and so does a
+/// leading '.' (no name is hidden, `.` or `..`); the empty name becomes a lone `%`, which no other
+/// name produces. The result never contains '/'.
 pub(crate) fn file_name(name: &str) -> String {
-    let safe: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':') { c } else { '_' }).collect();
-    match safe.strip_prefix('.') {
-        Some(rest) => format!("_{rest}"),
-        None if safe.is_empty() => "_".to_string(),
-        None => safe,
+    if name.is_empty() {
+        return "%".to_string();
     }
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || matches!(b, b'-' | b':') || (b == b'.' && i > 0);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Refuse a state directory that someone other than tgtd's user (or root) could have written:
+/// tgtd replays `running-config.json` from it (backing files it opens, CHAP secrets it trusts), so
+/// a directory or file writable by group or others, or owned by another user, would let that user
+/// configure the daemon. Checked before anything in it is read.
+pub fn check_private(dir: &Path) -> Result<(), NotPrivate> {
+    let euid = nix::unistd::geteuid().as_raw();
+    for (path, what) in [(dir.to_path_buf(), "state directory"), (dir.join(FILE_NAME), "state file")] {
+        let meta = match fs::metadata(&path) {
+            Ok(meta) => meta,
+            // No state file yet: the directory alone decides.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && what == "state file" => continue,
+            Err(source) => return Err(NotPrivate::Unreadable { path, source }),
+        };
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(NotPrivate::Writable { what, path, mode });
+        }
+        if meta.uid() != euid && meta.uid() != 0 {
+            return Err(NotPrivate::Owner { what, path, owner: meta.uid(), euid });
+        }
+    }
+    Ok(())
+}
+
+/// Why `check_private` refused a state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum NotPrivate {
+    #[error("{what} {} is writable by group/others (mode {mode:04o}): refusing to replay it; chmod go-w {}", path.display(), path.display())]
+    Writable { what: &'static str, path: PathBuf, mode: u32 },
+    #[error("{what} {} is owned by uid {owner}, not by tgtd's user (uid {euid}) or root: refusing to replay it", path.display())]
+    Owner { what: &'static str, path: PathBuf, owner: u32, euid: u32 },
+    #[error("cannot check {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: io::Error },
 }
 
 #[cfg(test)]
@@ -164,5 +232,96 @@ mod tests {
     fn unwritable_directory_is_an_error() {
         let file = StateFile::new(PathBuf::from("/nonexistent/rtgt-state"));
         assert!(matches!(file.write(b"x"), Err(StateFileError::Write { .. })));
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_file_each_rename_their_own_complete_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lun-1.json");
+        let contents: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 256 * 1024]).collect();
+        std::thread::scope(|s| {
+            for content in &contents {
+                let path = &path;
+                s.spawn(move || {
+                    for round in 0..40 {
+                        write_atomically(path, content).unwrap_or_else(|e| panic!("round {round}: {e}"));
+                    }
+                });
+            }
+        });
+        let last = fs::read(&path).unwrap();
+        assert!(contents.contains(&last), "the file holds one writer's whole content");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("lun-1.json")], "no temporary file is left");
+    }
+
+    #[test]
+    fn file_names_are_injective_and_stay_in_their_directory() {
+        let names = [
+            "x/y",
+            "x_y",
+            "x%2Fy",
+            "x%5Fy",
+            "x.y",
+            "x y",
+            "",
+            "%",
+            "_",
+            ".",
+            "..",
+            "..x",
+            "%2E",
+            "_.",
+            "a\\b",
+            "iqn.2026-01.org:x",
+            "IQN.2026-01.ORG:X",
+            "x\u{e9}",
+            "x%C3%A9",
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for name in names {
+            let mapped = file_name(name);
+            assert!(!mapped.is_empty() && !mapped.contains('/') && mapped != "." && mapped != "..", "{name:?}");
+            assert!(!mapped.starts_with('.'), "{name:?} -> {mapped:?} is not hidden");
+            if let Some(other) = seen.insert(mapped.clone(), name) {
+                panic!("{other:?} and {name:?} share the file name {mapped:?}");
+            }
+        }
+        // What an iSCSI name is made of stays readable (and where earlier versions put it).
+        assert_eq!(file_name("iqn.2026-01.org:x"), "iqn.2026-01.org:x");
+        assert_eq!(file_name("x/y"), "x%2Fy");
+        assert_eq!(file_name("x_y"), "x%5Fy");
+        assert_eq!(file_name("../etc"), "%2E.%2Fetc");
+    }
+
+    #[test]
+    fn a_state_directory_others_may_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = |p: &Path, mode| fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+        set(dir.path(), 0o700);
+        check_private(dir.path()).unwrap();
+        set(dir.path(), 0o755);
+        check_private(dir.path()).unwrap();
+        for mode in [0o777, 0o775, 0o1777, 0o757] {
+            set(dir.path(), mode);
+            let err = check_private(dir.path()).unwrap_err();
+            assert!(matches!(err, NotPrivate::Writable { .. }), "{mode:o}: {err}");
+            assert!(err.to_string().contains("chmod go-w"), "{err}");
+        }
+        set(dir.path(), 0o700);
+        let file = dir.path().join(FILE_NAME);
+        fs::write(&file, b"{}").unwrap();
+        set(&file, 0o600);
+        check_private(dir.path()).unwrap();
+        set(&file, 0o666);
+        let err = check_private(dir.path()).unwrap_err();
+        assert!(err.to_string().contains(FILE_NAME) && err.to_string().contains("0666"), "{err}");
+        set(&file, 0o600);
+        if nix::unistd::geteuid().is_root() {
+            // Root's tgtd: a directory another user owns is theirs to fill.
+            std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
+            let err = check_private(dir.path()).unwrap_err();
+            assert!(matches!(err, NotPrivate::Owner { owner: 65534, .. }), "{err}");
+        }
     }
 }
