@@ -35,6 +35,11 @@ pub struct Options {
     #[arg(long = "control-group", value_name = "NAME")]
     pub control_group: Option<String>,
 
+    /// The group that may connect to vhost-user-scsi sockets (QEMU's): they get mode 0660 and this
+    /// group (otherwise 0600: root and tgtd's own user only).
+    #[arg(long = "vhost-group", value_name = "NAME")]
+    pub vhost_group: Option<String>,
+
     /// iSCSI driver options, e.g. `portal=127.0.0.1:3260`, `max_sessions=N`, `nop_interval=S`,
     /// `nop_count=C` (repeatable, or comma-separated).
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]

@@ -35,7 +35,8 @@ fn run(options: Options) -> Result<()> {
     let max_sessions = options.max_sessions().map_err(anyhow::Error::msg)?;
     let write_budget = options.write_budget().map_err(anyhow::Error::msg)?;
     let data_out_timeout = options.data_out_timeout().map_err(anyhow::Error::msg)?;
-    let control_group = options.control_group.as_deref().map(group_id).transpose()?;
+    let control_group = options.control_group.as_deref().map(|g| group_id("--control-group", g)).transpose()?;
+    let vhost_group = options.vhost_group.as_deref().map(|g| group_id("--vhost-group", g)).transpose()?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
@@ -47,7 +48,7 @@ fn run(options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let state_dir = state_dir(&options)?;
     let limits = Limits { nop, max_sessions, login_timeout, write_budget, data_out_timeout };
-    let control = Control { socket, group: control_group };
+    let control = Control { socket, group: control_group, vhost_group };
     runtime.block_on(serve(portals, control, state_dir, !options.no_restore, vhost, limits, ready))
 }
 
@@ -55,17 +56,19 @@ fn run(options: Options) -> Result<()> {
 struct Control {
     socket: PathBuf,
     group: Option<u32>,
+    /// `--vhost-group`: who may connect to the vhost-user-scsi sockets.
+    vhost_group: Option<u32>,
 }
 
-/// `--control-group NAME` (or a numeric gid).
-fn group_id(name: &str) -> Result<u32> {
+/// `--control-group NAME` or `--vhost-group NAME` (or a numeric gid).
+fn group_id(option: &str, name: &str) -> Result<u32> {
     if let Ok(gid) = name.parse::<u32>() {
         return Ok(gid);
     }
     match nix::unistd::Group::from_name(name) {
         Ok(Some(group)) => Ok(group.gid.as_raw()),
-        Ok(None) => bail!("--control-group: no group named '{name}'"),
-        Err(err) => bail!("--control-group: cannot look up '{name}': {err}"),
+        Ok(None) => bail!("{option}: no group named '{name}'"),
+        Err(err) => bail!("{option}: cannot look up '{name}': {err}"),
     }
 }
 
@@ -157,6 +160,7 @@ async fn serve(
         daemon.registry.set_login_timeout(limit);
     }
     // vhost sockets first: once the control socket answers, every start-up target is listening.
+    daemon.vhost.set_socket_group(control.vhost_group);
     rtgt_tgtd::vhost::start_from_options(&daemon, &vhost)?;
     let socket = control.socket;
     let control_listener = bind_control_socket(&socket, control.group)?;

@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
-use rtgt_vhost::{ControllerConfig, LunEvent, VhostError, VhostScsiController};
+use rtgt_vhost::{ControllerConfig, LunEvent, SocketAccess, VhostError, VhostScsiController};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct VhostTargets {
     targets: Mutex<BTreeMap<u32, Arc<VhostScsiController>>>,
+    /// Who may connect to the sockets besides tgtd's user (`--vhost-group`).
+    access: Mutex<SocketAccess>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,12 @@ pub enum VhostTargetError {
 }
 
 impl VhostTargets {
+    /// `--vhost-group`: sockets created from now on get mode 0660 and this group (QEMU's), instead
+    /// of 0600.
+    pub fn set_socket_group(&self, group: Option<u32>) {
+        *self.access.lock() = SocketAccess { group };
+    }
+
     /// Create target `tid` serving `socket` (its name is the socket path). Commands run on the
     /// current tokio runtime, so this must be called from within it (the control socket's blocking
     /// pool counts).
@@ -41,7 +49,8 @@ impl VhostTargets {
         }
         let target = Target::new(tid, socket.display().to_string());
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| VhostTargetError::NoRuntime)?;
-        let controller = VhostScsiController::start(target, ControllerConfig::new(socket), runtime)?;
+        let config = ControllerConfig { access: *self.access.lock(), ..ControllerConfig::new(socket) };
+        let controller = VhostScsiController::start(target, config, runtime)?;
         targets.insert(tid, controller.clone());
         Ok(controller)
     }

@@ -163,3 +163,121 @@ fn vhost_luns_pick_up_their_saved_sanitize_state() {
     let log = tgtd.log();
     assert!(log.contains("the last sanitize failed: the unit stays in the sanitize failure mode"), "{log}");
 }
+
+/// `tgtadm --lld vhost --op new --targetname PATH` for tid `tid`.
+fn new_vhost_target(tgtd: &Tgtd, tid: &str, path: &std::path::Path) -> std::process::Output {
+    let name = path.display().to_string();
+    tgtd.tgtadm(&["--lld", "vhost", "--mode", "target", "--op", "new", "--tid", tid, "--targetname", &name])
+}
+
+/// A vhost target's name is a path: creating its socket never destroys what is there. A regular file,
+/// a directory and a socket another process listens on are refused (naming the path); only a stale
+/// socket, which nobody answers on, is replaced.
+#[test]
+fn a_vhost_target_name_never_replaces_a_file() {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, b"a guest's disk").unwrap();
+    let refused = new_vhost_target(&tgtd, "1", &disk);
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned() + &String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{message}");
+    assert!(message.contains(&disk.display().to_string()) && message.contains("not a socket"), "{message}");
+    assert_eq!(std::fs::read(&disk).unwrap(), b"a guest's disk", "the file is untouched");
+
+    let subdir = dir.path().join("images");
+    std::fs::create_dir(&subdir).unwrap();
+    assert!(!new_vhost_target(&tgtd, "1", &subdir).status.success());
+    assert!(subdir.is_dir());
+
+    // Another process's live socket (a running tgtd's, a VMM's): left alone.
+    let live = dir.path().join("live.sock");
+    let listener = UnixListener::bind(&live).unwrap();
+    let refused = new_vhost_target(&tgtd, "1", &live);
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success());
+    assert!(message.contains("listening"), "{message}");
+    listener.set_nonblocking(true).unwrap();
+    let _client = UnixStream::connect(&live).unwrap();
+    assert!(listener.accept().is_ok(), "the live socket still reaches its listener");
+
+    // A stale socket left by a crash is replaced: the target's socket answers there.
+    let stale = dir.path().join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    assert!(UnixStream::connect(&stale).is_err());
+    let made = new_vhost_target(&tgtd, "1", &stale);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(UnixStream::connect(&stale).is_ok());
+    // No private staging directory is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+/// A tgtd started (through a shell) with umask 000 and `extra` options; its log is in its dir.
+fn start_with_open_umask(extra: &[&str]) -> Tgtd {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("control.sock");
+    let port = common::free_port();
+    let log = std::fs::File::create(dir.path().join("tgtd.log")).unwrap();
+    let child = std::process::Command::new("sh")
+        .args(["-c", "umask 000 && exec \"$@\"", "sh", env!("CARGO_BIN_EXE_tgtd")])
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut tgtd = Tgtd { child, dir, port, socket };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(&tgtd.socket).is_err() {
+        if let Some(status) = tgtd.child.try_wait().unwrap() {
+            panic!("tgtd exited with {status}: {}", tgtd.log());
+        }
+        assert!(std::time::Instant::now() < deadline, "tgtd did not start: {}", tgtd.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tgtd
+}
+
+/// The mode and group of the file at `path`.
+fn mode_and_group(path: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.mode() & 0o7777, meta.gid())
+}
+
+/// vhost sockets are 0600 whatever tgtd's umask (only root and tgtd's user can hand a VM the disk);
+/// with `--vhost-group` they are 0660 and that group, for a QEMU running as another user.
+#[test]
+fn vhost_sockets_get_their_mode_whatever_the_umask() {
+    use std::os::unix::fs::MetadataExt;
+    let sockets = tempfile::tempdir().unwrap();
+    let boot = sockets.path().join("boot.sock");
+    let tgtd = start_with_open_umask(&["--vhost-user-scsi", &format!("controller={},tid=2", boot.display())]);
+    let own_gid = std::fs::metadata(sockets.path()).unwrap().gid();
+    assert_eq!(mode_and_group(&boot), (0o600, own_gid), "{}", tgtd.log());
+    let runtime = sockets.path().join("runtime.sock");
+    assert!(new_vhost_target(&tgtd, "3", &runtime).status.success());
+    assert_eq!(mode_and_group(&runtime), (0o600, own_gid));
+    drop(tgtd);
+
+    // A group other than our own when we may give files away (root), else our own.
+    let root = std::fs::metadata(sockets.path()).unwrap().uid() == 0;
+    let gid = if root { 4242 } else { own_gid };
+    let (boot, runtime) = (sockets.path().join("boot2.sock"), sockets.path().join("runtime2.sock"));
+    let tgtd = start_with_open_umask(&[
+        "--vhost-group",
+        &gid.to_string(),
+        "--vhost-user-scsi",
+        &format!("controller={},tid=2", boot.display()),
+    ]);
+    assert_eq!(mode_and_group(&boot), (0o660, gid), "{}", tgtd.log());
+    assert!(new_vhost_target(&tgtd, "3", &runtime).status.success());
+    assert_eq!(mode_and_group(&runtime), (0o660, gid));
+}

@@ -3,8 +3,9 @@
 //!
 //! One epoll thread (the daemon's) pops descriptor chains from every queue; each SCSI command then
 //! runs as its own task on the tokio runtime, so a slow read never holds up the commands queued
-//! behind it, on the same queue or another. The task writes the response into the chain and adds
-//! it to the used ring itself. The control queue (task management) and the event queue are handled
+//! behind it, on the same queue or another. The task waits for room in the device's write budget,
+//! copies the data-out (at most MAXIMUM TRANSFER LENGTH: larger chains are refused on the epoll
+//! thread), then writes the response into the chain and adds it to the used ring itself. The control queue (task management) and the event queue are handled
 //! on the epoll thread (`control`, `events`).
 
 use crate::controller::Shared;
@@ -40,6 +41,10 @@ pub(crate) fn events_pending_id(num_queues: usize) -> u64 {
     num_queues as u64 + 1
 }
 
+/// The most data-out one request may carry: the MAXIMUM TRANSFER LENGTH every logical unit
+/// advertises (VPD Block Limits) and the iSCSI side's per-command bound.
+const MAX_DATA_OUT: usize = rtgt_scsi::MAX_TRANSFER_BYTES as usize;
+
 /// How long GET_VRING_BASE waits for a queue's commands before giving up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,6 +56,32 @@ pub(crate) struct InFlight {
     pub queue: u16,
     pub completion: Mutex<Option<(Chain, VringRwLock)>>,
     pub task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl InFlight {
+    /// The command's data-out, at most `len` bytes (the guest may have rewritten its descriptors
+    /// since they were measured). None when the command was already answered (aborted, or the
+    /// device reset) or its buffers cannot be read; the guest then has its answer.
+    fn copy_data_out(&self, len: usize) -> Option<Vec<u8>> {
+        // Held while copying, so an abort or reset never answers a chain still being read.
+        let mut completion = self.completion.lock();
+        let (chain, _) = completion.as_ref()?;
+        if len == 0 {
+            return Some(Vec::new());
+        }
+        let mut data = Vec::with_capacity(len);
+        let copied = chain.clone().reader(chain.memory()).ok().and_then(|mut reader| {
+            let mut body = reader.split_at(REQUEST_HEADER_LEN).ok()?;
+            body.by_ref().take(len as u64).read_to_end(&mut data).ok()
+        });
+        if copied.is_some() {
+            return Some(data);
+        }
+        if let Some((chain, vring)) = completion.take() {
+            complete(chain, &vring, &ResponseHeader::only(Response::Failure), &[]);
+        }
+        None
+    }
 }
 
 pub(crate) struct Connection {
@@ -166,10 +197,15 @@ impl Connection {
         let Some(nexus) = self.nexus.lock().clone() else {
             return complete(chain, vring, &ResponseHeader::only(Response::TransportFailure), &[]);
         };
-        // The scsi core takes data-out as one slice; it is copied out of guest memory once here.
-        let mut data_out = Vec::with_capacity(reader.available_bytes());
-        if reader.read_to_end(&mut data_out).is_err() {
-            return complete(chain, vring, &ResponseHeader::only(Response::Failure), &[]);
+        // What the guest's descriptors add up to is its own say: they may all alias one region.
+        // No logical unit takes more data-out for one command than MAXIMUM TRANSFER LENGTH (and
+        // Linux never sends more than max_sectors), so a larger chain is refused before anything
+        // is sized from it, without running the command: VIRTIO_SCSI_S_OVERRUN (virtio 1.2
+        // 5.6.6.1: the CDB's transfer does not match the buffers).
+        let data_out_len = reader.available_bytes();
+        if data_out_len > MAX_DATA_OUT {
+            tracing::info!(data_out_len, "request with more data-out than any command takes refused");
+            return complete(chain, vring, &ResponseHeader::only(Response::Overrun), &[]);
         }
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(InFlight {
@@ -184,6 +220,13 @@ impl Connection {
         let target = self.shared.target.clone();
         let task_entry = entry.clone();
         let handle = self.shared.runtime.spawn(async move {
+            // The data-out is copied only once the device's write budget has room for it; the
+            // room comes back when this task ends (answered or aborted).
+            let _budget = conn.shared.write_budget.reserve(data_out_len).await;
+            let Some(data_out) = task_entry.copy_data_out(data_out_len) else {
+                conn.inflight.lock().remove(&serial);
+                return;
+            };
             let mut data_in = Vec::new();
             let result = target.execute(&nexus, lun, &header.cdb, &data_out, &mut data_in).await;
             if let Some((chain, vring)) = task_entry.completion.lock().take() {
@@ -258,7 +301,9 @@ pub(crate) fn complete(chain: Chain, vring: &VringRwLock, header: &ResponseHeade
                 header.response = Response::Overrun;
             }
             if header.response == Response::Ok && data_in.len() < room {
-                header.resid = header.resid.saturating_add((room - data_in.len()) as u32);
+                // The guest sizes `room`; a residual past u32 says "all of it", not a wrapped value.
+                let unused = u32::try_from(room - data_in.len()).unwrap_or(u32::MAX);
+                header.resid = header.resid.saturating_add(unused);
             }
             let written = writer.write_all(&header.encode()).and_then(|()| writer.write_all(&data_in[..sent]));
             if let Err(err) = written {

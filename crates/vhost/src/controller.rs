@@ -8,6 +8,8 @@
 
 use crate::backend::{events_pending_id, ScsiBackend};
 use crate::events::LunEvent;
+use crate::socket::{SocketAccess, SocketError};
+use crate::write_budget::{WriteBudget, DEFAULT_WRITE_BUDGET};
 use parking_lot::Mutex;
 use rtgt_scsi::{Nexus, Target};
 use std::collections::VecDeque;
@@ -28,8 +30,8 @@ const MAX_PENDING_EVENTS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VhostError {
-    #[error("cannot listen on {path}: {source}")]
-    Listen { path: String, source: vhost::vhost_user::Error },
+    #[error(transparent)]
+    Socket(#[from] SocketError),
     #[error("cannot create an event notifier: {0}")]
     Event(std::io::Error),
     #[error("cannot start the vhost-user thread: {0}")]
@@ -42,11 +44,20 @@ pub struct ControllerConfig {
     pub socket: PathBuf,
     /// Request queues offered (the guest may use fewer).
     pub request_queues: usize,
+    /// Who may connect to the socket besides the daemon's user.
+    pub access: SocketAccess,
+    /// Data-out bytes the device holds at once for commands in flight (see `write_budget`).
+    pub write_budget: u64,
 }
 
 impl ControllerConfig {
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        ControllerConfig { socket: socket.into(), request_queues: 8 }
+        ControllerConfig {
+            socket: socket.into(),
+            request_queues: 8,
+            access: SocketAccess::default(),
+            write_budget: DEFAULT_WRITE_BUDGET,
+        }
     }
 }
 
@@ -56,6 +67,9 @@ pub(crate) struct Shared {
     pub runtime: tokio::runtime::Handle,
     pub request_queues: usize,
     pub socket: PathBuf,
+    /// The socket file's (device, inode): stop removes that file only.
+    socket_file: (u64, u64),
+    pub write_budget: WriteBudget,
     pub events: Mutex<VecDeque<LunEvent>>,
     events_ready: EventConsumer,
     events_notify: EventNotifier,
@@ -100,15 +114,16 @@ impl std::fmt::Debug for VhostScsiController {
 }
 
 impl VhostScsiController {
-    /// Listen on `config.socket` (replacing a stale socket file) and serve `target` to whichever VMM
-    /// connects. Commands run on `runtime`.
+    /// Listen on `config.socket` (replacing only a stale socket file, see `socket`) and serve
+    /// `target` to whichever VMM connects. Commands run on `runtime`.
     pub fn start(
         target: Arc<Target>,
         config: ControllerConfig,
         runtime: tokio::runtime::Handle,
     ) -> Result<Arc<Self>, VhostError> {
-        let path = config.socket.display().to_string();
-        let listener = Listener::new(&config.socket, true).map_err(|source| VhostError::Listen { path, source })?;
+        let bound = crate::socket::bind(&config.socket, config.access)?;
+        // From a plain UnixListener the library's Listener never unlinks anything itself.
+        let listener = Listener::from(bound.listener);
         let (events_ready, events_notify) =
             new_event_consumer_and_notifier(EventFlag::NONBLOCK).map_err(VhostError::Event)?;
         let shared = Arc::new(Shared {
@@ -116,6 +131,8 @@ impl VhostScsiController {
             runtime,
             request_queues: config.request_queues.clamp(1, 62),
             socket: config.socket,
+            socket_file: bound.file,
+            write_budget: WriteBudget::new(config.write_budget),
             events: Mutex::new(VecDeque::new()),
             events_ready,
             events_notify,
@@ -162,7 +179,8 @@ impl VhostScsiController {
         let _ = self.shared.events_notify.notify();
     }
 
-    /// Drop the guest's connection and stop listening; the socket file is removed.
+    /// Drop the guest's connection and stop listening; the socket file is removed (when it is still
+    /// the one this controller created).
     pub fn stop(&self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
         if let Some(handle) = self.connection.lock().take() {
@@ -173,7 +191,7 @@ impl VhostScsiController {
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_file(&self.shared.socket);
+        crate::socket::remove_if_ours(&self.shared.socket, self.shared.socket_file);
     }
 }
 

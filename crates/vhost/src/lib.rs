@@ -3,16 +3,21 @@
 //! its shared memory by the same `rtgt_scsi::Target` the iSCSI side serves.
 //!
 //! Layout: `wire` (virtio-scsi formats), `backend` (one connection's device: features, memory,
-//! request queues), `control` (task management), `events` (hotplug and capacity events),
-//! `controller` (the socket, the accept loop and reconnection). Each guest connection is one I_T
+//! request queues), `write_budget` (the data-out a device holds at once), `control` (task
+//! management), `events` (hotplug and capacity events), `socket` (creating the socket file safely),
+//! `controller` (the accept loop and reconnection). Each guest connection is one I_T
 //! nexus of the target, so reservations and unit attentions behave as for an iSCSI session.
 
 mod backend;
 mod control;
 mod controller;
 mod events;
+mod socket;
 pub mod wire;
+mod write_budget;
 
 pub use backend::{ScsiBackend, CONTROL_QUEUE, EVENT_QUEUE, FIRST_REQUEST_QUEUE, QUEUE_SIZE};
 pub use controller::{ControllerConfig, VhostError, VhostScsiController};
 pub use events::LunEvent;
+pub use socket::{SocketAccess, SocketError};
+pub use write_budget::DEFAULT_WRITE_BUDGET;

@@ -52,10 +52,15 @@ struct Vmm {
 
 impl Vmm {
     fn connect(path: &std::path::Path) -> Vmm {
+        Self::connect_with_memory(path, MEM_SIZE)
+    }
+
+    /// A guest of `mem_size` bytes of memory (a sparse file: only what is touched costs anything).
+    fn connect_with_memory(path: &std::path::Path, mem_size: usize) -> Vmm {
         let file = tempfile::tempfile().unwrap();
-        file.set_len(MEM_SIZE as u64).unwrap();
+        file.set_len(mem_size as u64).unwrap();
         let mem: GuestMemoryMmap =
-            GuestMemoryMmap::from_ranges_with_files(&[(GuestAddress(0), MEM_SIZE, Some(FileOffset::new(file, 0)))])
+            GuestMemoryMmap::from_ranges_with_files(&[(GuestAddress(0), mem_size, Some(FileOffset::new(file, 0)))])
                 .unwrap();
         let mut frontend = Frontend::connect(path, QUEUES as u64).unwrap();
         frontend.set_owner().unwrap();
@@ -129,6 +134,12 @@ impl Vmm {
             descs.push((at, len as u32, true));
             writable.push(at);
         }
+        (self.post_descriptors(q, &descs), writable)
+    }
+
+    /// Post one chain of raw descriptors (address, length, device-writable) as a guest driver may
+    /// lay it out, hostile ones included; returns its head.
+    fn post_descriptors(&mut self, q: usize, descs: &[(u64, u32, bool)]) -> u16 {
         let ring = &mut self.rings[q];
         let head = ring.next_desc;
         for (i, &(addr, len, write)) in descs.iter().enumerate() {
@@ -149,7 +160,7 @@ impl Vmm {
         self.mem.write_obj(ring.avail_idx, GuestAddress(ring.avail() + 2)).unwrap();
         fence(Ordering::SeqCst);
         ring.kick.write(1).unwrap();
-        (head, writable)
+        head
     }
 
     /// Wait for the next used entry of queue `q`: (descriptor head, bytes written).
@@ -442,4 +453,50 @@ fn commands_in_flight_together_all_complete() {
         let (i, bufs) = reads.remove(&head).expect("a used entry for a posted chain");
         assert_eq!(vmm.read(bufs[1], 512), blocks[i]);
     }
+}
+
+/// A guest's request whose data-out descriptors all alias one region of guest memory and add up to
+/// almost 4 GiB (virtio-queue ends a chain at 2^32 bytes, virtio 1.2 2.7.5.2; an indirect table
+/// repeats the trick with a small region, and each command in flight did it again): the device must
+/// not size anything from that sum. It answers OVERRUN without running the WRITE, and goes on
+/// serving the guest.
+#[test]
+fn aliased_giant_data_out_descriptors_are_refused() {
+    const GUEST_MEMORY: usize = 512 << 20;
+    const ALIASES: usize = 13;
+    const ALIAS_LEN: u32 = 300 << 20;
+    // The aliased region starts at 128 MiB, clear of the rings and the other buffers.
+    const ALIAS_AT: u64 = 128 << 20;
+    let f = fixture();
+    let mut vmm = Vmm::connect_with_memory(&f.socket, GUEST_MEMORY);
+    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
+
+    // WRITE(10) of 8 blocks at LBA 0: the header, thirteen 300 MiB descriptors at the same guest
+    // address (3.8 GiB of "data-out"), then the response buffer: fifteen descriptors of sixteen.
+    let mut cdb = [0u8; CDB_SIZE];
+    cdb[..10].copy_from_slice(&[0x2a, 0, 0, 0, 0, 0, 0, 0, 8, 0]);
+    let header = RequestHeader { lun: LUN1, id: 9, task_attr: 0, cdb }.encode();
+    let header_at = vmm.alloc(header.len());
+    vmm.mem.write_slice(&header, GuestAddress(header_at)).unwrap();
+    vmm.mem.write_slice(&[0xeeu8; 4096], GuestAddress(ALIAS_AT)).unwrap();
+    let response_at = vmm.alloc(RESPONSE_HEADER_LEN);
+    let mut descs = vec![(header_at, header.len() as u32, false)];
+    descs.extend(std::iter::repeat_n((ALIAS_AT, ALIAS_LEN, false), ALIASES));
+    descs.push((response_at, RESPONSE_HEADER_LEN as u32, true));
+    let head = vmm.post_descriptors(2, &descs);
+    let (used_head, used_len) = vmm.wait_used(2);
+    assert_eq!((used_head, used_len), (u32::from(head), RESPONSE_HEADER_LEN as u32));
+    let (_, _, status, response, _) = ResponseHeader::parse(&vmm.read(response_at, RESPONSE_HEADER_LEN)).unwrap();
+    // virtio 1.2 5.6.6.1: VIRTIO_SCSI_S_OVERRUN, and no SCSI status: the command never ran.
+    assert_eq!((status, response), (0, 1));
+    let file = std::fs::read(&f.disk).unwrap();
+    assert!(file[..8 * 512].iter().all(|&b| b == 0), "nothing of the refused WRITE reached the disk");
+
+    // The device goes on serving this guest: a WRITE and a READ of the same blocks.
+    let pattern: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 5) as u8).collect();
+    let r = vmm.command(LUN1, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 8, 0], &pattern, 0);
+    assert_eq!((r.status, r.response, r.resid), (0, 0, 0), "{r:?}");
+    let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0], &[], 4096);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+    assert_eq!(r.data, pattern);
 }

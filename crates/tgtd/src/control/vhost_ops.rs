@@ -3,11 +3,12 @@
 //! LUN changes are reported to a connected guest through the event queue (hotplug, capacity).
 
 use super::show::lun_view;
+use crate::vhost::VhostTargetError;
 use crate::Daemon;
 use rtgt_mgmt::{
     ErrorCode, Lld, LunOp, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState, TargetView,
 };
-use rtgt_vhost::{LunEvent, VhostScsiController};
+use rtgt_vhost::{LunEvent, VhostError, VhostScsiController};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -45,10 +46,15 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
             if daemon.registry.target(tid).is_some() {
                 return Err(MgmtError::new(ErrorCode::TargetExists));
             }
-            daemon
-                .vhost
-                .add(tid, socket)
-                .map_err(|e| MgmtError::with_message(ErrorCode::TargetExists, e.to_string()))?;
+            daemon.vhost.add(tid, socket).map_err(|e| {
+                // A path that cannot be this target's socket (a file, a live socket) is a bad
+                // request, not a taken target.
+                let code = match e {
+                    VhostTargetError::Start(VhostError::Socket(_)) => ErrorCode::InvalidRequest,
+                    _ => ErrorCode::TargetExists,
+                };
+                MgmtError::with_message(code, e.to_string())
+            })?;
             Ok(Reply::Done)
         }
         TargetOp::Delete { tid, force } => {
