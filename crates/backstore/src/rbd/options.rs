@@ -6,6 +6,7 @@
 //! connection and every OSD and monitor operation) and `cache=on|off` (librbd's cache).
 
 use crate::BackstoreError;
+use std::fmt;
 
 /// The pool used when the path names none (tgt and the rbd tool agree on it).
 pub const DEFAULT_POOL: &str = "rbd";
@@ -58,8 +59,9 @@ impl std::fmt::Display for ImagePath {
     }
 }
 
-/// Where the cephx key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the cephx key comes from. Its `Debug` never shows an inline secret: options are
+/// logged at debug level, and logs travel further than the key should.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Key {
     /// Whatever the configuration file says (usually a keyring beside it).
     FromConfig,
@@ -67,6 +69,16 @@ pub enum Key {
     Inline(String),
     /// A keyring file.
     Keyring(String),
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::FromConfig => f.write_str("FromConfig"),
+            Key::Inline(_) => f.write_str("Inline(********)"),
+            Key::Keyring(path) => f.debug_tuple("Keyring").field(path).finish(),
+        }
+    }
 }
 
 /// The parsed `--bsopts`.
@@ -158,6 +170,7 @@ mod tests {
         assert_eq!(o.id.as_deref(), Some("admin"));
         assert_eq!(o.cluster.as_deref(), Some("ceph"));
         assert_eq!(o.key, Key::Inline("AQBx+w==".into()));
+        assert!(!format!("{o:?}").contains("AQBx"), "the inline key shows in {o:?}");
         let o = RbdOptions::parse("keyring=/k;timeout=5;cache=off").unwrap();
         assert_eq!((o.key, o.timeout, o.cache), (Key::Keyring("/k".into()), Some(5), Some(false)));
         assert_eq!(RbdOptions::parse("").unwrap().key, Key::FromConfig);
