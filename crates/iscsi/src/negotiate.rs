@@ -63,6 +63,63 @@ const IRRELEVANT_IN_DISCOVERY: &[&str] = &[
     "DataSequenceInOrder",
 ];
 
+/// Every key RFC 7143 defines (sections 12 and 13), with the marker keys RFC 3720 had and RFC
+/// 7144's iSCSIProtocolLevel; the X- and X# extension formats aside. Used to tell a known key that
+/// does not belong where it was sent (answered Reject) from an unknown one (NotUnderstood, 6.2).
+const RFC7143_KEYS: &[&str] = &[
+    "AuthMethod",
+    "HeaderDigest",
+    "DataDigest",
+    "MaxConnections",
+    "SendTargets",
+    "TargetName",
+    "InitiatorName",
+    "TargetAlias",
+    "InitiatorAlias",
+    "TargetAddress",
+    "TargetPortalGroupTag",
+    "InitialR2T",
+    "ImmediateData",
+    "MaxRecvDataSegmentLength",
+    "MaxBurstLength",
+    "FirstBurstLength",
+    "DefaultTime2Wait",
+    "DefaultTime2Retain",
+    "MaxOutstandingR2T",
+    "DataPDUInOrder",
+    "DataSequenceInOrder",
+    "ErrorRecoveryLevel",
+    "SessionType",
+    "TaskReporting",
+    "iSCSIProtocolLevel",
+    "IFMarker",
+    "OFMarker",
+    "IFMarkInt",
+    "OFMarkInt",
+    "CHAP_A",
+    "CHAP_I",
+    "CHAP_C",
+    "CHAP_N",
+    "CHAP_R",
+    "SRP_U",
+    "SRP_TARGET_AUTH",
+    "SRP_N",
+    "SRP_g",
+    "SRP_s",
+    "SRP_A",
+    "SRP_B",
+    "SRP_M",
+    "SRP_HM",
+    "SRP_GROUP",
+    "KRB_AP_REQ",
+    "KRB_AP_REP",
+];
+
+/// True for a key RFC 7143 defines (see `RFC7143_KEYS`).
+pub(crate) fn is_rfc7143_key(key: &str) -> bool {
+    RFC7143_KEYS.contains(&key)
+}
+
 impl Negotiation {
     pub fn new(offer: TargetParams, discovery: bool) -> Self {
         let params = SessionParams {

@@ -11,6 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+#[path = "raw_pdus/text_requests.rs"]
+mod text_requests;
+
 const TARGET: &str = "iqn.2024-01.test:disk";
 const INITIATOR: &str = "iqn.2024-01.test:client";
 

@@ -172,6 +172,21 @@ impl Command {
             _ => 0,
         }
     }
+
+    /// True when the data-out is logical blocks (written, compared or repeated) rather than a
+    /// parameter list: such data is only usable in whole blocks (see `sbc::check_whole_blocks`).
+    pub fn data_out_is_blocks(&self) -> bool {
+        matches!(
+            self,
+            Command::Write { .. }
+                | Command::WriteAndVerify { .. }
+                | Command::Verify { bytchk: 1, .. }
+                | Command::WriteSame { ndob: false, .. }
+                | Command::OrWrite { .. }
+                | Command::WriteAtomic { .. }
+                | Command::CompareAndWrite { .. }
+        )
+    }
 }
 
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {

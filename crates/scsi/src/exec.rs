@@ -101,6 +101,7 @@ async fn run(
     if entry.has(MEDIUM) && config.device_type == crate::DeviceType::Disk {
         lu.medium()?;
     }
+    sbc::check_whole_blocks(lu, &command, *data_out_expected, data_out.len())?;
     let cdb_len = entry.usage.len();
     match command {
         Command::TestUnitReady => {}

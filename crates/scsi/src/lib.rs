@@ -17,9 +17,12 @@
 //! no unit the initiator could not address itself through the target's ACL and CHAP; and the
 //! reservations of other nexuses apply to its reads and writes.
 //!
-//! Data-out shorter than the CDB's transfer length (WRITE, VERIFY with BYTCHK, WRITE AND VERIFY):
-//! only the whole logical blocks that arrived are written or compared, and the status is GOOD; no
-//! block is ever written with bytes the initiator did not send. The transport reports the residual
+//! Data-out shorter than the CDB's transfer length (WRITE, VERIFY with BYTCHK, WRITE AND VERIFY,
+//! ORWRITE): when it is a whole number of logical blocks, those blocks are written or compared and
+//! the status is GOOD; when it stops inside a block, every command whose data-out is logical blocks
+//! (those, WRITE SAME, COMPARE AND WRITE and WRITE ATOMIC too) fails with ILLEGAL REQUEST, INVALID
+//! FIELD IN INFORMATION UNIT and writes nothing (`sbc::check_whole_blocks`). No block is ever
+//! written with bytes the initiator did not send, and GOOD never stands for data not written. The transport reports the residual
 //! using `TaskResult::data_out_expected`. Parameter lists (MODE SELECT, UNMAP) shorter than their
 //! CDB's parameter list length are rejected with PARAMETER LIST LENGTH ERROR.
 //!

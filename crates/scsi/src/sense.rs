@@ -33,6 +33,7 @@ impl Asc {
     pub const NOT_READY_CAUSE_NOT_REPORTABLE: Asc = Asc(0x04, 0x00);
     pub const SANITIZE_IN_PROGRESS: Asc = Asc(0x04, 0x1b);
     pub const WRITE_ERROR: Asc = Asc(0x0c, 0x00);
+    pub const INVALID_FIELD_IN_INFORMATION_UNIT: Asc = Asc(0x0e, 0x03);
     pub const UNRECOVERED_READ_ERROR: Asc = Asc(0x11, 0x00);
     pub const MISCOMPARE_DURING_VERIFY: Asc = Asc(0x1d, 0x00);
     pub const PARAMETER_LIST_LENGTH_ERROR: Asc = Asc(0x1a, 0x00);

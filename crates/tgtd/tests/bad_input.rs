@@ -79,3 +79,51 @@ fn bad_login_keys_get_login_errors() {
     assert_eq!(common::initiator::key(&answered, "X-com.example.Frobnicate"), Some("NotUnderstood"));
     still_serving(&tgtd);
 }
+
+type Keys = Vec<(String, String)>;
+
+/// Issue 14: every Text Request in the full feature phase gets an answer within a second or two,
+/// through the real daemon: SendTargets per RFC 7143 appendix C in a normal session (All refused,
+/// empty and the session's own name answered), NotUnderstood for an unknown key, Reject for a
+/// SendTargets value that is no target name; the session stays usable.
+#[test]
+fn text_requests_in_full_feature_phase_are_always_answered() {
+    let tgtd = daemon();
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login(INITIATOR, Some(IQN), &[]).unwrap();
+    // Bounded wait: silence is a failure, not a hang.
+    conn.stream.set_read_timeout(Some(std::time::Duration::from_millis(1500))).unwrap();
+    let own = vec![
+        ("TargetName".to_string(), IQN.to_string()),
+        ("TargetAddress".to_string(), format!("{},1", tgtd.portal())),
+    ];
+    let pairs = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let cases: [(&str, &str, Keys); 6] = [
+        ("SendTargets", "All", pairs("SendTargets", "Reject")),
+        ("SendTargets", "", own.clone()),
+        ("SendTargets", IQN, own.clone()),
+        ("SendTargetsPlease", "All", pairs("SendTargetsPlease", "NotUnderstood")),
+        ("SendTargets", "Alle", pairs("SendTargets", "Reject")),
+        ("SendTargets", "A", pairs("SendTargets", "Reject")),
+    ];
+    for (key, value, expected) in cases {
+        let mut bhs = [0u8; 48];
+        bhs[0] = common::initiator::OP_TEXT;
+        bhs[1] = 0x80;
+        let itt = conn.itt();
+        write_u32(&mut bhs, 16, itt);
+        write_u32(&mut bhs, 20, 0xffff_ffff);
+        write_u32(&mut bhs, 24, conn.cmd_sn);
+        write_u32(&mut bhs, 28, conn.exp_stat_sn);
+        conn.cmd_sn += 1;
+        conn.send(&bhs, &text_keys(&[(key, value)])).unwrap();
+        let rsp = conn.recv().unwrap_or_else(|e| panic!("no answer to {key}={value}: {e}"));
+        assert_eq!(rsp.opcode(), common::initiator::OP_TEXT_RSP, "{key}={value}");
+        assert_eq!((rsp.itt(), rsp.bhs[1] & 0xc0, rsp.u32_at(20)), (itt, 0x80, 0xffff_ffff), "{key}={value}");
+        conn.exp_stat_sn = rsp.u32_at(24).wrapping_add(1);
+        assert_eq!(common::initiator::parse_keys(&rsp.data), expected, "{key}={value}");
+        assert_eq!(conn.ping(b"usable").unwrap().opcode(), OP_NOP_IN);
+    }
+    conn.logout().unwrap();
+    still_serving(&tgtd);
+}

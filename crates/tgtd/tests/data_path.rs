@@ -102,3 +102,48 @@ fn many_sessions_at_once_each_see_their_own_data() {
         w.join().expect("session thread");
     }
 }
+
+/// Issue 14: a WRITE whose Expected Data Transfer Length ends inside a logical block is refused
+/// with CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN INFORMATION UNIT and writes nothing (it
+/// used to answer GOOD with nothing written); writes whose data ends on a block boundary, or goes
+/// past the CDB's length, are processed as before, with the residual reported either way.
+#[test]
+fn a_write_whose_edtl_ends_inside_a_block_is_refused_and_writes_nothing() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "partial.img", 1 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+    let mut conn = Connection::connect(tgtd.portal()).unwrap();
+    conn.login(INITIATOR, Some(IQN), &[]).expect("login");
+    let _ = conn.scsi(1, &[0; 6], &[], 0).unwrap();
+    let write10 = |blocks: u8| [0x2a, 0, 0, 0, 0, 0, 0, 0, blocks, 0];
+    let before = pattern(1024, 0x11);
+    assert_eq!(conn.write10(1, 0, &before, 512).unwrap().status, 0);
+    let read_back = |conn: &mut Connection| conn.read10(1, 0, 2, 512).unwrap().data_in;
+
+    // TRANSFER LENGTH 1 with EDTL 200 and the 200 bytes; and 2 blocks with 700 bytes.
+    for (blocks, sent, overflow) in [(1u8, 200usize, 312u32), (2, 700, 324)] {
+        let out = conn.scsi(1, &write10(blocks), &vec![0xee; sent], 0).unwrap();
+        assert_eq!(out.status, 0x02, "CHECK CONDITION expected for {sent} bytes");
+        assert_eq!(out.sense_code(), (0x05, 0x0e, 0x03), "INVALID FIELD IN INFORMATION UNIT");
+        assert_eq!(out.residual, (true, false, overflow), "residual overflow still reported");
+        assert_eq!(read_back(&mut conn), before, "{sent} bytes of a {blocks}-block write changed the medium");
+    }
+
+    // EDTL 0: nothing to write, GOOD with the whole transfer as overflow, the medium unchanged.
+    let out = conn.scsi(1, &write10(1), &[], 0).unwrap();
+    assert_eq!((out.status, out.residual), (0, (true, false, 512)));
+    assert_eq!(read_back(&mut conn), before);
+    // EDTL of one block for a two-block CDB: that block is written, overflow 512.
+    let out = conn.scsi(1, &write10(2), &[0x22; 512], 0).unwrap();
+    assert_eq!((out.status, out.residual), (0, (true, false, 512)));
+    let back = read_back(&mut conn);
+    assert!(back[..512].iter().all(|&b| b == 0x22) && back[512..] == before[512..]);
+    // EDTL of two blocks, or 10000 bytes, for a one-block CDB: the block is written, underflow.
+    for (sent, seed) in [(1024usize, 0x33u8), (10000, 0x44)] {
+        let out = conn.scsi(1, &write10(1), &vec![seed; sent], 0).unwrap();
+        assert_eq!((out.status, out.residual), (0, (false, true, sent as u32 - 512)), "EDTL {sent}");
+        let back = read_back(&mut conn);
+        assert!(back[..512].iter().all(|&b| b == seed) && back[512..] == before[512..], "EDTL {sent}");
+    }
+    conn.logout().unwrap();
+}

@@ -12,7 +12,7 @@ pub(crate) mod sanitize_journal;
 pub(crate) mod sanitize_state;
 pub(crate) mod sync;
 
-use crate::cdb::BlockRange;
+use crate::cdb::{BlockRange, Command};
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
@@ -33,6 +33,26 @@ pub(crate) fn byte_range(lu: &LogicalUnit, range: BlockRange) -> Result<(u64, u6
 pub(crate) fn check_transfer_length(lu: &LogicalUnit, blocks: u32, field_byte: u16) -> Result<(), Sense> {
     if blocks > lu.max_transfer_blocks() {
         return Err(Sense::invalid_cdb_field(field_byte, Some(7)));
+    }
+    Ok(())
+}
+
+/// Data-out of logical blocks that stops inside a block (the initiator's expected transfer length,
+/// or the guest's buffers, hold less than the CDB calls for and not a whole number of blocks):
+/// ILLEGAL REQUEST, INVALID FIELD IN INFORMATION UNIT, and nothing is written or compared. A block
+/// cannot be written in part without a read-modify-write the initiator did not ask for, and GOOD
+/// for bytes that never reach the medium would be a lie. The transport still reports the residual
+/// overflow (RFC 7143 11.4.5). Data that stops on a block boundary is processed for the blocks
+/// received (see `rw`); data past the CDB's length is ignored.
+pub(crate) fn check_whole_blocks(
+    lu: &LogicalUnit,
+    command: &Command,
+    expected: u32,
+    received: usize,
+) -> Result<(), Sense> {
+    let bs = lu.block_size() as usize;
+    if command.data_out_is_blocks() && received < expected as usize && !received.is_multiple_of(bs) {
+        return Err(Sense::illegal_request(Asc::INVALID_FIELD_IN_INFORMATION_UNIT));
     }
     Ok(())
 }
@@ -211,6 +231,88 @@ mod tests {
         assert_eq!(information(&r), 100);
         assert!(d.is_empty(), "VERIFY returns no data");
         assert_good(&t.run(&rw10(0x2f, 0, 100)).0);
+    }
+
+    /// One CDB per kind of command whose data-out is logical blocks, each addressing LBA 0 and one
+    /// block (COMPARE AND WRITE: one block, so two of data-out).
+    fn block_data_out_cdbs() -> Vec<(&'static str, Vec<u8>)> {
+        let cdb16 = |op: u8, flags: u8| {
+            let mut c = vec![0u8; 16];
+            c[0] = op;
+            c[1] = flags;
+            c[13] = 1;
+            c
+        };
+        vec![
+            ("WRITE(6)", vec![0x0a, 0, 0, 0, 1, 0]),
+            ("WRITE(10)", rw10(0x2a, 0, 1).to_vec()),
+            ("WRITE(12)", vec![0xaa, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]),
+            ("WRITE(16)", cdb16(0x8a, 0)),
+            ("WRITE AND VERIFY(10)", vec![0x2e, 0x02, 0, 0, 0, 0, 0, 0, 1, 0]),
+            ("WRITE AND VERIFY(12)", vec![0xae, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]),
+            ("WRITE AND VERIFY(16)", cdb16(0x8e, 0x02)),
+            ("VERIFY(10) BYTCHK", vec![0x2f, 0x02, 0, 0, 0, 0, 0, 0, 1, 0]),
+            ("COMPARE AND WRITE", cdb16(0x89, 0)),
+            ("WRITE SAME(10)", vec![0x41, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            ("WRITE SAME(16)", cdb16(0x93, 0)),
+            ("ORWRITE(16)", cdb16(0x8b, 0)),
+            ("WRITE ATOMIC(16)", cdb16(0x9c, 0)),
+        ]
+    }
+
+    #[test]
+    fn data_out_ending_inside_a_block_is_refused_and_writes_nothing() {
+        let t = TestLun::disk(1 << 20);
+        let before: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
+        assert_good(&t.run_out(&rw10(0x2a, 0, 2), &before).0);
+        for (name, cdb) in block_data_out_cdbs() {
+            let expected = if cdb[0] == 0x89 { 1024 } else { 512 };
+            for sent in [1, 200, 511, 513, 1023] {
+                if sent >= expected {
+                    continue;
+                }
+                // Data that differs from the medium, so that any byte written would show.
+                let (r, _) = t.run_out(&cdb, &vec![0xee; sent]);
+                assert_sense(&r, 0x05, 0x0e, 0x03);
+                // The transport reports the overflow (RFC 7143 11.4.5) from this.
+                assert_eq!(r.data_out_expected, expected as u32, "{name}");
+                let (_, d) = t.run(&rw10(0x28, 0, 2));
+                assert_eq!(d, before, "{name} with {sent} bytes changed the medium");
+            }
+        }
+        // Two blocks asked for, one and a half sent: not even the whole first block is written.
+        assert_sense(&t.run_out(&rw10(0x2a, 0, 2), &[0xee; 768]).0, 0x05, 0x0e, 0x03);
+        assert_eq!(t.run(&rw10(0x28, 0, 2)).1, before);
+        // Sense bytes against the standard's literal values (SPC-4 4.5.3, fixed format).
+        let (r, _) = t.run_out(&rw10(0x2a, 0, 1), &[0xee; 200]);
+        assert_eq!(
+            r.sense.as_deref(),
+            Some(&[0x70, 0, 0x05, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x0e, 0x03, 0, 0, 0, 0][..])
+        );
+    }
+
+    #[test]
+    fn data_out_on_a_block_boundary_or_longer_is_still_processed() {
+        let t = TestLun::disk(1 << 20);
+        assert_good(&t.run_out(&rw10(0x2a, 0, 2), &[b'a'; 1024]).0);
+        // None at all (EDTL 0): nothing to write, GOOD, the transport reports the overflow.
+        let (r, _) = t.run_out(&rw10(0x2a, 0, 1), &[]);
+        assert_good(&r);
+        assert_eq!(r.data_out_expected, 512);
+        // One block of a two-block write: that block is written, the other is not.
+        let (r, _) = t.run_out(&rw10(0x2a, 0, 2), &[b'b'; 512]);
+        assert_good(&r);
+        assert_eq!(r.data_out_expected, 1024);
+        let (_, d) = t.run(&rw10(0x28, 0, 2));
+        assert!(d[..512].iter().all(|&b| b == b'b') && d[512..].iter().all(|&b| b == b'a'));
+        // More than asked for, whole blocks or not: only the CDB's block is written.
+        for sent in [1024, 10000] {
+            let (r, _) = t.run_out(&rw10(0x2a, 0, 1), &vec![b'c'; sent]);
+            assert_good(&r);
+            assert_eq!(r.data_out_expected, 512);
+            let (_, d) = t.run(&rw10(0x28, 0, 2));
+            assert!(d[..512].iter().all(|&b| b == b'c') && d[512..].iter().all(|&b| b == b'a'), "{sent}");
+        }
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! copy. A WRITE hands the data-out bytes straight to the store.
 //!
 //! Data-out shorter than the CDB's transfer length (the initiator's expected transfer length was
-//! smaller, SAM-5 5.4.3 overflow): only the whole logical blocks that arrived are written, so no
-//! block is ever written with bytes that were not sent; the status is GOOD and the transport reports
-//! the residual from `TaskResult::data_out_expected` (this is what libiscsi's residual tests
-//! require). VERIFY with BYTCHK compares the blocks that arrived in the same way.
+//! smaller, SAM-5 5.4.3 overflow) that ends on a block boundary: only the whole logical blocks that
+//! arrived are written; the status is GOOD and the transport reports the residual from
+//! `TaskResult::data_out_expected` (this is what libiscsi's residual tests require). VERIFY with
+//! BYTCHK compares the blocks that arrived in the same way. Data-out that ends inside a block never
+//! gets here: `sbc::check_whole_blocks` refuses it before anything is written.
 
 use super::{byte_range, check_transfer_length, check_writable, store_error, Access};
 use crate::cdb::BlockRange;
@@ -242,7 +243,7 @@ mod tests {
     fn short_data_out_writes_whole_blocks_only() {
         let t = TestLun::disk(1 << 20);
         assert_good(&t.run_out(&rw10(0x2a, 0, 0, 2), &[b'a'; 1024]).0);
-        let (r, _) = t.run_out(&rw10(0x2a, 0, 0, 2), &[b'b'; 700]);
+        let (r, _) = t.run_out(&rw10(0x2a, 0, 0, 2), &[b'b'; 512]);
         assert_good(&r);
         assert_eq!(r.data_out_expected, 1024);
         let (_, d) = t.run(&rw10(0x28, 0, 0, 2));
