@@ -136,19 +136,21 @@ fn conformance_suites_pass_on_an_rbd_lun() {
 /// The whole matrix with every LUN on an RBD image: the same bar as file LUNs (`cu::matrix`).
 #[test]
 fn full_conformance_matrix_on_rbd_luns() {
-    use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE};
+    use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE, SLOW, SLOW_BSOPTS};
     require("iscsi-test-cu");
     let conf = conf();
     let tgtd = Tgtd::start();
-    for (i, iqn) in [DISK, REMOVABLE, READONLY].into_iter().enumerate() {
+    // The slow disk (Sanitize.Reset's) is a thin one like the first.
+    let targets = [(DISK, 128, ""), (REMOVABLE, 128, ""), (READONLY, 128, ""), (SLOW, 64, SLOW_BSOPTS)];
+    for (i, (iqn, mib, opts)) in targets.into_iter().enumerate() {
         let tid = i as u32 + 1;
-        add_rbd_target(&tgtd, tid, iqn, &conf, &image(&conf, 128), "");
+        let opts = if opts.is_empty() { String::new() } else { format!(";{opts}") };
+        add_rbd_target(&tgtd, tid, iqn, &conf, &image(&conf, mib), &opts);
         let t = tid.to_string();
         let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", &t, "--lun", "1"];
-        tgtd.tgtadm_ok(&[&update[..], &["--params", PARAMS[i]]].concat());
+        tgtd.tgtadm_ok(&[&update[..], &["--params", PARAMS[i % 3]]].concat());
     }
-    let (disk, removable, readonly) = (tgtd.url(DISK, 1), tgtd.url(REMOVABLE, 1), tgtd.url(READONLY, 1));
-    matrix::run_and_check("rbd", &disk, &removable, &readonly, || tgtd.log());
+    matrix::run_and_check("rbd", tgtd.portal(), || tgtd.log());
 }
 
 #[test]

@@ -12,8 +12,12 @@
 //!
 //! The copy runs before status is returned; its outcome is kept per I_T nexus and list
 //! identifier for RECEIVE COPY RESULTS (COPY STATUS, FAILED SEGMENT DETAILS). Segment errors end
-//! the command with COPY ABORTED. Only block-to-block segment descriptors (02h) are implemented;
-//! inline and held data are not offered.
+//! the command with COPY ABORTED. Block-to-block segment descriptors, in blocks (02h) and with
+//! byte offsets (0Ah), are implemented; inline and held data are not offered.
+//!
+//! A copy moves up to MAXIMUM SEGMENT DESCRIPTOR COUNT segments of MAXIMUM SEGMENT LENGTH bytes
+//! (4 GiB) in one command, through buffers of one chunk whatever its length, and can be aborted
+//! between chunks (`copy_bytes`).
 
 use super::truncate;
 use crate::cdb::{be16, be32, be64};
@@ -22,12 +26,16 @@ use crate::sbc::{check_writable, store_error, Access};
 use crate::sense::{Asc, Sense, SenseKey};
 use crate::spc::persistent_reservation::Access as PrAccess;
 use crate::target::Ctx;
-use rtgt_backstore::BlockStore;
+use rtgt_backstore::{Backstore, BlockStore};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// Limits reported by RECEIVE COPY RESULTS (OPERATING PARAMETERS) and the Third-party Copy page.
 pub(crate) const MAX_TARGET_DESCRIPTORS: u16 = 8;
 pub(crate) const MAX_SEGMENT_DESCRIPTORS: u16 = 64;
-pub(crate) const MAX_DESCRIPTOR_LIST_LENGTH: u32 = 8 * 32 + 64 * 28;
+/// Room for the most target descriptors and the most segment descriptors of the longest type.
+pub(crate) const MAX_DESCRIPTOR_LIST_LENGTH: u32 = 8 * 32 + 64 * 32;
 /// Largest segment in bytes.
 pub(crate) const MAX_SEGMENT_BYTES: u32 = 64 << 20;
 const HEADER: usize = 16;
@@ -36,6 +44,10 @@ const TARGET_DESCRIPTOR: usize = 32;
 pub(crate) const IDENTIFICATION_DESCRIPTOR: u8 = 0xe4;
 /// Block device to block device segment descriptor.
 pub(crate) const BLOCK_TO_BLOCK: u8 = 0x02;
+/// Block device with offset to block device with offset segment descriptor.
+pub(crate) const BLOCK_TO_BLOCK_OFFSET: u8 = 0x0a;
+/// The segment and CSCD descriptor types this copy manager implements, segments first.
+const IMPLEMENTED_DESCRIPTORS: [u8; 3] = [BLOCK_TO_BLOCK, BLOCK_TO_BLOCK_OFFSET, IDENTIFICATION_DESCRIPTOR];
 /// Bytes moved per read/write pair.
 const CHUNK: usize = 1 << 20;
 
@@ -122,11 +134,13 @@ pub(crate) async fn extended_copy(
             return Err(list_length_error());
         }
         let d = &segments[at..];
-        if d[0] != BLOCK_TO_BLOCK {
-            return Err(Sense::illegal_request(UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE));
-        }
+        let expected = match d[0] {
+            BLOCK_TO_BLOCK => 28,
+            BLOCK_TO_BLOCK_OFFSET => 32,
+            _ => return Err(Sense::illegal_request(UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE)),
+        };
         let len = 4 + usize::from(be16(d, 2));
-        if len != 28 {
+        if len != expected {
             return Err(Sense::invalid_param_field(offset as u16 + 2, Some(7)));
         }
         if len > d.len() {
@@ -140,8 +154,10 @@ pub(crate) async fn extended_copy(
     }
     let mut outcome = CopyOutcome { ok: true, segments_processed: 0, transferred: 0, sense_key: 0, asc: (0, 0) };
     let mut result = Ok(());
+    // Source blocks of a chunk whose source and destination offsets differ; empty otherwise.
+    let mut bounce = Vec::new();
     for range in bounds {
-        match block_to_block(ctx, &segments[range], &cscds, scratch).await {
+        match segment(ctx, &segments[range], &cscds, scratch, &mut bounce).await {
             Ok(bytes) => {
                 outcome.segments_processed += 1;
                 outcome.transferred += bytes;
@@ -187,9 +203,15 @@ fn target_descriptor(ctx: &Ctx<'_>, d: &[u8]) -> Result<Cscd, Sense> {
     }
 }
 
-/// SPC-4 6.4.6.5 block device to block device: NUMBER OF BLOCKS source blocks (destination
-/// blocks with DC) from the source LBA to the destination LBA. Returns the bytes written.
-async fn block_to_block(ctx: &Ctx<'_>, d: &[u8], cscds: &[Cscd], scratch: &mut Vec<u8>) -> Result<u64, Sense> {
+/// One segment (SPC-4 6.4.6.5 block device to block device, 6.4.6.12 the same with byte
+/// offsets): checks its copy targets and ranges, then copies. Returns the bytes written.
+async fn segment(
+    ctx: &Ctx<'_>,
+    d: &[u8],
+    cscds: &[Cscd],
+    scratch: &mut Vec<u8>,
+    bounce: &mut Vec<u8>,
+) -> Result<u64, Sense> {
     let unit = |index: u16| match cscds.get(usize::from(index)) {
         Some(Cscd::Unit(u)) => Ok(u.clone()),
         _ => Err(copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE)),
@@ -198,43 +220,150 @@ async fn block_to_block(ctx: &Ctx<'_>, d: &[u8], cscds: &[Cscd], scratch: &mut V
     let dst = unit(be16(d, 6))?;
     check_reservations(ctx, &src, PrAccess::Read)?;
     check_reservations(ctx, &dst, PrAccess::Write)?;
-    let blocks = u64::from(be16(d, 10));
-    let (src_lba, dst_lba) = (be64(d, 12), be64(d, 20));
     let (sbs, dbs) = (u64::from(src.block_size()), u64::from(dst.block_size()));
-    let bytes = if d[1] & 0x02 != 0 { blocks * dbs } else { blocks * sbs };
-    if bytes % sbs != 0 || bytes % dbs != 0 || bytes > u64::from(MAX_SEGMENT_BYTES) {
+    let (src_lba, dst_lba) = (be64(d, 12), be64(d, 20));
+    let (bytes, src_offset, dst_offset) = if d[0] == BLOCK_TO_BLOCK {
+        // NUMBER OF BLOCKS counts source blocks, or destination blocks with DC; either way the
+        // bytes must fill whole blocks on both sides.
+        let blocks = u64::from(be16(d, 10));
+        let bytes = if d[1] & 0x02 != 0 { blocks * dbs } else { blocks * sbs };
+        if bytes % sbs != 0 || bytes % dbs != 0 {
+            return Err(copy_aborted(Asc::NO_ADDITIONAL_SENSE));
+        }
+        (bytes, 0, 0)
+    } else {
+        // The byte offsets are "into the first block": one past its end names no byte of it.
+        let (src_offset, dst_offset) = (u64::from(be16(d, 28)), u64::from(be16(d, 30)));
+        if src_offset >= sbs || dst_offset >= dbs {
+            return Err(copy_aborted(Asc::INVALID_FIELD_IN_PARAMETER_LIST));
+        }
+        (u64::from(be32(d, 8)), src_offset, dst_offset)
+    };
+    if bytes > u64::from(MAX_SEGMENT_BYTES) {
         return Err(copy_aborted(Asc::NO_ADDITIONAL_SENSE));
     }
-    let in_range =
-        |u: &LogicalUnit, lba: u64, bs: u64| lba.checked_add(bytes / bs).is_some_and(|end| end <= u.capacity_blocks());
+    // First byte of the segment on a unit, when the segment lies within its capacity. Checked
+    // arithmetic: the LBAs are the initiator's, up to 2^64 - 1.
+    let within = |u: &LogicalUnit, lba: u64, bs: u64, offset: u64| {
+        let start = lba.checked_mul(bs)?.checked_add(offset)?;
+        (start.checked_add(bytes)? <= u.capacity_blocks() * bs).then_some(start)
+    };
     // Out of range on either side: the segment cannot be processed (COPY ABORTED, SPC-4 6.4.3.5).
-    if !in_range(&src, src_lba, sbs) || !in_range(&dst, dst_lba, dbs) {
+    let (Some(src_at), Some(dst_at)) = (within(&src, src_lba, sbs, src_offset), within(&dst, dst_lba, dbs, dst_offset))
+    else {
         return Err(copy_aborted(Asc::NO_ADDITIONAL_SENSE));
-    }
+    };
     if bytes == 0 {
         return Ok(0);
     }
     check_writable(&dst).map_err(|_| copy_aborted(Asc::WRITE_PROTECTED))?;
     let src_store = src.medium().map_err(|_| copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE))?;
     let dst_store = dst.medium().map_err(|_| copy_aborted(COPY_TARGET_DEVICE_NOT_REACHABLE))?;
-    let _held = dst.range_locks().lock(dst_lba, bytes / dbs).await;
+    // Every destination block the segment touches, the partial first and last ones included:
+    // their read-modify-write must not interleave with another write to them.
+    let first = dst_at / dbs;
+    let _held = dst.range_locks().lock(first, (dst_at + bytes).div_ceil(dbs) - first).await;
+    let src = Side { lu: &src, store: src_store, bs: sbs };
+    let dst = Side { lu: &dst, store: dst_store, bs: dbs };
+    copy_bytes(&src, src_at, &dst, dst_at, bytes, scratch, bounce).await?;
+    Ok(bytes)
+}
+
+/// A copy target as the copy loop sees it.
+struct Side<'a> {
+    lu: &'a LogicalUnit,
+    store: &'a Backstore,
+    bs: u64,
+}
+
+impl Side<'_> {
+    async fn read(&self, at: u64, buf: &mut [u8]) -> Result<(), Sense> {
+        let failed = |e| copy_aborted(store_error(self.lu, &e, Access::Read).asc);
+        self.store.read_at(at, buf).await.map_err(failed)
+    }
+
+    async fn write(&self, at: u64, buf: &[u8]) -> Result<(), Sense> {
+        let failed = |e| copy_aborted(store_error(self.lu, &e, Access::Write).asc);
+        self.store.write_at(at, buf, false).await.map_err(failed)
+    }
+}
+
+/// Copy `bytes` from byte `src_at` of the source to byte `dst_at` of the destination, at most
+/// a chunk of destination blocks at a time, so the memory used is `scratch` (one chunk) and,
+/// when the two sides are not aligned alike, `bounce` (one chunk and two source blocks),
+/// whatever the segment's length. Every store access is in whole blocks of its unit (a store
+/// opened with O_DIRECT takes nothing else); a partial first or last destination block is read
+/// first and written back whole, so its bytes outside the copy are kept (SPC-4 6.4.6.12).
+///
+/// Between chunks the copy yields to the executor: a transport aborts a task (ABORT TASK, a
+/// reset, a lost session) by dropping its future, which can only happen while the future is
+/// not being polled. Stores that answer at once (memory, page-cache files) would otherwise run
+/// the whole copy, up to 64 segments of 64 MiB, in one poll. A drop between chunks leaves
+/// the destination with the chunks written so far and releases the range lock.
+async fn copy_bytes(
+    src: &Side<'_>,
+    src_at: u64,
+    dst: &Side<'_>,
+    dst_at: u64,
+    bytes: u64,
+    scratch: &mut Vec<u8>,
+    bounce: &mut Vec<u8>,
+) -> Result<(), Sense> {
+    // A chunk is whole destination blocks; block sizes are powers of two.
+    let span = (CHUNK as u64).max(dst.bs);
     let mut done = 0u64;
     while done < bytes {
-        let n = (bytes - done).min(CHUNK as u64) as usize;
-        scratch.clear();
-        scratch.resize(n, 0);
-        let aborted = |s: Sense| copy_aborted(s.asc);
-        src_store
-            .read_at(src_lba * sbs + done, scratch)
-            .await
-            .map_err(|e| aborted(store_error(&src, &e, Access::Read)))?;
-        dst_store
-            .write_at(dst_lba * dbs + done, scratch, false)
-            .await
-            .map_err(|e| aborted(store_error(&dst, &e, Access::Write)))?;
+        if done > 0 {
+            YieldNow(false).await;
+        }
+        let pos = dst_at + done;
+        let start = pos - pos % dst.bs;
+        let end = (start + span).min(dst_at + bytes);
+        let stop = end.div_ceil(dst.bs) * dst.bs;
+        let (head, n) = ((pos - start) as usize, (end - pos) as usize);
+        let (len, bs) = ((stop - start) as usize, dst.bs as usize);
+        // Every byte of scratch[..len] is overwritten below (the partial blocks from the
+        // destination, the rest from the source), so only growth is zero-filled: once a command.
+        scratch.resize(len, 0);
+        if head != 0 {
+            dst.read(start, &mut scratch[..bs]).await?;
+        }
+        // The last block, unless it is the first one and was just read.
+        if end != stop && (head == 0 || len > bs) {
+            dst.read(stop - dst.bs, &mut scratch[len - bs..]).await?;
+        }
+        let s = src_at + done;
+        let (s_start, s_stop) = (s - s % src.bs, (s + n as u64).div_ceil(src.bs) * src.bs);
+        if s_start == s && s_stop == s + n as u64 {
+            src.read(s, &mut scratch[head..head + n]).await?;
+        } else {
+            bounce.resize((s_stop - s_start) as usize, 0);
+            src.read(s_start, bounce).await?;
+            let skip = (s - s_start) as usize;
+            scratch[head..head + n].copy_from_slice(&bounce[skip..skip + n]);
+        }
+        dst.write(start, scratch).await?;
         done += n as u64;
     }
-    Ok(bytes)
+    Ok(())
+}
+
+/// Pending once, then ready: hands the thread back to the executor, which polls again at once
+/// unless the task was aborted meanwhile. The scsi crate knows no runtime, so tokio's
+/// `yield_now` is not used.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// A copy reads its source and writes its destination for the nexus that sent it, so a
@@ -325,8 +454,8 @@ fn operating_parameters(out: &mut Vec<u8>) {
     out.push(1); // MAXIMUM CONCURRENT COPIES
     out.push(9); // DATA SEGMENT GRANULARITY: 2^9 bytes
     out.extend_from_slice(&[0, 0, 0, 0, 0]);
-    out.push(2); // IMPLEMENTED DESCRIPTOR LIST LENGTH
-    out.extend_from_slice(&[BLOCK_TO_BLOCK, IDENTIFICATION_DESCRIPTOR]);
+    out.push(IMPLEMENTED_DESCRIPTORS.len() as u8); // IMPLEMENTED DESCRIPTOR LIST LENGTH
+    out.extend_from_slice(&IMPLEMENTED_DESCRIPTORS);
     let available = (out.len() - 4) as u32;
     out[0..4].copy_from_slice(&available.to_be_bytes());
 }
@@ -355,7 +484,9 @@ pub(crate) fn third_party_copy_page(out: &mut Vec<u8>) {
     body.resize(28, 0);
     descriptor(0x0008, &body);
     // Supported descriptors.
-    descriptor(0x0004, &[2, BLOCK_TO_BLOCK, IDENTIFICATION_DESCRIPTOR]);
+    let mut body = vec![IMPLEMENTED_DESCRIPTORS.len() as u8];
+    body.extend_from_slice(&IMPLEMENTED_DESCRIPTORS);
+    descriptor(0x0004, &body);
     // Supported CSCD descriptor IDs: none beyond the descriptors in the list.
     descriptor(0x000c, &[0, 0]);
 }

@@ -288,10 +288,29 @@ fn operating_parameters_and_vpd() {
     assert_good(&r);
     assert_eq!(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize + 4, d.len());
     assert_eq!(&d[8..10], &8u16.to_be_bytes());
-    assert_eq!(&d[44..46], &[0x02, 0xe4]);
+    assert_eq!(&d[10..12], &64u16.to_be_bytes(), "MAXIMUM SEGMENT DESCRIPTOR COUNT");
+    // MAXIMUM DESCRIPTOR LIST LENGTH holds 8 CSCD and 64 segment descriptors of the longest type.
+    assert_eq!(&d[12..16], &(8u32 * 32 + 64 * 32).to_be_bytes());
+    assert_eq!(&d[16..20], &(64u32 << 20).to_be_bytes(), "MAXIMUM SEGMENT LENGTH");
+    // IMPLEMENTED DESCRIPTOR LIST: block to block, block to block with offsets, identification.
+    assert_eq!(&d[43..47], &[3, 0x02, 0x0a, 0xe4]);
     let (r, d) = t.run(&[0x12, 0x01, 0x8f, 0x04, 0x00, 0]);
     assert_good(&r);
     assert_eq!(d[1], 0x8f);
     assert_eq!(&d[4..6], &[0, 1], "supported commands first");
     assert_eq!(usize::from(u16::from_be_bytes([d[2], d[3]])) + 4, d.len());
+    // The Supported Descriptors descriptor (0004h) lists the same descriptor types.
+    let mut at = 4;
+    let mut supported = None;
+    while at + 4 <= d.len() {
+        let len = usize::from(u16::from_be_bytes([d[at + 2], d[at + 3]]));
+        if d[at..at + 2] == [0, 4] {
+            supported = Some(d[at + 4..at + 4 + len].to_vec());
+        }
+        at += 4 + len;
+    }
+    assert_eq!(supported.as_deref(), Some(&[3, 0x02, 0x0a, 0xe4][..]));
 }
+
+#[path = "xcopy_offset_tests.rs"]
+mod offset;

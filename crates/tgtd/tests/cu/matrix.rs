@@ -1,19 +1,33 @@
-//! libiscsi's whole conformance matrix (family ALL, 230 tests) as `../shared/conformance/run-matrix.sh`
-//! runs it: a thin-provisioned disk for the whole suite (with a second session for the multipath
-//! tests), a removable disk for PreventAllow and StartStopUnit, a read-only disk for ReadOnly.
-//! Scored from CUnit's own verdicts (`super::score`); what may skip or fail, and why, is listed here
-//! and mirrored in README.md "Conformance skips". The callers make the three LUNs (file or RBD).
+//! libiscsi's whole conformance matrix (family ALL, 230 tests), run by the shared runner
+//! `../shared/conformance/run-matrix.sh` itself so that `cargo test`, `scripts/conformance` and
+//! anyone scoring rtgt by hand get one verdict: CUnit's own for each test (`cu-score.py`). The
+//! runner uses a thin-provisioned disk for the whole suite (with a second session for the
+//! multipath tests), a removable disk for PreventAllow and StartStopUnit, a read-only thin disk
+//! for ReadOnly and, given `SLOW_IQN`, a disk whose writes are slow for Sanitize.Reset. The
+//! callers make the LUNs (file or RBD). What may skip, and why, is listed here and mirrored in
+//! README.md "Conformance skips"; no test may fail or be left unfinished.
 
-use super::{score, Verdict};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const DISK: &str = "iqn.2026-11.org.rtgt.cu:disk";
 pub const REMOVABLE: &str = "iqn.2026-11.org.rtgt.cu:removable";
 pub const READONLY: &str = "iqn.2026-11.org.rtgt.cu:readonly";
-/// The LUN parameters of each of the three targets, in the order above.
+/// Sanitize.Reset's disk (the runner's `SLOW_IQN`).
+pub const SLOW: &str = "iqn.2026-11.org.rtgt.cu:slow";
+/// The LUN parameters of each of the three targets, in the order above; the slow disk is thin.
 pub const PARAMS: [&str; 3] = ["thin_provisioning=1", "removable=1", "readonly=1,thin_provisioning=1"];
+/// The slow disk's store options: Sanitize.Reset expects a SANITIZE still running 4-5 s after it
+/// was sent, across ABORT TASK, ABORT TASK SET, LUN reset, target warm and cold reset and a new
+/// login. Overwriting a fast 64 MiB disk takes well under a second; with every 1 MiB write
+/// delayed 250 ms it takes about 16 s.
+pub const SLOW_BSOPTS: &str = "fault=write:delay=250ms";
+/// The slow disk's size.
+pub const SLOW_SIZE: u64 = 64 << 20;
+/// The matrix's size: every test of family ALL.
+const TESTS: usize = 230;
 
 /// Tests allowed to skip a part, with the reason.
 pub const ALLOWED_SKIPS: &[(&str, &str)] = &[
@@ -27,100 +41,102 @@ pub const ALLOWED_SKIPS: &[(&str, &str)] = &[
 const LBPPB: &str = "runs only when a physical block holds several logical blocks; rtgt reports LBPPBE 0 \
                      (GetLBAStatus.UnmapSingle assumes one logical block per physical block)";
 
-/// Tests CUnit fails that rtgt does not pass, with the reason. Anything else failing is a problem.
-pub const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "Sanitize.Reset",
-    "expects a SANITIZE still running 4-5 s after it was sent; rtgt's goes on through the test's \
-     resets and reconnect (see sanitize_reset_passes_when_the_medium_is_slow), but overwriting the 128 MiB \
-     test disk takes well under a second",
-)];
-
-/// Seconds one iscsi-test-cu run may take; a hung target shows as unfinished tests.
-const RUN_LIMIT: &str = "900";
-
-fn cu(args: &[&str]) -> String {
-    let out =
-        Command::new("timeout").arg(RUN_LIMIT).arg("iscsi-test-cu").args(args).output().expect("run iscsi-test-cu");
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+/// The shared runner beside the clone (`../shared`). Its absence fails the test: a CI machine
+/// without it would otherwise report a conformance run that never happened.
+fn runner(shared: &Path) -> PathBuf {
+    let path = shared.join("conformance/run-matrix.sh");
+    assert!(
+        path.is_file(),
+        "the shared conformance runner {} is missing: the matrix needs ../shared/conformance (run-matrix.sh and \
+         cu-score.py) beside the rtgt clone",
+        path.display()
+    );
+    path
 }
 
-/// Run the matrix against the three LUN URLs and panic on any failure, unfinished test or skip
-/// not listed above, keeping the logs (and `tgtd_log`) in a directory named in the message.
-/// Returns the summary line it also prints.
-pub fn run_and_check(
-    label: &str,
-    disk: &str,
-    removable: &str,
-    readonly: &str,
-    tgtd_log: impl Fn() -> String,
-) -> String {
-    // The same runs as run-matrix.sh: -d allows data loss, -S the sanitize tests; the second URL
-    // is the multipath partner.
-    let disk_log = cu(&["-d", "-S", "-v", "-t", "ALL", disk, disk]);
-    let removable_log = format!(
-        "{}{}",
-        cu(&["-d", "-v", "-t", "ALL.PreventAllow", removable, removable]),
-        cu(&["-d", "-v", "-t", "ALL.StartStopUnit", removable])
-    );
-    let readonly_log = cu(&["-d", "-v", "-t", "ALL.ReadOnly", readonly]);
+/// The runner's summary line, `conformance: tests=N pass=N skip=N fail=N incomplete=N noted=N`,
+/// as its counts.
+fn counts(summary: &str) -> BTreeMap<&str, usize> {
+    summary
+        .trim_start_matches("conformance:")
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .collect()
+}
 
-    let mut verdicts = score(&disk_log);
-    for (log, suites) in [(&removable_log, &["PreventAllow", "StartStopUnit"][..]), (&readonly_log, &["ReadOnly"][..])]
-    {
-        for (test, verdict) in score(log) {
-            if suites.iter().any(|s| test.starts_with(&format!("{s}."))) {
-                verdicts.insert(test, verdict);
+/// Run the matrix against `DISK`, `REMOVABLE` and `READONLY` (LUN 1 each) at `portal`, with
+/// Sanitize.Reset on `SLOW`, and panic unless the runner exits 0 with fail=0 incomplete=0, all
+/// 230 tests scored and no skip outside `ALLOWED_SKIPS`. The runner's logs (and `tgtd_log`) are
+/// kept in a directory the message names. Prints the summary line and the tests that did not
+/// plainly pass; returns the summary line.
+pub fn run_and_check(label: &str, portal: SocketAddr, tgtd_log: impl Fn() -> String) -> String {
+    let runner = runner(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let logs = std::env::temp_dir().join(format!("rtgt-conformance-{label}-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(&runner)
+        .args([&portal.to_string(), DISK, REMOVABLE, READONLY, "1"])
+        .arg(&logs)
+        .env("SLOW_IQN", SLOW)
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Straight to stderr, past the test harness's capture: CI shows the verdicts of a passing run.
+    let report = format!("conformance matrix ({label}), {}:\n{stdout}{stderr}", runner.display());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes());
+    let summary = stdout.lines().find(|l| l.starts_with("conformance: tests=")).unwrap_or("");
+    let n = counts(summary);
+    let get = |k: &str| n.get(k).copied();
+    let mut problems = Vec::new();
+    if summary.is_empty() {
+        problems.push("the runner printed no summary line".to_string());
+    }
+    if !out.status.success() {
+        problems.push(format!("the runner exited with {}", out.status));
+    }
+    if get("fail") != Some(0) || get("incomplete") != Some(0) {
+        problems.push("tests failed or did not finish".to_string());
+    }
+    if get("tests").is_none_or(|t| t < TESTS) {
+        problems.push(format!("fewer than {TESTS} tests were scored"));
+    }
+    for line in stdout.lines() {
+        if let Some(test) = line.strip_prefix("skip ") {
+            if !ALLOWED_SKIPS.iter().any(|(t, _)| *t == test) {
+                problems.push(format!("{test} skipped a part and is not in ALLOWED_SKIPS"));
             }
         }
     }
-
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut problems = Vec::new();
-    for (test, verdict) in &verdicts {
-        let name = match verdict {
-            Verdict::Pass => "pass",
-            Verdict::Skip => "skip",
-            Verdict::Fail => "fail",
-            Verdict::Incomplete => "incomplete",
-        };
-        *counts.entry(name).or_default() += 1;
-        match verdict {
-            Verdict::Pass => {}
-            Verdict::Skip if ALLOWED_SKIPS.iter().any(|(t, _)| t == test) => eprintln!("skip {test} (allowed)"),
-            Verdict::Fail if KNOWN_FAILURES.iter().any(|(t, _)| t == test) => eprintln!("fail {test} (known)"),
-            _ => problems.push(format!("{name} {test}")),
-        }
-    }
-    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
-    let summary = format!(
-        "conformance matrix ({label}): tests={} pass={} skip={} fail={} incomplete={}",
-        verdicts.len(),
-        n("pass"),
-        n("skip"),
-        n("fail"),
-        n("incomplete")
-    );
-    eprintln!("{summary}");
-    if !problems.is_empty() || verdicts.len() < 230 {
-        // Keep the logs for inspection: the daemon's temporary directory goes with it.
-        let keep = std::env::temp_dir().join(format!("rtgt-conformance-{label}-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&keep);
-        let tgtd_log = tgtd_log();
-        for (name, log) in
-            [("disk", &disk_log), ("removable", &removable_log), ("readonly", &readonly_log), ("tgtd", &tgtd_log)]
-        {
-            let _ = std::fs::write(keep.join(format!("{name}.log")), log);
-        }
+    if !problems.is_empty() {
+        let _ = std::fs::create_dir_all(&logs);
+        let _ = std::fs::write(logs.join("tgtd.log"), tgtd_log());
+        let not_passing: Vec<&str> =
+            stdout.lines().filter(|l| ["fail ", "none ", "skip ", "noted "].iter().any(|p| l.starts_with(p))).collect();
         panic!(
-            "conformance problems, {} tests ran (logs in {}):\n{}",
-            verdicts.len(),
-            display(&keep),
-            problems.join("\n")
+            "conformance problems ({label}): {}\n{summary}\n{}\n(logs in {})",
+            problems.join("; "),
+            not_passing.join("\n"),
+            logs.display()
         );
     }
-    summary
+    let _ = std::fs::remove_dir_all(&logs);
+    summary.to_string()
 }
 
-fn display(p: &Path) -> String {
-    p.display().to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts() {
+        let n = counts("conformance: tests=230 pass=225 skip=5 fail=0 incomplete=0 noted=7");
+        assert_eq!((n["tests"], n["skip"], n["fail"], n["incomplete"]), (230, 5, 0, 0));
+    }
+
+    #[test]
+    #[should_panic(expected = "the shared conformance runner")]
+    fn a_missing_shared_runner_fails() {
+        runner(Path::new("/nonexistent/shared"));
+    }
 }

@@ -5,6 +5,8 @@
 //! designator and by the NAA designator B reads from the Device Identification page. Both are
 //! refused and neither disk changes. Within target 1 copies work, and a persistent reservation C
 //! holds on a unit applies to A's copies from and to it as to A's own READ and WRITE.
+//! Copies are not limited to small ones: the largest segment rtgt advertises (64 MiB) moves
+//! in one command, with byte offsets, and arrives intact.
 
 use crate::common::initiator::{Connection, ScsiOutcome};
 use crate::common::Tgtd;
@@ -23,10 +25,15 @@ const NOT_REACHABLE: (u8, u8, u8) = (0x0a, 0x0d, 0x02);
 
 /// A target with memory-backed disks on `luns` that admits only the initiators named.
 fn target(tgtd: &Tgtd, tid: u32, iqn: &str, luns: &[u64], allowed: &[&str]) {
+    sized_target(tgtd, tid, iqn, luns, "1M", allowed);
+}
+
+/// The same with disks of `size` (a memory store's `size=`).
+fn sized_target(tgtd: &Tgtd, tid: u32, iqn: &str, luns: &[u64], size: &str, allowed: &[&str]) {
     let tid_s = tid.to_string();
     tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid_s, "--targetname", iqn]);
     for &lun in luns {
-        let out = tgtd.add_lun(tid, lun, &["--bstype", "memory", "--bsopts", "size=1M"]);
+        let out = tgtd.add_lun(tid, lun, &["--bstype", "memory", "--bsopts", &format!("size={size}")]);
         assert!(out.status.success(), "add LUN {lun} to target {tid}: {out:?}");
     }
     for name in allowed {
@@ -78,8 +85,35 @@ fn naa(conn: &mut Connection, lun: u64) -> Vec<u8> {
     designators(conn, lun).into_iter().find(|(t, _)| *t == 3).expect("an NAA designator").1
 }
 
-/// EXTENDED COPY(LID1) with two identification CSCD descriptors (index 0 the source, 1 the
-/// destination) and one block-to-block segment of `BLOCKS` blocks.
+/// An identification CSCD descriptor for a disk of 512-byte blocks.
+fn cscd((designator_type, designator): (u8, &[u8])) -> [u8; 32] {
+    let mut d = [0u8; 32];
+    d[0] = 0xe4;
+    d[4] = 0x01; // code set binary (ASCII for T10 vendor ID is accepted alike)
+    d[5] = designator_type;
+    d[7] = designator.len() as u8;
+    d[8..8 + designator.len()].copy_from_slice(designator);
+    d[29..32].copy_from_slice(&[0, 0x02, 0x00]); // disk block length 512
+    d
+}
+
+/// EXTENDED COPY(LID1), list identifier 11h, with identification CSCD descriptors for `src`
+/// (index 0) and `dst` (index 1) and these segment descriptors.
+fn xcopy_segments(conn: &mut Connection, lun: u64, src: (u8, &[u8]), dst: (u8, &[u8]), segments: &[u8]) -> ScsiOutcome {
+    let mut list = vec![0u8; 16];
+    list[0] = 0x11;
+    list[2..4].copy_from_slice(&64u16.to_be_bytes());
+    list[8..12].copy_from_slice(&(segments.len() as u32).to_be_bytes());
+    list.extend_from_slice(&cscd(src));
+    list.extend_from_slice(&cscd(dst));
+    list.extend_from_slice(segments);
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x83;
+    cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
+    conn.scsi(lun, &cdb, &list, 0).unwrap()
+}
+
+/// EXTENDED COPY(LID1) with one block-to-block segment of `BLOCKS` blocks.
 fn xcopy(
     conn: &mut Connection,
     lun: u64,
@@ -88,20 +122,6 @@ fn xcopy(
     src_lba: u64,
     dst_lba: u64,
 ) -> ScsiOutcome {
-    let mut list = vec![0u8; 16];
-    list[0] = 0x11;
-    list[2..4].copy_from_slice(&64u16.to_be_bytes());
-    list[8..12].copy_from_slice(&28u32.to_be_bytes());
-    for (designator_type, designator) in [src, dst] {
-        let mut d = [0u8; 32];
-        d[0] = 0xe4;
-        d[4] = 0x01; // code set binary (ASCII for T10 vendor ID is accepted alike)
-        d[5] = designator_type;
-        d[7] = designator.len() as u8;
-        d[8..8 + designator.len()].copy_from_slice(designator);
-        d[29..32].copy_from_slice(&[0, 0x02, 0x00]); // disk block length 512
-        list.extend_from_slice(&d);
-    }
     let mut seg = [0u8; 28];
     seg[0] = 0x02;
     seg[3] = 0x18;
@@ -110,11 +130,7 @@ fn xcopy(
     seg[10..12].copy_from_slice(&BLOCKS.to_be_bytes());
     seg[12..20].copy_from_slice(&src_lba.to_be_bytes());
     seg[20..28].copy_from_slice(&dst_lba.to_be_bytes());
-    list.extend_from_slice(&seg);
-    let mut cdb = [0u8; 16];
-    cdb[0] = 0x83;
-    cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
-    conn.scsi(lun, &cdb, &list, 0).unwrap()
+    xcopy_segments(conn, lun, src, dst, &seg)
 }
 
 fn read(conn: &mut Connection, lun: u64, lba: u32) -> Vec<u8> {
@@ -193,4 +209,62 @@ fn extended_copy_reaches_only_the_issuing_nexus_own_target() {
     let r = xcopy(&mut c, 2, (3, &own), (3, &lun2), 0, 500);
     assert_eq!(r.status, 0, "the holder's copy: {:?}", r.sense_code());
     assert_eq!(read(&mut c, 2, 500), mine);
+}
+
+/// The largest segment rtgt advertises (MAXIMUM SEGMENT LENGTH, 64 MiB), as one block device
+/// with offset to block device with offset segment (0Ah) between two disks of one target: the
+/// source from the start of its block 0, the destination from byte 100 of its block 16, so every
+/// destination block is written whole except the first and the last, which keep their other
+/// bytes. Both disks are read back through the session and compared.
+#[test]
+fn a_64_mib_offset_copy_between_two_luns_matches_its_source() {
+    const SEGMENT: usize = 64 << 20;
+    const PIECE: usize = 1 << 20;
+    let tgtd = Tgtd::start();
+    sized_target(&tgtd, 1, TARGET_1, &[1, 2], "80M", &[A]);
+    let mut a = session(&tgtd, A, TARGET_1, &[1, 2]);
+    // Each block carries its number, so a copy shifted by whole blocks shows.
+    let mut source = pattern(SEGMENT, 0x3c);
+    for (n, block) in source.chunks_mut(BLOCK).enumerate() {
+        block[..8].copy_from_slice(&(n as u64).to_be_bytes());
+    }
+    let per_piece = (PIECE / BLOCK) as u32;
+    for (i, piece) in source.chunks(PIECE).enumerate() {
+        write(&mut a, 1, i as u32 * per_piece, piece);
+    }
+    let background = pattern(BLOCK, 0x77);
+    write(&mut a, 2, 16, &background);
+    write(&mut a, 2, 16 + (SEGMENT / BLOCK) as u32, &background);
+
+    let (src, dst) = (naa(&mut a, 1), naa(&mut a, 2));
+    let mut seg = [0u8; 32];
+    seg[0] = 0x0a;
+    seg[3] = 0x1c;
+    seg[6..8].copy_from_slice(&1u16.to_be_bytes());
+    seg[8..12].copy_from_slice(&(SEGMENT as u32).to_be_bytes());
+    seg[20..28].copy_from_slice(&16u64.to_be_bytes());
+    seg[30..32].copy_from_slice(&100u16.to_be_bytes());
+    let r = xcopy_segments(&mut a, 1, (3, &src), (3, &dst), &seg);
+    assert_eq!(r.status, 0, "the 64 MiB copy: {:?}", r.sense_code());
+    // RECEIVE COPY RESULTS (COPY STATUS): completed, one segment, 65536 KiB.
+    let r = a.scsi(1, &[0x84, 0, 0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0], &[], 4096).unwrap();
+    assert_eq!(r.status, 0, "RECEIVE COPY RESULTS");
+    assert_eq!(&r.data_in[4..12], &[0x01, 0, 1, 0x01, 0, 1, 0, 0]);
+
+    let read_all = |conn: &mut Connection, lun: u64, first: u32, len: usize| {
+        let mut all = Vec::with_capacity(len);
+        for at in (0..len).step_by(PIECE) {
+            let blocks = ((len - at).min(PIECE) / BLOCK) as u16;
+            let r = conn.read10(lun, first + (at / BLOCK) as u32, blocks, BLOCK as u32).unwrap();
+            assert_eq!(r.status, 0, "READ LUN {lun} at byte {at}");
+            all.extend_from_slice(&r.data_in);
+        }
+        all
+    };
+    assert!(read_all(&mut a, 1, 0, SEGMENT) == source, "the source changed");
+    let copied = read_all(&mut a, 2, 16, SEGMENT + BLOCK);
+    assert_eq!(&copied[..100], &background[..100], "the first block's bytes before the offset");
+    assert_eq!(&copied[SEGMENT + 100..], &background[100..], "the last block's bytes after the copy");
+    let first_bad = copied[100..SEGMENT + 100].iter().zip(&source).position(|(a, b)| a != b);
+    assert_eq!(first_bad, None, "the copy differs from its source at this byte");
 }
