@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// A new target's iSCSI parameters (rtgt's defaults): only differences are configuration.
 pub const DEFAULT_PARAMS: &[(&str, &str)] = &[
-    ("MaxRecvDataSegmentLength", "8192"),
+    ("MaxRecvDataSegmentLength", "262144"),
     ("HeaderDigest", "None,CRC32C"),
     ("DataDigest", "None,CRC32C"),
     ("InitialR2T", "Yes"),
@@ -46,7 +46,7 @@ const LUN_PARAMS: &[&str] = &[
 ];
 
 /// tgt-admin's mode page for `write-cache off`: the caching page with WCE clear.
-const WRITE_CACHE_OFF: &str = "8:0:18:0x10:0:0xff:0xff:0:0:0xff:0xff:0xff:0xff:0x80:0x14:0:0:0:0:0:0";
+pub const WRITE_CACHE_OFF: &str = "8:0:18:0x10:0:0xff:0xff:0:0:0xff:0xff:0xff:0xff:0x80:0x14:0:0:0:0:0:0";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -77,9 +77,9 @@ fn error(origin: &Origin, message: String) -> ConfError {
 }
 
 fn account(d: &Directive) -> Result<Account, ConfError> {
-    let mut words = d.value.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(user), Some(password), None) => Ok(Account { user: user.into(), password: password.into() }),
+    let words = super::conf::words(&d.value).map_err(|e| error(&d.origin, e))?;
+    match words.as_slice() {
+        [user, password] => Ok(Account { user: user.clone(), password: password.clone() }),
         _ => Err(error(&d.origin, format!("'{}' takes a user and a password", d.key))),
     }
 }
@@ -232,7 +232,7 @@ fn set_param(params: &mut Vec<Param>, name: &str, value: &str) {
 
 /// A mode page's numbers in decimal, as the daemon reports them (`0x10` and `16` are one page);
 /// text that is not all numbers is left for the daemon to refuse.
-fn mode_page_decimal(value: &str) -> String {
+pub fn mode_page_decimal(value: &str) -> String {
     let numbers: Option<Vec<String>> = value
         .split(':')
         .map(|item| {
