@@ -118,15 +118,35 @@ fn mistakes_name_file_and_line_and_nothing_is_half_applied() {
     );
     assert_eq!(tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]), "");
 
-    // The file is fine but the daemon refuses a late request (the second target's file does not
-    // exist): the first target, created before, is removed again, and so are new accounts.
-    let text = config(&image).replace("bs-type null\n\t\tbsopts size=1073741824", "path /nonexistent/disk.img");
+    // The file is fine but the daemon refuses a request of the second target (its file does not
+    // exist): that target is removed again, the first one comes up (as with tgt), and the run
+    // fails naming the target it could not make.
+    let text = config(&image)
+        .replace("bs-type null\n\t\tbsopts size=1073741824", "path /nonexistent/disk.img")
+        .replace("\tinitiator-address ALL\n", "\tinitiator-address ALL\n\tincominguser betauser betasecret12\n");
     let conf = write(dir.path(), "late.conf", &text);
     let out = tgt_admin(&tgtd, &["--execute", "-c", &conf]);
-    assert_eq!(out.status.code(), Some(22), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("removed again"));
-    assert_eq!(tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]), "");
-    assert_eq!(tgtd.tgtadm_ok(&["--mode", "account", "--op", "show"]), "Account list:\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(22), "{stderr}");
+    assert!(stderr.contains("target iqn.2001-04.com.example:beta: logicalunit new"), "{stderr}");
+    assert!(stderr.contains("(the target was removed again)"), "{stderr}");
+    assert!(stderr.contains("not applied: target iqn.2001-04.com.example:beta; 1 other target(s) were"), "{stderr}");
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.starts_with("Target 1: iqn.2001-04.com.example:alpha\n") && !show.contains(":beta"), "{show}");
+    // beta's new account went with it; alpha's stayed.
+    let accounts = tgtd.tgtadm_ok(&["--mode", "account", "--op", "show"]);
+    assert!(accounts.contains("alice") && !accounts.contains("betauser"), "{accounts}");
+
+    // --ignore-errors, as tgt's: the failed request is reported and the run goes on, so beta
+    // comes up without the LUN that could not be made, and the run succeeds.
+    let out = tgt_admin(&tgtd, &["--execute", "--ignore-errors", "-c", &conf]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("logicalunit new tid 2 lun 1"), "{stderr}");
+    assert!(stderr.contains("(ignored)"), "{stderr}");
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains("Target 2: iqn.2001-04.com.example:beta\n"), "{show}");
+    assert!(show.contains("        betauser\n"), "{show}");
 }
 
 #[test]
@@ -150,14 +170,26 @@ fn update_applies_only_differences_and_spares_busy_targets() {
         );
     let conf2 = write(dir.path(), "changed.conf", &changed);
     let pretend = ok(&tgtd, &["--update", "ALL", "--pretend", "-c", &conf2]);
-    assert!(pretend.contains("would run: target update tid 1 parameters"), "{pretend}");
-    assert!(pretend.contains("would run: logicalunit new tid 1 lun 7"), "{pretend}");
+    assert!(
+        pretend.contains(
+            " --lld iscsi --mode target --op update --tid 1 --name MaxRecvDataSegmentLength --value 131072\n"
+        ),
+        "{pretend}"
+    );
+    assert!(pretend.contains(" --lld iscsi --mode logicalunit --op new --tid 1 --lun 7 --bstype memory"), "{pretend}");
     assert!(pretend.contains("iqn.2001-04.com.example:beta has 1 active session(s)"), "{pretend}");
     let before = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--tid", "1"]);
     assert!(before.contains("MaxRecvDataSegmentLength=65536"), "--pretend changed something: {before}");
 
-    let out = ok(&tgtd, &["--update", "ALL", "-c", &conf2]);
-    assert!(out.contains("left unchanged (use --force)"), "{out}");
+    // What could be applied is; the busy target is named and the run fails (EBUSY).
+    let out = tgt_admin(&tgtd, &["--update", "ALL", "-c", &conf2]);
+    assert_eq!(out.status.code(), Some(16), "{}", common::text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("left unchanged, they have sessions (use --force): iqn.2001-04.com.example:beta"),
+        "{}",
+        common::text(&out)
+    );
     let params = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--tid", "1"]);
     assert!(params.contains("MaxRecvDataSegmentLength=131072"), "{params}");
     let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
@@ -479,5 +511,12 @@ fn generated_configurations_dump_and_load_back_identically() {
         assert!(out.status.success(), "seed {seed}: {}\n{first}", common::text(&out));
         let second = ok(&fresh, &["--dump"]);
         assert_eq!(second, first, "seed {seed}");
+        // --pretend prints tgtadm command lines a shell runs as they are: the same configuration.
+        let replay = Tgtd::start();
+        let lines = ok(&replay, &["--execute", "--pretend", "-c", &conf]);
+        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        let out = Command::new("sh").args(["-e", "-c", &lines]).env("PATH", path).output().unwrap();
+        assert!(out.status.success(), "seed {seed}: {}\n{lines}", common::text(&out));
+        assert_eq!(ok(&replay, &["--dump"]), first, "seed {seed}: {lines}");
     }
 }
