@@ -173,7 +173,10 @@ fn running(args: &Args) -> Result<RunningState, Failure> {
 
 fn load_conf(args: &Args) -> Result<(Vec<spec::TargetSpec>, Discovery), Failure> {
     let file = conf::load(&args.conf).map_err(|e| Failure(e.to_string(), EXIT_INVALID))?;
-    spec::from_conf(&file).map_err(|e| Failure(e.to_string(), EXIT_INVALID))
+    spec::from_conf(&file).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Failure(lines.join("\ntgt-admin: "), EXIT_INVALID)
+    })
 }
 
 /// tgtadm and the option that reaches the same daemon, for `--pretend`'s command lines.
