@@ -183,6 +183,7 @@ pub fn parse_into(text: &str, file: &Path, conf: &mut ConfFile, depth: usize) ->
         if let Some(tag) = line.strip_prefix('<') {
             let tag = tag.strip_suffix('>').ok_or_else(|| err(format!("malformed tag '{line}'")))?;
             let (kind, arg) = split_key(tag);
+            let arg = &unquote(arg).map_err(err)?;
             if arg.is_empty() {
                 return Err(err(format!("<{kind}> needs a name")));
             }
@@ -212,6 +213,8 @@ pub fn parse_into(text: &str, file: &Path, conf: &mut ConfFile, depth: usize) ->
         }
         let (key, value) = split_key(line);
         let lower = key.to_ascii_lowercase();
+        let value =
+            &if WORD_KEYS.contains(&lower.as_str()) { value.to_string() } else { unquote(value).map_err(err)? };
         let directive = Directive { key: lower.clone(), value: value.to_string(), origin: origin.clone() };
         match &mut open {
             None => {
@@ -267,10 +270,109 @@ pub fn parse_into(text: &str, file: &Path, conf: &mut ConfFile, depth: usize) ->
     }
 }
 
-/// `#` starts a comment anywhere on a line.
+/// `#` starts a comment anywhere on a line, except inside a quoted word.
 fn strip_comment(line: &str) -> &str {
-    line.split_once('#').map(|(before, _)| before).unwrap_or(line)
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut word_start = true;
+    for (i, c) in line.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+        } else if c == '#' {
+            return &line[..i];
+        } else if c == '"' && word_start {
+            quoted = true;
+        }
+        word_start = c.is_whitespace();
+    }
+    line
 }
+
+/// The words of `text`, split at whitespace. A word that starts with `"` runs to the next
+/// unescaped `"` and may hold spaces and `#`; inside it `\"`, `\\`, `\n`, `\t` and `\r` are escapes.
+/// Quotes are how `--dump` writes values (user names, passwords) that would otherwise not survive.
+pub fn words(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(first) = chars.next() else { return Ok(out) };
+        let mut word = String::new();
+        if first != '"' {
+            word.push(first);
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                word.push(c);
+            }
+            out.push(word);
+            continue;
+        }
+        loop {
+            match chars.next() {
+                None => return Err(format!("unterminated quote in '{text}'")),
+                Some('"') => break,
+                Some('\\') => match chars.next() {
+                    Some('n') => word.push('\n'),
+                    Some('t') => word.push('\t'),
+                    Some('r') => word.push('\r'),
+                    Some(c @ ('"' | '\\')) => word.push(c),
+                    _ => return Err(format!("unknown escape in '{text}' (\\\" and \\\\ are known)")),
+                },
+                Some(c) => word.push(c),
+            }
+        }
+        if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+            return Err(format!(
+                "a quoted word must end before '{}' in '{text}'",
+                chars.peek().copied().unwrap_or(' ')
+            ));
+        }
+        out.push(word);
+    }
+}
+
+/// A whole directive value: taken as written (inner spaces kept), or unquoted if it is one quoted
+/// word.
+pub fn unquote(text: &str) -> Result<String, String> {
+    if !text.starts_with('"') {
+        return Ok(text.to_string());
+    }
+    match words(text)?.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(format!("'{text}' must be one quoted value")),
+    }
+}
+
+/// `value` as `words`/`unquote` read it back: quoted only if it must be.
+pub fn quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && !value.starts_with('"')
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#');
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::from('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Directives whose value is a list of words (user and password): unquoted word by word later.
+const WORD_KEYS: &[&str] =
+    &["incominguser", "outgoinguser", "incomingdiscoveryuser", "outgoingdiscoveryuser", "initiator-address"];
 
 /// `key value...`: the key, then the rest trimmed.
 fn split_key(line: &str) -> (&str, &str) {

@@ -1,7 +1,8 @@
 //! `--dump`: the running configuration as targets.conf text that `--execute` turns back into the
 //! same configuration. Every LUN gets an explicit `lun` line so numbering cannot shift.
 
-use super::spec::{Account, Discovery, TargetSpec};
+use super::conf::quote;
+use super::spec::{mode_page_decimal, Account, Discovery, TargetSpec, WRITE_CACHE_OFF};
 use std::fmt::Write;
 
 /// The placeholder path of a LUN whose store has no file (memory, null).
@@ -10,10 +11,10 @@ pub const NO_PATH: &str = "-";
 pub fn dump(targets: &[TargetSpec], discovery: &Discovery) -> String {
     let mut out = String::from("default-driver iscsi\n");
     for a in &discovery.incoming {
-        let _ = writeln!(out, "incomingdiscoveryuser {} {}", a.user, a.password);
+        let _ = writeln!(out, "incomingdiscoveryuser {} {}", quote(&a.user), quote(&a.password));
     }
     if let Some(a) = &discovery.outgoing {
-        let _ = writeln!(out, "outgoingdiscoveryuser {} {}", a.user, a.password);
+        let _ = writeln!(out, "outgoingdiscoveryuser {} {}", quote(&a.user), quote(&a.password));
     }
     for t in targets {
         out.push('\n');
@@ -23,40 +24,46 @@ pub fn dump(targets: &[TargetSpec], discovery: &Discovery) -> String {
 }
 
 fn user(out: &mut String, key: &str, a: &Account) {
-    let _ = writeln!(out, "\t{key} {} {}", a.user, a.password);
+    let _ = writeln!(out, "\t{key} {} {}", quote(&a.user), quote(&a.password));
 }
 
 fn target(t: &TargetSpec) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "<target {}>", t.name);
+    let _ = writeln!(out, "<target {}>", quote(&t.name));
+    let write_cache_off = mode_page_decimal(WRITE_CACHE_OFF);
     for (lun, spec) in &t.luns {
-        let _ = writeln!(out, "\t<backing-store {}>", spec.backing_store.as_deref().unwrap_or(NO_PATH));
+        let _ = writeln!(out, "\t<backing-store {}>", quote(spec.backing_store.as_deref().unwrap_or(NO_PATH)));
         let _ = writeln!(out, "\t\tlun {lun}");
         if spec.device_type != rtgt_mgmt::DeviceType::Disk {
             // tgt's --device-type spelling for the types rtgt can name.
             let _ = writeln!(out, "\t\tdevice-type {}", spec.device_type.name());
         }
         if let Some(bstype) = &spec.bstype {
-            let _ = writeln!(out, "\t\tbs-type {bstype}");
+            let _ = writeln!(out, "\t\tbs-type {}", quote(bstype));
         }
         if !spec.bsopts.is_empty() {
-            let _ = writeln!(out, "\t\tbsopts {}", spec.bsopts);
+            let _ = writeln!(out, "\t\tbsopts {}", quote(&spec.bsopts));
         }
         if !spec.bsoflags.is_empty() {
-            let _ = writeln!(out, "\t\tbsoflags {}", spec.bsoflags);
+            let _ = writeln!(out, "\t\tbsoflags {}", quote(&spec.bsoflags));
         }
         if let Some(size) = spec.block_size {
             let _ = writeln!(out, "\t\tblock-size {size}");
         }
         for p in &spec.params {
-            let _ = writeln!(out, "\t\t{} {}", p.name, p.value);
+            if p.name == "mode_page" && p.value == write_cache_off {
+                // The directive that made it, not the page's bytes.
+                out.push_str("\t\twrite-cache off\n");
+            } else {
+                let _ = writeln!(out, "\t\t{} {}", p.name, quote(&p.value));
+            }
         }
         out.push_str("\t</backing-store>\n");
     }
     for rule in &t.acl {
         match rule {
             rtgt_mgmt::AclEntry::InitiatorName(name) => {
-                let _ = writeln!(out, "\tinitiator-name {name}");
+                let _ = writeln!(out, "\tinitiator-name {}", quote(name));
             }
             other => {
                 let _ = writeln!(out, "\tinitiator-address {other}");
@@ -70,7 +77,7 @@ fn target(t: &TargetSpec) -> String {
         user(&mut out, "outgoinguser", a);
     }
     for (name, value) in &t.params {
-        let _ = writeln!(out, "\t{name} {value}");
+        let _ = writeln!(out, "\t{name} {}", quote(value));
     }
     out.push_str("</target>\n");
     out
@@ -105,5 +112,32 @@ mod tests {
         assert_eq!(discovery2, discovery);
         assert_eq!(dump(&specs2, &discovery2), dumped);
         assert!(dumped.contains("\t<backing-store ->\n\t\tlun 4\n\t\tbs-type memory\n"), "{dumped}");
+    }
+
+    /// Values the daemon takes that plain targets.conf words cannot carry (spaces, `#`, quotes,
+    /// backslashes), and `write-cache off`, dump as text that loads back to the same specs.
+    #[test]
+    fn odd_values_and_write_cache_load_back() {
+        use rtgt_mgmt::{AclEntry, LunSpec, Param};
+        let odd = |user: &str, password: &str| Account { user: user.into(), password: password.into() };
+        let mut lun = LunSpec::disk(Some("/srv/a b#1.img".into()));
+        lun.params = vec![Param::new("mode_page", mode_page_decimal(WRITE_CACHE_OFF)), Param::new("vendor_id", "A #B")];
+        let spec = TargetSpec {
+            name: "iqn.2001-04.com.example:odd".into(),
+            params: [("TargetAlias".to_string(), "my \"disk\"".to_string())].into_iter().collect(),
+            acl: vec![AclEntry::InitiatorName("iqn.x with space".into())],
+            incoming: vec![odd("bob smith", "pa ss\"#word\\"), odd("\"q", "")],
+            outgoing: Some(odd("tab\tuser", "line\nbreak12")),
+            luns: [(1, lun)].into_iter().collect(),
+        };
+        let discovery = Discovery { incoming: vec![odd("d u", "#secret")], outgoing: None };
+        let dumped = dump(std::slice::from_ref(&spec), &discovery);
+        assert!(dumped.contains("\t\twrite-cache off\n"), "{dumped}");
+        assert!(dumped.contains("\tincominguser \"bob smith\" \"pa ss\\\"#word\\\\\"\n"), "{dumped}");
+        let mut again = ConfFile::default();
+        parse_into(&dumped, Path::new("dump.conf"), &mut again, 0).unwrap();
+        let (specs, discovery2) = from_conf(&again).unwrap();
+        assert_eq!(specs, [spec]);
+        assert_eq!(discovery2, discovery);
     }
 }

@@ -2,6 +2,7 @@
 //! socket tgtadm uses. The file is parsed and checked completely, and the whole plan made, before
 //! the first request is sent; if a request fails, what this run created is removed again.
 
+mod command;
 mod conf;
 mod dump;
 mod plan;
@@ -27,6 +28,8 @@ const SOCKET_DIR: &str = "/var/run/tgtd";
 const SOCKET_ENV: &str = "RTGT_CONTROL_SOCKET";
 /// As tgtadm: EINVAL for a refused request or a bad file, ENOTCONN when the daemon is not there.
 const EXIT_INVALID: u8 = 22;
+/// EBUSY: `--update`/`--delete` left targets with sessions as they were.
+const EXIT_BUSY: u8 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Action {
@@ -48,6 +51,7 @@ struct Args {
     force: bool,
     pretend: bool,
     verbose: bool,
+    ignore_errors: bool,
 }
 
 fn usage() -> &'static str {
@@ -62,7 +66,8 @@ fn usage() -> &'static str {
      \x20     --dump               print the running configuration in targets.conf form\n\
      \x20 -c, --conf FILE          configuration file (default /etc/tgt/targets.conf)\n\
      \x20 -f, --force              also change or remove targets that have sessions\n\
-     \x20 -p, --pretend            print the requests instead of sending them\n\
+     \x20 -p, --pretend            print the tgtadm command lines instead of running them\n\
+     \x20     --ignore-errors      go on after a failed request (a target is then not taken back)\n\
      \x20 -C, --control-port N     talk to the daemon on /var/run/tgtd/socket.N\n\
      \x20     --control-socket PATH  talk to the daemon on PATH (or $RTGT_CONTROL_SOCKET)\n\
      \x20 -v, --verbose            print each request as it is sent\n\
@@ -73,7 +78,7 @@ fn parse_args(argv: &[String], env_socket: Option<String>) -> Result<Args, Strin
     let mut action = None;
     let mut conf = PathBuf::from(DEFAULT_CONF);
     let (mut socket, mut port) = (None, None);
-    let (mut force, mut pretend, mut verbose) = (false, false, false);
+    let (mut force, mut pretend, mut verbose, mut ignore_errors) = (false, false, false, false);
     let mut i = 0;
     while i < argv.len() {
         let arg = argv[i].as_str();
@@ -107,7 +112,7 @@ fn parse_args(argv: &[String], env_socket: Option<String>) -> Result<Args, Strin
             "-f" | "--force" => force = true,
             "-p" | "--pretend" => pretend = true,
             "-v" | "--verbose" => verbose = true,
-            "--ignore-errors" => return Err("--ignore-errors is not supported: rtgt applies all or nothing".into()),
+            "--ignore-errors" => ignore_errors = true,
             "-C" | "--control-port" => {
                 let v = value(name)?;
                 port = Some(v.parse::<u32>().map_err(|_| format!("'{v}' is not a control port number"))?);
@@ -121,7 +126,7 @@ fn parse_args(argv: &[String], env_socket: Option<String>) -> Result<Args, Strin
         .or_else(|| env_socket.filter(|s| !s.is_empty()).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(format!("{SOCKET_DIR}/socket.0")));
     let action = action.ok_or("give an operation: --execute, --update, --delete, --show, --dump, ...")?;
-    Ok(Args { action, conf, socket, force, pretend, verbose })
+    Ok(Args { action, conf, socket, force, pretend, verbose, ignore_errors })
 }
 
 /// A failure: what to print and the exit status.
@@ -168,53 +173,118 @@ fn running(args: &Args) -> Result<RunningState, Failure> {
 
 fn load_conf(args: &Args) -> Result<(Vec<spec::TargetSpec>, Discovery), Failure> {
     let file = conf::load(&args.conf).map_err(|e| Failure(e.to_string(), EXIT_INVALID))?;
-    spec::from_conf(&file).map_err(|e| Failure(e.to_string(), EXIT_INVALID))
+    spec::from_conf(&file).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Failure(lines.join("\ntgt-admin: "), EXIT_INVALID)
+    })
 }
 
-/// Send the plan's requests in order; on a failure, remove what this run created and stop.
+/// tgtadm and the option that reaches the same daemon, for `--pretend`'s command lines.
+fn tgtadm_prefix(args: &Args) -> String {
+    let text = args.socket.to_string_lossy();
+    match text.strip_prefix(SOCKET_DIR).and_then(|rest| rest.strip_prefix("/socket.")) {
+        Some("0") => "tgtadm".into(),
+        Some(n) if n.parse::<u32>().is_ok() => format!("tgtadm -C {n}"),
+        _ => format!("tgtadm --control-socket {}", command::shell_quote(&text)),
+    }
+}
+
+/// Send the plan's requests unit by unit (accounts first, then one unit per target). A failed
+/// target is taken back on its own and the other targets still come up, as with tgt; the run then
+/// fails naming every target it could not apply. With `--ignore-errors` (tgt's option) a failed
+/// request is reported and the run goes on with the next one, except that a target whose account
+/// request failed is not opened to initiators: it never admits logins without its CHAP.
 fn apply(args: &Args, plan: Plan) -> Result<(), Failure> {
     for note in &plan.notes {
         println!("{note}");
     }
+    let steps = |u: usize| plan.steps.iter().filter(move |s| s.unit == u);
     if args.pretend {
-        for step in &plan.steps {
-            println!("would run: {}", step.text);
+        let prefix = tgtadm_prefix(args);
+        for u in 0..plan.units.len() {
+            for step in steps(u) {
+                for line in command::lines(&step.op, &prefix) {
+                    println!("{line}");
+                }
+            }
         }
         return Ok(());
     }
-    for step in &plan.steps {
-        if args.verbose {
-            println!("{}", step.text);
-        }
-        if let Err(Failure(message, code)) = call(args, step.op.clone()) {
-            for &tid in &plan.created {
-                let _ = call(args, Op::Target(TargetOp::Delete { tid, force: true }));
+    let mut failed: Vec<String> = Vec::new();
+    let mut code = None;
+    let mut succeeded = vec![false; plan.units.len()];
+    for (u, unit) in plan.units.iter().enumerate() {
+        let mut account_failed = false;
+        let mut unit_failed = false;
+        for step in steps(u) {
+            if account_failed && matches!(step.op, Op::Target(TargetOp::Bind { .. })) {
+                eprintln!("tgt-admin: {}: {}: skipped, an account request failed before", unit.label, step.text);
+                continue;
             }
-            for (user, outgoing) in &plan.discovery_bound {
-                let _ = call(args, Op::Account(AccountOp::Unbind { tid: 0, user: user.clone(), outgoing: *outgoing }));
+            if args.verbose {
+                println!("{}", step.text);
             }
-            // tgtd refuses to delete an account still bound as incoming to a running target (an
-            // --update bound it there): it stays, guarding that target, and the message says so.
-            let kept: Vec<&str> = plan
-                .new_accounts
-                .iter()
-                .filter(|user| call(args, Op::Account(AccountOp::Delete { user: user.to_string() })).is_err())
-                .map(String::as_str)
-                .collect();
-            let undone = if plan.created.is_empty() && plan.new_accounts.is_empty() {
-                String::new()
-            } else if kept.is_empty() {
-                " (what this run created was removed again)".to_string()
-            } else {
-                format!(
-                    " (what this run created was removed again, but for account(s) {} still bound)",
-                    kept.join(", ")
-                )
+            let Err(Failure(message, status)) = call(args, step.op.clone()) else { continue };
+            code.get_or_insert(status);
+            unit_failed = true;
+            if args.ignore_errors {
+                eprintln!("tgt-admin: {}: {}: {message} (ignored)", unit.label, step.text);
+                account_failed |= matches!(step.op, Op::Account(_));
+                continue;
+            }
+            let undone = match unit.created {
+                Some(tid) => match call(args, Op::Target(TargetOp::Delete { tid, force: true })) {
+                    Ok(_) => " (the target was removed again)",
+                    Err(_) => " (removing the half-made target failed too)",
+                },
+                None => "",
             };
-            return Err(Failure(format!("{}: {message}{undone}", step.text), code));
+            eprintln!("tgt-admin: {}: {}: {message}{undone}", unit.label, step.text);
+            break;
+        }
+        succeeded[u] = !unit_failed || args.ignore_errors;
+        if unit_failed {
+            failed.push(unit.label.clone());
+        }
+        if u == 0 && unit_failed && !args.ignore_errors {
+            // Without their accounts no target can be made as the file says: undo and stop.
+            undo_accounts(args, &plan, &succeeded);
+            return Err(Failure("nothing was applied".into(), code.unwrap_or(EXIT_INVALID)));
         }
     }
-    Ok(())
+    undo_accounts(args, &plan, &succeeded);
+    match code {
+        Some(status) if !args.ignore_errors => {
+            let applied = succeeded.iter().skip(1).filter(|ok| **ok).count();
+            Err(Failure(format!("not applied: {}; {applied} other target(s) were", failed.join(", ")), status))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Remove the discovery bindings and accounts this run made that no successful unit uses. tgtd
+/// refuses to delete an account bound as incoming (an --update may have bound it to a running
+/// target): such an account stays, guarding that target, and the message says so.
+fn undo_accounts(args: &Args, plan: &Plan, succeeded: &[bool]) {
+    let used = |user: &String| plan.units.iter().zip(succeeded).any(|(unit, ok)| *ok && unit.users.contains(user));
+    if !succeeded[0] {
+        for (user, outgoing) in &plan.discovery_bound {
+            let _ = call(args, Op::Account(AccountOp::Unbind { tid: 0, user: user.clone(), outgoing: *outgoing }));
+        }
+    }
+    for user in plan.new_accounts.iter().filter(|u| !used(u)) {
+        if call(args, Op::Account(AccountOp::Delete { user: user.clone() })).is_err() {
+            eprintln!("tgt-admin: account {user} was kept: it is still bound");
+        }
+    }
+}
+
+/// `--update`/`--delete` that left targets with sessions alone did not do what was asked.
+fn busy(args: &Args, plan: &Plan) -> Result<(), Failure> {
+    if plan.busy.is_empty() || args.pretend {
+        return Ok(());
+    }
+    Err(Failure(format!("left unchanged, they have sessions (use --force): {}", plan.busy.join(", ")), EXIT_BUSY))
 }
 
 fn run(args: &Args) -> Result<(), Failure> {
@@ -254,12 +324,16 @@ fn run(args: &Args) -> Result<(), Failure> {
                 args.force,
             )
             .map_err(|e| Failure(e, EXIT_INVALID))?;
-            apply(args, plan)
+            let left = busy(args, &plan);
+            apply(args, plan)?;
+            left
         }
         Action::Delete(selection) => {
             let now = running(args)?;
             let plan = plan::delete(&now.targets, selection, args.force).map_err(|e| Failure(e, EXIT_INVALID))?;
-            apply(args, plan)
+            let left = busy(args, &plan);
+            apply(args, plan)?;
+            left
         }
         Action::Offline(selection) | Action::Ready(selection) => {
             let state = if matches!(args.action, Action::Offline(_)) { "offline" } else { "ready" };
@@ -268,7 +342,7 @@ fn run(args: &Args) -> Result<(), Failure> {
                 // targets created later; tgt's tgt-admin sets each target's state instead.
                 let op = Op::System(SystemOp::Update { params: vec![Param::new("State", state)] });
                 if args.pretend {
-                    println!("would run: system update State {state}");
+                    command::lines(&op, &tgtadm_prefix(args)).iter().for_each(|l| println!("{l}"));
                     return Ok(());
                 }
                 return call(args, op).map(|_| ());
@@ -286,11 +360,11 @@ fn set_target_state(args: &Args, selection: &Selection, state: &str) -> Result<(
     let Some(view) = views.iter().find(|v| selection.matches(Some(v.tid), &v.name)) else {
         return Err(Failure(format!("no running target matches {selection:?}"), EXIT_INVALID));
     };
+    let op = Op::Target(TargetOp::Update { tid: view.tid, params: vec![Param::new("state", state)] });
     if args.pretend {
-        println!("would run: target update tid {} state {state}", view.tid);
+        command::lines(&op, &tgtadm_prefix(args)).iter().for_each(|l| println!("{l}"));
         return Ok(());
     }
-    let op = Op::Target(TargetOp::Update { tid: view.tid, params: vec![Param::new("state", state)] });
     call(args, op).map(|_| ())
 }
 

@@ -7,11 +7,25 @@ use super::spec::{Account, Discovery, TargetSpec, DEFAULT_PARAMS};
 use rtgt_mgmt::{AccountEntry, AccountOp, LunOp, Op, Param, TargetOp};
 use std::collections::BTreeMap;
 
-/// One request, with what it does in words.
+/// One request, with what it does in words, and the unit (index into `Plan::units`) it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub op: Op,
     pub text: String,
+    pub unit: usize,
+}
+
+/// Steps that succeed or fail together: the accounts and discovery bindings (unit 0), then one
+/// per target. A failed target unit is taken back on its own and the others still run, as tgt
+/// brings up the targets it can.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unit {
+    /// What the unit is about ("accounts", "target NAME").
+    pub label: String,
+    /// The target this unit creates: deleted again if one of its steps fails.
+    pub created: Option<u32>,
+    /// Accounts this unit binds (a new one is deleted again if no unit that uses it succeeded).
+    pub users: Vec<String>,
 }
 
 /// A running target as the planner needs it.
@@ -27,9 +41,11 @@ pub struct Running {
 pub struct Plan {
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
-    /// Targets created by this plan (tid, name): removed again if a later step fails.
-    pub created: Vec<u32>,
-    /// Accounts created by this plan: removed again if a later step fails.
+    pub units: Vec<Unit>,
+    /// Targets with sessions that were left as they are (no --force): the run reports failure.
+    pub busy: Vec<String>,
+    /// Accounts created by this plan (in unit 0): removed again when nothing that succeeded uses
+    /// them.
     pub new_accounts: Vec<String>,
     /// Discovery bindings made by this plan (user, outgoing): taken back before the new accounts
     /// are removed, as tgtd refuses to delete an account still bound as incoming.
@@ -69,6 +85,8 @@ impl Selection {
 
 struct Planner<'a> {
     plan: Plan,
+    /// The unit steps go to now.
+    unit: usize,
     /// Accounts as they will be once the steps so far have run.
     accounts: BTreeMap<String, String>,
     running: &'a [Running],
@@ -78,7 +96,8 @@ struct Planner<'a> {
 impl<'a> Planner<'a> {
     fn new(running: &'a [Running], accounts: &[AccountEntry]) -> Self {
         Planner {
-            plan: Plan::default(),
+            plan: Plan { units: vec![Unit { label: "accounts".into(), ..Unit::default() }], ..Plan::default() },
+            unit: 0,
             accounts: accounts.iter().map(|a| (a.user.clone(), a.password.clone().unwrap_or_default())).collect(),
             running,
             next_tid: running.iter().map(|r| r.tid).max().unwrap_or(0) + 1,
@@ -86,20 +105,28 @@ impl<'a> Planner<'a> {
     }
 
     fn step(&mut self, op: Op, text: String) {
-        self.plan.steps.push(Step { op, text });
+        self.plan.steps.push(Step { op, text, unit: self.unit });
+    }
+
+    /// Steps from here on belong to a new unit about `target`.
+    fn begin(&mut self, target: &str) {
+        self.plan.units.push(Unit { label: format!("target {target}"), ..Unit::default() });
+        self.unit = self.plan.units.len() - 1;
     }
 
     /// Make sure `account` exists with its password; an existing one with another password is a
     /// conflict (it may be bound elsewhere), reported before anything runs.
     fn ensure_account(&mut self, a: &Account) -> Result<(), String> {
+        self.plan.units[self.unit].users.push(a.user.clone());
         match self.accounts.get(&a.user) {
             Some(p) if *p == a.password => Ok(()),
             Some(_) => Err(format!("account {} exists with another password; delete it first", a.user)),
             None => {
                 self.accounts.insert(a.user.clone(), a.password.clone());
                 self.plan.new_accounts.push(a.user.clone());
+                // Accounts are made first, in unit 0: several targets may share one.
                 let op = Op::Account(AccountOp::New { user: a.user.clone(), password: a.password.clone() });
-                self.step(op, format!("account new {}", a.user));
+                self.plan.steps.push(Step { op, text: format!("account new {}", a.user), unit: 0 });
                 Ok(())
             }
         }
@@ -119,7 +146,8 @@ impl<'a> Planner<'a> {
     fn create(&mut self, t: &TargetSpec) -> Result<(), String> {
         let tid = self.next_tid;
         self.next_tid += 1;
-        self.plan.created.push(tid);
+        self.begin(&t.name);
+        self.plan.units[self.unit].created = Some(tid);
         self.step(Op::Target(TargetOp::New { tid, name: t.name.clone() }), format!("target new tid {tid} {}", t.name));
         if !t.params.is_empty() {
             let params: Vec<Param> = t.params.iter().map(|(k, v)| Param::new(k, v)).collect();
@@ -150,6 +178,7 @@ impl<'a> Planner<'a> {
 
     /// Only what differs between `have` (running as `tid`) and `want`.
     fn reconcile(&mut self, tid: u32, have: &TargetSpec, want: &TargetSpec) -> Result<(), String> {
+        self.begin(&want.name);
         let mut params: Vec<Param> = want
             .params
             .iter()
@@ -283,10 +312,13 @@ pub fn update(
         match current {
             None => p.create(t)?,
             Some(r) if r.spec == *t => p.plan.notes.push(format!("target {} is up to date", t.name)),
-            Some(r) if r.sessions > 0 && !force => p
-                .plan
-                .notes
-                .push(format!("target {} has {} active session(s): left unchanged (use --force)", t.name, r.sessions)),
+            Some(r) if r.sessions > 0 && !force => {
+                p.plan.busy.push(t.name.clone());
+                p.plan.notes.push(format!(
+                    "target {} has {} active session(s): left unchanged (use --force)",
+                    t.name, r.sessions
+                ))
+            }
             Some(r) => p.reconcile(r.tid, &r.spec, t)?,
         }
     }
@@ -298,7 +330,8 @@ pub fn update(
         }
         // Running but no longer in the file (all of them with ALL, or the one named).
         matched = true;
-        remove(&mut p.plan, r, force);
+        p.begin(&r.spec.name);
+        remove(&mut p.plan, p.unit, r, force);
     }
     if !matched {
         return Err(match selection {
@@ -309,8 +342,9 @@ pub fn update(
     Ok(p.plan)
 }
 
-fn remove(plan: &mut Plan, r: &Running, force: bool) {
+fn remove(plan: &mut Plan, unit: usize, r: &Running, force: bool) {
     if r.sessions > 0 && !force {
+        plan.busy.push(r.spec.name.clone());
         plan.notes
             .push(format!("target {} has {} active session(s): not removed (use --force)", r.spec.name, r.sessions));
         return;
@@ -318,18 +352,21 @@ fn remove(plan: &mut Plan, r: &Running, force: bool) {
     plan.steps.push(Step {
         op: Op::Target(TargetOp::Delete { tid: r.tid, force }),
         text: format!("target delete tid {} {}", r.tid, r.spec.name),
+        unit,
     });
 }
 
 /// `--delete`: remove the selected running targets.
 pub fn delete(running: &[Running], selection: &Selection, force: bool) -> Result<Plan, String> {
-    let mut plan = Plan::default();
+    let mut plan = Plan { units: vec![Unit { label: "accounts".into(), ..Unit::default() }], ..Plan::default() };
     let chosen: Vec<&Running> = running.iter().filter(|r| selection.matches(Some(r.tid), &r.spec.name)).collect();
     if chosen.is_empty() && *selection != Selection::All {
         return Err(format!("no running target matches {selection:?}"));
     }
     for r in chosen {
-        remove(&mut plan, r, force);
+        plan.units.push(Unit { label: format!("target {}", r.spec.name), ..Unit::default() });
+        let unit = plan.units.len() - 1;
+        remove(&mut plan, unit, r, force);
     }
     Ok(plan)
 }
@@ -369,7 +406,9 @@ mod tests {
                 "target bind tid 4 ALL"
             ]
         );
-        assert_eq!(plan.created, [4]);
+        assert_eq!(plan.units[1].created, Some(4));
+        // The account is made in unit 0, the target's steps are unit 1.
+        assert_eq!(plan.steps.iter().map(|s| s.unit).collect::<Vec<_>>(), [1, 0, 1, 1, 1]);
         assert_eq!(plan.notes.len(), 1);
     }
 

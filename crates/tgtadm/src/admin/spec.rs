@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 /// A new target's iSCSI parameters (rtgt's defaults): only differences are configuration.
 pub const DEFAULT_PARAMS: &[(&str, &str)] = &[
-    ("MaxRecvDataSegmentLength", "8192"),
+    ("MaxRecvDataSegmentLength", "262144"),
     ("HeaderDigest", "None,CRC32C"),
     ("DataDigest", "None,CRC32C"),
     ("InitialR2T", "Yes"),
@@ -46,7 +46,7 @@ const LUN_PARAMS: &[&str] = &[
 ];
 
 /// tgt-admin's mode page for `write-cache off`: the caching page with WCE clear.
-const WRITE_CACHE_OFF: &str = "8:0:18:0x10:0:0xff:0xff:0:0:0xff:0xff:0xff:0xff:0x80:0x14:0:0:0:0:0:0";
+pub const WRITE_CACHE_OFF: &str = "8:0:18:0x10:0:0xff:0xff:0:0:0xff:0xff:0xff:0xff:0x80:0x14:0:0:0:0:0:0";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -77,31 +77,69 @@ fn error(origin: &Origin, message: String) -> ConfError {
 }
 
 fn account(d: &Directive) -> Result<Account, ConfError> {
-    let mut words = d.value.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(user), Some(password), None) => Ok(Account { user: user.into(), password: password.into() }),
+    let words = super::conf::words(&d.value).map_err(|e| error(&d.origin, e))?;
+    match words.as_slice() {
+        [user, password] => Ok(Account { user: user.clone(), password: password.clone() }),
         _ => Err(error(&d.origin, format!("'{}' takes a user and a password", d.key))),
     }
 }
 
-/// Every target of the file, checked; the discovery accounts.
-pub fn from_conf(conf: &ConfFile) -> Result<(Vec<TargetSpec>, Discovery), ConfError> {
+/// Every target of the file, checked; the discovery accounts. Every block is checked, so the
+/// errors name each mistake of the file (one per target block), before anything is applied.
+pub fn from_conf(conf: &ConfFile) -> Result<(Vec<TargetSpec>, Discovery), Vec<ConfError>> {
+    let mut errors = Vec::new();
     let mut discovery = Discovery::default();
     for d in &conf.global {
-        match d.key.as_str() {
-            "incomingdiscoveryuser" => discovery.incoming.push(account(d)?),
-            "outgoingdiscoveryuser" => discovery.outgoing = Some(account(d)?),
-            _ => {}
-        }
+        let result = match d.key.as_str() {
+            "incomingdiscoveryuser" => account(d).map(|a| discovery.incoming.push(a)),
+            "outgoingdiscoveryuser" => account(d).map(|a| discovery.outgoing = Some(a)),
+            _ => Ok(()),
+        };
+        errors.extend(result.err());
     }
     let mut targets: Vec<TargetSpec> = Vec::new();
-    for block in &conf.targets {
-        if targets.iter().any(|t| t.name.eq_ignore_ascii_case(&block.name)) {
-            return Err(error(&block.origin, format!("target {} is defined twice", block.name)));
+    for (i, block) in conf.targets.iter().enumerate() {
+        if conf.targets[..i].iter().any(|t| t.name.eq_ignore_ascii_case(&block.name)) {
+            errors.push(error(&block.origin, format!("target {} is defined twice", block.name)));
+            continue;
         }
-        targets.push(target_from_block(block)?);
+        match target_from_block(block) {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(e),
+        }
     }
-    Ok((targets, discovery))
+    if errors.is_empty() {
+        Ok((targets, discovery))
+    } else {
+        Err(errors)
+    }
+}
+
+/// A target parameter's value as the daemon will take it, checked here so that the mistake is
+/// named by file and line before any target is made (not after, by a tid that is gone).
+fn check_target_param(key: &str, value: &str) -> Result<(), String> {
+    let number = |low: u64, high: u64| match value.parse::<u64>() {
+        Ok(n) if (low..=high).contains(&n) => Ok(()),
+        _ => Err(format!("{key} '{value}' is not a number from {low} to {high}")),
+    };
+    match key {
+        "MaxRecvDataSegmentLength" | "MaxXmitDataSegmentLength" | "FirstBurstLength" | "MaxBurstLength" => {
+            number(512, 16_777_215)
+        }
+        "ErrorRecoveryLevel" => number(0, 2),
+        "MaxOutstandingR2T" | "MaxConnections" => number(1, 65_535),
+        "DefaultTime2Wait" | "DefaultTime2Retain" => number(0, 3600),
+        "MaxQueueCmd" | "MaxSessions" | "nop_interval" | "nop_count" => number(0, u32::MAX as u64),
+        "InitialR2T" | "ImmediateData" | "DataPDUInOrder" | "DataSequenceInOrder" => match value {
+            "Yes" | "No" => Ok(()),
+            _ => Err(format!("{key} '{value}' is not Yes or No")),
+        },
+        "HeaderDigest" | "DataDigest" => match value.split(',').all(|d| d == "None" || d == "CRC32C") {
+            true => Ok(()),
+            false => Err(format!("{key} '{value}' is not a list of None and CRC32C")),
+        },
+        _ => Ok(()),
+    }
 }
 
 fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
@@ -136,6 +174,7 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
             "driver" | "allow-in-use" | "controller_tid" => {}
             "lun" => return Err(error(&d.origin, "'lun' belongs in a <backing-store> block".into())),
             key if super::conf::target_param(key).is_some() => {
+                check_target_param(key, &d.value).map_err(|e| error(&d.origin, e))?;
                 let default = DEFAULT_PARAMS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
                 if default != Some(d.value.as_str()) {
                     spec.params.insert(key.to_string(), d.value.clone());
@@ -232,7 +271,7 @@ fn set_param(params: &mut Vec<Param>, name: &str, value: &str) {
 
 /// A mode page's numbers in decimal, as the daemon reports them (`0x10` and `16` are one page);
 /// text that is not all numbers is left for the daemon to refuse.
-fn mode_page_decimal(value: &str) -> String {
+pub fn mode_page_decimal(value: &str) -> String {
     let numbers: Option<Vec<String>> = value
         .split(':')
         .map(|item| {
@@ -335,7 +374,7 @@ mod tests {
     fn specs(text: &str) -> Result<Vec<TargetSpec>, ConfError> {
         let mut conf = ConfFile::default();
         parse_into(text, Path::new("t.conf"), &mut conf, 0)?;
-        from_conf(&conf).map(|(t, _)| t)
+        from_conf(&conf).map(|(t, _)| t).map_err(|mut e| e.remove(0))
     }
 
     #[test]
@@ -402,5 +441,23 @@ params {p}
         assert_eq!(e.to_string(), "t.conf:3: 'vendor_id' in params needs a value");
         let t = &specs(&conf("thin_provisioning=1, vendor_id = ACME")).unwrap()[0];
         assert_eq!(t.luns[&1].params, vec![Param::new("thin_provisioning", "1"), Param::new("vendor_id", "ACME")]);
+    }
+
+    /// Every target block's mistake is named, not just the first; a bad parameter value is one.
+    #[test]
+    fn every_block_is_checked_and_parameter_values_too() {
+        let mut conf = ConfFile::default();
+        let text = "<target a>\n MaxRecvDataSegmentLength lots\n</target>\n<target b>\n InitialR2T maybe\n</target>\n\
+                    <target c>\n HeaderDigest CRC32C,None\n MaxConnections 4\n</target>\n<target A>\n</target>\n";
+        parse_into(text, Path::new("t.conf"), &mut conf, 0).unwrap();
+        let errors: Vec<String> = from_conf(&conf).unwrap_err().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "t.conf:2: MaxRecvDataSegmentLength 'lots' is not a number from 512 to 16777215",
+                "t.conf:5: InitialR2T 'maybe' is not Yes or No",
+                "t.conf:11: target A is defined twice",
+            ]
+        );
     }
 }
