@@ -250,3 +250,31 @@ fn a_second_daemon_on_the_same_state_dir_is_refused() {
     // The first one is untouched.
     tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
 }
+
+/// A second LUN on a file another LUN already exports (here through a hard link: same device and
+/// inode, another path) is created, and the log says the file is in use.
+#[test]
+fn a_backing_file_exported_twice_is_logged() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "shared.img", 1 << 20);
+    let link = tgtd.dir.path().join("other-name.img");
+    std::fs::hard_link(&image, &link).unwrap();
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", "iqn.2026-12.t:a"]);
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "2", "--targetname", "iqn.2026-12.t:b"]);
+    tgtd.tgtadm_ok(&[
+        "--mode",
+        "logicalunit",
+        "--op",
+        "new",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "-b",
+        image.to_str().unwrap(),
+    ]);
+    assert!(!tgtd.log().contains("in use"), "{}", tgtd.log());
+    tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "new", "--tid", "2", "--lun", "1", "-b", link.to_str().unwrap()]);
+    let log = tgtd.log();
+    assert!(log.contains("LUN 1 of target 2") && log.contains("already in use by LUN 1 of target 1"), "{log}");
+}
