@@ -145,6 +145,7 @@ mod tests {
             backing_store_path: Some("/tmp/disk.img".into()),
             backing_store_flags: String::new(),
             mode_pages: Vec::new(),
+            missing: None,
         }
     }
 

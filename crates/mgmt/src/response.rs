@@ -143,6 +143,10 @@ pub struct LunView {
     /// of tgt's text layout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mode_pages: Vec<String>,
+    /// A saved LUN whose backing store could not be opened (at start, or at its last retry), and
+    /// why: it stays configured and offline until `--op update --params online=1` opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 /// An account bound to a target.

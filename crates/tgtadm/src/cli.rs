@@ -6,6 +6,7 @@ use crate::options::{scan, Given, Opt};
 use rtgt_mgmt::{AclEntry, DeviceType, Lld, LunOp, LunSpec, Op, Param, Request, SystemOp, TargetOp};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// tgt's default control socket directory; `-C N` picks `socket.N`.
 pub const SOCKET_DIR: &str = "/var/run/tgtd";
@@ -40,10 +41,18 @@ impl CliError {
 
 /// What tgtadm was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// One value per process run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Help,
     Version,
-    Send { socket: PathBuf, request: Request, json: bool },
+    /// `wait`: how long to keep trying to reach a daemon that is still starting (`--wait SECS`).
+    Send {
+        socket: PathBuf,
+        request: Request,
+        json: bool,
+        wait: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +134,7 @@ const GLOBAL: &[Opt] = &[
     Opt::Json,
     Opt::Debug,
     Opt::Secrets,
+    Opt::Wait,
 ];
 
 /// The options given, last one winning as with tgt, plus the order they came in.
@@ -249,7 +259,24 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
     } else {
         PathBuf::from(format!("{SOCKET_DIR}/socket.0"))
     };
-    Ok(Command::Send { socket, request: Request { lld, op }, json: args.has(Opt::Json) })
+    let wait = match args.value(Opt::Wait) {
+        None => Duration::ZERO,
+        Some(text) => parse_wait(text)?,
+    };
+    Ok(Command::Send { socket, request: Request { lld, op }, json: args.has(Opt::Json), wait })
+}
+
+/// The longest `--wait`: enough for any start-up, short enough that a typo cannot hang a script.
+const MAX_WAIT_SECS: u64 = 3600;
+
+/// `--wait SECS`: whole seconds, 0 to 3600.
+fn parse_wait(text: &str) -> Result<Duration, CliError> {
+    match text.parse::<u64>() {
+        Ok(secs) if secs <= MAX_WAIT_SECS => Ok(Duration::from_secs(secs)),
+        _ => {
+            Err(CliError::invalid(format!("--wait takes a number of seconds from 0 to {MAX_WAIT_SECS}, not '{text}'")))
+        }
+    }
 }
 
 /// Refuse options the operation does not use, naming the first one given.

@@ -230,3 +230,21 @@ fn socket_precedence() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `--wait SECS` on any request; a number of seconds or nothing.
+#[test]
+fn wait_option() {
+    let parse_line = |line: &str| parse(&line.split_whitespace().map(String::from).collect::<Vec<_>>(), None);
+    match parse_line("--wait 5 --mode target --op show").unwrap() {
+        Command::Send { wait, .. } => assert_eq!(wait, std::time::Duration::from_secs(5)),
+        other => panic!("{other:?}"),
+    }
+    match parse_line("--mode target --op show").unwrap() {
+        Command::Send { wait, .. } => assert!(wait.is_zero()),
+        other => panic!("{other:?}"),
+    }
+    for bad in ["soon", "-1", "3601"] {
+        let err = parse_line(&format!("--wait {bad} --mode target --op show")).unwrap_err();
+        assert!(err.message.contains("--wait takes a number of seconds"), "{}", err.message);
+    }
+}

@@ -22,12 +22,34 @@ pub enum ClientError {
     Receive(#[source] FrameError),
 }
 
-/// Send `request` to the daemon listening on `socket` and wait for its response.
-pub fn call(socket: &Path, request: &Request) -> Result<Response, ClientError> {
-    let mut stream = UnixStream::connect(socket).map_err(ClientError::Connect)?;
+/// Send `request` to the daemon listening on `socket` and wait for its response. `wait`: how long
+/// to keep trying while the socket is absent or refuses (a daemon still starting).
+pub fn call(socket: &Path, request: &Request, wait: Duration) -> Result<Response, ClientError> {
+    let mut stream = connect(socket, wait).map_err(ClientError::Connect)?;
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(|e| ClientError::Send(e.into()))?;
     write_message(&mut stream, request).map_err(ClientError::Send)?;
     read_message(&mut stream).map_err(ClientError::Receive)
+}
+
+/// Between tries while waiting for a starting daemon.
+const RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Connect, retrying only on what a starting daemon looks like from outside: no socket yet
+/// (ENOENT) or a socket not yet listening (ECONNREFUSED). Anything else (permissions) fails at once.
+fn connect(socket: &Path, wait: Duration) -> std::io::Result<UnixStream> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match UnixStream::connect(socket) {
+            Ok(stream) => return Ok(stream),
+            Err(err)
+                if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(RETRY_INTERVAL);
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -39,7 +61,8 @@ mod tests {
     #[test]
     fn absent_daemon_is_tgt_wording() {
         let dir = tempfile::tempdir().unwrap();
-        let err = call(&dir.path().join("none.sock"), &Request::iscsi(Op::System(SystemOp::Show))).unwrap_err();
+        let err = call(&dir.path().join("none.sock"), &Request::iscsi(Op::System(SystemOp::Show)), Duration::ZERO)
+            .unwrap_err();
         assert_eq!(err.to_string(), "failed to send request hdr to tgt daemon, Transport endpoint is not connected");
     }
 
@@ -57,9 +80,10 @@ mod tests {
             let (conn, _) = listener.accept().unwrap();
             drop(conn);
         });
-        let reply = call(&path, &Request::iscsi(Op::System(SystemOp::Delete { force: false }))).unwrap();
+        let reply =
+            call(&path, &Request::iscsi(Op::System(SystemOp::Delete { force: false })), Duration::ZERO).unwrap();
         assert_eq!(reply, Response::Ok(Reply::Done));
-        let err = call(&path, &Request::iscsi(Op::System(SystemOp::Show))).unwrap_err();
+        let err = call(&path, &Request::iscsi(Op::System(SystemOp::Show)), Duration::ZERO).unwrap_err();
         assert!(matches!(err, ClientError::Receive(_) | ClientError::Send(_)), "{err}");
         server.join().unwrap();
     }

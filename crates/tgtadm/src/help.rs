@@ -107,6 +107,8 @@ Options:
       --control-socket PATH    talk to the daemon on PATH
                                (default: $RTGT_CONTROL_SOCKET, else
                                /var/run/tgtd/socket.0)
+      --wait SECS              if the daemon is still starting (no socket yet),
+                               keep trying for up to SECS seconds
       --json                   print replies as JSON
       --secrets                with --json, include account passwords
   -h, --help                   print this help and exit

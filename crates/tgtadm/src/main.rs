@@ -43,7 +43,7 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
             return e.exit_code;
         }
     };
-    let (socket, request, json) = match command {
+    let (socket, request, json, wait) = match command {
         Command::Help => {
             print!("{}", help::usage());
             return 0;
@@ -52,13 +52,13 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
             println!("{} (rtgt {})", help::TGT_COMPAT_VERSION, env!("CARGO_PKG_VERSION"));
             return 0;
         }
-        Command::Send { socket, request, json } => (socket, request, json),
+        Command::Send { socket, request, json, wait } => (socket, request, json, wait),
     };
     // tgt answers `target show --tid N` with the target's parameters, not its full description.
     let params_only = matches!(request.op, rtgt_mgmt::Op::Target(rtgt_mgmt::TargetOp::Show { tid: Some(_) }));
     // rtgt's session show adds each session's negotiated parameters to conn show's layout.
     let session_show = matches!(request.op, rtgt_mgmt::Op::Session(rtgt_mgmt::SessionOp::Show { .. }));
-    let response = match client::call(&socket, &request) {
+    let response = match client::call(&socket, &request, wait) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tgtadm: {e}");

@@ -42,6 +42,8 @@ pub enum Opt {
     Secrets,
     /// The original tgt design's `--driver istgt`.
     Driver,
+    /// rtgt: wait up to SECS for a control socket that is being created (a daemon starting).
+    Wait,
 }
 
 pub struct OptSpec {
@@ -88,6 +90,7 @@ pub const OPTIONS: &[OptSpec] = &[
     spec("json", None, false, Opt::Json),
     spec("secrets", None, false, Opt::Secrets),
     spec("driver", None, true, Opt::Driver),
+    spec("wait", None, true, Opt::Wait),
 ];
 
 impl Opt {
@@ -254,6 +257,7 @@ mod tests {
             ]
         );
         assert_eq!(values("--json --control-socket /tmp/s").len(), 2);
+        assert_eq!(values("--wait 5"), vec![(Opt::Wait, Some("5".into()))]);
     }
 
     #[test]

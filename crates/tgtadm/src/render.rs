@@ -95,7 +95,12 @@ pub fn lun(l: &LunView, indent: usize) -> String {
     field(&mut out, format!("SCSI ID: {}", l.scsi_id));
     field(&mut out, format!("SCSI SN: {}", l.scsi_sn));
     field(&mut out, format!("Size: {} MB, Block size: {}", megabytes(l.size), l.block_size));
-    field(&mut out, format!("Online: {}", yes_no(l.online)));
+    // A saved LUN waiting for its backing store says why on its state line; the path line stays the
+    // bare path that scripts compare.
+    match &l.missing {
+        Some(why) => field(&mut out, format!("Online: No (backing store missing: {why})")),
+        None => field(&mut out, format!("Online: {}", yes_no(l.online))),
+    }
     field(&mut out, format!("Removable media: {}", yes_no(l.removable)));
     field(&mut out, format!("Prevent removal: {}", yes_no(l.prevent_removal)));
     field(&mut out, format!("Readonly: {}", yes_no(l.readonly)));
@@ -167,6 +172,7 @@ mod tests {
             backing_store_path: None,
             backing_store_flags: String::new(),
             mode_pages: Vec::new(),
+            missing: None,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Options {
     #[arg(long = "vhost-user-scsi", value_name = "controller=PATH[,tid=N]")]
     pub vhost_user_scsi: Vec<String>,
 
+    /// Write the daemon's process id to FILE once it serves (removed when it stops), as tgt's `-p`.
+    #[arg(short = 'p', long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
     /// Where state that survives restarts is kept (running configuration, APTPL reservations).
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,

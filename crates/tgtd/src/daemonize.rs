@@ -1,6 +1,7 @@
 //! Going into the background the classic way (fork, setsid, stdio to /dev/null), with one twist: the
 //! parent waits until the child reports that it serves, so `tgtd && tgtadm ...` never races the
-//! daemon's start-up.
+//! daemon's start-up. Until then the child keeps the caller's stdout and stderr, so whatever stops
+//! the start (a taken port, an unusable state directory) is printed there and the parent exits 1.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -15,9 +16,22 @@ impl ReadyPipe {
         ReadyPipe(None)
     }
 
+    /// Start-up is over: from now on the daemon has no terminal (stdio goes to /dev/null, so a
+    /// closed terminal cannot kill it with EPIPE), and the parent exits with success.
     pub fn ready(&mut self) {
         if let Some(mut f) = self.0.take() {
+            if let Err(err) = redirect_stdio() {
+                tracing::warn!(%err, "cannot detach stdio from the terminal");
+            }
             let _ = f.write_all(b"1");
+        }
+    }
+
+    /// While a daemonizing tgtd starts, its stderr is still the terminal of whoever started it:
+    /// what goes wrong there (a LUN not restored) is said there too, not only in syslog.
+    pub fn tell(&self, message: &str) {
+        if self.0.is_some() {
+            eprintln!("tgtd: {message}");
         }
     }
 }
@@ -42,7 +56,9 @@ pub fn daemonize() -> std::io::Result<ReadyPipe> {
                 libc::setsid();
             }
             let _ = std::env::set_current_dir("/");
-            redirect_stdio()?;
+            // stdin goes now; stdout and stderr stay the caller's until ready(), so an error
+            // before then (a taken port, an unusable --state-dir) is printed, not lost.
+            redirect_stdin()?;
             Ok(ReadyPipe(Some(File::from(write_end))))
         }
         _child => {
@@ -58,9 +74,17 @@ pub fn daemonize() -> std::io::Result<ReadyPipe> {
     }
 }
 
+fn redirect_stdin() -> std::io::Result<()> {
+    redirect(&[0])
+}
+
 fn redirect_stdio() -> std::io::Result<()> {
+    redirect(&[0, 1, 2])
+}
+
+fn redirect(fds: &[i32]) -> std::io::Result<()> {
     let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
-    for fd in 0..=2 {
+    for &fd in fds {
         // SAFETY: dup2 onto the standard descriptors, from a descriptor we hold open.
         if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
             return Err(std::io::Error::last_os_error());

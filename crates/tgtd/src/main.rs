@@ -46,9 +46,10 @@ fn run(options: Options) -> Result<()> {
         keep_memory_private();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let state_dir = state_dir(&options)?;
+    // The lock is held (by this descriptor) for the rest of the daemon's life.
+    let (state_dir, _lock) = state_dir(&options)?.unzip();
     let limits = Limits { nop, max_sessions, login_timeout, write_budget, data_out_timeout };
-    let control = Control { socket, group: control_group, vhost_group };
+    let control = Control { socket, group: control_group, vhost_group, pid_file: options.pid_file.clone() };
     runtime.block_on(serve(portals, control, state_dir, !options.no_restore, vhost, limits, ready))
 }
 
@@ -58,6 +59,8 @@ struct Control {
     group: Option<u32>,
     /// `--vhost-group`: who may connect to the vhost-user-scsi sockets.
     vhost_group: Option<u32>,
+    /// `--pid-file`: written once the daemon serves, so whoever reads it finds a ready daemon.
+    pid_file: Option<PathBuf>,
 }
 
 /// `--control-group NAME` or `--vhost-group NAME` (or a numeric gid).
@@ -111,10 +114,11 @@ fn raise_descriptor_limit(max_sessions: u32) {
     }
 }
 
-/// The state directory, created if needed. An explicit `--state-dir` that cannot be used is an
-/// error; the default one (under /var/lib, usually root's) only costs persistence, with a warning,
-/// so an unprivileged tgtd still runs.
-fn state_dir(options: &Options) -> Result<Option<PathBuf>> {
+/// The state directory, created if needed, and its lock. An explicit `--state-dir` that cannot be
+/// used is an error; the default one (under /var/lib, usually root's) only costs persistence, with
+/// a warning, so an unprivileged tgtd still runs. Taken after the fork: the lock belongs to the
+/// daemon's own open file description, not to the parent that exits.
+fn state_dir(options: &Options) -> Result<Option<(PathBuf, std::fs::File)>> {
     let (dir, explicit) = match &options.state_dir {
         Some(dir) => (dir.clone(), true),
         None => (PathBuf::from(cli::DEFAULT_STATE_DIR), false),
@@ -124,7 +128,8 @@ fn state_dir(options: &Options) -> Result<Option<PathBuf>> {
         Ok(()) => {
             // Whoever else could write it could configure this daemon: refuse, explicit or not.
             rtgt_tgtd::state::file::check_private(&dir)?;
-            Ok(Some(dir))
+            let lock = rtgt_tgtd::state::file::lock_dir(&dir)?;
+            Ok(Some((dir, lock)))
         }
         Err(err) if !explicit => {
             tracing::warn!(dir = %dir.display(), %err, "state directory unusable: nothing will be persisted");
@@ -171,7 +176,7 @@ async fn serve(
     let bound = bind_portals(&daemon, &portals).await?;
     daemon.config.set_boot_portals(bound.clone());
     if restore {
-        restore_configuration(&daemon).await?;
+        restore_configuration(&daemon, &ready).await?;
     }
     daemon.iscsi.open();
     let access = control::access::ControlAccess::for_this_process(control.group);
@@ -181,6 +186,9 @@ async fn serve(
     let mut sigint = signal(SignalKind::interrupt())?;
     let list: Vec<String> = bound.iter().map(|a| a.to_string()).collect();
     tracing::info!(portals = %list.join(" "), control = %socket.display(), "tgtd ready");
+    if let Some(path) = &control.pid_file {
+        write_pid_file(path)?;
+    }
     notify_systemd();
     ready.ready();
 
@@ -191,6 +199,9 @@ async fn serve(
     }
     daemon.shutdown().await;
     let _ = std::fs::remove_file(&socket);
+    if let Some(path) = &control.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
     tracing::info!("tgtd stopped");
     Ok(())
 }
@@ -199,7 +210,7 @@ async fn serve(
 /// ends, and the control socket is served only after it). A step that fails (a backing file gone)
 /// is logged and skipped; an unreadable state file stops the start, as starting empty would
 /// overwrite it.
-async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {
+async fn restore_configuration(daemon: &Arc<Daemon>, ready: &ReadyPipe) -> Result<()> {
     let d = daemon.clone();
     // Replaying may open files and portals: blocking work, off the runtime's workers.
     let report = tokio::task::spawn_blocking(move || d.config.restore(&d))
@@ -207,12 +218,32 @@ async fn restore_configuration(daemon: &Arc<Daemon>) -> Result<()> {
         .context("restoring the running configuration")?
         .map_err(anyhow::Error::msg)?;
     for failure in &report.failed {
-        tracing::error!(%failure, "not restored");
+        tracing::error!("{failure}");
+        ready.tell(failure);
     }
     if report.applied > 0 || !report.failed.is_empty() {
         tracing::info!(applied = report.applied, failed = report.failed.len(), "running configuration restored");
     }
     Ok(())
+}
+
+/// `--pid-file`: this process's id and a newline, replacing an old file (never following a link
+/// planted where it should be).
+fn write_pid_file(path: &Path) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let pid = std::process::id();
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)?;
+        writeln!(file, "{pid}")
+    };
+    write().with_context(|| format!("cannot write the pid file {}", path.display()))
 }
 
 /// Mode 0600, or 0660 owned by the control group: the file mode keeps other users from even

@@ -170,7 +170,8 @@ fn a_missing_backing_file_is_skipped_and_the_old_file_kept() {
 
     let second = Daemon::start(dir.path(), port, &[]);
     let show = second.tgtadm("--mode target --op show");
-    assert!(show.contains("        LUN: 2\n") && !show.contains("        LUN: 1\n"), "{show}");
+    // LUN 1 is kept, shown as missing (see a_lun_whose_file_is_missing_at_start_is_kept_and_retried).
+    assert!(show.contains("        LUN: 2\n") && show.contains("backing store missing"), "{show}");
     assert!(second.log().contains("not restored"), "{}", second.log());
     let kept = std::fs::read_to_string(dir.path().join("state/running-config.json.restore-failed")).unwrap();
     assert!(kept.contains("gone.img"), "{kept}");
@@ -406,4 +407,63 @@ fn aptpl_registrations_do_not_pass_to_a_lun_on_another_backing_store() {
     saved_for(&new).save(&snapshot).unwrap();
     d.tgtadm(&format!("--mode logicalunit --op new --tid 1 --lun 1 --backing-store {}", new.display()));
     assert!(d.log().contains("persistent reservations restored"), "{}", d.log());
+}
+
+// --- A LUN whose backing file is missing at one start is not lost (issue 22 item 1) ---
+
+/// A late mount or a slow SAN at boot: the image is away while tgtd starts. The LUN stays in the
+/// saved configuration, `show` says it is missing and why, the log says so in words, and it comes
+/// back once the file does: on `--op update --params online=1`, or at the next start.
+#[test]
+fn a_lun_whose_file_is_missing_at_start_is_kept_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "disk1.img", 8 << 20);
+    let away = dir.path().join("disk1.img.away");
+    let saved = dir.path().join("state/running-config.json");
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm("--mode target --op new --tid 1 --targetname iqn.2001-04.com.example:late");
+    first.tgtadm(&format!("--mode logicalunit --op new --tid 1 --lun 1 --backing-store {}", image.display()));
+    first.crash();
+
+    std::fs::rename(&image, &away).unwrap();
+    let second = Daemon::start(dir.path(), port, &[]);
+    // Restarted without the file: the saved configuration still holds the LUN.
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains("disk1.img"), "the saved configuration lost the LUN: {text}");
+    let log = second.log();
+    assert!(
+        log.contains("LUN 1 of target 1 (iqn.2001-04.com.example:late) not restored")
+            && log.contains("No such file or directory")
+            && log.contains("--params online=1")
+            && !log.contains("LogicalUnit(New"),
+        "{log}"
+    );
+    let show = second.tgtadm("--mode target --op show");
+    assert!(show.contains("        LUN: 1\n"), "{show}");
+    assert!(show.contains("Online: No (backing store missing:") && show.contains("disk1.img"), "{show}");
+    // Still missing: a retry fails and says why.
+    let out = Command::new(tgtadm_path())
+        .arg("--control-socket")
+        .arg(&second.socket)
+        .args(["--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1", "--params", "online=1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("still cannot be opened") && err.contains("disk1.img"), "{err}");
+
+    // The file is back: online=1 opens it, and it is a LUN like any other.
+    std::fs::rename(&away, &image).unwrap();
+    second.tgtadm("--mode logicalunit --op update --tid 1 --lun 1 --params online=1");
+    let show = second.tgtadm("--mode target --op show");
+    assert!(show.contains("Size: 8 MB") && !show.contains("missing"), "{show}");
+    second.crash();
+
+    // And at the next start, with the file away for one start and back for the next.
+    std::fs::rename(&image, &away).unwrap();
+    Daemon::start(dir.path(), port, &[]).crash();
+    std::fs::rename(&away, &image).unwrap();
+    let fourth = Daemon::start(dir.path(), port, &[]);
+    let show = fourth.tgtadm("--mode target --op show");
+    assert!(show.contains("Size: 8 MB") && show.contains("Online: Yes") && !show.contains("missing"), "{show}");
 }

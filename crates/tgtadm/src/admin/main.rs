@@ -139,7 +139,7 @@ impl From<client::ClientError> for Failure {
 }
 
 fn call(args: &Args, op: Op) -> Result<Reply, Failure> {
-    let response = client::call(&args.socket, &Request::iscsi(op))?;
+    let response = client::call(&args.socket, &Request::iscsi(op), std::time::Duration::ZERO)?;
     response.into_result().map_err(|e| Failure(e.to_string(), e.code.exit_code() as u8))
 }
 

@@ -327,7 +327,9 @@ pub fn from_running(view: &TargetView, accounts: &[AccountEntry]) -> TargetSpec 
         luns: view
             .luns
             .iter()
-            .filter(|l| l.device_type != DeviceType::Controller)
+            // A saved LUN waiting for its backing store is not running: --update creates it again,
+            // which opens it if the file is back.
+            .filter(|l| l.device_type != DeviceType::Controller && l.missing.is_none())
             .map(|l| (l.lun, lun_from_view(view.tid, l)))
             .collect(),
     }

@@ -18,8 +18,12 @@ pub(crate) fn apply(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
         LunOp::Delete { tid, lun } => delete(daemon, tid, lun),
         LunOp::Update { tid, lun, params } => update(daemon, tid, lun, &params),
         LunOp::Show { tid, lun } => {
-            let unit = find(daemon, tid)?.scsi.lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
-            Ok(Reply::Lun(lun_view(lun, &unit.info())))
+            let target = find(daemon, tid)?;
+            if let Some(unit) = target.scsi.lun(lun) {
+                return Ok(Reply::Lun(lun_view(lun, &unit.info())));
+            }
+            let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+            Ok(Reply::Lun(super::show::pending_lun_view(tid, lun, &pending)))
         }
     }
 }
@@ -41,8 +45,68 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
         }
     }
     let unit = Arc::new(build_disk(tid, lun, spec)?);
+    warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+    // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
+    daemon.config.pending.forget(tid, lun);
+    Ok(Reply::Done)
+}
+
+/// Two LUNs on one file (the same device and inode, whatever the path) see each other's writes
+/// behind their caches and reservations: tgt-admin calls such a file "in use". Allowed (a
+/// read-only second export can be deliberate), but said in the log.
+fn warn_if_shared(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(path) = spec.backing_store.as_deref().filter(|p| !p.is_empty()) else { return };
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    let id = (meta.dev(), meta.ino());
+    for target in daemon.registry.targets() {
+        for (other_lun, unit) in target.scsi.luns() {
+            if (target.tid(), other_lun) == (tid, lun) {
+                continue;
+            }
+            let Some(other_path) = unit.info().backing_store_path else { continue };
+            let same = std::fs::metadata(&other_path).is_ok_and(|m| (m.dev(), m.ino()) == id);
+            if same {
+                tracing::warn!(
+                    "LUN {lun} of target {tid}: {path} is already in use by LUN {other_lun} of target {} ({}): \
+                     both LUNs write the same data",
+                    target.tid(),
+                    other_path
+                );
+            }
+        }
+    }
+}
+
+/// `--op update --params online=1` on a saved LUN whose backing store was missing: open it now
+/// with its saved spec. Any other change waits until it is open.
+fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
+    let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+    let online = params.iter().any(|p| p.name == "online" && p.value == "1");
+    if !online || params.len() != 1 {
+        return Err(invalid(format!(
+            "LUN {lun} of target {tid} is not open (backing store missing: {}): only online=1 (open it again) applies",
+            pending.reason
+        )));
+    }
+    let target = find(daemon, tid)?;
+    let unit = match build_disk(tid, lun, &pending.spec) {
+        Ok(unit) => Arc::new(unit),
+        Err(err) => {
+            let reason = crate::state::pending::reason(&err);
+            daemon.config.pending.keep(tid, lun, pending.spec, reason.clone());
+            return Err(invalid(format!("LUN {lun} of target {tid} still cannot be opened: {reason}")));
+        }
+    };
+    // Asked for online: a LUN saved offline comes back online, as the request says.
+    unit.set_online(true);
+    warn_if_shared(daemon, tid, lun, &pending.spec);
+    attach_saved_state(daemon, tid, lun, &target.scsi.name, &pending.spec, &unit);
+    target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+    daemon.config.pending.forget(tid, lun);
+    tracing::info!("LUN {lun} of target {tid}: backing store opened, the LUN is back");
     Ok(Reply::Done)
 }
 
@@ -141,7 +205,13 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
 fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
     // tgt answers "can't find the logical unit" for a missing target too.
     let target = daemon.registry.target(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
-    let unit = target.scsi.lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+    let Some(unit) = target.scsi.lun(lun) else {
+        // A saved LUN waiting for its store is deleted from the configuration like any other.
+        return match daemon.config.pending.forget(tid, lun) {
+            true => Ok(Reply::Done),
+            false => Err(MgmtError::new(ErrorCode::NoLun)),
+        };
+    };
     if unit.info().config.device_type == rtgt_scsi::DeviceType::Controller {
         // The automatic LUN 0 is not the administrator's to remove.
         return Err(MgmtError::new(ErrorCode::NoLun));
@@ -199,7 +269,7 @@ enum Change {
 /// Check every parameter first, then apply them all: a mistake changes nothing.
 fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
     let target = find(daemon, tid)?;
-    let unit = target.scsi.lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, tid, lun, params) };
     if params.is_empty() {
         return Err(invalid("no parameter given"));
     }

@@ -25,7 +25,7 @@ pub(crate) fn target_view(daemon: &Daemon, target: &IscsiTarget) -> TargetView {
         nop_interval: (nop.interval != 0).then_some(nop.interval),
         nop_count: (nop.count != 0).then_some(nop.count),
         nexuses: target.sessions().iter().map(nexus_view).collect(),
-        luns: target.scsi.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect(),
+        luns: luns(daemon, target),
         accounts,
         acl: target.acl().iter().map(acl_entry).collect(),
         params: target_params(target),
@@ -99,6 +99,47 @@ pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
         backing_store_path: info.backing_store_path.clone(),
         backing_store_flags: info.bsoflags.clone(),
         mode_pages: config.mode_pages.iter().map(mode_page_text).collect(),
+        missing: None,
+    }
+}
+
+/// A target's LUNs by number: the open ones, and the saved ones waiting for their backing store.
+fn luns(daemon: &Daemon, target: &IscsiTarget) -> Vec<LunView> {
+    let mut views: Vec<LunView> = target.scsi.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect();
+    for (lun, pending) in daemon.config.pending.of_target(target.tid()) {
+        if views.iter().all(|v| v.lun != lun) {
+            views.push(pending_lun_view(target.tid(), lun, &pending));
+        }
+    }
+    views.sort_by_key(|v| v.lun);
+    views
+}
+
+/// A LUN that could not be opened: what its saved spec says, offline, with why.
+pub(crate) fn pending_lun_view(tid: u32, lun: u64, pending: &crate::state::pending::PendingLun) -> LunView {
+    let spec = &pending.spec;
+    let config = rtgt_scsi::LunConfig::disk(tid, lun);
+    LunView {
+        lun,
+        device_type: spec.device_type,
+        scsi_id: config.scsi_id,
+        scsi_sn: config.scsi_sn,
+        vendor_id: config.vendor_id,
+        product_id: config.product_id,
+        product_rev: config.product_rev,
+        size: 0,
+        block_size: spec.block_size.unwrap_or(config.block_size),
+        online: false,
+        removable: false,
+        prevent_removal: false,
+        swp: false,
+        readonly: false,
+        thin_provisioning: false,
+        backing_store_type: spec.bstype.clone().unwrap_or_else(|| "rdwr".into()),
+        backing_store_path: spec.backing_store.clone(),
+        backing_store_flags: spec.bsoflags.clone(),
+        mode_pages: Vec::new(),
+        missing: Some(pending.reason.clone()),
     }
 }
 

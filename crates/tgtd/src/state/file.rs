@@ -194,6 +194,44 @@ pub fn check_private(dir: &Path) -> Result<(), NotPrivate> {
     Ok(())
 }
 
+/// The lock file in the state directory: held (flock, exclusive) by the one tgtd using it.
+pub const LOCK_NAME: &str = "lock";
+
+/// Take the state directory for this process: two daemons on one directory would each rewrite the
+/// other's saved configuration with their own. The lock lives as long as the returned file (and
+/// dies with the process, so a crash leaves nothing to clean up).
+pub fn lock_dir(dir: &Path) -> Result<File, LockError> {
+    let path = dir.join(LOCK_NAME);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|source| LockError::Open { path: path.clone(), source })?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function owns; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(LockError::Busy { dir: dir.to_path_buf() });
+        }
+        return Err(LockError::Open { path, source: err });
+    }
+    Ok(file)
+}
+
+/// Why the state directory could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another tgtd is using the state directory {} (it holds {}/lock): give each daemon its own --state-dir", dir.display(), dir.display())]
+    Busy { dir: PathBuf },
+    #[error("cannot lock {}: {source}", path.display())]
+    Open { path: PathBuf, source: io::Error },
+}
+
 /// Why `check_private` refused a state directory.
 #[derive(Debug, thiserror::Error)]
 pub enum NotPrivate {
@@ -209,6 +247,18 @@ pub enum NotPrivate {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// flock conflicts between open file descriptions, even in one process: the second taker is
+    /// refused with the directory named, and the lock is free again once the first is closed.
+    #[test]
+    fn one_daemon_per_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_dir(dir.path()).unwrap();
+        let err = lock_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("another tgtd") && err.contains(&dir.path().display().to_string()), "{err}");
+        drop(held);
+        lock_dir(dir.path()).unwrap();
+    }
 
     #[test]
     fn write_replaces_and_read_returns() {

@@ -5,12 +5,13 @@
 
 pub mod file;
 pub mod model;
+pub mod pending;
 
 use crate::Daemon;
 use file::StateFile;
 use model::RunningConfig;
 use parking_lot::Mutex;
-use rtgt_mgmt::{AccountOp, Op, TargetOp};
+use rtgt_mgmt::{AccountOp, LunOp, Op, TargetOp};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub struct ConfigState {
     nop_default: Mutex<NopSettings>,
     /// While the saved configuration is replayed, saving waits until the end.
     restoring: AtomicBool,
+    /// Saved LUNs whose backing store could not be opened: still saved, shown, retried.
+    pub pending: pending::PendingLuns,
 }
 
 /// What a restore did.
@@ -82,6 +85,7 @@ impl ConfigState {
     /// A deleted target's settings go with it.
     pub fn forget_target(&self, tid: u32) {
         self.nop.lock().remove(&tid);
+        self.pending.forget_target(tid);
     }
 
     /// Write the daemon's configuration to the state file (nothing when not persisting or while
@@ -118,10 +122,10 @@ impl ConfigState {
         // their access rules are not restored, so they stay closed instead of open without CHAP.
         let mut unprotected = std::collections::BTreeSet::new();
         for request in config.requests() {
-            let what = model::describe(&request.op);
+            let what = model::in_words(&request.op);
             if let Op::Target(TargetOp::Bind { tid, .. }) = &request.op {
                 if unprotected.contains(tid) {
-                    report.failed.push(format!("{what}: not applied, target {tid} lacks a CHAP account it had"));
+                    report.failed.push(format!("{what} not restored: target {tid} lacks a CHAP account it had"));
                     continue;
                 }
             }
@@ -130,10 +134,22 @@ impl ConfigState {
                 Op::Account(AccountOp::Bind { tid, .. }) if *tid != 0 => Some(*tid),
                 _ => None,
             };
+            // A LUN whose store cannot be opened now (a late mount) stays configured, pending.
+            let lun_new = match &request.op {
+                Op::LogicalUnit(LunOp::New { tid, lun, spec }) => Some((*tid, *lun, spec.clone())),
+                _ => None,
+            };
             match crate::control::dispatch(daemon, request).result {
                 Ok(_) => report.applied += 1,
+                Err(err) if lun_new.as_ref().is_some_and(|(tid, ..)| daemon.registry.target(*tid).is_some()) => {
+                    let Some((tid, lun, spec)) = lun_new else { continue };
+                    let name = daemon.registry.target(tid).map(|t| t.name().to_string()).unwrap_or_default();
+                    let reason = pending::reason(&err);
+                    report.failed.push(pending::not_restored(tid, lun, &name, &reason));
+                    self.pending.keep(tid, lun, spec, reason);
+                }
                 Err(err) => {
-                    report.failed.push(format!("{what}: {err}"));
+                    report.failed.push(format!("{what} not restored: {err}"));
                     unprotected.extend(binding);
                 }
             }

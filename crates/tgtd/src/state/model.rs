@@ -98,8 +98,19 @@ impl RunningConfig {
                                 if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
                                     spec.bsopts = opts.to_string();
                                 }
-                                SavedLun { lun: *lun, spec }
+                                (*lun, SavedLun { lun: *lun, spec })
                             })
+                            .chain(
+                                daemon
+                                    .config
+                                    .pending
+                                    .of_target(t.tid())
+                                    .into_iter()
+                                    .map(|(lun, p)| (lun, SavedLun { lun, spec: p.spec })),
+                            )
+                            // By LUN number, as saved before: a pending LUN keeps its place.
+                            .collect::<std::collections::BTreeMap<u64, SavedLun>>()
+                            .into_values()
                             .collect(),
                     }
                 })
@@ -208,6 +219,25 @@ pub fn describe(op: &Op) -> String {
     match op {
         Op::Account(AccountOp::New { user, .. }) => format!("account new {user}"),
         other => format!("{other:?}"),
+    }
+}
+
+/// What a restore step rebuilds, in an administrator's words (for "... not restored: why").
+pub fn in_words(op: &Op) -> String {
+    match op {
+        Op::Account(AccountOp::New { user, .. }) => format!("account {user}"),
+        Op::Account(AccountOp::Bind { tid: 0, user, outgoing }) => {
+            format!("{} discovery account {user}", if *outgoing { "outgoing" } else { "incoming" })
+        }
+        Op::Account(AccountOp::Bind { tid, user, outgoing }) => {
+            format!("{} account {user} of target {tid}", if *outgoing { "outgoing" } else { "incoming" })
+        }
+        Op::Target(TargetOp::New { tid, name }) => format!("target {tid} ({name})"),
+        Op::Target(TargetOp::Update { tid, .. }) => format!("the parameters of target {tid}"),
+        Op::Target(TargetOp::Bind { tid, .. }) => format!("the access rules of target {tid}"),
+        Op::LogicalUnit(LunOp::New { tid, lun, .. }) => format!("LUN {lun} of target {tid}"),
+        Op::Portal(PortalOp::New { address }) => format!("portal {address}"),
+        other => describe(other),
     }
 }
 
