@@ -99,6 +99,7 @@ pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
         backing_store_path: info.backing_store_path.clone(),
         backing_store_flags: info.bsoflags.clone(),
         mode_pages: config.mode_pages.iter().map(mode_page_text).collect(),
+        faults: info.faults.clone(),
     }
 }
 
