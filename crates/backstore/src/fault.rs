@@ -150,6 +150,41 @@ impl FaultRule {
     }
 }
 
+/// The rule in the syntax `fault=` takes, normalised (what `tgtadm --op show` lists, so that a
+/// rule left on a production LUN is seen).
+impl std::fmt::Display for FaultRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.ops == 0x0f {
+            f.write_str("all")?;
+        } else {
+            let names = [
+                (FaultOp::Read, "read"),
+                (FaultOp::Write, "write"),
+                (FaultOp::Flush, "flush"),
+                (FaultOp::Unmap, "unmap"),
+            ];
+            let chosen: Vec<&str> = names.iter().filter(|(op, _)| self.ops & op.bit() != 0).map(|(_, n)| *n).collect();
+            f.write_str(&chosen.join("+"))?;
+        }
+        match self.effect {
+            Effect::Eio => f.write_str(":eio")?,
+            Effect::NoSpace => f.write_str(":enospc")?,
+            Effect::Short => f.write_str(":short")?,
+            Effect::Delay(d) if d.as_millis() % 1000 == 0 => write!(f, ":delay={}s", d.as_secs())?,
+            Effect::Delay(d) => write!(f, ":delay={}ms", d.as_millis())?,
+        }
+        match self.lbas {
+            Some((first, last)) if first == last => write!(f, ":lba={first}")?,
+            Some((first, last)) => write!(f, ":lba={first}-{last}")?,
+            None => {}
+        }
+        if self.every != 1 {
+            write!(f, ":every={}", self.every)?;
+        }
+        Ok(())
+    }
+}
+
 /// `250ms`, `2s`, or a bare number of milliseconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -187,6 +222,10 @@ impl<S: BlockStore> FaultStore<S> {
 
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+
+    pub fn rules(&self) -> &[FaultRule] {
+        &self.rules
     }
 
     fn decide(&self, op: FaultOp, offset: u64, len: u64) -> Decision {

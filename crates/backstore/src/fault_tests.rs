@@ -112,3 +112,20 @@ fn delays_wait_then_complete() {
     block_on(s.read_at(8 * 512, &mut buf)).unwrap();
     assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
 }
+
+/// `show` lists rules in the syntax they were given in, normalised.
+#[test]
+fn rules_print_in_their_own_syntax() {
+    for (given, shown) in [
+        ("read:eio:lba=100-199", "read:eio:lba=100-199"),
+        ("write+read:enospc:lba=7-7:every=3", "read+write:enospc:lba=7:every=3"),
+        ("read+write+flush+unmap:delay=2000", "all:delay=2s"),
+        ("flush:delay=250ms", "flush:delay=250ms"),
+        ("write:short", "write:short"),
+    ] {
+        let rule = FaultRule::parse(given).unwrap();
+        assert_eq!(rule.to_string(), shown);
+        assert_eq!(FaultRule::parse(shown).unwrap().to_string(), shown, "the shown form parses back");
+    }
+    assert_eq!(store(&["read:eio", "unmap:enospc:every=2"]).rules().len(), 2);
+}

@@ -124,6 +124,14 @@ impl Backstore {
         matches!(self, Backstore::Faulty(_))
     }
 
+    /// The injected-fault rules in `fault=` syntax (empty without faults).
+    pub fn fault_rules(&self) -> Vec<String> {
+        match self {
+            Backstore::Faulty(f) => f.rules().iter().map(ToString::to_string).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// How a file store was opened (`--bsoflags`); None for the other engines.
     pub fn open_flags(&self) -> Option<OpenFlags> {
         match self.engine() {

@@ -146,6 +146,7 @@ mod tests {
             backing_store_flags: String::new(),
             mode_pages: Vec::new(),
             missing: None,
+            faults: vec!["read:eio:lba=100-199".into()],
         }
     }
 
@@ -185,7 +186,14 @@ mod tests {
                 llds: vec![LldView { name: "iscsi".into(), state: "ready".into(), targets: Vec::new() }],
                 backing_stores: vec![BackingStoreView { name: "rdwr".into(), oflags: Some("sync:direct".into()) }],
                 device_types: vec![DeviceType::Disk, DeviceType::Controller],
-                limits: vec![("max_sessions".into(), "4096".into())],
+                limits: Some(Limits {
+                    max_sessions: 4096,
+                    sessions: 2,
+                    write_budget: 1 << 30,
+                    write_data_held: 0,
+                    login_timeout_secs: 30,
+                    data_out_timeout_secs: 30,
+                }),
             })),
             Response::Error(MgmtError::new(ErrorCode::NoTarget)),
             Response::Error(MgmtError::with_message(ErrorCode::InvalidRequest, "bad size")),

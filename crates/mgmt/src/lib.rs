@@ -20,6 +20,6 @@ pub use request::{
     SystemOp, TargetOp,
 };
 pub use response::{
-    AccountEntry, AccountView, BackingStoreView, ConnectionView, LldTarget, LldView, LunView, NexusView, PortalView,
-    Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
+    AccountEntry, AccountView, BackingStoreView, ConnectionView, Limits, LldTarget, LldView, LunView, NexusView,
+    PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
 };

@@ -147,6 +147,10 @@ pub struct LunView {
     /// why: it stays configured and offline until `--op update --params online=1` opens it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing: Option<String>,
+    /// Fault-injection rules (`--bsopts fault=RULE`), as given: a testing aid that must never go
+    /// unnoticed on a production LUN, so every `show` lists them (not part of tgt's layout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
 }
 
 /// An account bound to a target.
@@ -216,10 +220,23 @@ pub struct SystemView {
     pub llds: Vec<LldView>,
     pub backing_stores: Vec<BackingStoreView>,
     pub device_types: Vec<DeviceType>,
-    /// The daemon-wide bounds and what is in use of them, as (name, value) in display order (rtgt's;
-    /// tgt shows none). Absent from an older daemon's answer.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub limits: Vec<(String, String)>,
+    /// The daemon-wide bounds and what is in use of them (rtgt's; tgt shows none). None from a
+    /// daemon that does not report them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// The daemon-wide bounds (tgtd's `--iscsi` options of the same names) and what is in use of
+/// them, as numbers: bytes and seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_sessions: u32,
+    pub sessions: u32,
+    /// Bytes of Data-Out the daemon may hold at once, and what it holds now.
+    pub write_budget: u64,
+    pub write_data_held: u64,
+    pub login_timeout_secs: u64,
+    pub data_out_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,6 +115,8 @@ pub struct LunInfo {
     pub prevent_removal: bool,
     /// Software write protect from the control mode page ("SWP").
     pub swp: bool,
+    /// The backing store's fault-injection rules, in `fault=` syntax (a testing aid).
+    pub faults: Vec<String>,
 }
 
 /// The changeable mode parameters (see `spc::mode`).
@@ -231,6 +233,7 @@ impl LogicalUnit {
             bsoflags,
             prevent_removal: self.removal_prevented(),
             swp: mode.swp,
+            faults: self.store.as_ref().map(|s| s.fault_rules()).unwrap_or_default(),
         }
     }
 

@@ -243,6 +243,11 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
         None => return Err(CliError::invalid("specify the mode")),
     };
 
+    // Passwords are printed only in --json's account list; anywhere else --secrets would be
+    // silently ignored, so it is refused.
+    if args.has(Opt::Secrets) && !(args.has(Opt::Json) && mode == Mode::Account && op == Operation::Show) {
+        return Err(CliError::invalid("--secrets works only with --mode account --op show --json"));
+    }
     let op = match mode {
         Mode::Target => target_op(&args, op, tid, legacy)?,
         Mode::LogicalUnit => lun_op(&args, op, tid, lun, block_size, legacy)?,
@@ -316,6 +321,11 @@ pub(crate) fn params(text: &str) -> Result<Vec<Param>, CliError> {
 
 fn target_op(args: &Args, op: Operation, tid: Option<u32>, legacy: bool) -> Result<Op, CliError> {
     let mode = Mode::Target;
+    // tid 0 names the discovery sessions (`account --op bind --tid 0`), never a target; tgt's
+    // words and exit status.
+    if tid == Some(0) && op != Operation::Show {
+        return Err(CliError::invalid("'tid' cannot be 0"));
+    }
     let target_op = match op {
         Operation::New => {
             let tid = need_tid(tid)?;
@@ -404,6 +414,9 @@ fn lun_op(
 ) -> Result<Op, CliError> {
     let mode = Mode::LogicalUnit;
     let tid = need_tid(tid)?;
+    if tid == 0 {
+        return Err(CliError::invalid("'tid' must not be 0"));
+    }
     let lun = lun.ok_or_else(|| CliError::invalid("'lun' option is necessary"))?;
     let lun_op = match op {
         Operation::New => {

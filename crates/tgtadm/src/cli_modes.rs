@@ -181,7 +181,7 @@ mod tests {
             Op::Account(AccountOp::Unbind { tid: 3, user: "bob".into(), outgoing: false })
         );
         assert_eq!(request("-m account -o show"), Op::Account(AccountOp::Show { secrets: false }));
-        assert_eq!(request("-m account -o show --secrets"), Op::Account(AccountOp::Show { secrets: true }));
+        assert_eq!(request("-m account -o show --json --secrets"), Op::Account(AccountOp::Show { secrets: true }));
         assert_eq!(request("-m account -o delete -u bob"), Op::Account(AccountOp::Delete { user: "bob".into() }));
         // As measured with tgt 1.0.85.
         assert_eq!(

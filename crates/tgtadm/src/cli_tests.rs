@@ -34,8 +34,8 @@ fn target_commands() {
         Op::Target(TargetOp::New { tid: 1, name: "iqn.2001-04.com.example:t1".into() })
     );
     assert_eq!(
-        request("-L iscsi -m target -o new -t 0 -T iqn.x"),
-        Op::Target(TargetOp::New { tid: 0, name: "iqn.x".into() })
+        request("-L iscsi -m target -o new -t 3 -T iqn.x"),
+        Op::Target(TargetOp::New { tid: 3, name: "iqn.x".into() })
     );
     assert_eq!(request("--op show --mode target"), Op::Target(TargetOp::Show { tid: None }));
     assert_eq!(request("--mode tgt --op show --tid=0x10"), Op::Target(TargetOp::Show { tid: Some(16) }));
@@ -119,22 +119,22 @@ fn system_commands() {
 #[test]
 fn original_design_syntax() {
     assert_eq!(
-        request("--driver istgt --op new --tid 0 --params Name=iqn.2001-04.com.example:t0"),
-        Op::Target(TargetOp::New { tid: 0, name: "iqn.2001-04.com.example:t0".into() })
+        request("--driver istgt --op new --tid 1 --params Name=iqn.2001-04.com.example:t1"),
+        Op::Target(TargetOp::New { tid: 1, name: "iqn.2001-04.com.example:t1".into() })
     );
     assert_eq!(
-        request("--driver istgt --op new --tid 0 --lun 0 --params Path=/srv/disk0.img,Type=tgt_vsd"),
-        Op::LogicalUnit(LunOp::New { tid: 0, lun: 0, spec: LunSpec::disk(Some("/srv/disk0.img".into())) })
+        request("--driver istgt --op new --tid 1 --lun 0 --params Path=/srv/disk0.img,Type=tgt_vsd"),
+        Op::LogicalUnit(LunOp::New { tid: 1, lun: 0, spec: LunSpec::disk(Some("/srv/disk0.img".into())) })
     );
-    assert_eq!(request("--driver istgt --op delete --tid 0"), Op::Target(TargetOp::Delete { tid: 0, force: false }));
+    assert_eq!(request("--driver istgt --op delete --tid 1"), Op::Target(TargetOp::Delete { tid: 1, force: false }));
     assert_eq!(
-        request("--driver istgt --op delete --tid 0 --lun 0"),
-        Op::LogicalUnit(LunOp::Delete { tid: 0, lun: 0 })
+        request("--driver istgt --op delete --tid 1 --lun 0"),
+        Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 0 })
     );
     assert_eq!(parse_line("--driver istgt --help").unwrap(), Command::Help);
     assert_eq!(error("--driver frob --op show").0, "tgtadm: can't find the driver");
     assert_eq!(
-        error("--driver istgt --op new --tid 0 --params Colour=blue").0,
+        error("--driver istgt --op new --tid 1 --params Colour=blue").0,
         "tgtadm: unknown target parameter 'Colour'"
     );
 }
@@ -199,6 +199,22 @@ fn tgt_diagnostics() {
         ("--mode system --op update --name State", "tgtadm: update operation requires 'name' and 'value' options", 22),
         ("--frob", "tgtadm: unrecognized option '--frob'", 22),
         ("-Z", "tgtadm: invalid option -- 'Z'", 22),
+        // tid 0 is discovery's (account bind), never a target's.
+        ("--mode target --op new --tid 0 -T iqn.x", "tgtadm: 'tid' cannot be 0", 22),
+        ("--mode target --op new --tid 0", "tgtadm: 'tid' cannot be 0", 22),
+        ("--mode target --op update --tid 0", "tgtadm: 'tid' cannot be 0", 22),
+        ("--mode target --op delete --tid 0", "tgtadm: 'tid' cannot be 0", 22),
+        ("--mode target --op bind --tid 0 -I ALL", "tgtadm: 'tid' cannot be 0", 22),
+        ("--driver istgt --op new --tid 0 --params Name=iqn.x", "tgtadm: 'tid' cannot be 0", 22),
+        ("--mode logicalunit --op new --tid 0", "tgtadm: 'tid' must not be 0", 22),
+        ("--mode logicalunit --op show --tid 0 --lun 1", "tgtadm: 'tid' must not be 0", 22),
+        // --secrets is never silently ignored.
+        ("--mode account --op show --secrets", "tgtadm: --secrets works only with --mode account --op show --json", 22),
+        (
+            "--mode target --op show --json --secrets",
+            "tgtadm: --secrets works only with --mode account --op show --json",
+            22,
+        ),
     ];
     for (line, message, code) in cases {
         assert_eq!(error(line), (message.to_string(), *code), "{line}");

@@ -8,6 +8,7 @@ mod help;
 mod options;
 mod render;
 mod render_modes;
+mod render_params;
 
 use cli::Command;
 use std::io::Write;
@@ -33,8 +34,15 @@ fn exit(code: i32) -> ExitCode {
 
 /// Everything but process concerns: returns the exit status.
 fn run(argv: &[String], env_socket: Option<String>) -> i32 {
+    // Known before parsing, so that even a command-line mistake answers in JSON.
+    let wants_json = argv.iter().any(|a| a == "--json");
     let command = match cli::parse(argv, env_socket) {
         Ok(c) => c,
+        Err(e) if wants_json => {
+            let message = e.message.strip_prefix("tgtadm: ").unwrap_or(&e.message);
+            print_json_error("usage", message, None);
+            return e.exit_code;
+        }
         Err(e) => {
             eprintln!("{}", e.message);
             if e.hint {
@@ -60,6 +68,10 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
     let session_show = matches!(request.op, rtgt_mgmt::Op::Session(rtgt_mgmt::SessionOp::Show { .. }));
     let response = match client::call(&socket, &request, wait) {
         Ok(r) => r,
+        Err(e) if json => {
+            print_json_error("not_connected", &e.to_string(), None);
+            return client::EXIT_NOT_CONNECTED;
+        }
         Err(e) => {
             eprintln!("tgtadm: {e}");
             return client::EXIT_NOT_CONNECTED;
@@ -79,7 +91,7 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
                     },
                 }
             } else if let (true, rtgt_mgmt::Reply::TargetList(targets)) = (params_only, &reply) {
-                targets.iter().map(render::target_params).collect()
+                targets.iter().map(render_params::target_params).collect()
             } else if let (true, rtgt_mgmt::Reply::Sessions(list)) = (session_show, &reply) {
                 render_modes::sessions(list, true)
             } else {
@@ -91,8 +103,32 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
             0
         }
         Err(err) => {
-            eprintln!("tgtadm: {err}");
+            let detail = err.message.as_deref().filter(|d| !d.is_empty());
+            if json {
+                let code = serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_string));
+                print_json_error(code.as_deref().unwrap_or("unknown"), err.code.text(), detail);
+            } else {
+                // tgt's line exactly as tgt prints it, for scripts that match it; rtgt's detail on
+                // a line of its own after it.
+                eprintln!("tgtadm: {}", err.code.text());
+                if let Some(detail) = detail {
+                    eprintln!("tgtadm: {detail}");
+                }
+            }
             err.code.exit_code()
         }
     }
+}
+
+/// Under `--json` a failure is a JSON object on stdout too:
+/// `{"error": {"code": "no_target", "message": "can't find the target", "detail": ...}}`, `code`
+/// being the daemon's error code (or `usage`, `not_connected`) and `message` tgt's text.
+fn print_json_error(code: &str, message: &str, detail: Option<&str>) {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(detail) = detail {
+        error["detail"] = detail.into();
+    }
+    let text = serde_json::json!({ "error": error });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text:#}").and_then(|()| stdout.flush());
 }

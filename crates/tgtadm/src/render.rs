@@ -18,18 +18,6 @@ pub fn render(reply: &Reply) -> String {
     }
 }
 
-/// `--mode target --op show --tid N`: tgt prints that target's iSCSI parameters as `key=value`
-/// lines, NOP settings first.
-pub fn target_params(t: &TargetView) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "nop_interval={}", t.nop_interval.unwrap_or(0));
-    let _ = writeln!(out, "nop_count={}", t.nop_count.unwrap_or(0));
-    for p in &t.params {
-        let _ = writeln!(out, "{}={}", p.name, p.value);
-    }
-    out
-}
-
 fn yes_no(flag: bool) -> &'static str {
     if flag {
         "Yes"
@@ -110,6 +98,11 @@ pub fn lun(l: &LunView, indent: usize) -> String {
     field(&mut out, format!("Backing store path: {}", l.backing_store_path.as_deref().unwrap_or("None")));
     // tgt leaves the trailing space after the colon when there are no flags; scripts see it.
     field(&mut out, format!("Backing store flags: {}", l.backing_store_flags));
+    // rtgt's: after tgt's fields, so parsers of tgt's layout are not disturbed, but never hidden:
+    // a fault rule forgotten on a production LUN fails real I/O.
+    for rule in &l.faults {
+        field(&mut out, format!("Fault injection: {rule}"));
+    }
     out
 }
 
@@ -137,13 +130,29 @@ pub fn system(s: &SystemView) -> String {
     for dt in &s.device_types {
         let _ = writeln!(out, "    {}", dt.name());
     }
-    if !s.limits.is_empty() {
+    // rtgt has no iSNS client: the section says so in tgt's words, for scripts that read it.
+    out.push_str("iSNS:\n    iSNS=Off\n    iSNSServerIP=\n    iSNSServerPort=3205\n    iSNSAccessControl=Off\n");
+    if let Some(limits) = &s.limits {
         out.push_str("Limits:\n");
-        for (name, value) in &s.limits {
-            let _ = writeln!(out, "    {name}: {value}");
-        }
+        let _ = writeln!(out, "    max_sessions: {}", limits.max_sessions);
+        let _ = writeln!(out, "    sessions: {}", limits.sessions);
+        let _ = writeln!(out, "    write_budget: {}", size(limits.write_budget));
+        let _ = writeln!(out, "    write_data_held: {}", size(limits.write_data_held));
+        let _ = writeln!(out, "    login_timeout: {}s", limits.login_timeout_secs);
+        let _ = writeln!(out, "    data_out_timeout: {}s", limits.data_out_timeout_secs);
     }
     out
+}
+
+/// Bytes as `tgtd --iscsi write_budget=` takes them: `1G`, `512M`, `64k`, or bytes.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0 => "0".to_string(),
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}k", b >> 10),
+        b => b.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +182,7 @@ mod tests {
             backing_store_flags: String::new(),
             mode_pages: Vec::new(),
             missing: None,
+            faults: Vec::new(),
         }
     }
 
@@ -446,7 +456,14 @@ Target 2: iqn.b
                 BackingStoreView { name: "null".into(), oflags: None },
             ],
             device_types: vec![DeviceType::Disk, DeviceType::Controller],
-            limits: vec![("max_sessions".into(), "4096".into()), ("sessions".into(), "2".into())],
+            limits: Some(Limits {
+                max_sessions: 4096,
+                sessions: 2,
+                write_budget: 1 << 30,
+                write_data_held: 3 << 20,
+                login_timeout_secs: 30,
+                data_out_timeout_secs: 15,
+            }),
         };
         let expected = "\
 System:
@@ -461,11 +478,34 @@ Backing stores:
 Device types:
     disk
     controller
+iSNS:
+    iSNS=Off
+    iSNSServerIP=
+    iSNSServerPort=3205
+    iSNSAccessControl=Off
 Limits:
     max_sessions: 4096
     sessions: 2
+    write_budget: 1G
+    write_data_held: 3M
+    login_timeout: 30s
+    data_out_timeout: 15s
 ";
         assert_eq!(render(&Reply::System(view)), expected);
+    }
+
+    /// Fault rules come last in the LUN block, one line each, so tgt's fields keep their places.
+    #[test]
+    fn fault_rules_are_shown_after_tgt_fields() {
+        let mut l = disk(1, 2);
+        l.faults = vec!["read:eio:lba=100-199".into(), "write:delay=2s".into()];
+        let text = render(&Reply::Lun(l));
+        assert!(
+            text.ends_with(
+                "    Backing store flags: \n    Fault injection: read:eio:lba=100-199\n    Fault injection: write:delay=2s\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

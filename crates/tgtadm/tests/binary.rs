@@ -95,7 +95,39 @@ fn daemon_errors_are_tgt_messages_with_status_22() {
     let out = tgtadm(&socket, &["-m", "lu", "-o", "new", "-t", "1", "-l", "1", "-E", "memory"]);
     server.join().unwrap();
     assert_eq!(out.status.code(), Some(22));
-    assert_eq!(text(&out.stderr), "tgtadm: invalid request: the memory store needs size=\n");
+    // tgt's line exactly as tgt prints it, rtgt's detail on its own line after it.
+    assert_eq!(text(&out.stderr), "tgtadm: invalid request\ntgtadm: the memory store needs size=\n");
+}
+
+/// Under --json a failure is a JSON object on stdout (with the same exit status), whether the
+/// daemon refused, the command line was wrong or no daemon answered.
+#[test]
+fn errors_under_json_are_json_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("ctl.sock");
+    let detail = MgmtError::with_message(ErrorCode::InvalidRequest, "the memory store needs size=");
+    let server = daemon(&socket, Response::Error(detail));
+    let out = tgtadm(&socket, &["-m", "lu", "-o", "new", "-t", "1", "-l", "1", "-E", "memory", "--json"]);
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(22));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
+    assert_eq!(
+        value,
+        serde_json::json!({"error": {"code": "invalid_request", "message": "invalid request",
+            "detail": "the memory store needs size="}})
+    );
+
+    let out = tgtadm(&socket, &["--mode", "target", "--op", "new", "--tid", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(22));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
+    assert_eq!(value["error"]["code"], "usage");
+    assert_eq!(value["error"]["message"], "creating new target requires a name, use --targetname");
+
+    std::fs::remove_file(&socket).unwrap();
+    let out = tgtadm(&socket, &["--mode", "system", "--op", "show", "--json"]);
+    assert_eq!(out.status.code(), Some(107));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
+    assert_eq!(value["error"]["code"], "not_connected");
 }
 
 #[test]
@@ -150,11 +182,11 @@ fn the_environment_names_the_socket() {
     let socket = dir.path().join("env.sock");
     let server = daemon(&socket, Response::Ok(Reply::Done));
     let out = Command::new(env!("CARGO_BIN_EXE_tgtadm"))
-        .args(["--mode", "target", "--op", "new", "--tid", "0", "--targetname", "iqn.2026-11.t:zero"])
+        .args(["--mode", "target", "--op", "new", "--tid", "5", "--targetname", "iqn.2026-11.t:zero"])
         .env("RTGT_CONTROL_SOCKET", &socket)
         .output()
         .unwrap();
-    assert_eq!(server.join().unwrap().op, Op::Target(TargetOp::New { tid: 0, name: "iqn.2026-11.t:zero".into() }));
+    assert_eq!(server.join().unwrap().op, Op::Target(TargetOp::New { tid: 5, name: "iqn.2026-11.t:zero".into() }));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
 }

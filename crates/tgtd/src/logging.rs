@@ -2,7 +2,9 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, reload, EnvFilter};
 
 /// Install the global subscriber. `RUST_LOG` overrides the level chosen by `-d`.
 pub fn init(foreground: bool, debug: u8) {
@@ -12,13 +14,24 @@ pub fn init(foreground: bool, debug: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // `tgtadm --mode system --op update --name debug --value on|off` swaps the filter at run time:
+    // on is debug (trace under -dd), off is RUST_LOG or info.
+    let off = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "info".to_string());
+    let on = if debug >= 2 { "trace" } else { "debug" };
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     if foreground {
-        builder.with_writer(std::io::stderr).init();
+        registry.with(fmt::layer().with_target(false).with_writer(std::io::stderr)).init();
     } else {
         open_syslog();
-        builder.with_ansi(false).without_time().with_writer(|| SyslogLine(Vec::new())).init();
+        let layer = fmt::layer().with_target(false).with_ansi(false).without_time();
+        registry.with(layer.with_writer(|| SyslogLine(Vec::new()))).init();
     }
+    let switch = move |enable: bool| {
+        let level = if enable { on } else { off.as_str() };
+        handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string())
+    };
+    rtgt_tgtd::control::install_debug_switch(Box::new(switch), debug > 0);
 }
 
 fn open_syslog() {

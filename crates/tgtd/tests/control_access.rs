@@ -64,7 +64,7 @@ fn a_user_who_is_not_allowed_is_refused_and_the_refusal_logged() {
     std::fs::set_permissions(&tgtd.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = show_as_nobody(&tgtd, &tgtadm, nogroup);
     let nobody_uid = User::from_name("nobody").unwrap().unwrap().uid.as_raw();
-    let expected = format!("tgtadm: permission denied: uid {nobody_uid} is not allowed to manage this tgtd");
+    let expected = format!("tgtadm: permission denied\ntgtadm: uid {nobody_uid} is not allowed to manage this tgtd");
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), expected);
     assert!(out.stdout.is_empty(), "nothing of the daemon is shown: {}", common::text(&out));
@@ -87,7 +87,11 @@ fn members_of_the_control_group_may_manage_tgtd() {
     // Another group, even past a loosened mode, is not.
     std::fs::set_permissions(&tgtd.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = show_as_nobody(&tgtd, &tgtadm, gid_of("nogroup"));
-    assert!(!out.status.success() && common::text(&out).contains("permission denied: uid"), "{}", common::text(&out));
+    assert!(
+        !out.status.success() && common::text(&out).contains("permission denied\ntgtadm: uid"),
+        "{}",
+        common::text(&out)
+    );
 }
 
 #[test]
@@ -322,5 +326,9 @@ fn a_supplementary_member_of_the_control_group_may_manage_tgtd() {
     // Without the group, past a loosened mode, still refused.
     std::fs::set_permissions(&tgtd.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = as_nobody(&gid_of("nogroup").to_string());
-    assert!(!out.status.success() && common::text(&out).contains("permission denied: uid"), "{}", common::text(&out));
+    assert!(
+        !out.status.success() && common::text(&out).contains("permission denied\ntgtadm: uid"),
+        "{}",
+        common::text(&out)
+    );
 }

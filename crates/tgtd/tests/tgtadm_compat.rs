@@ -70,21 +70,25 @@ fn original_istgt_syntax_works() {
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "disk0.img", 32 << 20);
     let name = "iqn.2001-04.com.example:storage.disk1.sys1.xyz";
-    tgtd.tgtadm_ok(&["--driver", "istgt", "--op", "new", "--tid", "0", "--params", &format!("Name={name}")]);
+    tgtd.tgtadm_ok(&["--driver", "istgt", "--op", "new", "--tid", "1", "--params", &format!("Name={name}")]);
     tgtd.tgtadm_ok(&[
         "--driver",
         "istgt",
         "--op",
         "new",
         "--tid",
-        "0",
+        "1",
         "--lun",
         "0",
         "--params",
         &format!("Path={},Type=tgt_vsd", image.display()),
     ]);
+    // tid 0 is discovery's, in this syntax too (tgt's words).
+    let zero = tgtd.tgtadm(&["--driver", "istgt", "--op", "new", "--tid", "0", "--params", "Name=iqn.x:zero"]);
+    assert_eq!(zero.status.code(), Some(22));
+    assert_eq!(String::from_utf8_lossy(&zero.stderr), "tgtadm: 'tid' cannot be 0\n");
     let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
-    assert!(show.starts_with(&format!("Target 0: {name}\n")), "{show}");
+    assert!(show.starts_with(&format!("Target 1: {name}\n")), "{show}");
     // The disk replaced the automatic controller at LUN 0.
     assert!(show.contains("        LUN: 0\n            Type: disk\n"), "{show}");
     assert!(show.contains(&format!("Backing store path: {}\n", image.display())), "{show}");
@@ -188,4 +192,48 @@ fn unreachable_daemon_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tgt daemon") || err.contains("connect"), "{err}");
+}
+
+/// A fault-injection rule is a testing aid that must never go unnoticed on a production LUN:
+/// `target show` and `logicalunit show` list it after tgt's fields, `--json` as an array.
+#[test]
+fn fault_rules_are_shown() {
+    let tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", IQN]);
+    let lun = ["--mode", "logicalunit", "--op", "new", "--tid", "1", "--lun", "1", "--bstype", "memory"];
+    tgtd.tgtadm_ok(&[&lun[..], &["--bsopts", "size=1M;fault=read:eio:lba=100-199;fault=write:delay=2s"]].concat());
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(
+        show.contains(
+            "            Backing store flags: \n            Fault injection: read:eio:lba=100-199\n            \
+             Fault injection: write:delay=2s\n    Account information:\n"
+        ),
+        "{show}"
+    );
+    assert_eq!(show.matches("Fault injection").count(), 2, "LUN 0 has none: {show}");
+    let json = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let luns = &value["target_list"][0]["luns"];
+    assert_eq!(luns[1]["faults"], serde_json::json!(["read:eio:lba=100-199", "write:delay=2s"]), "{json}");
+    assert!(luns[0].get("faults").is_none(), "{json}");
+}
+
+/// `system show --json`: the limits as an object of numbers (bytes, seconds).
+#[test]
+fn system_show_json_limits_are_numbers() {
+    let tgtd = Tgtd::start();
+    let json = tgtd.tgtadm_ok(&["--mode", "system", "--op", "show", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let limits = &value["system"]["limits"];
+    assert_eq!(limits["max_sessions"], 4096, "{json}");
+    assert_eq!(limits["sessions"], 0, "{json}");
+    assert_eq!(limits["write_budget"], 1u64 << 30, "{json}");
+    assert_eq!(limits["login_timeout_secs"], 30, "{json}");
+    // --secrets is refused where it would be ignored.
+    let out = tgtd.tgtadm(&["--mode", "account", "--op", "show", "--secrets"]);
+    assert_eq!(out.status.code(), Some(22));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tgtadm: --secrets works only with --mode account --op show --json\n"
+    );
 }

@@ -17,7 +17,7 @@ pub(crate) mod show;
 pub mod socket;
 mod system_ops;
 
-pub use system_ops::{parse_data_out_timeout, parse_write_budget};
+pub use system_ops::{install_debug_switch, parse_data_out_timeout, parse_write_budget, DebugSwitch};
 mod target_ops;
 #[cfg(test)]
 mod tests;

@@ -100,6 +100,7 @@ pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
         backing_store_flags: info.bsoflags.clone(),
         mode_pages: config.mode_pages.iter().map(mode_page_text).collect(),
         missing: None,
+        faults: info.faults.clone(),
     }
 }
 
@@ -140,6 +141,7 @@ pub(crate) fn pending_lun_view(tid: u32, lun: u64, pending: &crate::state::pendi
         backing_store_flags: spec.bsoflags.clone(),
         mode_pages: Vec::new(),
         missing: Some(pending.reason.clone()),
+        faults: Vec::new(),
     }
 }
 

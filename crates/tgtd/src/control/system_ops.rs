@@ -4,8 +4,25 @@ use super::Outcome;
 use crate::Daemon;
 use rtgt_backstore::BackstoreKind;
 use rtgt_mgmt::{
-    BackingStoreView, DeviceType, ErrorCode, LldView, MgmtError, Param, Reply, SystemOp, SystemState, SystemView,
+    BackingStoreView, DeviceType, ErrorCode, Limits, LldView, MgmtError, Param, Reply, SystemOp, SystemState,
+    SystemView,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// Turns debug logging on or off in the running process (tgt's `system update debug on|off`).
+pub type DebugSwitch = Box<dyn Fn(bool) -> Result<(), String> + Send + Sync>;
+
+/// The log level belongs to the process-wide subscriber, which tgtd's main installs; the library
+/// only holds the switch main hands it. Without one (unit tests), `debug on` is refused.
+static DEBUG_SWITCH: OnceLock<DebugSwitch> = OnceLock::new();
+static DEBUG_ON: AtomicBool = AtomicBool::new(false);
+
+/// Called once by tgtd's main with the logging switch and whether `-d` turned debugging on.
+pub fn install_debug_switch(switch: DebugSwitch, on: bool) {
+    DEBUG_ON.store(on, Ordering::Relaxed);
+    let _ = DEBUG_SWITCH.set(switch);
+}
 
 pub(crate) fn apply(daemon: &Daemon, op: SystemOp) -> Outcome {
     match op {
@@ -23,7 +40,7 @@ pub(crate) fn apply(daemon: &Daemon, op: SystemOp) -> Outcome {
 fn view(daemon: &Daemon) -> SystemView {
     SystemView {
         state: if daemon.registry.is_offline() { SystemState::Offline } else { SystemState::Ready },
-        debug: false,
+        debug: DEBUG_ON.load(Ordering::Relaxed),
         llds: vec![
             LldView { name: "iscsi".to_string(), state: "ready".to_string(), targets: Vec::new() },
             LldView { name: "vhost".to_string(), state: "ready".to_string(), targets: Vec::new() },
@@ -36,24 +53,21 @@ fn view(daemon: &Daemon) -> SystemView {
             })
             .collect(),
         device_types: vec![DeviceType::Disk, DeviceType::Controller],
-        limits: limits(daemon),
+        limits: Some(limits(daemon)),
     }
 }
 
-/// The daemon-wide bounds in the spelling of their options, each with what is in use of it.
-fn limits(daemon: &Daemon) -> Vec<(String, String)> {
+/// The daemon-wide bounds, each with what is in use of it.
+fn limits(daemon: &Daemon) -> Limits {
     let registry = &daemon.registry;
-    [
-        ("max_sessions", registry.max_sessions().to_string()),
-        ("sessions", registry.session_count().to_string()),
-        ("write_budget", size(registry.write_budget())),
-        ("write_data_held", size(registry.write_data_held())),
-        ("login_timeout", format!("{}s", registry.login_timeout().as_secs())),
-        ("data_out_timeout", format!("{}s", registry.data_out_timeout().as_secs())),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value))
-    .collect()
+    Limits {
+        max_sessions: registry.max_sessions(),
+        sessions: registry.session_count(),
+        write_budget: registry.write_budget(),
+        write_data_held: registry.write_data_held(),
+        login_timeout_secs: registry.login_timeout().as_secs(),
+        data_out_timeout_secs: registry.data_out_timeout().as_secs(),
+    }
 }
 
 /// A value for `--iscsi write_budget=` or the system parameter `write_budget`: a size (`1G`, `512M`,
@@ -67,17 +81,6 @@ pub fn parse_write_budget(text: &str) -> Option<u64> {
 pub fn parse_data_out_timeout(text: &str) -> Option<std::time::Duration> {
     let secs = text.trim().strip_suffix('s').unwrap_or(text.trim());
     secs.parse::<u64>().ok().filter(|s| (1..=3600).contains(s)).map(std::time::Duration::from_secs)
-}
-
-/// Bytes as `--iscsi write_budget=` takes them: `1G`, `512M`, `64k`, or bytes.
-fn size(bytes: u64) -> String {
-    match bytes {
-        0 => "0".to_string(),
-        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
-        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
-        b if b % (1 << 10) == 0 => format!("{}k", b >> 10),
-        b => b.to_string(),
-    }
 }
 
 /// `State offline|ready`: offline refuses new logins while existing sessions go on. Logging is
@@ -94,6 +97,7 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     let mut max_sessions = None;
     let mut write_budget = None;
     let mut data_out_timeout = None;
+    let mut debug = None;
     for p in params {
         match p.name.to_ascii_lowercase().as_str() {
             "state" => match p.value.as_str() {
@@ -111,20 +115,24 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
             "write_budget" => write_budget = Some(parse_write_budget(&p.value).ok_or_else(|| invalid(p))?),
             // tgtd's --iscsi data_out_timeout=; connections apply it at their next check.
             "data_out_timeout" => data_out_timeout = Some(parse_data_out_timeout(&p.value).ok_or_else(|| invalid(p))?),
+            // As tgt: on or off, nothing else.
             "debug" => match p.value.as_str() {
-                "off" => {}
-                "on" => {
-                    return Err(MgmtError::with_message(
-                        ErrorCode::Unsupported,
-                        "debug logging is chosen at start (tgtd -d)",
-                    ))
-                }
+                "on" => debug = Some(true),
+                "off" => debug = Some(false),
                 _ => return Err(invalid(p)),
             },
             _ => {
                 return Err(MgmtError::with_message(ErrorCode::InvalidRequest, format!("unknown parameter {}", p.name)))
             }
         }
+    }
+    if let Some(on) = debug.filter(|on| *on != DEBUG_ON.load(Ordering::Relaxed)) {
+        let Some(switch) = DEBUG_SWITCH.get() else {
+            return Err(MgmtError::with_message(ErrorCode::Unsupported, "this daemon's logging cannot be changed"));
+        };
+        switch(on).map_err(|e| MgmtError::with_message(ErrorCode::Unknown, e))?;
+        DEBUG_ON.store(on, Ordering::Relaxed);
+        tracing::info!(on, "debug logging changed");
     }
     if let Some(offline) = offline {
         daemon.registry.set_offline(offline);

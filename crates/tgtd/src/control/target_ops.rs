@@ -43,6 +43,14 @@ pub(crate) fn find(daemon: &Daemon, tid: u32) -> Result<Arc<IscsiTarget>, MgmtEr
 }
 
 fn new(daemon: &Daemon, tid: u32, name: String) -> Result<Reply, MgmtError> {
+    // tid 0 is where accounts are bound for discovery sessions: a target there could never be
+    // made to require CHAP (tgt refuses it too).
+    if tid == 0 {
+        return Err(MgmtError::with_message(
+            ErrorCode::InvalidRequest,
+            "tid 0 is reserved for discovery sessions (account --op bind --tid 0); targets start at 1",
+        ));
+    }
     check_name(&name)?;
     if daemon.registry.target(tid).is_some() || daemon.registry.target_by_name(&name).is_some() {
         return Err(MgmtError::new(ErrorCode::TargetExists));

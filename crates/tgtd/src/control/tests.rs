@@ -48,15 +48,19 @@ fn show(daemon: &Daemon) -> Vec<TargetView> {
 fn targets_are_created_listed_and_deleted() {
     let d = Daemon::new();
     ok(&d, new_target(1, "iqn.2026-11.org.example:one"));
-    ok(&d, new_target(0, "iqn.2026-11.org.example:zero"));
+    ok(&d, new_target(2, "iqn.2026-11.org.example:two"));
+    // tid 0 is where discovery's accounts are bound: a target there could never require CHAP.
+    let zero = run(&d, new_target(0, "iqn.2026-11.org.example:zero")).result.unwrap_err();
+    assert_eq!(zero.code, ErrorCode::InvalidRequest);
+    assert!(zero.message.as_deref().unwrap_or_default().contains("discovery"), "{zero:?}");
     assert_eq!(err(&d, new_target(1, "iqn.2026-11.org.example:other")), ErrorCode::TargetExists);
     assert_eq!(err(&d, new_target(2, "iqn.2026-11.org.example:one")), ErrorCode::TargetExists);
     assert_eq!(err(&d, new_target(3, "")), ErrorCode::InvalidRequest);
     assert_eq!(err(&d, new_target(3, "iqn.with space")), ErrorCode::InvalidRequest);
 
     let list = show(&d);
-    assert_eq!(list.iter().map(|t| t.tid).collect::<Vec<_>>(), [0, 1]);
-    let one = &list[1];
+    assert_eq!(list.iter().map(|t| t.tid).collect::<Vec<_>>(), [1, 2]);
+    let one = &list[0];
     assert_eq!(one.name, "iqn.2026-11.org.example:one");
     assert!(one.nexuses.is_empty() && one.acl.is_empty());
     assert!(one.params.iter().any(|p| p.name == "MaxRecvDataSegmentLength"));
@@ -150,11 +154,11 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
 #[test]
 fn lun_zero_replaces_the_controller_and_comes_back() {
     let d = Daemon::new();
-    ok(&d, new_target(0, "iqn.2026-11.t:zero"));
-    ok(&d, new_lun(0, 0, memory("1M")));
+    ok(&d, new_target(2, "iqn.2026-11.t:zero"));
+    ok(&d, new_lun(2, 0, memory("1M")));
     assert_eq!(show(&d)[0].luns[0].device_type, DeviceType::Disk);
-    assert_eq!(err(&d, new_lun(0, 0, memory("1M"))), ErrorCode::LunExists);
-    ok(&d, Op::LogicalUnit(LunOp::Delete { tid: 0, lun: 0 }));
+    assert_eq!(err(&d, new_lun(2, 0, memory("1M"))), ErrorCode::LunExists);
+    ok(&d, Op::LogicalUnit(LunOp::Delete { tid: 2, lun: 0 }));
     let luns = &show(&d)[0].luns;
     assert_eq!(luns.len(), 1);
     assert_eq!(luns[0].device_type, DeviceType::Controller);
@@ -250,17 +254,16 @@ fn system_show_update_and_delete() {
             assert_eq!(names, ["rdwr", "memory", "null"]);
             assert_eq!(view.backing_stores[0].oflags.as_deref(), Some("sync:direct"));
             assert!(view.device_types.contains(&DeviceType::Disk));
-            let limits: Vec<(&str, &str)> = view.limits.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             assert_eq!(
-                limits,
-                [
-                    ("max_sessions", "4096"),
-                    ("sessions", "0"),
-                    ("write_budget", "1G"),
-                    ("write_data_held", "0"),
-                    ("login_timeout", "30s"),
-                    ("data_out_timeout", "30s")
-                ]
+                view.limits,
+                Some(rtgt_mgmt::Limits {
+                    max_sessions: 4096,
+                    sessions: 0,
+                    write_budget: 1 << 30,
+                    write_data_held: 0,
+                    login_timeout_secs: 30,
+                    data_out_timeout_secs: 30,
+                })
             );
         }
         other => panic!("{other:?}"),
