@@ -23,6 +23,10 @@ struct Saved {
     ause: bool,
     /// One block of the OVERWRITE pattern, in hex; empty for the erases.
     pattern: String,
+    /// Where a resumed OVERWRITE starts. Absent from the files of earlier versions (whose
+    /// operations therefore start again from the beginning), hence no new VERSION.
+    #[serde(default)]
+    next_lba: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +73,7 @@ impl SanitizeJournal for SanitizeJournalFile {
             service_action: record.service_action,
             ause: record.ause,
             pattern: hex(&record.pattern),
+            next_lba: record.next_lba,
         };
         let bytes = serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?;
         write_creating_dir(&self.path, &bytes)
@@ -97,7 +102,13 @@ impl SanitizeJournal for SanitizeJournalFile {
             other => return Err(invalid(format!("state {other:?}"))),
         };
         let pattern = unhex(&saved.pattern).ok_or_else(|| invalid("pattern is not hex".into()))?;
-        Ok(Some(SanitizeRecord { state, service_action: saved.service_action, ause: saved.ause, pattern }))
+        Ok(Some(SanitizeRecord {
+            state,
+            service_action: saved.service_action,
+            ause: saved.ause,
+            pattern,
+            next_lba: saved.next_lba,
+        }))
     }
 }
 
@@ -111,10 +122,21 @@ mod tests {
         let file = SanitizeJournalFile::new(dir.path(), "iqn.2026-12.t:a/b", 3, "/srv/disk.img");
         assert!(file.path().ends_with("sanitize/iqn.2026-12.t:a%2Fb/lun-3.json"));
         assert_eq!(file.load().unwrap(), None);
-        let record =
-            SanitizeRecord { state: RecordState::Running, service_action: 1, ause: true, pattern: vec![0, 0xa5, 0xff] };
+        let record = SanitizeRecord {
+            state: RecordState::Running,
+            service_action: 1,
+            ause: true,
+            pattern: vec![0, 0xa5, 0xff],
+            next_lba: 6144,
+        };
         file.save(&record).unwrap();
         assert_eq!(file.load().unwrap(), Some(record.clone()));
+        // The progress is in the file as a plain number; a file of an earlier version, without it,
+        // resumes from the beginning.
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(text.contains("\"next_lba\": 6144"), "{text}");
+        std::fs::write(file.path(), text.replace(",\n  \"next_lba\": 6144", "")).unwrap();
+        assert_eq!(file.load().unwrap(), Some(SanitizeRecord { next_lba: 0, ..record.clone() }));
         let failed = SanitizeRecord { state: RecordState::Failed, ..record };
         file.save(&failed).unwrap();
         assert_eq!(file.load().unwrap(), Some(failed.clone()));

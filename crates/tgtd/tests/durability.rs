@@ -144,9 +144,17 @@ fn tur(conn: &mut common::initiator::Connection, lun: u64) -> Option<(u8, u8, u8
     (out.status != 0).then(|| out.sense_code())
 }
 
+/// The `next_lba` of the sanitize journal at `path` (0 while it has none or no file).
+fn saved_progress(path: &Path) -> u64 {
+    let Ok(text) = std::fs::read(path) else { return 0 };
+    let entry: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    entry["next_lba"].as_u64().unwrap_or(0)
+}
+
 /// A sanitize cut short by `kill -9` starts again when the LUN comes back (its journal under the
 /// state directory says it had not finished), so the medium is never left half-sanitized and
-/// readable; once it completes the journal is gone and the next restart finds a plain disk.
+/// readable; it resumes from the progress the journal had saved rather than from the beginning;
+/// once it completes the journal is gone and the next restart finds a plain disk.
 #[test]
 fn a_sanitize_cut_short_by_kill_9_is_finished_after_the_restart() {
     let tgtd = Tgtd::start();
@@ -163,14 +171,23 @@ fn a_sanitize_cut_short_by_kill_9_is_finished_after_the_restart() {
     // SANITIZE OVERWRITE with IMMED, one pass of 0x5a.
     let out = conn.scsi(2, &[0x48, 0x81, 0, 0, 0, 0, 0, 0, 5, 0], &[0x01, 0, 0, 1, 0x5a], 0).unwrap();
     assert_eq!(out.status, 0, "{:02x?}", out.sense);
-    std::thread::sleep(std::time::Duration::from_millis(600));
+    // The journal saves the progress every 1% of the disk (here after each 1 MiB write, flushed).
+    let journal = tgtd.dir.path().join("state/sanitize").join(IQN).join("lun-2.json");
+    let begun = std::time::Instant::now();
+    let saved = loop {
+        let next_lba = saved_progress(&journal);
+        if next_lba > 0 {
+            break next_lba;
+        }
+        assert!(begun.elapsed() < std::time::Duration::from_secs(3), "no progress saved in the journal");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(saved % 2048 == 0 && saved < 32768, "saved progress {saved}");
     assert_eq!(tur(&mut conn, 2), Some((0x02, 0x04, 0x1b)));
     drop(conn);
 
     // The journal says a sanitize is unfinished; the LUN comes back (without the injected delay,
-    // which is not saved) and the sanitize starts again, so it ends quickly now.
-    let journal = tgtd.dir.path().join("state/sanitize").join(IQN).join("lun-2.json");
-    assert!(journal.exists(), "no sanitize journal at {}", journal.display());
+    // which is not saved) and the sanitize resumes where the journal says, so it ends quickly now.
     let tgtd = tgtd.crash_and_restart(&[]);
     let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
     assert!(show.contains(image.to_str().unwrap()), "LUN not restored: {show}");
@@ -185,7 +202,16 @@ fn a_sanitize_cut_short_by_kill_9_is_finished_after_the_restart() {
     assert!(back.data_in == vec![0x5a; 4096], "old data left after the sanitize");
     assert!(std::fs::read(&image).unwrap().iter().all(|&b| b == 0x5a), "the file is not all pattern");
     assert!(!journal.exists(), "the journal outlived the sanitize");
-    assert!(tgtd.log().contains("a sanitize interrupted by the last stop starts again"));
+    let log = tgtd.log();
+    assert!(log.contains("a sanitize interrupted by the last stop starts again"));
+    let resumed_at: u64 = log
+        .split("resuming sanitize at LBA ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no \"resuming sanitize at LBA\" in the log:\n{log}"));
+    // The sanitize kept going between the journal read above and the kill.
+    assert!(resumed_at >= saved && resumed_at < 32768, "resumed at {resumed_at}, {saved} was saved");
     drop(conn);
 
     let tgtd = tgtd.crash_and_restart(&[]);

@@ -157,7 +157,8 @@ fn vhost_luns_pick_up_their_saved_sanitize_state() {
     // The journal a failed block erase with AUSE leaves, written as the daemon writes it.
     let target_name = socket.display().to_string();
     let journal = SanitizeJournalFile::new(&tgtd.dir.path().join("state"), &target_name, 1, &disk);
-    let failed = SanitizeRecord { state: RecordState::Failed, service_action: 2, ause: true, pattern: Vec::new() };
+    let failed =
+        SanitizeRecord { state: RecordState::Failed, service_action: 2, ause: true, pattern: Vec::new(), next_lba: 0 };
     journal.save(&failed).unwrap();
     vhost_lun(&tgtd, "new", "9", "1", &["--backing-store", &disk]);
     let log = tgtd.log();

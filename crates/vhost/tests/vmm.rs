@@ -1,8 +1,9 @@
 //! Plays the VMM against a real `VhostScsiController`: guest memory in a shared file mapped by both
 //! sides, the vrings set up through the vhost-user protocol (the `vhost` crate's frontend), and
 //! virtio-scsi requests laid out in split rings by a small driver below. Checks INQUIRY, READ
-//! CAPACITY, WRITE and READ against the backing file, sense for a bad CDB, residuals, a bad target,
-//! task management, hotplug events and reconnection.
+//! CAPACITY, WRITE and READ against the backing file, sense for a bad CDB, residuals, data-out shorter
+//! than the CDB (refused when it ends inside a block), a bad target, task management, hotplug events
+//! and reconnection.
 
 use rtgt_scsi::{LogicalUnit, LunConfig, Target};
 use rtgt_vhost::wire::{ControlRequest, RequestHeader, ResponseHeader, VirtioLun, CDB_SIZE, RESPONSE_HEADER_LEN};
@@ -499,4 +500,37 @@ fn aliased_giant_data_out_descriptors_are_refused() {
     let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0], &[], 4096);
     assert_eq!((r.status, r.response), (0, 0), "{r:?}");
     assert_eq!(r.data, pattern);
+}
+
+/// A guest whose data-out descriptors hold fewer bytes than the CDB's transfer length: data that
+/// ends inside a block is refused by the SCSI core (CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD
+/// IN INFORMATION UNIT) and nothing is written, since a block cannot be written in part; data that
+/// ends on a block boundary is written for the whole blocks that arrived.
+#[test]
+fn data_out_shorter_than_the_cdb_is_written_in_whole_blocks_only() {
+    let f = fixture();
+    let mut vmm = Vmm::connect(&f.socket);
+    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
+    let old: Vec<u8> = (0..1024u32).map(|i| (i * 3 + 1) as u8).collect();
+    let r = vmm.command(LUN1, &[0x2a, 0, 0, 0, 0, 40, 0, 0, 2, 0], &old, 0);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+
+    // WRITE(10) of one block at LBA 40 with 200 bytes of data-out.
+    let r = vmm.command(LUN1, &[0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0], &[0xab; 200], 0);
+    assert_eq!((r.status, r.response), (0x02, 0), "{r:?}");
+    assert_eq!(sense_triple(&r.sense), (0x05, 0x0e, 0x03));
+    let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 40, 0, 0, 1, 0], &[], 512);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+    assert_eq!(r.data, old[..512], "the refused WRITE changed the block");
+
+    // WRITE(10) of two blocks with one block of data-out: that block is written, the next is not.
+    let r = vmm.command(LUN1, &[0x2a, 0, 0, 0, 0, 40, 0, 0, 2, 0], &[0xcd; 512], 0);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+    let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 40, 0, 0, 2, 0], &[], 1024);
+    assert_eq!((r.status, r.response), (0, 0), "{r:?}");
+    assert_eq!(r.data[..512], [0xcd; 512]);
+    assert_eq!(r.data[512..], old[512..], "a block with no data-out was written");
+    let file = std::fs::read(&f.disk).unwrap();
+    assert_eq!(file[40 * 512..41 * 512], [0xcd; 512]);
+    assert_eq!(file[41 * 512..42 * 512], old[512..]);
 }

@@ -28,6 +28,10 @@ pub(crate) const EXIT_FAILURE_MODE: u8 = 0x1f;
 /// Bytes written per store call while overwriting.
 const CHUNK: usize = 1 << 20;
 
+/// An OVERWRITE saves its progress in the journal at least this often (and at least every 1% of
+/// the medium): each save flushes the store and writes a file, so not much more often than that.
+const SAVE_EVERY_MAX: u64 = 64 << 20;
+
 /// The PARAMETER LIST LENGTH field (CDB bytes 7-8) is wrong for the service action.
 fn bad_length() -> Sense {
     Sense::invalid_cdb_field(7, Some(7))
@@ -83,6 +87,7 @@ pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: 
         service_action: request.service_action,
         ause: request.ause,
         pattern,
+        next_lba: 0,
     };
     let finished = start(lu, job)?;
     if request.immed {
@@ -102,6 +107,12 @@ pub(super) fn start(
     // arriving together are told apart here.
     if !state.try_begin() {
         return Err(Sense::sanitize_in_progress(state.progress().unwrap_or(0)));
+    }
+    // A resumed operation reports the progress its last run had saved from the start.
+    let from = resume_point(lu, &job);
+    if from > 0 {
+        tracing::info!(lba = from, "resuming sanitize at LBA {from}");
+        state.set_progress(from, lu.capacity_blocks());
     }
     // Written before any block changes, so that a crash part-way leaves the unit's journal saying a
     // sanitize must be finished.
@@ -166,7 +177,7 @@ impl Operation {
         let job = &self.job;
         let result = pollster::block_on(async {
             match job.service_action {
-                OVERWRITE => overwrite(lu, &job.pattern).await,
+                OVERWRITE => overwrite(lu, job).await,
                 _ => erase(lu).await,
             }
         });
@@ -203,14 +214,27 @@ async fn erase(lu: &LogicalUnit) -> Result<(), Sense> {
     store.unmap(0, size).await.map_err(|e| report(lu, &e))
 }
 
-async fn overwrite(lu: &LogicalUnit, block: &[u8]) -> Result<(), Sense> {
+/// Where `job` starts: the block its journal entry says the last run got to, for an OVERWRITE whose
+/// entry fits the medium; 0 otherwise (the erases deallocate everything in one call, and a medium
+/// that shrank since the entry was saved is overwritten from its beginning).
+fn resume_point(lu: &LogicalUnit, job: &SanitizeRecord) -> u64 {
+    match job.service_action {
+        OVERWRITE if job.next_lba <= lu.capacity_blocks() => job.next_lba,
+        _ => 0,
+    }
+}
+
+async fn overwrite(lu: &LogicalUnit, job: &SanitizeRecord) -> Result<(), Sense> {
     let store = lu.medium()?;
+    let block = &job.pattern;
     let bs = block.len();
     let size = lu.capacity_blocks() * bs as u64;
     let blocks_per_chunk = (CHUNK / bs).max(1);
     let chunk: Vec<u8> = block.iter().copied().cycle().take(blocks_per_chunk * bs).collect();
+    let save_every = (size / 100).clamp(1, SAVE_EVERY_MAX);
     let _held = lu.range_locks().lock(0, u64::MAX).await;
-    let mut done = 0u64;
+    let mut done = resume_point(lu, job) * bs as u64;
+    let mut saved = done;
     while done < size {
         // A unit deleted meanwhile has nobody left to sanitize it for.
         if lu.is_removed() {
@@ -220,6 +244,14 @@ async fn overwrite(lu: &LogicalUnit, block: &[u8]) -> Result<(), Sense> {
         store.write_at(done, &chunk[..n], false).await.map_err(|e| report(lu, &e))?;
         done += n as u64;
         lu.sanitize_state().set_progress(done, size);
+        // The blocks are flushed before the journal counts them as done, so that a power loss
+        // cannot leave old data below the point a resumed run starts from.
+        if done - saved >= save_every && done < size {
+            store.flush().await.map_err(|e| report(lu, &e))?;
+            let progress = SanitizeRecord { next_lba: done / bs as u64, ..job.clone() };
+            lu.sanitize_state().journal_save(&progress);
+            saved = done;
+        }
     }
     store.flush().await.map_err(|e| report(lu, &e))
 }
