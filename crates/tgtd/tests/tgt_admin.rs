@@ -229,12 +229,24 @@ fn offline_ready_show_and_environment_socket() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(ok(&tgtd, &["--show"]), tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]));
-    ok(&tgtd, &["--offline", "ALL"]);
-    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: offline"));
-    ok(&tgtd, &["--ready", "ALL"]);
-    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: ready"));
-    // One target, by tid or by name: that target's own state, the daemon stays ready.
+    // ALL is every target's own state, as with tgt's tgt-admin: `target show` tells the truth
+    // and the daemon's state is left alone.
     let target_show = || tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    let states = || {
+        target_show().lines().filter(|l| l.trim_start().starts_with("State: ")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert!(states().len() >= 2, "{}", target_show());
+    ok(&tgtd, &["--offline", "ALL"]);
+    assert!(states().iter().all(|l| l.ends_with("State: offline")), "{}", target_show());
+    assert!(tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]).contains("State: ready"));
+    ok(&tgtd, &["--ready", "ALL"]);
+    assert!(states().iter().all(|l| l.ends_with("State: ready")), "{}", target_show());
+    // A target taken offline alone is readied by ALL too.
+    ok(&tgtd, &["--offline", "tid=2"]);
+    assert!(target_show().contains("State: offline"));
+    ok(&tgtd, &["--ready", "ALL"]);
+    assert!(states().iter().all(|l| l.ends_with("State: ready")), "{}", target_show());
+    // One target, by tid or by name: that target's own state, the daemon stays ready.
     assert!(!target_show().contains("State: offline"));
     ok(&tgtd, &["--offline", "tid=1"]);
     assert!(target_show().contains("State: offline"), "{}", target_show());

@@ -18,7 +18,7 @@ mod render;
 mod render_modes;
 
 use plan::{Plan, Running, Selection};
-use rtgt_mgmt::{AccountEntry, AccountOp, Op, Param, Reply, Request, SystemOp, TargetOp};
+use rtgt_mgmt::{AccountEntry, AccountOp, Op, Param, Reply, Request, TargetOp};
 use spec::{Account, Discovery};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -337,35 +337,32 @@ fn run(args: &Args) -> Result<(), Failure> {
         }
         Action::Offline(selection) | Action::Ready(selection) => {
             let state = if matches!(args.action, Action::Offline(_)) { "offline" } else { "ready" };
-            if *selection == Selection::All {
-                // ALL is the daemon's state (tgtadm's `system update State`), which also covers
-                // targets created later; tgt's tgt-admin sets each target's state instead.
-                let op = Op::System(SystemOp::Update { params: vec![Param::new("State", state)] });
-                if args.pretend {
-                    command::lines(&op, &tgtadm_prefix(args)).iter().for_each(|l| println!("{l}"));
-                    return Ok(());
-                }
-                return call(args, op).map(|_| ());
-            }
             set_target_state(args, selection, state)
         }
     }
 }
 
-/// `--offline|--ready tid=N|NAME`: that target's state (tgtadm `target update --name state`).
+/// `--offline|--ready ALL|tid=N|NAME`: the state of each target selected (tgtadm `target update
+/// --name state`). ALL means every running target, as in tgt's tgt-admin: the daemon's own state is
+/// left alone, so `target show` says what each target does and `--ready ALL` also readies a target
+/// taken offline on its own.
 fn set_target_state(args: &Args, selection: &Selection, state: &str) -> Result<(), Failure> {
     let Reply::TargetList(views) = call(args, Op::Target(TargetOp::Show { tid: None }))? else {
         return Err(Failure("unexpected reply to target show".into(), 1));
     };
-    let Some(view) = views.iter().find(|v| selection.matches(Some(v.tid), &v.name)) else {
+    let chosen: Vec<_> = views.iter().filter(|v| selection.matches(Some(v.tid), &v.name)).collect();
+    if chosen.is_empty() && *selection != Selection::All {
         return Err(Failure(format!("no running target matches {selection:?}"), EXIT_INVALID));
-    };
-    let op = Op::Target(TargetOp::Update { tid: view.tid, params: vec![Param::new("state", state)] });
-    if args.pretend {
-        command::lines(&op, &tgtadm_prefix(args)).iter().for_each(|l| println!("{l}"));
-        return Ok(());
     }
-    call(args, op).map(|_| ())
+    for view in chosen {
+        let op = Op::Target(TargetOp::Update { tid: view.tid, params: vec![Param::new("state", state)] });
+        if args.pretend {
+            command::lines(&op, &tgtadm_prefix(args)).iter().for_each(|l| println!("{l}"));
+        } else {
+            call(args, op)?;
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
