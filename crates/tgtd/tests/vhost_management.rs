@@ -206,7 +206,14 @@ fn a_vhost_target_name_never_replaces_a_file() {
 
     // A stale socket left by a crash is replaced: the target's socket answers there.
     let stale = dir.path().join("stale.sock");
-    drop(UnixListener::bind(&stale).unwrap());
+    // Bound by a process that then exits, never listened on: a listener of this process could
+    // outlive its drop in a child that a parallel test forks before exec.
+    let made = std::process::Command::new("python3")
+        .args(["-c", "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])"])
+        .arg(&stale)
+        .status()
+        .unwrap();
+    assert!(made.success());
     assert!(UnixStream::connect(&stale).is_err());
     let made = new_vhost_target(&tgtd, "1", &stale);
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
