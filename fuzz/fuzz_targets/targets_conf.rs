@@ -31,6 +31,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let dumped = dump::dump(&targets, &discovery);
     let mut again = conf::ConfFile::default();
     conf::parse_into(&dumped, file, &mut again, 0).unwrap_or_else(|e| panic!("dump does not parse: {e}\n{dumped}"));
-    let back = spec::from_conf(&again).unwrap_or_else(|e| panic!("dump does not check: {e}\n{dumped}"));
+    let back = spec::from_conf(&again).unwrap_or_else(|e| panic!("dump does not check: {e:?}\n{dumped}"));
     assert_eq!(back, (targets, discovery), "dump changed the configuration:\n{dumped}");
 });
