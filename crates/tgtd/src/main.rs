@@ -184,6 +184,11 @@ async fn serve(
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    // SIGHUP is what logrotate and habit send to "reopen logs". tgtd writes to stderr or syslog,
+    // neither of which it holds open by name, so there is nothing to reopen: the signal is logged
+    // and otherwise ignored rather than killing the daemon (its default action). Installed before
+    // the daemon says it is ready, so no SIGHUP sent after that can kill it.
+    let mut sighup = signal(SignalKind::hangup())?;
     let list: Vec<String> = bound.iter().map(|a| a.to_string()).collect();
     tracing::info!(portals = %list.join(" "), control = %socket.display(), "tgtd ready");
     if let Some(path) = &control.pid_file {
@@ -192,10 +197,13 @@ async fn serve(
     notify_systemd();
     ready.ready();
 
-    tokio::select! {
-        _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
-        _ = daemon.stop.notified() => tracing::info!("stop requested through the control socket"),
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: stopping"); break }
+            _ = sigint.recv() => { tracing::info!("SIGINT: stopping"); break }
+            _ = sighup.recv() => tracing::info!("SIGHUP: nothing to reopen (logs go to stderr or syslog)"),
+            _ = daemon.stop.notified() => { tracing::info!("stop requested through the control socket"); break }
+        }
     }
     daemon.shutdown().await;
     let _ = std::fs::remove_file(&socket);

@@ -278,3 +278,124 @@ fn a_backing_file_exported_twice_is_logged() {
     let log = tgtd.log();
     assert!(log.contains("LUN 1 of target 2") && log.contains("already in use by LUN 1 of target 1"), "{log}");
 }
+
+// --- Day one for an administrator (issue 22 items 8, 9, SIGHUP, name and secret warnings) ---
+
+/// Wait until the log holds `needle` (lines are written as events happen, but a signal's line
+/// follows the signal by a scheduler turn).
+fn wait_for_log(tgtd: &Tgtd, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = tgtd.log();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(std::time::Instant::now() < deadline, "no '{needle}' in the log: {log}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// With stderr to a file (as under `-f` with a redirect), the log has no ANSI escape codes.
+#[test]
+fn a_log_written_to_a_file_has_no_colour_codes() {
+    let tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", "iqn.2026-12.org.example:c"]);
+    let log = wait_for_log(&tgtd, "tgtd ready");
+    assert!(!log.contains('\u{1b}'), "ESC in the log: {log:?}");
+}
+
+/// Under systemd (stderr is the stream JOURNAL_STREAM names) each line starts with its syslog
+/// priority, `<N>`, and carries neither a timestamp nor colour.
+#[test]
+fn under_systemd_lines_carry_syslog_priorities() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("journal");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let meta = log.metadata().unwrap();
+    let socket = dir.path().join("control.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{}", free_port()), "--control-socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdin(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if text.contains("tgtd ready") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let ready = text.lines().find(|l| l.contains("tgtd ready")).unwrap_or_else(|| panic!("{text}"));
+    assert!(ready.starts_with("<6>tgtd ready"), "{ready:?}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+}
+
+/// Every change is logged with who made it, and a secret never is; a refusal names the operation
+/// and the target.
+#[test]
+fn management_changes_leave_an_audit_trail_without_secrets() {
+    let tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&["--mode", "account", "--op", "new", "--user", "u", "--password", "SECRETPASSWORD1"]);
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", "iqn.2026-12.org.example:a"]);
+    tgtd.tgtadm_ok(&["--mode", "account", "--op", "bind", "--tid", "1", "--user", "u"]);
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "bind", "--tid", "1", "-I", "ALL"]);
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    let refused = tgtd.tgtadm(&["--mode", "target", "--op", "delete", "--tid", "42"]);
+    assert!(!refused.status.success());
+    let log = wait_for_log(&tgtd, "tid=42");
+    // SAFETY: geteuid cannot fail.
+    let me = format!("management: uid={} pid=", unsafe { libc::geteuid() });
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("management: uid=")).collect();
+    for expected in [
+        "account new user=u",
+        "target new tid=1 name=iqn.2026-12.org.example:a",
+        "account bind tid=1 user=u",
+        "target bind tid=1 acl=ALL",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(&me) && l.ends_with(expected)), "no '{expected}' line: {log}");
+    }
+    assert!(lines.iter().any(|l| l.contains("refused: target delete tid=42: can't find the target")), "{log}");
+    assert!(!lines.iter().any(|l| l.contains("show")), "a show is not audited: {log}");
+    assert!(!log.contains("SECRETPASSWORD1"), "{log}");
+}
+
+/// A short CHAP secret and a target name initiators refuse are accepted, with a warning that
+/// says why (and never the secret).
+#[test]
+fn short_secrets_and_invalid_names_are_warned_about() {
+    let tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&["--mode", "account", "--op", "new", "--user", "short", "--password", "pw12345"]);
+    tgtd.tgtadm_ok(&["--mode", "account", "--op", "new", "--user", "long", "--password", "a-long-enough-secret"]);
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", "MyTarget"]);
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "2", "--targetname", "iqn.2026-12.org.example:ok"]);
+    let log = wait_for_log(&tgtd, "tid=2 name=iqn");
+    let short: Vec<&str> = log.lines().filter(|l| l.contains("CHAP secret shorter than 12 bytes")).collect();
+    assert_eq!(short.len(), 1, "{log}");
+    assert!(short[0].contains("short") && short[0].contains("WARN"), "{log}");
+    assert!(!log.contains("pw12345"), "{log}");
+    let names: Vec<&str> = log.lines().filter(|l| l.contains("not a valid iSCSI name")).collect();
+    assert_eq!(names.len(), 1, "{log}");
+    assert!(names[0].contains("MyTarget"), "{log}");
+}
+
+/// SIGHUP (logrotate's habit) does not kill tgtd: it keeps serving.
+#[test]
+fn sighup_does_not_stop_the_daemon() {
+    let mut tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", "iqn.2026-12.org.example:h"]);
+    // SAFETY: kill(2) on the PID of our own child.
+    assert_eq!(unsafe { libc::kill(tgtd.pid(), libc::SIGHUP) }, 0);
+    wait_for_log(&tgtd, "SIGHUP");
+    assert!(tgtd.child.try_wait().unwrap().is_none(), "tgtd died on SIGHUP: {}", tgtd.log());
+    let out = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(out.contains("iqn.2026-12.org.example:h"), "{out}");
+}

@@ -13,7 +13,18 @@ use rtgt_mgmt::{AccountEntry, AccountOp, ErrorCode, MgmtError, Reply};
 pub(crate) fn apply(daemon: &Daemon, op: AccountOp) -> Result<Reply, MgmtError> {
     let registry = &daemon.registry;
     match op {
-        AccountOp::New { user, password } => registry.add_account(&user, &password).map_err(error)?,
+        AccountOp::New { user, password } => {
+            registry.add_account(&user, &password).map_err(error)?;
+            if super::advice::chap_secret_too_short(&password) {
+                // The length only; never the secret.
+                tracing::warn!(
+                    user,
+                    bytes = password.len(),
+                    "CHAP secret shorter than {} bytes: RFC 7143 12.1.3 asks for at least 96 bits, and some initiators refuse shorter ones",
+                    super::advice::MIN_CHAP_SECRET
+                );
+            }
+        }
         AccountOp::Delete { user } => {
             refuse_if_bound_incoming(daemon, &user)?;
             registry.delete_account(&user).map_err(error)?

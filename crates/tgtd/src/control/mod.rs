@@ -10,6 +10,8 @@
 
 pub mod access;
 mod account_ops;
+mod advice;
+mod audit;
 mod lun_ops;
 mod portal_ops;
 mod session_ops;
@@ -85,7 +87,10 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, access: access::
 
 impl Control {
     async fn connection(self: &Arc<Self>, mut stream: UnixStream) -> std::io::Result<()> {
-        let refused = self.admit(&stream).err();
+        let (peer, refused) = match self.admit(&stream) {
+            Ok(peer) => (Some(peer), None),
+            Err(err) => (None, Some(err)),
+        };
         loop {
             let mut prefix = [0u8; 4];
             match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut prefix)).await {
@@ -117,7 +122,11 @@ impl Control {
                 Ok(result) => result?,
             };
             let outcome = match decode::<Request>(&body) {
-                Ok(request) => self.apply(request).await,
+                Ok(request) => match &peer {
+                    Some(peer) => self.apply(*peer, request).await,
+                    // Unreachable: without a peer the connection was refused above.
+                    None => return Ok(()),
+                },
                 Err(err) => Outcome::from(Err(MgmtError::with_message(
                     ErrorCode::InvalidRequest,
                     format!("malformed request: {err}"),
@@ -131,8 +140,9 @@ impl Control {
         }
     }
 
-    /// SO_PEERCRED against the access rule; a refusal is logged once per connection.
-    fn admit(&self, stream: &UnixStream) -> Result<(), MgmtError> {
+    /// SO_PEERCRED against the access rule: the admitted peer (named in the audit lines), or the
+    /// refusal, logged once per connection.
+    fn admit(&self, stream: &UnixStream) -> Result<access::Peer, MgmtError> {
         let cred = stream.peer_cred().map_err(|err| {
             tracing::warn!(%err, "management connection refused: its credentials cannot be read");
             MgmtError::with_message(ErrorCode::PermissionDenied, "the peer's credentials cannot be read")
@@ -152,11 +162,18 @@ impl Control {
                 pid = peer.pid,
                 "management connection refused: user not allowed"
             );
-        })
+        })?;
+        Ok(peer)
     }
 
-    async fn apply(self: &Arc<Self>, request: Request) -> Outcome {
+    async fn apply(self: &Arc<Self>, peer: access::Peer, request: Request) -> Outcome {
         tracing::debug!(?request, "management request");
+        // Rendered before the request is consumed; the audit line is written once the outcome is known.
+        let what = audit::render(&request);
+        let read_only = audit::is_read_only(&request.op);
+        if let Op::Target(TargetOp::New { tid, name }) = &request.op {
+            advice::warn_about_target_name(*tid, name);
+        }
         let this = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             let _serial = this.apply_lock.lock();
@@ -164,8 +181,11 @@ impl Control {
         });
         match task.await {
             Ok(outcome) => {
-                if let Err(err) = &outcome.result {
-                    tracing::info!(%err, "management request refused");
+                let who = audit::who(&peer);
+                match &outcome.result {
+                    Err(err) => tracing::info!("management: {who} refused: {what}: {err}"),
+                    Ok(_) if !read_only => tracing::info!("management: {who} {what}"),
+                    Ok(_) => {}
                 }
                 outcome
             }
