@@ -29,12 +29,19 @@ impl BackstoreKind {
         }
     }
 
-    /// The engines `show system` lists; aio, rdwr on io_uring, stays out (the daemon's tests pin this list).
+    /// The engines `show system` lists: every one `--bstype` takes in this build (aio is rdwr on
+    /// io_uring; an administrator reading the list must find it there).
     pub fn all() -> &'static [BackstoreKind] {
         #[cfg(feature = "rbd")]
-        return &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null, BackstoreKind::Rbd];
+        return &[
+            BackstoreKind::Rdwr,
+            BackstoreKind::Aio,
+            BackstoreKind::Memory,
+            BackstoreKind::Null,
+            BackstoreKind::Rbd,
+        ];
         #[cfg(not(feature = "rbd"))]
-        &[BackstoreKind::Rdwr, BackstoreKind::Memory, BackstoreKind::Null]
+        &[BackstoreKind::Rdwr, BackstoreKind::Aio, BackstoreKind::Memory, BackstoreKind::Null]
     }
 }
 

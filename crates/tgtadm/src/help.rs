@@ -19,8 +19,10 @@ Targets (--mode target):
   --lld iscsi --mode target --op show [--tid ID]
         list every target, or print target ID's parameters
   --lld iscsi --mode target --op update --tid ID --name PARAM --value VALUE
-        change a target parameter (an iSCSI key such as MaxRecvDataSegmentLength,
-        MaxSessions, nop_interval, nop_count, or state with the value offline or ready)
+        change a target parameter (an iSCSI key such as MaxRecvDataSegmentLength
+        (default 262144), MaxBurstLength (262144), FirstBurstLength (65536),
+        MaxQueueCmd (128), MaxSessions (0: only tgtd's bound), nop_interval,
+        nop_count, or state with the value offline or ready)
   --lld iscsi --mode target --op bind|unbind --tid ID --initiator-address ADDR
   --lld iscsi --mode target --op bind|unbind --tid ID --initiator-name NAME
         allow (bind) or stop allowing (unbind) initiators by address (ALL, an
@@ -28,10 +30,12 @@ Targets (--mode target):
 
 Logical units (--mode logicalunit):
   --lld iscsi --mode logicalunit --op new --tid ID --lun LUN
-        [--backing-store PATH] [--bstype rdwr|memory|null] [--bsopts size=1G]
+        [--backing-store PATH] [--bstype rdwr|aio|memory|null|rbd] [--bsopts size=1G]
         [--bsoflags sync|direct|sync:direct] [--device-type disk]
-        [--blocksize 512|4096]
-        add logical unit LUN to target ID
+        [--blocksize 512|4096] [--params K=V[,K=V]]
+        add logical unit LUN to target ID (defaults: --bstype rdwr, a file or
+        block device; aio is the same on io_uring; --device-type disk;
+        --blocksize 512; rbd only in a tgtd built with the rbd feature)
   --lld iscsi --mode logicalunit --op delete --tid ID --lun LUN
         remove logical unit LUN from target ID
   --lld iscsi --mode logicalunit --op update --tid ID --lun LUN --params K=V[,K=V]
@@ -51,7 +55,9 @@ CHAP accounts (--mode account):
 Portals, the driver, sessions and connections:
   --lld iscsi --mode portal --op new|delete --param portal=ADDRESS:PORT
   --lld iscsi --mode portal --op show
-  --lld iscsi --mode lld --op show|start|stop
+  --lld iscsi --mode lld --op show|start
+        the drivers and their targets; start is accepted (the drivers run from
+        start-up); stop is refused: a driver stops with the daemon
   --lld iscsi --mode session --op show --tid ID [--sid SID]
   --lld iscsi --mode session --op delete --tid ID --sid SID
   --lld iscsi --mode conn --op show --tid ID [--sid SID [--cid CID]]
@@ -69,7 +75,14 @@ The daemon (--mode system):
   --mode system --op update --name State --value offline|ready
         offline: no new logins, existing sessions go on
   --mode system --op update --name max_sessions --value N
-        the most sessions tgtd serves at once (as tgtd --iscsi max_sessions=N)
+        the most sessions tgtd serves at once (as tgtd --iscsi max_sessions=N;
+        default 4096)
+  --mode system --op update --name write_budget --value SIZE
+        write data all connections may hold in memory (default 1G, at least 1M)
+  --mode system --op update --name data_out_timeout --value SECS
+        how long an admitted write may wait for Data-Out (default 30, 1-3600)
+  --mode system --op update --name debug --value on|off
+        debug logging now; off: back to RUST_LOG or info
   --mode system --op delete [--force]   stop tgtd (refused while targets exist
                                         unless --force; sessions are logged out)
 
@@ -79,19 +92,21 @@ The original tgt design's syntax is accepted too:
   --driver istgt --op delete --tid ID [--lun LUN]
 
 Options:
-  -L, --lld DRIVER             the transport (iscsi, or vhost for vhost-user-scsi)
+  -L, --lld DRIVER             the transport: iscsi (default), or vhost for
+                               vhost-user-scsi
   -m, --mode MODE              target (tgt), logicalunit (lu), account, portal,
                                lld, session, conn, system (sys)
-  -o, --op OPERATION           new, delete, show, bind, unbind, update, start, stop
+  -o, --op OPERATION           new, delete, show, bind, unbind, update, start
   -t, --tid ID                 target id
   -T, --targetname NAME        target name
   -l, --lun LUN                logical unit number
   -b, --backing-store PATH     backing file or device
-  -E, --bstype TYPE            backing store engine
+  -E, --bstype TYPE            backing store engine: rdwr (default), aio,
+                               memory, null, rbd
   -S, --bsopts OPTIONS         backing store options, e.g. size=1G
-  -f, --bsoflags FLAGS         sync, direct
-  -Y, --device-type TYPE       device type (disk)
-  -y, --blocksize SIZE         logical block size (512 or 4096)
+  -f, --bsoflags FLAGS         sync, direct, sync:direct (default: none)
+  -Y, --device-type TYPE       device type (default disk)
+  -y, --blocksize SIZE         logical block size, 512 (default) or 4096
   -P, --params K=V[,K=V]       parameters
   -I, --initiator-address A    initiator address rule
   -Q, --initiator-name NAME    initiator name rule

@@ -14,19 +14,22 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/rtgt";
 #[derive(Debug, Parser)]
 #[command(name = "tgtd", version, about = "rtgt SCSI target daemon (tgt-compatible)")]
 pub struct Options {
-    /// Stay in the foreground and log to stderr.
+    /// Stay in the foreground and log to stderr (colour on a terminal only; `<N>` syslog
+    /// priorities when stderr is the journal). Default: daemonize and log to syslog.
     #[arg(short = 'f', long = "foreground")]
     pub foreground: bool,
 
-    /// Debug level: 0 (off) or 1 and up (more detail).
+    /// Log level: 0 = info, 1 = debug, 2 = trace. The RUST_LOG environment variable (e.g.
+    /// `debug`, `rtgt_iscsi=trace,info`) overrides it.
     #[arg(short = 'd', long = "debug", value_name = "LEVEL", default_value_t = 0)]
     pub debug: u8,
 
-    /// Control port N: the control socket is /var/run/tgtd/socket.N.
+    /// Control port N: the control socket is /var/run/tgtd/socket.N (default 0).
     #[arg(short = 'C', long = "control-port", value_name = "N")]
     pub control_port: Option<u16>,
 
-    /// The control socket's path (overrides -C and $RTGT_CONTROL_SOCKET).
+    /// The control socket's path (overrides -C and $RTGT_CONTROL_SOCKET; default
+    /// /var/run/tgtd/socket.0).
     #[arg(long = "control-socket", value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
 
@@ -40,8 +43,10 @@ pub struct Options {
     #[arg(long = "vhost-group", value_name = "NAME")]
     pub vhost_group: Option<String>,
 
-    /// iSCSI driver options, e.g. `portal=127.0.0.1:3260`, `max_sessions=N`, `nop_interval=S`,
-    /// `nop_count=C` (repeatable, or comma-separated).
+    /// iSCSI driver options (repeatable, or comma-separated): `portal=ADDR:PORT` (default
+    /// 0.0.0.0:3260 and [::]:3260), `max_sessions=N` (default 4096), `nop_interval=S`,
+    /// `nop_count=C` (default 0: no probing), `login_timeout=S` (default 30),
+    /// `write_budget=SIZE` (default 1G), `data_out_timeout=S` (default 30).
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
     pub iscsi: Vec<String>,
 
@@ -54,7 +59,8 @@ pub struct Options {
     #[arg(short = 'p', long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 
-    /// Where state that survives restarts is kept (running configuration, APTPL reservations).
+    /// Where state that survives restarts is kept (running configuration, APTPL reservations;
+    /// default /var/lib/rtgt).
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 

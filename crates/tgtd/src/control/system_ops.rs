@@ -49,7 +49,7 @@ fn view(daemon: &Daemon) -> SystemView {
             .iter()
             .map(|kind| BackingStoreView {
                 name: kind.name().to_string(),
-                oflags: (*kind == BackstoreKind::Rdwr).then(|| "sync:direct".to_string()),
+                oflags: matches!(kind, BackstoreKind::Rdwr | BackstoreKind::Aio).then(|| "sync:direct".to_string()),
             })
             .collect(),
         device_types: vec![DeviceType::Disk, DeviceType::Controller],

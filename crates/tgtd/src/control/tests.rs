@@ -251,7 +251,7 @@ fn system_show_update_and_delete() {
         Reply::System(view) => {
             assert_eq!(view.llds[0].name, "iscsi");
             let names: Vec<&str> = view.backing_stores.iter().map(|b| b.name.as_str()).collect();
-            assert_eq!(names, ["rdwr", "memory", "null"]);
+            assert_eq!(names, ["rdwr", "aio", "memory", "null"]);
             assert_eq!(view.backing_stores[0].oflags.as_deref(), Some("sync:direct"));
             assert!(view.device_types.contains(&DeviceType::Disk));
             assert_eq!(
