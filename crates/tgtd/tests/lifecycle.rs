@@ -399,3 +399,88 @@ fn sighup_does_not_stop_the_daemon() {
     let out = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
     assert!(out.contains("iqn.2026-12.org.example:h"), "{out}");
 }
+
+/// The repository's root (dist/, scripts/).
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Each man page the systemd unit points at exists, and groff renders it without a warning.
+#[test]
+fn man_pages_render_without_warnings() {
+    assert!(common::have("groff"), "groff is not installed: apt-get install groff-base (scripts/install-deps does)");
+    let root = repo_root();
+    let unit = std::fs::read_to_string(root.join("dist/rtgt.service")).unwrap();
+    let mut pages = vec!["targets.conf.5".to_string()];
+    for doc in unit.lines().filter_map(|l| l.strip_prefix("Documentation=")).flat_map(str::split_whitespace) {
+        let page = doc.strip_prefix("man:").unwrap_or(doc);
+        let (name, section) = page.trim_end_matches(')').split_once('(').unwrap();
+        pages.push(format!("{name}.{section}"));
+    }
+    assert!(pages.len() >= 4, "{pages:?}");
+    for page in pages {
+        let path = root.join("dist/man").join(&page);
+        assert!(path.exists(), "{} is missing", path.display());
+        let out = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-P", "-cbou"])
+            .arg(&path)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{page}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{page} has warnings: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let name = page.rsplit_once('.').unwrap().0;
+        assert!(text.contains("NAME") && text.contains(name) && text.contains("SEE ALSO"), "{page}: {text}");
+    }
+}
+
+/// tgtadm's bash completion parses, and completing `tgtadm --mode ` offers the modes, then the
+/// operations of the mode given.
+#[test]
+fn bash_completion_offers_modes_and_operations() {
+    let script = repo_root().join("dist/bash-completion/tgtadm");
+    let status = Command::new("bash").arg("-n").arg(&script).status().unwrap();
+    assert!(status.success(), "bash -n {}", script.display());
+    let complete = |words: &str, cword: usize| {
+        let program = format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; _tgtadm; echo \"${{COMPREPLY[*]}}\"",
+            script.display()
+        );
+        let out = Command::new("bash").arg("-c").arg(program).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("tgtadm --mode ''", 2), "target logicalunit account portal lld session conn system");
+    assert_eq!(complete("tgtadm --mode l", 2), "logicalunit lld");
+    assert_eq!(complete("tgtadm --mode lld --op ''", 4), "show start", "stop is refused: not offered");
+    assert_eq!(complete("tgtadm -m account -o ''", 4), "new delete show bind unbind");
+    assert_eq!(complete("tgtadm --bstype a", 2), "aio");
+}
+
+/// scripts/install puts the binaries, the man pages and the completion where a system finds them.
+#[test]
+fn the_install_script_installs_man_pages_and_completion() {
+    let root = repo_root();
+    let dest = tempfile::tempdir().unwrap();
+    let profile = common::bin_dir().file_name().unwrap().to_string_lossy().into_owned();
+    let out = Command::new(root.join("scripts/install"))
+        .env("DESTDIR", dest.path())
+        .env("PROFILE", &profile)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in [
+        "usr/sbin/tgtd",
+        "usr/sbin/tgtadm",
+        "usr/sbin/tgt-admin",
+        "usr/share/man/man8/tgtd.8",
+        "usr/share/man/man8/tgtadm.8",
+        "usr/share/man/man8/tgt-admin.8",
+        "usr/share/man/man5/targets.conf.5",
+        "usr/share/bash-completion/completions/tgtadm",
+        "etc/systemd/system/rtgt.service",
+    ] {
+        assert!(dest.path().join(file).exists(), "{file} not installed");
+    }
+}
