@@ -30,7 +30,8 @@ Targets (--mode target):
 
 Logical units (--mode logicalunit):
   --lld iscsi --mode logicalunit --op new --tid ID --lun LUN
-        [--backing-store PATH] [--bstype rdwr|aio|memory|null|rbd] [--bsopts size=1G]
+        [--backing-store PATH] [--bstype rdwr|aio|memory|null|rbd]
+        [--bsopts size=1G]
         [--bsoflags sync|direct|sync:direct] [--device-type disk]
         [--blocksize 512|4096] [--params K=V[,K=V]]
         add logical unit LUN to target ID (defaults: --bstype rdwr, a file or

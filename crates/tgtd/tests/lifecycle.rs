@@ -484,3 +484,18 @@ fn the_install_script_installs_man_pages_and_completion() {
         assert!(dest.path().join(file).exists(), "{file} not installed");
     }
 }
+
+/// The help texts name every engine and their defaults, and offer no operation tgtd refuses.
+#[test]
+fn help_texts_say_the_defaults() {
+    let help = Command::new(common::tgtadm_path()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("rdwr|aio|memory|null|rbd") && help.contains("(default 262144)"), "{help}");
+    assert!(!help.contains("show|start|stop") && !help.contains("start, stop"), "lld stop is refused: {help}");
+    let tgtd = Command::new(env!("CARGO_BIN_EXE_tgtd")).arg("--help").output().unwrap();
+    let tgtd = String::from_utf8_lossy(&tgtd.stdout);
+    for default in ["0 = info, 1 = debug, 2 = trace", "RUST_LOG", "default 4096", "default /var/lib/rtgt", "default 1G"]
+    {
+        assert!(tgtd.contains(default), "no '{default}' in tgtd --help: {tgtd}");
+    }
+}
