@@ -35,9 +35,18 @@ impl Daemon {
             .expect("start tgtd");
         let mut daemon = Daemon { child, socket, log };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err()
-            || TcpStream::connect(("127.0.0.1", port)).is_err()
-        {
+        // The control socket and the portal are bound before the saved configuration is replayed,
+        // and management is served only after it: a `system show` that is answered means the
+        // restore is over (and logged).
+        let answered = |d: &Daemon| {
+            Command::new(tgtadm_path())
+                .arg("--control-socket")
+                .arg(&d.socket)
+                .args(["--mode", "system", "--op", "show"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        while TcpStream::connect(("127.0.0.1", port)).is_err() || !answered(&daemon) {
             if let Some(status) = daemon.child.try_wait().unwrap() {
                 panic!("tgtd exited with {status}: {}", daemon.log());
             }
