@@ -39,6 +39,8 @@
 //! - `LogicalUnit::reconfigure(LunConfig)`: tgt's LUN parameters on a live unit
 
 mod cdb;
+mod controller;
+mod device_type;
 mod error_log;
 mod exec;
 pub mod lun;

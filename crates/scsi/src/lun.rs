@@ -12,31 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceType {
-    /// SBC disk (peripheral device type 0x00).
-    Disk,
-    /// Storage array controller (0x0c): the automatic LUN 0.
-    Controller,
-}
-
-impl DeviceType {
-    /// The name tgt uses (`--device-type disk`, "Type: disk" / "Type: controller" in show).
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceType::Disk => "disk",
-            DeviceType::Controller => "controller",
-        }
-    }
-
-    /// SPC-4 6.6.2 PERIPHERAL DEVICE TYPE.
-    pub fn peripheral_type(self) -> u8 {
-        match self {
-            DeviceType::Disk => 0x00,
-            DeviceType::Controller => 0x0c,
-        }
-    }
-}
+pub use crate::device_type::DeviceType;
 
 /// What an administrator sets on a LUN (tgt's LUN parameters).
 #[derive(Debug, Clone, PartialEq, Eq)]

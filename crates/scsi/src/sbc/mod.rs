@@ -2,6 +2,7 @@
 //! protection and the mapping of backing-store errors to sense data.
 
 pub(crate) mod capacity;
+pub(crate) mod commands;
 pub(crate) mod locked_write;
 pub(crate) mod medium;
 pub(crate) mod prefetch;

@@ -52,6 +52,21 @@ pub(crate) struct Request {
     pub param_len: u16,
 }
 
+/// SBC-4 4.11.2-3: while a SANITIZE runs only INQUIRY, REPORT LUNS and REQUEST SENSE may look at
+/// the unit (REQUEST SENSE reports the progress); after a failed one, another SANITIZE may also run.
+pub(crate) fn admit(lu: &LogicalUnit, command: &crate::cdb::Command) -> Result<(), Sense> {
+    use crate::cdb::Command;
+    let Some(sense) = lu.sanitize_state().sense() else { return Ok(()) };
+    let looks_only =
+        matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. });
+    let retry = matches!(command, Command::Sanitize { .. }) && lu.sanitize_state().progress().is_none();
+    if looks_only || retry {
+        Ok(())
+    } else {
+        Err(sense)
+    }
+}
+
 pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: &[u8]) -> Result<(), Sense> {
     check_writable(lu)?;
     let state = lu.sanitize_state();

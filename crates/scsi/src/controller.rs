@@ -1,0 +1,22 @@
+//! The storage array controller (SCC-2, peripheral device type 0Ch) that stands at LUN 0 of a
+//! target with no unit of its own there: it has no medium, no block state and no commands beyond
+//! the primary ones every type shares, so its table is exactly `spc::commands`' shared group.
+
+use crate::opcodes::{OpcodeEntry, OpcodeTable};
+use crate::spc::commands as spc;
+
+static ROWS: &[OpcodeEntry] = &[
+    spc::TEST_UNIT_READY,
+    spc::REQUEST_SENSE,
+    spc::INQUIRY,
+    spc::MODE_SELECT6,
+    spc::MODE_SENSE6,
+    spc::MODE_SELECT10,
+    spc::MODE_SENSE10,
+    spc::REPORT_LUNS,
+    spc::REPORT_SUPPORTED_OPCODES,
+    spc::REPORT_SUPPORTED_TMF,
+];
+
+/// The controller's commands.
+pub(crate) static COMMANDS: OpcodeTable = OpcodeTable::new(ROWS);
