@@ -42,6 +42,14 @@ impl DeviceType {
         }
     }
 
+    /// A new unit's type-specific state.
+    pub(crate) fn new_state(self) -> crate::lun::TypeState {
+        match self {
+            DeviceType::Disk => crate::lun::TypeState::Disk(Default::default()),
+            DeviceType::Controller => crate::lun::TypeState::Controller,
+        }
+    }
+
     /// Whether the type has a medium that can be absent (commands flagged MEDIUM then fail with
     /// NOT READY); the controller has none.
     pub(crate) fn has_medium(self) -> bool {
@@ -52,7 +60,7 @@ impl DeviceType {
     /// being sanitized or without medium is NOT READY.
     pub(crate) fn state_sense(self, lu: &LogicalUnit) -> Option<Sense> {
         match self {
-            DeviceType::Disk => lu.sanitize_state().sense().or_else(|| lu.medium().err()),
+            DeviceType::Disk => lu.disk().ok().and_then(|d| d.sanitize().sense()).or_else(|| lu.medium().err()),
             DeviceType::Controller => None,
         }
     }

@@ -11,6 +11,7 @@ pub(crate) mod rw;
 pub(crate) mod sanitize;
 pub(crate) mod sanitize_journal;
 pub(crate) mod sanitize_state;
+pub(crate) mod state;
 pub(crate) mod sync;
 
 use crate::cdb::{BlockRange, Command};
@@ -77,7 +78,7 @@ pub(crate) enum Access {
 /// transferred in INFORMATION, or the thin provisioning space allocation failure when the store ran
 /// out of space (SBC-3 4.7.3.6). Logged at most once per `error_log::QUIET` per unit.
 pub(crate) fn store_error(lu: &LogicalUnit, err: &BackstoreError, access: Access) -> Sense {
-    if let Some(suppressed) = lu.medium_errors().admit(std::time::Instant::now()) {
+    if let Some(suppressed) = lu.disk().ok().and_then(|d| d.medium_errors().admit(std::time::Instant::now())) {
         let store = lu.store().and_then(|s| s.path()).map(|p| p.display().to_string()).unwrap_or_default();
         tracing::warn!(
             error = %err,
