@@ -4,6 +4,7 @@
 
 use crate::opcodes::{OpcodeEntry, OpcodeTable};
 use crate::spc::commands as spc;
+use crate::spc::mode::ModePages;
 
 static ROWS: &[OpcodeEntry] = &[
     spc::TEST_UNIT_READY,
@@ -20,3 +21,13 @@ static ROWS: &[OpcodeEntry] = &[
 
 /// The controller's commands.
 pub(crate) static COMMANDS: OpcodeTable = OpcodeTable::new(ROWS);
+
+/// Only the shared control and informational exceptions pages; no block descriptor, and a header
+/// with no device-specific bits.
+pub(crate) static MODE_PAGES: ModePages = ModePages {
+    pages: &[],
+    image: |_, _, _, _| 12,
+    apply: |_, _, _| {},
+    device_specific: |_| 0,
+    block_descriptors: false,
+};

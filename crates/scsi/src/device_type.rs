@@ -42,6 +42,14 @@ impl DeviceType {
         }
     }
 
+    /// The type's mode pages and mode parameter header bits, for the shared MODE SENSE/SELECT.
+    pub(crate) fn mode_pages(self) -> &'static crate::spc::mode::ModePages {
+        match self {
+            DeviceType::Disk => &crate::sbc::mode_pages::MODE_PAGES,
+            DeviceType::Controller => &crate::controller::MODE_PAGES,
+        }
+    }
+
     /// A new unit's type-specific state.
     pub(crate) fn new_state(self) -> crate::lun::TypeState {
         match self {

@@ -5,6 +5,7 @@ pub(crate) mod capacity;
 pub(crate) mod commands;
 pub(crate) mod locked_write;
 pub(crate) mod medium;
+pub(crate) mod mode_pages;
 pub(crate) mod prefetch;
 pub(crate) mod provisioning;
 pub(crate) mod rw;
