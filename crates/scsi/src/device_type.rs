@@ -50,6 +50,28 @@ impl DeviceType {
         }
     }
 
+    /// SPC-4 7.5 version descriptors of the standard INQUIRY data: SAM-5, SPC-4 and the type's
+    /// command set (no version claimed).
+    pub(crate) fn version_descriptors(self) -> &'static [u16] {
+        match self {
+            // SBC-3.
+            DeviceType::Disk => &[0x00a0, 0x0460, 0x04c0],
+            // SCC-2.
+            DeviceType::Controller => &[0x00a0, 0x0460, 0x01e0],
+        }
+    }
+
+    /// The VPD pages the type offers, in page code order (the page builders are in `spc::vpd`).
+    pub(crate) fn vpd_pages(self) -> &'static [u8] {
+        use crate::spc::vpd::*;
+        match self {
+            DeviceType::Disk => {
+                &[SUPPORTED, SERIAL, DEVICE_ID, THIRD_PARTY_COPY, BLOCK_LIMITS, BLOCK_CHARACTERISTICS, PROVISIONING]
+            }
+            DeviceType::Controller => &[SUPPORTED, SERIAL, DEVICE_ID],
+        }
+    }
+
     /// A new unit's type-specific state.
     pub(crate) fn new_state(self) -> crate::lun::TypeState {
         match self {
