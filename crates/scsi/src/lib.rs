@@ -5,12 +5,33 @@
 //! logical unit's backing store and answers with a status, data-in bytes and sense data. It knows
 //! nothing of sockets, iSCSI or an async runtime: I/O is `async` only because backing stores are.
 //!
-//! Layout: `opcodes` is the one table of supported commands (CDB usage data, flags, decoder) used to
-//! dispatch, to reject reserved bits and to answer REPORT SUPPORTED OPERATION CODES; `cdb` decodes
-//! into the typed `Command`; `exec` runs the checks and dispatches; `spc/` holds the primary commands,
-//! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `sense` the encodings;
-//! `range_lock` the per-unit LBA range locks that make COMPARE AND WRITE and ORWRITE atomic against
-//! every other write; `mode_page` the administrator's `mode_page=` parameter.
+//! Layout: a device type is a module behind `device_type::DeviceType`, which owns three things:
+//! its command table (`opcodes::OpcodeTable`, one row per command: opcode, service action, name,
+//! CDB usage data, flags, decoder and handler), its per-unit state (`lun::TypeState`) and its mode
+//! pages (`spc::mode::ModePages`). `sbc/` is the disk (`sbc::commands` its table, `sbc::state` its
+//! state, `sbc::mode_pages` its pages, one file per group of commands), `controller` the LUN 0
+//! storage array controller. `spc/` is shared by every type: the SPC rows the types list in their
+//! tables (`spc::commands`), INQUIRY, REPORT LUNS, REQUEST SENSE, reservations, REPORT SUPPORTED
+//! OPERATION CODES (answered from the unit's type's table, so it reports exactly what dispatches)
+//! and the MODE SENSE/SELECT framework that asks the type for its pages. `exec` runs the checks
+//! every command goes through (unit attention, decode, reservations, medium) and calls the row's
+//! handler; `cdb` holds the decoders and the typed `Command`; `unit_attention` the per-nexus
+//! conditions; `sense` the encodings; `range_lock` the per-unit LBA range locks that make COMPARE
+//! AND WRITE and ORWRITE atomic against every other write; `mode_page` the administrator's
+//! `mode_page=` parameter.
+//!
+//! To add a command to a type: one row in the type's table (`sbc/commands.rs`; an SPC command
+//! every type offers goes in `spc/commands.rs` and into each table) naming its decoder and its
+//! handler, and one handler file (with its decoder and `Command` variant in `cdb`). The row's
+//! usage data is what REPORT SUPPORTED OPERATION CODES reports and what every CDB is checked
+//! against; the table tests (`opcodes_tests.rs`) check the order, the usage data and that the
+//! decoder and handler agree, and `tests/cdb_sweep.rs` sweeps every reported bit.
+//!
+//! To add a device type (a CD/DVD, a tape, a changer): a module beside `sbc/` with its table (the
+//! shared SPC rows plus its own), its state (a `TypeState` variant) and its `ModePages`; a
+//! `DeviceType` variant whose methods in `device_type.rs` point at them (table, mode pages, state,
+//! medium, REQUEST SENSE state, admission while busy, INQUIRY version descriptors, VPD pages).
+//! Nothing in `exec` or `spc` names a type.
 //!
 //! EXTENDED COPY acts for the nexus that sent it: it names source and destination by designator,
 //! and only among the logical units of that nexus's own target (`spc::xcopy`), so a copy reaches
@@ -39,6 +60,8 @@
 //! - `LogicalUnit::reconfigure(LunConfig)`: tgt's LUN parameters on a live unit
 
 mod cdb;
+mod controller;
+mod device_type;
 mod error_log;
 mod exec;
 pub mod lun;

@@ -12,31 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceType {
-    /// SBC disk (peripheral device type 0x00).
-    Disk,
-    /// Storage array controller (0x0c): the automatic LUN 0.
-    Controller,
-}
-
-impl DeviceType {
-    /// The name tgt uses (`--device-type disk`, "Type: disk" / "Type: controller" in show).
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceType::Disk => "disk",
-            DeviceType::Controller => "controller",
-        }
-    }
-
-    /// SPC-4 6.6.2 PERIPHERAL DEVICE TYPE.
-    pub fn peripheral_type(self) -> u8 {
-        match self {
-            DeviceType::Disk => 0x00,
-            DeviceType::Controller => 0x0c,
-        }
-    }
-}
+pub use crate::device_type::DeviceType;
 
 /// What an administrator sets on a LUN (tgt's LUN parameters).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,28 +120,26 @@ pub struct LogicalUnit {
     reserved_by: AtomicU64,
     /// Persistent reservations (SPC-4 5.12); they survive nexus loss and resets.
     persistent_reservations: crate::spc::persistent_reservation::PersistentReservations,
-    /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
-    prevent: Mutex<Vec<u64>>,
     mode_select: Mutex<()>,
-    /// Held by every write for its blocks (see `range_lock`).
-    range_locks: crate::range_lock::RangeLocks,
-    /// EXTENDED COPY outcomes by (nexus id, list identifier).
-    copies: Mutex<Vec<(u64, u8, crate::spc::xcopy::CopyOutcome)>>,
-    /// Rate limit of the backing-store failure log.
-    medium_errors: crate::error_log::ErrorLog,
+    /// What only the unit's device type's own commands use.
+    type_state: TypeState,
     /// Set once the unit is deleted from its target; `removal` wakes the commands still running.
     removed: AtomicBool,
     removal: tokio::sync::Notify,
-    /// Whether a SANITIZE runs and how the last one ended.
-    sanitize: crate::sbc::sanitize_state::SanitizeState,
+}
+
+/// The state of one device type, beside what every unit has.
+#[derive(Debug)]
+pub(crate) enum TypeState {
+    Disk(crate::sbc::state::DiskState),
+    /// The controller keeps nothing of its own.
+    Controller,
 }
 
 /// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0). No
 /// command takes more Data-Out than this (COMPARE AND WRITE's two halves stay within it too), so
 /// transports may refuse larger ones before buffering anything.
 pub const MAX_TRANSFER_BYTES: u32 = 64 << 20;
-/// EXTENDED COPY results kept per unit for RECEIVE COPY RESULTS.
-const MAX_COPY_RESULTS: usize = 64;
 
 impl LogicalUnit {
     /// A block size of 0 (or not a power of two) for a disk is replaced by 512 rather than trusted.
@@ -184,12 +158,8 @@ impl LogicalUnit {
             swp: AtomicBool::new(false),
             reserved_by: AtomicU64::new(0),
             persistent_reservations: Default::default(),
-            prevent: Mutex::new(Vec::new()),
             mode_select: Mutex::new(()),
-            range_locks: Default::default(),
-            copies: Mutex::new(Vec::new()),
-            sanitize: Default::default(),
-            medium_errors: Default::default(),
+            type_state: config.device_type.new_state(),
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
             device_type: config.device_type,
@@ -231,7 +201,7 @@ impl LogicalUnit {
             backing_store_type: kind,
             backing_store_path: path,
             bsoflags,
-            prevent_removal: self.removal_prevented(),
+            prevent_removal: self.disk().is_ok_and(|d| d.removal_prevented()),
             swp: mode.swp,
             faults: self.store.as_ref().map(|s| s.fault_rules()).unwrap_or_default(),
         }
@@ -330,9 +300,13 @@ impl LogicalUnit {
         (MAX_TRANSFER_BYTES / self.block_size).max(1)
     }
 
-    /// Whether a SANITIZE runs and how the last one ended.
-    pub(crate) fn sanitize_state(&self) -> &crate::sbc::sanitize_state::SanitizeState {
-        &self.sanitize
+    /// The disk's own state; HARDWARE ERROR, INTERNAL TARGET FAILURE on a unit of another type
+    /// (a disk command row in another type's table would be a table mistake).
+    pub(crate) fn disk(&self) -> Result<&crate::sbc::state::DiskState, Sense> {
+        match &self.type_state {
+            TypeState::Disk(disk) => Ok(disk),
+            TypeState::Controller => Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE)),
+        }
     }
 
     pub(crate) fn is_removed(&self) -> bool {
@@ -373,10 +347,6 @@ impl LogicalUnit {
         .await
     }
 
-    pub(crate) fn medium_errors(&self) -> &crate::error_log::ErrorLog {
-        &self.medium_errors
-    }
-
     pub(crate) fn mode_params(&self) -> ModeParams {
         ModeParams {
             wce: self.wce.load(Ordering::Relaxed),
@@ -415,25 +385,6 @@ impl LogicalUnit {
         }
     }
 
-    /// Remember the outcome of an EXTENDED COPY for RECEIVE COPY RESULTS (per nexus and list
-    /// identifier; the oldest are forgotten past a bound).
-    pub(crate) fn record_copy(&self, nexus_id: u64, list_id: u8, result: crate::spc::xcopy::CopyOutcome) {
-        let mut copies = self.copies.lock();
-        copies.retain(|(n, l, _)| (*n, *l) != (nexus_id, list_id));
-        if copies.len() >= MAX_COPY_RESULTS {
-            copies.remove(0);
-        }
-        copies.push((nexus_id, list_id, result));
-    }
-
-    pub(crate) fn copy_result(&self, nexus_id: u64, list_id: u8) -> Option<crate::spc::xcopy::CopyOutcome> {
-        self.copies.lock().iter().find(|(n, l, _)| (*n, *l) == (nexus_id, list_id)).map(|(_, _, r)| *r)
-    }
-
-    pub(crate) fn range_locks(&self) -> &crate::range_lock::RangeLocks {
-        &self.range_locks
-    }
-
     pub(crate) fn mode_select_lock(&self) -> MutexGuard<'_, ()> {
         self.mode_select.lock()
     }
@@ -462,29 +413,20 @@ impl LogicalUnit {
         let _ = self.reserved_by.compare_exchange(nexus_id, 0, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    pub(crate) fn set_prevent(&self, nexus_id: u64, prevent: bool) {
-        let mut list = self.prevent.lock();
-        list.retain(|&id| id != nexus_id);
-        if prevent {
-            list.push(nexus_id);
-        }
-    }
-
-    pub(crate) fn removal_prevented(&self) -> bool {
-        !self.prevent.lock().is_empty()
-    }
-
     /// The nexus is gone: its reservation and prevention go with it (SPC-2 5.5.1, SBC-3 5.13).
     pub(crate) fn forget_nexus(&self, nexus_id: u64) {
         self.release_reservation(nexus_id);
-        self.set_prevent(nexus_id, false);
-        self.copies.lock().retain(|(n, _, _)| *n != nexus_id);
+        if let TypeState::Disk(disk) = &self.type_state {
+            disk.forget_nexus(nexus_id);
+        }
     }
 
     /// Logical unit reset (SAM-5 6.6): reservation and medium removal prevention are cleared.
     pub(crate) fn reset(&self) {
         self.reserved_by.store(0, Ordering::Release);
-        self.prevent.lock().clear();
+        if let TypeState::Disk(disk) = &self.type_state {
+            disk.reset();
+        }
     }
 }
 
@@ -510,5 +452,14 @@ mod tests {
         assert_sense(&t.run_out(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]).0, 0x02, 0x3a, 0x00);
         t.lu.set_online(true);
         assert_good(&t.run(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0]).0);
+    }
+
+    #[test]
+    fn only_the_disk_carries_block_state() {
+        let disk = TestLun::disk(1 << 20);
+        assert!(disk.lu.disk().is_ok());
+        let controller = TestLun::controller();
+        let err = controller.lu.disk().unwrap_err();
+        assert_eq!((err.key, err.asc), (crate::SenseKey::HardwareError, crate::Asc::INTERNAL_TARGET_FAILURE));
     }
 }

@@ -45,7 +45,7 @@ pub(crate) async fn compare_and_write(
     }
     let (verify, write) = data_out.split_at(len);
     let store = lu.medium()?;
-    let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
+    let _held = lu.disk()?.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     // The store compares and writes (atomically itself where the engine can, e.g. rbd); the range
     // lock keeps this daemon's other writers out either way. The write is made durable first
     // when FUA (or write-through caching) asks for it.
@@ -78,7 +78,7 @@ pub(crate) async fn orwrite(
         return Ok(());
     }
     let store = lu.medium()?;
-    let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
+    let _held = lu.disk()?.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     scratch.clear();
     scratch.resize(n, 0);
     let result = async {
@@ -120,7 +120,7 @@ pub(crate) async fn write_atomic(
         return Err(Sense::invalid_cdb_field(12, Some(7)));
     };
     let store = lu.medium()?;
-    let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
+    let _held = lu.disk()?.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     store.write_at(offset, data, fua_for(lu, fua)).await.map_err(|e| store_error(lu, &e, Access::Write))
 }
 

@@ -12,7 +12,7 @@ pub(crate) fn start_stop_unit(lu: &LogicalUnit, power_condition: u8, loej: bool,
     }
     // Loading and ejecting are both refused while removal is prevented (libiscsi expects
     // MEDIUM REMOVAL PREVENTED for either, as tgt answers).
-    if lu.removal_prevented() {
+    if lu.disk()?.removal_prevented() {
         return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED));
     }
     lu.set_online(start);
@@ -21,8 +21,8 @@ pub(crate) fn start_stop_unit(lu: &LogicalUnit, power_condition: u8, loej: bool,
 
 pub(crate) fn prevent_allow(lu: &LogicalUnit, nexus_id: u64, prevent: u8) -> Result<(), Sense> {
     match prevent {
-        0 => lu.set_prevent(nexus_id, false),
-        1 => lu.set_prevent(nexus_id, true),
+        0 => lu.disk()?.set_prevent(nexus_id, false),
+        1 => lu.disk()?.set_prevent(nexus_id, true),
         // 10b and 11b are obsolete in SBC-3.
         _ => return Err(Sense::invalid_cdb_field(4, Some(1))),
     }

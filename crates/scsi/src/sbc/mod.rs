@@ -2,14 +2,17 @@
 //! protection and the mapping of backing-store errors to sense data.
 
 pub(crate) mod capacity;
+pub(crate) mod commands;
 pub(crate) mod locked_write;
 pub(crate) mod medium;
+pub(crate) mod mode_pages;
 pub(crate) mod prefetch;
 pub(crate) mod provisioning;
 pub(crate) mod rw;
 pub(crate) mod sanitize;
 pub(crate) mod sanitize_journal;
 pub(crate) mod sanitize_state;
+pub(crate) mod state;
 pub(crate) mod sync;
 
 use crate::cdb::{BlockRange, Command};
@@ -76,7 +79,7 @@ pub(crate) enum Access {
 /// transferred in INFORMATION, or the thin provisioning space allocation failure when the store ran
 /// out of space (SBC-3 4.7.3.6). Logged at most once per `error_log::QUIET` per unit.
 pub(crate) fn store_error(lu: &LogicalUnit, err: &BackstoreError, access: Access) -> Sense {
-    if let Some(suppressed) = lu.medium_errors().admit(std::time::Instant::now()) {
+    if let Some(suppressed) = lu.disk().ok().and_then(|d| d.medium_errors().admit(std::time::Instant::now())) {
         let store = lu.store().and_then(|s| s.path()).map(|p| p.display().to_string()).unwrap_or_default();
         tracing::warn!(
             error = %err,

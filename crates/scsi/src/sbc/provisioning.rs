@@ -41,7 +41,7 @@ pub(crate) async fn unmap(lu: &LogicalUnit, param_len: u16, data_out: &[u8]) -> 
     for d in descriptors.chunks_exact(16) {
         let (offset, len) = byte_range(lu, BlockRange { lba: be64(d, 0), blocks: be32(d, 8) })?;
         if len > 0 {
-            let _held = lu.range_locks().lock(be64(d, 0), u64::from(be32(d, 8))).await;
+            let _held = lu.disk()?.range_locks().lock(be64(d, 0), u64::from(be32(d, 8))).await;
             store.unmap(offset, len).await.map_err(|e| store_error(lu, &e, Access::Write))?;
         }
     }
@@ -91,7 +91,7 @@ pub(crate) async fn write_same(
         if ndob { &[] } else { data_out.get(..bs).ok_or(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR))? };
     let zero = block.iter().all(|&b| b == 0);
     let store = lu.medium()?;
-    let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
+    let _held = lu.disk()?.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     if thin && (unmap || zero) {
         return store.unmap(offset, len).await.map_err(|e| store_error(lu, &e, Access::Write));
     }

@@ -76,7 +76,7 @@ pub(crate) async fn write(
     // With the write cache disabled every write is write-through (SBC-3 6.4.5 WCE).
     let fua = fua || !lu.mode_params().wce;
     // Ordered against COMPARE AND WRITE and ORWRITE on the same blocks.
-    let _held = lu.range_locks().lock(range.lba, u64::from(range.blocks)).await;
+    let _held = lu.disk()?.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     super::write_fully(store, offset, &data_out[..n], fua).await.map_err(|e| store_error(lu, &e, Access::Write))
 }
 

@@ -52,9 +52,25 @@ pub(crate) struct Request {
     pub param_len: u16,
 }
 
+/// SBC-4 4.11.2-3: while a SANITIZE runs only INQUIRY, REPORT LUNS and REQUEST SENSE may look at
+/// the unit (REQUEST SENSE reports the progress); after a failed one, another SANITIZE may also run.
+pub(crate) fn admit(lu: &LogicalUnit, command: &crate::cdb::Command) -> Result<(), Sense> {
+    use crate::cdb::Command;
+    let Ok(state) = lu.disk().map(|d| d.sanitize()) else { return Ok(()) };
+    let Some(sense) = state.sense() else { return Ok(()) };
+    let looks_only =
+        matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. });
+    let retry = matches!(command, Command::Sanitize { .. }) && state.progress().is_none();
+    if looks_only || retry {
+        Ok(())
+    } else {
+        Err(sense)
+    }
+}
+
 pub(crate) async fn sanitize(lu: &Arc<LogicalUnit>, request: Request, data_out: &[u8]) -> Result<(), Sense> {
     check_writable(lu)?;
-    let state = lu.sanitize_state();
+    let state = lu.disk()?.sanitize();
     // SBC-4 4.11.3: after a failure in the restricted completion mode only a sanitize that asks
     // for the restricted mode again may end it.
     let restricted = state.failure() == Failure::Restricted;
@@ -102,7 +118,7 @@ pub(super) fn start(
     lu: &Arc<LogicalUnit>,
     job: SanitizeRecord,
 ) -> Result<tokio::sync::oneshot::Receiver<Result<(), Sense>>, Sense> {
-    let state = lu.sanitize_state();
+    let state = lu.disk()?.sanitize();
     // The dispatcher already turned away commands while a sanitize runs; two SANITIZE commands
     // arriving together are told apart here.
     if !state.try_begin() {
@@ -192,7 +208,8 @@ impl Operation {
 
 impl Drop for Operation {
     fn drop(&mut self) {
-        let state = self.lu.sanitize_state();
+        let Ok(disk) = self.lu.disk() else { return };
+        let state = disk.sanitize();
         match self.outcome {
             Outcome::Completed => {
                 state.journal_clear();
@@ -210,7 +227,7 @@ impl Drop for Operation {
 async fn erase(lu: &LogicalUnit) -> Result<(), Sense> {
     let store = lu.medium()?;
     let size = lu.capacity_blocks() * u64::from(lu.block_size());
-    let _held = lu.range_locks().lock(0, u64::MAX).await;
+    let _held = lu.disk()?.range_locks().lock(0, u64::MAX).await;
     store.unmap(0, size).await.map_err(|e| report(lu, &e))
 }
 
@@ -232,7 +249,7 @@ async fn overwrite(lu: &LogicalUnit, job: &SanitizeRecord) -> Result<(), Sense> 
     let blocks_per_chunk = (CHUNK / bs).max(1);
     let chunk: Vec<u8> = block.iter().copied().cycle().take(blocks_per_chunk * bs).collect();
     let save_every = (size / 100).clamp(1, SAVE_EVERY_MAX);
-    let _held = lu.range_locks().lock(0, u64::MAX).await;
+    let _held = lu.disk()?.range_locks().lock(0, u64::MAX).await;
     let mut done = resume_point(lu, job) * bs as u64;
     let mut saved = done;
     while done < size {
@@ -243,13 +260,13 @@ async fn overwrite(lu: &LogicalUnit, job: &SanitizeRecord) -> Result<(), Sense> 
         let n = (size - done).min(chunk.len() as u64) as usize;
         store.write_at(done, &chunk[..n], false).await.map_err(|e| report(lu, &e))?;
         done += n as u64;
-        lu.sanitize_state().set_progress(done, size);
+        lu.disk()?.sanitize().set_progress(done, size);
         // The blocks are flushed before the journal counts them as done, so that a power loss
         // cannot leave old data below the point a resumed run starts from.
         if done - saved >= save_every && done < size {
             store.flush().await.map_err(|e| report(lu, &e))?;
             let progress = SanitizeRecord { next_lba: done / bs as u64, ..job.clone() };
-            lu.sanitize_state().journal_save(&progress);
+            lu.disk()?.sanitize().journal_save(&progress);
             saved = done;
         }
     }
@@ -293,7 +310,7 @@ mod tests {
     #[test]
     fn a_running_sanitize_turns_other_commands_away_with_its_progress() {
         let t = TestLun::thin(64 << 10);
-        let state = t.lu.sanitize_state();
+        let state = t.lu.disk().unwrap().sanitize();
         assert!(state.try_begin());
         state.set_progress(1, 4);
         // TEST UNIT READY, READ and a second SANITIZE: NOT READY, SANITIZE IN PROGRESS, with SKSV

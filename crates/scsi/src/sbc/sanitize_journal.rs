@@ -61,7 +61,7 @@ impl LogicalUnit {
         self: &Arc<Self>,
         journal: Arc<dyn SanitizeJournal>,
     ) -> std::io::Result<JournalRestore> {
-        let state = self.sanitize_state();
+        let state = self.disk().map_err(|_| std::io::Error::other("only a disk has a sanitize journal"))?.sanitize();
         state.set_journal(journal.clone());
         let Some(record) = journal.load()? else {
             return Ok(JournalRestore::Nothing);

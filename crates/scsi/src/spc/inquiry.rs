@@ -1,13 +1,8 @@
 //! INQUIRY (SPC-4 6.6): standard inquiry data; EVPD requests go to `vpd`.
 
 use super::{put_ascii, truncate, vpd};
-use crate::lun::{DeviceType, LogicalUnit};
+use crate::lun::LogicalUnit;
 use crate::sense::Sense;
-
-/// SPC-4 7.5 version descriptors: SAM-5, SPC-4, SBC-3 (no version claimed).
-const DISK_VERSIONS: [u16; 3] = [0x00a0, 0x0460, 0x04c0];
-/// SAM-5, SPC-4, SCC-2 (no version claimed).
-const CONTROLLER_VERSIONS: [u16; 3] = [0x00a0, 0x0460, 0x01e0];
 
 pub(crate) fn inquiry(
     lu: &LogicalUnit,
@@ -40,11 +35,7 @@ fn standard(lu: &LogicalUnit, out: &mut Vec<u8>) {
     put_ascii(out, &config.product_id, 16);
     put_ascii(out, &config.product_rev, 4);
     out.resize(58, 0); // vendor specific 36..56, clocking, reserved
-    let versions = match config.device_type {
-        DeviceType::Disk => &DISK_VERSIONS,
-        DeviceType::Controller => &CONTROLLER_VERSIONS,
-    };
-    for v in versions {
+    for v in config.device_type.version_descriptors() {
         out.extend_from_slice(&v.to_be_bytes());
     }
     out.resize(66, 0);

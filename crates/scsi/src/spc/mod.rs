@@ -1,5 +1,6 @@
 //! Primary commands (SPC-4) common to every device type.
 
+pub(crate) mod commands;
 pub(crate) mod inquiry;
 pub(crate) mod mode;
 pub(crate) mod persistent_reservation;

@@ -1,17 +1,20 @@
-//! MODE SENSE(6/10) and MODE SELECT(6/10) (SPC-4 6.11-6.14) with the mode pages a disk offers:
-//! read-write error recovery (SBC-3 6.4.9), caching (SBC-3 6.4.5), control (SPC-4 7.5.8) and
-//! informational exceptions control (SPC-4 7.5.11). Changeable: WCE, D_SENSE and SWP.
+//! MODE SENSE(6/10) and MODE SELECT(6/10) (SPC-4 6.11-6.14): the framework every device type
+//! shares (header, page selection, page control, the administrator's pages, checking MODE SELECT
+//! against the changeable mask) and the pages every type has, control (SPC-4 7.5.8) and
+//! informational exceptions control (SPC-4 7.5.11). A device type adds its own pages, header bits
+//! and block descriptors through `ModePages` (the disk's are in `sbc::mode_pages`). Changeable
+//! here: D_SENSE and SWP.
 
 use super::truncate;
-use crate::lun::{DeviceType, LogicalUnit, LunConfig, ModeParams};
+use crate::lun::{LogicalUnit, LunConfig, ModeParams};
 use crate::sense::{Asc, Sense};
 use crate::target::Ctx;
 
-const RW_ERROR_RECOVERY: u8 = 0x01;
-const CACHING: u8 = 0x08;
 const CONTROL: u8 = 0x0a;
 const INFORMATIONAL_EXCEPTIONS: u8 = 0x1c;
 const ALL_PAGES: u8 = 0x3f;
+/// The pages every device type has.
+const SHARED: [u8; 2] = [CONTROL, INFORMATIONAL_EXCEPTIONS];
 
 /// Page control (SPC-4 6.11.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,30 +24,30 @@ enum PageControl {
     Default,
 }
 
-fn pages(device: DeviceType) -> &'static [u8] {
-    match device {
-        DeviceType::Disk => &[RW_ERROR_RECOVERY, CACHING, CONTROL, INFORMATIONAL_EXCEPTIONS],
-        DeviceType::Controller => &[CONTROL, INFORMATIONAL_EXCEPTIONS],
-    }
-}
+/// The longest page any type builds (the disk's caching page, 20 bytes).
+pub(crate) const MAX_PAGE: usize = 20;
 
-/// The longest page we build (caching, 20 bytes).
-const MAX_PAGE: usize = 20;
+/// What a device type adds to MODE SENSE and MODE SELECT.
+pub(crate) struct ModePages {
+    /// Its own page codes (besides control and informational exceptions).
+    pub pages: &'static [u8],
+    /// Fill one of `pages` (parameters from byte 2 on) and return its length; with `changeable`,
+    /// set each bit MODE SELECT may change instead of the values.
+    pub image: fn(code: u8, values: ModeParams, changeable: bool, page: &mut [u8; MAX_PAGE]) -> usize,
+    /// Take the values of one of `pages` that MODE SELECT accepted.
+    pub apply: fn(code: u8, page: &[u8], values: &mut ModeParams),
+    /// The DEVICE-SPECIFIC PARAMETER of the mode parameter header.
+    pub device_specific: fn(&LogicalUnit) -> u8,
+    /// Whether MODE SENSE reports a block descriptor and MODE SELECT accepts one.
+    pub block_descriptors: bool,
+}
 
 /// One page's bytes (page code byte with PS clear, page length, parameters). `values` holds the
 /// parameters for current/default pages; for the changeable page each changeable bit is set.
-fn page_image(code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE], usize) {
+fn page_image(types: &ModePages, code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE], usize) {
     let mut p = [0u8; MAX_PAGE];
     let changeable = pc == PageControl::Changeable;
     let len = match code {
-        RW_ERROR_RECOVERY => 12,
-        CACHING => {
-            // WCE (bit 2 of byte 2); RCD stays 0: the read cache is always on.
-            if changeable || values.wce {
-                p[2] |= 0x04;
-            }
-            20
-        }
         CONTROL => {
             if changeable || values.d_sense {
                 p[2] |= 0x04; // D_SENSE
@@ -62,12 +65,13 @@ fn page_image(code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE],
             }
             12
         }
-        _ => {
+        INFORMATIONAL_EXCEPTIONS => {
             if !changeable {
                 p[2] = 0x08; // DEXCPT: informational exceptions are not reported
             }
             12
         }
+        _ => (types.image)(code, values, changeable, &mut p),
     };
     p[0] = code;
     p[1] = (len - 2) as u8;
@@ -79,7 +83,8 @@ fn page_image(code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE],
 /// built-in image otherwise. Returns the page's length.
 fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, out: &mut Vec<u8>) -> usize {
     let start = out.len();
-    let builtin = pages(config.device_type).contains(&code);
+    let types = config.device_type.mode_pages();
+    let builtin = SHARED.contains(&code) || types.pages.contains(&code);
     match config.mode_pages.iter().find(|m| m.page == code && m.subpage == 0) {
         // Nothing in the administrator's page is changeable except what the built-in page of that
         // code makes changeable.
@@ -91,8 +96,8 @@ fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, o
                 out.extend_from_slice(&m.data);
             }
             if builtin {
-                let (image, len) = page_image(code, values, pc);
-                let (mask, _) = page_image(code, values, PageControl::Changeable);
+                let (image, len) = page_image(types, code, values, pc);
+                let (mask, _) = page_image(types, code, values, PageControl::Changeable);
                 for i in 2..len.min(m.data.len() + 2) {
                     let b = &mut out[start + i];
                     *b = (*b & !mask[i]) | (image[i] & mask[i]);
@@ -100,7 +105,7 @@ fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, o
             }
         }
         None => {
-            let (image, len) = page_image(code, values, pc);
+            let (image, len) = page_image(types, code, values, pc);
             out.extend_from_slice(&image[..len]);
         }
     }
@@ -109,7 +114,8 @@ fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, o
 
 /// Page codes the unit reports, built-in and the administrator's, in code order.
 fn all_pages(config: &LunConfig) -> Vec<u8> {
-    let mut all: Vec<u8> = pages(config.device_type).to_vec();
+    let mut all: Vec<u8> = SHARED.to_vec();
+    all.extend_from_slice(config.device_type.mode_pages().pages);
     all.extend(config.mode_pages.iter().filter(|m| m.subpage == 0).map(|m| m.page));
     all.sort_unstable();
     all.dedup();
@@ -135,7 +141,7 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
         _ => return Err(Sense::illegal_request(Asc::SAVING_PARAMETERS_NOT_SUPPORTED)),
     };
     let config = lu.config();
-    let device = config.device_type;
+    let types = config.device_type.mode_pages();
     let all = all_pages(&config);
     let selected: Vec<u8> = if req.page_code == ALL_PAGES {
         // Subpage 0xff with page 0x3f asks for every subpage too; we have none beyond 0.
@@ -158,17 +164,9 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
     // descriptor length.
     let header_len = if req.ten { 8 } else { 4 };
     out.resize(header_len, 0);
-    let mut specific = 0;
-    if device == DeviceType::Disk {
-        // SBC-3 6.4.1: WP, and DPOFUA since DPO and FUA are honoured.
-        if lu.write_protected() {
-            specific |= 0x80;
-        }
-        specific |= 0x10;
-    }
-    out[if req.ten { 3 } else { 2 }] = specific;
+    out[if req.ten { 3 } else { 2 }] = (types.device_specific)(lu);
 
-    let with_descriptor = device == DeviceType::Disk && !req.dbd;
+    let with_descriptor = types.block_descriptors && !req.dbd;
     let long = req.ten && req.llbaa;
     if with_descriptor {
         let blocks = if pc == PageControl::Changeable { 0 } else { lu.capacity_blocks() };
@@ -229,7 +227,7 @@ pub(crate) fn mode_select(
     }
     let data = &data_out[..param_len];
     let config = lu.config();
-    let device = config.device_type;
+    let types = config.device_type.mode_pages();
     let (bdl, long) = if ten {
         (usize::from(u16::from_be_bytes([data[6], data[7]])), data[4] & 0x01 != 0)
     } else {
@@ -245,7 +243,7 @@ pub(crate) fn mode_select(
     }
     if bdl > 0 {
         let unit = if long { 16 } else { 8 };
-        if device != DeviceType::Disk || bdl % unit != 0 {
+        if !types.block_descriptors || bdl % unit != 0 {
             return Err(Sense::invalid_param_field(if ten { 6 } else { 3 }, Some(7)));
         }
         // Only the current block length is accepted; the number of blocks is ignored (SBC-3 6.4.2
@@ -301,12 +299,12 @@ pub(crate) fn mode_select(
             }
         }
         match code {
-            CACHING => next.wce = new[2] & 0x04 != 0,
             CONTROL => {
                 next.d_sense = new[2] & 0x04 != 0;
                 next.swp = new[4] & 0x08 != 0;
             }
-            _ => {}
+            INFORMATIONAL_EXCEPTIONS => {}
+            _ => (types.apply)(code, new, &mut next),
         }
         off += len;
     }

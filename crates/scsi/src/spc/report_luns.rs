@@ -2,6 +2,15 @@
 
 use super::truncate;
 use crate::lun_address::encode_lun;
+use crate::opcodes::Request;
+use crate::sense::Sense;
+
+/// REPORT LUNS on a unit of the target: the target's inventory.
+pub(crate) fn run(req: &mut Request<'_>, select_report: u8, alloc_len: u32) -> Result<(), Sense> {
+    let luns = req.ctx.target.luns();
+    report_luns(luns.iter().map(|(n, _)| *n), select_report, alloc_len, req.data_in);
+    Ok(())
+}
 
 /// `luns` are the target's LUN numbers, ascending. SELECT REPORT 0 and 2 list every LUN; 1 lists the
 /// well-known LUNs, of which we have none.

@@ -3,7 +3,17 @@
 //! (SAM-5 5.14), the unit's own state (NOT READY without medium), or NO SENSE.
 
 use super::truncate;
+use crate::opcodes::Request;
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
+
+/// SPC-4 6.39: a pending unit attention first (consumed); with nothing pending, the unit's state as
+/// its device type reports it (a disk being sanitized or without medium is NOT READY).
+pub(crate) fn run(req: &mut Request<'_>, desc: bool, alloc_len: u8) -> Result<(), Sense> {
+    let pending = req.ctx.nexus.unit_attentions.take(req.ctx.lun).map(Sense::unit_attention);
+    let state = pending.or_else(|| req.lu.device_type().state_sense(req.lu));
+    request_sense(state, desc, alloc_len, req.data_in);
+    Ok(())
+}
 
 pub(crate) fn request_sense(pending: Option<Sense>, desc: bool, alloc_len: u8, out: &mut Vec<u8>) {
     let sense = pending.unwrap_or(Sense::new(SenseKey::NoSense, Asc::NO_ADDITIONAL_SENSE));

@@ -1,8 +1,9 @@
-//! REPORT SUPPORTED OPERATION CODES (SPC-4 6.35), answered from the opcode table.
+//! REPORT SUPPORTED OPERATION CODES (SPC-4 6.35), answered from the unit's device type's command
+//! table: the rows it dispatches through are the rows it reports.
 
 use super::truncate;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{OpcodeEntry, OPCODES};
+use crate::opcodes::OpcodeEntry;
 use crate::sense::Sense;
 
 /// SPC-4 6.35.4 command timeouts descriptor: we give no timeouts (0 = not specified).
@@ -17,12 +18,13 @@ pub(crate) struct RsocRequest {
 }
 
 pub(crate) fn report_supported_opcodes(lu: &LogicalUnit, req: RsocRequest, out: &mut Vec<u8>) -> Result<(), Sense> {
-    let config = lu.config();
-    let offered = || OPCODES.iter().filter(|e| e.offered(config.device_type, config.thin_provisioning));
+    let table = lu.device_type().commands();
+    let thin = lu.config().thin_provisioning;
+    let offered = || table.rows().iter().filter(|e| e.offered(thin));
     match req.options {
         0 => all_commands(offered(), req.rctd, out),
         _ => {
-            let with_sa = OPCODES.iter().any(|e| e.opcode == req.opcode && e.service_action.is_some());
+            let with_sa = table.has_service_actions(req.opcode);
             // SPC-4 6.35.1: option 1 names an opcode without service actions, option 2 one with.
             if (req.options == 1 && with_sa) || (req.options == 2 && !with_sa) {
                 return Err(Sense::invalid_cdb_field(2, Some(2)));

@@ -2,16 +2,16 @@
 //! identification, block limits, block device characteristics, logical block provisioning.
 
 use super::put_ascii;
-use crate::lun::{DeviceType, LogicalUnit};
+use crate::lun::LogicalUnit;
 use crate::sense::Sense;
 
-const SUPPORTED: u8 = 0x00;
-const SERIAL: u8 = 0x80;
-const DEVICE_ID: u8 = 0x83;
-const THIRD_PARTY_COPY: u8 = 0x8f;
-const BLOCK_LIMITS: u8 = 0xb0;
-const BLOCK_CHARACTERISTICS: u8 = 0xb1;
-const PROVISIONING: u8 = 0xb2;
+pub(crate) const SUPPORTED: u8 = 0x00;
+pub(crate) const SERIAL: u8 = 0x80;
+pub(crate) const DEVICE_ID: u8 = 0x83;
+pub(crate) const THIRD_PARTY_COPY: u8 = 0x8f;
+pub(crate) const BLOCK_LIMITS: u8 = 0xb0;
+pub(crate) const BLOCK_CHARACTERISTICS: u8 = 0xb1;
+pub(crate) const PROVISIONING: u8 = 0xb2;
 
 /// Width of the unit serial number, right-aligned as tgt shows it.
 const SERIAL_WIDTH: usize = 36;
@@ -20,24 +20,15 @@ pub(crate) const MAX_UNMAP_BLOCKS: u32 = 0x4_0000;
 /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT.
 pub(crate) const MAX_UNMAP_DESCRIPTORS: u32 = 256;
 
-fn pages(device: DeviceType) -> &'static [u8] {
-    match device {
-        DeviceType::Disk => {
-            &[SUPPORTED, SERIAL, DEVICE_ID, THIRD_PARTY_COPY, BLOCK_LIMITS, BLOCK_CHARACTERISTICS, PROVISIONING]
-        }
-        DeviceType::Controller => &[SUPPORTED, SERIAL, DEVICE_ID],
-    }
-}
-
 /// Build VPD page `code` into `out`; unknown pages are INVALID FIELD IN CDB (SPC-4 6.6.1).
 pub(crate) fn page(lu: &LogicalUnit, code: u8, out: &mut Vec<u8>) -> Result<(), Sense> {
     let config = lu.config();
-    if !pages(config.device_type).contains(&code) {
+    if !config.device_type.vpd_pages().contains(&code) {
         return Err(Sense::invalid_cdb_field(2, Some(7)));
     }
     out.extend_from_slice(&[lu.peripheral_byte(), code, 0, 0]);
     match code {
-        SUPPORTED => out.extend_from_slice(pages(config.device_type)),
+        SUPPORTED => out.extend_from_slice(config.device_type.vpd_pages()),
         SERIAL => {
             let sn = config.scsi_sn.as_bytes();
             let pad = SERIAL_WIDTH.saturating_sub(sn.len());

@@ -172,7 +172,7 @@ pub(crate) async fn extended_copy(
         }
     }
     scratch.clear();
-    lu.record_copy(ctx.nexus.id, list_id, outcome);
+    lu.disk()?.record_copy(ctx.nexus.id, list_id, outcome);
     result
 }
 
@@ -262,7 +262,7 @@ async fn segment(
     // Every destination block the segment touches, the partial first and last ones included:
     // their read-modify-write must not interleave with another write to them.
     let first = dst_at / dbs;
-    let _held = dst.range_locks().lock(first, (dst_at + bytes).div_ceil(dbs) - first).await;
+    let _held = dst.disk()?.range_locks().lock(first, (dst_at + bytes).div_ceil(dbs) - first).await;
     let src = Side { lu: &src, store: src_store, bs: sbs };
     let dst = Side { lu: &dst, store: dst_store, bs: dbs };
     copy_bytes(&src, src_at, &dst, dst_at, bytes, scratch, bounce).await?;
@@ -402,7 +402,7 @@ pub(crate) fn receive_copy_results(
         OPERATING_PARAMETERS => operating_parameters(out),
         COPY_STATUS | FAILED_SEGMENT_DETAILS => {
             // No copy with this list identifier from this nexus: LIST IDENTIFIER is invalid.
-            let outcome = lu.copy_result(ctx.nexus.id, list_id).ok_or(Sense::invalid_cdb_field(2, Some(7)))?;
+            let outcome = lu.disk()?.copy_result(ctx.nexus.id, list_id).ok_or(Sense::invalid_cdb_field(2, Some(7)))?;
             if service_action == COPY_STATUS {
                 // SPC-4 6.25.3: COPY MANAGER STATUS 1 = completed without errors, 2 = with errors;
                 // TRANSFER COUNT in KiB (units 1).
