@@ -30,8 +30,11 @@
 //! - `Target::new(tid, name)`, `Target::add_lun`, `Target::remove_lun`, `Target::luns`, `Target::lun`
 //! - `Target::add_nexus(initiator_port) -> Arc<Nexus>`, `Target::remove_nexus(&Nexus)`
 //! - `Target::execute(&nexus, lun, cdb, data_out, &mut data_in).await -> TaskResult`
-//! - task management: `Target::abort_task_set`, `Target::clear_task_set`, `Target::lun_reset`,
-//!   `Target::target_reset`, `Target::has_lun`
+//! - tasks: `Nexus::tasks() -> &TaskSet` (`start`/`start_unique` with an `AbortTask` handle,
+//!   `set_abort`, `end`, `abort_channel`, `abort_all`, `query_task`, `query_task_set`)
+//! - task management (`task_set`): `Target::abort_task`, `Target::abort_task_set`,
+//!   `Target::clear_task_set`, `Target::lun_reset`, `Target::target_reset`,
+//!   `Target::i_t_nexus_reset`, `Target::has_lun`
 //! - `LogicalUnit::new(LunConfig, Option<Backstore>)`, `LogicalUnit::info() -> LunInfo`
 //! - `LunConfig::disk(tid, lun)`, `LunConfig::controller(tid, lun)`: tgt's defaults
 //! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
@@ -52,6 +55,7 @@ mod spc;
 pub mod target;
 #[cfg(test)]
 mod target_tests;
+pub mod task_set;
 mod unit_attention;
 
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
@@ -62,7 +66,8 @@ pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
 };
-pub use target::{AbortTasks, Nexus, ResetKind, Target, TaskResult, TmfError};
+pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
+pub use task_set::{AbortCause, AbortTask, TaskId, TaskSet};
 
 /// SAM-5 status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
