@@ -8,7 +8,9 @@
 //! Layout: `opcodes` is the one table of supported commands (CDB usage data, flags, decoder) used to
 //! dispatch, to reject reserved bits and to answer REPORT SUPPORTED OPERATION CODES; `cdb` decodes
 //! into the typed `Command`; `exec` runs the checks and dispatches; `spc/` holds the primary commands,
-//! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `sense` the encodings;
+//! `sbc/` the block commands; `unit_attention` the per-nexus conditions; `task_set` each
+//! nexus's running tasks (entered by the transports with an abort handle) and the task management
+//! functions, PREEMPT AND ABORT's included; `sense` the encodings;
 //! `range_lock` the per-unit LBA range locks that make COMPARE AND WRITE and ORWRITE atomic against
 //! every other write; `mode_page` the administrator's `mode_page=` parameter.
 //!
