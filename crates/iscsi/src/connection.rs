@@ -225,7 +225,7 @@ pub(crate) fn leave_session(conn: &Conn) {
     let session = &conn.session;
     // Tasks with allegiance to this connection cannot complete any more.
     let id = conn.id;
-    session.abort_tasks(|_, t| t.conn == id);
+    session.abort_connection_tasks(id);
     let mut conns = session.conns.lock();
     conns.retain(|c| c.id != id);
     let empty = conns.is_empty();

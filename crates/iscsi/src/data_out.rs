@@ -313,7 +313,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::params::SessionParams;
     use crate::registry::Registry;
-    use crate::session::{Session, SessionType, TaskEntry};
+    use crate::session::{Session, SessionType};
     use crate::window::CmdWindow;
     use crate::write_budget::WriteBudget;
     use crate::writer::{out_queue, OutReceiver, Outgoing};
@@ -330,11 +330,11 @@ pub(crate) mod tests {
             initiator_name: "iqn.2026-11.org.rtgt.test:unit".into(),
             kind: SessionType::Normal,
             target: None,
-            nexus: None,
+            // A nexus of a target of its own: the session's tasks live in its task set.
+            nexus: Some(rtgt_scsi::Target::new(1, "iqn.2026-11.org.rtgt.test:t".into()).add_nexus("i".into())),
             params: SessionParams::default(),
             chap_user: None,
             window: Mutex::new(CmdWindow::new(1, 128)),
-            tasks: Default::default(),
             conns: Default::default(),
             ended: AtomicBool::new(false),
             slot: Mutex::new(None),
@@ -349,8 +349,7 @@ pub(crate) mod tests {
 
     /// A write of `edtl` bytes under `itt` that waits for R2Ts.
     fn new_write(conn: &mut Conn, itt: u32, edtl: u32) -> u64 {
-        let id = crate::session::next_id();
-        assert!(conn.session.add_task(itt, TaskEntry { id, lun: 0, conn: conn.id, abort: None }));
+        let id = conn.session.add_task(itt, 0, conn.id).expect("a free ITT");
         let cdb = Cdb::parse(&Bhs::new(Opcode::ScsiCommand), &[]).unwrap();
         start(conn, itt, NewWrite { id, lun_raw: [0; 8], lun: 0, cdb, edtl, immediate: &[], unsolicited: 0 });
         id
@@ -392,7 +391,7 @@ pub(crate) mod tests {
         assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(conn.write_budget.used(), 56 * 1024);
         // An aborted write gives its budget back too.
-        conn.session.abort_tasks(|itt, _| itt == 3);
+        conn.session.nexus.as_ref().unwrap().tasks().abort_task(3, None);
         let s = conn.session.clone();
         conn.pending.retain(|itt, p| s.has_task(*itt, p.id));
         assert!(!conn.pending.values().any(|p| p.id == c));

@@ -178,7 +178,8 @@ impl IscsiTarget {
     pub fn target_params(&self) -> TargetParams {
         self.params.lock().clone()
     }
-    /// Change NOP-In probing; connections that log in later use it.
+    /// Change NOP-In probing; connections that log in later use it. The target's one copy of its
+    /// NOP settings: the daemon shows and saves what this holds.
     pub fn set_nop(&self, nop: NopParams) {
         *self.nop.lock() = nop;
     }

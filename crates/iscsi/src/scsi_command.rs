@@ -6,7 +6,6 @@
 use crate::connection::{Conn, Flow, RejectReason};
 use crate::data_out::{self, NewWrite};
 use crate::pdu::{off, Bhs, Pdu, RESERVED_TAG};
-use crate::session::{next_id, TaskEntry};
 use crate::write_budget::Reservation;
 use crate::writer::{Outgoing, Residual, ScsiReply, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 use bytes::Bytes;
@@ -158,12 +157,10 @@ pub(crate) fn on_command(conn: &mut Conn, pdu: Pdu) -> Flow {
         check_condition(conn, itt, lun_raw, unexpected_unsolicited_sense());
         return Flow::Continue;
     }
-    let id = next_id();
-    let entry = TaskEntry { id, lun, conn: conn.id, abort: None };
-    if !conn.session.add_task(itt, entry) {
+    let Some(id) = conn.session.add_task(itt, lun, conn.id) else {
         conn.reject(RejectReason::TaskInProgress, b);
         return Flow::Continue;
-    }
+    };
     if write && edtl > rtgt_scsi::MAX_TRANSFER_BYTES {
         // No logical unit takes more data-out for one command than its MAXIMUM TRANSFER LENGTH,
         // so none of this data is asked for or kept. A CDB asking for that much is INVALID FIELD
@@ -279,7 +276,7 @@ mod tests {
                 other => panic!("expected the CHECK CONDITION, got {other:?}"),
             }
             assert!(rx.try_recv().is_none(), "nothing else, no R2T");
-            assert!(conn.pending.is_empty() && conn.session.tasks.lock().is_empty());
+            assert!(conn.pending.is_empty() && conn.session.nexus.as_ref().unwrap().tasks().is_empty());
             assert_eq!(conn.write_budget.used(), 0);
         }
         // The limit itself is asked for.

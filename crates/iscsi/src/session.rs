@@ -1,16 +1,16 @@
 //! Sessions (RFC 7143 4.4): what the connections of one initiator port on one target share — the
-//! command window, the task table used by task management, the I_T nexus — and the connection
-//! handles through which a session (or the whole server) closes or warns its connections.
+//! command window and the I_T nexus, whose task set (in the SCSI core) holds the session's tasks by
+//! ITT — and the connection handles through which a session (or the whole server) closes or warns
+//! its connections.
 
 use crate::limits::SessionSlot;
 use crate::params::SessionParams;
 use crate::registry::{ConnectionInfo, IscsiTarget, SessionInfo};
 use crate::window::CmdWindow;
 use parking_lot::Mutex;
-use rtgt_scsi::Nexus;
-use std::collections::HashMap;
+use rtgt_scsi::{AbortCause, AbortTask, Nexus, TaskId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
@@ -51,14 +51,24 @@ pub(crate) struct ConnHandle {
     pub control: Arc<ConnControl>,
 }
 
-/// A task the session knows: running, or still receiving its Data-Out.
-#[derive(Debug)]
-pub(crate) struct TaskEntry {
-    pub id: u64,
-    pub lun: u64,
-    /// The connection the task has allegiance to.
-    pub conn: u64,
-    pub abort: Option<AbortHandle>,
+/// The handle the SCSI core's task set holds for one iSCSI task: aborting it gives back the task's
+/// place in the command window and stops its future once spawned (before that the task is still
+/// collecting Data-Out, which stops arriving for a task the set no longer has).
+struct IscsiTask {
+    session: Weak<Session>,
+    spawned: Option<AbortHandle>,
+}
+
+impl AbortTask for IscsiTask {
+    fn abort(&self, _cause: AbortCause) {
+        // iSCSI answers an aborted task with nothing, whatever ended it (RFC 7143 4.2.3.3).
+        if let Some(h) = &self.spawned {
+            h.abort();
+        }
+        if let Some(s) = self.session.upgrade() {
+            s.window.lock().finished();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +89,6 @@ pub(crate) struct Session {
     /// The CHAP user the leading login authenticated as.
     pub chap_user: Option<String>,
     pub window: Mutex<CmdWindow>,
-    pub tasks: Mutex<HashMap<u32, TaskEntry>>,
     pub conns: Mutex<Vec<ConnHandle>>,
     /// Set once the session is gone from its target: no connection may join it any more.
     pub ended: AtomicBool,
@@ -109,62 +118,49 @@ impl Session {
         }
     }
 
-    /// Register a task; false when the ITT is already in use (RFC 7143 11.2.1.8: unique per session).
-    pub fn add_task(&self, itt: u32, entry: TaskEntry) -> bool {
-        let mut tasks = self.tasks.lock();
-        if tasks.contains_key(&itt) {
-            return false;
-        }
-        tasks.insert(itt, entry);
-        drop(tasks);
+    /// Register a task on connection `conn`; its id, or None when the ITT is already in use (RFC
+    /// 7143 11.2.1.8: unique per session) or the session has no nexus (discovery).
+    pub fn add_task(self: &Arc<Self>, itt: u32, lun: u64, conn: u64) -> Option<u64> {
+        let handle = Arc::new(IscsiTask { session: Arc::downgrade(self), spawned: None });
+        let id = self.nexus.as_ref()?.tasks().start_unique(u64::from(itt), lun, conn, handle)?;
         self.window.lock().started();
-        true
+        Some(id.serial)
+    }
+
+    fn task_id(itt: u32, id: u64) -> TaskId {
+        TaskId { tag: u64::from(itt), serial: id }
     }
 
     pub fn has_task(&self, itt: u32, id: u64) -> bool {
-        self.tasks.lock().get(&itt).is_some_and(|t| t.id == id)
+        self.nexus.as_ref().is_some_and(|n| n.tasks().contains(Self::task_id(itt, id)))
     }
 
-    pub fn set_abort_handle(&self, itt: u32, id: u64, h: AbortHandle) {
-        if let Some(t) = self.tasks.lock().get_mut(&itt) {
-            if t.id == id {
-                t.abort = Some(h);
-            }
+    /// The task's future was spawned: aborting it stops that too.
+    pub fn set_abort_handle(self: &Arc<Self>, itt: u32, id: u64, h: AbortHandle) {
+        if let Some(n) = &self.nexus {
+            let handle = Arc::new(IscsiTask { session: Arc::downgrade(self), spawned: Some(h) });
+            n.tasks().set_abort(Self::task_id(itt, id), handle);
         }
     }
 
     /// Remove a task that completed; false when task management removed it first (the caller then
     /// sends nothing: an aborted task gets no response, RFC 7143 4.2.3.3).
     pub fn finish_task(&self, itt: u32, id: u64) -> bool {
-        let mut tasks = self.tasks.lock();
-        match tasks.get(&itt) {
-            Some(t) if t.id == id => {
-                tasks.remove(&itt);
-                drop(tasks);
-                self.window.lock().finished();
-                true
-            }
-            _ => false,
+        let ended = self.nexus.as_ref().is_some_and(|n| n.tasks().end(Self::task_id(itt, id)));
+        if ended {
+            self.window.lock().finished();
         }
+        ended
     }
 
-    /// Abort the tasks `pick` selects; returns how many.
-    pub fn abort_tasks(&self, mut pick: impl FnMut(u32, &TaskEntry) -> bool) -> usize {
-        let mut tasks = self.tasks.lock();
-        let itts: Vec<u32> = tasks.iter().filter(|(itt, t)| pick(**itt, t)).map(|(itt, _)| *itt).collect();
-        for itt in &itts {
-            if let Some(t) = tasks.remove(itt) {
-                if let Some(h) = t.abort {
-                    h.abort();
-                }
-            }
-        }
-        drop(tasks);
-        let mut w = self.window.lock();
-        for _ in &itts {
-            w.finished();
-        }
-        itts.len()
+    /// Abort the tasks with allegiance to connection `conn` (it is gone); returns how many.
+    pub fn abort_connection_tasks(&self, conn: u64) -> usize {
+        self.nexus.as_ref().map_or(0, |n| n.tasks().abort_channel(conn, AbortCause::Lost))
+    }
+
+    /// Abort every task of the session (it ends); returns how many.
+    pub fn abort_all_tasks(&self) -> usize {
+        self.nexus.as_ref().map_or(0, |n| n.tasks().abort_all(AbortCause::Lost))
     }
 
     pub fn close_connections(&self) {

@@ -1,13 +1,14 @@
-//! Task Management Function requests (RFC 7143 11.5-11.6). The session's in-flight tasks are aborted
-//! here (an aborted task gets no response); the SCSI target's TMF methods reset its own state (ACA,
-//! unit attentions). TARGET COLD RESET answers, then drops the target's connections (11.5.1).
+//! Task Management Function requests (RFC 7143 11.5-11.6): each function is the SCSI core's (its
+//! task set aborts the tasks, an aborted task gets no response, and resets the units' state); here
+//! only the iSCSI framing, the response codes and the connections a TARGET COLD RESET drops after
+//! answering (11.5.1).
 
 use crate::connection::{Conn, Flow};
 use crate::pdu::{off, Bhs, Opcode, Pdu};
 use crate::session::Session;
 use crate::writer::{Outgoing, Stat};
 use bytes::Bytes;
-use rtgt_scsi::ResetKind;
+use rtgt_scsi::{ResetKind, TmfError};
 use std::sync::Arc;
 
 /// TMF response codes (11.6.1).
@@ -30,6 +31,14 @@ fn target_sessions(s: &Session) -> Vec<Arc<Session>> {
     s.target.as_ref().map(|t| t.sessions.lock().clone()).unwrap_or_default()
 }
 
+/// The response code of a function addressed to a logical unit.
+fn respond(result: Result<usize, TmfError>) -> u8 {
+    match result {
+        Ok(_) => FUNCTION_COMPLETE,
+        Err(TmfError::NoSuchLun) => LUN_DOES_NOT_EXIST,
+    }
+}
+
 pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     let b = &pdu.bhs;
     if !conn.session.window.lock().admit(b.cmd_sn(), b.immediate()) {
@@ -46,42 +55,16 @@ pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     let mut cold = false;
     let response = match function {
         ABORT_TASK => {
-            if session.abort_tasks(|itt, _| itt == ref_itt) > 0 {
+            if scsi.abort_task(&nexus, u64::from(ref_itt), None) > 0 {
                 FUNCTION_COMPLETE
             } else {
                 TASK_DOES_NOT_EXIST
             }
         }
-        ABORT_TASK_SET | CLEAR_TASK_SET | LOGICAL_UNIT_RESET if !scsi.has_lun(lun) => LUN_DOES_NOT_EXIST,
-        ABORT_TASK_SET => {
-            session.abort_tasks(|_, t| t.lun == lun);
-            match scsi.abort_task_set(&nexus, lun) {
-                Ok(()) => FUNCTION_COMPLETE,
-                Err(_) => LUN_DOES_NOT_EXIST,
-            }
-        }
-        CLEAR_TASK_SET => {
-            for s in target_sessions(&session) {
-                s.abort_tasks(|_, t| t.lun == lun);
-            }
-            match scsi.clear_task_set(&nexus, lun) {
-                Ok(()) => FUNCTION_COMPLETE,
-                Err(_) => LUN_DOES_NOT_EXIST,
-            }
-        }
-        LOGICAL_UNIT_RESET => {
-            for s in target_sessions(&session) {
-                s.abort_tasks(|_, t| t.lun == lun);
-            }
-            match scsi.lun_reset(lun) {
-                Ok(()) => FUNCTION_COMPLETE,
-                Err(_) => LUN_DOES_NOT_EXIST,
-            }
-        }
+        ABORT_TASK_SET => respond(scsi.abort_task_set(&nexus, lun)),
+        CLEAR_TASK_SET => respond(scsi.clear_task_set(&nexus, lun)),
+        LOGICAL_UNIT_RESET => respond(scsi.lun_reset(lun)),
         TARGET_WARM_RESET | TARGET_COLD_RESET => {
-            for s in target_sessions(&session) {
-                s.abort_tasks(|_, _| true);
-            }
             cold = function == TARGET_COLD_RESET;
             scsi.target_reset(if cold { ResetKind::Cold } else { ResetKind::Warm });
             FUNCTION_COMPLETE

@@ -16,7 +16,8 @@
 //! and the MODE SENSE/SELECT framework that asks the type for its pages. `exec` runs the checks
 //! every command goes through (unit attention, decode, reservations, medium) and calls the row's
 //! handler; `cdb` holds the decoders and the typed `Command`; `unit_attention` the per-nexus
-//! conditions; `sense` the encodings; `range_lock` the per-unit LBA range locks that make COMPARE
+//! conditions; `task_set` each nexus's running tasks (entered by the transports with an abort
+//! handle) and the task management functions, PREEMPT AND ABORT's included; `sense` the encodings; `range_lock` the per-unit LBA range locks that make COMPARE
 //! AND WRITE and ORWRITE atomic against every other write; `mode_page` the administrator's
 //! `mode_page=` parameter.
 //!
@@ -51,8 +52,11 @@
 //! - `Target::new(tid, name)`, `Target::add_lun`, `Target::remove_lun`, `Target::luns`, `Target::lun`
 //! - `Target::add_nexus(initiator_port) -> Arc<Nexus>`, `Target::remove_nexus(&Nexus)`
 //! - `Target::execute(&nexus, lun, cdb, data_out, &mut data_in).await -> TaskResult`
-//! - task management: `Target::abort_task_set`, `Target::clear_task_set`, `Target::lun_reset`,
-//!   `Target::target_reset`, `Target::has_lun`
+//! - tasks: `Nexus::tasks() -> &TaskSet` (`start`/`start_unique` with an `AbortTask` handle,
+//!   `set_abort`, `end`, `abort_channel`, `abort_all`, `query_task`, `query_task_set`)
+//! - task management (`task_set`): `Target::abort_task`, `Target::abort_task_set`,
+//!   `Target::clear_task_set`, `Target::lun_reset`, `Target::target_reset`,
+//!   `Target::i_t_nexus_reset`, `Target::has_lun`
 //! - `LogicalUnit::new(LunConfig, Option<Backstore>)`, `LogicalUnit::info() -> LunInfo`
 //! - `LunConfig::disk(tid, lun)`, `LunConfig::controller(tid, lun)`: tgt's defaults
 //! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
@@ -75,6 +79,7 @@ mod spc;
 pub mod target;
 #[cfg(test)]
 mod target_tests;
+pub mod task_set;
 mod unit_attention;
 
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
@@ -85,7 +90,8 @@ pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
 };
-pub use target::{AbortTasks, Nexus, ResetKind, Target, TaskResult, TmfError};
+pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
+pub use task_set::{AbortCause, AbortTask, TaskId, TaskSet};
 
 /// SAM-5 status codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

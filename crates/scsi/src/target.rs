@@ -1,17 +1,16 @@
-//! A SCSI target device: its logical units, the I_T nexuses connected to it, unit attentions, task
-//! management, and the path every command takes (`Target::execute`, continued in `exec`).
+//! A SCSI target device: its logical units, the I_T nexuses connected to it, unit attentions, and
+//! the path every command takes (`Target::execute`, continued in `exec`). Each nexus owns its task
+//! set; the task management functions live beside it (`task_set`).
 
 use crate::lun::{LogicalUnit, LunConfig};
 use crate::sense::{Asc, Sense};
+use crate::task_set::{AbortCause, TaskSet};
 use crate::unit_attention::UnitAttentions;
 use crate::ScsiStatus;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Aborts the transport's in-flight tasks of one nexus for one LUN; returns how many it aborted.
-pub type AbortTasks = Box<dyn Fn(u64) -> usize + Send + Sync>;
 
 /// One I_T nexus: an initiator port connected to this target (an iSCSI session, a vhost guest).
 pub struct Nexus {
@@ -20,9 +19,8 @@ pub struct Nexus {
     /// The initiator port name, e.g. "iqn.1994-05.com.redhat:abc,i,0x00023d000001".
     pub initiator_port: String,
     pub(crate) unit_attentions: UnitAttentions,
-    /// Set by the transport, which owns the task sets: how a command of another nexus (PERSISTENT
-    /// RESERVE OUT with PREEMPT AND ABORT) aborts this nexus's tasks.
-    abort_tasks: std::sync::OnceLock<AbortTasks>,
+    /// The tasks this nexus has running (the transport enters them, task management ends them).
+    pub(crate) tasks: TaskSet,
 }
 
 impl std::fmt::Debug for Nexus {
@@ -32,14 +30,9 @@ impl std::fmt::Debug for Nexus {
 }
 
 impl Nexus {
-    /// Install the transport's way of aborting this nexus's tasks (once; later calls are ignored).
-    pub fn on_abort_tasks(&self, abort: AbortTasks) {
-        let _ = self.abort_tasks.set(abort);
-    }
-
-    /// Abort this nexus's in-flight tasks for `lun`; 0 when the transport installed no hook.
-    pub(crate) fn abort_tasks(&self, lun: u64) -> usize {
-        self.abort_tasks.get().map_or(0, |abort| abort(lun))
+    /// The nexus's running tasks: the transport enters and ends its tasks here.
+    pub fn tasks(&self) -> &TaskSet {
+        &self.tasks
     }
 }
 
@@ -212,7 +205,7 @@ impl Target {
             id: self.next_nexus_id.fetch_add(1, Ordering::Relaxed),
             initiator_port,
             unit_attentions: UnitAttentions::default(),
-            abort_tasks: std::sync::OnceLock::new(),
+            tasks: TaskSet::default(),
         });
         for &lun in self.luns.read().keys() {
             nexus.unit_attentions.add(lun, Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET);
@@ -221,9 +214,10 @@ impl Target {
         nexus
     }
 
-    /// The nexus is gone (I_T nexus loss, SAM-5 6.3.4): its reservations and medium removal
-    /// preventions are released.
+    /// The nexus is gone (I_T nexus loss, SAM-5 6.3.4): its tasks still running are aborted, its
+    /// reservations and medium removal preventions are released.
     pub fn remove_nexus(&self, nexus: &Nexus) {
+        nexus.tasks.abort_all(AbortCause::Lost);
         self.nexuses.lock().retain(|n| n.id != nexus.id);
         for unit in self.luns.read().values() {
             unit.forget_nexus(nexus.id);
@@ -242,7 +236,7 @@ impl Target {
         }
     }
 
-    fn unit_attention_all(&self, lun: u64, asc: Asc) {
+    pub(crate) fn unit_attention_all(&self, lun: u64, asc: Asc) {
         for nexus in self.nexuses.lock().iter() {
             nexus.unit_attentions.add(lun, asc);
         }
@@ -286,31 +280,8 @@ impl Target {
         crate::exec::execute(&unit, &ctx, cdb, data_out, data_in).await
     }
 
-    /// ABORT TASK SET: in-flight tasks are the transport's; here only state such as ACA is cleared.
-    pub fn abort_task_set(&self, _nexus: &Nexus, lun: u64) -> Result<(), TmfError> {
-        // No ACA support (NormACA 0), so there is no state to clear.
-        self.lun(lun).map(|_| ()).ok_or(TmfError::NoSuchLun)
-    }
-
-    /// CLEAR TASK SET: other nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR.
-    pub fn clear_task_set(&self, nexus: &Nexus, lun: u64) -> Result<(), TmfError> {
-        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
-        // SAM-5 7.4: with TST 000b (one task set for all nexuses) the others lose tasks too.
-        self.unit_attention_others(nexus, lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-        Ok(())
-    }
-
-    /// LOGICAL UNIT RESET: every nexus gets a BUS DEVICE RESET unit attention on that LUN.
-    pub fn lun_reset(&self, lun: u64) -> Result<(), TmfError> {
-        let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
-        unit.reset();
-        // SAM-5 6.6: BUS DEVICE RESET FUNCTION OCCURRED.
-        self.unit_attention_all(lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
-        Ok(())
-    }
-
-    /// TARGET WARM/COLD RESET: every nexus, every LUN gets the reset unit attention.
-    pub fn target_reset(&self, kind: ResetKind) {
+    /// Reset every unit and give every nexus the reset unit attention on every LUN (target reset).
+    pub(crate) fn reset_units(&self, kind: ResetKind) {
         // SAM-5 6.6: a hard reset reports POWER ON, RESET, OR BUS DEVICE RESET OCCURRED; a cold
         // reset is a power-on (POWER ON OCCURRED).
         let asc = match kind {

@@ -1,5 +1,6 @@
 //! One guest connection's device: the `VhostUserBackend` the rust-vmm daemon drives. It owns the
-//! negotiated features, the guest memory map, the guest's I_T nexus and the commands in flight.
+//! negotiated features, the guest memory map and the guest's I_T nexus, whose task set (in the SCSI
+//! core) holds the commands in flight: each enters it with its `InFlight` as abort handle.
 //!
 //! One epoll thread (the daemon's) pops descriptor chains from every queue; each SCSI command then
 //! runs as its own task on the tokio runtime, so a slow read never holds up the commands queued
@@ -11,8 +12,7 @@
 use crate::controller::Shared;
 use crate::wire::{RequestHeader, Response, ResponseHeader, VirtioLun, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
 use parking_lot::Mutex;
-use rtgt_scsi::Nexus;
-use std::collections::HashMap;
+use rtgt_scsi::{AbortCause, AbortTask, Nexus};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -51,11 +51,29 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A command whose response has not been written yet. Whoever takes `completion` first (the task
 /// when the command ends, or a task management function aborting it) answers the guest.
 pub(crate) struct InFlight {
-    pub id: u64,
-    pub lun: u64,
-    pub queue: u16,
     pub completion: Mutex<Option<(Chain, VringRwLock)>>,
     pub task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// The task set aborts a command: it is answered at once, on the thread of the task management
+/// function (before the function's own answer, the order Linux's virtio_scsi relies on), and its
+/// task stops. A command lost with its device is not answered: guest memory may already belong to
+/// something else.
+impl AbortTask for InFlight {
+    fn abort(&self, cause: AbortCause) {
+        let answer = self.completion.lock().take();
+        if let Some(task) = self.task.lock().take() {
+            task.abort();
+        }
+        let response = match cause {
+            AbortCause::Aborted => Response::Aborted,
+            AbortCause::Reset => Response::Reset,
+            AbortCause::Lost => return,
+        };
+        if let Some((chain, vring)) = answer {
+            complete(chain, &vring, &ResponseHeader::only(response), &[]);
+        }
+    }
 }
 
 impl InFlight {
@@ -90,8 +108,6 @@ pub(crate) struct Connection {
     pub acked_features: AtomicU64,
     pub event_idx: AtomicBool,
     pub nexus: Mutex<Option<Arc<Nexus>>>,
-    pub inflight: Mutex<HashMap<u64, Arc<InFlight>>>,
-    next_serial: AtomicU64,
 }
 
 /// The backend handed to `VhostUserDaemon`: a handle on one connection's state.
@@ -109,8 +125,6 @@ impl ScsiBackend {
                 acked_features: AtomicU64::new(0),
                 event_idx: AtomicBool::new(false),
                 nexus: Mutex::new(None),
-                inflight: Mutex::new(HashMap::new()),
-                next_serial: AtomicU64::new(1),
             }),
         }
     }
@@ -207,24 +221,19 @@ impl Connection {
             tracing::info!(data_out_len, "request with more data-out than any command takes refused");
             return complete(chain, vring, &ResponseHeader::only(Response::Overrun), &[]);
         }
-        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
-        let entry = Arc::new(InFlight {
-            id: header.id,
-            lun,
-            queue,
-            completion: Mutex::new(Some((chain, vring.clone()))),
-            task: Mutex::new(None),
-        });
-        self.inflight.lock().insert(serial, entry.clone());
-        let conn = self.clone();
+        let entry = Arc::new(InFlight { completion: Mutex::new(Some((chain, vring.clone()))), task: Mutex::new(None) });
+        // The virtio request id is the task's tag; the queue is its channel (GET_VRING_BASE waits
+        // for a queue's tasks).
+        let task_id = nexus.tasks().start(header.id, lun, u64::from(queue), entry.clone());
         let target = self.shared.target.clone();
+        let shared = self.shared.clone();
         let task_entry = entry.clone();
         let handle = self.shared.runtime.spawn(async move {
             // The data-out is copied only once the device's write budget has room for it; the
             // room comes back when this task ends (answered or aborted).
-            let _budget = conn.shared.write_budget.reserve(data_out_len).await;
+            let _budget = shared.write_budget.reserve(data_out_len).await;
             let Some(data_out) = task_entry.copy_data_out(data_out_len) else {
-                conn.inflight.lock().remove(&serial);
+                nexus.tasks().end(task_id);
                 return;
             };
             let mut data_in = Vec::new();
@@ -239,38 +248,16 @@ impl Connection {
                 };
                 complete(chain, &vring, &response, &data_in);
             }
-            conn.inflight.lock().remove(&serial);
+            nexus.tasks().end(task_id);
         });
         *entry.task.lock() = Some(handle.abort_handle());
-    }
-
-    /// Answer every command `select` picks with `response` (a reset or an abort), stopping their
-    /// tasks. Used by the task management functions.
-    pub(crate) fn abort_where(&self, response: Response, select: impl Fn(&InFlight) -> bool) -> usize {
-        let picked: Vec<Arc<InFlight>> = self.inflight.lock().values().filter(|e| select(e)).cloned().collect();
-        let mut count = 0;
-        for entry in picked {
-            if let Some((chain, vring)) = entry.completion.lock().take() {
-                if let Some(task) = entry.task.lock().take() {
-                    task.abort();
-                }
-                complete(chain, &vring, &ResponseHeader::only(response), &[]);
-                count += 1;
-            }
-        }
-        self.inflight.lock().retain(|_, e| e.completion.lock().is_some());
-        count
     }
 
     /// The device was reset or the VMM is gone: stop every command without touching guest memory,
     /// which may already belong to something else.
     pub(crate) fn discard_all(&self) {
-        let all: Vec<Arc<InFlight>> = self.inflight.lock().drain().map(|(_, e)| e).collect();
-        for entry in all {
-            entry.completion.lock().take();
-            if let Some(task) = entry.task.lock().take() {
-                task.abort();
-            }
+        if let Some(nexus) = self.nexus.lock().clone() {
+            nexus.tasks().abort_all(AbortCause::Lost);
         }
     }
 
@@ -278,7 +265,8 @@ impl Connection {
     /// used index that covers them (a QEMU restart then loses nothing it was told was done).
     fn wait_queue_idle(&self, queue: u16) {
         let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while self.inflight.lock().values().any(|e| e.queue == queue && e.completion.lock().is_some()) {
+        let Some(nexus) = self.nexus.lock().clone() else { return };
+        while nexus.tasks().on_channel(u64::from(queue)) {
             if Instant::now() > deadline {
                 tracing::warn!(queue, "commands still running when the queue stopped");
                 return;

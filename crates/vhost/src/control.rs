@@ -49,45 +49,36 @@ pub(crate) fn tmf(conn: &Arc<Connection>, subtype: u32, lun: [u8; 8], id: u64) -
     let VirtioLun::Lun(lun) = VirtioLun::decode(lun) else { return Response::BadTarget };
     let Some(nexus) = conn.nexus.lock().clone() else { return Response::TransportFailure };
     let target = &conn.shared.target;
-    let done = |result: Result<(), TmfError>| match result {
-        Ok(()) => Response::Ok,
+    let done = |result: Result<usize, TmfError>| match result {
+        Ok(_) => Response::Ok,
         Err(TmfError::NoSuchLun) => Response::IncorrectLun,
     };
+    // The SCSI core's task set aborts the tasks; each is answered (ABORTED or RESET) as it goes.
     match subtype {
         VIRTIO_SCSI_T_TMF_ABORT_TASK => {
             // SAM-5 7.2: FUNCTION COMPLETE whether or not the task was still there.
-            conn.abort_where(Response::Aborted, |e| e.id == id && e.lun == lun);
+            target.abort_task(&nexus, id, Some(lun));
             Response::Ok
         }
-        VIRTIO_SCSI_T_TMF_ABORT_TASK_SET => {
-            conn.abort_where(Response::Aborted, |e| e.lun == lun);
-            done(target.abort_task_set(&nexus, lun))
-        }
-        VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET => {
-            conn.abort_where(Response::Aborted, |e| e.lun == lun);
-            done(target.clear_task_set(&nexus, lun))
-        }
-        VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET => {
-            conn.abort_where(Response::Reset, |e| e.lun == lun);
-            done(target.lun_reset(lun))
-        }
+        VIRTIO_SCSI_T_TMF_ABORT_TASK_SET => done(target.abort_task_set(&nexus, lun)),
+        VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET => done(target.clear_task_set(&nexus, lun)),
+        VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET => done(target.lun_reset(lun)),
         VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET => {
             // SAM-5 6.3.4: the nexus loses its tasks and its state (reservations, prevented
             // removals); the guest goes on as a fresh nexus.
-            conn.abort_where(Response::Reset, |_| true);
-            let fresh = conn.shared.nexus_reset(&nexus);
+            let fresh = target.i_t_nexus_reset(&nexus);
             *conn.nexus.lock() = Some(fresh);
             Response::Ok
         }
         VIRTIO_SCSI_T_TMF_QUERY_TASK => {
-            if conn.inflight.lock().values().any(|e| e.id == id && e.lun == lun) {
+            if nexus.tasks().query_task(id, lun) {
                 Response::FunctionSucceeded
             } else {
                 Response::Ok
             }
         }
         VIRTIO_SCSI_T_TMF_QUERY_TASK_SET => {
-            if conn.inflight.lock().values().any(|e| e.lun == lun) {
+            if nexus.tasks().query_task_set(lun) {
                 Response::FunctionSucceeded
             } else {
                 Response::Ok

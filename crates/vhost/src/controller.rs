@@ -89,12 +89,6 @@ impl Shared {
         self.target.add_nexus(format!("vhost-user:{},c,{n}", self.socket.display()))
     }
 
-    /// I_T NEXUS RESET: the old nexus is gone with its state, the same guest continues as a new one.
-    pub(crate) fn nexus_reset(&self, old: &Nexus) -> Arc<Nexus> {
-        self.target.remove_nexus(old);
-        self.target.add_nexus(old.initiator_port.clone())
-    }
-
     pub(crate) fn events_consumed(&self) {
         let _ = self.events_ready.consume();
     }
@@ -228,9 +222,9 @@ fn serve(shared: Arc<Shared>, mut listener: Listener, connection: Arc<Mutex<Opti
             handler.send_exit_event();
         }
         let conn = &backend.conn;
-        conn.discard_all();
         if let Some(nexus) = conn.nexus.lock().take() {
-            // SAM-5 6.3.4 I_T nexus loss: its reservations and removal preventions go with it.
+            // SAM-5 6.3.4 I_T nexus loss: its tasks (not answered: the guest memory may be gone),
+            // reservations and removal preventions go with it.
             shared.target.remove_nexus(&nexus);
         }
         conn.mem.lock().take();

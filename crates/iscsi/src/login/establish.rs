@@ -78,17 +78,10 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
         params,
         chap_user: st.security.user().map(str::to_string),
         window: Mutex::new(CmdWindow::new(st.cmd_sn, depth)),
-        tasks: Mutex::new(HashMap::new()),
         conns: Mutex::new(vec![handle]),
         ended: AtomicBool::new(false),
         slot: Mutex::new(Some(slot)),
     });
-    if let Some(nexus) = &session.nexus {
-        // PREEMPT AND ABORT from another session aborts this one's tasks on a LUN; the hook holds
-        // the session weakly so a nexus never keeps its session alive.
-        let weak = Arc::downgrade(&session);
-        nexus.on_abort_tasks(Box::new(move |lun| weak.upgrade().map_or(0, |s| s.abort_tasks(|_, t| t.lun == lun))));
-    }
     if let Some((_, sessions)) = &mut target_sessions {
         sessions.push(session.clone());
     }
@@ -111,7 +104,7 @@ pub(crate) fn end_session(session: &Arc<Session>) {
     if session.ended.swap(true, std::sync::atomic::Ordering::AcqRel) {
         return;
     }
-    session.abort_tasks(|_, _| true);
+    session.abort_all_tasks();
     session.close_connections();
     if let Some(t) = &session.target {
         t.remove_session(session);

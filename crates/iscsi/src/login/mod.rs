@@ -15,7 +15,6 @@ use crate::session::{initiator_port, ConnControl, ConnHandle, Session, SessionTy
 use crate::text;
 use crate::window::CmdWindow;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

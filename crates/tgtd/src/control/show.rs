@@ -8,7 +8,7 @@ use rtgt_mgmt::{
 use rtgt_scsi::LunInfo;
 
 pub(crate) fn target_view(daemon: &Daemon, target: &IscsiTarget) -> TargetView {
-    let nop = daemon.config.nop(target.tid());
+    let nop = target.nop();
     let bound = target.accounts();
     let accounts = bound
         .incoming

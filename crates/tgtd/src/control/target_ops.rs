@@ -33,7 +33,7 @@ pub(crate) fn apply(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
         }
         TargetOp::Update { tid, params } => {
             let target = find(daemon, tid)?;
-            update(daemon, &target, &params)
+            update(&target, &params)
         }
     }
 }
@@ -56,11 +56,9 @@ fn new(daemon: &Daemon, tid: u32, name: String) -> Result<Reply, MgmtError> {
         return Err(MgmtError::new(ErrorCode::TargetExists));
     }
     let target = IscsiTarget::new(Target::new(tid, name));
-    let nop = daemon.config.nop_default();
-    target.set_nop(rtgt_iscsi::params::NopParams { interval: nop.interval, count: nop.count });
+    target.set_nop(daemon.config.nop_default());
     // A concurrent creation through another path would still be caught here.
     daemon.registry.add_target(target).map_err(|e| MgmtError::with_message(ErrorCode::TargetExists, e))?;
-    daemon.config.set_nop(tid, nop);
     Ok(Reply::Done)
 }
 
@@ -140,12 +138,12 @@ fn check_rules(rules: &[AclEntry]) -> Result<(), MgmtError> {
 /// `--name K --value V`: iSCSI keys as tgt names them, tgt's nop_interval / nop_count, and
 /// `state offline|ready`. Every pair is checked on a copy first, so a mistake changes nothing; the
 /// values apply to later logins.
-fn update(daemon: &Daemon, target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
+fn update(target: &IscsiTarget, params: &[Param]) -> Result<Reply, MgmtError> {
     if params.is_empty() {
         return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "no parameter given"));
     }
     let mut trial = target.target_params();
-    let mut nop = daemon.config.nop(target.tid());
+    let mut nop = target.nop();
     let mut offline = None;
     let number = |p: &Param| {
         p.value.trim().parse::<u32>().map_err(|_| {
@@ -180,8 +178,7 @@ fn update(daemon: &Daemon, target: &IscsiTarget, params: &[Param]) -> Result<Rep
             target.set_param(&p.name, &p.value).map_err(|e| MgmtError::with_message(ErrorCode::InvalidRequest, e))?;
         }
     }
-    daemon.config.set_nop(target.tid(), nop);
-    target.set_nop(rtgt_iscsi::params::NopParams { interval: nop.interval, count: nop.count });
+    target.set_nop(nop);
     if let Some(offline) = offline {
         target.set_offline(offline);
         tracing::info!(tid = target.tid(), offline, "target state changed");

@@ -1,5 +1,5 @@
 //! The running configuration that survives restarts: what tgtd keeps beside the registry (the
-//! portals given at start, NOP-Out settings), the state file under `--state-dir`, rewritten after
+//! portals given at start, the NOP-Out default for new targets), the state file under `--state-dir`, rewritten after
 //! every change a management request makes and before that request is answered (so nothing
 //! acknowledged is lost by a crash), and the restore at start that replays it.
 
@@ -12,17 +12,14 @@ use file::StateFile;
 use model::RunningConfig;
 use parking_lot::Mutex;
 use rtgt_mgmt::{AccountOp, LunOp, Op, TargetOp};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// NOP-Out probing settings of one target (tgt's nop_interval / nop_count), 0 = off.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NopSettings {
-    pub interval: u32,
-    pub count: u32,
-}
+/// NOP-Out probing settings (tgt's nop_interval / nop_count), 0 = off. Each iSCSI target holds
+/// its own (`IscsiTarget::nop`, the one place they live); tgtd keeps only the default new targets
+/// start with.
+pub use rtgt_iscsi::params::NopParams as NopSettings;
 
 #[derive(Debug, Default)]
 pub struct ConfigState {
@@ -30,7 +27,6 @@ pub struct ConfigState {
     /// Portals from the command line: not part of the saved configuration (the command line
     /// brings them back).
     boot_portals: Mutex<Vec<SocketAddr>>,
-    nop: Mutex<BTreeMap<u32, NopSettings>>,
     /// What new targets start with: tgtd's `--iscsi nop_interval=,nop_count=`, as in tgt.
     nop_default: Mutex<NopSettings>,
     /// While the saved configuration is replayed, saving waits until the end.
@@ -61,10 +57,6 @@ impl ConfigState {
         self.boot_portals.lock().clone()
     }
 
-    pub fn nop(&self, tid: u32) -> NopSettings {
-        self.nop.lock().get(&tid).copied().unwrap_or_default()
-    }
-
     pub fn set_nop_default(&self, nop: NopSettings) {
         *self.nop_default.lock() = nop;
     }
@@ -73,18 +65,8 @@ impl ConfigState {
         *self.nop_default.lock()
     }
 
-    pub fn set_nop(&self, tid: u32, nop: NopSettings) {
-        let mut map = self.nop.lock();
-        if nop == NopSettings::default() {
-            map.remove(&tid);
-        } else {
-            map.insert(tid, nop);
-        }
-    }
-
     /// A deleted target's settings go with it.
     pub fn forget_target(&self, tid: u32) {
-        self.nop.lock().remove(&tid);
         self.pending.forget_target(tid);
     }
 

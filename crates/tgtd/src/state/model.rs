@@ -84,7 +84,7 @@ impl RunningConfig {
                     SavedTarget {
                         tid: t.tid(),
                         name: t.name().to_string(),
-                        params: target_params(t.params(), daemon.config.nop(t.tid()), t.is_offline()),
+                        params: target_params(t.params(), t.nop(), t.is_offline()),
                         acl: t.acl().iter().map(acl_entry).collect(),
                         accounts: SavedBindings { incoming: bound.incoming, outgoing: bound.outgoing },
                         luns: t

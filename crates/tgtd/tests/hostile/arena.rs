@@ -102,6 +102,12 @@ impl Arena {
         assert!(r.data_in == data, "the bystander read back other data after {after}");
     }
 
+    /// Consume the bystander's pending unit attentions (after a task management function of
+    /// another session told every nexus something).
+    pub fn clear_bystander_unit_attentions(&mut self) {
+        clear_unit_attentions(&mut self.bystander);
+    }
+
     /// Blocks as they are on the disk now, read by the bystander.
     pub fn read(&mut self, lba: u32, blocks: u16) -> Vec<u8> {
         let r = self.bystander.read10(LUN, lba, blocks, BLOCK as u32).expect("the bystander's READ");

@@ -10,5 +10,6 @@ mod digests;
 mod framing;
 mod login_text;
 mod sequencing;
+mod task_management;
 mod vanishing;
 mod xcopy;

@@ -185,17 +185,13 @@ pub(crate) fn reserve_out(
         }
     }
     if !outcome.aborted.is_empty() {
-        // SPC-4 5.12.11.2.6: the preempted nexuses lose their tasks on this LUN (the transport
-        // owns them and aborts them without a response, TAS 0); those that lost any are told why
-        // besides the REGISTRATIONS PREEMPTED already pending (SAM-5 5.6).
+        // SPC-4 5.12.11.2.6: the preempted nexuses lose their tasks on this LUN (aborted without a
+        // response, TAS 0; see `Target::preempt_and_abort`).
         for nexus in ctx.target.nexuses() {
             if nexus.id == ctx.nexus.id || !outcome.aborted.iter().any(|p| state::same_port(p, &nexus.initiator_port)) {
                 continue;
             }
-            let aborted = nexus.abort_tasks(ctx.lun);
-            if aborted > 0 {
-                nexus.unit_attentions.add(ctx.lun, crate::sense::Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-            }
+            let aborted = ctx.target.preempt_and_abort(&nexus, ctx.lun);
             tracing::debug!(nexus = nexus.id, aborted, lun = ctx.lun, "PREEMPT AND ABORT");
         }
     }

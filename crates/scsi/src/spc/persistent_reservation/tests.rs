@@ -461,34 +461,46 @@ fn preempt_and_abort_changing_type_tells_the_remaining_registrants() {
 
 #[test]
 fn preempt_and_abort_aborts_the_preempted_nexus_tasks_only() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
+    use crate::task_set::tests::Recorder;
     let s = Two::new();
-    // Stand-ins for the transport's task sets: record which LUN each nexus was asked to abort.
-    let asked = |n: &Nexus, tasks: usize| {
-        let seen = Arc::new(AtomicU64::new(u64::MAX));
-        let record = seen.clone();
-        n.on_abort_tasks(Box::new(move |lun| {
-            record.store(lun, Ordering::SeqCst);
-            tasks
-        }));
-        seen
-    };
-    let a_asked = asked(s.a(), 0);
-    let b_asked = asked(&s.b, 2);
+    let c = s.t.target.add_nexus("iqn.2024-01.test:i3,i,0x000000000003".into());
+    s.t.clear_ua(&c);
+    // Running tasks: the sender's on LUN 1, b's on LUN 1 and LUN 0, c's (not preempted) on LUN 1.
+    let a_task = Recorder::start(s.a(), 1, 1);
+    let b_task = Recorder::start(&s.b, 2, 1);
+    let b_other_lun = Recorder::start(&s.b, 3, 0);
+    let c_task = Recorder::start(&c, 4, 1);
     s.out(s.a(), 6, 0, 0, 1);
     s.out(&s.b, 6, 0, 0, 2);
+    s.out(&c, 6, 0, 0, 3);
+    s.t.clear_ua(&c);
     // PREEMPT (not AND ABORT) leaves tasks alone.
     assert_good(&s.out(s.a(), 4, 0, 1, 2));
-    assert_eq!(b_asked.load(Ordering::SeqCst), u64::MAX);
+    assert_eq!(b_task.aborted(), None);
     s.t.clear_ua(&s.b);
     s.out(&s.b, 6, 0, 0, 2);
     assert_good(&s.out(s.a(), 5, 0, 1, 2));
-    assert_eq!(b_asked.load(Ordering::SeqCst), 1, "b's tasks on LUN 1 are aborted");
-    assert_eq!(a_asked.load(Ordering::SeqCst), u64::MAX, "the sender's own tasks are not");
+    assert_eq!(b_task.aborted(), Some(crate::AbortCause::Aborted), "b's task on LUN 1 is aborted");
+    assert!(!s.b.tasks().contains(b_task.id));
+    assert_eq!(b_other_lun.aborted(), None, "b's task on another LUN is not");
+    assert!(s.b.tasks().contains(b_other_lun.id));
+    assert_eq!(a_task.aborted(), None, "the sender's own tasks are not");
+    assert_eq!(c_task.aborted(), None, "a nexus not preempted keeps its tasks");
+    assert!(c.tasks().contains(c_task.id) && s.a().tasks().contains(a_task.id));
     // b hears that its registration went and that its commands were cleared.
     assert_eq!(s.b.unit_attentions.take(1), Some(Asc(0x2a, 0x05)));
     assert_eq!(s.b.unit_attentions.take(1), Some(Asc(0x2f, 0x00)));
+    assert_eq!(c.unit_attentions.take(1), None);
+}
+
+#[test]
+fn preempt_and_abort_without_tasks_adds_no_commands_cleared() {
+    let s = Two::new();
+    s.out(s.a(), 6, 0, 0, 1);
+    s.out(&s.b, 6, 0, 0, 2);
+    assert_good(&s.out(s.a(), 5, 0, 1, 2));
+    assert_eq!(s.b.unit_attentions.take(1), Some(Asc(0x2a, 0x05)));
+    assert_eq!(s.b.unit_attentions.take(1), None);
 }
 
 #[test]

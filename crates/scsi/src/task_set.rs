@@ -1,0 +1,236 @@
+//! The task set (SAM-5 4.6, 8): every task an I_T nexus has running, by tag, with the LUN it is
+//! addressed to and the transport's handle to stop it; and the task management functions that end
+//! them (ABORT TASK, ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, I_T NEXUS RESET, target
+//! reset, I_T nexus loss), implemented once here for every transport. PERSISTENT RESERVE OUT with
+//! PREEMPT AND ABORT ends the preempted nexuses' tasks through the same set.
+//!
+//! The transport runs a task's future (this crate spawns nothing): it enters the task with `start`
+//! (or `start_unique`), gives the set an `AbortTask` handle, and calls `end` when the task has its
+//! result. `end` returning false means task management took the task first: the transport then
+//! answers nothing (an aborted task has no response, SAM-5 5.6). The set calls the handles outside
+//! its lock, so a handle may answer the initiator (virtio answers aborted requests itself) before
+//! the task management function that aborted them is answered.
+
+use crate::sense::Asc;
+use crate::target::{Nexus, ResetKind, Target, TmfError};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Why a task was aborted; a transport whose protocol tells them apart answers accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortCause {
+    /// ABORT TASK, ABORT TASK SET, CLEAR TASK SET, PREEMPT AND ABORT.
+    Aborted,
+    /// LOGICAL UNIT RESET, I_T NEXUS RESET, target reset.
+    Reset,
+    /// The transport can no longer answer (connection gone, device reset, I_T nexus loss).
+    Lost,
+}
+
+/// The transport's way to stop one task whose future it runs. Called at most once per task, from
+/// whichever thread runs the task management function, never under the task set's lock.
+pub trait AbortTask: Send + Sync {
+    fn abort(&self, cause: AbortCause);
+}
+
+/// A task's identity in its nexus's task set: the initiator's tag and a serial the set assigned,
+/// so a new task reusing an ended one's tag is never mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    pub tag: u64,
+    pub serial: u64,
+}
+
+struct Task {
+    lun: u64,
+    /// The transport's path the task came by (an iSCSI connection, a virtqueue).
+    channel: u64,
+    abort: Arc<dyn AbortTask>,
+}
+
+/// One nexus's running tasks (see the module comment).
+#[derive(Default)]
+pub struct TaskSet {
+    next_serial: AtomicU64,
+    tasks: Mutex<BTreeMap<TaskId, Task>>,
+}
+
+impl std::fmt::Debug for TaskSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSet").field("tasks", &self.len()).finish()
+    }
+}
+
+impl TaskSet {
+    fn id(&self, tag: u64) -> TaskId {
+        TaskId { tag, serial: self.next_serial.fetch_add(1, Ordering::Relaxed) }
+    }
+
+    /// Enter a task; several tasks may carry one tag.
+    pub fn start(&self, tag: u64, lun: u64, channel: u64, abort: Arc<dyn AbortTask>) -> TaskId {
+        let id = self.id(tag);
+        self.tasks.lock().insert(id, Task { lun, channel, abort });
+        id
+    }
+
+    /// Enter a task whose tag must be unique among the running ones (SAM-5 4.6.3 overlapped
+    /// commands); None when the tag is in use.
+    pub fn start_unique(&self, tag: u64, lun: u64, channel: u64, abort: Arc<dyn AbortTask>) -> Option<TaskId> {
+        let mut tasks = self.tasks.lock();
+        if Self::with_tag(&tasks, tag).next().is_some() {
+            return None;
+        }
+        let id = self.id(tag);
+        tasks.insert(id, Task { lun, channel, abort });
+        Some(id)
+    }
+
+    fn with_tag(tasks: &BTreeMap<TaskId, Task>, tag: u64) -> impl Iterator<Item = (&TaskId, &Task)> {
+        tasks.range(TaskId { tag, serial: 0 }..=TaskId { tag, serial: u64::MAX })
+    }
+
+    /// Replace a running task's abort handle (the transport spawned its future); false when the
+    /// task is gone already.
+    pub fn set_abort(&self, id: TaskId, abort: Arc<dyn AbortTask>) -> bool {
+        match self.tasks.lock().get_mut(&id) {
+            Some(task) => {
+                task.abort = abort;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The task completed; false when task management ended it first (then nothing is answered).
+    pub fn end(&self, id: TaskId) -> bool {
+        self.tasks.lock().remove(&id).is_some()
+    }
+
+    pub fn contains(&self, id: TaskId) -> bool {
+        self.tasks.lock().contains_key(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// QUERY TASK (SAM-5 7.8): whether a task with this tag runs on `lun`.
+    pub fn query_task(&self, tag: u64, lun: u64) -> bool {
+        Self::with_tag(&self.tasks.lock(), tag).any(|(_, t)| t.lun == lun)
+    }
+
+    /// QUERY TASK SET (SAM-5 7.9): whether any task runs on `lun`.
+    pub fn query_task_set(&self, lun: u64) -> bool {
+        self.tasks.lock().values().any(|t| t.lun == lun)
+    }
+
+    /// Whether any task that came by `channel` still runs.
+    pub fn on_channel(&self, channel: u64) -> bool {
+        self.tasks.lock().values().any(|t| t.channel == channel)
+    }
+
+    /// Abort the tasks `pick` selects; returns how many. The handles run after the lock is let go.
+    fn abort_where(&self, cause: AbortCause, pick: impl Fn(&TaskId, &Task) -> bool) -> usize {
+        let picked: Vec<Arc<dyn AbortTask>> = {
+            let mut tasks = self.tasks.lock();
+            let ids: Vec<TaskId> = tasks.iter().filter(|(id, t)| pick(id, t)).map(|(id, _)| *id).collect();
+            ids.iter().filter_map(|id| tasks.remove(id)).map(|t| t.abort).collect()
+        };
+        for abort in &picked {
+            abort.abort(cause);
+        }
+        picked.len()
+    }
+
+    /// ABORT TASK's selection: the tasks carrying `tag`, on `lun` when one is named.
+    pub fn abort_task(&self, tag: u64, lun: Option<u64>) -> usize {
+        self.abort_where(AbortCause::Aborted, |id, t| id.tag == tag && lun.is_none_or(|l| t.lun == l))
+    }
+
+    /// The tasks on `lun`.
+    pub(crate) fn abort_lun(&self, lun: u64, cause: AbortCause) -> usize {
+        self.abort_where(cause, |_, t| t.lun == lun)
+    }
+
+    /// The tasks that came by `channel` (its connection is gone, its queue reset).
+    pub fn abort_channel(&self, channel: u64, cause: AbortCause) -> usize {
+        self.abort_where(cause, |_, t| t.channel == channel)
+    }
+
+    /// Every task of the nexus.
+    pub fn abort_all(&self, cause: AbortCause) -> usize {
+        self.abort_where(cause, |_, _| true)
+    }
+}
+
+/// The task management functions (SAM-5 7). Tasks are aborted before the logical unit's state is
+/// reset, so none of them runs on into the reset unit.
+impl Target {
+    /// ABORT TASK (SAM-5 7.2): the nexus's tasks carrying `tag`, on `lun` when the transport names
+    /// one. Returns how many were aborted (0: the task had completed or never existed).
+    pub fn abort_task(&self, nexus: &Nexus, tag: u64, lun: Option<u64>) -> usize {
+        nexus.tasks.abort_task(tag, lun)
+    }
+
+    /// ABORT TASK SET (SAM-5 7.3): the nexus's own tasks on `lun`. No ACA support (NormACA 0),
+    /// so there is no other state to clear.
+    pub fn abort_task_set(&self, nexus: &Nexus, lun: u64) -> Result<usize, TmfError> {
+        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        Ok(nexus.tasks.abort_lun(lun, AbortCause::Aborted))
+    }
+
+    /// CLEAR TASK SET (SAM-5 7.4): with TST 000b (one task set for all nexuses) every nexus's
+    /// tasks on `lun` go; the other nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR.
+    pub fn clear_task_set(&self, nexus: &Nexus, lun: u64) -> Result<usize, TmfError> {
+        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Aborted)).sum();
+        self.unit_attention_others(nexus, lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
+        Ok(aborted)
+    }
+
+    /// LOGICAL UNIT RESET (SAM-5 7.7): every nexus's tasks on `lun` go, the unit's state is reset
+    /// and every nexus gets BUS DEVICE RESET FUNCTION OCCURRED (SAM-5 6.6).
+    pub fn lun_reset(&self, lun: u64) -> Result<usize, TmfError> {
+        let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Reset)).sum();
+        unit.reset();
+        self.unit_attention_all(lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        Ok(aborted)
+    }
+
+    /// TARGET WARM/COLD RESET: every task of every nexus goes, every unit is reset, and every
+    /// nexus gets the reset unit attention on every LUN. Returns how many tasks were aborted.
+    pub fn target_reset(&self, kind: ResetKind) -> usize {
+        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_all(AbortCause::Reset)).sum();
+        self.reset_units(kind);
+        aborted
+    }
+
+    /// I_T NEXUS RESET (SAM-5 7.6, 6.3.4): the nexus loses its tasks and its state (reservations,
+    /// prevented removals); the same initiator port goes on as the returned fresh nexus.
+    pub fn i_t_nexus_reset(&self, nexus: &Nexus) -> Arc<Nexus> {
+        nexus.tasks.abort_all(AbortCause::Reset);
+        self.remove_nexus(nexus);
+        self.add_nexus(nexus.initiator_port.clone())
+    }
+
+    /// PREEMPT AND ABORT (SPC-4 5.12.11.2.6): the tasks of `preempted` on `lun` go; a nexus that
+    /// lost any is told COMMANDS CLEARED BY ANOTHER INITIATOR besides its REGISTRATIONS PREEMPTED.
+    pub(crate) fn preempt_and_abort(&self, preempted: &Nexus, lun: u64) -> usize {
+        let aborted = preempted.tasks.abort_lun(lun, AbortCause::Aborted);
+        if aborted > 0 {
+            preempted.unit_attentions.add(lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
+        }
+        aborted
+    }
+}
+
+#[cfg(test)]
+#[path = "task_set_tests.rs"]
+pub(crate) mod tests;
