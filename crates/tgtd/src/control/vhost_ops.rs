@@ -43,7 +43,8 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
             if !socket.is_absolute() {
                 return Err(invalid("a vhost target's name is the absolute path of its socket"));
             }
-            if daemon.registry.target(tid).is_some() {
+            // tgt's plain "this target already exists", whichever LLD holds the tid.
+            if daemon.tid_taken(tid) || daemon.name_taken(&name) {
                 return Err(MgmtError::new(ErrorCode::TargetExists));
             }
             daemon.vhost.add(tid, socket).map_err(|e| {

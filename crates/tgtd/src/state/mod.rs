@@ -139,6 +139,11 @@ impl ConfigState {
                 Op::LogicalUnit(LunOp::New { tid, lun, spec }) => Some((*tid, *lun, spec.clone())),
                 _ => None,
             };
+            if is_started_vhost_target(daemon, &request) {
+                // Started by `--vhost-user-scsi` already: the same target, whose LUNs come next.
+                report.applied += 1;
+                continue;
+            }
             match crate::control::dispatch(daemon, request).result {
                 Ok(_) => report.applied += 1,
                 Err(err) if lun_new.as_ref().is_some_and(|(tid, ..)| daemon.registry.target(*tid).is_some()) => {
@@ -162,6 +167,16 @@ impl ConfigState {
         }
         self.save(daemon)?;
         Ok(report)
+    }
+}
+
+/// A saved vhost target the command line started again: same tid, same socket.
+fn is_started_vhost_target(daemon: &Daemon, request: &rtgt_mgmt::Request) -> bool {
+    match (&request.lld, &request.op) {
+        (rtgt_mgmt::Lld::Vhost, Op::Target(TargetOp::New { tid, name })) => {
+            daemon.vhost.get(*tid).is_some_and(|c| c.socket() == std::path::Path::new(name))
+        }
+        _ => false,
     }
 }
 

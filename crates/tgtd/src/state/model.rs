@@ -1,12 +1,13 @@
 //! The saved form of the running configuration: accounts, targets with their parameters, access
-//! rules, account bindings and LUNs, discovery accounts, and portals added at run time. Taken from
+//! rules, account bindings and LUNs, discovery accounts, portals added at run time, and the vhost
+//! targets with their LUNs. Taken from
 //! the live daemon (never kept in parallel, so it cannot drift), and turned back into the management
 //! requests that rebuild it. Only values that differ from the defaults are kept.
 
 use crate::control::show::acl_entry;
 use crate::Daemon;
 use rtgt_iscsi::TargetParams;
-use rtgt_mgmt::{AccountOp, AclEntry, DeviceType, LunOp, LunSpec, Op, Param, PortalOp, Request, TargetOp};
+use rtgt_mgmt::{AccountOp, AclEntry, DeviceType, Lld, LunOp, LunSpec, Op, Param, PortalOp, Request, TargetOp};
 use rtgt_scsi::{LunConfig, LunInfo};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -26,6 +27,19 @@ pub struct RunningConfig {
     /// Portals added with `portal new` (those from the command line are not saved).
     #[serde(default)]
     pub portals: Vec<SocketAddr>,
+    /// vhost-user-scsi targets (`--lld vhost`), those started by `--vhost-user-scsi` included: a
+    /// saved one the command line starts again (same tid, same socket) gets its LUNs back.
+    #[serde(default)]
+    pub vhost: Vec<SavedVhostTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedVhostTarget {
+    pub tid: u32,
+    /// The target's name: the absolute path of its unix socket, created again at restore.
+    pub socket: String,
+    #[serde(default)]
+    pub luns: Vec<SavedLun>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,19 +101,8 @@ impl RunningConfig {
                         params: target_params(t.params(), daemon.config.nop(t.tid()), t.is_offline()),
                         acl: t.acl().iter().map(acl_entry).collect(),
                         accounts: SavedBindings { incoming: bound.incoming, outgoing: bound.outgoing },
-                        luns: t
-                            .scsi
-                            .luns()
-                            .iter()
-                            .filter(|(_, unit)| unit.device_type() != rtgt_scsi::DeviceType::Controller)
-                            .map(|(lun, unit)| {
-                                let mut spec = lun_spec(*lun, t.tid(), &unit.info());
-                                // An RBD image is reopened with its connection options, not a size.
-                                if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
-                                    spec.bsopts = opts.to_string();
-                                }
-                                (*lun, SavedLun { lun: *lun, spec })
-                            })
+                        luns: saved_luns(&t.scsi)
+                            .into_iter()
                             .chain(
                                 daemon
                                     .config
@@ -116,6 +119,19 @@ impl RunningConfig {
                 })
                 .collect(),
             portals: daemon.iscsi.portals().into_iter().filter(|p| !boot.contains(p)).collect(),
+            vhost: daemon
+                .vhost
+                .list()
+                .iter()
+                .map(|c| {
+                    let target = c.target();
+                    SavedVhostTarget {
+                        tid: target.tid,
+                        socket: target.name.clone(),
+                        luns: saved_luns(target).into_iter().map(|(_, l)| l).collect(),
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -154,8 +170,35 @@ impl RunningConfig {
         for &address in &self.portals {
             ops.push(Op::Portal(PortalOp::New { address }));
         }
-        ops.into_iter().map(Request::iscsi).collect()
+        let mut requests: Vec<Request> = ops.into_iter().map(Request::iscsi).collect();
+        // vhost targets have no accounts or access rules to wait for: a guest may connect as soon as
+        // the socket exists, and learns of each LUN added after it through the event queue.
+        for t in &self.vhost {
+            let vhost = |op| Request { lld: Lld::Vhost, op };
+            requests.push(vhost(Op::Target(TargetOp::New { tid: t.tid, name: t.socket.clone() })));
+            for l in &t.luns {
+                requests.push(vhost(Op::LogicalUnit(LunOp::New { tid: t.tid, lun: l.lun, spec: l.spec.clone() })));
+            }
+        }
+        requests
     }
+}
+
+/// The LUNs of a target to save (not the controller at LUN 0), by number.
+fn saved_luns(target: &rtgt_scsi::Target) -> Vec<(u64, SavedLun)> {
+    target
+        .luns()
+        .iter()
+        .filter(|(_, unit)| unit.device_type() != rtgt_scsi::DeviceType::Controller)
+        .map(|(lun, unit)| {
+            let mut spec = lun_spec(*lun, target.tid, &unit.info());
+            // An RBD image is reopened with its connection options, not a size.
+            if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
+                spec.bsopts = opts.to_string();
+            }
+            (*lun, SavedLun { lun: *lun, spec })
+        })
+        .collect()
 }
 
 /// The parameters to save: what differs from a new target's.
@@ -263,6 +306,7 @@ mod tests {
             discovery: SavedBindings { incoming: vec!["alice".into()], outgoing: None },
             targets: vec![target(1), target(2)],
             portals: vec!["127.0.0.1:3261".parse().unwrap()],
+            vhost: Vec::new(),
         }
     }
 
@@ -296,6 +340,23 @@ mod tests {
         // And a target is complete (its LUNs too) before any target opens.
         let last_lun = ops.iter().rposition(|op| matches!(op, Op::LogicalUnit(_))).unwrap();
         assert!(last_lun < first_rule, "{ops:#?}");
+    }
+
+    #[test]
+    fn vhost_targets_are_rebuilt_through_the_vhost_lld() {
+        let mut config = two_chap_targets();
+        let lun = SavedLun { lun: 1, spec: LunSpec::disk(Some("/d".into())) };
+        config.vhost = vec![SavedVhostTarget { tid: 7, socket: "/run/vm.sock".into(), luns: vec![lun] }];
+        let requests = config.requests();
+        assert_eq!(requests.len(), 18);
+        assert!(requests[..16].iter().all(|r| r.lld == Lld::Iscsi));
+        assert_eq!(requests[16].lld, Lld::Vhost);
+        assert!(matches!(&requests[16].op, Op::Target(TargetOp::New { tid: 7, name }) if name == "/run/vm.sock"));
+        assert!(matches!(&requests[17].op, Op::LogicalUnit(LunOp::New { tid: 7, lun: 1, .. })));
+        // A file saved before vhost targets were saved still reads.
+        let mut old = serde_json::to_value(two_chap_targets()).unwrap();
+        old.as_object_mut().unwrap().remove("vhost");
+        assert!(serde_json::from_value::<RunningConfig>(old).unwrap().vhost.is_empty());
     }
 
     #[test]
