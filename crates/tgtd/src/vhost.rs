@@ -1,6 +1,7 @@
 //! The daemon's vhost-user-scsi targets: each is an `rtgt_scsi::Target` served on its own unix
 //! socket by an `rtgt_vhost::VhostScsiController` (see crates/vhost). They share the tid space with
-//! the iSCSI targets (`Daemon::tid_taken`), are saved with them (`state::model`), and their LUNs are the same logical units on the same backing stores.
+//! the iSCSI targets (`Daemon::tid_taken`), are saved with them (`state::model`), and their LUNs
+//! are the same logical units on the same backing stores.
 
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
