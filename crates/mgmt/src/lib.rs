@@ -6,12 +6,14 @@
 //! here is pre-rendered text: `tgtadm` renders tgt's layout from the views, and `--json` prints them
 //! as they are.
 //!
-//! On the wire each message is JSON behind a 4-byte big-endian length (see [`frame`]).
+//! On the wire each message is JSON behind a 4-byte big-endian length (see [`frame`]); where the
+//! socket is, for the daemon and its clients alike, is [`socket_path`]'s one rule.
 
 pub mod error;
 pub mod frame;
 pub mod request;
 pub mod response;
+pub mod socket_path;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};

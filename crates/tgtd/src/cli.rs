@@ -4,9 +4,6 @@
 use clap::Parser;
 use std::path::PathBuf;
 
-/// Where the control socket lives when nothing else is said: tgt's path, so scripts find it.
-pub const DEFAULT_SOCKET_DIR: &str = "/var/run/tgtd";
-
 /// Where state lives when `--state-dir` is not given.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/rtgt";
 
@@ -71,18 +68,12 @@ pub struct Options {
 }
 
 impl Options {
-    /// The control socket path: --control-socket, then -C, then $RTGT_CONTROL_SOCKET, then socket.0.
+    /// The control socket path (`rtgt_mgmt::socket_path`: --control-socket, then -C, then
+    /// $RTGT_CONTROL_SOCKET, then socket.0), the same rule tgtadm and tgt-admin follow.
     pub fn socket_path(&self) -> PathBuf {
-        if let Some(path) = &self.control_socket {
-            return path.clone();
-        }
-        if let Some(port) = self.control_port {
-            return PathBuf::from(format!("{DEFAULT_SOCKET_DIR}/socket.{port}"));
-        }
-        if let Some(path) = std::env::var_os("RTGT_CONTROL_SOCKET").filter(|p| !p.is_empty()) {
-            return PathBuf::from(path);
-        }
-        PathBuf::from(format!("{DEFAULT_SOCKET_DIR}/socket.0"))
+        use rtgt_mgmt::socket_path::{control_socket, SOCKET_ENV};
+        let env = std::env::var_os(SOCKET_ENV);
+        control_socket(self.control_socket.as_deref(), self.control_port.map(u32::from), env.as_deref())
     }
 
     /// The `--vhost-user-scsi` targets to start.
