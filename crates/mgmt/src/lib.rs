@@ -11,12 +11,14 @@
 
 pub mod error;
 pub mod frame;
+pub mod lun_param;
 pub mod request;
 pub mod response;
 pub mod socket_path;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
+pub use lun_param::{LunParam, LunParamError};
 pub use request::{
     AccountOp, AclEntry, ConnectionOp, DeviceType, Lld, LldOp, LunOp, LunSpec, Op, Param, PortalOp, Request, SessionOp,
     SystemOp, TargetOp,

@@ -6,7 +6,8 @@ use super::show::lun_view;
 use crate::vhost::VhostTargetError;
 use crate::Daemon;
 use rtgt_mgmt::{
-    ErrorCode, Lld, LunOp, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState, TargetView,
+    ErrorCode, Lld, LunOp, LunParam, LunParamError, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam,
+    TargetState, TargetView,
 };
 use rtgt_vhost::{LunEvent, VhostError, VhostScsiController};
 use std::path::Path;
@@ -147,15 +148,19 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             let controller = find(daemon, tid)?;
             let unit = controller.target().lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
             // Only what changes a live unit's size or state: online and readonly, and a size reload.
+            let unsupported = |name: &str| invalid(format!("unsupported vhost LUN parameter '{name}'"));
             for p in &params {
                 match (p.name.as_str(), p.value.as_str()) {
-                    ("online", v @ ("0" | "1")) => unit.set_online(v == "1"),
-                    ("readonly", v @ ("0" | "1")) => unit.set_readonly(v == "1"),
                     ("capacity", "reload") | ("reload_size", "1") => {
                         controller.target().reload_lun_size(lun).map_err(invalid)?;
                         controller.notify(LunEvent::CapacityChanged(lun));
                     }
-                    _ => return Err(invalid(format!("unsupported vhost LUN parameter '{}'", p.name))),
+                    _ => match LunParam::parse(p) {
+                        Ok(LunParam::Online(on)) => unit.set_online(on),
+                        Ok(LunParam::Readonly(ro)) => unit.set_readonly(ro),
+                        Ok(_) | Err(LunParamError::Unknown(_)) => return Err(unsupported(&p.name)),
+                        Err(e) => return Err(invalid(e.to_string())),
+                    },
                 }
             }
             Ok(Reply::Done)

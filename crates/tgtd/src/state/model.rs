@@ -7,7 +7,9 @@
 use crate::control::show::acl_entry;
 use crate::Daemon;
 use rtgt_iscsi::TargetParams;
-use rtgt_mgmt::{AccountOp, AclEntry, DeviceType, Lld, LunOp, LunSpec, Op, Param, PortalOp, Request, TargetOp};
+use rtgt_mgmt::{
+    AccountOp, AclEntry, DeviceType, Lld, LunOp, LunParam, LunSpec, Op, Param, PortalOp, Request, TargetOp,
+};
 use rtgt_scsi::{LunConfig, LunInfo};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -223,26 +225,30 @@ fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings,
 fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     let config = &info.config;
     let default = LunConfig::disk(tid, lun);
-    let mut params = Vec::new();
-    let mut text = |name: &str, value: &str, default: &str| {
-        if value != default {
-            params.push(Param::new(name, value));
+    // Typed values compared with a new disk's; only what differs is saved.
+    let mut typed = Vec::new();
+    let mut differs = |changed: bool, param: LunParam| {
+        if changed {
+            typed.push(param);
         }
     };
-    text("vendor_id", &config.vendor_id, &default.vendor_id);
-    text("product_id", &config.product_id, &default.product_id);
-    text("product_rev", &config.product_rev, &default.product_rev);
-    text("scsi_id", &config.scsi_id, &default.scsi_id);
-    text("scsi_sn", &config.scsi_sn, &default.scsi_sn);
-    let flag = |b: bool| if b { "1" } else { "0" };
-    text("removable", flag(config.removable), flag(default.removable));
-    text("readonly", flag(config.readonly), flag(default.readonly));
-    text("online", flag(config.online), flag(default.online));
-    text("thin_provisioning", flag(config.thin_provisioning), flag(default.thin_provisioning));
-    text("sense_format", flag(config.descriptor_sense), flag(default.descriptor_sense));
+    differs(config.vendor_id != default.vendor_id, LunParam::VendorId(config.vendor_id.clone()));
+    differs(config.product_id != default.product_id, LunParam::ProductId(config.product_id.clone()));
+    differs(config.product_rev != default.product_rev, LunParam::ProductRev(config.product_rev.clone()));
+    differs(config.scsi_id != default.scsi_id, LunParam::ScsiId(config.scsi_id.clone()));
+    differs(config.scsi_sn != default.scsi_sn, LunParam::ScsiSn(config.scsi_sn.clone()));
+    differs(config.removable != default.removable, LunParam::Removable(config.removable));
+    differs(config.readonly != default.readonly, LunParam::Readonly(config.readonly));
+    differs(config.online != default.online, LunParam::Online(config.online));
+    differs(
+        config.thin_provisioning != default.thin_provisioning,
+        LunParam::ThinProvisioning(config.thin_provisioning),
+    );
+    differs(config.descriptor_sense != default.descriptor_sense, LunParam::DescriptorSense(config.descriptor_sense));
     for page in &config.mode_pages {
-        params.push(Param::new("mode_page", crate::control::show::mode_page_text(page)));
+        typed.push(LunParam::ModePage(crate::control::show::mode_page_text(page)));
     }
+    let params = typed.iter().map(LunParam::to_param).collect();
     let bstype = info.backing_store_type.clone();
     // Stores without a file are sized by option; a file's size is the file's.
     let bsopts = if bstype == "rdwr" { String::new() } else { format!("size={}", info.size) };
