@@ -48,6 +48,14 @@ impl Daemon {
         self.registry.target_by_name(name).is_some() || self.vhost.list().iter().any(|c| c.target().name == name)
     }
 
+    /// The name of target `tid`, whatever its LLD.
+    pub fn target_name(&self, tid: u32) -> Option<String> {
+        match self.registry.target(tid) {
+            Some(t) => Some(t.name().to_string()),
+            None => self.vhost.get(tid).map(|c| c.target().name.clone()),
+        }
+    }
+
     /// Ask the daemon to stop; the main task then shuts the portals down and exits.
     pub fn request_stop(&self) {
         self.stop.notify_one();

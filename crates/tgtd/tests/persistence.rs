@@ -553,3 +553,39 @@ fn a_command_line_vhost_target_gets_its_saved_luns_back() {
     assert_eq!(second.tgtadm("--lld vhost --mode target --op show"), before);
     assert!(!second.log().contains("not restored"), "{}", second.log());
 }
+
+/// As an iSCSI LUN: a vhost LUN whose file is away at start stays configured, shown as missing, and
+/// comes back with `--params online=1` once the file does.
+#[test]
+fn a_vhost_lun_whose_file_is_missing_at_start_is_kept_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "vm-late.img", 8 << 20);
+    let away = dir.path().join("vm-late.img.away");
+    let socket = dir.path().join("vm-late.sock");
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm(&format!("--lld vhost --mode target --op new --tid 2 --targetname {}", socket.display()));
+    first.tgtadm(&format!(
+        "--lld vhost --mode logicalunit --op new --tid 2 --lun 1 --backing-store {}",
+        image.display()
+    ));
+    first.terminate();
+
+    std::fs::rename(&image, &away).unwrap();
+    let second = Daemon::start(dir.path(), port, &[]);
+    let show = second.tgtadm("--lld vhost --mode target --op show");
+    assert!(show.contains("        LUN: 1\n") && show.contains("Online: No (backing store missing:"), "{show}");
+    let saved = std::fs::read_to_string(dir.path().join("state/running-config.json")).unwrap();
+    assert!(saved.contains("vm-late.img"), "the saved configuration lost the LUN: {saved}");
+
+    std::fs::rename(&away, &image).unwrap();
+    second.tgtadm("--lld vhost --mode logicalunit --op update --tid 2 --lun 1 --params online=1");
+    let show = second.tgtadm("--lld vhost --mode target --op show");
+    assert!(show.contains("Size: 8 MB") && show.contains("Online: Yes") && !show.contains("missing"), "{show}");
+    // A pending vhost LUN is deleted from the configuration like an open one.
+    second.terminate();
+    std::fs::rename(&image, &away).unwrap();
+    let third = Daemon::start(dir.path(), port, &[]);
+    third.tgtadm("--lld vhost --mode logicalunit --op delete --tid 2 --lun 1");
+    assert!(!third.tgtadm("--lld vhost --mode target --op show").contains("LUN: 1"));
+}

@@ -82,7 +82,14 @@ fn warn_if_shared(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) {
 
 /// `--op update --params online=1` on a saved LUN whose backing store was missing: open it now
 /// with its saved spec. Any other change waits until it is open.
-fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
+/// Shared by iSCSI and vhost LUNs; the caller tells a vhost guest of the LUN.
+pub(crate) fn retry_pending(
+    daemon: &Daemon,
+    target: &rtgt_scsi::Target,
+    lun: u64,
+    params: &[Param],
+) -> Result<Reply, MgmtError> {
+    let tid = target.tid;
     let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
     let online = params.iter().any(|p| p.name == "online" && p.value == "1");
     if !online || params.len() != 1 {
@@ -91,7 +98,6 @@ fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Resul
             pending.reason
         )));
     }
-    let target = find(daemon, tid)?;
     let unit = match build_disk(tid, lun, &pending.spec) {
         Ok(unit) => Arc::new(unit),
         Err(err) => {
@@ -103,8 +109,8 @@ fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Resul
     // Asked for online: a LUN saved offline comes back online, as the request says.
     unit.set_online(true);
     warn_if_shared(daemon, tid, lun, &pending.spec);
-    attach_saved_state(daemon, tid, lun, &target.scsi.name, &pending.spec, &unit);
-    target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+    attach_saved_state(daemon, tid, lun, &target.name, &pending.spec, &unit);
+    target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     daemon.config.pending.forget(tid, lun);
     tracing::info!("LUN {lun} of target {tid}: backing store opened, the LUN is back");
     Ok(Reply::Done)
@@ -258,7 +264,7 @@ enum Change {
 /// Check every parameter first, then apply them all: a mistake changes nothing.
 fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
     let target = find(daemon, tid)?;
-    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, tid, lun, params) };
+    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, params) };
     if params.is_empty() {
         return Err(invalid("no parameter given"));
     }

@@ -146,9 +146,10 @@ impl ConfigState {
             }
             match crate::control::dispatch(daemon, request).result {
                 Ok(_) => report.applied += 1,
-                Err(err) if lun_new.as_ref().is_some_and(|(tid, ..)| daemon.registry.target(*tid).is_some()) => {
+                // Its target is there (iSCSI or vhost): the LUN waits for its store.
+                Err(err) if lun_new.as_ref().is_some_and(|(tid, ..)| daemon.tid_taken(*tid)) => {
                     let Some((tid, lun, spec)) = lun_new else { continue };
-                    let name = daemon.registry.target(tid).map(|t| t.name().to_string()).unwrap_or_default();
+                    let name = daemon.target_name(tid).unwrap_or_default();
                     let reason = pending::reason(&err);
                     report.failed.push(pending::not_restored(tid, lun, &name, &reason));
                     self.pending.keep(tid, lun, spec, reason);

@@ -103,20 +103,7 @@ impl RunningConfig {
                         params: target_params(t.params(), daemon.config.nop(t.tid()), t.is_offline()),
                         acl: t.acl().iter().map(acl_entry).collect(),
                         accounts: SavedBindings { incoming: bound.incoming, outgoing: bound.outgoing },
-                        luns: saved_luns(&t.scsi)
-                            .into_iter()
-                            .chain(
-                                daemon
-                                    .config
-                                    .pending
-                                    .of_target(t.tid())
-                                    .into_iter()
-                                    .map(|(lun, p)| (lun, SavedLun { lun, spec: p.spec })),
-                            )
-                            // By LUN number, as saved before: a pending LUN keeps its place.
-                            .collect::<std::collections::BTreeMap<u64, SavedLun>>()
-                            .into_values()
-                            .collect(),
+                        luns: with_pending(daemon, t.tid(), saved_luns(&t.scsi)),
                     }
                 })
                 .collect(),
@@ -130,7 +117,7 @@ impl RunningConfig {
                     SavedVhostTarget {
                         tid: target.tid,
                         socket: target.name.clone(),
-                        luns: saved_luns(target).into_iter().map(|(_, l)| l).collect(),
+                        luns: with_pending(daemon, target.tid, saved_luns(target)),
                     }
                 })
                 .collect(),
@@ -184,6 +171,14 @@ impl RunningConfig {
         }
         requests
     }
+}
+
+/// A target's open LUNs and those waiting for their backing store, by LUN number (as saved
+/// before: a pending LUN keeps its place).
+fn with_pending(daemon: &Daemon, tid: u32, open: Vec<(u64, SavedLun)>) -> Vec<SavedLun> {
+    let pending =
+        daemon.config.pending.of_target(tid).into_iter().map(|(lun, p)| (lun, SavedLun { lun, spec: p.spec }));
+    open.into_iter().chain(pending).collect::<std::collections::BTreeMap<u64, SavedLun>>().into_values().collect()
 }
 
 /// The LUNs of a target to save (not the controller at LUN 0), by number.
