@@ -319,6 +319,10 @@ fn a_tid_taken_by_one_lld_is_refused_to_the_other() {
     let refused = new_vhost_target(&tgtd, "5", &vm6);
     assert_eq!(String::from_utf8_lossy(&refused.stderr), "tgtadm: this target already exists\n");
 
+    // A name, too, is one target's (tgt refuses a second target of the same name).
+    let refused = new_target(&tgtd, "iscsi", "9", &vm5.display().to_string());
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "tgtadm: this target already exists\n");
+
     let iscsi = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
     let vhost = tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show"]);
     assert!(!iscsi.contains("Target 5:") && iscsi.contains("Target 6: iqn.x:six"), "{iscsi}");
