@@ -1,8 +1,8 @@
 //! The saved form of the running configuration: accounts, targets with their parameters, access
 //! rules, account bindings and LUNs, discovery accounts, portals added at run time, and the vhost
-//! targets with their LUNs. Taken from
-//! the live daemon (never kept in parallel, so it cannot drift), and turned back into the management
-//! requests that rebuild it. Only values that differ from the defaults are kept.
+//! targets with their LUNs. Taken from the live daemon (never kept in parallel, so it cannot drift),
+//! and turned back into the management requests that rebuild it. Only values that differ from the
+//! defaults are kept; LUN parameters are built as typed `LunParam`s and written as tgt's pairs.
 
 use crate::control::show::acl_entry;
 use crate::Daemon;
