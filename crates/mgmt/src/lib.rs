@@ -6,15 +6,19 @@
 //! here is pre-rendered text: `tgtadm` renders tgt's layout from the views, and `--json` prints them
 //! as they are.
 //!
-//! On the wire each message is JSON behind a 4-byte big-endian length (see [`frame`]).
+//! On the wire each message is JSON behind a 4-byte big-endian length (see [`frame`]); where the
+//! socket is, for the daemon and its clients alike, is [`socket_path`]'s one rule.
 
 pub mod error;
 pub mod frame;
+pub mod lun_param;
 pub mod request;
 pub mod response;
+pub mod socket_path;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
+pub use lun_param::{LunParam, LunParamError};
 pub use request::{
     AccountOp, AclEntry, ConnectionOp, DeviceType, Lld, LldOp, LunOp, LunSpec, Op, Param, PortalOp, Request, SessionOp,
     SystemOp, TargetOp,

@@ -8,10 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// tgt's default control socket directory; `-C N` picks `socket.N`.
-pub const SOCKET_DIR: &str = "/var/run/tgtd";
-/// Overrides the default socket (below `--control-socket` and `-C`).
-pub const SOCKET_ENV: &str = "RTGT_CONTROL_SOCKET";
+/// Overrides the default socket (below `--control-socket` and `-C`; see `rtgt_mgmt::socket_path`).
+pub use rtgt_mgmt::socket_path::SOCKET_ENV;
 
 /// A command-line mistake: what to print (one line naming the problem) and the exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,15 +253,11 @@ pub fn parse(argv: &[String], env_socket: Option<String>) -> Result<Command, Cli
         other => crate::cli_modes::op(&args, other, op, tid)?,
     };
 
-    let socket = if let Some(path) = args.value(Opt::ControlSocket) {
-        PathBuf::from(path)
-    } else if let Some(port) = control_port {
-        PathBuf::from(format!("{SOCKET_DIR}/socket.{port}"))
-    } else if let Some(path) = env_socket.filter(|p| !p.is_empty()) {
-        PathBuf::from(path)
-    } else {
-        PathBuf::from(format!("{SOCKET_DIR}/socket.0"))
-    };
+    let socket = rtgt_mgmt::socket_path::control_socket(
+        args.value(Opt::ControlSocket).map(std::path::Path::new),
+        control_port,
+        env_socket.as_deref().map(std::ffi::OsStr::new),
+    );
     let wait = match args.value(Opt::Wait) {
         None => Duration::ZERO,
         Some(text) => parse_wait(text)?,

@@ -36,6 +36,26 @@ impl Daemon {
         Arc::new(Daemon { registry, iscsi, stop: Notify::new(), vhost: Default::default(), state_dir, config })
     }
 
+    /// As in tgt, a tid names one target in the daemon whatever its LLD: true when an iSCSI or a
+    /// vhost target has it. Creation checks this, then adds to its LLD's table; management requests
+    /// (and the restore, which replays them) are applied one at a time, so nothing comes between.
+    pub fn tid_taken(&self, tid: u32) -> bool {
+        self.registry.target(tid).is_some() || self.vhost.get(tid).is_some()
+    }
+
+    /// A target name, like a tid, is one target's across the LLDs (tgt refuses a second one too).
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.registry.target_by_name(name).is_some() || self.vhost.list().iter().any(|c| c.target().name == name)
+    }
+
+    /// The name of target `tid`, whatever its LLD.
+    pub fn target_name(&self, tid: u32) -> Option<String> {
+        match self.registry.target(tid) {
+            Some(t) => Some(t.name().to_string()),
+            None => self.vhost.get(tid).map(|c| c.target().name.clone()),
+        }
+    }
+
     /// Ask the daemon to stop; the main task then shuts the portals down and exits.
     pub fn request_stop(&self) {
         self.stop.notify_one();

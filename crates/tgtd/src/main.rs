@@ -6,12 +6,14 @@
 
 mod cli;
 mod daemonize;
+mod iscsi_options;
 mod logging;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::Options;
 use daemonize::ReadyPipe;
+use iscsi_options::IscsiOptions;
 use rtgt_tgtd::{control, Daemon};
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -28,29 +30,23 @@ fn main() {
 }
 
 fn run(options: Options) -> Result<()> {
-    let portals = options.portals().map_err(anyhow::Error::msg)?;
+    let iscsi = options.iscsi()?;
     let vhost = options.vhost().map_err(anyhow::Error::msg)?;
-    let nop = options.nop_defaults().map_err(anyhow::Error::msg)?;
-    let login_timeout = options.login_timeout().map_err(anyhow::Error::msg)?;
-    let max_sessions = options.max_sessions().map_err(anyhow::Error::msg)?;
-    let write_budget = options.write_budget().map_err(anyhow::Error::msg)?;
-    let data_out_timeout = options.data_out_timeout().map_err(anyhow::Error::msg)?;
     let control_group = options.control_group.as_deref().map(|g| group_id("--control-group", g)).transpose()?;
     let vhost_group = options.vhost_group.as_deref().map(|g| group_id("--vhost-group", g)).transpose()?;
     let socket = options.socket_path();
     check_no_other_daemon(&socket)?;
     let ready = if options.foreground { ReadyPipe::none() } else { daemonize::daemonize()? };
     logging::init(options.foreground, options.debug);
-    raise_descriptor_limit(max_sessions);
+    raise_descriptor_limit(iscsi.max_sessions);
     if !options.allow_core_dumps {
         keep_memory_private();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The lock is held (by this descriptor) for the rest of the daemon's life.
     let (state_dir, _lock) = state_dir(&options)?.unzip();
-    let limits = Limits { nop, max_sessions, login_timeout, write_budget, data_out_timeout };
     let control = Control { socket, group: control_group, vhost_group, pid_file: options.pid_file.clone() };
-    runtime.block_on(serve(portals, control, state_dir, !options.no_restore, vhost, limits, ready))
+    runtime.block_on(serve(iscsi, control, state_dir, !options.no_restore, vhost, ready))
 }
 
 /// The control socket and who may use it besides root and tgtd's own user.
@@ -73,18 +69,6 @@ fn group_id(option: &str, name: &str) -> Result<u32> {
         Ok(None) => bail!("{option}: no group named '{name}'"),
         Err(err) => bail!("{option}: cannot look up '{name}': {err}"),
     }
-}
-
-/// What every target and session starts bounded by (from `--iscsi`).
-struct Limits {
-    nop: rtgt_tgtd::state::NopSettings,
-    max_sessions: u32,
-    /// `--iscsi login_timeout=S`; None for the default.
-    login_timeout: Option<std::time::Duration>,
-    /// `--iscsi write_budget=SIZE`.
-    write_budget: u64,
-    /// `--iscsi data_out_timeout=S`.
-    data_out_timeout: std::time::Duration,
 }
 
 /// tgtd's memory holds CHAP secrets (and the data passing through it): a non-dumpable process
@@ -148,20 +132,19 @@ fn check_no_other_daemon(socket: &Path) -> Result<()> {
 }
 
 async fn serve(
-    portals: Vec<SocketAddr>,
+    iscsi: IscsiOptions,
     control: Control,
     state_dir: Option<PathBuf>,
     restore: bool,
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
-    limits: Limits,
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
-    daemon.config.set_nop_default(limits.nop);
-    daemon.registry.set_max_sessions(limits.max_sessions);
-    daemon.registry.set_write_budget(limits.write_budget);
-    daemon.registry.set_data_out_timeout(limits.data_out_timeout);
-    if let Some(limit) = limits.login_timeout {
+    daemon.config.set_nop_default(iscsi.nop);
+    daemon.registry.set_max_sessions(iscsi.max_sessions);
+    daemon.registry.set_write_budget(iscsi.write_budget);
+    daemon.registry.set_data_out_timeout(iscsi.data_out_timeout);
+    if let Some(limit) = iscsi.login_timeout {
         daemon.registry.set_login_timeout(limit);
     }
     // vhost sockets first: once the control socket answers, every start-up target is listening.
@@ -173,7 +156,7 @@ async fn serve(
     // configuration is back: a target whose CHAP accounts are not yet restored must not be
     // reachable with AuthMethod=None, nor listed by an unauthenticated discovery session.
     daemon.iscsi.hold();
-    let bound = bind_portals(&daemon, &portals).await?;
+    let bound = bind_portals(&daemon, &iscsi.portals).await?;
     daemon.config.set_boot_portals(bound.clone());
     if restore {
         restore_configuration(&daemon, &ready).await?;

@@ -1,6 +1,7 @@
 //! The daemon's vhost-user-scsi targets: each is an `rtgt_scsi::Target` served on its own unix
 //! socket by an `rtgt_vhost::VhostScsiController` (see crates/vhost). They share the tid space with
-//! the iSCSI targets, and their LUNs are the same logical units on the same backing stores.
+//! the iSCSI targets (`Daemon::tid_taken`), are saved with them (`state::model`), and their LUNs
+//! are the same logical units on the same backing stores.
 
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
@@ -99,9 +100,9 @@ pub fn start_from_options(daemon: &crate::Daemon, options: &[VhostOption]) -> Re
     for option in options {
         let tid = match option.tid {
             Some(tid) => tid,
-            None => (1..).find(|&t| daemon.registry.target(t).is_none() && daemon.vhost.get(t).is_none()).unwrap_or(0),
+            None => (1..).find(|&t| !daemon.tid_taken(t)).unwrap_or(0),
         };
-        if daemon.registry.target(tid).is_some() {
+        if daemon.tid_taken(tid) {
             return Err(VhostTargetError::TidTaken(tid));
         }
         daemon.vhost.add(tid, &option.socket)?;

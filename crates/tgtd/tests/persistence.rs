@@ -437,6 +437,8 @@ fn a_lun_whose_file_is_missing_at_start_is_kept_and_retried() {
 
     std::fs::rename(&image, &away).unwrap();
     let second = Daemon::start(dir.path(), port, &[]);
+    // The control socket is served once the restore is over: from then on the log holds its report.
+    second.tgtadm("--mode system --op show");
     // Restarted without the file: the saved configuration still holds the LUN.
     let text = std::fs::read_to_string(&saved).unwrap();
     assert!(text.contains("disk1.img"), "the saved configuration lost the LUN: {text}");
@@ -475,4 +477,124 @@ fn a_lun_whose_file_is_missing_at_start_is_kept_and_retried() {
     let fourth = Daemon::start(dir.path(), port, &[]);
     let show = fourth.tgtadm("--mode target --op show");
     assert!(show.contains("Size: 8 MB") && show.contains("Online: Yes") && !show.contains("missing"), "{show}");
+}
+
+// --- Issue 15: vhost targets are saved; a tid names one target during a restore too ---
+
+impl Daemon {
+    /// SIGTERM and wait: the daemon's orderly stop.
+    fn terminate(mut self) {
+        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) }, 0);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "tgtd stopped with {status}: {}", self.log());
+    }
+}
+
+/// A vhost target and its LUNs come back after an orderly stop, on the same socket path, and the
+/// guest's VMM can connect there again.
+#[test]
+fn vhost_targets_and_their_luns_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "vm.img", 8 << 20);
+    let socket = dir.path().join("vm.sock");
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm(&format!("--lld vhost --mode target --op new --tid 4 --targetname {}", socket.display()));
+    first.tgtadm("--lld vhost --mode logicalunit --op new --tid 4 --lun 1 --bstype memory --bsopts size=4M");
+    first.tgtadm(&format!(
+        "--lld vhost --mode logicalunit --op new --tid 4 --lun 2 --backing-store {}",
+        image.display()
+    ));
+    first.tgtadm("--lld vhost --mode logicalunit --op update --tid 4 --lun 2 --params readonly=1");
+    let before = first.tgtadm("--lld vhost --mode target --op show");
+    assert!(before.contains("LUN: 2"), "{before}");
+    first.terminate();
+    assert!(!socket.exists(), "the socket goes with the daemon");
+
+    let second = Daemon::start(dir.path(), port, &[]);
+    assert_eq!(second.tgtadm("--lld vhost --mode target --op show"), before, "{}", second.log());
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok(), "the guest reconnects to the same path");
+    // The iSCSI side did not get them.
+    assert_eq!(second.tgtadm("--lld iscsi --mode target --op show"), "");
+    // A deleted vhost target stays deleted.
+    second.tgtadm("--lld vhost --mode target --op delete --force --tid 4");
+    second.terminate();
+    let third = Daemon::start(dir.path(), port, &[]);
+    assert_eq!(third.tgtadm("--lld vhost --mode target --op show"), "");
+}
+
+/// A saved iSCSI target whose tid a vhost target from the command line took is not restored beside
+/// it: the restore reports it, and tid 5 names one target.
+#[test]
+fn a_saved_target_whose_tid_is_taken_at_start_is_not_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm("--mode target --op new --tid 5 --targetname iqn.2001-04.com.example:five");
+    first.crash();
+
+    let socket = dir.path().join("vm5.sock");
+    let second =
+        Daemon::start(dir.path(), port, &["--vhost-user-scsi", &format!("controller={},tid=5", socket.display())]);
+    // Answered once the restore is over (the control socket is served only then).
+    assert_eq!(second.tgtadm("--lld iscsi --mode target --op show"), "");
+    let log = second.log();
+    assert!(log.contains("target 5 (iqn.2001-04.com.example:five) not restored: this target already exists"), "{log}");
+    assert!(second.tgtadm("--lld vhost --mode target --op show").contains("Target 5:"));
+    assert!(dir.path().join("state/running-config.json.restore-failed").exists());
+}
+
+/// A vhost target the command line starts is the saved one when tid and socket match: its LUNs
+/// come back into it, and nothing is reported as not restored.
+#[test]
+fn a_command_line_vhost_target_gets_its_saved_luns_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("vm3.sock");
+    let option = format!("controller={},tid=3", socket.display());
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &["--vhost-user-scsi", &option]);
+    first.tgtadm("--lld vhost --mode logicalunit --op new --tid 3 --lun 1 --bstype null --bsopts size=2M");
+    let before = first.tgtadm("--lld vhost --mode target --op show");
+    first.terminate();
+
+    let second = Daemon::start(dir.path(), port, &["--vhost-user-scsi", &option]);
+    assert_eq!(second.tgtadm("--lld vhost --mode target --op show"), before);
+    assert!(!second.log().contains("not restored"), "{}", second.log());
+}
+
+/// As an iSCSI LUN: a vhost LUN whose file is away at start stays configured, shown as missing, and
+/// comes back with `--params online=1` once the file does.
+#[test]
+fn a_vhost_lun_whose_file_is_missing_at_start_is_kept_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "vm-late.img", 8 << 20);
+    let away = dir.path().join("vm-late.img.away");
+    let socket = dir.path().join("vm-late.sock");
+    let port = free_port();
+    let first = Daemon::start(dir.path(), port, &[]);
+    first.tgtadm(&format!("--lld vhost --mode target --op new --tid 2 --targetname {}", socket.display()));
+    first.tgtadm(&format!(
+        "--lld vhost --mode logicalunit --op new --tid 2 --lun 1 --backing-store {}",
+        image.display()
+    ));
+    first.terminate();
+
+    std::fs::rename(&image, &away).unwrap();
+    let second = Daemon::start(dir.path(), port, &[]);
+    let show = second.tgtadm("--lld vhost --mode target --op show");
+    assert!(show.contains("        LUN: 1\n") && show.contains("Online: No (backing store missing:"), "{show}");
+    let saved = std::fs::read_to_string(dir.path().join("state/running-config.json")).unwrap();
+    assert!(saved.contains("vm-late.img"), "the saved configuration lost the LUN: {saved}");
+
+    std::fs::rename(&away, &image).unwrap();
+    second.tgtadm("--lld vhost --mode logicalunit --op update --tid 2 --lun 1 --params online=1");
+    let show = second.tgtadm("--lld vhost --mode target --op show");
+    assert!(show.contains("Size: 8 MB") && show.contains("Online: Yes") && !show.contains("missing"), "{show}");
+    // A pending vhost LUN is deleted from the configuration like an open one.
+    second.terminate();
+    std::fs::rename(&image, &away).unwrap();
+    let third = Daemon::start(dir.path(), port, &[]);
+    third.tgtadm("--lld vhost --mode logicalunit --op delete --tid 2 --lun 1");
+    assert!(!third.tgtadm("--lld vhost --mode target --op show").contains("LUN: 1"));
 }

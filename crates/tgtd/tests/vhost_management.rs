@@ -289,3 +289,42 @@ fn vhost_sockets_get_their_mode_whatever_the_umask() {
     assert!(new_vhost_target(&tgtd, "3", &runtime).status.success());
     assert_eq!(mode_and_group(&runtime), (0o660, gid));
 }
+
+// --- Issue 15: a tid names one target, whatever its LLD ---
+
+/// `tgtadm --lld LLD --mode target --op new --tid TID --targetname NAME`.
+fn new_target(tgtd: &Tgtd, lld: &str, tid: &str, name: &str) -> std::process::Output {
+    tgtd.tgtadm(&["--lld", lld, "--mode", "target", "--op", "new", "--tid", tid, "--targetname", name])
+}
+
+/// As in tgt, whose targets share one list: a tid taken by a target of either LLD is refused to the
+/// other with tgt's message and exit status (22), and each tid is listed once.
+#[test]
+fn a_tid_taken_by_one_lld_is_refused_to_the_other() {
+    let tgtd = Tgtd::start();
+    let sockets = tempfile::tempdir().unwrap();
+    let vm5 = sockets.path().join("vm5.sock");
+    let vm6 = sockets.path().join("vm6.sock");
+    assert!(new_vhost_target(&tgtd, "5", &vm5).status.success());
+    let refused = new_target(&tgtd, "iscsi", "5", "iqn.2026-11.org.rtgt:five");
+    assert_eq!(refused.status.code(), Some(22));
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "tgtadm: this target already exists\n");
+
+    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "6", "--targetname", "iqn.x:six"]);
+    let refused = new_vhost_target(&tgtd, "6", &vm6);
+    assert_eq!(refused.status.code(), Some(22));
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "tgtadm: this target already exists\n");
+    assert!(!vm6.exists(), "a refused vhost target leaves no socket");
+    // A vhost tid taken twice gets the same plain message.
+    let refused = new_vhost_target(&tgtd, "5", &vm6);
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "tgtadm: this target already exists\n");
+
+    // A name, too, is one target's (tgt refuses a second target of the same name).
+    let refused = new_target(&tgtd, "iscsi", "9", &vm5.display().to_string());
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "tgtadm: this target already exists\n");
+
+    let iscsi = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    let vhost = tgtd.tgtadm_ok(&["--lld", "vhost", "--mode", "target", "--op", "show"]);
+    assert!(!iscsi.contains("Target 5:") && iscsi.contains("Target 6: iqn.x:six"), "{iscsi}");
+    assert!(vhost.contains("Target 5:") && !vhost.contains("Target 6:"), "{vhost}");
+}

@@ -24,8 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const DEFAULT_CONF: &str = "/etc/tgt/targets.conf";
-const SOCKET_DIR: &str = "/var/run/tgtd";
-const SOCKET_ENV: &str = "RTGT_CONTROL_SOCKET";
+use rtgt_mgmt::socket_path::{control_socket, port_of, SOCKET_ENV};
 /// As tgtadm: EINVAL for a refused request or a bad file, ENOTCONN when the daemon is not there.
 const EXIT_INVALID: u8 = 22;
 /// EBUSY: `--update`/`--delete` left targets with sessions as they were.
@@ -121,10 +120,7 @@ fn parse_args(argv: &[String], env_socket: Option<String>) -> Result<Args, Strin
             other => return Err(format!("unrecognized option '{other}'")),
         }
     }
-    let socket = socket
-        .or_else(|| port.map(|p| PathBuf::from(format!("{SOCKET_DIR}/socket.{p}"))))
-        .or_else(|| env_socket.filter(|s| !s.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(format!("{SOCKET_DIR}/socket.0")));
+    let socket = control_socket(socket.as_deref(), port, env_socket.as_deref().map(std::ffi::OsStr::new));
     let action = action.ok_or("give an operation: --execute, --update, --delete, --show, --dump, ...")?;
     Ok(Args { action, conf, socket, force, pretend, verbose, ignore_errors })
 }
@@ -181,11 +177,10 @@ fn load_conf(args: &Args) -> Result<(Vec<spec::TargetSpec>, Discovery), Failure>
 
 /// tgtadm and the option that reaches the same daemon, for `--pretend`'s command lines.
 fn tgtadm_prefix(args: &Args) -> String {
-    let text = args.socket.to_string_lossy();
-    match text.strip_prefix(SOCKET_DIR).and_then(|rest| rest.strip_prefix("/socket.")) {
-        Some("0") => "tgtadm".into(),
-        Some(n) if n.parse::<u32>().is_ok() => format!("tgtadm -C {n}"),
-        _ => format!("tgtadm --control-socket {}", command::shell_quote(&text)),
+    match port_of(&args.socket) {
+        Some(0) => "tgtadm".into(),
+        Some(n) => format!("tgtadm -C {n}"),
+        None => format!("tgtadm --control-socket {}", command::shell_quote(&args.socket.to_string_lossy())),
     }
 }
 

@@ -4,7 +4,7 @@ use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
 use rtgt_backstore::{BackstoreKind, BackstoreSpec};
-use rtgt_mgmt::{DeviceType, ErrorCode, LunOp, LunSpec, MgmtError, Param, Reply};
+use rtgt_mgmt::{DeviceType, ErrorCode, LunOp, LunParam, LunSpec, MgmtError, Param, Reply};
 use rtgt_scsi::{LogicalUnit, LunConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,7 +82,14 @@ fn warn_if_shared(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) {
 
 /// `--op update --params online=1` on a saved LUN whose backing store was missing: open it now
 /// with its saved spec. Any other change waits until it is open.
-fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
+/// Shared by iSCSI and vhost LUNs; the caller tells a vhost guest of the LUN.
+pub(crate) fn retry_pending(
+    daemon: &Daemon,
+    target: &rtgt_scsi::Target,
+    lun: u64,
+    params: &[Param],
+) -> Result<Reply, MgmtError> {
+    let tid = target.tid;
     let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
     let online = params.iter().any(|p| p.name == "online" && p.value == "1");
     if !online || params.len() != 1 {
@@ -91,7 +98,6 @@ fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Resul
             pending.reason
         )));
     }
-    let target = find(daemon, tid)?;
     let unit = match build_disk(tid, lun, &pending.spec) {
         Ok(unit) => Arc::new(unit),
         Err(err) => {
@@ -103,8 +109,8 @@ fn retry_pending(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Resul
     // Asked for online: a LUN saved offline comes back online, as the request says.
     unit.set_online(true);
     warn_if_shared(daemon, tid, lun, &pending.spec);
-    attach_saved_state(daemon, tid, lun, &target.scsi.name, &pending.spec, &unit);
-    target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+    attach_saved_state(daemon, tid, lun, &target.name, &pending.spec, &unit);
+    target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     daemon.config.pending.forget(tid, lun);
     tracing::info!("LUN {lun} of target {tid}: backing store opened, the LUN is back");
     Ok(Reply::Done)
@@ -163,9 +169,10 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         Some(size @ (512 | 4096)) => size,
         Some(other) => return Err(invalid(format!("block size {other} is not 512 or 4096"))),
     };
-    // Parameters are checked before the store is opened, so a mistake never touches the file.
+    // Parameters are checked (once) before the store is opened, so a mistake never touches the file.
+    let params = lun_params(&spec.params)?;
     let mut scratch = LunConfig::disk(tid, lun);
-    for p in &spec.params {
+    for p in &params {
         configure(&mut scratch, p)?;
     }
     let kind = match spec.bstype.as_deref() {
@@ -195,7 +202,7 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         thin_provisioning: store.thin_provisioned(),
         ..LunConfig::disk(tid, lun)
     };
-    for p in &spec.params {
+    for p in &params {
         configure(&mut config, p)?;
     }
     config.readonly |= store.readonly();
@@ -220,42 +227,30 @@ fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
     Ok(Reply::Done)
 }
 
-fn flag(p: &Param) -> Result<bool, MgmtError> {
-    match p.value.as_str() {
-        "0" => Ok(false),
-        "1" => Ok(true),
-        _ => Err(invalid(format!("{} must be 0 or 1, not '{}'", p.name, p.value))),
-    }
+/// `--params` of a LUN, each pair checked into its typed parameter (refused naming it).
+pub(crate) fn lun_params(params: &[Param]) -> Result<Vec<LunParam>, MgmtError> {
+    LunParam::parse_all(params).map_err(|e| invalid(e.to_string()))
 }
 
-/// An identity string: printable ASCII of at most `max` bytes (the INQUIRY field width).
-fn ident(p: &Param, max: usize) -> Result<String, MgmtError> {
-    if p.value.len() > max || !p.value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(invalid(format!("{} must be at most {max} printable ASCII characters", p.name)));
-    }
-    Ok(p.value.clone())
-}
-
-/// Apply one of tgt's LUN parameters to a configuration (`--op new --params`).
-fn configure(config: &mut LunConfig, p: &Param) -> Result<(), MgmtError> {
-    match p.name.as_str() {
-        "thin_provisioning" => config.thin_provisioning = flag(p)?,
-        "removable" => config.removable = flag(p)?,
-        "readonly" => config.readonly = flag(p)?,
-        "online" => config.online = flag(p)?,
-        // tgt: 0 fixed, 1 descriptor.
-        "sense_format" => config.descriptor_sense = flag(p)?,
-        "vendor_id" => config.vendor_id = ident(p, 8)?,
-        "product_id" => config.product_id = ident(p, 16)?,
-        "product_rev" => config.product_rev = ident(p, 4)?,
-        "scsi_id" => config.scsi_id = ident(p, 24)?,
-        "scsi_sn" => config.scsi_sn = ident(p, 36)?,
-        "mode_page" => {
-            let page = rtgt_scsi::ModePageSpec::parse(&p.value).map_err(|e| invalid(e.to_string()))?;
+/// Apply one of tgt's LUN parameters to a configuration. Only a mode page can still be refused
+/// here: its bytes are checked against the pages the SCSI core knows.
+fn configure(config: &mut LunConfig, p: &LunParam) -> Result<(), MgmtError> {
+    match p {
+        LunParam::ThinProvisioning(on) => config.thin_provisioning = *on,
+        LunParam::Removable(on) => config.removable = *on,
+        LunParam::Readonly(on) => config.readonly = *on,
+        LunParam::Online(on) => config.online = *on,
+        LunParam::DescriptorSense(on) => config.descriptor_sense = *on,
+        LunParam::VendorId(s) => config.vendor_id = s.clone(),
+        LunParam::ProductId(s) => config.product_id = s.clone(),
+        LunParam::ProductRev(s) => config.product_rev = s.clone(),
+        LunParam::ScsiId(s) => config.scsi_id = s.clone(),
+        LunParam::ScsiSn(s) => config.scsi_sn = s.clone(),
+        LunParam::ModePage(text) => {
+            let page = rtgt_scsi::ModePageSpec::parse(text).map_err(|e| invalid(e.to_string()))?;
             config.mode_pages.retain(|m| (m.page, m.subpage) != (page.page, page.subpage));
             config.mode_pages.push(page);
         }
-        other => return Err(invalid(format!("unknown logical unit parameter '{other}'"))),
     }
     Ok(())
 }
@@ -269,7 +264,7 @@ enum Change {
 /// Check every parameter first, then apply them all: a mistake changes nothing.
 fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
     let target = find(daemon, tid)?;
-    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, tid, lun, params) };
+    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, params) };
     if params.is_empty() {
         return Err(invalid("no parameter given"));
     }
@@ -291,13 +286,15 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
                     "only capacity=reload (re-read the backing store's size) is supported",
                 ))
             }
-            "online" => Change::Online(flag(p)?),
-            "readonly" => Change::Readonly(flag(p)?),
-            _ => {
-                configure(&mut config, p)?;
-                reconfigured = true;
-                continue;
-            }
+            _ => match LunParam::parse(p).map_err(|e| invalid(e.to_string()))? {
+                LunParam::Online(on) => Change::Online(on),
+                LunParam::Readonly(ro) => Change::Readonly(ro),
+                other => {
+                    configure(&mut config, &other)?;
+                    reconfigured = true;
+                    continue;
+                }
+            },
         });
     }
     if reconfigured {
@@ -322,7 +319,8 @@ mod param_tests {
     fn apply(pairs: &[(&str, &str)]) -> Result<LunConfig, MgmtError> {
         let mut config = LunConfig::disk(1, 1);
         for (k, v) in pairs {
-            configure(&mut config, &Param::new(*k, *v))?;
+            let typed = lun_params(&[Param::new(*k, *v)])?;
+            configure(&mut config, &typed[0])?;
         }
         Ok(config)
     }

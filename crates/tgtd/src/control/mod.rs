@@ -243,12 +243,12 @@ async fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<(
 /// a crash.
 pub(crate) fn dispatch(daemon: &Daemon, request: Request) -> Outcome {
     let Request { lld, op } = request;
-    if lld == rtgt_mgmt::Lld::Vhost && matches!(op, Op::Target(_) | Op::LogicalUnit(_)) {
-        // vhost targets live in their own table (not persisted yet).
-        return vhost_ops::apply(daemon, op).into();
-    }
     let changes = changes_configuration(&op);
     let mut outcome = match op {
+        // vhost targets live in their own table; they are saved like the iSCSI ones.
+        op @ (Op::Target(_) | Op::LogicalUnit(_)) if lld == rtgt_mgmt::Lld::Vhost => {
+            vhost_ops::apply(daemon, op).into()
+        }
         Op::Target(op) => target_ops::apply(daemon, op).into(),
         Op::LogicalUnit(op) => lun_ops::apply(daemon, op).into(),
         Op::System(op) => system_ops::apply(daemon, op),

@@ -52,7 +52,7 @@ fn new(daemon: &Daemon, tid: u32, name: String) -> Result<Reply, MgmtError> {
         ));
     }
     check_name(&name)?;
-    if daemon.registry.target(tid).is_some() || daemon.registry.target_by_name(&name).is_some() {
+    if daemon.tid_taken(tid) || daemon.name_taken(&name) {
         return Err(MgmtError::new(ErrorCode::TargetExists));
     }
     let target = IscsiTarget::new(Target::new(tid, name));

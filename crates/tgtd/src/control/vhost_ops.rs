@@ -6,7 +6,8 @@ use super::show::lun_view;
 use crate::vhost::VhostTargetError;
 use crate::Daemon;
 use rtgt_mgmt::{
-    ErrorCode, Lld, LunOp, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState, TargetView,
+    ErrorCode, Lld, LunOp, LunParam, LunParamError, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam,
+    TargetState, TargetView,
 };
 use rtgt_vhost::{LunEvent, VhostError, VhostScsiController};
 use std::path::Path;
@@ -43,7 +44,8 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
             if !socket.is_absolute() {
                 return Err(invalid("a vhost target's name is the absolute path of its socket"));
             }
-            if daemon.registry.target(tid).is_some() {
+            // tgt's plain "this target already exists", whichever LLD holds the tid.
+            if daemon.tid_taken(tid) || daemon.name_taken(&name) {
                 return Err(MgmtError::new(ErrorCode::TargetExists));
             }
             daemon.vhost.add(tid, socket).map_err(|e| {
@@ -63,16 +65,20 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
                 return Err(MgmtError::new(ErrorCode::TargetActive));
             }
             daemon.vhost.remove(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
+            daemon.config.forget_target(tid);
             Ok(Reply::Done)
         }
-        TargetOp::Show { tid: None } => Ok(Reply::TargetList(daemon.vhost.list().iter().map(|c| view(c)).collect())),
-        TargetOp::Show { tid: Some(tid) } => Ok(Reply::TargetList(vec![view(&*find(daemon, tid)?)])),
+        TargetOp::Show { tid: None } => {
+            Ok(Reply::TargetList(daemon.vhost.list().iter().map(|c| view(daemon, c)).collect()))
+        }
+        TargetOp::Show { tid: Some(tid) } => Ok(Reply::TargetList(vec![view(daemon, &*find(daemon, tid)?)])),
         _ => Err(unsupported("this operation")),
     }
 }
 
-/// A vhost target as `show` lists it: the guest, when connected, is its one I_T nexus.
-pub(crate) fn view(controller: &VhostScsiController) -> TargetView {
+/// A vhost target as `show` lists it: the guest, when connected, is its one I_T nexus; saved LUNs
+/// waiting for their backing store are listed as missing.
+pub(crate) fn view(daemon: &Daemon, controller: &VhostScsiController) -> TargetView {
     let target = controller.target();
     let connected = controller.connected();
     // The connected guest is the target's one I_T nexus (tgt's "I_T nexus" lines; no connections:
@@ -99,7 +105,7 @@ pub(crate) fn view(controller: &VhostScsiController) -> TargetView {
         nop_interval: None,
         nop_count: None,
         nexuses,
-        luns: target.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect(),
+        luns: luns(daemon, target),
         accounts: Vec::new(),
         acl: Vec::new(),
         params: vec![
@@ -109,6 +115,18 @@ pub(crate) fn view(controller: &VhostScsiController) -> TargetView {
             param("initiator", guests.join(" ")),
         ],
     }
+}
+
+/// Open LUNs and pending ones, by number.
+fn luns(daemon: &Daemon, target: &rtgt_scsi::Target) -> Vec<rtgt_mgmt::LunView> {
+    let mut views: Vec<_> = target.luns().iter().map(|(lun, unit)| lun_view(*lun, &unit.info())).collect();
+    for (lun, pending) in daemon.config.pending.of_target(target.tid) {
+        if views.iter().all(|v| v.lun != lun) {
+            views.push(super::show::pending_lun_view(target.tid, lun, &pending));
+        }
+    }
+    views.sort_by_key(|v| v.lun);
+    views
 }
 
 fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
@@ -125,6 +143,8 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             let unit = Arc::new(super::lun_ops::build_disk(tid, lun, &spec)?);
             super::lun_ops::attach_saved_state(daemon, tid, lun, &target.name, &spec, &unit);
             target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
+            // Created where a saved LUN waited for its store: it replaces it.
+            daemon.config.pending.forget(tid, lun);
             controller.notify(LunEvent::Added(lun));
             Ok(Reply::Done)
         }
@@ -132,29 +152,45 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             let controller = find(daemon, tid)?;
             let target = controller.target();
             if target.lun(lun).is_none_or(|u| u.store().is_none()) {
-                return Err(MgmtError::new(ErrorCode::NoLun));
+                // A saved LUN waiting for its store is deleted from the configuration like any other.
+                return match daemon.config.pending.forget(tid, lun) {
+                    true => Ok(Reply::Done),
+                    false => Err(MgmtError::new(ErrorCode::NoLun)),
+                };
             }
             target.remove_lun(lun).map_err(|e| MgmtError::with_message(ErrorCode::NoLun, e))?;
             controller.notify(LunEvent::Removed(lun));
             Ok(Reply::Done)
         }
         LunOp::Show { tid, lun } => {
-            let unit = find(daemon, tid)?.target().lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
-            Ok(Reply::Lun(lun_view(lun, &unit.info())))
+            if let Some(unit) = find(daemon, tid)?.target().lun(lun) {
+                return Ok(Reply::Lun(lun_view(lun, &unit.info())));
+            }
+            let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+            Ok(Reply::Lun(super::show::pending_lun_view(tid, lun, &pending)))
         }
         LunOp::Update { tid, lun, params } => {
             let controller = find(daemon, tid)?;
-            let unit = controller.target().lun(lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+            let Some(unit) = controller.target().lun(lun) else {
+                // A saved LUN whose store was missing: `online=1` opens it now.
+                let reply = super::lun_ops::retry_pending(daemon, controller.target(), lun, &params)?;
+                controller.notify(LunEvent::Added(lun));
+                return Ok(reply);
+            };
             // Only what changes a live unit's size or state: online and readonly, and a size reload.
+            let unsupported = |name: &str| invalid(format!("unsupported vhost LUN parameter '{name}'"));
             for p in &params {
                 match (p.name.as_str(), p.value.as_str()) {
-                    ("online", v @ ("0" | "1")) => unit.set_online(v == "1"),
-                    ("readonly", v @ ("0" | "1")) => unit.set_readonly(v == "1"),
                     ("capacity", "reload") | ("reload_size", "1") => {
                         controller.target().reload_lun_size(lun).map_err(invalid)?;
                         controller.notify(LunEvent::CapacityChanged(lun));
                     }
-                    _ => return Err(invalid(format!("unsupported vhost LUN parameter '{}'", p.name))),
+                    _ => match LunParam::parse(p) {
+                        Ok(LunParam::Online(on)) => unit.set_online(on),
+                        Ok(LunParam::Readonly(ro)) => unit.set_readonly(ro),
+                        Ok(_) | Err(LunParamError::Unknown(_)) => return Err(unsupported(&p.name)),
+                        Err(e) => return Err(invalid(e.to_string())),
+                    },
                 }
             }
             Ok(Reply::Done)

@@ -121,11 +121,17 @@ impl ConfigState {
                 Op::LogicalUnit(LunOp::New { tid, lun, spec }) => Some((*tid, *lun, spec.clone())),
                 _ => None,
             };
+            if is_started_vhost_target(daemon, &request) {
+                // Started by `--vhost-user-scsi` already: the same target, whose LUNs come next.
+                report.applied += 1;
+                continue;
+            }
             match crate::control::dispatch(daemon, request).result {
                 Ok(_) => report.applied += 1,
-                Err(err) if lun_new.as_ref().is_some_and(|(tid, ..)| daemon.registry.target(*tid).is_some()) => {
+                // Its target is there (iSCSI or vhost): the LUN waits for its store.
+                Err(err) if lun_new.as_ref().is_some_and(|(tid, ..)| daemon.tid_taken(*tid)) => {
                     let Some((tid, lun, spec)) = lun_new else { continue };
-                    let name = daemon.registry.target(tid).map(|t| t.name().to_string()).unwrap_or_default();
+                    let name = daemon.target_name(tid).unwrap_or_default();
                     let reason = pending::reason(&err);
                     report.failed.push(pending::not_restored(tid, lun, &name, &reason));
                     self.pending.keep(tid, lun, spec, reason);
@@ -144,6 +150,16 @@ impl ConfigState {
         }
         self.save(daemon)?;
         Ok(report)
+    }
+}
+
+/// A saved vhost target the command line started again: same tid, same socket.
+fn is_started_vhost_target(daemon: &Daemon, request: &rtgt_mgmt::Request) -> bool {
+    match (&request.lld, &request.op) {
+        (rtgt_mgmt::Lld::Vhost, Op::Target(TargetOp::New { tid, name })) => {
+            daemon.vhost.get(*tid).is_some_and(|c| c.socket() == std::path::Path::new(name))
+        }
+        _ => false,
     }
 }
 

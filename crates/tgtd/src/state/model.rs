@@ -1,12 +1,15 @@
 //! The saved form of the running configuration: accounts, targets with their parameters, access
-//! rules, account bindings and LUNs, discovery accounts, and portals added at run time. Taken from
-//! the live daemon (never kept in parallel, so it cannot drift), and turned back into the management
-//! requests that rebuild it. Only values that differ from the defaults are kept.
+//! rules, account bindings and LUNs, discovery accounts, portals added at run time, and the vhost
+//! targets with their LUNs. Taken from the live daemon (never kept in parallel, so it cannot drift),
+//! and turned back into the management requests that rebuild it. Only values that differ from the
+//! defaults are kept; LUN parameters are built as typed `LunParam`s and written as tgt's pairs.
 
 use crate::control::show::acl_entry;
 use crate::Daemon;
 use rtgt_iscsi::TargetParams;
-use rtgt_mgmt::{AccountOp, AclEntry, DeviceType, LunOp, LunSpec, Op, Param, PortalOp, Request, TargetOp};
+use rtgt_mgmt::{
+    AccountOp, AclEntry, DeviceType, Lld, LunOp, LunParam, LunSpec, Op, Param, PortalOp, Request, TargetOp,
+};
 use rtgt_scsi::{LunConfig, LunInfo};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -26,6 +29,19 @@ pub struct RunningConfig {
     /// Portals added with `portal new` (those from the command line are not saved).
     #[serde(default)]
     pub portals: Vec<SocketAddr>,
+    /// vhost-user-scsi targets (`--lld vhost`), those started by `--vhost-user-scsi` included: a
+    /// saved one the command line starts again (same tid, same socket) gets its LUNs back.
+    #[serde(default)]
+    pub vhost: Vec<SavedVhostTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedVhostTarget {
+    pub tid: u32,
+    /// The target's name: the absolute path of its unix socket, created again at restore.
+    pub socket: String,
+    #[serde(default)]
+    pub luns: Vec<SavedLun>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,35 +103,24 @@ impl RunningConfig {
                         params: target_params(t.params(), t.nop(), t.is_offline()),
                         acl: t.acl().iter().map(acl_entry).collect(),
                         accounts: SavedBindings { incoming: bound.incoming, outgoing: bound.outgoing },
-                        luns: t
-                            .scsi
-                            .luns()
-                            .iter()
-                            .filter(|(_, unit)| unit.device_type() != rtgt_scsi::DeviceType::Controller)
-                            .map(|(lun, unit)| {
-                                let mut spec = lun_spec(*lun, t.tid(), &unit.info());
-                                // An RBD image is reopened with its connection options, not a size.
-                                if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
-                                    spec.bsopts = opts.to_string();
-                                }
-                                (*lun, SavedLun { lun: *lun, spec })
-                            })
-                            .chain(
-                                daemon
-                                    .config
-                                    .pending
-                                    .of_target(t.tid())
-                                    .into_iter()
-                                    .map(|(lun, p)| (lun, SavedLun { lun, spec: p.spec })),
-                            )
-                            // By LUN number, as saved before: a pending LUN keeps its place.
-                            .collect::<std::collections::BTreeMap<u64, SavedLun>>()
-                            .into_values()
-                            .collect(),
+                        luns: with_pending(daemon, t.tid(), saved_luns(&t.scsi)),
                     }
                 })
                 .collect(),
             portals: daemon.iscsi.portals().into_iter().filter(|p| !boot.contains(p)).collect(),
+            vhost: daemon
+                .vhost
+                .list()
+                .iter()
+                .map(|c| {
+                    let target = c.target();
+                    SavedVhostTarget {
+                        tid: target.tid,
+                        socket: target.name.clone(),
+                        luns: with_pending(daemon, target.tid, saved_luns(target)),
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -154,8 +159,43 @@ impl RunningConfig {
         for &address in &self.portals {
             ops.push(Op::Portal(PortalOp::New { address }));
         }
-        ops.into_iter().map(Request::iscsi).collect()
+        let mut requests: Vec<Request> = ops.into_iter().map(Request::iscsi).collect();
+        // vhost targets have no accounts or access rules to wait for: a guest may connect as soon as
+        // the socket exists, and learns of each LUN added after it through the event queue.
+        for t in &self.vhost {
+            let vhost = |op| Request { lld: Lld::Vhost, op };
+            requests.push(vhost(Op::Target(TargetOp::New { tid: t.tid, name: t.socket.clone() })));
+            for l in &t.luns {
+                requests.push(vhost(Op::LogicalUnit(LunOp::New { tid: t.tid, lun: l.lun, spec: l.spec.clone() })));
+            }
+        }
+        requests
     }
+}
+
+/// A target's open LUNs and those waiting for their backing store, by LUN number (as saved
+/// before: a pending LUN keeps its place).
+fn with_pending(daemon: &Daemon, tid: u32, open: Vec<(u64, SavedLun)>) -> Vec<SavedLun> {
+    let pending =
+        daemon.config.pending.of_target(tid).into_iter().map(|(lun, p)| (lun, SavedLun { lun, spec: p.spec }));
+    open.into_iter().chain(pending).collect::<std::collections::BTreeMap<u64, SavedLun>>().into_values().collect()
+}
+
+/// The LUNs of a target to save (not the controller at LUN 0), by number.
+fn saved_luns(target: &rtgt_scsi::Target) -> Vec<(u64, SavedLun)> {
+    target
+        .luns()
+        .iter()
+        .filter(|(_, unit)| unit.device_type() != rtgt_scsi::DeviceType::Controller)
+        .map(|(lun, unit)| {
+            let mut spec = lun_spec(*lun, target.tid, &unit.info());
+            // An RBD image is reopened with its connection options, not a size.
+            if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
+                spec.bsopts = opts.to_string();
+            }
+            (*lun, SavedLun { lun: *lun, spec })
+        })
+        .collect()
 }
 
 /// The parameters to save: what differs from a new target's.
@@ -180,26 +220,30 @@ fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings,
 fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     let config = &info.config;
     let default = LunConfig::disk(tid, lun);
-    let mut params = Vec::new();
-    let mut text = |name: &str, value: &str, default: &str| {
-        if value != default {
-            params.push(Param::new(name, value));
+    // Typed values compared with a new disk's; only what differs is saved.
+    let mut typed = Vec::new();
+    let mut differs = |changed: bool, param: LunParam| {
+        if changed {
+            typed.push(param);
         }
     };
-    text("vendor_id", &config.vendor_id, &default.vendor_id);
-    text("product_id", &config.product_id, &default.product_id);
-    text("product_rev", &config.product_rev, &default.product_rev);
-    text("scsi_id", &config.scsi_id, &default.scsi_id);
-    text("scsi_sn", &config.scsi_sn, &default.scsi_sn);
-    let flag = |b: bool| if b { "1" } else { "0" };
-    text("removable", flag(config.removable), flag(default.removable));
-    text("readonly", flag(config.readonly), flag(default.readonly));
-    text("online", flag(config.online), flag(default.online));
-    text("thin_provisioning", flag(config.thin_provisioning), flag(default.thin_provisioning));
-    text("sense_format", flag(config.descriptor_sense), flag(default.descriptor_sense));
+    differs(config.vendor_id != default.vendor_id, LunParam::VendorId(config.vendor_id.clone()));
+    differs(config.product_id != default.product_id, LunParam::ProductId(config.product_id.clone()));
+    differs(config.product_rev != default.product_rev, LunParam::ProductRev(config.product_rev.clone()));
+    differs(config.scsi_id != default.scsi_id, LunParam::ScsiId(config.scsi_id.clone()));
+    differs(config.scsi_sn != default.scsi_sn, LunParam::ScsiSn(config.scsi_sn.clone()));
+    differs(config.removable != default.removable, LunParam::Removable(config.removable));
+    differs(config.readonly != default.readonly, LunParam::Readonly(config.readonly));
+    differs(config.online != default.online, LunParam::Online(config.online));
+    differs(
+        config.thin_provisioning != default.thin_provisioning,
+        LunParam::ThinProvisioning(config.thin_provisioning),
+    );
+    differs(config.descriptor_sense != default.descriptor_sense, LunParam::DescriptorSense(config.descriptor_sense));
     for page in &config.mode_pages {
-        params.push(Param::new("mode_page", crate::control::show::mode_page_text(page)));
+        typed.push(LunParam::ModePage(crate::control::show::mode_page_text(page)));
     }
+    let params = typed.iter().map(LunParam::to_param).collect();
     let bstype = info.backing_store_type.clone();
     // Stores without a file are sized by option; a file's size is the file's.
     let bsopts = if bstype == "rdwr" { String::new() } else { format!("size={}", info.size) };
@@ -263,6 +307,7 @@ mod tests {
             discovery: SavedBindings { incoming: vec!["alice".into()], outgoing: None },
             targets: vec![target(1), target(2)],
             portals: vec!["127.0.0.1:3261".parse().unwrap()],
+            vhost: Vec::new(),
         }
     }
 
@@ -296,6 +341,23 @@ mod tests {
         // And a target is complete (its LUNs too) before any target opens.
         let last_lun = ops.iter().rposition(|op| matches!(op, Op::LogicalUnit(_))).unwrap();
         assert!(last_lun < first_rule, "{ops:#?}");
+    }
+
+    #[test]
+    fn vhost_targets_are_rebuilt_through_the_vhost_lld() {
+        let mut config = two_chap_targets();
+        let lun = SavedLun { lun: 1, spec: LunSpec::disk(Some("/d".into())) };
+        config.vhost = vec![SavedVhostTarget { tid: 7, socket: "/run/vm.sock".into(), luns: vec![lun] }];
+        let requests = config.requests();
+        assert_eq!(requests.len(), 18);
+        assert!(requests[..16].iter().all(|r| r.lld == Lld::Iscsi));
+        assert_eq!(requests[16].lld, Lld::Vhost);
+        assert!(matches!(&requests[16].op, Op::Target(TargetOp::New { tid: 7, name }) if name == "/run/vm.sock"));
+        assert!(matches!(&requests[17].op, Op::LogicalUnit(LunOp::New { tid: 7, lun: 1, .. })));
+        // A file saved before vhost targets were saved still reads.
+        let mut old = serde_json::to_value(two_chap_targets()).unwrap();
+        old.as_object_mut().unwrap().remove("vhost");
+        assert!(serde_json::from_value::<RunningConfig>(old).unwrap().vhost.is_empty());
     }
 
     #[test]

@@ -1,0 +1,138 @@
+//! tgt's logical unit parameters (`--params name=value,...` of `--mode logicalunit`) as one typed
+//! enum. A name/value pair is checked once, by [`LunParam::parse`], and refused there with a message
+//! naming the parameter; the daemon then works on typed values only, and writes them back as pairs
+//! ([`LunParam::to_param`]) for tgt's command line and the saved configuration.
+
+use crate::Param;
+use serde::{Deserialize, Serialize};
+
+/// One LUN parameter, its value checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LunParam {
+    ThinProvisioning(bool),
+    Removable(bool),
+    Readonly(bool),
+    Online(bool),
+    /// tgt's `sense_format`: 0 fixed, 1 descriptor.
+    DescriptorSense(bool),
+    /// INQUIRY identity fields, printable ASCII of at most their field's width.
+    VendorId(String),
+    ProductId(String),
+    ProductRev(String),
+    ScsiId(String),
+    ScsiSn(String),
+    /// `page:subpage:length:byte:...` (tgt's text); its bytes are checked by the SCSI core, which
+    /// knows the pages.
+    ModePage(String),
+}
+
+/// Why a LUN parameter was refused; every message names the parameter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LunParamError {
+    #[error("unknown logical unit parameter '{0}'")]
+    Unknown(String),
+    #[error("{name} must be 0 or 1, not '{value}'")]
+    NotAFlag { name: &'static str, value: String },
+    #[error("{name} must be at most {max} printable ASCII characters")]
+    BadIdentity { name: &'static str, max: usize },
+}
+
+impl LunParam {
+    /// Check one `name=value` pair (names as tgt spells them).
+    pub fn parse(p: &Param) -> Result<Self, LunParamError> {
+        let flag = |name: &'static str| match p.value.as_str() {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            _ => Err(LunParamError::NotAFlag { name, value: p.value.clone() }),
+        };
+        let ident = |name: &'static str, max: usize| {
+            if p.value.len() > max || !p.value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                return Err(LunParamError::BadIdentity { name, max });
+            }
+            Ok(p.value.clone())
+        };
+        Ok(match p.name.as_str() {
+            "thin_provisioning" => LunParam::ThinProvisioning(flag("thin_provisioning")?),
+            "removable" => LunParam::Removable(flag("removable")?),
+            "readonly" => LunParam::Readonly(flag("readonly")?),
+            "online" => LunParam::Online(flag("online")?),
+            "sense_format" => LunParam::DescriptorSense(flag("sense_format")?),
+            // SPC-4 6.6.2: the INQUIRY standard data's field widths.
+            "vendor_id" => LunParam::VendorId(ident("vendor_id", 8)?),
+            "product_id" => LunParam::ProductId(ident("product_id", 16)?),
+            "product_rev" => LunParam::ProductRev(ident("product_rev", 4)?),
+            "scsi_id" => LunParam::ScsiId(ident("scsi_id", 24)?),
+            "scsi_sn" => LunParam::ScsiSn(ident("scsi_sn", 36)?),
+            "mode_page" => LunParam::ModePage(p.value.clone()),
+            other => return Err(LunParamError::Unknown(other.to_string())),
+        })
+    }
+
+    /// Check every pair; the first mistake refuses them all.
+    pub fn parse_all(params: &[Param]) -> Result<Vec<Self>, LunParamError> {
+        params.iter().map(Self::parse).collect()
+    }
+
+    /// The pair tgt's command line (and the saved configuration) spells this parameter as.
+    pub fn to_param(&self) -> Param {
+        let flag = |b: bool| if b { "1" } else { "0" };
+        match self {
+            LunParam::ThinProvisioning(b) => Param::new("thin_provisioning", flag(*b)),
+            LunParam::Removable(b) => Param::new("removable", flag(*b)),
+            LunParam::Readonly(b) => Param::new("readonly", flag(*b)),
+            LunParam::Online(b) => Param::new("online", flag(*b)),
+            LunParam::DescriptorSense(b) => Param::new("sense_format", flag(*b)),
+            LunParam::VendorId(s) => Param::new("vendor_id", s.clone()),
+            LunParam::ProductId(s) => Param::new("product_id", s.clone()),
+            LunParam::ProductRev(s) => Param::new("product_rev", s.clone()),
+            LunParam::ScsiId(s) => Param::new("scsi_id", s.clone()),
+            LunParam::ScsiSn(s) => Param::new("scsi_sn", s.clone()),
+            LunParam::ModePage(s) => Param::new("mode_page", s.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, value: &str) -> Result<LunParam, String> {
+        LunParam::parse(&Param::new(name, value)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_parameter_round_trips() {
+        for (name, value) in [
+            ("thin_provisioning", "1"),
+            ("removable", "0"),
+            ("readonly", "1"),
+            ("online", "0"),
+            ("sense_format", "1"),
+            ("vendor_id", "ACME"),
+            ("product_id", "Disk"),
+            ("product_rev", "9.1"),
+            ("scsi_id", "ACME 0001"),
+            ("scsi_sn", "SN42"),
+            ("mode_page", "8:0:18:4"),
+        ] {
+            let typed = parse(name, value).unwrap();
+            assert_eq!(typed.to_param(), Param::new(name, value));
+        }
+        assert_eq!(parse("sense_format", "1").unwrap(), LunParam::DescriptorSense(true));
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_parameter() {
+        assert_eq!(parse("thin_provisioning", "yes").unwrap_err(), "thin_provisioning must be 0 or 1, not 'yes'");
+        assert_eq!(
+            parse("vendor_id", "NINE CHARS").unwrap_err(),
+            "vendor_id must be at most 8 printable ASCII characters"
+        );
+        assert!(parse("product_rev", "12345").unwrap_err().starts_with("product_rev must be at most 4"));
+        assert!(parse("scsi_sn", "tab\there").unwrap_err().starts_with("scsi_sn must be"));
+        assert_eq!(parse("frobnicate", "1").unwrap_err(), "unknown logical unit parameter 'frobnicate'");
+        let pairs = [Param::new("readonly", "1"), Param::new("online", "2")];
+        assert!(LunParam::parse_all(&pairs).unwrap_err().to_string().starts_with("online must be 0 or 1"));
+    }
+}
