@@ -8,6 +8,7 @@ pub mod initiator;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The directory that holds the workspace's built binaries (target/debug or target/release).
@@ -24,6 +25,15 @@ pub fn tgtadm_path() -> PathBuf {
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Tests that keep both cores busy for minutes (libiscsi's suites and matrix, thousands of
+/// sessions) hold this while they run, so that they run one after another as they did when each
+/// had its own test binary; the lighter tests of the same binary still run beside them.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    // A heavy test that failed must not fail the others: the lock guards no data.
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// True when the named program is installed (libiscsi-bin's clients).

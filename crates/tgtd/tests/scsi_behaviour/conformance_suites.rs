@@ -2,8 +2,8 @@
 //! scored from the verbose log. A failed or unfinished test fails here; a skipped part must be one
 //! of the documented skips (README.md, "Conformance skips").
 
-mod common;
-mod cu;
+use crate::common;
+use crate::cu;
 
 use common::{require, sparse_image, Tgtd};
 use cu::{score, Verdict, FOUNDATION_SUITES};
@@ -17,6 +17,7 @@ const ALLOWED_SKIPS: &[(&str, &str)] = &[];
 
 #[test]
 fn foundation_suites_pass() {
+    let _alone = common::heavy();
     require("iscsi-test-cu");
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "conformance.img", 128 << 20);

@@ -2,7 +2,7 @@
 //! libiscsi's clients (iscsi-inq, iscsi-ls) logging in from loopback. ACLs by address, network and
 //! initiator name, allowed and refused, and discovery that lists only what the initiator may reach.
 
-mod common;
+use crate::common;
 
 use common::initiator::{Connection, OP_LOGIN_RSP};
 use common::{require, run, sparse_image, text, Tgtd};

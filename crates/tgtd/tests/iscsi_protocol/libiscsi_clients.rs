@@ -1,7 +1,7 @@
 //! The user's first steps from the README, with libiscsi's own clients: discovery with iscsi-ls,
 //! INQUIRY with iscsi-inq, capacity with iscsi-readcapacity16.
 
-mod common;
+use crate::common;
 
 use common::{require, run, sparse_image, text, Tgtd};
 

@@ -5,8 +5,8 @@
 //! "Conformance skips"). Fails on any CUnit failure or unfinished test, and when ../shared is
 //! missing.
 
-mod common;
-mod cu;
+use crate::common;
+use crate::cu;
 
 use common::{require, sparse_image, Tgtd};
 use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE, SLOW, SLOW_BSOPTS, SLOW_SIZE};
@@ -25,6 +25,7 @@ fn add_target(tgtd: &Tgtd, tid: u32, iqn: &str, size: u64, store: &[&str], param
 
 #[test]
 fn full_matrix_passes() {
+    let _alone = common::heavy();
     require("iscsi-test-cu");
     let tgtd = Tgtd::start();
     for (i, iqn) in [DISK, REMOVABLE, READONLY].into_iter().enumerate() {

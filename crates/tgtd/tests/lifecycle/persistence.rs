@@ -2,7 +2,7 @@
 //! start it again on the same --state-dir, and every show is as it was. --no-restore starts empty;
 //! a LUN whose file is gone is skipped without losing the rest.
 
-mod common;
+use crate::common;
 
 use common::{free_port, tgtadm_path};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! sessions (two I_T nexuses), RESERVE(6) interplay, and APTPL surviving `kill -9` through
 //! `--state-dir`.
 
-mod common;
+use crate::common;
 
 use common::initiator::{Connection, ScsiOutcome};
 use common::{require, sparse_image, tgtadm_path, Tgtd};
@@ -88,6 +88,7 @@ fn run_suites(tgtd: &Tgtd, filter: &str) -> String {
 
 #[test]
 fn libiscsi_persistent_reservation_suites_pass_with_two_nexuses() {
+    let _alone = common::heavy();
     require("iscsi-test-cu");
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "pr.img", 64 << 20);
