@@ -70,7 +70,7 @@ impl Tgtd {
     }
 
     /// A tgtd whose socket, state directory and log live in `dir` (the log is appended to).
-    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Tgtd {
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Tgtd {
         let socket = dir.path().join("control.sock");
         let port = free_port();
         let portal = format!("portal=127.0.0.1:{port}");
@@ -200,13 +200,19 @@ impl Tgtd {
 
     /// SIGKILL by PID (a crash: no shutdown code runs), then a new tgtd on the same directory
     /// (state, control socket, log) and a fresh port.
-    pub fn crash_and_restart(mut self, extra: &[&str]) -> Tgtd {
+    pub fn crash_and_restart(self, extra: &[&str]) -> Tgtd {
+        let dir = self.crash();
+        Self::start_in(dir, extra)
+    }
+
+    /// SIGKILL by PID (a crash: no shutdown code runs); the daemon's directory, to look at what it
+    /// left behind and to start the next one in (`start_in`).
+    pub fn crash(mut self) -> tempfile::TempDir {
         // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
         assert_eq!(unsafe { libc::kill(self.pid(), libc::SIGKILL) }, 0);
         let status = self.child.wait().unwrap();
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::start_in(dir, extra)
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// Send SIGTERM and wait for the exit status.

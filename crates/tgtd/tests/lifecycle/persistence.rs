@@ -44,6 +44,15 @@ impl Daemon {
             assert!(Instant::now() < deadline, "tgtd did not start: {}", daemon.log());
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The kernel takes connections on the bound sockets while the saved configuration is
+        // still being restored; tgtd says "tgtd ready" once it is back (and its log complete).
+        while !daemon.log().contains("tgtd ready") {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("tgtd exited with {status}: {}", daemon.log());
+            }
+            assert!(Instant::now() < deadline, "tgtd did not get ready: {}", daemon.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
         daemon
     }
 
