@@ -139,34 +139,28 @@ impl Tgtd {
 
     /// A target with one disk LUN on `backing`, open to every initiator.
     pub fn add_disk_target(&self, tid: u32, iqn: &str, backing: &Path) {
+        self.new_target(tid, iqn);
+        self.add_lun_ok(tid, 1, &["--backing-store", backing.to_str().unwrap()]);
+        self.bind(tid, "--initiator-address", "ALL");
+    }
+
+    /// `tgtadm --mode target --op new`: target `tid` named `iqn`, which must succeed.
+    pub fn new_target(&self, tid: u32, iqn: &str) {
         let tid = tid.to_string();
         self.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
-        self.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "logicalunit",
-            "--op",
-            "new",
-            "--tid",
-            &tid,
-            "--lun",
-            "1",
-            "--backing-store",
-            backing.to_str().unwrap(),
-        ]);
-        self.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "target",
-            "--op",
-            "bind",
-            "--tid",
-            &tid,
-            "--initiator-address",
-            "ALL",
-        ]);
+    }
+
+    /// `tgtadm --mode target --op bind` with one rule (`--initiator-address ALL`,
+    /// `--initiator-name NAME`, ...), which must succeed.
+    pub fn bind(&self, tid: u32, option: &str, value: &str) {
+        let tid = tid.to_string();
+        self.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid, option, value]);
+    }
+
+    /// `add_lun`, which must succeed.
+    pub fn add_lun_ok(&self, tid: u32, lun: u64, extra: &[&str]) {
+        let out = self.add_lun(tid, lun, extra);
+        assert!(out.status.success(), "add LUN {lun} to target {tid} with {extra:?}: {}", text(&out));
     }
 
     /// `tgtadm --mode logicalunit --op new` for LUN `lun` of target `tid` with `extra` arguments

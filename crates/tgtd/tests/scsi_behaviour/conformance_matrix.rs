@@ -14,13 +14,10 @@ use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE, SLOW, SLOW_BSOPTS, SLO
 fn add_target(tgtd: &Tgtd, tid: u32, iqn: &str, size: u64, store: &[&str], params: &str) {
     let dir = tgtd.dir.path();
     let image = sparse_image(dir, &format!("{tid}.img"), size);
-    let tid = tid.to_string();
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
+    tgtd.new_target(tid, iqn);
     let image = image.to_str().unwrap();
-    let lun = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", &tid, "--lun", "1"];
-    tgtd.tgtadm_ok(&[&lun[..], &["--backing-store", image], store, &["--params", params]].concat());
-    let bind = ["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid, "--initiator-address", "ALL"];
-    tgtd.tgtadm_ok(&bind);
+    tgtd.add_lun_ok(tid, 1, &[&["--backing-store", image], store, &["--params", params]].concat());
+    tgtd.bind(tid, "--initiator-address", "ALL");
 }
 
 #[test]
