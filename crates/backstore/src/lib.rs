@@ -8,6 +8,8 @@
 //! closed (file via pread/pwrite or io_uring, memory, null, rbd behind the `rbd` feature), and enum
 //! dispatch lets every operation be an `async fn` without boxing a future per command.
 
+#[cfg(test)]
+mod engine_suite;
 mod error;
 mod fault;
 mod file;

@@ -42,29 +42,11 @@ fn image(conf: &str, size_mib: u32) -> String {
 
 /// Target `tid` named `iqn` with an RBD LUN 1 on `rbd/<name>`, open to all initiators.
 fn add_rbd_target(tgtd: &Tgtd, tid: u32, iqn: &str, conf: &str, name: &str, extra_opts: &str) {
-    let tid = tid.to_string();
     let opts = format!("conf={conf};id=admin{extra_opts}");
     let path = format!("rbd/{name}");
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        &tid,
-        "--lun",
-        "1",
-        "--bstype",
-        "rbd",
-        "--backing-store",
-        &path,
-        "--bsopts",
-        &opts,
-    ]);
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid, "-I", "ALL"]);
+    tgtd.new_target(tid, iqn);
+    tgtd.add_lun_ok(tid, 1, &["--bstype", "rbd", "--backing-store", &path, "--bsopts", &opts]);
+    tgtd.bind(tid, "-I", "ALL");
 }
 
 /// The shared load generator, built with cc as scripts/verify-load builds it.

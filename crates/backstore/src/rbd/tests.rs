@@ -231,3 +231,6 @@ fn allocation_follows_objects() {
     block_on(s.unmap(4 * mib, 4 * mib)).unwrap();
     assert_eq!(s.allocation(0, 16 * mib).unwrap(), (false, 16 * mib));
 }
+
+// The shared engine suite (crate::engine_suite) on a fresh 4 MiB image per case.
+crate::engine_suite::engine_suite!(engine, crate::engine_suite::Traits::BYTES, || ((), open(&image(4), "")));

@@ -8,6 +8,7 @@ pub mod initiator;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The directory that holds the workspace's built binaries (target/debug or target/release).
@@ -24,6 +25,15 @@ pub fn tgtadm_path() -> PathBuf {
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Tests that keep both cores busy for minutes (libiscsi's suites and matrix, thousands of
+/// sessions) hold this while they run, so that they run one after another as they did when each
+/// had its own test binary; the lighter tests of the same binary still run beside them.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    // A heavy test that failed must not fail the others: the lock guards no data.
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// True when the named program is installed (libiscsi-bin's clients).
@@ -60,7 +70,7 @@ impl Tgtd {
     }
 
     /// A tgtd whose socket, state directory and log live in `dir` (the log is appended to).
-    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Tgtd {
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Tgtd {
         let socket = dir.path().join("control.sock");
         let port = free_port();
         let portal = format!("portal=127.0.0.1:{port}");
@@ -129,34 +139,28 @@ impl Tgtd {
 
     /// A target with one disk LUN on `backing`, open to every initiator.
     pub fn add_disk_target(&self, tid: u32, iqn: &str, backing: &Path) {
+        self.new_target(tid, iqn);
+        self.add_lun_ok(tid, 1, &["--backing-store", backing.to_str().unwrap()]);
+        self.bind(tid, "--initiator-address", "ALL");
+    }
+
+    /// `tgtadm --mode target --op new`: target `tid` named `iqn`, which must succeed.
+    pub fn new_target(&self, tid: u32, iqn: &str) {
         let tid = tid.to_string();
         self.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
-        self.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "logicalunit",
-            "--op",
-            "new",
-            "--tid",
-            &tid,
-            "--lun",
-            "1",
-            "--backing-store",
-            backing.to_str().unwrap(),
-        ]);
-        self.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "target",
-            "--op",
-            "bind",
-            "--tid",
-            &tid,
-            "--initiator-address",
-            "ALL",
-        ]);
+    }
+
+    /// `tgtadm --mode target --op bind` with one rule (`--initiator-address ALL`,
+    /// `--initiator-name NAME`, ...), which must succeed.
+    pub fn bind(&self, tid: u32, option: &str, value: &str) {
+        let tid = tid.to_string();
+        self.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid, option, value]);
+    }
+
+    /// `add_lun`, which must succeed.
+    pub fn add_lun_ok(&self, tid: u32, lun: u64, extra: &[&str]) {
+        let out = self.add_lun(tid, lun, extra);
+        assert!(out.status.success(), "add LUN {lun} to target {tid} with {extra:?}: {}", text(&out));
     }
 
     /// `tgtadm --mode logicalunit --op new` for LUN `lun` of target `tid` with `extra` arguments
@@ -190,13 +194,19 @@ impl Tgtd {
 
     /// SIGKILL by PID (a crash: no shutdown code runs), then a new tgtd on the same directory
     /// (state, control socket, log) and a fresh port.
-    pub fn crash_and_restart(mut self, extra: &[&str]) -> Tgtd {
+    pub fn crash_and_restart(self, extra: &[&str]) -> Tgtd {
+        let dir = self.crash();
+        Self::start_in(dir, extra)
+    }
+
+    /// SIGKILL by PID (a crash: no shutdown code runs); the daemon's directory, to look at what it
+    /// left behind and to start the next one in (`start_in`).
+    pub fn crash(mut self) -> tempfile::TempDir {
         // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
         assert_eq!(unsafe { libc::kill(self.pid(), libc::SIGKILL) }, 0);
         let status = self.child.wait().unwrap();
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::start_in(dir, extra)
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
     /// Send SIGTERM and wait for the exit status.

@@ -2,14 +2,13 @@
 //! sessions (two I_T nexuses), RESERVE(6) interplay, and APTPL surviving `kill -9` through
 //! `--state-dir`.
 
-mod common;
+use crate::common;
 
 use common::initiator::{Connection, ScsiOutcome};
-use common::{require, sparse_image, tgtadm_path, Tgtd};
+use common::{require, sparse_image, Tgtd};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const IQN: &str = "iqn.2026-11.org.rtgt.test:pr";
 const INITIATOR_A: &str = "iqn.2026-11.org.rtgt.test:host-a";
@@ -88,6 +87,7 @@ fn run_suites(tgtd: &Tgtd, filter: &str) -> String {
 
 #[test]
 fn libiscsi_persistent_reservation_suites_pass_with_two_nexuses() {
+    let _alone = common::heavy();
     require("iscsi-test-cu");
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "pr.img", 64 << 20);
@@ -128,105 +128,22 @@ fn suite_clean_up_no_longer_reports_persistent_reserve_in_missing() {
     assert!(!log.contains("not implemented"), "{log}");
 }
 
-/// A tgtd on `state_dir`, started by hand so that two runs share it.
-struct Daemon {
-    child: Child,
-    socket: std::path::PathBuf,
-    port: u16,
+/// The target and LUN, unless the daemon already restored them from its own saved configuration.
+fn ensure_target(tgtd: &Tgtd, image: &Path) {
+    let show = tgtd.tgtadm(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    if String::from_utf8_lossy(&show.stdout).contains(IQN) {
+        return;
+    }
+    tgtd.add_disk_target(1, IQN, image);
 }
 
-impl Daemon {
-    fn start(run_dir: &Path, state_dir: &Path) -> Daemon {
-        let socket = run_dir.join("control.sock");
-        let _ = std::fs::remove_file(&socket);
-        let port = common::free_port();
-        let log = std::fs::File::create(run_dir.join("tgtd.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
-            .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(state_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start tgtd");
-        let d = Daemon { child, socket, port };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::os::unix::net::UnixStream::connect(&d.socket).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", d.port)).is_err()
-        {
-            assert!(Instant::now() < deadline, "tgtd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-
-    fn tgtadm(&self, args: &[&str]) -> std::process::Output {
-        Command::new(tgtadm_path()).arg("--control-socket").arg(&self.socket).args(args).output().unwrap()
-    }
-
-    fn tgtadm_ok(&self, args: &[&str]) {
-        let out = self.tgtadm(args);
-        assert!(out.status.success(), "tgtadm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// The target and LUN, unless the daemon already restored them from its own saved configuration.
-    fn ensure_target(&self, image: &Path) {
-        let show = self.tgtadm(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
-        if String::from_utf8_lossy(&show.stdout).contains(IQN) {
-            return;
-        }
-        self.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "1", "--targetname", IQN]);
-        self.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "logicalunit",
-            "--op",
-            "new",
-            "--tid",
-            "1",
-            "--lun",
-            "1",
-            "--backing-store",
-            image.to_str().unwrap(),
-        ]);
-        self.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "target",
-            "--op",
-            "bind",
-            "--tid",
-            "1",
-            "--initiator-address",
-            "ALL",
-        ]);
-    }
-
-    fn login(&self, initiator: &str, isid: [u8; 6]) -> Connection {
-        let mut c = Connection::connect(std::net::SocketAddr::from(([127, 0, 0, 1], self.port))).unwrap();
-        c.isid = isid;
-        c.login(initiator, Some(IQN), &[]).expect("login");
-        // Consume the power-on unit attention.
-        let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
-        c
-    }
-
-    fn kill9(mut self) {
-        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn login(tgtd: &Tgtd, initiator: &str, isid: [u8; 6]) -> Connection {
+    let mut c = Connection::connect(tgtd.portal()).unwrap();
+    c.isid = isid;
+    c.login(initiator, Some(IQN), &[]).expect("login");
+    // Consume the power-on unit attention.
+    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
+    c
 }
 
 fn prout(c: &mut Connection, sa: u8, pr_type: u8, key: u64, sark: u64, flags: u8) -> ScsiOutcome {
@@ -245,28 +162,26 @@ fn prin(c: &mut Connection, sa: u8) -> ScsiOutcome {
 
 #[test]
 fn aptpl_reservation_survives_kill_9() {
-    let state = tempfile::tempdir().unwrap();
-    let run1 = tempfile::tempdir().unwrap();
-    let image = sparse_image(state.path(), "aptpl.img", 8 << 20);
+    let first = Tgtd::start();
+    let image = sparse_image(first.dir.path(), "aptpl.img", 8 << 20);
     let key = 0x0123_4567_89ab_cdef;
     let holder_isid = [0x40, 0, 0x01, 0x37, 0, 0x01];
-    {
-        let d = Daemon::start(run1.path(), &state.path().join("state"));
-        d.ensure_target(&image);
-        let mut a = d.login(INITIATOR_A, holder_isid);
+    let dir = {
+        ensure_target(&first, &image);
+        let mut a = login(&first, INITIATOR_A, holder_isid);
         // APTPL=1 on REGISTER, then a WRITE EXCLUSIVE reservation.
         assert_eq!(prout(&mut a, 0x00, 0, 0, key, 0x01).status, 0);
         assert_eq!(prout(&mut a, 0x01, 0x01, key, 0, 0).status, 0);
         let caps = prin(&mut a, 0x02).data_in;
         assert_eq!((caps[2] & 0x01, caps[3] & 0x01), (1, 1), "PTPL_C and PTPL_A: {caps:02x?}");
-        d.kill9();
-    }
-    assert!(state.path().join("state/persistent-reservations").is_dir(), "no saved reservation state");
+        first.crash()
+    };
+    assert!(dir.path().join("state/persistent-reservations").is_dir(), "no saved reservation state");
 
-    let run2 = tempfile::tempdir().unwrap();
-    let d = Daemon::start(run2.path(), &state.path().join("state"));
-    d.ensure_target(&image);
-    let mut b = d.login(INITIATOR_B, [0x40, 0, 0x02, 0x37, 0, 0x02]);
+    let d = Tgtd::start_in(dir, &[]);
+    let state = d.dir.path();
+    ensure_target(&d, &image);
+    let mut b = login(&d, INITIATOR_B, [0x40, 0, 0x02, 0x37, 0, 0x02]);
     let res = prin(&mut b, 0x01).data_in;
     assert_eq!(&res[4..8], &[0, 0, 0, 16], "no reservation after restart: {res:02x?}");
     assert_eq!(&res[8..16], &key.to_be_bytes());
@@ -277,11 +192,11 @@ fn aptpl_reservation_survives_kill_9() {
     // initiator port, may write.
     assert_eq!(b.read10(1, 0, 1, 512).unwrap().status, 0);
     assert_eq!(b.write10(1, 0, &[0; 512], 512).unwrap().status, 0x18);
-    let mut a = d.login(INITIATOR_A, holder_isid);
+    let mut a = login(&d, INITIATOR_A, holder_isid);
     assert_eq!(a.write10(1, 0, &[7; 512], 512).unwrap().status, 0);
     // Clearing APTPL (REGISTER with APTPL=0) removes the saved state.
     assert_eq!(prout(&mut a, 0x00, 0, key, key, 0).status, 0);
-    let dir = state.path().join("state/persistent-reservations");
+    let dir = state.join("state/persistent-reservations");
     let files: Vec<_> = walk(&dir);
     assert!(files.is_empty(), "saved state left after APTPL was cleared: {files:?}");
 }

@@ -2,7 +2,7 @@
 //! `--control-group`), and the peer-credential check behind it, tried by running the real tgtadm as
 //! `nobody` (these tests drop privileges, so they need root, as CI has).
 
-mod common;
+use crate::common;
 
 use common::{tgtadm_path, Tgtd};
 use nix::unistd::{Group, User};

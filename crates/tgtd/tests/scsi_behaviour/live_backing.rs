@@ -5,7 +5,7 @@
 //! - LUN deleted (tgtadm) with commands in flight: those end with LOGICAL UNIT NOT SUPPORTED at
 //!   once, later ones too, and the other LUN of the target is untouched.
 
-mod common;
+use crate::common;
 
 use common::{sparse_image, Tgtd};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! the flags asked for (checked in /proc/PID/fdinfo). A sanitize cut short by a crash is finished
 //! after the restart.
 
-mod common;
+use crate::common;
 
 use common::{sparse_image, Tgtd};
 use std::path::Path;

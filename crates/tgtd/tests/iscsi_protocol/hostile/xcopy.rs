@@ -30,25 +30,12 @@ fn target(tgtd: &Tgtd, tid: u32, iqn: &str, luns: &[u64], allowed: &[&str]) {
 
 /// The same with disks of `size` (a memory store's `size=`).
 fn sized_target(tgtd: &Tgtd, tid: u32, iqn: &str, luns: &[u64], size: &str, allowed: &[&str]) {
-    let tid_s = tid.to_string();
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid_s, "--targetname", iqn]);
+    tgtd.new_target(tid, iqn);
     for &lun in luns {
-        let out = tgtd.add_lun(tid, lun, &["--bstype", "memory", "--bsopts", &format!("size={size}")]);
-        assert!(out.status.success(), "add LUN {lun} to target {tid}: {out:?}");
+        tgtd.add_lun_ok(tid, lun, &["--bstype", "memory", "--bsopts", &format!("size={size}")]);
     }
     for name in allowed {
-        tgtd.tgtadm_ok(&[
-            "--lld",
-            "iscsi",
-            "--mode",
-            "target",
-            "--op",
-            "bind",
-            "--tid",
-            &tid_s,
-            "--initiator-name",
-            name,
-        ]);
+        tgtd.bind(tid, "--initiator-name", name);
     }
 }
 

@@ -7,6 +7,19 @@
 //! Each case checks the answer RFC 7143 asks of a target; after each, a second, well-behaved
 //! session writes, reads back and compares, and at the end of each test the daemon's resident
 //! memory has grown by less than 32 MiB and every hostile connection is gone from it.
+//!
+//! The hostile-client tool: raw iSCSI against the real tgtd. `wire` builds and checks PDUs,
+//! `arena` runs the daemon with a well-behaved bystander session and watches its memory and
+//! descriptors; the other modules hold the cases, one kind of attack each.
 
-mod common;
-mod hostile;
+pub mod arena;
+pub mod wire;
+
+mod bounds;
+mod digests;
+mod framing;
+mod login_text;
+mod sequencing;
+mod task_management;
+mod vanishing;
+mod xcopy;

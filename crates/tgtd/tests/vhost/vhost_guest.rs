@@ -3,7 +3,7 @@
 //! e2fsprogs, and boots it under TCG against this build's tgtd. The guest checks INQUIRY and READ
 //! CAPACITY, makes ext4, writes and verifies files, and prints its verdict on the serial console.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

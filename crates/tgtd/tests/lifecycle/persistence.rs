@@ -2,7 +2,7 @@
 //! start it again on the same --state-dir, and every show is as it was. --no-restore starts empty;
 //! a LUN whose file is gone is skipped without losing the rest.
 
-mod common;
+use crate::common;
 
 use common::{free_port, tgtadm_path};
 use std::net::TcpStream;
@@ -35,22 +35,22 @@ impl Daemon {
             .expect("start tgtd");
         let mut daemon = Daemon { child, socket, log };
         let deadline = Instant::now() + Duration::from_secs(15);
-        // The control socket and the portal are bound before the saved configuration is replayed,
-        // and management is served only after it: a `system show` that is answered means the
-        // restore is over (and logged).
-        let answered = |d: &Daemon| {
-            Command::new(tgtadm_path())
-                .arg("--control-socket")
-                .arg(&d.socket)
-                .args(["--mode", "system", "--op", "show"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        while TcpStream::connect(("127.0.0.1", port)).is_err() || !answered(&daemon) {
+        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err()
+            || TcpStream::connect(("127.0.0.1", port)).is_err()
+        {
             if let Some(status) = daemon.child.try_wait().unwrap() {
                 panic!("tgtd exited with {status}: {}", daemon.log());
             }
             assert!(Instant::now() < deadline, "tgtd did not start: {}", daemon.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The kernel takes connections on the bound sockets while the saved configuration is
+        // still being restored; tgtd says "tgtd ready" once it is back (and its log complete).
+        while !daemon.log().contains("tgtd ready") {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("tgtd exited with {status}: {}", daemon.log());
+            }
+            assert!(Instant::now() < deadline, "tgtd did not get ready: {}", daemon.log());
             std::thread::sleep(Duration::from_millis(20));
         }
         daemon

@@ -1,7 +1,7 @@
 //! Data written through one session reads back through another and equals the backing file's bytes;
 //! writes large enough to need R2T and Data-Out, and reads split over several Data-In PDUs.
 
-mod common;
+use crate::common;
 
 use common::initiator::Connection;
 use common::{sparse_image, Tgtd};

@@ -2,7 +2,7 @@
 //! (identical dumps), updates that change only what differs and spare targets with sessions,
 //! mistakes reported with file and line and nothing half-applied, --pretend, --offline/--ready.
 
-mod common;
+use crate::common;
 
 use common::initiator::Connection;
 use common::{bin_dir, Tgtd};

@@ -1,7 +1,7 @@
 //! tgtadm against the real daemon, in tgt 1.0.x's syntax and in the original tgt design's
 //! `--driver istgt` syntax, with `--op show` checked line by line.
 
-mod common;
+use crate::common;
 
 use common::{sparse_image, Tgtd};
 

@@ -2,7 +2,7 @@
 //! accounts, portals, the driver, sessions and connections, system state, target parameters; tgt's
 //! messages and exit statuses; `--json` on every show; passwords never shown unless asked.
 
-mod common;
+use crate::common;
 
 use common::initiator::Connection;
 use common::{free_port, Tgtd};

@@ -1,8 +1,8 @@
 //! Broken input: each gets the RFC's answer (Reject, a login error status) and the daemon goes on
 //! serving other sessions. The hostile framing cases (garbage, truncated and oversize PDUs) are in
-//! hostile_clients.rs.
+//! the hostile module.
 
-mod common;
+use crate::common;
 
 use common::initiator::{text_keys, write_u32, Connection, OP_LOGIN_RSP, OP_NOP_IN, OP_REJECT};
 use common::{sparse_image, Tgtd};

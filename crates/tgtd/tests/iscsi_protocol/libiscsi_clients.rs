@@ -1,7 +1,7 @@
 //! The user's first steps from the README, with libiscsi's own clients: discovery with iscsi-ls,
 //! INQUIRY with iscsi-inq, capacity with iscsi-readcapacity16.
 
-mod common;
+use crate::common;
 
 use common::{require, run, sparse_image, text, Tgtd};
 
@@ -44,21 +44,8 @@ fn a_target_not_bound_to_the_initiator_is_refused() {
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "closed.img", 8 << 20);
     let iqn = "iqn.2026-11.org.example:closed";
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", "2", "--targetname", iqn]);
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        "2",
-        "--lun",
-        "1",
-        "--backing-store",
-        image.to_str().unwrap(),
-    ]);
+    tgtd.new_target(2, iqn);
+    tgtd.add_lun_ok(2, 1, &["--backing-store", image.to_str().unwrap()]);
     let out = run("iscsi-inq", &[&tgtd.url(iqn, 1)]);
     assert!(!out.status.success(), "login to an unbound target must fail: {}", text(&out));
 }

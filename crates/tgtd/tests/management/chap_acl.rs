@@ -2,7 +2,7 @@
 //! libiscsi's clients (iscsi-inq, iscsi-ls) logging in from loopback. ACLs by address, network and
 //! initiator name, allowed and refused, and discovery that lists only what the initiator may reach.
 
-mod common;
+use crate::common;
 
 use common::initiator::{Connection, OP_LOGIN_RSP};
 use common::{require, run, sparse_image, text, Tgtd};
@@ -14,24 +14,10 @@ const OTHER_NAME: &str = "iqn.2024-01.test:someone-else";
 /// `--initiator-name` followed by the value).
 fn target_with_rules(tgtd: &Tgtd, tid: u32, iqn: &str, rules: &[(&str, &str)]) {
     let backing = sparse_image(tgtd.dir.path(), &format!("disk{tid}.img"), 8 << 20);
-    let tid_s = tid.to_string();
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid_s, "--targetname", iqn]);
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        &tid_s,
-        "--lun",
-        "1",
-        "--backing-store",
-        backing.to_str().unwrap(),
-    ]);
+    tgtd.new_target(tid, iqn);
+    tgtd.add_lun_ok(tid, 1, &["--backing-store", backing.to_str().unwrap()]);
     for (option, value) in rules {
-        tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid_s, option, value]);
+        tgtd.bind(tid, option, value);
     }
 }
 

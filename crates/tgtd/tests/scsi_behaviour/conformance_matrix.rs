@@ -5,8 +5,8 @@
 //! "Conformance skips"). Fails on any CUnit failure or unfinished test, and when ../shared is
 //! missing.
 
-mod common;
-mod cu;
+use crate::common;
+use crate::cu;
 
 use common::{require, sparse_image, Tgtd};
 use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE, SLOW, SLOW_BSOPTS, SLOW_SIZE};
@@ -14,17 +14,15 @@ use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE, SLOW, SLOW_BSOPTS, SLO
 fn add_target(tgtd: &Tgtd, tid: u32, iqn: &str, size: u64, store: &[&str], params: &str) {
     let dir = tgtd.dir.path();
     let image = sparse_image(dir, &format!("{tid}.img"), size);
-    let tid = tid.to_string();
-    tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "new", "--tid", &tid, "--targetname", iqn]);
+    tgtd.new_target(tid, iqn);
     let image = image.to_str().unwrap();
-    let lun = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "new", "--tid", &tid, "--lun", "1"];
-    tgtd.tgtadm_ok(&[&lun[..], &["--backing-store", image], store, &["--params", params]].concat());
-    let bind = ["--lld", "iscsi", "--mode", "target", "--op", "bind", "--tid", &tid, "--initiator-address", "ALL"];
-    tgtd.tgtadm_ok(&bind);
+    tgtd.add_lun_ok(tid, 1, &[&["--backing-store", image], store, &["--params", params]].concat());
+    tgtd.bind(tid, "--initiator-address", "ALL");
 }
 
 #[test]
 fn full_matrix_passes() {
+    let _alone = common::heavy();
     require("iscsi-test-cu");
     let tgtd = Tgtd::start();
     for (i, iqn) in [DISK, REMOVABLE, READONLY].into_iter().enumerate() {

@@ -2,8 +2,8 @@
 //! scored from the verbose log. A failed or unfinished test fails here; a skipped part must be one
 //! of the documented skips (README.md, "Conformance skips").
 
-mod common;
-mod cu;
+use crate::common;
+use crate::cu;
 
 use common::{require, sparse_image, Tgtd};
 use cu::{score, Verdict, FOUNDATION_SUITES};
@@ -17,29 +17,15 @@ const ALLOWED_SKIPS: &[(&str, &str)] = &[];
 
 #[test]
 fn foundation_suites_pass() {
+    let _alone = common::heavy();
     require("iscsi-test-cu");
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "conformance.img", 128 << 20);
     // Thin provisioned: libiscsi 1.19's Inquiry.BlockLimits checks the provisioning limits only on
     // a thin unit and skips on a fully provisioned one.
-    let adm = |args: &[&str]| tgtd.tgtadm_ok(&[&["--lld", "iscsi"][..], args].concat());
-    adm(&["--mode", "target", "--op", "new", "--tid", "1", "--targetname", IQN]);
-    let path = image.to_str().unwrap();
-    adm(&[
-        "--mode",
-        "logicalunit",
-        "--op",
-        "new",
-        "--tid",
-        "1",
-        "--lun",
-        "1",
-        "-b",
-        path,
-        "--params",
-        "thin_provisioning=1",
-    ]);
-    adm(&["--mode", "target", "--op", "bind", "--tid", "1", "--initiator-address", "ALL"]);
+    tgtd.new_target(1, IQN);
+    tgtd.add_lun_ok(1, 1, &["-b", image.to_str().unwrap(), "--params", "thin_provisioning=1"]);
+    tgtd.bind(1, "--initiator-address", "ALL");
     let url = tgtd.url(IQN, 1);
 
     let mut problems = Vec::new();

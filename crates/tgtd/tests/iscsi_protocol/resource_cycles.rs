@@ -2,7 +2,7 @@
 //! against the real daemon (some ending abruptly, some discovery sessions), tgtd has exactly the
 //! descriptors it had before and its resident memory is back near where it started.
 
-mod common;
+use crate::common;
 
 use common::initiator::Connection;
 use common::{sparse_image, Tgtd};
@@ -58,6 +58,7 @@ fn settle_fds(pid: i32, want: usize) -> usize {
 
 #[test]
 fn two_thousand_sessions_leave_no_descriptors_or_memory_behind() {
+    let _alone = common::heavy();
     let tgtd = Tgtd::start();
     let image = sparse_image(tgtd.dir.path(), "disk.img", 8 << 20);
     tgtd.add_disk_target(1, IQN, &image);

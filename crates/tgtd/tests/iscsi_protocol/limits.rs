@@ -5,7 +5,7 @@
 //! (`--iscsi write_budget=`), and how long a write may hold it without sending its Data-Out
 //! (`--iscsi data_out_timeout=`).
 
-mod common;
+use crate::common;
 
 use common::initiator::{lun_field, write_u32, Connection, Pdu, OP_NOP_IN, OP_R2T, OP_SCSI_CMD, OP_SCSI_RSP};
 use common::{sparse_image, Tgtd};

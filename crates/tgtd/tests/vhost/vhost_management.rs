@@ -2,7 +2,7 @@
 //! line and at run time, LUNs on the usual backing stores, show with the socket and the guest's
 //! state, the vhost driver in `lld show` and `system show`, delete removing the socket.
 
-mod common;
+use crate::common;
 
 use common::Tgtd;
 use rtgt_scsi::{RecordState, SanitizeJournal, SanitizeRecord};

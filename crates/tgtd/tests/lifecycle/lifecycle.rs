@@ -1,7 +1,7 @@
 //! Starting and stopping: readiness before the parent returns, clean stop on SIGTERM and through
 //! tgtadm, and a second daemon on the same control socket refused.
 
-mod common;
+use crate::common;
 
 use common::{free_port, sparse_image, Tgtd};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! becomes the sense SBC-3 calls for, a failure flood is logged once, short transfers are completed
 //! or reported, a latency spike on one LUN leaves another served, and a bad rule is refused clearly.
 
-mod common;
+use crate::common;
 
 use common::{sparse_image, Tgtd};
 use std::time::{Duration, Instant};
