@@ -1,11 +1,11 @@
 //! The daemon's vhost-user-scsi targets: each is an `rtgt_scsi::Target` served on its own unix
-//! socket by an `rtgt_vhost::VhostScsiController` (see crates/vhost). They share the tid space with
+//! socket by an `rtgt_vhost::VhostScsiDevice` (see crates/vhost). They share the tid space with
 //! the iSCSI targets (`Daemon::tid_taken`), are saved with them (`state::model`), and their LUNs
 //! are the same logical units on the same backing stores.
 
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
-use rtgt_vhost::{ControllerConfig, LunEvent, SocketAccess, VhostError, VhostScsiController};
+use rtgt_vhost::{DeviceConfig, LunEvent, SocketAccess, VhostError, VhostScsiDevice};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// The vhost targets by tid.
 #[derive(Debug, Default)]
 pub struct VhostTargets {
-    targets: Mutex<BTreeMap<u32, Arc<VhostScsiController>>>,
+    targets: Mutex<BTreeMap<u32, Arc<VhostScsiDevice>>>,
     /// Who may connect to the sockets besides tgtd's user (`--vhost-group`).
     access: Mutex<SocketAccess>,
 }
@@ -40,7 +40,7 @@ impl VhostTargets {
     /// Create target `tid` serving `socket` (its name is the socket path). Commands run on the
     /// current tokio runtime, so this must be called from within it (the control socket's blocking
     /// pool counts).
-    pub fn add(&self, tid: u32, socket: &Path) -> Result<Arc<VhostScsiController>, VhostTargetError> {
+    pub fn add(&self, tid: u32, socket: &Path) -> Result<Arc<VhostScsiDevice>, VhostTargetError> {
         let mut targets = self.targets.lock();
         if targets.contains_key(&tid) {
             return Err(VhostTargetError::TidTaken(tid));
@@ -50,44 +50,44 @@ impl VhostTargets {
         }
         let target = Target::new(tid, socket.display().to_string());
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| VhostTargetError::NoRuntime)?;
-        let config = ControllerConfig { access: *self.access.lock(), ..ControllerConfig::new(socket) };
-        let controller = VhostScsiController::start(target, config, runtime)?;
-        targets.insert(tid, controller.clone());
-        Ok(controller)
+        let config = DeviceConfig { access: *self.access.lock(), ..DeviceConfig::new(socket) };
+        let device = VhostScsiDevice::start(target, config, runtime)?;
+        targets.insert(tid, device.clone());
+        Ok(device)
     }
 
-    pub fn get(&self, tid: u32) -> Option<Arc<VhostScsiController>> {
+    pub fn get(&self, tid: u32) -> Option<Arc<VhostScsiDevice>> {
         self.targets.lock().get(&tid).cloned()
     }
 
-    pub fn list(&self) -> Vec<Arc<VhostScsiController>> {
+    pub fn list(&self) -> Vec<Arc<VhostScsiDevice>> {
         self.targets.lock().values().cloned().collect()
     }
 
     /// Stop serving target `tid` (the guest loses the device). None when there is no such target.
-    pub fn remove(&self, tid: u32) -> Option<Arc<VhostScsiController>> {
-        let controller = self.targets.lock().remove(&tid)?;
-        controller.stop();
-        Some(controller)
+    pub fn remove(&self, tid: u32) -> Option<Arc<VhostScsiDevice>> {
+        let device = self.targets.lock().remove(&tid)?;
+        device.stop();
+        Some(device)
     }
 
     /// Tell target `tid`'s guest that a LUN appeared, went away or changed size.
     pub fn notify(&self, tid: u32, event: LunEvent) {
-        if let Some(controller) = self.get(tid) {
-            controller.notify(event);
+        if let Some(device) = self.get(tid) {
+            device.notify(event);
         }
     }
 
     /// At daemon stop: drop the guests, then flush every backing store.
     pub async fn shutdown(&self) {
         let all: Vec<_> = std::mem::take(&mut *self.targets.lock()).into_values().collect();
-        for controller in all {
-            let stopping = controller.clone();
+        for device in all {
+            let stopping = device.clone();
             let _ = tokio::task::spawn_blocking(move || stopping.stop()).await;
-            for (lun, unit) in controller.target().luns() {
+            for (lun, unit) in device.target().luns() {
                 let Some(store) = unit.store() else { continue };
                 if let Err(err) = rtgt_backstore::BlockStore::flush(store).await {
-                    tracing::error!(tid = controller.target().tid, lun, %err, "flush at shutdown failed");
+                    tracing::error!(tid = device.target().tid, lun, %err, "flush at shutdown failed");
                 }
             }
         }

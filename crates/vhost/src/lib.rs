@@ -2,22 +2,30 @@
 //! virtio-scsi queues to tgtd over a unix socket, and the guest's SCSI commands are answered from
 //! its shared memory by the same `rtgt_scsi::Target` the iSCSI side serves.
 //!
-//! Layout: `wire` (virtio-scsi formats), `backend` (one connection's device: features, memory,
-//! request queues), `write_budget` (the data-out a device holds at once), `control` (task
-//! management), `events` (hotplug and capacity events), `socket` (creating the socket file safely),
-//! `controller` (the accept loop and reconnection). Each guest connection is one I_T
-//! nexus of the target, so reservations and unit attentions behave as for an iSCSI session.
+//! Layout, from the outside in: `device` (the public `VhostScsiDevice`: the socket's accept loop
+//! and reconnection; `socket` creates the socket file safely), `device_state` (what the device's
+//! successive connections share), `backend` (the rust-vmm `VhostUserBackend` of one connection:
+//! features, configuration, dispatch of queue kicks), `connection` (one connection's memory,
+//! features and nexus), and one module per virtio-scsi queue: `request_queue` (SCSI commands),
+//! `control_queue` (task management and asynchronous notification: the only "control" here) and
+//! `event_queue` (hotplug and capacity events, `lun_event`). `wire` holds the virtio-scsi formats,
+//! `write_budget` the data-out a device holds at once. Each guest connection is one I_T nexus of
+//! the target, so reservations and unit attentions behave as for an iSCSI session.
 
 mod backend;
-mod control;
-mod controller;
-mod events;
+mod connection;
+mod control_queue;
+mod device;
+mod device_state;
+mod event_queue;
+mod lun_event;
+mod request_queue;
 mod socket;
 pub mod wire;
 mod write_budget;
 
 pub use backend::{ScsiBackend, CONTROL_QUEUE, EVENT_QUEUE, FIRST_REQUEST_QUEUE, QUEUE_SIZE};
-pub use controller::{ControllerConfig, VhostError, VhostScsiController};
-pub use events::LunEvent;
+pub use device::{DeviceConfig, VhostError, VhostScsiDevice};
+pub use lun_event::LunEvent;
 pub use socket::{SocketAccess, SocketError};
 pub use write_budget::DEFAULT_WRITE_BUDGET;

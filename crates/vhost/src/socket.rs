@@ -1,4 +1,4 @@
-//! The controller's unix socket file: where it may be created, and with which owner and mode.
+//! The device's unix socket file: where it may be created, and with which owner and mode.
 //!
 //! A vhost target's name is a path given by an administrator (or a config file), so creating the
 //! socket must never destroy what is there: a regular file, a directory, a symlink or a socket some

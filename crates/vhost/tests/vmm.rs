@@ -1,4 +1,4 @@
-//! Plays the VMM against a real `VhostScsiController`: guest memory in a shared file mapped by both
+//! Plays the VMM against a real `VhostScsiDevice`: guest memory in a shared file mapped by both
 //! sides, the vrings set up through the vhost-user protocol (the `vhost` crate's frontend), and
 //! virtio-scsi requests laid out in split rings by a small driver below. Checks INQUIRY, READ
 //! CAPACITY, WRITE and READ against the backing file, sense for a bad CDB, residuals, data-out shorter
@@ -7,7 +7,7 @@
 
 use rtgt_scsi::{LogicalUnit, LunConfig, Target};
 use rtgt_vhost::wire::{ControlRequest, RequestHeader, ResponseHeader, VirtioLun, CDB_SIZE, RESPONSE_HEADER_LEN};
-use rtgt_vhost::{ControllerConfig, LunEvent, ScsiBackend, VhostScsiController};
+use rtgt_vhost::{DeviceConfig, LunEvent, ScsiBackend, VhostScsiDevice};
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -255,7 +255,7 @@ struct Fixture {
     socket: std::path::PathBuf,
     disk: std::path::PathBuf,
     target: Arc<Target>,
-    controller: Arc<VhostScsiController>,
+    device: Arc<VhostScsiDevice>,
 }
 
 fn fixture() -> Fixture {
@@ -275,9 +275,8 @@ fn fixture() -> Fixture {
     let target = Target::new(1, "vm".into());
     target.add_lun(1, Arc::new(LogicalUnit::new(LunConfig::disk(1, 1), Some(store)))).unwrap();
     let socket = dir.path().join("vm.sock");
-    let controller =
-        VhostScsiController::start(target.clone(), ControllerConfig::new(&socket), runtime.handle().clone()).unwrap();
-    Fixture { _runtime: runtime, _dir: dir, socket, disk, target, controller }
+    let device = VhostScsiDevice::start(target.clone(), DeviceConfig::new(&socket), runtime.handle().clone()).unwrap();
+    Fixture { _runtime: runtime, _dir: dir, socket, disk, target, device }
 }
 
 const LUN1: [u8; 8] = [1, 0, 0x40, 1, 0, 0, 0, 0];
@@ -295,7 +294,7 @@ fn guest_commands_over_vhost_user() {
     assert_eq!(&r.data[8..16], b"IET     ");
     assert_eq!(&r.data[16..28], b"VIRTUAL-DISK");
     assert_eq!(r.resid, 60);
-    assert!(f.controller.connected());
+    assert!(f.device.connected());
     assert_eq!(f.target.nexuses().len(), 1, "the guest is one I_T nexus");
 
     // The new nexus's first TEST UNIT READY reports the power-on unit attention (SAM-5 6.6).
@@ -362,7 +361,7 @@ fn guest_commands_over_vhost_user() {
     })
     .unwrap();
     f.target.add_lun(2, Arc::new(LogicalUnit::new(LunConfig::disk(1, 2), Some(store)))).unwrap();
-    f.controller.notify(LunEvent::Added(2));
+    f.device.notify(LunEvent::Added(2));
     let bufs = vmm.post(1, &[], &[16]);
     let (_, len) = vmm.wait_used(1);
     assert_eq!(len, 16);
@@ -372,7 +371,7 @@ fn guest_commands_over_vhost_user() {
     assert_eq!(&event[12..16], &1u32.to_le_bytes(), "VIRTIO_SCSI_EVT_RESET_RESCAN");
 
     // A resize: PARAM_CHANGE carrying CAPACITY DATA HAS CHANGED (ASC 2Ah, ASCQ 09h) in its reason.
-    f.controller.notify(LunEvent::CapacityChanged(1));
+    f.device.notify(LunEvent::CapacityChanged(1));
     let bufs = vmm.post(1, &[], &[16]);
     vmm.wait_used(1);
     let event = vmm.read(bufs[0], 16);
@@ -382,7 +381,7 @@ fn guest_commands_over_vhost_user() {
 
     // LUN 2 goes away: TRANSPORT_RESET / REMOVED. The event waits for a buffer posted later.
     f.target.remove_lun(2).unwrap();
-    f.controller.notify(LunEvent::Removed(2));
+    f.device.notify(LunEvent::Removed(2));
     std::thread::sleep(Duration::from_millis(20));
     let bufs = vmm.post(1, &[], &[16]);
     vmm.wait_used(1);
@@ -406,7 +405,7 @@ fn a_restarted_vmm_finds_its_data() {
         drop(vmm);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while f.controller.connected() || !f.target.nexuses().is_empty() {
+    while f.device.connected() || !f.target.nexuses().is_empty() {
         assert!(Instant::now() < deadline, "the old guest's nexus was not removed");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -417,8 +416,8 @@ fn a_restarted_vmm_finds_its_data() {
     let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 9, 0, 0, 1, 0], &[], 512);
     assert_eq!((r.status, r.response), (0, 0), "{r:?}");
     assert_eq!(r.data, pattern);
-    assert_eq!(f.controller.connections(), 2);
-    f.controller.stop();
+    assert_eq!(f.device.connections(), 2);
+    f.device.stop();
     assert!(!f.socket.exists());
     drop(vmm.frontend);
 }

@@ -9,7 +9,7 @@ use rtgt_mgmt::{
     ErrorCode, Lld, LunOp, LunParam, LunParamError, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam,
     TargetState, TargetView,
 };
-use rtgt_vhost::{LunEvent, VhostError, VhostScsiController};
+use rtgt_vhost::{LunEvent, VhostError, VhostScsiDevice};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ pub(crate) fn apply(daemon: &Daemon, op: Op) -> Result<Reply, MgmtError> {
     }
 }
 
-fn find(daemon: &Daemon, tid: u32) -> Result<Arc<VhostScsiController>, MgmtError> {
+fn find(daemon: &Daemon, tid: u32) -> Result<Arc<VhostScsiDevice>, MgmtError> {
     daemon.vhost.get(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))
 }
 
@@ -60,8 +60,8 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
             Ok(Reply::Done)
         }
         TargetOp::Delete { tid, force } => {
-            let controller = find(daemon, tid)?;
-            if controller.connected() && !force {
+            let device = find(daemon, tid)?;
+            if device.connected() && !force {
                 return Err(MgmtError::new(ErrorCode::TargetActive));
             }
             daemon.vhost.remove(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
@@ -78,9 +78,9 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
 
 /// A vhost target as `show` lists it: the guest, when connected, is its one I_T nexus; saved LUNs
 /// waiting for their backing store are listed as missing.
-pub(crate) fn view(daemon: &Daemon, controller: &VhostScsiController) -> TargetView {
-    let target = controller.target();
-    let connected = controller.connected();
+pub(crate) fn view(daemon: &Daemon, device: &VhostScsiDevice) -> TargetView {
+    let target = device.target();
+    let connected = device.connected();
     // The connected guest is the target's one I_T nexus (tgt's "I_T nexus" lines; no connections:
     // there is no network address to show).
     let nexus_list = target.nexuses();
@@ -109,9 +109,9 @@ pub(crate) fn view(daemon: &Daemon, controller: &VhostScsiController) -> TargetV
         accounts: Vec::new(),
         acl: Vec::new(),
         params: vec![
-            param("socket", controller.socket().display().to_string()),
+            param("socket", device.socket().display().to_string()),
             param("guest_connected", if connected { "yes" } else { "no" }.into()),
-            param("connections", controller.connections().to_string()),
+            param("connections", device.connections().to_string()),
             param("initiator", guests.join(" ")),
         ],
     }
@@ -132,8 +132,8 @@ fn luns(daemon: &Daemon, target: &rtgt_scsi::Target) -> Vec<rtgt_mgmt::LunView> 
 fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
     match op {
         LunOp::New { tid, lun, spec } => {
-            let controller = find(daemon, tid)?;
-            let target = controller.target();
+            let device = find(daemon, tid)?;
+            let target = device.target();
             if lun > MAX_LUN {
                 return Err(invalid(format!("LUN {lun} is above {MAX_LUN}")));
             }
@@ -145,12 +145,12 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
             // Created where a saved LUN waited for its store: it replaces it.
             daemon.config.pending.forget(tid, lun);
-            controller.notify(LunEvent::Added(lun));
+            device.notify(LunEvent::Added(lun));
             Ok(Reply::Done)
         }
         LunOp::Delete { tid, lun } => {
-            let controller = find(daemon, tid)?;
-            let target = controller.target();
+            let device = find(daemon, tid)?;
+            let target = device.target();
             if target.lun(lun).is_none_or(|u| u.store().is_none()) {
                 // A saved LUN waiting for its store is deleted from the configuration like any other.
                 return match daemon.config.pending.forget(tid, lun) {
@@ -159,7 +159,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
                 };
             }
             target.remove_lun(lun).map_err(|e| MgmtError::with_message(ErrorCode::NoLun, e))?;
-            controller.notify(LunEvent::Removed(lun));
+            device.notify(LunEvent::Removed(lun));
             Ok(Reply::Done)
         }
         LunOp::Show { tid, lun } => {
@@ -170,11 +170,11 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             Ok(Reply::Lun(super::show::pending_lun_view(tid, lun, &pending)))
         }
         LunOp::Update { tid, lun, params } => {
-            let controller = find(daemon, tid)?;
-            let Some(unit) = controller.target().lun(lun) else {
+            let device = find(daemon, tid)?;
+            let Some(unit) = device.target().lun(lun) else {
                 // A saved LUN whose store was missing: `online=1` opens it now.
-                let reply = super::lun_ops::retry_pending(daemon, controller.target(), lun, &params)?;
-                controller.notify(LunEvent::Added(lun));
+                let reply = super::lun_ops::retry_pending(daemon, device.target(), lun, &params)?;
+                device.notify(LunEvent::Added(lun));
                 return Ok(reply);
             };
             // Only what changes a live unit's size or state: online and readonly, and a size reload.
@@ -182,8 +182,8 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             for p in &params {
                 match (p.name.as_str(), p.value.as_str()) {
                     ("capacity", "reload") | ("reload_size", "1") => {
-                        controller.target().reload_lun_size(lun).map_err(invalid)?;
-                        controller.notify(LunEvent::CapacityChanged(lun));
+                        device.target().reload_lun_size(lun).map_err(invalid)?;
+                        device.notify(LunEvent::CapacityChanged(lun));
                     }
                     _ => match LunParam::parse(p) {
                         Ok(LunParam::Online(on)) => unit.set_online(on),

@@ -2,7 +2,7 @@
 //! queries. Task management runs on the epoll thread: it answers the commands it aborts before it
 //! answers the function itself, which is the order Linux's virtio_scsi relies on.
 
-use crate::backend::{Chain, Connection};
+use crate::connection::{Chain, Connection};
 use crate::wire::{ControlRequest, Response, VirtioLun, TMF_REQUEST_LEN};
 use rtgt_scsi::TmfError;
 use std::io::{Read, Write};
@@ -48,7 +48,7 @@ fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
 pub(crate) fn tmf(conn: &Arc<Connection>, subtype: u32, lun: [u8; 8], id: u64) -> Response {
     let VirtioLun::Lun(lun) = VirtioLun::decode(lun) else { return Response::BadTarget };
     let Some(nexus) = conn.nexus.lock().clone() else { return Response::TransportFailure };
-    let target = &conn.shared.target;
+    let target = &conn.device.target;
     let done = |result: Result<usize, TmfError>| match result {
         Ok(_) => Response::Ok,
         Err(TmfError::NoSuchLun) => Response::IncorrectLun,

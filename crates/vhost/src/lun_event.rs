@@ -1,14 +1,8 @@
-//! The event queue (virtio 1.2 5.6.6.3): the guest posts empty buffers; the device fills one per
-//! event. Events wait in the controller's queue (they survive a guest that has posted no buffer yet)
-//! and go out whenever a buffer or a new event arrives.
+//! What the management side reports about a LUN, and the virtio-scsi event record (virtio 1.2
+//! 5.6.6.3) each change becomes for a guest that negotiated its feature.
 
-use crate::backend::Connection;
 use crate::wire::{Event, VirtioLun};
-use std::io::Write;
-use vhost_user_backend::{VringRwLock, VringT};
 use virtio_bindings::virtio_scsi::*;
-use virtio_queue::QueueT;
-use vm_memory::GuestAddressSpace;
 
 /// What happened to a LUN, as the management side reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,38 +36,6 @@ impl LunEvent {
             }),
             _ => None,
         }
-    }
-}
-
-/// Put every pending event the guest negotiated into the event queue's buffers.
-pub(crate) fn deliver(conn: &Connection, vring: &VringRwLock) {
-    let hotplug = conn.has_feature(VIRTIO_SCSI_F_HOTPLUG);
-    let change = conn.has_feature(VIRTIO_SCSI_F_CHANGE);
-    let Some(mem) = conn.memory() else { return };
-    let mut returned = false;
-    let mut pending = conn.shared.events.lock();
-    while let Some(next) = pending.pop_front() {
-        // An event the guest did not ask for is dropped; unit attentions still tell it.
-        let Some(record) = next.record(hotplug, change) else { continue };
-        let chain = vring.get_mut().get_queue_mut().pop_descriptor_chain(mem.memory());
-        let Some(chain) = chain else {
-            // No buffer: keep the event for the next one the guest posts.
-            pending.push_front(next);
-            break;
-        };
-        let head = chain.head_index();
-        let used = match chain.clone().writer(chain.memory()) {
-            Ok(mut writer) => {
-                let _ = writer.write_all(&record.encode());
-                writer.bytes_written() as u32
-            }
-            Err(_) => 0,
-        };
-        returned |= vring.add_used(head, used).is_ok();
-    }
-    drop(pending);
-    if returned && vring.needs_notification().unwrap_or(true) {
-        let _ = vring.signal_used_queue();
     }
 }
 
