@@ -76,6 +76,7 @@ mod range_lock;
 mod sbc;
 pub mod sense;
 mod spc;
+mod status;
 pub mod target;
 #[cfg(test)]
 mod target_tests;
@@ -90,22 +91,9 @@ pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
 };
+pub use status::ScsiStatus;
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
 pub use task_set::{AbortCause, AbortTask, TaskId, TaskSet};
-
-/// SAM-5 status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ScsiStatus {
-    Good = 0x00,
-    CheckCondition = 0x02,
-    ConditionMet = 0x04,
-    Busy = 0x08,
-    ReservationConflict = 0x18,
-    TaskSetFull = 0x28,
-    AcaActive = 0x30,
-    TaskAborted = 0x40,
-}
 
 #[cfg(test)]
 pub(crate) mod test_util {
