@@ -31,7 +31,7 @@
 //! `connection`, one handler per request: `scsi_command`, `data_out` with its own `state`, `tmf`,
 //! `discovery` (Text), `nop`, `logout`; `execute` runs a command, `sense` builds the sense data iSCSI
 //! answers with itself). Beside them: `text` (key=value), `params`, `limits`, `accounts`,
-//! `registry`, `server`, `writer` (responses) with `out_queue` and `write_budget`.
+//! `registry`, `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue` and `write_budget`.
 
 pub mod accounts;
 pub mod limits;
@@ -47,6 +47,7 @@ mod full_feature;
 pub mod fuzzing;
 mod login;
 mod out_queue;
+mod outgoing;
 mod session;
 mod writer;
 
