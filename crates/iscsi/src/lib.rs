@@ -24,12 +24,14 @@
 //! - `Registry::set_max_sessions(n)` / `max_sessions()` / `session_count()`: the daemon-wide bound on
 //!   sessions (logins past it get 0x0302); a target's own bound is its `MaxSessions` parameter.
 //!
-//! Inside: `pdu` (framing), `text` and `negotiate` (keys), `login` with `auth` (security stage),
-//! `chap` and `auth_guard` (challenge memory, failure throttle), `accounts`, `connection` (reader and
-//! dispatch) with `writer` (responses) and `out_queue` (the bounded queue between them),
-//! `scsi_command`, `data_out` (R2Ts and Data-Out) with `write_budget` (write data held per
-//! connection), `tmf`, `nop`, `logout`, `discovery`, `session` and `window` (CmdSN), `registry`,
-//! `server`.
+//! Inside, one folder per phase of a connection's life: `pdu/` (framing); `login/` (the state
+//! machine, `negotiate` for keys, `auth` with `chap` and `auth_guard` for the security stage,
+//! `establish` for creating, reinstating or joining the session); `session/` (the session, its
+//! CmdSN `window`, and its `teardown`); `full_feature/` (the reader and dispatch over one
+//! `connection`, one handler per request: `scsi_command`, `data_out` with its own `state`, `tmf`,
+//! `discovery` (Text), `nop`, `logout`; `execute` runs a command, `sense` builds the sense data iSCSI
+//! answers with itself). Beside them: `text` (key=value), `params`, `limits`, `accounts`,
+//! `registry`, `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue` and `write_budget`.
 
 pub mod accounts;
 pub mod limits;
@@ -38,28 +40,19 @@ pub mod pdu;
 pub mod registry;
 pub mod server;
 pub mod text;
+pub mod write_budget;
 
-mod auth;
-mod auth_guard;
-pub mod chap;
-mod connection;
-mod data_out;
-mod discovery;
+mod full_feature;
 #[doc(hidden)]
 pub mod fuzzing;
 mod login;
-mod logout;
-mod negotiate;
-mod nop;
 mod out_queue;
-mod scsi_command;
+mod outgoing;
 mod session;
-mod tmf;
-mod window;
-pub mod write_budget;
 mod writer;
 
 pub use accounts::{AccountError, AccountInfo, BoundAccounts};
+pub use login::chap;
 pub use params::{Digest, SessionParams, TargetParams};
 pub use registry::{AclRule, ConnectionInfo, IscsiTarget, Registry, SessionInfo};
 pub use server::IscsiServer;

@@ -20,6 +20,9 @@ pub const DEFAULT_MAX_SESSIONS: u32 = 4096;
 /// A live initiator answers an R2T in far less; this leaves room for a congested network.
 pub const DEFAULT_DATA_OUT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A login that takes longer than this is abandoned (unless the registry says otherwise).
+pub(crate) const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug)]
 pub struct SessionLimit {
     max: AtomicU32,

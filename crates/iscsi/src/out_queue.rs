@@ -4,7 +4,7 @@
 //! new PDUs off the socket while more than `QUEUE_LIMIT` bytes wait, which leaves the initiator
 //! to TCP's flow control.
 
-use crate::writer::Outgoing;
+use crate::outgoing::Outgoing;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
@@ -113,8 +113,8 @@ impl Drop for OutReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outgoing::Stat;
     use crate::pdu::{Bhs, Opcode};
-    use crate::writer::Stat;
     use bytes::Bytes;
     use std::time::Duration;
 

@@ -3,8 +3,8 @@
 //! logins) and the portals being listened on. tgtd manages these; the login code reads them.
 
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
-use crate::auth_guard::{FailureThrottle, RecentChallenges};
 use crate::limits::SessionLimit;
+use crate::login::auth_guard::{FailureThrottle, RecentChallenges};
 use crate::params::{NopParams, SessionParams, TargetParams};
 use crate::session::Session;
 use parking_lot::Mutex;
@@ -195,7 +195,7 @@ impl IscsiTarget {
     pub fn close_session(&self, tsih: u16) -> bool {
         match self.find_session(|s| s.tsih == tsih) {
             Some(s) => {
-                crate::login::end_session(&s);
+                s.end();
                 true
             }
             None => false,
@@ -267,7 +267,7 @@ impl Registry {
     }
     pub fn login_timeout(&self) -> Duration {
         match self.login_timeout_ms.load(Ordering::Acquire) {
-            0 => crate::login::LOGIN_TIMEOUT,
+            0 => crate::limits::DEFAULT_LOGIN_TIMEOUT,
             ms => Duration::from_millis(ms),
         }
     }

@@ -7,7 +7,7 @@
 //! saved configuration is replayed, so that no initiator logs in to a target whose CHAP accounts or
 //! access rules are not all back yet.
 
-use crate::connection::{leave_session, Conn};
+use crate::full_feature::Conn;
 use crate::login::{login, ConnCtx, LOGIN_DATA_LIMIT};
 use crate::params::Digest;
 use crate::pdu::{off, Bhs, Opcode, PduReader, RESERVED_TAG};
@@ -265,7 +265,7 @@ pub(crate) async fn serve_io<R, W>(
     let mut conn = Conn::new(id, cid, li.session, params, tx, pool, registry, local, peer);
     drop(live);
     conn.run(&mut reader, &control).await;
-    leave_session(&conn);
+    conn.session.leave(conn.id);
     drop(conn);
     // Let the writer flush what is queued (a Logout Response) before the socket goes.
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;

@@ -6,62 +6,18 @@
 use crate::pdu::off;
 use crate::pdu::{pad_len, Bhs, Opcode, RESERVED_TAG};
 use crate::session::Session;
-use bytes::Bytes;
 use parking_lot::Mutex;
 use std::io::IoSlice;
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub(crate) use crate::out_queue::{out_queue, OutReceiver, OutSender};
+pub(crate) use crate::outgoing::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 
 /// Payloads up to this size are copied into the batch buffer rather than written in place.
 const COPY_LIMIT: usize = 16 * 1024;
 /// Stop collecting a batch past this many bytes.
 const BATCH_BYTES: usize = 1024 * 1024;
-
-/// How a PDU uses the connection's StatSN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stat {
-    /// Carries StatSN and consumes it (responses).
-    Advance,
-    /// Carries the next StatSN without consuming it (R2T, NOP-In with reserved ITT, Async).
-    Current,
-}
-
-/// Residual flags and count (RFC 7143 11.4.5): 0x04 overflow (O), 0x02 underflow (U).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Residual {
-    pub flags: u8,
-    pub count: u32,
-}
-
-pub(crate) const RESIDUAL_OVERFLOW: u8 = 0x04;
-pub(crate) const RESIDUAL_UNDERFLOW: u8 = 0x02;
-
-/// The outcome of a SCSI command, rendered by the writer as Data-In PDUs and/or a SCSI Response.
-#[derive(Debug)]
-pub(crate) struct ScsiReply {
-    pub itt: u32,
-    pub lun: [u8; 8],
-    /// Read data; only `send_len` bytes of it go out. Returned to the pool afterwards.
-    pub data: Vec<u8>,
-    pub send_len: usize,
-    pub status: u8,
-    pub sense: Option<Vec<u8>>,
-    pub residual: Residual,
-}
-
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    Pdu {
-        bhs: Bhs,
-        data: Bytes,
-        stat: Stat,
-    },
-    Scsi(ScsiReply),
-    /// Flush what came before, then shut the socket down.
-    Close,
-}
 
 /// Reused data-in buffers of one connection.
 #[derive(Debug, Default)]

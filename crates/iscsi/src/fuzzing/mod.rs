@@ -9,10 +9,10 @@ mod full_feature;
 pub use full_feature::full_feature;
 
 use crate::accounts::BoundAccounts;
-use crate::auth_guard::RecentChallenges;
-use crate::chap::{decode_binary, encode_hex, parse_identifier, ChapAlgorithm, ChapKeys, ChapServer, Secrets};
+use crate::login::auth_guard::RecentChallenges;
+use crate::login::chap::{decode_binary, encode_hex, parse_identifier, ChapAlgorithm, ChapKeys, ChapServer, Secrets};
+use crate::login::negotiate::Negotiation;
 use crate::login::{login_steps, ConnCtx, LOGIN_DATA_LIMIT};
-use crate::negotiate::Negotiation;
 use crate::params::{TargetParams, MAX_SEGMENT};
 use crate::pdu::{encode_pdu, Pdu, PduError, PduReader};
 use crate::registry::{IscsiTarget, Registry};

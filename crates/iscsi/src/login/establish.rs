@@ -1,8 +1,13 @@
 //! The end of a login: the session is created, reinstated or joined (RFC 7143 6.3.5, MaxConnections,
-//! the daemon's and the target's session bounds), and sessions are ended when their last connection
-//! goes.
+//! the daemon's and the target's session bounds). A session's end is the session's own (`session`).
 
-use super::*;
+use super::state::{ConnCtx, Login, LoginStatus};
+use crate::registry::{ConnectionInfo, IscsiTarget};
+use crate::session::window::CmdWindow;
+use crate::session::{initiator_port, ConnHandle, Session, SessionType};
+use parking_lot::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Whether a new session of this initiator port replaces one it already has on the target (6.3.5).
 pub(super) fn reinstates(target: &IscsiTarget, isid: &[u8; 6], initiator: &str) -> bool {
@@ -42,7 +47,7 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
         let isid = st.isid;
         while let Some(old) = t.find_session(|s| s.isid == isid && s.initiator_name == initiator) {
             tracing::info!(tsih = old.tsih, "session reinstatement");
-            end_session(&old);
+            old.end();
         }
     }
     let registry = &ctx.registry;
@@ -86,31 +91,4 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
         sessions.push(session.clone());
     }
     Ok(session)
-}
-
-/// Undo a login whose final response could not be sent.
-pub(crate) fn end_session_if_alone(session: &Arc<Session>, conn_id: u64) {
-    let mut conns = session.conns.lock();
-    conns.retain(|c| c.id != conn_id);
-    let empty = conns.is_empty();
-    drop(conns);
-    if empty {
-        end_session(session);
-    }
-}
-
-/// Take a session off its target: abort its tasks, close its connections, drop its nexus.
-pub(crate) fn end_session(session: &Arc<Session>) {
-    if session.ended.swap(true, std::sync::atomic::Ordering::AcqRel) {
-        return;
-    }
-    session.abort_all_tasks();
-    session.close_connections();
-    if let Some(t) = &session.target {
-        t.remove_session(session);
-        if let Some(n) = &session.nexus {
-            t.scsi.remove_nexus(n);
-        }
-    }
-    session.slot.lock().take();
 }

@@ -5,65 +5,31 @@
 //! session (MaxConnections, 0x0206). Failures answer with a
 //! login status class and detail (11.13.5), then the connection closes.
 
-use crate::auth::{AuthError, Security};
-use crate::chap::ChapKeys;
-use crate::negotiate::Negotiation;
+use crate::login::auth::AuthError;
+use crate::login::chap::ChapKeys;
+use crate::login::negotiate::Negotiation;
 use crate::params::SessionParams;
 use crate::pdu::{encode_pdu, off, Bhs, Opcode, Pdu, PduError, PduReader};
-use crate::registry::{ConnectionInfo, IscsiTarget, Registry};
-use crate::session::{initiator_port, ConnControl, ConnHandle, Session, SessionType};
+use crate::session::{Session, SessionType};
 use crate::text;
-use crate::window::CmdWindow;
-use parking_lot::Mutex;
-use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+pub(crate) mod auth;
+pub(crate) mod auth_guard;
+pub mod chap;
 mod establish;
-pub(crate) use establish::{end_session, end_session_if_alone};
+pub(crate) mod negotiate;
+mod state;
+
 use establish::{finish, out_of_sessions, reinstates};
+pub(crate) use state::{ConnCtx, LoginStatus};
+use state::{Login, STAGE_FULL_FEATURE, STAGE_OPERATIONAL, STAGE_SECURITY};
 
 /// The portal group tag of every portal (tgt's default).
 pub(crate) const TPGT: u16 = 1;
-/// A login that takes longer than this is abandoned (unless the registry says otherwise).
-pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Login PDUs carry at most this much data (the RFC default MaxRecvDataSegmentLength).
 pub(crate) const LOGIN_DATA_LIMIT: u32 = 8192;
-
-const STAGE_SECURITY: u8 = 0;
-const STAGE_OPERATIONAL: u8 = 1;
-const STAGE_FULL_FEATURE: u8 = 3;
-
-/// Login status (class, detail), RFC 7143 11.13.5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LoginStatus(pub u8, pub u8);
-
-impl LoginStatus {
-    pub const INITIATOR_ERROR: LoginStatus = LoginStatus(2, 0x00);
-    pub const AUTH_FAILURE: LoginStatus = LoginStatus(2, 0x01);
-    pub const AUTHORIZATION_FAILURE: LoginStatus = LoginStatus(2, 0x02);
-    pub const NOT_FOUND: LoginStatus = LoginStatus(2, 0x03);
-    pub const UNSUPPORTED_VERSION: LoginStatus = LoginStatus(2, 0x05);
-    pub const TOO_MANY_CONNECTIONS: LoginStatus = LoginStatus(2, 0x06);
-    pub const MISSING_PARAMETER: LoginStatus = LoginStatus(2, 0x07);
-    pub const SESSION_DOES_NOT_EXIST: LoginStatus = LoginStatus(2, 0x0a);
-    /// The system or the target is offline (tgtadm State=offline / target state offline).
-    pub const SERVICE_UNAVAILABLE: LoginStatus = LoginStatus(3, 0x01);
-    /// More login text than the target keeps (text::MAX_TEXT_LEN, text::MAX_PAIRS), or the daemon's
-    /// or the target's bound on sessions is reached (max_sessions / MaxSessions).
-    pub const OUT_OF_RESOURCES: LoginStatus = LoginStatus(3, 0x02);
-}
-
-/// What a connection knows about itself when it starts.
-pub(crate) struct ConnCtx {
-    pub registry: Arc<Registry>,
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
-    pub conn_id: u64,
-    pub control: Arc<ConnControl>,
-}
 
 /// A completed login.
 pub(crate) struct LoggedIn {
@@ -71,51 +37,6 @@ pub(crate) struct LoggedIn {
     /// This connection's parameters (digests and segment lengths are per connection).
     pub params: SessionParams,
     pub stat_sn: u32,
-}
-
-struct Login {
-    first: bool,
-    isid: [u8; 6],
-    tsih: u16,
-    cid: u16,
-    itt: u32,
-    cmd_sn: u32,
-    stat_sn: u32,
-    stage: u8,
-    initiator_name: Option<String>,
-    kind: SessionType,
-    target: Option<Arc<IscsiTarget>>,
-    /// The session this connection joins (TSIH != 0).
-    joining: Option<Arc<Session>>,
-    neg: Negotiation,
-    declared_mrdsl: bool,
-    sent_tpgt: bool,
-    partial: Vec<u8>,
-    security: Security,
-}
-
-impl Login {
-    fn new() -> Self {
-        Login {
-            first: true,
-            isid: [0; 6],
-            tsih: 0,
-            cid: 0,
-            itt: 0,
-            cmd_sn: 0,
-            stat_sn: 0,
-            stage: STAGE_SECURITY,
-            initiator_name: None,
-            kind: SessionType::Normal,
-            target: None,
-            joining: None,
-            neg: Negotiation::new(Default::default(), false),
-            declared_mrdsl: false,
-            sent_tpgt: false,
-            partial: Vec::new(),
-            security: Security::new(),
-        }
-    }
 }
 
 /// The login state machine without a socket, for the fuzz target: each request's outcome, as the
@@ -129,7 +50,7 @@ pub(crate) fn login_steps(pdus: &[Pdu], ctx: &ConnCtx) -> Vec<(u8, u8)> {
             Ok(Step::Continue(_)) => outcomes.push((0, 0)),
             Ok(Step::Done(_, session)) => {
                 outcomes.push((0, 0));
-                end_session_if_alone(&session, ctx.conn_id);
+                session.end_if_alone(ctx.conn_id);
                 break;
             }
             Err(status) => {
@@ -200,7 +121,7 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
             Ok(Step::Done(resp, session)) => {
                 if write_response(sock, &st, ctx, &resp).await.is_err() {
-                    crate::login::end_session_if_alone(&session, ctx.conn_id);
+                    session.end_if_alone(ctx.conn_id);
                     return None;
                 }
                 st.stat_sn = st.stat_sn.wrapping_add(1);

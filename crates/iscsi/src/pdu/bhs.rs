@@ -1,7 +1,40 @@
 //! Typed access to the Basic Header Segment (RFC 7143 11.2). Fields common to every PDU have named
 //! accessors; opcode-specific 32-bit fields are read with `u32_at` and the offset constants in `off`.
 
-use super::{Bhs, Opcode, PduError, BHS_LEN};
+use super::error::PduError;
+
+pub const BHS_LEN: usize = 48;
+
+/// The "reserved" tag value (RFC 7143 11.2.1.8 and others): no task, no target transfer.
+pub const RESERVED_TAG: u32 = 0xffff_ffff;
+
+/// Initiator and target opcodes (RFC 7143 11.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Opcode {
+    NopOut = 0x00,
+    ScsiCommand = 0x01,
+    TaskMgmtRequest = 0x02,
+    LoginRequest = 0x03,
+    TextRequest = 0x04,
+    DataOut = 0x05,
+    LogoutRequest = 0x06,
+    SnackRequest = 0x10,
+    NopIn = 0x20,
+    ScsiResponse = 0x21,
+    TaskMgmtResponse = 0x22,
+    LoginResponse = 0x23,
+    TextResponse = 0x24,
+    DataIn = 0x25,
+    LogoutResponse = 0x26,
+    R2t = 0x31,
+    AsyncMessage = 0x32,
+    Reject = 0x3f,
+}
+
+/// A Basic Header Segment kept as its wire bytes, with typed accessors for each field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bhs(pub [u8; BHS_LEN]);
 
 /// Byte offsets of opcode-specific fields (RFC 7143 section 11).
 pub mod off {

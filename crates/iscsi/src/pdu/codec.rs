@@ -2,10 +2,19 @@
 //! bytes, data digest. Reading checks the data segment length against our limit before allocating and
 //! reads into one reused buffer; `encode_pdu` renders a PDU for the less hot paths (login, tests).
 
+use super::bhs::{Bhs, BHS_LEN};
 use super::digest::{crc32c, crc32c_append, from_wire, to_wire};
-use super::{Bhs, Pdu, PduError, BHS_LEN};
+use super::error::PduError;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// One received or to-be-sent PDU. `data` is the data segment without padding or digest.
+#[derive(Debug, Clone)]
+pub struct Pdu {
+    pub bhs: Bhs,
+    pub ahs: Vec<u8>,
+    pub data: BytesMut,
+}
 
 /// Padding after a data segment of `len` bytes.
 pub fn pad_len(len: usize) -> usize {
@@ -149,7 +158,7 @@ pub fn encode_pdu(out: &mut Vec<u8>, bhs: &Bhs, ahs: &[u8], data: &[u8], header_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdu::Opcode;
+    use crate::pdu::bhs::Opcode;
 
     fn nop_out(data: &[u8]) -> Bhs {
         let mut b = Bhs::new(Opcode::NopOut);

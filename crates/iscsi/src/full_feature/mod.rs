@@ -1,118 +1,27 @@
-//! One connection after login: the reader task that takes PDUs off the socket and dispatches them
-//! by opcode, the per-connection state the handlers share, Reject PDUs (RFC 7143 11.17), and the
-//! cleanup when the connection ends (ERL 0: a session without connections ends with it).
+//! The full feature phase (RFC 7143 4.3): one connection's reader and dispatch, and a handler
+//! per request: SCSI Command, Data-Out, Task Management, Text (SendTargets), NOP-Out, Logout.
 
-use crate::data_out::PendingWrite;
-use crate::params::SessionParams;
-use crate::pdu::{Bhs, Opcode, Pdu, PduError, PduReader, RESERVED_TAG};
-use crate::registry::Registry;
-use crate::session::{ConnControl, Session, SessionType};
-use crate::write_budget::{WriteBudget, WRITE_DATA_BUDGET};
-use crate::writer::{BufPool, OutSender, Outgoing, Stat};
-use crate::{data_out, discovery, logout, nop, scsi_command, tmf};
-use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod cdb;
+mod connection;
+mod data_out;
+mod discovery;
+mod execute;
+mod logout;
+mod nop;
+mod pending_text;
+mod scsi_command;
+mod sense;
+mod tmf;
+
+pub(crate) use connection::Conn;
+
+use crate::pdu::{Opcode, Pdu, PduError, PduReader};
+use crate::session::ConnControl;
+use crate::writer::Outgoing;
+use connection::{Flow, RejectReason};
 use tokio::io::AsyncRead;
 
-/// Reject reasons (RFC 7143 11.17.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum RejectReason {
-    DataDigest = 0x02,
-    ProtocolError = 0x04,
-    CommandNotSupported = 0x05,
-    TaskInProgress = 0x07,
-    InvalidPduField = 0x09,
-}
-
-/// What the reader does after a PDU.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Flow {
-    Continue,
-    Close,
-}
-
-pub(crate) struct Conn {
-    pub id: u64,
-    pub cid: u16,
-    pub session: Arc<Session>,
-    pub params: SessionParams,
-    pub out: OutSender,
-    pub pool: Arc<BufPool>,
-    pub registry: Arc<Registry>,
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
-    /// Writes still receiving Data-Out, by ITT.
-    pub pending: HashMap<u32, PendingWrite>,
-    /// Write data this connection holds (pending and running writes), and the writes waiting,
-    /// oldest first, for room in it before their first R2T (ITT and task id).
-    pub write_budget: Arc<WriteBudget>,
-    pub awaiting_r2t: VecDeque<(u32, u64)>,
-    next_ttt: u32,
-    /// A Text Response too long for one PDU, waiting for the initiator's continuation requests.
-    pub text: Option<discovery::PendingText>,
-}
-
 impl Conn {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: u64,
-        cid: u16,
-        session: Arc<Session>,
-        params: SessionParams,
-        out: OutSender,
-        pool: Arc<BufPool>,
-        registry: Arc<Registry>,
-        local: SocketAddr,
-        peer: SocketAddr,
-    ) -> Self {
-        let write_budget = WriteBudget::new(WRITE_DATA_BUDGET, registry.write_budget.clone());
-        Conn {
-            id,
-            cid,
-            session,
-            params,
-            out,
-            pool,
-            registry,
-            local,
-            peer,
-            pending: HashMap::new(),
-            write_budget,
-            awaiting_r2t: VecDeque::new(),
-            next_ttt: 1,
-            text: None,
-        }
-    }
-
-    /// A Target Transfer Tag not equal to the reserved value.
-    pub fn new_ttt(&mut self) -> u32 {
-        let t = self.next_ttt;
-        self.next_ttt = self.next_ttt.wrapping_add(1);
-        if self.next_ttt == RESERVED_TAG {
-            self.next_ttt = 1;
-        }
-        t
-    }
-
-    pub fn send(&self, bhs: Bhs, data: Bytes, stat: Stat) {
-        let _ = self.out.send(Outgoing::Pdu { bhs, data, stat });
-    }
-
-    /// Send a Reject carrying the offending header (11.17).
-    pub fn reject(&self, reason: RejectReason, rejected: &Bhs) {
-        let mut h = Bhs::new(Opcode::Reject);
-        h.0[2] = reason as u8;
-        h.set_itt(RESERVED_TAG);
-        self.send(h, Bytes::copy_from_slice(&rejected.0), Stat::Advance);
-    }
-
-    pub fn is_normal(&self) -> bool {
-        self.session.kind == SessionType::Normal
-    }
-
     /// Read and dispatch PDUs until the connection ends.
     pub async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut PduReader<R>, control: &ConnControl) {
         // Discovery sessions have no target and are not probed (nor are they in tgt).
@@ -137,7 +46,7 @@ impl Conn {
                     continue;
                 }
                 // Ahead of reading: a busy connection must not starve the check.
-                _ = &mut data_out_check, if !self.pending.is_empty() => {
+                _ = &mut data_out_check, if !self.data_out.pending.is_empty() => {
                     let next = data_out::expire(self, tokio::time::Instant::now());
                     data_out_check.as_mut().reset(next);
                     continue;
@@ -217,20 +126,5 @@ async fn probe_tick(prober: &mut Option<nop::Prober>) {
     match prober {
         Some(p) => p.tick().await,
         None => std::future::pending().await,
-    }
-}
-
-/// After `run`: leave the session; the last connection ends it (ERL 0 has no connection recovery).
-pub(crate) fn leave_session(conn: &Conn) {
-    let session = &conn.session;
-    // Tasks with allegiance to this connection cannot complete any more.
-    let id = conn.id;
-    session.abort_connection_tasks(id);
-    let mut conns = session.conns.lock();
-    conns.retain(|c| c.id != id);
-    let empty = conns.is_empty();
-    drop(conns);
-    if empty {
-        crate::login::end_session(session);
     }
 }

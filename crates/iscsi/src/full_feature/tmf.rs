@@ -3,7 +3,7 @@
 //! only the iSCSI framing, the response codes and the connections a TARGET COLD RESET drops after
 //! answering (11.5.1).
 
-use crate::connection::{Conn, Flow};
+use crate::full_feature::connection::{Conn, Flow};
 use crate::pdu::{off, Bhs, Opcode, Pdu};
 use crate::session::Session;
 use crate::writer::{Outgoing, Stat};
@@ -75,7 +75,7 @@ pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     };
     // Writes of this connection that were aborted stop collecting data.
     let s = conn.session.clone();
-    conn.pending.retain(|itt, p| s.has_task(*itt, p.id));
+    conn.data_out.pending.retain(|itt, p| s.has_task(*itt, p.id));
     let mut h = Bhs::new(Opcode::TaskMgmtResponse);
     h.0[2] = response;
     h.set_itt(b.itt());

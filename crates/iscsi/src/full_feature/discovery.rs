@@ -17,7 +17,8 @@
 //! Reject); the other keys of RFC 7143 are not renegotiated here (Reject); any other key is
 //! NotUnderstood (6.2).
 
-use crate::connection::{Conn, Flow, RejectReason};
+use super::pending_text::{PendingText, Phase};
+use crate::full_feature::connection::{Conn, Flow, RejectReason};
 use crate::login::TPGT;
 use crate::pdu::{Bhs, Opcode, Pdu, RESERVED_TAG};
 use crate::registry::Registry;
@@ -26,22 +27,6 @@ use crate::text;
 use crate::writer::Stat;
 use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};
-
-/// The Text exchange in progress on a connection, continued by requests carrying `ttt`.
-#[derive(Debug)]
-pub(crate) struct PendingText {
-    itt: u32,
-    ttt: u32,
-    phase: Phase,
-}
-
-#[derive(Debug)]
-enum Phase {
-    /// Request text arriving in parts (C bit), not yet answered.
-    Gathering(Vec<u8>),
-    /// The answer, of which `sent` bytes have gone out.
-    Answering { data: Vec<u8>, sent: usize },
-}
 
 fn unmapped(ip: IpAddr) -> IpAddr {
     match ip {
@@ -151,7 +136,7 @@ fn answer(conn: &Conn, pairs: &[(String, String)]) -> Vec<u8> {
                 Some(list) => out.extend_from_slice(&list),
                 None => text::push(&mut out, k, "Reject"),
             }
-        } else if crate::negotiate::is_rfc7143_key(k) {
+        } else if crate::login::negotiate::is_rfc7143_key(k) {
             // Operational and login keys are not renegotiated in the full feature phase.
             text::push(&mut out, k, "Reject");
         } else {

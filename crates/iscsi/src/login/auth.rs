@@ -4,7 +4,7 @@
 //! no secret to check a response against.
 
 use crate::accounts::BoundAccounts;
-use crate::chap::{ChapError, ChapKeys, ChapServer, Secrets};
+use crate::login::chap::{ChapError, ChapKeys, ChapServer, Secrets};
 use crate::registry::Registry;
 use crate::text;
 

@@ -8,7 +8,7 @@
 //! The state machine here is pure (no socket): login.rs feeds it the keys and sends what it returns.
 
 use crate::accounts::BoundAccounts;
-use crate::auth_guard::RecentChallenges;
+use crate::login::auth_guard::RecentChallenges;
 use base64::Engine;
 use rand::{Rng, RngCore};
 use sha2::Digest;

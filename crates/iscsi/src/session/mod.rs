@@ -3,10 +3,13 @@
 //! ITT — and the connection handles through which a session (or the whole server) closes or warns
 //! its connections.
 
+mod teardown;
+pub(crate) mod window;
+
 use crate::limits::SessionSlot;
 use crate::params::SessionParams;
 use crate::registry::{ConnectionInfo, IscsiTarget, SessionInfo};
-use crate::window::CmdWindow;
+use crate::session::window::CmdWindow;
 use parking_lot::Mutex;
 use rtgt_scsi::{AbortCause, AbortTask, Nexus, TaskId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,7 +2,7 @@
 //! CID), or remove a connection for recovery, which ERL 0 does not support. The response goes out
 //! before the connection closes.
 
-use crate::connection::{Conn, Flow, RejectReason};
+use crate::full_feature::connection::{Conn, Flow, RejectReason};
 use crate::pdu::{Bhs, Opcode, Pdu};
 use crate::writer::{Outgoing, Stat};
 use bytes::Bytes;

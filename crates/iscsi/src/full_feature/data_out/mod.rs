@@ -6,49 +6,18 @@
 //! holds budget and hears nothing from the initiator for the Data-Out timeout is ended (`expire`),
 //! so a silent initiator cannot keep the budget, and other writers' R2Ts, forever.
 
-use crate::connection::{Conn, Flow};
+pub(crate) mod state;
+
+use crate::full_feature::cdb::Cdb;
+use crate::full_feature::connection::{Conn, Flow};
+use crate::full_feature::execute::{check_condition, execute, Exec};
+use crate::full_feature::sense;
 use crate::pdu::{off, Bhs, Opcode, Pdu, RESERVED_TAG};
-use crate::scsi_command::{
-    check_condition, execute, fixed_sense, initiator_response_timeout_sense, unexpected_unsolicited_sense, Cdb, Exec,
-};
-use crate::write_budget::Reservation;
 use crate::writer::Stat;
 use bytes::{Bytes, BytesMut};
+use state::{PendingWrite, R2tState};
 use std::collections::VecDeque;
 use tokio::time::Instant;
-
-#[derive(Debug)]
-struct R2tState {
-    ttt: u32,
-    offset: u32,
-    len: u32,
-    received: u32,
-    data_sn: u32,
-}
-
-/// A write command still receiving its data.
-#[derive(Debug)]
-pub(crate) struct PendingWrite {
-    pub id: u64,
-    lun_raw: [u8; 8],
-    lun: u64,
-    cdb: Cdb,
-    edtl: u32,
-    buf: BytesMut,
-    unsolicited_left: u32,
-    unsol_data_sn: u32,
-    r2ts: VecDeque<R2tState>,
-    next_r2t_offset: u32,
-    r2t_sn: u32,
-    /// Queued for admission to R2Ts.
-    queued: bool,
-    /// The budget this write's data holds: what may arrive unasked, the whole transfer once admitted.
-    budget: Reservation,
-    /// When the write last heard from the initiator, or was admitted or started expecting
-    /// unsolicited data: the Data-Out timeout counts from here. None while it waits for budget,
-    /// when the next move is the target's.
-    last_heard: Option<Instant>,
-}
 
 /// What a new write brings: its command fields, the immediate data, and how much unsolicited
 /// data may follow (0 when the initial R2T is up to the target).
@@ -89,7 +58,7 @@ pub(crate) fn start(conn: &mut Conn, itt: u32, w: NewWrite<'_>) {
         last_heard: (w.unsolicited > 0).then(Instant::now),
     };
     let wants_r2t = w.unsolicited == 0;
-    conn.pending.insert(itt, pw);
+    conn.data_out.pending.insert(itt, pw);
     if wants_r2t {
         enqueue(conn, itt);
     }
@@ -97,44 +66,44 @@ pub(crate) fn start(conn: &mut Conn, itt: u32, w: NewWrite<'_>) {
 
 /// Queue the pending write `itt` for R2Ts and admit what fits.
 fn enqueue(conn: &mut Conn, itt: u32) {
-    let Some(pw) = conn.pending.get_mut(&itt) else { return };
+    let Some(pw) = conn.data_out.pending.get_mut(&itt) else { return };
     if pw.queued || pw.budget.is_admitted() {
         return;
     }
     pw.queued = true;
     pw.last_heard = None;
     let id = pw.id;
-    conn.awaiting_r2t.push_back((itt, id));
+    conn.data_out.awaiting_r2t.push_back((itt, id));
     admit_waiting(conn);
 }
 
 /// Give R2Ts to the writes waiting for the budget, oldest first, for as long as they fit. Called
 /// when a write is queued and whenever budget is released.
 pub(crate) fn admit_waiting(conn: &mut Conn) {
-    while let Some(&(itt, id)) = conn.awaiting_r2t.front() {
-        let Some(mut pw) = conn.pending.remove(&itt) else {
+    while let Some(&(itt, id)) = conn.data_out.awaiting_r2t.front() {
+        let Some(mut pw) = conn.data_out.pending.remove(&itt) else {
             // Ended meanwhile (aborted, or a bad Data-Out).
-            conn.awaiting_r2t.pop_front();
+            conn.data_out.awaiting_r2t.pop_front();
             continue;
         };
         if pw.id != id {
-            conn.pending.insert(itt, pw);
-            conn.awaiting_r2t.pop_front();
+            conn.data_out.pending.insert(itt, pw);
+            conn.data_out.awaiting_r2t.pop_front();
             continue;
         }
         if !conn.write_budget.admit(&mut pw.budget, u64::from(pw.edtl)) {
             tracing::trace!(itt, edtl = pw.edtl, held = conn.write_budget.used(), "write waits for budget");
-            conn.pending.insert(itt, pw);
+            conn.data_out.pending.insert(itt, pw);
             break;
         }
-        conn.awaiting_r2t.pop_front();
+        conn.data_out.awaiting_r2t.pop_front();
         pw.queued = false;
         pw.last_heard = Some(Instant::now());
         // Admitted: the whole transfer is accounted for, so its buffer may be sized for it. Pages
         // are only touched (resident) as data arrives.
         pw.buf.reserve(pw.edtl as usize - pw.buf.len());
         issue_r2ts(conn, itt, &mut pw);
-        conn.pending.insert(itt, pw);
+        conn.data_out.pending.insert(itt, pw);
     }
 }
 
@@ -166,7 +135,7 @@ fn issue_r2ts(conn: &mut Conn, itt: u32, pw: &mut PendingWrite) {
 pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
     let b = &pdu.bhs;
     let itt = b.itt();
-    let Some(mut pw) = conn.pending.remove(&itt) else {
+    let Some(mut pw) = conn.data_out.pending.remove(&itt) else {
         // Data for an aborted, refused or unknown task is read and discarded (4.2.3.3 / 11.7).
         tracing::debug!(itt, "Data-Out for no pending write discarded");
         return Flow::Continue;
@@ -217,7 +186,7 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
         execute(conn, exec);
         return Flow::Continue;
     }
-    conn.pending.insert(itt, pw);
+    conn.data_out.pending.insert(itt, pw);
     if wants_r2t {
         enqueue(conn, itt);
     }
@@ -234,7 +203,7 @@ pub(crate) fn expire(conn: &mut Conn, now: Instant) -> Instant {
     let timeout = conn.registry.data_out_timeout();
     let mut next = now + timeout;
     let mut expired = Vec::new();
-    for (itt, pw) in &conn.pending {
+    for (itt, pw) in &conn.data_out.pending {
         let Some(deadline) = pw.last_heard.map(|t| t + timeout) else { continue };
         if deadline <= now {
             expired.push(*itt);
@@ -243,7 +212,7 @@ pub(crate) fn expire(conn: &mut Conn, now: Instant) -> Instant {
         }
     }
     for itt in &expired {
-        let Some(pw) = conn.pending.remove(itt) else { continue };
+        let Some(pw) = conn.data_out.pending.remove(itt) else { continue };
         tracing::info!(
             peer = %conn.peer,
             itt,
@@ -253,7 +222,7 @@ pub(crate) fn expire(conn: &mut Conn, now: Instant) -> Instant {
         );
         // Not there when task management removed it first: an aborted task gets no answer.
         if conn.session.finish_task(*itt, pw.id) {
-            check_condition(conn, *itt, pw.lun_raw, initiator_response_timeout_sense());
+            check_condition(conn, *itt, pw.lun_raw, sense::initiator_response_timeout());
         }
         // Dropping the write frees its buffer and releases its reservation (waking other
         // connections waiting for the daemon's budget).
@@ -278,18 +247,18 @@ fn check_data_out(
     // Data PDUs arrive in order (DataPDUInOrder and DataSequenceInOrder are Yes), so every PDU
     // continues where the buffer ends, and none goes past the Expected Data Transfer Length.
     if offset as usize != pw.buf.len() {
-        return Err(fixed_sense(0x0b, 0x4b, 0x05)); // DATA OFFSET ERROR
+        return Err(sense::data_offset_error());
     }
     if offset.checked_add(len).is_none_or(|end| end > pw.edtl) {
-        return Err(fixed_sense(0x0b, 0x4b, 0x00)); // DATA PHASE ERROR
+        return Err(sense::data_phase_error());
     }
     if ttt == RESERVED_TAG {
         // Unsolicited data: not negotiated, or past FirstBurstLength.
         if len > pw.unsolicited_left {
-            return Err(unexpected_unsolicited_sense());
+            return Err(sense::unexpected_unsolicited_data());
         }
         if data_sn != pw.unsol_data_sn {
-            return Err(fixed_sense(0x0b, 0x4b, 0x00));
+            return Err(sense::data_phase_error());
         }
         pw.unsolicited_left -= len;
         pw.unsol_data_sn = pw.unsol_data_sn.wrapping_add(1);
@@ -300,11 +269,11 @@ fn check_data_out(
             r.received += len;
             r.data_sn = r.data_sn.wrapping_add(1);
             if fin && r.received != r.len {
-                return Err(fixed_sense(0x0b, 0x4b, 0x00));
+                return Err(sense::data_phase_error());
             }
             Ok(())
         }
-        _ => Err(fixed_sense(0x0b, 0x4b, 0x00)),
+        _ => Err(sense::data_phase_error()),
     }
 }
 
@@ -313,8 +282,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::params::SessionParams;
     use crate::registry::Registry;
+    use crate::session::window::CmdWindow;
     use crate::session::{Session, SessionType};
-    use crate::window::CmdWindow;
     use crate::write_budget::WriteBudget;
     use crate::writer::{out_queue, OutReceiver, Outgoing};
     use parking_lot::Mutex;
@@ -393,8 +362,8 @@ pub(crate) mod tests {
         // An aborted write gives its budget back too.
         conn.session.nexus.as_ref().unwrap().tasks().abort_task(3, None);
         let s = conn.session.clone();
-        conn.pending.retain(|itt, p| s.has_task(*itt, p.id));
-        assert!(!conn.pending.values().any(|p| p.id == c));
+        conn.data_out.pending.retain(|itt, p| s.has_task(*itt, p.id));
+        assert!(!conn.data_out.pending.values().any(|p| p.id == c));
         assert_eq!(conn.write_budget.used(), 48 * 1024);
     }
 
@@ -406,7 +375,7 @@ pub(crate) mod tests {
         // Nothing else is admitted, so the large write proceeds (bursts of MaxBurstLength); the
         // small one waits for it.
         assert_eq!(r2ts(&mut rx).iter().map(|r| (r.0, r.3)).collect::<Vec<_>>(), [(1, 32 * 1024)]);
-        conn.pending.remove(&1);
+        conn.data_out.pending.remove(&1);
         admit_waiting(&mut conn);
         assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
     }
@@ -435,7 +404,7 @@ pub(crate) mod tests {
             }
             other => panic!("expected the CHECK CONDITION, got {other:?}"),
         }
-        assert!(!conn.session.has_task(1, silent) && !conn.pending.contains_key(&1));
+        assert!(!conn.session.has_task(1, silent) && !conn.data_out.pending.contains_key(&1));
         // Its budget is free, so the write that waited for budget (which did not expire: it was
         // waiting on the target) gets its R2T.
         assert_eq!(r2ts(&mut rx).iter().map(|r| r.0).collect::<Vec<_>>(), [2]);
@@ -461,7 +430,7 @@ pub(crate) mod tests {
         let timeout = conn.registry.data_out_timeout();
         new_write(&mut conn, 1, 8 * 1024);
         let ttt = r2ts(&mut rx)[0].1;
-        let admitted = conn.pending[&1].last_heard.expect("admitted: waiting on the initiator");
+        let admitted = conn.data_out.pending[&1].last_heard.expect("admitted: waiting on the initiator");
         std::thread::sleep(std::time::Duration::from_millis(5));
         let mut h = Bhs::new(Opcode::DataOut);
         h.set_flags(0); // not the burst's last PDU
@@ -470,10 +439,10 @@ pub(crate) mod tests {
         let data = BytesMut::from(&[0u8; 512][..]);
         assert_eq!(on_data_out(&mut conn, Pdu { bhs: h, ahs: Vec::new(), data }), Flow::Continue);
         // The timeout counts from the last Data-Out, not from the command.
-        let heard = conn.pending[&1].last_heard.expect("waiting on the initiator");
+        let heard = conn.data_out.pending[&1].last_heard.expect("waiting on the initiator");
         assert!(heard > admitted);
         expire(&mut conn, admitted + timeout);
-        assert!(rx.try_recv().is_none() && conn.pending.contains_key(&1));
+        assert!(rx.try_recv().is_none() && conn.data_out.pending.contains_key(&1));
         expire(&mut conn, heard + timeout);
         assert!(matches!(rx.try_recv(), Some(Outgoing::Scsi(r)) if r.itt == 1));
     }

@@ -2,7 +2,7 @@
 //! ITT 0xffffffff asks for no answer; a TTT other than 0xffffffff answers a NOP-In of ours. Also the
 //! target's own probe of idle connections (tgt's nop_interval / nop_count).
 
-use crate::connection::{Conn, Flow};
+use crate::full_feature::connection::{Conn, Flow};
 use crate::params::NopParams;
 use crate::pdu::{Bhs, Opcode, Pdu, RESERVED_TAG};
 use crate::writer::Stat;
