@@ -1,19 +1,9 @@
-//! tgt-admin's targets.conf parser (crates/tgtadm/src/admin/conf.rs) and its checks into target
-//! specs (spec.rs), compiled here from their source files since tgt-admin is a binary. A file that
-//! parses and checks must survive `--dump`: the dump parses back into the same specs.
+//! tgt-admin's targets.conf parser (rtgt_tgtadm::admin::conf) and its checks into target specs
+//! (admin::spec), from the tgtadm library. A file that parses and checks must survive `--dump`: the
+//! dump parses back into the same specs.
 #![no_main]
 
-// Flat, as in tgt-admin's main.rs, so that their `super::` paths resolve.
-#[allow(dead_code)]
-#[path = "../../crates/tgtadm/src/admin/conf.rs"]
-mod conf;
-#[allow(dead_code)]
-#[path = "../../crates/tgtadm/src/admin/dump.rs"]
-mod dump;
-#[allow(dead_code)]
-#[path = "../../crates/tgtadm/src/admin/spec.rs"]
-mod spec;
-
+use rtgt_tgtadm::admin::{conf, dump, spec};
 use std::path::Path;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -1,20 +1,13 @@
-//! tgtadm: tgt's administration command for rtgt. Parses tgt's command line into a typed request,
-//! sends it to tgtd over the control socket, and prints the reply in tgt's layout (or as JSON).
+//! tgtadm's run: parses tgt's command line into a typed request, sends it to tgtd over the control
+//! socket, and prints the reply in tgt's layout (or as JSON). The binary only calls `main`.
 
-mod cli;
-mod cli_modes;
-mod client;
-mod help;
-mod options;
-mod render;
-mod render_modes;
-mod render_params;
-
-use cli::Command;
+use crate::cli::{self, Command};
+use crate::{client, help, render};
 use std::io::Write;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+/// The whole of the `tgtadm` binary: arguments from the process, exit status to it.
+pub fn main() -> ExitCode {
     let mut argv = Vec::new();
     for arg in std::env::args_os().skip(1) {
         match arg.into_string() {
@@ -33,7 +26,7 @@ fn exit(code: i32) -> ExitCode {
 }
 
 /// Everything but process concerns: returns the exit status.
-fn run(argv: &[String], env_socket: Option<String>) -> i32 {
+pub fn run(argv: &[String], env_socket: Option<String>) -> i32 {
     // Known before parsing, so that even a command-line mistake answers in JSON.
     let wants_json = argv.iter().any(|a| a == "--json");
     let command = match cli::parse(argv, env_socket) {
@@ -91,9 +84,9 @@ fn run(argv: &[String], env_socket: Option<String>) -> i32 {
                     },
                 }
             } else if let (true, rtgt_mgmt::Reply::TargetList(targets)) = (params_only, &reply) {
-                targets.iter().map(render_params::target_params).collect()
+                targets.iter().map(render::target_params::target_params).collect()
             } else if let (true, rtgt_mgmt::Reply::Sessions(list)) = (session_show, &reply) {
-                render_modes::sessions(list, true)
+                render::session::sessions(list, true)
             } else {
                 render::render(&reply)
             };

@@ -2,7 +2,7 @@
 //! (`--targ`), `-t 1`, `-t1`, clustered flags (`-Fd`), in any order. Errors carry the texts glibc's
 //! getopt prints for tgt's tgtadm, so scripts see the same diagnostics.
 
-use crate::cli::CliError;
+use super::error::CliError;
 
 /// Every option tgtadm knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,10 @@
 //! Tests of the command-line rules, with the texts Debian's tgtadm 1.0.85 prints.
 
 use super::*;
+use rtgt_mgmt::{
+    AccountOp, AclEntry, ConnectionOp, DeviceType, LldOp, LunOp, LunSpec, Op, Param, PortalOp, SessionOp, SystemOp,
+    TargetOp,
+};
 
 fn parse_line(line: &str) -> Result<Command, CliError> {
     let argv: Vec<String> = line.split_whitespace().map(String::from).collect();
@@ -263,4 +267,75 @@ fn wait_option() {
         let err = parse_line(&format!("--wait {bad} --mode target --op show")).unwrap_err();
         assert!(err.message.contains("--wait takes a number of seconds"), "{}", err.message);
     }
+}
+
+#[test]
+fn accounts() {
+    assert_eq!(
+        request("--mode account --op new --user alice --password s3cret"),
+        Op::Account(AccountOp::New { user: "alice".into(), password: "s3cret".into() })
+    );
+    assert_eq!(
+        request("-m account -o bind -t 0 -u bob -O"),
+        Op::Account(AccountOp::Bind { tid: 0, user: "bob".into(), outgoing: true })
+    );
+    assert_eq!(
+        request("-m account -o unbind -t 3 -u bob"),
+        Op::Account(AccountOp::Unbind { tid: 3, user: "bob".into(), outgoing: false })
+    );
+    assert_eq!(request("-m account -o show"), Op::Account(AccountOp::Show { secrets: false }));
+    assert_eq!(request("-m account -o show --json --secrets"), Op::Account(AccountOp::Show { secrets: true }));
+    assert_eq!(request("-m account -o delete -u bob"), Op::Account(AccountOp::Delete { user: "bob".into() }));
+    // As measured with tgt 1.0.85.
+    assert_eq!(
+        error("-m account -o show --user alice"),
+        ("tgtadm: account mode: option '-u' is not allowed/supported".into(), 22)
+    );
+    assert_eq!(error("-m account -o new -u alice").0, "tgtadm: 'password' option is necessary");
+    assert_eq!(error("-m account -o bind -u alice").0, "tgtadm: 'tid' option is necessary");
+    assert_eq!(error("-m account -o update -u a").0, "tgtadm: operation update not supported in account mode");
+}
+
+#[test]
+fn portals() {
+    assert_eq!(
+        request("--mode portal --op new --param portal=127.0.0.1:3261"),
+        Op::Portal(PortalOp::New { address: "127.0.0.1:3261".parse().unwrap() })
+    );
+    assert_eq!(
+        request("--mode portal --op delete --params portal=[::1]:3262"),
+        Op::Portal(PortalOp::Delete { address: "[::1]:3262".parse().unwrap() })
+    );
+    assert_eq!(
+        request("--mode portal --op new -P portal=10.0.0.1"),
+        Op::Portal(PortalOp::New { address: "10.0.0.1:3260".parse().unwrap() })
+    );
+    assert_eq!(request("--mode portal --op show"), Op::Portal(PortalOp::Show));
+    assert!(error("--mode portal --op new").0.contains("'portal' parameter is necessary"));
+    assert!(error("--mode portal --op new -P portal=nowhere:1").0.contains("not an address"));
+    assert!(error("--mode portal --op new -P portal=1.2.3.4:1,colour=red").0.contains("colour"));
+}
+
+#[test]
+fn drivers_sessions_connections() {
+    assert_eq!(request("--mode lld --op show"), Op::Lld(LldOp::Show));
+    assert_eq!(request("--mode lld --op start --lld iscsi"), Op::Lld(LldOp::Start));
+    assert_eq!(request("--mode lld --op stop"), Op::Lld(LldOp::Stop));
+    assert_eq!(request("--mode session --op show --tid 1"), Op::Session(SessionOp::Show { tid: 1, sid: None }));
+    assert_eq!(
+        request("--mode session --op delete --tid 1 --sid 4"),
+        Op::Session(SessionOp::Delete { tid: 1, sid: 4 })
+    );
+    assert_eq!(
+        request("--mode conn --op show --tid 1 --sid 2 --cid 0"),
+        Op::Connection(ConnectionOp::Show { tid: 1, sid: Some(2), cid: Some(0) })
+    );
+    assert_eq!(
+        request("--mode conn --op delete --tid 1 --sid 2 --cid 0"),
+        Op::Connection(ConnectionOp::Delete { tid: 1, sid: 2, cid: 0 })
+    );
+    assert_eq!(error("--mode conn --op delete --tid 1 --sid 2").0, "tgtadm: 'cid' option is necessary");
+    assert_eq!(error("--mode session --op delete --tid 1").0, "tgtadm: 'sid' option is necessary");
+    assert_eq!(error("--mode conn --op show").0, "tgtadm: 'tid' option is necessary");
+    assert_eq!(error("--mode lld --op show --tid 1").0, "tgtadm: lld mode: option '-t' is not allowed/supported");
 }

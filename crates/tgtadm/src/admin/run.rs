@@ -1,25 +1,11 @@
-//! tgt-admin: applies tgt's /etc/tgt/targets.conf to a running tgtd through the same control
-//! socket tgtadm uses. The file is parsed and checked completely, and the whole plan made, before
-//! the first request is sent; if a request fails, what this run created is removed again.
+//! tgt-admin's run: its options, then reading the running state, planning and applying. The
+//! binary only calls `main`.
 
-mod command;
-mod conf;
-mod dump;
-mod plan;
-mod spec;
-
-#[path = "../client.rs"]
-mod client;
-#[allow(dead_code)]
-#[path = "../render.rs"]
-mod render;
-#[allow(dead_code)]
-#[path = "../render_modes.rs"]
-mod render_modes;
-
-use plan::{Plan, Running, Selection};
+use super::plan::{self, Plan, Running, Selection};
+use super::spec::{self, Account, Discovery};
+use super::{command, conf, dump};
+use crate::{client, render};
 use rtgt_mgmt::{AccountEntry, AccountOp, Op, Param, Reply, Request, TargetOp};
-use spec::{Account, Discovery};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -360,7 +346,8 @@ fn set_target_state(args: &Args, selection: &Selection, state: &str) -> Result<(
     Ok(())
 }
 
-fn main() -> ExitCode {
+/// The whole of the `tgt-admin` binary: arguments from the process, exit status to it.
+pub fn main() -> ExitCode {
     let mut argv = Vec::new();
     for arg in std::env::args_os().skip(1) {
         match arg.into_string() {
