@@ -2,9 +2,10 @@
 //! target with no unit of its own there: it has no medium, no block state and no commands beyond
 //! the primary ones every type shares, so its table is exactly `spc::commands`' shared group.
 
-use crate::opcodes::{OpcodeEntry, OpcodeTable};
+use crate::opcodes::{DeviceOps, OpcodeEntry, OpcodeTable};
 use crate::spc::commands as spc;
 use crate::spc::mode::ModePages;
+use crate::spc::vpd::{DEVICE_ID, SERIAL, SUPPORTED};
 
 static ROWS: &[OpcodeEntry] = &[
     spc::TEST_UNIT_READY,
@@ -30,4 +31,14 @@ pub(crate) static MODE_PAGES: ModePages = ModePages {
     apply: |_, _, _| {},
     device_specific: |_| 0,
     block_descriptors: false,
+};
+
+/// The controller to the shared path: nothing to report in REQUEST SENSE, nothing refused while
+/// busy.
+pub(crate) static OPS: DeviceOps = DeviceOps {
+    commands: &COMMANDS,
+    mode_pages: &MODE_PAGES,
+    vpd_pages: &[SUPPORTED, SERIAL, DEVICE_ID],
+    state_sense: |_| None,
+    admit: |_, _| Ok(()),
 };

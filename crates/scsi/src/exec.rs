@@ -6,16 +6,39 @@
 //! field); then a reservation held by another nexus; then NOT READY for media-access commands.
 
 use crate::cdb::Command;
+use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::opcodes::{Lookup, Request, Run, MEDIUM, NO_UA, RESERVATION_OK};
 use crate::sbc;
 use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, commands, inquiry, report_luns};
-use crate::target::{Ctx, Failure, Target, TaskResult};
+use crate::target::{Ctx, Nexus, Target, TaskResult};
 use crate::ScsiStatus;
 use std::sync::Arc;
 
-pub(crate) async fn execute(
+impl Target {
+    /// Run one command. `lun` is the decoded LUN number (see `decode_lun`); `data_out` holds the bytes
+    /// the initiator sent (possibly fewer or more than the CDB calls for); `data_in` is cleared and
+    /// filled with the response data, already cut to the CDB's allocation length (the transport cuts
+    /// it further to its expected transfer length).
+    pub async fn execute(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut Vec<u8>,
+    ) -> TaskResult {
+        data_in.clear();
+        let Some(unit) = self.lun(lun) else {
+            return no_such_lun(self, cdb, data_in);
+        };
+        let ctx = Ctx { target: self, nexus, lun };
+        execute(&unit, &ctx, cdb, data_out, data_in).await
+    }
+}
+
+async fn execute(
     lu: &Arc<LogicalUnit>,
     ctx: &Ctx<'_>,
     cdb: &[u8],
@@ -66,7 +89,8 @@ async fn run(
     data_out_expected: &mut u32,
 ) -> Result<(), Failure> {
     let device = lu.device_type();
-    let found = device.commands().lookup(cdb, lu.config().thin_provisioning);
+    let ops = crate::dispatch::ops(device);
+    let found = ops.commands.lookup(cdb, lu.config().thin_provisioning);
     let reports_ua = !matches!(found, Lookup::Found(e) if e.has(NO_UA));
     if reports_ua {
         if let Some(asc) = ctx.nexus.unit_attentions.take(ctx.lun) {
@@ -79,7 +103,7 @@ async fn run(
         Lookup::UnknownServiceAction => return Err(Sense::invalid_cdb_field(1, Some(4)).into()),
     };
     let command = entry.decode(cdb)?;
-    device.admit(lu, &command)?;
+    (ops.admit)(lu, &command)?;
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
     *data_out_expected = command.data_out_len(lu.block_size());
     if let Some(holder) = lu.reservation_holder() {
@@ -93,7 +117,7 @@ async fn run(
     }
     sbc::check_whole_blocks(lu, &command, *data_out_expected, data_out.len())?;
     // `decode` checked that the CDB is at least as long as the row's usage data.
-    let mut request = Request { lu, ctx, cdb: &cdb[..entry.usage.len()], data_out, data_in };
+    let mut request = Request { lu, ops, ctx, cdb: &cdb[..entry.usage.len()], data_out, data_in };
     match entry.run {
         Run::Now(handler) => handler(&mut request, command),
         Run::Io(handler) => handler(&mut request, command).await,
@@ -103,7 +127,7 @@ async fn run(
 /// A command addressed to a LUN the target does not have (SPC-4 6.6.2, 6.33, SAM-5 5.9.8): INQUIRY
 /// answers with peripheral qualifier 011b, REPORT LUNS works as on any LUN, REQUEST SENSE returns
 /// LOGICAL UNIT NOT SUPPORTED as its data, and everything else fails with it.
-pub(crate) fn no_such_lun(target: &Target, cdb: &[u8], data_in: &mut Vec<u8>) -> TaskResult {
+fn no_such_lun(target: &Target, cdb: &[u8], data_in: &mut Vec<u8>) -> TaskResult {
     let format = SenseFormat::Fixed;
     let not_supported = Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED);
     let result = match cdb.first() {

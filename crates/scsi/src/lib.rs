@@ -5,21 +5,32 @@
 //! logical unit's backing store and answers with a status, data-in bytes and sense data. It knows
 //! nothing of sockets, iSCSI or an async runtime: I/O is `async` only because backing stores are.
 //!
-//! Layout: a device type is a module behind `device_type::DeviceType`, which owns three things:
-//! its command table (`opcodes::OpcodeTable`, one row per command: opcode, service action, name,
-//! CDB usage data, flags, decoder and handler), its per-unit state (`lun::TypeState`) and its mode
-//! pages (`spc::mode::ModePages`). `sbc/` is the disk (`sbc::commands` its table, `sbc::state` its
-//! state, `sbc::mode_pages` its pages, one file per group of commands), `controller` the LUN 0
-//! storage array controller. `spc/` is shared by every type: the SPC rows the types list in their
-//! tables (`spc::commands`), INQUIRY, REPORT LUNS, REQUEST SENSE, reservations, REPORT SUPPORTED
-//! OPERATION CODES (answered from the unit's type's table, so it reports exactly what dispatches)
-//! and the MODE SENSE/SELECT framework that asks the type for its pages. `exec` runs the checks
-//! every command goes through (unit attention, decode, reservations, medium) and calls the row's
-//! handler; `cdb` holds the decoders and the typed `Command`; `unit_attention` the per-nexus
-//! conditions; `task_set` each nexus's running tasks (entered by the transports with an abort
-//! handle) and the task management functions, PREEMPT AND ABORT's included; `sense` the encodings; `range_lock` the per-unit LBA range locks that make COMPARE
-//! AND WRITE and ORWRITE atomic against every other write; `mode_page` the administrator's
-//! `mode_page=` parameter.
+//! Layout: a device type is a module (`sbc/` the disk, `controller` the LUN 0 storage array
+//! controller) behind an `opcodes::DeviceOps`: its command table (`opcodes::OpcodeTable`, one row
+//! per command: opcode, service action, name, CDB usage data, flags, decoder and handler), its mode
+//! pages (`spc::mode::ModePages`), its VPD pages, its REQUEST SENSE state and what it admits while
+//! busy. The unit keeps the type's state (`lun::TypeState`; the disk's is `sbc::state`). `spc/` is
+//! shared by every type: the SPC rows the types list in their tables (`spc::commands`), INQUIRY,
+//! REPORT LUNS, REQUEST SENSE, reservations, REPORT SUPPORTED OPERATION CODES (answered from the
+//! unit's type's table, so it reports exactly what dispatches) and the MODE SENSE/SELECT framework
+//! that asks the type for its pages. `exec` runs `Target::execute` and the checks every command
+//! goes through (unit attention, decode, reservations, medium) and calls the row's handler; `cdb`
+//! holds the decoders and the typed `Command`; `unit_attention` the per-nexus conditions;
+//! `task_set` each nexus's running tasks (entered by the transports with an abort handle), `tmf`
+//! the task management functions on them, PREEMPT AND ABORT's included; `sense` the encodings;
+//! `range_lock` the per-unit LBA range locks that make COMPARE AND WRITE and ORWRITE atomic against
+//! every other write; `mode_page` the administrator's `mode_page=` parameter.
+//!
+//! Files depend one way (`scripts/check-cycles crates/scsi` keeps it so), from the bottom:
+//! - leaves: `sense`, `status`, `failure`, `cdb`, `device_type` (the enum and its fixed facts),
+//!   `unit_attention`, `range_lock`, `task_set`, and the state types (`sbc::state`,
+//!   `sbc::sanitize_state`, `sbc::sanitize_journal`, `spc::copy_outcome`, the persistent
+//!   reservation `state` and `reservations`);
+//! - `lun` (the unit with its state; it knows no handler), then `target` (units, nexuses, `Ctx`);
+//! - `opcodes` (table machinery, `Request`, `DeviceOps`), then the handlers (`spc/*`, `sbc/*`),
+//!   which see the unit, the target and the type's `DeviceOps` only through their `Request`;
+//! - the tables (`spc::commands`, `sbc::commands`, `controller`), then `dispatch` (type to
+//!   `DeviceOps`), then `exec` and `tmf`.
 //!
 //! To add a command to a type: one row in the type's table (`sbc/commands.rs`; an SPC command
 //! every type offers goes in `spc/commands.rs` and into each table) naming its decoder and its
@@ -29,10 +40,9 @@
 //! decoder and handler agree, and `tests/cdb_sweep.rs` sweeps every reported bit.
 //!
 //! To add a device type (a CD/DVD, a tape, a changer): a module beside `sbc/` with its table (the
-//! shared SPC rows plus its own), its state (a `TypeState` variant) and its `ModePages`; a
-//! `DeviceType` variant whose methods in `device_type.rs` point at them (table, mode pages, state,
-//! medium, REQUEST SENSE state, admission while busy, INQUIRY version descriptors, VPD pages).
-//! Nothing in `exec` or `spc` names a type.
+//! shared SPC rows plus its own), its `DeviceOps` and its `ModePages`, its state (a `TypeState`
+//! variant), a `DeviceType` variant (name, peripheral type, version descriptors, medium) and one
+//! arm in `dispatch`. Nothing in `exec` or `spc` names a type.
 //!
 //! EXTENDED COPY acts for the nexus that sent it: it names source and destination by designator,
 //! and only among the logical units of that nexus's own target (`spc::xcopy`), so a copy reaches
@@ -66,8 +76,10 @@
 mod cdb;
 mod controller;
 mod device_type;
+mod dispatch;
 mod error_log;
 mod exec;
+mod failure;
 pub mod lun;
 pub mod lun_address;
 pub mod mode_page;
@@ -81,6 +93,7 @@ pub mod target;
 #[cfg(test)]
 mod target_tests;
 pub mod task_set;
+mod tmf;
 mod unit_attention;
 
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};

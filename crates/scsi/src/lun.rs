@@ -136,6 +136,16 @@ pub(crate) enum TypeState {
     Controller,
 }
 
+impl TypeState {
+    /// A new unit's type-specific state.
+    fn new(device: DeviceType) -> Self {
+        match device {
+            DeviceType::Disk => TypeState::Disk(Default::default()),
+            DeviceType::Controller => TypeState::Controller,
+        }
+    }
+}
+
 /// Largest transfer one command may ask for, in bytes (MAXIMUM TRANSFER LENGTH in VPD 0xB0). No
 /// command takes more Data-Out than this (COMPARE AND WRITE's two halves stay within it too), so
 /// transports may refuse larger ones before buffering anything.
@@ -159,7 +169,7 @@ impl LogicalUnit {
             reserved_by: AtomicU64::new(0),
             persistent_reservations: Default::default(),
             mode_select: Mutex::new(()),
-            type_state: config.device_type.new_state(),
+            type_state: TypeState::new(config.device_type),
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
             device_type: config.device_type,

@@ -8,9 +8,11 @@
 //! REPORT SUPPORTED OPERATION CODES, so what a unit reports is exactly what it runs.
 
 use crate::cdb::Command;
+use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
-use crate::target::{Ctx, Failure};
+use crate::spc::mode::ModePages;
+use crate::target::Ctx;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,10 +30,30 @@ pub(crate) const THIN_ONLY: u16 = 1 << 5;
 /// row's usage data and cut to the row's length), the data-out received and the data-in to fill.
 pub(crate) struct Request<'a> {
     pub lu: &'a Arc<LogicalUnit>,
+    /// What the unit's device type offers (its table, mode pages, VPD pages, state): handlers ask
+    /// it here rather than naming the type.
+    pub ops: &'static DeviceOps,
     pub ctx: &'a Ctx<'a>,
     pub cdb: &'a [u8],
     pub data_out: &'a [u8],
     pub data_in: &'a mut Vec<u8>,
+}
+
+/// What a device type contributes to the shared command path beside the facts its enum knows
+/// (`DeviceType`): one static per type beside its table (`sbc::commands::OPS`,
+/// `controller::OPS`), found by `dispatch::ops` and handed to every handler in its `Request`.
+pub(crate) struct DeviceOps {
+    /// Dispatch, CDB checks and REPORT SUPPORTED OPERATION CODES.
+    pub commands: &'static OpcodeTable,
+    /// Its mode pages and mode parameter header bits, for the shared MODE SENSE/SELECT.
+    pub mode_pages: &'static ModePages,
+    /// The VPD pages it offers, in page code order (the page builders are in `spc::vpd`).
+    pub vpd_pages: &'static [u8],
+    /// The unit's own condition for REQUEST SENSE when nothing is pending (SPC-4 6.39).
+    pub state_sense: fn(&LogicalUnit) -> Option<Sense>,
+    /// Refuse a decoded command the unit cannot take in its present state (before reservation
+    /// checks, as the sanitize rules require).
+    pub admit: fn(&LogicalUnit, &Command) -> Result<(), Sense>,
 }
 
 /// What a handler that waits for the backing store returns.

@@ -9,10 +9,10 @@ const TYPES: [DeviceType; 2] = [DeviceType::Disk, DeviceType::Controller];
 #[test]
 fn every_row_is_found_through_the_index() {
     for device in TYPES {
-        for e in device.commands().rows() {
+        for e in crate::dispatch::ops(device).commands.rows() {
             let mut cdb = e.usage.to_vec();
             cdb[1] = e.service_action.unwrap_or(0);
-            match device.commands().lookup(&cdb, true) {
+            match crate::dispatch::ops(device).commands.lookup(&cdb, true) {
                 Lookup::Found(found) => assert!(std::ptr::eq(found, e), "{}", e.name),
                 _ => panic!("{} not found", e.name),
             }
@@ -23,7 +23,7 @@ fn every_row_is_found_through_the_index() {
 #[test]
 fn tables_are_sorted_and_every_row_has_usage_data_and_a_handler() {
     for device in TYPES {
-        let rows = device.commands().rows();
+        let rows = crate::dispatch::ops(device).commands.rows();
         for pair in rows.windows(2) {
             let a = (pair[0].opcode, pair[0].service_action);
             let b = (pair[1].opcode, pair[1].service_action);
@@ -48,7 +48,7 @@ fn every_row_runs_its_own_handler() {
     let disk = TestLun::thin(1 << 20);
     let controller = TestLun::controller();
     for (t, device) in [(&disk, DeviceType::Disk), (&controller, DeviceType::Controller)] {
-        for e in device.commands().rows() {
+        for e in crate::dispatch::ops(device).commands.rows() {
             // Zero fields but the service action; or with 16 in every used field from byte 6 on,
             // so that commands refusing an allocation length below 16 (REPORT LUNS) decode too.
             let zeros = {
@@ -68,12 +68,19 @@ fn every_row_runs_its_own_handler() {
                 .unwrap_or_else(|| panic!("{}: no test CDB decodes", e.name));
             let mut data_in = Vec::new();
             let ctx = crate::target::Ctx { target: &t.target, nexus: &t.nexus, lun: t.lun };
-            let mut req = Request { lu: &t.lu, ctx: &ctx, cdb: &command, data_out: &[], data_in: &mut data_in };
+            let mut req = Request {
+                lu: &t.lu,
+                ops: crate::dispatch::ops(t.lu.device_type()),
+                ctx: &ctx,
+                cdb: &command,
+                data_out: &[],
+                data_in: &mut data_in,
+            };
             let result = match e.run {
                 Run::Now(handler) => handler(&mut req, decoded),
                 Run::Io(handler) => block_on(handler(&mut req, decoded)),
             };
-            if let Err(crate::target::Failure::Sense(sense)) = result {
+            if let Err(crate::failure::Failure::Sense(sense)) = result {
                 assert_ne!(Failure::Sense(sense), mismatch(), "{}: decoder and handler disagree", e.name);
             }
         }
@@ -82,8 +89,8 @@ fn every_row_runs_its_own_handler() {
 
 #[test]
 fn controller_offers_only_the_shared_commands_and_the_disk_offers_them_too() {
-    let disk = DeviceType::Disk.commands().rows();
-    let controller = DeviceType::Controller.commands().rows();
+    let disk = crate::dispatch::ops(DeviceType::Disk).commands.rows();
+    let controller = crate::dispatch::ops(DeviceType::Controller).commands.rows();
     let key = |e: &OpcodeEntry| (e.opcode, e.service_action);
     for e in controller {
         // The same row (decoder and handler), not a second copy that could drift.
@@ -100,7 +107,7 @@ fn controller_offers_only_the_shared_commands_and_the_disk_offers_them_too() {
 
 #[test]
 fn reserved_bit_is_pointed_at() {
-    let Lookup::Found(e) = DeviceType::Disk.commands().lookup(&[0x28], false) else { panic!() };
+    let Lookup::Found(e) = crate::dispatch::ops(DeviceType::Disk).commands.lookup(&[0x28], false) else { panic!() };
     // RDPROTECT = 1 (bit 5 of byte 1).
     let err = e.decode(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap_err();
     assert_eq!(err, Sense::invalid_cdb_field(1, Some(5)));
@@ -116,7 +123,7 @@ fn reserved_bit_is_pointed_at() {
 #[test]
 fn short_cdb_is_an_error_not_a_panic() {
     for device in TYPES {
-        for e in device.commands().rows() {
+        for e in crate::dispatch::ops(device).commands.rows() {
             for n in 1..e.usage.len() {
                 assert!(e.decode(&e.usage[..n]).is_err(), "{} len {n}", e.name);
             }
@@ -126,8 +133,8 @@ fn short_cdb_is_an_error_not_a_panic() {
 
 #[test]
 fn device_and_provisioning_filter() {
-    let disk = DeviceType::Disk.commands();
-    let controller = DeviceType::Controller.commands();
+    let disk = crate::dispatch::ops(DeviceType::Disk).commands;
+    let controller = crate::dispatch::ops(DeviceType::Controller).commands;
     assert!(matches!(controller.lookup(&[0x28], false), Lookup::UnknownOpcode));
     assert!(matches!(disk.lookup(&[0x42], false), Lookup::UnknownOpcode));
     assert!(matches!(disk.lookup(&[0x42], true), Lookup::Found(_)));

@@ -1,9 +1,9 @@
 //! A SCSI target device: its logical units, the I_T nexuses connected to it, unit attentions, and
-//! the path every command takes (`Target::execute`, continued in `exec`). Each nexus owns its task
-//! set; the task management functions live beside it (`task_set`).
+//! unit attentions. The path every command takes (`Target::execute`) is in `exec`, the task
+//! management functions in `tmf`: both sit above the handlers, which see the target through `Ctx`.
 
 use crate::lun::{LogicalUnit, LunConfig};
-use crate::sense::{Asc, Sense};
+use crate::sense::Asc;
 use crate::task_set::{AbortCause, TaskSet};
 use crate::unit_attention::UnitAttentions;
 use crate::ScsiStatus;
@@ -58,19 +58,6 @@ pub enum ResetKind {
 pub enum TmfError {
     #[error("no such logical unit")]
     NoSuchLun,
-}
-
-/// Why a command did not complete with GOOD status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Failure {
-    Sense(Sense),
-    ReservationConflict,
-}
-
-impl From<Sense> for Failure {
-    fn from(s: Sense) -> Self {
-        Failure::Sense(s)
-    }
 }
 
 /// Who is asking, passed to the commands that affect other nexuses or the LUN inventory.
@@ -258,26 +245,6 @@ impl Target {
     /// Tell every nexus that `lun`'s capacity changed (for stores resized by other means).
     pub fn capacity_changed(&self, lun: u64) {
         self.unit_attention_all(lun, Asc::CAPACITY_DATA_HAS_CHANGED);
-    }
-
-    /// Run one command. `lun` is the decoded LUN number (see `decode_lun`); `data_out` holds the bytes
-    /// the initiator sent (possibly fewer or more than the CDB calls for); `data_in` is cleared and
-    /// filled with the response data, already cut to the CDB's allocation length (the transport cuts
-    /// it further to its expected transfer length).
-    pub async fn execute(
-        &self,
-        nexus: &Nexus,
-        lun: u64,
-        cdb: &[u8],
-        data_out: &[u8],
-        data_in: &mut Vec<u8>,
-    ) -> TaskResult {
-        data_in.clear();
-        let Some(unit) = self.lun(lun) else {
-            return crate::exec::no_such_lun(self, cdb, data_in);
-        };
-        let ctx = Ctx { target: self, nexus, lun };
-        crate::exec::execute(&unit, &ctx, cdb, data_out, data_in).await
     }
 
     /// Reset every unit and give every nexus the reset unit attention on every LUN (target reset).

@@ -1,8 +1,8 @@
 //! The task set (SAM-5 4.6, 8): every task an I_T nexus has running, by tag, with the LUN it is
-//! addressed to and the transport's handle to stop it; and the task management functions that end
+//! addressed to and the transport's handle to stop it. The task management functions that end
 //! them (ABORT TASK, ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, I_T NEXUS RESET, target
-//! reset, I_T nexus loss), implemented once here for every transport. PERSISTENT RESERVE OUT with
-//! PREEMPT AND ABORT ends the preempted nexuses' tasks through the same set.
+//! reset, I_T nexus loss, PREEMPT AND ABORT) are in `tmf`, implemented once for every transport on
+//! these sets; this file knows nothing of targets.
 //!
 //! The transport runs a task's future (this crate spawns nothing): it enters the task with `start`
 //! (or `start_unique`), gives the set an `AbortTask` handle, and calls `end` when the task has its
@@ -11,8 +11,6 @@
 //! its lock, so a handle may answer the initiator (virtio answers aborted requests itself) before
 //! the task management function that aborted them is answered.
 
-use crate::sense::Asc;
-use crate::target::{Nexus, ResetKind, Target, TmfError};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,68 +164,6 @@ impl TaskSet {
     /// Every task of the nexus.
     pub fn abort_all(&self, cause: AbortCause) -> usize {
         self.abort_where(cause, |_, _| true)
-    }
-}
-
-/// The task management functions (SAM-5 7). Tasks are aborted before the logical unit's state is
-/// reset, so none of them runs on into the reset unit.
-impl Target {
-    /// ABORT TASK (SAM-5 7.2): the nexus's tasks carrying `tag`, on `lun` when the transport names
-    /// one. Returns how many were aborted (0: the task had completed or never existed).
-    pub fn abort_task(&self, nexus: &Nexus, tag: u64, lun: Option<u64>) -> usize {
-        nexus.tasks.abort_task(tag, lun)
-    }
-
-    /// ABORT TASK SET (SAM-5 7.3): the nexus's own tasks on `lun`. No ACA support (NormACA 0),
-    /// so there is no other state to clear.
-    pub fn abort_task_set(&self, nexus: &Nexus, lun: u64) -> Result<usize, TmfError> {
-        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
-        Ok(nexus.tasks.abort_lun(lun, AbortCause::Aborted))
-    }
-
-    /// CLEAR TASK SET (SAM-5 7.4): with TST 000b (one task set for all nexuses) every nexus's
-    /// tasks on `lun` go; the other nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR.
-    pub fn clear_task_set(&self, nexus: &Nexus, lun: u64) -> Result<usize, TmfError> {
-        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
-        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Aborted)).sum();
-        self.unit_attention_others(nexus, lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-        Ok(aborted)
-    }
-
-    /// LOGICAL UNIT RESET (SAM-5 7.7): every nexus's tasks on `lun` go, the unit's state is reset
-    /// and every nexus gets BUS DEVICE RESET FUNCTION OCCURRED (SAM-5 6.6).
-    pub fn lun_reset(&self, lun: u64) -> Result<usize, TmfError> {
-        let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
-        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Reset)).sum();
-        unit.reset();
-        self.unit_attention_all(lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
-        Ok(aborted)
-    }
-
-    /// TARGET WARM/COLD RESET: every task of every nexus goes, every unit is reset, and every
-    /// nexus gets the reset unit attention on every LUN. Returns how many tasks were aborted.
-    pub fn target_reset(&self, kind: ResetKind) -> usize {
-        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_all(AbortCause::Reset)).sum();
-        self.reset_units(kind);
-        aborted
-    }
-
-    /// I_T NEXUS RESET (SAM-5 7.6, 6.3.4): the nexus loses its tasks and its state (reservations,
-    /// prevented removals); the same initiator port goes on as the returned fresh nexus.
-    pub fn i_t_nexus_reset(&self, nexus: &Nexus) -> Arc<Nexus> {
-        nexus.tasks.abort_all(AbortCause::Reset);
-        self.remove_nexus(nexus);
-        self.add_nexus(nexus.initiator_port.clone())
-    }
-
-    /// PREEMPT AND ABORT (SPC-4 5.12.11.2.6): the tasks of `preempted` on `lun` go; a nexus that
-    /// lost any is told COMMANDS CLEARED BY ANOTHER INITIATOR besides its REGISTRATIONS PREEMPTED.
-    pub(crate) fn preempt_and_abort(&self, preempted: &Nexus, lun: u64) -> usize {
-        let aborted = preempted.tasks.abort_lun(lun, AbortCause::Aborted);
-        if aborted > 0 {
-            preempted.unit_attentions.add(lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-        }
-        aborted
     }
 }
 

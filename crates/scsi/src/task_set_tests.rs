@@ -1,9 +1,11 @@
 //! The task set and the task management functions, with stand-in tasks that record how they ended.
 
 use super::*;
+use crate::sense::Asc;
 use crate::test_util::*;
 use crate::LogicalUnit;
 use crate::LunConfig;
+use crate::{Nexus, ResetKind, TmfError};
 use rtgt_backstore::{Backstore, MemoryStore};
 
 /// A task entered in a nexus's set whose abort handle records the cause it was aborted with.

@@ -3,10 +3,12 @@
 //! here and its handler (and decoder) in a file of `sbc/`.
 
 use crate::cdb::{self, Command};
-use crate::opcodes::{io, now, op, OpcodeEntry, OpcodeTable, Run, FF, MEDIUM, THIN_ONLY};
+use crate::lun::LogicalUnit;
+use crate::opcodes::{io, now, op, DeviceOps, OpcodeEntry, OpcodeTable, Run, FF, MEDIUM, THIN_ONLY};
 use crate::sbc::{capacity, locked_write, medium, prefetch, provisioning, rw, sanitize, sync};
 use crate::sense::Sense;
 use crate::spc::commands as spc;
+use crate::spc::vpd;
 
 const READ: Run = io!(|req, Command::Read { range, fua: _ }| rw::read(req.lu, range, req.cdb.len(), req.data_in));
 const WRITE: Run = io!(|req, Command::Write { range, fua }| rw::write(req.lu, range, fua, req.cdb.len(), req.data_out));
@@ -316,3 +318,25 @@ static ROWS: &[OpcodeEntry] = &[
 
 /// The disk's commands.
 pub(crate) static COMMANDS: OpcodeTable = OpcodeTable::new(ROWS);
+
+/// The disk to the shared path.
+pub(crate) static OPS: DeviceOps = DeviceOps {
+    commands: &COMMANDS,
+    mode_pages: &super::mode_pages::MODE_PAGES,
+    vpd_pages: &[
+        vpd::SUPPORTED,
+        vpd::SERIAL,
+        vpd::DEVICE_ID,
+        vpd::THIRD_PARTY_COPY,
+        vpd::BLOCK_LIMITS,
+        vpd::BLOCK_CHARACTERISTICS,
+        vpd::PROVISIONING,
+    ],
+    state_sense,
+    admit: sanitize::admit,
+};
+
+/// REQUEST SENSE with nothing pending: a disk being sanitized or without medium is NOT READY.
+fn state_sense(lu: &LogicalUnit) -> Option<Sense> {
+    lu.disk().ok().and_then(|d| d.sanitize().sense()).or_else(|| lu.medium().err())
+}

@@ -12,8 +12,8 @@
 //! stays in the sanitize failure mode (MEDIUM ERROR, SANITIZE COMMAND FAILED) until a sanitize
 //! succeeds or, when the failed one had AUSE set, EXIT FAILURE MODE is sent.
 
-use super::sanitize_journal::{RecordState, SanitizeRecord};
-use super::sanitize_state::Failure;
+use super::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
+use super::sanitize_state::{failed, Failure};
 use super::{check_writable, store_error, Access};
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
@@ -35,12 +35,6 @@ const SAVE_EVERY_MAX: u64 = 64 << 20;
 /// The PARAMETER LIST LENGTH field (CDB bytes 7-8) is wrong for the service action.
 fn bad_length() -> Sense {
     Sense::invalid_cdb_field(7, Some(7))
-}
-
-/// MEDIUM ERROR, SANITIZE COMMAND FAILED: a sanitize failed and the unit has not left the failure
-/// mode (SBC-4 4.11.3).
-pub(crate) const fn failed() -> Sense {
-    Sense::new(SenseKey::MediumError, Asc::SANITIZE_COMMAND_FAILED)
 }
 
 /// Fields of the SANITIZE CDB (SBC-4 5.30.1).
@@ -278,6 +272,44 @@ fn report(lu: &LogicalUnit, err: &rtgt_backstore::BackstoreError) -> Sense {
     let _ = store_error(lu, err, Access::Write);
     failed()
 }
+impl LogicalUnit {
+    /// Attach the unit's sanitize journal and act on what it holds (see the module's comment). An
+    /// entry that does not fit this unit (a pattern of another block size, an unknown service
+    /// action) is an error and is left alone.
+    pub fn attach_sanitize_journal(
+        self: &Arc<Self>,
+        journal: Arc<dyn SanitizeJournal>,
+    ) -> std::io::Result<JournalRestore> {
+        let state = self.disk().map_err(|_| std::io::Error::other("only a disk has a sanitize journal"))?.sanitize();
+        state.set_journal(journal.clone());
+        let Some(record) = journal.load()? else {
+            return Ok(JournalRestore::Nothing);
+        };
+        let fits = match record.service_action {
+            OVERWRITE => record.pattern.len() == self.block_size() as usize,
+            BLOCK_ERASE | CRYPTOGRAPHIC_ERASE => record.pattern.is_empty(),
+            _ => false,
+        };
+        if !fits {
+            return Err(std::io::Error::other(format!(
+                "saved sanitize state does not fit this unit (service action {:#04x}, pattern of {} bytes)",
+                record.service_action,
+                record.pattern.len()
+            )));
+        }
+        match record.state {
+            RecordState::Failed => {
+                state.end(Failure::for_ause(record.ause));
+                Ok(JournalRestore::FailureMode)
+            }
+            RecordState::Running => {
+                start(self, record).map_err(|sense| std::io::Error::other(sense.to_string()))?;
+                Ok(JournalRestore::Resumed)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Failure;

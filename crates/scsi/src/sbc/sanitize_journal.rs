@@ -4,12 +4,8 @@
 //! on until it completes); a failed one leaves the unit in the sanitize failure mode again. The
 //! daemon provides the storage (`SanitizeJournal`); the SCSI core writes it when an operation
 //! starts, as an OVERWRITE progresses (so a resumed one continues where the last run got to rather
-//! than rewriting the whole medium) and when it ends.
-
-use super::sanitize::{self, BLOCK_ERASE, CRYPTOGRAPHIC_ERASE, OVERWRITE};
-use super::sanitize_state::Failure;
-use crate::lun::LogicalUnit;
-use std::sync::Arc;
+//! than rewriting the whole medium) and when it ends. The types live here, below the unit; attaching
+//! a journal to a unit and resuming from it is `sanitize::attach_sanitize_journal`.
 
 /// Where the journal entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,49 +49,12 @@ pub enum JournalRestore {
     FailureMode,
 }
 
-impl LogicalUnit {
-    /// Attach the unit's sanitize journal and act on what it holds (see the module's comment). An
-    /// entry that does not fit this unit (a pattern of another block size, an unknown service
-    /// action) is an error and is left alone.
-    pub fn attach_sanitize_journal(
-        self: &Arc<Self>,
-        journal: Arc<dyn SanitizeJournal>,
-    ) -> std::io::Result<JournalRestore> {
-        let state = self.disk().map_err(|_| std::io::Error::other("only a disk has a sanitize journal"))?.sanitize();
-        state.set_journal(journal.clone());
-        let Some(record) = journal.load()? else {
-            return Ok(JournalRestore::Nothing);
-        };
-        let fits = match record.service_action {
-            OVERWRITE => record.pattern.len() == self.block_size() as usize,
-            BLOCK_ERASE | CRYPTOGRAPHIC_ERASE => record.pattern.is_empty(),
-            _ => false,
-        };
-        if !fits {
-            return Err(std::io::Error::other(format!(
-                "saved sanitize state does not fit this unit (service action {:#04x}, pattern of {} bytes)",
-                record.service_action,
-                record.pattern.len()
-            )));
-        }
-        match record.state {
-            RecordState::Failed => {
-                state.end(Failure::for_ause(record.ause));
-                Ok(JournalRestore::FailureMode)
-            }
-            RecordState::Running => {
-                sanitize::start(self, record).map_err(|sense| std::io::Error::other(sense.to_string()))?;
-                Ok(JournalRestore::Resumed)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_util::*;
     use parking_lot::Mutex;
+    use std::sync::Arc;
 
     /// A journal in memory that also remembers every call.
     #[derive(Debug, Default)]

@@ -3,10 +3,16 @@
 //! lives in atomics.
 
 use super::sanitize_journal::{SanitizeJournal, SanitizeRecord};
-use crate::sense::Sense;
+use crate::sense::{Asc, Sense, SenseKey};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
+
+/// MEDIUM ERROR, SANITIZE COMMAND FAILED: a sanitize failed and the unit has not left the failure
+/// mode (SBC-4 4.11.3).
+pub(crate) const fn failed() -> Sense {
+    Sense::new(SenseKey::MediumError, Asc::SANITIZE_COMMAND_FAILED)
+}
 
 /// How a failed sanitize may be left (SBC-4 4.11.3): the AUSE bit of the SANITIZE that started it
 /// chose the unrestricted completion mode (EXIT FAILURE MODE is enough) or the restricted one (only
@@ -73,7 +79,7 @@ impl SanitizeState {
         match (self.progress(), self.failure()) {
             (Some(progress), _) => Some(Sense::sanitize_in_progress(progress)),
             (None, Failure::None) => None,
-            (None, _) => Some(super::sanitize::failed()),
+            (None, _) => Some(failed()),
         }
     }
 

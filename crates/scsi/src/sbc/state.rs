@@ -2,7 +2,7 @@
 //! the nexuses preventing medium removal, the outcomes of EXTENDED COPY for RECEIVE COPY RESULTS,
 //! the rate limit of its backing-store failure log and the state of SANITIZE.
 
-use crate::spc::xcopy::CopyOutcome;
+use crate::spc::copy_outcome::CopyOutcome;
 use parking_lot::Mutex;
 
 /// EXTENDED COPY results kept per unit for RECEIVE COPY RESULTS.

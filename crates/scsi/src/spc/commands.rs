@@ -34,6 +34,7 @@ pub(crate) const INQUIRY: OpcodeEntry = op!(
     cdb::inquiry,
     now!(|req, Command::Inquiry { evpd, page_code, alloc_len }| inquiry::inquiry(
         req.lu,
+        req.ops.vpd_pages,
         evpd,
         page_code,
         alloc_len,
@@ -45,6 +46,7 @@ const MODE_SELECT: crate::opcodes::Run =
     now!(|req, Command::ModeSelect { ten, pf: _, sp, param_len }| mode::mode_select(
         req.lu,
         req.ctx,
+        req.ops.mode_pages,
         ten,
         sp,
         param_len,
@@ -53,6 +55,7 @@ const MODE_SELECT: crate::opcodes::Run =
 const MODE_SENSE: crate::opcodes::Run =
     now!(|req, Command::ModeSense { ten, dbd, llbaa, pc, page_code, subpage, alloc_len }| mode::mode_sense(
         req.lu,
+        req.ops.mode_pages,
         mode::ModeSenseRequest { ten, dbd, llbaa, pc, page_code, subpage, alloc_len },
         req.data_in
     ));
@@ -79,7 +82,7 @@ pub(crate) const REPORT_SUPPORTED_OPCODES: OpcodeEntry = op!(
     cdb::report_supported_opcodes,
     now!(|req, Command::ReportSupportedOpcodes { rctd, options, opcode, service_action, alloc_len }| {
         let request = rsoc::RsocRequest { rctd, options, opcode, service_action, alloc_len };
-        rsoc::report_supported_opcodes(req.lu, request, req.data_in)
+        rsoc::report_supported_opcodes(req.lu, req.ops.commands, request, req.data_in)
     }),
     [0xa3, 0x0c, 0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0]
 );

@@ -6,13 +6,14 @@ use crate::sense::Sense;
 
 pub(crate) fn inquiry(
     lu: &LogicalUnit,
+    vpd_pages: &[u8],
     evpd: bool,
     page_code: u8,
     alloc_len: u16,
     data_in: &mut Vec<u8>,
 ) -> Result<(), Sense> {
     if evpd {
-        vpd::page(lu, page_code, data_in)?;
+        vpd::page(lu, vpd_pages, page_code, data_in)?;
     } else {
         standard(lu, data_in);
     }

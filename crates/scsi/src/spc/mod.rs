@@ -1,6 +1,7 @@
 //! Primary commands (SPC-4) common to every device type.
 
 pub(crate) mod commands;
+pub(crate) mod copy_outcome;
 pub(crate) mod inquiry;
 pub(crate) mod mode;
 pub(crate) mod persistent_reservation;

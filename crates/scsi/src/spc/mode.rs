@@ -81,9 +81,15 @@ fn page_image(types: &ModePages, code: u8, values: ModeParams, pc: PageControl) 
 /// One page as MODE SENSE reports it, appended to `out`: the administrator's bytes (`mode_page=`)
 /// where there are some, with the bits MODE SELECT may change following the current values; the
 /// built-in image otherwise. Returns the page's length.
-fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, out: &mut Vec<u8>) -> usize {
+fn put_page(
+    config: &LunConfig,
+    types: &ModePages,
+    code: u8,
+    values: ModeParams,
+    pc: PageControl,
+    out: &mut Vec<u8>,
+) -> usize {
     let start = out.len();
-    let types = config.device_type.mode_pages();
     let builtin = SHARED.contains(&code) || types.pages.contains(&code);
     match config.mode_pages.iter().find(|m| m.page == code && m.subpage == 0) {
         // Nothing in the administrator's page is changeable except what the built-in page of that
@@ -113,9 +119,9 @@ fn put_page(config: &LunConfig, code: u8, values: ModeParams, pc: PageControl, o
 }
 
 /// Page codes the unit reports, built-in and the administrator's, in code order.
-fn all_pages(config: &LunConfig) -> Vec<u8> {
+fn all_pages(config: &LunConfig, types: &ModePages) -> Vec<u8> {
     let mut all: Vec<u8> = SHARED.to_vec();
-    all.extend_from_slice(config.device_type.mode_pages().pages);
+    all.extend_from_slice(types.pages);
     all.extend(config.mode_pages.iter().filter(|m| m.subpage == 0).map(|m| m.page));
     all.sort_unstable();
     all.dedup();
@@ -132,7 +138,12 @@ pub(crate) struct ModeSenseRequest {
     pub alloc_len: u16,
 }
 
-pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<u8>) -> Result<(), Sense> {
+pub(crate) fn mode_sense(
+    lu: &LogicalUnit,
+    types: &ModePages,
+    req: ModeSenseRequest,
+    out: &mut Vec<u8>,
+) -> Result<(), Sense> {
     let pc = match req.pc {
         0 => PageControl::Current,
         1 => PageControl::Changeable,
@@ -141,8 +152,7 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
         _ => return Err(Sense::illegal_request(Asc::SAVING_PARAMETERS_NOT_SUPPORTED)),
     };
     let config = lu.config();
-    let types = config.device_type.mode_pages();
-    let all = all_pages(&config);
+    let all = all_pages(&config, types);
     let selected: Vec<u8> = if req.page_code == ALL_PAGES {
         // Subpage 0xff with page 0x3f asks for every subpage too; we have none beyond 0.
         if req.subpage != 0 && req.subpage != 0xff {
@@ -192,7 +202,7 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
         }
     }
     for code in selected {
-        put_page(&config, code, values, pc, out);
+        put_page(&config, types, code, values, pc, out);
     }
     if req.ten {
         let total = (out.len() - 2) as u16;
@@ -208,6 +218,7 @@ pub(crate) fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<
 pub(crate) fn mode_select(
     lu: &LogicalUnit,
     ctx: &Ctx<'_>,
+    types: &ModePages,
     ten: bool,
     sp: bool,
     param_len: u16,
@@ -227,7 +238,6 @@ pub(crate) fn mode_select(
     }
     let data = &data_out[..param_len];
     let config = lu.config();
-    let types = config.device_type.mode_pages();
     let (bdl, long) = if ten {
         (usize::from(u16::from_be_bytes([data[6], data[7]])), data[4] & 0x01 != 0)
     } else {
@@ -265,7 +275,7 @@ pub(crate) fn mode_select(
     let _serialise = lu.mode_select_lock();
     let current = lu.mode_params();
     let mut next = current;
-    let all = all_pages(&config);
+    let all = all_pages(&config, types);
     let (mut cur, mut mask) = (Vec::new(), Vec::new());
     while off < data.len() {
         if data.len() - off < 2 {
@@ -286,8 +296,8 @@ pub(crate) fn mode_select(
         // Compared with what MODE SENSE reports, so a page read and sent back unchanged is accepted.
         cur.clear();
         mask.clear();
-        let cur_len = put_page(&config, code, current, PageControl::Current, &mut cur);
-        put_page(&config, code, current, PageControl::Changeable, &mut mask);
+        let cur_len = put_page(&config, types, code, current, PageControl::Current, &mut cur);
+        put_page(&config, types, code, current, PageControl::Changeable, &mut mask);
         if len != cur_len {
             return Err(Sense::invalid_param_field(off as u16 + 1, Some(7)));
         }

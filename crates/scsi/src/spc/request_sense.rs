@@ -10,7 +10,7 @@ use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 /// its device type reports it (a disk being sanitized or without medium is NOT READY).
 pub(crate) fn run(req: &mut Request<'_>, desc: bool, alloc_len: u8) -> Result<(), Sense> {
     let pending = req.ctx.nexus.unit_attentions.take(req.ctx.lun).map(Sense::unit_attention);
-    let state = pending.or_else(|| req.lu.device_type().state_sense(req.lu));
+    let state = pending.or_else(|| (req.ops.state_sense)(req.lu));
     request_sense(state, desc, alloc_len, req.data_in);
     Ok(())
 }

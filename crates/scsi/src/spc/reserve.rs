@@ -8,8 +8,8 @@
 //! direction, PERSISTENT RESERVE from a nexus other than the RESERVE holder, conflicts through the
 //! opcode table like any command without RESERVATION_OK.)
 
+use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::target::Failure;
 
 pub(crate) fn reserve(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
     if lu.persistent_reservations().has_registrations() {

@@ -3,7 +3,7 @@
 
 use super::truncate;
 use crate::lun::LogicalUnit;
-use crate::opcodes::OpcodeEntry;
+use crate::opcodes::{OpcodeEntry, OpcodeTable};
 use crate::sense::Sense;
 
 /// SPC-4 6.35.4 command timeouts descriptor: we give no timeouts (0 = not specified).
@@ -17,8 +17,12 @@ pub(crate) struct RsocRequest {
     pub alloc_len: u32,
 }
 
-pub(crate) fn report_supported_opcodes(lu: &LogicalUnit, req: RsocRequest, out: &mut Vec<u8>) -> Result<(), Sense> {
-    let table = lu.device_type().commands();
+pub(crate) fn report_supported_opcodes(
+    lu: &LogicalUnit,
+    table: &OpcodeTable,
+    req: RsocRequest,
+    out: &mut Vec<u8>,
+) -> Result<(), Sense> {
     let thin = lu.config().thin_provisioning;
     let offered = || table.rows().iter().filter(|e| e.offered(thin));
     match req.options {

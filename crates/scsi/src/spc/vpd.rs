@@ -20,15 +20,16 @@ pub(crate) const MAX_UNMAP_BLOCKS: u32 = 0x4_0000;
 /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT.
 pub(crate) const MAX_UNMAP_DESCRIPTORS: u32 = 256;
 
-/// Build VPD page `code` into `out`; unknown pages are INVALID FIELD IN CDB (SPC-4 6.6.1).
-pub(crate) fn page(lu: &LogicalUnit, code: u8, out: &mut Vec<u8>) -> Result<(), Sense> {
+/// Build VPD page `code` into `out` from the unit's type's `pages`; unknown pages are INVALID FIELD
+/// IN CDB (SPC-4 6.6.1).
+pub(crate) fn page(lu: &LogicalUnit, pages: &[u8], code: u8, out: &mut Vec<u8>) -> Result<(), Sense> {
     let config = lu.config();
-    if !config.device_type.vpd_pages().contains(&code) {
+    if !pages.contains(&code) {
         return Err(Sense::invalid_cdb_field(2, Some(7)));
     }
     out.extend_from_slice(&[lu.peripheral_byte(), code, 0, 0]);
     match code {
-        SUPPORTED => out.extend_from_slice(config.device_type.vpd_pages()),
+        SUPPORTED => out.extend_from_slice(pages),
         SERIAL => {
             let sn = config.scsi_sn.as_bytes();
             let pad = SERIAL_WIDTH.saturating_sub(sn.len());

@@ -19,6 +19,7 @@
 //! (4 GiB) in one command, through buffers of one chunk whatever its length, and can be aborted
 //! between chunks (`copy_bytes`).
 
+use super::copy_outcome::CopyOutcome;
 use super::truncate;
 use crate::cdb::{be16, be32, be64};
 use crate::lun::LogicalUnit;
@@ -56,18 +57,6 @@ const UNSUPPORTED_TARGET_DESCRIPTOR_TYPE: Asc = Asc(0x26, 0x07);
 const TOO_MANY_SEGMENT_DESCRIPTORS: Asc = Asc(0x26, 0x08);
 const UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE: Asc = Asc(0x26, 0x09);
 const COPY_TARGET_DEVICE_NOT_REACHABLE: Asc = Asc(0x0d, 0x02);
-
-/// What RECEIVE COPY RESULTS reports about a finished copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CopyOutcome {
-    pub ok: bool,
-    pub segments_processed: u16,
-    /// Bytes written to destinations.
-    pub transferred: u64,
-    /// The sense of a failed copy, for FAILED SEGMENT DETAILS.
-    pub sense_key: u8,
-    pub asc: (u8, u8),
-}
 
 /// A target descriptor after parsing: the unit it names, or why it cannot be used.
 enum Cscd {

@@ -4,8 +4,8 @@
 use super::state::{PrSnapshot, PrType, Register};
 use super::transport_id;
 use crate::cdb::be16;
+use crate::failure::Failure;
 use crate::sense::{Asc, Sense};
-use crate::target::Failure;
 
 pub(crate) const REGISTER: u8 = 0x00;
 pub(crate) const RESERVE: u8 = 0x01;

@@ -4,8 +4,8 @@
 //! returns the unit attentions it causes, so the caller can save the copy (APTPL) before it takes
 //! effect.
 
+use crate::failure::Failure;
 use crate::sense::{Asc, Sense};
-use crate::target::Failure;
 
 /// SPC-4 6.16.3 persistent reservation TYPE codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,12 @@
 //! nexuses, unit attentions, the RESERVE/RELEASE interplay and APTPL saving.
 
 use super::*;
+use crate::sense::Asc;
 use crate::test_util::*;
 use crate::Nexus;
 use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 const A: &str = "iqn.2024-01.test:i1";
 
