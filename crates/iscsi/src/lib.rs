@@ -27,7 +27,8 @@
 //! Inside, one folder per phase of a connection's life: `pdu/` (framing); `login/` (the state
 //! machine, `negotiate` for keys, `auth` with `chap` and `auth_guard` for the security stage,
 //! `establish` for creating, reinstating or joining the session); `session/` (the session, its
-//! CmdSN `window`, and its `teardown`); `full_feature/` (the reader and dispatch over one
+//! CmdSN `window`, its `teardown`, and the `info` tgtadm shows; a session reaches its target only
+//! through `TargetSessions`, so `registry` depends on `session` and not the other way); `full_feature/` (the reader and dispatch over one
 //! `connection`, one handler per request: `scsi_command`, `data_out` with its own `state`, `tmf`,
 //! `discovery` (Text), `nop`, `logout`; `execute` runs a command, `sense` builds the sense data iSCSI
 //! answers with itself). Beside them: `text` (key=value), `params`, `limits`, `accounts`,

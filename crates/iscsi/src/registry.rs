@@ -5,8 +5,8 @@
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
 use crate::limits::SessionLimit;
 use crate::login::auth_guard::{FailureThrottle, RecentChallenges};
-use crate::params::{NopParams, SessionParams, TargetParams};
-use crate::session::Session;
+use crate::params::{NopParams, TargetParams};
+use crate::session::{Session, TargetSessions};
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
 use std::collections::BTreeMap;
@@ -14,6 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+// Kept at their old paths (`registry::SessionInfo`, the crate root) for tgtd.
+pub use crate::session::info::{ConnectionInfo, SessionInfo};
 
 /// Who may log in to a target (tgtadm --op bind --initiator-address / --initiator-name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,27 +66,6 @@ impl AclRule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionInfo {
-    pub cid: u16,
-    pub initiator_address: SocketAddr,
-    pub target_address: SocketAddr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionInfo {
-    /// Target session identifying handle.
-    pub tsih: u16,
-    pub initiator_name: String,
-    pub isid: [u8; 6],
-    pub connections: Vec<ConnectionInfo>,
-    /// The values negotiated by the leading login (digests and segment lengths as the leading
-    /// connection has them).
-    pub params: SessionParams,
-    /// The CHAP user the initiator authenticated as; None without CHAP.
-    pub chap_user: Option<String>,
-}
-
 #[derive(Debug)]
 pub struct IscsiTarget {
     pub scsi: Arc<Target>,
@@ -91,7 +73,8 @@ pub struct IscsiTarget {
     accounts: Mutex<BoundAccounts>,
     params: Mutex<TargetParams>,
     nop: Mutex<NopParams>,
-    pub(crate) sessions: Mutex<Vec<Arc<Session>>>,
+    /// Its sessions; each of them holds this too, to leave it when it ends.
+    pub(crate) sessions: Arc<TargetSessions>,
     /// tgtadm `--mode target --op update --name state --value offline|ready`.
     offline: AtomicBool,
 }
@@ -99,12 +82,12 @@ pub struct IscsiTarget {
 impl IscsiTarget {
     pub fn new(scsi: Arc<Target>) -> Arc<Self> {
         Arc::new(IscsiTarget {
+            sessions: Arc::new(TargetSessions::new(scsi.clone())),
             scsi,
             acl: Mutex::new(Vec::new()),
             accounts: Mutex::new(BoundAccounts::default()),
             params: Mutex::new(TargetParams::default()),
             nop: Mutex::new(NopParams::default()),
-            sessions: Mutex::new(Vec::new()),
             offline: AtomicBool::new(false),
         })
     }
@@ -187,8 +170,7 @@ impl IscsiTarget {
         *self.nop.lock()
     }
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        let sessions: Vec<Arc<Session>> = self.sessions.lock().clone();
-        sessions.iter().map(|s| s.info()).collect()
+        self.sessions.all().iter().map(|s| s.info()).collect()
     }
     /// Force one session out (tgtadm --mode conn --op delete for its last connection): its tasks are
     /// aborted and its connections closed. False when no session has this TSIH.
@@ -216,8 +198,7 @@ impl IscsiTarget {
     }
     /// Close every session (used by delete --force and shutdown).
     pub fn close_sessions(&self) {
-        let sessions: Vec<Arc<Session>> = self.sessions.lock().clone();
-        for s in sessions {
+        for s in self.sessions.all() {
             s.close_connections();
         }
     }
@@ -226,10 +207,7 @@ impl IscsiTarget {
         self.params.lock().max_sessions
     }
     pub(crate) fn find_session(&self, pick: impl Fn(&Session) -> bool) -> Option<Arc<Session>> {
-        self.sessions.lock().iter().find(|s| pick(s)).cloned()
-    }
-    pub(crate) fn remove_session(&self, s: &Arc<Session>) {
-        self.sessions.lock().retain(|x| !Arc::ptr_eq(x, s));
+        self.sessions.find(pick)
     }
 }
 
@@ -397,7 +375,7 @@ impl Registry {
                 continue;
             }
             let t = *last;
-            if !targets.iter().any(|tg| tg.sessions.lock().iter().any(|s| s.tsih == t)) {
+            if !targets.iter().any(|tg| tg.sessions.find(|s| s.tsih == t).is_some()) {
                 return t;
             }
         }

@@ -234,8 +234,7 @@ pub(crate) async fn serve_io<R, W>(
     reader.header_digest = p.header_digest == Digest::Crc32c;
     reader.data_digest = p.data_digest == Digest::Crc32c;
     reader.max_data_segment = p.our_max_recv_data_segment_length;
-    let max_xmit =
-        li.session.target.as_ref().map(|t| t.target_params().max_xmit_data_segment_length).unwrap_or(u32::MAX);
+    let max_xmit = li.target.as_ref().map(|t| t.target_params().max_xmit_data_segment_length).unwrap_or(u32::MAX);
     let pool = Arc::new(BufPool::default());
     let writer = Writer {
         sock: wr,
@@ -262,7 +261,7 @@ pub(crate) async fn serve_io<R, W>(
     params.our_max_recv_data_segment_length = p.our_max_recv_data_segment_length;
     params.initiator_max_recv_data_segment_length = p.initiator_max_recv_data_segment_length;
     let cid = li.session.conns.lock().iter().find(|c| c.id == id).map(|c| c.info.cid).unwrap_or(0);
-    let mut conn = Conn::new(id, cid, li.session, params, tx, pool, registry, local, peer);
+    let mut conn = Conn::new(id, cid, li.session, li.target, params, tx, pool, registry, local, peer);
     drop(live);
     conn.run(&mut reader, &control).await;
     conn.session.leave(conn.id);

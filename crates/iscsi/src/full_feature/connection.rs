@@ -6,7 +6,7 @@ use super::data_out::state::DataOutState;
 use super::pending_text::PendingText;
 use crate::params::SessionParams;
 use crate::pdu::{Bhs, Opcode, RESERVED_TAG};
-use crate::registry::Registry;
+use crate::registry::{IscsiTarget, Registry};
 use crate::session::{Session, SessionType};
 use crate::write_budget::{WriteBudget, WRITE_DATA_BUDGET};
 use crate::writer::{BufPool, OutSender, Outgoing, Stat};
@@ -36,6 +36,8 @@ pub(crate) struct Conn {
     pub id: u64,
     pub cid: u16,
     pub session: Arc<Session>,
+    /// The target logged in to (its NOP settings); None for discovery.
+    pub target: Option<Arc<IscsiTarget>>,
     pub params: SessionParams,
     pub out: OutSender,
     pub pool: Arc<BufPool>,
@@ -57,6 +59,7 @@ impl Conn {
         id: u64,
         cid: u16,
         session: Arc<Session>,
+        target: Option<Arc<IscsiTarget>>,
         params: SessionParams,
         out: OutSender,
         pool: Arc<BufPool>,
@@ -69,6 +72,7 @@ impl Conn {
             id,
             cid,
             session,
+            target,
             params,
             out,
             pool,

@@ -126,7 +126,7 @@ pub(crate) fn send_targets(
 fn answer(conn: &Conn, pairs: &[(String, String)]) -> Vec<u8> {
     let mut out = Vec::new();
     let own = match conn.session.kind {
-        SessionType::Normal => conn.session.target.as_ref().map(|t| t.name().to_string()),
+        SessionType::Normal => conn.session.target.as_ref().map(|t| t.scsi.name.clone()),
         SessionType::Discovery => None,
     };
     for (k, v) in pairs {

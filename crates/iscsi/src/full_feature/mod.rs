@@ -25,7 +25,7 @@ impl Conn {
     /// Read and dispatch PDUs until the connection ends.
     pub async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut PduReader<R>, control: &ConnControl) {
         // Discovery sessions have no target and are not probed (nor are they in tgt).
-        let mut prober = self.session.target.as_ref().and_then(|t| nop::Prober::new(t.nop()));
+        let mut prober = self.target.as_ref().and_then(|t| nop::Prober::new(t.nop()));
         let mut received: u64 = 0;
         let out = self.out.clone();
         let budget = self.write_budget.clone();

@@ -28,7 +28,7 @@ const TASK_REASSIGN: u8 = 8;
 
 /// Every session of the target this session belongs to.
 fn target_sessions(s: &Session) -> Vec<Arc<Session>> {
-    s.target.as_ref().map(|t| t.sessions.lock().clone()).unwrap_or_default()
+    s.target.as_ref().map(|t| t.all()).unwrap_or_default()
 }
 
 /// The response code of a function addressed to a logical unit.

@@ -2,7 +2,8 @@
 //! the daemon's and the target's session bounds). A session's end is the session's own (`session`).
 
 use super::state::{ConnCtx, Login, LoginStatus};
-use crate::registry::{ConnectionInfo, IscsiTarget};
+use crate::registry::IscsiTarget;
+use crate::session::info::ConnectionInfo;
 use crate::session::window::CmdWindow;
 use crate::session::{initiator_port, ConnHandle, Session, SessionType};
 use parking_lot::Mutex;
@@ -69,7 +70,7 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
                 return Err(out_of_sessions(ctx, &initiator, "target", max));
             }
             let nexus = t.scsi.add_nexus(initiator_port(&initiator, &st.isid));
-            (Some((*t).clone()), Some(nexus))
+            (Some(t.sessions.clone()), Some(nexus))
         }
         None => (None, None),
     };
@@ -78,7 +79,7 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
         isid: st.isid,
         initiator_name: initiator,
         kind: st.kind,
-        target: target.clone(),
+        target,
         nexus,
         params,
         chap_user: st.security.user().map(str::to_string),

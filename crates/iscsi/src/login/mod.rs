@@ -10,6 +10,7 @@ use crate::login::chap::ChapKeys;
 use crate::login::negotiate::Negotiation;
 use crate::params::SessionParams;
 use crate::pdu::{encode_pdu, off, Bhs, Opcode, Pdu, PduError, PduReader};
+use crate::registry::IscsiTarget;
 use crate::session::{Session, SessionType};
 use crate::text;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub(crate) const LOGIN_DATA_LIMIT: u32 = 8192;
 /// A completed login.
 pub(crate) struct LoggedIn {
     pub session: Arc<Session>,
+    /// The target logged in to; None for discovery.
+    pub target: Option<Arc<IscsiTarget>>,
     /// This connection's parameters (digests and segment lengths are per connection).
     pub params: SessionParams,
     pub stat_sn: u32,
@@ -126,7 +129,7 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
                 st.stat_sn = st.stat_sn.wrapping_add(1);
                 let params = st.neg.finish();
-                return Some(LoggedIn { session, params, stat_sn: st.stat_sn });
+                return Some(LoggedIn { session, target: st.target.clone(), params, stat_sn: st.stat_sn });
             }
             Err(status) => {
                 let who = st.initiator_name.as_deref().unwrap_or("");

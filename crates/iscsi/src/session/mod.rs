@@ -1,17 +1,20 @@
 //! Sessions (RFC 7143 4.4): what the connections of one initiator port on one target share — the
 //! command window and the I_T nexus, whose task set (in the SCSI core) holds the session's tasks by
 //! ITT — and the connection handles through which a session (or the whole server) closes or warns
-//! its connections.
+//! its connections. A normal session knows of its target only what it needs (`TargetSessions`: the
+//! SCSI target and the target's session list), so the session does not depend on the registry that
+//! owns it.
 
+pub(crate) mod info;
 mod teardown;
 pub(crate) mod window;
 
 use crate::limits::SessionSlot;
 use crate::params::SessionParams;
-use crate::registry::{ConnectionInfo, IscsiTarget, SessionInfo};
+use crate::session::info::{ConnectionInfo, SessionInfo};
 use crate::session::window::CmdWindow;
-use parking_lot::Mutex;
-use rtgt_scsi::{AbortCause, AbortTask, Nexus, TaskId};
+use parking_lot::{Mutex, MutexGuard};
+use rtgt_scsi::{AbortCause, AbortTask, Nexus, Target, TaskId};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
@@ -74,6 +77,35 @@ impl AbortTask for IscsiTask {
     }
 }
 
+/// The sessions of one iSCSI target and the SCSI target their I_T nexuses belong to. The iSCSI
+/// target (registry) owns it and each of its normal sessions holds it: a session leaves the list
+/// and drops its nexus when it ends, and task management reaches its sibling sessions through it.
+#[derive(Debug)]
+pub(crate) struct TargetSessions {
+    pub scsi: Arc<Target>,
+    list: Mutex<Vec<Arc<Session>>>,
+}
+
+impl TargetSessions {
+    pub fn new(scsi: Arc<Target>) -> Self {
+        TargetSessions { scsi, list: Mutex::new(Vec::new()) }
+    }
+    /// Every session now.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.list.lock().clone()
+    }
+    pub fn find(&self, pick: impl Fn(&Session) -> bool) -> Option<Arc<Session>> {
+        self.list.lock().iter().find(|s| pick(s)).cloned()
+    }
+    /// The list itself, for a login that checks the target's bound and adds its session at once.
+    pub fn lock(&self) -> MutexGuard<'_, Vec<Arc<Session>>> {
+        self.list.lock()
+    }
+    fn remove(&self, s: &Arc<Session>) {
+        self.list.lock().retain(|x| !Arc::ptr_eq(x, s));
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SessionType {
     Discovery,
@@ -86,7 +118,7 @@ pub(crate) struct Session {
     pub initiator_name: String,
     pub kind: SessionType,
     /// None for discovery sessions.
-    pub target: Option<Arc<IscsiTarget>>,
+    pub target: Option<Arc<TargetSessions>>,
     pub nexus: Option<Arc<Nexus>>,
     pub params: SessionParams,
     /// The CHAP user the leading login authenticated as.

@@ -35,7 +35,7 @@ impl Session {
         self.abort_all_tasks();
         self.close_connections();
         if let Some(t) = &self.target {
-            t.remove_session(self);
+            t.remove(self);
             if let Some(n) = &self.nexus {
                 t.scsi.remove_nexus(n);
             }

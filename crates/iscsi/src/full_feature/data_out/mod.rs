@@ -311,7 +311,7 @@ pub(crate) mod tests {
         let (tx, rx) = out_queue();
         let addr = "127.0.0.1:3260".parse().unwrap();
         let params = SessionParams::default();
-        let mut conn = Conn::new(1, 0, session, params, tx, Default::default(), Registry::new(), addr, addr);
+        let mut conn = Conn::new(1, 0, session, None, params, tx, Default::default(), Registry::new(), addr, addr);
         conn.write_budget = WriteBudget::new(budget, Default::default());
         (conn, rx)
     }
