@@ -15,6 +15,7 @@ pub mod lun_param;
 pub mod request;
 pub mod response;
 pub mod socket_path;
+pub mod store_spec;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
@@ -27,3 +28,4 @@ pub use response::{
     AccountEntry, AccountView, BackingStoreView, ConnectionView, Limits, LldTarget, LldView, LunView, NexusView,
     PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
 };
+pub use store_spec::{parse_size, StoreFlags, StoreKind, StoreSpec, StoreSpecError};

@@ -33,11 +33,16 @@ pub fn run(argv: &[String], env_socket: Option<String>) -> i32 {
         Ok(c) => c,
         Err(e) if wants_json => {
             let message = e.message.strip_prefix("tgtadm: ").unwrap_or(&e.message);
-            print_json_error("usage", message, None);
+            // A refused value answers as the daemon's refusal of it would.
+            let code = if e.detail.is_some() { "invalid_request" } else { "usage" };
+            print_json_error(code, message, e.detail.as_deref());
             return e.exit_code;
         }
         Err(e) => {
             eprintln!("{}", e.message);
+            if let Some(detail) = &e.detail {
+                eprintln!("tgtadm: {detail}");
+            }
             if e.hint {
                 eprintln!("Try `tgtadm --help' for more information.");
             }
