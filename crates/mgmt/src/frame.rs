@@ -111,7 +111,7 @@ mod tests {
             Request::iscsi(Op::LogicalUnit(LunOp::Update {
                 tid: 1,
                 lun: 3,
-                params: vec![Param::new("readonly", "1")],
+                changes: vec![LunChange::Set(LunParam::Readonly(true)), LunChange::ReloadCapacity],
             })),
             Request::iscsi(Op::System(SystemOp::Show)),
             Request::iscsi(Op::System(SystemOp::Delete { force: false })),

@@ -19,7 +19,7 @@ pub mod store_spec;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
-pub use lun_param::{LunParam, LunParamError};
+pub use lun_param::{LunChange, LunParam, LunParamError};
 pub use request::{
     AccountOp, AclEntry, ConnectionOp, DeviceType, Lld, LldOp, LunOp, LunSpec, Op, Param, PortalOp, Request, SessionOp,
     SystemOp, TargetOp,

@@ -4,7 +4,7 @@
 //! Every tgt 1.0.x mode has its variant of [`Op`]; rtgt's additions (LUN show, session delete, forced
 //! system delete) are marked where they are.
 
-use crate::{LunParam, StoreSpec};
+use crate::{LunChange, LunParam, StoreSpec};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -194,11 +194,11 @@ pub enum LunOp {
         tid: u32,
         lun: u64,
     },
-    /// `--params vendor_id=...,readonly=1`.
+    /// `--params vendor_id=...,readonly=1,capacity=reload`, checked by the client.
     Update {
         tid: u32,
         lun: u64,
-        params: Vec<Param>,
+        changes: Vec<LunChange>,
     },
     /// One LUN as `Reply::Lun` (an rtgt addition; tgt has no LUN show).
     Show {

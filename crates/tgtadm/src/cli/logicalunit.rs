@@ -4,7 +4,7 @@
 use super::args::{check_allowed, need_tid, not_supported, params, Args, Mode, Operation};
 use super::error::CliError;
 use super::options::Opt;
-use rtgt_mgmt::{DeviceType, LunOp, LunParam, LunSpec, Op, StoreSpec};
+use rtgt_mgmt::{DeviceType, LunChange, LunOp, LunParam, LunSpec, Op, StoreSpec};
 
 pub(crate) fn op(
     args: &Args,
@@ -81,7 +81,9 @@ pub(crate) fn op(
             let Some(text) = args.value(Opt::Params) else {
                 return Err(CliError::invalid("update operation requires the 'params' option"));
             };
-            LunOp::Update { tid, lun, params: params(text)? }
+            // Checked here: the request carries typed changes.
+            let changes = LunChange::parse_all(&params(text)?).map_err(|e| CliError::refused(e.code(), e))?;
+            LunOp::Update { tid, lun, changes }
         }
         Operation::Show => {
             check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun])?;

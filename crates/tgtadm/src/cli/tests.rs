@@ -2,8 +2,8 @@
 
 use super::*;
 use rtgt_mgmt::{
-    AccountOp, AclEntry, ConnectionOp, DeviceType, LldOp, LunOp, LunParam, LunSpec, Op, Param, PortalOp, SessionOp,
-    StoreFlags, StoreKind, StoreSpec, SystemOp, TargetOp,
+    AccountOp, AclEntry, ConnectionOp, DeviceType, LldOp, LunChange, LunOp, LunParam, LunSpec, Op, Param, PortalOp,
+    SessionOp, StoreFlags, StoreKind, StoreSpec, SystemOp, TargetOp,
 };
 
 fn parse_line(line: &str) -> Result<Command, CliError> {
@@ -105,7 +105,7 @@ fn logical_unit_commands() {
         Op::LogicalUnit(LunOp::Update {
             tid: 1,
             lun: 1,
-            params: vec![Param::new("vendor_id", "ACME"), Param::new("readonly", "1")]
+            changes: vec![LunChange::Set(LunParam::VendorId("ACME".into())), LunChange::Set(LunParam::Readonly(true))]
         })
     );
 }
@@ -237,7 +237,7 @@ fn rtgt_refuses_what_tgt_would_store_blindly() {
     // A new LUN's store and parameters are typed here: a bad value never reaches the daemon.
     let refused = |line: &str| {
         let e = parse_line(line).unwrap_err();
-        (e.message, e.detail.unwrap_or_default(), e.exit_code)
+        (e.message, e.refusal.and_then(|r| r.message).unwrap_or_default(), e.exit_code)
     };
     let invalid = |detail: &str| ("tgtadm: invalid request".to_string(), detail.to_string(), 22);
     assert_eq!(
@@ -253,6 +253,18 @@ fn rtgt_refuses_what_tgt_would_store_blindly() {
     assert_eq!(
         refused("-m lu -o new -t 1 -l 1 -b /d --params vendor_id=NINE_CHARS"),
         invalid("vendor_id must be at most 8 printable ASCII characters")
+    );
+    // So are an update's changes; a capacity other than a reload is an operation rtgt does not do.
+    assert_eq!(
+        refused("-m lu -o update -t 1 -l 1 --params readonly=1,online=2"),
+        invalid("online must be 0 or 1, not '2'")
+    );
+    let unsupported = refused("-m lu -o update -t 1 -l 1 --params capacity=2G");
+    assert_eq!(unsupported.0, "tgtadm: this operation isn't supported");
+    assert_eq!(unsupported.1, "only capacity=reload (re-read the backing store's size) is supported");
+    assert_eq!(
+        request("-m lu -o update -t 1 -l 1 --params capacity=reload"),
+        Op::LogicalUnit(LunOp::Update { tid: 1, lun: 1, changes: vec![LunChange::ReloadCapacity] })
     );
 }
 

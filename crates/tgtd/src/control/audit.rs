@@ -91,8 +91,9 @@ pub(crate) fn render(request: &Request) -> String {
             LunOp::Delete { tid, lun } => {
                 let _ = write!(out, "logicalunit delete tid={tid} lun={lun}");
             }
-            LunOp::Update { tid, lun, params } => {
-                let _ = write!(out, "logicalunit update tid={tid} lun={lun} {}", params_text(params));
+            LunOp::Update { tid, lun, changes } => {
+                let params: Vec<Param> = changes.iter().map(rtgt_mgmt::LunChange::to_param).collect();
+                let _ = write!(out, "logicalunit update tid={tid} lun={lun} {}", params_text(&params));
             }
             LunOp::Show { tid, lun } => {
                 let _ = write!(out, "logicalunit show tid={tid} lun={lun}");

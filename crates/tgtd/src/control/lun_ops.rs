@@ -4,7 +4,7 @@ use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
 use rtgt_backstore::{BackstoreError, BackstoreKind, BackstoreSpec, FaultRule, OpenFlags};
-use rtgt_mgmt::{DeviceType, ErrorCode, LunOp, LunParam, LunSpec, MgmtError, Param, Reply, StoreKind};
+use rtgt_mgmt::{DeviceType, ErrorCode, LunChange, LunOp, LunParam, LunSpec, MgmtError, Reply, StoreKind};
 use rtgt_scsi::{LogicalUnit, LunConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ pub(crate) fn apply(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
     match op {
         LunOp::New { tid, lun, spec } => new(daemon, tid, lun, &spec),
         LunOp::Delete { tid, lun } => delete(daemon, tid, lun),
-        LunOp::Update { tid, lun, params } => update(daemon, tid, lun, &params),
+        LunOp::Update { tid, lun, changes } => update(daemon, tid, lun, &changes),
         LunOp::Show { tid, lun } => {
             let target = find(daemon, tid)?;
             if let Some(unit) = target.scsi.lun(lun) {
@@ -87,12 +87,11 @@ pub(crate) fn retry_pending(
     daemon: &Daemon,
     target: &rtgt_scsi::Target,
     lun: u64,
-    params: &[Param],
+    changes: &[LunChange],
 ) -> Result<Reply, MgmtError> {
     let tid = target.tid;
     let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
-    let online = params.iter().any(|p| p.name == "online" && p.value == "1");
-    if !online || params.len() != 1 {
+    if changes != [LunChange::Set(LunParam::Online(true))] {
         return Err(invalid(format!(
             "LUN {lun} of target {tid} is not open (backing store missing: {}): only online=1 (open it again) applies",
             pending.reason
@@ -277,40 +276,33 @@ enum Change {
     Readonly(bool),
 }
 
-/// Check every parameter first, then apply them all: a mistake changes nothing.
-fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
+/// Check every change first (a mode page against the pages the core knows), then apply them all:
+/// a mistake changes nothing.
+fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Result<Reply, MgmtError> {
     let target = find(daemon, tid)?;
-    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, params) };
-    if params.is_empty() {
+    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, requested) };
+    if requested.is_empty() {
         return Err(invalid("no parameter given"));
     }
-    let mut changes = Vec::with_capacity(params.len());
+    let mut changes = Vec::with_capacity(requested.len());
     // Everything but online/readonly is checked on a copy of the configuration, then swapped in whole.
     let mut config = unit.info().config;
     let mut reconfigured = false;
     let mut reload_capacity = false;
-    for p in params {
-        changes.push(match p.name.as_str() {
+    for change in requested {
+        changes.push(match change {
             // Online resize: re-read the store's size; every nexus is told CAPACITY DATA HAS CHANGED.
-            "capacity" if p.value == "reload" => {
+            LunChange::ReloadCapacity => {
                 reload_capacity = true;
                 continue;
             }
-            "capacity" => {
-                return Err(MgmtError::with_message(
-                    ErrorCode::Unsupported,
-                    "only capacity=reload (re-read the backing store's size) is supported",
-                ))
+            LunChange::Set(LunParam::Online(on)) => Change::Online(*on),
+            LunChange::Set(LunParam::Readonly(ro)) => Change::Readonly(*ro),
+            LunChange::Set(other) => {
+                configure(&mut config, other)?;
+                reconfigured = true;
+                continue;
             }
-            _ => match LunParam::parse(p).map_err(|e| invalid(e.to_string()))? {
-                LunParam::Online(on) => Change::Online(on),
-                LunParam::Readonly(ro) => Change::Readonly(ro),
-                other => {
-                    configure(&mut config, &other)?;
-                    reconfigured = true;
-                    continue;
-                }
-            },
         });
     }
     if reconfigured {
@@ -331,6 +323,7 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
 #[cfg(test)]
 mod param_tests {
     use super::*;
+    use rtgt_mgmt::Param;
 
     fn apply(pairs: &[(&str, &str)]) -> Result<LunConfig, MgmtError> {
         let mut config = LunConfig::disk(1, 1);

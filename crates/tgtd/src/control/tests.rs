@@ -4,8 +4,8 @@
 use super::{dispatch, serve, Outcome};
 use crate::Daemon;
 use rtgt_mgmt::{
-    read_message, write_message, AclEntry, DeviceType, ErrorCode, LunOp, LunParam, LunSpec, Op, Param, Reply, Request,
-    Response, StoreKind, StoreSpec, SystemOp, TargetOp, TargetView,
+    read_message, write_message, AclEntry, DeviceType, ErrorCode, LunChange, LunOp, LunParam, LunSpec, Op, Param,
+    Reply, Request, Response, StoreKind, StoreSpec, SystemOp, TargetOp, TargetView,
 };
 use std::sync::Arc;
 
@@ -157,7 +157,8 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 9, lun: 1 })), ErrorCode::NoLun);
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 0 })), ErrorCode::NoLun);
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Show { tid: 1, lun: 7 })), ErrorCode::NoLun);
-    let update = |lun| Op::LogicalUnit(LunOp::Update { tid: 1, lun, params: vec![Param::new("readonly", "1")] });
+    let update =
+        |lun| Op::LogicalUnit(LunOp::Update { tid: 1, lun, changes: vec![LunChange::Set(LunParam::Readonly(true))] });
     assert_eq!(err(&d, update(7)), ErrorCode::NoLun);
     ok(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 1 }));
     assert_eq!(show(&d)[0].luns.len(), 1);
@@ -236,20 +237,27 @@ fn lun_flags_change_on_a_live_unit() {
     let d = Daemon::new();
     ok(&d, new_target(1, "iqn.2026-11.t:flags"));
     ok(&d, new_lun(1, 1, memory("1M")));
-    let update = |params: &[(&str, &str)]| {
-        Op::LogicalUnit(LunOp::Update {
-            tid: 1,
-            lun: 1,
-            params: params.iter().map(|(n, v)| Param::new(*n, *v)).collect(),
-        })
+    // Pairs are checked where they are read (tgtadm); the daemon gets typed changes.
+    let pairs = |params: &[(&str, &str)]| {
+        let pairs: Vec<Param> = params.iter().map(|(n, v)| Param::new(*n, *v)).collect();
+        LunChange::parse_all(&pairs)
     };
+    let update =
+        |params: &[(&str, &str)]| Op::LogicalUnit(LunOp::Update { tid: 1, lun: 1, changes: pairs(params).unwrap() });
     ok(&d, update(&[("readonly", "1"), ("online", "0")]));
     let lun = show(&d)[0].luns[1].clone();
     assert!(lun.readonly && !lun.online);
-    // A bad pair anywhere changes nothing.
-    assert_eq!(err(&d, update(&[("readonly", "0"), ("online", "2")])), ErrorCode::InvalidRequest);
-    assert_eq!(err(&d, update(&[("readonly", "0"), ("frob", "1")])), ErrorCode::InvalidRequest);
-    assert_eq!(err(&d, update(&[("readonly", "0"), ("vendor_id", "NINE CHARS")])), ErrorCode::InvalidRequest);
+    // A bad pair anywhere refuses them all.
+    assert!(pairs(&[("readonly", "0"), ("online", "2")]).is_err());
+    assert!(pairs(&[("readonly", "0"), ("frob", "1")]).is_err());
+    assert!(pairs(&[("readonly", "0"), ("vendor_id", "NINE CHARS")]).is_err());
+    // What only the daemon can judge (a mode page's bytes) refused anywhere changes nothing.
+    let bad_page =
+        vec![LunChange::Set(LunParam::Readonly(false)), LunChange::Set(LunParam::ModePage("8:0:3:1".into()))];
+    assert_eq!(
+        err(&d, Op::LogicalUnit(LunOp::Update { tid: 1, lun: 1, changes: bad_page })),
+        ErrorCode::InvalidRequest
+    );
     assert!(show(&d)[0].luns[1].readonly);
     ok(&d, update(&[("readonly", "0"), ("online", "1")]));
     let lun = show(&d)[0].luns[1].clone();
