@@ -153,6 +153,15 @@ fn bad_store_options_are_refused_before_the_daemon_is_asked() {
         assert_eq!(text(&out.stderr), format!("tgtadm: invalid request\ntgtadm: {detail}\n"));
         assert!(out.stdout.is_empty());
     }
+    // An update's changes too; a capacity other than a reload is refused as unsupported.
+    let update = ["-m", "lu", "-o", "update", "-t", "1", "-l", "1", "--params"];
+    let out = tgtadm(&socket, &[&update[..], &["readonly=1,capacity=2G"]].concat());
+    assert_eq!(out.status.code(), Some(22));
+    assert_eq!(
+        text(&out.stderr),
+        "tgtadm: this operation isn't supported\ntgtadm: only capacity=reload (re-read the backing store's size) is \
+         supported\n"
+    );
     let out = tgtadm(&socket, &[&lun[..], &["-E", "memory", "-S", "size=1G,colour=blue", "--json"]].concat());
     assert_eq!(out.status.code(), Some(22));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
