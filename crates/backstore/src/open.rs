@@ -59,67 +59,57 @@ impl std::str::FromStr for BackstoreKind {
     }
 }
 
-/// Everything needed to open a store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything needed to open a store, typed: the daemon builds it from a LUN's checked
+/// `--bstype`/`--bsopts`/`--bsoflags`, so nothing here is a string to split again (but an RBD
+/// image's connection options, which are librbd's grammar).
+#[derive(Debug)]
 pub struct BackstoreSpec {
     pub kind: BackstoreKind,
-    /// The file or device (rdwr); ignored by memory, optional for null.
+    /// The file or device (rdwr, aio), the image (rbd); ignored by memory and null.
     pub path: Option<PathBuf>,
-    /// tgt's `--bsopts`, `key=value` pairs separated by ';' or ','. Any engine also takes
-    /// `fault=RULE` (repeatable), which wraps it in a `FaultStore` (a testing aid).
-    pub options: String,
-    /// tgt's `--bsoflags`: `direct`, `sync`, separated by ':' or ','.
-    pub oflags: String,
-    pub readonly: bool,
+    /// The capacity of a store without a file: required by memory, optional for null.
+    pub size: Option<u64>,
+    /// How a file is opened (`--bsoflags`), and whether it may be written at all.
+    pub flags: OpenFlags,
+    /// `fault=` rules: when any, the store is wrapped in a `FaultStore` (a testing aid).
+    pub faults: Vec<FaultRule>,
+    /// An RBD image's connection options (`conf=...;id=...`; see `rbd::options`).
+    pub rbd_options: String,
     /// The LUN's logical block size: `fault=` rules count in it, and O_DIRECT needs I/O in units
     /// the file accepts.
     pub block_size: u32,
 }
 
+impl BackstoreSpec {
+    /// A store of `kind` on `path` with every option at its default (512-byte blocks).
+    pub fn new(kind: BackstoreKind, path: Option<PathBuf>) -> Self {
+        BackstoreSpec {
+            kind,
+            path,
+            size: None,
+            flags: OpenFlags::default(),
+            faults: Vec::new(),
+            rbd_options: String::new(),
+            block_size: 512,
+        }
+    }
+}
+
 /// Default size of a null store with no `size=` option: large enough for any test, costs nothing.
 const NULL_DEFAULT_SIZE: u64 = 1 << 40;
 
-/// Open the store `spec` describes, behind its `fault=` rules if it has any.
-pub fn open(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
-    let mut faults = Vec::new();
-    let mut rest = Vec::new();
-    for opt in spec.options.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
-        match opt.strip_prefix("fault=") {
-            Some(rule) => faults.push(FaultRule::parse(rule)?),
-            None => rest.push(opt),
-        }
-    }
-    let engine_spec = BackstoreSpec { options: rest.join(";"), ..spec.clone() };
-    let store = open_engine(&engine_spec)?;
-    if faults.is_empty() {
+/// Open the store `spec` describes, behind its fault rules if it has any.
+pub fn open(spec: BackstoreSpec) -> Result<Backstore, BackstoreError> {
+    let store = open_engine(&spec)?;
+    if spec.faults.is_empty() {
         return Ok(store);
     }
-    Ok(Backstore::Faulty(Box::new(FaultStore::new(store, faults, spec.block_size))))
+    Ok(Backstore::Faulty(Box::new(FaultStore::new(store, spec.faults, spec.block_size))))
 }
 
 fn open_engine(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
-    // RBD's options and path have their own grammar (see `rbd::options`).
-    if spec.kind == BackstoreKind::Rbd {
-        return open_rbd(spec);
-    }
-    let mut size = None;
-    for opt in spec.options.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
-        let (key, value) =
-            opt.split_once('=').ok_or_else(|| BackstoreError::BadOption(format!("'{opt}' is not key=value")))?;
-        match key {
-            "size" => size = Some(parse_size(value)?),
-            other => return Err(BackstoreError::BadOption(format!("unknown option '{other}'"))),
-        }
-    }
-    let mut flags = OpenFlags { readonly: spec.readonly, ..OpenFlags::default() };
-    for flag in spec.oflags.split([':', ',']).map(str::trim).filter(|o| !o.is_empty()) {
-        match flag {
-            "direct" => flags.direct = true,
-            "sync" => flags.sync = true,
-            other => return Err(BackstoreError::BadOption(format!("unknown bsoflag '{other}'"))),
-        }
-    }
-    if flags.direct {
+    let flags = spec.flags;
+    if flags.direct && spec.kind != BackstoreKind::Rbd {
         if let Some(path) = spec.path.as_deref() {
             crate::file::check_direct_io(path, spec.block_size)?;
         }
@@ -144,10 +134,10 @@ fn open_engine(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
             }
         }
         BackstoreKind::Memory => {
-            let size = size.ok_or_else(|| BackstoreError::BadOption("the memory store needs size=".into()))?;
+            let size = spec.size.ok_or_else(|| BackstoreError::BadOption("the memory store needs size=".into()))?;
             Ok(Backstore::Memory(MemoryStore::new(size)))
         }
-        BackstoreKind::Null => Ok(Backstore::Null(NullStore::new(size.unwrap_or(NULL_DEFAULT_SIZE)))),
+        BackstoreKind::Null => Ok(Backstore::Null(NullStore::new(spec.size.unwrap_or(NULL_DEFAULT_SIZE)))),
         BackstoreKind::Rbd => open_rbd(spec),
     }
 }
@@ -158,10 +148,13 @@ fn open_rbd(spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
         spec.path.as_deref().and_then(|p| p.to_str()).ok_or_else(|| {
             BackstoreError::BadOption("the rbd store needs --backing-store [pool/]image[@snap]".into())
         })?;
-    if !spec.oflags.trim().is_empty() {
+    if spec.flags.sync || spec.flags.direct {
         return Err(BackstoreError::BadOption("the rbd store takes no bsoflags".into()));
     }
-    Ok(Backstore::Rbd(crate::RbdStore::open(path, &spec.options, spec.readonly)?))
+    if spec.size.is_some() {
+        return Err(BackstoreError::BadOption("the rbd store takes no size= (the image has its own)".into()));
+    }
+    Ok(Backstore::Rbd(crate::RbdStore::open(path, &spec.rbd_options, spec.flags.readonly)?))
 }
 
 #[cfg(not(feature = "rbd"))]
@@ -195,18 +188,15 @@ mod tests {
     use super::*;
     use crate::BlockStore;
 
+    fn memory(size: Option<u64>) -> BackstoreSpec {
+        BackstoreSpec { size, ..BackstoreSpec::new(BackstoreKind::Memory, None) }
+    }
+
     #[test]
     fn rbd_is_named_and_needs_the_feature_or_a_path() {
-        let spec = BackstoreSpec {
-            kind: "rbd".parse().unwrap(),
-            path: None,
-            options: String::new(),
-            oflags: String::new(),
-            readonly: false,
-            block_size: 512,
-        };
+        let spec = BackstoreSpec::new("rbd".parse().unwrap(), None);
         assert_eq!(spec.kind.name(), "rbd");
-        let err = open(&spec).unwrap_err().to_string();
+        let err = open(spec).unwrap_err().to_string();
         if cfg!(feature = "rbd") {
             assert!(err.contains("[pool/]image"), "{err}");
         } else {
@@ -226,64 +216,41 @@ mod tests {
     }
 
     #[test]
-    fn memory_needs_size_and_bad_options_are_named() {
-        let spec = BackstoreSpec {
-            kind: BackstoreKind::Memory,
-            path: None,
-            options: String::new(),
-            oflags: String::new(),
-            readonly: false,
-            block_size: 512,
-        };
-        assert!(open(&spec).is_err());
-        let store = open(&BackstoreSpec { options: "size=1M".into(), ..spec.clone() }).unwrap();
-        assert_eq!(store.size(), 1 << 20);
-        let err = open(&BackstoreSpec { options: "colour=blue".into(), ..spec }).unwrap_err();
-        assert!(err.to_string().contains("colour"));
+    fn memory_needs_a_size_and_null_has_one() {
+        assert!(open(memory(None)).unwrap_err().to_string().contains("needs size="));
+        assert_eq!(open(memory(Some(1 << 20))).unwrap().size(), 1 << 20);
+        assert_eq!(open(BackstoreSpec::new(BackstoreKind::Null, None)).unwrap().size(), NULL_DEFAULT_SIZE);
     }
 
     #[test]
-    fn fault_rules_wrap_any_engine_and_bad_rules_are_named() {
-        let spec = BackstoreSpec {
-            kind: BackstoreKind::Memory,
-            path: None,
-            options: "size=1M;fault=read:eio:lba=2,fault=write:delay=1ms".into(),
-            oflags: String::new(),
-            readonly: false,
-            block_size: 512,
-        };
-        let store = open(&spec).unwrap();
+    fn fault_rules_wrap_any_engine() {
+        let rules = ["read:eio:lba=2", "write:delay=1ms"].map(|r| FaultRule::parse(r).unwrap());
+        let store = open(BackstoreSpec { faults: rules.into(), ..memory(Some(1 << 20)) }).unwrap();
         assert!(store.has_faults());
         assert_eq!((store.kind(), store.size()), (BackstoreKind::Memory, 1 << 20));
         let mut buf = [0u8; 512];
         assert!(crate::test_util::block_on(store.read_at(512, &mut buf)).is_ok());
         assert!(crate::test_util::block_on(store.read_at(1024, &mut buf)).is_err());
-        let err = open(&BackstoreSpec { options: "size=1M;fault=read:eoi".into(), ..spec.clone() }).unwrap_err();
-        assert!(err.to_string().contains("unknown effect 'eoi'"), "{err}");
-        assert!(!open(&BackstoreSpec { options: "size=1M".into(), ..spec }).unwrap().has_faults());
+        assert!(!open(memory(Some(1 << 20))).unwrap().has_faults());
     }
 
     #[test]
     fn write_cache_is_volatile_unless_opened_sync() {
         let tmp = tempfile::NamedTempFile::new_in("/var/tmp").unwrap();
         tmp.as_file().set_len(1 << 20).unwrap();
-        let spec = |oflags: &str, options: &str| BackstoreSpec {
-            kind: BackstoreKind::Rdwr,
-            path: Some(tmp.path().to_path_buf()),
-            options: options.into(),
-            oflags: oflags.into(),
-            readonly: false,
-            block_size: 512,
+        let spec = |sync: bool, direct: bool, fault: Option<&str>| BackstoreSpec {
+            flags: OpenFlags { sync, direct, readonly: false },
+            faults: fault.into_iter().map(|r| FaultRule::parse(r).unwrap()).collect(),
+            ..BackstoreSpec::new(BackstoreKind::Rdwr, Some(tmp.path().to_path_buf()))
         };
-        assert!(open(&spec("", "")).unwrap().volatile_cache());
-        let sync = open(&spec("sync", "")).unwrap();
+        assert!(open(spec(false, false, None)).unwrap().volatile_cache());
+        let sync = open(spec(true, false, None)).unwrap();
         assert!(!sync.volatile_cache());
         assert_eq!(sync.open_flags().map(|f| f.sync), Some(true));
         // Behind faults the engine's truth still shows.
-        assert!(!open(&spec("sync", "fault=read:eio")).unwrap().volatile_cache());
-        if let Ok(direct) = open(&spec("direct", "")) {
+        assert!(!open(spec(true, false, Some("read:eio"))).unwrap().volatile_cache());
+        if let Ok(direct) = open(spec(false, true, None)) {
             assert!(direct.volatile_cache(), "O_DIRECT alone does not flush the device's cache");
         }
-        assert!(open(&spec("dsync", "")).unwrap_err().to_string().contains("unknown bsoflag 'dsync'"));
     }
 }

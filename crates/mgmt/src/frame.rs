@@ -88,11 +88,9 @@ mod tests {
         let spec = LunSpec {
             device_type: DeviceType::Disk,
             backing_store: Some("/srv/disk0.img".into()),
-            bstype: Some("rdwr".into()),
-            bsopts: "size=1G".into(),
-            bsoflags: "sync:direct".into(),
+            store: StoreSpec::parse(Some("rdwr"), "size=1G", "sync:direct").unwrap(),
             block_size: Some(4096),
-            params: vec![Param::new("thin_provisioning", "1")],
+            params: vec![LunParam::ThinProvisioning(true)],
         };
         let requests = [
             Request::iscsi(Op::Target(TargetOp::New { tid: 0, name: "iqn.2001-04.com.example:t0".into() })),
@@ -113,7 +111,7 @@ mod tests {
             Request::iscsi(Op::LogicalUnit(LunOp::Update {
                 tid: 1,
                 lun: 3,
-                params: vec![Param::new("readonly", "1")],
+                changes: vec![LunChange::Set(LunParam::Readonly(true)), LunChange::ReloadCapacity],
             })),
             Request::iscsi(Op::System(SystemOp::Show)),
             Request::iscsi(Op::System(SystemOp::Delete { force: false })),

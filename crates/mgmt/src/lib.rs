@@ -15,10 +15,11 @@ pub mod lun_param;
 pub mod request;
 pub mod response;
 pub mod socket_path;
+pub mod store_spec;
 
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
-pub use lun_param::{LunParam, LunParamError};
+pub use lun_param::{LunChange, LunParam, LunParamError};
 pub use request::{
     AccountOp, AclEntry, ConnectionOp, DeviceType, Lld, LldOp, LunOp, LunSpec, Op, Param, PortalOp, Request, SessionOp,
     SystemOp, TargetOp,
@@ -27,3 +28,4 @@ pub use response::{
     AccountEntry, AccountView, BackingStoreView, ConnectionView, Limits, LldTarget, LldView, LunView, NexusView,
     PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
 };
+pub use store_spec::{parse_size, StoreFlags, StoreKind, StoreSpec, StoreSpecError};

@@ -36,6 +36,53 @@ pub enum LunParamError {
     NotAFlag { name: &'static str, value: String },
     #[error("{name} must be at most {max} printable ASCII characters")]
     BadIdentity { name: &'static str, max: usize },
+    #[error("only capacity=reload (re-read the backing store's size) is supported")]
+    CapacityNotReload,
+}
+
+impl LunParamError {
+    /// The refusal's code, as tgt would answer: a capacity change other than a reload is an
+    /// operation rtgt does not do, the rest are mistakes.
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            LunParamError::CapacityNotReload => crate::ErrorCode::Unsupported,
+            _ => crate::ErrorCode::InvalidRequest,
+        }
+    }
+}
+
+/// One change `--op update --params` asks of a LUN: a parameter set, or the capacity re-read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LunChange {
+    Set(LunParam),
+    /// `capacity=reload` (also spelled `reload_size=1`): re-read the backing store's size (online
+    /// resize); every nexus is told CAPACITY DATA HAS CHANGED.
+    ReloadCapacity,
+}
+
+impl LunChange {
+    /// Check one `name=value` pair of `--op update`.
+    pub fn parse(p: &Param) -> Result<Self, LunParamError> {
+        match (p.name.as_str(), p.value.as_str()) {
+            ("capacity", "reload") | ("reload_size", "1") => Ok(LunChange::ReloadCapacity),
+            ("capacity", _) => Err(LunParamError::CapacityNotReload),
+            _ => LunParam::parse(p).map(LunChange::Set),
+        }
+    }
+
+    /// Check every pair; the first mistake refuses them all.
+    pub fn parse_all(params: &[Param]) -> Result<Vec<Self>, LunParamError> {
+        params.iter().map(Self::parse).collect()
+    }
+
+    /// The pair tgt's command line spells this change as.
+    pub fn to_param(&self) -> Param {
+        match self {
+            LunChange::Set(p) => p.to_param(),
+            LunChange::ReloadCapacity => Param::new("capacity", "reload"),
+        }
+    }
 }
 
 impl LunParam {
@@ -134,5 +181,21 @@ mod tests {
         assert_eq!(parse("frobnicate", "1").unwrap_err(), "unknown logical unit parameter 'frobnicate'");
         let pairs = [Param::new("readonly", "1"), Param::new("online", "2")];
         assert!(LunParam::parse_all(&pairs).unwrap_err().to_string().starts_with("online must be 0 or 1"));
+    }
+
+    #[test]
+    fn update_changes_are_typed() {
+        let change = |name: &str, value: &str| LunChange::parse(&Param::new(name, value));
+        assert_eq!(change("capacity", "reload"), Ok(LunChange::ReloadCapacity));
+        assert_eq!(change("reload_size", "1"), Ok(LunChange::ReloadCapacity));
+        assert_eq!(change("readonly", "1"), Ok(LunChange::Set(LunParam::Readonly(true))));
+        let grow = change("capacity", "2G").unwrap_err();
+        assert_eq!(
+            (grow.code(), grow.to_string().as_str()),
+            (crate::ErrorCode::Unsupported, "only capacity=reload (re-read the backing store's size) is supported")
+        );
+        let bad = change("online", "yes").unwrap_err();
+        assert_eq!(bad.code(), crate::ErrorCode::InvalidRequest);
+        assert_eq!(LunChange::ReloadCapacity.to_param(), Param::new("capacity", "reload"));
     }
 }

@@ -4,6 +4,7 @@
 //! Every tgt 1.0.x mode has its variant of [`Op`]; rtgt's additions (LUN show, session delete, forced
 //! system delete) are marked where they are.
 
+use crate::{LunChange, LunParam, StoreSpec};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -193,11 +194,11 @@ pub enum LunOp {
         tid: u32,
         lun: u64,
     },
-    /// `--params vendor_id=...,readonly=1`.
+    /// `--params vendor_id=...,readonly=1,capacity=reload`, checked by the client.
     Update {
         tid: u32,
         lun: u64,
-        params: Vec<Param>,
+        changes: Vec<LunChange>,
     },
     /// One LUN as `Reply::Lun` (an rtgt addition; tgt has no LUN show).
     Show {
@@ -235,32 +236,24 @@ impl Param {
     }
 }
 
-/// Everything `--op new --mode logicalunit` may say about the new LUN. `Debug` masks secrets in
-/// `bsopts` (an rbd `key=`), so that logging a request never writes one.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything `--op new --mode logicalunit` may say about the new LUN, checked by the client that
+/// read it: the store typed ([`StoreSpec`]), the parameters typed ([`LunParam`]). `Debug` masks
+/// secrets in the store's options (an rbd `key=`), so that logging a request never writes one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LunSpec {
     pub device_type: DeviceType,
-    /// `--backing-store`: a path (rdwr) or, for other engines, their object name.
+    /// `--backing-store`: a path (rdwr, aio) or, for rbd, `[pool/]image[@snap]`.
     #[serde(default)]
     pub backing_store: Option<String>,
-    /// `--bstype`; None means the device type's default (rdwr for disks). Kept as the engine's name
-    /// because which engines exist is the daemon's business (features such as rbd).
+    /// `--bstype`, `--bsopts`, `--bsoflags`.
     #[serde(default)]
-    pub bstype: Option<String>,
-    /// `--bsopts`, e.g. `size=1G`.
-    #[serde(default)]
-    pub bsopts: String,
-    /// `--bsoflags`: `sync`, `direct`, `sync:direct`.
-    #[serde(default)]
-    pub bsoflags: String,
+    pub store: StoreSpec,
     /// `--blocksize`; None means 512.
     #[serde(default)]
     pub block_size: Option<u32>,
-    /// `--params k=v,...`: tgt's LUN parameters (thin_provisioning, removable, readonly, online,
-    /// sense_format, vendor_id, product_id, product_rev, scsi_id, scsi_sn, mode_page), applied
-    /// before the unit is first seen.
+    /// `--params k=v,...`: tgt's LUN parameters, applied before the unit is first seen.
     #[serde(default)]
-    pub params: Vec<Param>,
+    pub params: Vec<LunParam>,
 }
 
 impl LunSpec {
@@ -269,26 +262,10 @@ impl LunSpec {
         LunSpec {
             device_type: DeviceType::Disk,
             backing_store,
-            bstype: None,
-            bsopts: String::new(),
-            bsoflags: String::new(),
+            store: StoreSpec::default(),
             block_size: None,
             params: Vec::new(),
         }
-    }
-}
-
-impl fmt::Debug for LunSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LunSpec")
-            .field("device_type", &self.device_type)
-            .field("backing_store", &self.backing_store)
-            .field("bstype", &self.bstype)
-            .field("bsopts", &masked_bsopts(&self.bsopts))
-            .field("bsoflags", &self.bsoflags)
-            .field("block_size", &self.block_size)
-            .field("params", &self.params)
-            .finish()
     }
 }
 
@@ -451,10 +428,9 @@ mod tests {
 
     #[test]
     fn an_inline_rbd_key_never_reaches_a_log() {
+        let bsopts = "conf=/etc/ceph/ceph.conf;id=admin;key=AQSECRET==,keyring=/etc/ceph/k; KEY = AQOTHER;timeout=3";
         let spec = LunSpec {
-            bstype: Some("rbd".into()),
-            bsopts: "conf=/etc/ceph/ceph.conf;id=admin;key=AQSECRET==,keyring=/etc/ceph/k; KEY = AQOTHER;timeout=3"
-                .into(),
+            store: StoreSpec::parse(Some("rbd"), bsopts, "").unwrap(),
             ..LunSpec::disk(Some("rbd/img".into()))
         };
         let request =

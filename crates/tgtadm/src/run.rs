@@ -31,6 +31,8 @@ pub fn run(argv: &[String], env_socket: Option<String>) -> i32 {
     let wants_json = argv.iter().any(|a| a == "--json");
     let command = match cli::parse(argv, env_socket) {
         Ok(c) => c,
+        // A refused value answers as the daemon's refusal of it would.
+        Err(cli::CliError { refusal: Some(err), .. }) => return print_refusal(&err, wants_json),
         Err(e) if wants_json => {
             let message = e.message.strip_prefix("tgtadm: ").unwrap_or(&e.message);
             print_json_error("usage", message, None);
@@ -95,22 +97,25 @@ pub fn run(argv: &[String], env_socket: Option<String>) -> i32 {
             let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
             0
         }
-        Err(err) => {
-            let detail = err.message.as_deref().filter(|d| !d.is_empty());
-            if json {
-                let code = serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_string));
-                print_json_error(code.as_deref().unwrap_or("unknown"), err.code.text(), detail);
-            } else {
-                // tgt's line exactly as tgt prints it, for scripts that match it; rtgt's detail on
-                // a line of its own after it.
-                eprintln!("tgtadm: {}", err.code.text());
-                if let Some(detail) = detail {
-                    eprintln!("tgtadm: {detail}");
-                }
-            }
-            err.code.exit_code()
+        Err(err) => print_refusal(&err, json),
+    }
+}
+
+/// A refusal (the daemon's, or tgtadm's own of a value it checks): returns the exit status.
+fn print_refusal(err: &rtgt_mgmt::MgmtError, json: bool) -> i32 {
+    let detail = err.message.as_deref().filter(|d| !d.is_empty());
+    if json {
+        let code = serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_string));
+        print_json_error(code.as_deref().unwrap_or("unknown"), err.code.text(), detail);
+    } else {
+        // tgt's line exactly as tgt prints it, for scripts that match it; rtgt's detail on
+        // a line of its own after it.
+        eprintln!("tgtadm: {}", err.code.text());
+        if let Some(detail) = detail {
+            eprintln!("tgtadm: {detail}");
         }
     }
+    err.code.exit_code()
 }
 
 /// Under `--json` a failure is a JSON object on stdout too:

@@ -130,6 +130,48 @@ fn errors_under_json_are_json_objects() {
     assert_eq!(value["error"]["code"], "not_connected");
 }
 
+/// A bad `--bsopts`, `--bsoflags`, `--bstype` or LUN parameter is refused by tgtadm itself, before
+/// any daemon is asked (none runs here), and printed as the daemon's refusal would be: tgt's line,
+/// then rtgt's naming the option; exit 22 (EINVAL).
+#[test]
+fn bad_store_options_are_refused_before_the_daemon_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("none.sock");
+    let lun = ["-m", "lu", "-o", "new", "-t", "1", "-l", "1"];
+    for (extra, detail) in [
+        (&["-E", "memory", "--bsopts", "size=1G;colour=blue"][..], "--bsopts: unknown option 'colour'"),
+        (
+            &["-E", "null", "--bsopts", "size=12Q"][..],
+            "--bsopts: size must be a number of bytes with an optional k, M, G or T suffix, not '12Q'",
+        ),
+        (&["-b", "/d.img", "--bsoflags", "dsync"][..], "--bsoflags: unknown flag 'dsync' (sync, direct)"),
+        (&["-b", "/d.img", "--bstype", "frob"][..], "--bstype: unknown backing store type 'frob'"),
+        (&["-b", "/d.img", "--params", "readonly=yes"][..], "readonly must be 0 or 1, not 'yes'"),
+    ] {
+        let out = tgtadm(&socket, &[&lun[..], extra].concat());
+        assert_eq!(out.status.code(), Some(22), "{extra:?}");
+        assert_eq!(text(&out.stderr), format!("tgtadm: invalid request\ntgtadm: {detail}\n"));
+        assert!(out.stdout.is_empty());
+    }
+    // An update's changes too; a capacity other than a reload is refused as unsupported.
+    let update = ["-m", "lu", "-o", "update", "-t", "1", "-l", "1", "--params"];
+    let out = tgtadm(&socket, &[&update[..], &["readonly=1,capacity=2G"]].concat());
+    assert_eq!(out.status.code(), Some(22));
+    assert_eq!(
+        text(&out.stderr),
+        "tgtadm: this operation isn't supported\ntgtadm: only capacity=reload (re-read the backing store's size) is \
+         supported\n"
+    );
+    let out = tgtadm(&socket, &[&lun[..], &["-E", "memory", "-S", "size=1G,colour=blue", "--json"]].concat());
+    assert_eq!(out.status.code(), Some(22));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON error object");
+    assert_eq!(
+        value,
+        serde_json::json!({"error": {"code": "invalid_request", "message": "invalid request",
+            "detail": "--bsopts: unknown option 'colour'"}})
+    );
+}
+
 #[test]
 fn no_daemon_is_status_107() {
     let dir = tempfile::tempdir().unwrap();

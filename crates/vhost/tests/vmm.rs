@@ -263,14 +263,10 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; (DISK_BLOCKS * 512) as usize]).unwrap();
-    let store = rtgt_backstore::open(&rtgt_backstore::BackstoreSpec {
-        kind: rtgt_backstore::BackstoreKind::Rdwr,
-        path: Some(disk.clone()),
-        options: String::new(),
-        oflags: String::new(),
-        readonly: false,
-        block_size: 512,
-    })
+    let store = rtgt_backstore::open(rtgt_backstore::BackstoreSpec::new(
+        rtgt_backstore::BackstoreKind::Rdwr,
+        Some(disk.clone()),
+    ))
     .unwrap();
     let target = Target::new(1, "vm".into());
     target.add_lun(1, Arc::new(LogicalUnit::new(LunConfig::disk(1, 1), Some(store)))).unwrap();
@@ -351,13 +347,9 @@ fn guest_commands_over_vhost_user() {
     assert_eq!(vmm.tmf(5, VirtioLun::encode(9)), 12);
 
     // Hotplug: LUN 2 appears; the guest's event buffer receives TRANSPORT_RESET / RESCAN.
-    let store = rtgt_backstore::open(&rtgt_backstore::BackstoreSpec {
-        kind: rtgt_backstore::BackstoreKind::Memory,
-        path: None,
-        options: "size=1M".into(),
-        oflags: String::new(),
-        readonly: false,
-        block_size: 512,
+    let store = rtgt_backstore::open(rtgt_backstore::BackstoreSpec {
+        size: Some(1 << 20),
+        ..rtgt_backstore::BackstoreSpec::new(rtgt_backstore::BackstoreKind::Memory, None)
     })
     .unwrap();
     f.target.add_lun(2, Arc::new(LogicalUnit::new(LunConfig::disk(1, 2), Some(store)))).unwrap();

@@ -57,14 +57,15 @@ pub fn lines(op: &Op, prefix: &str) -> Vec<String> {
             if let Some(path) = &spec.backing_store {
                 args.extend(w(&["--backing-store", path]));
             }
-            if let Some(bstype) = &spec.bstype {
+            if let Some(bstype) = spec.store.bstype() {
                 args.extend(w(&["--bstype", bstype]));
             }
-            if !spec.bsopts.is_empty() {
-                args.extend(w(&["--bsopts", &spec.bsopts]));
+            let (bsopts, bsoflags) = (spec.store.bsopts(), spec.store.bsoflags());
+            if !bsopts.is_empty() {
+                args.extend(w(&["--bsopts", &bsopts]));
             }
-            if !spec.bsoflags.is_empty() {
-                args.extend(w(&["--bsoflags", &spec.bsoflags]));
+            if !bsoflags.is_empty() {
+                args.extend(w(&["--bsoflags", &bsoflags]));
             }
             if let Some(size) = spec.block_size {
                 args.extend(w(&["--blocksize", &size.to_string()]));
@@ -73,7 +74,8 @@ pub fn lines(op: &Op, prefix: &str) -> Vec<String> {
                 args.extend(w(&["--device-type", spec.device_type.name()]));
             }
             if !spec.params.is_empty() {
-                args.extend(w(&["--params", &joined(&spec.params)]));
+                let params: Vec<Param> = spec.params.iter().map(rtgt_mgmt::LunParam::to_param).collect();
+                args.extend(w(&["--params", &joined(&params)]));
             }
             vec![line(args)]
         }
@@ -125,9 +127,9 @@ mod tests {
             ["tgtadm --lld iscsi --mode account --op new --user 'bob smith' --password 'it'\\''s $HOME'"]
         );
         let mut spec = LunSpec::disk(None);
-        spec.bstype = Some("memory".into());
-        spec.bsopts = "size=1048576".into();
-        spec.params = vec![Param::new("vendor_id", "A B")];
+        spec.store =
+            rtgt_mgmt::StoreSpec { size: Some(1048576), ..rtgt_mgmt::StoreSpec::of(rtgt_mgmt::StoreKind::Memory) };
+        spec.params = vec![rtgt_mgmt::LunParam::VendorId("A B".into())];
         let op = Op::LogicalUnit(LunOp::New { tid: 2, lun: 1, spec });
         assert_eq!(
             lines(&op, "tgtadm -C 3"),

@@ -3,6 +3,7 @@
 
 use super::conf::quote;
 use super::spec::{mode_page_decimal, Account, Discovery, TargetSpec, WRITE_CACHE_OFF};
+use rtgt_mgmt::LunParam;
 use std::fmt::Write;
 
 /// The placeholder path of a LUN whose store has no file (memory, null).
@@ -38,19 +39,21 @@ fn target(t: &TargetSpec) -> String {
             // tgt's --device-type spelling for the types rtgt can name.
             let _ = writeln!(out, "\t\tdevice-type {}", spec.device_type.name());
         }
-        if let Some(bstype) = &spec.bstype {
+        if let Some(bstype) = spec.store.bstype() {
             let _ = writeln!(out, "\t\tbs-type {}", quote(bstype));
         }
-        if !spec.bsopts.is_empty() {
-            let _ = writeln!(out, "\t\tbsopts {}", quote(&spec.bsopts));
+        let bsopts = spec.store.bsopts();
+        if !bsopts.is_empty() {
+            let _ = writeln!(out, "\t\tbsopts {}", quote(&bsopts));
         }
-        if !spec.bsoflags.is_empty() {
-            let _ = writeln!(out, "\t\tbsoflags {}", quote(&spec.bsoflags));
+        let bsoflags = spec.store.bsoflags();
+        if !bsoflags.is_empty() {
+            let _ = writeln!(out, "\t\tbsoflags {}", quote(&bsoflags));
         }
         if let Some(size) = spec.block_size {
             let _ = writeln!(out, "\t\tblock-size {size}");
         }
-        for p in &spec.params {
+        for p in spec.params.iter().map(LunParam::to_param) {
             if p.name == "mode_page" && p.value == write_cache_off {
                 // The directive that made it, not the page's bytes.
                 out.push_str("\t\twrite-cache off\n");
@@ -118,10 +121,10 @@ mod tests {
     /// backslashes), and `write-cache off`, dump as text that loads back to the same specs.
     #[test]
     fn odd_values_and_write_cache_load_back() {
-        use rtgt_mgmt::{AclEntry, LunSpec, Param};
+        use rtgt_mgmt::{AclEntry, LunSpec};
         let odd = |user: &str, password: &str| Account { user: user.into(), password: password.into() };
         let mut lun = LunSpec::disk(Some("/srv/a b#1.img".into()));
-        lun.params = vec![Param::new("mode_page", mode_page_decimal(WRITE_CACHE_OFF)), Param::new("vendor_id", "A #B")];
+        lun.params = vec![LunParam::ModePage(mode_page_decimal(WRITE_CACHE_OFF)), LunParam::VendorId("A #B".into())];
         let spec = TargetSpec {
             name: "iqn.2001-04.com.example:odd".into(),
             params: [("TargetAlias".to_string(), "my \"disk\"".to_string())].into_iter().collect(),

@@ -164,7 +164,8 @@ impl<'a> Planner<'a> {
             self.bind(tid, a, true, true);
         }
         for (&lun, spec) in &t.luns {
-            let what = spec.backing_store.clone().unwrap_or_else(|| spec.bstype.clone().unwrap_or_default());
+            let what =
+                spec.backing_store.clone().unwrap_or_else(|| spec.store.bstype().unwrap_or_default().to_string());
             let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
             self.step(op, format!("logicalunit new tid {tid} lun {lun} {what}"));
         }

@@ -4,7 +4,9 @@
 //! from a new target's or LUN's defaults are kept, so equal means "configured the same".
 
 use super::conf::{ConfError, ConfFile, Directive, Origin, TargetBlock};
-use rtgt_mgmt::{AccountEntry, AclEntry, DeviceType, LunSpec, LunView, Param, TargetView};
+use rtgt_mgmt::{
+    AccountEntry, AclEntry, DeviceType, LunParam, LunSpec, LunView, Param, StoreFlags, StoreKind, StoreSpec, TargetView,
+};
 use std::collections::BTreeMap;
 
 /// A new target's iSCSI parameters (rtgt's defaults): only differences are configuration.
@@ -196,13 +198,15 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
         let mut lun = None;
         let mut spec_lun = LunSpec::disk(Some(store.path.clone()));
         let mut params: Vec<Param> = Vec::new();
+        // tgt's three store directives, checked together once all are read (defaults, then the store's own).
+        let (mut bstype, mut bsopts, mut bsoflags) = (None, String::new(), String::new());
         for d in directives {
             let bad = |what: &str| error(&d.origin, format!("'{}' {what}", d.value));
             match d.key.as_str() {
                 "lun" => lun = Some(d.value.parse::<u64>().map_err(|_| bad("is not a LUN number"))?),
-                "bs-type" => spec_lun.bstype = Some(d.value.clone()),
-                "bsoflags" => spec_lun.bsoflags = d.value.clone(),
-                "bsopts" => spec_lun.bsopts = d.value.clone(),
+                "bs-type" => bstype = Some(d.value.clone()),
+                "bsoflags" => bsoflags = d.value.clone(),
+                "bsopts" => bsopts = d.value.clone(),
                 "block-size" => spec_lun.block_size = Some(d.value.parse().map_err(|_| bad("is not a block size"))?),
                 "device-type" => {
                     spec_lun.device_type = d.value.parse::<DeviceType>().map_err(|e| error(&d.origin, e.to_string()))?
@@ -252,8 +256,10 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
         if spec.luns.contains_key(&lun) {
             return Err(error(&store.origin, format!("LUN {lun} is used twice in <target {}>", block.name)));
         }
+        spec_lun.store =
+            StoreSpec::parse(bstype.as_deref(), &bsopts, &bsoflags).map_err(|e| error(&store.origin, e.to_string()))?;
         params.sort_by(|a, b| a.name.cmp(&b.name));
-        spec_lun.params = params;
+        spec_lun.params = LunParam::parse_all(&params).map_err(|e| error(&store.origin, e.to_string()))?;
         spec.luns.insert(lun, normalise(spec_lun));
     }
     Ok(spec)
@@ -288,13 +294,13 @@ pub fn mode_page_decimal(value: &str) -> String {
 
 /// One spelling for equal LUNs: rdwr and 512 are the defaults.
 fn normalise(mut spec: LunSpec) -> LunSpec {
-    if spec.bstype.as_deref() == Some("rdwr") {
-        spec.bstype = None;
+    if spec.store.kind == Some(StoreKind::Rdwr) {
+        spec.store.kind = None;
     }
     if spec.block_size == Some(512) {
         spec.block_size = None;
     }
-    if spec.bstype.is_some() && spec.backing_store.as_deref().is_some_and(|p| p == "-" || p.is_empty()) {
+    if spec.store.kind.is_some() && spec.backing_store.as_deref().is_some_and(|p| p == "-" || p.is_empty()) {
         spec.backing_store = None;
     }
     spec
@@ -359,11 +365,16 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     normalise(LunSpec {
         device_type: l.device_type,
         backing_store: l.backing_store_path.clone().filter(|p| p != "None"),
-        bstype: Some(l.backing_store_type.clone()),
-        bsopts: if file_backed { String::new() } else { format!("size={}", l.size) },
-        bsoflags: l.backing_store_flags.clone(),
+        store: StoreSpec {
+            kind: l.backing_store_type.parse().ok(),
+            size: (!file_backed).then_some(l.size),
+            // The daemon shows only flags it took, so they parse.
+            flags: StoreFlags::parse(&l.backing_store_flags).unwrap_or_default(),
+            ..StoreSpec::default()
+        },
         block_size: Some(l.block_size),
-        params,
+        // The daemon shows only values it took, so they parse.
+        params: params.iter().filter_map(|p| LunParam::parse(p).ok()).collect(),
     })
 }
 
@@ -379,6 +390,22 @@ mod tests {
         from_conf(&conf).map(|(t, _)| t).map_err(|mut e| e.remove(0))
     }
 
+    /// targets.conf's store directives are checked once read, with the line of the store; the
+    /// defaults of the target and the store's own directives combine first.
+    #[test]
+    fn bad_store_directives_name_the_option_and_the_line() {
+        let t = &specs("<target t>\n bs-type null\n <backing-store ->\n  bsopts size=1M\n  bsoflags sync\n </backing-store>\n</target>\n")
+            .unwrap()[0];
+        let store = &t.luns[&1].store;
+        assert_eq!((store.kind, store.size, store.flags.sync), (Some(StoreKind::Null), Some(1 << 20), true));
+        let err = specs("<target t>\n <backing-store /a>\n  bsopts colour=blue\n </backing-store>\n</target>\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.conf:2") && err.contains("--bsopts: unknown option 'colour'"), "{err}");
+        let err = specs("<target t>\n bsoflags dsync\n backing-store /a\n</target>\n").unwrap_err().to_string();
+        assert!(err.contains("--bsoflags: unknown flag 'dsync'"), "{err}");
+    }
+
     #[test]
     fn luns_numbered_and_defaults_inherited() {
         let t = &specs(
@@ -388,8 +415,8 @@ mod tests {
         .unwrap()[0];
         let luns: Vec<(u64, Option<&str>)> = t.luns.iter().map(|(n, s)| (*n, s.backing_store.as_deref())).collect();
         assert_eq!(luns, vec![(1, Some("/b")), (2, Some("/a")), (3, Some("/c"))]);
-        assert_eq!(t.luns[&1].params, vec![Param::new("vendor_id", "OTHER")]);
-        assert_eq!(t.luns[&2].params, vec![Param::new("vendor_id", "ACME")]);
+        assert_eq!(t.luns[&1].params, vec![LunParam::VendorId("OTHER".into())]);
+        assert_eq!(t.luns[&2].params, vec![LunParam::VendorId("ACME".into())]);
         // A default value is no configuration.
         assert_eq!(t.params.len(), 1);
         assert_eq!(t.params["InitialR2T"], "No");
@@ -400,7 +427,7 @@ mod tests {
         let t = &specs("<target t>\n write-cache off\n backing-store /a\n</target>\n").unwrap()[0];
         assert_eq!(
             t.luns[&1].params,
-            vec![Param::new("mode_page", "8:0:18:16:0:255:255:0:0:255:255:255:255:128:20:0:0:0:0:0:0")]
+            vec![LunParam::ModePage("8:0:18:16:0:255:255:0:0:255:255:255:255:128:20:0:0:0:0:0:0".into())]
         );
         assert_eq!(mode_page_decimal("0x1c:0:10:frob"), "0x1c:0:10:frob");
     }
@@ -442,7 +469,7 @@ params {p}
         let e = specs(&conf("vendor_id=")).unwrap_err();
         assert_eq!(e.to_string(), "t.conf:3: 'vendor_id' in params needs a value");
         let t = &specs(&conf("thin_provisioning=1, vendor_id = ACME")).unwrap()[0];
-        assert_eq!(t.luns[&1].params, vec![Param::new("thin_provisioning", "1"), Param::new("vendor_id", "ACME")]);
+        assert_eq!(t.luns[&1].params, vec![LunParam::ThinProvisioning(true), LunParam::VendorId("ACME".into())]);
     }
 
     /// Every target block's mistake is named, not just the first; a bad parameter value is one.

@@ -4,7 +4,7 @@
 use super::args::{check_allowed, need_tid, not_supported, params, Args, Mode, Operation};
 use super::error::CliError;
 use super::options::Opt;
-use rtgt_mgmt::{DeviceType, LunOp, LunSpec, Op};
+use rtgt_mgmt::{DeviceType, LunChange, LunOp, LunParam, LunSpec, Op, StoreSpec};
 
 pub(crate) fn op(
     args: &Args,
@@ -39,11 +39,11 @@ pub(crate) fn op(
             };
             let mut lun_params = Vec::new();
             if !legacy {
-                // tgt's LUN parameters (thin_provisioning=1, removable=1, ...) at creation; the
-                // daemon checks the names and values.
+                // tgt's LUN parameters (thin_provisioning=1, removable=1, ...) at creation, checked
+                // here: the request carries them typed.
                 allowed.push(Opt::Params);
                 if let Some(text) = args.value(Opt::Params) {
-                    lun_params = params(text)?;
+                    lun_params = LunParam::parse_all(&params(text)?).map_err(CliError::invalid_request)?;
                 }
             }
             if legacy {
@@ -63,15 +63,13 @@ pub(crate) fn op(
                 }
             }
             check_allowed(args, mode, op, &allowed)?;
-            let spec = LunSpec {
-                device_type,
-                backing_store,
-                bstype: args.value(Opt::BsType).map(str::to_string),
-                bsopts: args.value(Opt::BsOpts).unwrap_or_default().to_string(),
-                bsoflags: args.value(Opt::BsOFlags).unwrap_or_default().to_string(),
-                block_size,
-                params: lun_params,
-            };
+            let store = StoreSpec::parse(
+                args.value(Opt::BsType),
+                args.value(Opt::BsOpts).unwrap_or_default(),
+                args.value(Opt::BsOFlags).unwrap_or_default(),
+            )
+            .map_err(CliError::invalid_request)?;
+            let spec = LunSpec { device_type, backing_store, store, block_size, params: lun_params };
             LunOp::New { tid, lun, spec }
         }
         Operation::Delete => {
@@ -83,7 +81,9 @@ pub(crate) fn op(
             let Some(text) = args.value(Opt::Params) else {
                 return Err(CliError::invalid("update operation requires the 'params' option"));
             };
-            LunOp::Update { tid, lun, params: params(text)? }
+            // Checked here: the request carries typed changes.
+            let changes = LunChange::parse_all(&params(text)?).map_err(|e| CliError::refused(e.code(), e))?;
+            LunOp::Update { tid, lun, changes }
         }
         Operation::Show => {
             check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun])?;

@@ -2,8 +2,8 @@
 
 use super::*;
 use rtgt_mgmt::{
-    AccountOp, AclEntry, ConnectionOp, DeviceType, LldOp, LunOp, LunSpec, Op, Param, PortalOp, SessionOp, SystemOp,
-    TargetOp,
+    AccountOp, AclEntry, ConnectionOp, DeviceType, LldOp, LunChange, LunOp, LunParam, LunSpec, Op, Param, PortalOp,
+    SessionOp, StoreFlags, StoreKind, StoreSpec, SystemOp, TargetOp,
 };
 
 fn parse_line(line: &str) -> Result<Command, CliError> {
@@ -74,9 +74,11 @@ fn logical_unit_commands() {
             spec: LunSpec {
                 device_type: DeviceType::Disk,
                 backing_store: None,
-                bstype: Some("memory".into()),
-                bsopts: "size=1G".into(),
-                bsoflags: "sync".into(),
+                store: StoreSpec {
+                    size: Some(1 << 30),
+                    flags: StoreFlags { sync: true, direct: false },
+                    ..StoreSpec::of(StoreKind::Memory)
+                },
                 block_size: Some(4096),
                 params: Vec::new(),
             }
@@ -88,7 +90,7 @@ fn logical_unit_commands() {
             tid: 1,
             lun: 2,
             spec: LunSpec {
-                params: vec![Param::new("thin_provisioning", "1"), Param::new("removable", "1")],
+                params: vec![LunParam::ThinProvisioning(true), LunParam::Removable(true)],
                 ..LunSpec::disk(Some("/d.img".into()))
             }
         })
@@ -103,7 +105,7 @@ fn logical_unit_commands() {
         Op::LogicalUnit(LunOp::Update {
             tid: 1,
             lun: 1,
-            params: vec![Param::new("vendor_id", "ACME"), Param::new("readonly", "1")]
+            changes: vec![LunChange::Set(LunParam::VendorId("ACME".into())), LunChange::Set(LunParam::Readonly(true))]
         })
     );
 }
@@ -232,6 +234,38 @@ fn rtgt_refuses_what_tgt_would_store_blindly() {
     assert!(error("--mode target --op bind --tid 1 -I frob").0.contains("'frob'"));
     assert!(error("--mode target --op bind --tid 1 -I 10.0.0.0/40").0.contains("10.0.0.0/40"));
     assert!(error("-m lu -o update -t 1 -l 1 --params oops").0.contains("'oops'"));
+    // A new LUN's store and parameters are typed here: a bad value never reaches the daemon.
+    let refused = |line: &str| {
+        let e = parse_line(line).unwrap_err();
+        (e.message, e.refusal.and_then(|r| r.message).unwrap_or_default(), e.exit_code)
+    };
+    let invalid = |detail: &str| ("tgtadm: invalid request".to_string(), detail.to_string(), 22);
+    assert_eq!(
+        refused("-m lu -o new -t 1 -l 1 -E memory -S size=1G,colour=blue"),
+        invalid("--bsopts: unknown option 'colour'")
+    );
+    assert_eq!(
+        refused("-m lu -o new -t 1 -l 1 -b /d -f sync:dsync"),
+        invalid("--bsoflags: unknown flag 'dsync' (sync, direct)")
+    );
+    assert_eq!(refused("-m lu -o new -t 1 -l 1 -b /d -E frob"), invalid("--bstype: unknown backing store type 'frob'"));
+    assert!(refused("-m lu -o new -t 1 -l 1 -E null -S size=lots").1.starts_with("--bsopts: size must be"));
+    assert_eq!(
+        refused("-m lu -o new -t 1 -l 1 -b /d --params vendor_id=NINE_CHARS"),
+        invalid("vendor_id must be at most 8 printable ASCII characters")
+    );
+    // So are an update's changes; a capacity other than a reload is an operation rtgt does not do.
+    assert_eq!(
+        refused("-m lu -o update -t 1 -l 1 --params readonly=1,online=2"),
+        invalid("online must be 0 or 1, not '2'")
+    );
+    let unsupported = refused("-m lu -o update -t 1 -l 1 --params capacity=2G");
+    assert_eq!(unsupported.0, "tgtadm: this operation isn't supported");
+    assert_eq!(unsupported.1, "only capacity=reload (re-read the backing store's size) is supported");
+    assert_eq!(
+        request("-m lu -o update -t 1 -l 1 --params capacity=reload"),
+        Op::LogicalUnit(LunOp::Update { tid: 1, lun: 1, changes: vec![LunChange::ReloadCapacity] })
+    );
 }
 
 #[test]

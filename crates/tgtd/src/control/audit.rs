@@ -70,27 +70,30 @@ pub(crate) fn render(request: &Request) -> String {
                 if let Some(path) = &spec.backing_store {
                     let _ = write!(out, " backing-store={}", clean(path));
                 }
-                if let Some(bstype) = &spec.bstype {
-                    let _ = write!(out, " bstype={}", clean(bstype));
+                if let Some(bstype) = spec.store.bstype() {
+                    let _ = write!(out, " bstype={bstype}");
                 }
-                if !spec.bsopts.is_empty() {
-                    let _ = write!(out, " bsopts={}", clean(&masked_bsopts(&spec.bsopts)));
+                let (bsopts, bsoflags) = (spec.store.bsopts(), spec.store.bsoflags());
+                if !bsopts.is_empty() {
+                    let _ = write!(out, " bsopts={}", clean(&masked_bsopts(&bsopts)));
                 }
-                if !spec.bsoflags.is_empty() {
-                    let _ = write!(out, " bsoflags={}", clean(&spec.bsoflags));
+                if !bsoflags.is_empty() {
+                    let _ = write!(out, " bsoflags={bsoflags}");
                 }
                 if let Some(size) = spec.block_size {
                     let _ = write!(out, " blocksize={size}");
                 }
                 if !spec.params.is_empty() {
-                    let _ = write!(out, " {}", params_text(&spec.params));
+                    let params: Vec<Param> = spec.params.iter().map(rtgt_mgmt::LunParam::to_param).collect();
+                    let _ = write!(out, " {}", params_text(&params));
                 }
             }
             LunOp::Delete { tid, lun } => {
                 let _ = write!(out, "logicalunit delete tid={tid} lun={lun}");
             }
-            LunOp::Update { tid, lun, params } => {
-                let _ = write!(out, "logicalunit update tid={tid} lun={lun} {}", params_text(params));
+            LunOp::Update { tid, lun, changes } => {
+                let params: Vec<Param> = changes.iter().map(rtgt_mgmt::LunChange::to_param).collect();
+                let _ = write!(out, "logicalunit update tid={tid} lun={lun} {}", params_text(&params));
             }
             LunOp::Show { tid, lun } => {
                 let _ = write!(out, "logicalunit show tid={tid} lun={lun}");
@@ -193,8 +196,7 @@ mod tests {
         let text = render(&Request::iscsi(op));
         assert_eq!(text, "account new user=alice");
         let mut spec = LunSpec::disk(Some("pool/img".into()));
-        spec.bstype = Some("rbd".into());
-        spec.bsopts = "conf=/c;key=AQSECRET==".into();
+        spec.store = rtgt_mgmt::StoreSpec::parse(Some("rbd"), "conf=/c;key=AQSECRET==", "").unwrap();
         let text = render(&Request::iscsi(Op::LogicalUnit(LunOp::New { tid: 1, lun: 2, spec })));
         assert!(!text.contains("AQSECRET"), "{text}");
         assert!(text.starts_with("logicalunit new tid=1 lun=2"), "{text}");

@@ -3,8 +3,8 @@
 use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
-use rtgt_backstore::{BackstoreKind, BackstoreSpec};
-use rtgt_mgmt::{DeviceType, ErrorCode, LunOp, LunParam, LunSpec, MgmtError, Param, Reply};
+use rtgt_backstore::{BackstoreError, BackstoreKind, BackstoreSpec, FaultRule, OpenFlags};
+use rtgt_mgmt::{DeviceType, ErrorCode, LunChange, LunOp, LunParam, LunSpec, MgmtError, Reply, StoreKind};
 use rtgt_scsi::{LogicalUnit, LunConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ pub(crate) fn apply(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
     match op {
         LunOp::New { tid, lun, spec } => new(daemon, tid, lun, &spec),
         LunOp::Delete { tid, lun } => delete(daemon, tid, lun),
-        LunOp::Update { tid, lun, params } => update(daemon, tid, lun, &params),
+        LunOp::Update { tid, lun, changes } => update(daemon, tid, lun, &changes),
         LunOp::Show { tid, lun } => {
             let target = find(daemon, tid)?;
             if let Some(unit) = target.scsi.lun(lun) {
@@ -87,12 +87,11 @@ pub(crate) fn retry_pending(
     daemon: &Daemon,
     target: &rtgt_scsi::Target,
     lun: u64,
-    params: &[Param],
+    changes: &[LunChange],
 ) -> Result<Reply, MgmtError> {
     let tid = target.tid;
     let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
-    let online = params.iter().any(|p| p.name == "online" && p.value == "1");
-    if !online || params.len() != 1 {
+    if changes != [LunChange::Set(LunParam::Online(true))] {
         return Err(invalid(format!(
             "LUN {lun} of target {tid} is not open (backing store missing: {}): only online=1 (open it again) applies",
             pending.reason
@@ -169,30 +168,40 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         Some(size @ (512 | 4096)) => size,
         Some(other) => return Err(invalid(format!("block size {other} is not 512 or 4096"))),
     };
-    // Parameters are checked (once) before the store is opened, so a mistake never touches the file.
-    let params = lun_params(&spec.params)?;
+    // Mode pages are checked before the store is opened, so a mistake never touches the file.
+    let params = &spec.params;
     let mut scratch = LunConfig::disk(tid, lun);
-    for p in &params {
+    for p in params {
         configure(&mut scratch, p)?;
     }
-    let kind = match spec.bstype.as_deref() {
-        None => BackstoreKind::Rdwr,
-        Some(name) => name.parse::<BackstoreKind>().map_err(|e| invalid(e.to_string()))?,
-    };
+    let store = &spec.store;
+    let kind = store_kind(store.kind_or_default());
     if kind == BackstoreKind::Rdwr && spec.backing_store.as_deref().is_none_or(str::is_empty) {
         return Err(invalid("a disk needs --backing-store (or --bstype memory or null)"));
     }
-    let store = rtgt_backstore::open(&BackstoreSpec {
+    // The fault rules' grammar is the backing store's: checked here, each refusal naming the option.
+    let faults = store
+        .faults
+        .iter()
+        .map(|rule| {
+            FaultRule::parse(rule).map_err(|e| match e {
+                BackstoreError::BadOption(why) => invalid(format!("--bsopts: {why}")),
+                other => invalid(format!("--bsopts: {other}")),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = rtgt_backstore::open(BackstoreSpec {
         kind,
         path: spec.backing_store.as_ref().filter(|p| !p.is_empty()).map(PathBuf::from),
-        options: spec.bsopts.clone(),
-        oflags: spec.bsoflags.clone(),
-        readonly: false,
+        size: store.size,
+        flags: OpenFlags { sync: store.flags.sync, direct: store.flags.direct, readonly: false },
+        faults,
+        rbd_options: store.rbd_options.clone(),
         block_size,
     })
     .map_err(|e| invalid(e.to_string()))?;
     if store.has_faults() {
-        let bsopts = rtgt_mgmt::request::masked_bsopts(&spec.bsopts);
+        let bsopts = rtgt_mgmt::request::masked_bsopts(&spec.store.bsopts());
         tracing::warn!(tid, lun, %bsopts, "fault injection is on for this LUN (a testing aid; not saved)");
     }
     // The store knows whether it keeps a volatile cache (WCE) and whether it can be written at all.
@@ -202,11 +211,22 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         thin_provisioning: store.thin_provisioned(),
         ..LunConfig::disk(tid, lun)
     };
-    for p in &params {
+    for p in params {
         configure(&mut config, p)?;
     }
     config.readonly |= store.readonly();
     Ok(LogicalUnit::new(config, Some(store)))
+}
+
+/// The engine a checked `--bstype` names (the wire's names are the backing store crate's).
+fn store_kind(kind: StoreKind) -> BackstoreKind {
+    match kind {
+        StoreKind::Rdwr => BackstoreKind::Rdwr,
+        StoreKind::Aio => BackstoreKind::Aio,
+        StoreKind::Memory => BackstoreKind::Memory,
+        StoreKind::Null => BackstoreKind::Null,
+        StoreKind::Rbd => BackstoreKind::Rbd,
+    }
 }
 
 fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
@@ -225,11 +245,6 @@ fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
     }
     target.scsi.remove_lun(lun).map_err(|e| MgmtError::with_message(ErrorCode::NoLun, e))?;
     Ok(Reply::Done)
-}
-
-/// `--params` of a LUN, each pair checked into its typed parameter (refused naming it).
-pub(crate) fn lun_params(params: &[Param]) -> Result<Vec<LunParam>, MgmtError> {
-    LunParam::parse_all(params).map_err(|e| invalid(e.to_string()))
 }
 
 /// Apply one of tgt's LUN parameters to a configuration. Only a mode page can still be refused
@@ -261,40 +276,33 @@ enum Change {
     Readonly(bool),
 }
 
-/// Check every parameter first, then apply them all: a mistake changes nothing.
-fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply, MgmtError> {
+/// Check every change first (a mode page against the pages the core knows), then apply them all:
+/// a mistake changes nothing.
+fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Result<Reply, MgmtError> {
     let target = find(daemon, tid)?;
-    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, params) };
-    if params.is_empty() {
+    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, requested) };
+    if requested.is_empty() {
         return Err(invalid("no parameter given"));
     }
-    let mut changes = Vec::with_capacity(params.len());
+    let mut changes = Vec::with_capacity(requested.len());
     // Everything but online/readonly is checked on a copy of the configuration, then swapped in whole.
     let mut config = unit.info().config;
     let mut reconfigured = false;
     let mut reload_capacity = false;
-    for p in params {
-        changes.push(match p.name.as_str() {
+    for change in requested {
+        changes.push(match change {
             // Online resize: re-read the store's size; every nexus is told CAPACITY DATA HAS CHANGED.
-            "capacity" if p.value == "reload" => {
+            LunChange::ReloadCapacity => {
                 reload_capacity = true;
                 continue;
             }
-            "capacity" => {
-                return Err(MgmtError::with_message(
-                    ErrorCode::Unsupported,
-                    "only capacity=reload (re-read the backing store's size) is supported",
-                ))
+            LunChange::Set(LunParam::Online(on)) => Change::Online(*on),
+            LunChange::Set(LunParam::Readonly(ro)) => Change::Readonly(*ro),
+            LunChange::Set(other) => {
+                configure(&mut config, other)?;
+                reconfigured = true;
+                continue;
             }
-            _ => match LunParam::parse(p).map_err(|e| invalid(e.to_string()))? {
-                LunParam::Online(on) => Change::Online(on),
-                LunParam::Readonly(ro) => Change::Readonly(ro),
-                other => {
-                    configure(&mut config, &other)?;
-                    reconfigured = true;
-                    continue;
-                }
-            },
         });
     }
     if reconfigured {
@@ -315,12 +323,13 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[Param]) -> Result<Reply
 #[cfg(test)]
 mod param_tests {
     use super::*;
+    use rtgt_mgmt::Param;
 
     fn apply(pairs: &[(&str, &str)]) -> Result<LunConfig, MgmtError> {
         let mut config = LunConfig::disk(1, 1);
         for (k, v) in pairs {
-            let typed = lun_params(&[Param::new(*k, *v)])?;
-            configure(&mut config, &typed[0])?;
+            let typed = LunParam::parse(&Param::new(*k, *v)).map_err(|e| invalid(e.to_string()))?;
+            configure(&mut config, &typed)?;
         }
         Ok(config)
     }

@@ -4,8 +4,8 @@
 use super::{dispatch, serve, Outcome};
 use crate::Daemon;
 use rtgt_mgmt::{
-    read_message, write_message, AclEntry, DeviceType, ErrorCode, LunOp, LunSpec, Op, Param, Reply, Request, Response,
-    SystemOp, TargetOp, TargetView,
+    read_message, write_message, AclEntry, DeviceType, ErrorCode, LunChange, LunOp, LunParam, LunSpec, Op, Param,
+    Reply, Request, Response, StoreKind, StoreSpec, SystemOp, TargetOp, TargetView,
 };
 use std::sync::Arc;
 
@@ -34,7 +34,14 @@ fn new_lun(tid: u32, lun: u64, spec: LunSpec) -> Op {
 }
 
 fn memory(size: &str) -> LunSpec {
-    LunSpec { bstype: Some("memory".into()), bsopts: format!("size={size}"), ..LunSpec::disk(None) }
+    let store = StoreSpec::parse(Some("memory"), &format!("size={size}"), "").unwrap();
+    LunSpec { store, ..LunSpec::disk(None) }
+}
+
+fn with_store(spec: LunSpec, change: impl FnOnce(&mut StoreSpec)) -> LunSpec {
+    let mut spec = spec;
+    change(&mut spec.store);
+    spec
 }
 
 fn show(daemon: &Daemon) -> Vec<TargetView> {
@@ -85,12 +92,13 @@ fn luns_on_memory_null_and_file_stores() {
     let d = Daemon::new();
     ok(&d, new_target(1, "iqn.2026-11.t:luns"));
     ok(&d, new_lun(1, 1, LunSpec { block_size: Some(4096), ..memory("1M") }));
-    ok(&d, new_lun(1, 2, LunSpec { bstype: Some("null".into()), ..LunSpec::disk(None) }));
+    ok(&d, new_lun(1, 2, LunSpec { store: StoreSpec::of(StoreKind::Null), ..LunSpec::disk(None) }));
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("disk.img");
     std::fs::File::create(&image).unwrap().set_len(64 << 20).unwrap();
     let path = image.to_str().unwrap().to_string();
-    ok(&d, new_lun(1, 10, LunSpec { bsoflags: "sync".into(), ..LunSpec::disk(Some(path.clone())) }));
+    let sync = with_store(LunSpec::disk(Some(path.clone())), |s| s.flags.sync = true);
+    ok(&d, new_lun(1, 10, sync));
 
     let t = &show(&d)[0];
     assert_eq!(t.luns.iter().map(|l| l.lun).collect::<Vec<_>>(), [0, 1, 2, 10]);
@@ -124,16 +132,20 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
     assert_eq!(err(&d, new_lun(1, 1, memory("1M"))), ErrorCode::LunExists);
     assert_eq!(err(&d, new_lun(9, 1, memory("1M"))), ErrorCode::NoTarget);
     let cases = [
-        LunSpec { bstype: Some("frob".into()), ..memory("1M") },
-        LunSpec { bsopts: String::new(), ..memory("1M") },
+        with_store(memory("1M"), |s| s.faults = vec!["read:eoi".into()]),
+        with_store(memory("1M"), |s| s.size = None),
         LunSpec { block_size: Some(1000), ..memory("1M") },
-        LunSpec { bsoflags: "frob".into(), ..LunSpec::disk(Some("/dev/null".into())) },
+        LunSpec { params: vec![LunParam::ModePage("8:0:3:1".into())], ..LunSpec::disk(Some("/dev/null".into())) },
         LunSpec::disk(None),
         LunSpec::disk(Some("/nonexistent/disk.img".into())),
     ];
     for spec in cases {
         assert_eq!(err(&d, new_lun(1, 2, spec.clone())), ErrorCode::InvalidRequest, "{spec:?}");
     }
+    // What only the daemon can judge (the fault rules' grammar) is refused naming the option.
+    let faulty = with_store(memory("1M"), |s| s.faults = vec!["read:eoi".into()]);
+    let refusal = run(&d, new_lun(1, 2, faulty)).result.unwrap_err().to_string();
+    assert!(refusal.contains("--bsopts: fault 'read:eoi': unknown effect 'eoi'"), "{refusal}");
     assert_eq!(
         err(&d, new_lun(1, 2, LunSpec { device_type: DeviceType::Tape, ..memory("1M") })),
         ErrorCode::Unsupported
@@ -145,7 +157,8 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 9, lun: 1 })), ErrorCode::NoLun);
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 0 })), ErrorCode::NoLun);
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Show { tid: 1, lun: 7 })), ErrorCode::NoLun);
-    let update = |lun| Op::LogicalUnit(LunOp::Update { tid: 1, lun, params: vec![Param::new("readonly", "1")] });
+    let update =
+        |lun| Op::LogicalUnit(LunOp::Update { tid: 1, lun, changes: vec![LunChange::Set(LunParam::Readonly(true))] });
     assert_eq!(err(&d, update(7)), ErrorCode::NoLun);
     ok(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 1 }));
     assert_eq!(show(&d)[0].luns.len(), 1);
@@ -224,20 +237,27 @@ fn lun_flags_change_on_a_live_unit() {
     let d = Daemon::new();
     ok(&d, new_target(1, "iqn.2026-11.t:flags"));
     ok(&d, new_lun(1, 1, memory("1M")));
-    let update = |params: &[(&str, &str)]| {
-        Op::LogicalUnit(LunOp::Update {
-            tid: 1,
-            lun: 1,
-            params: params.iter().map(|(n, v)| Param::new(*n, *v)).collect(),
-        })
+    // Pairs are checked where they are read (tgtadm); the daemon gets typed changes.
+    let pairs = |params: &[(&str, &str)]| {
+        let pairs: Vec<Param> = params.iter().map(|(n, v)| Param::new(*n, *v)).collect();
+        LunChange::parse_all(&pairs)
     };
+    let update =
+        |params: &[(&str, &str)]| Op::LogicalUnit(LunOp::Update { tid: 1, lun: 1, changes: pairs(params).unwrap() });
     ok(&d, update(&[("readonly", "1"), ("online", "0")]));
     let lun = show(&d)[0].luns[1].clone();
     assert!(lun.readonly && !lun.online);
-    // A bad pair anywhere changes nothing.
-    assert_eq!(err(&d, update(&[("readonly", "0"), ("online", "2")])), ErrorCode::InvalidRequest);
-    assert_eq!(err(&d, update(&[("readonly", "0"), ("frob", "1")])), ErrorCode::InvalidRequest);
-    assert_eq!(err(&d, update(&[("readonly", "0"), ("vendor_id", "NINE CHARS")])), ErrorCode::InvalidRequest);
+    // A bad pair anywhere refuses them all.
+    assert!(pairs(&[("readonly", "0"), ("online", "2")]).is_err());
+    assert!(pairs(&[("readonly", "0"), ("frob", "1")]).is_err());
+    assert!(pairs(&[("readonly", "0"), ("vendor_id", "NINE CHARS")]).is_err());
+    // What only the daemon can judge (a mode page's bytes) refused anywhere changes nothing.
+    let bad_page =
+        vec![LunChange::Set(LunParam::Readonly(false)), LunChange::Set(LunParam::ModePage("8:0:3:1".into()))];
+    assert_eq!(
+        err(&d, Op::LogicalUnit(LunOp::Update { tid: 1, lun: 1, changes: bad_page })),
+        ErrorCode::InvalidRequest
+    );
     assert!(show(&d)[0].luns[1].readonly);
     ok(&d, update(&[("readonly", "0"), ("online", "1")]));
     let lun = show(&d)[0].luns[1].clone();

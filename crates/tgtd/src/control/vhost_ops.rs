@@ -6,8 +6,8 @@ use super::show::lun_view;
 use crate::vhost::VhostTargetError;
 use crate::Daemon;
 use rtgt_mgmt::{
-    ErrorCode, Lld, LunOp, LunParam, LunParamError, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam,
-    TargetState, TargetView,
+    ErrorCode, Lld, LunChange, LunOp, LunParam, MgmtError, NexusView, Op, Reply, TargetOp, TargetParam, TargetState,
+    TargetView,
 };
 use rtgt_vhost::{LunEvent, VhostError, VhostScsiDevice};
 use std::path::Path;
@@ -169,28 +169,30 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
             Ok(Reply::Lun(super::show::pending_lun_view(tid, lun, &pending)))
         }
-        LunOp::Update { tid, lun, params } => {
+        LunOp::Update { tid, lun, changes } => {
             let device = find(daemon, tid)?;
             let Some(unit) = device.target().lun(lun) else {
                 // A saved LUN whose store was missing: `online=1` opens it now.
-                let reply = super::lun_ops::retry_pending(daemon, device.target(), lun, &params)?;
+                let reply = super::lun_ops::retry_pending(daemon, device.target(), lun, &changes)?;
                 device.notify(LunEvent::Added(lun));
                 return Ok(reply);
             };
             // Only what changes a live unit's size or state: online and readonly, and a size reload.
-            let unsupported = |name: &str| invalid(format!("unsupported vhost LUN parameter '{name}'"));
-            for p in &params {
-                match (p.name.as_str(), p.value.as_str()) {
-                    ("capacity", "reload") | ("reload_size", "1") => {
+            // Checked before any applies: a change a vhost LUN does not take changes nothing.
+            if let Some(LunChange::Set(other)) = changes.iter().find(|c| {
+                !matches!(c, LunChange::ReloadCapacity | LunChange::Set(LunParam::Online(_) | LunParam::Readonly(_)))
+            }) {
+                return Err(invalid(format!("unsupported vhost LUN parameter '{}'", other.to_param().name)));
+            }
+            for change in &changes {
+                match change {
+                    LunChange::ReloadCapacity => {
                         device.target().reload_lun_size(lun).map_err(invalid)?;
                         device.notify(LunEvent::CapacityChanged(lun));
                     }
-                    _ => match LunParam::parse(p) {
-                        Ok(LunParam::Online(on)) => unit.set_online(on),
-                        Ok(LunParam::Readonly(ro)) => unit.set_readonly(ro),
-                        Ok(_) | Err(LunParamError::Unknown(_)) => return Err(unsupported(&p.name)),
-                        Err(e) => return Err(invalid(e.to_string())),
-                    },
+                    LunChange::Set(LunParam::Online(on)) => unit.set_online(*on),
+                    LunChange::Set(LunParam::Readonly(ro)) => unit.set_readonly(*ro),
+                    LunChange::Set(_) => {}
                 }
             }
             Ok(Reply::Done)

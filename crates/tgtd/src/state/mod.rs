@@ -4,6 +4,7 @@
 //! acknowledged is lost by a crash), and the restore at start that replays it.
 
 pub mod file;
+mod legacy;
 pub mod model;
 pub mod pending;
 
@@ -178,7 +179,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
         apply(&first, Op::Target(TargetOp::New { tid: 3, name: "iqn.2026-11.t:saved".into() }));
-        let spec = LunSpec { bstype: Some("null".into()), bsopts: "size=1M".into(), ..LunSpec::disk(None) };
+        let store =
+            rtgt_mgmt::StoreSpec { size: Some(1 << 20), ..rtgt_mgmt::StoreSpec::of(rtgt_mgmt::StoreKind::Null) };
+        let spec = LunSpec { store, ..LunSpec::disk(None) };
         apply(&first, Op::LogicalUnit(LunOp::New { tid: 3, lun: 2, spec }));
         apply(&first, Op::Account(AccountOp::New { user: "u".into(), password: "secret-pw".into() }));
         apply(&first, Op::Account(AccountOp::Bind { tid: 3, user: "u".into(), outgoing: true }));

@@ -8,7 +8,8 @@ use crate::control::show::acl_entry;
 use crate::Daemon;
 use rtgt_iscsi::TargetParams;
 use rtgt_mgmt::{
-    AccountOp, AclEntry, DeviceType, Lld, LunOp, LunParam, LunSpec, Op, Param, PortalOp, Request, TargetOp,
+    AccountOp, AclEntry, DeviceType, Lld, LunOp, LunParam, LunSpec, Op, Param, PortalOp, Request, StoreFlags,
+    StoreKind, StoreSpec, TargetOp,
 };
 use rtgt_scsi::{LunConfig, LunInfo};
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,9 @@ pub struct SavedTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedLun {
     pub lun: u64,
+    /// Typed; a file saved before LUN specs were typed is read through `legacy` (its strings are
+    /// parsed once, at load).
+    #[serde(deserialize_with = "super::legacy::lun_spec")]
     pub spec: LunSpec,
 }
 
@@ -191,7 +195,8 @@ fn saved_luns(target: &rtgt_scsi::Target) -> Vec<(u64, SavedLun)> {
             let mut spec = lun_spec(*lun, target.tid, &unit.info());
             // An RBD image is reopened with its connection options, not a size.
             if let Some(opts) = unit.store().and_then(|s| s.reopen_options()) {
-                spec.bsopts = opts.to_string();
+                spec.store.size = None;
+                spec.store.rbd_options = opts.to_string();
             }
             (*lun, SavedLun { lun: *lun, spec })
         })
@@ -243,18 +248,22 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     for page in &config.mode_pages {
         typed.push(LunParam::ModePage(crate::control::show::mode_page_text(page)));
     }
-    let params = typed.iter().map(LunParam::to_param).collect();
-    let bstype = info.backing_store_type.clone();
-    // Stores without a file are sized by option; a file's size is the file's.
-    let bsopts = if bstype == "rdwr" { String::new() } else { format!("size={}", info.size) };
+    // The live store's own names and flags, which it was opened from, so they parse; fault rules
+    // (a testing aid) are not saved.
+    let kind = info.backing_store_type.parse::<StoreKind>().unwrap_or_default();
+    let store = StoreSpec {
+        kind: Some(kind),
+        // Stores without a file are sized by option; a file's size is the file's.
+        size: (kind != StoreKind::Rdwr).then_some(info.size),
+        flags: StoreFlags::parse(&info.bsoflags).unwrap_or_default(),
+        ..StoreSpec::default()
+    };
     LunSpec {
         device_type: DeviceType::Disk,
         backing_store: info.backing_store_path.clone(),
-        bstype: Some(bstype),
-        bsopts,
-        bsoflags: info.bsoflags.clone(),
+        store,
         block_size: Some(config.block_size),
-        params,
+        params: typed,
     }
 }
 
