@@ -24,6 +24,6 @@ pub use request::{
     SystemOp, TargetOp,
 };
 pub use response::{
-    AccountEntry, AccountView, BackingStoreView, ConnectionView, Limits, LldTarget, LldView, LunView, NexusView,
-    PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
+    AccountEntry, AccountView, BackingStoreView, ConnectionView, IsnsView, Limits, LldTarget, LldView, LunView,
+    NexusView, PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
 };
