@@ -205,3 +205,96 @@ fn a_down_or_restarting_server_blocks_nothing_and_is_registered_with_again() {
     assert!(tgtd.child.wait().unwrap().success());
     assert!(start.elapsed() < Duration::from_secs(5), "stop waited on iSNS: {:?}", start.elapsed());
 }
+
+/// A hostile "server" on loopback, speaking raw iSNSP: an answer whose attribute claims 4 GiB and
+/// one of a version that does not exist are refused and retried (the daemon and its iSNS client
+/// survive); a server's ESI is answered with an ESIRsp before the registration completes.
+#[test]
+fn hostile_server_answers_are_bounded_and_esi_is_answered() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tgtd = Tgtd::start();
+    tgtd.new_target(1, T1);
+    point_at(&tgtd, port);
+
+    // Reads one request (all its PDUs); returns its function and transaction ID.
+    fn read_request(conn: &mut std::net::TcpStream) -> (u16, u16) {
+        loop {
+            let mut header = [0u8; 12];
+            conn.read_exact(&mut header).unwrap();
+            let word = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
+            let mut payload = vec![0u8; usize::from(word(4))];
+            conn.read_exact(&mut payload).unwrap();
+            assert_eq!(word(0), 1, "iSNSP version");
+            if word(6) & 0x0800 != 0 {
+                return (word(2), word(8));
+            }
+        }
+    }
+    fn pdu(function: u16, xid: u16, version: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for word in [version, function, payload.len() as u16, 0x4000 | 0x0800 | 0x0400, xid, 0] {
+            out.extend_from_slice(&word.to_be_bytes());
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+    // The daemon's next connection, within its back-off (1 s, then 2 s) and some slack.
+    listener.set_nonblocking(true).unwrap();
+    let accept = || {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    conn.set_nonblocking(false).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    return conn;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "the daemon did not come back:\n{}", tgtd.log());
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    };
+
+    // 1: success status, then Registration Period with a length of 0xfffffff0.
+    let mut conn = accept();
+    let (function, xid) = read_request(&mut conn);
+    assert_eq!(function, 0x0001, "DevAttrReg");
+    let mut payload = 0u32.to_be_bytes().to_vec();
+    payload.extend_from_slice(&[0, 0, 0, 6, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 1]);
+    conn.write_all(&pdu(0x8001, xid, 1, &payload)).unwrap();
+    // 2: the daemon came back (after its back-off): an answer in iSNSP version 0x7777.
+    let mut conn = accept();
+    let (_, xid) = read_request(&mut conn);
+    conn.write_all(&pdu(0x8001, xid, 0x7777, &[0; 4])).unwrap();
+    // 3: an ESI first, then a proper answer.
+    let mut conn = accept();
+    let (function, xid) = read_request(&mut conn);
+    assert_eq!(function, 0x0001);
+    let mut esi = vec![0, 0, 0, 1, 0, 0, 0, 4, b'e', b'1', 0, 0];
+    esi.extend_from_slice(&[0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+    conn.write_all(&pdu(0x000D, 0x4242, 1, &esi)).unwrap();
+    let mut header = [0u8; 12];
+    conn.read_exact(&mut header).unwrap();
+    let word = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
+    assert_eq!((word(2), word(8)), (0x800D, 0x4242), "ESIRsp to the ESI");
+    let mut payload = vec![0u8; usize::from(word(4))];
+    conn.read_exact(&mut payload).unwrap();
+    assert_eq!(&payload[..4], &[0, 0, 0, 0], "ESIRsp status");
+    assert_eq!(&payload[4..], &esi[..], "ESIRsp echoes the ESI's attributes");
+    conn.write_all(&pdu(0x8001, xid, 1, &0u32.to_be_bytes())).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tgtd.log().contains("iSNS: registered") {
+        assert!(Instant::now() < deadline, "not registered after the good answer:\n{}", tgtd.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = tgtd.log();
+    assert!(log.contains("claims 4294967280 bytes"), "{log}");
+    assert!(log.contains("iSNSP version 30583"), "{log}");
+    tgtd.tgtadm_ok(&["--mode", "sys", "--op", "show"]);
+}
