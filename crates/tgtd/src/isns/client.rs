@@ -175,6 +175,9 @@ impl Worker {
     }
 
     async fn connection(&mut self, server: SocketAddr) -> Result<&mut Connection, ClientError> {
+        if self.conn.as_ref().is_some_and(|c| c.server != server) {
+            self.conn = None;
+        }
         if self.conn.is_none() {
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server))
                 .await

@@ -16,6 +16,11 @@ struct Isnsd {
 
 impl Isnsd {
     fn start(port: u16) -> Isnsd {
+        Self::start_with(port, "RegistrationPeriod = 10m\n")
+    }
+
+    /// With `extra` lines appended to the server's configuration.
+    fn start_with(port: u16, extra: &str) -> Isnsd {
         assert!(
             common::have("isnsd") && common::have("isnsadm"),
             "open-isns is not installed (scripts/install-deps installs it): apt-get install -y open-isns-server open-isns-utils"
@@ -26,7 +31,7 @@ impl Isnsd {
         // daemon must register again. No SLP, no DSA authentication.
         let config = format!(
             "BindAddress = 127.0.0.1:{port}\nControlSocket = {}\nPIDFile = {}\nSLPRegister = 0\nSecurity = 0\n\
-             DefaultDiscoveryDomain = 1\nRegistrationPeriod = 10m\n",
+             DefaultDiscoveryDomain = 1\n{extra}",
             path("ctl"),
             path("isnsd.pid")
         );
@@ -297,4 +302,21 @@ fn hostile_server_answers_are_bounded_and_esi_is_answered() {
     assert!(log.contains("claims 4294967280 bytes"), "{log}");
     assert!(log.contains("iSNSP version 30583"), "{log}");
     tgtd.tgtadm_ok(&["--mode", "sys", "--op", "show"]);
+}
+
+/// The server drops an entity not refreshed within its registration period (here 10 s): the
+/// daemon refreshes after half of it, so its target is still there well after the period.
+#[test]
+fn registration_is_refreshed_before_the_server_expires_it() {
+    let isnsd = Isnsd::start_with(free_port(), "RegistrationPeriod = 10s\nESIMinInterval = 2s\nESIMaxInterval = 4s\n");
+    let tgtd = Tgtd::start();
+    tgtd.new_target(1, T1);
+    point_at(&tgtd, isnsd.port);
+    isnsd.wait_for("registered", Duration::from_secs(10), |o| o.contains(&node(T1)));
+    let until = Instant::now() + Duration::from_secs(25);
+    while Instant::now() < until {
+        let objects = isnsd.objects();
+        assert!(objects.contains(&node(T1)), "the registration expired:\n{objects}\n{}", tgtd.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
