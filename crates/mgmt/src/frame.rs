@@ -192,6 +192,12 @@ mod tests {
                     login_timeout_secs: 30,
                     data_out_timeout_secs: 30,
                 }),
+                isns: Some(crate::IsnsView {
+                    enabled: true,
+                    server_ip: "127.0.0.1".into(),
+                    server_port: 3205,
+                    access_control: false,
+                }),
             })),
             Response::Error(MgmtError::new(ErrorCode::NoTarget)),
             Response::Error(MgmtError::with_message(ErrorCode::InvalidRequest, "bad size")),

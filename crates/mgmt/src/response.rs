@@ -224,6 +224,19 @@ pub struct SystemView {
     /// daemon that does not report them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// The iSNS client's settings. None from a daemon without one (shown as tgt's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isns: Option<IsnsView>,
+}
+
+/// tgt's `iSNS:` section of `system show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsnsView {
+    pub enabled: bool,
+    /// Empty when not set.
+    pub server_ip: String,
+    pub server_port: u16,
+    pub access_control: bool,
 }
 
 /// The daemon-wide bounds (tgtd's `--iscsi` options of the same names) and what is in use of

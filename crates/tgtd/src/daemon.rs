@@ -21,6 +21,8 @@ pub struct Daemon {
     pub vhost: crate::vhost::VhostTargets,
     /// The running configuration's extras (start-up portals, NOP settings) and its state file.
     pub config: crate::state::ConfigState,
+    /// The iSNS client (`system update iSNS*`).
+    pub isns: crate::isns::Isns,
 }
 
 impl Daemon {
@@ -33,7 +35,15 @@ impl Daemon {
         let registry = Registry::new();
         let iscsi = IscsiServer::new(registry.clone());
         let config = crate::state::ConfigState::new(state_dir.clone());
-        Arc::new(Daemon { registry, iscsi, stop: Notify::new(), vhost: Default::default(), state_dir, config })
+        Arc::new(Daemon {
+            registry,
+            iscsi,
+            stop: Notify::new(),
+            vhost: Default::default(),
+            state_dir,
+            config,
+            isns: Default::default(),
+        })
     }
 
     /// As in tgt, a tid names one target in the daemon whatever its LLD: true when an iSCSI or a
@@ -64,6 +74,8 @@ impl Daemon {
     /// Stop serving: sessions are asked to log out (or closed), then every logical unit is flushed
     /// so nothing written through a write-back cache is lost.
     pub async fn shutdown(&self) {
+        // Off the iSNS server first, so initiators stop being pointed at a daemon that is leaving.
+        self.isns.shutdown().await;
         self.iscsi.shutdown().await;
         self.vhost.shutdown().await;
         for target in self.registry.targets() {

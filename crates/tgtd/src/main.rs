@@ -140,6 +140,8 @@ async fn serve(
     mut ready: ReadyPipe,
 ) -> Result<()> {
     let daemon = Daemon::with_state_dir(state_dir);
+    // One iSNS entity per daemon instance (host and control socket), the same after a restart.
+    daemon.isns.set_entity_id(format!("rtgt:{}:{}", rtgt_tgtd::isns::host_name(), control.socket.display()));
     daemon.config.set_nop_default(iscsi.nop);
     daemon.registry.set_max_sessions(iscsi.max_sessions);
     daemon.registry.set_write_budget(iscsi.write_budget);

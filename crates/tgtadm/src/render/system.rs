@@ -27,8 +27,18 @@ pub fn system(s: &SystemView) -> String {
     for dt in &s.device_types {
         let _ = writeln!(out, "    {}", dt.name());
     }
-    // rtgt has no iSNS client: the section says so in tgt's words, for scripts that read it.
-    out.push_str("iSNS:\n    iSNS=Off\n    iSNSServerIP=\n    iSNSServerPort=3205\n    iSNSAccessControl=Off\n");
+    // tgt's words and order; a daemon that reports no iSNS settings shows tgt's defaults.
+    let on_off = |on: bool| if on { "On" } else { "Off" };
+    let (enabled, ip, port, access) = match &s.isns {
+        Some(i) => (i.enabled, i.server_ip.as_str(), i.server_port, i.access_control),
+        None => (false, "", 3205, false),
+    };
+    let _ = write!(
+        out,
+        "iSNS:\n    iSNS={}\n    iSNSServerIP={ip}\n    iSNSServerPort={port}\n    iSNSAccessControl={}\n",
+        on_off(enabled),
+        on_off(access)
+    );
     if let Some(limits) = &s.limits {
         out.push_str("Limits:\n");
         let _ = writeln!(out, "    max_sessions: {}", limits.max_sessions);

@@ -308,6 +308,7 @@ fn system_show_layout() {
             login_timeout_secs: 30,
             data_out_timeout_secs: 15,
         }),
+        isns: None,
     };
     let expected = "\
 System:

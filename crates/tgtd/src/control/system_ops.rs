@@ -4,7 +4,7 @@ use super::Outcome;
 use crate::Daemon;
 use rtgt_backstore::BackstoreKind;
 use rtgt_mgmt::{
-    BackingStoreView, DeviceType, ErrorCode, Limits, LldView, MgmtError, Param, Reply, SystemOp, SystemState,
+    BackingStoreView, DeviceType, ErrorCode, IsnsView, Limits, LldView, MgmtError, Param, Reply, SystemOp, SystemState,
     SystemView,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +54,68 @@ fn view(daemon: &Daemon) -> SystemView {
             .collect(),
         device_types: vec![DeviceType::Disk, DeviceType::Controller],
         limits: Some(limits(daemon)),
+        isns: Some(isns_view(daemon)),
+    }
+}
+
+fn isns_view(daemon: &Daemon) -> IsnsView {
+    let s = daemon.isns.settings();
+    IsnsView {
+        enabled: s.enabled,
+        server_ip: s.server_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        server_port: s.server_port,
+        access_control: s.access_control,
+    }
+}
+
+/// tgt's iSNS keys, as given: `iSNS On|Off`, `iSNSServerIP`, `iSNSServerPort`,
+/// `iSNSAccessControl`. Parsed here, applied by `update` once every parameter is valid.
+#[derive(Default)]
+struct IsnsChange {
+    enabled: Option<bool>,
+    server_ip: Option<std::net::IpAddr>,
+    server_port: Option<u16>,
+}
+
+impl IsnsChange {
+    fn is_empty(&self) -> bool {
+        self.enabled.is_none() && self.server_ip.is_none() && self.server_port.is_none()
+    }
+
+    /// Takes `p` if it is an iSNS key; Ok(false) if it is not one.
+    fn take(&mut self, p: &Param) -> Result<bool, MgmtError> {
+        let invalid = || {
+            MgmtError::with_message(
+                ErrorCode::InvalidRequest,
+                format!("'{}' is not a valid value for {}", p.value, p.name),
+            )
+        };
+        let on_off = || match p.value.to_ascii_lowercase().as_str() {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            _ => Err(invalid()),
+        };
+        match p.name.to_ascii_lowercase().as_str() {
+            "isns" => self.enabled = Some(on_off()?),
+            // An address, not a host name: resolving one would make management wait on DNS.
+            "isnsserverip" => self.server_ip = Some(p.value.trim().parse().map_err(|_| invalid())?),
+            "isnsserverport" => {
+                self.server_port = Some(p.value.trim().parse::<u16>().ok().filter(|n| *n != 0).ok_or_else(invalid)?)
+            }
+            // Discovery-domain access control (tgt asks the server on every login) is not
+            // implemented: refusing On says so, where accepting it would hide targets from no one.
+            "isnsaccesscontrol" => {
+                if on_off()? {
+                    return Err(MgmtError::with_message(
+                        ErrorCode::Unsupported,
+                        "iSNSAccessControl=On is not supported: rtgt registers with iSNS but does not let \
+                         discovery domains decide logins (use ACLs: --mode target --op bind)",
+                    ));
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -98,7 +160,11 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     let mut write_budget = None;
     let mut data_out_timeout = None;
     let mut debug = None;
+    let mut isns = IsnsChange::default();
     for p in params {
+        if isns.take(p)? {
+            continue;
+        }
         match p.name.to_ascii_lowercase().as_str() {
             "state" => match p.value.as_str() {
                 "offline" => offline = Some(true),
@@ -126,6 +192,9 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
             }
         }
     }
+    if isns.enabled == Some(true) && isns.server_ip.is_none() && daemon.isns.settings().server_ip.is_none() {
+        return Err(MgmtError::with_message(ErrorCode::InvalidRequest, "set iSNSServerIP before turning iSNS on"));
+    }
     if let Some(on) = debug.filter(|on| *on != DEBUG_ON.load(Ordering::Relaxed)) {
         let Some(switch) = DEBUG_SWITCH.get() else {
             return Err(MgmtError::with_message(ErrorCode::Unsupported, "this daemon's logging cannot be changed"));
@@ -149,6 +218,18 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     if let Some(limit) = data_out_timeout {
         daemon.registry.set_data_out_timeout(limit);
         tracing::info!(secs = limit.as_secs(), "Data-Out timeout changed");
+    }
+    if !isns.is_empty() {
+        let apply = |s: &mut crate::isns::IsnsSettings| {
+            s.enabled = isns.enabled.unwrap_or(s.enabled);
+            s.server_ip = isns.server_ip.or(s.server_ip);
+            s.server_port = isns.server_port.unwrap_or(s.server_port);
+        };
+        daemon
+            .isns
+            .configure(apply, &daemon.registry, &daemon.iscsi)
+            .map_err(|e| MgmtError::with_message(ErrorCode::Unsupported, e))?;
+        tracing::info!(settings = ?daemon.isns.settings(), "iSNS settings changed");
     }
     Ok(Reply::Done)
 }

@@ -7,6 +7,7 @@ mod common;
 
 mod chap_acl;
 mod control_access;
+mod isns;
 mod management;
 mod tgt_admin;
 mod tgtadm_compat;

@@ -1,0 +1,126 @@
+//! The iSNS client (RFC 4171): with `iSNS=On`, the daemon registers its network entity, its iSCSI
+//! portals and its iSCSI targets with an iSNS server so initiators can discover them, keeps that
+//! registration current as targets and portals come and go, refreshes it before the server's
+//! registration period runs out, and deregisters at a clean stop.
+//!
+//! Management never waits for the server: settings go to one background task through a watch
+//! channel, and that task compares what is registered with what the daemon serves. A server that
+//! is down or slow is retried with capped exponential back-off while logins and tgtadm go on.
+
+mod client;
+pub mod pdu;
+
+use parking_lot::Mutex;
+use rtgt_iscsi::{IscsiServer, Registry};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// RFC 4171 6: the IANA port of iSNS.
+pub const DEFAULT_PORT: u16 = 3205;
+
+/// What `tgtadm --mode system --op update --name iSNS*` set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsnsSettings {
+    pub enabled: bool,
+    pub server_ip: Option<IpAddr>,
+    pub server_port: u16,
+    /// Always false: discovery-domain access control is refused at `update` (not implemented).
+    pub access_control: bool,
+    /// Set once, at daemon stop: the task deregisters and ends.
+    stopping: bool,
+}
+
+impl Default for IsnsSettings {
+    fn default() -> Self {
+        IsnsSettings {
+            enabled: false,
+            server_ip: None,
+            server_port: DEFAULT_PORT,
+            access_control: false,
+            stopping: false,
+        }
+    }
+}
+
+impl IsnsSettings {
+    /// The server to register with, when registration is on.
+    fn server(&self) -> Option<SocketAddr> {
+        match (self.enabled && !self.stopping, self.server_ip) {
+            (true, Some(ip)) => Some(SocketAddr::new(ip, self.server_port)),
+            _ => None,
+        }
+    }
+}
+
+/// The daemon's iSNS client: its settings, and the task that acts on them (started the first time
+/// iSNS is configured inside the runtime).
+#[derive(Debug)]
+pub struct Isns {
+    settings: watch::Sender<IsnsSettings>,
+    /// The network entity's identifier: stable for one daemon instance across restarts, so a
+    /// restarted daemon replaces its own registration instead of adding a second entity.
+    entity_id: Mutex<String>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Default for Isns {
+    fn default() -> Self {
+        let host = host_name();
+        Isns {
+            settings: watch::channel(IsnsSettings::default()).0,
+            entity_id: Mutex::new(format!("rtgt:{host}:{}", std::process::id())),
+            task: Mutex::new(None),
+        }
+    }
+}
+
+impl Isns {
+    pub fn settings(&self) -> IsnsSettings {
+        self.settings.borrow().clone()
+    }
+
+    /// Set before iSNS is first turned on (tgtd's main derives it from the host and the control
+    /// socket); later changes apply to the next start of the task only.
+    pub fn set_entity_id(&self, id: String) {
+        *self.entity_id.lock() = id;
+    }
+
+    /// Applies new settings; starts the background task on first use. Never waits for the server.
+    pub fn configure(
+        &self,
+        change: impl FnOnce(&mut IsnsSettings),
+        registry: &Arc<Registry>,
+        iscsi: &Arc<IscsiServer>,
+    ) -> Result<(), &'static str> {
+        self.settings.send_modify(change);
+        let mut task = self.task.lock();
+        if task.is_none() && self.settings.borrow().enabled {
+            let handle = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to run the iSNS client in")?;
+            let source = client::Source { registry: registry.clone(), iscsi: iscsi.clone() };
+            let worker = client::Worker::new(self.settings.subscribe(), source, self.entity_id.lock().clone());
+            *task = Some(handle.spawn(worker.run()));
+        }
+        Ok(())
+    }
+
+    /// At daemon stop: deregister (bounded: a dead server delays the stop by a few seconds at most).
+    pub async fn shutdown(&self) {
+        self.settings.send_modify(|s| s.stopping = true);
+        let task = self.task.lock().take();
+        if let Some(task) = task {
+            if tokio::time::timeout(client::STOP_TIMEOUT, task).await.is_err() {
+                tracing::warn!("iSNS: deregistration did not finish before stop");
+            }
+        }
+    }
+}
+
+/// The host's name, for entity identifiers; empty if the kernel does not say.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// How long one exchange with the server may take before the connection is given up.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
