@@ -261,7 +261,9 @@ impl Registry {
             ms => Duration::from_millis(ms),
         }
     }
-    /// Errors when the tid or the name is taken.
+    /// Index a target for logins. A daemon keeps one table of all its targets (tgtd's
+    /// `targets.rs`, across transports) and adds and removes here only through it. Errors when the
+    /// tid or the name is taken.
     pub fn add_target(&self, target: Arc<IscsiTarget>) -> Result<(), String> {
         let mut targets = self.targets.lock();
         if targets.contains_key(&target.tid()) {

@@ -8,7 +8,10 @@ use tokio::sync::Notify;
 
 #[derive(Debug)]
 pub struct Daemon {
-    /// The iSCSI targets, their LUNs, ACLs and sessions.
+    /// Every target, by tid, with the transport serving it. Targets are created and deleted here.
+    pub targets: crate::targets::Targets,
+    /// The iSCSI transport's state: its index of the iSCSI targets (kept by `targets`), accounts,
+    /// portals, limits and sessions.
     pub registry: Arc<Registry>,
     /// The portals serving `registry`.
     pub iscsi: Arc<IscsiServer>,
@@ -17,8 +20,8 @@ pub struct Daemon {
     /// Where state that must survive a restart lives (`--state-dir`): the running configuration,
     /// persistent reservations with APTPL. None: nothing is persisted (tests, or no writable dir).
     pub state_dir: Option<PathBuf>,
-    /// The vhost-user-scsi targets (`--lld vhost`).
-    pub vhost: crate::vhost::VhostTargets,
+    /// The vhost-user-scsi transport's settings (`--lld vhost`; its targets are in `targets`).
+    pub vhost: crate::vhost::VhostTransport,
     /// The running configuration's extras (start-up portals, NOP settings) and its state file.
     pub config: crate::state::ConfigState,
     /// The iSNS client (`system update iSNS*`).
@@ -36,6 +39,7 @@ impl Daemon {
         let iscsi = IscsiServer::new(registry.clone());
         let config = crate::state::ConfigState::new(state_dir.clone());
         Arc::new(Daemon {
+            targets: crate::targets::Targets::new(registry.clone()),
             registry,
             iscsi,
             stop: Notify::new(),
@@ -46,24 +50,24 @@ impl Daemon {
         })
     }
 
-    /// As in tgt, a tid names one target in the daemon whatever its LLD: true when an iSCSI or a
-    /// vhost target has it. Creation checks this, then adds to its LLD's table; management requests
-    /// (and the restore, which replays them) are applied one at a time, so nothing comes between.
+    /// As in tgt, a tid names one target in the daemon whatever its LLD.
     pub fn tid_taken(&self, tid: u32) -> bool {
-        self.registry.target(tid).is_some() || self.vhost.get(tid).is_some()
-    }
-
-    /// A target name, like a tid, is one target's across the LLDs (tgt refuses a second one too).
-    pub fn name_taken(&self, name: &str) -> bool {
-        self.registry.target_by_name(name).is_some() || self.vhost.list().iter().any(|c| c.target().name == name)
+        self.targets.tid_taken(tid)
     }
 
     /// The name of target `tid`, whatever its LLD.
     pub fn target_name(&self, tid: u32) -> Option<String> {
-        match self.registry.target(tid) {
-            Some(t) => Some(t.name().to_string()),
-            None => self.vhost.get(tid).map(|c| c.target().name.clone()),
-        }
+        self.targets.name(tid)
+    }
+
+    /// Create vhost target `tid` serving `socket`; refused when the tid, the name (the socket path)
+    /// or the socket is taken.
+    pub fn add_vhost_target(
+        &self,
+        tid: u32,
+        socket: &std::path::Path,
+    ) -> Result<Arc<rtgt_vhost::VhostScsiDevice>, crate::targets::TargetTableError> {
+        self.targets.add_vhost(tid, socket, || self.vhost.start(tid, socket))
     }
 
     /// Ask the daemon to stop; the main task then shuts the portals down and exits.
@@ -77,8 +81,8 @@ impl Daemon {
         // Off the iSNS server first, so initiators stop being pointed at a daemon that is leaving.
         self.isns.shutdown().await;
         self.iscsi.shutdown().await;
-        self.vhost.shutdown().await;
-        for target in self.registry.targets() {
+        crate::vhost::shutdown(self.targets.take_vhost()).await;
+        for target in self.targets.iscsi_targets() {
             for (lun, unit) in target.scsi.luns() {
                 let Some(store) = unit.store() else { continue };
                 if let Err(err) = store.flush().await {

@@ -8,6 +8,7 @@ pub mod isns;
 pub mod pr_state;
 pub mod sanitize_journal;
 pub mod state;
+pub mod targets;
 pub mod vhost;
 
 pub use daemon::Daemon;

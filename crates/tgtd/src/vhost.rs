@@ -1,94 +1,58 @@
-//! The daemon's vhost-user-scsi targets: each is an `rtgt_scsi::Target` served on its own unix
-//! socket by an `rtgt_vhost::VhostScsiDevice` (see crates/vhost). They share the tid space with
-//! the iSCSI targets (`Daemon::tid_taken`), are saved with them (`state::model`), and their LUNs
-//! are the same logical units on the same backing stores.
+//! The daemon's vhost-user-scsi transport: each vhost target is an `rtgt_scsi::Target` served on
+//! its own unix socket by an `rtgt_vhost::VhostScsiDevice` (see crates/vhost). The targets
+//! themselves live in the daemon's one table (`targets.rs`), with the iSCSI ones; they are saved
+//! with them (`state::model`), and their LUNs are the same logical units on the same backing stores.
 
+use crate::targets::TargetTableError;
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
-use rtgt_vhost::{DeviceConfig, LunEvent, SocketAccess, VhostError, VhostScsiDevice};
-use std::collections::BTreeMap;
+use rtgt_vhost::{DeviceConfig, SocketAccess, VhostError, VhostScsiDevice};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The vhost targets by tid.
+/// What every vhost target's socket shares.
 #[derive(Debug, Default)]
-pub struct VhostTargets {
-    targets: Mutex<BTreeMap<u32, Arc<VhostScsiDevice>>>,
+pub struct VhostTransport {
     /// Who may connect to the sockets besides tgtd's user (`--vhost-group`).
     access: Mutex<SocketAccess>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum VhostTargetError {
-    #[error("target {0} already exists")]
-    TidTaken(u32),
-    #[error("socket {0} is already served by another vhost target")]
-    SocketTaken(String),
     #[error(transparent)]
     Start(#[from] VhostError),
     #[error("vhost targets are created from within the daemon's runtime")]
     NoRuntime,
 }
 
-impl VhostTargets {
+impl VhostTransport {
     /// `--vhost-group`: sockets created from now on get mode 0660 and this group (QEMU's), instead
     /// of 0600.
     pub fn set_socket_group(&self, group: Option<u32>) {
         *self.access.lock() = SocketAccess { group };
     }
 
-    /// Create target `tid` serving `socket` (its name is the socket path). Commands run on the
+    /// Serve a new target `tid` on `socket` (its name is the socket path). Only the daemon's target
+    /// table calls this, once the tid and the socket are known to be free. Commands run on the
     /// current tokio runtime, so this must be called from within it (the control socket's blocking
     /// pool counts).
-    pub fn add(&self, tid: u32, socket: &Path) -> Result<Arc<VhostScsiDevice>, VhostTargetError> {
-        let mut targets = self.targets.lock();
-        if targets.contains_key(&tid) {
-            return Err(VhostTargetError::TidTaken(tid));
-        }
-        if targets.values().any(|c| c.socket() == socket) {
-            return Err(VhostTargetError::SocketTaken(socket.display().to_string()));
-        }
+    pub fn start(&self, tid: u32, socket: &Path) -> Result<Arc<VhostScsiDevice>, VhostTargetError> {
         let target = Target::new(tid, socket.display().to_string());
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| VhostTargetError::NoRuntime)?;
         let config = DeviceConfig { access: *self.access.lock(), ..DeviceConfig::new(socket) };
-        let device = VhostScsiDevice::start(target, config, runtime)?;
-        targets.insert(tid, device.clone());
-        Ok(device)
+        Ok(VhostScsiDevice::start(target, config, runtime)?)
     }
+}
 
-    pub fn get(&self, tid: u32) -> Option<Arc<VhostScsiDevice>> {
-        self.targets.lock().get(&tid).cloned()
-    }
-
-    pub fn list(&self) -> Vec<Arc<VhostScsiDevice>> {
-        self.targets.lock().values().cloned().collect()
-    }
-
-    /// Stop serving target `tid` (the guest loses the device). None when there is no such target.
-    pub fn remove(&self, tid: u32) -> Option<Arc<VhostScsiDevice>> {
-        let device = self.targets.lock().remove(&tid)?;
-        device.stop();
-        Some(device)
-    }
-
-    /// Tell target `tid`'s guest that a LUN appeared, went away or changed size.
-    pub fn notify(&self, tid: u32, event: LunEvent) {
-        if let Some(device) = self.get(tid) {
-            device.notify(event);
-        }
-    }
-
-    /// At daemon stop: drop the guests, then flush every backing store.
-    pub async fn shutdown(&self) {
-        let all: Vec<_> = std::mem::take(&mut *self.targets.lock()).into_values().collect();
-        for device in all {
-            let stopping = device.clone();
-            let _ = tokio::task::spawn_blocking(move || stopping.stop()).await;
-            for (lun, unit) in device.target().luns() {
-                let Some(store) = unit.store() else { continue };
-                if let Err(err) = rtgt_backstore::BlockStore::flush(store).await {
-                    tracing::error!(tid = device.target().tid, lun, %err, "flush at shutdown failed");
-                }
+/// At daemon stop: drop the guests, then flush every backing store.
+pub async fn shutdown(devices: Vec<Arc<VhostScsiDevice>>) {
+    for device in devices {
+        let stopping = device.clone();
+        let _ = tokio::task::spawn_blocking(move || stopping.stop()).await;
+        for (lun, unit) in device.target().luns() {
+            let Some(store) = unit.store() else { continue };
+            if let Err(err) = rtgt_backstore::BlockStore::flush(store).await {
+                tracing::error!(tid = device.target().tid, lun, %err, "flush at shutdown failed");
             }
         }
     }
@@ -96,16 +60,13 @@ impl VhostTargets {
 
 /// Start the targets of tgtd's `--vhost-user-scsi` options; a target without `tid=` takes the lowest
 /// tid no other target uses. Their LUNs are added with `tgtadm --lld vhost`.
-pub fn start_from_options(daemon: &crate::Daemon, options: &[VhostOption]) -> Result<(), VhostTargetError> {
+pub fn start_from_options(daemon: &crate::Daemon, options: &[VhostOption]) -> Result<(), TargetTableError> {
     for option in options {
         let tid = match option.tid {
             Some(tid) => tid,
-            None => (1..).find(|&t| !daemon.tid_taken(t)).unwrap_or(0),
+            None => (1..).find(|&t| !daemon.targets.tid_taken(t)).unwrap_or(0),
         };
-        if daemon.tid_taken(tid) {
-            return Err(VhostTargetError::TidTaken(tid));
-        }
-        daemon.vhost.add(tid, &option.socket)?;
+        daemon.add_vhost_target(tid, &option.socket)?;
         tracing::info!(tid, socket = %option.socket.display(), "vhost-user-scsi target ready");
     }
     Ok(())
@@ -150,24 +111,5 @@ mod tests {
         assert!(VhostOption::parse("controller=/x,tid=five").is_err());
         assert!(VhostOption::parse("controller=/x,colour=red").is_err());
         assert!(VhostOption::parse("controller").is_err());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-    async fn targets_refuse_taken_tids_and_sockets() {
-        let dir = tempfile::tempdir().unwrap();
-        let targets = VhostTargets::default();
-        let (a, b) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
-        targets.add(1, &a).unwrap();
-        assert!(a.exists());
-        assert!(matches!(targets.add(1, &b), Err(VhostTargetError::TidTaken(1))));
-        assert!(matches!(targets.add(2, &a), Err(VhostTargetError::SocketTaken(_))));
-        let removed = tokio::task::spawn_blocking(move || {
-            let gone = targets.remove(1).is_some();
-            (gone, targets.remove(1).is_none())
-        })
-        .await
-        .unwrap();
-        assert_eq!(removed, (true, true));
-        assert!(!a.exists());
     }
 }

@@ -61,7 +61,7 @@ fn warn_if_shared(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) {
     let Some(path) = spec.backing_store.as_deref().filter(|p| !p.is_empty()) else { return };
     let Ok(meta) = std::fs::metadata(path) else { return };
     let id = (meta.dev(), meta.ino());
-    for target in daemon.registry.targets() {
+    for target in daemon.targets.iscsi_targets() {
         for (other_lun, unit) in target.scsi.luns() {
             if (target.tid(), other_lun) == (tid, lun) {
                 continue;
@@ -231,7 +231,7 @@ fn store_kind(kind: StoreKind) -> BackstoreKind {
 
 fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
     // tgt answers "can't find the logical unit" for a missing target too.
-    let target = daemon.registry.target(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
+    let target = daemon.targets.iscsi(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
     let Some(unit) = target.scsi.lun(lun) else {
         // A saved LUN waiting for its store is deleted from the configuration like any other.
         return match daemon.config.pending.forget(tid, lun) {

@@ -42,8 +42,8 @@ pub(crate) fn apply_lld(daemon: &Daemon, op: LldOp) -> Result<Reply, MgmtError> 
                 name: "iscsi".to_string(),
                 state: "ready".to_string(),
                 targets: daemon
-                    .registry
-                    .targets()
+                    .targets
+                    .iscsi_targets()
                     .iter()
                     .map(|t| LldTarget { tid: t.tid(), name: t.name().to_string() })
                     .collect(),
@@ -52,8 +52,8 @@ pub(crate) fn apply_lld(daemon: &Daemon, op: LldOp) -> Result<Reply, MgmtError> 
                 name: "vhost".to_string(),
                 state: "ready".to_string(),
                 targets: daemon
-                    .vhost
-                    .list()
+                    .targets
+                    .vhost_targets()
                     .iter()
                     .map(|c| LldTarget { tid: c.target().tid, name: c.target().name.clone() })
                     .collect(),

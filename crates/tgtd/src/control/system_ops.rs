@@ -29,7 +29,7 @@ pub(crate) fn apply(daemon: &Daemon, op: SystemOp) -> Outcome {
         SystemOp::Show => Outcome::from(Ok(Reply::System(view(daemon)))),
         // As tgt: no stop while targets are configured, so a stray command cannot take storage away
         // from initiators. rtgt adds `--force`, which stops anyway (sessions are logged out first).
-        SystemOp::Delete { force: false } if !daemon.registry.targets().is_empty() => Outcome::from(Err(
+        SystemOp::Delete { force: false } if !daemon.targets.iscsi_targets().is_empty() => Outcome::from(Err(
             MgmtError::with_message(ErrorCode::InvalidRequest, "targets are configured; delete them or use --force"),
         )),
         SystemOp::Delete { .. } => Outcome { result: Ok(Reply::Done), stop: true },

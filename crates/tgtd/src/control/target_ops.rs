@@ -15,7 +15,7 @@ pub(crate) fn apply(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
         TargetOp::New { tid, name } => new(daemon, tid, name),
         TargetOp::Delete { tid, force } => delete(daemon, tid, force),
         TargetOp::Show { tid: None } => {
-            Ok(Reply::TargetList(daemon.registry.targets().iter().map(|t| target_view(daemon, t)).collect()))
+            Ok(Reply::TargetList(daemon.targets.iscsi_targets().iter().map(|t| target_view(daemon, t)).collect()))
         }
         // tgt prints the target's iSCSI parameters for `show --tid N`; rtgt shows that target's full
         // block (its parameters are in the view, printed by --json).
@@ -39,7 +39,7 @@ pub(crate) fn apply(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
 }
 
 pub(crate) fn find(daemon: &Daemon, tid: u32) -> Result<Arc<IscsiTarget>, MgmtError> {
-    daemon.registry.target(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))
+    daemon.targets.iscsi(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))
 }
 
 fn new(daemon: &Daemon, tid: u32, name: String) -> Result<Reply, MgmtError> {
@@ -52,13 +52,10 @@ fn new(daemon: &Daemon, tid: u32, name: String) -> Result<Reply, MgmtError> {
         ));
     }
     check_name(&name)?;
-    if daemon.tid_taken(tid) || daemon.name_taken(&name) {
-        return Err(MgmtError::new(ErrorCode::TargetExists));
-    }
     let target = IscsiTarget::new(Target::new(tid, name));
     target.set_nop(daemon.config.nop_default());
-    // A concurrent creation through another path would still be caught here.
-    daemon.registry.add_target(target).map_err(|e| MgmtError::with_message(ErrorCode::TargetExists, e))?;
+    // tgt's plain "this target already exists", whichever LLD holds the tid or the name.
+    daemon.targets.add_iscsi(target).map_err(|_| MgmtError::new(ErrorCode::TargetExists))?;
     Ok(Reply::Done)
 }
 
@@ -85,7 +82,7 @@ fn delete(daemon: &Daemon, tid: u32, force: bool) -> Result<Reply, MgmtError> {
         }
         target.close_sessions();
     }
-    daemon.registry.remove_target(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
+    daemon.targets.remove_iscsi(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
     daemon.config.forget_target(tid);
     Ok(Reply::Done)
 }

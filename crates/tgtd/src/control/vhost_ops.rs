@@ -3,6 +3,7 @@
 //! LUN changes are reported to a connected guest through the event queue (hotplug, capacity).
 
 use super::show::lun_view;
+use crate::targets::TargetTableError;
 use crate::vhost::VhostTargetError;
 use crate::Daemon;
 use rtgt_mgmt::{
@@ -34,7 +35,7 @@ pub(crate) fn apply(daemon: &Daemon, op: Op) -> Result<Reply, MgmtError> {
 }
 
 fn find(daemon: &Daemon, tid: u32) -> Result<Arc<VhostScsiDevice>, MgmtError> {
-    daemon.vhost.get(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))
+    daemon.targets.vhost(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))
 }
 
 fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
@@ -44,18 +45,17 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
             if !socket.is_absolute() {
                 return Err(invalid("a vhost target's name is the absolute path of its socket"));
             }
-            // tgt's plain "this target already exists", whichever LLD holds the tid.
-            if daemon.tid_taken(tid) || daemon.name_taken(&name) {
-                return Err(MgmtError::new(ErrorCode::TargetExists));
-            }
-            daemon.vhost.add(tid, socket).map_err(|e| {
+            daemon.add_vhost_target(tid, socket).map_err(|e| match e {
+                // tgt's plain "this target already exists", whichever LLD holds the tid or the name.
+                TargetTableError::TidTaken(_) | TargetTableError::NameTaken(_) => {
+                    MgmtError::new(ErrorCode::TargetExists)
+                }
                 // A path that cannot be this target's socket (a file, a live socket) is a bad
                 // request, not a taken target.
-                let code = match e {
-                    VhostTargetError::Start(VhostError::Socket(_)) => ErrorCode::InvalidRequest,
-                    _ => ErrorCode::TargetExists,
-                };
-                MgmtError::with_message(code, e.to_string())
+                TargetTableError::Vhost(VhostTargetError::Start(VhostError::Socket(_))) => {
+                    MgmtError::with_message(ErrorCode::InvalidRequest, e.to_string())
+                }
+                _ => MgmtError::with_message(ErrorCode::TargetExists, e.to_string()),
             })?;
             Ok(Reply::Done)
         }
@@ -64,12 +64,12 @@ fn target(daemon: &Daemon, op: TargetOp) -> Result<Reply, MgmtError> {
             if device.connected() && !force {
                 return Err(MgmtError::new(ErrorCode::TargetActive));
             }
-            daemon.vhost.remove(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
+            daemon.targets.remove_vhost(tid).ok_or_else(|| MgmtError::new(ErrorCode::NoTarget))?;
             daemon.config.forget_target(tid);
             Ok(Reply::Done)
         }
         TargetOp::Show { tid: None } => {
-            Ok(Reply::TargetList(daemon.vhost.list().iter().map(|c| view(daemon, c)).collect()))
+            Ok(Reply::TargetList(daemon.targets.vhost_targets().iter().map(|c| view(daemon, c)).collect()))
         }
         TargetOp::Show { tid: Some(tid) } => Ok(Reply::TargetList(vec![view(daemon, &*find(daemon, tid)?)])),
         _ => Err(unsupported("this operation")),

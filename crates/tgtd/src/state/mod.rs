@@ -158,7 +158,7 @@ impl ConfigState {
 fn is_started_vhost_target(daemon: &Daemon, request: &rtgt_mgmt::Request) -> bool {
     match (&request.lld, &request.op) {
         (rtgt_mgmt::Lld::Vhost, Op::Target(TargetOp::New { tid, name })) => {
-            daemon.vhost.get(*tid).is_some_and(|c| c.socket() == std::path::Path::new(name))
+            daemon.targets.vhost(*tid).is_some_and(|c| c.socket() == std::path::Path::new(name))
         }
         _ => false,
     }

@@ -96,8 +96,9 @@ impl RunningConfig {
                 .map(|a| SavedAccount { user: a.user, password: a.password })
                 .collect(),
             discovery: SavedBindings { incoming: discovery.incoming, outgoing: discovery.outgoing },
-            targets: registry
-                .targets()
+            targets: daemon
+                .targets
+                .iscsi_targets()
                 .iter()
                 .map(|t| {
                     let bound = t.accounts();
@@ -113,8 +114,8 @@ impl RunningConfig {
                 .collect(),
             portals: daemon.iscsi.portals().into_iter().filter(|p| !boot.contains(p)).collect(),
             vhost: daemon
-                .vhost
-                .list()
+                .targets
+                .vhost_targets()
                 .iter()
                 .map(|c| {
                     let target = c.target();
