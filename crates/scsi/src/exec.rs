@@ -5,7 +5,7 @@
 //! else except for INQUIRY, REPORT LUNS and REQUEST SENSE; then the CDB is decoded (invalid opcode or
 //! field); then a reservation held by another nexus; then NOT READY for media-access commands.
 
-use crate::cdb::Command;
+use crate::cdb::Cdb;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::opcodes::{Lookup, Request, Run, MEDIUM, NO_UA, RESERVATION_OK};
@@ -102,10 +102,10 @@ async fn run(
         Lookup::UnknownOpcode => return Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE).into()),
         Lookup::UnknownServiceAction => return Err(Sense::invalid_cdb_field(1, Some(4)).into()),
     };
-    let command = entry.decode(cdb)?;
-    (ops.admit)(lu, &command)?;
+    let decoded = entry.decode(cdb)?;
+    (ops.admit)(lu, entry)?;
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
-    *data_out_expected = command.data_out_len(lu.block_size());
+    *data_out_expected = decoded.data_out_len(lu.block_size());
     if let Some(holder) = lu.reservation_holder() {
         if holder != ctx.nexus.id && !entry.has(RESERVATION_OK) {
             return Err(Failure::ReservationConflict);
@@ -115,12 +115,12 @@ async fn run(
     if entry.has(MEDIUM) && device.has_medium() {
         lu.medium()?;
     }
-    sbc::check_whole_blocks(lu, &command, *data_out_expected, data_out.len())?;
+    sbc::check_whole_blocks(lu, &decoded, *data_out_expected, data_out.len())?;
     // `decode` checked that the CDB is at least as long as the row's usage data.
     let mut request = Request { lu, ops, ctx, cdb: &cdb[..entry.usage.len()], data_out, data_in };
     match entry.run {
-        Run::Now(handler) => handler(&mut request, command),
-        Run::Io(handler) => handler(&mut request, command).await,
+        Run::Now(handler) => handler(&mut request),
+        Run::Io(handler) => handler(&mut request).await,
     }
 }
 
@@ -132,20 +132,25 @@ fn no_such_lun(target: &Target, cdb: &[u8], data_in: &mut Vec<u8>) -> TaskResult
     let not_supported = Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED);
     let result = match cdb.first() {
         Some(0x12) | Some(0xa0) => {
-            // Decode through the shared rows so the same field checks apply.
-            let entry = if cdb[0] == 0x12 { &commands::INQUIRY } else { &commands::REPORT_LUNS };
-            match entry.decode(cdb) {
-                Ok(Command::Inquiry { evpd: false, alloc_len, .. }) => {
-                    inquiry::no_such_lun(alloc_len, data_in);
-                    Ok(())
+            // Check through the shared rows so the same usage data applies, then take the fields.
+            if cdb[0] == 0x12 {
+                match commands::INQUIRY.decode(cdb).and_then(|_| inquiry::Inquiry::decode(cdb)) {
+                    Ok(inquiry::Inquiry { evpd: false, alloc_len, .. }) => {
+                        inquiry::no_such_lun(alloc_len, data_in);
+                        Ok(())
+                    }
+                    Ok(_) => Err(not_supported.into()),
+                    Err(sense) => Err(sense.into()),
                 }
-                Ok(Command::ReportLuns { select_report, alloc_len }) => {
-                    let luns = target.luns();
-                    report_luns::report_luns(luns.iter().map(|(n, _)| *n), select_report, alloc_len, data_in);
-                    Ok(())
+            } else {
+                match commands::REPORT_LUNS.decode(cdb).and_then(|_| report_luns::ReportLuns::decode(cdb)) {
+                    Ok(report_luns::ReportLuns { select_report, alloc_len }) => {
+                        let luns = target.luns();
+                        report_luns::report_luns(luns.iter().map(|(n, _)| *n), select_report, alloc_len, data_in);
+                        Ok(())
+                    }
+                    Err(sense) => Err(sense.into()),
                 }
-                Ok(_) => Err(not_supported.into()),
-                Err(sense) => Err(sense.into()),
             }
         }
         Some(0x03) => {

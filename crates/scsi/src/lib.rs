@@ -14,15 +14,17 @@
 //! REPORT LUNS, REQUEST SENSE, reservations, REPORT SUPPORTED OPERATION CODES (answered from the
 //! unit's type's table, so it reports exactly what dispatches) and the MODE SENSE/SELECT framework
 //! that asks the type for its pages. `exec` runs `Target::execute` and the checks every command
-//! goes through (unit attention, decode, reservations, medium) and calls the row's handler; `cdb`
-//! holds the decoders and the typed `Command`; `unit_attention` the per-nexus conditions;
+//! goes through (unit attention, decode, reservations, medium) and calls the row's handler, knowing
+//! of the command only its row (flags) and what its decoder says (`cdb::Decoded`: the data-out
+//! length and whether it is logical blocks); `cdb` holds the field helpers, `Decoded` and the
+//! `Cdb` trait every command's typed fields implement; `unit_attention` the per-nexus conditions;
 //! `task_set` each nexus's running tasks (entered by the transports with an abort handle), `tmf`
 //! the task management functions on them, PREEMPT AND ABORT's included; `sense` the encodings;
 //! `range_lock` the per-unit LBA range locks that make COMPARE AND WRITE and ORWRITE atomic against
 //! every other write; `mode_page` the administrator's `mode_page=` parameter.
 //!
 //! Files depend one way (`scripts/check-cycles crates/scsi` keeps it so), from the bottom:
-//! - leaves: `sense`, `status`, `failure`, `cdb`, `device_type` (the enum and its fixed facts),
+//! - leaves: `sense`, `status`, `failure`, `cdb` (field helpers, `Decoded`, the `Cdb` trait), `device_type` (the enum and its fixed facts),
 //!   `unit_attention`, `range_lock`, `task_set`, and the state types (`sbc::state`,
 //!   `sbc::sanitize_state`, `sbc::sanitize_journal`, `spc::copy_outcome`, the persistent
 //!   reservation `state` and `reservations`);
@@ -33,8 +35,10 @@
 //!   `DeviceOps`), then `exec` and `tmf`.
 //!
 //! To add a command to a type: one row in the type's table (`sbc/commands.rs`; an SPC command
-//! every type offers goes in `spc/commands.rs` and into each table) naming its decoder and its
-//! handler, and one handler file (with its decoder and `Command` variant in `cdb`). The row's
+//! every type offers goes in `spc/commands.rs` and into each table) naming its `Handler`, and one
+//! handler file holding the command's typed fields (a struct implementing `cdb::Cdb`: its decoder,
+//! and its data-out through `Cdb::decoded`), its handler and the `Handler` made of both by `now!`
+//! or `io!` (so decoder and handler cannot disagree). Nothing else changes. The row's
 //! usage data is what REPORT SUPPORTED OPERATION CODES reports and what every CDB is checked
 //! against; the table tests (`opcodes_tests.rs`) check the order, the usage data and that the
 //! decoder and handler agree, and `tests/cdb_sweep.rs` sweeps every reported bit.

@@ -7,10 +7,10 @@
 //! with bits set outside the usage data (reserved fields, unsupported protection fields) and answers
 //! REPORT SUPPORTED OPERATION CODES, so what a unit reports is exactly what it runs.
 
-use crate::cdb::Command;
+use crate::cdb::Decoded;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::sense::{Asc, Sense, SenseKey};
+use crate::sense::Sense;
 use crate::spc::mode::ModePages;
 use crate::target::Ctx;
 use std::future::Future;
@@ -25,6 +25,10 @@ pub(crate) const NO_UA: u16 = 1 << 3;
 pub(crate) const RESERVATION_OK: u16 = 1 << 4;
 /// Offered only on thin-provisioned units.
 pub(crate) const THIN_ONLY: u16 = 1 << 5;
+/// Only looks at the unit: allowed while a SANITIZE runs (SBC-4 4.11.2).
+pub(crate) const LOOKS_ONLY: u16 = 1 << 6;
+/// A SANITIZE: may run again after a failed one (SBC-4 4.11.3).
+pub(crate) const SANITIZE: u16 = 1 << 7;
 
 /// One command on its way through a handler: who sent it, its CDB (already checked against the
 /// row's usage data and cut to the row's length), the data-out received and the data-in to fill.
@@ -51,74 +55,77 @@ pub(crate) struct DeviceOps {
     pub vpd_pages: &'static [u8],
     /// The unit's own condition for REQUEST SENSE when nothing is pending (SPC-4 6.39).
     pub state_sense: fn(&LogicalUnit) -> Option<Sense>,
-    /// Refuse a decoded command the unit cannot take in its present state (before reservation
-    /// checks, as the sanitize rules require).
-    pub admit: fn(&LogicalUnit, &Command) -> Result<(), Sense>,
+    /// Refuse a command (by its row) the unit cannot take in its present state (before
+    /// reservation checks, as the sanitize rules require).
+    pub admit: fn(&LogicalUnit, &OpcodeEntry) -> Result<(), Sense>,
 }
 
 /// What a handler that waits for the backing store returns.
 pub(crate) type IoFuture<'r> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'r>>;
 
-/// A row's handler. Commands that answer from the unit's state run as plain functions; only those
-/// that wait for the backing store pay for a boxed future.
+/// A row's handler, which decodes the typed fields it takes from `Request::cdb` (the row's
+/// decoder accepted that CDB already, so this cannot fail differently). Commands that answer from
+/// the unit's state run as plain functions; only those that wait for the backing store pay for a
+/// boxed future.
 #[derive(Clone, Copy)]
 pub(crate) enum Run {
-    Now(fn(&mut Request<'_>, Command) -> Result<(), Failure>),
-    Io(for<'r> fn(&'r mut Request<'_>, Command) -> IoFuture<'r>),
+    Now(fn(&mut Request<'_>) -> Result<(), Failure>),
+    Io(for<'r> fn(&'r mut Request<'_>) -> IoFuture<'r>),
 }
 
-/// The row's decoder produced a command its handler does not take: a table mistake, caught by the
-/// table tests, never by an initiator; answered as HARDWARE ERROR, INTERNAL TARGET FAILURE rather
-/// than a panic.
-pub(crate) fn mismatch() -> Failure {
-    Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into()
+/// A command's decoder and handler, made from one typed fields struct (`cdb::Cdb`) so that they
+/// cannot disagree: built by `now!` or `io!` in the command's handler file, named by its rows.
+#[derive(Clone, Copy)]
+pub(crate) struct Handler {
+    /// Check the fields' values and say what the shared path needs (`Decoded`).
+    pub decode: fn(&[u8]) -> Result<Decoded, Sense>,
+    pub run: Run,
 }
 
-/// A handler that answers at once: `now!(|req, Command::X { a, b }| handler(req.lu, a, b))`. The
-/// pattern binds the decoded fields; the body returns `Result<(), E>` with `E: Into<Failure>`.
+/// A handler that answers at once: `now!(Fields, |req, Fields { a, b }| handler(req.lu, a, b))`.
+/// The pattern binds the decoded fields; the body returns `Result<(), E>` with `E: Into<Failure>`.
 macro_rules! now {
-    (|$req:pat_param, $pat:pat_param| $body:expr) => {
-        $crate::opcodes::Run::Now(|req, command| {
-            #[allow(irrefutable_let_patterns)]
-            let $pat = command
-            else {
-                return Err($crate::opcodes::mismatch());
-            };
-            let $req = req;
-            Ok($body?)
-        })
+    ($ty:ty, |$req:pat_param, $pat:pat_param| $body:expr) => {
+        $crate::opcodes::Handler {
+            decode: |cdb| <$ty as $crate::cdb::Cdb>::decode(cdb).map(|c| $crate::cdb::Cdb::decoded(&c)),
+            run: $crate::opcodes::Run::Now(|req| {
+                let $pat: $ty = <$ty as $crate::cdb::Cdb>::decode(req.cdb)?;
+                let $req = req;
+                Ok($body?)
+            }),
+        }
     };
 }
 
-/// A handler that waits for the backing store: `io!(|req, Command::X { a }| handler(req.lu, a))`,
+/// A handler that waits for the backing store: `io!(Fields, |req, Fields { a }| handler(req.lu, a))`,
 /// the body being a future of `Result<(), E>`.
 macro_rules! io {
-    (|$req:pat_param, $pat:pat_param| $body:expr) => {
-        $crate::opcodes::Run::Io(|req, command| {
-            Box::pin(async move {
-                #[allow(irrefutable_let_patterns)]
-                let $pat = command
-                else {
-                    return Err($crate::opcodes::mismatch());
-                };
-                let $req = req;
-                Ok($body.await?)
-            })
-        })
+    ($ty:ty, |$req:pat_param, $pat:pat_param| $body:expr) => {
+        $crate::opcodes::Handler {
+            decode: |cdb| <$ty as $crate::cdb::Cdb>::decode(cdb).map(|c| $crate::cdb::Cdb::decoded(&c)),
+            run: $crate::opcodes::Run::Io(|req| {
+                Box::pin(async move {
+                    let $pat: $ty = <$ty as $crate::cdb::Cdb>::decode(req.cdb)?;
+                    let $req = req;
+                    Ok($body.await?)
+                })
+            }),
+        }
     };
 }
 
-/// One table row: `op!(name, service action, flags, decoder, handler, [usage data])`.
+/// One table row: `op!(name, service action, flags, handler, [usage data])`, the handler (a
+/// `Handler`) bringing its decoder.
 macro_rules! op {
-    ($name:literal, $sa:expr, $flags:expr, $decode:path, $run:expr, [$($u:expr),+ $(,)?]) => {
+    ($name:literal, $sa:expr, $flags:expr, $handler:expr, [$($u:expr),+ $(,)?]) => {
         $crate::opcodes::OpcodeEntry {
             opcode: [$($u),+][0],
             service_action: $sa,
             name: $name,
             usage: &[$($u),+],
             flags: $flags,
-            decode: $decode,
-            run: $run,
+            decode: $handler.decode,
+            run: $handler.run,
         }
     };
 }
@@ -138,7 +145,7 @@ pub(crate) struct OpcodeEntry {
     /// commands the low five bits of byte 1 hold the service action itself.
     pub usage: &'static [u8],
     pub flags: u16,
-    pub decode: fn(&[u8]) -> Result<Command, Sense>,
+    pub decode: fn(&[u8]) -> Result<Decoded, Sense>,
     pub run: Run,
 }
 
@@ -153,7 +160,7 @@ impl OpcodeEntry {
     }
 
     /// Check the CDB against the usage data, then decode it.
-    pub fn decode(&self, cdb: &[u8]) -> Result<Command, Sense> {
+    pub fn decode(&self, cdb: &[u8]) -> Result<Decoded, Sense> {
         let len = self.usage.len();
         if cdb.len() < len {
             // A CDB shorter than its operation code's length: the field that should be there is missing.

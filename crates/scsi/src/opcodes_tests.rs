@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::lun::DeviceType;
+use crate::sense::SenseKey;
 
 const TYPES: [DeviceType; 2] = [DeviceType::Disk, DeviceType::Controller];
 
@@ -40,8 +41,8 @@ fn tables_are_sorted_and_every_row_has_usage_data_and_a_handler() {
     }
 }
 
-/// Every row's handler is reached through the real command path and answers with something other
-/// than the table-mistake sense (`opcodes::mismatch`): the decoder and the handler agree.
+/// Every row's handler runs on a CDB its row's decoder accepts without failing on its own decoding
+/// (both come from one typed fields struct, so they agree by construction) or panicking.
 #[test]
 fn every_row_runs_its_own_handler() {
     use crate::test_util::{block_on, TestLun};
@@ -62,9 +63,9 @@ fn every_row_runs_its_own_handler() {
             for (byte, usage) in sixteens.iter_mut().zip(e.usage).take(last).skip(6) {
                 *byte = 0x10 & usage;
             }
-            let (command, decoded) = [zeros, sixteens]
+            let command = [zeros, sixteens]
                 .into_iter()
-                .find_map(|cdb| e.decode(&cdb).ok().map(|c| (cdb, c)))
+                .find(|cdb| e.decode(cdb).is_ok())
                 .unwrap_or_else(|| panic!("{}: no test CDB decodes", e.name));
             let mut data_in = Vec::new();
             let ctx = crate::target::Ctx { target: &t.target, nexus: &t.nexus, lun: t.lun };
@@ -77,11 +78,11 @@ fn every_row_runs_its_own_handler() {
                 data_in: &mut data_in,
             };
             let result = match e.run {
-                Run::Now(handler) => handler(&mut req, decoded),
-                Run::Io(handler) => block_on(handler(&mut req, decoded)),
+                Run::Now(handler) => handler(&mut req),
+                Run::Io(handler) => block_on(handler(&mut req)),
             };
             if let Err(crate::failure::Failure::Sense(sense)) = result {
-                assert_ne!(Failure::Sense(sense), mismatch(), "{}: decoder and handler disagree", e.name);
+                assert_ne!(sense.key, SenseKey::HardwareError, "{}", e.name);
             }
         }
     }

@@ -1,6 +1,9 @@
 //! READ CAPACITY(10) and READ CAPACITY(16) (SBC-3 5.15, 5.16).
 
+use crate::cdb::{be32, Cdb};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
+use crate::sense::Sense;
 use crate::spc::truncate;
 
 /// SBC-3 5.15: the last LBA, or 0xffffffff when it does not fit (the initiator then asks for
@@ -25,6 +28,41 @@ pub(crate) fn read_capacity16(lu: &LogicalUnit, alloc_len: u32, out: &mut Vec<u8
     out.resize(start + 32, 0);
     truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
 }
+
+/// READ CAPACITY(10) (SBC-3 5.15): the PMI bit is obsolete in SBC-3 and LOGICAL BLOCK ADDRESS
+/// must be 0 without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadCapacity10;
+
+impl Cdb for ReadCapacity10 {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        if c[8] & 0x01 == 0 && be32(c, 2) != 0 {
+            return Err(Sense::invalid_cdb_field(2, Some(7)));
+        }
+        Ok(ReadCapacity10)
+    }
+}
+
+/// READ CAPACITY(16) (SBC-3 5.16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadCapacity16 {
+    pub alloc_len: u32,
+}
+
+impl Cdb for ReadCapacity16 {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(ReadCapacity16 { alloc_len: be32(c, 10) })
+    }
+}
+
+pub(crate) const READ_CAPACITY10: Handler = now!(ReadCapacity10, |req, ReadCapacity10| {
+    read_capacity10(req.lu, req.data_in);
+    Ok::<(), Sense>(())
+});
+pub(crate) const READ_CAPACITY16: Handler = now!(ReadCapacity16, |req, ReadCapacity16 { alloc_len }| {
+    read_capacity16(req.lu, alloc_len, req.data_in);
+    Ok::<(), Sense>(())
+});
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,9 @@
 
 use super::rw::transfer_length_byte;
 use super::{byte_range, check_transfer_length, check_writable, store_error, Access};
-use crate::cdb::BlockRange;
+use crate::cdb::{self, be16, be64, BlockRange, Cdb, Decoded};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::{BackstoreError, BlockStore};
 
@@ -123,6 +124,72 @@ pub(crate) async fn write_atomic(
     let _held = lu.disk()?.range_locks().lock(range.lba, u64::from(range.blocks)).await;
     store.write_at(offset, data, fua_for(lu, fua)).await.map_err(|e| store_error(lu, &e, Access::Write))
 }
+
+/// COMPARE AND WRITE (SBC-4 5.3): NUMBER OF LOGICAL BLOCKS is byte 13; the data-out is the
+/// verify data followed by the write data, that many blocks of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompareAndWrite {
+    pub range: BlockRange,
+    pub fua: bool,
+}
+
+impl Cdb for CompareAndWrite {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(CompareAndWrite { range: BlockRange { lba: be64(c, 2), blocks: u32::from(c[13]) }, fua: cdb::fua(c) })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::blocks(2 * u64::from(self.range.blocks))
+    }
+}
+
+/// ORWRITE(16) (SBC-4 5.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OrWrite {
+    pub range: BlockRange,
+    pub fua: bool,
+}
+
+impl Cdb for OrWrite {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(OrWrite { range: cdb::range(c), fua: cdb::fua(c) })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::blocks(u64::from(self.range.blocks))
+    }
+}
+
+/// WRITE ATOMIC(16) (SBC-4 5.48): ATOMIC BOUNDARY in bytes 10-11, TRANSFER LENGTH in 12-13.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteAtomic {
+    pub range: BlockRange,
+    pub fua: bool,
+    pub boundary: u16,
+}
+
+impl Cdb for WriteAtomic {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let range = BlockRange { lba: be64(c, 2), blocks: u32::from(be16(c, 12)) };
+        Ok(WriteAtomic { range, fua: cdb::fua(c), boundary: be16(c, 10) })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::blocks(u64::from(self.range.blocks))
+    }
+}
+
+pub(crate) const COMPARE_AND_WRITE: Handler =
+    io!(CompareAndWrite, |req, CompareAndWrite { range, fua }| compare_and_write(req.lu, range, fua, req.data_out));
+pub(crate) const ORWRITE: Handler =
+    io!(OrWrite, |req, OrWrite { range, fua }| orwrite(req.lu, range, fua, req.data_out, req.data_in));
+pub(crate) const WRITE_ATOMIC: Handler = io!(WriteAtomic, |req, WriteAtomic { range, fua, boundary }| write_atomic(
+    req.lu,
+    range,
+    fua,
+    boundary,
+    req.data_out
+));
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,9 @@
 //! START STOP UNIT (SBC-3 5.25) and PREVENT ALLOW MEDIUM REMOVAL (SBC-3 5.13): load and eject on
 //! removable units, and the per-nexus prevention of removal.
 
+use crate::cdb::Cdb;
 use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
 use crate::sense::{Asc, Sense};
 
 pub(crate) fn start_stop_unit(lu: &LogicalUnit, power_condition: u8, loej: bool, start: bool) -> Result<(), Sense> {
@@ -28,6 +30,42 @@ pub(crate) fn prevent_allow(lu: &LogicalUnit, nexus_id: u64, prevent: u8) -> Res
     }
     Ok(())
 }
+
+/// START STOP UNIT's fields (SBC-3 5.25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StartStop {
+    pub power_condition: u8,
+    pub loej: bool,
+    pub start: bool,
+}
+
+impl Cdb for StartStop {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(StartStop { power_condition: c[4] >> 4, loej: c[4] & 0x02 != 0, start: c[4] & 0x01 != 0 })
+    }
+}
+
+/// PREVENT ALLOW MEDIUM REMOVAL's PREVENT field (SBC-3 5.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PreventAllow {
+    pub prevent: u8,
+}
+
+impl Cdb for PreventAllow {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(PreventAllow { prevent: c[4] & 0x03 })
+    }
+}
+
+pub(crate) const START_STOP_UNIT: Handler =
+    now!(StartStop, |req, StartStop { power_condition, loej, start }| start_stop_unit(
+        req.lu,
+        power_condition,
+        loej,
+        start
+    ));
+pub(crate) const PREVENT_ALLOW: Handler =
+    now!(PreventAllow, |req, PreventAllow { prevent }| prevent_allow(req.lu, req.ctx.nexus.id, prevent));
 
 #[cfg(test)]
 mod tests {

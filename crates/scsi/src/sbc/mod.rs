@@ -15,7 +15,7 @@ pub(crate) mod sanitize_state;
 pub(crate) mod state;
 pub(crate) mod sync;
 
-use crate::cdb::{BlockRange, Command};
+use crate::cdb::{BlockRange, Decoded};
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
@@ -49,7 +49,7 @@ pub(crate) fn check_transfer_length(lu: &LogicalUnit, blocks: u32, field_byte: u
 /// received (see `rw`); data past the CDB's length is ignored.
 pub(crate) fn check_whole_blocks(
     lu: &LogicalUnit,
-    command: &Command,
+    command: &Decoded,
     expected: u32,
     received: usize,
 ) -> Result<(), Sense> {

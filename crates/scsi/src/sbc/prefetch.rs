@@ -6,8 +6,9 @@
 //! held in a cache of the device server's own (CONDITION MET would promise they are).
 
 use super::byte_range;
-use crate::cdb::BlockRange;
+use crate::cdb::{self, be16, be32, BlockRange, Cdb};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
 use crate::sense::Sense;
 use crate::spc::truncate;
 
@@ -53,6 +54,50 @@ pub(crate) fn read_defect_data(
     truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
     Ok(())
 }
+
+/// PRE-FETCH(10/16) (SBC-4 5.14, 5.15): a PREFETCH LENGTH of 0 means to the end of the medium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PreFetch {
+    pub lba: u64,
+    pub blocks: u32,
+}
+
+impl Cdb for PreFetch {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let BlockRange { lba, blocks } = cdb::range(c);
+        Ok(PreFetch { lba, blocks })
+    }
+}
+
+/// READ DEFECT DATA(10/12) (SBC-4 5.19, 5.20): the list fields are in byte 2 of the 10-byte CDB
+/// and byte 1 of the 12-byte one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadDefectData {
+    pub twelve: bool,
+    pub plist: bool,
+    pub glist: bool,
+    pub format: u8,
+    pub alloc_len: u32,
+}
+
+impl Cdb for ReadDefectData {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let twelve = c.len() == 12;
+        let (b, alloc_len) = if twelve { (c[1], be32(c, 6)) } else { (c[2], u32::from(be16(c, 7))) };
+        Ok(ReadDefectData { twelve, plist: b & 0x10 != 0, glist: b & 0x08 != 0, format: b & 0x07, alloc_len })
+    }
+}
+
+pub(crate) const PRE_FETCH: Handler = now!(PreFetch, |req, PreFetch { lba, blocks }| prefetch(req.lu, lba, blocks));
+pub(crate) const READ_DEFECT_DATA: Handler =
+    now!(ReadDefectData, |req, ReadDefectData { twelve, plist, glist, format, alloc_len }| read_defect_data(
+        twelve,
+        plist,
+        glist,
+        format,
+        alloc_len,
+        req.data_in
+    ));
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,9 @@
 //! exists on all disks but its UNMAP bit needs thin provisioning.
 
 use super::{byte_range, check_writable, store_error, Access};
-use crate::cdb::{be16, be32, be64, BlockRange};
+use crate::cdb::{self, be16, be32, be64, BlockRange, Cdb, Decoded};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{io, now, Handler};
 use crate::sense::{Asc, Sense};
 use crate::spc::truncate;
 use crate::spc::vpd::{MAX_UNMAP_BLOCKS, MAX_UNMAP_DESCRIPTORS};
@@ -173,6 +174,72 @@ pub(crate) fn get_lba_status(lu: &LogicalUnit, lba: u64, alloc_len: u32, out: &m
     truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
     Ok(())
 }
+
+/// UNMAP's PARAMETER LIST LENGTH (SBC-3 5.28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unmap {
+    pub param_len: u16,
+}
+
+impl Cdb for Unmap {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(Unmap { param_len: be16(c, 7) })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::params(u32::from(self.param_len))
+    }
+}
+
+/// WRITE SAME(10/16) (SBC-3 5.41, 5.42); NDOB exists in the 16-byte CDB only (the usage data of
+/// the 10-byte one keeps its bit clear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteSame {
+    pub range: BlockRange,
+    pub unmap: bool,
+    pub ndob: bool,
+}
+
+impl Cdb for WriteSame {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(WriteSame { range: cdb::range(c), unmap: c[1] & 0x08 != 0, ndob: c[1] & 0x01 != 0 })
+    }
+
+    /// One logical block, the pattern; none with NDOB.
+    fn decoded(&self) -> Decoded {
+        if self.ndob {
+            Decoded::NONE
+        } else {
+            Decoded::blocks(1)
+        }
+    }
+}
+
+/// GET LBA STATUS (SBC-3 5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GetLbaStatus {
+    pub lba: u64,
+    pub alloc_len: u32,
+}
+
+impl Cdb for GetLbaStatus {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(GetLbaStatus { lba: be64(c, 2), alloc_len: be32(c, 10) })
+    }
+}
+
+pub(crate) const UNMAP: Handler = io!(Unmap, |req, Unmap { param_len }| unmap(req.lu, param_len, req.data_out));
+pub(crate) const WRITE_SAME: Handler = io!(WriteSame, |req, WriteSame { range, unmap, ndob }| write_same(
+    req.lu,
+    range,
+    unmap,
+    ndob,
+    req.cdb.len(),
+    req.data_out,
+    req.data_in
+));
+pub(crate) const GET_LBA_STATUS: Handler =
+    now!(GetLbaStatus, |req, GetLbaStatus { lba, alloc_len }| get_lba_status(req.lu, lba, alloc_len, req.data_in));
 
 #[cfg(test)]
 mod tests {

@@ -11,9 +11,111 @@
 //! gets here: `sbc::check_whole_blocks` refuses it before anything is written.
 
 use super::{byte_range, check_transfer_length, check_writable, store_error, Access};
-use crate::cdb::BlockRange;
+use crate::cdb::{self, BlockRange, Cdb, Decoded};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
+
+/// READ(6/10/12/16) (SBC-3 5.10-5.13); READ(6) has no FUA and a 21-bit LBA, its TRANSFER LENGTH 0
+/// meaning 256 blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Read {
+    pub range: BlockRange,
+    pub fua: bool,
+}
+
+impl Cdb for Read {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(Read { range: cdb::range(c), fua: cdb::fua(c) })
+    }
+}
+
+/// WRITE(6/10/12/16) (SBC-3 5.35-5.38).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Write {
+    pub range: BlockRange,
+    pub fua: bool,
+}
+
+impl Cdb for Write {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(Write { range: cdb::range(c), fua: cdb::fua(c) })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::blocks(u64::from(self.range.blocks))
+    }
+}
+
+/// VERIFY(10/12/16) (SBC-3 5.30-5.32); BYTCHK 0 checks the medium only, 1 compares with data-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verify {
+    pub range: BlockRange,
+    pub bytchk: bool,
+}
+
+impl Cdb for Verify {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(Verify { range: cdb::range(c), bytchk: bytchk(c)? })
+    }
+
+    fn decoded(&self) -> Decoded {
+        if self.bytchk {
+            Decoded::blocks(u64::from(self.range.blocks))
+        } else {
+            Decoded::NONE
+        }
+    }
+}
+
+/// WRITE AND VERIFY(10/12/16) (SBC-3 5.39-5.41).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteAndVerify {
+    pub range: BlockRange,
+    pub bytchk: bool,
+}
+
+impl Cdb for WriteAndVerify {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(WriteAndVerify { range: cdb::range(c), bytchk: bytchk(c)? })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::blocks(u64::from(self.range.blocks))
+    }
+}
+
+/// SBC-3 5.30: BYTCHK 00b and 01b are supported; 10b is reserved, 11b (compare one block against
+/// every block) is not offered in the usage data.
+fn bytchk(c: &[u8]) -> Result<bool, Sense> {
+    match (c[1] >> 1) & 0x03 {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Sense::invalid_cdb_field(1, Some(2))),
+    }
+}
+
+pub(crate) const READ: Handler =
+    io!(Read, |req, Read { range, fua: _ }| read(req.lu, range, req.cdb.len(), req.data_in));
+pub(crate) const WRITE: Handler =
+    io!(Write, |req, Write { range, fua }| write(req.lu, range, fua, req.cdb.len(), req.data_out));
+pub(crate) const VERIFY: Handler = io!(Verify, |req, Verify { range, bytchk }| verify(
+    req.lu,
+    range,
+    bytchk,
+    req.cdb.len(),
+    req.data_out,
+    req.data_in
+));
+pub(crate) const WRITE_AND_VERIFY: Handler =
+    io!(WriteAndVerify, |req, WriteAndVerify { range, bytchk }| write_and_verify(
+        req.lu,
+        range,
+        bytchk,
+        req.cdb.len(),
+        req.data_out,
+        req.data_in
+    ));
 
 /// CDB byte holding the TRANSFER LENGTH field's most significant byte, by CDB length.
 pub(crate) fn transfer_length_byte(cdb_len: usize) -> u16 {
@@ -166,6 +268,45 @@ pub(crate) async fn write_and_verify(
 #[cfg(test)]
 mod tests {
     use crate::test_util::*;
+
+    #[test]
+    fn read_and_write_fields() {
+        use crate::cdb::{BlockRange, Cdb, Decoded};
+        let read6 = super::Read::decode(&[0x08, 0x1f, 0xff, 0xff, 0x00, 0x00]).unwrap();
+        assert_eq!(read6, super::Read { range: BlockRange { lba: 0x1f_ffff, blocks: 256 }, fua: false });
+        let c = [0x88, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 1, 0, 0, 0];
+        let read16 = super::Read::decode(&c).unwrap();
+        assert_eq!(read16, super::Read { range: BlockRange { lba: 0x0102_0304_0506_0708, blocks: 256 }, fua: true });
+        assert_eq!(read16.decoded(), Decoded::NONE);
+        let write = super::Write::decode(&[0x2a, 0, 0, 0, 0, 0, 0, 0, 3, 0]).unwrap();
+        assert_eq!(write.decoded().data_out_len(512), 1536);
+        assert!(write.decoded().data_out_is_blocks());
+    }
+
+    #[test]
+    fn verify_bytchk() {
+        use crate::cdb::{BlockRange, Cdb};
+        use crate::sense::Sense;
+        let reserved = super::Verify::decode(&[0x2f, 0x04, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(reserved, Err(Sense::invalid_cdb_field(1, Some(2))));
+        let v = super::Verify::decode(&[0x2f, 0x02, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
+        assert_eq!(v, super::Verify { range: BlockRange { lba: 0, blocks: 1 }, bytchk: true });
+        assert_eq!(v.decoded().data_out_len(512), 512);
+        let v = super::Verify::decode(&[0x2f, 0, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
+        assert_eq!(v.decoded().data_out_len(512), 0);
+    }
+
+    #[test]
+    fn write_same_data_out_is_one_block_unless_ndob() {
+        use crate::cdb::Cdb;
+        use crate::sbc::provisioning::WriteSame;
+        let ws10 = WriteSame::decode(&[0x41, 0x08, 0, 0, 0, 0, 0, 0, 3, 0]).unwrap();
+        assert_eq!(ws10.decoded().data_out_len(4096), 4096);
+        let mut ws16 = [0u8; 16];
+        ws16[0] = 0x93;
+        ws16[1] = 0x09;
+        assert_eq!(WriteSame::decode(&ws16).unwrap().decoded().data_out_len(4096), 0);
+    }
 
     fn rw10(op: u8, flags: u8, lba: u32, blocks: u16) -> [u8; 10] {
         let l = lba.to_be_bytes();

@@ -15,7 +15,9 @@
 use super::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
 use super::sanitize_state::{failed, Failure};
 use super::{check_writable, store_error, Access};
+use crate::cdb::{be16, Cdb, Decoded};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{self, io, Handler, OpcodeEntry, LOOKS_ONLY};
 use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::BlockStore;
 use std::sync::Arc;
@@ -46,16 +48,31 @@ pub(crate) struct Request {
     pub param_len: u16,
 }
 
+impl Cdb for Request {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(Request {
+            service_action: c[1] & 0x1f,
+            immed: c[1] & 0x80 != 0,
+            ause: c[1] & 0x20 != 0,
+            param_len: be16(c, 7),
+        })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::params(u32::from(self.param_len))
+    }
+}
+
+pub(crate) const SANITIZE: Handler = io!(Request, |req, request| sanitize(req.lu, request, req.data_out));
+
 /// SBC-4 4.11.2-3: while a SANITIZE runs only INQUIRY, REPORT LUNS and REQUEST SENSE may look at
-/// the unit (REQUEST SENSE reports the progress); after a failed one, another SANITIZE may also run.
-pub(crate) fn admit(lu: &LogicalUnit, command: &crate::cdb::Command) -> Result<(), Sense> {
-    use crate::cdb::Command;
+/// the unit (their rows say `LOOKS_ONLY`; REQUEST SENSE reports the progress); after a failed one,
+/// another SANITIZE may also run.
+pub(crate) fn admit(lu: &LogicalUnit, entry: &OpcodeEntry) -> Result<(), Sense> {
     let Ok(state) = lu.disk().map(|d| d.sanitize()) else { return Ok(()) };
     let Some(sense) = state.sense() else { return Ok(()) };
-    let looks_only =
-        matches!(command, Command::Inquiry { .. } | Command::ReportLuns { .. } | Command::RequestSense { .. });
-    let retry = matches!(command, Command::Sanitize { .. }) && state.progress().is_none();
-    if looks_only || retry {
+    let retry = entry.has(opcodes::SANITIZE) && state.progress().is_none();
+    if entry.has(LOOKS_ONLY) || retry {
         Ok(())
     } else {
         Err(sense)

@@ -2,8 +2,9 @@
 //! the stores have no finer flush than everything.
 
 use super::{byte_range, store_error, Access};
-use crate::cdb::BlockRange;
+use crate::cdb::{self, BlockRange, Cdb};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{io, Handler};
 use crate::sense::Sense;
 use rtgt_backstore::BlockStore;
 
@@ -12,6 +13,21 @@ pub(crate) async fn synchronize_cache(lu: &LogicalUnit, range: BlockRange) -> Re
     let store = lu.medium()?;
     store.flush().await.map_err(|e| store_error(lu, &e, Access::Write))
 }
+
+/// SYNCHRONIZE CACHE(10/16)'s range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SyncCache {
+    pub range: BlockRange,
+}
+
+impl Cdb for SyncCache {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(SyncCache { range: cdb::range(c) })
+    }
+}
+
+pub(crate) const SYNCHRONIZE_CACHE: Handler =
+    io!(SyncCache, |req, SyncCache { range }| synchronize_cache(req.lu, range));
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,9 @@
 //! INQUIRY (SPC-4 6.6): standard inquiry data; EVPD requests go to `vpd`.
 
 use super::{put_ascii, truncate, vpd};
+use crate::cdb::{be16, Cdb};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
 use crate::sense::Sense;
 
 pub(crate) fn inquiry(
@@ -52,8 +54,42 @@ pub(crate) fn no_such_lun(alloc_len: u16, out: &mut Vec<u8>) {
     truncate(out, usize::from(alloc_len));
 }
 
+/// INQUIRY's fields (SPC-4 6.6.1): a page code without EVPD is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inquiry {
+    pub evpd: bool,
+    pub page_code: u8,
+    pub alloc_len: u16,
+}
+
+impl Cdb for Inquiry {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let evpd = c[1] & 0x01 != 0;
+        if !evpd && c[2] != 0 {
+            return Err(Sense::invalid_cdb_field(2, Some(7)));
+        }
+        Ok(Inquiry { evpd, page_code: c[2], alloc_len: be16(c, 3) })
+    }
+}
+
+pub(crate) const INQUIRY: Handler = now!(Inquiry, |req, Inquiry { evpd, page_code, alloc_len }| inquiry(
+    req.lu,
+    req.ops.vpd_pages,
+    evpd,
+    page_code,
+    alloc_len,
+    req.data_in
+));
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn page_without_evpd_is_refused_by_the_decoder() {
+        use crate::cdb::Cdb;
+        let refused = super::Inquiry::decode(&[0x12, 0, 0x80, 0, 0xff, 0]);
+        assert_eq!(refused, Err(crate::sense::Sense::invalid_cdb_field(2, Some(7))));
+    }
+
     use crate::test_util::*;
 
     #[test]

@@ -4,6 +4,7 @@ pub(crate) mod commands;
 pub(crate) mod copy_outcome;
 pub(crate) mod inquiry;
 pub(crate) mod mode;
+pub(crate) mod mode_cdb;
 pub(crate) mod persistent_reservation;
 pub(crate) mod report_luns;
 pub(crate) mod request_sense;

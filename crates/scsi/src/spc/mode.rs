@@ -128,6 +128,8 @@ fn all_pages(config: &LunConfig, types: &ModePages) -> Vec<u8> {
     all
 }
 
+/// MODE SENSE(6/10)'s fields (SPC-4 6.11, 6.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ModeSenseRequest {
     pub ten: bool,
     pub dbd: bool,

@@ -1,8 +1,9 @@
 //! REPORT LUNS (SPC-4 6.33): the LUN inventory of the target, in LUN order.
 
 use super::truncate;
+use crate::cdb::{be32, Cdb};
 use crate::lun_address::encode_lun;
-use crate::opcodes::Request;
+use crate::opcodes::{now, Handler, Request};
 use crate::sense::Sense;
 
 /// REPORT LUNS on a unit of the target: the target's inventory.
@@ -25,6 +26,31 @@ pub(crate) fn report_luns(luns: impl Iterator<Item = u64>, select_report: u8, al
     out[0..4].copy_from_slice(&list_len.to_be_bytes());
     truncate(out, usize::try_from(alloc_len).unwrap_or(usize::MAX));
 }
+
+/// REPORT LUNS's fields (SPC-4 6.33).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReportLuns {
+    pub select_report: u8,
+    pub alloc_len: u32,
+}
+
+impl Cdb for ReportLuns {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let select_report = c[2];
+        if select_report > 2 {
+            return Err(Sense::invalid_cdb_field(2, Some(7)));
+        }
+        let alloc_len = be32(c, 6);
+        // The allocation length shall be at least 16; less is an error (SPC-4 6.33).
+        if alloc_len < 16 {
+            return Err(Sense::invalid_cdb_field(6, Some(7)));
+        }
+        Ok(ReportLuns { select_report, alloc_len })
+    }
+}
+
+pub(crate) const REPORT_LUNS: Handler =
+    now!(ReportLuns, |req, ReportLuns { select_report, alloc_len }| run(req, select_report, alloc_len));
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,8 @@
 //! (SAM-5 5.14), the unit's own state (NOT READY without medium), or NO SENSE.
 
 use super::truncate;
-use crate::opcodes::Request;
+use crate::cdb::Cdb;
+use crate::opcodes::{now, Handler, Request};
 use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 
 /// SPC-4 6.39: a pending unit attention first (consumed); with nothing pending, the unit's state as
@@ -21,6 +22,22 @@ pub(crate) fn request_sense(pending: Option<Sense>, desc: bool, alloc_len: u8, o
     sense.encode_into(format, out);
     truncate(out, usize::from(alloc_len));
 }
+
+/// REQUEST SENSE's fields: DESC and ALLOCATION LENGTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestSense {
+    pub desc: bool,
+    pub alloc_len: u8,
+}
+
+impl Cdb for RequestSense {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(RequestSense { desc: c[1] & 0x01 != 0, alloc_len: c[4] })
+    }
+}
+
+pub(crate) const REQUEST_SENSE: Handler =
+    now!(RequestSense, |req, RequestSense { desc, alloc_len }| run(req, desc, alloc_len));
 
 #[cfg(test)]
 mod tests {

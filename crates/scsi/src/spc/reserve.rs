@@ -8,8 +8,10 @@
 //! direction, PERSISTENT RESERVE from a nexus other than the RESERVE holder, conflicts through the
 //! opcode table like any command without RESERVATION_OK.)
 
+use crate::cdb::NoFields;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
 
 pub(crate) fn reserve(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
     if lu.persistent_reservations().has_registrations() {
@@ -30,6 +32,9 @@ pub(crate) fn release(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
     lu.release_reservation(nexus_id);
     Ok(())
 }
+
+pub(crate) const RESERVE: Handler = now!(NoFields, |req, NoFields| reserve(req.lu, req.ctx.nexus.id));
+pub(crate) const RELEASE: Handler = now!(NoFields, |req, NoFields| release(req.lu, req.ctx.nexus.id));
 
 #[cfg(test)]
 mod tests {

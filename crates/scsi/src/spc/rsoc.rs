@@ -2,13 +2,16 @@
 //! table: the rows it dispatches through are the rows it reports.
 
 use super::truncate;
+use crate::cdb::{be16, be32, Cdb};
 use crate::lun::LogicalUnit;
-use crate::opcodes::{OpcodeEntry, OpcodeTable};
+use crate::opcodes::{now, Handler, OpcodeEntry, OpcodeTable};
 use crate::sense::Sense;
 
 /// SPC-4 6.35.4 command timeouts descriptor: we give no timeouts (0 = not specified).
 const TIMEOUTS: [u8; 12] = [0x00, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
+/// REPORT SUPPORTED OPERATION CODES's fields (SPC-4 6.35).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RsocRequest {
     pub rctd: bool,
     pub options: u8,
@@ -92,6 +95,42 @@ fn one_command(entry: Option<&OpcodeEntry>, rctd: bool, out: &mut Vec<u8>) {
         }
     }
 }
+
+impl Cdb for RsocRequest {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let options = c[2] & 0x07;
+        if options > 3 {
+            return Err(Sense::invalid_cdb_field(2, Some(2)));
+        }
+        Ok(RsocRequest {
+            rctd: c[2] & 0x80 != 0,
+            options,
+            opcode: c[3],
+            service_action: be16(c, 4),
+            alloc_len: be32(c, 6),
+        })
+    }
+}
+
+/// REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS's fields (SPC-4 6.37).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReportTmf {
+    pub repd: bool,
+    pub alloc_len: u32,
+}
+
+impl Cdb for ReportTmf {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(ReportTmf { repd: c[2] & 0x80 != 0, alloc_len: be32(c, 6) })
+    }
+}
+
+pub(crate) const REPORT_SUPPORTED_OPCODES: Handler =
+    now!(RsocRequest, |req, request| report_supported_opcodes(req.lu, req.ops.commands, request, req.data_in));
+pub(crate) const REPORT_SUPPORTED_TMF: Handler = now!(ReportTmf, |req, ReportTmf { repd, alloc_len }| {
+    report_supported_tmf(repd, alloc_len, req.data_in);
+    Ok::<(), Sense>(())
+});
 
 #[cfg(test)]
 mod tests {

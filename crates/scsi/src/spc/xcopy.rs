@@ -21,8 +21,9 @@
 
 use super::copy_outcome::CopyOutcome;
 use super::truncate;
-use crate::cdb::{be16, be32, be64};
+use crate::cdb::{be16, be32, be64, Cdb, Decoded};
 use crate::lun::LogicalUnit;
+use crate::opcodes::{io, now, Handler};
 use crate::sbc::{check_writable, store_error, Access};
 use crate::sense::{Asc, Sense, SenseKey};
 use crate::spc::persistent_reservation::Access as PrAccess;
@@ -479,6 +480,53 @@ pub(crate) fn third_party_copy_page(out: &mut Vec<u8>) {
     // Supported CSCD descriptor IDs: none beyond the descriptors in the list.
     descriptor(0x000c, &[0, 0]);
 }
+
+/// EXTENDED COPY(LID1)'s PARAMETER LIST LENGTH (SPC-4 6.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExtendedCopy {
+    pub param_len: u32,
+}
+
+impl Cdb for ExtendedCopy {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(ExtendedCopy { param_len: be32(c, 10) })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::params(self.param_len)
+    }
+}
+
+/// RECEIVE COPY RESULTS's fields (SPC-4 6.25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReceiveCopyResults {
+    pub service_action: u8,
+    pub list_id: u8,
+    pub alloc_len: u32,
+}
+
+impl Cdb for ReceiveCopyResults {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(ReceiveCopyResults { service_action: c[1] & 0x1f, list_id: c[2], alloc_len: be32(c, 10) })
+    }
+}
+
+pub(crate) const EXTENDED_COPY: Handler = io!(ExtendedCopy, |req, ExtendedCopy { param_len }| extended_copy(
+    req.lu,
+    req.ctx,
+    param_len,
+    req.data_out,
+    req.data_in
+));
+pub(crate) const RECEIVE_COPY_RESULTS: Handler =
+    now!(ReceiveCopyResults, |req, ReceiveCopyResults { service_action, list_id, alloc_len }| receive_copy_results(
+        req.lu,
+        req.ctx,
+        service_action,
+        list_id,
+        alloc_len,
+        req.data_in
+    ));
 
 #[cfg(test)]
 #[path = "xcopy_tests.rs"]

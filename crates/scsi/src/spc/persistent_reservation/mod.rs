@@ -23,26 +23,61 @@ pub(crate) use conflict::Access;
 pub use reservations::{PersistentReservations, PrPersistence};
 pub use state::{PrRegistration, PrReservation, PrSnapshot, PrType};
 
-use crate::cdb::{be16, Command};
+use crate::cdb::{be16, Cdb, Decoded};
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
 use crate::sense::Sense;
 use crate::target::Ctx;
 
 /// PERSISTENT RESERVE IN CDB (SPC-4 6.15.1): service action and ALLOCATION LENGTH.
-pub(crate) fn decode_in(cdb: &[u8]) -> Result<Command, Sense> {
-    Ok(Command::PersistentReserveIn { service_action: cdb[1] & 0x1f, alloc_len: be16(cdb, 7) })
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PrIn {
+    pub service_action: u8,
+    pub alloc_len: u16,
+}
+
+impl Cdb for PrIn {
+    fn decode(cdb: &[u8]) -> Result<Self, Sense> {
+        Ok(PrIn { service_action: cdb[1] & 0x1f, alloc_len: be16(cdb, 7) })
+    }
 }
 
 /// PERSISTENT RESERVE OUT CDB (SPC-4 6.16.1): service action, SCOPE, TYPE, PARAMETER LIST LENGTH.
-pub(crate) fn decode_out(cdb: &[u8]) -> Result<Command, Sense> {
-    Ok(Command::PersistentReserveOut {
-        service_action: cdb[1] & 0x1f,
-        scope: cdb[2] >> 4,
-        pr_type: cdb[2] & 0x0f,
-        param_len: u32::from_be_bytes([cdb[5], cdb[6], cdb[7], cdb[8]]),
-    })
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PrOut {
+    pub service_action: u8,
+    pub scope: u8,
+    pub pr_type: u8,
+    pub param_len: u32,
 }
+
+impl Cdb for PrOut {
+    fn decode(cdb: &[u8]) -> Result<Self, Sense> {
+        Ok(PrOut {
+            service_action: cdb[1] & 0x1f,
+            scope: cdb[2] >> 4,
+            pr_type: cdb[2] & 0x0f,
+            param_len: u32::from_be_bytes([cdb[5], cdb[6], cdb[7], cdb[8]]),
+        })
+    }
+
+    fn decoded(&self) -> Decoded {
+        Decoded::params(self.param_len)
+    }
+}
+
+pub(crate) const PR_IN: Handler =
+    now!(PrIn, |req, PrIn { service_action, alloc_len }| reserve_in(req.lu, service_action, alloc_len, req.data_in));
+pub(crate) const PR_OUT: Handler = now!(PrOut, |req, PrOut { service_action, scope, pr_type, param_len }| reserve_out(
+    req.lu,
+    req.ctx,
+    service_action,
+    scope,
+    pr_type,
+    param_len,
+    req.data_out
+));
 
 /// The conflict check of every command on a logical unit (after decoding, SPC-4 5.12.1).
 pub(crate) fn check(lu: &LogicalUnit, ctx: &Ctx<'_>, cdb: &[u8]) -> Result<(), Failure> {
