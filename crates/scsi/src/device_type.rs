@@ -8,6 +8,8 @@ pub enum DeviceType {
     Disk,
     /// Storage array controller (0x0c): the automatic LUN 0.
     Controller,
+    /// MMC CD/DVD drive (0x05) serving a disc image read-only, with a tray (`mmc/`).
+    Cd,
 }
 
 impl DeviceType {
@@ -16,6 +18,7 @@ impl DeviceType {
         match self {
             DeviceType::Disk => "disk",
             DeviceType::Controller => "controller",
+            DeviceType::Cd => "cd",
         }
     }
 
@@ -24,6 +27,7 @@ impl DeviceType {
         match self {
             DeviceType::Disk => 0x00,
             DeviceType::Controller => 0x0c,
+            DeviceType::Cd => 0x05,
         }
     }
 
@@ -35,11 +39,14 @@ impl DeviceType {
             DeviceType::Disk => &[0x00a0, 0x0460, 0x04c0],
             // SCC-2.
             DeviceType::Controller => &[0x00a0, 0x0460, 0x01e0],
+            // MMC-6.
+            DeviceType::Cd => &[0x00a0, 0x0460, 0x04e0],
         }
     }
 
-    /// Whether the type has a medium that can be absent (commands flagged MEDIUM then fail with
-    /// NOT READY); the controller has none.
+    /// Whether the shared path checks the unit's store for commands flagged MEDIUM (NOT READY when
+    /// it is offline); the controller has none, and the CD/DVD drive checks its own tray and disc
+    /// (`mmc::admit`), which change under it.
     pub(crate) fn has_medium(self) -> bool {
         self == DeviceType::Disk
     }

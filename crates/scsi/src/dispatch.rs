@@ -9,5 +9,6 @@ pub(crate) fn ops(device: DeviceType) -> &'static DeviceOps {
     match device {
         DeviceType::Disk => &crate::sbc::commands::OPS,
         DeviceType::Controller => &crate::controller::OPS,
+        DeviceType::Cd => &crate::mmc::commands::OPS,
     }
 }

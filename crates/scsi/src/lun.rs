@@ -72,6 +72,20 @@ impl LunConfig {
             ..LunConfig::disk(tid, lun)
         }
     }
+
+    /// A CD/DVD drive (`--device-type cd`): 2048-byte blocks, removable (RMB), read-only, product
+    /// "VIRTUAL-CDROM".
+    pub fn cd(tid: u32, lun: u64) -> Self {
+        LunConfig {
+            device_type: DeviceType::Cd,
+            block_size: crate::mmc::state::BLOCK_SIZE,
+            product_id: "VIRTUAL-CDROM".into(),
+            removable: true,
+            readonly: true,
+            write_cache: false,
+            ..LunConfig::disk(tid, lun)
+        }
+    }
 }
 
 /// What `show` reports about a LUN.
@@ -134,6 +148,8 @@ pub(crate) enum TypeState {
     Disk(crate::sbc::state::DiskState),
     /// The controller keeps nothing of its own.
     Controller,
+    /// The drive's tray, disc, prevention and media event.
+    Cd(crate::mmc::state::CdState),
 }
 
 impl TypeState {
@@ -142,6 +158,7 @@ impl TypeState {
         match device {
             DeviceType::Disk => TypeState::Disk(Default::default()),
             DeviceType::Controller => TypeState::Controller,
+            DeviceType::Cd => TypeState::Cd(Default::default()),
         }
     }
 }
@@ -153,7 +170,16 @@ pub const MAX_TRANSFER_BYTES: u32 = 64 << 20;
 
 impl LogicalUnit {
     /// A block size of 0 (or not a power of two) for a disk is replaced by 512 rather than trusted.
+    /// A CD/DVD drive's `store` is the disc in its tray (None: empty), which media changes replace
+    /// (`Target::change_medium`); its blocks are always 2048 bytes.
     pub fn new(mut config: LunConfig, store: Option<Backstore>) -> Self {
+        let mut store = store;
+        let mut type_state = TypeState::new(config.device_type);
+        if let TypeState::Cd(cd) = &mut type_state {
+            config.block_size = crate::mmc::state::BLOCK_SIZE;
+            config.readonly = true;
+            cd.insert(store.take());
+        }
         if config.device_type == DeviceType::Disk && !config.block_size.is_power_of_two() {
             config.block_size = 512;
         }
@@ -169,7 +195,7 @@ impl LogicalUnit {
             reserved_by: AtomicU64::new(0),
             persistent_reservations: Default::default(),
             mode_select: Mutex::new(()),
-            type_state: TypeState::new(config.device_type),
+            type_state,
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
             device_type: config.device_type,
@@ -205,13 +231,22 @@ impl LogicalUnit {
             }
             None => ("null".to_string(), None, String::new()),
         };
+        let (kind, path) = match self.cd() {
+            // The disc in the tray, or an empty tray shown as tgt shows a LUN without a store.
+            Some(cd) => match cd.disc() {
+                Some(disc) => (disc.kind().name().to_string(), disc.path().map(|p| p.display().to_string())),
+                None => ("null".to_string(), None),
+            },
+            None => (kind, path),
+        };
         LunInfo {
             config,
             size: self.size_bytes(),
             backing_store_type: kind,
             backing_store_path: path,
             bsoflags,
-            prevent_removal: self.disk().is_ok_and(|d| d.removal_prevented()),
+            prevent_removal: self.disk().is_ok_and(|d| d.removal_prevented())
+                || self.cd().is_some_and(|c| c.removal_prevented()),
             swp: mode.swp,
             faults: self.store.as_ref().map(|s| s.fault_rules()).unwrap_or_default(),
         }
@@ -243,8 +278,11 @@ impl LogicalUnit {
         self.block_size
     }
 
-    /// Capacity in bytes (0 without a store).
+    /// Capacity in bytes (0 without a store; a CD/DVD drive's is its disc's).
     pub fn size_bytes(&self) -> u64 {
+        if let Some(cd) = self.cd() {
+            return cd.disc().map_or(0, |d| d.size());
+        }
         self.store.as_ref().map_or(0, |s| s.size())
     }
 
@@ -315,7 +353,15 @@ impl LogicalUnit {
     pub(crate) fn disk(&self) -> Result<&crate::sbc::state::DiskState, Sense> {
         match &self.type_state {
             TypeState::Disk(disk) => Ok(disk),
-            TypeState::Controller => Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE)),
+            _ => Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE)),
+        }
+    }
+
+    /// The CD/DVD drive's own state (None on a unit of another type).
+    pub(crate) fn cd(&self) -> Option<&crate::mmc::state::CdState> {
+        match &self.type_state {
+            TypeState::Cd(cd) => Some(cd),
+            _ => None,
         }
     }
 
@@ -426,16 +472,20 @@ impl LogicalUnit {
     /// The nexus is gone: its reservation and prevention go with it (SPC-2 5.5.1, SBC-3 5.13).
     pub(crate) fn forget_nexus(&self, nexus_id: u64) {
         self.release_reservation(nexus_id);
-        if let TypeState::Disk(disk) = &self.type_state {
-            disk.forget_nexus(nexus_id);
+        match &self.type_state {
+            TypeState::Disk(disk) => disk.forget_nexus(nexus_id),
+            TypeState::Cd(cd) => cd.set_prevent(nexus_id, false),
+            TypeState::Controller => {}
         }
     }
 
     /// Logical unit reset (SAM-5 6.6): reservation and medium removal prevention are cleared.
     pub(crate) fn reset(&self) {
         self.reserved_by.store(0, Ordering::Release);
-        if let TypeState::Disk(disk) = &self.type_state {
-            disk.reset();
+        match &self.type_state {
+            TypeState::Disk(disk) => disk.reset(),
+            TypeState::Cd(cd) => cd.reset(),
+            TypeState::Controller => {}
         }
     }
 }

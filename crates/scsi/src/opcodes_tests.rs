@@ -5,7 +5,7 @@ use super::*;
 use crate::lun::DeviceType;
 use crate::sense::SenseKey;
 
-const TYPES: [DeviceType; 2] = [DeviceType::Disk, DeviceType::Controller];
+const TYPES: [DeviceType; 3] = [DeviceType::Disk, DeviceType::Controller, DeviceType::Cd];
 
 #[test]
 fn every_row_is_found_through_the_index() {

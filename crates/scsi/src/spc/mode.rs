@@ -24,8 +24,8 @@ enum PageControl {
     Default,
 }
 
-/// The longest page any type builds (the disk's caching page, 20 bytes).
-pub(crate) const MAX_PAGE: usize = 20;
+/// The longest page any type builds (the CD/DVD capabilities page, 30 bytes).
+pub(crate) const MAX_PAGE: usize = 30;
 
 /// What a device type adds to MODE SENSE and MODE SELECT.
 pub(crate) struct ModePages {
