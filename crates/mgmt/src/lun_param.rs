@@ -59,6 +59,9 @@ pub enum LunChange {
     /// `capacity=reload` (also spelled `reload_size=1`): re-read the backing store's size (online
     /// resize); every nexus is told CAPACITY DATA HAS CHANGED.
     ReloadCapacity,
+    /// `media=PATH` or `media=none`: put another disc image in a cd/dvd LUN, or empty its tray;
+    /// refused while an initiator prevents medium removal.
+    Media(Option<String>),
 }
 
 impl LunChange {
@@ -67,6 +70,8 @@ impl LunChange {
         match (p.name.as_str(), p.value.as_str()) {
             ("capacity", "reload") | ("reload_size", "1") => Ok(LunChange::ReloadCapacity),
             ("capacity", _) => Err(LunParamError::CapacityNotReload),
+            ("media", "none") => Ok(LunChange::Media(None)),
+            ("media", path) => Ok(LunChange::Media(Some(path.to_string()))),
             _ => LunParam::parse(p).map(LunChange::Set),
         }
     }
@@ -81,6 +86,7 @@ impl LunChange {
         match self {
             LunChange::Set(p) => p.to_param(),
             LunChange::ReloadCapacity => Param::new("capacity", "reload"),
+            LunChange::Media(path) => Param::new("media", path.as_deref().unwrap_or("none")),
         }
     }
 }
@@ -188,6 +194,9 @@ mod tests {
         let change = |name: &str, value: &str| LunChange::parse(&Param::new(name, value));
         assert_eq!(change("capacity", "reload"), Ok(LunChange::ReloadCapacity));
         assert_eq!(change("reload_size", "1"), Ok(LunChange::ReloadCapacity));
+        assert_eq!(change("media", "none"), Ok(LunChange::Media(None)));
+        assert_eq!(change("media", "/srv/b.iso"), Ok(LunChange::Media(Some("/srv/b.iso".into()))));
+        assert_eq!(LunChange::Media(None).to_param(), Param::new("media", "none"));
         assert_eq!(change("readonly", "1"), Ok(LunChange::Set(LunParam::Readonly(true))));
         let grow = change("capacity", "2G").unwrap_err();
         assert_eq!(

@@ -157,6 +157,9 @@ pub(crate) fn attach_saved_state(
 /// A disk logical unit on the backing store `spec` names, with its parameters applied: shared by
 /// iSCSI LUNs and vhost LUNs, so both take the same options and report the same capabilities.
 pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
+    if spec.device_type == DeviceType::Cd {
+        return build_cd(tid, lun, spec);
+    }
     if spec.device_type != DeviceType::Disk {
         return Err(MgmtError::with_message(
             ErrorCode::Unsupported,
@@ -216,6 +219,40 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
     }
     config.readonly |= store.readonly();
     Ok(LogicalUnit::new(config, Some(store)))
+}
+
+/// A CD/DVD drive (`--device-type cd`) with the disc image `--backing-store` names in its tray.
+fn build_cd(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
+    if spec.block_size.is_some_and(|b| b != 2048) {
+        return Err(invalid("a cd/dvd has 2048-byte blocks"));
+    }
+    let mut config = LunConfig::cd(tid, lun);
+    for p in &spec.params {
+        configure(&mut config, p)?;
+    }
+    let path = spec.backing_store.as_deref().filter(|p| !p.is_empty());
+    let path = path.ok_or_else(|| invalid("a cd/dvd needs --backing-store (a disc image)"))?;
+    let disc = open_disc(path)?;
+    Ok(LogicalUnit::new(config, Some(disc)))
+}
+
+/// A disc image, opened read-only (a drive never writes it): a missing or empty file is refused,
+/// so that a typo does not become an empty tray.
+fn open_disc(path: &str) -> Result<rtgt_backstore::Backstore, MgmtError> {
+    let store = rtgt_backstore::open(BackstoreSpec {
+        kind: BackstoreKind::Rdwr,
+        path: Some(PathBuf::from(path)),
+        size: None,
+        flags: OpenFlags { sync: false, direct: false, readonly: true },
+        faults: Vec::new(),
+        rbd_options: String::new(),
+        block_size: 2048,
+    })
+    .map_err(|e| invalid(format!("disc image {path}: {e}")))?;
+    if rtgt_backstore::BlockStore::size(&store) == 0 {
+        return Err(invalid(format!("disc image {path} is empty")));
+    }
+    Ok(store)
 }
 
 /// The engine a checked `--bstype` names (the wire's names are the backing store crate's).
@@ -289,8 +326,14 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     let mut config = unit.info().config;
     let mut reconfigured = false;
     let mut reload_capacity = false;
+    let mut media = None;
     for change in requested {
         changes.push(match change {
+            // A disc change: the image is opened (and refused) before anything else changes.
+            LunChange::Media(path) => {
+                media = Some(path.as_deref().map(open_disc).transpose()?);
+                continue;
+            }
             // Online resize: re-read the store's size; every nexus is told CAPACITY DATA HAS CHANGED.
             LunChange::ReloadCapacity => {
                 reload_capacity = true;
@@ -313,6 +356,9 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
             Change::Online(on) => unit.set_online(on),
             Change::Readonly(ro) => unit.set_readonly(ro),
         }
+    }
+    if let Some(disc) = media {
+        target.scsi.change_medium(lun, disc, false).map_err(|e| invalid(e.to_string()))?;
     }
     if reload_capacity {
         target.scsi.reload_lun_size(lun).map_err(invalid)?;

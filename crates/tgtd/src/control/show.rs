@@ -158,6 +158,7 @@ pub(crate) fn device_type(t: rtgt_scsi::DeviceType) -> DeviceType {
     match t {
         rtgt_scsi::DeviceType::Disk => DeviceType::Disk,
         rtgt_scsi::DeviceType::Controller => DeviceType::Controller,
+        rtgt_scsi::DeviceType::Cd => DeviceType::Cd,
     }
 }
 

@@ -184,8 +184,12 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             }) {
                 return Err(invalid(format!("unsupported vhost LUN parameter '{}'", other.to_param().name)));
             }
+            if changes.iter().any(|c| matches!(c, LunChange::Media(_))) {
+                return Err(invalid("media= is not supported on vhost LUNs yet"));
+            }
             for change in &changes {
                 match change {
+                    LunChange::Media(_) => {}
                     LunChange::ReloadCapacity => {
                         device.target().reload_lun_size(lun).map_err(invalid)?;
                         device.notify(LunEvent::CapacityChanged(lun));
