@@ -115,4 +115,23 @@ mod tests {
         let _ = client.read_to_string(&mut answer).await;
         assert!(answer.starts_with("HTTP/1.0 431"), "{answer}");
     }
+
+    /// Idle connections beyond the bound are closed at once instead of queueing behind the others.
+    #[tokio::test]
+    async fn connections_beyond_the_bound_are_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, Arc::new(Registry::default())));
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // Let the server take every one of them before the next arrives.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the connection over the bound was kept: {read:?}");
+        drop(idle);
+    }
 }
