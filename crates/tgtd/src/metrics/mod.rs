@@ -7,6 +7,7 @@
 
 pub mod collect;
 pub mod http;
+pub mod stats_view;
 
 use crate::Daemon;
 use std::sync::Arc;

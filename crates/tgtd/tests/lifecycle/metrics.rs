@@ -78,6 +78,29 @@ fn metrics_count_a_known_load_exactly() {
     assert_eq!(sample(&text, "rtgt_sessions", &[]), Some(1.0));
     // Only /metrics, only GET.
     assert!(http_get(port, "/").0.contains("404"));
+
+    // tgtadm prints the same counters, for people without Prometheus.
+    let text = tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--lun", "1"]);
+    for line in [
+        "Target 1 LUN 1 (rdwr):".to_string(),
+        format!("    Write commands: {WRITES}"),
+        format!("    Read commands: {}", READS + 1),
+        format!("    Bytes written: {}", WRITES as usize * IO),
+        format!("    Bytes read: {}", READS as usize * IO),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no '{line}' in:\n{text}");
+    }
+    assert!(text.contains("illegal_request=1"), "{text}");
+    let json = tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let luns = json["lun_stats"].as_array().unwrap();
+    // The controller at LUN 0 and the disk.
+    assert_eq!(luns.iter().map(|l| l["lun"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 1], "{json}");
+    assert_eq!(luns[1]["write_commands"], u64::from(WRITES));
+    assert_eq!(luns[1]["write_latency"]["count"], u64::from(WRITES));
+    assert_eq!(luns[1]["bytes_written"], WRITES as usize * IO);
+    let missing = tgtd.tgtadm(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--lun", "9"]);
+    assert!(!missing.status.success());
 }
 
 /// The Prometheus server, killed by PID when dropped.
