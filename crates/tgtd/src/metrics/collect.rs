@@ -235,6 +235,15 @@ impl DaemonCollector {
             registry.write_budget(),
         )?;
         plain(encoder, "rtgt_write_budget_in_use_bytes", "Data-Out held now.", registry.write_data_held())?;
+        let (done, refused) = self.daemon.counters.management_requests();
+        let mut metric = encoder.encode_descriptor(
+            "rtgt_management_requests",
+            "Management (tgtadm) requests answered, done or refused.",
+            None,
+            MetricType::Counter,
+        )?;
+        counter(&mut metric, &vec![("result", "done".to_string())], done)?;
+        counter(&mut metric, &vec![("result", "refused".to_string())], refused)?;
         let labels = [("version", env!("CARGO_PKG_VERSION"))];
         encoder.encode_descriptor("rtgt_build", "The tgtd build.", None, MetricType::Info)?.encode_info(&labels)
     }

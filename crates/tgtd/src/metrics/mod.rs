@@ -10,7 +10,28 @@ pub mod http;
 pub mod stats_view;
 
 use crate::Daemon;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// What the daemon itself counts (the SCSI core counts per unit, the iSCSI registry its sessions).
+#[derive(Debug, Default)]
+pub struct DaemonCounters {
+    management_ok: AtomicU64,
+    management_refused: AtomicU64,
+}
+
+impl DaemonCounters {
+    /// One management request answered, done or refused.
+    pub fn management_request(&self, done: bool) {
+        let counter = if done { &self.management_ok } else { &self.management_refused };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (done, refused) so far.
+    pub fn management_requests(&self) -> (u64, u64) {
+        (self.management_ok.load(Ordering::Relaxed), self.management_refused.load(Ordering::Relaxed))
+    }
+}
 
 /// Serve /metrics on `listener` until the daemon stops.
 pub async fn serve(listener: tokio::net::TcpListener, daemon: Arc<Daemon>) {

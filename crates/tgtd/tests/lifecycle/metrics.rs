@@ -1,6 +1,7 @@
 //! `tgtd --metrics`: after a known load through a real iSCSI session, /metrics reports exactly those
 //! commands and bytes, scraped directly and through the real Prometheus server's query API.
 
+use crate::common::initiator::Connection;
 use crate::common::{self, free_port, Tgtd};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -33,8 +34,9 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 }
 
 /// A tgtd with --metrics and a 16 MiB disk at LUN 1 of tid 1, loaded with `WRITES` 4 KiB writes,
-/// `READS` 4 KiB reads and one read past the end; returns it and its metrics port.
-fn loaded_tgtd() -> (Tgtd, u16) {
+/// `READS` 4 KiB reads and one read past the end; returns it, its metrics port and the session
+/// (kept logged in, so the session gauges are known).
+fn loaded_tgtd() -> (Tgtd, u16, Connection) {
     let metrics = free_port();
     let tgtd = Tgtd::start_with(&["--metrics", &format!("127.0.0.1:{metrics}")]);
     let image = common::sparse_image(tgtd.dir.path(), "disk.img", 16 << 20);
@@ -50,12 +52,12 @@ fn loaded_tgtd() -> (Tgtd, u16) {
     }
     // 16 MiB is 32768 blocks: this one is past the end, ILLEGAL REQUEST.
     assert_eq!(conn.read10(1, 40_000, 8, 512).unwrap().status, 2);
-    (tgtd, metrics)
+    (tgtd, metrics, conn)
 }
 
 #[test]
 fn metrics_count_a_known_load_exactly() {
-    let (tgtd, port) = loaded_tgtd();
+    let (tgtd, port, _session) = loaded_tgtd();
     let (status, text) = http_get(port, "/metrics");
     assert!(status.contains("200"), "{status}\n{}", tgtd.log());
     let lun = ["tid=\"1\"", "lun=\"1\"", "backing_store=\"rdwr\""];
@@ -76,6 +78,9 @@ fn metrics_count_a_known_load_exactly() {
     );
     assert_eq!(sample(&text, "rtgt_target_sessions", &["tid=\"1\""]), Some(1.0));
     assert_eq!(sample(&text, "rtgt_sessions", &[]), Some(1.0));
+    // target new, logicalunit new, target bind.
+    assert_eq!(sample(&text, "rtgt_management_requests_total", &["result=\"done\""]), Some(3.0));
+    assert_eq!(sample(&text, "rtgt_management_requests_total", &["result=\"refused\""]), Some(0.0));
     // Only /metrics, only GET.
     assert!(http_get(port, "/").0.contains("404"));
 
@@ -101,6 +106,8 @@ fn metrics_count_a_known_load_exactly() {
     assert_eq!(luns[1]["bytes_written"], WRITES as usize * IO);
     let missing = tgtd.tgtadm(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--lun", "9"]);
     assert!(!missing.status.success());
+    let text = http_get(port, "/metrics").1;
+    assert_eq!(sample(&text, "rtgt_management_requests_total", &["result=\"refused\""]), Some(1.0), "{text}");
 }
 
 /// The Prometheus server, killed by PID when dropped.
@@ -161,7 +168,7 @@ fn prometheus_scrapes_the_known_load() {
         common::have("prometheus"),
         "prometheus is not installed: run scripts/install-deps (Debian package prometheus)"
     );
-    let (tgtd, port) = loaded_tgtd();
+    let (tgtd, port, _session) = loaded_tgtd();
     let prometheus = start_prometheus(tgtd.dir.path(), port);
     let queries = [
         (r#"rtgt_lun_commands_total{tid="1",lun="1",kind="write"}"#, f64::from(WRITES)),
