@@ -25,7 +25,8 @@ pub use request::{
     SystemOp, TargetOp,
 };
 pub use response::{
-    AccountEntry, AccountView, BackingStoreView, ConnectionView, IsnsView, Limits, LldTarget, LldView, LunView,
-    NexusView, PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState, TargetView,
+    AccountEntry, AccountView, BackingStoreView, ConnectionView, IsnsView, LatencyView, Limits, LldTarget, LldView,
+    LunStatsView, LunView, NexusView, PortalView, Reply, Response, SystemState, SystemView, TargetParam, TargetState,
+    TargetView,
 };
 pub use store_spec::{parse_size, StoreFlags, StoreKind, StoreSpec, StoreSpecError};

@@ -205,6 +205,12 @@ pub enum LunOp {
         tid: u32,
         lun: u64,
     },
+    /// The command counters of one LUN, or of every LUN of the target, as `Reply::LunStats` (an
+    /// rtgt addition: what /metrics reports, for people without Prometheus).
+    Stats {
+        tid: u32,
+        lun: Option<u64>,
+    },
 }
 
 /// `--mode system`.

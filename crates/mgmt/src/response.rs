@@ -51,6 +51,37 @@ pub enum Reply {
     LldList(Vec<LldView>),
     /// `--mode session|conn --op show`: sessions of one target.
     Sessions(Vec<NexusView>),
+    /// `--mode logicalunit --op stats`: per-LUN counters, by LUN.
+    LunStats(Vec<LunStatsView>),
+}
+
+/// One logical unit's counters since it was created (`rtgt_scsi::stats`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LunStatsView {
+    pub tid: u32,
+    pub lun: u64,
+    /// "rdwr", "memory", ..., "none" for a unit without a store.
+    pub backing_store: String,
+    pub read_commands: u64,
+    pub write_commands: u64,
+    pub unmap_commands: u64,
+    pub other_commands: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub in_flight: u64,
+    pub reservation_conflicts: u64,
+    /// CHECK CONDITION statuses by sense key name ("illegal_request", ...), only those seen.
+    pub errors: Vec<(String, u64)>,
+    pub read_latency: LatencyView,
+    pub write_latency: LatencyView,
+}
+
+/// A latency histogram: `buckets` holds (upper bound in microseconds, commands at most that long).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyView {
+    pub count: u64,
+    pub sum_us: u64,
+    pub buckets: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use crate::opcodes::{Lookup, Request, Run, MEDIUM, NO_UA, RESERVATION_OK};
 use crate::sbc;
 use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, commands, inquiry, report_luns};
+use crate::stats::Outcome;
 use crate::target::{Ctx, Nexus, Target, TaskResult};
 use crate::ScsiStatus;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ async fn execute(
     data_out: &[u8],
     data_in: &mut Vec<u8>,
 ) -> TaskResult {
+    let counted = lu.stats().start(cdb.first().copied().unwrap_or(0));
     let mut data_out_expected = 0;
     let command = run(lu, ctx, cdb, data_out, data_in, &mut data_out_expected);
     // A unit deleted while the command is still running (waiting on a slow store) ends the command
@@ -53,6 +55,12 @@ async fn execute(
         Some(result) => result,
         None => Err(Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED).into()),
     };
+    counted.finish(match &result {
+        // A read's data-in, or the data-out a write took (never more than its CDB asked for).
+        Ok(()) => Outcome::Good { bytes: (data_in.len() + data_out.len().min(data_out_expected as usize)) as u64 },
+        Err(Failure::Sense(sense)) => Outcome::CheckCondition { sense_key: sense.key as u8 },
+        Err(Failure::ReservationConflict) => Outcome::ReservationConflict,
+    });
     finish(result, lu.sense_format(), data_out_expected, data_in)
 }
 

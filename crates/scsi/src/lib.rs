@@ -24,7 +24,7 @@
 //! every other write; `mode_page` the administrator's `mode_page=` parameter.
 //!
 //! Files depend one way (`scripts/check-cycles crates/scsi` keeps it so), from the bottom:
-//! - leaves: `sense`, `status`, `failure`, `cdb` (field helpers, `Decoded`, the `Cdb` trait), `device_type` (the enum and its fixed facts),
+//! - leaves: `sense`, `status`, `stats` (per-unit counters), `failure`, `cdb` (field helpers, `Decoded`, the `Cdb` trait), `device_type` (the enum and its fixed facts),
 //!   `unit_attention`, `range_lock`, `task_set`, and the state types (`sbc::state`,
 //!   `sbc::sanitize_state`, `sbc::sanitize_journal`, `spc::copy_outcome`, the persistent
 //!   reservation `state` and `reservations`);
@@ -93,6 +93,7 @@ mod range_lock;
 mod sbc;
 pub mod sense;
 mod spc;
+pub mod stats;
 mod status;
 pub mod target;
 #[cfg(test)]

@@ -140,6 +140,8 @@ pub struct LogicalUnit {
     /// Set once the unit is deleted from its target; `removal` wakes the commands still running.
     removed: AtomicBool,
     removal: tokio::sync::Notify,
+    /// What its commands did, for /metrics and `tgtadm --op stats`.
+    stats: crate::stats::LunStats,
 }
 
 /// The state of one device type, beside what every unit has.
@@ -198,6 +200,7 @@ impl LogicalUnit {
             type_state,
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
+            stats: Default::default(),
             device_type: config.device_type,
             block_size: config.block_size,
             config: RwLock::new(Arc::new(config)),
@@ -268,6 +271,11 @@ impl LogicalUnit {
 
     pub fn device_type(&self) -> DeviceType {
         self.device_type
+    }
+
+    /// The unit's command statistics.
+    pub fn stats(&self) -> &crate::stats::LunStats {
+        &self.stats
     }
 
     pub fn store(&self) -> Option<&Backstore> {

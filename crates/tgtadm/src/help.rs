@@ -44,6 +44,8 @@ Logical units (--mode logicalunit):
   --lld iscsi --mode logicalunit --op update --tid ID --lun LUN --params capacity=reload
         re-read the backing store's size after it grew or shrank (online resize)
   --lld iscsi --mode logicalunit --op show --tid ID --lun LUN
+  --lld iscsi --mode logicalunit --op stats --tid ID [--lun LUN] [--json]
+        command counts, bytes, errors and latency of one LUN or every LUN (as /metrics)
 
 CHAP accounts (--mode account):
   --lld iscsi --mode account --op new --user NAME --password SECRET

@@ -51,6 +51,11 @@ pub struct Options {
     #[arg(long = "vhost-user-scsi", value_name = "controller=PATH[,tid=N]")]
     pub vhost_user_scsi: Vec<String>,
 
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default). Anyone who can reach
+    /// the address can read them: bind to loopback or a management network.
+    #[arg(long = "metrics", value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Write the daemon's process id to FILE once it serves (removed when it stops), as tgt's `-p`.
     #[arg(short = 'p', long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,

@@ -26,6 +26,8 @@ pub struct Daemon {
     pub config: crate::state::ConfigState,
     /// The iSNS client (`system update iSNS*`).
     pub isns: crate::isns::Isns,
+    /// What /metrics reports of the daemon itself.
+    pub counters: crate::metrics::DaemonCounters,
 }
 
 impl Daemon {
@@ -47,6 +49,7 @@ impl Daemon {
             state_dir,
             config,
             isns: Default::default(),
+            counters: Default::default(),
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod control;
 pub mod daemon;
 pub mod isns;
+pub mod metrics;
 pub mod pr_state;
 pub mod sanitize_journal;
 pub mod state;

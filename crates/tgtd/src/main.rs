@@ -45,7 +45,13 @@ fn run(options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The lock is held (by this descriptor) for the rest of the daemon's life.
     let (state_dir, _lock) = state_dir(&options)?.unzip();
-    let control = Control { socket, group: control_group, vhost_group, pid_file: options.pid_file.clone() };
+    let control = Control {
+        socket,
+        group: control_group,
+        vhost_group,
+        pid_file: options.pid_file.clone(),
+        metrics: options.metrics,
+    };
     runtime.block_on(serve(iscsi, control, state_dir, !options.no_restore, vhost, ready))
 }
 
@@ -57,6 +63,8 @@ struct Control {
     vhost_group: Option<u32>,
     /// `--pid-file`: written once the daemon serves, so whoever reads it finds a ready daemon.
     pid_file: Option<PathBuf>,
+    /// `--metrics ADDR:PORT`: where /metrics is served, if anywhere.
+    metrics: Option<SocketAddr>,
 }
 
 /// `--control-group NAME` or `--vhost-group NAME` (or a numeric gid).
@@ -164,6 +172,13 @@ async fn serve(
         restore_configuration(&daemon, &ready).await?;
     }
     daemon.iscsi.open();
+    if let Some(addr) = control.metrics {
+        // Bound before the daemon says it is ready: a taken port fails the start, as a portal's does.
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for --metrics on {addr}"))?;
+        tokio::spawn(rtgt_tgtd::metrics::serve(listener, daemon.clone()));
+    }
     let access = control::access::ControlAccess::for_this_process(control.group);
     tokio::spawn(control::serve(control_listener, daemon.clone(), access));
 

@@ -44,7 +44,9 @@ pub(crate) fn op(args: &Args, op: Operation, tid: Option<u32>) -> Result<Op, Cli
             check_allowed(args, mode, op, &[])?;
             AccountOp::Show { secrets: args.has(Opt::Secrets) }
         }
-        Operation::Update | Operation::Start | Operation::Stop => return Err(not_supported(mode, op)),
+        Operation::Update | Operation::Start | Operation::Stop | Operation::Stats => {
+            return Err(not_supported(mode, op))
+        }
     };
     Ok(Op::Account(account_op))
 }

@@ -43,6 +43,8 @@ pub(crate) enum Operation {
     Update,
     Start,
     Stop,
+    /// `--mode logicalunit --op stats` (rtgt's).
+    Stats,
 }
 
 impl Operation {
@@ -56,6 +58,7 @@ impl Operation {
             "update" => Operation::Update,
             "start" => Operation::Start,
             "stop" => Operation::Stop,
+            "stats" => Operation::Stats,
             _ => return None,
         })
     }
@@ -70,6 +73,7 @@ impl Operation {
             Operation::Update => "update",
             Operation::Start => "start",
             Operation::Stop => "stop",
+            Operation::Stats => "stats",
         }
     }
 }

@@ -19,6 +19,11 @@ pub(crate) fn op(
     if tid == 0 {
         return Err(CliError::invalid("'tid' must not be 0"));
     }
+    if op == Operation::Stats {
+        // Without --lun: every LUN of the target.
+        check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun])?;
+        return Ok(Op::LogicalUnit(LunOp::Stats { tid, lun }));
+    }
     let lun = lun.ok_or_else(|| CliError::invalid("'lun' option is necessary"))?;
     let lun_op = match op {
         Operation::New => {
@@ -89,7 +94,7 @@ pub(crate) fn op(
             check_allowed(args, mode, op, &[Opt::Tid, Opt::Lun])?;
             LunOp::Show { tid, lun }
         }
-        Operation::Bind | Operation::Unbind | Operation::Start | Operation::Stop => {
+        Operation::Bind | Operation::Unbind | Operation::Start | Operation::Stop | Operation::Stats => {
             return Err(not_supported(mode, op))
         }
     };

@@ -86,7 +86,7 @@ pub(crate) fn op(args: &Args, op: Operation, tid: Option<u32>, legacy: bool) -> 
             check_allowed(args, mode, op, &[Opt::Tid, Opt::Name, Opt::Value, Opt::Params])?;
             TargetOp::Update { tid, params: list }
         }
-        Operation::Start | Operation::Stop => return Err(not_supported(mode, op)),
+        Operation::Start | Operation::Stop | Operation::Stats => return Err(not_supported(mode, op)),
     };
     Ok(Op::Target(target_op))
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod lld;
 pub mod logicalunit;
+pub mod lun_stats;
 pub mod portal;
 pub mod session;
 pub mod system;
@@ -23,6 +24,7 @@ pub fn render(reply: &Reply) -> String {
         Reply::PortalList(list) => portal::portals(list),
         Reply::LldList(list) => lld::llds(list),
         Reply::Sessions(list) => session::sessions(list, false),
+        Reply::LunStats(list) => list.iter().map(lun_stats::lun_stats).collect(),
     }
 }
 

@@ -25,7 +25,7 @@ pub(crate) fn who(peer: &Peer) -> String {
 pub(crate) fn is_read_only(op: &Op) -> bool {
     match op {
         Op::Target(op) => matches!(op, TargetOp::Show { .. }),
-        Op::LogicalUnit(op) => matches!(op, LunOp::Show { .. }),
+        Op::LogicalUnit(op) => matches!(op, LunOp::Show { .. } | LunOp::Stats { .. }),
         Op::System(op) => matches!(op, SystemOp::Show),
         Op::Account(op) => matches!(op, AccountOp::Show { secrets: false }),
         Op::Portal(op) => matches!(op, PortalOp::Show),
@@ -97,6 +97,12 @@ pub(crate) fn render(request: &Request) -> String {
             }
             LunOp::Show { tid, lun } => {
                 let _ = write!(out, "logicalunit show tid={tid} lun={lun}");
+            }
+            LunOp::Stats { tid, lun } => {
+                let _ = write!(out, "logicalunit stats tid={tid}");
+                if let Some(lun) = lun {
+                    let _ = write!(out, " lun={lun}");
+                }
             }
         },
         Op::System(op) => match op {

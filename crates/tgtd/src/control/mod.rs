@@ -181,6 +181,7 @@ impl Control {
         });
         match task.await {
             Ok(outcome) => {
+                self.daemon.counters.management_request(outcome.result.is_ok());
                 let who = audit::who(&peer);
                 match &outcome.result {
                     Err(err) => tracing::info!("management: {who} refused: {what}: {err}"),

@@ -169,6 +169,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             let pending = daemon.config.pending.get(tid, lun).ok_or_else(|| MgmtError::new(ErrorCode::NoLun))?;
             Ok(Reply::Lun(super::show::pending_lun_view(tid, lun, &pending)))
         }
+        LunOp::Stats { tid, lun } => crate::metrics::stats_view::reply(find(daemon, tid)?.target(), lun),
         LunOp::Update { tid, lun, changes } => {
             let device = find(daemon, tid)?;
             let Some(unit) = device.target().lun(lun) else {

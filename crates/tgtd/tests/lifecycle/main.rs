@@ -6,4 +6,5 @@
 mod common;
 
 mod lifecycle;
+mod metrics;
 mod persistence;
