@@ -232,7 +232,15 @@ fn build_cd(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError
         configure(&mut config, p)?;
     }
     let path = spec.backing_store.as_deref().filter(|p| !p.is_empty());
-    let path = path.ok_or_else(|| invalid("a cd/dvd needs --backing-store (a disc image)"))?;
+    // `--bstype null` asks for an empty tray on purpose (a restart restores an emptied drive so);
+    // otherwise a disc is required, so that a forgotten --backing-store is not an empty drive.
+    if spec.store.kind == Some(StoreKind::Null) {
+        return match path {
+            None => Ok(LogicalUnit::new(config, None)),
+            Some(_) => Err(invalid("a cd/dvd with --bstype null has an empty tray: no --backing-store")),
+        };
+    }
+    let path = path.ok_or_else(|| invalid("a cd/dvd needs --backing-store (a disc image) or --bstype null"))?;
     let disc = open_disc(path)?;
     Ok(LogicalUnit::new(config, Some(disc)))
 }
@@ -349,6 +357,11 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
             }
         });
     }
+    // The disc first: it is the one change that can still be refused (an initiator prevents
+    // removal), and a refused request must change nothing.
+    if let Some(disc) = media {
+        target.scsi.change_medium(lun, disc, false).map_err(|e| invalid(e.to_string()))?;
+    }
     if reconfigured {
         unit.reconfigure(config);
     }
@@ -357,9 +370,6 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
             Change::Online(on) => unit.set_online(on),
             Change::Readonly(ro) => unit.set_readonly(ro),
         }
-    }
-    if let Some(disc) = media {
-        target.scsi.change_medium(lun, disc, false).map_err(|e| invalid(e.to_string()))?;
     }
     if reload_capacity {
         target.scsi.reload_lun_size(lun).map_err(invalid)?;

@@ -222,10 +222,14 @@ fn target_params(current: Vec<(String, String)>, nop: crate::state::NopSettings,
     out
 }
 
-/// How to recreate a LUN: its store, and every parameter that differs from a new disk's.
+/// How to recreate a LUN: its type, its store (a CD/DVD drive's: the disc in its tray now, None
+/// for an empty tray), and every parameter that differs from a new unit's of that type.
 fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     let config = &info.config;
-    let default = LunConfig::disk(tid, lun);
+    let (device_type, default) = match config.device_type {
+        rtgt_scsi::DeviceType::Cd => (DeviceType::Cd, LunConfig::cd(tid, lun)),
+        _ => (DeviceType::Disk, LunConfig::disk(tid, lun)),
+    };
     // Typed values compared with a new disk's; only what differs is saved.
     let mut typed = Vec::new();
     let mut differs = |changed: bool, param: LunParam| {
@@ -260,7 +264,7 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
         ..StoreSpec::default()
     };
     LunSpec {
-        device_type: DeviceType::Disk,
+        device_type,
         backing_store: info.backing_store_path.clone(),
         store,
         block_size: Some(config.block_size),

@@ -12,4 +12,5 @@ mod conformance_suites;
 mod durability;
 mod faults;
 mod live_backing;
+mod optical;
 mod persistent_reservations;
