@@ -370,6 +370,9 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
             size: (!file_backed).then_some(l.size),
             // The daemon shows only flags it took, so they parse.
             flags: StoreFlags::parse(&l.backing_store_flags).unwrap_or_default(),
+            // Fault injection is a testing aid that must never go unnoticed: a dump shows it, and
+            // a configuration without it differs from the running LUN.
+            faults: l.faults.clone(),
             ..StoreSpec::default()
         },
         block_size: Some(l.block_size),

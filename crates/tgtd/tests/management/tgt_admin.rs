@@ -215,6 +215,36 @@ fn update_applies_only_differences_and_spares_busy_targets() {
     assert!(!show.contains("beta"), "{show}");
 }
 
+/// Fault-injection rules on a running LUN show in `--dump` (they must never go unnoticed), and the
+/// dump loads back into a LUN with the same rules.
+#[test]
+fn fault_rules_appear_in_the_dump_and_load_back() {
+    let tgtd = Tgtd::start();
+    tgtd.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "target",
+        "--op",
+        "new",
+        "--tid",
+        "1",
+        "--targetname",
+        "iqn.2026-12.org.rtgt:faulty",
+    ]);
+    let out = tgtd.add_lun(1, 1, &["--bstype", "memory", "--bsopts", "size=1M;fault=read:eio:lba=100-199"]);
+    assert!(out.status.success(), "{out:?}");
+    let dumped = ok(&tgtd, &["--dump"]);
+    assert!(dumped.contains("fault=read:eio:lba=100-199"), "{dumped}");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(dir.path(), "dumped.conf", &dumped);
+    let fresh = Tgtd::start();
+    ok(&fresh, &["--execute", "-c", &conf]);
+    let show = fresh.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains("Fault injection: read:eio:lba=100-199"), "{show}");
+    assert_eq!(ok(&fresh, &["--dump"]), dumped);
+}
+
 #[test]
 fn offline_ready_show_and_environment_socket() {
     let tgtd = Tgtd::start();
