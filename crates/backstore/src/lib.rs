@@ -25,7 +25,7 @@ pub use fault::{Effect, FaultOp, FaultRule, FaultStore};
 pub use file::{FileStore, OpenFlags};
 pub use memory::{Access, AccessOp, MemoryStore};
 pub use null::NullStore;
-pub use open::{open, parse_size, BackstoreKind, BackstoreSpec};
+pub use open::{open, BackstoreKind, BackstoreSpec};
 #[cfg(feature = "rbd")]
 pub use rbd::RbdStore;
 pub use uring::UringStore;

@@ -162,27 +162,6 @@ fn open_rbd(_spec: &BackstoreSpec) -> Result<Backstore, BackstoreError> {
     Err(BackstoreError::BadOption("this build has no rbd support (cargo feature `rbd`)".into()))
 }
 
-/// Parse `1G`, `512M`, `4096`, `64k` (binary multiples).
-pub fn parse_size(text: &str) -> Result<u64, BackstoreError> {
-    let bad = || BackstoreError::BadOption(format!("'{text}' is not a size"));
-    let t = text.trim();
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_lowercase() {
-                'k' => 10,
-                'm' => 20,
-                'g' => 30,
-                't' => 40,
-                _ => return Err(bad()),
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    n.checked_mul(1u64 << shift).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,16 +182,6 @@ mod tests {
             assert!(err.contains("no rbd support"), "{err}");
             assert!(!BackstoreKind::all().contains(&BackstoreKind::Rbd));
         }
-    }
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("64k").unwrap(), 65536);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert!(parse_size("1X").is_err());
-        assert!(parse_size("").is_err());
-        assert!(parse_size("99999999999T").is_err());
     }
 
     #[test]

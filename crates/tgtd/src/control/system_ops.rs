@@ -135,7 +135,7 @@ fn limits(daemon: &Daemon) -> Limits {
 /// A value for `--iscsi write_budget=` or the system parameter `write_budget`: a size (`1G`, `512M`,
 /// bytes) of at least 1 MiB.
 pub fn parse_write_budget(text: &str) -> Option<u64> {
-    rtgt_backstore::parse_size(text).ok().filter(|b| *b >= 1 << 20)
+    rtgt_mgmt::parse_size(text).ok().filter(|b| *b >= 1 << 20)
 }
 
 /// A value for `--iscsi data_out_timeout=` or the system parameter `data_out_timeout`: whole
