@@ -1,6 +1,6 @@
 //! The control socket: send one request, read one response.
 
-use rtgt_mgmt::{read_message, write_message, FrameError, Request, Response};
+use rtgt_mgmt::{read_message, write_message, FrameError, Op, Request, Response, SystemOp};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -28,7 +28,28 @@ pub fn call(socket: &Path, request: &Request, wait: Duration) -> Result<Response
     let mut stream = connect(socket, wait).map_err(ClientError::Connect)?;
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(|e| ClientError::Send(e.into()))?;
     write_message(&mut stream, request).map_err(ClientError::Send)?;
-    read_message(&mut stream).map_err(ClientError::Receive)
+    let response = read_message(&mut stream).map_err(ClientError::Receive)?;
+    if matches!(request.op, Op::System(SystemOp::Delete { .. })) && matches!(response, Response::Ok(_)) {
+        wait_for_exit(&mut stream);
+    }
+    Ok(response)
+}
+
+/// After an accepted `system delete` the daemon holds the connection open until its process ends;
+/// waiting for that end means a script's next line (start a new tgtd on the same socket and port)
+/// never meets the old daemon still leaving. Bounded by the reply timeout: a daemon stuck while
+/// stopping does not hang tgtadm forever.
+fn wait_for_exit(stream: &mut UnixStream) {
+    use std::io::Read;
+    let mut sink = [0u8; 64];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Between tries while waiting for a starting daemon.
@@ -55,7 +76,7 @@ fn connect(socket: &Path, wait: Duration) -> std::io::Result<UnixStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtgt_mgmt::{Op, Reply, SystemOp};
+    use rtgt_mgmt::Reply;
     use std::os::unix::net::UnixListener;
 
     #[test]
@@ -76,6 +97,8 @@ mod tests {
             let request: Request = read_message(&mut conn).unwrap();
             assert_eq!(request.op, Op::System(SystemOp::Delete { force: false }));
             write_message(&mut conn, &Response::Ok(Reply::Done)).unwrap();
+            // The daemon's end: tgtadm returns from a delete once the connection closes.
+            drop(conn);
             // A second connection that closes without answering.
             let (conn, _) = listener.accept().unwrap();
             drop(conn);

@@ -135,6 +135,11 @@ impl Control {
             send(&mut stream, &Response::from(outcome.result)).await?;
             if outcome.stop {
                 self.daemon.request_stop();
+                // The connection stays open until the process exits (the runtime drops this task
+                // only then): tgtadm waits for that end, so once `system delete` returns, the
+                // control socket, the portals and the state directory are free for a new tgtd.
+                let _held_until_exit = stream;
+                std::future::pending::<()>().await;
                 return Ok(());
             }
         }

@@ -29,6 +29,34 @@ fn system_delete_stops_the_daemon() {
     }
 }
 
+/// `system delete` returns only once the daemon is gone, so the next line of a script can start a
+/// new tgtd on the same socket, state directory and port. A logged-in initiator that ignores the
+/// asynchronous logout request keeps the old daemon stopping for seconds: before the fix, tgtadm
+/// returned at once and the new tgtd found the old one still serving.
+#[test]
+fn a_new_daemon_starts_as_soon_as_system_delete_returns() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "restart.img", 1 << 20);
+    tgtd.add_disk_target(1, "iqn.2026-12.t:restart", &image);
+    let _deaf_initiator = tgtd.session("iqn.2026-12.t:restart", 1, &[1]);
+    tgtd.tgtadm_ok(&["--mode", "system", "--op", "delete", "--force"]);
+    assert!(!tgtd.socket.exists(), "tgtadm returned while the old daemon still held its socket");
+    let out = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["--iscsi", &format!("portal=127.0.0.1:{}", tgtd.port), "--control-socket"])
+        .arg(&tgtd.socket)
+        .arg("--state-dir")
+        .arg(tgtd.dir.path().join("state"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the new tgtd did not start: {}", String::from_utf8_lossy(&out.stderr));
+    // The saved target came back in the new daemon.
+    let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(show.contains("iqn.2026-12.t:restart"), "{show}");
+    force_stop(&tgtd.socket);
+    assert!(!tgtd.socket.exists(), "the second daemon did not stop");
+}
+
 #[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let tgtd = Tgtd::start();
