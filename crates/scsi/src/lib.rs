@@ -86,6 +86,7 @@ mod exec;
 mod failure;
 pub mod lun;
 pub mod lun_address;
+pub mod medium_drive;
 mod mmc;
 pub mod mode_page;
 mod opcodes;
@@ -104,6 +105,7 @@ mod unit_attention;
 
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
+pub use medium_drive::{DriveResolver, MediumDrive};
 pub use mmc::MediumChangeError;
 pub use mode_page::{ModePageError, ModePageSpec};
 pub use sbc::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};

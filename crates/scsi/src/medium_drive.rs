@@ -1,0 +1,36 @@
+//! The seam between a media changer (SMC) and the drives it serves: the changer moves a medium
+//! (a tape image file) between its slots and a drive through `MediumDrive`, and finds a drive
+//! through a `DriveResolver` that the daemon gives it (a drive element names a tid and a LUN,
+//! possibly of another target). Neither the changer's module nor a drive type's module names the
+//! other: a drive type that takes media from a changer answers `Target::medium_drive`.
+
+use crate::sense::Sense;
+use crate::target::Target;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A drive as a changer's robot sees it.
+pub trait MediumDrive: Send + Sync + std::fmt::Debug {
+    /// Insert the medium stored at `medium` (a cartridge moved into the drive). Refused with sense
+    /// when the drive already holds one or the file cannot be opened; once loaded, the drive's
+    /// nexuses get UNIT ATTENTION, NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED.
+    fn load(&self, medium: &Path) -> Result<(), Sense>;
+    /// Take the medium out (a cartridge moved out of the drive) and name the file it was. Refused
+    /// with sense when the drive is empty, or while an initiator prevents medium removal.
+    fn unload(&self) -> Result<PathBuf, Sense>;
+    /// The file of the medium in the drive, if any.
+    fn medium(&self) -> Option<PathBuf>;
+}
+
+/// Finds the drive at (tid, LUN) when the changer needs it: the daemon's target table answers, so
+/// a drive created or deleted after the changer's element was bound is seen as it is now.
+pub type DriveResolver = Arc<dyn Fn(u32, u64) -> Option<Arc<dyn MediumDrive>> + Send + Sync>;
+
+impl Target {
+    /// The unit at `lun` as a changer's drive, when its device type takes media from a changer.
+    pub fn medium_drive(self: &Arc<Self>, lun: u64) -> Option<Arc<dyn MediumDrive>> {
+        let _unit = self.lun(lun)?;
+        // No device type takes media from a changer yet; the tape drive (SSC) will.
+        None
+    }
+}
