@@ -55,5 +55,5 @@ mod writer;
 pub use accounts::{AccountError, AccountInfo, BoundAccounts};
 pub use login::chap;
 pub use params::{Digest, SessionParams, TargetParams};
-pub use registry::{AclRule, ConnectionInfo, IscsiTarget, Registry, SessionInfo};
+pub use registry::{AclRule, ConnectionInfo, IscsiTarget, Registry, SessionInfo, TargetVisibility};
 pub use server::IscsiServer;

@@ -211,6 +211,14 @@ impl IscsiTarget {
     }
 }
 
+/// A say in who may see and log in to a target beyond its own access rules: with iSNS access
+/// control on, the iSNS server's discovery domains (RFC 4171 2.2.2). Answered from memory, never by
+/// waiting on the network, because logins and SendTargets ask it.
+pub trait TargetVisibility: Send + Sync + std::fmt::Debug {
+    /// Whether the initiator named `initiator` may see and log in to the target named `target`.
+    fn visible(&self, target: &str, initiator: &str) -> bool;
+}
+
 #[derive(Debug, Default)]
 pub struct Registry {
     targets: Mutex<BTreeMap<u32, Arc<IscsiTarget>>>,
@@ -232,6 +240,8 @@ pub struct Registry {
     pub(crate) session_limit: SessionLimit,
     /// The write data all connections together may hold (tgtd's `--iscsi write_budget=`).
     pub(crate) write_budget: Arc<crate::write_budget::DaemonWriteBudget>,
+    /// Set by tgtd when iSNS access control may be used; it answers "visible" while it is off.
+    visibility: Mutex<Option<Arc<dyn TargetVisibility>>>,
 }
 
 impl Registry {
@@ -284,6 +294,19 @@ impl Registry {
     pub fn target_by_name(&self, name: &str) -> Option<Arc<IscsiTarget>> {
         // iSCSI names compare case-insensitively (RFC 3722 normalises them to lower case).
         self.targets.lock().values().find(|t| t.name().eq_ignore_ascii_case(name)).cloned()
+    }
+    /// Installs the second check every login and SendTargets answer makes (see `admits`).
+    pub fn set_visibility(&self, visibility: Arc<dyn TargetVisibility>) {
+        *self.visibility.lock() = Some(visibility);
+    }
+    /// Whether an initiator may see and log in to `target`: its access rules allow it, and the
+    /// visibility check (iSNS discovery domains), when one is installed, agrees.
+    pub fn admits(&self, target: &IscsiTarget, initiator_name: &str, addr: IpAddr) -> bool {
+        if !target.allows(initiator_name, addr) {
+            return false;
+        }
+        let visibility = self.visibility.lock().clone();
+        visibility.is_none_or(|v| v.visible(target.name(), initiator_name))
     }
     /// All targets by tid ascending.
     pub fn targets(&self) -> Vec<Arc<IscsiTarget>> {

@@ -72,7 +72,11 @@ fn wanted<'a>(value: &'a str, registry: &Registry, initiator: &str, peer: IpAddr
         "All" => Wanted::All,
         "" => Wanted::Own,
         name if well_formed => Wanted::Named(name),
-        name if registry.targets().iter().any(|t| t.name().eq_ignore_ascii_case(name) && t.allows(initiator, peer)) => {
+        name if registry
+            .targets()
+            .iter()
+            .any(|t| t.name().eq_ignore_ascii_case(name) && registry.admits(t, initiator, peer)) =>
+        {
             Wanted::Named(name)
         }
         _ => Wanted::Invalid,
@@ -111,7 +115,7 @@ pub(crate) fn send_targets(
     let mut out = Vec::new();
     let addrs = target_addresses(&registry.portals(), conn_local);
     for t in registry.targets() {
-        if !listed(t.name()) || !t.allows(initiator, peer) {
+        if !listed(t.name()) || !registry.admits(&t, initiator, peer) {
             continue;
         }
         text::push(&mut out, "TargetName", t.name());

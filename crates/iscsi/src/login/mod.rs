@@ -340,7 +340,7 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
         return Err(LoginStatus::MISSING_PARAMETER);
     };
     let target = ctx.registry.target_by_name(&name).ok_or(LoginStatus::NOT_FOUND)?;
-    if !target.allows(&initiator, ctx.peer.ip()) {
+    if !ctx.registry.admits(&target, &initiator, ctx.peer.ip()) {
         return Err(LoginStatus::AUTHORIZATION_FAILURE);
     }
     // tgt answers 0x0300 (target error) here; 0x0301 tells the initiator the refusal is

@@ -75,11 +75,15 @@ struct IsnsChange {
     enabled: Option<bool>,
     server_ip: Option<std::net::IpAddr>,
     server_port: Option<u16>,
+    access_control: Option<bool>,
 }
 
 impl IsnsChange {
     fn is_empty(&self) -> bool {
-        self.enabled.is_none() && self.server_ip.is_none() && self.server_port.is_none()
+        self.enabled.is_none()
+            && self.server_ip.is_none()
+            && self.server_port.is_none()
+            && self.access_control.is_none()
     }
 
     /// Takes `p` if it is an iSNS key; Ok(false) if it is not one.
@@ -102,17 +106,8 @@ impl IsnsChange {
             "isnsserverport" => {
                 self.server_port = Some(p.value.trim().parse::<u16>().ok().filter(|n| *n != 0).ok_or_else(invalid)?)
             }
-            // Discovery-domain access control (tgt asks the server on every login) is not
-            // implemented: refusing On says so, where accepting it would hide targets from no one.
-            "isnsaccesscontrol" => {
-                if on_off()? {
-                    return Err(MgmtError::with_message(
-                        ErrorCode::Unsupported,
-                        "iSNSAccessControl=On is not supported: rtgt registers with iSNS but does not let \
-                         discovery domains decide logins (use ACLs: --mode target --op bind)",
-                    ));
-                }
-            }
+            // With iSNS on, the server's discovery domains decide who sees a target (isns::access).
+            "isnsaccesscontrol" => self.access_control = Some(on_off()?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -224,6 +219,7 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
             s.enabled = isns.enabled.unwrap_or(s.enabled);
             s.server_ip = isns.server_ip.or(s.server_ip);
             s.server_port = isns.server_port.unwrap_or(s.server_port);
+            s.access_control = isns.access_control.unwrap_or(s.access_control);
         };
         daemon
             .isns

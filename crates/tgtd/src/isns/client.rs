@@ -1,9 +1,14 @@
 //! The background task that keeps the iSNS server's view of this daemon right: one TCP connection
 //! to the server, a full registration (with the Replace flag, so whatever was deleted goes too)
 //! whenever the served targets or portals change or half the registration period has passed, a
-//! deregistration when the last target goes, iSNS is turned off, or the daemon stops.
+//! deregistration when the last target goes, iSNS is turned off, or the daemon stops. With access
+//! control on, also an SCN listener registered with the portals, SCNReg for every target, and the
+//! discovery-domain answers (`access`) asked after each registration, every `access::REFRESH` and
+//! on every SCN.
 
+use super::access::{self, AccessControl};
 use super::pdu::{self, flags, function, tag, Attribute, Header, Message, Reassembly};
+use super::scn::ScnListener;
 use super::{IsnsSettings, EXCHANGE_TIMEOUT};
 use rtgt_iscsi::{IscsiServer, Registry};
 use std::net::SocketAddr;
@@ -11,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 /// The longest wait between two attempts to reach a server that is down.
@@ -73,6 +78,8 @@ struct Registered {
     source: String,
     snapshot: Snapshot,
     refresh_at: Instant,
+    /// Registered with SCN ports and SCNReg (access control was on).
+    with_scn: bool,
 }
 
 pub struct Worker {
@@ -83,10 +90,21 @@ pub struct Worker {
     registered: Option<Registered>,
     backoff: Duration,
     next_try: Instant,
+    access: Arc<AccessControl>,
+    /// While access control is on: where the server sends SCNs, and how they reach this task.
+    scn: Option<ScnListener>,
+    scn_events: Arc<Notify>,
+    /// When the discovery-domain answers are to be asked again.
+    access_due: Instant,
 }
 
 impl Worker {
-    pub fn new(settings: watch::Receiver<IsnsSettings>, source: Source, entity_id: String) -> Worker {
+    pub fn new(
+        settings: watch::Receiver<IsnsSettings>,
+        source: Source,
+        entity_id: String,
+        access: Arc<AccessControl>,
+    ) -> Worker {
         Worker {
             settings,
             source,
@@ -95,7 +113,17 @@ impl Worker {
             registered: None,
             backoff: FIRST_BACKOFF,
             next_try: Instant::now(),
+            access,
+            scn: None,
+            scn_events: Arc::new(Notify::new()),
+            access_due: Instant::now(),
         }
+    }
+
+    /// The connection is gone or unusable: whatever it told us about access is not trusted.
+    fn lose_connection(&mut self) {
+        self.conn = None;
+        self.access.forget_all();
     }
 
     pub async fn run(mut self) {
@@ -108,16 +136,19 @@ impl Worker {
                     tracing::warn!(%err, "iSNS: deregistration failed");
                 }
                 self.registered = None;
-                self.conn = None;
+                self.lose_connection();
             }
             if self.conn.as_ref().is_some_and(|c| Some(c.server) != wanted) {
-                self.conn = None;
+                self.lose_connection();
             }
             if settings.stopping {
                 return;
             }
+            if !settings.access_control {
+                self.scn = None;
+            }
             if let Some(server) = wanted {
-                self.sync(server).await;
+                self.sync(server, settings.access_control).await;
             }
             let poll = tokio::time::sleep(POLL);
             tokio::select! {
@@ -130,12 +161,13 @@ impl Worker {
                     self.next_try = Instant::now();
                 }
                 _ = poll => {}
+                _ = self.scn_events.notified() => self.access_due = Instant::now(),
                 read = fill(&mut self.conn) => {
                     if let Err(err) = read.and_then(|()| self.answer_server()) {
                         // The server went away (a restart loses in-memory registrations):
                         // register again on a new connection, after the back-off.
                         tracing::warn!(%err, "iSNS: connection to the server lost");
-                        self.conn = None;
+                        self.lose_connection();
                         if let Some(r) = self.registered.as_mut() {
                             r.refresh_at = Instant::now();
                         }
@@ -146,37 +178,101 @@ impl Worker {
         }
     }
 
-    /// Registers again if what is served changed or the refresh is due, when back-off allows.
-    async fn sync(&mut self, server: SocketAddr) {
+    /// Registers again if what is served changed or the refresh is due, and asks the access
+    /// answers again when due, when back-off allows.
+    async fn sync(&mut self, server: SocketAddr, access_control: bool) {
         let now = Instant::now();
         let snapshot = self.source.snapshot();
         let due = match &self.registered {
-            Some(r) => r.snapshot != snapshot || now >= r.refresh_at,
+            Some(r) => r.snapshot != snapshot || now >= r.refresh_at || r.with_scn != access_control,
             None => !snapshot.targets.is_empty(),
         };
-        if !due || now < self.next_try {
+        if now < self.next_try {
             return;
         }
-        let result = if snapshot.targets.is_empty() {
+        let access_due = access_control && self.registered.is_some() && now >= self.access_due;
+        if !due && !access_due {
+            return;
+        }
+        let result = if !due {
+            self.refresh_access().await
+        } else if snapshot.targets.is_empty() {
             // No target is left to speak for the entity: take it off the server.
+            self.access.forget_all();
             self.deregister().await.map(|()| self.registered = None)
         } else {
-            self.register(server, snapshot).await
+            match self.register(server, snapshot, access_control).await {
+                Ok(()) if access_control => self.after_registration().await,
+                other => other,
+            }
         };
         match result {
             Ok(()) => self.backoff = FIRST_BACKOFF,
             Err(err) => {
                 tracing::warn!(%server, %err, retry_in = ?self.backoff, "iSNS: registration failed");
-                self.conn = None;
+                self.lose_connection();
                 self.next_try = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
 
+    /// A registration (with Replace) drops the server's SCN registrations with the old entity:
+    /// register each target for SCNs again, then ask who may see it.
+    async fn after_registration(&mut self) -> Result<(), ClientError> {
+        let Some(registered) = self.registered.as_ref() else { return Ok(()) };
+        let (server, targets) = (registered.server, registered.snapshot.targets.clone());
+        if self.scn.is_some() {
+            for target in &targets {
+                let conn = self.connection(server).await?;
+                let xid = conn.next_xid();
+                match conn.exchange(&access::scn_registration(xid, target)).await {
+                    Ok(_) => {}
+                    // The answers are still asked every few seconds without SCNs.
+                    Err(ClientError::Refused { status }) => {
+                        tracing::warn!(target, status = pdu::status_name(status), "iSNS: SCN registration refused")
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        self.refresh_access().await
+    }
+
+    /// Asks the server, as each target, which initiators share a discovery domain with it.
+    async fn refresh_access(&mut self) -> Result<(), ClientError> {
+        let Some(registered) = self.registered.as_ref() else { return Ok(()) };
+        let (server, targets) = (registered.server, registered.snapshot.targets.clone());
+        self.access_due = Instant::now() + access::REFRESH;
+        self.access.retain(&targets);
+        for target in &targets {
+            let conn = self.connection(server).await?;
+            let xid = conn.next_xid();
+            match conn.exchange(&access::initiators_query(xid, target)).await {
+                Ok(answer) => {
+                    let initiators = access::initiators_in(&answer);
+                    tracing::debug!(target, ?initiators, "iSNS: discovery domains answered");
+                    self.access.confirm(target, initiators);
+                }
+                // "No such entry": no initiator shares a domain with it.
+                Err(ClientError::Refused { status: 9 }) => self.access.confirm(target, Vec::new()),
+                Err(ClientError::Refused { status }) => {
+                    tracing::warn!(
+                        target,
+                        status = pdu::status_name(status),
+                        "iSNS: access query refused; target closed"
+                    );
+                    self.access.forget(target);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     async fn connection(&mut self, server: SocketAddr) -> Result<&mut Connection, ClientError> {
         if self.conn.as_ref().is_some_and(|c| c.server != server) {
-            self.conn = None;
+            self.lose_connection();
         }
         if self.conn.is_none() {
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server))
@@ -189,11 +285,20 @@ impl Worker {
     }
 
     /// DevAttrReg with Replace: the entity, every portal, every target (RFC 4171 5.6.5.1).
-    async fn register(&mut self, server: SocketAddr, snapshot: Snapshot) -> Result<(), ClientError> {
+    async fn register(&mut self, server: SocketAddr, snapshot: Snapshot, with_scn: bool) -> Result<(), ClientError> {
         let entity_id = self.entity_id.clone();
+        let local = self.connection(server).await?.stream.local_addr()?.ip();
+        if with_scn && self.scn.as_ref().is_none_or(|l| l.local.ip() != local) {
+            self.scn = match ScnListener::bind(local, server.ip(), self.scn_events.clone()).await {
+                Ok(listener) => Some(listener),
+                Err(err) => {
+                    tracing::warn!(%err, "iSNS: no SCN listener; discovery domains are asked every few seconds only");
+                    None
+                }
+            };
+        }
+        let scn_port = self.scn.as_ref().map(|l| l.local);
         let conn = self.connection(server).await?;
-        // A portal on a wildcard address is reachable at the address we reach the server from.
-        let local = conn.stream.local_addr()?.ip();
         let mut operating = vec![
             Attribute::string(tag::ENTITY_IDENTIFIER, &entity_id),
             Attribute::u32(tag::ENTITY_PROTOCOL, pdu::PROTOCOL_ISCSI),
@@ -207,6 +312,10 @@ impl Worker {
         for portal in portals {
             operating.push(Attribute::ip(tag::PORTAL_IP_ADDRESS, portal.ip()));
             operating.push(Attribute::tcp_port(tag::PORTAL_PORT, portal.port()));
+            // The server connects to the portal's address at this port: only where we listen.
+            if let Some(scn) = scn_port.filter(|s| s.ip() == portal.ip()) {
+                operating.push(Attribute::tcp_port(tag::SCN_PORT, scn.port()));
+            }
         }
         for name in &snapshot.targets {
             operating.push(Attribute::string(tag::ISCSI_NAME, name));
@@ -224,7 +333,7 @@ impl Worker {
             .map_or(DEFAULT_REFRESH, |secs| Duration::from_secs(u64::from(secs) / 2));
         let refresh = period.clamp(MIN_REFRESH, MAX_REFRESH);
         tracing::info!(%server, targets = snapshot.targets.len(), portals = snapshot.portals.len(), "iSNS: registered");
-        self.registered = Some(Registered { server, source, snapshot, refresh_at: Instant::now() + refresh });
+        self.registered = Some(Registered { server, source, snapshot, refresh_at: Instant::now() + refresh, with_scn });
         Ok(())
     }
 
@@ -246,6 +355,10 @@ impl Worker {
         let Some(conn) = self.conn.as_mut() else { return Ok(()) };
         while let Some(message) = conn.next_message()? {
             conn.queue_answer(&message);
+            // A server may send SCNs on our own connection too: the same hint.
+            if message.function == function::SCN {
+                self.access_due = Instant::now();
+            }
         }
         Ok(())
     }
@@ -317,20 +430,10 @@ impl Connection {
     }
 
     /// The server's own requests get an answer: ESI is echoed back (RFC 4171 5.6.5.13, so the
-    /// server keeps us), an SCN acknowledged; anything else is "not understood".
+    /// server keeps us), an SCN acknowledged; anything else is "not understood". A late answer
+    /// to a request given up on gets none.
     fn queue_answer(&mut self, message: &Message) {
-        if message.is_response() {
-            return; // a late answer to a request given up on
-        }
-        let reply = match message.function {
-            function::ESI | function::SCN => {
-                // Both echo the request's attributes; an unparsable one gets an empty echo.
-                let attributes = pdu::decode_attributes(&message.payload).unwrap_or_default();
-                Message::response(message, 0, &attributes)
-            }
-            _ => Message::response(message, 15, &[]),
-        };
-        self.pending_replies.push(reply);
+        self.pending_replies.extend(super::scn::answer(message));
     }
 
     async fn flush_replies(&mut self) -> Result<(), ClientError> {

@@ -1,14 +1,18 @@
 //! The iSNS client (RFC 4171): with `iSNS=On`, the daemon registers its network entity, its iSCSI
 //! portals and its iSCSI targets with an iSNS server so initiators can discover them, keeps that
 //! registration current as targets and portals come and go, refreshes it before the server's
-//! registration period runs out, and deregisters at a clean stop.
+//! registration period runs out, and deregisters at a clean stop. With `iSNSAccessControl=On` the
+//! server's discovery domains also decide which initiators see and log in to each target
+//! (`access`), kept current by State Change Notifications (`scn`).
 //!
 //! Management never waits for the server: settings go to one background task through a watch
 //! channel, and that task compares what is registered with what the daemon serves. A server that
 //! is down or slow is retried with capped exponential back-off while logins and tgtadm go on.
 
+pub mod access;
 mod client;
 pub mod pdu;
+mod scn;
 
 use parking_lot::Mutex;
 use rtgt_iscsi::{IscsiServer, Registry};
@@ -26,7 +30,7 @@ pub struct IsnsSettings {
     pub enabled: bool,
     pub server_ip: Option<IpAddr>,
     pub server_port: u16,
-    /// Always false: discovery-domain access control is refused at `update` (not implemented).
+    /// `iSNSAccessControl`: discovery domains decide who sees a target (while iSNS is on).
     pub access_control: bool,
     /// Set once, at daemon stop: the task deregisters and ends.
     stopping: bool,
@@ -63,6 +67,8 @@ pub struct Isns {
     /// restarted daemon replaces its own registration instead of adding a second entity.
     entity_id: Mutex<String>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The discovery-domain answers logins and SendTargets consult.
+    access: Arc<access::AccessControl>,
 }
 
 impl Default for Isns {
@@ -72,6 +78,7 @@ impl Default for Isns {
             settings: watch::channel(IsnsSettings::default()).0,
             entity_id: Mutex::new(format!("rtgt:{host}:{}", std::process::id())),
             task: Mutex::new(None),
+            access: Arc::default(),
         }
     }
 }
@@ -94,12 +101,27 @@ impl Isns {
         registry: &Arc<Registry>,
         iscsi: &Arc<IscsiServer>,
     ) -> Result<(), &'static str> {
-        self.settings.send_modify(change);
         let mut task = self.task.lock();
-        if task.is_none() && self.settings.borrow().enabled {
-            let handle = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to run the iSNS client in")?;
+        let mut next = self.settings();
+        change(&mut next);
+        let handle = tokio::runtime::Handle::try_current();
+        if task.is_none() && next.enabled && handle.is_err() {
+            return Err("no runtime to run the iSNS client in");
+        }
+        self.settings.send_replace(next.clone());
+        // Installed once, before access control can first be on: it answers "visible" while off.
+        if next.access_control {
+            registry.set_visibility(self.access.clone());
+        }
+        self.access.set_active(next.enabled && next.access_control);
+        if let (None, true, Ok(handle)) = (task.as_ref(), next.enabled, handle) {
             let source = client::Source { registry: registry.clone(), iscsi: iscsi.clone() };
-            let worker = client::Worker::new(self.settings.subscribe(), source, self.entity_id.lock().clone());
+            let worker = client::Worker::new(
+                self.settings.subscribe(),
+                source,
+                self.entity_id.lock().clone(),
+                self.access.clone(),
+            );
             *task = Some(handle.spawn(worker.run()));
         }
         Ok(())

@@ -1,5 +1,5 @@
 //! iSNSP messages (RFC 4171 5): the 12-byte PDU header, tag-length-value attributes, and the few
-//! messages a target sends (DevAttrReg, DevDereg) or must answer (ESI, SCN). Everything read from
+//! messages a target sends (DevAttrReg, DevAttrQry, DevDereg, SCNReg) or must answer (ESI, SCN). Everything read from
 //! the server is bounded before it sizes anything: a server can be wrong or hostile too.
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -16,6 +16,8 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 /// RFC 4171 6.1: function IDs; a response is its request's ID with the top bit set.
 pub mod function {
     pub const DEV_ATTR_REG: u16 = 0x0001;
+    pub const DEV_ATTR_QRY: u16 = 0x0002;
+    pub const SCN_REG: u16 = 0x0005;
     pub const DEV_DEREG: u16 = 0x0004;
     pub const SCN: u16 = 0x0008;
     pub const ESI: u16 = 0x000D;
@@ -41,9 +43,25 @@ pub mod tag {
     pub const REGISTRATION_PERIOD: u32 = 6;
     pub const PORTAL_IP_ADDRESS: u32 = 16;
     pub const PORTAL_PORT: u32 = 17;
+    /// Where the server sends SCNs for the portal's entity (6.5.7).
+    pub const SCN_PORT: u32 = 23;
     pub const ISCSI_NAME: u32 = 32;
     pub const ISCSI_NODE_TYPE: u32 = 33;
     pub const ISCSI_ALIAS: u32 = 34;
+    pub const ISCSI_SCN_BITMAP: u32 = 35;
+}
+
+/// RFC 4171 6.4.4: the iSCSI Node SCN Bitmap; bit 31 of the RFC's numbering is the least
+/// significant.
+pub mod scn {
+    pub const DD_MEMBER_ADDED: u32 = 1 << 0;
+    pub const DD_MEMBER_REMOVED: u32 = 1 << 1;
+    pub const OBJECT_UPDATED: u32 = 1 << 2;
+    pub const OBJECT_ADDED: u32 = 1 << 3;
+    pub const OBJECT_REMOVED: u32 = 1 << 4;
+    pub const OBJECT_CHANGES: u32 = OBJECT_UPDATED | OBJECT_ADDED | OBJECT_REMOVED;
+    /// Only events about initiators (and the registering node itself).
+    pub const INITIATOR_AND_SELF: u32 = 1 << 7;
 }
 
 /// Entity Protocol value for iSCSI (6.2.2).
@@ -124,6 +142,11 @@ impl Attribute {
     /// A TCP port: the UDP bit (bit 15 of the upper half) stays clear (6.3.2).
     pub fn tcp_port(tag: u32, port: u16) -> Attribute {
         Attribute::u32(tag, u32::from(port))
+    }
+
+    /// An attribute named without a value: in a query, "return this attribute" (5.6.5.2).
+    pub fn empty(tag: u32) -> Attribute {
+        Attribute { tag, value: Vec::new() }
     }
 
     pub fn delimiter() -> Attribute {
@@ -299,6 +322,7 @@ pub fn status_name(status: u32) -> &'static str {
         11 => "Internal Error",
         12 => "Busy",
         15 => "Message Not Supported",
+        17 => "SCN Registration Rejected",
         22 => "Invalid Deregistration",
         _ => "error",
     }

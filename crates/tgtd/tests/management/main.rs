@@ -8,6 +8,7 @@ mod common;
 mod chap_acl;
 mod control_access;
 mod isns;
+mod isns_access;
 mod management;
 mod tgt_admin;
 mod tgtadm_compat;
