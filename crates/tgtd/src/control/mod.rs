@@ -283,6 +283,8 @@ fn changes_configuration(op: &Op) -> bool {
         Op::LogicalUnit(op) => !matches!(op, LunOp::Show { .. }),
         Op::Account(op) => !matches!(op, AccountOp::Show { .. }),
         Op::Portal(op) => !matches!(op, PortalOp::Show),
+        // The iSNS settings are saved; the other system settings come from the command line.
+        Op::System(rtgt_mgmt::SystemOp::Update { params }) => params.iter().any(|p| crate::isns::is_setting(&p.name)),
         Op::System(_) | Op::Lld(_) | Op::Session(_) | Op::Connection(_) => false,
     }
 }

@@ -139,6 +139,33 @@ impl Isns {
     }
 }
 
+/// tgt's names of the iSNS settings (`tgtadm --mode system --op update --name ...`), matched
+/// case-insensitively as tgt does.
+pub const SETTING_NAMES: [&str; 4] = ["iSNSServerIP", "iSNSServerPort", "iSNSAccessControl", "iSNS"];
+
+pub fn is_setting(name: &str) -> bool {
+    SETTING_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+impl IsnsSettings {
+    /// The settings as tgt's `--name`/`--value` pairs, in an order one update can apply: the
+    /// server and access control before iSNS is turned on. None for the defaults.
+    pub fn as_params(&self) -> Option<Vec<(&'static str, String)>> {
+        if *self == IsnsSettings::default() {
+            return None;
+        }
+        let on_off = |on: bool| if on { "On" } else { "Off" }.to_string();
+        let mut params = Vec::new();
+        if let Some(ip) = self.server_ip {
+            params.push(("iSNSServerIP", ip.to_string()));
+        }
+        params.push(("iSNSServerPort", self.server_port.to_string()));
+        params.push(("iSNSAccessControl", on_off(self.access_control)));
+        params.push(("iSNS", on_off(self.enabled)));
+        Some(params)
+    }
+}
+
 /// The host's name, for entity identifiers; empty if the kernel does not say.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()

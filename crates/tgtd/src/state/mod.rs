@@ -228,6 +228,31 @@ mod tests {
         assert_eq!(second.registry.target(2).unwrap().acl().len(), 1);
     }
 
+    /// tgt's iSNS settings survive a restart, and come back before any target: with access
+    /// control on, no target is ever open to initiators the discovery domains do not allow.
+    #[tokio::test]
+    async fn isns_settings_are_saved_and_restored_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        apply(&first, Op::Target(TargetOp::New { tid: 1, name: "iqn.2026-11.t:isns".into() }));
+        let params =
+            [("iSNSServerIP", "127.0.0.1"), ("iSNSServerPort", "1"), ("iSNSAccessControl", "On"), ("iSNS", "On")]
+                .map(|(n, v)| rtgt_mgmt::Param::new(n, v))
+                .to_vec();
+        apply(&first, Op::System(rtgt_mgmt::SystemOp::Update { params }));
+        let saved = super::model::RunningConfig::snapshot(&first);
+        assert!(matches!(saved.requests()[0].op, Op::System(_)), "{:?}", saved.requests()[0]);
+
+        let second = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        let report = second.config.restore(&second).unwrap();
+        assert_eq!((report.applied, report.failed.len()), (2, 0), "{:?}", report.failed);
+        assert_eq!(second.isns.settings(), first.isns.settings());
+        let s = second.isns.settings();
+        assert!(s.enabled && s.access_control && s.server_port == 1);
+        first.isns.shutdown().await;
+        second.isns.shutdown().await;
+    }
+
     #[test]
     fn an_unreadable_state_file_stops_the_restore() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! The saved form of the running configuration: accounts, targets with their parameters, access
 //! rules, account bindings and LUNs, discovery accounts, portals added at run time, and the vhost
-//! targets with their LUNs. Taken from the live daemon (never kept in parallel, so it cannot drift),
+//! targets with their LUNs, and the iSNS settings. Taken from the live daemon (never kept in parallel, so it cannot drift),
 //! and turned back into the management requests that rebuild it. Only values that differ from the
 //! defaults are kept; LUN parameters are built as typed `LunParam`s and written as tgt's pairs.
 
@@ -9,7 +9,7 @@ use crate::Daemon;
 use rtgt_iscsi::TargetParams;
 use rtgt_mgmt::{
     AccountOp, AclEntry, DeviceType, Lld, LunOp, LunParam, LunSpec, Op, Param, PortalOp, Request, StoreFlags,
-    StoreKind, StoreSpec, TargetOp,
+    StoreKind, StoreSpec, SystemOp, TargetOp,
 };
 use rtgt_scsi::{LunConfig, LunInfo};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,10 @@ pub struct RunningConfig {
     /// saved one the command line starts again (same tid, same socket) gets its LUNs back.
     #[serde(default)]
     pub vhost: Vec<SavedVhostTarget>,
+    /// tgt's iSNS settings as `--name`/`--value` pairs (iSNSServerIP, iSNSServerPort,
+    /// iSNSAccessControl, iSNS); empty when they are the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub isns: Vec<Param>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +130,14 @@ impl RunningConfig {
                     }
                 })
                 .collect(),
+            isns: daemon
+                .isns
+                .settings()
+                .as_params()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| Param::new(name, value))
+                .collect(),
         }
     }
 
@@ -133,9 +145,13 @@ impl RunningConfig {
     /// no target opens before its protection is in place: accounts first, then the discovery
     /// bindings, then each target with its parameters, CHAP bindings and LUNs but no access rule;
     /// the access rules (which are what let initiators in: a target without any admits nobody)
-    /// come last of all, then the portals added at run time.
+    /// come last of all, then the portals added at run time. The iSNS settings come first, so iSNS
+    /// access control is on before any target opens.
     pub fn requests(&self) -> Vec<Request> {
         let mut ops = Vec::new();
+        if !self.isns.is_empty() {
+            ops.push(Op::System(SystemOp::Update { params: self.isns.clone() }));
+        }
         for a in &self.accounts {
             ops.push(Op::Account(AccountOp::New { user: a.user.clone(), password: a.password.clone() }));
         }
@@ -295,6 +311,7 @@ pub fn in_words(op: &Op) -> String {
         Op::Target(TargetOp::Bind { tid, .. }) => format!("the access rules of target {tid}"),
         Op::LogicalUnit(LunOp::New { tid, lun, .. }) => format!("LUN {lun} of target {tid}"),
         Op::Portal(PortalOp::New { address }) => format!("portal {address}"),
+        Op::System(SystemOp::Update { .. }) => "the iSNS settings".to_string(),
         other => describe(other),
     }
 }
@@ -322,6 +339,7 @@ mod tests {
             targets: vec![target(1), target(2)],
             portals: vec!["127.0.0.1:3261".parse().unwrap()],
             vhost: Vec::new(),
+            isns: Vec::new(),
         }
     }
 

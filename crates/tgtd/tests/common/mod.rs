@@ -209,6 +209,12 @@ impl Tgtd {
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
+    /// A clean stop (SIGTERM), keeping the daemon's directory to start the next one in.
+    pub fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        assert!(self.terminate().success(), "{}", self.log());
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     /// Send SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.

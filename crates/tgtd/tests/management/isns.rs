@@ -336,3 +336,22 @@ fn registration_is_refreshed_before_the_server_expires_it() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// The iSNS settings are part of the saved configuration: a restarted daemon registers again
+/// without being told (the clean stop took its registration off the server).
+#[test]
+fn settings_survive_a_restart() {
+    let isnsd = Isnsd::start(free_port());
+    let tgtd = Tgtd::start();
+    tgtd.new_target(1, T1);
+    point_at(&tgtd, isnsd.port);
+    isnsd.wait_for("registered", Duration::from_secs(10), |o| o.contains(&node(T1)));
+    let dir = tgtd.stop_keeping_dir();
+    isnsd.wait_for("deregistered at the stop", Duration::ZERO, |o| !o.contains(&node(T1)));
+
+    let tgtd = Tgtd::start_in(dir, &[]);
+    let show = tgtd.tgtadm_ok(&["--mode", "sys", "--op", "show"]);
+    let expected = format!("    iSNS=On\n    iSNSServerIP=127.0.0.1\n    iSNSServerPort={}\n", isnsd.port);
+    assert!(show.contains(&expected), "{show}");
+    isnsd.wait_for("registered after the restart", Duration::from_secs(10), |o| o.contains(&node(T1)));
+}
