@@ -125,8 +125,17 @@ pub const TARGET_PARAMS: &[&str] = &[
     "nop_count",
 ];
 
-const GLOBAL_KEYS: &[&str] =
-    &["default-driver", "include", "incomingdiscoveryuser", "outgoingdiscoveryuser", "ignore-errors"];
+const GLOBAL_KEYS: &[&str] = &[
+    "default-driver",
+    "include",
+    "incomingdiscoveryuser",
+    "outgoingdiscoveryuser",
+    "ignore-errors",
+    "isnsserverip",
+    "isnsserverport",
+    "isnsaccesscontrol",
+    "isns",
+];
 
 /// The canonical spelling of a target parameter (tgt matches them case-insensitively).
 pub fn target_param(key: &str) -> Option<&'static str> {

@@ -11,6 +11,9 @@ pub const NO_PATH: &str = "-";
 
 pub fn dump(targets: &[TargetSpec], discovery: &Discovery) -> String {
     let mut out = String::from("default-driver iscsi\n");
+    for p in &discovery.isns {
+        let _ = writeln!(out, "{} {}", p.name, quote(&p.value));
+    }
     for a in &discovery.incoming {
         let _ = writeln!(out, "incomingdiscoveryuser {} {}", quote(&a.user), quote(&a.password));
     }
@@ -133,7 +136,8 @@ mod tests {
             outgoing: Some(odd("tab\tuser", "line\nbreak12")),
             luns: [(1, lun)].into_iter().collect(),
         };
-        let discovery = Discovery { incoming: vec![odd("d u", "#secret")], outgoing: None };
+        let isns = vec![rtgt_mgmt::Param::new("iSNSServerIP", "::1"), rtgt_mgmt::Param::new("iSNS", "On")];
+        let discovery = Discovery { incoming: vec![odd("d u", "#secret")], outgoing: None, isns };
         let dumped = dump(std::slice::from_ref(&spec), &discovery);
         assert!(dumped.contains("\t\twrite-cache off\n"), "{dumped}");
         assert!(dumped.contains("\tincominguser \"bob smith\" \"pa ss\\\"#word\\\\\"\n"), "{dumped}");

@@ -250,6 +250,12 @@ impl<'a> Planner<'a> {
     }
 
     fn discovery(&mut self, want: &Discovery, have: &Discovery) -> Result<(), String> {
+        // tgt-admin sends the iSNS keys before anything else; one update carries them all.
+        let isns = super::spec::isns_changes(&want.isns, &have.isns);
+        if !isns.is_empty() {
+            let text = isns.iter().map(|p| format!("{}={}", p.name, p.value)).collect::<Vec<_>>().join(" ");
+            self.step(Op::System(rtgt_mgmt::SystemOp::Update { params: isns }), format!("system update {text}"));
+        }
         for a in &want.incoming {
             self.ensure_account(a)?;
             if !have.incoming.iter().any(|h| h.user == a.user) {
@@ -390,6 +396,23 @@ mod tests {
 
     fn texts(plan: &Plan) -> Vec<&str> {
         plan.steps.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    /// The file's iSNS keys go first, in one update, and only those the daemon does not have.
+    #[test]
+    fn isns_settings_are_applied_first_and_only_when_they_differ() {
+        let isns = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| Param::new(*n, *v)).collect::<Vec<_>>();
+        let want = Discovery {
+            isns: isns(&[("iSNSServerIP", "192.0.2.1"), ("iSNSServerPort", "3205"), ("iSNS", "On")]),
+            ..Discovery::default()
+        };
+        let plan = execute(&[spec("a")], &want, &[], &Discovery::default(), &[]).unwrap();
+        // The port is already the default: not sent.
+        assert_eq!(texts(&plan)[0], "system update iSNSServerIP=192.0.2.1 iSNS=On");
+        assert_eq!(plan.steps[0].unit, 0);
+        let have = Discovery { isns: isns(&[("iSNSServerIP", "192.0.2.1"), ("iSNS", "On")]), ..Discovery::default() };
+        let plan = execute(&[], &want, &[], &have, &[]).unwrap();
+        assert!(plan.steps.is_empty(), "{:?}", texts(&plan));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::plan::{self, Plan, Running, Selection};
 use super::spec::{self, Account, Discovery};
 use super::{command, conf, dump};
 use crate::{client, render};
-use rtgt_mgmt::{AccountEntry, AccountOp, Op, Param, Reply, Request, TargetOp};
+use rtgt_mgmt::{AccountEntry, AccountOp, Op, Param, Reply, Request, SystemOp, TargetOp};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -146,9 +146,13 @@ fn running(args: &Args) -> Result<RunningState, Failure> {
         .map(|v| Running { tid: v.tid, spec: spec::from_running(v, &accounts), sessions: v.nexuses.len() })
         .collect();
     let account = |a: &AccountEntry| Account { user: a.user.clone(), password: a.password.clone().unwrap_or_default() };
+    let Reply::System(system) = call(args, Op::System(SystemOp::Show))? else {
+        return Err(Failure("unexpected reply to system show".into(), 1));
+    };
     let discovery = Discovery {
         incoming: accounts.iter().filter(|a| a.discovery).map(account).collect(),
         outgoing: accounts.iter().find(|a| a.discovery_outgoing).map(account),
+        isns: spec::isns_from_running(system.isns.as_ref()),
     };
     Ok(RunningState { targets: list, accounts, discovery })
 }

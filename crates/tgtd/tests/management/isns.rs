@@ -355,3 +355,41 @@ fn settings_survive_a_restart() {
     assert!(show.contains(&expected), "{show}");
     isnsd.wait_for("registered after the restart", Duration::from_secs(10), |o| o.contains(&node(T1)));
 }
+
+/// targets.conf carries tgt's iSNS keys: `tgt-admin -e` applies them (before the targets), and
+/// `tgt-admin --dump` writes them back.
+#[test]
+fn tgt_admin_applies_and_dumps_the_isns_keys() {
+    let isnsd = Isnsd::start(free_port());
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("targets.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "iSNSServerIP 127.0.0.1\niSNSServerPort {}\niSNSAccessControl Off\niSNS On\n\
+             <target {T1}>\n\tbacking-store {}\n</target>\n",
+            isnsd.port,
+            common::sparse_image(dir.path(), "d.img", 1 << 20).display()
+        ),
+    )
+    .unwrap();
+    let tgt_admin = |args: &[&str]| {
+        let out = Command::new(common::bin_dir().join("tgt-admin"))
+            .arg("--control-socket")
+            .arg(&tgtd.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tgt-admin {args:?}: {}", common::text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    tgt_admin(&["-c", conf.to_str().unwrap(), "-e"]);
+    isnsd.wait_for("the file's target", Duration::from_secs(10), |o| o.contains(&node(T1)));
+    let dump = tgt_admin(&["--dump"]);
+    let expected = format!("iSNSServerIP 127.0.0.1\niSNSServerPort {}\niSNSAccessControl Off\niSNS On\n", isnsd.port);
+    assert!(dump.contains(&expected), "{dump}");
+    // Executing the file again changes nothing (the daemon has the settings already).
+    let again = tgt_admin(&["-c", conf.to_str().unwrap(), "-e", "-v"]);
+    assert!(!again.contains("system update"), "{again}");
+}
