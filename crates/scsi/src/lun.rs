@@ -122,6 +122,8 @@ pub struct LunInfo {
     pub swp: bool,
     /// The backing store's fault-injection rules, in `fault=` syntax (a testing aid).
     pub faults: Vec<String>,
+    /// A media changer's library as the changes that build it again (empty for other types).
+    pub library: Vec<crate::smc::LibraryChange>,
 }
 
 /// The changeable mode parameters (see `spc::mode`).
@@ -276,6 +278,7 @@ impl LogicalUnit {
                 || self.changer().is_some_and(|c| c.removal_prevented()),
             swp: mode.swp,
             faults: self.store.as_ref().map(|s| s.fault_rules()).unwrap_or_default(),
+            library: self.library_changes().unwrap_or_default(),
         }
     }
 

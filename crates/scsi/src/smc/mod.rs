@@ -19,7 +19,7 @@ pub(crate) mod moves;
 pub(crate) mod state;
 
 pub use library::{Cartridge, ElementRange, ElementType, LibraryChange, LibraryError, MAX_BARCODE};
-pub use state::{DriveIdentity, DriveLookup, IdentityResolver};
+pub use state::{DriveIdentity, DriveLookup, IdentityResolver, MoveHook};
 
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
@@ -56,6 +56,20 @@ impl LogicalUnit {
     pub fn attach_drives(&self, lookup: DriveLookup) {
         if let Some(changer) = self.changer() {
             changer.set_drives(lookup);
+        }
+    }
+
+    /// An administrator's change to this changer's library, before the unit serves anyone (at
+    /// creation); `Target::change_library` is the same on a unit in service, initiators told.
+    pub fn change_library(&self, change: LibraryChange) -> Result<(), ChangerError> {
+        let changer = self.changer().ok_or(ChangerError::NotAChanger(0))?;
+        Ok(changer.apply(change)?)
+    }
+
+    /// Call `hook` after every cartridge MOVE MEDIUM moves (the daemon saves its state).
+    pub fn on_move(&self, hook: MoveHook) {
+        if let Some(changer) = self.changer() {
+            changer.set_move_hook(hook);
         }
     }
 

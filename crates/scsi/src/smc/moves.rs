@@ -95,13 +95,16 @@ fn move_medium(lu: &LogicalUnit, c: MoveMedium) -> Result<(), Sense> {
             return Err(robot_failed());
         }
     }
-    let mut library = changer.library();
-    if let Some(e) = library.find_mut(source.address) {
-        e.medium = None;
+    {
+        let mut library = changer.library();
+        if let Some(e) = library.find_mut(source.address) {
+            e.medium = None;
+        }
+        if let Some(e) = library.find_mut(destination.address) {
+            e.medium = Some(Cartridge { source: Some(source.address), imported: false, ..cartridge });
+        }
     }
-    if let Some(e) = library.find_mut(destination.address) {
-        e.medium = Some(Cartridge { source: Some(source.address), imported: false, ..cartridge });
-    }
+    changer.moved();
     Ok(())
 }
 

@@ -44,7 +44,21 @@ pub(crate) struct ChangerState {
     drives: RwLock<Option<DriveLookup>>,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
     prevent: Mutex<Vec<u64>>,
+    /// Told after a move, so that where the cartridges are survives a restart.
+    moved: HookSlot,
 }
+
+#[derive(Default)]
+struct HookSlot(RwLock<Option<MoveHook>>);
+
+impl std::fmt::Debug for HookSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookSlot")
+    }
+}
+
+/// Called after MOVE MEDIUM moved a cartridge (no lock of the changer held).
+pub type MoveHook = Arc<dyn Fn() + Send + Sync>;
 
 impl ChangerState {
     pub fn library(&self) -> MutexGuard<'_, Library> {
@@ -54,6 +68,17 @@ impl ChangerState {
     /// Serialise moves (and administrator changes that touch drives) with each other.
     pub fn robot(&self) -> MutexGuard<'_, ()> {
         self.robot.lock()
+    }
+
+    pub fn set_move_hook(&self, hook: MoveHook) {
+        *self.moved.0.write() = Some(hook);
+    }
+
+    pub fn moved(&self) {
+        let hook = self.moved.0.read().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     pub fn set_drives(&self, lookup: DriveLookup) {
