@@ -145,6 +145,7 @@ mod tests {
             mode_pages: Vec::new(),
             missing: None,
             faults: vec!["read:eio:lba=100-199".into()],
+            changer: Vec::new(),
         }
     }
 

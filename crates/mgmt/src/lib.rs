@@ -9,6 +9,7 @@
 //! On the wire each message is JSON behind a 4-byte big-endian length (see [`frame`]); where the
 //! socket is, for the daemon and its clients alike, is [`socket_path`]'s one rule.
 
+pub mod changer;
 pub mod error;
 pub mod frame;
 pub mod lun_param;
@@ -17,6 +18,7 @@ pub mod response;
 pub mod socket_path;
 pub mod store_spec;
 
+pub use changer::{ChangerParam, ChangerParamError};
 pub use error::{ErrorCode, MgmtError};
 pub use frame::{decode, encode, frame_length, read_message, write_message, FrameError, MAX_FRAME_LEN};
 pub use lun_param::{LunChange, LunParam, LunParamError};

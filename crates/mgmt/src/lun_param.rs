@@ -3,6 +3,7 @@
 //! naming the parameter; the daemon then works on typed values only, and writes them back as pairs
 //! ([`LunParam::to_param`]) for tgt's command line and the saved configuration.
 
+use crate::changer::{ChangerParam, ChangerParamError};
 use crate::Param;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,9 @@ pub enum LunParam {
     /// `page:subpage:length:byte:...` (tgt's text); its bytes are checked by the SCSI core, which
     /// knows the pages.
     ModePage(String),
+    /// One change to a media changer's library (`element_type=...` or `media_home=`); a list of
+    /// pairs is grouped by `parse_all`, and the pair of one group carries it whole.
+    Changer(ChangerParam),
 }
 
 /// Why a LUN parameter was refused; every message names the parameter.
@@ -38,6 +42,8 @@ pub enum LunParamError {
     BadIdentity { name: &'static str, max: usize },
     #[error("only capacity=reload (re-read the backing store's size) is supported")]
     CapacityNotReload,
+    #[error(transparent)]
+    Changer(#[from] ChangerParamError),
 }
 
 impl LunParamError {
@@ -76,9 +82,13 @@ impl LunChange {
         }
     }
 
-    /// Check every pair; the first mistake refuses them all.
+    /// Check every pair (a changer's groups together, see `LunParam::parse_all`); the first
+    /// mistake refuses them all.
     pub fn parse_all(params: &[Param]) -> Result<Vec<Self>, LunParamError> {
-        params.iter().map(Self::parse).collect()
+        let (groups, others) = ChangerParam::split(params);
+        let mut out = others.into_iter().map(Self::parse).collect::<Result<Vec<_>, _>>()?;
+        out.extend(changer_groups(groups)?.into_iter().map(|c| LunChange::Set(LunParam::Changer(c))));
+        Ok(out)
     }
 
     /// The pair tgt's command line spells this change as.
@@ -118,13 +128,22 @@ impl LunParam {
             "scsi_id" => LunParam::ScsiId(ident("scsi_id", 24)?),
             "scsi_sn" => LunParam::ScsiSn(ident("scsi_sn", 36)?),
             "mode_page" => LunParam::ModePage(p.value.clone()),
+            // A group carried whole in one pair (see `ChangerParam::to_param`).
+            "element_type" | "media_home" => LunParam::Changer(ChangerParam::from_param(p)?),
+            name if crate::changer::CHANGER_KEYS.contains(&name) => {
+                return Err(ChangerParamError::NoElementType(name.to_string()).into())
+            }
             other => return Err(LunParamError::Unknown(other.to_string())),
         })
     }
 
-    /// Check every pair; the first mistake refuses them all.
+    /// Check every pair; the first mistake refuses them all. A changer's pairs are grouped (each
+    /// `element_type=` after a group's first starts the next) and come after the others, in order.
     pub fn parse_all(params: &[Param]) -> Result<Vec<Self>, LunParamError> {
-        params.iter().map(Self::parse).collect()
+        let (groups, others) = ChangerParam::split(params);
+        let mut out = others.into_iter().map(Self::parse).collect::<Result<Vec<_>, _>>()?;
+        out.extend(changer_groups(groups)?.into_iter().map(LunParam::Changer));
+        Ok(out)
     }
 
     /// The pair tgt's command line (and the saved configuration) spells this parameter as.
@@ -142,8 +161,22 @@ impl LunParam {
             LunParam::ScsiId(s) => Param::new("scsi_id", s.clone()),
             LunParam::ScsiSn(s) => Param::new("scsi_sn", s.clone()),
             LunParam::ModePage(s) => Param::new("mode_page", s.clone()),
+            LunParam::Changer(c) => c.to_param(),
         }
     }
+}
+
+/// A changer's groups, in order; a group that is one pair carrying a whole group (as
+/// `ChangerParam::to_param` makes it) is read as such.
+fn changer_groups(groups: Vec<Vec<&Param>>) -> Result<Vec<ChangerParam>, LunParamError> {
+    let mut out = Vec::new();
+    for group in groups {
+        match group.as_slice() {
+            [single] => out.push(ChangerParam::from_param(single)?),
+            _ => out.extend(ChangerParam::parse_group(&group)?),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -206,5 +239,32 @@ mod tests {
         let bad = change("online", "yes").unwrap_err();
         assert_eq!(bad.code(), crate::ErrorCode::InvalidRequest);
         assert_eq!(LunChange::ReloadCapacity.to_param(), Param::new("capacity", "reload"));
+    }
+
+    #[test]
+    fn changer_groups_in_a_list() {
+        let pairs: Vec<Param> =
+            "vendor_id=HP,element_type=1,start_address=1,quantity=1,media_home=/t,element_type=4,address=2,tid=1,lun=1"
+                .split(',')
+                .map(|i| i.split_once('=').map(|(n, v)| Param::new(n, v)).unwrap())
+                .collect();
+        let typed = LunParam::parse_all(&pairs).unwrap();
+        assert_eq!(
+            typed,
+            [
+                LunParam::VendorId("HP".into()),
+                LunParam::Changer(ChangerParam::MediaHome("/t".into())),
+                LunParam::Changer(ChangerParam::Layout { element_type: 1, start: 1, quantity: 1 }),
+                LunParam::Changer(ChangerParam::Drive { address: 2, tid: 1, lun: 1 }),
+            ]
+        );
+        // As pairs (sorted by name, as tgt-admin keeps them) and back.
+        let mut back: Vec<Param> = typed.iter().map(LunParam::to_param).collect();
+        back.sort_by(|a, b| a.name.cmp(&b.name));
+        let again = LunParam::parse_all(&back).unwrap();
+        assert_eq!(again.len(), 4);
+        assert!(typed.iter().all(|t| again.contains(t)));
+        assert_eq!(LunChange::parse_all(&pairs[1..5]).unwrap().len(), 2);
+        assert_eq!(parse("barcode", "A").unwrap_err(), "'barcode' needs element_type= in the same group");
     }
 }

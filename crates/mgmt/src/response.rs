@@ -182,6 +182,10 @@ pub struct LunView {
     /// unnoticed on a production LUN, so every `show` lists them (not part of tgt's layout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<String>,
+    /// A media changer's library (media directory, layout, drives, cartridges where they are) as
+    /// the parameters that build it again (not part of tgt's text layout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changer: Vec<crate::ChangerParam>,
 }
 
 /// An account bound to a target.

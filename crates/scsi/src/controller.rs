@@ -27,7 +27,7 @@ pub(crate) static COMMANDS: OpcodeTable = OpcodeTable::new(ROWS);
 /// with no device-specific bits.
 pub(crate) static MODE_PAGES: ModePages = ModePages {
     pages: &[],
-    image: |_, _, _, _| 12,
+    image: |_, _, _, _, _| 12,
     apply: |_, _, _| {},
     device_specific: |_| 0,
     block_descriptors: false,

@@ -10,6 +10,8 @@ pub enum DeviceType {
     Controller,
     /// MMC CD/DVD drive (0x05) serving a disc image read-only, with a tray (`mmc/`).
     Cd,
+    /// SMC media changer (0x08): the robot of a tape library (`smc/`).
+    Changer,
 }
 
 impl DeviceType {
@@ -19,6 +21,7 @@ impl DeviceType {
             DeviceType::Disk => "disk",
             DeviceType::Controller => "controller",
             DeviceType::Cd => "cd",
+            DeviceType::Changer => "changer",
         }
     }
 
@@ -28,6 +31,7 @@ impl DeviceType {
             DeviceType::Disk => 0x00,
             DeviceType::Controller => 0x0c,
             DeviceType::Cd => 0x05,
+            DeviceType::Changer => 0x08,
         }
     }
 
@@ -41,6 +45,8 @@ impl DeviceType {
             DeviceType::Controller => &[0x00a0, 0x0460, 0x01e0],
             // MMC-6.
             DeviceType::Cd => &[0x00a0, 0x0460, 0x04e0],
+            // SMC-3.
+            DeviceType::Changer => &[0x00a0, 0x0460, 0x0480],
         }
     }
 

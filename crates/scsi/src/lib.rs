@@ -43,7 +43,7 @@
 //! against; the table tests (`opcodes_tests.rs`) check the order, the usage data and that the
 //! decoder and handler agree, and `tests/cdb_sweep.rs` sweeps every reported bit.
 //!
-//! To add a device type (a CD/DVD, a tape, a changer): a module beside `sbc/` with its table (the
+//! To add a device type (a CD/DVD `mmc/`, a changer `smc/`, a tape): a module beside `sbc/` with its table (the
 //! shared SPC rows plus its own), its `DeviceOps` and its `ModePages`, its state (a `TypeState`
 //! variant), a `DeviceType` variant (name, peripheral type, version descriptors, medium) and one
 //! arm in `dispatch`. Nothing in `exec` or `spc` names a type.
@@ -93,6 +93,7 @@ mod opcodes;
 mod range_lock;
 mod sbc;
 pub mod sense;
+pub mod smc;
 mod spc;
 pub mod stats;
 mod status;

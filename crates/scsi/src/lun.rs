@@ -88,6 +88,21 @@ impl LunConfig {
     }
 }
 
+impl LunConfig {
+    /// A media changer (`--device-type changer`): removable (RMB), product "VIRTUAL-CHANGER" as
+    /// tgt names it, block size 1 as tgt shows it.
+    pub fn changer(tid: u32, lun: u64) -> Self {
+        LunConfig {
+            device_type: DeviceType::Changer,
+            block_size: 1,
+            product_id: "VIRTUAL-CHANGER".into(),
+            removable: true,
+            write_cache: false,
+            ..LunConfig::disk(tid, lun)
+        }
+    }
+}
+
 /// What `show` reports about a LUN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LunInfo {
@@ -107,6 +122,8 @@ pub struct LunInfo {
     pub swp: bool,
     /// The backing store's fault-injection rules, in `fault=` syntax (a testing aid).
     pub faults: Vec<String>,
+    /// A media changer's library as the changes that build it again (empty for other types).
+    pub library: Vec<crate::smc::LibraryChange>,
 }
 
 /// The changeable mode parameters (see `spc::mode`).
@@ -152,6 +169,8 @@ pub(crate) enum TypeState {
     Controller,
     /// The drive's tray, disc, prevention and media event.
     Cd(crate::mmc::state::CdState),
+    /// The library's inventory, robot, drives and prevention.
+    Changer(crate::smc::state::ChangerState),
 }
 
 impl TypeState {
@@ -161,6 +180,7 @@ impl TypeState {
             DeviceType::Disk => TypeState::Disk(Default::default()),
             DeviceType::Controller => TypeState::Controller,
             DeviceType::Cd => TypeState::Cd(Default::default()),
+            DeviceType::Changer => TypeState::Changer(Default::default()),
         }
     }
 }
@@ -181,6 +201,9 @@ impl LogicalUnit {
             config.block_size = crate::mmc::state::BLOCK_SIZE;
             config.readonly = true;
             cd.insert(store.take());
+        }
+        if config.device_type == DeviceType::Changer {
+            drop_derived_pages(&mut config);
         }
         if config.device_type == DeviceType::Disk && !config.block_size.is_power_of_two() {
             config.block_size = 512;
@@ -242,6 +265,8 @@ impl LogicalUnit {
             },
             None => (kind, path),
         };
+        // The changer's file is tgt's placeholder (its "smc" backing store), never read.
+        let kind = if self.device_type == DeviceType::Changer { "smc".to_string() } else { kind };
         LunInfo {
             config,
             size: self.size_bytes(),
@@ -249,9 +274,11 @@ impl LogicalUnit {
             backing_store_path: path,
             bsoflags,
             prevent_removal: self.disk().is_ok_and(|d| d.removal_prevented())
-                || self.cd().is_some_and(|c| c.removal_prevented()),
+                || self.cd().is_some_and(|c| c.removal_prevented())
+                || self.changer().is_some_and(|c| c.removal_prevented()),
             swp: mode.swp,
             faults: self.store.as_ref().map(|s| s.fault_rules()).unwrap_or_default(),
+            library: self.library_changes().unwrap_or_default(),
         }
     }
 
@@ -316,6 +343,9 @@ impl LogicalUnit {
     pub fn reconfigure(&self, mut config: LunConfig) {
         config.device_type = self.device_type;
         config.block_size = self.block_size;
+        if config.device_type == DeviceType::Changer {
+            drop_derived_pages(&mut config);
+        }
         self.online.store(config.online, Ordering::Relaxed);
         self.readonly.store(config.readonly, Ordering::Relaxed);
         self.d_sense.store(config.descriptor_sense, Ordering::Relaxed);
@@ -369,6 +399,14 @@ impl LogicalUnit {
     pub(crate) fn cd(&self) -> Option<&crate::mmc::state::CdState> {
         match &self.type_state {
             TypeState::Cd(cd) => Some(cd),
+            _ => None,
+        }
+    }
+
+    /// The media changer's own state (None on a unit of another type).
+    pub(crate) fn changer(&self) -> Option<&crate::smc::state::ChangerState> {
+        match &self.type_state {
+            TypeState::Changer(changer) => Some(changer),
             _ => None,
         }
     }
@@ -483,6 +521,7 @@ impl LogicalUnit {
         match &self.type_state {
             TypeState::Disk(disk) => disk.forget_nexus(nexus_id),
             TypeState::Cd(cd) => cd.set_prevent(nexus_id, false),
+            TypeState::Changer(changer) => changer.set_prevent(nexus_id, false),
             TypeState::Controller => {}
         }
     }
@@ -493,9 +532,16 @@ impl LogicalUnit {
         match &self.type_state {
             TypeState::Disk(disk) => disk.reset(),
             TypeState::Cd(cd) => cd.reset(),
+            TypeState::Changer(changer) => changer.reset(),
             TypeState::Controller => {}
         }
     }
+}
+
+/// A changer's element address assignment and transport geometry pages follow its layout; an
+/// administrator's copies of them are dropped (see `smc::mode_pages`).
+fn drop_derived_pages(config: &mut LunConfig) {
+    config.mode_pages.retain(|m| m.subpage != 0 || !crate::smc::mode_pages::DERIVED.contains(&m.page));
 }
 
 #[cfg(test)]

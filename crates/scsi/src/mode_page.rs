@@ -6,7 +6,7 @@ use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModePageSpec {
-    /// PAGE CODE, 0x01..=0x3e.
+    /// PAGE CODE, 0x00..=0x3e (page 0, vendor specific, is what tgt's changer examples set).
     pub page: u8,
     /// SUBPAGE CODE; 0 for a page_0 format page.
     pub subpage: u8,
@@ -20,7 +20,7 @@ pub enum ModePageError {
     Format(String),
     #[error("mode_page field '{0}' is not a number from 0 to 255")]
     Number(String),
-    #[error("mode page code {0:#x} is outside 0x01..=0x3e")]
+    #[error("mode page code {0:#x} is outside 0x00..=0x3e")]
     PageCode(u8),
     #[error("mode page length {declared} does not match the {given} bytes given")]
     Length { declared: usize, given: usize },
@@ -42,7 +42,7 @@ impl ModePageSpec {
             return Err(ModePageError::Format(text.to_string()));
         }
         let page = number(fields[0])?;
-        if !(0x01..=0x3e).contains(&page) {
+        if page > 0x3e {
             return Err(ModePageError::PageCode(page));
         }
         let subpage = number(fields[1])?;
@@ -74,5 +74,7 @@ mod tests {
         assert!(matches!(ModePageSpec::parse("0x3f:0:0"), Err(ModePageError::PageCode(0x3f))));
         assert!(matches!(ModePageSpec::parse("8:0:1:256"), Err(ModePageError::Number(_))));
         assert!(matches!(ModePageSpec::parse("8:0:1:zz"), Err(ModePageError::Number(_))));
+        // tgt's VTL examples' dummy page 0.
+        assert_eq!(ModePageSpec::parse("0:0:0"), Ok(ModePageSpec { page: 0, subpage: 0, data: vec![] }));
     }
 }

@@ -54,9 +54,11 @@ impl Unit {
         // A CD/DVD drive at LUN 2 with a small disc, for the sweep of its own table.
         let disc = Backstore::Memory(MemoryStore::new(16 * 2048));
         target.add_lun(2, Arc::new(LogicalUnit::new(LunConfig::cd(1, 2), Some(disc)))).unwrap();
+        // A media changer at LUN 3 (an empty library: its commands' fields are what is swept).
+        target.add_lun(3, Arc::new(LogicalUnit::new(LunConfig::changer(1, 3), None))).unwrap();
         let nexus = target.add_nexus("iqn.2024-01.org.rtgt:i".into());
         let u = Unit { target, nexus, unit };
-        for lun in [0, 1, 2] {
+        for lun in [0, 1, 2, 3] {
             while u.run(lun, &[0, 0, 0, 0, 0, 0], &[]).0.status != ScsiStatus::Good {}
         }
         u
@@ -144,9 +146,9 @@ fn base(c: &Reported) -> Vec<u8> {
 #[test]
 fn every_bit_outside_the_usage_data_is_refused_with_a_pointer_to_it() {
     let u = Unit::new();
-    for lun in [0, 1, 2] {
+    for lun in [0, 1, 2, 3] {
         let commands = reported(&u, lun);
-        let least = [5, 40, 20][lun as usize];
+        let least = [5, 40, 20, 15][lun as usize];
         assert!(commands.len() > least, "LUN {lun}: {} commands", commands.len());
         for c in &commands {
             assert_eq!(c.usage[0], c.opcode);

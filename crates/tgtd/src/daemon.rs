@@ -28,6 +28,9 @@ pub struct Daemon {
     pub isns: crate::isns::Isns,
     /// What /metrics reports of the daemon itself.
     pub counters: crate::metrics::DaemonCounters,
+    /// The daemon itself, for what runs outside a management request and must reach it (a media
+    /// changer saving the state after a move).
+    me: std::sync::Weak<Daemon>,
 }
 
 impl Daemon {
@@ -40,7 +43,8 @@ impl Daemon {
         let registry = Registry::new();
         let iscsi = IscsiServer::new(registry.clone());
         let config = crate::state::ConfigState::new(state_dir.clone());
-        Arc::new(Daemon {
+        Arc::new_cyclic(|me| Daemon {
+            me: me.clone(),
             targets: crate::targets::Targets::new(registry.clone()),
             registry,
             iscsi,
@@ -51,6 +55,11 @@ impl Daemon {
             isns: Default::default(),
             counters: Default::default(),
         })
+    }
+
+    /// A handle on the daemon that does not keep it alive.
+    pub fn weak(&self) -> std::sync::Weak<Daemon> {
+        self.me.clone()
     }
 
     /// As in tgt, a tid names one target in the daemon whatever its LLD.

@@ -64,14 +64,41 @@ pub enum TargetTableError {
 /// Every target of the daemon, by tid.
 #[derive(Debug)]
 pub struct Targets {
-    entries: Mutex<BTreeMap<u32, TargetEntry>>,
+    /// Shared (weakly) with the media changers' drive lookups, which find a drive by tid.
+    entries: Arc<Mutex<BTreeMap<u32, TargetEntry>>>,
     /// The iSCSI transport's index, kept in step with `entries`.
     iscsi: Arc<Registry>,
 }
 
 impl Targets {
     pub fn new(iscsi: Arc<Registry>) -> Self {
-        Targets { entries: Mutex::new(BTreeMap::new()), iscsi }
+        Targets { entries: Arc::new(Mutex::new(BTreeMap::new())), iscsi }
+    }
+
+    /// How a media changer finds the drive (and its identity) at (tid, LUN): through this table
+    /// as it is when asked, so a drive created, replaced or deleted after the changer's element
+    /// was bound is seen as it is. Holds the table weakly (the changer lives inside it).
+    pub fn drive_lookup(&self) -> rtgt_scsi::smc::DriveLookup {
+        let find = {
+            let entries = Arc::downgrade(&self.entries);
+            move |tid: u32| -> Option<Arc<Target>> {
+                let entries = entries.upgrade()?;
+                let scsi = entries.lock().get(&tid)?.scsi.clone();
+                Some(scsi)
+            }
+        };
+        let find_drive = find.clone();
+        rtgt_scsi::smc::DriveLookup {
+            drive: Arc::new(move |tid, lun| find_drive(tid)?.medium_drive(lun)),
+            identity: Arc::new(move |tid, lun| {
+                let config = find(tid)?.lun(lun)?.config();
+                Some(rtgt_scsi::smc::DriveIdentity {
+                    vendor: config.vendor_id.clone(),
+                    product: config.product_id.clone(),
+                    serial: config.scsi_sn.clone(),
+                })
+            }),
+        }
     }
 
     /// Add an iSCSI target; refused when its tid or its name is taken by a target of any LLD.

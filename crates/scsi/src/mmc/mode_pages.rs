@@ -10,7 +10,7 @@ const CAPABILITIES: u8 = 0x2a;
 pub(crate) static MODE_PAGES: ModePages =
     ModePages { pages: &[CAPABILITIES], image, apply: |_, _, _| {}, device_specific, block_descriptors: false };
 
-fn image(_code: u8, _values: ModeParams, changeable: bool, p: &mut [u8; MAX_PAGE]) -> usize {
+fn image(_: &LogicalUnit, _code: u8, _values: ModeParams, changeable: bool, p: &mut [u8; MAX_PAGE]) -> usize {
     if !changeable {
         // Reads CD-R, CD-RW and DVD-ROM media; writes nothing.
         p[2] = 0x0b;

@@ -10,7 +10,7 @@ const CACHING: u8 = 0x08;
 pub(crate) static MODE_PAGES: ModePages =
     ModePages { pages: &[RW_ERROR_RECOVERY, CACHING], image, apply, device_specific, block_descriptors: true };
 
-fn image(code: u8, values: ModeParams, changeable: bool, p: &mut [u8; MAX_PAGE]) -> usize {
+fn image(_: &LogicalUnit, code: u8, values: ModeParams, changeable: bool, p: &mut [u8; MAX_PAGE]) -> usize {
     match code {
         CACHING => {
             // WCE (bit 2 of byte 2); RCD stays 0: the read cache is always on.

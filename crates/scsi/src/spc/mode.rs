@@ -32,8 +32,9 @@ pub(crate) struct ModePages {
     /// Its own page codes (besides control and informational exceptions).
     pub pages: &'static [u8],
     /// Fill one of `pages` (parameters from byte 2 on) and return its length; with `changeable`,
-    /// set each bit MODE SELECT may change instead of the values.
-    pub image: fn(code: u8, values: ModeParams, changeable: bool, page: &mut [u8; MAX_PAGE]) -> usize,
+    /// set each bit MODE SELECT may change instead of the values. The unit is there for pages that
+    /// describe its state (a changer's element addresses).
+    pub image: fn(lu: &LogicalUnit, code: u8, values: ModeParams, changeable: bool, page: &mut [u8; MAX_PAGE]) -> usize,
     /// Take the values of one of `pages` that MODE SELECT accepted.
     pub apply: fn(code: u8, page: &[u8], values: &mut ModeParams),
     /// The DEVICE-SPECIFIC PARAMETER of the mode parameter header.
@@ -44,7 +45,13 @@ pub(crate) struct ModePages {
 
 /// One page's bytes (page code byte with PS clear, page length, parameters). `values` holds the
 /// parameters for current/default pages; for the changeable page each changeable bit is set.
-fn page_image(types: &ModePages, code: u8, values: ModeParams, pc: PageControl) -> ([u8; MAX_PAGE], usize) {
+fn page_image(
+    lu: &LogicalUnit,
+    types: &ModePages,
+    code: u8,
+    values: ModeParams,
+    pc: PageControl,
+) -> ([u8; MAX_PAGE], usize) {
     let mut p = [0u8; MAX_PAGE];
     let changeable = pc == PageControl::Changeable;
     let len = match code {
@@ -71,7 +78,7 @@ fn page_image(types: &ModePages, code: u8, values: ModeParams, pc: PageControl) 
             }
             12
         }
-        _ => (types.image)(code, values, changeable, &mut p),
+        _ => (types.image)(lu, code, values, changeable, &mut p),
     };
     p[0] = code;
     p[1] = (len - 2) as u8;
@@ -82,6 +89,7 @@ fn page_image(types: &ModePages, code: u8, values: ModeParams, pc: PageControl) 
 /// where there are some, with the bits MODE SELECT may change following the current values; the
 /// built-in image otherwise. Returns the page's length.
 fn put_page(
+    lu: &LogicalUnit,
     config: &LunConfig,
     types: &ModePages,
     code: u8,
@@ -102,8 +110,8 @@ fn put_page(
                 out.extend_from_slice(&m.data);
             }
             if builtin {
-                let (image, len) = page_image(types, code, values, pc);
-                let (mask, _) = page_image(types, code, values, PageControl::Changeable);
+                let (image, len) = page_image(lu, types, code, values, pc);
+                let (mask, _) = page_image(lu, types, code, values, PageControl::Changeable);
                 for i in 2..len.min(m.data.len() + 2) {
                     let b = &mut out[start + i];
                     *b = (*b & !mask[i]) | (image[i] & mask[i]);
@@ -111,7 +119,7 @@ fn put_page(
             }
         }
         None => {
-            let (image, len) = page_image(types, code, values, pc);
+            let (image, len) = page_image(lu, types, code, values, pc);
             out.extend_from_slice(&image[..len]);
         }
     }
@@ -204,7 +212,7 @@ pub(crate) fn mode_sense(
         }
     }
     for code in selected {
-        put_page(&config, types, code, values, pc, out);
+        put_page(lu, &config, types, code, values, pc, out);
     }
     if req.ten {
         let total = (out.len() - 2) as u16;
@@ -298,8 +306,8 @@ pub(crate) fn mode_select(
         // Compared with what MODE SENSE reports, so a page read and sent back unchanged is accepted.
         cur.clear();
         mask.clear();
-        let cur_len = put_page(&config, types, code, current, PageControl::Current, &mut cur);
-        put_page(&config, types, code, current, PageControl::Changeable, &mut mask);
+        let cur_len = put_page(lu, &config, types, code, current, PageControl::Current, &mut cur);
+        put_page(lu, &config, types, code, current, PageControl::Changeable, &mut mask);
         if len != cur_len {
             return Err(Sense::invalid_param_field(off as u16 + 1, Some(7)));
         }

@@ -56,7 +56,13 @@ fn target(t: &TargetSpec) -> String {
         if let Some(size) = spec.block_size {
             let _ = writeln!(out, "\t\tblock-size {size}");
         }
-        for p in spec.params.iter().map(LunParam::to_param) {
+        for typed in &spec.params {
+            if let LunParam::Changer(c) = typed {
+                // A media changer's library, one change per line as tgt's examples write them.
+                let _ = writeln!(out, "\t\tparams {}", quote(&c.text()));
+                continue;
+            }
+            let p = typed.to_param();
             if p.name == "mode_page" && p.value == write_cache_off {
                 // The directive that made it, not the page's bytes.
                 out.push_str("\t\twrite-cache off\n");

@@ -277,6 +277,30 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
                     "off" => set_param(&mut params, "mode_page", WRITE_CACHE_OFF),
                     _ => return Err(bad("is not on or off")),
                 },
+                "params" if d.value.split(',').any(is_changer_pair) => {
+                    // A media changer's line: its groups, each one change to the library, in
+                    // order (not "last one wins"); checked here so the error names the line.
+                    let pairs = d
+                        .value
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|item| match item.split_once('=') {
+                            Some((n, v)) => Ok(Param::new(n.trim(), v.trim())),
+                            None => Err(error(&d.origin, format!("'{item}' in params is not name=value"))),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for typed in LunParam::parse_all(&pairs).map_err(|e| error(&d.origin, e.to_string()))? {
+                        let pair = typed.to_param();
+                        match typed {
+                            LunParam::Changer(rtgt_mgmt::ChangerParam::MediaHome(_)) => {
+                                params.retain(|p| p.name != "media_home");
+                                params.push(pair);
+                            }
+                            LunParam::Changer(_) => params.push(pair),
+                            _ => set_param(&mut params, &pair.name, &pair.value),
+                        }
+                    }
+                }
                 "params" => {
                     for item in d.value.split(',').filter(|s| !s.is_empty()) {
                         let (name, value) = item
@@ -320,6 +344,12 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
         spec.luns.insert(lun, normalise(spec_lun));
     }
     Ok(spec)
+}
+
+/// Whether one `name=value` item of a `params` line is a media changer's.
+fn is_changer_pair(item: &str) -> bool {
+    let name = item.split_once('=').map_or(item, |(n, _)| n).trim();
+    rtgt_mgmt::changer::CHANGER_KEYS.contains(&name)
 }
 
 /// Last one wins, as with repeated tgtadm --params; mode pages add up (one per page).
@@ -417,8 +447,10 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     text("removable", flag(l.removable), "0");
     text("thin_provisioning", flag(l.thin_provisioning), "0");
     params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
+    params.extend(l.changer.iter().map(rtgt_mgmt::ChangerParam::to_param));
     params.sort_by(|a, b| a.name.cmp(&b.name));
-    let file_backed = l.backing_store_type == "rdwr";
+    // A changer's "smc" store is tgt's placeholder file, sized by the file as a disk's is.
+    let file_backed = matches!(l.backing_store_type.as_str(), "rdwr" | "smc");
     normalise(LunSpec {
         device_type: l.device_type,
         backing_store: l.backing_store_path.clone().filter(|p| p != "None"),
@@ -432,7 +464,8 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
             faults: l.faults.clone(),
             ..StoreSpec::default()
         },
-        block_size: Some(l.block_size),
+        // A changer's block size is not the administrator's (tgt shows 1).
+        block_size: (l.device_type != DeviceType::Changer).then_some(l.block_size),
         // The daemon shows only values it took, so they parse.
         params: params.iter().filter_map(|p| LunParam::parse(p).ok()).collect(),
     })

@@ -27,6 +27,7 @@ fn controller(tid: u32) -> LunView {
         mode_pages: Vec::new(),
         missing: None,
         faults: Vec::new(),
+        changer: Vec::new(),
     }
 }
 

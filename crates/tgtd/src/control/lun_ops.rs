@@ -29,7 +29,7 @@ pub(crate) fn apply(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
     }
 }
 
-fn invalid(message: impl Into<String>) -> MgmtError {
+pub(crate) fn invalid(message: impl Into<String>) -> MgmtError {
     MgmtError::with_message(ErrorCode::InvalidRequest, message)
 }
 
@@ -45,13 +45,24 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
             return Err(MgmtError::new(ErrorCode::LunExists));
         }
     }
-    let unit = Arc::new(build_disk(tid, lun, spec)?);
+    let unit = Arc::new(build_unit(daemon, tid, lun, spec)?);
     warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
     daemon.config.pending.forget(tid, lun);
+    // A changer whose library says this LUN's drive holds a cartridge loads it now.
+    super::changer_ops::reload_all_changers(daemon);
     Ok(Reply::Done)
+}
+
+/// The unit `spec` describes: a media changer (which finds its drives through the daemon), or a
+/// disk or CD/DVD drive.
+fn build_unit(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
+    match spec.device_type {
+        DeviceType::Changer => super::changer_ops::build_changer(daemon, tid, lun, spec),
+        _ => build_disk(tid, lun, spec),
+    }
 }
 
 /// Two LUNs on one file (the same device and inode, whatever the path) see each other's writes
@@ -98,7 +109,7 @@ pub(crate) fn retry_pending(
             pending.reason
         )));
     }
-    let unit = match build_disk(tid, lun, &pending.spec) {
+    let unit = match build_unit(daemon, tid, lun, &pending.spec) {
         Ok(unit) => Arc::new(unit),
         Err(err) => {
             let reason = crate::state::pending::reason(&err);
@@ -295,7 +306,7 @@ fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
 
 /// Apply one of tgt's LUN parameters to a configuration. Only a mode page can still be refused
 /// here: its bytes are checked against the pages the SCSI core knows.
-fn configure(config: &mut LunConfig, p: &LunParam) -> Result<(), MgmtError> {
+pub(crate) fn configure(config: &mut LunConfig, p: &LunParam) -> Result<(), MgmtError> {
     match p {
         LunParam::ThinProvisioning(on) => config.thin_provisioning = *on,
         LunParam::Removable(on) => config.removable = *on,
@@ -307,6 +318,12 @@ fn configure(config: &mut LunConfig, p: &LunParam) -> Result<(), MgmtError> {
         LunParam::ProductRev(s) => config.product_rev = s.clone(),
         LunParam::ScsiId(s) => config.scsi_id = s.clone(),
         LunParam::ScsiSn(s) => config.scsi_sn = s.clone(),
+        LunParam::Changer(c) => {
+            return Err(invalid(format!(
+                "{}: element_type= and media_home= apply to a media changer (--device-type changer)",
+                c.text()
+            )))
+        }
         LunParam::ModePage(text) => {
             let page = rtgt_scsi::ModePageSpec::parse(text).map_err(|e| invalid(e.to_string()))?;
             config.mode_pages.retain(|m| (m.page, m.subpage) != (page.page, page.subpage));
@@ -330,6 +347,23 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     if requested.is_empty() {
         return Err(invalid("no parameter given"));
     }
+    // A changer's library first: each group is one administrator's action on it.
+    let library: Vec<&rtgt_mgmt::ChangerParam> = requested
+        .iter()
+        .filter_map(|c| match c {
+            LunChange::Set(LunParam::Changer(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    if !library.is_empty() {
+        super::changer_ops::update(daemon, tid, lun, &library)?;
+    }
+    let requested: Vec<LunChange> =
+        requested.iter().filter(|c| !matches!(c, LunChange::Set(LunParam::Changer(_)))).cloned().collect();
+    if requested.is_empty() {
+        return Ok(Reply::Done);
+    }
+    let requested = requested.as_slice();
     let mut changes = Vec::with_capacity(requested.len());
     // Everything but online/readonly is checked on a copy of the configuration, then swapped in whole.
     let mut config = unit.info().config;

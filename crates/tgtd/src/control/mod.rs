@@ -12,6 +12,8 @@ pub mod access;
 mod account_ops;
 mod advice;
 mod audit;
+mod changer_ops;
+pub(crate) use changer_ops::changer_param;
 mod lun_ops;
 mod portal_ops;
 mod session_ops;

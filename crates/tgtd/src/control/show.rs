@@ -101,6 +101,7 @@ pub(crate) fn lun_view(lun: u64, info: &LunInfo) -> LunView {
         mode_pages: config.mode_pages.iter().map(mode_page_text).collect(),
         missing: None,
         faults: info.faults.clone(),
+        changer: info.library.iter().map(super::changer_ops::changer_param).collect(),
     }
 }
 
@@ -142,6 +143,7 @@ pub(crate) fn pending_lun_view(tid: u32, lun: u64, pending: &crate::state::pendi
         mode_pages: Vec::new(),
         missing: Some(pending.reason.clone()),
         faults: Vec::new(),
+        changer: Vec::new(),
     }
 }
 
@@ -159,6 +161,7 @@ pub(crate) fn device_type(t: rtgt_scsi::DeviceType) -> DeviceType {
         rtgt_scsi::DeviceType::Disk => DeviceType::Disk,
         rtgt_scsi::DeviceType::Controller => DeviceType::Controller,
         rtgt_scsi::DeviceType::Cd => DeviceType::Cd,
+        rtgt_scsi::DeviceType::Changer => DeviceType::Changer,
     }
 }
 

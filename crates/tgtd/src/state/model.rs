@@ -244,6 +244,7 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     let config = &info.config;
     let (device_type, default) = match config.device_type {
         rtgt_scsi::DeviceType::Cd => (DeviceType::Cd, LunConfig::cd(tid, lun)),
+        rtgt_scsi::DeviceType::Changer => (DeviceType::Changer, LunConfig::changer(tid, lun)),
         _ => (DeviceType::Disk, LunConfig::disk(tid, lun)),
     };
     // Typed values compared with a new disk's; only what differs is saved.
@@ -269,6 +270,8 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     for page in &config.mode_pages {
         typed.push(LunParam::ModePage(crate::control::show::mode_page_text(page)));
     }
+    // A changer's library: its layout, drives and the cartridges where they are now.
+    typed.extend(info.library.iter().map(|c| LunParam::Changer(crate::control::changer_param(c))));
     // The live store's own names and flags, which it was opened from, so they parse; fault rules
     // (a testing aid) are not saved.
     let kind = info.backing_store_type.parse::<StoreKind>().unwrap_or_default();

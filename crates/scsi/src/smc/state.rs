@@ -1,0 +1,168 @@
+//! What a media changer keeps beside the state every logical unit has: the library's inventory
+//! behind a lock, the robot (one move at a time), the way to its drives (given by the daemon,
+//! which knows every target) and the nexuses preventing medium removal.
+//!
+//! A move holds the robot for its whole length, drives' loads and unloads included, and takes the
+//! inventory's lock only to read and to record; a drive is never called with the inventory locked,
+//! so a drive that looks back at the library (or a resolver that locks the daemon's tables) cannot
+//! deadlock with READ ELEMENT STATUS.
+
+use super::library::{Library, LibraryChange, LibraryError};
+use crate::medium_drive::{DriveResolver, MediumDrive};
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
+
+/// What DVCID reports of a drive (SPC-4 INQUIRY identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveIdentity {
+    pub vendor: String,
+    pub product: String,
+    pub serial: String,
+}
+
+/// Finds the identity of the unit at (tid, LUN), whatever its type (DVCID is asked of drives that
+/// may be gone or not be tape drives at all).
+pub type IdentityResolver = Arc<dyn Fn(u32, u64) -> Option<DriveIdentity> + Send + Sync>;
+
+/// The changer's way to the drives its data transfer elements name.
+#[derive(Clone)]
+pub struct DriveLookup {
+    pub drive: DriveResolver,
+    pub identity: IdentityResolver,
+}
+
+impl std::fmt::Debug for DriveLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DriveLookup")
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ChangerState {
+    library: Mutex<Library>,
+    robot: Mutex<()>,
+    drives: RwLock<Option<DriveLookup>>,
+    /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
+    prevent: Mutex<Vec<u64>>,
+    /// Told after a move, so that where the cartridges are survives a restart.
+    moved: HookSlot,
+}
+
+#[derive(Default)]
+struct HookSlot(RwLock<Option<MoveHook>>);
+
+impl std::fmt::Debug for HookSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookSlot")
+    }
+}
+
+/// Called after MOVE MEDIUM moved a cartridge (no lock of the changer held).
+pub type MoveHook = Arc<dyn Fn() + Send + Sync>;
+
+impl ChangerState {
+    pub fn library(&self) -> MutexGuard<'_, Library> {
+        self.library.lock()
+    }
+
+    /// Serialise moves (and administrator changes that touch drives) with each other.
+    pub fn robot(&self) -> MutexGuard<'_, ()> {
+        self.robot.lock()
+    }
+
+    pub fn set_move_hook(&self, hook: MoveHook) {
+        *self.moved.0.write() = Some(hook);
+    }
+
+    pub fn moved(&self) {
+        let hook = self.moved.0.read().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    pub fn set_drives(&self, lookup: DriveLookup) {
+        *self.drives.write() = Some(lookup);
+    }
+
+    /// The drive a data transfer element names, if it is there and takes media from a changer.
+    pub fn drive(&self, at: Option<(u32, u64)>) -> Option<Arc<dyn MediumDrive>> {
+        let (tid, lun) = at?;
+        let resolve = self.drives.read().as_ref()?.drive.clone();
+        resolve(tid, lun)
+    }
+
+    pub fn identity(&self, at: Option<(u32, u64)>) -> Option<DriveIdentity> {
+        let (tid, lun) = at?;
+        let resolve = self.drives.read().as_ref()?.identity.clone();
+        resolve(tid, lun)
+    }
+
+    /// An administrator's change. Taking a cartridge out of the library through a mail slot is
+    /// refused while an initiator prevents removal (SMC-3 6.13). A cartridge put in a drive's
+    /// element is loaded into the drive when the drive is there and empty; otherwise it is loaded
+    /// when `reload_drives` next finds the drive.
+    pub fn apply(&self, change: LibraryChange) -> Result<(), LibraryError> {
+        let _robot = self.robot();
+        if let LibraryChange::Remove { kind: super::ElementType::ImportExport, .. } = &change {
+            if self.removal_prevented() {
+                return Err(LibraryError::RemovalPrevented);
+            }
+        }
+        let loads_drive = matches!(&change, LibraryChange::Insert { kind: super::ElementType::DataTransfer, .. });
+        self.library.lock().apply(change)?;
+        if loads_drive {
+            self.load_recorded();
+        }
+        Ok(())
+    }
+
+    /// Load every drive the inventory says holds a cartridge but that is empty (after a restart,
+    /// or once a drive bound earlier is created).
+    pub fn reload_drives(&self) {
+        let _robot = self.robot();
+        self.load_recorded();
+    }
+
+    fn load_recorded(&self) {
+        let (home, wanted): (_, Vec<_>) = {
+            let library = self.library.lock();
+            let wanted = library
+                .elements
+                .iter()
+                .filter_map(|e| Some((e.address, e.drive, e.medium.as_ref()?.barcode.clone())))
+                .filter(|(address, ..)| {
+                    library.find(*address).is_some_and(|e| e.kind == super::ElementType::DataTransfer)
+                })
+                .collect();
+            (library.media_home.clone(), wanted)
+        };
+        let Some(home) = home else { return };
+        for (address, at, barcode) in wanted {
+            let Some(drive) = self.drive(at) else { continue };
+            if drive.medium().is_some() {
+                continue;
+            }
+            if let Err(sense) = drive.load(&home.join(&barcode)) {
+                tracing::warn!(address, %barcode, ?sense, "the drive did not take its cartridge back");
+            }
+        }
+    }
+
+    pub fn set_prevent(&self, nexus_id: u64, prevent: bool) {
+        let mut list = self.prevent.lock();
+        list.retain(|&id| id != nexus_id);
+        if prevent {
+            list.push(nexus_id);
+        }
+    }
+
+    pub fn removal_prevented(&self) -> bool {
+        !self.prevent.lock().is_empty()
+    }
+
+    /// Logical unit reset (SAM-5 6.6): prevention is cleared.
+    pub fn reset(&self) {
+        self.prevent.lock().clear();
+    }
+}
