@@ -1,7 +1,8 @@
 //! A CD/DVD LUN (`--device-type cd`) on the real daemon, driven through iSCSI: an ISO image made by
 //! xorriso reads back byte for byte in 2048-byte blocks, writes are refused, and the operator's
 //! disc changes (`--params media=`) reach the initiator as unit attentions and NOT READY, are
-//! refused while the initiator prevents removal, and survive a restart on the same state directory.
+//! refused while the initiator prevents removal unless forced (`force=1`), and survive a restart on
+//! the same state directory. QEMU's own iSCSI block driver copies the disc byte for byte.
 
 use crate::common;
 
@@ -181,11 +182,35 @@ fn disc_changes_reach_the_initiator_and_respect_prevention() {
     assert!(lun1_show(&tgtd).contains("Prevent removal: Yes"));
     let refused = media(&tgtd, "none");
     assert!(!refused.status.success(), "media=none while removal is prevented");
-    assert!(common::text(&refused).contains("prevent"), "{}", common::text(&refused));
+    let text = common::text(&refused);
+    assert!(text.contains("prevent") && text.contains("force=1"), "{text}");
     assert_eq!(tur(&mut conn).status, 0, "the disc is still in");
     // Refused with another change in the same request: that one is not made either.
     assert!(!media(&tgtd, "none,online=0").status.success());
     assert!(lun1_show(&tgtd).contains("Online: Yes"), "a refused update took the LUN offline");
+    // force=1 needs a disc change to force.
+    let alone = tgtd.tgtadm(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "update",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "--params",
+        "force=1",
+    ]);
+    assert!(!alone.status.success() && common::text(&alone).contains("media="), "{}", common::text(&alone));
+    // Forced: the disc changes under the lock, the initiator is told, and its prevention stays.
+    assert!(media(&tgtd, &format!("{},force=1", iso.display())).status.success(), "a forced change");
+    let out = tur(&mut conn);
+    assert_eq!((out.status, out.sense_code()), (0x02, (0x06, 0x28, 0x00)), "forced change: unit attention");
+    assert_serves(&mut conn, &std::fs::read(&iso).unwrap());
+    assert!(lun1_show(&tgtd).contains(&format!("Backing store path: {}", iso.display())));
+    assert!(lun1_show(&tgtd).contains("Prevent removal: Yes"), "the initiator's lock outlives the forced change");
     assert_eq!(prevent(&mut conn, false).status, 0);
     assert!(media(&tgtd, "none").status.success(), "media=none once removal is allowed");
     let mut out = tur(&mut conn);
