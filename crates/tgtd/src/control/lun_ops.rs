@@ -139,6 +139,10 @@ pub(crate) fn attach_saved_state(
             tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
         }
     }
+    // Only a disk sanitizes: a cd/dvd drive has no journal to look for (and no warning to log).
+    if unit.device_type() != rtgt_scsi::DeviceType::Disk {
+        return;
+    }
     let file = crate::sanitize_journal::SanitizeJournalFile::new(dir, target_name, lun, backing);
     match unit.attach_sanitize_journal(Arc::new(file.clone())) {
         Ok(rtgt_scsi::JournalRestore::Nothing) => {}

@@ -114,6 +114,8 @@ fn an_iso_image_is_served_as_a_read_only_disc() {
     let iso = make_iso(tgtd.dir.path());
     let image = std::fs::read(&iso).unwrap();
     new_cd(&tgtd, &iso);
+    // A drive has no sanitize journal: nothing is looked for, nothing is warned of.
+    assert!(!tgtd.log().contains("sanitize"), "{}", tgtd.log());
     let mut conn = tgtd.session(IQN, 1, &[1]);
 
     let inq = conn.scsi(1, &[0x12, 0, 0, 0, 96, 0], &[], 96).unwrap();
@@ -272,4 +274,24 @@ fn the_loaded_disc_survives_a_restart() {
         out = tur(&mut conn);
     }
     assert_eq!((out.status, out.sense_code().1), (0x02, 0x3a));
+}
+
+/// QEMU's own iSCSI block driver (libiscsi inside qemu-img) reads the drive as a CD-ROM: READ
+/// CAPACITY(10) and 2048-byte READs, and `qemu-img convert` copies the disc byte for byte.
+#[test]
+fn qemu_img_copies_the_disc_over_iscsi() {
+    let tgtd = Tgtd::start();
+    let iso = make_iso(tgtd.dir.path());
+    new_cd(&tgtd, &iso);
+    let copy = tgtd.dir.path().join("copy.iso");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/qemu-img-iscsi");
+    let out = std::process::Command::new(script)
+        .args(["convert", "-O", "raw", &tgtd.url(IQN, 1)])
+        .arg(&copy)
+        .output()
+        .expect("scripts/qemu-img-iscsi runs");
+    assert!(out.status.success(), "qemu-img convert: {}", common::text(&out));
+    let (image, copied) = (std::fs::read(&iso).unwrap(), std::fs::read(&copy).unwrap());
+    assert_eq!(copied.len(), image.len(), "the copy's size");
+    assert!(copied == image, "the copy differs from the disc");
 }
