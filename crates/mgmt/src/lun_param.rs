@@ -66,8 +66,11 @@ pub enum LunChange {
     /// resize); every nexus is told CAPACITY DATA HAS CHANGED.
     ReloadCapacity,
     /// `media=PATH` or `media=none`: put another disc image in a cd/dvd LUN, or empty its tray;
-    /// refused while an initiator prevents medium removal.
+    /// refused while an initiator prevents medium removal, unless forced.
     Media(Option<String>),
+    /// `force=1` beside `media=`: change the disc even while an initiator prevents its removal (an
+    /// operator pulling the disc out of a locked drive). `force=0` is the default.
+    ForceMedia(bool),
 }
 
 impl LunChange {
@@ -78,6 +81,9 @@ impl LunChange {
             ("capacity", _) => Err(LunParamError::CapacityNotReload),
             ("media", "none") => Ok(LunChange::Media(None)),
             ("media", path) => Ok(LunChange::Media(Some(path.to_string()))),
+            ("force", "0") => Ok(LunChange::ForceMedia(false)),
+            ("force", "1") => Ok(LunChange::ForceMedia(true)),
+            ("force", value) => Err(LunParamError::NotAFlag { name: "force", value: value.to_string() }),
             _ => LunParam::parse(p).map(LunChange::Set),
         }
     }
@@ -97,6 +103,7 @@ impl LunChange {
             LunChange::Set(p) => p.to_param(),
             LunChange::ReloadCapacity => Param::new("capacity", "reload"),
             LunChange::Media(path) => Param::new("media", path.as_deref().unwrap_or("none")),
+            LunChange::ForceMedia(on) => Param::new("force", if *on { "1" } else { "0" }),
         }
     }
 }
@@ -230,6 +237,9 @@ mod tests {
         assert_eq!(change("media", "none"), Ok(LunChange::Media(None)));
         assert_eq!(change("media", "/srv/b.iso"), Ok(LunChange::Media(Some("/srv/b.iso".into()))));
         assert_eq!(LunChange::Media(None).to_param(), Param::new("media", "none"));
+        assert_eq!(change("force", "1"), Ok(LunChange::ForceMedia(true)));
+        assert_eq!(LunChange::ForceMedia(true).to_param(), Param::new("force", "1"));
+        assert_eq!(change("force", "yes").unwrap_err().to_string(), "force must be 0 or 1, not 'yes'");
         assert_eq!(change("readonly", "1"), Ok(LunChange::Set(LunParam::Readonly(true))));
         let grow = change("capacity", "2G").unwrap_err();
         assert_eq!(

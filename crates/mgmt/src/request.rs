@@ -327,6 +327,16 @@ impl DeviceType {
             DeviceType::Controller => "controller",
         }
     }
+
+    /// The name `--device-type` and targets.conf's `device-type` take (what `from_str` parses
+    /// back): tgt-admin's `--pretend` and `--dump` write this one, not the `show` name.
+    pub fn option_name(self) -> &'static str {
+        match self {
+            DeviceType::Cd => "cd",
+            DeviceType::Passthrough => "pt",
+            other => other.name(),
+        }
+    }
 }
 
 /// Not one of tgt's `--device-type` names.
@@ -430,6 +440,10 @@ mod tests {
         assert_eq!("cd".parse::<DeviceType>().unwrap().name(), "cd/dvd");
         assert_eq!("frob".parse::<DeviceType>().unwrap_err().to_string(), "unknown target type: frob");
         assert!("controller".parse::<DeviceType>().is_err());
+        // What tgt-admin writes for a LUN parses back to the same type.
+        for t in [DeviceType::Disk, DeviceType::Cd, DeviceType::Tape, DeviceType::Changer, DeviceType::Passthrough] {
+            assert_eq!(t.option_name().parse::<DeviceType>().unwrap(), t);
+        }
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //! shares), in opcode and service action order. Writes have rows so that they fail as a
 //! write-protected drive answers (DATA PROTECT), not as an unknown command.
 
+use super::buffer_capacity::READ_BUFFER_CAPACITY;
 use super::configuration::GET_CONFIGURATION;
 use super::disc_info::{READ_DISC_INFORMATION, READ_TOC, READ_TRACK_INFORMATION};
+use super::dvd_structure::READ_DVD_STRUCTURE;
 use super::read::{READ, READ_CAPACITY, WRITE};
+use super::read_cd::READ_CD;
+use super::report_key::REPORT_KEY;
 use super::tray::{GET_EVENT_STATUS, MECHANISM_STATUS, PREVENT_ALLOW, SET_CD_SPEED, SET_STREAMING, START_STOP_UNIT};
 use crate::opcodes::{op, DeviceOps, OpcodeEntry, OpcodeTable, FF, LOOKS_ONLY, MEDIUM};
 use crate::spc::commands as spc;
@@ -28,14 +32,18 @@ static ROWS: &[OpcodeEntry] = &[
     op!("READ TRACK INFORMATION", None, MEDIUM, READ_TRACK_INFORMATION, [0x52, 0x03, FF, FF, FF, FF, 0, FF, FF, 0]),
     spc::MODE_SELECT10,
     spc::MODE_SENSE10,
+    op!("READ BUFFER CAPACITY", None, 0, READ_BUFFER_CAPACITY, [0x5c, 0x01, 0, 0, 0, 0, 0, FF, FF, 0]),
     spc::REPORT_LUNS,
     spc::REPORT_SUPPORTED_OPCODES,
     spc::REPORT_SUPPORTED_TMF,
+    op!("REPORT KEY", None, 0, REPORT_KEY, [0xa4, 0, FF, FF, FF, FF, 0, FF, FF, FF, FF, 0]),
     op!("READ(12)", None, MEDIUM, READ, [0xa8, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0x80, 0]),
     op!("WRITE(12)", None, MEDIUM, WRITE, [0xaa, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0x80, 0]),
+    op!("READ DVD STRUCTURE", None, MEDIUM, READ_DVD_STRUCTURE, [0xad, 0x0f, FF, FF, FF, FF, FF, FF, FF, FF, 0xc0, 0]),
     op!("SET STREAMING", None, 0, SET_STREAMING, [0xb6, 0, 0, 0, 0, 0, 0, 0, 0x1f, FF, FF, 0]),
     op!("SET CD SPEED", None, 0, SET_CD_SPEED, [0xbb, 0x03, FF, FF, FF, FF, 0, 0, 0, 0, 0, 0]),
     op!("MECHANISM STATUS", None, LOOKS_ONLY, MECHANISM_STATUS, [0xbd, 0, 0, 0, 0, 0, 0, 0, FF, FF, 0, 0]),
+    op!("READ CD", None, MEDIUM, READ_CD, [0xbe, 0x1e, FF, FF, FF, FF, FF, FF, FF, 0xfe, 0x07, 0]),
 ];
 
 /// The drive's commands.

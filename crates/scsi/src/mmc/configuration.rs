@@ -13,7 +13,7 @@ use crate::spc::truncate;
 use rtgt_backstore::BlockStore;
 
 const PROFILE_CD_ROM: u16 = 0x0008;
-const PROFILE_DVD_ROM: u16 = 0x0010;
+pub(crate) const PROFILE_DVD_ROM: u16 = 0x0010;
 /// The most an 80-minute CD-ROM holds: 360,000 sectors of 2048 bytes.
 const CD_CAPACITY: u64 = 360_000 * BLOCK_SIZE as u64;
 

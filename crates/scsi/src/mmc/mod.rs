@@ -9,15 +9,21 @@
 //! that reads as zeros past the end of the file.
 //!
 //! Files: `commands` the table, `mode_pages` the capabilities page, `read` READ CAPACITY and
-//! READ(10/12) (and writes refused), `configuration` GET CONFIGURATION, `disc_info` READ TOC, READ
-//! DISC INFORMATION and READ TRACK INFORMATION, `tray` the media commands (START STOP UNIT,
-//! PREVENT ALLOW MEDIUM REMOVAL, GET EVENT STATUS NOTIFICATION, MECHANISM STATUS, SET CD SPEED).
+//! READ(10/12) (and writes refused), `read_cd` READ CD, `configuration` GET CONFIGURATION,
+//! `disc_info` READ TOC, READ DISC INFORMATION and READ TRACK INFORMATION, `dvd_structure` READ DVD
+//! STRUCTURE, `report_key` REPORT KEY and `buffer_capacity` READ BUFFER CAPACITY (answered as a
+//! drive without content protection or writing answers), `tray` the media commands (START STOP
+//! UNIT, PREVENT ALLOW MEDIUM REMOVAL, GET EVENT STATUS NOTIFICATION, MECHANISM STATUS, SET CD SPEED).
 
+pub(crate) mod buffer_capacity;
 pub(crate) mod commands;
 pub(crate) mod configuration;
 pub(crate) mod disc_info;
+pub(crate) mod dvd_structure;
 pub(crate) mod mode_pages;
 pub(crate) mod read;
+pub(crate) mod read_cd;
+pub(crate) mod report_key;
 pub(crate) mod state;
 pub(crate) mod tray;
 
@@ -105,3 +111,5 @@ impl Target {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_disc_data;

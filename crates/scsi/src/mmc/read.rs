@@ -18,8 +18,14 @@ fn read_capacity(lu: &LogicalUnit, out: &mut Vec<u8>) -> Result<(), Sense> {
 }
 
 /// Read `range` of the disc. Bytes past the end of the image (inside its partial last block) read
-/// as zeros; blocks past that are LOGICAL BLOCK ADDRESS OUT OF RANGE.
-async fn read(lu: &LogicalUnit, range: BlockRange, data_in: &mut Vec<u8>) -> Result<(), Sense> {
+/// as zeros; blocks past that are LOGICAL BLOCK ADDRESS OUT OF RANGE. A transfer longer than the
+/// unit takes is refused pointing at `len_byte`, the first byte of the CDB's transfer length.
+pub(crate) async fn read(
+    lu: &LogicalUnit,
+    range: BlockRange,
+    len_byte: u16,
+    data_in: &mut Vec<u8>,
+) -> Result<(), Sense> {
     let disc = loaded(lu)?;
     let size = disc.size();
     let end = range.lba.checked_add(u64::from(range.blocks)).ok_or(Sense::lba_out_of_range())?;
@@ -27,8 +33,7 @@ async fn read(lu: &LogicalUnit, range: BlockRange, data_in: &mut Vec<u8>) -> Res
         return Err(Sense::lba_out_of_range());
     }
     if range.blocks > lu.max_transfer_blocks() {
-        // The transfer length's first byte: 7 in READ(10), 6 in READ(12).
-        return Err(Sense::invalid_cdb_field(if range.blocks > 0xffff { 6 } else { 7 }, Some(7)));
+        return Err(Sense::invalid_cdb_field(len_byte, Some(7)));
     }
     let offset = range.lba * u64::from(BLOCK_SIZE);
     // Bounded by the maximum transfer length just checked.
@@ -85,7 +90,9 @@ impl Cdb for ReadCapacity {
     }
 }
 
-pub(crate) const READ: Handler = io!(Read, |req, Read { range }| read(req.lu, range, req.data_in));
+// The transfer length's first byte: 7 in READ(10), 6 in READ(12).
+pub(crate) const READ: Handler =
+    io!(Read, |req, Read { range }| read(req.lu, range, if req.cdb.len() == 12 { 6 } else { 7 }, req.data_in));
 pub(crate) const WRITE: Handler =
     now!(Write, |_, Write { .. }| Err::<(), Sense>(Sense::new(SenseKey::DataProtect, Asc::WRITE_PROTECTED)));
 pub(crate) const READ_CAPACITY: Handler = now!(ReadCapacity, |req, ReadCapacity| read_capacity(req.lu, req.data_in));

@@ -7,14 +7,14 @@ use rtgt_backstore::{Backstore, BlockStore, MemoryStore};
 const TUR: [u8; 6] = [0, 0, 0, 0, 0, 0];
 
 /// An image of `size` bytes whose byte i is i % 251.
-fn image(size: u64) -> Backstore {
+pub(super) fn image(size: u64) -> Backstore {
     let store = MemoryStore::new(size);
     let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     block_on(store.write_at(0, &bytes, false)).unwrap();
     Backstore::Memory(store)
 }
 
-fn drive(size: u64) -> TestLun {
+pub(super) fn drive(size: u64) -> TestLun {
     TestLun::with_store(LunConfig::cd(1, 1), Some(image(size)), 1)
 }
 

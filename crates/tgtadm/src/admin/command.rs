@@ -71,7 +71,7 @@ pub fn lines(op: &Op, prefix: &str) -> Vec<String> {
                 args.extend(w(&["--blocksize", &size.to_string()]));
             }
             if spec.device_type != DeviceType::Disk {
-                args.extend(w(&["--device-type", spec.device_type.name()]));
+                args.extend(w(&["--device-type", spec.device_type.option_name()]));
             }
             if !spec.params.is_empty() {
                 let params: Vec<Param> = spec.params.iter().map(rtgt_mgmt::LunParam::to_param).collect();
@@ -141,5 +141,12 @@ mod tests {
             params: vec![Param::new("HeaderDigest", "None,CRC32C"), Param::new("TargetAlias", "x y")],
         });
         assert_eq!(lines(&op, "tgtadm").len(), 2);
+        // A cd/dvd LUN: tgtadm's own name for the type, which it parses back.
+        let spec = LunSpec { device_type: DeviceType::Cd, ..LunSpec::disk(Some("/srv/d.iso".into())) };
+        let op = Op::LogicalUnit(LunOp::New { tid: 2, lun: 3, spec });
+        assert_eq!(
+            lines(&op, "tgtadm"),
+            ["tgtadm --lld iscsi --mode logicalunit --op new --tid 2 --lun 3 --backing-store /srv/d.iso --device-type cd"]
+        );
     }
 }

@@ -40,7 +40,7 @@ fn target(t: &TargetSpec) -> String {
         let _ = writeln!(out, "\t\tlun {lun}");
         if spec.device_type != rtgt_mgmt::DeviceType::Disk {
             // tgt's --device-type spelling for the types rtgt can name.
-            let _ = writeln!(out, "\t\tdevice-type {}", spec.device_type.name());
+            let _ = writeln!(out, "\t\tdevice-type {}", spec.device_type.option_name());
         }
         if let Some(bstype) = spec.store.bstype() {
             let _ = writeln!(out, "\t\tbs-type {}", quote(bstype));
@@ -109,6 +109,7 @@ mod tests {
                     <target iqn.2001-04.com.example:a>\n\
                     backing-store /srv/a.img\n\
                     <backing-store ->\n bs-type memory\n bsopts size=1048576\n lun 4\n vendor_id ACME\n readonly 1\n</backing-store>\n\
+                    <backing-store /srv/debian.iso>\n device-type cd\n lun 2\n</backing-store>\n\
                     initiator-address 10.0.0.0/8\n initiator-name iqn.x:init\n\
                     incominguser alice alicesecret\n outgoinguser tgt tgtsecret\n\
                     MaxConnections 4\n nop_interval 5\n</target>\n";
@@ -124,6 +125,9 @@ mod tests {
         assert_eq!(discovery2, discovery);
         assert_eq!(dump(&specs2, &discovery2), dumped);
         assert!(dumped.contains("\t<backing-store ->\n\t\tlun 4\n\t\tbs-type memory\n"), "{dumped}");
+        // A cd/dvd LUN is written with the name targets.conf takes, not the one `show` prints.
+        assert!(dumped.contains("device-type cd\n"), "{dumped}");
+        assert_eq!(specs2[0].luns[&2].device_type, rtgt_mgmt::DeviceType::Cd);
     }
 
     /// Values the daemon takes that plain targets.conf words cannot carry (spaces, `#`, quotes,

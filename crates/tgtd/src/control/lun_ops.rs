@@ -150,6 +150,10 @@ pub(crate) fn attach_saved_state(
             tracing::warn!(tid, lun, %path, error = %e, "persistent reservations not restored")
         }
     }
+    // Only a disk sanitizes: a cd/dvd drive has no journal to look for (and no warning to log).
+    if unit.device_type() != rtgt_scsi::DeviceType::Disk {
+        return;
+    }
     let file = crate::sanitize_journal::SanitizeJournalFile::new(dir, target_name, lun, backing);
     match unit.attach_sanitize_journal(Arc::new(file.clone())) {
         Ok(rtgt_scsi::JournalRestore::Nothing) => {}
@@ -275,6 +279,29 @@ fn open_disc(path: &str) -> Result<rtgt_backstore::Backstore, MgmtError> {
     Ok(store)
 }
 
+/// `media=` (and `force=1`) on a cd/dvd LUN of either LLD. Refused while an initiator prevents
+/// removal unless forced, saying how to force it; forced, the initiators that held the disc are
+/// told as for any change (UNIT ATTENTION, new-media event) and their prevention stays, as a
+/// drive's lock stays when an operator uses its emergency eject.
+pub(crate) fn change_disc(
+    target: &rtgt_scsi::Target,
+    lun: u64,
+    disc: Option<rtgt_backstore::Backstore>,
+    force: bool,
+) -> Result<(), MgmtError> {
+    target.change_medium(lun, disc, force).map_err(|e| match e {
+        rtgt_scsi::MediumChangeError::RemovalPrevented(_) => {
+            invalid(format!("{e}: the disc stays in (add force=1 to --params to change it anyway)"))
+        }
+        other => invalid(other.to_string()),
+    })
+}
+
+/// The disc image `media=PATH` names (None for `media=none`), for callers of `change_disc`.
+pub(crate) fn open_media(path: Option<&str>) -> Result<Option<rtgt_backstore::Backstore>, MgmtError> {
+    path.map(open_disc).transpose()
+}
+
 /// The engine a checked `--bstype` names (the wire's names are the backing store crate's).
 fn store_kind(kind: StoreKind) -> BackstoreKind {
     match kind {
@@ -370,11 +397,16 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     let mut reconfigured = false;
     let mut reload_capacity = false;
     let mut media = None;
+    let mut force = false;
     for change in requested {
         changes.push(match change {
             // A disc change: the image is opened (and refused) before anything else changes.
             LunChange::Media(path) => {
                 media = Some(path.as_deref().map(open_disc).transpose()?);
+                continue;
+            }
+            LunChange::ForceMedia(on) => {
+                force = *on;
                 continue;
             }
             // Online resize: re-read the store's size; every nexus is told CAPACITY DATA HAS CHANGED.
@@ -394,7 +426,9 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     // The disc first: it is the one change that can still be refused (an initiator prevents
     // removal), and a refused request must change nothing.
     if let Some(disc) = media {
-        target.scsi.change_medium(lun, disc, false).map_err(|e| invalid(e.to_string()))?;
+        change_disc(&target.scsi, lun, disc, force)?;
+    } else if force {
+        return Err(invalid("force=1 applies to a disc change: give it with media="));
     }
     if reconfigured {
         unit.reconfigure(config);

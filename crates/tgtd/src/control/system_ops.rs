@@ -52,7 +52,7 @@ fn view(daemon: &Daemon) -> SystemView {
                 oflags: matches!(kind, BackstoreKind::Rdwr | BackstoreKind::Aio).then(|| "sync:direct".to_string()),
             })
             .collect(),
-        device_types: vec![DeviceType::Disk, DeviceType::Controller],
+        device_types: vec![DeviceType::Disk, DeviceType::Cd, DeviceType::Controller],
         limits: Some(limits(daemon)),
         isns: Some(isns_view(daemon)),
     }

@@ -274,6 +274,7 @@ fn system_show_update_and_delete() {
             assert_eq!(names, ["rdwr", "aio", "memory", "null"]);
             assert_eq!(view.backing_stores[0].oflags.as_deref(), Some("sync:direct"));
             assert!(view.device_types.contains(&DeviceType::Disk));
+            assert!(view.device_types.contains(&DeviceType::Cd), "cd/dvd LUNs are served");
             assert_eq!(
                 view.limits,
                 Some(rtgt_mgmt::Limits {

@@ -129,6 +129,12 @@ fn luns(daemon: &Daemon, target: &rtgt_scsi::Target) -> Vec<rtgt_mgmt::LunView> 
     views
 }
 
+/// A unit the administrator made, as opposed to the automatic controller at LUN 0 (which has no
+/// store). A cd/dvd drive keeps its disc in its tray, not in `store()`, and is real even empty.
+fn is_real(unit: &rtgt_scsi::LogicalUnit) -> bool {
+    unit.store().is_some() || unit.device_type() == rtgt_scsi::DeviceType::Cd
+}
+
 fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
     match op {
         LunOp::New { tid, lun, spec } => {
@@ -137,7 +143,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             if lun > MAX_LUN {
                 return Err(invalid(format!("LUN {lun} is above {MAX_LUN}")));
             }
-            if target.lun(lun).is_some_and(|u| lun != 0 || u.store().is_some()) {
+            if target.lun(lun).is_some_and(|u| lun != 0 || is_real(&u)) {
                 return Err(MgmtError::new(ErrorCode::LunExists));
             }
             let unit = Arc::new(super::lun_ops::build_disk(tid, lun, &spec)?);
@@ -151,7 +157,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
         LunOp::Delete { tid, lun } => {
             let device = find(daemon, tid)?;
             let target = device.target();
-            if target.lun(lun).is_none_or(|u| u.store().is_none()) {
+            if target.lun(lun).is_none_or(|u| !is_real(&u)) {
                 // A saved LUN waiting for its store is deleted from the configuration like any other.
                 return match daemon.config.pending.forget(tid, lun) {
                     true => Ok(Reply::Done),
@@ -178,26 +184,44 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
                 device.notify(LunEvent::Added(lun));
                 return Ok(reply);
             };
-            // Only what changes a live unit's size or state: online and readonly, and a size reload.
-            // Checked before any applies: a change a vhost LUN does not take changes nothing.
+            // Only what changes a live unit's size, state or disc: online and readonly, a size
+            // reload, a disc change. Checked before any applies: a change a vhost LUN does not
+            // take changes nothing, and the disc (the one change still refused when an initiator
+            // prevents removal) is changed first.
             if let Some(LunChange::Set(other)) = changes.iter().find(|c| {
-                !matches!(c, LunChange::ReloadCapacity | LunChange::Set(LunParam::Online(_) | LunParam::Readonly(_)))
+                !matches!(
+                    c,
+                    LunChange::ReloadCapacity
+                        | LunChange::Media(_)
+                        | LunChange::ForceMedia(_)
+                        | LunChange::Set(LunParam::Online(_) | LunParam::Readonly(_))
+                )
             }) {
                 return Err(invalid(format!("unsupported vhost LUN parameter '{}'", other.to_param().name)));
             }
-            if changes.iter().any(|c| matches!(c, LunChange::Media(_))) {
-                return Err(invalid("media= is not supported on vhost LUNs yet"));
+            let force = changes.iter().any(|c| matches!(c, LunChange::ForceMedia(true)));
+            let media = changes.iter().find_map(|c| match c {
+                LunChange::Media(path) => Some(path.as_deref()),
+                _ => None,
+            });
+            match media {
+                // The guest learns of it as any initiator does: UNIT ATTENTION on its next command,
+                // a media event when it polls (Linux's sr does both).
+                Some(path) => {
+                    super::lun_ops::change_disc(device.target(), lun, super::lun_ops::open_media(path)?, force)?
+                }
+                None if force => return Err(invalid("force=1 applies to a disc change: give it with media=")),
+                None => {}
             }
             for change in &changes {
                 match change {
-                    LunChange::Media(_) => {}
                     LunChange::ReloadCapacity => {
                         device.target().reload_lun_size(lun).map_err(invalid)?;
                         device.notify(LunEvent::CapacityChanged(lun));
                     }
                     LunChange::Set(LunParam::Online(on)) => unit.set_online(*on),
                     LunChange::Set(LunParam::Readonly(ro)) => unit.set_readonly(*ro),
-                    LunChange::Set(_) => {}
+                    LunChange::Media(_) | LunChange::ForceMedia(_) | LunChange::Set(_) => {}
                 }
             }
             Ok(Reply::Done)

@@ -1,7 +1,8 @@
 //! A CD/DVD LUN (`--device-type cd`) on the real daemon, driven through iSCSI: an ISO image made by
 //! xorriso reads back byte for byte in 2048-byte blocks, writes are refused, and the operator's
 //! disc changes (`--params media=`) reach the initiator as unit attentions and NOT READY, are
-//! refused while the initiator prevents removal, and survive a restart on the same state directory.
+//! refused while the initiator prevents removal unless forced (`force=1`), and survive a restart on
+//! the same state directory. QEMU's own iSCSI block driver copies the disc byte for byte.
 
 use crate::common;
 
@@ -113,6 +114,8 @@ fn an_iso_image_is_served_as_a_read_only_disc() {
     let iso = make_iso(tgtd.dir.path());
     let image = std::fs::read(&iso).unwrap();
     new_cd(&tgtd, &iso);
+    // A drive has no sanitize journal: nothing is looked for, nothing is warned of.
+    assert!(!tgtd.log().contains("sanitize"), "{}", tgtd.log());
     let mut conn = tgtd.session(IQN, 1, &[1]);
 
     let inq = conn.scsi(1, &[0x12, 0, 0, 0, 96, 0], &[], 96).unwrap();
@@ -135,12 +138,12 @@ fn an_iso_image_is_served_as_a_read_only_disc() {
     assert!(show.contains(&format!("Backing store path: {}", iso.display())), "{show}");
     assert!(show.contains("Removable media: Yes") && show.contains("Readonly: Yes"), "{show}");
 
-    if common::have("iscsi-inq") {
-        let out = common::run("iscsi-inq", &[&tgtd.url(IQN, 1)]);
-        assert!(out.status.success(), "iscsi-inq: {}", common::text(&out));
-        let text = common::text(&out);
-        assert!(text.to_lowercase().contains("mmc"), "iscsi-inq does not see an MMC device:\n{text}");
-    }
+    // libiscsi's view (libiscsi-bin, scripts/install-deps): an MMC device.
+    assert!(common::have("iscsi-inq"), "iscsi-inq is not installed: scripts/install-deps installs libiscsi-bin");
+    let out = common::run("iscsi-inq", &[&tgtd.url(IQN, 1)]);
+    assert!(out.status.success(), "iscsi-inq: {}", common::text(&out));
+    let text = common::text(&out);
+    assert!(text.to_lowercase().contains("mmc"), "iscsi-inq does not see an MMC device:\n{text}");
 }
 
 #[test]
@@ -181,11 +184,35 @@ fn disc_changes_reach_the_initiator_and_respect_prevention() {
     assert!(lun1_show(&tgtd).contains("Prevent removal: Yes"));
     let refused = media(&tgtd, "none");
     assert!(!refused.status.success(), "media=none while removal is prevented");
-    assert!(common::text(&refused).contains("prevent"), "{}", common::text(&refused));
+    let text = common::text(&refused);
+    assert!(text.contains("prevent") && text.contains("force=1"), "{text}");
     assert_eq!(tur(&mut conn).status, 0, "the disc is still in");
     // Refused with another change in the same request: that one is not made either.
     assert!(!media(&tgtd, "none,online=0").status.success());
     assert!(lun1_show(&tgtd).contains("Online: Yes"), "a refused update took the LUN offline");
+    // force=1 needs a disc change to force.
+    let alone = tgtd.tgtadm(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "update",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "--params",
+        "force=1",
+    ]);
+    assert!(!alone.status.success() && common::text(&alone).contains("media="), "{}", common::text(&alone));
+    // Forced: the disc changes under the lock, the initiator is told, and its prevention stays.
+    assert!(media(&tgtd, &format!("{},force=1", iso.display())).status.success(), "a forced change");
+    let out = tur(&mut conn);
+    assert_eq!((out.status, out.sense_code()), (0x02, (0x06, 0x28, 0x00)), "forced change: unit attention");
+    assert_serves(&mut conn, &std::fs::read(&iso).unwrap());
+    assert!(lun1_show(&tgtd).contains(&format!("Backing store path: {}", iso.display())));
+    assert!(lun1_show(&tgtd).contains("Prevent removal: Yes"), "the initiator's lock outlives the forced change");
     assert_eq!(prevent(&mut conn, false).status, 0);
     assert!(media(&tgtd, "none").status.success(), "media=none once removal is allowed");
     let mut out = tur(&mut conn);
@@ -247,4 +274,24 @@ fn the_loaded_disc_survives_a_restart() {
         out = tur(&mut conn);
     }
     assert_eq!((out.status, out.sense_code().1), (0x02, 0x3a));
+}
+
+/// QEMU's own iSCSI block driver (libiscsi inside qemu-img) reads the drive as a CD-ROM: READ
+/// CAPACITY(10) and 2048-byte READs, and `qemu-img convert` copies the disc byte for byte.
+#[test]
+fn qemu_img_copies_the_disc_over_iscsi() {
+    let tgtd = Tgtd::start();
+    let iso = make_iso(tgtd.dir.path());
+    new_cd(&tgtd, &iso);
+    let copy = tgtd.dir.path().join("copy.iso");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/qemu-img-iscsi");
+    let out = std::process::Command::new(script)
+        .args(["convert", "-O", "raw", &tgtd.url(IQN, 1)])
+        .arg(&copy)
+        .output()
+        .expect("scripts/qemu-img-iscsi runs");
+    assert!(out.status.success(), "qemu-img convert: {}", common::text(&out));
+    let (image, copied) = (std::fs::read(&iso).unwrap(), std::fs::read(&copy).unwrap());
+    assert_eq!(copied.len(), image.len(), "the copy's size");
+    assert!(copied == image, "the copy differs from the disc");
 }

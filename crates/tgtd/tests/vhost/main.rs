@@ -4,5 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod guest_vmm;
+mod vhost_cd;
 mod vhost_guest;
 mod vhost_management;

@@ -1,7 +1,9 @@
 //! A real Linux guest on a vhost-user-scsi LUN: scripts/vhost-guest-test fetches Debian's QEMU 7.2
 //! and kernel with apt (unpacked privately), builds an initramfs with busybox, sg3-utils and
 //! e2fsprogs, and boots it under TCG against this build's tgtd. The guest checks INQUIRY and READ
-//! CAPACITY, makes ext4, writes and verifies files, and prints its verdict on the serial console.
+//! CAPACITY, makes ext4, writes and verifies files; on the CD/DVD LUN beside the disk it finds
+//! /dev/sr0, mounts the xorriso-made ISO as iso9660, checks a file's checksum, ejects the disc and
+//! loads it again; it prints its verdict on the serial console.
 
 use crate::common;
 
@@ -24,4 +26,15 @@ fn linux_guest_uses_a_vhost_lun() {
     assert!(stderr.contains("RTGT-VERDICT: PASS"), "no verdict from the guest:\n{stderr}");
     // The guest measured its raw-LUN throughput before making the filesystem.
     assert!(stderr.contains("RTGT-DD-WRITE: ") && stderr.contains(" MB/s"), "{stderr}");
+    // The CD/DVD LUN, step by step (each line is printed only once its check passed).
+    for line in [
+        "RTGT-CD-DEVICE: /dev/sr0 type 5 removable",
+        "RTGT-CD-MOUNT: iso9660",
+        "RTGT-CD-EJECT: tray open",
+        "RTGT-CD-LOAD: readable again",
+    ] {
+        assert!(stderr.contains(line), "no '{line}' from the guest:\n{stderr}");
+    }
+    let md5 = stderr.lines().find_map(|l| l.split("RTGT-CD-MD5: ").nth(1)).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(md5.len() == 32 + 3 && md5.ends_with(" ok"), "the guest's checksum line: {md5}");
 }
