@@ -10,6 +10,8 @@ pub enum DeviceType {
     Controller,
     /// MMC CD/DVD drive (0x05) serving a disc image read-only, with a tray (`mmc/`).
     Cd,
+    /// SSC tape drive (0x01) on a tape image file in tgt's format (`ssc/`).
+    Tape,
 }
 
 impl DeviceType {
@@ -19,6 +21,7 @@ impl DeviceType {
             DeviceType::Disk => "disk",
             DeviceType::Controller => "controller",
             DeviceType::Cd => "cd",
+            DeviceType::Tape => "tape",
         }
     }
 
@@ -28,6 +31,7 @@ impl DeviceType {
             DeviceType::Disk => 0x00,
             DeviceType::Controller => 0x0c,
             DeviceType::Cd => 0x05,
+            DeviceType::Tape => 0x01,
         }
     }
 
@@ -41,12 +45,14 @@ impl DeviceType {
             DeviceType::Controller => &[0x00a0, 0x0460, 0x01e0],
             // MMC-6.
             DeviceType::Cd => &[0x00a0, 0x0460, 0x04e0],
+            // SSC, as tgt claims it.
+            DeviceType::Tape => &[0x00a0, 0x0460, 0x0200],
         }
     }
 
     /// Whether the shared path checks the unit's store for commands flagged MEDIUM (NOT READY when
-    /// it is offline); the controller has none, and the CD/DVD drive checks its own tray and disc
-    /// (`mmc::admit`), which change under it.
+    /// it is offline); the controller has none, and the CD/DVD and tape drives check their own
+    /// medium (`mmc::admit`, `ssc::admit`), which changes under them.
     pub(crate) fn has_medium(self) -> bool {
         self == DeviceType::Disk
     }

@@ -10,5 +10,6 @@ pub(crate) fn ops(device: DeviceType) -> &'static DeviceOps {
         DeviceType::Disk => &crate::sbc::commands::OPS,
         DeviceType::Controller => &crate::controller::OPS,
         DeviceType::Cd => &crate::mmc::commands::OPS,
+        DeviceType::Tape => &crate::ssc::commands::OPS,
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 use crate::lun::DeviceType;
 use crate::sense::SenseKey;
 
-const TYPES: [DeviceType; 3] = [DeviceType::Disk, DeviceType::Controller, DeviceType::Cd];
+const TYPES: [DeviceType; 4] = [DeviceType::Disk, DeviceType::Controller, DeviceType::Cd, DeviceType::Tape];
 
 #[test]
 fn every_row_is_found_through_the_index() {

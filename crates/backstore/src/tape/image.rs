@@ -44,6 +44,8 @@ pub struct TapeImage {
     pos: BlockHeader,
     len: u64,
     writable: bool,
+    /// Filemarks between the beginning of the tape and the position (the logical file identifier).
+    files: u64,
 }
 
 fn io_at(offset: u64) -> impl FnOnce(io::Error) -> TapeError {
@@ -110,7 +112,8 @@ impl TapeImage {
         if mam.version() != super::format::FORMAT_VERSION {
             return Err(TapeError::NotATape(format!("unknown media format version {:x}", mam.version())));
         }
-        let mut image = TapeImage { file, path: path.to_path_buf(), mam, bot, pos: bot, len, writable: !readonly };
+        let mut image =
+            TapeImage { file, path: path.to_path_buf(), mam, bot, pos: bot, len, writable: !readonly, files: 0 };
         image.rewind()?;
         Ok(image)
     }
@@ -148,6 +151,11 @@ impl TapeImage {
         self.pos.number - 1
     }
 
+    /// The logical file identifier of the position: filemarks before it (SSC-3 4.2.4.3).
+    pub fn file_number(&self) -> u64 {
+        self.files
+    }
+
     /// Bytes of tape in use up to the position's end of data if the tape ended here: where an
     /// object of `data_len` bytes written here would put the end of data.
     pub fn end_after_write(&self, data_len: u32) -> u64 {
@@ -170,6 +178,7 @@ impl TapeImage {
             return Err(TapeError::Corrupt { offset: FIRST_HEADER, why: "bad first block" });
         }
         self.pos = first;
+        self.files = 0;
         Ok(())
     }
 
@@ -202,6 +211,9 @@ impl TapeImage {
             return Err(TapeError::Corrupt { offset: next.curr, why: "block chain broken" });
         }
         self.pos = next;
+        if passed == Object::Filemark {
+            self.files += 1;
+        }
         Ok(passed)
     }
 
@@ -215,7 +227,11 @@ impl TapeImage {
             return Err(TapeError::Corrupt { offset: prev.curr, why: "block chain broken" });
         }
         self.pos = prev;
-        Ok(Some(self.peek()))
+        let over = self.peek();
+        if over == Object::Filemark {
+            self.files = self.files.saturating_sub(1);
+        }
+        Ok(Some(over))
     }
 
     fn check_writable(&self) -> Result<(), TapeError> {
@@ -261,6 +277,9 @@ impl TapeImage {
         }
         self.len = end;
         self.pos = eod;
+        if kind == BlockKind::Filemark {
+            self.files += 1;
+        }
         if sync {
             self.sync()?;
         }

@@ -361,7 +361,8 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     text("thin_provisioning", flag(l.thin_provisioning), "0");
     params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
     params.sort_by(|a, b| a.name.cmp(&b.name));
-    let file_backed = l.backing_store_type == "rdwr";
+    // A tape's size is its file's too.
+    let file_backed = matches!(l.backing_store_type.as_str(), "rdwr" | "ssc");
     normalise(LunSpec {
         device_type: l.device_type,
         backing_store: l.backing_store_path.clone().filter(|p| p != "None"),

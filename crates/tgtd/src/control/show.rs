@@ -159,6 +159,7 @@ pub(crate) fn device_type(t: rtgt_scsi::DeviceType) -> DeviceType {
         rtgt_scsi::DeviceType::Disk => DeviceType::Disk,
         rtgt_scsi::DeviceType::Controller => DeviceType::Controller,
         rtgt_scsi::DeviceType::Cd => DeviceType::Cd,
+        rtgt_scsi::DeviceType::Tape => DeviceType::Tape,
     }
 }
 
