@@ -14,3 +14,4 @@ mod faults;
 mod live_backing;
 mod optical;
 mod persistent_reservations;
+mod tape;
