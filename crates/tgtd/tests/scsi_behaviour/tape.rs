@@ -193,10 +193,17 @@ fn an_empty_drive_and_write_protected_tapes() {
     // A missing file is refused, not an empty drive.
     let missing = tgtd.add_lun(1, 4, &["--device-type", "tape", "--backing-store", "/nonexistent/tape"]);
     assert!(!missing.status.success());
+    // The spelling of an empty drive.
+    tgtd.add_lun_ok(1, 5, &["--device-type", "tape", "--backing-store", "NONE:5"]);
     tgtd.bind(1, "--initiator-address", "ALL");
     let mut conn = session(tgtd.portal());
     let tur = conn.scsi(1, &[0; 6], &[], 0).unwrap();
     assert_eq!(tur.sense_code(), (0x02, 0x3a, 0x00), "NOT READY, MEDIUM NOT PRESENT");
+    let mut tur = conn.scsi(5, &[0; 6], &[], 0).unwrap();
+    if tur.sense_code().0 == 0x06 {
+        tur = conn.scsi(5, &[0; 6], &[], 0).unwrap();
+    }
+    assert_eq!(tur.sense_code(), (0x02, 0x3a, 0x00), "NONE: no tape");
     for lun in [2, 3] {
         for _ in 0..4 {
             if conn.scsi(lun, &[0; 6], &[], 0).unwrap().status == 0 {
