@@ -318,6 +318,10 @@ impl Drop for DebianTgtd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, it leaves its control socket behind; the next start would skip that port.
+        for suffix in ["", ".lock"] {
+            let _ = std::fs::remove_file(format!("/var/run/tgtd/socket.{}{suffix}", self.control_port));
+        }
     }
 }
 
