@@ -18,6 +18,7 @@ mod null;
 mod open;
 #[cfg(feature = "rbd")]
 pub mod rbd;
+pub mod tape;
 mod uring;
 
 pub use error::{BackstoreError, ErrorKind};

@@ -26,6 +26,8 @@ pub enum StoreKind {
     Null,
     /// A Ceph RBD image (the daemon needs the `rbd` feature).
     Rbd,
+    /// A tape image in tgt's format (tgt's store for `--device-type tape`).
+    Ssc,
 }
 
 impl StoreKind {
@@ -37,6 +39,7 @@ impl StoreKind {
             StoreKind::Memory => "memory",
             StoreKind::Null => "null",
             StoreKind::Rbd => "rbd",
+            StoreKind::Ssc => "ssc",
         }
     }
 }
@@ -51,6 +54,7 @@ impl FromStr for StoreKind {
             "memory" | "mem" => Ok(StoreKind::Memory),
             "null" => Ok(StoreKind::Null),
             "rbd" => Ok(StoreKind::Rbd),
+            "ssc" => Ok(StoreKind::Ssc),
             other => Err(StoreSpecError::UnknownKind(other.to_string())),
         }
     }

@@ -12,6 +12,8 @@ pub enum DeviceType {
     Cd,
     /// SMC media changer (0x08): the robot of a tape library (`smc/`).
     Changer,
+    /// SSC tape drive (0x01) on a tape image file in tgt's format (`ssc/`).
+    Tape,
 }
 
 impl DeviceType {
@@ -22,6 +24,7 @@ impl DeviceType {
             DeviceType::Controller => "controller",
             DeviceType::Cd => "cd",
             DeviceType::Changer => "changer",
+            DeviceType::Tape => "tape",
         }
     }
 
@@ -32,6 +35,7 @@ impl DeviceType {
             DeviceType::Controller => 0x0c,
             DeviceType::Cd => 0x05,
             DeviceType::Changer => 0x08,
+            DeviceType::Tape => 0x01,
         }
     }
 
@@ -47,12 +51,14 @@ impl DeviceType {
             DeviceType::Cd => &[0x00a0, 0x0460, 0x04e0],
             // SMC-3.
             DeviceType::Changer => &[0x00a0, 0x0460, 0x0480],
+            // SSC, as tgt claims it.
+            DeviceType::Tape => &[0x00a0, 0x0460, 0x0200],
         }
     }
 
     /// Whether the shared path checks the unit's store for commands flagged MEDIUM (NOT READY when
-    /// it is offline); the controller has none, and the CD/DVD drive checks its own tray and disc
-    /// (`mmc::admit`), which change under it.
+    /// it is offline); the controller has none, and the CD/DVD and tape drives check their own
+    /// medium (`mmc::admit`, `ssc::admit`), which changes under them.
     pub(crate) fn has_medium(self) -> bool {
         self == DeviceType::Disk
     }

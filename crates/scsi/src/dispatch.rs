@@ -11,5 +11,6 @@ pub(crate) fn ops(device: DeviceType) -> &'static DeviceOps {
         DeviceType::Controller => &crate::controller::OPS,
         DeviceType::Cd => &crate::mmc::commands::OPS,
         DeviceType::Changer => &crate::smc::commands::OPS,
+        DeviceType::Tape => &crate::ssc::commands::OPS,
     }
 }

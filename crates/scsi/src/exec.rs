@@ -58,7 +58,9 @@ async fn execute(
     counted.finish(match &result {
         // A read's data-in, or the data-out a write took (never more than its CDB asked for).
         Ok(()) => Outcome::Good { bytes: (data_in.len() + data_out.len().min(data_out_expected as usize)) as u64 },
-        Err(Failure::Sense(sense)) => Outcome::CheckCondition { sense_key: sense.key as u8 },
+        Err(Failure::Sense(sense) | Failure::SenseWithData(sense)) => {
+            Outcome::CheckCondition { sense_key: sense.key as u8 }
+        }
         Err(Failure::ReservationConflict) => Outcome::ReservationConflict,
     });
     finish(result, lu.sense_format(), data_out_expected, data_in)
@@ -72,10 +74,13 @@ fn finish(
 ) -> TaskResult {
     match result {
         Ok(()) => TaskResult { status: ScsiStatus::Good, sense: None, data_out_expected },
+        Err(Failure::SenseWithData(sense)) => {
+            TaskResult { status: ScsiStatus::CheckCondition, sense: Some(sense.encode(format)), data_out_expected }
+        }
         Err(failure) => {
             data_in.clear();
             match failure {
-                Failure::Sense(sense) => TaskResult {
+                Failure::Sense(sense) | Failure::SenseWithData(sense) => TaskResult {
                     status: ScsiStatus::CheckCondition,
                     sense: Some(sense.encode(format)),
                     data_out_expected,

@@ -7,6 +7,10 @@ use crate::sense::Sense;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
     Sense(Sense),
+    /// CHECK CONDITION with the data-in produced so far, which goes to the initiator with the
+    /// sense: a tape read that met a filemark, the end of data or a block of another length
+    /// transfers what it read (SSC-3 4.2.17), the sense saying how much is missing.
+    SenseWithData(Sense),
     ReservationConflict,
 }
 

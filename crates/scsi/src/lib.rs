@@ -95,6 +95,7 @@ mod sbc;
 pub mod sense;
 pub mod smc;
 mod spc;
+mod ssc;
 pub mod stats;
 mod status;
 pub mod target;
@@ -114,6 +115,7 @@ pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
 };
+pub use ssc::TapeLoadError;
 pub use status::ScsiStatus;
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
 pub use task_set::{AbortCause, AbortTask, TaskId, TaskSet};

@@ -73,6 +73,18 @@ impl LunConfig {
         }
     }
 
+    /// A tape drive (`--device-type tape`): removable (RMB), product "VIRTUAL-TAPE", block size
+    /// 1 as tgt shows it (the drive's block length is a mode parameter, variable at first).
+    pub fn tape(tid: u32, lun: u64) -> Self {
+        LunConfig {
+            device_type: DeviceType::Tape,
+            block_size: 1,
+            product_id: "VIRTUAL-TAPE".into(),
+            removable: true,
+            ..LunConfig::disk(tid, lun)
+        }
+    }
+
     /// A CD/DVD drive (`--device-type cd`): 2048-byte blocks, removable (RMB), read-only, product
     /// "VIRTUAL-CDROM".
     pub fn cd(tid: u32, lun: u64) -> Self {
@@ -171,6 +183,8 @@ pub(crate) enum TypeState {
     Cd(crate::mmc::state::CdState),
     /// The library's inventory, robot, drives and prevention.
     Changer(crate::smc::state::ChangerState),
+    /// The tape drive's tape, position, modes and prevention.
+    Tape(crate::ssc::state::TapeState),
 }
 
 impl TypeState {
@@ -181,6 +195,7 @@ impl TypeState {
             DeviceType::Controller => TypeState::Controller,
             DeviceType::Cd => TypeState::Cd(Default::default()),
             DeviceType::Changer => TypeState::Changer(Default::default()),
+            DeviceType::Tape => TypeState::Tape(Default::default()),
         }
     }
 }
@@ -204,6 +219,12 @@ impl LogicalUnit {
         }
         if config.device_type == DeviceType::Changer {
             drop_derived_pages(&mut config);
+        }
+        if let TypeState::Tape(tape) = &type_state {
+            // The tape is loaded through `LogicalUnit::load_tape`, not as a block store.
+            config.block_size = 1;
+            store = None;
+            tape.set_buffered(config.write_cache);
         }
         if config.device_type == DeviceType::Disk && !config.block_size.is_power_of_two() {
             config.block_size = 512;
@@ -267,6 +288,14 @@ impl LogicalUnit {
         };
         // The changer's file is tgt's placeholder (its "smc" backing store), never read.
         let kind = if self.device_type == DeviceType::Changer { "smc".to_string() } else { kind };
+        let (kind, path) = match self.tape() {
+            // An empty drive is shown as tgt shows a LUN without a store, and so saved and dumped.
+            Some(tape) => match tape.shown_path() {
+                Some(path) => ("ssc".to_string(), Some(path.display().to_string())),
+                None => ("null".to_string(), None),
+            },
+            None => (kind, path),
+        };
         LunInfo {
             config,
             size: self.size_bytes(),
@@ -275,7 +304,8 @@ impl LogicalUnit {
             bsoflags,
             prevent_removal: self.disk().is_ok_and(|d| d.removal_prevented())
                 || self.cd().is_some_and(|c| c.removal_prevented())
-                || self.changer().is_some_and(|c| c.removal_prevented()),
+                || self.changer().is_some_and(|c| c.removal_prevented())
+                || self.tape().is_some_and(|t| t.removal_prevented()),
             swp: mode.swp,
             faults: self.store.as_ref().map(|s| s.fault_rules()).unwrap_or_default(),
             library: self.library_changes().unwrap_or_default(),
@@ -285,6 +315,11 @@ impl LogicalUnit {
     /// Make every completed write durable (what SYNCHRONIZE CACHE does for the whole unit); for a
     /// clean shutdown. A unit without a store has nothing to flush.
     pub async fn flush(&self) -> Result<(), BackstoreError> {
+        if let Some(tape) = self.tape() {
+            return tape
+                .flush()
+                .map_err(|e| BackstoreError::io(rtgt_backstore::ErrorKind::Flush, 0, std::io::Error::other(e)));
+        }
         match &self.store {
             Some(store) => store.flush().await,
             None => Ok(()),
@@ -309,7 +344,12 @@ impl LogicalUnit {
         self.store.as_ref()
     }
 
+    /// The logical block length: for a tape drive, its fixed block length (1 in variable mode),
+    /// which MODE SELECT changes; the length of a fixed-mode WRITE's data-out follows it.
     pub fn block_size(&self) -> u32 {
+        if let Some(tape) = self.tape() {
+            return tape.block_len().max(1);
+        }
         self.block_size
     }
 
@@ -392,6 +432,14 @@ impl LogicalUnit {
         match &self.type_state {
             TypeState::Disk(disk) => Ok(disk),
             _ => Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE)),
+        }
+    }
+
+    /// The tape drive's own state (None on a unit of another type).
+    pub(crate) fn tape(&self) -> Option<&crate::ssc::state::TapeState> {
+        match &self.type_state {
+            TypeState::Tape(tape) => Some(tape),
+            _ => None,
         }
     }
 
@@ -522,6 +570,7 @@ impl LogicalUnit {
             TypeState::Disk(disk) => disk.forget_nexus(nexus_id),
             TypeState::Cd(cd) => cd.set_prevent(nexus_id, false),
             TypeState::Changer(changer) => changer.set_prevent(nexus_id, false),
+            TypeState::Tape(tape) => tape.set_prevent(nexus_id, false),
             TypeState::Controller => {}
         }
     }
@@ -533,6 +582,7 @@ impl LogicalUnit {
             TypeState::Disk(disk) => disk.reset(),
             TypeState::Cd(cd) => cd.reset(),
             TypeState::Changer(changer) => changer.reset(),
+            TypeState::Tape(tape) => tape.reset(),
             TypeState::Controller => {}
         }
     }

@@ -29,8 +29,9 @@ pub type DriveResolver = Arc<dyn Fn(u32, u64) -> Option<Arc<dyn MediumDrive>> + 
 impl Target {
     /// The unit at `lun` as a changer's drive, when its device type takes media from a changer.
     pub fn medium_drive(self: &Arc<Self>, lun: u64) -> Option<Arc<dyn MediumDrive>> {
-        let _unit = self.lun(lun)?;
-        // No device type takes media from a changer yet; the tape drive (SSC) will.
-        None
+        let unit = self.lun(lun)?;
+        // The tape drive (SSC) is the device type that takes media from a changer.
+        unit.tape()?;
+        Some(Arc::new(crate::ssc::medium::TapeDrive { target: Arc::downgrade(self), lun }))
     }
 }

@@ -5,7 +5,8 @@ use super::*;
 use crate::lun::DeviceType;
 use crate::sense::SenseKey;
 
-const TYPES: [DeviceType; 4] = [DeviceType::Disk, DeviceType::Controller, DeviceType::Cd, DeviceType::Changer];
+const TYPES: [DeviceType; 5] =
+    [DeviceType::Disk, DeviceType::Controller, DeviceType::Cd, DeviceType::Changer, DeviceType::Tape];
 
 #[test]
 fn every_row_is_found_through_the_index() {

@@ -19,8 +19,12 @@ pub enum SenseKey {
     IllegalRequest = 0x5,
     UnitAttention = 0x6,
     DataProtect = 0x7,
+    /// A sequential-access device met blank medium or the end of data (SSC-3 4.2.8).
+    BlankCheck = 0x8,
     CopyAborted = 0xa,
     AbortedCommand = 0xb,
+    /// A write reached the physical end of the medium with data left over (SSC-3).
+    VolumeOverflow = 0xd,
     Miscompare = 0xe,
 }
 
@@ -83,11 +87,24 @@ pub struct Sense {
     /// Sense-key-specific progress indication for NOT READY (SPC-4 4.5.2.4.4): the fraction done
     /// of a long operation, in 65536ths.
     pub progress: Option<u16>,
+    /// The stream bits of sequential-access devices (SSC-3 4.2.17): `FILEMARK`, `EOM`, `ILI`.
+    pub stream: u8,
 }
 
 impl Sense {
     pub const fn new(key: SenseKey, asc: Asc) -> Self {
-        Sense { key, asc, information: None, field: None, progress: None }
+        Sense { key, asc, information: None, field: None, progress: None, stream: 0 }
+    }
+
+    /// The stream bits: a filemark was read, the end of medium (or its early warning, or the
+    /// beginning) was met, or a block's length was not the one asked for.
+    pub const FILEMARK: u8 = 0x80;
+    pub const EOM: u8 = 0x40;
+    pub const ILI: u8 = 0x20;
+
+    pub const fn with_stream(mut self, bits: u8) -> Self {
+        self.stream = bits & (Self::FILEMARK | Self::EOM | Self::ILI);
+        self
     }
 
     pub const fn illegal_request(asc: Asc) -> Self {
@@ -106,6 +123,7 @@ impl Sense {
             information: None,
             field: Some(FieldPointer { in_cdb: true, byte, bit }),
             progress: None,
+            stream: 0,
         }
     }
 
@@ -117,6 +135,7 @@ impl Sense {
             information: None,
             field: Some(FieldPointer { in_cdb: false, byte, bit }),
             progress: None,
+            stream: 0,
         }
     }
 
@@ -161,7 +180,7 @@ impl Sense {
                 let valid = if self.information.is_some() { 0x80 } else { 0 };
                 // The fixed INFORMATION field has 4 bytes; larger values cannot be reported there.
                 let info = self.information.map(|v| u32::try_from(v).unwrap_or(u32::MAX)).unwrap_or(0);
-                out.extend_from_slice(&[valid | 0x70, 0, self.key as u8]);
+                out.extend_from_slice(&[valid | 0x70, 0, self.stream | self.key as u8]);
                 out.extend_from_slice(&info.to_be_bytes());
                 out.extend_from_slice(&[0x0a, 0, 0, 0, 0, self.asc.0, self.asc.1, 0]);
                 out.extend_from_slice(&self.key_specific().unwrap_or([0; 3]));
@@ -178,6 +197,10 @@ impl Sense {
                 if let Some(sks) = self.key_specific() {
                     // SPC-4 4.5.2.4 sense key specific descriptor.
                     out.extend_from_slice(&[0x02, 0x06, 0, 0, sks[0], sks[1], sks[2], 0]);
+                }
+                if self.stream != 0 {
+                    // SPC-4 4.5.2.6 stream commands descriptor.
+                    out.extend_from_slice(&[0x04, 0x02, 0, self.stream]);
                 }
                 out[start + 7] = (out.len() - start - 8) as u8;
             }
@@ -231,6 +254,15 @@ mod tests {
     fn fixed_unit_attention() {
         let s = Sense::unit_attention(Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET);
         assert_eq!(s.encode(SenseFormat::Fixed), [0x70, 0, 0x06, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0x29, 0x00, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn stream_bits_in_both_formats() {
+        let s = Sense::new(SenseKey::NoSense, Asc(0x00, 0x01)).with_stream(Sense::FILEMARK).with_information(3);
+        assert_eq!(s.encode(SenseFormat::Fixed), [0xf0, 0, 0x80, 0, 0, 0, 3, 0x0a, 0, 0, 0, 0, 0x00, 0x01, 0, 0, 0, 0]);
+        let s = Sense::new(SenseKey::BlankCheck, Asc(0x00, 0x05)).with_stream(Sense::EOM | Sense::ILI);
+        assert_eq!(s.encode(SenseFormat::Fixed)[2], 0x68);
+        assert_eq!(s.encode(SenseFormat::Descriptor), [0x72, 0x08, 0x00, 0x05, 0, 0, 0, 4, 0x04, 0x02, 0, 0x60]);
     }
 
     #[test]

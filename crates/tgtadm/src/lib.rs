@@ -6,7 +6,8 @@
 //! - `client`: one request, one response over the control socket;
 //! - `help`: tgtadm's `--help` text;
 //! - `run`: tgtadm itself;
-//! - `admin`: tgt-admin (targets.conf parser, specs, plan, dump, command lines, run).
+//! - `admin`: tgt-admin (targets.conf parser, specs, plan, dump, command lines, run);
+//! - `tgtimg`: tgtimg (tape, DVD+R and disk image files).
 
 pub mod admin;
 pub mod cli;
@@ -14,3 +15,4 @@ pub mod client;
 pub mod help;
 pub mod render;
 pub mod run;
+pub mod tgtimg;

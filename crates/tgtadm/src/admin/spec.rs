@@ -449,8 +449,9 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
     params.extend(l.changer.iter().map(rtgt_mgmt::ChangerParam::to_param));
     params.sort_by(|a, b| a.name.cmp(&b.name));
-    // A changer's "smc" store is tgt's placeholder file, sized by the file as a disk's is.
-    let file_backed = matches!(l.backing_store_type.as_str(), "rdwr" | "smc");
+    // A changer's "smc" store is tgt's placeholder file, sized by the file as a disk's is; a
+    // tape's size is its file's too.
+    let file_backed = matches!(l.backing_store_type.as_str(), "rdwr" | "smc" | "ssc");
     normalise(LunSpec {
         device_type: l.device_type,
         backing_store: l.backing_store_path.clone().filter(|p| p != "None"),

@@ -176,6 +176,9 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
     if spec.device_type == DeviceType::Cd {
         return build_cd(tid, lun, spec);
     }
+    if spec.device_type == DeviceType::Tape {
+        return build_tape(tid, lun, spec);
+    }
     if spec.device_type != DeviceType::Disk {
         return Err(MgmtError::with_message(
             ErrorCode::Unsupported,
@@ -194,6 +197,9 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         configure(&mut scratch, p)?;
     }
     let store = &spec.store;
+    if store.kind == Some(StoreKind::Ssc) {
+        return Err(invalid("bstype ssc is a tape's: --device-type tape"));
+    }
     let kind = store_kind(store.kind_or_default());
     if kind == BackstoreKind::Rdwr && spec.backing_store.as_deref().is_none_or(str::is_empty) {
         return Err(invalid("a disk needs --backing-store (or --bstype memory or null)"));
@@ -235,6 +241,34 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
     }
     config.readonly |= store.readonly();
     Ok(LogicalUnit::new(config, Some(store)))
+}
+
+/// A tape drive (`--device-type tape`) with the tape image `--backing-store` names loaded. An
+/// empty drive: `--bstype null` without a path, `NONE` (or `NONE:N`) as the path, or tgt's
+/// placeholder tape (a cleaning cartridge with a blank barcode, as tgt's VTL examples make); a
+/// missing or unreadable file is refused, so that a typo is not an empty drive.
+fn build_tape(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
+    let mut config = LunConfig::tape(tid, lun);
+    for p in &spec.params {
+        configure(&mut config, p)?;
+    }
+    if !matches!(spec.store.kind, None | Some(StoreKind::Ssc) | Some(StoreKind::Rdwr) | Some(StoreKind::Null)) {
+        return Err(invalid("a tape drive's store is a tape image (bstype ssc) or none (bstype null)"));
+    }
+    let path = spec.backing_store.as_deref().filter(|p| !p.is_empty() && *p != "NONE" && !p.starts_with("NONE:"));
+    let unit = LogicalUnit::new(config, None);
+    match (path, spec.store.kind) {
+        (None, Some(StoreKind::Null)) => Ok(unit),
+        (Some(_), Some(StoreKind::Null)) => {
+            Err(invalid("a tape drive with --bstype null is empty: no --backing-store"))
+        }
+        (None, _) if spec.backing_store.as_deref().is_some_and(|p| p.starts_with("NONE")) => Ok(unit),
+        (None, _) => Err(invalid("a tape drive needs --backing-store (a tape image, or NONE for an empty drive)")),
+        (Some(path), _) => {
+            unit.load_tape(std::path::Path::new(path)).map_err(|e| invalid(format!("tape {path}: {e}")))?;
+            Ok(unit)
+        }
+    }
 }
 
 /// A CD/DVD drive (`--device-type cd`) with the disc image `--backing-store` names in its tray.
@@ -310,6 +344,8 @@ fn store_kind(kind: StoreKind) -> BackstoreKind {
         StoreKind::Memory => BackstoreKind::Memory,
         StoreKind::Null => BackstoreKind::Null,
         StoreKind::Rbd => BackstoreKind::Rbd,
+        // Refused for disks before this is asked.
+        StoreKind::Ssc => BackstoreKind::Rdwr,
     }
 }
 

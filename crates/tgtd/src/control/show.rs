@@ -162,6 +162,7 @@ pub(crate) fn device_type(t: rtgt_scsi::DeviceType) -> DeviceType {
         rtgt_scsi::DeviceType::Controller => DeviceType::Controller,
         rtgt_scsi::DeviceType::Cd => DeviceType::Cd,
         rtgt_scsi::DeviceType::Changer => DeviceType::Changer,
+        rtgt_scsi::DeviceType::Tape => DeviceType::Tape,
     }
 }
 

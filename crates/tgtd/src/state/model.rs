@@ -245,6 +245,7 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     let (device_type, default) = match config.device_type {
         rtgt_scsi::DeviceType::Cd => (DeviceType::Cd, LunConfig::cd(tid, lun)),
         rtgt_scsi::DeviceType::Changer => (DeviceType::Changer, LunConfig::changer(tid, lun)),
+        rtgt_scsi::DeviceType::Tape => (DeviceType::Tape, LunConfig::tape(tid, lun)),
         _ => (DeviceType::Disk, LunConfig::disk(tid, lun)),
     };
     // Typed values compared with a new disk's; only what differs is saved.
@@ -278,7 +279,7 @@ fn lun_spec(lun: u64, tid: u32, info: &LunInfo) -> LunSpec {
     let store = StoreSpec {
         kind: Some(kind),
         // Stores without a file are sized by option; a file's size is the file's.
-        size: (kind != StoreKind::Rdwr).then_some(info.size),
+        size: (!matches!(kind, StoreKind::Rdwr | StoreKind::Ssc)).then_some(info.size),
         flags: StoreFlags::parse(&info.bsoflags).unwrap_or_default(),
         ..StoreSpec::default()
     };

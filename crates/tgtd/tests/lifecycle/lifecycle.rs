@@ -502,6 +502,8 @@ fn the_install_script_installs_man_pages_and_completion() {
         "usr/sbin/tgtd",
         "usr/sbin/tgtadm",
         "usr/sbin/tgt-admin",
+        "usr/sbin/tgtimg",
+        "usr/share/man/man8/tgtimg.8",
         "usr/share/man/man8/tgtd.8",
         "usr/share/man/man8/tgtadm.8",
         "usr/share/man/man8/tgt-admin.8",

@@ -15,3 +15,4 @@ mod faults;
 mod live_backing;
 mod optical;
 mod persistent_reservations;
+mod tape;

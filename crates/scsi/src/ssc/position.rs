@@ -1,0 +1,314 @@
+//! Moving on the tape: SPACE(6) (SSC-3 7.6: blocks, filemarks, end of data, both ways), REWIND
+//! (7.5), LOCATE(10/16) (7.3, 7.12: to a logical object, a file or the end of data), READ POSITION
+//! (7.7: short, long and extended forms), ERASE (7.1) and LOAD UNLOAD (7.2).
+//!
+//! Every move first makes buffered writes durable, as a drive writes its buffer out before the tape
+//! moves. There is one partition (0); IMMED is accepted and the command completes anyway, since a
+//! file moves at once.
+
+use super::rw::check_writable;
+use super::state::{flush, Drive};
+use super::NOT_READY_MEDIUM_NOT_PRESENT;
+use super::{tape, tape_error, BEGINNING_OF_MEDIUM, END_OF_DATA, FILEMARK_DETECTED, MEDIUM_MAY_HAVE_CHANGED};
+use crate::cdb::{be16, be24, be32, be64, Cdb, NoFields};
+use crate::failure::Failure;
+use crate::lun::LogicalUnit;
+use crate::opcodes::{now, Handler};
+use crate::sense::{Asc, Sense, SenseKey};
+use crate::spc::truncate;
+use crate::target::Ctx;
+use parking_lot::MutexGuard;
+use rtgt_backstore::tape::{Object, TapeImage};
+
+/// The drive with a loaded tape, its buffered writes made durable: ready to move.
+fn ready_to_move(lu: &LogicalUnit) -> Result<MutexGuard<'_, Drive>, Failure> {
+    let mut drive = tape(lu)?.ready()?;
+    flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+    Ok(drive)
+}
+
+fn image(drive: &mut Drive) -> &mut TapeImage {
+    drive.image.as_mut().expect("ready drive has a tape")
+}
+
+fn stopped(key: SenseKey, asc: Asc, stream: u8, left: u64) -> Failure {
+    Sense::new(key, asc).with_stream(stream).with_information(left).into()
+}
+
+/// SPACE(6): CODE and the signed 24-bit COUNT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Space {
+    pub code: u8,
+    pub count: i32,
+}
+
+const SPACE_BLOCKS: u8 = 0;
+const SPACE_FILEMARKS: u8 = 1;
+const SPACE_END_OF_DATA: u8 = 3;
+
+impl Cdb for Space {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let code = c[1] & 0x0f;
+        if !matches!(code, SPACE_BLOCKS | SPACE_FILEMARKS | SPACE_END_OF_DATA) {
+            // Sequential filemarks and setmarks are not supported.
+            return Err(Sense::invalid_cdb_field(1, Some(3)));
+        }
+        // Sign-extend the 24-bit two's complement count.
+        let count = ((be24(c, 2) << 8) as i32) >> 8;
+        Ok(Space { code, count })
+    }
+}
+
+fn space(lu: &LogicalUnit, c: Space) -> Result<(), Failure> {
+    let mut drive = ready_to_move(lu)?;
+    let image = image(&mut drive);
+    let err = |e| tape_error(&e, false);
+    let total = u64::from(c.count.unsigned_abs());
+    match c.code {
+        SPACE_END_OF_DATA => {
+            while image.forward().map_err(err)? != Object::EndOfData {}
+            Ok(())
+        }
+        SPACE_BLOCKS if c.count > 0 => {
+            for done in 0..total {
+                match image.peek() {
+                    Object::EndOfData => {
+                        return Err(stopped(SenseKey::BlankCheck, END_OF_DATA, 0, total - done));
+                    }
+                    Object::Filemark => {
+                        // Stopped past the filemark (on its end-of-medium side).
+                        image.forward().map_err(err)?;
+                        return Err(stopped(SenseKey::NoSense, FILEMARK_DETECTED, Sense::FILEMARK, total - done));
+                    }
+                    Object::Data(_) => {
+                        image.forward().map_err(err)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        SPACE_BLOCKS => {
+            for done in 0..total {
+                match image.backward().map_err(err)? {
+                    None => return Err(stopped(SenseKey::NoSense, BEGINNING_OF_MEDIUM, Sense::EOM, total - done)),
+                    // Stopped before the filemark (on its beginning-of-medium side).
+                    Some(Object::Filemark) => {
+                        return Err(stopped(SenseKey::NoSense, FILEMARK_DETECTED, Sense::FILEMARK, total - done));
+                    }
+                    Some(_) => {}
+                }
+            }
+            Ok(())
+        }
+        _ if c.count > 0 => {
+            let mut done = 0;
+            while done < total {
+                match image.forward().map_err(err)? {
+                    Object::EndOfData => return Err(stopped(SenseKey::BlankCheck, END_OF_DATA, 0, total - done)),
+                    Object::Filemark => done += 1,
+                    Object::Data(_) => {}
+                }
+            }
+            Ok(())
+        }
+        _ => {
+            // Backward over filemarks: the position ends before the last one passed.
+            let mut done = 0;
+            while done < total {
+                match image.backward().map_err(err)? {
+                    None => return Err(stopped(SenseKey::NoSense, BEGINNING_OF_MEDIUM, Sense::EOM, total - done)),
+                    Some(Object::Filemark) => done += 1,
+                    Some(_) => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn rewind(lu: &LogicalUnit) -> Result<(), Failure> {
+    let mut drive = ready_to_move(lu)?;
+    image(&mut drive).rewind().map_err(|e| tape_error(&e, false).into())
+}
+
+/// Where LOCATE goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Destination {
+    Object(u64),
+    File(u64),
+    EndOfData,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Locate {
+    pub to: Destination,
+    pub partition: Option<u8>,
+}
+
+impl Cdb for Locate {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let cp = c[1] & 0x02 != 0;
+        if c.len() == 10 {
+            return Ok(Locate { to: Destination::Object(u64::from(be32(c, 3))), partition: cp.then_some(c[8]) });
+        }
+        let to = match (c[1] >> 3) & 0x07 {
+            0 => Destination::Object(be64(c, 4)),
+            1 => Destination::File(be64(c, 4)),
+            3 => Destination::EndOfData,
+            _ => return Err(Sense::invalid_cdb_field(1, Some(5))),
+        };
+        Ok(Locate { to, partition: cp.then_some(c[3]) })
+    }
+}
+
+fn locate(lu: &LogicalUnit, c: Locate) -> Result<(), Failure> {
+    if c.partition.is_some_and(|p| p != 0) {
+        // One partition only (SSC-3 7.3: a partition that does not exist).
+        return Err(
+            Sense::invalid_cdb_field(if matches!(c.to, Destination::Object(_)) { 8 } else { 3 }, Some(7)).into()
+        );
+    }
+    let mut drive = ready_to_move(lu)?;
+    let image = image(&mut drive);
+    let err = |e| tape_error(&e, false);
+    let past_end = || stopped(SenseKey::BlankCheck, END_OF_DATA, 0, 0);
+    match c.to {
+        Destination::EndOfData => while image.forward().map_err(err)? != Object::EndOfData {},
+        Destination::Object(target) => {
+            if target < image.object_id() {
+                image.rewind().map_err(err)?;
+            }
+            while image.object_id() < target {
+                if image.forward().map_err(err)? == Object::EndOfData {
+                    return Err(past_end());
+                }
+            }
+        }
+        Destination::File(target) => {
+            image.rewind().map_err(err)?;
+            while image.file_number() < target {
+                if image.forward().map_err(err)? == Object::EndOfData {
+                    return Err(past_end());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// READ POSITION: the form (service action) and the allocation length (extended form only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadPosition {
+    pub form: u8,
+    pub alloc_len: u16,
+}
+
+const SHORT: u8 = 0x00;
+const SHORT_VENDOR: u8 = 0x01;
+const LONG: u8 = 0x06;
+const EXTENDED: u8 = 0x08;
+
+impl Cdb for ReadPosition {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let form = c[1] & 0x1f;
+        if !matches!(form, SHORT | SHORT_VENDOR | LONG | EXTENDED) {
+            return Err(Sense::invalid_cdb_field(1, Some(4)));
+        }
+        Ok(ReadPosition { form, alloc_len: be16(c, 7) })
+    }
+}
+
+/// The position: nothing is ever held in a buffer (writes reach the file before GOOD), so the
+/// first and last object locations are the same and the buffer counts are 0.
+fn read_position(lu: &LogicalUnit, c: ReadPosition, out: &mut Vec<u8>) -> Result<(), Failure> {
+    let mut drive = tape(lu)?.ready()?;
+    let image = image(&mut drive);
+    let object = image.object_id();
+    let capacity = image.mam().max_capacity();
+    let bop = if object == 0 { 0x80 } else { 0 };
+    let eop = if image.end_after_write(0) > capacity - capacity / 16 { 0x40 } else { 0 };
+    match c.form {
+        SHORT | SHORT_VENDOR => {
+            out.resize(20, 0);
+            match u32::try_from(object) {
+                Ok(id) => {
+                    out[4..8].copy_from_slice(&id.to_be_bytes());
+                    out[8..12].copy_from_slice(&id.to_be_bytes());
+                    out[0] = bop | eop;
+                }
+                // Too far for the short form: LOLU, the location is not reported.
+                Err(_) => out[0] = eop | 0x04,
+            }
+        }
+        LONG => {
+            out.resize(32, 0);
+            out[0] = bop | eop;
+            out[8..16].copy_from_slice(&object.to_be_bytes());
+            out[16..24].copy_from_slice(&image.file_number().to_be_bytes());
+        }
+        _ => {
+            out.resize(32, 0);
+            out[0] = bop | eop;
+            out[2..4].copy_from_slice(&28u16.to_be_bytes());
+            out[8..16].copy_from_slice(&object.to_be_bytes());
+            out[16..24].copy_from_slice(&object.to_be_bytes());
+            truncate(out, usize::from(c.alloc_len));
+        }
+    }
+    Ok(())
+}
+
+/// ERASE: IMMED and LONG are accepted; either way the tape ends at the position.
+fn erase(lu: &LogicalUnit) -> Result<(), Failure> {
+    let mut drive = ready_to_move(lu)?;
+    let image = image(&mut drive);
+    check_writable(lu, image)?;
+    image.erase().map_err(|e| tape_error(&e, true).into())
+}
+
+/// LOAD UNLOAD: LOAD, RETEN and EOT (HOLD is not supported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoadUnload {
+    pub load: bool,
+    pub eot: bool,
+}
+
+impl Cdb for LoadUnload {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let l = LoadUnload { load: c[4] & 0x01 != 0, eot: c[4] & 0x04 != 0 };
+        if l.load && l.eot {
+            // SSC-3 7.2: EOT with LOAD is an error.
+            return Err(Sense::invalid_cdb_field(4, Some(2)));
+        }
+        Ok(l)
+    }
+}
+
+/// LOAD makes an unloaded tape ready at its beginning (the other nexuses hear of it as a medium
+/// change); UNLOAD rewinds it and leaves it in the drive, not ready, unless removal is prevented.
+fn load_unload(lu: &LogicalUnit, ctx: &Ctx<'_>, c: LoadUnload) -> Result<(), Failure> {
+    let state = tape(lu)?;
+    if !c.load && state.removal_prevented() {
+        return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED).into());
+    }
+    let mut drive = state.drive();
+    flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+    let was_ready = drive.ready;
+    let Some(image) = drive.image.as_mut() else {
+        return Err(NOT_READY_MEDIUM_NOT_PRESENT.into());
+    };
+    image.rewind().map_err(|e| tape_error(&e, false))?;
+    drive.ready = c.load;
+    if c.load && !was_ready {
+        ctx.target.unit_attention_others(ctx.nexus, ctx.lun, MEDIUM_MAY_HAVE_CHANGED);
+    }
+    Ok(())
+}
+
+/// REWIND and ERASE: IMMED (and LONG) only.
+pub(crate) const REWIND: Handler = now!(NoFields, |req, NoFields| rewind(req.lu));
+pub(crate) const ERASE: Handler = now!(NoFields, |req, NoFields| erase(req.lu));
+pub(crate) const SPACE: Handler = now!(Space, |req, c| space(req.lu, c));
+pub(crate) const LOCATE: Handler = now!(Locate, |req, c| locate(req.lu, c));
+pub(crate) const READ_POSITION: Handler = now!(ReadPosition, |req, c| read_position(req.lu, c, req.data_in));
+pub(crate) const LOAD_UNLOAD: Handler = now!(LoadUnload, |req, c| load_unload(req.lu, req.ctx, c));

@@ -1,0 +1,258 @@
+//! READ(6) (SSC-3 7.4), WRITE(6) (7.9), WRITE FILEMARKS(6) (7.10) and VERIFY(6) (7.8), in
+//! variable-block mode (one block of TRANSFER LENGTH bytes) and fixed-block mode (TRANSFER LENGTH
+//! blocks of the mode's block length).
+//!
+//! A read that meets a filemark, the end of data or a block of another length returns what it read
+//! with CHECK CONDITION and the sense saying so (FILEMARK, BLANK CHECK / END-OF-DATA DETECTED,
+//! ILI), the INFORMATION field holding the residue: bytes in variable mode (negative when the
+//! block was longer than asked for), blocks in fixed mode (SSC-3 4.2.17).
+//!
+//! Writes end the tape where they are written. Near the end of the tape's capacity each write still
+//! succeeds but reports the early warning (NO SENSE, EOM, END-OF-PARTITION/MEDIUM DETECTED); a
+//! write that does not fit is refused with VOLUME OVERFLOW and nothing of it written.
+
+use super::state::{flush, Drive, TapeState};
+use super::WORM_OVERWRITE;
+use super::{residue, tape, tape_error, CLEANING_CARTRIDGE, END_OF_DATA, END_OF_MEDIUM, FILEMARK_DETECTED};
+use crate::cdb::{be24, Cdb, Decoded};
+use crate::failure::Failure;
+use crate::lun::{LogicalUnit, MAX_TRANSFER_BYTES};
+use crate::opcodes::{now, Handler};
+use crate::sense::{Asc, Sense, SenseKey};
+use rtgt_backstore::tape::{MediumType, Object, TapeImage};
+
+/// READ(6), VERIFY(6) and WRITE(6): FIXED, SILI (READ only) and the 24-bit TRANSFER LENGTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    pub fixed: bool,
+    pub sili: bool,
+    pub length: u32,
+}
+
+impl Cdb for Transfer {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        let t = Transfer { fixed: c[1] & 0x01 != 0, sili: c[0] == 0x08 && c[1] & 0x02 != 0, length: be24(c, 2) };
+        if t.fixed && t.sili {
+            // SSC-3 7.4: SILI with FIXED is an error.
+            return Err(Sense::invalid_cdb_field(1, Some(1)));
+        }
+        Ok(t)
+    }
+
+    fn decoded(&self) -> Decoded {
+        match (self.fixed, self.length) {
+            // The fixed-mode length is the unit's block size (`LogicalUnit::block_size`).
+            (true, n) => Decoded::blocks(u64::from(n)),
+            (false, n) => Decoded::params(n),
+        }
+    }
+}
+
+/// The bytes a transfer moves: in fixed mode, its blocks of the mode's length (refused in
+/// variable mode and beyond the largest transfer).
+fn fixed_bytes(state: &TapeState, blocks: u32) -> Result<u32, Sense> {
+    let len = state.block_len();
+    if len == 0 {
+        // SSC-3 7.4: FIXED set while the block length is 0.
+        return Err(Sense::invalid_cdb_field(1, Some(0)));
+    }
+    len.checked_mul(blocks).filter(|&b| b <= MAX_TRANSFER_BYTES).ok_or(Sense::invalid_cdb_field(2, Some(7)))
+}
+
+fn object_sense(asc: Asc, key: SenseKey, stream: u8, info: u64) -> Failure {
+    Failure::SenseWithData(Sense::new(key, asc).with_stream(stream).with_information(info))
+}
+
+/// Read (or with `out` None, verify) one block in variable mode.
+fn read_variable(image: &mut TapeImage, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), Failure> {
+    let asked = t.length;
+    match image.peek() {
+        Object::EndOfData => Err(object_sense(END_OF_DATA, SenseKey::BlankCheck, 0, u64::from(asked))),
+        Object::Filemark => {
+            image.forward().map_err(|e| tape_error(&e, false))?;
+            Err(object_sense(FILEMARK_DETECTED, SenseKey::NoSense, crate::Sense::FILEMARK, u64::from(asked)))
+        }
+        Object::Data(len) => {
+            if let Some(out) = out {
+                // Both bounded: `asked` is 24 bits, `len` was checked against the format's largest.
+                out.resize(asked.min(len) as usize, 0);
+                image.read_data(out).map_err(|e| tape_error(&e, false))?;
+            }
+            image.forward().map_err(|e| tape_error(&e, false))?;
+            if len == asked || (len < asked && t.sili) {
+                Ok(())
+            } else {
+                Err(object_sense(Asc::NO_ADDITIONAL_SENSE, SenseKey::NoSense, crate::Sense::ILI, residue(asked, len)))
+            }
+        }
+    }
+}
+
+/// Read (or verify) `blocks` blocks of `block_len` bytes; the residue is in blocks.
+fn read_fixed(
+    image: &mut TapeImage,
+    blocks: u32,
+    block_len: u32,
+    mut out: Option<&mut Vec<u8>>,
+) -> Result<(), Failure> {
+    for done in 0..blocks {
+        let left = u64::from(blocks - done);
+        match image.peek() {
+            Object::EndOfData => return Err(object_sense(END_OF_DATA, SenseKey::BlankCheck, 0, left)),
+            Object::Filemark => {
+                image.forward().map_err(|e| tape_error(&e, false))?;
+                return Err(object_sense(FILEMARK_DETECTED, SenseKey::NoSense, crate::Sense::FILEMARK, left));
+            }
+            Object::Data(len) if len != block_len => {
+                image.forward().map_err(|e| tape_error(&e, false))?;
+                return Err(object_sense(Asc::NO_ADDITIONAL_SENSE, SenseKey::NoSense, crate::Sense::ILI, left));
+            }
+            Object::Data(_) => {
+                if let Some(out) = out.as_deref_mut() {
+                    let at = out.len();
+                    out.resize(at + block_len as usize, 0);
+                    image.read_data(&mut out[at..]).map_err(|e| tape_error(&e, false))?;
+                }
+                image.forward().map_err(|e| tape_error(&e, false))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read(lu: &LogicalUnit, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), Failure> {
+    let state = tape(lu)?;
+    let mut drive = state.ready()?;
+    if t.length == 0 {
+        // No data and no motion (SSC-3 7.4).
+        return Ok(());
+    }
+    let block_len = state.block_len();
+    if t.fixed {
+        fixed_bytes(state, t.length)?;
+    }
+    flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+    let image = drive.image.as_mut().expect("ready drive has a tape");
+    if t.fixed {
+        read_fixed(image, t.length, block_len, out)
+    } else {
+        read_variable(image, t, out)
+    }
+}
+
+/// Whether the tape may be written at the position: DATA PROTECT for a write-protected unit or
+/// file, a cleaning cartridge, or a WORM tape anywhere but at its end of data.
+pub(crate) fn check_writable(lu: &LogicalUnit, image: &TapeImage) -> Result<(), Sense> {
+    if lu.write_protected() || !image.writable() {
+        return Err(Sense::new(SenseKey::DataProtect, Asc::WRITE_PROTECTED));
+    }
+    match image.medium_type() {
+        MediumType::Cleaning => Err(Sense::new(SenseKey::DataProtect, CLEANING_CARTRIDGE)),
+        MediumType::Worm if image.peek() != Object::EndOfData => Err(Sense::new(SenseKey::DataProtect, WORM_OVERWRITE)),
+        _ => Ok(()),
+    }
+}
+
+/// Where writing stops: the tape's capacity, and the early warning a sixteenth of it before.
+fn limits(image: &TapeImage) -> (u64, u64) {
+    let capacity = image.mam().max_capacity();
+    (capacity, capacity - capacity / 16)
+}
+
+/// Write `objects` (a block each; None is a filemark) at the position. Past the capacity the
+/// rest is refused with VOLUME OVERFLOW, `unit` saying what the INFORMATION field counts.
+fn append<'a>(
+    lu: &LogicalUnit,
+    drive: &mut Drive,
+    buffered: bool,
+    objects: impl ExactSizeIterator<Item = Option<&'a [u8]>>,
+    residue_of_rest: impl Fn(usize) -> u64,
+) -> Result<(), Failure> {
+    let image = drive.image.as_mut().expect("ready drive has a tape");
+    check_writable(lu, image)?;
+    let (capacity, early_warning) = limits(image);
+    let mut end = 0;
+    for (i, object) in objects.enumerate() {
+        let len = object.map_or(0, |b| b.len() as u32);
+        end = image.end_after_write(len);
+        if end > capacity {
+            let sense = Sense::new(SenseKey::VolumeOverflow, END_OF_MEDIUM)
+                .with_stream(Sense::EOM)
+                .with_information(residue_of_rest(i));
+            drive.dirty = true;
+            return Err(sense.into());
+        }
+        let result = match object {
+            Some(block) => image.write_block(block, !buffered),
+            None => image.write_filemark(!buffered),
+        };
+        result.map_err(|e| tape_error(&e, true))?;
+        drive.dirty |= buffered;
+    }
+    if end > early_warning {
+        return Err(Sense::new(SenseKey::NoSense, END_OF_MEDIUM).with_stream(Sense::EOM).with_information(0).into());
+    }
+    Ok(())
+}
+
+fn write(lu: &LogicalUnit, t: Transfer, data: &[u8]) -> Result<(), Failure> {
+    let state = tape(lu)?;
+    let mut drive = state.ready()?;
+    if t.length == 0 {
+        return Ok(());
+    }
+    let buffered = state.buffered();
+    if t.fixed {
+        let len = fixed_bytes(state, t.length)? as usize;
+        let block = state.block_len() as usize;
+        // Whole blocks only (the shared path refused a data-out ending inside one).
+        let data = &data[..len.min(data.len())];
+        let blocks = data.chunks_exact(block);
+        let total = t.length as usize;
+        append(lu, &mut drive, buffered, blocks.map(Some), |i| (total - i) as u64)
+    } else {
+        let len = t.length as usize;
+        if data.len() < len {
+            return Err(Sense::illegal_request(Asc::INVALID_FIELD_IN_INFORMATION_UNIT).into());
+        }
+        append(lu, &mut drive, buffered, std::iter::once(Some(&data[..len])), |_| u64::from(t.length))
+    }
+}
+
+/// WRITE FILEMARKS(6): IMMED and the count; setmarks (WSMK) are not supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteFilemarks {
+    pub immed: bool,
+    pub count: u32,
+}
+
+impl Cdb for WriteFilemarks {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        Ok(WriteFilemarks { immed: c[1] & 0x01 != 0, count: be24(c, 2) })
+    }
+}
+
+/// Write the filemarks, then (without IMMED) make everything written so far durable: the point
+/// where backup software knows its file is on tape (SSC-3 7.10). A count of 0 only flushes.
+fn write_filemarks(lu: &LogicalUnit, c: WriteFilemarks) -> Result<(), Failure> {
+    let state = tape(lu)?;
+    let mut drive = state.ready()?;
+    if c.count > 0 {
+        let count = c.count as usize;
+        let marks = (0..count).map(|_| None);
+        let result = append(lu, &mut drive, true, marks, |i| (count - i) as u64);
+        if !c.immed {
+            flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+        }
+        return result;
+    }
+    if !c.immed {
+        flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+    }
+    Ok(())
+}
+
+pub(crate) const READ6: Handler = now!(Transfer, |req, t| read(req.lu, t, Some(req.data_in)));
+pub(crate) const VERIFY6: Handler = now!(Transfer, |req, t| read(req.lu, t, None));
+pub(crate) const WRITE6: Handler = now!(Transfer, |req, t| write(req.lu, t, req.data_out));
+pub(crate) const WRITE_FILEMARKS: Handler = now!(WriteFilemarks, |req, c| write_filemarks(req.lu, c));
