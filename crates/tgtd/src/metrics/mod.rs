@@ -8,6 +8,7 @@
 pub mod collect;
 pub mod http;
 pub mod stats_view;
+mod targets;
 
 use crate::Daemon;
 use std::sync::atomic::{AtomicU64, Ordering};

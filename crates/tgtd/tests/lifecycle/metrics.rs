@@ -14,7 +14,7 @@ const READS: u32 = 200;
 const IO: usize = 4096;
 
 /// `GET path` over HTTP/1.0 to 127.0.0.1:port; the status line and the body.
-fn http_get(port: u16, path: &str) -> (String, String) {
+pub fn http_get(port: u16, path: &str) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
@@ -25,7 +25,7 @@ fn http_get(port: u16, path: &str) -> (String, String) {
 }
 
 /// The value of the sample of `name` whose labels include every one of `labels` (`key="value"`).
-fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
         let (series, value) = line.rsplit_once(' ')?;
         let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
