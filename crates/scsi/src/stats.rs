@@ -9,7 +9,7 @@
 //! the shards. A `LunStatsSnapshot`'s counters are each exact, though not captured at one instant
 //! together.
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -144,6 +144,16 @@ fn thread_slot() -> usize {
     })
 }
 
+/// Whether commands are counted at all (see `set_counting`).
+static COUNTING: AtomicBool = AtomicBool::new(true);
+
+/// Turn counting off (or on again) in the whole process. Only for measuring what counting costs:
+/// tgtd turns it off when told to by `RTGT_LUN_STATS=off` (bench/compare's metrics comparison);
+/// with it off every counter stays where it was.
+pub fn set_counting(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
 /// The counters of one logical unit, held by it for its whole life.
 #[derive(Debug)]
 pub struct LunStats {
@@ -174,9 +184,10 @@ pub enum Outcome {
 /// (the transport abandoned the command), it still leaves the in-flight count.
 #[derive(Debug)]
 pub struct InFlight<'a> {
-    stats: &'a LunStats,
+    /// None when counting is off.
+    stats: Option<&'a LunStats>,
     kind: CommandKind,
-    arrived: Instant,
+    arrived: Option<Instant>,
 }
 
 impl LunStats {
@@ -187,8 +198,13 @@ impl LunStats {
 
     /// Count a command that has arrived for this unit.
     pub fn start(&self, opcode: u8) -> InFlight<'_> {
+        let kind = CommandKind::of(opcode);
+        if !COUNTING.load(Ordering::Relaxed) {
+            // No clock read either: off means the command path pays nothing but this load.
+            return InFlight { stats: None, kind, arrived: None };
+        }
         self.shard().in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight { stats: self, kind: CommandKind::of(opcode), arrived: Instant::now() }
+        InFlight { stats: Some(self), kind, arrived: Some(Instant::now()) }
     }
 
     pub fn snapshot(&self) -> LunStatsSnapshot {
@@ -211,7 +227,8 @@ impl LunStats {
 impl InFlight<'_> {
     /// The command's status is known: count it, its bytes or its error, and its latency.
     pub fn finish(self, outcome: Outcome) {
-        let shard = self.stats.shard();
+        let (Some(stats), Some(arrived)) = (self.stats, self.arrived) else { return };
+        let shard = stats.shard();
         shard.commands[self.kind as usize].fetch_add(1, Ordering::Relaxed);
         match outcome {
             Outcome::Good { bytes } => match self.kind {
@@ -231,8 +248,8 @@ impl InFlight<'_> {
             }
         }
         match self.kind {
-            CommandKind::Read => shard.read_latency.record(self.arrived.elapsed()),
-            CommandKind::Write => shard.write_latency.record(self.arrived.elapsed()),
+            CommandKind::Read => shard.read_latency.record(arrived.elapsed()),
+            CommandKind::Write => shard.write_latency.record(arrived.elapsed()),
             CommandKind::Unmap | CommandKind::Other => {}
         }
         // `Drop` leaves the in-flight count.
@@ -242,7 +259,9 @@ impl InFlight<'_> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         // Wraps when this thread's shard saw fewer arrivals than departures; the sum is right.
-        self.stats.shard().in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(stats) = self.stats {
+            stats.shard().in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

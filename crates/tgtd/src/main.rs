@@ -42,6 +42,12 @@ fn run(options: Options) -> Result<()> {
     if !options.allow_core_dumps {
         keep_memory_private();
     }
+    // Measuring what counting costs (bench/compare --metrics) needs a daemon that does not count;
+    // nobody else wants one, so it is an environment switch and not an option.
+    if std::env::var_os("RTGT_LUN_STATS").is_some_and(|v| v == "off") {
+        tracing::warn!("RTGT_LUN_STATS=off: per-LUN statistics are not counted");
+        rtgt_scsi::stats::set_counting(false);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The lock is held (by this descriptor) for the rest of the daemon's life.
     let (state_dir, _lock) = state_dir(&options)?.unzip();
