@@ -181,6 +181,8 @@ impl Collector for DaemonCollector {
             },
         )?;
         super::targets::encode(&self.daemon, &mut encoder)?;
+        #[cfg(feature = "rbd")]
+        super::rbd::encode(&self.daemon, &mut encoder)?;
         self.encode_daemon(&mut encoder)
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod collect;
 pub mod http;
+#[cfg(feature = "rbd")]
+mod rbd;
 pub mod stats_view;
 mod targets;
 
