@@ -6,3 +6,4 @@ mod common;
 
 mod vhost_guest;
 mod vhost_management;
+mod vhost_metrics;
