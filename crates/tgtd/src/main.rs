@@ -56,9 +56,22 @@ fn run(options: Options) -> Result<()> {
         group: control_group,
         vhost_group,
         pid_file: options.pid_file.clone(),
-        metrics: options.metrics,
+        metrics: metrics_address(options.metrics)?,
     };
     runtime.block_on(serve(iscsi, control, state_dir, !options.no_restore, vhost, ready))
+}
+
+/// `--metrics`, else TGTD_METRICS (the systemd unit's environment file; empty or unset is off).
+fn metrics_address(option: Option<SocketAddr>) -> Result<Option<SocketAddr>> {
+    if option.is_some() {
+        return Ok(option);
+    }
+    match std::env::var("TGTD_METRICS") {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map(Some).with_context(|| format!("TGTD_METRICS={value:?} is not ADDR:PORT"))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The control socket and who may use it besides root and tgtd's own user.

@@ -234,3 +234,40 @@ fn prometheus_scrapes_the_known_load() {
         }
     }
 }
+
+/// The systemd unit's environment file sets TGTD_METRICS: an address turns /metrics on, and the
+/// file's default, empty, leaves it off without failing the start.
+#[test]
+fn tgtd_metrics_environment_variable() {
+    for (value, served) in [("", false), ("127.0.0.1:PORT", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, metrics) = (free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+            .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
+            .arg(dir.path().join("control.sock"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env("TGTD_METRICS", value.replace("PORT", &metrics.to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "tgtd exited with TGTD_METRICS={value:?}");
+            assert!(Instant::now() < deadline, "tgtd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The metrics listener is bound just after the portals: give it a moment either way.
+        let settle = Instant::now() + Duration::from_secs(2);
+        let mut up = TcpStream::connect(("127.0.0.1", metrics)).is_ok();
+        while !up && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(50));
+            up = TcpStream::connect(("127.0.0.1", metrics)).is_ok();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(up, served, "TGTD_METRICS={value:?}");
+    }
+}
