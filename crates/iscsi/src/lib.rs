@@ -23,6 +23,9 @@
 //!   write budget may go without Data-Out before it ends with INITIATOR RESPONSE TIMEOUT (default 30 s).
 //! - `Registry::set_max_sessions(n)` / `max_sessions()` / `session_count()`: the daemon-wide bound on
 //!   sessions (logins past it get 0x0302); a target's own bound is its `MaxSessions` parameter.
+//! - `IscsiTarget::counters()` / `Registry::untargeted_counters()`: logins accepted and refused by
+//!   reason, CHAP failures, digest errors and Rejects (`counters`), for /metrics;
+//!   `Registry::write_budget_waits()`: writes whose R2Ts waited for budget.
 //!
 //! Inside, one folder per phase of a connection's life: `pdu/` (framing); `login/` (the state
 //! machine, `negotiate` for keys, `auth` with `chap` and `auth_guard` for the security stage,
@@ -32,9 +35,10 @@
 //! `connection`, one handler per request: `scsi_command`, `data_out` with its own `state`, `tmf`,
 //! `discovery` (Text), `nop`, `logout`; `execute` runs a command, `sense` builds the sense data iSCSI
 //! answers with itself). Beside them: `text` (key=value), `params`, `limits`, `accounts`,
-//! `registry`, `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue` and `write_budget`.
+//! `registry`, `counters` (what monitoring reads), `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue` and `write_budget`.
 
 pub mod accounts;
+pub mod counters;
 pub mod limits;
 pub mod params;
 pub mod pdu;

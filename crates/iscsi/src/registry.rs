@@ -3,6 +3,7 @@
 //! logins) and the portals being listened on. tgtd manages these; the login code reads them.
 
 use crate::accounts::{AccountError, AccountInfo, AccountStore, BoundAccounts};
+use crate::counters::IscsiCounters;
 use crate::limits::SessionLimit;
 use crate::login::auth_guard::{FailureThrottle, RecentChallenges};
 use crate::params::{NopParams, TargetParams};
@@ -77,6 +78,8 @@ pub struct IscsiTarget {
     pub(crate) sessions: Arc<TargetSessions>,
     /// tgtadm `--mode target --op update --name state --value offline|ready`.
     offline: AtomicBool,
+    /// Logins to it, CHAP failures, digest errors and Rejects on its connections.
+    pub(crate) counters: IscsiCounters,
 }
 
 impl IscsiTarget {
@@ -89,7 +92,12 @@ impl IscsiTarget {
             params: Mutex::new(TargetParams::default()),
             nop: Mutex::new(NopParams::default()),
             offline: AtomicBool::new(false),
+            counters: IscsiCounters::default(),
         })
+    }
+    /// What happened on its logins and connections (see `counters`).
+    pub fn counters(&self) -> &IscsiCounters {
+        &self.counters
     }
     /// The target's own state: while offline, new logins to it are refused with 0x0301 (as the
     /// system state, but for this target alone); its existing sessions go on, as in tgt.
@@ -242,6 +250,8 @@ pub struct Registry {
     pub(crate) write_budget: Arc<crate::write_budget::DaemonWriteBudget>,
     /// Set by tgtd when iSNS access control may be used; it answers "visible" while it is off.
     visibility: Mutex<Option<Arc<dyn TargetVisibility>>>,
+    /// What belongs to no target: discovery sessions, logins that named no known target.
+    pub(crate) untargeted: IscsiCounters,
 }
 
 impl Registry {
@@ -372,8 +382,17 @@ impl Registry {
     pub fn write_data_held(&self) -> u64 {
         self.write_budget.used()
     }
+    /// Writes whose R2Ts waited for room so far: (in their connection's budget, in the daemon's).
+    pub fn write_budget_waits(&self) -> (u64, u64) {
+        self.write_budget.waits()
+    }
     pub fn max_sessions(&self) -> u32 {
         self.session_limit.max()
+    }
+    /// The counters of logins and connections that belong to no target (discovery sessions,
+    /// logins naming no known target); each target has its own (`IscsiTarget::counters`).
+    pub fn untargeted_counters(&self) -> &IscsiCounters {
+        &self.untargeted
     }
     /// Sessions in existence now, on every target, discovery sessions included.
     pub fn session_count(&self) -> u32 {

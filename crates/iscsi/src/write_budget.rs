@@ -63,6 +63,9 @@ struct DaemonState {
 pub struct DaemonWriteBudget {
     limit: AtomicU64,
     state: Mutex<DaemonState>,
+    /// Writes whose R2Ts had to wait, by the budget that first refused them: the connection's, the
+    /// daemon's. Each write counts once, however often it is tried again.
+    waits: [AtomicU64; 2],
 }
 
 impl Default for DaemonWriteBudget {
@@ -70,6 +73,7 @@ impl Default for DaemonWriteBudget {
         DaemonWriteBudget {
             limit: AtomicU64::new(DEFAULT_DAEMON_WRITE_BUDGET),
             state: Mutex::new(DaemonState::default()),
+            waits: Default::default(),
         }
     }
 }
@@ -86,6 +90,18 @@ impl DaemonWriteBudget {
 
     pub fn used(&self) -> u64 {
         self.state.lock().held.used
+    }
+
+    /// Writes that waited for their R2Ts so far: (for their connection's budget, for the daemon's).
+    pub fn waits(&self) -> (u64, u64) {
+        (self.waits[0].load(Ordering::Relaxed), self.waits[1].load(Ordering::Relaxed))
+    }
+
+    fn count_wait(&self, r: &mut Reservation, daemons: bool) {
+        if !r.waited {
+            r.waited = true;
+            self.waits[usize::from(daemons)].fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -105,6 +121,8 @@ pub(crate) struct Reservation {
     budget: Arc<WriteBudget>,
     bytes: u64,
     admitted: bool,
+    /// Refused at least once (counted in `DaemonWriteBudget::waits`).
+    waited: bool,
 }
 
 impl WriteBudget {
@@ -119,7 +137,7 @@ impl WriteBudget {
             self.state.lock().used += bytes;
             self.daemon.state.lock().held.used += bytes;
         }
-        Reservation { budget: self.clone(), bytes, admitted: false }
+        Reservation { budget: self.clone(), bytes, admitted: false, waited: false }
     }
 
     /// Grow `r` to `total` bytes and admit it to R2Ts, if the growth fits in this connection's
@@ -132,11 +150,15 @@ impl WriteBudget {
         let more = total.saturating_sub(r.bytes);
         let mut mine = self.state.lock();
         if !mine.fits(more, self.limit) {
+            drop(mine);
+            self.daemon.count_wait(r, false);
             return false;
         }
         let mut daemon = self.daemon.state.lock();
         if !daemon.held.fits(more, self.daemon.limit()) {
             daemon.waiting.push(Arc::downgrade(self));
+            drop((mine, daemon));
+            self.daemon.count_wait(r, true);
             return false;
         }
         daemon.held.admit(more);
@@ -198,6 +220,8 @@ mod tests {
         assert!(b.admit(&mut second, 24 * MIB));
         // The budget is full: a third write waits, even a small one.
         assert!(!b.admit(&mut third, 512));
+        assert!(!b.admit(&mut third, 512));
+        assert_eq!(b.daemon.waits(), (1, 0), "one write that waited, counted once");
         assert_eq!(b.used(), 64 * MIB);
         drop(first);
         assert_eq!(b.used(), 24 * MIB);
@@ -269,6 +293,8 @@ mod tests {
         assert!(b.admit(&mut wb, 24 * MIB));
         drop((wb, wb2));
         assert_eq!((daemon.used(), b.used()), (0, 0));
+        // wb waited once for the daemon's budget, however often it was tried.
+        assert_eq!(daemon.waits(), (0, 1));
     }
 
     #[tokio::test]

@@ -3,10 +3,14 @@
 //!
 //! Recorded by `exec` once per command where its status is known; read by whoever exports them
 //! (tgtd's /metrics, `tgtadm --op stats`). The command path pays a few relaxed atomic adds and one
-//! clock read on each end: nothing here takes a lock or allocates. Readers take a `LunStatsSnapshot`;
-//! its counters are each exact, though not captured at one instant together.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! clock read on each end: nothing here takes a lock or allocates. The counters are sharded: each
+//! thread adds to its own cache-line-aligned shard (threads are given shards round robin), so
+//! commands of one busy LUN running on every core do not fight over one cache line; readers sum
+//! the shards. A `LunStatsSnapshot`'s counters are each exact, though not captured at one instant
+//! together.
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What a command does with the medium, for counting. Chosen from the operation code alone (the
@@ -69,15 +73,24 @@ impl Histogram {
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
-    fn snapshot(&self) -> HistogramSnapshot {
+    /// The sum of several shards' histograms.
+    fn snapshot<'a>(shards: impl Iterator<Item = &'a Histogram>) -> HistogramSnapshot {
+        let mut own = [0u64; LATENCY_BOUNDS_US.len() + 1];
+        let mut sum_ns = 0u64;
+        for h in shards {
+            for (total, bucket) in own.iter_mut().zip(h.buckets.iter()) {
+                *total += bucket.load(Ordering::Relaxed);
+            }
+            sum_ns = sum_ns.wrapping_add(h.sum_ns.load(Ordering::Relaxed));
+        }
         let mut cumulative = [0u64; LATENCY_BOUNDS_US.len()];
         let mut running = 0u64;
-        for (i, slot) in cumulative.iter_mut().enumerate() {
-            running += self.buckets[i].load(Ordering::Relaxed);
+        for (slot, bucket) in cumulative.iter_mut().zip(own.iter()) {
+            running += bucket;
             *slot = running;
         }
-        let count = running + self.buckets[LATENCY_BOUNDS_US.len()].load(Ordering::Relaxed);
-        HistogramSnapshot { cumulative, count, sum: Duration::from_nanos(self.sum_ns.load(Ordering::Relaxed)) }
+        let count = running + own[LATENCY_BOUNDS_US.len()];
+        HistogramSnapshot { cumulative, count, sum: Duration::from_nanos(sum_ns) }
     }
 }
 
@@ -90,20 +103,67 @@ pub struct HistogramSnapshot {
     pub sum: Duration,
 }
 
-/// The counters of one logical unit, held by it for its whole life.
+/// One shard of a unit's counters: what the threads mapped to it have counted. Aligned to 128
+/// bytes (two cache lines, as adjacent-line prefetchers pair them) so no two shards share a line.
 #[derive(Debug, Default)]
-pub struct LunStats {
+#[repr(align(128))]
+struct Shard {
     commands: [AtomicU64; 4],
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
     /// Indexed by the sense key's value (0..=15).
     errors: [AtomicU64; 16],
     reservation_conflicts: AtomicU64,
+    /// Arrivals minus departures, wrapping: a command may arrive on one thread and leave on
+    /// another, so one shard's value alone means nothing; the wrapping sum of all is exact.
     in_flight: AtomicU64,
     /// Read and write latency; other kinds are too mixed (INQUIRY next to a 1 GiB VERIFY) for one
     /// histogram to say anything.
     read_latency: Histogram,
     write_latency: Histogram,
+}
+
+/// How many shards each unit has: the CPUs the process may use, rounded up to a power of two, at
+/// most 64 (past that, threads share shards; a share is still far from one line for all).
+fn shard_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 64).next_power_of_two())
+}
+
+/// This thread's shard index (before reduction modulo the shard count), given on first use.
+fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SLOT.with(|slot| {
+        if slot.get() == usize::MAX {
+            slot.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        slot.get()
+    })
+}
+
+/// Whether commands are counted at all (see `set_counting`).
+static COUNTING: AtomicBool = AtomicBool::new(true);
+
+/// Turn counting off (or on again) in the whole process. Only for measuring what counting costs:
+/// tgtd turns it off when told to by `RTGT_LUN_STATS=off` (bench/compare's metrics comparison);
+/// with it off every counter stays where it was.
+pub fn set_counting(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
+/// The counters of one logical unit, held by it for its whole life.
+#[derive(Debug)]
+pub struct LunStats {
+    shards: Box<[Shard]>,
+}
+
+impl Default for LunStats {
+    fn default() -> Self {
+        LunStats { shards: (0..shard_count()).map(|_| Shard::default()).collect() }
+    }
 }
 
 /// How a command ended, as the statistics count it.
@@ -124,29 +184,42 @@ pub enum Outcome {
 /// (the transport abandoned the command), it still leaves the in-flight count.
 #[derive(Debug)]
 pub struct InFlight<'a> {
-    stats: &'a LunStats,
+    /// None when counting is off.
+    stats: Option<&'a LunStats>,
     kind: CommandKind,
-    arrived: Instant,
+    arrived: Option<Instant>,
 }
 
 impl LunStats {
+    /// The calling thread's shard (the count is a power of two: a mask, no division).
+    fn shard(&self) -> &Shard {
+        &self.shards[thread_slot() & (self.shards.len() - 1)]
+    }
+
     /// Count a command that has arrived for this unit.
     pub fn start(&self, opcode: u8) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight { stats: self, kind: CommandKind::of(opcode), arrived: Instant::now() }
+        let kind = CommandKind::of(opcode);
+        if !COUNTING.load(Ordering::Relaxed) {
+            // No clock read either: off means the command path pays nothing but this load.
+            return InFlight { stats: None, kind, arrived: None };
+        }
+        self.shard().in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight { stats: Some(self), kind, arrived: Some(Instant::now()) }
     }
 
     pub fn snapshot(&self) -> LunStatsSnapshot {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sum = |field: &dyn Fn(&Shard) -> &AtomicU64| {
+            self.shards.iter().fold(0u64, |total, shard| total.wrapping_add(field(shard).load(Ordering::Relaxed)))
+        };
         LunStatsSnapshot {
-            commands: std::array::from_fn(|i| load(&self.commands[i])),
-            bytes_read: load(&self.bytes_read),
-            bytes_written: load(&self.bytes_written),
-            errors: std::array::from_fn(|i| load(&self.errors[i])),
-            reservation_conflicts: load(&self.reservation_conflicts),
-            in_flight: load(&self.in_flight),
-            read_latency: self.read_latency.snapshot(),
-            write_latency: self.write_latency.snapshot(),
+            commands: std::array::from_fn(|i| sum(&|s| &s.commands[i])),
+            bytes_read: sum(&|s| &s.bytes_read),
+            bytes_written: sum(&|s| &s.bytes_written),
+            errors: std::array::from_fn(|i| sum(&|s| &s.errors[i])),
+            reservation_conflicts: sum(&|s| &s.reservation_conflicts),
+            in_flight: sum(&|s| &s.in_flight),
+            read_latency: Histogram::snapshot(self.shards.iter().map(|s| &s.read_latency)),
+            write_latency: Histogram::snapshot(self.shards.iter().map(|s| &s.write_latency)),
         }
     }
 }
@@ -154,28 +227,29 @@ impl LunStats {
 impl InFlight<'_> {
     /// The command's status is known: count it, its bytes or its error, and its latency.
     pub fn finish(self, outcome: Outcome) {
-        let stats = self.stats;
-        stats.commands[self.kind as usize].fetch_add(1, Ordering::Relaxed);
+        let (Some(stats), Some(arrived)) = (self.stats, self.arrived) else { return };
+        let shard = stats.shard();
+        shard.commands[self.kind as usize].fetch_add(1, Ordering::Relaxed);
         match outcome {
             Outcome::Good { bytes } => match self.kind {
                 CommandKind::Read => {
-                    stats.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+                    shard.bytes_read.fetch_add(bytes, Ordering::Relaxed);
                 }
                 CommandKind::Write => {
-                    stats.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+                    shard.bytes_written.fetch_add(bytes, Ordering::Relaxed);
                 }
                 CommandKind::Unmap | CommandKind::Other => {}
             },
             Outcome::CheckCondition { sense_key } => {
-                stats.errors[usize::from(sense_key & 0x0f)].fetch_add(1, Ordering::Relaxed);
+                shard.errors[usize::from(sense_key & 0x0f)].fetch_add(1, Ordering::Relaxed);
             }
             Outcome::ReservationConflict => {
-                stats.reservation_conflicts.fetch_add(1, Ordering::Relaxed);
+                shard.reservation_conflicts.fetch_add(1, Ordering::Relaxed);
             }
         }
         match self.kind {
-            CommandKind::Read => stats.read_latency.record(self.arrived.elapsed()),
-            CommandKind::Write => stats.write_latency.record(self.arrived.elapsed()),
+            CommandKind::Read => shard.read_latency.record(arrived.elapsed()),
+            CommandKind::Write => shard.write_latency.record(arrived.elapsed()),
             CommandKind::Unmap | CommandKind::Other => {}
         }
         // `Drop` leaves the in-flight count.
@@ -184,7 +258,10 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        // Wraps when this thread's shard saw fewer arrivals than departures; the sum is right.
+        if let Some(stats) = self.stats {
+            stats.shard().in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -262,11 +339,41 @@ mod tests {
         h.record(Duration::from_micros(50));
         h.record(Duration::from_micros(51));
         h.record(Duration::from_secs(60));
-        let s = h.snapshot();
+        let s = Histogram::snapshot(std::iter::once(&h));
         assert_eq!(s.cumulative[0], 1);
         assert_eq!(s.cumulative[1], 2);
         assert_eq!(s.cumulative[LATENCY_BOUNDS_US.len() - 1], 2);
         assert_eq!(s.count, 3);
         assert_eq!(s.sum, Duration::from_micros(60_000_101));
+    }
+
+    /// Commands counted on many threads at once, some arriving on one thread and finishing on
+    /// another, add up exactly: no count is lost between shards, and in-flight returns to zero.
+    #[test]
+    fn shards_sum_exactly_across_threads() {
+        let stats = std::sync::Arc::new(LunStats::default());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let stats = stats.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1000u64 {
+                        stats.start(0x2a).finish(Outcome::Good { bytes: 512 + t + i % 2 });
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        // Arrive here, leave there.
+        let arrived = stats.start(0x28);
+        assert_eq!(stats.snapshot().in_flight, 1);
+        std::thread::scope(|scope| {
+            scope.spawn(|| arrived.finish(Outcome::Good { bytes: 4096 }));
+        });
+        let s = stats.snapshot();
+        assert_eq!(s.commands(CommandKind::Write), 8000);
+        let bytes: u64 = (0..8u64).map(|t| 1000 * (512 + t) + 500).sum();
+        assert_eq!(s.bytes_written, bytes);
+        assert_eq!((s.write_latency.count, s.read_latency.count, s.bytes_read), (8000, 1, 4096));
+        assert_eq!(s.in_flight, 0);
     }
 }

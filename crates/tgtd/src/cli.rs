@@ -51,8 +51,10 @@ pub struct Options {
     #[arg(long = "vhost-user-scsi", value_name = "controller=PATH[,tid=N]")]
     pub vhost_user_scsi: Vec<String>,
 
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default). Anyone who can reach
-    /// the address can read them: bind to loopback or a management network.
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default; also set by the
+    /// environment variable TGTD_METRICS, which the systemd unit's environment file sets; empty is
+    /// off). Anyone who can reach the address can read them: bind to loopback or a management
+    /// network.
     #[arg(long = "metrics", value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
 

@@ -42,6 +42,12 @@ fn run(options: Options) -> Result<()> {
     if !options.allow_core_dumps {
         keep_memory_private();
     }
+    // Measuring what counting costs (bench/compare --metrics) needs a daemon that does not count;
+    // nobody else wants one, so it is an environment switch and not an option.
+    if std::env::var_os("RTGT_LUN_STATS").is_some_and(|v| v == "off") {
+        tracing::warn!("RTGT_LUN_STATS=off: per-LUN statistics are not counted");
+        rtgt_scsi::stats::set_counting(false);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The lock is held (by this descriptor) for the rest of the daemon's life.
     let (state_dir, _lock) = state_dir(&options)?.unzip();
@@ -50,9 +56,22 @@ fn run(options: Options) -> Result<()> {
         group: control_group,
         vhost_group,
         pid_file: options.pid_file.clone(),
-        metrics: options.metrics,
+        metrics: metrics_address(options.metrics)?,
     };
     runtime.block_on(serve(iscsi, control, state_dir, !options.no_restore, vhost, ready))
+}
+
+/// `--metrics`, else TGTD_METRICS (the systemd unit's environment file; empty or unset is off).
+fn metrics_address(option: Option<SocketAddr>) -> Result<Option<SocketAddr>> {
+    if option.is_some() {
+        return Ok(option);
+    }
+    match std::env::var("TGTD_METRICS") {
+        Ok(value) if !value.trim().is_empty() => {
+            value.trim().parse().map(Some).with_context(|| format!("TGTD_METRICS={value:?} is not ADDR:PORT"))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The control socket and who may use it besides root and tgtd's own user.

@@ -476,3 +476,45 @@ fn a_full_cluster_answers_space_allocation_failed() {
     let log = tgtd.log();
     assert!(log.contains("backing store I/O failed"), "no log line for the failure:\n{log}");
 }
+
+/// /metrics reports librbd's calls on an RBD LUN: every write, read and flush the commands made,
+/// with their latency, and no errors.
+#[test]
+fn metrics_count_librbd_calls() {
+    let conf = conf();
+    let port = common::free_port();
+    let tgtd = Tgtd::start_with(&["--metrics", &format!("127.0.0.1:{port}")]);
+    let iqn = "iqn.2026-11.org.rtgt.test:rbd-metrics";
+    let name = image(&conf, 16);
+    add_rbd_target(&tgtd, 1, iqn, &conf, &name, "");
+    let mut c = login(&tgtd, iqn);
+    for i in 0..20u32 {
+        assert_eq!(c.write10(1, i * 8, &pattern(i as u8, 4096), 512).unwrap().status, 0);
+    }
+    for i in 0..10u32 {
+        assert_eq!(c.read10(1, i * 8, 8, 512).unwrap().status, 0);
+    }
+    assert_eq!(c.scsi(1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).unwrap().status, 0);
+    let text = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut t = String::new();
+        s.read_to_string(&mut t).unwrap();
+        t
+    };
+    let value = |series: &str| {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    let lun = format!("tid=\"1\",target=\"{iqn}\",lun=\"1\"");
+    // Unit attention handling and the initiator's probing read nothing from the image; only
+    // these commands did.
+    assert_eq!(value(&format!("rtgt_rbd_op_latency_seconds_count{{{lun},op=\"write\"}}")), 20.0);
+    assert_eq!(value(&format!("rtgt_rbd_op_latency_seconds_count{{{lun},op=\"read\"}}")), 10.0);
+    assert!(value(&format!("rtgt_rbd_op_latency_seconds_count{{{lun},op=\"flush\"}}")) >= 1.0);
+    assert!(value(&format!("rtgt_rbd_op_latency_seconds_sum{{{lun},op=\"write\"}}")) > 0.0);
+    assert_eq!(value(&format!("rtgt_rbd_op_errors_total{{{lun},op=\"write\"}}")), 0.0);
+}

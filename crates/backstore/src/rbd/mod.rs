@@ -2,7 +2,7 @@
 //!
 //! Layout: `ffi` declares the C functions, `options` parses the image path and `--bsopts`,
 //! `image` connects and opens (blocking, done once per LUN), `aio` turns a librbd completion
-//! into a future. Every I/O here is submitted with an rbd_aio_* call and awaited; no runtime thread
+//! into a future, `op_stats` counts each librbd call's latency and errors for /metrics. Every I/O here is submitted with an rbd_aio_* call and awaited; no runtime thread
 //! ever waits for the cluster.
 //!
 //! Durability: librbd's cache (on by default) acknowledges writes before any OSD has them, so a
@@ -18,6 +18,7 @@
 mod aio;
 mod ffi;
 mod image;
+pub mod op_stats;
 mod options;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS
 use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
 use aio::{submit, BufferPool, Request};
 use image::{errno, Image};
+use op_stats::{RbdOp, RbdOpStats};
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub struct RbdStore {
     readonly: bool,
     volatile_cache: bool,
     pool: Arc<BufferPool>,
+    /// Latency and errors of every librbd call, for /metrics (boxed: the enum of stores stays small).
+    op_stats: Box<RbdOpStats>,
 }
 
 /// The only size librbd's compare-and-write accepts (see `compare_and_write`).
@@ -98,6 +102,7 @@ impl RbdStore {
             readonly,
             volatile_cache,
             pool: Arc::new(BufferPool::default()),
+            op_stats: Box::default(),
         })
     }
 
@@ -107,6 +112,21 @@ impl RbdStore {
         let enabled = image.image_override("rbd_cache").or_else(|| image.conf_get("rbd_cache"));
         let policy = image.image_override("rbd_cache_policy").or_else(|| image.conf_get("rbd_cache_policy"));
         enabled.as_deref() != Some("false") && policy.as_deref() != Some("writethrough")
+    }
+
+    /// How librbd's calls on this image went: latency and errors per kind of call.
+    pub fn op_stats(&self) -> &RbdOpStats {
+        &self.op_stats
+    }
+
+    /// Await a submitted librbd call and record how long it took and whether it failed.
+    async fn timed(&self, op: RbdOp, done: impl std::future::Future<Output = isize>) -> isize {
+        let started = std::time::Instant::now();
+        let r = done.await;
+        // A miscompare is COMPARE AND WRITE's answer, not a failure of the cluster.
+        let failed = r < 0 && !(op == RbdOp::CompareAndWrite && r == -(libc::EILSEQ as isize));
+        self.op_stats.record(op, started.elapsed(), failed);
+        r
     }
 
     /// The image as `pool/image[@snapshot]`.
@@ -148,7 +168,7 @@ impl RbdStore {
         // SAFETY: live image; no buffer involved.
         let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_discard(self.image.handle, offset, len, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
-        check(ErrorKind::Unmap, offset, done.await).map(|_| ())
+        check(ErrorKind::Unmap, offset, self.timed(RbdOp::Discard, done).await).map(|_| ())
     }
 
     fn write_check(&self, op: ErrorKind, offset: u64, len: u64) -> Result<(), BackstoreError> {
@@ -163,7 +183,7 @@ impl RbdStore {
         // SAFETY: live image; the completion belongs to `req` (see `aio::submit`).
         let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_flush(self.image.handle, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Flush, 0, errno(i64::from(r))))?;
-        check(ErrorKind::Flush, 0, done.await).map(|_| ())
+        check(ErrorKind::Flush, 0, self.timed(RbdOp::Flush, done).await).map(|_| ())
     }
 
     /// Zero a range, deallocating whole objects (librbd's write_zeroes is a discard that also
@@ -177,7 +197,7 @@ impl RbdStore {
             submit(&req, |_, c| unsafe { ffi::rbd_aio_write_zeroes(self.image.handle, offset, len_usize, c, 0, 0) }
                 as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
-        check(ErrorKind::Unmap, offset, done.await).map(|_| ())
+        check(ErrorKind::Unmap, offset, self.timed(RbdOp::Discard, done).await).map(|_| ())
     }
 }
 
@@ -198,7 +218,7 @@ impl BlockStore for RbdStore {
             unsafe { ffi::rbd_aio_read(self.image.handle, offset, len, ptr as *mut c_char, c) as isize }
         })
         .map_err(|r| BackstoreError::io(ErrorKind::Read, offset, errno(i64::from(r))))?;
-        let n = check(ErrorKind::Read, offset, done.await)?;
+        let n = check(ErrorKind::Read, offset, self.timed(RbdOp::Read, done).await)?;
         if n != buf.len() {
             return Err(BackstoreError::io(ErrorKind::Read, offset, std::io::Error::from_raw_os_error(libc::EIO)));
         }
@@ -216,7 +236,7 @@ impl BlockStore for RbdStore {
                 unsafe { ffi::rbd_aio_write(self.image.handle, offset, len, ptr as *const c_char, c) as isize }
             })
             .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
-            check(ErrorKind::Write, offset, done.await)?;
+            check(ErrorKind::Write, offset, self.timed(RbdOp::Write, done).await)?;
         }
         if fua && self.volatile_cache {
             // A failed flush fails this write: report it at the write's offset.
@@ -265,7 +285,7 @@ impl BlockStore for RbdStore {
             }
         })
         .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
-        check(ErrorKind::Write, offset, done.await).map(|_| ())
+        check(ErrorKind::Write, offset, self.timed(RbdOp::WriteSame, done).await).map(|_| ())
     }
 
     async fn compare_and_write(&self, offset: u64, expected: &[u8], data: &[u8]) -> Result<(), BackstoreError> {
@@ -303,7 +323,7 @@ impl BlockStore for RbdStore {
             }
         })
         .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
-        let r = done.await;
+        let r = self.timed(RbdOp::CompareAndWrite, done).await;
         if r == -(libc::EILSEQ as isize) {
             return Err(BackstoreError::Miscompare {
                 offset: mismatch_in_range(req.completed_mismatch(), offset, len),

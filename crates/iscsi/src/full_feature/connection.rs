@@ -4,6 +4,7 @@
 
 use super::data_out::state::DataOutState;
 use super::pending_text::PendingText;
+use crate::counters::IscsiCounters;
 use crate::params::SessionParams;
 use crate::pdu::{Bhs, Opcode, RESERVED_TAG};
 use crate::registry::{IscsiTarget, Registry};
@@ -100,8 +101,15 @@ impl Conn {
         let _ = self.out.send(Outgoing::Pdu { bhs, data, stat });
     }
 
+    /// Where this connection's events are counted: its target's counters, or the daemon's for a
+    /// discovery session.
+    pub fn counters(&self) -> &IscsiCounters {
+        self.target.as_ref().map_or(&self.registry.untargeted, |t| &t.counters)
+    }
+
     /// Send a Reject carrying the offending header (11.17).
     pub fn reject(&self, reason: RejectReason, rejected: &Bhs) {
+        self.counters().reject(reason as u8);
         let mut h = Bhs::new(Opcode::Reject);
         h.0[2] = reason as u8;
         h.set_itt(RESERVED_TAG);

@@ -15,6 +15,7 @@ mod tmf;
 
 pub(crate) use connection::Conn;
 
+use crate::counters::DigestKind;
 use crate::pdu::{Opcode, Pdu, PduError, PduReader};
 use crate::session::ConnControl;
 use crate::writer::Outgoing;
@@ -67,6 +68,7 @@ impl Conn {
             let pdu = match r {
                 Ok(p) => p,
                 Err(PduError::DataDigest) => {
+                    self.counters().digest_error(DigestKind::Data);
                     // 7.8: the PDU is discarded. Its data cannot be recovered at ERL 0, so a command or
                     // Data-Out ends the connection; anything else just gets the Reject.
                     let h = reader.last_header().clone();
@@ -86,6 +88,11 @@ impl Conn {
                     break;
                 }
                 Err(e) => {
+                    if matches!(e, PduError::HeaderDigest) {
+                        // 7.8: the header cannot be trusted, not even its length; at ERL 0 the
+                        // connection ends.
+                        self.counters().digest_error(DigestKind::Header);
+                    }
                     tracing::debug!(peer = %self.peer, "connection ends: {e}");
                     break;
                 }

@@ -81,6 +81,11 @@ impl Security {
         matches!(&self.method, Method::Chap(c) if !c.is_done())
     }
 
+    /// CHAP was agreed (its exchange started, whether or not it completed).
+    pub fn chap_agreed(&self) -> bool {
+        matches!(&self.method, Method::Chap(_))
+    }
+
     /// The user the initiator authenticated as, if it did.
     pub fn user(&self) -> Option<&str> {
         match &self.method {

@@ -5,6 +5,7 @@
 //! session (MaxConnections, 0x0206). Failures answer with a
 //! login status class and detail (11.13.5), then the connection closes.
 
+use crate::counters::{IscsiCounters, LoginRefusal};
 use crate::login::auth::AuthError;
 use crate::login::chap::ChapKeys;
 use crate::login::negotiate::Negotiation;
@@ -71,12 +72,29 @@ pub(crate) async fn login<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     sock: &mut W,
     ctx: &ConnCtx,
 ) -> Option<LoggedIn> {
-    match tokio::time::timeout(ctx.registry.login_timeout(), login_inner(reader, sock, ctx)).await {
+    let mut st = Login::new();
+    match tokio::time::timeout(ctx.registry.login_timeout(), login_inner(reader, sock, ctx, &mut st)).await {
         Ok(r) => r,
         Err(_) => {
             tracing::debug!(peer = %ctx.peer, "login timed out");
+            counters(&st, ctx).login_refused(LoginRefusal::Timeout);
             None
         }
+    }
+}
+
+/// Where a login's outcome is counted: the target it named, once found, else the daemon's
+/// counters of what belongs to no target.
+fn counters<'a>(st: &'a Login, ctx: &'a ConnCtx) -> &'a IscsiCounters {
+    st.named_target.as_ref().map_or(&ctx.registry.untargeted, |t| &t.counters)
+}
+
+/// Count a login refused with `status` (the answer is being sent).
+fn count_refusal(st: &Login, ctx: &ConnCtx, status: LoginStatus) {
+    let counters = counters(st, ctx);
+    counters.login_refused(LoginRefusal::from_status(status.0, status.1));
+    if st.chap_failed {
+        counters.chap_failure();
     }
 }
 
@@ -84,9 +102,9 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: &mut PduReader<R>,
     sock: &mut W,
     ctx: &ConnCtx,
+    st: &mut Login,
 ) -> Option<LoggedIn> {
     reader.max_data_segment = LOGIN_DATA_LIMIT;
-    let mut st = Login::new();
     loop {
         let pdu = tokio::select! {
             r = reader.read_pdu_if(|h| h.opcode_raw() == Opcode::LoginRequest as u8) => match r {
@@ -96,9 +114,10 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     // during login): an initiator error. The segment is not read; the login ends.
                     tracing::info!(peer = %ctx.peer, len, limit, "login PDU over the segment limit");
                     if st.first {
-                        take_first_header(&mut st, reader.last_header());
+                        take_first_header(st, reader.last_header());
                     }
-                    let _ = send_status(sock, &st, ctx, LoginStatus::INITIATOR_ERROR).await;
+                    count_refusal(st, ctx, LoginStatus::INITIATOR_ERROR);
+                    let _ = send_status(sock, st, ctx, LoginStatus::INITIATOR_ERROR).await;
                     return None;
                 }
                 Err(e) => {
@@ -110,36 +129,39 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         };
         if pdu.bhs.opcode_raw() != Opcode::LoginRequest as u8 {
             // 6.3: only Login Requests are allowed before the full feature phase.
+            count_refusal(st, ctx, LoginStatus::INITIATOR_ERROR);
             if !st.first {
-                let _ = send_status(sock, &st, ctx, LoginStatus::INITIATOR_ERROR).await;
+                let _ = send_status(sock, st, ctx, LoginStatus::INITIATOR_ERROR).await;
             }
             return None;
         }
-        match step(&mut st, &pdu, ctx) {
+        match step(st, &pdu, ctx) {
             Ok(Step::Continue(resp)) => {
-                if write_response(sock, &st, ctx, &resp).await.is_err() {
+                if write_response(sock, st, ctx, &resp).await.is_err() {
                     return None;
                 }
                 st.stat_sn = st.stat_sn.wrapping_add(1);
             }
             Ok(Step::Done(resp, session)) => {
-                if write_response(sock, &st, ctx, &resp).await.is_err() {
+                if write_response(sock, st, ctx, &resp).await.is_err() {
                     session.end_if_alone(ctx.conn_id);
                     return None;
                 }
                 st.stat_sn = st.stat_sn.wrapping_add(1);
+                counters(st, ctx).login_accepted();
                 let params = st.neg.finish();
                 return Some(LoggedIn { session, target: st.target.clone(), params, stat_sn: st.stat_sn });
             }
             Err(status) => {
                 let who = st.initiator_name.as_deref().unwrap_or("");
                 tracing::info!(initiator = who, peer = %ctx.peer, class = status.0, detail = status.1, "login refused");
+                count_refusal(st, ctx, status);
                 if status == LoginStatus::AUTH_FAILURE {
                     // Repeated failures from one address wait longer and longer for their answer.
                     let delay = ctx.registry.auth_throttle.failure(ctx.peer.ip());
                     tokio::time::sleep(delay).await;
                 }
-                let _ = send_status(sock, &st, ctx, status).await;
+                let _ = send_status(sock, st, ctx, status).await;
                 return None;
             }
         }
@@ -263,6 +285,7 @@ fn step(st: &mut Login, pdu: &Pdu, ctx: &ConnCtx) -> Result<Step, LoginStatus> {
     if let Err(e) = auth_result {
         let who = st.initiator_name.as_deref().unwrap_or("");
         tracing::warn!(initiator = who, peer = %ctx.peer, "login authentication failed: {e}");
+        st.chap_failed = st.security.chap_agreed();
         return Err(if e.is_protocol_error() { LoginStatus::INITIATOR_ERROR } else { LoginStatus::AUTH_FAILURE });
     }
     if st.security.complete() && csg == STAGE_SECURITY && transit {
@@ -340,6 +363,7 @@ fn first_pdu_checks(st: &mut Login, target_name: Option<String>, ctx: &ConnCtx) 
         return Err(LoginStatus::MISSING_PARAMETER);
     };
     let target = ctx.registry.target_by_name(&name).ok_or(LoginStatus::NOT_FOUND)?;
+    st.named_target = Some(target.clone());
     if !ctx.registry.admits(&target, &initiator, ctx.peer.ip()) {
         return Err(LoginStatus::AUTHORIZATION_FAILURE);
     }

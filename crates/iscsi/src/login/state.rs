@@ -53,6 +53,11 @@ pub(super) struct Login {
     pub(super) initiator_name: Option<String>,
     pub(super) kind: SessionType,
     pub(super) target: Option<Arc<IscsiTarget>>,
+    /// The target the login named, once found: a refusal after that (ACL, CHAP, offline, bounds)
+    /// is counted against it.
+    pub(super) named_target: Option<Arc<IscsiTarget>>,
+    /// A CHAP exchange was agreed and failed.
+    pub(super) chap_failed: bool,
     /// The session this connection joins (TSIH != 0).
     pub(super) joining: Option<Arc<Session>>,
     pub(super) neg: Negotiation,
@@ -76,6 +81,8 @@ impl Login {
             initiator_name: None,
             kind: SessionType::Normal,
             target: None,
+            named_target: None,
+            chap_failed: false,
             joining: None,
             neg: Negotiation::new(Default::default(), false),
             declared_mrdsl: false,

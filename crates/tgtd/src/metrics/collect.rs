@@ -76,11 +76,15 @@ where
     Ok(())
 }
 
-fn counter(metric: &mut MetricEncoder, labels: &Vec<(&'static str, String)>, value: u64) -> std::fmt::Result {
+pub(super) fn counter(
+    metric: &mut MetricEncoder,
+    labels: &Vec<(&'static str, String)>,
+    value: u64,
+) -> std::fmt::Result {
     metric.encode_family(labels)?.encode_counter::<NoLabelSet, _, u64>(&value, None)
 }
 
-fn gauge(metric: &mut MetricEncoder, labels: &Vec<(&'static str, String)>, value: u64) -> std::fmt::Result {
+pub(super) fn gauge(metric: &mut MetricEncoder, labels: &Vec<(&'static str, String)>, value: u64) -> std::fmt::Result {
     metric.encode_family(labels)?.encode_gauge(&value)
 }
 
@@ -176,46 +180,14 @@ impl Collector for DaemonCollector {
                 histogram(m, &with(&u.labels, "direction", "write"), &u.stats.write_latency)
             },
         )?;
-        self.encode_targets(&mut encoder)?;
+        super::targets::encode(&self.daemon, &mut encoder)?;
+        #[cfg(feature = "rbd")]
+        super::rbd::encode(&self.daemon, &mut encoder)?;
         self.encode_daemon(&mut encoder)
     }
 }
 
 impl DaemonCollector {
-    fn encode_targets(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-        let targets: Vec<_> = self
-            .daemon
-            .targets
-            .iscsi_targets()
-            .into_iter()
-            .map(|t| {
-                let sessions = t.sessions();
-                let connections: usize = sessions.iter().map(|s| s.connections.len()).sum();
-                let labels = vec![("tid", t.tid().to_string()), ("target", t.name().to_string())];
-                (labels, sessions.len() as u64, connections as u64)
-            })
-            .collect();
-        let mut metric = encoder.encode_descriptor(
-            "rtgt_target_sessions",
-            "iSCSI sessions logged in to the target.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (labels, sessions, _) in &targets {
-            gauge(&mut metric, labels, *sessions)?;
-        }
-        let mut metric = encoder.encode_descriptor(
-            "rtgt_target_connections",
-            "iSCSI connections of the target's sessions.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (labels, _, connections) in &targets {
-            gauge(&mut metric, labels, *connections)?;
-        }
-        Ok(())
-    }
-
     fn encode_daemon(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         let registry = &self.daemon.registry;
         let plain = |encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64| -> std::fmt::Result {
@@ -235,6 +207,15 @@ impl DaemonCollector {
             registry.write_budget(),
         )?;
         plain(encoder, "rtgt_write_budget_in_use_bytes", "Data-Out held now.", registry.write_data_held())?;
+        let (connection_waits, daemon_waits) = registry.write_budget_waits();
+        let mut metric = encoder.encode_descriptor(
+            "rtgt_write_budget_waits",
+            "Writes whose R2Ts waited for room, by the budget that was full (a connection's or the daemon's).",
+            None,
+            MetricType::Counter,
+        )?;
+        counter(&mut metric, &vec![("budget", "connection".to_string())], connection_waits)?;
+        counter(&mut metric, &vec![("budget", "daemon".to_string())], daemon_waits)?;
         let (done, refused) = self.daemon.counters.management_requests();
         let mut metric = encoder.encode_descriptor(
             "rtgt_management_requests",
@@ -244,7 +225,8 @@ impl DaemonCollector {
         )?;
         counter(&mut metric, &vec![("result", "done".to_string())], done)?;
         counter(&mut metric, &vec![("result", "refused".to_string())], refused)?;
-        let labels = [("version", env!("CARGO_PKG_VERSION"))];
+        let rbd = if cfg!(feature = "rbd") { "yes" } else { "no" };
+        let labels = [("version", env!("CARGO_PKG_VERSION")), ("rbd", rbd)];
         encoder.encode_descriptor("rtgt_build", "The tgtd build.", None, MetricType::Info)?.encode_info(&labels)
     }
 }

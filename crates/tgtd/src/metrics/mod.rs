@@ -7,7 +7,10 @@
 
 pub mod collect;
 pub mod http;
+#[cfg(feature = "rbd")]
+mod rbd;
 pub mod stats_view;
+mod targets;
 
 use crate::Daemon;
 use std::sync::atomic::{AtomicU64, Ordering};

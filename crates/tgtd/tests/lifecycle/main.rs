@@ -7,4 +7,5 @@ mod common;
 
 mod lifecycle;
 mod metrics;
+mod metrics_iscsi;
 mod persistence;

@@ -14,7 +14,7 @@ const READS: u32 = 200;
 const IO: usize = 4096;
 
 /// `GET path` over HTTP/1.0 to 127.0.0.1:port; the status line and the body.
-fn http_get(port: u16, path: &str) -> (String, String) {
+pub fn http_get(port: u16, path: &str) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
@@ -25,7 +25,7 @@ fn http_get(port: u16, path: &str) -> (String, String) {
 }
 
 /// The value of the sample of `name` whose labels include every one of `labels` (`key="value"`).
-fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
         let (series, value) = line.rsplit_once(' ')?;
         let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
@@ -146,8 +146,9 @@ fn start_prometheus(dir: &std::path::Path, target_port: u16) -> Prometheus {
     Prometheus { child, port }
 }
 
-/// `/api/v1/query?query=...` percent-encoded; the first result's value, if any.
-fn promql(prometheus: &Prometheus, query: &str) -> Option<f64> {
+/// `/api/v1/query?query=...` percent-encoded: Ok(the result's series) when Prometheus took the
+/// query, Err(its answer) when it refused it, or None while it is not answering yet.
+fn promql_series(prometheus: &Prometheus, query: &str) -> Option<Result<Vec<serde_json::Value>, String>> {
     let encoded: String = query
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
@@ -155,11 +156,34 @@ fn promql(prometheus: &Prometheus, query: &str) -> Option<f64> {
     // Not listening yet while Prometheus starts.
     TcpStream::connect(("127.0.0.1", prometheus.port)).ok()?;
     let (status, body) = http_get(prometheus.port, &format!("/api/v1/query?query={encoded}"));
-    if !status.contains("200") {
-        return None;
-    }
     let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-    json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    if !status.contains("200") || json["status"] != "success" {
+        return Some(Err(format!("{status}: {body}")));
+    }
+    Some(Ok(json["data"]["result"].as_array()?.clone()))
+}
+
+/// The first result's value, if any.
+fn promql(prometheus: &Prometheus, query: &str) -> Option<f64> {
+    let series = promql_series(prometheus, query)?.ok()?;
+    series.first()?["value"][1].as_str()?.parse().ok()
+}
+
+/// Every PromQL expression of the Grafana dashboard in dist/, with Grafana's rate interval made a
+/// plain range.
+fn dashboard_queries() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist/grafana/rtgt.json");
+    let text = std::fs::read_to_string(path).expect("dist/grafana/rtgt.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("the dashboard has panels");
+    let queries: Vec<String> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().expect("every target has an expr").replace("$__rate_interval", "1m"))
+        .collect();
+    assert!(queries.len() >= panels.len(), "a panel without a query: {queries:?}");
+    assert!(!queries.iter().any(|q| q.contains('$')), "a Grafana variable the test does not know: {queries:?}");
+    queries
 }
 
 #[test]
@@ -190,5 +214,60 @@ fn prometheus_scrapes_the_known_load() {
             );
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+    // The dashboard's queries: Prometheus takes each, and each answers with series; those of
+    // the per-LUN panels with one for the loaded LUN (rates need two scrapes: wait for them).
+    for query in dashboard_queries() {
+        loop {
+            let got = promql_series(&prometheus, &query);
+            if let Some(Err(refused)) = &got {
+                panic!("Prometheus refused the dashboard's query {query}: {refused}");
+            }
+            let series = got.and_then(Result::ok).unwrap_or_default();
+            let loaded = |s: &serde_json::Value| s["metric"]["tid"] == "1" && s["metric"]["lun"] == "1";
+            let wanted = if query.contains("rtgt_lun_") { series.iter().any(loaded) } else { !series.is_empty() };
+            if wanted {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{query}: no series for the loaded LUN: {series:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// The systemd unit's environment file sets TGTD_METRICS: an address turns /metrics on, and the
+/// file's default, empty, leaves it off without failing the start.
+#[test]
+fn tgtd_metrics_environment_variable() {
+    for (value, served) in [("", false), ("127.0.0.1:PORT", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, metrics) = (free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+            .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{port}"), "--control-socket"])
+            .arg(dir.path().join("control.sock"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env("TGTD_METRICS", value.replace("PORT", &metrics.to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "tgtd exited with TGTD_METRICS={value:?}");
+            assert!(Instant::now() < deadline, "tgtd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The metrics listener is bound just after the portals: give it a moment either way.
+        let settle = Instant::now() + Duration::from_secs(2);
+        let mut up = TcpStream::connect(("127.0.0.1", metrics)).is_ok();
+        while !up && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(50));
+            up = TcpStream::connect(("127.0.0.1", metrics)).is_ok();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(up, served, "TGTD_METRICS={value:?}");
     }
 }

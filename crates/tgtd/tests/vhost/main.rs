@@ -8,3 +8,4 @@ mod guest_vmm;
 mod vhost_cd;
 mod vhost_guest;
 mod vhost_management;
+mod vhost_metrics;

@@ -93,7 +93,7 @@ fn vhost_targets_are_managed_with_tgtadm() {
 }
 
 /// A VMM that has sent its memory map: from then on the guest is the target's I_T nexus.
-fn attach_vmm(socket: &std::path::Path) -> (vhost::vhost_user::Frontend, vm_memory::GuestMemoryMmap) {
+pub(crate) fn attach_vmm(socket: &std::path::Path) -> (vhost::vhost_user::Frontend, vm_memory::GuestMemoryMmap) {
     use vhost::VhostBackend;
     use vm_memory::{FileOffset, GuestAddress, GuestMemoryBackend};
     let file = tempfile::tempfile().unwrap();
