@@ -8,7 +8,7 @@
 use crate::cdb::Cdb;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{Lookup, Request, Run, MEDIUM, NO_UA, RESERVATION_OK};
+use crate::opcodes::{Lookup, Offer, Request, Run, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK};
 use crate::sbc;
 use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, commands, inquiry, report_luns};
@@ -103,7 +103,7 @@ async fn run(
 ) -> Result<(), Failure> {
     let device = lu.device_type();
     let ops = crate::dispatch::ops(device);
-    let found = ops.commands.lookup(cdb, lu.config().thin_provisioning);
+    let found = ops.commands.lookup(cdb, Offer::of(lu));
     let reports_ua = !matches!(found, Lookup::Found(e) if e.has(NO_UA));
     if reports_ua {
         if let Some(asc) = ctx.nexus.unit_attentions.take(ctx.lun) {
@@ -116,6 +116,11 @@ async fn run(
         Lookup::UnknownServiceAction => return Err(Sense::invalid_cdb_field(1, Some(4)).into()),
     };
     let decoded = entry.decode(cdb)?;
+    if let Some(groups) = lu.port_groups() {
+        // SPC-4 5.15.2.4: a port group not active processes only the commands its state admits.
+        let unavailable_ok = entry.has(UNAVAILABLE_OK);
+        crate::alua::admits(groups.local_state(), unavailable_ok || entry.has(STANDBY_OK), unavailable_ok)?;
+    }
     (ops.admit)(lu, entry)?;
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
     *data_out_expected = decoded.data_out_len(lu.block_size());

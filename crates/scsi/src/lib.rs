@@ -24,7 +24,7 @@
 //! every other write; `mode_page` the administrator's `mode_page=` parameter.
 //!
 //! Files depend one way (`scripts/check-cycles crates/scsi` keeps it so), from the bottom:
-//! - leaves: `sense`, `status`, `stats` (per-unit counters), `failure`, `cdb` (field helpers, `Decoded`, the `Cdb` trait), `device_type` (the enum and its fixed facts),
+//! - leaves: `sense`, `alua` (the port group states a daemon attaches), `status`, `stats` (per-unit counters), `failure`, `cdb` (field helpers, `Decoded`, the `Cdb` trait), `device_type` (the enum and its fixed facts),
 //!   `unit_attention`, `range_lock`, `task_set`, and the state types (`sbc::state`,
 //!   `sbc::sanitize_state`, `sbc::sanitize_journal`, `spc::copy_outcome`, the persistent
 //!   reservation `state` and `reservations`);
@@ -76,7 +76,9 @@
 //! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
 //! - `LogicalUnit::{set_online, set_readonly, flush}` and read accessors
 //! - `LogicalUnit::reconfigure(LunConfig)`: tgt's LUN parameters on a live unit
+//! - `LogicalUnit::set_port_groups(Arc<dyn PortGroups>)`: asymmetric access (several gateways)
 
+pub mod alua;
 mod cdb;
 mod controller;
 mod device_type;
@@ -105,6 +107,7 @@ pub mod task_set;
 mod tmf;
 mod unit_attention;
 
+pub use alua::{AccessState, PortGroup, PortGroups};
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use medium_drive::{DriveResolver, MediumDrive};

@@ -171,6 +171,8 @@ pub struct LogicalUnit {
     removal: tokio::sync::Notify,
     /// What its commands did, for /metrics and `tgtadm --op stats`.
     stats: crate::stats::LunStats,
+    /// Asymmetric access: set once by the daemon when several gateways serve the unit.
+    port_groups: std::sync::OnceLock<Arc<dyn crate::alua::PortGroups>>,
 }
 
 /// The state of one device type, beside what every unit has.
@@ -245,6 +247,7 @@ impl LogicalUnit {
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
             stats: Default::default(),
+            port_groups: std::sync::OnceLock::new(),
             device_type: config.device_type,
             block_size: config.block_size,
             config: RwLock::new(Arc::new(config)),
@@ -324,6 +327,25 @@ impl LogicalUnit {
             Some(store) => store.flush().await,
             None => Ok(()),
         }
+    }
+
+    /// Serve the unit with asymmetric access (SPC-4 5.15): INQUIRY reports implicit ALUA, REPORT
+    /// TARGET PORT GROUPS answers from `groups`, and commands outside what the local group's
+    /// state admits are refused. Set before the unit is added to its target; a second call is
+    /// refused (the groups of a unit in use do not change identity).
+    pub fn set_port_groups(&self, groups: Arc<dyn crate::alua::PortGroups>) -> Result<(), String> {
+        self.port_groups.set(groups).map_err(|_| "the unit already has its target port groups".to_string())
+    }
+
+    /// The unit's asymmetric access, if it has it.
+    pub fn port_groups(&self) -> Option<&Arc<dyn crate::alua::PortGroups>> {
+        self.port_groups.get()
+    }
+
+    /// The RELATIVE TARGET PORT IDENTIFIER of the port commands arrive through: 1 (a target's
+    /// one port) unless port groups say otherwise.
+    pub(crate) fn relative_target_port(&self) -> u16 {
+        self.port_groups().map_or(1, |g| g.relative_port())
     }
 
     /// The configuration the unit was created with.

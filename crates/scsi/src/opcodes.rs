@@ -29,6 +29,30 @@ pub(crate) const THIN_ONLY: u16 = 1 << 5;
 pub(crate) const LOOKS_ONLY: u16 = 1 << 6;
 /// A SANITIZE: may run again after a failed one (SBC-4 4.11.3).
 pub(crate) const SANITIZE: u16 = 1 << 7;
+/// Offered only on units with asymmetric access (`alua::PortGroups` attached).
+pub(crate) const ALUA_ONLY: u16 = 1 << 8;
+/// Processed while the unit's target port group is in standby (SPC-4 5.15.2.4.4).
+pub(crate) const STANDBY_OK: u16 = 1 << 9;
+/// Processed while it is unavailable or transitioning (SPC-4 5.15.2.4.5); implies `STANDBY_OK`.
+pub(crate) const UNAVAILABLE_OK: u16 = 1 << 10;
+
+/// What decides whether a unit offers a row beside its device type: its provisioning and
+/// whether it has asymmetric access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Offer {
+    pub thin: bool,
+    pub alua: bool,
+}
+
+impl Offer {
+    /// Every row of a table.
+    #[cfg(test)]
+    pub const ALL: Offer = Offer { thin: true, alua: true };
+
+    pub fn of(lu: &LogicalUnit) -> Offer {
+        Offer { thin: lu.config().thin_provisioning, alua: lu.port_groups().is_some() }
+    }
+}
 
 /// One command on its way through a handler: who sent it, its CDB (already checked against the
 /// row's usage data and cut to the row's length), the data-out received and the data-in to fill.
@@ -150,9 +174,9 @@ pub(crate) struct OpcodeEntry {
 }
 
 impl OpcodeEntry {
-    /// Whether a unit of this provisioning offers the command.
-    pub fn offered(&self, thin: bool) -> bool {
-        thin || self.flags & THIN_ONLY == 0
+    /// Whether a unit of this provisioning and access offers the command.
+    pub fn offered(&self, offer: Offer) -> bool {
+        (offer.thin || self.flags & THIN_ONLY == 0) && (offer.alua || self.flags & ALUA_ONLY == 0)
     }
 
     pub fn has(&self, flag: u16) -> bool {
@@ -225,8 +249,8 @@ impl OpcodeTable {
         self.rows.iter().any(|e| e.opcode == opcode && e.service_action.is_some())
     }
 
-    /// Find the row for a CDB on a unit of this provisioning.
-    pub fn lookup(&self, cdb: &[u8], thin: bool) -> Lookup {
+    /// Find the row for a CDB on a unit offering `offer`.
+    pub fn lookup(&self, cdb: &[u8], offer: Offer) -> Lookup {
         let Some(&opcode) = cdb.first() else { return Lookup::UnknownOpcode };
         let first = self.first[usize::from(opcode)];
         if first == NONE {
@@ -234,7 +258,7 @@ impl OpcodeTable {
         }
         let mut any = false;
         for entry in self.rows[usize::from(first)..].iter().take_while(|e| e.opcode == opcode) {
-            if !entry.offered(thin) {
+            if !entry.offered(offer) {
                 continue;
             }
             any = true;

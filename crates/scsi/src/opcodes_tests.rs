@@ -5,6 +5,9 @@ use super::*;
 use crate::lun::DeviceType;
 use crate::sense::SenseKey;
 
+const NO_EXTRAS: Offer = Offer { thin: false, alua: false };
+const THIN: Offer = Offer { thin: true, alua: false };
+
 const TYPES: [DeviceType; 5] =
     [DeviceType::Disk, DeviceType::Controller, DeviceType::Cd, DeviceType::Changer, DeviceType::Tape];
 
@@ -14,7 +17,7 @@ fn every_row_is_found_through_the_index() {
         for e in crate::dispatch::ops(device).commands.rows() {
             let mut cdb = e.usage.to_vec();
             cdb[1] = e.service_action.unwrap_or(0);
-            match crate::dispatch::ops(device).commands.lookup(&cdb, true) {
+            match crate::dispatch::ops(device).commands.lookup(&cdb, Offer::ALL) {
                 Lookup::Found(found) => assert!(std::ptr::eq(found, e), "{}", e.name),
                 _ => panic!("{} not found", e.name),
             }
@@ -109,7 +112,7 @@ fn controller_offers_only_the_shared_commands_and_the_disk_offers_them_too() {
 
 #[test]
 fn reserved_bit_is_pointed_at() {
-    let Lookup::Found(e) = crate::dispatch::ops(DeviceType::Disk).commands.lookup(&[0x28], false) else { panic!() };
+    let Lookup::Found(e) = crate::dispatch::ops(DeviceType::Disk).commands.lookup(&[0x28], NO_EXTRAS) else { panic!() };
     // RDPROTECT = 1 (bit 5 of byte 1).
     let err = e.decode(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap_err();
     assert_eq!(err, Sense::invalid_cdb_field(1, Some(5)));
@@ -137,11 +140,11 @@ fn short_cdb_is_an_error_not_a_panic() {
 fn device_and_provisioning_filter() {
     let disk = crate::dispatch::ops(DeviceType::Disk).commands;
     let controller = crate::dispatch::ops(DeviceType::Controller).commands;
-    assert!(matches!(controller.lookup(&[0x28], false), Lookup::UnknownOpcode));
-    assert!(matches!(disk.lookup(&[0x42], false), Lookup::UnknownOpcode));
-    assert!(matches!(disk.lookup(&[0x42], true), Lookup::Found(_)));
-    assert!(matches!(disk.lookup(&[0x9e, 0x10], false), Lookup::Found(_)));
-    assert!(matches!(disk.lookup(&[0x9e, 0x11], false), Lookup::UnknownServiceAction));
-    assert!(matches!(disk.lookup(&[0x9e, 0x12], false), Lookup::UnknownServiceAction));
-    assert!(matches!(disk.lookup(&[], false), Lookup::UnknownOpcode));
+    assert!(matches!(controller.lookup(&[0x28], NO_EXTRAS), Lookup::UnknownOpcode));
+    assert!(matches!(disk.lookup(&[0x42], NO_EXTRAS), Lookup::UnknownOpcode));
+    assert!(matches!(disk.lookup(&[0x42], THIN), Lookup::Found(_)));
+    assert!(matches!(disk.lookup(&[0x9e, 0x10], NO_EXTRAS), Lookup::Found(_)));
+    assert!(matches!(disk.lookup(&[0x9e, 0x11], NO_EXTRAS), Lookup::UnknownServiceAction));
+    assert!(matches!(disk.lookup(&[0x9e, 0x12], NO_EXTRAS), Lookup::UnknownServiceAction));
+    assert!(matches!(disk.lookup(&[], NO_EXTRAS), Lookup::UnknownOpcode));
 }

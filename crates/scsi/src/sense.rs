@@ -35,6 +35,9 @@ pub struct Asc(pub u8, pub u8);
 impl Asc {
     pub const NO_ADDITIONAL_SENSE: Asc = Asc(0x00, 0x00);
     pub const NOT_READY_CAUSE_NOT_REPORTABLE: Asc = Asc(0x04, 0x00);
+    pub const ASYMMETRIC_ACCESS_STATE_TRANSITION: Asc = Asc(0x04, 0x0a);
+    pub const TARGET_PORT_IN_STANDBY_STATE: Asc = Asc(0x04, 0x0b);
+    pub const TARGET_PORT_IN_UNAVAILABLE_STATE: Asc = Asc(0x04, 0x0c);
     pub const SANITIZE_IN_PROGRESS: Asc = Asc(0x04, 0x1b);
     pub const WRITE_ERROR: Asc = Asc(0x0c, 0x00);
     pub const INVALID_FIELD_IN_INFORMATION_UNIT: Asc = Asc(0x0e, 0x03);
@@ -54,6 +57,7 @@ impl Asc {
     pub const BUS_DEVICE_RESET_FUNCTION_OCCURRED: Asc = Asc(0x29, 0x03);
     pub const MODE_PARAMETERS_CHANGED: Asc = Asc(0x2a, 0x01);
     pub const RESERVATIONS_RELEASED: Asc = Asc(0x2a, 0x04);
+    pub const ASYMMETRIC_ACCESS_STATE_CHANGED: Asc = Asc(0x2a, 0x06);
     pub const CAPACITY_DATA_HAS_CHANGED: Asc = Asc(0x2a, 0x09);
     pub const COMMANDS_CLEARED_BY_ANOTHER_INITIATOR: Asc = Asc(0x2f, 0x00);
     pub const SANITIZE_COMMAND_FAILED: Asc = Asc(0x31, 0x03);

@@ -100,6 +100,18 @@ impl Daemon {
                 if let Err(err) = store.flush().await {
                     tracing::error!(tid = target.tid(), lun, %err, "flush at shutdown failed");
                 }
+                // A gateway of several leaves the image's registry, so that another takes over at
+                // once rather than after its lease. Blocking: a few cluster round trips.
+                #[cfg(feature = "rbd")]
+                if let rtgt_backstore::Backstore::Rbd(_) = store.engine() {
+                    let unit = unit.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Some(rtgt_backstore::Backstore::Rbd(rbd)) = unit.store().map(|s| s.engine()) {
+                            rbd.leave_gateway();
+                        }
+                    })
+                    .await;
+                }
             }
         }
     }

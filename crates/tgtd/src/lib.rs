@@ -7,6 +7,8 @@ pub mod daemon;
 pub mod isns;
 pub mod metrics;
 pub mod pr_state;
+#[cfg(feature = "rbd")]
+mod rbd_gateway;
 pub mod sanitize_journal;
 pub mod state;
 pub mod targets;

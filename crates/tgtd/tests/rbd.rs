@@ -7,6 +7,8 @@
 
 mod common;
 mod cu;
+#[path = "rbd_gateways/mod.rs"]
+mod rbd_gateways;
 
 use common::initiator::Connection;
 use common::{require, sparse_image, Tgtd};

@@ -183,6 +183,37 @@ impl Image {
         Ok(())
     }
 
+    /// The cluster connection the image lives on (the registry uses the same client, so that
+    /// fencing it fences both).
+    pub(crate) fn cluster(&self) -> super::rados::Cluster {
+        super::rados::Cluster(self.cluster)
+    }
+
+    /// The image's id (stable for its life, unlike its name) and its pool's id.
+    pub(crate) fn ids(&self) -> Result<(String, i64), io::Error> {
+        let mut buf = [0 as c_char; 64];
+        // SAFETY: live image; the buffer's length is passed.
+        let r = unsafe { ffi::rbd_get_id(self.handle, buf.as_mut_ptr(), buf.len()) };
+        if r < 0 {
+            return Err(errno(i64::from(r)));
+        }
+        // SAFETY: success writes a NUL-terminated id into `buf`.
+        let id = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+        // SAFETY: live ioctx.
+        let pool = unsafe { ffi::rados_ioctx_get_id(self.ioctx) };
+        Ok((id, pool))
+    }
+
+    /// Wait until every write issued so far is on the OSDs (blocking).
+    pub(crate) fn flush_blocking(&self) -> Result<(), io::Error> {
+        // SAFETY: live image.
+        let r = unsafe { ffi::rbd_flush(self.handle) };
+        if r < 0 {
+            return Err(errno(i64::from(r)));
+        }
+        Ok(())
+    }
+
     pub(crate) fn size(&self) -> Result<u64, io::Error> {
         let mut size = 0u64;
         // SAFETY: live image, out-pointer to a local.

@@ -11,18 +11,25 @@
 //! acknowledged only once on the OSDs, FUA costs nothing, and `volatile_cache()` says so, which
 //! is what the caching mode page's WCE reports.
 //!
+//! Several gateways (`gateway=`, `tpg=`): the store joins the image's gateway registry
+//! (`gateway`) on the image's own cluster client, and leaves it when dropped or asked to
+//! (`leave_gateway`), after every write has reached the OSDs.
+//!
 //! Errors keep librbd's errno: ETIMEDOUT when `rados_osd_op_timeout` expires (an unreachable
 //! cluster), ESHUTDOWN when this client was blocklisted, EROFS for a snapshot, ENOENT for a missing
 //! image at open.
 
 mod aio;
 mod ffi;
+mod gateway;
 mod image;
 pub mod op_stats;
 mod options;
+mod rados;
 #[cfg(test)]
 mod tests;
 
+pub use gateway::{GatewayOptions, GatewayStatus, LocalState, Member, MemberState};
 pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
 
 use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
@@ -48,6 +55,11 @@ fn futures_are_send(s: &RbdStore, buf: &'static mut [u8]) {
 /// An open RBD image.
 #[derive(Debug)]
 pub struct RbdStore {
+    /// Membership among several gateways; left before the image closes.
+    gateway: parking_lot::Mutex<Option<gateway::Gateway>>,
+    status: Option<Arc<GatewayStatus>>,
+    /// `<pool id>.<image id>`: the same on every gateway, for the unit's identity.
+    unit_id: String,
     image: Image,
     path: ImagePath,
     /// `path` as text, for `show` (which prints a path).
@@ -93,7 +105,23 @@ impl RbdStore {
         let open_err = |what: &str, source| BackstoreError::Open { path: format!("rbd:{path} ({what})"), source };
         let size = image.size().map_err(|e| open_err("reading the size", e))?;
         let volatile_cache = !readonly && Self::cache_is_volatile(&image);
+        let (image_id, pool_id) = image.ids().map_err(|e| open_err("reading the image id", e))?;
+        let gateway = match &opts.gateway {
+            Some(_) if readonly => {
+                return Err(BackstoreError::BadOption(format!(
+                    "rbd:{path}: a gateway of several serves a writable image"
+                )))
+            }
+            Some(g) => Some(
+                gateway::Gateway::join(image.cluster(), &path.pool, opts.namespace.as_deref(), &image_id, g.clone())
+                    .map_err(|e| open_err("joining the gateway registry", e))?,
+            ),
+            None => None,
+        };
         Ok(RbdStore {
+            status: gateway.as_ref().map(|g| g.status().clone()),
+            gateway: parking_lot::Mutex::new(gateway),
+            unit_id: format!("{pool_id}.{image_id}"),
             image,
             display: path.to_string().into(),
             options: options.to_string(),
@@ -127,6 +155,30 @@ impl RbdStore {
         let failed = r < 0 && !(op == RbdOp::CompareAndWrite && r == -(libc::EILSEQ as isize));
         self.op_stats.record(op, started.elapsed(), failed);
         r
+    }
+
+    /// This gateway's view of the image's gateways, when several serve it.
+    pub fn gateway(&self) -> Option<&Arc<GatewayStatus>> {
+        self.status.as_ref()
+    }
+
+    /// `<pool id>.<image id>`: names the image for as long as it exists, whatever its name, and
+    /// is the same on every gateway (the logical unit's identity is derived from it).
+    pub fn unit_id(&self) -> &str {
+        &self.unit_id
+    }
+
+    /// Leave the gateway registry (a clean stop): stop serving, wait until every write issued is
+    /// on the OSDs, then remove this gateway's entry and its ownership so that the next gateway
+    /// takes over at once. Blocking; does nothing the second time or without a gateway.
+    pub fn leave_gateway(&self) {
+        let mut gateway = self.gateway.lock();
+        let Some(mut g) = gateway.take() else { return };
+        g.status().set_local(LocalState::Unavailable);
+        if let Err(e) = self.image.flush_blocking() {
+            tracing::warn!(image = %self.path, "flush before leaving the gateway registry failed: {e}");
+        }
+        g.leave();
     }
 
     /// The image as `pool/image[@snapshot]`.
@@ -198,6 +250,12 @@ impl RbdStore {
                 as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
         check(ErrorKind::Unmap, offset, self.timed(RbdOp::Discard, done).await).map(|_| ())
+    }
+}
+
+impl Drop for RbdStore {
+    fn drop(&mut self) {
+        self.leave_gateway();
     }
 }
 

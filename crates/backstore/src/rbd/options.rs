@@ -3,8 +3,11 @@
 //!
 //! tgt's bs_rbd knows `conf=`, `id=` and `cluster=`; rtgt adds the key (`key=` inline, base64 as
 //! in a keyring, or `keyring=` a file), `namespace=`, `timeout=` (seconds, for the cluster
-//! connection and every OSD and monitor operation) and `cache=on|off` (librbd's cache).
+//! connection and every OSD and monitor operation) and `cache=on|off` (librbd's cache), and for
+//! an image served by several gateways `gateway=NAME` with `tpg=N` (this gateway's name and
+//! target port group, both unique among the image's gateways) and `portal=TEXT` (informational).
 
+use super::gateway::GatewayOptions;
 use crate::BackstoreError;
 use std::fmt;
 
@@ -96,6 +99,8 @@ pub struct RbdOptions {
     pub timeout: Option<u32>,
     /// Force librbd's cache on or off; None leaves it to the configuration.
     pub cache: Option<bool>,
+    /// This gateway's membership when several serve the image (librbd's cache is then off).
+    pub gateway: Option<GatewayOptions>,
 }
 
 impl RbdOptions {
@@ -109,7 +114,9 @@ impl RbdOptions {
             namespace: None,
             timeout: None,
             cache: None,
+            gateway: None,
         };
+        let (mut gw_name, mut tpg, mut portal) = (None, None, None);
         for opt in text.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
             let (name, value) =
                 opt.split_once('=').ok_or_else(|| BackstoreError::BadOption(format!("'{opt}' is not key=value")))?;
@@ -140,8 +147,31 @@ impl RbdOptions {
                         _ => return Err(BackstoreError::BadOption(format!("cache '{value}' is not on or off"))),
                     })
                 }
+                "gateway" => {
+                    GatewayOptions::check_name(value)?;
+                    gw_name = Some(value.to_string());
+                }
+                "tpg" => {
+                    tpg = Some(value.parse::<u16>().ok().filter(|&t| t > 0).ok_or_else(|| {
+                        BackstoreError::BadOption(format!("tpg '{value}' is not a target port group (1-65535)"))
+                    })?)
+                }
+                "portal" => portal = Some(value.to_string()),
                 other => return Err(BackstoreError::BadOption(format!("unknown rbd option '{other}'"))),
             }
+        }
+        o.gateway = match (gw_name, tpg) {
+            (Some(name), Some(tpg)) => Some(GatewayOptions { name, tpg, portal: portal.unwrap_or_default() }),
+            (None, None) if portal.is_none() => None,
+            _ => return Err(BackstoreError::BadOption("gateway=, tpg= (and portal=) go together".into())),
+        };
+        if o.gateway.is_some() {
+            // Several gateways write the image: none may acknowledge a write only its own cache
+            // holds (the next owner would not see it).
+            if o.cache == Some(true) {
+                return Err(BackstoreError::BadOption("cache=on: a gateway of several keeps no write cache".into()));
+            }
+            o.cache = Some(false);
         }
         Ok(o)
     }
@@ -177,5 +207,19 @@ mod tests {
         for bad in ["colour=blue", "conf", "id=", "timeout=0", "timeout=x", "cache=maybe"] {
             assert!(RbdOptions::parse(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(RbdOptions::parse("conf=/c").unwrap().gateway, None);
+    }
+
+    #[test]
+    fn gateway_options_turn_the_cache_off() {
+        let o = RbdOptions::parse("conf=/c;gateway=gw-a;tpg=2;portal=127.0.0.1:3260").unwrap();
+        let g = o.gateway.unwrap();
+        assert_eq!((g.name.as_str(), g.tpg, g.portal.as_str()), ("gw-a", 2, "127.0.0.1:3260"));
+        assert_eq!(o.cache, Some(false));
+        assert_eq!(RbdOptions::parse("gateway=b;tpg=7;cache=off").unwrap().gateway.unwrap().tpg, 7);
+        for bad in ["gateway=a", "tpg=1", "portal=x", "gateway=a;tpg=0", "gateway=a;tpg=70000", "gateway=a b;tpg=1"] {
+            assert!(RbdOptions::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(RbdOptions::parse("gateway=a;tpg=1;cache=on").is_err());
     }
 }

@@ -17,7 +17,7 @@ impl Wake for ThreadWaker {
 }
 
 /// Run a future on this thread, parking between polls (librbd wakes it from its own threads).
-fn block_on<F: Future>(f: F) -> F::Output {
+pub(super) fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
@@ -29,24 +29,24 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-fn conf() -> String {
+pub(super) fn conf() -> String {
     std::env::var("CEPH_CONF").expect("CEPH_CONF must name a running cluster (see scripts/rbd-test)")
 }
 
-fn rbd(args: &[&str]) {
+pub(super) fn rbd(args: &[&str]) {
     let out = Command::new("rbd").arg("-c").arg(conf()).args(args).output().expect("run rbd");
     assert!(out.status.success(), "rbd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A fresh image of `size` MiB with a name unique to this process and call.
-fn image(size_mib: u32) -> String {
+pub(super) fn image(size_mib: u32) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let name = format!("unit-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
     rbd(&["create", "--size", &size_mib.to_string(), &format!("rbd/{name}")]);
     name
 }
 
-fn open(name: &str, extra: &str) -> RbdStore {
+pub(super) fn open(name: &str, extra: &str) -> RbdStore {
     RbdStore::open(&format!("rbd/{name}"), &format!("conf={};id=admin;{extra}", conf()), false).unwrap()
 }
 

@@ -3,7 +3,7 @@
 //! handler, both in the command's file of `sbc/`); to add a command, add its row here and that file.
 
 use crate::lun::LogicalUnit;
-use crate::opcodes::{op, DeviceOps, OpcodeEntry, OpcodeTable, FF, MEDIUM, SANITIZE, THIN_ONLY};
+use crate::opcodes::{op, DeviceOps, OpcodeEntry, OpcodeTable, FF, MEDIUM, SANITIZE, STANDBY_OK, THIN_ONLY};
 use crate::sbc::capacity::{READ_CAPACITY10, READ_CAPACITY16};
 use crate::sbc::locked_write::{COMPARE_AND_WRITE, ORWRITE, WRITE_ATOMIC};
 use crate::sbc::medium::{PREVENT_ALLOW, START_STOP_UNIT};
@@ -30,7 +30,9 @@ static ROWS: &[OpcodeEntry] = &[
     spc::MODE_SENSE6,
     op!("START STOP UNIT", None, 0, START_STOP_UNIT, [0x1b, 0x01, 0, 0x0f, 0xf7, 0]),
     op!("PREVENT ALLOW MEDIUM REMOVAL", None, 0, PREVENT_ALLOW, [0x1e, 0, 0, 0, 0x03, 0]),
-    op!("READ CAPACITY(10)", None, MEDIUM, READ_CAPACITY10, [0x25, 0, FF, FF, FF, FF, 0, 0, 0x01, 0]),
+    // Also answered in standby (SPC-4 5.15.2.4.4 lets a unit process more than its list): a
+    // multipath layer compares every path's capacity before it groups them.
+    op!("READ CAPACITY(10)", None, MEDIUM | STANDBY_OK, READ_CAPACITY10, [0x25, 0, FF, FF, FF, FF, 0, 0, 0x01, 0]),
     op!("READ(10)", None, RW, READ, [0x28, 0x1a, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
     op!("WRITE(10)", None, RW, WRITE, [0x2a, 0x1a, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
     op!("WRITE AND VERIFY(10)", None, RW, WRITE_AND_VERIFY, [0x2e, 0x16, FF, FF, FF, FF, 0x1f, FF, FF, 0]),
@@ -119,7 +121,7 @@ static ROWS: &[OpcodeEntry] = &[
     op!(
         "READ CAPACITY(16)",
         Some(0x10),
-        MEDIUM,
+        MEDIUM | STANDBY_OK,
         READ_CAPACITY16,
         [0x9e, 0x10, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x01, 0]
     ),
@@ -131,6 +133,7 @@ static ROWS: &[OpcodeEntry] = &[
         [0x9e, 0x12, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0]
     ),
     spc::REPORT_LUNS,
+    spc::REPORT_TARGET_PORT_GROUPS,
     spc::REPORT_SUPPORTED_OPCODES,
     spc::REPORT_SUPPORTED_TMF,
     op!("READ(12)", None, RW, READ, [0xa8, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),

@@ -7,8 +7,13 @@
 //! file.
 
 use crate::cdb::NoFields;
-use crate::opcodes::{now, op, OpcodeEntry, FF, LOOKS_ONLY, MEDIUM, NO_UA, RESERVATION_OK};
-use crate::spc::{inquiry, mode_cdb, persistent_reservation as pr, report_luns, request_sense, reserve, rsoc, xcopy};
+use crate::opcodes::{
+    now, op, OpcodeEntry, ALUA_ONLY, FF, LOOKS_ONLY, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK,
+};
+use crate::spc::{
+    inquiry, mode_cdb, persistent_reservation as pr, report_luns, report_target_port_groups as rtpg, request_sense,
+    reserve, rsoc, xcopy,
+};
 
 // Offered by every device type.
 
@@ -22,38 +27,51 @@ pub(crate) const TEST_UNIT_READY: OpcodeEntry = op!(
 pub(crate) const REQUEST_SENSE: OpcodeEntry = op!(
     "REQUEST SENSE",
     None,
-    NO_UA | RESERVATION_OK | LOOKS_ONLY,
+    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK,
     request_sense::REQUEST_SENSE,
     [0x03, 0x01, 0, 0, FF, 0]
 );
-pub(crate) const INQUIRY: OpcodeEntry =
-    op!("INQUIRY", None, NO_UA | RESERVATION_OK | LOOKS_ONLY, inquiry::INQUIRY, [0x12, 0x01, FF, FF, FF, 0]);
+pub(crate) const INQUIRY: OpcodeEntry = op!(
+    "INQUIRY",
+    None,
+    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK,
+    inquiry::INQUIRY,
+    [0x12, 0x01, FF, FF, FF, 0]
+);
 pub(crate) const MODE_SELECT6: OpcodeEntry =
-    op!("MODE SELECT(6)", None, 0, mode_cdb::MODE_SELECT, [0x15, 0x11, 0, 0, FF, 0]);
+    op!("MODE SELECT(6)", None, STANDBY_OK, mode_cdb::MODE_SELECT, [0x15, 0x11, 0, 0, FF, 0]);
 pub(crate) const MODE_SENSE6: OpcodeEntry =
-    op!("MODE SENSE(6)", None, 0, mode_cdb::MODE_SENSE, [0x1a, 0x08, FF, FF, FF, 0]);
+    op!("MODE SENSE(6)", None, STANDBY_OK, mode_cdb::MODE_SENSE, [0x1a, 0x08, FF, FF, FF, 0]);
 pub(crate) const MODE_SELECT10: OpcodeEntry =
-    op!("MODE SELECT(10)", None, 0, mode_cdb::MODE_SELECT, [0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0]);
+    op!("MODE SELECT(10)", None, STANDBY_OK, mode_cdb::MODE_SELECT, [0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0]);
 pub(crate) const MODE_SENSE10: OpcodeEntry =
-    op!("MODE SENSE(10)", None, 0, mode_cdb::MODE_SENSE, [0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0]);
+    op!("MODE SENSE(10)", None, STANDBY_OK, mode_cdb::MODE_SENSE, [0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0]);
 pub(crate) const REPORT_LUNS: OpcodeEntry = op!(
     "REPORT LUNS",
     None,
-    NO_UA | RESERVATION_OK | LOOKS_ONLY,
+    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK,
     report_luns::REPORT_LUNS,
     [0xa0, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+);
+/// Offered by units with asymmetric access (several gateways); listed by the disk.
+pub(crate) const REPORT_TARGET_PORT_GROUPS: OpcodeEntry = op!(
+    "REPORT TARGET PORT GROUPS",
+    Some(0x0a),
+    ALUA_ONLY | UNAVAILABLE_OK,
+    rtpg::REPORT_TARGET_PORT_GROUPS,
+    [0xa3, 0xea, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
 );
 pub(crate) const REPORT_SUPPORTED_OPCODES: OpcodeEntry = op!(
     "REPORT SUPPORTED OPERATION CODES",
     Some(0x0c),
-    0,
+    STANDBY_OK,
     rsoc::REPORT_SUPPORTED_OPCODES,
     [0xa3, 0x0c, 0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0]
 );
 pub(crate) const REPORT_SUPPORTED_TMF: OpcodeEntry = op!(
     "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS",
     Some(0x0d),
-    0,
+    STANDBY_OK,
     rsoc::REPORT_SUPPORTED_TMF,
     [0xa3, 0x0d, 0x80, 0, 0, 0, FF, FF, FF, FF, 0, 0]
 );
@@ -70,12 +88,12 @@ pub(crate) const RELEASE10: OpcodeEntry =
 
 macro_rules! pr_in {
     ($name:literal, $sa:literal) => {
-        op!($name, Some($sa), 0, pr::PR_IN, [0x5e, $sa, 0, 0, 0, 0, 0, FF, FF, 0])
+        op!($name, Some($sa), STANDBY_OK, pr::PR_IN, [0x5e, $sa, 0, 0, 0, 0, 0, FF, FF, 0])
     };
 }
 macro_rules! pr_out {
     ($name:literal, $sa:literal) => {
-        op!($name, Some($sa), 0, pr::PR_OUT, [0x5f, $sa, FF, 0, 0, FF, FF, FF, FF, 0])
+        op!($name, Some($sa), STANDBY_OK, pr::PR_OUT, [0x5f, $sa, FF, 0, 0, FF, FF, FF, FF, 0])
     };
 }
 

@@ -31,7 +31,9 @@ fn standard(lu: &LogicalUnit, out: &mut Vec<u8>) {
     out.push(0x06); // VERSION: SPC-4
     out.push(0x12); // HISUP, RESPONSE DATA FORMAT 2
     out.push(0); // ADDITIONAL LENGTH, set below
-    out.push(0); // SCCS ACC TPGS 3PC PROTECT
+                 // SCCS ACC TPGS 3PC PROTECT: TPGS 01b (implicit asymmetric access only) when the unit has
+                 // port groups; their states change only as the gateways decide (SPC-4 5.15.2.8).
+    out.push(if lu.port_groups().is_some() { 0x10 } else { 0 });
     out.push(0); // ENCSERV MULTIP
     out.push(0x02); // CMDQUE
     put_ascii(out, &config.vendor_id, 8);

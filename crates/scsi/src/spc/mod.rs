@@ -7,6 +7,7 @@ pub(crate) mod mode;
 pub(crate) mod mode_cdb;
 pub(crate) mod persistent_reservation;
 pub(crate) mod report_luns;
+pub(crate) mod report_target_port_groups;
 pub(crate) mod request_sense;
 pub(crate) mod reserve;
 pub(crate) mod rsoc;

@@ -4,7 +4,7 @@
 use super::truncate;
 use crate::cdb::{be16, be32, Cdb};
 use crate::lun::LogicalUnit;
-use crate::opcodes::{now, Handler, OpcodeEntry, OpcodeTable};
+use crate::opcodes::{now, Handler, Offer, OpcodeEntry, OpcodeTable};
 use crate::sense::Sense;
 
 /// SPC-4 6.35.4 command timeouts descriptor: we give no timeouts (0 = not specified).
@@ -26,8 +26,8 @@ pub(crate) fn report_supported_opcodes(
     req: RsocRequest,
     out: &mut Vec<u8>,
 ) -> Result<(), Sense> {
-    let thin = lu.config().thin_provisioning;
-    let offered = || table.rows().iter().filter(|e| e.offered(thin));
+    let offer = Offer::of(lu);
+    let offered = || table.rows().iter().filter(|e| e.offered(offer));
     match req.options {
         0 => all_commands(offered(), req.rctd, out),
         _ => {

@@ -59,7 +59,8 @@ pub(crate) fn page(lu: &LogicalUnit, pages: &[u8], code: u8, out: &mut Vec<u8>) 
 /// 8-byte vendor identification), and an NAA locally assigned designator (NAA 3, SPC-4 7.8.6.6.4)
 /// derived from it, both associated with the logical unit; then the relative target port
 /// identifier of the port the command came through (SPC-4 7.8.6.6.5), which initiators need to
-/// name that port in PERSISTENT RESERVE OUT REGISTER AND MOVE.
+/// name that port in PERSISTENT RESERVE OUT REGISTER AND MOVE, and its target port group when the
+/// unit has several.
 fn device_identification(lu: &LogicalUnit, out: &mut Vec<u8>) {
     let config = lu.config();
     let id = config.scsi_id.as_bytes();
@@ -74,7 +75,13 @@ fn device_identification(lu: &LogicalUnit, out: &mut Vec<u8>) {
     // sits in the last two. PIV stays 0: the page is the same whichever transport asks, and every
     // transport of rtgt presents one port per target.
     out.extend_from_slice(&[0x01, 0x14, 0x00, 0x04, 0x00, 0x00]);
-    out.extend_from_slice(&super::persistent_reservation::pr_in::RELATIVE_TARGET_PORT.to_be_bytes());
+    out.extend_from_slice(&lu.relative_target_port().to_be_bytes());
+    // With asymmetric access, the port's target port group (designator type 5, SPC-4 7.8.6.6.6),
+    // which initiators match against REPORT TARGET PORT GROUPS.
+    if let Some(groups) = lu.port_groups() {
+        out.extend_from_slice(&[0x01, 0x15, 0x00, 0x04, 0x00, 0x00]);
+        out.extend_from_slice(&groups.group().to_be_bytes());
+    }
 }
 
 /// SBC-3 6.5.3 block limits, page length 0x3c.

@@ -236,11 +236,22 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
         thin_provisioning: store.thin_provisioned(),
         ..LunConfig::disk(tid, lun)
     };
+    #[cfg(feature = "rbd")]
+    if let Some((rbd, _)) = crate::rbd_gateway::gateway_of(&store) {
+        crate::rbd_gateway::identity(&mut config, rbd);
+    }
     for p in params {
         configure(&mut config, p)?;
     }
     config.readonly |= store.readonly();
-    Ok(LogicalUnit::new(config, Some(store)))
+    #[cfg(feature = "rbd")]
+    let groups = crate::rbd_gateway::gateway_of(&store).map(|(_, g)| crate::rbd_gateway::GatewayPortGroups(g.clone()));
+    let unit = LogicalUnit::new(config, Some(store));
+    #[cfg(feature = "rbd")]
+    if let Some(groups) = groups {
+        unit.set_port_groups(Arc::new(groups)).map_err(invalid)?;
+    }
+    Ok(unit)
 }
 
 /// A tape drive (`--device-type tape`) with the tape image `--backing-store` names loaded. An

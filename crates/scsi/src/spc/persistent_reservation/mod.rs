@@ -91,7 +91,8 @@ pub(crate) fn reserve_in(
     data_in: &mut Vec<u8>,
 ) -> Result<(), Failure> {
     let pr = lu.persistent_reservations();
-    let caps = pr_in::Capabilities { ptpl_capable: pr.persistence().is_some() };
+    let caps =
+        pr_in::Capabilities { ptpl_capable: pr.persistence().is_some(), relative_port: lu.relative_target_port() };
     pr_in::reserve_in(&pr.snapshot(), caps, service_action, alloc_len, data_in)?;
     Ok(())
 }
@@ -109,7 +110,8 @@ pub(crate) fn reserve_out(
     let cdb = pr_out::ProutCdb { service_action, scope, pr_type, param_len };
     let me = ctx.nexus.initiator_port.as_str();
     let aptpl_supported = pr.persistence().is_some();
-    let outcome = pr.update(|state| pr_out::reserve_out(state, me, &cdb, data_out, aptpl_supported))?;
+    let port = lu.relative_target_port();
+    let outcome = pr.update(|state| pr_out::reserve_out(state, me, &cdb, data_out, aptpl_supported, port))?;
     // Unit attentions go to every nexus of each port named, never to the sender's own nexus.
     for nexus in ctx.target.nexuses() {
         if nexus.id == ctx.nexus.id {

@@ -11,14 +11,14 @@ pub(crate) const READ_RESERVATION: u8 = 0x01;
 pub(crate) const REPORT_CAPABILITIES: u8 = 0x02;
 pub(crate) const READ_FULL_STATUS: u8 = 0x03;
 
-/// The RELATIVE TARGET PORT IDENTIFIER of a target's one port (its iSCSI target portal group).
-pub(crate) const RELATIVE_TARGET_PORT: u16 = 1;
-
 /// What this unit can do, for REPORT CAPABILITIES.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Capabilities {
     /// APTPL can be honoured (a persistence store is attached).
     pub ptpl_capable: bool,
+    /// The RELATIVE TARGET PORT IDENTIFIER of the port registrations come through (the
+    /// target's one port; a gateway's own when several serve the unit).
+    pub relative_port: u16,
 }
 
 pub(crate) fn reserve_in(
@@ -64,7 +64,7 @@ pub(crate) fn reserve_in(
                 };
                 data_in.push(scope_type);
                 data_in.extend_from_slice(&[0; 4]);
-                data_in.extend_from_slice(&RELATIVE_TARGET_PORT.to_be_bytes());
+                data_in.extend_from_slice(&caps.relative_port.to_be_bytes());
                 let mut id = Vec::new();
                 transport_id::encode(&r.initiator_port, &mut id);
                 data_in.extend_from_slice(&len32(id.len()).to_be_bytes());

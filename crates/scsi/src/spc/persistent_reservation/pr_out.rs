@@ -59,13 +59,15 @@ fn scoped_type(cdb: &ProutCdb) -> Result<PrType, Failure> {
 }
 
 /// Apply one PERSISTENT RESERVE OUT to `state` on behalf of initiator port `me`.
-/// `aptpl_supported`: whether APTPL=1 can be honoured.
+/// `aptpl_supported`: whether APTPL=1 can be honoured; `port`: the RELATIVE TARGET PORT
+/// IDENTIFIER of the port the command came through (REGISTER AND MOVE may name only it).
 pub(crate) fn reserve_out(
     state: &mut PrSnapshot,
     me: &str,
     cdb: &ProutCdb,
     data_out: &[u8],
     aptpl_supported: bool,
+    port: u16,
 ) -> Result<Outcome, Failure> {
     let sa = cdb.service_action;
     // CDB fields first: they are wrong whatever the parameter list says.
@@ -84,7 +86,7 @@ pub(crate) fn reserve_out(
     let key = be64(list, 0);
     let sark = be64(list, 8);
     if sa == REGISTER_AND_MOVE {
-        return register_and_move(state, me, list, key, sark, aptpl_supported);
+        return register_and_move(state, me, list, key, sark, aptpl_supported, port);
     }
     let flags = list[20];
     let spec_i_pt = flags & 0x08 != 0;
@@ -152,6 +154,7 @@ fn register_and_move(
     key: u64,
     sark: u64,
     aptpl_supported: bool,
+    port: u16,
 ) -> Result<Outcome, Failure> {
     let unreg = list[17] & 0x02 != 0;
     let aptpl = list[17] & 0x01 != 0;
@@ -168,7 +171,7 @@ fn register_and_move(
     // whatever the rest says.
     let mut scratch = state.clone();
     scratch.register_and_move(me, key, sark, &id.port, unreg, aptpl)?;
-    if port_id != super::pr_in::RELATIVE_TARGET_PORT {
+    if port_id != port {
         return Err(Sense::invalid_param_field(18, None).into());
     }
     *state = scratch;

@@ -1,0 +1,311 @@
+//! One gateway's membership in an image's registry, kept by a thread of its own: it renews the
+//! lease every heartbeat, re-reads the registry (at once when a notification says it changed),
+//! takes ownership when the owner is gone and it is next in line (fencing the old owner's client
+//! first), and publishes what it sees to `GatewayStatus`. Leaving removes its entry (and its
+//! ownership) once the image has no write in flight.
+
+use super::registry::{Decision, Entry, Registry, FENCED_PREFIX, OWNER_KEY};
+use super::{GatewayOptions, GatewayStatus, LocalState, Member, MemberState, HEARTBEAT, LEASE, SAFETY};
+use crate::rbd::rados::{Cluster, Pool, Wake, Watch};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Blocklist entries expire by themselves after this long, should the fenced gateway never come
+/// back to lift its own.
+const FENCE_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+/// How long a notification waits for the other gateways' acks.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// ESHUTDOWN is what librados answers once this client is blocklisted.
+fn is_fenced(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ESHUTDOWN)
+}
+
+/// The running membership. Dropping it without `leave` only stops the thread.
+pub(crate) struct Gateway {
+    status: Arc<GatewayStatus>,
+    wake: Arc<Wake>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Membership>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+/// What the thread works with.
+pub(super) struct Membership {
+    cluster: Cluster,
+    pool: Pool,
+    pool_name: String,
+    namespace: Option<String>,
+    oid: String,
+    options: GatewayOptions,
+    addr: String,
+    status: Arc<GatewayStatus>,
+    wake: Arc<Wake>,
+    watch: Option<Watch>,
+    /// When the lease was last renewed.
+    renewed: Option<Instant>,
+    fenced: bool,
+}
+
+impl Gateway {
+    /// Register in the registry of image `image_id` and start the thread. Blocking (a few
+    /// cluster round trips).
+    pub(crate) fn join(
+        cluster: Cluster,
+        pool_name: &str,
+        namespace: Option<&str>,
+        image_id: &str,
+        options: GatewayOptions,
+    ) -> io::Result<Gateway> {
+        let status = Arc::new(GatewayStatus::new(&options));
+        let wake = Arc::new(Wake::default());
+        let mut m = Membership {
+            cluster,
+            pool: Pool::open(cluster, pool_name, namespace)?,
+            pool_name: pool_name.to_string(),
+            namespace: namespace.map(str::to_string),
+            oid: format!("rtgt.gateways.{image_id}"),
+            addr: cluster.address()?,
+            options,
+            status: status.clone(),
+            wake: wake.clone(),
+            watch: None,
+            renewed: None,
+            fenced: false,
+        };
+        m.renew()?;
+        let registry = m.read()?;
+        if let Some(other) = registry.entries.values().find(|e| e.tpg == m.options.tpg && e.name != m.options.name) {
+            let why = format!("gateway {} already has target port group {}", other.name, other.tpg);
+            let _ = m.remove_entry();
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, why));
+        }
+        m.rewatch();
+        m.tick(registry);
+        let _ = m.pool.notify(&m.oid, NOTIFY_TIMEOUT);
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new().name(format!("rbd-gw-{}", m.options.name)).spawn(move || {
+            while !thread_stop.load(Ordering::Acquire) {
+                m.wake.wait(HEARTBEAT);
+                if thread_stop.load(Ordering::Acquire) {
+                    break;
+                }
+                m.beat();
+            }
+            m
+        })?;
+        Ok(Gateway { status, wake, stop, thread: Some(thread) })
+    }
+
+    pub(crate) fn status(&self) -> &Arc<GatewayStatus> {
+        &self.status
+    }
+
+    /// Stop the thread and leave the registry: the entry goes, and the ownership with it, so the
+    /// next gateway takes over at once and without fencing. Call once no write is in flight.
+    pub(crate) fn leave(&mut self) {
+        self.status.set_local(LocalState::Unavailable);
+        let Some(m) = self.stop_thread() else { return };
+        if !m.fenced {
+            if let Err(e) = m.remove_entry() {
+                tracing::warn!(gateway = %m.options.name, "leaving the registry failed: {e}");
+            }
+        }
+    }
+
+    pub(super) fn stop_thread(&mut self) -> Option<Membership> {
+        let thread = self.thread.take()?;
+        self.stop.store(true, Ordering::Release);
+        self.wake.wake();
+        let mut m = thread.join().ok()?;
+        m.watch = None;
+        Some(m)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.status.set_local(LocalState::Unavailable);
+        let _ = self.stop_thread();
+    }
+}
+
+impl Membership {
+    fn entry(&self) -> Entry {
+        Entry {
+            name: self.options.name.clone(),
+            tpg: self.options.tpg,
+            portal: self.options.portal.clone(),
+            addr: self.addr.clone(),
+            expires: now_ms() + LEASE.as_millis() as u64,
+        }
+    }
+
+    fn renew(&mut self) -> io::Result<()> {
+        let e = self.entry();
+        self.pool.update(&self.oid, &[(e.key(), e.value())], &[], None)?;
+        self.renewed = Some(Instant::now());
+        Ok(())
+    }
+
+    fn read(&self) -> io::Result<Registry> {
+        let (map, version) = self.pool.omap(&self.oid)?;
+        Ok(Registry::parse(&map, version))
+    }
+
+    fn rewatch(&mut self) {
+        self.watch = None;
+        match Watch::new(self.cluster, &self.pool_name, self.namespace.as_deref(), &self.oid, self.wake.clone(), LEASE)
+        {
+            Ok(w) => self.watch = Some(w),
+            // Polling every heartbeat still works; the next beat tries again.
+            Err(e) => tracing::warn!(gateway = %self.options.name, "watching the registry failed: {e}"),
+        }
+    }
+
+    /// One heartbeat: renew, re-read, decide.
+    fn beat(&mut self) {
+        if self.fenced {
+            return;
+        }
+        if let Err(e) = self.renew() {
+            self.failed(&e);
+            return;
+        }
+        if self.watch.as_ref().is_none_or(Watch::is_broken) {
+            self.rewatch();
+        }
+        match self.read() {
+            Ok(registry) => self.tick(registry),
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    /// The cluster did not answer (or fenced this client): stop serving before the lease that
+    /// the others see runs out.
+    fn failed(&mut self, e: &io::Error) {
+        if is_fenced(e) {
+            self.fenced = true;
+            tracing::error!(gateway = %self.options.name, "this client was fenced (blocklisted): unavailable");
+            self.status.set_local(LocalState::Unavailable);
+            return;
+        }
+        let lapsed = self.renewed.is_none_or(|t| t.elapsed() + SAFETY >= LEASE);
+        if lapsed && self.status.set_local(LocalState::Unavailable) {
+            tracing::error!(gateway = %self.options.name, "cannot renew the lease ({e}): unavailable");
+        }
+    }
+
+    fn tick(&mut self, registry: Registry) {
+        let now = now_ms();
+        self.lift_old_fences(&registry);
+        let me = self.options.name.clone();
+        let local = match registry.decide(&me, &self.addr, now) {
+            Decision::Serve => LocalState::Active,
+            Decision::StandBy => LocalState::Standby,
+            Decision::TakeOver { fence } => match self.take_over(&registry, fence) {
+                Ok(()) => LocalState::Active,
+                Err(e) => {
+                    tracing::warn!(gateway = %me, "taking ownership failed: {e}");
+                    LocalState::Standby
+                }
+            },
+        };
+        if self.status.set_local(local) {
+            tracing::info!(gateway = %me, state = ?local, "access state changed");
+        }
+        let owner_alive = registry.owner_alive(now);
+        let owner = registry.owner.as_ref().map(|o| o.name.as_str());
+        let others = registry
+            .entries
+            .values()
+            .filter(|e| e.name != me)
+            .map(|e| Member {
+                name: e.name.clone(),
+                tpg: e.tpg,
+                state: if !e.alive(now) {
+                    MemberState::Lost
+                } else if owner_alive && owner == Some(e.name.as_str()) {
+                    MemberState::Owner
+                } else {
+                    MemberState::Standby
+                },
+            })
+            .collect();
+        self.status.set_others(others);
+    }
+
+    /// Fence the old owner's client (if there was an owner), then swap the owner record for this
+    /// gateway at the version read: another gateway that got there first makes the swap fail.
+    fn take_over(&mut self, registry: &Registry, fence: Option<super::registry::Owner>) -> io::Result<()> {
+        let mut set = vec![(OWNER_KEY.to_string(), registry.next_owner(&self.options.name, &self.addr).value())];
+        if let Some(old) = fence {
+            self.blocklist("add", &old.addr)?;
+            // The OSDs must know of the blocklist before this gateway's first write reaches them.
+            self.cluster.wait_for_latest_osdmap()?;
+            set.push((format!("{FENCED_PREFIX}{}", old.addr), old.name.clone()));
+            tracing::warn!(gateway = %self.options.name, fenced = %old.name, client = %old.addr, "fenced the old owner");
+        }
+        self.pool.update(&self.oid, &set, &[], Some(registry.version))?;
+        let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);
+        Ok(())
+    }
+
+    /// This gateway is back with a new client: the blocklist entries of its old ones can go.
+    fn lift_old_fences(&self, registry: &Registry) {
+        for addr in registry.my_old_fences(&self.options.name, &self.addr) {
+            let lifted = self.blocklist("rm", &addr).is_ok();
+            if lifted {
+                let _ = self.pool.update(&self.oid, &[], &[format!("{FENCED_PREFIX}{addr}")], None);
+            }
+        }
+    }
+
+    fn blocklist(&self, op: &str, addr: &str) -> io::Result<()> {
+        // Ceph 16 spells it "blocklist"; the address is ours or read from the registry, and is
+        // quoted as a JSON string (no quote or backslash can be in a client address, but a
+        // registry entry is data: it is escaped anyway).
+        let addr_json: String = addr.chars().filter(|c| !matches!(c, '"' | '\\') && !c.is_control()).collect();
+        let cmd = format!(
+            r#"{{"prefix":"osd blocklist","blocklistop":"{op}","addr":"{addr_json}","expire":{FENCE_EXPIRY_SECS}.0}}"#
+        );
+        self.cluster
+            .mon_command(&cmd)
+            .map(|_| ())
+            .map_err(|(e, status)| io::Error::new(e.kind(), format!("osd blocklist {op} {addr}: {e}: {status}")))
+    }
+
+    /// Remove this gateway's entry, and the owner record if it is this gateway's, atomically.
+    fn remove_entry(&self) -> io::Result<()> {
+        for _ in 0..5 {
+            let registry = self.read()?;
+            let mut remove = vec![self.entry().key()];
+            if registry.owner.as_ref().is_some_and(|o| o.name == self.options.name && o.addr == self.addr) {
+                remove.push(OWNER_KEY.to_string());
+            }
+            match self.pool.update(&self.oid, &[], &remove, Some(registry.version)) {
+                Ok(()) => {
+                    let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);
+                    return Ok(());
+                }
+                // Someone wrote meanwhile (a heartbeat): read again.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ERANGE) | Some(libc::EOVERFLOW)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
+    }
+}

@@ -1,0 +1,147 @@
+//! Several gateways serving one image as one logical unit: each gateway's membership in the
+//! image's registry (`registry`), kept by a thread of its own (`member`), and the status the
+//! daemon reads on every command (`GatewayStatus`).
+//!
+//! The model: one owner at a time serves I/O; the others stand by. Ownership moves only when the
+//! owner's lease in the registry has expired (it died, or lost the cluster) or it left cleanly;
+//! before the next owner serves, it blocklists the old owner's RADOS client, so no write the old
+//! owner still had in flight can land afterwards. A gateway that cannot renew its lease stops
+//! serving before the lease runs out.
+
+mod member;
+pub(crate) mod registry;
+
+use crate::BackstoreError;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+pub(crate) use member::Gateway;
+
+/// How long a lease lasts without renewal. A dead owner is replaced within `LEASE + HEARTBEAT`.
+pub(crate) const LEASE: Duration = Duration::from_secs(10);
+/// How often a gateway renews its lease and re-reads the registry (a notification wakes it sooner).
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A gateway that could not renew for `LEASE - SAFETY` stops serving: the others may take over
+/// once the lease is out, and it must not still be serving then.
+pub(crate) const SAFETY: Duration = Duration::from_secs(3);
+
+/// `gateway=NAME;tpg=N[;portal=TEXT]` of the `--bsopts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayOptions {
+    /// Unique among the gateways of one image: `[A-Za-z0-9._-]`, at most 64 characters.
+    pub name: String,
+    /// Target port group (and relative target port) of this gateway: unique per image, nonzero.
+    pub tpg: u16,
+    /// Where initiators reach this gateway, for the registry's readers (informational).
+    pub portal: String,
+}
+
+impl GatewayOptions {
+    pub(crate) fn check_name(name: &str) -> Result<(), BackstoreError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(())
+        } else {
+            Err(BackstoreError::BadOption(format!(
+                "gateway '{name}': a name of at most 64 letters, digits, '.', '_' or '-'"
+            )))
+        }
+    }
+}
+
+/// This gateway's part for the logical unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalState {
+    /// It owns the unit and serves I/O.
+    Active,
+    /// Registered, another owns the unit.
+    Standby,
+    /// Not (or no longer) registered: the cluster is unreachable, or this client was fenced.
+    Unavailable,
+}
+
+/// Another gateway's part, as this one sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    Owner,
+    Standby,
+    /// Its lease expired: dead, or cut off from the cluster.
+    Lost,
+}
+
+/// One gateway of the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub tpg: u16,
+    pub state: MemberState,
+}
+
+/// What the daemon reads: this gateway's state (on every command: an atomic) and every member's
+/// (for REPORT TARGET PORT GROUPS).
+#[derive(Debug)]
+pub struct GatewayStatus {
+    name: String,
+    tpg: u16,
+    local: AtomicU8,
+    members: Mutex<Vec<Member>>,
+}
+
+impl GatewayStatus {
+    fn new(options: &GatewayOptions) -> Self {
+        GatewayStatus {
+            name: options.name.clone(),
+            tpg: options.tpg,
+            local: AtomicU8::new(LocalState::Unavailable as u8),
+            members: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn tpg(&self) -> u16 {
+        self.tpg
+    }
+
+    pub fn local_state(&self) -> LocalState {
+        match self.local.load(Ordering::Acquire) {
+            0 => LocalState::Active,
+            1 => LocalState::Standby,
+            _ => LocalState::Unavailable,
+        }
+    }
+
+    pub(crate) fn set_local(&self, state: LocalState) -> bool {
+        self.local.swap(state as u8, Ordering::AcqRel) != state as u8
+    }
+
+    /// The other gateways of the image (not this one), by target port group.
+    pub fn others(&self) -> Vec<Member> {
+        self.members.lock().clone()
+    }
+
+    pub(crate) fn set_others(&self, members: Vec<Member>) {
+        *self.members.lock() = members;
+    }
+}
+
+#[cfg(test)]
+mod cluster_tests;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gateway_names() {
+        for ok in ["gw1", "a.b_c-d", &"x".repeat(64)] {
+            assert!(super::GatewayOptions::check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "a;b", "a=b", "é", &"x".repeat(65)] {
+            assert!(super::GatewayOptions::check_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Asymmetric logical unit access (SPC-4 5.15): what a logical unit served through several target
+//! ports in several target port groups tells initiators about each group's access state.
+//!
+//! The core only asks: the daemon attaches a `PortGroups` to a unit (`LogicalUnit::set_port_groups`)
+//! when the unit is one of several gateways' views of the same storage, and answers for the group
+//! states from wherever it keeps them (the gateway registry in the cluster). A unit without one
+//! has no ALUA: TPGS 00b, REPORT TARGET PORT GROUPS not offered, every command admitted.
+
+use crate::sense::{Asc, Sense, SenseKey};
+
+/// A target port group's asymmetric access state (SPC-4 6.37, table 166).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessState {
+    ActiveOptimized,
+    ActiveNonOptimized,
+    Standby,
+    Unavailable,
+    Offline,
+    Transitioning,
+}
+
+impl AccessState {
+    /// The ASYMMETRIC ACCESS STATE code.
+    pub fn code(self) -> u8 {
+        match self {
+            AccessState::ActiveOptimized => 0x0,
+            AccessState::ActiveNonOptimized => 0x1,
+            AccessState::Standby => 0x2,
+            AccessState::Unavailable => 0x3,
+            AccessState::Offline => 0xe,
+            AccessState::Transitioning => 0xf,
+        }
+    }
+
+    /// Whether media access and the other commands of the active states are processed.
+    pub fn is_active(self) -> bool {
+        matches!(self, AccessState::ActiveOptimized | AccessState::ActiveNonOptimized)
+    }
+
+    /// The NOT READY sense a command refused in this state gets (SPC-4 5.15.2.4).
+    pub(crate) fn refusal(self) -> Sense {
+        let asc = match self {
+            AccessState::Standby => Asc::TARGET_PORT_IN_STANDBY_STATE,
+            AccessState::Transitioning => Asc::ASYMMETRIC_ACCESS_STATE_TRANSITION,
+            // Offline never reaches a command through its own port; treated as unavailable.
+            _ => Asc::TARGET_PORT_IN_UNAVAILABLE_STATE,
+        };
+        Sense::new(SenseKey::NotReady, asc)
+    }
+}
+
+/// One target port group as REPORT TARGET PORT GROUPS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortGroup {
+    /// TARGET PORT GROUP identifier (nonzero).
+    pub id: u16,
+    pub state: AccessState,
+    /// The RELATIVE TARGET PORT IDENTIFIERs of the group's ports.
+    pub relative_ports: Vec<u16>,
+}
+
+/// The daemon's answer for a unit's target port groups. Called on the command path: `local_state`
+/// is asked for every command and must not block (an atomic load); `groups` only for REPORT
+/// TARGET PORT GROUPS.
+pub trait PortGroups: Send + Sync + std::fmt::Debug {
+    /// The RELATIVE TARGET PORT IDENTIFIER of the port this daemon serves the unit through.
+    fn relative_port(&self) -> u16;
+    /// The TARGET PORT GROUP of that port.
+    fn group(&self) -> u16;
+    /// That group's access state now.
+    fn local_state(&self) -> AccessState;
+    /// Every group, this one included, in identifier order.
+    fn groups(&self) -> Vec<PortGroup>;
+}
+
+/// Which commands a state admits, by the row flags `opcodes::STANDBY_OK` and
+/// `opcodes::UNAVAILABLE_OK` (SPC-4 5.15.2.4.4 and 5.15.2.4.5).
+pub(crate) fn admits(state: AccessState, standby_ok: bool, unavailable_ok: bool) -> Result<(), Sense> {
+    let admitted = match state {
+        AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => true,
+        AccessState::Standby => standby_ok,
+        AccessState::Unavailable | AccessState::Offline | AccessState::Transitioning => unavailable_ok,
+    };
+    if admitted {
+        Ok(())
+    } else {
+        Err(state.refusal())
+    }
+}

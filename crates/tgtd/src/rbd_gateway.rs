@@ -1,0 +1,69 @@
+//! An RBD LUN served by several gateways (`--bsopts gateway=NAME;tpg=N`): the same identity on
+//! every gateway, derived from the image, and the target port groups the SCSI core reports,
+//! read from the backing store's view of the image's gateway registry.
+
+use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState};
+use rtgt_backstore::{Backstore, RbdStore};
+use rtgt_scsi::{AccessState, LunConfig, PortGroup, PortGroups};
+use std::sync::Arc;
+
+/// The store's gateway membership, if it is an RBD image with one.
+pub(crate) fn gateway_of(store: &Backstore) -> Option<(&RbdStore, &Arc<GatewayStatus>)> {
+    match store.engine() {
+        Backstore::Rbd(r) => r.gateway().map(|g| (r, g)),
+        _ => None,
+    }
+}
+
+/// Default identity of a multi-gateway LUN: every gateway names the image the same way, so the
+/// T10 vendor ID designator, the NAA derived from it and the serial number agree whatever the
+/// target or LUN number (explicit `scsi_id=`/`scsi_sn=` parameters still win, applied after).
+pub(crate) fn identity(config: &mut LunConfig, store: &RbdStore) {
+    config.scsi_id = format!("IET     rbd.{}", store.unit_id());
+    config.scsi_sn = format!("rbd.{}", store.unit_id());
+}
+
+/// The SCSI core's view of the gateways: one target port group per gateway, numbered by its
+/// `tpg=`, whose one port has the same number as its relative target port identifier.
+#[derive(Debug)]
+pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>);
+
+impl PortGroups for GatewayPortGroups {
+    fn relative_port(&self) -> u16 {
+        self.0.tpg()
+    }
+
+    fn group(&self) -> u16 {
+        self.0.tpg()
+    }
+
+    fn local_state(&self) -> AccessState {
+        match self.0.local_state() {
+            LocalState::Active => AccessState::ActiveOptimized,
+            LocalState::Standby => AccessState::Standby,
+            LocalState::Unavailable => AccessState::Unavailable,
+        }
+    }
+
+    fn groups(&self) -> Vec<PortGroup> {
+        let mut groups: Vec<PortGroup> = self
+            .0
+            .others()
+            .into_iter()
+            .map(|m| PortGroup {
+                id: m.tpg,
+                // A gateway whose lease lapsed cannot be reached for this unit at all.
+                state: match m.state {
+                    MemberState::Owner => AccessState::ActiveOptimized,
+                    MemberState::Standby => AccessState::Standby,
+                    MemberState::Lost => AccessState::Offline,
+                },
+                relative_ports: vec![m.tpg],
+            })
+            .collect();
+        let me = self.0.tpg();
+        groups.push(PortGroup { id: me, state: self.local_state(), relative_ports: vec![me] });
+        groups.sort_by_key(|g| g.id);
+        groups
+    }
+}

@@ -1,0 +1,195 @@
+//! Several tgtd gateways serving one RBD image as one logical unit (`--bsopts gateway=;tpg=`):
+//! two daemons on loopback ports and the shared cluster. One identity on both, both groups
+//! reported with one owner, failover after kill -9 within 15 s with the old owner fenced, a
+//! restarted gateway back as standby, a clean stop leaving the registry empty, and no stale
+//! write from a gateway stopped in the middle of a write.
+
+use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};
+use crate::common::initiator::{Connection, ScsiOutcome};
+use crate::common::Tgtd;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
+
+/// Target 1 on `tgtd` with LUN 1 on the image as gateway `name` in group `tpg`.
+fn gateway(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16) {
+    add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}", tgtd.portal()));
+}
+
+fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
+    let tgtd = Tgtd::start();
+    gateway(&tgtd, conf, image, name, tpg);
+    tgtd
+}
+
+fn vpd(c: &mut Connection, page: u8) -> Vec<u8> {
+    let out = c.scsi(1, &[0x12, 0x01, page, 0x01, 0x00, 0], &[], 256).unwrap();
+    assert_eq!(out.status, 0, "VPD {page:#x}: {:x?}", out.sense);
+    out.data_in
+}
+
+/// REPORT TARGET PORT GROUPS as (group, state) pairs, with each group's one port checked.
+fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
+    let out = c.scsi(1, &[0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], &[], 1024).unwrap();
+    assert_eq!(out.status, 0, "REPORT TARGET PORT GROUPS: {:x?}", out.sense);
+    let d = out.data_in;
+    let len = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize;
+    assert_eq!(len + 4, d.len());
+    let mut at = 4;
+    let mut found = Vec::new();
+    while at < d.len() {
+        let id = u16::from_be_bytes([d[at + 2], d[at + 3]]);
+        assert_eq!(d[at + 7], 1, "one port per group");
+        assert_eq!(u16::from_be_bytes([d[at + 10], d[at + 11]]), id, "the port is numbered as its group");
+        found.push((id, d[at] & 0x0f));
+        at += 12;
+    }
+    found
+}
+
+const ACTIVE: u8 = 0x0;
+const STANDBY: u8 = 0x2;
+const OFFLINE: u8 = 0xe;
+
+fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < Duration::from_secs(secs), "not within {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    started.elapsed()
+}
+
+fn image_id(conf: &str, name: &str) -> String {
+    let info = rbd(conf, &["info", "--format", "json", &format!("rbd/{name}")]);
+    let at = info.find("\"id\":\"").expect("an id in rbd info") + 6;
+    info[at..].split('"').next().unwrap().to_string()
+}
+
+/// The registry object's omap keys.
+fn registry_keys(conf: &str, name: &str) -> Vec<String> {
+    let oid = format!("rtgt.gateways.{}", image_id(conf, name));
+    let out = Command::new("rados").args(["-c", conf, "-p", "rbd", "listomapkeys", &oid]).output().unwrap();
+    assert!(out.status.success(), "rados listomapkeys: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+fn write10(c: &mut Connection, lba: u32, data: &[u8]) -> ScsiOutcome {
+    c.write10(1, lba, data, 512).unwrap()
+}
+
+#[test]
+fn two_gateways_are_one_unit_with_one_owner() {
+    let conf = conf();
+    let name = image(&conf, 16);
+    let a = start_gateway(&conf, &name, "gw-a", 1);
+    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let mut ca = login_at(a.portal(), IQN);
+    let mut cb = login_at(b.portal(), IQN);
+    // INQUIRY: TPGS 01b on both.
+    for c in [&mut ca, &mut cb] {
+        let out = c.scsi(1, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
+        assert_eq!(out.data_in[5] & 0x30, 0x10, "TPGS");
+    }
+    // One identity: the unit's designators and serial number are equal, the port and group differ.
+    let (ia, ib) = (vpd(&mut ca, 0x83), vpd(&mut cb, 0x83));
+    let unit_part = |d: &[u8]| d[..d.len() - 16].to_vec();
+    assert_eq!(unit_part(&ia), unit_part(&ib), "device identification");
+    assert_eq!(ia[ia.len() - 16..], [0x01, 0x14, 0, 4, 0, 0, 0, 1, 0x01, 0x15, 0, 4, 0, 0, 0, 1]);
+    assert_eq!(ib[ib.len() - 16..], [0x01, 0x14, 0, 4, 0, 0, 0, 2, 0x01, 0x15, 0, 4, 0, 0, 0, 2]);
+    assert_eq!(vpd(&mut ca, 0x80), vpd(&mut cb, 0x80), "serial number");
+    // Both list both groups: a (first up) owns the unit, b stands by.
+    assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, STANDBY)]);
+    wait_for(3, "a sees b", || groups(&mut ca) == [(1, ACTIVE), (2, STANDBY)]);
+    // I/O through the owner; NOT READY, TARGET PORT IN STANDBY STATE through the other.
+    let data = pattern(5, 4096);
+    assert_eq!(write10(&mut ca, 64, &data).status, 0);
+    assert_eq!(ca.read10(1, 64, 8, 512).unwrap().data_in, data);
+    assert_eq!(cb.read10(1, 64, 8, 512).unwrap().sense_code(), (0x02, 0x04, 0x0b));
+    assert_eq!(cb.scsi(1, &[0; 6], &[], 0).unwrap().sense_code(), (0x02, 0x04, 0x0b));
+    // READ CAPACITY answers on both (a multipath layer compares the paths' sizes).
+    let cap = |c: &mut Connection| c.scsi(1, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 8).unwrap().data_in;
+    assert_eq!(cap(&mut ca), cap(&mut cb));
+}
+
+#[test]
+fn kill_9_of_the_owner_fails_over_within_15_s_and_a_restart_rejoins_as_standby() {
+    let conf = conf();
+    let name = image(&conf, 16);
+    let a = start_gateway(&conf, &name, "gw-a", 1);
+    let mut b = start_gateway(&conf, &name, "gw-b", 2);
+    let mut ca = login_at(a.portal(), IQN);
+    let mut cb = login_at(b.portal(), IQN);
+    let data = pattern(9, 8192);
+    assert_eq!(write_fua(&mut ca, 128, &data).status, 0);
+    assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, STANDBY)]);
+    let dir = a.crash();
+    let took = wait_for(15, "b reports a offline and owns the unit", || groups(&mut cb) == [(1, OFFLINE), (2, ACTIVE)]);
+    eprintln!("failover took {took:?}");
+    // I/O on the remaining path, starting with what a acknowledged.
+    assert_eq!(cb.read10(1, 128, 16, 512).unwrap().data_in, data);
+    let more = pattern(10, 4096);
+    assert_eq!(write10(&mut cb, 512, &more).status, 0);
+    let keys = registry_keys(&conf, &name);
+    assert!(keys.iter().any(|k| k.starts_with("fenced.")), "a's client fenced: {keys:?}");
+    // a comes back (a new process, a new client; its saved configuration brings the LUN back
+    // with its gateway options): standby, and its old fence is lifted.
+    let a2 = Tgtd::start_in(dir, &[]);
+    let mut ca2 = login_at(a2.portal(), IQN);
+    assert_eq!(groups(&mut ca2), [(1, STANDBY), (2, ACTIVE)]);
+    wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, STANDBY), (2, ACTIVE)]);
+    wait_for(5, "a's old fence lifted", || !registry_keys(&conf, &name).iter().any(|k| k.starts_with("fenced.")));
+    // A clean stop of the owner hands over at once; once both stopped, the registry is empty.
+    drop(ca2);
+    drop(cb);
+    assert!(b.terminate().success(), "{}", b.log());
+    let mut a2 = a2;
+    let mut ca3 = login_at(a2.portal(), IQN);
+    wait_for(3, "a owns the unit after b's clean stop", || groups(&mut ca3) == [(1, ACTIVE)]);
+    assert_eq!(ca3.read10(1, 512, 8, 512).unwrap().data_in, more);
+    drop(ca3);
+    assert!(a2.terminate().success(), "{}", a2.log());
+    assert_eq!(registry_keys(&conf, &name), Vec::<String>::new());
+}
+
+#[test]
+fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_through_the_other() {
+    let conf = conf();
+    let name = image(&conf, 16);
+    let a = start_gateway(&conf, &name, "gw-a", 1);
+    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let mut ca = login_at(a.portal(), IQN);
+    let mut cb = login_at(b.portal(), IQN);
+    let old = pattern(1, 4096);
+    assert_eq!(write10(&mut ca, 8, &old).status, 0);
+    // A stops with a write on its way: the write sits in its socket, unanswered.
+    // SAFETY: kill(2) on the PID of the tgtd this test started.
+    assert_eq!(unsafe { libc::kill(a.pid(), libc::SIGSTOP) }, 0);
+    let stale = pattern(2, 4096);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let held = stale.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(ca.write10(1, 8, &held, 512).map(|o| o.status));
+    });
+    // The initiator retries through b until b answers GOOD (after taking over, fencing a).
+    let fresh = pattern(3, 4096);
+    wait_for(20, "the retry through b is GOOD", || write10(&mut cb, 8, &fresh).status == 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(a.pid(), libc::SIGCONT) }, 0);
+    // a must fail the held write, not hold it (it could land any time later) nor acknowledge it.
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(status)) => assert_ne!(status, 0, "a acknowledged a write after b took over"),
+        other => panic!("a neither failed nor answered the held write: {other:?}\n{}", a.log()),
+    }
+    // What a still had cannot land later either: the image holds b's data.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(cb.read10(1, 8, 8, 512).unwrap().data_in, fresh);
+    let exported = super::export(&conf, &name, b.dir.path());
+    assert_eq!(exported[8 * 512..8 * 512 + 4096], fresh[..]);
+    // a no longer claims the unit: it knows it was fenced.
+    let mut ca2 = Connection::connect(a.portal()).unwrap();
+    ca2.login(INITIATOR, Some(IQN), &[]).unwrap();
+    let _ = ca2.scsi(1, &[0; 6], &[], 0);
+    wait_for(5, "a reports itself unavailable", || groups(&mut ca2).contains(&(1, 0x3)));
+}
