@@ -293,7 +293,8 @@ pub(crate) mod tests {
     /// A connection of a session without a target (its commands end without running) and a
     /// write budget of `budget` bytes; the receiver sees what it would send.
     pub(crate) fn conn_with_budget(budget: u64) -> (Conn, OutReceiver) {
-        let session = Arc::new(Session {
+        let session = Arc::new_cyclic(|me| Session {
+            not_spawned: Session::not_spawned_handle(me),
             tsih: 1,
             isid: [0; 6],
             initiator_name: "iqn.2026-11.org.rtgt.test:unit".into(),
