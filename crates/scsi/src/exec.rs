@@ -98,7 +98,7 @@ async fn run(
 ) -> Result<(), Failure> {
     let device = lu.device_type();
     let ops = crate::dispatch::ops(device);
-    let found = ops.commands.lookup(cdb, lu.config().thin_provisioning);
+    let found = ops.commands.lookup(cdb, lu.thin_provisioning());
     let reports_ua = !matches!(found, Lookup::Found(e) if e.has(NO_UA));
     if reports_ua {
         if let Some(asc) = ctx.nexus.unit_attentions.take(ctx.lun) {
