@@ -71,8 +71,17 @@ impl OutSender {
         self.shared.bytes.load(Ordering::Acquire)
     }
 
+    /// Whether a new request may be read now: the queue is below its limit (or the writer is gone).
+    pub fn has_room(&self) -> bool {
+        self.queued() < QUEUE_LIMIT || self.shared.closed.load(Ordering::Acquire)
+    }
+
     /// Wait until the queue is below its limit (or the writer is gone).
     pub async fn room(&self) {
+        // The common case costs two loads, not a turn through the Notify's waiter list.
+        if self.has_room() {
+            return;
+        }
         loop {
             let drained = self.shared.drained.notified();
             tokio::pin!(drained);

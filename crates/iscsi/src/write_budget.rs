@@ -8,7 +8,7 @@
 //! have the target buffer all of it at once, and many connections could each do so.
 
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 
@@ -51,18 +51,33 @@ impl State {
     }
 }
 
-#[derive(Debug, Default)]
-struct DaemonState {
-    held: State,
-    /// Connections with a write refused here, woken when any write gives its data back.
-    waiting: Vec<Weak<WriteBudget>>,
+/// The daemon's bytes held and writes admitted, packed in one word so that one compare-and-swap
+/// keeps both exact (see `DaemonWriteBudget`): the low `ADMITTED_BITS` bits count admitted
+/// reservations, the rest are bytes.
+const ADMITTED_BITS: u32 = 20;
+const ADMITTED_ONE: u64 = 1;
+const BYTE_ONE: u64 = 1 << ADMITTED_BITS;
+
+fn packed_bytes(word: u64) -> u64 {
+    word >> ADMITTED_BITS
 }
 
-/// The daemon's budget, shared by every connection's.
+fn packed_admitted(word: u64) -> u64 {
+    word & (BYTE_ONE - 1)
+}
+
+/// The daemon's budget, shared by every connection's. It is the one piece of write accounting
+/// every connection touches, so its hot path takes no lock: the bytes held and the admitted count
+/// are one atomic word. Only a write the daemon's budget refuses takes the `waiting` lock, to be
+/// woken when some write anywhere gives its data back.
 #[derive(Debug)]
 pub struct DaemonWriteBudget {
     limit: AtomicU64,
-    state: Mutex<DaemonState>,
+    held: AtomicU64,
+    /// Set while `waiting` is not empty, so releases skip the lock when nobody waits.
+    any_waiting: AtomicBool,
+    /// Connections with a write refused here, woken when any write gives its data back.
+    waiting: Mutex<Vec<Weak<WriteBudget>>>,
     /// Writes whose R2Ts had to wait, by the budget that first refused them: the connection's, the
     /// daemon's. Each write counts once, however often it is tried again.
     waits: [AtomicU64; 2],
@@ -72,7 +87,9 @@ impl Default for DaemonWriteBudget {
     fn default() -> Self {
         DaemonWriteBudget {
             limit: AtomicU64::new(DEFAULT_DAEMON_WRITE_BUDGET),
-            state: Mutex::new(DaemonState::default()),
+            held: AtomicU64::new(0),
+            any_waiting: AtomicBool::new(false),
+            waiting: Mutex::new(Vec::new()),
             waits: Default::default(),
         }
     }
@@ -89,7 +106,64 @@ impl DaemonWriteBudget {
     }
 
     pub fn used(&self) -> u64 {
-        self.state.lock().held.used
+        packed_bytes(self.held.load(Ordering::Acquire))
+    }
+
+    /// Count bytes that arrived unasked (never refused).
+    fn add_unasked(&self, bytes: u64) {
+        self.held.fetch_add(bytes * BYTE_ONE, Ordering::SeqCst);
+    }
+
+    /// Admit `more` bytes if they fit (`State::fits`'s rule, on the daemon's totals).
+    fn try_admit(&self, more: u64) -> bool {
+        let limit = self.limit();
+        let mut word = self.held.load(Ordering::SeqCst);
+        loop {
+            let fits = packed_admitted(word) == 0 || packed_bytes(word) + more <= limit;
+            if !fits {
+                return false;
+            }
+            match self.held.compare_exchange_weak(
+                word,
+                word + more * BYTE_ONE + ADMITTED_ONE,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    /// Admit `more` bytes for `conn`, or leave `conn` to be woken by the next release anywhere.
+    fn admit_or_wait(&self, conn: &Arc<WriteBudget>, more: u64) -> bool {
+        if self.try_admit(more) {
+            return true;
+        }
+        self.waiting.lock().push(Arc::downgrade(conn));
+        self.any_waiting.store(true, Ordering::SeqCst);
+        // A release between the refusal and the flag saw nobody waiting and woke nobody: look
+        // again now the flag is up (the releaser updates `held` before it reads the flag, both
+        // SeqCst, so one of the two sees the other). A write admitted here leaves a stale entry
+        // in `waiting`, which only costs that connection one spurious look at its queue.
+        self.try_admit(more)
+    }
+
+    /// A reservation of `bytes` (admitted or not) is given back; wakes the connections waiting.
+    fn release(&self, bytes: u64, admitted: bool) {
+        let delta = bytes * BYTE_ONE + if admitted { ADMITTED_ONE } else { 0 };
+        self.held.fetch_sub(delta, Ordering::SeqCst);
+        if !self.any_waiting.load(Ordering::SeqCst) {
+            return;
+        }
+        let waiting = {
+            let mut w = self.waiting.lock();
+            self.any_waiting.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *w)
+        };
+        for other in waiting.iter().filter_map(Weak::upgrade) {
+            other.freed.notify_one();
+        }
     }
 
     /// Writes that waited for their R2Ts so far: (for their connection's budget, for the daemon's).
@@ -135,7 +209,7 @@ impl WriteBudget {
         // Most commands carry no data-out (READs): they cost no lock.
         if bytes > 0 {
             self.state.lock().used += bytes;
-            self.daemon.state.lock().held.used += bytes;
+            self.daemon.add_unasked(bytes);
         }
         Reservation { budget: self.clone(), bytes, admitted: false, waited: false }
     }
@@ -154,14 +228,11 @@ impl WriteBudget {
             self.daemon.count_wait(r, false);
             return false;
         }
-        let mut daemon = self.daemon.state.lock();
-        if !daemon.held.fits(more, self.daemon.limit()) {
-            daemon.waiting.push(Arc::downgrade(self));
-            drop((mine, daemon));
+        if !self.daemon.admit_or_wait(self, more) {
+            drop(mine);
             self.daemon.count_wait(r, true);
             return false;
         }
-        daemon.held.admit(more);
         mine.admit(more);
         r.bytes += more;
         r.admitted = true;
@@ -192,15 +263,8 @@ impl Drop for Reservation {
         }
         let budget = &self.budget;
         budget.state.lock().release(self.bytes, self.admitted);
-        let waiting = {
-            let mut daemon = budget.daemon.state.lock();
-            daemon.held.release(self.bytes, self.admitted);
-            std::mem::take(&mut daemon.waiting)
-        };
+        budget.daemon.release(self.bytes, self.admitted);
         budget.freed.notify_one();
-        for other in waiting.iter().filter_map(Weak::upgrade) {
-            other.freed.notify_one();
-        }
     }
 }
 
@@ -311,5 +375,37 @@ mod tests {
         drop(wa);
         tokio::time::timeout(std::time::Duration::from_secs(5), b.freed()).await.unwrap();
         assert!(b.admit(&mut wb, MIB));
+    }
+
+    /// Many connections on several threads admit and release against a daemon budget that fits
+    /// only a few of their writes: the daemon never holds more than its bound, every refused
+    /// write is woken by some release (none waits forever), and all is given back at the end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_connections_stay_within_the_daemon_budget_and_none_is_left_waiting() {
+        let daemon = Arc::new(DaemonWriteBudget::default());
+        daemon.set_limit(4 * MIB);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let conn = WriteBudget::new(64 * MIB, daemon.clone());
+            let daemon = daemon.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..2000 {
+                    let mut r = conn.unasked(0);
+                    while !conn.admit(&mut r, MIB) {
+                        tokio::time::timeout(std::time::Duration::from_secs(10), conn.freed())
+                            .await
+                            .expect("a refused write is woken by a release");
+                    }
+                    assert!(daemon.used() <= 4 * MIB, "daemon holds {} bytes", daemon.used());
+                    tokio::task::yield_now().await;
+                    drop(r);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(daemon.used(), 0);
+        assert_eq!(daemon.held.load(Ordering::SeqCst), 0, "no admitted count left over");
     }
 }

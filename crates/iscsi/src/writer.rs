@@ -14,8 +14,14 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub(crate) use crate::out_queue::{out_queue, OutReceiver, OutSender};
 pub(crate) use crate::outgoing::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 
-/// Payloads up to this size are copied into the batch buffer rather than written in place.
-const COPY_LIMIT: usize = 16 * 1024;
+/// Payloads up to this size are copied into the batch buffer rather than written in place. Above
+/// it a payload is one more iovec of the batch's writev, which costs the kernel less than the copy
+/// costs us (sense data, inquiry pages and the like stay copied; read data of a block or more goes
+/// from where it lies).
+const COPY_LIMIT: usize = 1024;
+/// iovecs per writev (the kernel's UIO_MAXIOV is 1024): a QD128 batch of small reads, two
+/// iovecs per Data-In (header run, payload), goes out in one call.
+const MAX_IOVECS: usize = 512;
 /// Stop collecting a batch past this many bytes.
 const BATCH_BYTES: usize = 1024 * 1024;
 
@@ -248,7 +254,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(sock: &mut W, parts: &[&[u8]]
         }
         let slices: Vec<IoSlice<'_>> = parts[idx..]
             .iter()
-            .take(64)
+            .take(MAX_IOVECS)
             .enumerate()
             .map(|(i, p)| IoSlice::new(if i == 0 { &p[skip..] } else { p }))
             .collect();

@@ -156,6 +156,9 @@ pub struct LogicalUnit {
     store: Option<Backstore>,
     online: AtomicBool,
     readonly: AtomicBool,
+    /// The configuration's thin_provisioning, which every command's opcode lookup asks: a copy here
+    /// spares each command the configuration's lock and reference count, shared by every core.
+    thin: AtomicBool,
     wce: AtomicBool,
     d_sense: AtomicBool,
     swp: AtomicBool,
@@ -237,6 +240,7 @@ impl LogicalUnit {
         LogicalUnit {
             online: AtomicBool::new(config.online),
             readonly: AtomicBool::new(config.readonly),
+            thin: AtomicBool::new(config.thin_provisioning),
             wce: AtomicBool::new(config.write_cache),
             d_sense: AtomicBool::new(config.descriptor_sense),
             swp: AtomicBool::new(false),
@@ -388,6 +392,11 @@ impl LogicalUnit {
         self.size_bytes() / u64::from(self.block_size)
     }
 
+    /// Whether the unit is thin provisioned (offers UNMAP and friends), as configured now.
+    pub(crate) fn thin_provisioning(&self) -> bool {
+        self.thin.load(Ordering::Relaxed)
+    }
+
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::Relaxed)
     }
@@ -411,6 +420,7 @@ impl LogicalUnit {
         self.online.store(config.online, Ordering::Relaxed);
         self.readonly.store(config.readonly, Ordering::Relaxed);
         self.d_sense.store(config.descriptor_sense, Ordering::Relaxed);
+        self.thin.store(config.thin_provisioning, Ordering::Relaxed);
         *self.config.write() = Arc::new(config);
     }
 

@@ -22,6 +22,9 @@ use crate::writer::Outgoing;
 use connection::{Flow, RejectReason};
 use tokio::io::AsyncRead;
 
+/// PDUs the reader takes from its buffer in a row before it polls its other duties.
+const FAST_STREAK: u32 = 32;
+
 impl Conn {
     /// Read and dispatch PDUs until the connection ends.
     pub async fn run<R: AsyncRead + Unpin>(&mut self, reader: &mut PduReader<R>, control: &ConnControl) {
@@ -35,33 +38,61 @@ impl Conn {
         // only looked at while writes are pending.
         let data_out_check = tokio::time::sleep(self.registry.data_out_timeout());
         tokio::pin!(data_out_check);
+        // Made once and polled again on every pass through the select (a `Notified` made anew each
+        // time would join and leave its waiter list per PDU). Nothing on the data path notifies it.
+        let closed = control.closed();
+        tokio::pin!(closed);
+        // PDUs taken straight from the buffer since the last pass through the select.
+        let mut streak = 0u32;
         loop {
-            // read_pdu keeps partial input in its buffer, so losing the race to a tick loses nothing.
-            // No new request is read while the initiator leaves too many answers unread.
-            let r = tokio::select! {
-                biased;
-                _ = control.closed() => break,
-                // A write finished with its data: writes waiting for room may get their R2Ts.
-                _ = budget.freed() => {
-                    data_out::admit_waiting(self);
-                    continue;
+            // Fast path: the next PDU is already buffered and nothing else asks for attention (no
+            // close, no write waiting for budget, room for answers), so take it without the select.
+            // Every FAST_STREAK PDUs the select runs anyway, so the Data-Out timeout and the probe
+            // still get their turn on a connection that never goes idle.
+            let fast = streak < FAST_STREAK
+                && !control.is_closing()
+                && self.data_out.awaiting_r2t.is_empty()
+                && out.has_room();
+            let buffered = if fast { reader.try_read_buffered() } else { None };
+            let r = match buffered {
+                Some(r) => {
+                    streak += 1;
+                    r
                 }
-                // Ahead of reading: a busy connection must not starve the check.
-                _ = &mut data_out_check, if !self.data_out.pending.is_empty() => {
-                    let next = data_out::expire(self, tokio::time::Instant::now());
-                    data_out_check.as_mut().reset(next);
-                    continue;
-                }
-                r = async {
-                    out.room().await;
-                    reader.read_pdu().await
-                } => r,
-                _ = probe_tick(&mut prober) => {
-                    let flow = prober.as_mut().map_or(Flow::Continue, |p| p.on_tick(self, received));
-                    if flow == Flow::Close {
-                        break;
+                None => {
+                    streak = 0;
+                    // read_pdu keeps partial input in its buffer, so losing the race to a tick loses
+                    // nothing. No new request is read while the initiator leaves too many answers
+                    // unread.
+                    tokio::select! {
+                        biased;
+                        _ = &mut closed => break,
+                        // A write finished with its data: writes waiting for room may get their R2Ts.
+                        // Only listened to while some wait: every write's end notifies it, and a
+                        // waiter registered meanwhile would wake this task once more per write. A
+                        // release while nobody listens leaves a permit, so none is lost.
+                        _ = budget.freed(), if !self.data_out.awaiting_r2t.is_empty() => {
+                            data_out::admit_waiting(self);
+                            continue;
+                        }
+                        // Ahead of reading: a busy connection must not starve the check.
+                        _ = &mut data_out_check, if !self.data_out.pending.is_empty() => {
+                            let next = data_out::expire(self, tokio::time::Instant::now());
+                            data_out_check.as_mut().reset(next);
+                            continue;
+                        }
+                        r = async {
+                            out.room().await;
+                            reader.read_pdu().await
+                        } => r,
+                        _ = probe_tick(&mut prober) => {
+                            let flow = prober.as_mut().map_or(Flow::Continue, |p| p.on_tick(self, received));
+                            if flow == Flow::Close {
+                                break;
+                            }
+                            continue;
+                        }
                     }
-                    continue;
                 }
             };
             received = received.wrapping_add(1);

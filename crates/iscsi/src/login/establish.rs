@@ -74,7 +74,8 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
         }
         None => (None, None),
     };
-    let session = Arc::new(Session {
+    let session = Arc::new_cyclic(|me| Session {
+        not_spawned: Session::not_spawned_handle(me),
         tsih,
         isid: st.isid,
         initiator_name: initiator,

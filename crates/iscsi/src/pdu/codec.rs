@@ -91,45 +91,81 @@ impl<R: AsyncRead + Unpin> PduReader<R> {
     /// Read one PDU whose header `accept` approves; otherwise stop after the header with
     /// `UnknownOpcode` (the stream is then out of step: for phases where anything else is fatal).
     pub async fn read_pdu_if(&mut self, accept: impl Fn(&Bhs) -> bool) -> Result<Pdu, PduError> {
-        self.fill(BHS_LEN).await?;
+        loop {
+            match self.take_buffered(&accept) {
+                Next::Pdu(r) => return r,
+                Next::Need(n) => self.fill(n).await?,
+            }
+        }
+    }
+
+    /// The next PDU if the buffer already holds all of it: what a reader with more work queued
+    /// takes without a trip through its `select!` (no future, no waker). None when more bytes must
+    /// come off the socket first (nothing is consumed then).
+    pub fn try_read_buffered(&mut self) -> Option<Result<Pdu, PduError>> {
+        match self.take_buffered(&|_: &Bhs| true) {
+            Next::Pdu(r) => Some(r),
+            Next::Need(_) => None,
+        }
+    }
+
+    /// Take one PDU off the buffer, or say how many bytes must be buffered to go on. Every check
+    /// that can fail on the header (digest, length bound) is made as soon as the header is there,
+    /// before waiting for (or reserving room for) the data segment.
+    fn take_buffered(&mut self, accept: &impl Fn(&Bhs) -> bool) -> Next {
+        if self.buf.len() < BHS_LEN {
+            return Next::Need(BHS_LEN);
+        }
         let mut bhs = Bhs::default();
         bhs.0.copy_from_slice(&self.buf[..BHS_LEN]);
-        self.last = bhs.clone();
         if !accept(&bhs) {
-            return Err(PduError::UnknownOpcode(bhs.opcode_raw()));
+            self.last = bhs.clone();
+            return Next::Pdu(Err(PduError::UnknownOpcode(bhs.opcode_raw())));
         }
         let ahs_len = bhs.ahs_len();
         let digest_len = if self.header_digest { 4 } else { 0 };
         let head = BHS_LEN + ahs_len + digest_len;
-        self.fill(head).await?;
-        let ahs = self.buf[BHS_LEN..BHS_LEN + ahs_len].to_vec();
+        if self.buf.len() < head {
+            return Next::Need(head);
+        }
+        self.last = bhs.clone();
+        let ahs = &self.buf[BHS_LEN..BHS_LEN + ahs_len];
         if self.header_digest {
             let d: [u8; 4] = self.buf[head - 4..head].try_into().unwrap_or_default();
-            let crc = crc32c_append(crc32c(&bhs.0), &ahs);
+            let crc = crc32c_append(crc32c(&bhs.0), ahs);
             if crc != from_wire(d) {
-                return Err(PduError::HeaderDigest);
+                return Next::Pdu(Err(PduError::HeaderDigest));
             }
         }
         // Check the announced length before waiting for (or reserving) that many bytes.
         let len = bhs.data_segment_len();
         if len > self.max_data_segment {
-            return Err(PduError::DataSegmentTooLong { len, limit: self.max_data_segment });
+            return Next::Pdu(Err(PduError::DataSegmentTooLong { len, limit: self.max_data_segment }));
         }
         let len = len as usize;
         let padded = len + pad_len(len);
         let total = padded + if self.data_digest && len > 0 { 4 } else { 0 };
-        self.fill(head + total).await?;
+        if self.buf.len() < head + total {
+            return Next::Need(head + total);
+        }
+        let ahs = if ahs_len == 0 { Vec::new() } else { ahs.to_vec() };
         self.buf.advance(head);
         let mut seg = self.buf.split_to(total);
         if self.data_digest && len > 0 {
             let d: [u8; 4] = seg[padded..padded + 4].try_into().unwrap_or_default();
             if crc32c(&seg[..padded]) != from_wire(d) {
-                return Err(PduError::DataDigest);
+                return Next::Pdu(Err(PduError::DataDigest));
             }
         }
         seg.truncate(len);
-        Ok(Pdu { bhs, ahs, data: seg })
+        Next::Pdu(Ok(Pdu { bhs, ahs, data: seg }))
     }
+}
+
+/// What the buffer holds: a whole PDU (or the error that ends reading it), or not enough bytes yet.
+enum Next {
+    Pdu(Result<Pdu, PduError>),
+    Need(usize),
 }
 
 /// Append a whole PDU (header, AHS, digests, padded data) to `out`. The DataSegmentLength and
@@ -235,6 +271,34 @@ mod tests {
         let b = nop_out(b"");
         let mut r = PduReader::new(&b.0[..20], 8192);
         assert!(matches!(r.read_pdu().await, Err(PduError::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn buffered_pdus_are_taken_without_the_socket_and_a_partial_one_is_left() {
+        let mut wire = Vec::new();
+        encode_pdu(&mut wire, &nop_out(b"one"), &[], b"one", false, false);
+        encode_pdu(&mut wire, &nop_out(b"two!"), &[], b"two!", false, false);
+        let whole = wire.len();
+        encode_pdu(&mut wire, &nop_out(b"three"), &[], b"three", false, false);
+        // Everything but the last byte of the third PDU arrives.
+        let mut r = PduReader::new(&wire[..wire.len() - 1], 8192);
+        assert!(r.try_read_buffered().is_none(), "nothing is buffered before the first read");
+        assert_eq!(&r.read_pdu().await.unwrap().data[..], b"one");
+        assert_eq!(&r.try_read_buffered().unwrap().unwrap().data[..], b"two!");
+        // The third is incomplete: not taken, nothing consumed, and the socket then says EOF.
+        assert!(r.try_read_buffered().is_none());
+        assert!(r.try_read_buffered().is_none());
+        assert_eq!(r.buf.len(), wire.len() - 1 - whole);
+        assert!(matches!(r.read_pdu().await, Err(PduError::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn a_buffered_pdu_over_the_limit_is_refused_from_its_header() {
+        let mut b = nop_out(b"");
+        b.set_data_segment_len(9000);
+        let mut r = PduReader::new(&b.0[..], 8192);
+        r.fill(BHS_LEN).await.unwrap();
+        assert!(matches!(r.try_read_buffered(), Some(Err(PduError::DataSegmentTooLong { len: 9000, limit: 8192 }))));
     }
 
     #[tokio::test]

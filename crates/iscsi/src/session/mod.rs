@@ -129,6 +129,10 @@ pub(crate) struct Session {
     pub ended: AtomicBool,
     /// Its place under the daemon's session bound, given back when the session ends.
     pub slot: Mutex<Option<SessionSlot>>,
+    /// The abort handle of every task whose future is not spawned (most finish within the
+    /// reader's first poll, see `execute`): one per session, so entering a task in the task set
+    /// allocates nothing.
+    pub not_spawned: Arc<dyn AbortTask>,
 }
 
 impl std::fmt::Debug for Session {
@@ -142,6 +146,11 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// The shared handle of the session's tasks that are not spawned (see `not_spawned`).
+    pub fn not_spawned_handle(me: &Weak<Session>) -> Arc<dyn AbortTask> {
+        Arc::new(IscsiTask { session: me.clone(), spawned: None })
+    }
+
     pub fn info(&self) -> SessionInfo {
         SessionInfo {
             tsih: self.tsih,
@@ -156,8 +165,7 @@ impl Session {
     /// Register a task on connection `conn`; its id, or None when the ITT is already in use (RFC
     /// 7143 11.2.1.8: unique per session) or the session has no nexus (discovery).
     pub fn add_task(self: &Arc<Self>, itt: u32, lun: u64, conn: u64) -> Option<u64> {
-        let handle = Arc::new(IscsiTask { session: Arc::downgrade(self), spawned: None });
-        let id = self.nexus.as_ref()?.tasks().start_unique(u64::from(itt), lun, conn, handle)?;
+        let id = self.nexus.as_ref()?.tasks().start_unique(u64::from(itt), lun, conn, self.not_spawned.clone())?;
         self.window.lock().started();
         Some(id.serial)
     }

@@ -147,3 +147,42 @@ fn a_write_whose_edtl_ends_inside_a_block_is_refused_and_writes_nothing() {
     }
     conn.logout().unwrap();
 }
+
+/// Without immediate data each write's data comes in Data-Out after an R2T. A transfer that fits in
+/// one Data-Out PDU is taken as it came off the socket (no copy into a buffer of its own); one that
+/// spans several PDUs is gathered. Both must land intact, next to each other, whatever the order.
+#[test]
+fn writes_whose_data_comes_in_one_data_out_or_several_land_intact() {
+    let tgtd = Tgtd::start();
+    let image = sparse_image(tgtd.dir.path(), "dataout.img", 16 << 20);
+    tgtd.add_disk_target(1, IQN, &image);
+
+    let mut c = Connection::connect(tgtd.portal()).unwrap();
+    let keys = [("ImmediateData", "No"), ("MaxBurstLength", "16384"), ("FirstBurstLength", "16384")];
+    c.login(INITIATOR, Some(IQN), &keys).expect("login");
+    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
+    // 4 KiB: one R2T answered by one Data-Out PDU; 64 KiB: four R2Ts of MaxBurstLength each.
+    let one = pattern(4096, 0x11);
+    let several = pattern(64 << 10, 0x22);
+    let after = pattern(4096, 0x33);
+    for (lba, data) in [(100u32, &one), (108, &several), (236, &after)] {
+        let out = c.write10(1, lba, data, 512).unwrap();
+        assert_eq!(out.status, 0, "WRITE(10) at {lba} failed: sense {:02x?}", out.sense);
+    }
+    let mut want = one.clone();
+    want.extend_from_slice(&several);
+    want.extend_from_slice(&after);
+    let back = c.read10(1, 100, (want.len() / 512) as u16, 512).unwrap();
+    assert_eq!(back.status, 0);
+    let first_diff = back.data_in.iter().zip(&want).position(|(a, b)| a != b);
+    assert!(
+        back.data_in == want,
+        "data read back differs from what was written: lengths {} {}, first difference at {first_diff:?}",
+        back.data_in.len(),
+        want.len()
+    );
+    let out = c.scsi(1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).unwrap();
+    assert_eq!(out.status, 0);
+    let file = std::fs::read(&image).unwrap();
+    assert!(file[100 * 512..100 * 512 + want.len()] == want[..], "backing file differs from what was written");
+}

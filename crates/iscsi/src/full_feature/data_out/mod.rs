@@ -35,12 +35,19 @@ pub(crate) struct NewWrite<'a> {
 /// and queue it for R2Ts unless unsolicited data comes first.
 pub(crate) fn start(conn: &mut Conn, itt: u32, w: NewWrite<'_>) {
     let dsl = w.immediate.len() as u32;
-    // Only what can come before the first R2T is allocated now; the rest once the write is
-    // admitted, so EDTL alone never makes the target allocate.
     let unasked = dsl + w.unsolicited;
-    let mut buf = BytesMut::with_capacity(unasked as usize);
+    let mut budget = conn.write_budget.unasked(u64::from(unasked));
+    let wants_r2t = w.unsolicited == 0;
+    // A write that wants R2Ts at once and finds no older one waiting is admitted here, before its
+    // buffer exists, so the buffer is made at its full size once: growing it on admission would
+    // copy the immediate data a second time. Otherwise only what can come before the first R2T is
+    // allocated now, the rest once the write is admitted, so EDTL alone never makes the target
+    // allocate.
+    let admitted =
+        wants_r2t && conn.data_out.awaiting_r2t.is_empty() && conn.write_budget.admit(&mut budget, u64::from(w.edtl));
+    let mut buf = BytesMut::with_capacity(if admitted { w.edtl } else { unasked } as usize);
     buf.extend_from_slice(w.immediate);
-    let pw = PendingWrite {
+    let mut pw = PendingWrite {
         id: w.id,
         lun_raw: w.lun_raw,
         lun: w.lun,
@@ -53,13 +60,16 @@ pub(crate) fn start(conn: &mut Conn, itt: u32, w: NewWrite<'_>) {
         next_r2t_offset: unasked,
         r2t_sn: 0,
         queued: false,
-        budget: conn.write_budget.unasked(u64::from(unasked)),
-        // Unsolicited data is the initiator's to send now; otherwise enqueue decides.
-        last_heard: (w.unsolicited > 0).then(Instant::now),
+        budget,
+        // Unsolicited data is the initiator's to send now, as are the R2Ts' data once admitted;
+        // otherwise enqueue decides.
+        last_heard: (w.unsolicited > 0 || admitted).then(Instant::now),
     };
-    let wants_r2t = w.unsolicited == 0;
+    if admitted {
+        issue_r2ts(conn, itt, &mut pw);
+    }
     conn.data_out.pending.insert(itt, pw);
-    if wants_r2t {
+    if wants_r2t && !admitted {
         enqueue(conn, itt);
     }
 }
@@ -151,7 +161,13 @@ pub(crate) fn on_data_out(conn: &mut Conn, pdu: Pdu) -> Flow {
         }
         return Flow::Continue;
     }
-    pw.buf.extend_from_slice(&pdu.data);
+    if pw.buf.is_empty() && pdu.data.len() as u32 == pw.edtl {
+        // The whole transfer in one Data-Out: its segment, already split off the socket buffer,
+        // becomes the write's data as immediate data does, without a copy.
+        pw.buf = pdu.data;
+    } else {
+        pw.buf.extend_from_slice(&pdu.data);
+    }
     pw.last_heard = Some(Instant::now());
     let mut wants_r2t = false;
     if fin {
@@ -293,7 +309,8 @@ pub(crate) mod tests {
     /// A connection of a session without a target (its commands end without running) and a
     /// write budget of `budget` bytes; the receiver sees what it would send.
     pub(crate) fn conn_with_budget(budget: u64) -> (Conn, OutReceiver) {
-        let session = Arc::new(Session {
+        let session = Arc::new_cyclic(|me| Session {
+            not_spawned: Session::not_spawned_handle(me),
             tsih: 1,
             isid: [0; 6],
             initiator_name: "iqn.2026-11.org.rtgt.test:unit".into(),
