@@ -60,7 +60,7 @@ fn metrics_until(port: u16, name: &str, labels: &[&str], want: f64) -> String {
 fn logins_chap_digests_and_rejects_are_counted_per_target() {
     require("iscsi-inq");
     let metrics = free_port();
-    let tgtd = Tgtd::start_with(&["--metrics", &format!("127.0.0.1:{metrics}"), "--iscsi", "login_timeout=1"]);
+    let tgtd = Tgtd::start_with(&["--metrics", &format!("127.0.0.1:{metrics}"), "--iscsi", "login_timeout=4"]);
     target(&tgtd, 1, OPEN, ("--initiator-address", "ALL"));
     target(&tgtd, 2, CLOSED, ("--initiator-name", "iqn.2026-11.org.rtgt.test:someone-else"));
     target(&tgtd, 3, CHAP, ("--initiator-address", "ALL"));
@@ -85,7 +85,7 @@ fn logins_chap_digests_and_rejects_are_counted_per_target() {
     let base = format!("127.0.0.1:{}/{CHAP}/1", tgtd.port);
     let wrong = run("iscsi-inq", &[&format!("iscsi://alice%wrong-password@{base}")]);
     assert!(!wrong.status.success() && text(&wrong).contains("Authentication failure"), "{}", text(&wrong));
-    assert_eq!(login_status(&tgtd, CHAP), "login status 0x0201");
+    assert_eq!(login_status(&tgtd, CHAP), "login status 0x0201", "{}", tgtd.log());
     let right = run("iscsi-inq", &[&format!("iscsi://alice%alicesecret12@{base}")]);
     assert!(right.status.success(), "{}", text(&right));
     // A discovery session, accepted; a connection that never sends its login, timed out.
