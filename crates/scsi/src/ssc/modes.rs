@@ -38,7 +38,7 @@ pub(crate) static MODE_PAGES: ModePages = ModePages {
     block_descriptors: false,
 };
 
-fn image(code: u8, _values: ModeParams, changeable: bool, p: &mut [u8; MAX_PAGE]) -> usize {
+fn image(_lu: &LogicalUnit, code: u8, _values: ModeParams, changeable: bool, p: &mut [u8; MAX_PAGE]) -> usize {
     match code {
         VENDOR => 2,
         DATA_COMPRESSION => {
