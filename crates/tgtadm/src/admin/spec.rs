@@ -212,10 +212,17 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
     };
     // Directives that describe LUNs, given at target level, are defaults for every store.
     let mut lun_defaults: Vec<&Directive> = Vec::new();
+    let mut closed = false;
     for d in &block.directives {
         match d.key.as_str() {
             "initiator-address" => {
                 for item in d.value.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    if item == "NONE" {
+                        // rtgt's: no rule, and not the default rule either (how --dump writes a
+                        // target that admits nobody, so that loading the dump keeps it closed).
+                        closed = true;
+                        continue;
+                    }
                     let rule = AclEntry::parse_address(item).ok_or_else(|| {
                         error(&d.origin, format!("'{item}' is not ALL, an IP address or an address/prefix network"))
                     })?;
@@ -346,7 +353,7 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
     // tgt's tgt-admin opens a target that names no initiator to every initiator (tgt's examples
     // rely on it). It does so too when the block names initiators only by name, which then
     // admits everyone; rtgt keeps such a target to the names it gives.
-    if spec.acl.is_empty() {
+    if spec.acl.is_empty() && !closed {
         spec.acl.push(AclEntry::All);
     }
     Ok(spec)
@@ -516,6 +523,8 @@ mod tests {
         assert_eq!(acl(" incominguser bob secret12345\n"), [AclEntry::All]);
         assert_eq!(acl(" initiator-name iqn.x\n"), [AclEntry::InitiatorName("iqn.x".into())]);
         assert_eq!(acl(" initiator-address 10.0.0.1\n"), [AclEntry::parse_address("10.0.0.1").unwrap()]);
+        // How --dump writes a target that admits nobody.
+        assert_eq!(acl(" initiator-address NONE\n"), []);
     }
 
     #[test]
