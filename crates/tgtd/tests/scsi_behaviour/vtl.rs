@@ -218,3 +218,41 @@ fn the_msl2024_example_loads_whole_and_its_drive_takes_a_tape() {
     write_then_read_one_block(&mut conn, 1, 7);
     assert_eq!(drives(&mut conn)[0].tag, "A0000001");
 }
+
+/// `tgt-admin --update` with the file the library was made from finds nothing to change in a
+/// library whose tapes the robot moved (and that the operator filled at run time): the changer and
+/// its drives are not made again, every tape stays where it is and the drive keeps its tape.
+#[test]
+fn tgt_admin_update_leaves_a_library_whose_tapes_moved_alone() {
+    let tgtd = Tgtd::start();
+    let conf = example("targets.conf.vtl.L700", tgtd.dir.path(), &["A0000001", "A0000002"]);
+    let conf = conf.to_str().unwrap();
+    let out = tgt_admin(&tgtd, &["-e", "-c", conf]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    update_ok(&tgtd, CHANGER, "element_type=2,address=1000,barcode=A0000001,sides=1");
+    update_ok(&tgtd, CHANGER, "element_type=2,address=1001,barcode=A0000002,sides=1");
+    let mut conn = tgtd.session(EXAMPLE_IQN, 1, &[1, 2, 3, CHANGER]);
+    // The example binds element 500 to LUN 3.
+    assert_eq!(move_medium(&mut conn, CHANGER, 1000, 500).status, 0);
+    assert_eq!(move_medium(&mut conn, CHANGER, 1001, 1005).status, 0);
+    assert_eq!(tur(&mut conn, 3).1, (0x06, 0x28, 0x00));
+    write_then_read_one_block(&mut conn, 3, 5);
+    let before = read_element_status(&mut conn, CHANGER);
+    drop(conn);
+
+    let out = tgt_admin(&tgtd, &["--update", "ALL", "-c", conf, "-v"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let pretend = tgt_admin(&tgtd, &["--update", "ALL", "--pretend", "-c", conf]);
+    assert!(!common::text(&pretend).contains("logicalunit"), "nothing to do for the LUNs: {}", common::text(&pretend));
+    let mut conn = tgtd.session(EXAMPLE_IQN, 2, &[3, CHANGER]);
+    // The drive was not made again: the tape still in, at its position (after the block read
+    // last: end of data), its block on it.
+    assert_eq!(tur(&mut conn, 3), (0, (0, 0, 0)), "LUN 3 still holds its tape");
+    let at_end = conn.scsi(3, &[0x08, 0, 0, 0x10, 0, 0], &[], 4096).unwrap();
+    assert_eq!(at_end.sense_code(), (0x08, 0x00, 0x05), "still after the block");
+    assert_eq!(conn.scsi(3, &[0x01, 0, 0, 0, 0, 0], &[], 0).unwrap().status, 0);
+    let r = conn.scsi(3, &[0x08, 0, 0, 0x10, 0, 0], &[], 4096).unwrap();
+    assert_eq!((r.status, r.data_in.len()), (0, 4096), "{:02x?}", r.sense);
+    assert_eq!(read_element_status(&mut conn, CHANGER), before);
+    assert_eq!(tapes(&before), [(1005, "A0000002".into()), (500, "A0000001".into())]);
+}
