@@ -29,6 +29,9 @@ pub(crate) const THIN_ONLY: u16 = 1 << 5;
 pub(crate) const LOOKS_ONLY: u16 = 1 << 6;
 /// A SANITIZE: may run again after a failed one (SBC-4 4.11.3).
 pub(crate) const SANITIZE: u16 = 1 << 7;
+/// Byte 1 bits 7-5 may hold the LUN field of SCSI-2 CDBs (obsolete; ignored): mtx still fills
+/// it in a media changer's commands, and libraries (tgt's too) accept it.
+pub(crate) const SCSI2_LUN: u16 = 1 << 8;
 
 /// One command on its way through a handler: who sent it, its CDB (already checked against the
 /// row's usage data and cut to the row's length), the data-out received and the data-in to fill.
@@ -171,6 +174,9 @@ impl OpcodeEntry {
             let mut allowed = usage;
             if i == 1 && self.service_action.is_some() {
                 allowed |= 0x1f;
+            }
+            if i == 1 && self.has(SCSI2_LUN) {
+                allowed |= 0xe0;
             }
             let stray = byte & !allowed;
             if stray != 0 {
