@@ -273,8 +273,11 @@ fn system_show_update_and_delete() {
             let names: Vec<&str> = view.backing_stores.iter().map(|b| b.name.as_str()).collect();
             assert_eq!(names, ["rdwr", "aio", "memory", "null"]);
             assert_eq!(view.backing_stores[0].oflags.as_deref(), Some("sync:direct"));
-            assert!(view.device_types.contains(&DeviceType::Disk));
-            assert!(view.device_types.contains(&DeviceType::Cd), "cd/dvd LUNs are served");
+            assert_eq!(
+                view.device_types,
+                [DeviceType::Disk, DeviceType::Cd, DeviceType::Controller, DeviceType::Changer, DeviceType::Tape],
+                "every type a LUN can be"
+            );
             assert_eq!(
                 view.limits,
                 Some(rtgt_mgmt::Limits {
