@@ -36,6 +36,9 @@ impl MediumDrive for FakeDrive {
     fn medium(&self) -> Option<PathBuf> {
         self.medium.lock().clone()
     }
+    fn identity(&self) -> Option<DriveIdentity> {
+        Some(DriveIdentity { vendor: "HP".into(), product: "Ultrium 3-SCSI".into(), serial: "HU012345AB".into() })
+    }
 }
 
 /// A library like tgt's MSL2024 example, smaller: picker 1, slots 1000-1003, mail slots 10-11,
@@ -49,16 +52,7 @@ fn lib() -> Lib {
     let t = TestLun::with_store(LunConfig::changer(1, 1), None, 1);
     let drive = Arc::new(FakeDrive::default());
     let found = drive.clone();
-    t.lu.attach_drives(DriveLookup {
-        drive: Arc::new(move |tid, lun| ((tid, lun) == (1, 2)).then(|| found.clone() as Arc<dyn MediumDrive>)),
-        identity: Arc::new(|tid, lun| {
-            ((tid, lun) == (1, 2)).then(|| DriveIdentity {
-                vendor: "HP".into(),
-                product: "Ultrium 3-SCSI".into(),
-                serial: "HU012345AB".into(),
-            })
-        }),
-    });
+    t.lu.attach_drives(Arc::new(move |tid, lun| ((tid, lun) == (1, 2)).then(|| found.clone() as Arc<dyn MediumDrive>)));
     let range = |kind, start, quantity| LibraryChange::AddElements(ElementRange { kind, start, quantity });
     for change in [
         LibraryChange::MediaHome("/tapes".into()),
