@@ -1,13 +1,22 @@
 //! The seam between a media changer (SMC) and the drives it serves: the changer moves a medium
-//! (a tape image file) between its slots and a drive through `MediumDrive`, and finds a drive
-//! through a `DriveResolver` that the daemon gives it (a drive element names a tid and a LUN,
-//! possibly of another target). Neither the changer's module nor a drive type's module names the
-//! other: a drive type that takes media from a changer answers `Target::medium_drive`.
+//! (a tape image file) between its slots and a drive through `MediumDrive`, asks it who it is for
+//! READ ELEMENT STATUS's DVCID, and finds a drive through a `DriveResolver` that the daemon gives
+//! it (a drive element names a tid and a LUN, possibly of another target). Neither the changer's
+//! module nor a drive type's module names the other: a drive type that takes media from a changer
+//! answers `Target::medium_drive`.
 
 use crate::sense::Sense;
 use crate::target::Target;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// What DVCID reports of a drive: its INQUIRY identity (SPC-4 6.6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveIdentity {
+    pub vendor: String,
+    pub product: String,
+    pub serial: String,
+}
 
 /// A drive as a changer's robot sees it.
 pub trait MediumDrive: Send + Sync + std::fmt::Debug {
@@ -20,6 +29,8 @@ pub trait MediumDrive: Send + Sync + std::fmt::Debug {
     fn unload(&self) -> Result<PathBuf, Sense>;
     /// The file of the medium in the drive, if any.
     fn medium(&self) -> Option<PathBuf>;
+    /// Who the drive is, as its INQUIRY says; None once it is gone.
+    fn identity(&self) -> Option<DriveIdentity>;
 }
 
 /// Finds the drive at (tid, LUN) when the changer needs it: the daemon's target table answers, so

@@ -53,6 +53,9 @@ impl Offer {
         Offer { thin: lu.thin_provisioning(), alua: lu.port_groups().is_some() }
     }
 }
+/// Byte 1 bits 7-5 may hold the LUN field of SCSI-2 CDBs (obsolete; ignored): mtx still fills
+/// it in a media changer's commands, and libraries (tgt's too) accept it.
+pub(crate) const SCSI2_LUN: u16 = 1 << 11;
 
 /// One command on its way through a handler: who sent it, its CDB (already checked against the
 /// row's usage data and cut to the row's length), the data-out received and the data-in to fill.
@@ -195,8 +198,9 @@ impl OpcodeEntry {
         // (the iterator chain it replaced cost ~500 instructions per 16-byte CDB).
         let usage = &self.usage[..len];
         let sa_bits = if self.service_action.is_some() { 0x1f } else { 0 };
+        let lun_bits = if self.has(SCSI2_LUN) { 0xe0 } else { 0 };
         for i in 1..len.saturating_sub(1) {
-            let allowed = if i == 1 { usage[i] | sa_bits } else { usage[i] };
+            let allowed = if i == 1 { usage[i] | sa_bits | lun_bits } else { usage[i] };
             let stray = cdb[i] & !allowed;
             if stray != 0 {
                 return Err(Sense::invalid_cdb_field(i as u16, Some(7 - stray.leading_zeros() as u8)));

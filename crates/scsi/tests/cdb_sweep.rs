@@ -3,8 +3,10 @@
 //! a field pointer to that bit (SPC-4 4.5.2.4.2; the usage data's zero bits are the ones the device
 //! server treats as reserved, SPC-4 6.35.3); LBAs at and past the end, zero and maximal transfer
 //! lengths, and every allocation length up to the full data (SPC-4 4.2.5.6: truncated data, GOOD).
-//! The memory store records every range asked of it: none may leave the logical unit.
+//! The memory store records every range asked of it: none may leave the logical unit. Swept LUNs:
+//! the controller (0), a disk (1), a CD/DVD drive (2), a media changer (3) and a tape drive (4).
 
+use rtgt_backstore::tape::{MediumType, NewTape, TapeImage};
 use rtgt_backstore::{Backstore, MemoryStore};
 use rtgt_scsi::{LogicalUnit, LunConfig, Nexus, ScsiStatus, Target, TaskResult};
 use std::future::Future;
@@ -36,10 +38,16 @@ fn waiting<F: Future>(f: F) -> F::Output {
 
 const SANITIZE: u8 = 0x48;
 
+const CHANGER: u64 = 3;
+const TAPE: u64 = 4;
+const LUNS: [u64; 5] = [0, 1, 2, CHANGER, TAPE];
+
 struct Unit {
     target: Arc<Target>,
     nexus: Arc<Nexus>,
     unit: Arc<LogicalUnit>,
+    /// The tape drive's tape lives here.
+    _tapes: tempfile::TempDir,
 }
 
 impl Unit {
@@ -56,11 +64,27 @@ impl Unit {
         target.add_lun(2, Arc::new(LogicalUnit::new(LunConfig::cd(1, 2), Some(disc)))).unwrap();
         // A media changer at LUN 3 (an empty library: its commands' fields are what is swept).
         target.add_lun(3, Arc::new(LogicalUnit::new(LunConfig::changer(1, 3), None))).unwrap();
+        // A tape drive at LUN 4 with a small tape in it; the sweep's reads, writes and spaces move
+        // about on it.
+        let tapes = tempfile::tempdir().unwrap();
+        let tape = tapes.path().join("A0001");
+        let new = NewTape { barcode: "A0001".into(), capacity_mib: 4, medium: MediumType::Data, created_secs: 1 };
+        TapeImage::create(&tape, &new).unwrap();
+        let drive = Arc::new(LogicalUnit::new(LunConfig::tape(1, 4), None));
+        assert!(drive.load_tape(&tape).unwrap());
+        target.add_lun(4, drive).unwrap();
         let nexus = target.add_nexus("iqn.2024-01.org.rtgt:i".into());
-        let u = Unit { target, nexus, unit };
-        for lun in [0, 1, 2, 3] {
+        let u = Unit { target, nexus, unit, _tapes: tapes };
+        for lun in LUNS {
             while u.run(lun, &[0, 0, 0, 0, 0, 0], &[]).0.status != ScsiStatus::Good {}
         }
+        // Blocks of 100 bytes and a filemark on the tape, so that the reads swept meet blocks
+        // longer and shorter than they ask for, the filemark and the end of data.
+        for _ in 0..64 {
+            assert_eq!(u.run(TAPE, &[0x0a, 0, 0, 0, 100, 0], &[0x5a; 100]).0.status, ScsiStatus::Good);
+        }
+        assert_eq!(u.run(TAPE, &[0x10, 0, 0, 0, 1, 0], &[]).0.status, ScsiStatus::Good);
+        assert_eq!(u.run(TAPE, &[0x01, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::Good);
         u
     }
 
@@ -81,8 +105,18 @@ impl Unit {
         for a in store.take_accesses() {
             assert!(a.within(STORE), "CDB {cdb:02x?} asked the store for {a:?}");
         }
-        if r.status == ScsiStatus::CheckCondition {
-            assert!(data_in.is_empty(), "CDB {cdb:02x?}: data with CHECK CONDITION");
+        if r.status == ScsiStatus::CheckCondition && !data_in.is_empty() {
+            // Only a tape read stops with data: the blocks read before a filemark, the end of
+            // data, the end of the tape or a block of another length, with FILEMARK, EOM or ILI
+            // set in the sense (SSC-3 4.2.x); never more than the CDB asked for.
+            let s = r.sense.as_deref().unwrap_or_default();
+            let stream_bits = s.get(2).is_some_and(|b| b & 0xe0 != 0);
+            let asked = cdb.get(2..5).map_or(0, |l| u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize);
+            assert!(
+                lun == TAPE && cdb[0] == 0x08 && stream_bits && data_in.len() <= asked,
+                "CDB {cdb:02x?}: {} bytes of data with CHECK CONDITION {s:02x?}",
+                data_in.len()
+            );
         }
         (r, data_in)
     }
@@ -146,9 +180,9 @@ fn base(c: &Reported) -> Vec<u8> {
 #[test]
 fn every_bit_outside_the_usage_data_is_refused_with_a_pointer_to_it() {
     let u = Unit::new();
-    for lun in [0, 1, 2, 3] {
+    for lun in LUNS {
         let commands = reported(&u, lun);
-        let least = [5, 40, 20, 15][lun as usize];
+        let least = [5, 40, 20, 15, 25][lun as usize];
         assert!(commands.len() > least, "LUN {lun}: {} commands", commands.len());
         for c in &commands {
             assert_eq!(c.usage[0], c.opcode);
@@ -172,7 +206,13 @@ fn every_bit_outside_the_usage_data_is_refused_with_a_pointer_to_it() {
                         sense(&r) == Some(INVALID_FIELD) && field_pointer(&r) == Some((true, byte as u16, Some(bit)));
                     // SAM-5 5.2 CONTROL byte: NACA (bit 2) is unsupported and refused; the vendor
                     // bits (7-6) and the obsolete and reserved ones are ignored.
-                    let expected = byte != control || bit == 2;
+                    // The robot's commands take the SCSI-2 LUN field (byte 1 bits 7-5) that mtx
+                    // fills in, and ignore it.
+                    let scsi2_lun = lun == CHANGER
+                        && byte == 1
+                        && mask & 0xe0 != 0
+                        && [0x07, 0x2b, 0x37, 0xa5, 0xb8].contains(&c.opcode);
+                    let expected = (byte != control || bit == 2) && !scsi2_lun;
                     assert_eq!(refused, expected, "LUN {lun} CDB {cdb:02x?}: {:02x?}", r.sense);
                 }
             }
@@ -487,4 +527,41 @@ fn allocation_lengths_truncate_without_error() {
             assert_eq!(data, full[..full.len().min(len as usize)], "{cdb:02x?}");
         }
     }
+}
+
+/// The tape drive's READ(6) at every transfer length a single bit makes (and with SILI), over
+/// 100-byte blocks until the end of data: never more data than asked, data with CHECK CONDITION
+/// only with ILI or FILEMARK (checked in `run`), one filemark met, then BLANK CHECK at the end.
+#[test]
+fn tape_reads_of_every_length_stop_with_a_drives_sense() {
+    let u = Unit::new();
+    assert_eq!(u.run(TAPE, &[0x01, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::Good);
+    let (mut filemarks, mut with_data_and_sense, mut reads) = (0, 0, 0);
+    'tape: for sili in [0u8, 0x02].into_iter().cycle().take(16) {
+        for bit in 0..24 {
+            let len = 1u32 << bit;
+            let l = len.to_be_bytes();
+            let cdb = [0x08, sili, l[1], l[2], l[3], 0];
+            let (r, data) = u.run(TAPE, &cdb, &[]);
+            reads += 1;
+            assert!(data.len() <= len as usize && data.iter().all(|&b| b == 0x5a), "{cdb:02x?}");
+            match (r.status, sense(&r)) {
+                (ScsiStatus::Good, None) => assert!(len == 100 || (sili != 0 && len > 100), "{cdb:02x?}"),
+                (ScsiStatus::CheckCondition, Some((0x00, 0x00, 0x01))) => {
+                    assert!(data.is_empty(), "a filemark carries no data");
+                    filemarks += 1;
+                }
+                (ScsiStatus::CheckCondition, Some((0x08, 0x00, 0x05))) => break 'tape,
+                (ScsiStatus::CheckCondition, Some((0x00, 0x00, 0x00))) => {
+                    // ILI: a block of another length than asked, its bytes up to the shorter.
+                    assert_eq!(r.sense.as_deref().unwrap()[2] & 0x20, 0x20, "{cdb:02x?}");
+                    assert_eq!(data.len(), (len as usize).min(100), "{cdb:02x?}");
+                    with_data_and_sense += usize::from(!data.is_empty());
+                }
+                other => panic!("{cdb:02x?}: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(filemarks, 1, "after {reads} reads");
+    assert!(with_data_and_sense > 0);
 }

@@ -75,30 +75,16 @@ impl Targets {
         Targets { entries: Arc::new(Mutex::new(BTreeMap::new())), iscsi }
     }
 
-    /// How a media changer finds the drive (and its identity) at (tid, LUN): through this table
-    /// as it is when asked, so a drive created, replaced or deleted after the changer's element
-    /// was bound is seen as it is. Holds the table weakly (the changer lives inside it).
-    pub fn drive_lookup(&self) -> rtgt_scsi::smc::DriveLookup {
-        let find = {
-            let entries = Arc::downgrade(&self.entries);
-            move |tid: u32| -> Option<Arc<Target>> {
-                let entries = entries.upgrade()?;
-                let scsi = entries.lock().get(&tid)?.scsi.clone();
-                Some(scsi)
-            }
-        };
-        let find_drive = find.clone();
-        rtgt_scsi::smc::DriveLookup {
-            drive: Arc::new(move |tid, lun| find_drive(tid)?.medium_drive(lun)),
-            identity: Arc::new(move |tid, lun| {
-                let config = find(tid)?.lun(lun)?.config();
-                Some(rtgt_scsi::smc::DriveIdentity {
-                    vendor: config.vendor_id.clone(),
-                    product: config.product_id.clone(),
-                    serial: config.scsi_sn.clone(),
-                })
-            }),
-        }
+    /// How a media changer finds the drive at (tid, LUN): through this table as it is when
+    /// asked, so a drive created, replaced or deleted after the changer's element was bound is
+    /// seen as it is. Holds the table weakly (the changer lives inside it).
+    pub fn drive_lookup(&self) -> rtgt_scsi::smc::DriveResolver {
+        let entries = Arc::downgrade(&self.entries);
+        Arc::new(move |tid, lun| {
+            let entries = entries.upgrade()?;
+            let scsi: Arc<Target> = entries.lock().get(&tid)?.scsi.clone();
+            scsi.medium_drive(lun)
+        })
     }
 
     /// Add an iSCSI target; refused when its tid or its name is taken by a target of any LLD.

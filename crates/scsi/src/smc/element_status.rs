@@ -10,9 +10,9 @@
 
 use super::changer;
 use super::library::{Element, ElementType};
-use super::state::DriveIdentity;
 use crate::cdb::{be16, be24, Cdb};
 use crate::lun::LogicalUnit;
+use crate::medium_drive::DriveIdentity;
 use crate::opcodes::{now, Handler};
 use crate::sense::Sense;
 

@@ -3,9 +3,9 @@
 //! slots, mail slots, picker and drives, laid out and filled by an administrator as tgt's VTL is.
 //!
 //! The changer knows its drives only through the `MediumDrive` seam: a data transfer element
-//! names a (tid, LUN), and the daemon's `DriveLookup` finds the drive there when a move needs it
-//! (or its identity when DVCID asks), so a drive of another target, or one created after the
-//! changer, is found as it is then.
+//! names a (tid, LUN), and the daemon's `DriveResolver` finds the drive there when a move needs
+//! it (or DVCID asks who it is), so a drive of another target, or one created after the changer,
+//! is found as it is then.
 //!
 //! Files: `library` the inventory and its administration, `state` the unit's state (inventory,
 //! robot, drives, prevention), `commands` the table, `element_status` READ ELEMENT STATUS, `moves`
@@ -18,8 +18,9 @@ pub(crate) mod mode_pages;
 pub(crate) mod moves;
 pub(crate) mod state;
 
+pub use crate::medium_drive::{DriveIdentity, DriveResolver};
 pub use library::{Cartridge, ElementRange, ElementType, LibraryChange, LibraryError, MAX_BARCODE};
-pub use state::{DriveIdentity, DriveLookup, IdentityResolver, MoveHook};
+pub use state::MoveHook;
 
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
@@ -53,9 +54,9 @@ pub enum ChangerError {
 
 impl LogicalUnit {
     /// Give a changer the way to its drives (the daemon's tables); nothing on other types.
-    pub fn attach_drives(&self, lookup: DriveLookup) {
+    pub fn attach_drives(&self, resolver: DriveResolver) {
         if let Some(changer) = self.changer() {
-            changer.set_drives(lookup);
+            changer.set_drives(resolver);
         }
     }
 

@@ -8,40 +8,15 @@
 //! deadlock with READ ELEMENT STATUS.
 
 use super::library::{Library, LibraryChange, LibraryError};
-use crate::medium_drive::{DriveResolver, MediumDrive};
+use crate::medium_drive::{DriveIdentity, DriveResolver, MediumDrive};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::sync::Arc;
-
-/// What DVCID reports of a drive (SPC-4 INQUIRY identity).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DriveIdentity {
-    pub vendor: String,
-    pub product: String,
-    pub serial: String,
-}
-
-/// Finds the identity of the unit at (tid, LUN), whatever its type (DVCID is asked of drives that
-/// may be gone or not be tape drives at all).
-pub type IdentityResolver = Arc<dyn Fn(u32, u64) -> Option<DriveIdentity> + Send + Sync>;
-
-/// The changer's way to the drives its data transfer elements name.
-#[derive(Clone)]
-pub struct DriveLookup {
-    pub drive: DriveResolver,
-    pub identity: IdentityResolver,
-}
-
-impl std::fmt::Debug for DriveLookup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DriveLookup")
-    }
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct ChangerState {
     library: Mutex<Library>,
     robot: Mutex<()>,
-    drives: RwLock<Option<DriveLookup>>,
+    drives: DriveSlot,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
     prevent: Mutex<Vec<u64>>,
     /// Told after a move, so that where the cartridges are survives a restart.
@@ -50,6 +25,16 @@ pub(crate) struct ChangerState {
 
 #[derive(Default)]
 struct HookSlot(RwLock<Option<MoveHook>>);
+
+/// The changer's way to the drives its data transfer elements name (the daemon's target table).
+#[derive(Default)]
+struct DriveSlot(RwLock<Option<DriveResolver>>);
+
+impl std::fmt::Debug for DriveSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DriveSlot")
+    }
+}
 
 impl std::fmt::Debug for HookSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,21 +66,20 @@ impl ChangerState {
         }
     }
 
-    pub fn set_drives(&self, lookup: DriveLookup) {
-        *self.drives.write() = Some(lookup);
+    pub fn set_drives(&self, resolver: DriveResolver) {
+        *self.drives.0.write() = Some(resolver);
     }
 
     /// The drive a data transfer element names, if it is there and takes media from a changer.
     pub fn drive(&self, at: Option<(u32, u64)>) -> Option<Arc<dyn MediumDrive>> {
         let (tid, lun) = at?;
-        let resolve = self.drives.read().as_ref()?.drive.clone();
+        let resolve = self.drives.0.read().clone()?;
         resolve(tid, lun)
     }
 
+    /// Who the drive a data transfer element names is (DVCID), if it is there.
     pub fn identity(&self, at: Option<(u32, u64)>) -> Option<DriveIdentity> {
-        let (tid, lun) = at?;
-        let resolve = self.drives.read().as_ref()?.identity.clone();
-        resolve(tid, lun)
+        self.drive(at)?.identity()
     }
 
     /// An administrator's change. Taking a cartridge out of the library through a mail slot is

@@ -36,6 +36,9 @@ impl MediumDrive for FakeDrive {
     fn medium(&self) -> Option<PathBuf> {
         self.medium.lock().clone()
     }
+    fn identity(&self) -> Option<DriveIdentity> {
+        Some(DriveIdentity { vendor: "HP".into(), product: "Ultrium 3-SCSI".into(), serial: "HU012345AB".into() })
+    }
 }
 
 /// A library like tgt's MSL2024 example, smaller: picker 1, slots 1000-1003, mail slots 10-11,
@@ -49,16 +52,7 @@ fn lib() -> Lib {
     let t = TestLun::with_store(LunConfig::changer(1, 1), None, 1);
     let drive = Arc::new(FakeDrive::default());
     let found = drive.clone();
-    t.lu.attach_drives(DriveLookup {
-        drive: Arc::new(move |tid, lun| ((tid, lun) == (1, 2)).then(|| found.clone() as Arc<dyn MediumDrive>)),
-        identity: Arc::new(|tid, lun| {
-            ((tid, lun) == (1, 2)).then(|| DriveIdentity {
-                vendor: "HP".into(),
-                product: "Ultrium 3-SCSI".into(),
-                serial: "HU012345AB".into(),
-            })
-        }),
-    });
+    t.lu.attach_drives(Arc::new(move |tid, lun| ((tid, lun) == (1, 2)).then(|| found.clone() as Arc<dyn MediumDrive>)));
     let range = |kind, start, quantity| LibraryChange::AddElements(ElementRange { kind, start, quantity });
     for change in [
         LibraryChange::MediaHome("/tapes".into()),
@@ -380,4 +374,23 @@ fn reload_drives_puts_recorded_cartridges_back() {
     // Already loaded: left alone.
     l.t.lu.reload_drives();
     assert_eq!(l.drive.medium(), Some(PathBuf::from("/tapes/A00001")));
+}
+
+/// mtx fills the SCSI-2 LUN field (byte 1 bits 7-5) of the robot's commands: a changer at LUN 4
+/// gets 0x80 there. Accepted and ignored; other reserved bits are still refused.
+#[test]
+fn the_scsi2_lun_field_of_mtx_is_ignored() {
+    let l = lib();
+    let mut cdb = res(0, true, 0, 0xffff, false, 0xffff);
+    cdb[1] |= 0x80;
+    let (r, with_lun) = l.t.run(&cdb);
+    assert_good(&r);
+    assert_eq!(with_lun, l.t.run(&res(0, true, 0, 0xffff, false, 0xffff)).1);
+    let mut mv = move_medium(1000, 1002);
+    mv[1] = 0xa0;
+    assert_good(&l.t.run(&mv).0);
+    let mut init = [0x07, 0xe0, 0, 0, 0, 0];
+    assert_good(&l.t.run(&init).0);
+    init[1] = 0x01;
+    assert_sense(&l.t.run(&init).0, 0x05, 0x24, 0x00);
 }

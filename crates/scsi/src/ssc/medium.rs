@@ -7,7 +7,7 @@ use super::state::TapeLoadError;
 use super::{tape, MEDIUM_MAY_HAVE_CHANGED};
 use crate::cdb::Cdb;
 use crate::lun::LogicalUnit;
-use crate::medium_drive::MediumDrive;
+use crate::medium_drive::{DriveIdentity, MediumDrive};
 use crate::opcodes::{now, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
 use crate::target::Target;
@@ -85,6 +85,16 @@ impl MediumDrive for TapeDrive {
 
     fn medium(&self) -> Option<PathBuf> {
         self.unit().ok().and_then(|(_, unit)| unit.tape_path())
+    }
+
+    fn identity(&self) -> Option<DriveIdentity> {
+        let (_, unit) = self.unit().ok()?;
+        let config = unit.config();
+        Some(DriveIdentity {
+            vendor: config.vendor_id.clone(),
+            product: config.product_id.clone(),
+            serial: config.scsi_sn.clone(),
+        })
     }
 }
 

@@ -72,6 +72,10 @@ fn target(t: &TargetSpec) -> String {
         }
         out.push_str("\t</backing-store>\n");
     }
+    if t.acl.is_empty() {
+        // Without any initiator line a target would load open to all (tgt's rule).
+        out.push_str("\tinitiator-address NONE\n");
+    }
     for rule in &t.acl {
         match rule {
             rtgt_mgmt::AclEntry::InitiatorName(name) => {

@@ -7,6 +7,7 @@
 //! lines, `dump` writes specs back as a file, and `run` is the binary.
 
 pub mod command;
+pub mod compare;
 pub mod conf;
 pub mod dump;
 pub mod plan;

@@ -4,7 +4,7 @@
 //! `--pretend` and the request to send otherwise.
 
 use super::spec::{Account, Discovery, TargetSpec, DEFAULT_PARAMS};
-use rtgt_mgmt::{AccountEntry, AccountOp, LunOp, Op, Param, TargetOp};
+use rtgt_mgmt::{AccountEntry, AccountOp, LunOp, LunSpec, Op, Param, TargetOp};
 use std::collections::BTreeMap;
 
 /// One request, with what it does in words, and the unit (index into `Plan::units`) it belongs to.
@@ -228,8 +228,11 @@ impl<'a> Planner<'a> {
         if !added.is_empty() {
             self.step(Op::Target(TargetOp::Bind { tid, rules: added }), format!("target bind tid {tid}"));
         }
+        let same = |a: Option<&LunSpec>, b: &LunSpec| {
+            a.is_some_and(|a| super::compare::configured_part(a) == super::compare::configured_part(b))
+        };
         for (&lun, spec) in &have.luns {
-            if want.luns.get(&lun) != Some(spec) {
+            if !same(want.luns.get(&lun), spec) {
                 self.step(
                     Op::LogicalUnit(LunOp::Delete { tid, lun }),
                     format!("logicalunit delete tid {tid} lun {lun}"),
@@ -237,7 +240,7 @@ impl<'a> Planner<'a> {
             }
         }
         for (&lun, spec) in &want.luns {
-            if have.luns.get(&lun) != Some(spec) {
+            if !same(have.luns.get(&lun), spec) {
                 let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
                 self.step(op, format!("logicalunit new tid {tid} lun {lun}"));
             }
@@ -381,7 +384,7 @@ pub fn delete(running: &[Running], selection: &Selection, force: bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtgt_mgmt::{AclEntry, LunSpec};
+    use rtgt_mgmt::AclEntry;
 
     fn spec(name: &str) -> TargetSpec {
         TargetSpec {

@@ -212,10 +212,17 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
     };
     // Directives that describe LUNs, given at target level, are defaults for every store.
     let mut lun_defaults: Vec<&Directive> = Vec::new();
+    let mut closed = false;
     for d in &block.directives {
         match d.key.as_str() {
             "initiator-address" => {
                 for item in d.value.split([',', ' ']).filter(|s| !s.is_empty()) {
+                    if item == "NONE" {
+                        // rtgt's: no rule, and not the default rule either (how --dump writes a
+                        // target that admits nobody, so that loading the dump keeps it closed).
+                        closed = true;
+                        continue;
+                    }
                     let rule = AclEntry::parse_address(item).ok_or_else(|| {
                         error(&d.origin, format!("'{item}' is not ALL, an IP address or an address/prefix network"))
                     })?;
@@ -342,6 +349,12 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
         params.sort_by(|a, b| a.name.cmp(&b.name));
         spec_lun.params = LunParam::parse_all(&params).map_err(|e| error(&store.origin, e.to_string()))?;
         spec.luns.insert(lun, normalise(spec_lun));
+    }
+    // tgt's tgt-admin opens a target that names no initiator to every initiator (tgt's examples
+    // rely on it). It does so too when the block names initiators only by name, which then
+    // admits everyone; rtgt keeps such a target to the names it gives.
+    if spec.acl.is_empty() && !closed {
+        spec.acl.push(AclEntry::All);
     }
     Ok(spec)
 }
@@ -498,6 +511,20 @@ mod tests {
         assert!(err.contains("t.conf:2") && err.contains("--bsopts: unknown option 'colour'"), "{err}");
         let err = specs("<target t>\n bsoflags dsync\n backing-store /a\n</target>\n").unwrap_err().to_string();
         assert!(err.contains("--bsoflags: unknown flag 'dsync'"), "{err}");
+    }
+
+    /// As tgt's tgt-admin: a target that names no initiator is open to all; one that names any
+    /// (by address or by name) only to those.
+    #[test]
+    fn a_target_naming_no_initiator_is_open_to_all() {
+        let acl =
+            |extra: &str| specs(&format!("<target t>\n{extra} backing-store /a\n</target>\n")).unwrap()[0].acl.clone();
+        assert_eq!(acl(""), [AclEntry::All]);
+        assert_eq!(acl(" incominguser bob secret12345\n"), [AclEntry::All]);
+        assert_eq!(acl(" initiator-name iqn.x\n"), [AclEntry::InitiatorName("iqn.x".into())]);
+        assert_eq!(acl(" initiator-address 10.0.0.1\n"), [AclEntry::parse_address("10.0.0.1").unwrap()]);
+        // How --dump writes a target that admits nobody.
+        assert_eq!(acl(" initiator-address NONE\n"), []);
     }
 
     #[test]

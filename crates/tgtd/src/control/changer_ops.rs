@@ -108,9 +108,8 @@ pub(crate) fn build_changer(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec)
 /// `--op update` with changer parameters on the changer at `lun`, applied in order (a mistake
 /// stops there; what came before it stays done, as each is one administrator's action). A
 /// cartridge put in must have its file in the media directory.
-pub(crate) fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[&ChangerParam]) -> Result<(), MgmtError> {
-    let target = super::target_ops::find(daemon, tid)?;
-    let unit = target.scsi.lun(lun).ok_or_else(|| MgmtError::new(rtgt_mgmt::ErrorCode::NoLun))?;
+pub(crate) fn update(target: &rtgt_scsi::Target, lun: u64, params: &[&ChangerParam]) -> Result<(), MgmtError> {
+    let unit = target.lun(lun).ok_or_else(|| MgmtError::new(rtgt_mgmt::ErrorCode::NoLun))?;
     if unit.device_type() != rtgt_scsi::DeviceType::Changer {
         return Err(invalid(format!("element_type and media_home apply to a media changer; LUN {lun} is not one")));
     }
@@ -129,7 +128,7 @@ pub(crate) fn update(daemon: &Daemon, tid: u32, lun: u64, params: &[&ChangerPara
                 return Err(invalid(format!("{}: no tape file {}", p.text(), file.display())));
             }
         }
-        target.scsi.change_library(lun, library_change(p)).map_err(|e| invalid(format!("{}: {e}", p.text())))?;
+        target.change_library(lun, library_change(p)).map_err(|e| invalid(format!("{}: {e}", p.text())))?;
     }
     Ok(())
 }

@@ -57,8 +57,8 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
 }
 
 /// The unit `spec` describes: a media changer (which finds its drives through the daemon), or a
-/// disk or CD/DVD drive.
-fn build_unit(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
+/// disk, CD/DVD or tape drive. Shared by iSCSI and vhost LUNs.
+pub(crate) fn build_unit(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUnit, MgmtError> {
     match spec.device_type {
         DeviceType::Changer => super::changer_ops::build_changer(daemon, tid, lun, spec),
         _ => build_disk(tid, lun, spec),
@@ -430,7 +430,7 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
         })
         .collect();
     if !library.is_empty() {
-        super::changer_ops::update(daemon, tid, lun, &library)?;
+        super::changer_ops::update(&target.scsi, lun, &library)?;
     }
     let requested: Vec<LunChange> =
         requested.iter().filter(|c| !matches!(c, LunChange::Set(LunParam::Changer(_)))).cloned().collect();

@@ -52,7 +52,14 @@ fn view(daemon: &Daemon) -> SystemView {
                 oflags: matches!(kind, BackstoreKind::Rdwr | BackstoreKind::Aio).then(|| "sync:direct".to_string()),
             })
             .collect(),
-        device_types: vec![DeviceType::Disk, DeviceType::Cd, DeviceType::Controller],
+        // In tgt's order (it also lists osd and passthrough, which rtgt does not emulate).
+        device_types: vec![
+            DeviceType::Disk,
+            DeviceType::Cd,
+            DeviceType::Controller,
+            DeviceType::Changer,
+            DeviceType::Tape,
+        ],
         limits: Some(limits(daemon)),
         isns: Some(isns_view(daemon)),
     }

@@ -146,9 +146,10 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
     let faulty = with_store(memory("1M"), |s| s.faults = vec!["read:eoi".into()]);
     let refusal = run(&d, new_lun(1, 2, faulty)).result.unwrap_err().to_string();
     assert!(refusal.contains("--bsopts: fault 'read:eoi': unknown effect 'eoi'"), "{refusal}");
+    // A tape drive's store is a tape image (or none), never a memory store.
     assert_eq!(
         err(&d, new_lun(1, 2, LunSpec { device_type: DeviceType::Tape, ..memory("1M") })),
-        ErrorCode::Unsupported
+        ErrorCode::InvalidRequest
     );
     assert_eq!(err(&d, new_lun(1, 16384, memory("1M"))), ErrorCode::InvalidRequest);
     assert_eq!(show(&d)[0].luns.len(), 2, "no failed attempt may leave a LUN behind");
@@ -273,8 +274,11 @@ fn system_show_update_and_delete() {
             let names: Vec<&str> = view.backing_stores.iter().map(|b| b.name.as_str()).collect();
             assert_eq!(names, ["rdwr", "aio", "memory", "null"]);
             assert_eq!(view.backing_stores[0].oflags.as_deref(), Some("sync:direct"));
-            assert!(view.device_types.contains(&DeviceType::Disk));
-            assert!(view.device_types.contains(&DeviceType::Cd), "cd/dvd LUNs are served");
+            assert_eq!(
+                view.device_types,
+                [DeviceType::Disk, DeviceType::Cd, DeviceType::Controller, DeviceType::Changer, DeviceType::Tape],
+                "every type a LUN can be"
+            );
             assert_eq!(
                 view.limits,
                 Some(rtgt_mgmt::Limits {

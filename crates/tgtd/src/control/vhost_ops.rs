@@ -132,7 +132,8 @@ fn luns(daemon: &Daemon, target: &rtgt_scsi::Target) -> Vec<rtgt_mgmt::LunView> 
 /// A unit the administrator made, as opposed to the automatic controller at LUN 0 (which has no
 /// store). A cd/dvd drive keeps its disc in its tray, not in `store()`, and is real even empty.
 fn is_real(unit: &rtgt_scsi::LogicalUnit) -> bool {
-    unit.store().is_some() || unit.device_type() == rtgt_scsi::DeviceType::Cd
+    // A tape drive keeps its tape out of `store()` too, and is real empty.
+    unit.store().is_some() || unit.device_type() != rtgt_scsi::DeviceType::Controller
 }
 
 fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
@@ -146,12 +147,14 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             if target.lun(lun).is_some_and(|u| lun != 0 || is_real(&u)) {
                 return Err(MgmtError::new(ErrorCode::LunExists));
             }
-            let unit = Arc::new(super::lun_ops::build_disk(tid, lun, &spec)?);
+            let unit = Arc::new(super::lun_ops::build_unit(daemon, tid, lun, &spec)?);
             super::lun_ops::attach_saved_state(daemon, tid, lun, &target.name, &spec, &unit);
             target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
             // Created where a saved LUN waited for its store: it replaces it.
             daemon.config.pending.forget(tid, lun);
             device.notify(LunEvent::Added(lun));
+            // A changer whose library says this LUN's drive holds a cartridge loads it now.
+            super::changer_ops::reload_all_changers(daemon);
             Ok(Reply::Done)
         }
         LunOp::Delete { tid, lun } => {
@@ -194,10 +197,21 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
                     LunChange::ReloadCapacity
                         | LunChange::Media(_)
                         | LunChange::ForceMedia(_)
-                        | LunChange::Set(LunParam::Online(_) | LunParam::Readonly(_))
+                        | LunChange::Set(LunParam::Online(_) | LunParam::Readonly(_) | LunParam::Changer(_))
                 )
             }) {
                 return Err(invalid(format!("unsupported vhost LUN parameter '{}'", other.to_param().name)));
+            }
+            // A changer's library, as on an iSCSI target: each group is one administrator's action.
+            let library: Vec<&rtgt_mgmt::ChangerParam> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    LunChange::Set(LunParam::Changer(p)) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            if !library.is_empty() {
+                super::changer_ops::update(device.target(), lun, &library)?;
             }
             let force = changes.iter().any(|c| matches!(c, LunChange::ForceMedia(true)));
             let media = changes.iter().find_map(|c| match c {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// start with.
 pub use rtgt_iscsi::params::NopParams as NopSettings;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConfigState {
     file: Option<StateFile>,
     /// Portals from the command line: not part of the saved configuration (the command line
@@ -34,6 +34,19 @@ pub struct ConfigState {
     restoring: AtomicBool,
     /// Saved LUNs whose backing store could not be opened: still saved, shown, retried.
     pub pending: pending::PendingLuns,
+    /// Held from a save's snapshot to its write: saves come from management requests and from the
+    /// command path (a media changer's move) at once, and a snapshot taken earlier must never be
+    /// written after one taken later.
+    saving: Mutex<()>,
+    /// Runs once between a save's snapshot and its write (tests make saves overlap with it).
+    #[cfg(test)]
+    after_snapshot: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for ConfigState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigState").field("file", &self.file).field("pending", &self.pending).finish_non_exhaustive()
+    }
 }
 
 /// What a restore did.
@@ -78,7 +91,15 @@ impl ConfigState {
         if self.restoring.load(Ordering::Acquire) {
             return Ok(());
         }
+        let _saving = self.saving.lock();
         let config = RunningConfig::snapshot(daemon);
+        #[cfg(test)]
+        {
+            let hook = self.after_snapshot.lock().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
         file.write(&bytes).map_err(|e| e.to_string())
     }
@@ -172,6 +193,29 @@ mod tests {
 
     fn apply(d: &Daemon, op: Op) {
         dispatch(d, Request::iscsi(op)).result.unwrap();
+    }
+
+    /// A save whose snapshot was taken before another request changed the configuration and
+    /// saved (a changer's move and a management request at once) must not be written last.
+    #[test]
+    fn the_last_save_written_carries_the_latest_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Daemon::with_state_dir(Some(dir.path().to_path_buf()));
+        apply(&d, Op::Target(TargetOp::New { tid: 1, name: "iqn.2026-11.t:first".into() }));
+        let other = std::sync::Arc::clone(&d);
+        let (tx, rx) = std::sync::mpsc::channel();
+        *d.config.after_snapshot.lock() = Some(Box::new(move || {
+            // While this save holds its older snapshot, a management request changes and saves.
+            let change = std::thread::spawn(move || {
+                apply(&other, Op::Target(TargetOp::New { tid: 2, name: "iqn.2026-11.t:second".into() }));
+            });
+            tx.send(change).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }));
+        d.config.save(&d).unwrap();
+        rx.recv().unwrap().join().unwrap();
+        let saved = std::fs::read_to_string(dir.path().join(super::file::FILE_NAME)).unwrap();
+        assert!(saved.contains("iqn.2026-11.t:second"), "{saved}");
     }
 
     #[test]

@@ -484,6 +484,27 @@ fn bash_completion_offers_modes_and_operations() {
     assert_eq!(complete("tgtadm --mode lld --op ''", 4), "show start", "stop is refused: not offered");
     assert_eq!(complete("tgtadm -m account -o ''", 4), "new delete show bind unbind");
     assert_eq!(complete("tgtadm --bstype a", 2), "aio");
+    assert_eq!(complete("tgtadm --device-type ''", 2), "disk cd tape changer");
+}
+
+/// tgtimg's bash completion parses and offers its options and their fixed values.
+#[test]
+fn tgtimg_bash_completion_offers_options_and_values() {
+    let script = repo_root().join("dist/bash-completion/tgtimg");
+    let complete = |words: &str, cword: usize| {
+        let program = format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; _tgtimg; echo \"${{COMPREPLY[*]}}\"",
+            script.display()
+        );
+        let out = Command::new("bash").arg("-c").arg(program).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete("tgtimg --op ''", 2), "new show");
+    assert_eq!(complete("tgtimg --op new --device-type t", 4), "tape");
+    assert_eq!(complete("tgtimg --type ''", 2), "data clean worm dvd+r disk");
+    assert_eq!(complete("tgtimg --b", 1), "--barcode");
+    assert_eq!(complete("tgtimg --barcode ''", 2), "", "a barcode is the user's");
 }
 
 /// scripts/install puts the binaries, the man pages and the completion where a system finds them.
@@ -509,6 +530,7 @@ fn the_install_script_installs_man_pages_and_completion() {
         "usr/share/man/man8/tgt-admin.8",
         "usr/share/man/man5/targets.conf.5",
         "usr/share/bash-completion/completions/tgtadm",
+        "usr/share/bash-completion/completions/tgtimg",
         "etc/systemd/system/rtgt.service",
     ] {
         assert!(dest.path().join(file).exists(), "{file} not installed");

@@ -2,9 +2,7 @@
 //! VTL examples load with tgt-admin and report their layout; tapes added with tgtadm at run time
 //! move between slots and mail slots, refused moves carry SMC's sense, and where every tape is
 //! survives a restart and a `tgt-admin --dump` / `-e` round trip.
-//!
-//! Until the tape drive type is merged, a drive element cannot name a tape drive: the examples are
-//! loaded without their `device-type tape` LUNs, and a move to a drive element is refused.
+//! Tapes moving into tape drives, and tgt's examples at work, are in `vtl`.
 
 use crate::common;
 
@@ -15,11 +13,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const IQN: &str = "iqn.2026-11.org.rtgt.test:vtl";
-const EXAMPLE_IQN: &str = "iqn.2008-09.com.example:server.tape";
+use crate::vtl::EXAMPLE_IQN;
 
 /// One element as READ ELEMENT STATUS (VOLTAG) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Element {
+pub(crate) struct Element {
     kind: u8,
     address: u16,
     full: bool,
@@ -27,7 +25,7 @@ struct Element {
     source: Option<u16>,
 }
 
-fn read_element_status(conn: &mut Connection, lun: u64) -> Vec<Element> {
+pub(crate) fn read_element_status(conn: &mut Connection, lun: u64) -> Vec<Element> {
     let cdb = [0xb8, 0x10, 0, 0, 0xff, 0xff, 0, 0x01, 0, 0, 0, 0];
     let out = conn.scsi(lun, &cdb, &[], 0x10000).unwrap();
     assert_eq!(out.status, 0, "READ ELEMENT STATUS: {:02x?}", out.sense);
@@ -55,32 +53,32 @@ fn read_element_status(conn: &mut Connection, lun: u64) -> Vec<Element> {
     elements
 }
 
-fn move_medium(conn: &mut Connection, lun: u64, source: u16, destination: u16) -> ScsiOutcome {
+pub(crate) fn move_medium(conn: &mut Connection, lun: u64, source: u16, destination: u16) -> ScsiOutcome {
     let (s, d) = (source.to_be_bytes(), destination.to_be_bytes());
     conn.scsi(lun, &[0xa5, 0, 0, 0, s[0], s[1], d[0], d[1], 0, 0, 0, 0], &[], 0).unwrap()
 }
 
 /// The elements of one type; (address, tag) of the full ones.
-fn count(elements: &[Element], kind: u8) -> usize {
+pub(crate) fn count(elements: &[Element], kind: u8) -> usize {
     elements.iter().filter(|e| e.kind == kind).count()
 }
 
-fn tapes(elements: &[Element]) -> Vec<(u16, String)> {
+pub(crate) fn tapes(elements: &[Element]) -> Vec<(u16, String)> {
     elements.iter().filter(|e| e.full).map(|e| (e.address, e.tag.clone())).collect()
 }
 
-fn update(tgtd: &Tgtd, tid: u32, lun: u64, params: &str) -> Output {
+pub(crate) fn update(tgtd: &Tgtd, tid: u32, lun: u64, params: &str) -> Output {
     let (tid, lun) = (tid.to_string(), lun.to_string());
     let args = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", &tid, "--lun", &lun];
     tgtd.tgtadm(&[&args[..], &["--params", params]].concat())
 }
 
-fn update_ok(tgtd: &Tgtd, lun: u64, params: &str) {
+pub(crate) fn update_ok(tgtd: &Tgtd, lun: u64, params: &str) {
     let out = update(tgtd, 1, lun, params);
     assert!(out.status.success(), "{params}: {}", common::text(&out));
 }
 
-fn tgt_admin(tgtd: &Tgtd, args: &[&str]) -> Output {
+pub(crate) fn tgt_admin(tgtd: &Tgtd, args: &[&str]) -> Output {
     Command::new(bin_dir().join("tgt-admin")).arg("--control-socket").arg(&tgtd.socket).args(args).output().unwrap()
 }
 
@@ -230,41 +228,15 @@ fn show_and_mistakes_say_what_tgt_says_or_more() {
     assert!(common::text(&out).contains("needs --backing-store"), "{}", common::text(&out));
 }
 
-/// tgt's example configuration with its paths under `dir`, its tape drives left out (see the
-/// module's note), and the placeholder and tape files it needs.
-fn example(name: &str, dir: &Path) -> std::path::PathBuf {
-    let path = Path::new("/usr/share/doc/tgt/examples").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (Debian's tgt: scripts/install-deps)", path.display()));
-    let tapes = dir.join("tapes");
-    let mut text =
-        text.replace("/root/tapes", tapes.to_str().unwrap()).replace("/root/smc", dir.join("smc").to_str().unwrap());
-    text = text.lines().filter(|l| !l.starts_with("include")).collect::<Vec<_>>().join("\n");
-    // The drives: `<backing-store ...notape...>` blocks of device-type tape.
-    while let Some(start) = text
-        .find("    <backing-store ".to_string().as_str())
-        .filter(|&s| text[s..].find("</backing-store>").is_some_and(|e| text[s..s + e].contains("device-type tape")))
-    {
-        let end = start + text[start..].find("</backing-store>").unwrap() + "</backing-store>".len();
-        text.replace_range(start..end, "");
-    }
-    assert!(!text.contains("device-type tape"));
-    tape_files(&tapes, &["A0000001"]);
-    std::fs::write(dir.join("smc"), [0u8; 1024]).unwrap();
-    let conf = dir.join(name);
-    std::fs::write(&conf, text).unwrap();
-    conf
-}
-
 #[test]
 fn tgts_vtl_examples_load_with_tgt_admin() {
     for (name, layout) in [("targets.conf.vtl.MSL2024", [1, 24, 0, 1]), ("targets.conf.vtl.L700", [1, 216, 20, 3])] {
         let tgtd = Tgtd::start();
-        let conf = example(name, tgtd.dir.path());
+        // Whole, as shipped (tape drives on the notape placeholder included): tgt-admin opens
+        // the target to all, as tgt's does when a file names no initiator.
+        let conf = crate::vtl::example(name, tgtd.dir.path(), &["A0000001"]);
         let out = tgt_admin(&tgtd, &["-e", "-c", conf.to_str().unwrap()]);
         assert!(out.status.success(), "{name}: {}", common::text(&out));
-        // rtgt's tgt-admin opens a target only to the initiators its file names.
-        tgtd.bind(1, "--initiator-address", "ALL");
         // The example's way of adding a tape at run time.
         update_ok(&tgtd, 4, "element_type=2,address=1000,barcode=A0000001,sides=1");
         let mut conn = tgtd.session(EXAMPLE_IQN, 1, &[4]);

@@ -16,3 +16,4 @@ mod live_backing;
 mod optical;
 mod persistent_reservations;
 mod tape;
+mod vtl;

@@ -20,7 +20,7 @@ fn pattern(len: usize, seed: usize) -> Vec<u8> {
     (0..len).map(|i| ((i * 7 + seed * 13) % 251) as u8).collect()
 }
 
-fn rtgt_tgtimg() -> PathBuf {
+pub(crate) fn rtgt_tgtimg() -> PathBuf {
     let path = common::bin_dir().join("tgtimg");
     assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` first", path.display());
     path
@@ -38,7 +38,7 @@ fn require_debian_tgt() {
 }
 
 /// A new data tape of `mib` MiB made by `tgtimg` (rtgt's or Debian's).
-fn new_tape(tgtimg: &Path, dir: &Path, barcode: &str, mib: u32, kind: &str) -> PathBuf {
+pub(crate) fn new_tape(tgtimg: &Path, dir: &Path, barcode: &str, mib: u32, kind: &str) -> PathBuf {
     let path = dir.join(barcode);
     let out = Command::new(tgtimg)
         .args([
@@ -61,7 +61,7 @@ fn new_tape(tgtimg: &Path, dir: &Path, barcode: &str, mib: u32, kind: &str) -> P
     path
 }
 
-fn show_tape(tgtimg: &str, path: &Path) -> Output {
+pub(crate) fn show_tape(tgtimg: &str, path: &Path) -> Output {
     Command::new(tgtimg).args(["--op", "show", "--device-type", "tape", "--file"]).arg(path).output().unwrap()
 }
 
@@ -85,7 +85,7 @@ fn rewind(conn: &mut Connection) {
 }
 
 /// Write `LAYOUT` from the position.
-fn write_layout(conn: &mut Connection) {
+pub(crate) fn write_layout(conn: &mut Connection) {
     for (i, object) in LAYOUT.iter().enumerate() {
         let r = match object {
             Some(len) => write6(conn, &pattern(*len, i)),
@@ -97,7 +97,7 @@ fn write_layout(conn: &mut Connection) {
 
 /// Read `LAYOUT` back from the beginning with exact lengths (what any drive, tgt's included,
 /// answers GOOD), the filemarks with the FILEMARK bit, and the end of data after it.
-fn read_layout_exact(conn: &mut Connection) {
+pub(crate) fn read_layout_exact(conn: &mut Connection) {
     rewind(conn);
     for (i, object) in LAYOUT.iter().enumerate() {
         match object {

@@ -3,7 +3,11 @@
 //! e2fsprogs, and boots it under TCG against this build's tgtd. The guest checks INQUIRY and READ
 //! CAPACITY, makes ext4, writes and verifies files; on the CD/DVD LUN beside the disk it finds
 //! /dev/sr0, mounts the xorriso-made ISO as iso9660, checks a file's checksum, ejects the disc and
-//! loads it again; it prints its verdict on the serial console.
+//! loads it again; then it drives a tape library (a changer LUN whose slots hold tapes made with
+//! tgtimg, and a tape drive LUN) with the kernel's st, ch and sg drivers and Debian's mtx and mt-st:
+//! mtx status lists the slots and barcodes, mtx load, GNU tar to /dev/nst0, mt weof, rewind,
+//! fsf 1 and tell (positions checked), tar back and compare, mtx unload. It prints its verdict on
+//! the serial console.
 
 use crate::common;
 
@@ -18,6 +22,8 @@ fn linux_guest_uses_a_vhost_lun() {
         .arg(env!("CARGO_BIN_EXE_tgtd"))
         .arg("--tgtadm")
         .arg(common::tgtadm_path())
+        .arg("--tgtimg")
+        .arg(common::bin_dir().join("tgtimg"))
         .output()
         .expect("scripts/vhost-guest-test runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -32,6 +38,16 @@ fn linux_guest_uses_a_vhost_lun() {
         "RTGT-CD-MOUNT: iso9660",
         "RTGT-CD-EJECT: tray open",
         "RTGT-CD-LOAD: readable again",
+    ] {
+        assert!(stderr.contains(line), "no '{line}' from the guest:\n{stderr}");
+    }
+    // The tape library, step by step.
+    for line in [
+        "RTGT-VTL-STATUS: 4 slots, VolumeTag=A0000001 VolumeTag=A0000002",
+        "RTGT-VTL-LOAD: A0000001 in drive 0",
+        "RTGT-VTL-POSITION: file 1 block 0, At block ",
+        "RTGT-VTL-TAR: 3 files written and read back equal",
+        "RTGT-VTL-UNLOAD: A0000001 back in slot 1",
     ] {
         assert!(stderr.contains(line), "no '{line}' from the guest:\n{stderr}");
     }
