@@ -115,6 +115,27 @@ impl FileStore {
         Some(Ok(()))
     }
 
+    /// Move `[offset, offset + len)` into `pipe` by page reference (see `Backstore::read_into_pipe`);
+    /// `None` with O_DIRECT (no page cache to reference) or when the pipe cannot take the range.
+    pub(crate) fn read_into_pipe(
+        &self,
+        offset: u64,
+        len: usize,
+        pipe: &mut crate::PagePipe,
+    ) -> Option<Result<(), BackstoreError>> {
+        if self.flags.direct {
+            return None;
+        }
+        if let Err(e) = check_range(ErrorKind::Read, offset, len as u64, self.size()) {
+            return Some(Err(e));
+        }
+        match pipe.fill_from(self.file.as_raw_fd(), offset, len) {
+            Ok(Ok(())) => Some(Ok(())),
+            Ok(Err(_refused)) => None,
+            Err((at, e)) => Some(Err(BackstoreError::io(ErrorKind::Read, at, e))),
+        }
+    }
+
     fn read_direct(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
         let mut bounce = AlignedBuf::new(buf.len());
         self.file.read_exact_at(bounce.as_mut_slice(), offset)?;

@@ -16,6 +16,7 @@ mod file;
 mod memory;
 mod null;
 mod open;
+mod pipe;
 #[cfg(feature = "rbd")]
 pub mod rbd;
 pub mod tape;
@@ -27,6 +28,7 @@ pub use file::{FileStore, OpenFlags};
 pub use memory::{Access, AccessOp, MemoryStore};
 pub use null::NullStore;
 pub use open::{open, BackstoreKind, BackstoreSpec};
+pub use pipe::{FillRefused, PagePipe};
 #[cfg(feature = "rbd")]
 pub use rbd::RbdStore;
 pub use uring::UringStore;
@@ -97,6 +99,19 @@ impl Backstore {
     ) -> Option<Result<(), BackstoreError>> {
         match self {
             Backstore::File(s) => s.read_uninit(offset, buf),
+            _ => None,
+        }
+    }
+
+    /// Put `len` bytes from `offset` into `pipe` as references to the page cache, for a transport
+    /// that splices them to its socket without copying them (see `PagePipe`), when the engine
+    /// can: a plain file without O_DIRECT (pread/pwrite engine). `None` when it cannot (other
+    /// engines, injected faults, a range too large for a pipe): the pipe is unchanged and the
+    /// caller reads into memory instead. `Some(Err)` is the read's failure, as `read_at` would
+    /// report it; the pipe is then empty.
+    pub fn read_into_pipe(&self, offset: u64, len: usize, pipe: &mut PagePipe) -> Option<Result<(), BackstoreError>> {
+        match self {
+            Backstore::File(s) => s.read_into_pipe(offset, len, pipe),
             _ => None,
         }
     }

@@ -54,6 +54,7 @@ mod login;
 mod out_queue;
 mod outgoing;
 mod session;
+mod splice;
 mod writer;
 
 pub use accounts::{AccountError, AccountInfo, BoundAccounts};

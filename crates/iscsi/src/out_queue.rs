@@ -43,7 +43,8 @@ fn cost(item: &Outgoing) -> usize {
     ITEM_OVERHEAD
         + match item {
             Outgoing::Pdu { data, .. } => data.len(),
-            Outgoing::Scsi(r) => r.send_len.min(r.data.len()) + r.sense.as_ref().map_or(0, Vec::len),
+            // The same before and after the writer takes a pipe out of the reply.
+            Outgoing::Scsi(r) => r.send_len + r.sense.as_ref().map_or(0, Vec::len),
             Outgoing::Close => 0,
         }
 }

@@ -2,6 +2,7 @@
 //! command outcomes for the writer to render. A leaf shared by the queue and the writer.
 
 use crate::pdu::Bhs;
+use crate::splice::ConnPipe;
 use bytes::Bytes;
 
 /// How a PDU uses the connection's StatSN.
@@ -30,6 +31,8 @@ pub(crate) struct ScsiReply {
     pub lun: [u8; 8],
     /// Read data; only `send_len` bytes of it go out. Returned to the pool afterwards.
     pub data: Vec<u8>,
+    /// The read data in a pipe instead (then `data` is empty), spliced to the socket.
+    pub pipe: Option<ConnPipe>,
     pub send_len: usize,
     pub status: u8,
     pub sense: Option<Vec<u8>>,

@@ -12,6 +12,7 @@ use crate::login::{login, ConnCtx, LOGIN_DATA_LIMIT};
 use crate::params::Digest;
 use crate::pdu::{off, Bhs, Opcode, PduReader, RESERVED_TAG};
 use crate::session::{next_id, ConnControl};
+use crate::splice::{OutStream, PipePool};
 use crate::writer::{out_queue, BufPool, OutSender, Outgoing, Stat, Writer};
 use crate::Registry;
 use bytes::Bytes;
@@ -21,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -218,7 +219,7 @@ pub(crate) async fn serve_io<R, W>(
     state: Arc<ServerState>,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: OutStream + Send + 'static,
 {
     let mut reader = PduReader::new(rd, LOGIN_DATA_LIMIT);
     let (tx, rx) = out_queue();
@@ -236,6 +237,9 @@ pub(crate) async fn serve_io<R, W>(
     reader.max_data_segment = p.our_max_recv_data_segment_length;
     let max_xmit = li.target.as_ref().map(|t| t.target_params().max_xmit_data_segment_length).unwrap_or(u32::MAX);
     let pool = Arc::new(BufPool::default());
+    let pipes = Arc::new(PipePool::default());
+    // Read data goes from the page cache to the socket when nothing needs its bytes on the way.
+    let splice_reads = !reader.data_digest && wr.kernel_socket().is_some();
     let writer = Writer {
         sock: wr,
         rx,
@@ -246,6 +250,7 @@ pub(crate) async fn serve_io<R, W>(
         max_data_in: p.initiator_max_recv_data_segment_length.min(max_xmit) as usize,
         max_burst: li.session.params.max_burst_length as usize,
         pool: pool.clone(),
+        pipes: pipes.clone(),
     };
     let writer = tokio::spawn(writer.run());
     live.full_feature.store(true, Ordering::Release);
@@ -262,6 +267,7 @@ pub(crate) async fn serve_io<R, W>(
     params.initiator_max_recv_data_segment_length = p.initiator_max_recv_data_segment_length;
     let cid = li.session.conns.lock().iter().find(|c| c.id == id).map(|c| c.info.cid).unwrap_or(0);
     let mut conn = Conn::new(id, cid, li.session, li.target, params, tx, pool, registry, local, peer);
+    conn.pipes = splice_reads.then_some(pipes);
     drop(live);
     conn.run(&mut reader, &control).await;
     conn.session.leave(conn.id);

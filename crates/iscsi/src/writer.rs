@@ -1,11 +1,13 @@
 //! The response path of one connection: a task that owns the socket's write half, stamps StatSN,
 //! ExpCmdSN and MaxCmdSN at send time (so they are always current and in order, RFC 7143 4.2.2.2),
 //! splits read data into Data-In PDUs, and batches whatever is queued into one vectored write.
-//! Small payloads are copied into one reused buffer; large ones are written from where they lie.
+//! Small payloads are copied into one reused buffer; large ones are written from where they lie,
+//! and read data waiting in a pipe is spliced to the socket (`splice`).
 
 use crate::pdu::off;
 use crate::pdu::{pad_len, Bhs, Opcode, RESERVED_TAG};
 use crate::session::Session;
+use crate::splice::{ConnPipe, OutStream, PipePool};
 use parking_lot::Mutex;
 use std::io::IoSlice;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ pub(crate) use crate::outgoing::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_O
 const COPY_LIMIT: usize = 1024;
 /// iovecs per writev (the kernel's UIO_MAXIOV is 1024): a QD128 batch of small reads, two
 /// iovecs per Data-In (header run, payload), goes out in one call.
-const MAX_IOVECS: usize = 512;
+pub(crate) const MAX_IOVECS: usize = 512;
 /// Stop collecting a batch past this many bytes.
 const BATCH_BYTES: usize = 1024 * 1024;
 
@@ -47,6 +49,25 @@ impl BufPool {
 enum Seg {
     Own(usize, usize),
     Item(usize, usize, usize),
+    /// The next this many bytes of the batch's pipe with that index.
+    Pipe(usize, usize),
+}
+
+/// A reply's payload as the renderer sees it.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Bytes(&'a [u8]),
+    /// Index into the batch's pipes, and how many bytes of it this PDU takes.
+    Pipe(usize, usize),
+}
+
+impl Payload<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::Pipe(_, n) => *n,
+        }
+    }
 }
 
 /// The writing half of a connection: a TCP socket's, or any byte stream's (the fuzz targets use an
@@ -63,13 +84,16 @@ pub(crate) struct Writer<W> {
     /// The longest Data-In sequence (MaxBurstLength).
     pub max_burst: usize,
     pub pool: Arc<BufPool>,
+    /// Where pipes of spliced read data go back to.
+    pub pipes: Arc<PipePool>,
 }
 
-impl<W: AsyncWrite + Unpin> Writer<W> {
+impl<W: OutStream> Writer<W> {
     pub async fn run(mut self) {
         let mut batch: Vec<Outgoing> = Vec::new();
         let mut own: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut segs: Vec<Seg> = Vec::new();
+        let mut pipes: Vec<ConnPipe> = Vec::new();
         let mut closing = false;
         while !closing {
             let Some(first) = self.rx.recv().await else { break };
@@ -89,8 +113,19 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             own.clear();
             segs.clear();
             let (exp, max) = self.session.window_stamps();
-            for (i, item) in batch.iter().enumerate() {
-                match item {
+            let mut ok = true;
+            for (i, item) in batch.iter_mut().enumerate() {
+                let piped = match item {
+                    Outgoing::Scsi(r) => self.take_pipe(r, &mut pipes),
+                    _ => Ok(None),
+                };
+                let Ok(piped) = piped else {
+                    // Read data that can be neither spliced nor copied out: the status cannot be
+                    // sent without it, so the connection ends (the initiator retries elsewhere).
+                    ok = false;
+                    break;
+                };
+                match &*item {
                     Outgoing::Pdu { bhs, data, stat } => {
                         let mut h = bhs.clone();
                         h.set_u32_at(off::EXP_CMD_SN, exp);
@@ -99,18 +134,27 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                         if *stat == Stat::Advance {
                             self.stat_sn = self.stat_sn.wrapping_add(1);
                         }
-                        self.push_pdu(&mut own, &mut segs, h, data, i, 0);
+                        self.push_pdu(&mut own, &mut segs, h, Payload::Bytes(data), i, 0);
                     }
-                    Outgoing::Scsi(r) => self.push_scsi(&mut own, &mut segs, r, i, exp, max),
+                    Outgoing::Scsi(r) => {
+                        let payload = match piped {
+                            Some((p, n)) => Payload::Pipe(p, n),
+                            None => Payload::Bytes(&r.data[..r.send_len.min(r.data.len())]),
+                        };
+                        self.push_scsi(&mut own, &mut segs, r, payload, i, exp, max)
+                    }
                     Outgoing::Close => closing = true,
                 }
             }
-            let ok = write_segments(&mut self.sock, &own, &segs, &batch).await;
+            ok = ok && write_segments(&mut self.sock, &own, &segs, &batch, &mut pipes).await;
             self.rx.release(&batch);
             for item in batch.drain(..) {
                 if let Outgoing::Scsi(r) = item {
                     self.pool.give(r.data);
                 }
+            }
+            for p in pipes.drain(..) {
+                self.pipes.give(p);
             }
             if !ok {
                 break;
@@ -120,33 +164,74 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         // Anything still queued is dropped with the receiver; senders see a closed channel.
     }
 
-    /// Header (+digest) into `own`, payload copied or referenced, then padding and data digest.
-    fn push_pdu(&self, own: &mut Vec<u8>, segs: &mut Vec<Seg>, mut h: Bhs, data: &[u8], item: usize, item_off: usize) {
-        h.set_data_segment_len(data.len() as u32);
+    /// Take the reply's pipe into the batch's `pipes`: `(index, bytes to send)` to splice from,
+    /// or None for a reply without one. Where the pipe cannot be spliced (the socket is not a
+    /// kernel socket, or data digests need the bytes) its bytes are copied into `r.data` instead.
+    fn take_pipe(&self, r: &mut ScsiReply, pipes: &mut Vec<ConnPipe>) -> std::io::Result<Option<(usize, usize)>> {
+        let Some(mut pipe) = r.pipe.take() else { return Ok(None) };
+        let n = r.send_len.min(pipe.len());
+        if self.data_digest || self.sock.kernel_socket().is_none() {
+            r.data.clear();
+            let copied = pipe.read_into(&mut r.data, n);
+            self.pipes.give(pipe);
+            return copied.map(|()| None);
+        }
+        pipes.push(pipe);
+        Ok(Some((pipes.len() - 1, n)))
+    }
+
+    /// Header (+digest) into `own`, payload copied, referenced or spliced, then padding and data
+    /// digest (never with a pipe: `take_pipe` copies those).
+    fn push_pdu(
+        &self,
+        own: &mut Vec<u8>,
+        segs: &mut Vec<Seg>,
+        mut h: Bhs,
+        data: Payload<'_>,
+        item: usize,
+        item_off: usize,
+    ) {
+        let len = data.len();
+        h.set_data_segment_len(len as u32);
         own.extend_from_slice(&h.0);
         if self.header_digest {
             own.extend_from_slice(&crate::pdu::crc32c(&h.0).to_le_bytes());
         }
-        if data.is_empty() {
+        if len == 0 {
             return;
         }
-        if data.len() <= COPY_LIMIT {
-            own.extend_from_slice(data);
-        } else {
-            close_own(own, segs);
-            segs.push(Seg::Item(item, item_off, item_off + data.len()));
+        match data {
+            Payload::Bytes(b) if b.len() <= COPY_LIMIT => own.extend_from_slice(b),
+            Payload::Bytes(_) => {
+                close_own(own, segs);
+                segs.push(Seg::Item(item, item_off, item_off + len));
+            }
+            Payload::Pipe(p, n) => {
+                close_own(own, segs);
+                segs.push(Seg::Pipe(p, n));
+            }
         }
         let pad = [0u8; 3];
-        let pad = &pad[..pad_len(data.len())];
+        let pad = &pad[..pad_len(len)];
         own.extend_from_slice(pad);
-        if self.data_digest {
-            let crc = crc32c::crc32c_append(crate::pdu::crc32c(data), pad);
+        if let (true, Payload::Bytes(b)) = (self.data_digest, data) {
+            let crc = crc32c::crc32c_append(crate::pdu::crc32c(b), pad);
             own.extend_from_slice(&crc.to_le_bytes());
         }
     }
 
-    fn push_scsi(&mut self, own: &mut Vec<u8>, segs: &mut Vec<Seg>, r: &ScsiReply, item: usize, exp: u32, max: u32) {
-        let len = r.send_len.min(r.data.len());
+    #[allow(clippy::too_many_arguments)]
+    fn push_scsi(
+        &mut self,
+        own: &mut Vec<u8>,
+        segs: &mut Vec<Seg>,
+        r: &ScsiReply,
+        payload: Payload<'_>,
+        item: usize,
+        exp: u32,
+        max: u32,
+    ) {
+        let len = payload.len();
         // Status goes in the last Data-In unless there is sense data to send (RFC 7143 11.7.4).
         let collapse = len > 0 && r.sense.is_none();
         let chunk = self.max_data_in.max(512);
@@ -176,7 +261,11 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 h.set_u32_at(off::RESIDUAL_COUNT, r.residual.count);
             }
             h.set_flags(flags);
-            self.push_pdu(own, segs, h, &r.data[offset..offset + n], item, offset);
+            let part = match payload {
+                Payload::Bytes(b) => Payload::Bytes(&b[offset..offset + n]),
+                Payload::Pipe(p, _) => Payload::Pipe(p, n),
+            };
+            self.push_pdu(own, segs, h, part, item, offset);
             offset += n;
             data_sn = data_sn.wrapping_add(1);
         }
@@ -201,7 +290,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             sense_seg.extend_from_slice(&(n as u16).to_be_bytes());
             sense_seg.extend_from_slice(&s[..n]);
         }
-        self.push_pdu(own, segs, h, &sense_seg, item, usize::MAX);
+        self.push_pdu(own, segs, h, Payload::Bytes(&sense_seg), item, usize::MAX);
     }
 }
 
@@ -224,9 +313,20 @@ fn item_bytes(item: &Outgoing) -> &[u8] {
     }
 }
 
-async fn write_segments<W: AsyncWrite + Unpin>(sock: &mut W, own: &[u8], segs: &[Seg], batch: &[Outgoing]) -> bool {
+async fn write_segments<W: OutStream>(
+    sock: &mut W,
+    own: &[u8],
+    segs: &[Seg],
+    batch: &[Outgoing],
+    pipes: &mut [ConnPipe],
+) -> bool {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() * 2 + 1);
     let mut own_end = 0;
+    if !pipes.is_empty() {
+        // `take_pipe` keeps pipes only for a kernel socket.
+        let Some(tcp) = sock.kernel_socket() else { return false };
+        return write_spliced(tcp, own, segs, batch, pipes).await.is_ok();
+    }
     for s in segs {
         match s {
             Seg::Own(a, b) => {
@@ -236,12 +336,57 @@ async fn write_segments<W: AsyncWrite + Unpin>(sock: &mut W, own: &[u8], segs: &
                 own_end = *b;
             }
             Seg::Item(i, a, b) => parts.push(&item_bytes(&batch[*i])[*a..*b]),
+            Seg::Pipe(..) => return false,
         }
     }
     if own.len() > own_end {
         parts.push(&own[own_end..]);
     }
     write_all_vectored(sock, &parts).await.is_ok()
+}
+
+/// The batch with spliced payloads: the bytes before each pipe segment go out in one sendmsg
+/// marked MSG_MORE, then the segment is spliced; the last call of the batch is not marked, so
+/// the socket pushes what it holds.
+async fn write_spliced(
+    tcp: &tokio::net::TcpStream,
+    own: &[u8],
+    segs: &[Seg],
+    batch: &[Outgoing],
+    pipes: &mut [ConnPipe],
+) -> std::io::Result<()> {
+    let mut own_end = segs.iter().rev().find_map(|s| if let Seg::Own(_, e) = s { Some(*e) } else { None }).unwrap_or(0);
+    let tail = &own[own_end..];
+    // Whether bytes follow segment `k`: if none, its splice is the batch's last call and pushes.
+    let bytes_after = |k: usize| {
+        !tail.is_empty()
+            || segs[k + 1..].iter().any(|s| match s {
+                Seg::Own(a, b) => b > a,
+                Seg::Item(..) | Seg::Pipe(..) => true,
+            })
+    };
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() + 1);
+    own_end = 0;
+    for (k, s) in segs.iter().enumerate() {
+        match s {
+            Seg::Own(a, b) => {
+                if b > a {
+                    parts.push(&own[*a..*b]);
+                }
+                own_end = *b;
+            }
+            Seg::Item(i, a, b) => parts.push(&item_bytes(&batch[*i])[*a..*b]),
+            Seg::Pipe(p, n) => {
+                crate::splice::send_all(tcp, &parts, true).await?;
+                parts.clear();
+                crate::splice::splice_all(tcp, &mut pipes[*p], *n, bytes_after(k)).await?;
+            }
+        }
+    }
+    if own.len() > own_end {
+        parts.push(&own[own_end..]);
+    }
+    crate::splice::send_all(tcp, &parts, false).await
 }
 
 /// Write every part, in as few `writev` calls as the socket allows.

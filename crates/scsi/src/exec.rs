@@ -15,6 +15,7 @@ use crate::spc::{self, commands, inquiry, report_luns};
 use crate::stats::Outcome;
 use crate::target::{Ctx, Nexus, Target, TaskResult};
 use crate::ScsiStatus;
+use rtgt_backstore::PagePipe;
 use std::sync::Arc;
 
 impl Target {
@@ -30,12 +31,54 @@ impl Target {
         data_out: &[u8],
         data_in: &mut Vec<u8>,
     ) -> TaskResult {
+        self.execute_piped(nexus, lun, cdb, data_out, data_in, None).await
+    }
+
+    /// `execute`, with a pipe the transport can splice to its socket: a READ from a store that
+    /// can (a page-cache file) leaves its data in `pipe` as page references instead of copying
+    /// it into `data_in` (see `PagePipe`). Afterwards the data-in is the pipe's bytes when
+    /// `pipe.len() > 0` (and `data_in` is empty), else `data_in`. On any status but GOOD both are
+    /// empty. The pipe must be empty when given.
+    pub async fn execute_piped(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut Vec<u8>,
+        pipe: Option<&mut PagePipe>,
+    ) -> TaskResult {
         data_in.clear();
         let Some(unit) = self.lun(lun) else {
             return no_such_lun(self, cdb, data_in);
         };
         let ctx = Ctx { target: self, nexus, lun };
-        execute(&unit, &ctx, cdb, data_out, data_in).await
+        // A pipe holding bytes already could not tell its data-in from them: not used.
+        let pipe = pipe.filter(|p| p.is_empty());
+        execute(&unit, &ctx, cdb, data_out, DataIn { buf: data_in, pipe }).await
+    }
+}
+
+/// Where a command's data-in goes: the buffer, or for a READ the transport's pipe.
+struct DataIn<'a> {
+    buf: &'a mut Vec<u8>,
+    pipe: Option<&'a mut PagePipe>,
+}
+
+impl DataIn<'_> {
+    fn len(&self) -> usize {
+        self.buf.len() + self.pipe.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// Drop the piped data-in of a command that failed (`finish` decides about the buffer: sense
+    /// with data keeps it).
+    fn clear_pipe(&mut self) {
+        if let Some(p) = self.pipe.as_deref_mut() {
+            // A pipe that cannot be emptied is reported full; the transport then drops it.
+            if let Err(e) = p.clear() {
+                tracing::warn!(error = %e, "could not empty a data-in pipe");
+            }
+        }
     }
 }
 
@@ -44,11 +87,11 @@ async fn execute(
     ctx: &Ctx<'_>,
     cdb: &[u8],
     data_out: &[u8],
-    data_in: &mut Vec<u8>,
+    mut data_in: DataIn<'_>,
 ) -> TaskResult {
     let counted = lu.stats().start(cdb.first().copied().unwrap_or(0));
     let mut data_out_expected = 0;
-    let command = run(lu, ctx, cdb, data_out, data_in, &mut data_out_expected);
+    let command = run(lu, ctx, cdb, data_out, data_in.buf, data_in.pipe.as_deref_mut(), &mut data_out_expected);
     // A unit deleted while the command is still running (waiting on a slow store) ends the command
     // with the answer the next one would get: the unit is no longer there.
     let result = match lu.unless_removed(command).await {
@@ -63,7 +106,10 @@ async fn execute(
         }
         Err(Failure::ReservationConflict) => Outcome::ReservationConflict,
     });
-    finish(result, lu.sense_format(), data_out_expected, data_in)
+    if result.is_err() {
+        data_in.clear_pipe();
+    }
+    finish(result, lu.sense_format(), data_out_expected, data_in.buf)
 }
 
 fn finish(
@@ -99,6 +145,7 @@ async fn run(
     cdb: &[u8],
     data_out: &[u8],
     data_in: &mut Vec<u8>,
+    pipe: Option<&mut PagePipe>,
     data_out_expected: &mut u32,
 ) -> Result<(), Failure> {
     let device = lu.device_type();
@@ -135,7 +182,7 @@ async fn run(
     }
     sbc::check_whole_blocks(lu, &decoded, *data_out_expected, data_out.len())?;
     // `decode` checked that the CDB is at least as long as the row's usage data.
-    let mut request = Request { lu, ops, ctx, cdb: &cdb[..entry.usage.len()], data_out, data_in };
+    let mut request = Request { lu, ops, ctx, cdb: &cdb[..entry.usage.len()], data_out, data_in, pipe };
     match entry.run {
         Run::Now(handler) => handler(&mut request),
         Run::Io(handler) => handler(&mut request).await,

@@ -113,6 +113,7 @@ pub use lun_address::{decode_lun, encode_lun};
 pub use medium_drive::{DriveResolver, MediumDrive};
 pub use mmc::MediumChangeError;
 pub use mode_page::{ModePageError, ModePageSpec};
+pub use rtgt_backstore::PagePipe;
 pub use sbc::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{

@@ -68,6 +68,8 @@ pub(crate) struct Request<'a> {
     pub cdb: &'a [u8],
     pub data_out: &'a [u8],
     pub data_in: &'a mut Vec<u8>,
+    /// Where a READ may leave its data instead of `data_in`, when the transport offers it.
+    pub pipe: Option<&'a mut rtgt_backstore::PagePipe>,
 }
 
 /// What a device type contributes to the shared command path beside the facts its enum knows

@@ -80,6 +80,7 @@ fn every_row_runs_its_own_handler() {
                 cdb: &command,
                 data_out: &[],
                 data_in: &mut data_in,
+                pipe: None,
             };
             let result = match e.run {
                 Run::Now(handler) => handler(&mut req),

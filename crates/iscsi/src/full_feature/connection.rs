@@ -9,6 +9,7 @@ use crate::params::SessionParams;
 use crate::pdu::{Bhs, Opcode, RESERVED_TAG};
 use crate::registry::{IscsiTarget, Registry};
 use crate::session::{Session, SessionType};
+use crate::splice::PipePool;
 use crate::write_budget::{WriteBudget, WRITE_DATA_BUDGET};
 use crate::writer::{BufPool, OutSender, Outgoing, Stat};
 use bytes::Bytes;
@@ -42,6 +43,8 @@ pub(crate) struct Conn {
     pub params: SessionParams,
     pub out: OutSender,
     pub pool: Arc<BufPool>,
+    /// Pipes for READ data spliced to the socket; None where it is copied (see `splice`).
+    pub pipes: Option<Arc<PipePool>>,
     pub registry: Arc<Registry>,
     pub local: SocketAddr,
     pub peer: SocketAddr,
@@ -77,6 +80,7 @@ impl Conn {
             params,
             out,
             pool,
+            pipes: None,
             registry,
             local,
             peer,

@@ -4,6 +4,7 @@
 
 use crate::full_feature::cdb::Cdb;
 use crate::full_feature::connection::Conn;
+use crate::splice::SPLICE_MIN;
 use crate::write_budget::Reservation;
 use crate::writer::{Outgoing, Residual, ScsiReply, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 use bytes::Bytes;
@@ -41,6 +42,7 @@ pub(crate) fn check_condition(conn: &Conn, itt: u32, lun: [u8; 8], sense: Vec<u8
         itt,
         lun,
         data: Vec::new(),
+        pipe: None,
         send_len: 0,
         status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
         sense: Some(sense),
@@ -74,21 +76,41 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
     };
     let out = conn.out.clone();
     let pool = conn.pool.clone();
+    // A pipe is offered to reads large enough to be worth splicing (see `splice`).
+    let pipes = if e.read && e.edtl as usize >= SPLICE_MIN { conn.pipes.clone() } else { None };
     let (itt, id) = (e.itt, e.id);
     let s2 = session.clone();
     let mut command = Box::pin(async move {
         let mut data_in = pool.take();
-        let res = target.scsi.execute(&nexus, e.lun, e.cdb.as_slice(), &e.data, &mut data_in).await;
+        let mut pipe = pipes.as_ref().and_then(|p| p.take());
+        let res = target
+            .scsi
+            .execute_piped(&nexus, e.lun, e.cdb.as_slice(), &e.data, &mut data_in, pipe.as_deref_mut())
+            .await;
         drop(e.data);
+        // Kept only when the data is in it.
+        let pipe = match (pipe, &pipes) {
+            (Some(p), _) if !p.is_empty() => Some(p),
+            (Some(p), Some(pool)) => {
+                pool.give(p);
+                None
+            }
+            _ => None,
+        };
         if !s2.finish_task(e.itt, e.id) {
             pool.give(data_in);
+            if let (Some(p), Some(pool)) = (pipe, &pipes) {
+                pool.give(p);
+            }
             return;
         }
-        let (send_len, residual) = residual(e.read, e.write, e.edtl, data_in.len(), res.data_out_expected);
+        let produced = pipe.as_ref().map_or(data_in.len(), |p| p.len());
+        let (send_len, residual) = residual(e.read, e.write, e.edtl, produced, res.data_out_expected);
         let reply = ScsiReply {
             itt: e.itt,
             lun: e.lun_raw,
             data: data_in,
+            pipe,
             send_len,
             status: res.status as u8,
             sense: res.sense,

@@ -15,6 +15,7 @@ use crate::cdb::{self, BlockRange, Cdb, Decoded};
 use crate::lun::LogicalUnit;
 use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
+use rtgt_backstore::PagePipe;
 
 /// READ(6/10/12/16) (SBC-3 5.10-5.13); READ(6) has no FUA and a 21-bit LBA, its TRANSFER LENGTH 0
 /// meaning 256 blocks.
@@ -96,7 +97,7 @@ fn bytchk(c: &[u8]) -> Result<bool, Sense> {
 }
 
 pub(crate) const READ: Handler =
-    io!(Read, |req, Read { range, fua: _ }| read(req.lu, range, req.cdb.len(), req.data_in));
+    io!(Read, |req, Read { range, fua: _ }| read(req.lu, range, req.cdb.len(), req.data_in, req.pipe.as_deref_mut()));
 pub(crate) const WRITE: Handler =
     io!(Write, |req, Write { range, fua }| write(req.lu, range, fua, req.cdb.len(), req.data_out));
 pub(crate) const VERIFY: Handler = io!(Verify, |req, Verify { range, bytchk }| verify(
@@ -132,6 +133,7 @@ pub(crate) async fn read(
     range: BlockRange,
     cdb_len: usize,
     data_in: &mut Vec<u8>,
+    pipe: Option<&mut PagePipe>,
 ) -> Result<(), Sense> {
     let (offset, len) = byte_range(lu, range)?;
     check_transfer_length(lu, range.blocks, transfer_length_byte(cdb_len))?;
@@ -140,6 +142,12 @@ pub(crate) async fn read(
     }
     let store = lu.medium()?;
     let len = len as usize;
+    if let Some(pipe) = pipe {
+        // Page references for the transport to splice: no copy at all (see `PagePipe`).
+        if let Some(result) = store.read_into_pipe(offset, len, pipe) {
+            return result.map_err(|e| store_error(lu, &e, Access::Read));
+        }
+    }
     data_in.clear();
     data_in.reserve(len);
     if let Some(result) = store.read_uninit(offset, &mut data_in.spare_capacity_mut()[..len]) {
@@ -268,6 +276,7 @@ pub(crate) async fn write_and_verify(
 #[cfg(test)]
 mod tests {
     use crate::test_util::*;
+    use rtgt_backstore::PagePipe;
 
     #[test]
     fn read_and_write_fields() {
@@ -450,6 +459,66 @@ mod tests {
         assert_good(&r);
         assert_eq!(buf.len(), 4096);
         assert_eq!(buf.as_ptr(), ptr);
+    }
+
+    /// A disk of 2048 blocks on a file holding `bytes` (shorter than the disk if asked).
+    fn file_disk(bytes: &[u8]) -> (TestLun, tempfile::NamedTempFile) {
+        use std::io::Write;
+        use std::os::unix::fs::FileExt;
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&vec![0u8; 1 << 20]).unwrap();
+        f.as_file().write_all_at(bytes, 0).unwrap();
+        let store = rtgt_backstore::FileStore::open(f.path(), rtgt_backstore::OpenFlags::default()).unwrap();
+        let t = TestLun::with_store(crate::LunConfig::disk(1, 1), Some(rtgt_backstore::Backstore::File(store)), 1);
+        (t, f)
+    }
+
+    fn run_piped(t: &TestLun, cdb: &[u8], pipe: &mut PagePipe) -> (crate::TaskResult, Vec<u8>) {
+        let mut buf = Vec::new();
+        let r = block_on(t.target.execute_piped(&t.nexus, 1, cdb, &[], &mut buf, Some(pipe)));
+        (r, buf)
+    }
+
+    #[test]
+    fn a_read_from_a_file_leaves_its_data_in_the_offered_pipe() {
+        let data: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 253) as u8).collect();
+        let (t, _f) = file_disk(&data);
+        let mut pipe = PagePipe::new().unwrap();
+        let (r, buf) = run_piped(&t, &rw10(0x28, 0, 3, 64), &mut pipe);
+        assert_good(&r);
+        assert!(buf.is_empty(), "nothing copied");
+        assert_eq!(pipe.len(), 64 * 512);
+        let mut sent = Vec::new();
+        pipe.read_into(&mut sent, 64 * 512).unwrap();
+        assert_eq!(sent, &data[3 * 512..67 * 512]);
+        // A command that is not a READ leaves the pipe alone.
+        let (r, buf) = run_piped(&t, &[0x12, 0, 0, 0, 36, 0], &mut pipe);
+        assert_good(&r);
+        assert_eq!((buf.len(), pipe.len()), (36, 0));
+    }
+
+    #[test]
+    fn a_piped_read_past_the_end_of_a_shrunk_file_is_a_medium_error_with_an_empty_pipe() {
+        let (t, f) = file_disk(&[0x5a; 4096]);
+        // The file shrinks under the unit (the unit still believes 2048 blocks).
+        f.as_file().set_len(4096 + 1000).unwrap();
+        let mut pipe = PagePipe::new().unwrap();
+        let (r, buf) = run_piped(&t, &rw10(0x28, 0, 0, 16), &mut pipe);
+        assert_sense(&r, 0x03, 0x11, 0x00);
+        assert!(buf.is_empty() && pipe.is_empty(), "no partial data-in");
+        // The pipe is usable again.
+        let (r, _) = run_piped(&t, &rw10(0x28, 0, 0, 8), &mut pipe);
+        assert_good(&r);
+        assert_eq!(pipe.len(), 4096);
+    }
+
+    #[test]
+    fn a_memory_store_copies_even_when_a_pipe_is_offered() {
+        let t = TestLun::disk(1 << 20);
+        let mut pipe = PagePipe::new().unwrap();
+        let (r, buf) = run_piped(&t, &rw10(0x28, 0, 0, 8), &mut pipe);
+        assert_good(&r);
+        assert_eq!((buf.len(), pipe.len()), (4096, 0));
     }
 
     #[test]

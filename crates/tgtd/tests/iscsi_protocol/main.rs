@@ -11,3 +11,4 @@ mod hostile;
 mod libiscsi_clients;
 mod limits;
 mod resource_cycles;
+mod zero_copy;

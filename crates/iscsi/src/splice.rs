@@ -1,0 +1,221 @@
+//! Data-In without copies: a READ from a page-cache file leaves its data in a kernel pipe
+//! (`PagePipe`, filled by the SCSI core), and the writer moves it from the pipe to the socket
+//! with splice(2) between the PDU headers it sends with sendmsg. The payload never enters user
+//! space: two copies of every byte fewer than pread then writev.
+//!
+//! Offered only where it cannot change what goes on the wire: a kernel TCP socket, no DataDigest
+//! (the digest would need the bytes), and reads of at least `SPLICE_MIN` bytes (below that the
+//! copy into a batched writev costs less than the extra system calls). The store decides the
+//! rest (`Backstore::read_into_pipe`): other engines, O_DIRECT and injected faults copy.
+//!
+//! This module owns the connection's pipes and the socket calls; the writer decides what goes
+//! where.
+
+use crate::writer::MAX_IOVECS;
+use parking_lot::Mutex;
+use rtgt_scsi::PagePipe;
+use std::io::{self, IoSlice};
+use std::ops::{Deref, DerefMut};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncWrite, Interest};
+use tokio::net::TcpStream;
+
+/// Reads shorter than this are copied.
+pub(crate) const SPLICE_MIN: usize = 32 * 1024;
+/// Pipes one connection may have at once (in flight and kept); past it reads are copied, so a
+/// connection cannot take all of the daemon's descriptors.
+const PER_CONN: usize = 32;
+/// Idle pipes a connection keeps for its next reads.
+const KEEP: usize = 16;
+
+/// The writing half of a connection, and the kernel socket under it when there is one.
+pub(crate) trait OutStream: AsyncWrite + Unpin {
+    /// The TCP socket to splice Data-In into; None for streams that are not one (the fuzz
+    /// targets' in-memory pipes), whose connections then copy.
+    fn kernel_socket(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
+impl OutStream for tokio::net::tcp::OwnedWriteHalf {
+    fn kernel_socket(&self) -> Option<&TcpStream> {
+        Some(self.as_ref())
+    }
+}
+
+impl<T: tokio::io::AsyncRead + AsyncWrite> OutStream for tokio::io::WriteHalf<T> {}
+
+/// A connection's pipes.
+#[derive(Debug, Default)]
+pub(crate) struct PipePool {
+    free: Mutex<Vec<ConnPipe>>,
+    /// Pipes of this connection alive now, free or in use.
+    alive: Arc<AtomicUsize>,
+}
+
+/// A pipe counted against its connection's `PER_CONN`.
+#[derive(Debug)]
+pub(crate) struct ConnPipe {
+    pipe: PagePipe,
+    alive: Arc<AtomicUsize>,
+}
+
+impl Deref for ConnPipe {
+    type Target = PagePipe;
+    fn deref(&self) -> &PagePipe {
+        &self.pipe
+    }
+}
+
+impl DerefMut for ConnPipe {
+    fn deref_mut(&mut self) -> &mut PagePipe {
+        &mut self.pipe
+    }
+}
+
+impl Drop for ConnPipe {
+    fn drop(&mut self) {
+        self.alive.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PipePool {
+    /// An empty pipe, or None when the connection or the daemon has as many as it may.
+    pub fn take(&self) -> Option<ConnPipe> {
+        if let Some(p) = self.free.lock().pop() {
+            return Some(p);
+        }
+        if self.alive.fetch_add(1, Ordering::Relaxed) >= PER_CONN {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        match PagePipe::new() {
+            Some(pipe) => Some(ConnPipe { pipe, alive: self.alive.clone() }),
+            None => {
+                self.alive.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Keep a pipe for later, emptied first; one that cannot be emptied is closed.
+    pub fn give(&self, mut p: ConnPipe) {
+        if !p.is_empty() && p.clear().is_err() {
+            return;
+        }
+        let mut free = self.free.lock();
+        if free.len() < KEEP {
+            free.push(p);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+}
+
+/// Send `parts` whole with sendmsg; `more` (MSG_MORE) when spliced data follows at once, so the
+/// header and its data leave in the same segments.
+pub(crate) async fn send_all(sock: &TcpStream, parts: &[&[u8]], more: bool) -> io::Result<()> {
+    let mut idx = 0;
+    let mut skip = 0;
+    loop {
+        // Empty parts (and the ends of parts already sent) take nothing.
+        while idx < parts.len() && parts[idx].len() == skip {
+            idx += 1;
+            skip = 0;
+        }
+        if idx == parts.len() {
+            return Ok(());
+        }
+        let iov: Vec<IoSlice<'_>> = parts[idx..]
+            .iter()
+            .take(MAX_IOVECS)
+            .enumerate()
+            .map(|(i, p)| IoSlice::new(if i == 0 { &p[skip..] } else { p }))
+            .collect();
+        let last_call = idx + iov.len() == parts.len();
+        let flags = libc::MSG_NOSIGNAL | if more || !last_call { libc::MSG_MORE } else { 0 };
+        let fd = sock.as_raw_fd();
+        let mut n = io_when_writable(sock, || {
+            // SAFETY: an all-zero msghdr is valid (no name, no control data).
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            // IoSlice is ABI compatible with iovec on Unix (std's guarantee); each points into a
+            // slice of `parts`, which outlives the call, and sendmsg only reads them.
+            msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+            msg.msg_iovlen = iov.len() as _;
+            // SAFETY: as above; `fd` is the socket `sock` owns.
+            let n = unsafe { libc::sendmsg(fd, &msg, flags) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(n as usize)
+        })
+        .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while idx < parts.len() && n > 0 {
+            let left = parts[idx].len() - skip;
+            if n >= left {
+                n -= left;
+                idx += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+/// Splice `n` bytes of `pipe` into the socket; `more` when more of the batch follows at once.
+pub(crate) async fn splice_all(sock: &TcpStream, pipe: &mut PagePipe, n: usize, more: bool) -> io::Result<()> {
+    let fd = sock.as_raw_fd();
+    let mut left = n;
+    while left > 0 {
+        let moved = io_when_writable(sock, || pipe.splice_into(fd, left, more)).await?;
+        if moved == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        left -= moved;
+    }
+    Ok(())
+}
+
+/// Run a non-blocking socket call, waiting for the socket to take more when it is full.
+async fn io_when_writable<R>(sock: &TcpStream, mut call: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    loop {
+        match sock.try_io(Interest::WRITABLE, &mut call) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => sock.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_holds_at_most_its_share_of_pipes() {
+        let pool = PipePool::default();
+        let taken: Vec<ConnPipe> = (0..PER_CONN).map(|_| pool.take().expect("a pipe")).collect();
+        assert!(pool.take().is_none(), "one past the connection's share");
+        assert_eq!(pool.alive(), PER_CONN);
+        for p in taken {
+            pool.give(p);
+        }
+        // KEEP are kept, the rest closed; the kept ones come back first.
+        assert_eq!(pool.alive(), KEEP);
+        let again = pool.take();
+        assert!(again.is_some());
+        assert_eq!(pool.alive(), KEEP);
+        drop(again);
+        assert_eq!(pool.alive(), KEEP - 1, "a pipe dropped instead of given back is no longer counted");
+    }
+}
