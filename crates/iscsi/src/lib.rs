@@ -54,7 +54,7 @@ mod login;
 mod out_queue;
 mod outgoing;
 mod session;
-mod splice;
+pub mod splice;
 mod writer;
 
 pub use accounts::{AccountError, AccountInfo, BoundAccounts};

@@ -239,7 +239,7 @@ pub(crate) async fn serve_io<R, W>(
     let pool = Arc::new(BufPool::default());
     let pipes = Arc::new(PipePool::default());
     // Read data goes from the page cache to the socket when nothing needs its bytes on the way.
-    let splice_reads = !reader.data_digest && wr.kernel_socket().is_some();
+    let splice_reads = crate::splice::splice_reads() && !reader.data_digest && wr.kernel_socket().is_some();
     let writer = Writer {
         sock: wr,
         rx,

@@ -17,10 +17,24 @@ use rtgt_scsi::PagePipe;
 use std::io::{self, IoSlice};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
+
+/// Whether connections splice READ data at all (see `set_splice_reads`).
+static SPLICE_READS: AtomicBool = AtomicBool::new(true);
+
+/// Turn splicing of READ data off (or on again) for connections that log in from now on. For
+/// measuring the copy path against it in the same build: tgtd turns it off when told to by
+/// `RTGT_SPLICE_READS=off`.
+pub fn set_splice_reads(on: bool) {
+    SPLICE_READS.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn splice_reads() -> bool {
+    SPLICE_READS.load(Ordering::Relaxed)
+}
 
 /// Reads shorter than this are copied.
 pub(crate) const SPLICE_MIN: usize = 32 * 1024;
