@@ -41,8 +41,9 @@ pub(crate) const SPLICE_MIN: usize = 32 * 1024;
 /// Pipes one connection may have at once (in flight and kept); past it reads are copied, so a
 /// connection cannot take all of the daemon's descriptors.
 const PER_CONN: usize = 32;
-/// Idle pipes a connection keeps for its next reads.
-const KEEP: usize = 16;
+/// Idle pipes a connection keeps for its next reads (each spares a read pipe2, fcntl and two
+/// closes; an idle connection holds this many descriptor pairs).
+const KEEP: usize = 8;
 
 /// The writing half of a connection, and the kernel socket under it when there is one.
 pub(crate) trait OutStream: AsyncWrite + Unpin {

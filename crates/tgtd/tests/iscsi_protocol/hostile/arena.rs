@@ -57,6 +57,9 @@ impl Arena {
         let mut arena = Arena { tgtd, bystander, round: 0, next_isid: 0, rss_start_kib: 0, fds_start: 0 };
         // One round first, so buffers every session needs anyway are in the baseline.
         arena.check("start");
+        // And a READ large enough to be spliced (64 KiB): the pipe the bystander's connection then
+        // keeps for its next reads is in the baseline too.
+        arena.read(BYSTANDER_LBA, 128);
         arena.rss_start_kib = status_kib(arena.pid(), "VmRSS:");
         arena.fds_start = open_fds(arena.pid());
         arena
