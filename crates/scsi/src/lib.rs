@@ -116,7 +116,7 @@ pub use mode_page::{ModePageError, ModePageSpec};
 pub use sbc::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
-    PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
+    PersistentReservations, PrEvents, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr,
 };
 pub use ssc::TapeLoadError;
 pub use status::ScsiStatus;

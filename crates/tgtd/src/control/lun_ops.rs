@@ -48,6 +48,11 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     let unit = Arc::new(build_unit(daemon, tid, lun, spec)?);
     warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
+    #[cfg(feature = "rbd")]
+    if let Some((rbd, _)) = unit.store().and_then(crate::rbd_gateway::gateway_of) {
+        // Several gateways: the reservations live in the cluster (the APTPL file is not used).
+        crate::rbd_gateway::reservations::attach(rbd, &unit, &target.scsi, lun).map_err(invalid)?;
+    }
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
     daemon.config.pending.forget(tid, lun);

@@ -4,20 +4,22 @@
 //! restarted gateway back as standby, a clean stop leaving the registry empty, and no stale
 //! write from a gateway stopped in the middle of a write.
 
+mod reservations;
+
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};
 use crate::common::initiator::{Connection, ScsiOutcome};
 use crate::common::Tgtd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
+pub(super) const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
 
 /// Target 1 on `tgtd` with LUN 1 on the image as gateway `name` in group `tpg`.
 fn gateway(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16) {
     add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}", tgtd.portal()));
 }
 
-fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
+pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
     let tgtd = Tgtd::start();
     gateway(&tgtd, conf, image, name, tpg);
     tgtd

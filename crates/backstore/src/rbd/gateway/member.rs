@@ -7,9 +7,10 @@
 use super::registry::{Decision, Entry, Registry, FENCED_PREFIX, OWNER_KEY};
 use super::{GatewayOptions, GatewayStatus, LocalState, Member, MemberState, HEARTBEAT, LEASE, SAFETY};
 use crate::rbd::rados::{Cluster, Pool, Wake, Watch};
+use parking_lot::Mutex;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,7 @@ fn is_fenced(e: &io::Error) -> bool {
 /// The running membership. Dropping it without `leave` only stops the thread.
 pub(crate) struct Gateway {
     status: Arc<GatewayStatus>,
+    shared: Arc<SharedSet>,
     wake: Arc<Wake>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Membership>>,
@@ -40,6 +42,13 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway").field("status", &self.status).finish_non_exhaustive()
     }
+}
+
+/// The image's shared objects and where they live.
+struct SharedSet {
+    pool_name: String,
+    namespace: Option<String>,
+    objects: Mutex<Vec<Weak<super::SharedObject>>>,
 }
 
 /// What the thread works with.
@@ -57,6 +66,8 @@ pub(super) struct Membership {
     /// When the lease was last renewed.
     renewed: Option<Instant>,
     fenced: bool,
+    /// The image's shared objects, whose watches this thread keeps up.
+    shared: Arc<SharedSet>,
 }
 
 impl Gateway {
@@ -71,6 +82,11 @@ impl Gateway {
     ) -> io::Result<Gateway> {
         let status = Arc::new(GatewayStatus::new(&options));
         let wake = Arc::new(Wake::default());
+        let shared = Arc::new(SharedSet {
+            pool_name: pool_name.to_string(),
+            namespace: namespace.map(str::to_string),
+            objects: Mutex::new(Vec::new()),
+        });
         let mut m = Membership {
             cluster,
             pool: Pool::open(cluster, pool_name, namespace)?,
@@ -84,6 +100,7 @@ impl Gateway {
             watch: None,
             renewed: None,
             fenced: false,
+            shared: shared.clone(),
         };
         m.renew()?;
         let registry = m.read()?;
@@ -107,7 +124,22 @@ impl Gateway {
             }
             m
         })?;
-        Ok(Gateway { status, wake, stop, thread: Some(thread) })
+        Ok(Gateway { status, shared, wake, stop, thread: Some(thread) })
+    }
+
+    /// Open the image's shared object `rtgt.<kind>.<image id>` (see `shared`), on the same client.
+    pub(crate) fn share(
+        &self,
+        cluster: Cluster,
+        oid: String,
+        listener: super::Listener,
+    ) -> io::Result<Arc<super::SharedObject>> {
+        let (pool, namespace) = (&self.shared.pool_name, self.shared.namespace.as_deref());
+        let object = super::SharedObject::new(cluster, pool, namespace, oid, self.status.name(), listener)?;
+        let mut shared = self.shared.objects.lock();
+        shared.retain(|w| w.strong_count() > 0);
+        shared.push(Arc::downgrade(&object));
+        Ok(object)
     }
 
     pub(crate) fn status(&self) -> &Arc<GatewayStatus> {
@@ -127,6 +159,10 @@ impl Gateway {
     }
 
     pub(super) fn stop_thread(&mut self) -> Option<Membership> {
+        // The shared objects live on the image's client, which closes after this.
+        for object in self.shared.objects.lock().drain(..).filter_map(|w| w.upgrade()) {
+            object.disconnect();
+        }
         let thread = self.thread.take()?;
         self.stop.store(true, Ordering::Release);
         self.wake.wake();
@@ -187,6 +223,10 @@ impl Membership {
         }
         if self.watch.as_ref().is_none_or(Watch::is_broken) {
             self.rewatch();
+        }
+        let shared: Vec<_> = self.shared.objects.lock().iter().filter_map(Weak::upgrade).collect();
+        for object in shared {
+            object.maintain();
         }
         match self.read() {
             Ok(registry) => self.tick(registry),

@@ -10,6 +10,7 @@
 
 mod member;
 pub(crate) mod registry;
+mod shared;
 
 use crate::BackstoreError;
 use parking_lot::Mutex;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 pub(crate) use member::Gateway;
+pub use shared::{Listener, SharedObject, SharedUpdate};
 
 /// How long a lease lasts without renewal. A dead owner is replaced within `LEASE + HEARTBEAT`.
 pub(crate) const LEASE: Duration = Duration::from_secs(10);

@@ -2,6 +2,8 @@
 //! every gateway, derived from the image, and the target port groups the SCSI core reports,
 //! read from the backing store's view of the image's gateway registry.
 
+pub(crate) mod reservations;
+
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState};
 use rtgt_backstore::{Backstore, RbdStore};
 use rtgt_scsi::{AccessState, LunConfig, PortGroup, PortGroups};
