@@ -107,7 +107,7 @@ pub mod task_set;
 mod tmf;
 mod unit_attention;
 
-pub use alua::{AccessState, PortGroup, PortGroups};
+pub use alua::{AccessState, PortGroup, PortGroups, TransferError, TransferFuture};
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use medium_drive::{DriveResolver, MediumDrive};

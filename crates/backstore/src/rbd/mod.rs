@@ -115,8 +115,15 @@ impl RbdStore {
                 )))
             }
             Some(g) => Some(
-                gateway::Gateway::join(image.cluster(), &path.pool, opts.namespace.as_deref(), &image_id, g.clone())
-                    .map_err(|e| open_err("joining the gateway registry", e))?,
+                gateway::Gateway::join(
+                    image.cluster(),
+                    &path.pool,
+                    opts.namespace.as_deref(),
+                    &image_id,
+                    g.clone(),
+                    image.flusher(),
+                )
+                .map_err(|e| open_err("joining the gateway registry", e))?,
             ),
             None => None,
         };
