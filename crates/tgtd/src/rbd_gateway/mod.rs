@@ -16,14 +16,27 @@ pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
 /// persistent reservations in the cluster, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
-/// whenever a gateway's access state changes (SPC-4 5.15.2.3).
+/// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
+/// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
+/// within a heartbeat.
 pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
     if let Some(status) = store.gateway() {
-        let target = Arc::downgrade(target);
+        let weak = Arc::downgrade(target);
         status.on_change(Box::new(move || {
-            if let Some(t) = target.upgrade() {
+            if let Some(t) = weak.upgrade() {
                 t.access_state_changed(lun);
+            }
+        }));
+        let weak = Arc::downgrade(target);
+        status.on_beat(Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                // The unit is in the target once it serves; before that there is nothing to tell.
+                if t.has_lun(lun) {
+                    if let Err(e) = t.reload_lun_size(lun) {
+                        tracing::warn!(lun, "re-reading the image's size failed: {e}");
+                    }
+                }
             }
         }));
     }

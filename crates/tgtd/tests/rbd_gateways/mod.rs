@@ -5,6 +5,7 @@
 //! write from a gateway stopped in the middle of a write.
 
 mod alua;
+mod lifecycle;
 mod reservations;
 
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};

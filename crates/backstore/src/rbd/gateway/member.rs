@@ -239,6 +239,7 @@ impl Membership {
         for object in shared {
             object.maintain();
         }
+        self.status.beaten();
         match self.read() {
             Ok(registry) => self.tick(registry),
             Err(e) => self.failed(&e),

@@ -94,6 +94,8 @@ pub struct GatewayStatus {
     local: AtomicU8,
     members: Mutex<Vec<Member>>,
     listener: Mutex<Option<Arc<ChangeListener>>>,
+    /// Called after every heartbeat, on the membership thread.
+    beat_listener: Mutex<Option<Arc<ChangeListener>>>,
     /// Ownership asked for on purpose (a target port group), for the membership thread.
     pub(crate) handoff_request: Mutex<Option<u16>>,
     /// Wakes the membership thread.
@@ -119,6 +121,7 @@ impl GatewayStatus {
             local: AtomicU8::new(LocalState::Unavailable as u8),
             members: Mutex::new(Vec::new()),
             listener: Mutex::new(None),
+            beat_listener: Mutex::new(None),
             handoff_request: Mutex::new(None),
             wake,
         }
@@ -155,6 +158,21 @@ impl GatewayStatus {
     /// gives every nexus ASYMMETRIC ACCESS STATE CHANGED).
     pub fn on_change(&self, listener: ChangeListener) {
         *self.listener.lock() = Some(Arc::new(listener));
+    }
+
+    /// Call `listener` after every heartbeat, on the membership thread (it may block briefly):
+    /// the daemon re-reads the image's size there, so that an `rbd resize` made anywhere reaches
+    /// every gateway's nexuses (librbd refreshes the header it watches; reading the size is local
+    /// until it changed).
+    pub fn on_beat(&self, listener: ChangeListener) {
+        *self.beat_listener.lock() = Some(Arc::new(listener));
+    }
+
+    pub(crate) fn beaten(&self) {
+        let listener = self.beat_listener.lock().clone();
+        if let Some(l) = listener {
+            l();
+        }
     }
 
     fn changed(&self) {
