@@ -29,7 +29,9 @@ mod rados;
 #[cfg(test)]
 mod tests;
 
-pub use gateway::{GatewayOptions, GatewayStatus, LocalState, Member, MemberState};
+pub use gateway::{
+    GatewayOptions, GatewayStatus, Listener, LocalState, Member, MemberState, SharedObject, SharedUpdate,
+};
 pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
 
 use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
@@ -113,8 +115,15 @@ impl RbdStore {
                 )))
             }
             Some(g) => Some(
-                gateway::Gateway::join(image.cluster(), &path.pool, opts.namespace.as_deref(), &image_id, g.clone())
-                    .map_err(|e| open_err("joining the gateway registry", e))?,
+                gateway::Gateway::join(
+                    image.cluster(),
+                    &path.pool,
+                    opts.namespace.as_deref(),
+                    &image_id,
+                    g.clone(),
+                    image.flusher(),
+                )
+                .map_err(|e| open_err("joining the gateway registry", e))?,
             ),
             None => None,
         };
@@ -160,6 +169,20 @@ impl RbdStore {
     /// This gateway's view of the image's gateways, when several serve it.
     pub fn gateway(&self) -> Option<&Arc<GatewayStatus>> {
         self.status.as_ref()
+    }
+
+    /// State shared with the image's other gateways: the object `rtgt.<kind>.<image id>` (`kind`:
+    /// letters and digits), whose changes reach `listener` on every gateway (see
+    /// `gateway::shared`). `None` without a gateway. Blocking (a few cluster round trips).
+    pub fn share(&self, kind: &str, listener: Listener) -> Option<std::io::Result<Arc<SharedObject>>> {
+        let gateway = self.gateway.lock();
+        let g = gateway.as_ref()?;
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Some(Err(std::io::Error::from_raw_os_error(libc::EINVAL)));
+        }
+        let image_id = self.unit_id.split_once('.').map_or("", |(_, id)| id);
+        let oid = format!("rtgt.{kind}.{image_id}");
+        Some(g.share(self.image.cluster(), oid, listener))
     }
 
     /// `<pool id>.<image id>`: names the image for as long as it exists, whatever its name, and

@@ -4,20 +4,24 @@
 //! restarted gateway back as standby, a clean stop leaving the registry empty, and no stale
 //! write from a gateway stopped in the middle of a write.
 
+mod alua;
+mod lifecycle;
+mod reservations;
+
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};
 use crate::common::initiator::{Connection, ScsiOutcome};
 use crate::common::Tgtd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
+pub(super) const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
 
 /// Target 1 on `tgtd` with LUN 1 on the image as gateway `name` in group `tpg`.
 fn gateway(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16) {
     add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}", tgtd.portal()));
 }
 
-fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
+pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
     let tgtd = Tgtd::start();
     gateway(&tgtd, conf, image, name, tpg);
     tgtd
@@ -29,9 +33,15 @@ fn vpd(c: &mut Connection, page: u8) -> Vec<u8> {
     out.data_in
 }
 
-/// REPORT TARGET PORT GROUPS as (group, state) pairs, with each group's one port checked.
-fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
-    let out = c.scsi(1, &[0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], &[], 1024).unwrap();
+/// REPORT TARGET PORT GROUPS as (group, state) pairs, with each group's one port checked. An
+/// ASYMMETRIC ACCESS STATE CHANGED unit attention first is what an initiator expects after a
+/// change: taken, and asked again.
+pub(super) fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
+    let rtpg = [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0];
+    let mut out = c.scsi(1, &rtpg, &[], 1024).unwrap();
+    while out.sense_code() == (0x06, 0x2a, 0x06) {
+        out = c.scsi(1, &rtpg, &[], 1024).unwrap();
+    }
     assert_eq!(out.status, 0, "REPORT TARGET PORT GROUPS: {:x?}", out.sense);
     let d = out.data_in;
     let len = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize;
@@ -48,11 +58,11 @@ fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
     found
 }
 
-const ACTIVE: u8 = 0x0;
-const STANDBY: u8 = 0x2;
+pub(super) const ACTIVE: u8 = 0x0;
+pub(super) const STANDBY: u8 = 0x2;
 const OFFLINE: u8 = 0xe;
 
-fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub(super) fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check() {
         assert!(started.elapsed() < Duration::from_secs(secs), "not within {secs} s: {what}");
@@ -68,7 +78,7 @@ fn image_id(conf: &str, name: &str) -> String {
 }
 
 /// The registry object's omap keys.
-fn registry_keys(conf: &str, name: &str) -> Vec<String> {
+pub(super) fn registry_keys(conf: &str, name: &str) -> Vec<String> {
     let oid = format!("rtgt.gateways.{}", image_id(conf, name));
     let out = Command::new("rados").args(["-c", conf, "-p", "rbd", "listomapkeys", &oid]).output().unwrap();
     assert!(out.status.success(), "rados listomapkeys: {}", String::from_utf8_lossy(&out.stderr));
@@ -90,7 +100,7 @@ fn two_gateways_are_one_unit_with_one_owner() {
     // INQUIRY: TPGS 01b on both.
     for c in [&mut ca, &mut cb] {
         let out = c.scsi(1, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
-        assert_eq!(out.data_in[5] & 0x30, 0x10, "TPGS");
+        assert_eq!(out.data_in[5] & 0x30, 0x30, "TPGS 11b: implicit and explicit");
     }
     // One identity: the unit's designators and serial number are equal, the port and group differ.
     let (ia, ib) = (vpd(&mut ca, 0x83), vpd(&mut cb, 0x83));

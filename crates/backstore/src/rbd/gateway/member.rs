@@ -4,12 +4,13 @@
 //! first), and publishes what it sees to `GatewayStatus`. Leaving removes its entry (and its
 //! ownership) once the image has no write in flight.
 
-use super::registry::{Decision, Entry, Registry, FENCED_PREFIX, OWNER_KEY};
+use super::registry::{Decision, Entry, Registry, FENCED_PREFIX, HANDOFF_KEY, OWNER_KEY};
 use super::{GatewayOptions, GatewayStatus, LocalState, Member, MemberState, HEARTBEAT, LEASE, SAFETY};
 use crate::rbd::rados::{Cluster, Pool, Wake, Watch};
+use parking_lot::Mutex;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,7 @@ fn is_fenced(e: &io::Error) -> bool {
 /// The running membership. Dropping it without `leave` only stops the thread.
 pub(crate) struct Gateway {
     status: Arc<GatewayStatus>,
+    shared: Arc<SharedSet>,
     wake: Arc<Wake>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Membership>>,
@@ -40,6 +42,13 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway").field("status", &self.status).finish_non_exhaustive()
     }
+}
+
+/// The image's shared objects and where they live.
+struct SharedSet {
+    pool_name: String,
+    namespace: Option<String>,
+    objects: Mutex<Vec<Weak<super::SharedObject>>>,
 }
 
 /// What the thread works with.
@@ -57,7 +66,14 @@ pub(super) struct Membership {
     /// When the lease was last renewed.
     renewed: Option<Instant>,
     fenced: bool,
+    /// The image's shared objects, whose watches this thread keeps up.
+    shared: Arc<SharedSet>,
+    /// Waits until every write the image issued is on the OSDs (before handing ownership on).
+    flush: Flush,
 }
+
+/// The image's flush, for a clean handoff.
+pub(crate) type Flush = Box<dyn Fn() -> io::Result<()> + Send>;
 
 impl Gateway {
     /// Register in the registry of image `image_id` and start the thread. Blocking (a few
@@ -68,9 +84,15 @@ impl Gateway {
         namespace: Option<&str>,
         image_id: &str,
         options: GatewayOptions,
+        flush: Flush,
     ) -> io::Result<Gateway> {
-        let status = Arc::new(GatewayStatus::new(&options));
         let wake = Arc::new(Wake::default());
+        let status = Arc::new(GatewayStatus::new(&options, wake.clone()));
+        let shared = Arc::new(SharedSet {
+            pool_name: pool_name.to_string(),
+            namespace: namespace.map(str::to_string),
+            objects: Mutex::new(Vec::new()),
+        });
         let mut m = Membership {
             cluster,
             pool: Pool::open(cluster, pool_name, namespace)?,
@@ -84,6 +106,8 @@ impl Gateway {
             watch: None,
             renewed: None,
             fenced: false,
+            shared: shared.clone(),
+            flush,
         };
         m.renew()?;
         let registry = m.read()?;
@@ -107,7 +131,22 @@ impl Gateway {
             }
             m
         })?;
-        Ok(Gateway { status, wake, stop, thread: Some(thread) })
+        Ok(Gateway { status, shared, wake, stop, thread: Some(thread) })
+    }
+
+    /// Open the image's shared object `rtgt.<kind>.<image id>` (see `shared`), on the same client.
+    pub(crate) fn share(
+        &self,
+        cluster: Cluster,
+        oid: String,
+        listener: super::Listener,
+    ) -> io::Result<Arc<super::SharedObject>> {
+        let (pool, namespace) = (&self.shared.pool_name, self.shared.namespace.as_deref());
+        let object = super::SharedObject::new(cluster, pool, namespace, oid, self.status.name(), listener)?;
+        let mut shared = self.shared.objects.lock();
+        shared.retain(|w| w.strong_count() > 0);
+        shared.push(Arc::downgrade(&object));
+        Ok(object)
     }
 
     pub(crate) fn status(&self) -> &Arc<GatewayStatus> {
@@ -127,6 +166,10 @@ impl Gateway {
     }
 
     pub(super) fn stop_thread(&mut self) -> Option<Membership> {
+        // The shared objects live on the image's client, which closes after this.
+        for object in self.shared.objects.lock().drain(..).filter_map(|w| w.upgrade()) {
+            object.disconnect();
+        }
         let thread = self.thread.take()?;
         self.stop.store(true, Ordering::Release);
         self.wake.wake();
@@ -188,6 +231,15 @@ impl Membership {
         if self.watch.as_ref().is_none_or(Watch::is_broken) {
             self.rewatch();
         }
+        let request = self.status.handoff_request.lock().take();
+        if let Some(tpg) = request {
+            self.request_handoff(tpg);
+        }
+        let shared: Vec<_> = self.shared.objects.lock().iter().filter_map(Weak::upgrade).collect();
+        for object in shared {
+            object.maintain();
+        }
+        self.status.beaten();
         match self.read() {
             Ok(registry) => self.tick(registry),
             Err(e) => self.failed(&e),
@@ -223,6 +275,17 @@ impl Membership {
                     LocalState::Standby
                 }
             },
+            Decision::HandOff { to } => match self.hand_off(&registry, &to) {
+                Ok(()) => LocalState::Standby,
+                Err(e) => {
+                    tracing::warn!(gateway = %me, to = %to.name, "handing ownership on failed: {e}");
+                    LocalState::Active
+                }
+            },
+            Decision::DropHandOff => {
+                let _ = self.pool.update(&self.oid, &[], &[HANDOFF_KEY.to_string()], Some(registry.version));
+                LocalState::Active
+            }
         };
         if self.status.set_local(local) {
             tracing::info!(gateway = %me, state = ?local, "access state changed");
@@ -262,6 +325,56 @@ impl Membership {
         self.pool.update(&self.oid, &set, &[], Some(registry.version))?;
         let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);
         Ok(())
+    }
+
+    /// Write the request for group `tpg` to own the unit; the owner acts on it.
+    fn request_handoff(&mut self, tpg: u16) {
+        let registry = match self.read() {
+            Ok(r) => r,
+            Err(e) => return self.failed(&e),
+        };
+        let Some(to) = registry.entries.values().find(|e| e.tpg == tpg) else { return };
+        if registry.owner.as_ref().is_some_and(|o| o.name == to.name) {
+            return;
+        }
+        let set = [(HANDOFF_KEY.to_string(), to.name.clone())];
+        match self.pool.update(&self.oid, &set, &[], None) {
+            Ok(()) => {
+                tracing::info!(gateway = %self.options.name, to = %to.name, "ownership asked for");
+                let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    /// A clean handoff: stop serving (no new command is admitted), wait until every write issued
+    /// is on the OSDs, then name `to` owner at the version read (nothing of this gateway's can land
+    /// after `to` serves, so no fencing). On failure this gateway serves again.
+    fn hand_off(&mut self, registry: &Registry, to: &Entry) -> io::Result<()> {
+        self.status.set_local(LocalState::Standby);
+        (self.flush)()?;
+        let mut registry = registry.clone();
+        for _ in 0..5 {
+            let owner = registry.handed_to(to);
+            let set = [(OWNER_KEY.to_string(), owner.value())];
+            match self.pool.update(&self.oid, &set, &[HANDOFF_KEY.to_string()], Some(registry.version)) {
+                Ok(()) => {
+                    tracing::info!(gateway = %self.options.name, to = %to.name, "ownership handed on");
+                    let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);
+                    return Ok(());
+                }
+                // A heartbeat wrote meanwhile: read again, still the owner, still asked.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ERANGE) | Some(libc::EOVERFLOW)) => {
+                    registry = self.read()?;
+                    match registry.decide(&self.options.name, &self.addr, now_ms()) {
+                        Decision::HandOff { to: again } if again.name == to.name => continue,
+                        _ => return Err(io::Error::other("the request changed meanwhile")),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
     }
 
     /// This gateway is back with a new client: the blocklist entries of its old ones can go.

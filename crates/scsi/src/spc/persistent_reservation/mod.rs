@@ -14,13 +14,16 @@ mod conflict;
 pub(crate) mod pr_in;
 mod pr_out;
 mod reservations;
+#[cfg(test)]
+mod shared_tests;
 mod state;
 #[cfg(test)]
 mod tests;
 mod transport_id;
 
 pub(crate) use conflict::Access;
-pub use reservations::{PersistentReservations, PrPersistence};
+pub use reservations::{PersistentReservations, PrEvents, PrPersistence, SharedPr};
+pub(crate) use state::same_port;
 pub use state::{PrRegistration, PrReservation, PrSnapshot, PrType};
 
 use crate::cdb::{be16, Cdb, Decoded};
@@ -91,8 +94,9 @@ pub(crate) fn reserve_in(
     data_in: &mut Vec<u8>,
 ) -> Result<(), Failure> {
     let pr = lu.persistent_reservations();
-    let caps =
-        pr_in::Capabilities { ptpl_capable: pr.persistence().is_some(), relative_port: lu.relative_target_port() };
+    pr.refresh()?;
+    let ptpl_capable = pr.persistence().is_some() || pr.is_shared();
+    let caps = pr_in::Capabilities { ptpl_capable, relative_port: lu.relative_target_port() };
     pr_in::reserve_in(&pr.snapshot(), caps, service_action, alloc_len, data_in)?;
     Ok(())
 }
@@ -109,9 +113,12 @@ pub(crate) fn reserve_out(
     let pr = lu.persistent_reservations();
     let cdb = pr_out::ProutCdb { service_action, scope, pr_type, param_len };
     let me = ctx.nexus.initiator_port.as_str();
-    let aptpl_supported = pr.persistence().is_some();
+    let aptpl_supported = pr.persistence().is_some() || pr.is_shared();
     let port = lu.relative_target_port();
-    let outcome = pr.update(|state| pr_out::reserve_out(state, me, &cdb, data_out, aptpl_supported, port))?;
+    let outcome = pr.update(
+        |state| pr_out::reserve_out(state, me, &cdb, data_out, aptpl_supported, port),
+        |outcome| PrEvents { notices: outcome.notices.clone(), aborted: outcome.aborted.clone() },
+    )?;
     // Unit attentions go to every nexus of each port named, never to the sender's own nexus.
     for nexus in ctx.target.nexuses() {
         if nexus.id == ctx.nexus.id {
