@@ -2,9 +2,11 @@
 //! two daemons on loopback ports and the shared cluster. One identity on both, both groups
 //! reported with one owner, failover after kill -9 within 15 s with the old owner fenced, a
 //! restarted gateway back as standby, a clean stop leaving the registry empty, no stale write
-//! from a gateway stopped in the middle of a write, and that fenced gateway back by itself.
+//! from a gateway stopped in the middle of a write, that fenced gateway back by itself, and
+//! kill -9 of the owner under a load that retries on the other path (`failover_load`).
 
 mod alua;
+mod failover_load;
 mod lifecycle;
 mod reservations;
 
