@@ -204,24 +204,6 @@ impl Image {
         Ok((id, pool))
     }
 
-    /// The image's flush as a closure for the gateway thread, which is stopped before the image
-    /// closes (`RbdStore` leaves its gateway first).
-    pub(crate) fn flusher(&self) -> super::gateway::Flush {
-        struct Handle(ffi::RbdImageT);
-        // SAFETY: librbd image handles may be used from any thread (see `Image`).
-        unsafe impl Send for Handle {}
-        let handle = Handle(self.handle);
-        Box::new(move || {
-            let h = &handle;
-            // SAFETY: the image is open for as long as the gateway thread runs (see above).
-            let r = unsafe { ffi::rbd_flush(h.0) };
-            if r < 0 {
-                return Err(errno(i64::from(r)));
-            }
-            Ok(())
-        })
-    }
-
     /// Wait until every write issued so far is on the OSDs (blocking).
     pub(crate) fn flush_blocking(&self) -> Result<(), io::Error> {
         // SAFETY: live image.

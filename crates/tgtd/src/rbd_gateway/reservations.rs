@@ -118,6 +118,18 @@ impl SharedPr for ClusterReservations {
     fn commit(&self, version: u64, state: &PrSnapshot, events: &PrEvents) -> io::Result<Option<u64>> {
         self.0.write_if(version, &encode_state(state), &encode_events(events))
     }
+
+    /// The runtime's pool of blocking threads (reused, bounded) when called from the runtime, as
+    /// every command is; a thread of its own otherwise.
+    fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                drop(runtime.spawn_blocking(job));
+                Ok(())
+            }
+            Err(_) => std::thread::Builder::new().name("pr-shared".into()).spawn(job).map(|_| ()),
+        }
+    }
 }
 
 /// What a gateway does with another's change (or with the stored state, catching up): install the

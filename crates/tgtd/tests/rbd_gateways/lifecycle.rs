@@ -1,6 +1,6 @@
 //! A multi-gateway LUN's life beside I/O: an `rbd resize` made outside every gateway reaches the
-//! nexuses of all of them (CAPACITY DATA HAS CHANGED, the new capacity), and deleting the LUN
-//! with tgtadm takes the gateway out of the image's registry.
+//! nexuses of all of them (CAPACITY DATA HAS CHANGED, the new capacity), deleting the LUN with
+//! tgtadm takes the gateway out of the image's registry, and scripts/gateway-demo --check works.
 
 use super::{groups, registry_keys, start_gateway, wait_for, ACTIVE};
 use crate::common::initiator::Connection;
@@ -55,4 +55,21 @@ fn deleting_the_lun_takes_the_gateway_out_of_the_registry() {
     a.tgtadm_ok(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
     let keys = registry_keys(&conf, &name);
     assert!(!keys.iter().any(|k| k.starts_with("gw.") || k == "owner" || k.starts_with("fenced.")), "{keys:?}");
+}
+
+/// scripts/gateway-demo --check starts a cluster of its own and two gateways of these binaries,
+/// asks each for its target port groups with a libiscsi client it builds, and stops everything.
+#[test]
+fn the_gateway_demo_checks_out() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gateway-demo");
+    let out = std::process::Command::new(script)
+        .arg("--check")
+        .env("TGTD", env!("CARGO_BIN_EXE_tgtd"))
+        .env("TGTADM", crate::common::tgtadm_path())
+        .env_remove("CEPH_PORT_BASE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gateway-demo --check failed:\n{err}");
+    assert_eq!(err.matches("group 1 active/optimized, group 2 standby").count(), 2, "{err}");
 }

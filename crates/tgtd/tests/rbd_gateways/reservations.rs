@@ -1,7 +1,8 @@
 //! Persistent reservations of one logical unit served by two gateways: kept in the cluster, in
 //! force on both as PERSISTENT RESERVE OUT completes, unit attentions and PREEMPT AND ABORT reach
-//! the other gateway's nexuses, and the state survives every gateway's restart with APTPL (and
-//! only with it).
+//! the other gateway's nexuses, the state survives every gateway's restart with APTPL (and only
+//! with it), and a PERSISTENT RESERVE OUT waiting for a gateway that does not answer stalls no
+//! other command.
 
 use super::{start_gateway, IQN};
 use crate::common::initiator::Connection;
@@ -126,4 +127,40 @@ fn reservations_survive_every_gateway_restart_with_aptpl_only() {
     assert_eq!(keys(&mut two).1, vec![0xa1]);
     assert_eq!(reservation(&mut two), Some((0xa1, WRITE_EXCLUSIVE)));
     drop(dir_a);
+}
+
+#[test]
+fn a_reservation_waiting_for_a_silent_gateway_stalls_no_other_command() {
+    use std::time::{Duration, Instant};
+    let conf = conf();
+    let name = image(&conf, 16);
+    // One runtime worker: a command handler that blocked it would stall every other command.
+    let dir = tempfile::tempdir().unwrap();
+    let a = crate::common::Tgtd::start_in_env(dir, &[], &[("TOKIO_WORKER_THREADS", "1")]);
+    super::gateway(&a, &conf, &name, "gw-a", 1);
+    let file = crate::common::sparse_image(a.dir.path(), "plain.img", 1 << 20);
+    a.add_lun_ok(1, 2, &["--backing-store", file.to_str().unwrap()]);
+    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let mut one = session(a.portal(), I1);
+    let mut two = session(a.portal(), I2);
+    let _ = two.scsi(2, &[0; 6], &[], 0).unwrap();
+    // b stops answering: a change's notification now waits (5 s) for b's acknowledgement.
+    // SAFETY: kill(2) on the PID of the tgtd this test started.
+    assert_eq!(unsafe { libc::kill(b.pid(), libc::SIGSTOP) }, 0);
+    let started = Instant::now();
+    let register = std::thread::spawn(move || {
+        let r = prout(&mut one, 0, 0, 0, 0xa1, 0);
+        (r, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let read = two.read10(2, 0, 8, 512).unwrap();
+    let read_done = started.elapsed();
+    assert_eq!(read.status, GOOD, "{:x?}", read.sense);
+    let (registered, register_done) = register.join().unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(b.pid(), libc::SIGCONT) }, 0);
+    assert_eq!(registered.0, GOOD, "{}", a.log());
+    eprintln!("READ answered after {read_done:?}, PERSISTENT RESERVE OUT after {register_done:?}");
+    assert!(register_done >= Duration::from_secs(2), "the change did not wait for b: {register_done:?}");
+    assert!(read_done + Duration::from_secs(1) < register_done, "the READ waited for the reservation");
 }

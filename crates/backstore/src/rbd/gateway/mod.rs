@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use member::{Flush, Gateway};
+pub(crate) use member::Gateway;
 pub use shared::{Listener, SharedObject, SharedUpdate};
 
 /// How long a lease lasts without renewal. A dead owner is replaced within `LEASE + HEARTBEAT`.

@@ -5,7 +5,9 @@
 //! A unit served by several daemons (gateways of one image) keeps the state in a `SharedPr`
 //! instead: every change is computed on the latest shared state and committed atomically, and the
 //! commit returns only once every other server holds the new state. The local copy stays what the
-//! per-command check reads, so no command but PERSISTENT RESERVE IN/OUT waits for the store.
+//! per-command check reads, so no command but PERSISTENT RESERVE IN/OUT waits for the store, and
+//! those wait off the threads that run commands (`off_runtime`): a slow store never stalls the
+//! other commands those threads carry.
 
 use super::conflict::{self, Access};
 use super::state::PrSnapshot;
@@ -48,6 +50,12 @@ pub trait SharedPr: Send + Sync + std::fmt::Debug {
     /// when another server changed the state since `version` (nothing written); `Ok(Some(v))`
     /// once committed as version `v` and installed by every other server that answers.
     fn commit(&self, version: u64, state: &PrSnapshot, events: &PrEvents) -> std::io::Result<Option<u64>>;
+    /// Start `job`, which calls `latest` and `commit` and so may block for the store's round
+    /// trips, somewhere it may block: never on a thread that runs other commands. The default is
+    /// a thread of its own; a daemon with a pool of threads for blocking work uses that.
+    fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        std::thread::Builder::new().name("pr-shared".into()).spawn(job).map(|_| ())
+    }
 }
 
 /// How many times a change is recomputed when other servers keep changing the state under it.
@@ -123,6 +131,25 @@ impl PersistentReservations {
 
     fn shared(&self) -> Option<Arc<dyn SharedPr>> {
         self.shared.lock().clone()
+    }
+
+    /// Run `work` (a `refresh` or an `update`, with what it needs owned) where the shared store
+    /// says blocking work goes, and await its result; at once, on this thread, when the state is
+    /// this unit's own (nothing to wait for but an APTPL save to a local file). If the caller
+    /// stops waiting (the command was aborted), `work` still runs to its end: a change committed
+    /// to the store is never half done.
+    pub(super) async fn off_runtime<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+    ) -> Result<T, Failure> {
+        let Some(shared) = self.shared() else { return work() };
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        shared.run_blocking(job).map_err(|e| store_failure("starting the work on", &e))?;
+        // The job ends by sending; dropped unsent only if it panicked.
+        result.await.unwrap_or_else(|_| Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into()))
     }
 
     /// Whether the state is kept with other servers (APTPL is then always possible).

@@ -140,3 +140,56 @@ fn an_older_notification_does_not_replace_a_newer_state() {
     assert!(!pr.install_shared(PrSnapshot { generation: 4, ..PrSnapshot::default() }, 6));
     assert_eq!(*pr.snapshot(), newer);
 }
+
+/// A store whose commits wait until `open` is set: a cluster that has not answered yet.
+#[derive(Debug, Default)]
+struct Gated {
+    state: Mutex<(PrSnapshot, u64)>,
+    open: Mutex<bool>,
+    opened: parking_lot::Condvar,
+}
+
+impl SharedPr for Gated {
+    fn latest(&self) -> io::Result<(PrSnapshot, u64)> {
+        Ok(self.state.lock().clone())
+    }
+
+    fn commit(&self, version: u64, state: &PrSnapshot, _: &PrEvents) -> io::Result<Option<u64>> {
+        let mut open = self.open.lock();
+        while !*open {
+            self.opened.wait(&mut open);
+        }
+        *self.state.lock() = (state.clone(), version + 1);
+        Ok(Some(version + 1))
+    }
+}
+
+#[test]
+fn a_store_that_does_not_answer_is_waited_for_off_the_thread_that_runs_commands() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let store = Arc::new(Gated::default());
+    let g = TestLun::disk(1 << 20);
+    g.lu.persistent_reservations().attach_shared(store.clone()).unwrap();
+    let (target, nexus, lun) = (g.target.clone(), g.nexus.clone(), g.lun);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The thread that runs commands polls PERSISTENT RESERVE OUT (REGISTER) once: it must get the
+    // thread back at once (Pending), not wait inside for the store.
+    std::thread::spawn(move || {
+        let params = [&[0u8; 8][..], &0xau64.to_be_bytes(), &[0; 8]].concat();
+        let mut data_in = Vec::new();
+        let mut command =
+            std::pin::pin!(target.execute(&nexus, lun, &[0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0], &params, &mut data_in));
+        let first = command.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let _ = tx.send(matches!(first, Poll::Pending));
+        let _ = tx.send(block_on(command).status == ScsiStatus::Good);
+    });
+    let pending = rx.recv_timeout(std::time::Duration::from_secs(5));
+    assert_eq!(pending, Ok(true), "the command thread waited for the store");
+    // Meanwhile another command runs on this thread: the unit's own state is not held.
+    assert_eq!(write(&g, &g.nexus), ScsiStatus::Good);
+    *store.open.lock() = true;
+    store.opened.notify_all();
+    assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)), Ok(true), "GOOD once the store answered");
+    assert_eq!(store.state.lock().0.registrations.len(), 1);
+}
