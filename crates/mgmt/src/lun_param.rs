@@ -40,6 +40,8 @@ pub enum LunParamError {
     NotAFlag { name: &'static str, value: String },
     #[error("{name} must be at most {max} printable ASCII characters")]
     BadIdentity { name: &'static str, max: usize },
+    #[error("alua_owner must be a target port group (1-65535), not '{0}'")]
+    BadGroup(String),
     #[error("only capacity=reload (re-read the backing store's size) is supported")]
     CapacityNotReload,
     #[error(transparent)]
@@ -71,6 +73,9 @@ pub enum LunChange {
     /// `force=1` beside `media=`: change the disc even while an initiator prevents its removal (an
     /// operator pulling the disc out of a locked drive). `force=0` is the default.
     ForceMedia(bool),
+    /// `alua_owner=GROUP`: an RBD LUN served by several gateways moves its ownership to the
+    /// gateway of target port group GROUP (a clean handoff, as SET TARGET PORT GROUPS does).
+    AluaOwner(u16),
 }
 
 impl LunChange {
@@ -84,6 +89,10 @@ impl LunChange {
             ("force", "0") => Ok(LunChange::ForceMedia(false)),
             ("force", "1") => Ok(LunChange::ForceMedia(true)),
             ("force", value) => Err(LunParamError::NotAFlag { name: "force", value: value.to_string() }),
+            ("alua_owner", group) => match group.parse::<u16>() {
+                Ok(g) if g != 0 => Ok(LunChange::AluaOwner(g)),
+                _ => Err(LunParamError::BadGroup(group.to_string())),
+            },
             _ => LunParam::parse(p).map(LunChange::Set),
         }
     }
@@ -104,6 +113,7 @@ impl LunChange {
             LunChange::ReloadCapacity => Param::new("capacity", "reload"),
             LunChange::Media(path) => Param::new("media", path.as_deref().unwrap_or("none")),
             LunChange::ForceMedia(on) => Param::new("force", if *on { "1" } else { "0" }),
+            LunChange::AluaOwner(group) => Param::new("alua_owner", group.to_string()),
         }
     }
 }
@@ -239,6 +249,11 @@ mod tests {
         assert_eq!(LunChange::Media(None).to_param(), Param::new("media", "none"));
         assert_eq!(change("force", "1"), Ok(LunChange::ForceMedia(true)));
         assert_eq!(LunChange::ForceMedia(true).to_param(), Param::new("force", "1"));
+        assert_eq!(change("alua_owner", "2"), Ok(LunChange::AluaOwner(2)));
+        assert_eq!(LunChange::AluaOwner(2).to_param(), Param::new("alua_owner", "2"));
+        for bad in ["0", "65536", "x", ""] {
+            assert_eq!(change("alua_owner", bad), Err(LunParamError::BadGroup(bad.into())));
+        }
         assert_eq!(change("force", "yes").unwrap_err().to_string(), "force must be 0 or 1, not 'yes'");
         assert_eq!(change("readonly", "1"), Ok(LunChange::Set(LunParam::Readonly(true))));
         let grow = change("capacity", "2G").unwrap_err();

@@ -59,6 +59,18 @@ pub struct PortGroup {
     pub relative_ports: Vec<u16>,
 }
 
+/// Why a transfer of the active group (SET TARGET PORT GROUPS) was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferError {
+    /// Only implicit asymmetric access (TPGS 01b).
+    Unsupported,
+    /// Tried, and the group did not become active.
+    Failed,
+}
+
+/// The transfer's completion, awaited by the command.
+pub type TransferFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), TransferError>> + Send>>;
+
 /// The daemon's answer for a unit's target port groups. Called on the command path: `local_state`
 /// is asked for every command and must not block (an atomic load); `groups` only for REPORT
 /// TARGET PORT GROUPS.
@@ -71,6 +83,15 @@ pub trait PortGroups: Send + Sync + std::fmt::Debug {
     fn local_state(&self) -> AccessState;
     /// Every group, this one included, in identifier order.
     fn groups(&self) -> Vec<PortGroup>;
+    /// Whether SET TARGET PORT GROUPS may change the states (TPGS 11b rather than 01b).
+    fn explicit(&self) -> bool {
+        false
+    }
+    /// Make `group` the active one (the others stand by); completes once it is.
+    fn transfer(&self, group: u16) -> TransferFuture {
+        let _ = group;
+        Box::pin(std::future::ready(Err(TransferError::Unsupported)))
+    }
 }
 
 /// Which commands a state admits, by the row flags `opcodes::STANDBY_OK` and

@@ -107,7 +107,7 @@ pub mod task_set;
 mod tmf;
 mod unit_attention;
 
-pub use alua::{AccessState, PortGroup, PortGroups};
+pub use alua::{AccessState, PortGroup, PortGroups, TransferError, TransferFuture};
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use medium_drive::{DriveResolver, MediumDrive};
@@ -117,7 +117,7 @@ pub use rtgt_backstore::PagePipe;
 pub use sbc::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
-    PersistentReservations, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType,
+    PersistentReservations, PrEvents, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr,
 };
 pub use ssc::TapeLoadError;
 pub use status::ScsiStatus;

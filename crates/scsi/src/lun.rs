@@ -623,7 +623,7 @@ impl LogicalUnit {
 /// A changer's element address assignment and transport geometry pages follow its layout; an
 /// administrator's copies of them are dropped (see `smc::mode_pages`).
 fn drop_derived_pages(config: &mut LunConfig) {
-    config.mode_pages.retain(|m| m.subpage != 0 || !crate::smc::mode_pages::DERIVED.contains(&m.page));
+    config.mode_pages.retain(|m| m.subpage != 0 || !crate::smc::state::DERIVED.contains(&m.page));
 }
 
 #[cfg(test)]

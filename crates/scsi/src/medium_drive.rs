@@ -3,10 +3,10 @@
 //! READ ELEMENT STATUS's DVCID, and finds a drive through a `DriveResolver` that the daemon gives
 //! it (a drive element names a tid and a LUN, possibly of another target). Neither the changer's
 //! module nor a drive type's module names the other: a drive type that takes media from a changer
-//! answers `Target::medium_drive`.
+//! answers `Target::medium_drive` (in its own module, so this file stays a leaf that both types
+//! import).
 
 use crate::sense::Sense;
-use crate::target::Target;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,13 +36,3 @@ pub trait MediumDrive: Send + Sync + std::fmt::Debug {
 /// Finds the drive at (tid, LUN) when the changer needs it: the daemon's target table answers, so
 /// a drive created or deleted after the changer's element was bound is seen as it is now.
 pub type DriveResolver = Arc<dyn Fn(u32, u64) -> Option<Arc<dyn MediumDrive>> + Send + Sync>;
-
-impl Target {
-    /// The unit at `lun` as a changer's drive, when its device type takes media from a changer.
-    pub fn medium_drive(self: &Arc<Self>, lun: u64) -> Option<Arc<dyn MediumDrive>> {
-        let unit = self.lun(lun)?;
-        // The tape drive (SSC) is the device type that takes media from a changer.
-        unit.tape()?;
-        Some(Arc::new(crate::ssc::medium::TapeDrive { target: Arc::downgrade(self), lun }))
-    }
-}

@@ -242,6 +242,11 @@ impl Target {
         Ok(after)
     }
 
+    /// Tell every nexus that an asymmetric access state of `lun` changed (SPC-4 5.15.2.3).
+    pub fn access_state_changed(&self, lun: u64) {
+        self.unit_attention_all(lun, Asc::ASYMMETRIC_ACCESS_STATE_CHANGED);
+    }
+
     /// Tell every nexus that `lun`'s capacity changed (for stores resized by other means).
     pub fn capacity_changed(&self, lun: u64) {
         self.unit_attention_all(lun, Asc::CAPACITY_DATA_HAS_CHANGED);

@@ -60,6 +60,24 @@ impl Target {
 
     /// PREEMPT AND ABORT (SPC-4 5.12.11.2.6): the tasks of `preempted` on `lun` go; a nexus that
     /// lost any is told COMMANDS CLEARED BY ANOTHER INITIATOR besides its REGISTRATIONS PREEMPTED.
+    /// Persistent reservation changes that another server of `lun` made (a gateway of several):
+    /// every nexus of an initiator port named gets its unit attention, and PREEMPT AND ABORT
+    /// aborts the preempted ports' tasks on `lun` here too. Returns the tasks aborted.
+    pub fn reservation_events(&self, lun: u64, events: &crate::PrEvents) -> usize {
+        let mut aborted = 0;
+        for nexus in self.nexuses() {
+            for (port, asc) in &events.notices {
+                if crate::spc::persistent_reservation::same_port(port, &nexus.initiator_port) {
+                    nexus.unit_attentions.add(lun, *asc);
+                }
+            }
+            if events.aborted.iter().any(|p| crate::spc::persistent_reservation::same_port(p, &nexus.initiator_port)) {
+                aborted += self.preempt_and_abort(&nexus, lun);
+            }
+        }
+        aborted
+    }
+
     pub(crate) fn preempt_and_abort(&self, preempted: &Nexus, lun: u64) -> usize {
         let aborted = preempted.tasks.abort_lun(lun, AbortCause::Aborted);
         if aborted > 0 {

@@ -172,6 +172,16 @@ async fn serve(
     vhost: Vec<rtgt_tgtd::vhost::VhostOption>,
     mut ready: ReadyPipe,
 ) -> Result<()> {
+    // The handlers come first, before the control socket or a portal exists: once either is
+    // there, a service manager or a script may send SIGTERM, and a daemon still replaying its
+    // configuration must then stop cleanly (the loop below sees the signal as soon as the start
+    // is over), not die of the signal's default action and leave its socket behind.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    // SIGHUP is what logrotate and habit send to "reopen logs". tgtd writes to stderr or syslog,
+    // neither of which it holds open by name, so there is nothing to reopen: the signal is logged
+    // and otherwise ignored rather than killing the daemon (its default action).
+    let mut sighup = signal(SignalKind::hangup())?;
     let daemon = Daemon::with_state_dir(state_dir);
     // One iSNS entity per daemon instance (host and control socket), the same after a restart.
     daemon.isns.set_entity_id(format!("rtgt:{}:{}", rtgt_tgtd::isns::host_name(), control.socket.display()));
@@ -207,13 +217,6 @@ async fn serve(
     let access = control::access::ControlAccess::for_this_process(control.group);
     tokio::spawn(control::serve(control_listener, daemon.clone(), access));
 
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    // SIGHUP is what logrotate and habit send to "reopen logs". tgtd writes to stderr or syslog,
-    // neither of which it holds open by name, so there is nothing to reopen: the signal is logged
-    // and otherwise ignored rather than killing the daemon (its default action). Installed before
-    // the daemon says it is ready, so no SIGHUP sent after that can kill it.
-    let mut sighup = signal(SignalKind::hangup())?;
     let list: Vec<String> = bound.iter().map(|a| a.to_string()).collect();
     tracing::info!(portals = %list.join(" "), control = %socket.display(), "tgtd ready");
     if let Some(path) = &control.pid_file {

@@ -26,6 +26,8 @@ pub type RadosWatchErrCbT = Option<unsafe extern "C" fn(arg: *mut c_void, cookie
 
 /// `rados_write_op_create`: succeed whether or not the object exists.
 pub const LIBRADOS_CREATE_IDEMPOTENT: c_int = 0;
+/// `rados_write_op_create`: fail with EEXIST when the object exists.
+pub const LIBRADOS_CREATE_EXCLUSIVE: c_int = 1;
 
 #[link(name = "rados")]
 extern "C" {

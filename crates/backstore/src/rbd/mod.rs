@@ -13,7 +13,8 @@
 //!
 //! Several gateways (`gateway=`, `tpg=`): the store joins the image's gateway registry
 //! (`gateway`) on the image's own cluster client, and leaves it when dropped or asked to
-//! (`leave_gateway`), after every write has reached the OSDs.
+//! (`leave_gateway`), after every write has reached the OSDs. Fenced by another gateway, it opens
+//! the image again on a new client and serves from that (`slot`).
 //!
 //! Errors keep librbd's errno: ETIMEDOUT when `rados_osd_op_timeout` expires (an unreachable
 //! cluster), ESHUTDOWN when this client was blocklisted, EROFS for a snapshot, ENOENT for a missing
@@ -26,16 +27,20 @@ mod image;
 pub mod op_stats;
 mod options;
 mod rados;
+mod slot;
 #[cfg(test)]
 mod tests;
 
-pub use gateway::{GatewayOptions, GatewayStatus, LocalState, Member, MemberState};
+pub use gateway::{
+    GatewayOptions, GatewayStatus, Listener, LocalState, Member, MemberState, SharedObject, SharedUpdate,
+};
 pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
 
 use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
 use aio::{submit, BufferPool, Request};
 use image::{errno, Image};
 use op_stats::{RbdOp, RbdOpStats};
+use slot::ImageSlot;
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,7 +65,9 @@ pub struct RbdStore {
     status: Option<Arc<GatewayStatus>>,
     /// `<pool id>.<image id>`: the same on every gateway, for the unit's identity.
     unit_id: String,
-    image: Image,
+    /// Replaced when a fenced gateway reconnects (see `slot`): each librbd call holds the image
+    /// it was submitted to until it completed.
+    image: Arc<ImageSlot>,
     path: ImagePath,
     /// `path` as text, for `show` (which prints a path).
     display: std::path::PathBuf,
@@ -102,6 +109,9 @@ impl RbdStore {
         let opts = RbdOptions::parse(options)?;
         let readonly = readonly || path.snapshot.is_some();
         let image = Image::open(&path, &opts, readonly)?;
+        // Without a gateway the image is never replaced: the slot just holds it.
+        let slot = Arc::new(ImageSlot::new(image, path.clone(), opts.clone(), readonly));
+        let image = slot.get();
         let open_err = |what: &str, source| BackstoreError::Open { path: format!("rbd:{path} ({what})"), source };
         let size = image.size().map_err(|e| open_err("reading the size", e))?;
         let volatile_cache = !readonly && Self::cache_is_volatile(&image);
@@ -113,7 +123,7 @@ impl RbdStore {
                 )))
             }
             Some(g) => Some(
-                gateway::Gateway::join(image.cluster(), &path.pool, opts.namespace.as_deref(), &image_id, g.clone())
+                gateway::Gateway::join(slot.clone(), opts.namespace.as_deref(), &image_id, g.clone())
                     .map_err(|e| open_err("joining the gateway registry", e))?,
             ),
             None => None,
@@ -122,7 +132,7 @@ impl RbdStore {
             status: gateway.as_ref().map(|g| g.status().clone()),
             gateway: parking_lot::Mutex::new(gateway),
             unit_id: format!("{pool_id}.{image_id}"),
-            image,
+            image: slot,
             display: path.to_string().into(),
             options: options.to_string(),
             path,
@@ -162,6 +172,20 @@ impl RbdStore {
         self.status.as_ref()
     }
 
+    /// State shared with the image's other gateways: the object `rtgt.<kind>.<image id>` (`kind`:
+    /// letters and digits), whose changes reach `listener` on every gateway (see
+    /// `gateway::shared`). `None` without a gateway. Blocking (a few cluster round trips).
+    pub fn share(&self, kind: &str, listener: Listener) -> Option<std::io::Result<Arc<SharedObject>>> {
+        let gateway = self.gateway.lock();
+        let g = gateway.as_ref()?;
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Some(Err(std::io::Error::from_raw_os_error(libc::EINVAL)));
+        }
+        let image_id = self.unit_id.split_once('.').map_or("", |(_, id)| id);
+        let oid = format!("rtgt.{kind}.{image_id}");
+        Some(g.share(oid, listener))
+    }
+
     /// `<pool id>.<image id>`: names the image for as long as it exists, whatever its name, and
     /// is the same on every gateway (the logical unit's identity is derived from it).
     pub fn unit_id(&self) -> &str {
@@ -175,7 +199,7 @@ impl RbdStore {
         let mut gateway = self.gateway.lock();
         let Some(mut g) = gateway.take() else { return };
         g.status().set_local(LocalState::Unavailable);
-        if let Err(e) = self.image.flush_blocking() {
+        if let Err(e) = self.image.get().flush_blocking() {
             tracing::warn!(image = %self.path, "flush before leaving the gateway registry failed: {e}");
         }
         g.leave();
@@ -208,7 +232,7 @@ impl RbdStore {
 
     /// Grow or shrink the image itself (tests, and a future management operation). Blocking.
     pub fn resize(&self, size: u64) -> Result<(), BackstoreError> {
-        self.image.resize(size).map_err(|e| BackstoreError::io(ErrorKind::Size, size, e))?;
+        self.image.get().resize(size).map_err(|e| BackstoreError::io(ErrorKind::Size, size, e))?;
         self.reload_size().map(|_| ())
     }
 
@@ -216,9 +240,10 @@ impl RbdStore {
     /// later reads return: librbd may skip pieces smaller than its discard granularity.
     pub async fn discard(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
         self.write_check(ErrorKind::Unmap, offset, len)?;
+        let image = self.image.get();
         let req = Request::new(&self.pool, 0);
         // SAFETY: live image; no buffer involved.
-        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_discard(self.image.handle, offset, len, c) } as isize)
+        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_discard(image.handle, offset, len, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
         check(ErrorKind::Unmap, offset, self.timed(RbdOp::Discard, done).await).map(|_| ())
     }
@@ -231,9 +256,10 @@ impl RbdStore {
     }
 
     async fn flush_cache(&self) -> Result<(), BackstoreError> {
+        let image = self.image.get();
         let req = Request::new(&self.pool, 0);
         // SAFETY: live image; the completion belongs to `req` (see `aio::submit`).
-        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_flush(self.image.handle, c) } as isize)
+        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_flush(image.handle, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Flush, 0, errno(i64::from(r))))?;
         check(ErrorKind::Flush, 0, self.timed(RbdOp::Flush, done).await).map(|_| ())
     }
@@ -243,12 +269,12 @@ impl RbdStore {
     async fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
         let len_usize =
             usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Unmap, offset, len))?;
+        let image = self.image.get();
         let req = Request::new(&self.pool, 0);
         // SAFETY: live image; no buffer involved.
-        let done =
-            submit(&req, |_, c| unsafe { ffi::rbd_aio_write_zeroes(self.image.handle, offset, len_usize, c, 0, 0) }
-                as isize)
-            .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
+        let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_write_zeroes(image.handle, offset, len_usize, c, 0, 0) }
+            as isize)
+        .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
         check(ErrorKind::Unmap, offset, self.timed(RbdOp::Discard, done).await).map(|_| ())
     }
 }
@@ -269,11 +295,12 @@ impl BlockStore for RbdStore {
         if buf.is_empty() {
             return Ok(());
         }
+        let image = self.image.get();
         let req = Request::new(&self.pool, buf.len());
         let done = submit(&req, |r, c| {
             let (ptr, len) = r.data_ptr();
             // SAFETY: `ptr` points to `len` bytes owned by the request, which lives until the callback.
-            unsafe { ffi::rbd_aio_read(self.image.handle, offset, len, ptr as *mut c_char, c) as isize }
+            unsafe { ffi::rbd_aio_read(image.handle, offset, len, ptr as *mut c_char, c) as isize }
         })
         .map_err(|r| BackstoreError::io(ErrorKind::Read, offset, errno(i64::from(r))))?;
         let n = check(ErrorKind::Read, offset, self.timed(RbdOp::Read, done).await)?;
@@ -287,11 +314,12 @@ impl BlockStore for RbdStore {
     async fn write_at(&self, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
         self.write_check(ErrorKind::Write, offset, buf.len() as u64)?;
         if !buf.is_empty() {
+            let image = self.image.get();
             let req = Request::with_data(&self.pool, buf);
             let done = submit(&req, |r, c| {
                 let (ptr, len) = r.data_ptr();
                 // SAFETY: `ptr` points to `len` bytes owned by the request, which lives until the callback.
-                unsafe { ffi::rbd_aio_write(self.image.handle, offset, len, ptr as *const c_char, c) as isize }
+                unsafe { ffi::rbd_aio_write(image.handle, offset, len, ptr as *const c_char, c) as isize }
             })
             .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
             check(ErrorKind::Write, offset, self.timed(RbdOp::Write, done).await)?;
@@ -334,12 +362,13 @@ impl BlockStore for RbdStore {
         }
         let len_usize =
             usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Write, offset, len))?;
+        let image = self.image.get();
         let req = Request::with_data(&self.pool, pattern);
         let done = submit(&req, |r, c| {
             let (ptr, plen) = r.data_ptr();
             // SAFETY: the pattern lives in the request until the callback ran.
             unsafe {
-                ffi::rbd_aio_writesame(self.image.handle, offset, len_usize, ptr as *const c_char, plen, c, 0) as isize
+                ffi::rbd_aio_writesame(image.handle, offset, len_usize, ptr as *const c_char, plen, c, 0) as isize
             }
         })
         .map_err(|r| BackstoreError::io(ErrorKind::Write, offset, errno(i64::from(r))))?;
@@ -361,6 +390,7 @@ impl BlockStore for RbdStore {
         if data.len() != ATOMIC_COMPARE_BYTES || !offset.is_multiple_of(ATOMIC_COMPARE_BYTES as u64) {
             return crate::compare_then_write(self, offset, expected, data).await;
         }
+        let image = self.image.get();
         let req = Request::with_two(&self.pool, expected, data);
         let len = data.len();
         let done = submit(&req, |r, c| {
@@ -369,7 +399,7 @@ impl BlockStore for RbdStore {
             // SAFETY: both buffers and the mismatch slot live in the request until the callback ran.
             unsafe {
                 ffi::rbd_aio_compare_and_write(
-                    self.image.handle,
+                    image.handle,
                     offset,
                     len,
                     cmp as *const c_char,
@@ -397,11 +427,11 @@ impl BlockStore for RbdStore {
         if len == 0 {
             return Ok((true, 0));
         }
-        self.image.allocation(offset, len).map_err(|e| BackstoreError::io(ErrorKind::Read, offset, e))
+        self.image.get().allocation(offset, len).map_err(|e| BackstoreError::io(ErrorKind::Read, offset, e))
     }
 
     fn reload_size(&self) -> Result<u64, BackstoreError> {
-        let size = self.image.size().map_err(|e| BackstoreError::io(ErrorKind::Size, 0, e))?;
+        let size = self.image.get().size().map_err(|e| BackstoreError::io(ErrorKind::Size, 0, e))?;
         self.size.store(size, Ordering::Relaxed);
         Ok(size)
     }

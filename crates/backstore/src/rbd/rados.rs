@@ -240,15 +240,49 @@ impl Pool {
 
     /// Tell the object's watchers that it changed; waits at most `timeout` for their acks.
     pub(crate) fn notify(&self, oid: &str, timeout: Duration) -> io::Result<()> {
+        self.notify_with(oid, &[], timeout)
+    }
+
+    /// Set omap key `key` of `oid` to `value` if the object is still at `version` (0: if it does
+    /// not exist yet). `Ok(None)` when another client changed it first; the object's new version.
+    pub(crate) fn set_if(&self, oid: &str, key: &str, value: &[u8], version: u64) -> io::Result<Option<u64>> {
+        let c_oid = cstring(oid)?;
+        // SAFETY: a new op, released below.
+        let op = unsafe { ffi::rados_create_write_op() };
+        let (k, v) = (key.as_ptr() as *const c_char, value.as_ptr() as *const c_char);
+        let (klen, vlen) = (key.len(), value.len());
+        // SAFETY: the key and value (passed with their lengths) live until the operation has run.
+        let (r, new_version) = unsafe {
+            if version == 0 {
+                ffi::rados_write_op_create(op, ffi::LIBRADOS_CREATE_EXCLUSIVE, std::ptr::null());
+            } else {
+                ffi::rados_write_op_assert_version(op, version);
+            }
+            ffi::rados_write_op_omap_set2(op, &k, &v, &klen, &vlen, 1);
+            let r = ffi::rados_write_op_operate(op, self.io, c_oid.as_ptr(), std::ptr::null_mut(), 0);
+            ffi::rados_release_write_op(op);
+            (r, ffi::rados_get_last_version(self.io))
+        };
+        match r {
+            // ERANGE/EOVERFLOW: another version; EEXIST: created by another meanwhile.
+            _ if r == -libc::ERANGE || r == -libc::EOVERFLOW || r == -libc::EEXIST => Ok(None),
+            _ if r < 0 => Err(errno(i64::from(r))),
+            _ => Ok(Some(new_version)),
+        }
+    }
+
+    /// `notify` with a payload for the watchers (see `Watch`).
+    pub(crate) fn notify_with(&self, oid: &str, payload: &[u8], timeout: Duration) -> io::Result<()> {
         let oid = cstring(oid)?;
+        let len = c_int::try_from(payload.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
         let (mut reply, mut reply_len) = (std::ptr::null_mut(), 0usize);
         // SAFETY: live ioctx; the reply buffer librados allocates is freed below.
         let r = unsafe {
             ffi::rados_notify2(
                 self.io,
                 oid.as_ptr(),
-                std::ptr::null(),
-                0,
+                payload.as_ptr() as *const c_char,
+                len,
                 timeout.as_millis() as u64,
                 &mut reply,
                 &mut reply_len,
@@ -289,11 +323,15 @@ impl Wake {
     }
 }
 
+/// What a watch calls: with a notification's payload (before acknowledging it, so a notifier
+/// knows the watcher acted on it), or with `None` when the watch broke.
+pub(crate) type OnEvent = Box<dyn Fn(Option<&[u8]>) + Send + Sync>;
+
 /// What the watch callbacks reach through their `arg`.
 struct WatchCtx {
     pool: Pool,
     oid: CString,
-    wake: Arc<Wake>,
+    on_event: OnEvent,
     broken: AtomicBool,
 }
 
@@ -303,19 +341,25 @@ pub(crate) struct Watch {
     cookie: u64,
 }
 
-unsafe extern "C" fn on_notify(arg: *mut c_void, notify_id: u64, handle: u64, _: u64, _: *mut c_void, _: usize) {
+unsafe extern "C" fn on_notify(arg: *mut c_void, notify_id: u64, handle: u64, _: u64, data: *mut c_void, len: usize) {
     // SAFETY: `arg` is the boxed `WatchCtx`, alive until after rados_unwatch2 and the flush.
     let ctx = unsafe { &*(arg as *const WatchCtx) };
+    let payload = if data.is_null() || len == 0 {
+        &[][..]
+    } else {
+        // SAFETY: librados passes `len` bytes at `data`, valid during this callback.
+        unsafe { std::slice::from_raw_parts(data as *const u8, len) }
+    };
+    (ctx.on_event)(Some(payload));
     // SAFETY: live ioctx and object name; an empty ack.
     unsafe { ffi::rados_notify_ack(ctx.pool.io, ctx.oid.as_ptr(), notify_id, handle, std::ptr::null(), 0) };
-    ctx.wake.wake();
 }
 
 unsafe extern "C" fn on_watch_error(arg: *mut c_void, _cookie: u64, _err: c_int) {
     // SAFETY: as in `on_notify`.
     let ctx = unsafe { &*(arg as *const WatchCtx) };
     ctx.broken.store(true, Ordering::Release);
-    ctx.wake.wake();
+    (ctx.on_event)(None);
 }
 
 impl Watch {
@@ -329,10 +373,22 @@ impl Watch {
         wake: Arc<Wake>,
         timeout: Duration,
     ) -> io::Result<Watch> {
+        Self::with(cluster, pool, namespace, oid, Box::new(move |_| wake.wake()), timeout)
+    }
+
+    /// Watch `oid`, calling `on_event` for each notification and for a broken watch.
+    pub(crate) fn with(
+        cluster: Cluster,
+        pool: &str,
+        namespace: Option<&str>,
+        oid: &str,
+        on_event: OnEvent,
+        timeout: Duration,
+    ) -> io::Result<Watch> {
         let ctx = Box::new(WatchCtx {
             pool: Pool::open(cluster, pool, namespace)?,
             oid: cstring(oid)?,
-            wake,
+            on_event,
             broken: AtomicBool::new(false),
         });
         let mut cookie = 0u64;

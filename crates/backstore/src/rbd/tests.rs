@@ -207,6 +207,10 @@ fn a_blocklisted_client_gets_errors_not_hangs() {
         .to_string();
     let out = Command::new("ceph").arg("-c").arg(conf()).args(["osd", "blocklist", "add", &addr]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The monitors committed the entry; the OSD may not have that map yet when the write arrives
+    // (it ran the write when the cluster was busy). With the latest map the client's write makes
+    // the OSD catch up first, as a gateway's takeover does.
+    s.image.get().cluster().wait_for_latest_osdmap().unwrap();
     let started = std::time::Instant::now();
     let err = block_on(s.write_at(0, &[2u8; 4096], true)).unwrap_err();
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());

@@ -136,6 +136,7 @@ static ROWS: &[OpcodeEntry] = &[
     spc::REPORT_TARGET_PORT_GROUPS,
     spc::REPORT_SUPPORTED_OPCODES,
     spc::REPORT_SUPPORTED_TMF,
+    spc::SET_TARGET_PORT_GROUPS,
     op!("READ(12)", None, RW, READ, [0xa8, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),
     op!("WRITE(12)", None, RW, WRITE, [0xaa, 0x1a, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),
     op!("WRITE AND VERIFY(12)", None, RW, WRITE_AND_VERIFY, [0xae, 0x16, FF, FF, FF, FF, FF, FF, FF, FF, 0x1f, 0]),

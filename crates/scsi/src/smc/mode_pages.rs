@@ -12,12 +12,9 @@ use super::library::ElementType;
 use crate::lun::{LogicalUnit, ModeParams};
 use crate::spc::mode::{ModePages, MAX_PAGE};
 
-const ELEMENT_ADDRESS_ASSIGNMENT: u8 = 0x1d;
-const TRANSPORT_GEOMETRY: u8 = 0x1e;
-const DEVICE_CAPABILITIES: u8 = 0x1f;
+use super::state::{ELEMENT_ADDRESS_ASSIGNMENT, TRANSPORT_GEOMETRY};
 
-/// Pages that follow the layout whatever an administrator sets.
-pub(crate) const DERIVED: [u8; 2] = [ELEMENT_ADDRESS_ASSIGNMENT, TRANSPORT_GEOMETRY];
+const DEVICE_CAPABILITIES: u8 = 0x1f;
 
 pub(crate) static MODE_PAGES: ModePages = ModePages {
     pages: &[ELEMENT_ADDRESS_ASSIGNMENT, TRANSPORT_GEOMETRY, DEVICE_CAPABILITIES],

@@ -12,6 +12,12 @@ use crate::medium_drive::{DriveIdentity, DriveResolver, MediumDrive};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::sync::Arc;
 
+pub(crate) const ELEMENT_ADDRESS_ASSIGNMENT: u8 = 0x1d;
+pub(crate) const TRANSPORT_GEOMETRY: u8 = 0x1e;
+/// Mode pages that follow the layout whatever an administrator sets (`mode_pages` builds them;
+/// the unit drops an administrator's copy at creation).
+pub(crate) const DERIVED: [u8; 2] = [ELEMENT_ADDRESS_ASSIGNMENT, TRANSPORT_GEOMETRY];
+
 #[derive(Debug, Default)]
 pub(crate) struct ChangerState {
     library: Mutex<Library>,

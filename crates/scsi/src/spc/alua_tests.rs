@@ -31,6 +31,68 @@ impl PortGroups for TwoGateways {
     }
 }
 
+/// Two gateways whose ownership SET TARGET PORT GROUPS moves (recording what was asked).
+#[derive(Debug)]
+struct Explicit {
+    local: Mutex<AccessState>,
+    asked: Mutex<Vec<u16>>,
+}
+
+impl PortGroups for Explicit {
+    fn relative_port(&self) -> u16 {
+        2
+    }
+    fn group(&self) -> u16 {
+        2
+    }
+    fn local_state(&self) -> AccessState {
+        *self.local.lock()
+    }
+    fn groups(&self) -> Vec<PortGroup> {
+        let other = if self.local_state().is_active() { AccessState::Standby } else { AccessState::ActiveOptimized };
+        vec![
+            PortGroup { id: 1, state: other, relative_ports: vec![1] },
+            PortGroup { id: 2, state: self.local_state(), relative_ports: vec![2] },
+        ]
+    }
+    fn explicit(&self) -> bool {
+        true
+    }
+    fn transfer(&self, group: u16) -> crate::alua::TransferFuture {
+        self.asked.lock().push(group);
+        *self.local.lock() = if group == 2 { AccessState::ActiveOptimized } else { AccessState::Standby };
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[test]
+fn set_target_port_groups_moves_the_active_group_when_explicit() {
+    let t = TestLun::disk(1 << 20);
+    let groups = Arc::new(Explicit { local: Mutex::new(AccessState::Standby), asked: Mutex::new(Vec::new()) });
+    t.lu.set_port_groups(groups.clone()).unwrap();
+    assert_eq!(t.run(&[0x12, 0, 0, 0, 36, 0]).1[5] & 0x30, 0x30, "TPGS 11b");
+    let stpg = |list: &[u8]| {
+        let n = list.len() as u8;
+        t.run_out(&[0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, n, 0, 0], list).0
+    };
+    // Standby processes it (SPC-4 5.15.2.4.4): group 2 (this one) active/optimized, 1 standby.
+    assert_good(&stpg(&[0, 0, 0, 0, 0x00, 0, 0, 2, 0x02, 0, 0, 1]));
+    assert_eq!(*groups.asked.lock(), [2]);
+    assert_eq!(groups.local_state(), AccessState::ActiveOptimized);
+    assert_good(&t.run(&READ10).0);
+    // Refused: an unknown group, two active groups, an unavailable state; nothing asked.
+    assert_sense(&stpg(&[0, 0, 0, 0, 0x00, 0, 0, 7]), 0x05, 0x26, 0x00);
+    assert_sense(&stpg(&[0, 0, 0, 0, 0x00, 0, 0, 1, 0x00, 0, 0, 2]), 0x05, 0x26, 0x00);
+    assert_sense(&stpg(&[0, 0, 0, 0, 0x03, 0, 0, 1]), 0x05, 0x26, 0x00);
+    // The owner to standby with nobody named to take over: not a state the model can reach.
+    assert_sense(&stpg(&[0, 0, 0, 0, 0x02, 0, 0, 2]), 0x05, 0x26, 0x00);
+    assert_eq!(*groups.asked.lock(), [2]);
+    // Without explicit support (TwoGateways), the command is refused as unsupported.
+    let (t, _) = alua(AccessState::ActiveOptimized, AccessState::Standby);
+    let r = t.run_out(&[0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0], &[0, 0, 0, 0, 0, 0, 0, 1]).0;
+    assert_sense(&r, 0x05, 0x20, 0x00);
+}
+
 fn alua(local: AccessState, other: AccessState) -> (TestLun, Arc<TwoGateways>) {
     let t = TestLun::disk(1 << 20);
     let groups = Arc::new(TwoGateways { local: Mutex::new(local), other });

@@ -61,6 +61,14 @@ pub(crate) const REPORT_TARGET_PORT_GROUPS: OpcodeEntry = op!(
     rtpg::REPORT_TARGET_PORT_GROUPS,
     [0xa3, 0xea, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
 );
+/// Explicit asymmetric access (TPGS 11b): offered by units with port groups, like the report.
+pub(crate) const SET_TARGET_PORT_GROUPS: OpcodeEntry = op!(
+    "SET TARGET PORT GROUPS",
+    Some(0x0a),
+    ALUA_ONLY | STANDBY_OK,
+    super::set_target_port_groups::SET_TARGET_PORT_GROUPS,
+    [0xa4, 0x0a, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
+);
 pub(crate) const REPORT_SUPPORTED_OPCODES: OpcodeEntry = op!(
     "REPORT SUPPORTED OPERATION CODES",
     Some(0x0c),

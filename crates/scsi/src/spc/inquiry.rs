@@ -31,9 +31,13 @@ fn standard(lu: &LogicalUnit, out: &mut Vec<u8>) {
     out.push(0x06); // VERSION: SPC-4
     out.push(0x12); // HISUP, RESPONSE DATA FORMAT 2
     out.push(0); // ADDITIONAL LENGTH, set below
-                 // SCCS ACC TPGS 3PC PROTECT: TPGS 01b (implicit asymmetric access only) when the unit has
-                 // port groups; their states change only as the gateways decide (SPC-4 5.15.2.8).
-    out.push(if lu.port_groups().is_some() { 0x10 } else { 0 });
+                 // SCCS ACC TPGS 3PC PROTECT: TPGS 01b (implicit asymmetric access) when the unit has
+                 // port groups, 11b when SET TARGET PORT GROUPS may change them too (SPC-4 5.15.2.8).
+    out.push(match lu.port_groups() {
+        Some(g) if g.explicit() => 0x30,
+        Some(_) => 0x10,
+        None => 0,
+    });
     out.push(0); // ENCSERV MULTIP
     out.push(0x02); // CMDQUE
     put_ascii(out, &config.vendor_id, 8);

@@ -113,3 +113,13 @@ impl Cdb for PreventAllow {
 pub(crate) const PREVENT_ALLOW: Handler = now!(PreventAllow, |req, PreventAllow { prevent }| {
     tape(req.lu).map(|t| t.set_prevent(req.ctx.nexus.id, prevent))
 });
+
+impl Target {
+    /// The unit at `lun` as a changer's drive, when its device type takes media from a changer.
+    pub fn medium_drive(self: &Arc<Self>, lun: u64) -> Option<Arc<dyn MediumDrive>> {
+        let unit = self.lun(lun)?;
+        // The tape drive (SSC) is the device type that takes media from a changer.
+        unit.tape()?;
+        Some(Arc::new(TapeDrive { target: Arc::downgrade(self), lun }))
+    }
+}

@@ -26,9 +26,7 @@ use state::TapeState;
 
 pub use state::TapeLoadError;
 
-pub(crate) const NOT_READY_MEDIUM_NOT_PRESENT: Sense = Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT);
-/// LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED: the tape is in, unloaded; LOAD makes it ready.
-pub(crate) const NOT_READY_NEEDS_LOAD: Sense = Sense::new(SenseKey::NotReady, Asc(0x04, 0x02));
+pub(crate) use state::NOT_READY_MEDIUM_NOT_PRESENT;
 /// FILEMARK DETECTED.
 pub(crate) const FILEMARK_DETECTED: Asc = Asc(0x00, 0x01);
 /// END-OF-PARTITION/MEDIUM DETECTED (the early warning, and the end itself).

@@ -9,12 +9,15 @@
 //! await. The mode parameters are atomics, so the shared command path reads the block length
 //! without taking the lock.
 
-use super::{NOT_READY_MEDIUM_NOT_PRESENT, NOT_READY_NEEDS_LOAD};
-use crate::sense::Sense;
+use crate::sense::{Asc, Sense, SenseKey};
 use parking_lot::{Mutex, MutexGuard};
 use rtgt_backstore::tape::{MediumType, TapeError, TapeImage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+
+pub(crate) const NOT_READY_MEDIUM_NOT_PRESENT: Sense = Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT);
+/// LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED: the tape is in, unloaded; LOAD makes it ready.
+pub(crate) const NOT_READY_NEEDS_LOAD: Sense = Sense::new(SenseKey::NotReady, Asc(0x04, 0x02));
 
 /// Why a tape could not be put in a drive.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,10 @@
 //!
 //! Options as glibc's getopt_long takes them: `--op new`, `--op=new`, `-o new`, `-onew`.
 
+mod exit;
 mod show;
 
+use exit::{fail, Exit};
 use rtgt_backstore::tape::{MediumType, NewTape, TapeImage, FIRST_HEADER, HEADER_LEN};
 use std::io::Write;
 use std::path::Path;
@@ -33,14 +35,6 @@ Linux SCSI Target Framework Image File Utility, version 1.0.85
 
 Report bugs to <stgt@vger.kernel.org>.
 ";
-
-/// How tgtimg ends: its exit status (after what it printed).
-struct Exit(u8);
-
-fn fail(message: &str, status: u8) -> Exit {
-    eprintln!("tgtimg: {message}");
-    Exit(status)
-}
 
 /// tgtimg's usage error: the message, then where to find help; EINVAL.
 fn usage_error(message: &str) -> Exit {

@@ -1,7 +1,7 @@
 //! `tgtimg --op show`: a tape's barcode, type and serial number, then each block header from the
 //! beginning of the tape to its end of data, in tgtimg's words and layout.
 
-use super::{fail, Exit};
+use super::exit::{fail, Exit};
 use rtgt_backstore::tape::{BlockHeader, BlockKind, MediumType, TapeError, TapeImage, FORMAT_VERSION};
 use std::path::Path;
 

@@ -48,6 +48,12 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     let unit = Arc::new(build_unit(daemon, tid, lun, spec)?);
     warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
+    #[cfg(feature = "rbd")]
+    if let Some((rbd, _)) = unit.store().and_then(crate::rbd_gateway::gateway_of) {
+        // Several gateways: the reservations live in the cluster (the APTPL file is not used),
+        // access state changes reach every nexus.
+        crate::rbd_gateway::attach(rbd, &unit, &target.scsi, lun).map_err(invalid)?;
+    }
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
     daemon.config.pending.forget(tid, lun);
@@ -407,6 +413,19 @@ pub(crate) fn configure(config: &mut LunConfig, p: &LunParam) -> Result<(), Mgmt
     Ok(())
 }
 
+/// `alua_owner=GROUP`: move a multi-gateway RBD LUN's ownership to that gateway (blocking until
+/// it owns the unit, as this gateway sees it).
+fn move_ownership(unit: &LogicalUnit, group: u16) -> Result<(), MgmtError> {
+    #[cfg(feature = "rbd")]
+    if let Some((_, status)) = unit.store().and_then(crate::rbd_gateway::gateway_of) {
+        return status
+            .move_ownership(group, crate::rbd_gateway::OWNERSHIP_MOVE_TIMEOUT)
+            .map_err(|e| invalid(format!("alua_owner={group}: {e}")));
+    }
+    let _ = unit;
+    Err(invalid(format!("alua_owner={group}: only an RBD LUN served by several gateways (bsopts gateway=) has owners")))
+}
+
 /// A LUN parameter rtgt can change on a live unit.
 enum Change {
     Online(bool),
@@ -432,8 +451,17 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     if !library.is_empty() {
         super::changer_ops::update(&target.scsi, lun, &library)?;
     }
-    let requested: Vec<LunChange> =
-        requested.iter().filter(|c| !matches!(c, LunChange::Set(LunParam::Changer(_)))).cloned().collect();
+    if let Some(group) = requested.iter().find_map(|c| match c {
+        LunChange::AluaOwner(g) => Some(*g),
+        _ => None,
+    }) {
+        move_ownership(&unit, group)?;
+    }
+    let requested: Vec<LunChange> = requested
+        .iter()
+        .filter(|c| !matches!(c, LunChange::Set(LunParam::Changer(_)) | LunChange::AluaOwner(_)))
+        .cloned()
+        .collect();
     if requested.is_empty() {
         return Ok(Reply::Done);
     }
@@ -456,6 +484,8 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
                 force = *on;
                 continue;
             }
+            // Done above, before the rest.
+            LunChange::AluaOwner(_) => continue,
             // Online resize: re-read the store's size; every nexus is told CAPACITY DATA HAS CHANGED.
             LunChange::ReloadCapacity => {
                 reload_capacity = true;

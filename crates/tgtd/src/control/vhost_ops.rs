@@ -235,7 +235,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
                     }
                     LunChange::Set(LunParam::Online(on)) => unit.set_online(*on),
                     LunChange::Set(LunParam::Readonly(ro)) => unit.set_readonly(*ro),
-                    LunChange::Media(_) | LunChange::ForceMedia(_) | LunChange::Set(_) => {}
+                    LunChange::Media(_) | LunChange::ForceMedia(_) | LunChange::Set(_) | LunChange::AluaOwner(_) => {}
                 }
             }
             Ok(Reply::Done)

@@ -71,6 +71,11 @@ impl Tgtd {
 
     /// A tgtd whose socket, state directory and log live in `dir` (the log is appended to).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Tgtd {
+        Self::start_in_env(dir, extra, &[])
+    }
+
+    /// `start_in` with extra environment variables for the daemon (TOKIO_WORKER_THREADS...).
+    pub fn start_in_env(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Tgtd {
         let socket = dir.path().join("control.sock");
         let port = free_port();
         let portal = format!("portal=127.0.0.1:{port}");
@@ -81,6 +86,7 @@ impl Tgtd {
             .arg("--state-dir")
             .arg(dir.path().join("state"))
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

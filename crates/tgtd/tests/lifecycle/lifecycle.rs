@@ -57,6 +57,38 @@ fn a_new_daemon_starts_as_soon_as_system_delete_returns() {
     assert!(!tgtd.socket.exists(), "the second daemon did not stop");
 }
 
+/// SIGTERM while tgtd is still starting (replaying a saved configuration) is a clean stop, not
+/// the signal's default action: the control socket is already there and the portal accepts TCP
+/// connections, so a service manager or a script may well send it then. Before the fix the handlers
+/// were installed only after the replay and the daemon died of the signal, leaving its socket.
+#[test]
+fn sigterm_while_starting_is_a_clean_stop() {
+    let mut tgtd = Tgtd::start();
+    for tid in 1..=40u32 {
+        let image = sparse_image(tgtd.dir.path(), &format!("d{tid}.img"), 1 << 20);
+        tgtd.add_disk_target(tid, &format!("iqn.2026-12.t:starting{tid}"), &image);
+    }
+    assert!(tgtd.terminate().success());
+    let child = Command::new(env!("CARGO_BIN_EXE_tgtd"))
+        .args(["-f", "--iscsi", &format!("portal=127.0.0.1:{}", free_port()), "--control-socket"])
+        .arg(&tgtd.socket)
+        .arg("--state-dir")
+        .arg(tgtd.dir.path().join("state"))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tgtd.child = child;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !tgtd.socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "the control socket never appeared");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let status = tgtd.terminate();
+    assert!(status.success(), "tgtd died of SIGTERM while starting: {status}");
+    assert!(!tgtd.socket.exists(), "the control socket was left behind");
+}
+
 #[test]
 fn a_second_daemon_on_the_same_socket_is_refused() {
     let tgtd = Tgtd::start();

@@ -1,8 +1,14 @@
 //! Several tgtd gateways serving one RBD image as one logical unit (`--bsopts gateway=;tpg=`):
 //! two daemons on loopback ports and the shared cluster. One identity on both, both groups
 //! reported with one owner, failover after kill -9 within 15 s with the old owner fenced, a
-//! restarted gateway back as standby, a clean stop leaving the registry empty, and no stale
-//! write from a gateway stopped in the middle of a write.
+//! restarted gateway back as standby, a clean stop leaving the registry empty, no stale write
+//! from a gateway stopped in the middle of a write, that fenced gateway back by itself, and
+//! kill -9 of the owner under a load that retries on the other path (`failover_load`).
+
+mod alua;
+mod failover_load;
+mod lifecycle;
+mod reservations;
 
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};
 use crate::common::initiator::{Connection, ScsiOutcome};
@@ -10,14 +16,14 @@ use crate::common::Tgtd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
+pub(super) const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
 
 /// Target 1 on `tgtd` with LUN 1 on the image as gateway `name` in group `tpg`.
 fn gateway(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16) {
     add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}", tgtd.portal()));
 }
 
-fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
+pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
     let tgtd = Tgtd::start();
     gateway(&tgtd, conf, image, name, tpg);
     tgtd
@@ -29,9 +35,15 @@ fn vpd(c: &mut Connection, page: u8) -> Vec<u8> {
     out.data_in
 }
 
-/// REPORT TARGET PORT GROUPS as (group, state) pairs, with each group's one port checked.
-fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
-    let out = c.scsi(1, &[0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], &[], 1024).unwrap();
+/// REPORT TARGET PORT GROUPS as (group, state) pairs, with each group's one port checked. An
+/// ASYMMETRIC ACCESS STATE CHANGED unit attention first is what an initiator expects after a
+/// change: taken, and asked again.
+pub(super) fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
+    let rtpg = [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0];
+    let mut out = c.scsi(1, &rtpg, &[], 1024).unwrap();
+    while out.sense_code() == (0x06, 0x2a, 0x06) {
+        out = c.scsi(1, &rtpg, &[], 1024).unwrap();
+    }
     assert_eq!(out.status, 0, "REPORT TARGET PORT GROUPS: {:x?}", out.sense);
     let d = out.data_in;
     let len = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as usize;
@@ -48,11 +60,11 @@ fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
     found
 }
 
-const ACTIVE: u8 = 0x0;
-const STANDBY: u8 = 0x2;
+pub(super) const ACTIVE: u8 = 0x0;
+pub(super) const STANDBY: u8 = 0x2;
 const OFFLINE: u8 = 0xe;
 
-fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub(super) fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check() {
         assert!(started.elapsed() < Duration::from_secs(secs), "not within {secs} s: {what}");
@@ -68,11 +80,24 @@ fn image_id(conf: &str, name: &str) -> String {
 }
 
 /// The registry object's omap keys.
-fn registry_keys(conf: &str, name: &str) -> Vec<String> {
+pub(super) fn registry_keys(conf: &str, name: &str) -> Vec<String> {
     let oid = format!("rtgt.gateways.{}", image_id(conf, name));
     let out = Command::new("rados").args(["-c", conf, "-p", "rbd", "listomapkeys", &oid]).output().unwrap();
     assert!(out.status.success(), "rados listomapkeys: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// READ(10) of `blocks` at `lba`, past the unit attentions an access state change leaves.
+pub(super) fn read(c: &mut Connection, lba: u32, blocks: u16) -> Vec<u8> {
+    let mut out = c.read10(1, lba, blocks, 512).unwrap();
+    for _ in 0..4 {
+        if out.sense_code().0 != 0x06 {
+            break;
+        }
+        out = c.read10(1, lba, blocks, 512).unwrap();
+    }
+    assert_eq!(out.status, 0, "READ at {lba}: {:x?}", out.sense);
+    out.data_in
 }
 
 fn write10(c: &mut Connection, lba: u32, data: &[u8]) -> ScsiOutcome {
@@ -90,7 +115,7 @@ fn two_gateways_are_one_unit_with_one_owner() {
     // INQUIRY: TPGS 01b on both.
     for c in [&mut ca, &mut cb] {
         let out = c.scsi(1, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
-        assert_eq!(out.data_in[5] & 0x30, 0x10, "TPGS");
+        assert_eq!(out.data_in[5] & 0x30, 0x30, "TPGS 11b: implicit and explicit");
     }
     // One identity: the unit's designators and serial number are equal, the port and group differ.
     let (ia, ib) = (vpd(&mut ca, 0x83), vpd(&mut cb, 0x83));
@@ -154,7 +179,7 @@ fn kill_9_of_the_owner_fails_over_within_15_s_and_a_restart_rejoins_as_standby()
 }
 
 #[test]
-fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_through_the_other() {
+fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_and_the_owner_comes_back() {
     let conf = conf();
     let name = image(&conf, 16);
     let a = start_gateway(&conf, &name, "gw-a", 1);
@@ -184,12 +209,25 @@ fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_through_the_other
     }
     // What a still had cannot land later either: the image holds b's data.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(cb.read10(1, 8, 8, 512).unwrap().data_in, fresh);
+    assert!(read(&mut cb, 8, 8) == fresh, "the image holds b's data");
     let exported = super::export(&conf, &name, b.dir.path());
     assert_eq!(exported[8 * 512..8 * 512 + 4096], fresh[..]);
-    // a no longer claims the unit: it knows it was fenced.
+    // a knows it was fenced: it connects again with a new client and rejoins as standby, on its
+    // own (no LUN re-added, no restart).
     let mut ca2 = Connection::connect(a.portal()).unwrap();
     ca2.login(INITIATOR, Some(IQN), &[]).unwrap();
     let _ = ca2.scsi(1, &[0; 6], &[], 0);
-    wait_for(5, "a reports itself unavailable", || groups(&mut ca2).contains(&(1, 0x3)));
+    let took = wait_for(15, "a back as standby", || groups(&mut ca2) == [(1, STANDBY), (2, ACTIVE)]);
+    eprintln!("a seen back as standby {took:?} after logging in again");
+    wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, STANDBY), (2, ACTIVE)]);
+    // Asked to, it owns the unit again and serves, with what b acknowledged.
+    let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
+    b.tgtadm_ok(&[&update[..], &["--params", "alua_owner=1"]].concat());
+    wait_for(5, "a owns the unit again", || groups(&mut ca2) == [(1, ACTIVE), (2, STANDBY)]);
+    assert!(read(&mut ca2, 8, 8) == fresh, "a reads what b acknowledged");
+    let last = pattern(4, 4096);
+    assert_eq!(write10(&mut ca2, 8, &last).status, 0, "{}", a.log());
+    assert!(read(&mut ca2, 8, 8) == last);
+    // Its old client's blocklist entry is lifted once its old image closed.
+    wait_for(10, "a's old fence lifted", || !registry_keys(&conf, &name).iter().any(|k| k.starts_with("fenced.")));
 }

@@ -1,5 +1,6 @@
 //! Gateways of one image against the real cluster (`CEPH_CONF`, as `rbd::tests`): one owner,
-//! the others standing by, a clean handover, and a lost owner fenced before the next serves.
+//! the others standing by, a clean handover, a lost owner fenced before the next serves, and a
+//! fenced gateway back on a new client.
 
 use crate::rbd::tests::{block_on, image, open};
 use crate::rbd::{LocalState, Member, MemberState, RbdStore};
@@ -70,4 +71,41 @@ fn a_silent_owner_is_fenced_before_the_next_serves() {
     let mut back = [0u8; 512];
     block_on(b.read_at(0, &mut back)).unwrap();
     assert_eq!(back, [2u8; 512]);
+}
+
+/// `ceph osd blocklist ls`, one address per line (with its expiry).
+fn blocklist() -> String {
+    let out = std::process::Command::new("ceph")
+        .args(["-c", &super::super::tests::conf(), "osd", "blocklist", "ls"])
+        .output()
+        .expect("run ceph");
+    assert!(out.status.success(), "ceph osd blocklist ls: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_fenced_gateway_comes_back_on_a_new_client() {
+    let name = image(16);
+    let a = open(&name, "gateway=a;tpg=1");
+    let b = open(&name, "gateway=b;tpg=2");
+    block_on(a.write_at(0, &[1u8; 512], true)).unwrap();
+    // a's client is blocklisted from outside (an operator, or another gateway's takeover).
+    let old = a.image.get().cluster().address().unwrap();
+    let out = std::process::Command::new("ceph")
+        .args(["-c", &super::super::tests::conf(), "osd", "blocklist", "add", &old])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // a finds out at its next heartbeat and connects again with a new client: its old one is
+    // dead, so it takes the unit back (fencing the old client, which it already is).
+    eventually(15, "a back on a new client", || {
+        a.image.get().cluster().address().unwrap() != old && local(&a) == LocalState::Active
+    });
+    assert_eq!(local(&b), LocalState::Standby);
+    block_on(a.write_at(0, &[3u8; 512], true)).unwrap();
+    let mut back = [0u8; 512];
+    block_on(a.read_at(0, &mut back)).unwrap();
+    assert_eq!(back, [3u8; 512]);
+    // The old image closed (nothing held it), the old client's entry is lifted.
+    eventually(15, "the old client's blocklist entry lifted", || !blocklist().contains(&old));
 }

@@ -10,13 +10,16 @@
 
 mod member;
 pub(crate) mod registry;
+mod shared;
 
 use crate::BackstoreError;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use member::Gateway;
+pub use shared::{Listener, SharedObject, SharedUpdate};
 
 /// How long a lease lasts without renewal. A dead owner is replaced within `LEASE + HEARTBEAT`.
 pub(crate) const LEASE: Duration = Duration::from_secs(10);
@@ -80,23 +83,102 @@ pub struct Member {
     pub state: MemberState,
 }
 
+/// Called when any gateway's access state changes, as this one sees it.
+pub type ChangeListener = Box<dyn Fn() + Send + Sync>;
+
 /// What the daemon reads: this gateway's state (on every command: an atomic) and every member's
 /// (for REPORT TARGET PORT GROUPS).
-#[derive(Debug)]
 pub struct GatewayStatus {
     name: String,
     tpg: u16,
     local: AtomicU8,
     members: Mutex<Vec<Member>>,
+    listener: Mutex<Option<Arc<ChangeListener>>>,
+    /// Called after every heartbeat, on the membership thread.
+    beat_listener: Mutex<Option<Arc<ChangeListener>>>,
+    /// Ownership asked for on purpose (a target port group), for the membership thread.
+    pub(crate) handoff_request: Mutex<Option<u16>>,
+    /// Wakes the membership thread.
+    wake: Arc<crate::rbd::rados::Wake>,
+}
+
+impl std::fmt::Debug for GatewayStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayStatus")
+            .field("name", &self.name)
+            .field("tpg", &self.tpg)
+            .field("local", &self.local_state())
+            .field("members", &*self.members.lock())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GatewayStatus {
-    fn new(options: &GatewayOptions) -> Self {
+    fn new(options: &GatewayOptions, wake: Arc<crate::rbd::rados::Wake>) -> Self {
         GatewayStatus {
             name: options.name.clone(),
             tpg: options.tpg,
             local: AtomicU8::new(LocalState::Unavailable as u8),
             members: Mutex::new(Vec::new()),
+            listener: Mutex::new(None),
+            beat_listener: Mutex::new(None),
+            handoff_request: Mutex::new(None),
+            wake,
+        }
+    }
+
+    /// Ask for gateway group `tpg` to own the unit (explicit ALUA, tgtadm): the owner flushes,
+    /// steps down and names it. Waits until this gateway sees `tpg` own the unit, at most
+    /// `timeout`. Blocking.
+    pub fn move_ownership(&self, tpg: u16, timeout: Duration) -> std::io::Result<()> {
+        use std::io;
+        use std::time::Instant;
+        let known = tpg == self.tpg || self.others().iter().any(|m| m.tpg == tpg);
+        if !known {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no gateway has target port group {tpg}")));
+        }
+        let started = Instant::now();
+        let mut asked: Option<Instant> = None;
+        while !self.is_owner(tpg) {
+            if started.elapsed() >= timeout {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("group {tpg} did not take ownership")));
+            }
+            // Asked again every second: a request the owner dropped (or a lost write) is renewed.
+            if asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                *self.handoff_request.lock() = Some(tpg);
+                self.wake.wake();
+                asked = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Call `listener` whenever this gateway's or another's access state changes (the daemon
+    /// gives every nexus ASYMMETRIC ACCESS STATE CHANGED).
+    pub fn on_change(&self, listener: ChangeListener) {
+        *self.listener.lock() = Some(Arc::new(listener));
+    }
+
+    /// Call `listener` after every heartbeat, on the membership thread (it may block briefly):
+    /// the daemon re-reads the image's size there, so that an `rbd resize` made anywhere reaches
+    /// every gateway's nexuses (librbd refreshes the header it watches; reading the size is local
+    /// until it changed).
+    pub fn on_beat(&self, listener: ChangeListener) {
+        *self.beat_listener.lock() = Some(Arc::new(listener));
+    }
+
+    pub(crate) fn beaten(&self) {
+        let listener = self.beat_listener.lock().clone();
+        if let Some(l) = listener {
+            l();
+        }
+    }
+
+    fn changed(&self) {
+        let listener = self.listener.lock().clone();
+        if let Some(l) = listener {
+            l();
         }
     }
 
@@ -117,7 +199,11 @@ impl GatewayStatus {
     }
 
     pub(crate) fn set_local(&self, state: LocalState) -> bool {
-        self.local.swap(state as u8, Ordering::AcqRel) != state as u8
+        let changed = self.local.swap(state as u8, Ordering::AcqRel) != state as u8;
+        if changed {
+            self.changed();
+        }
+        changed
     }
 
     /// The other gateways of the image (not this one), by target port group.
@@ -126,7 +212,24 @@ impl GatewayStatus {
     }
 
     pub(crate) fn set_others(&self, members: Vec<Member>) {
-        *self.members.lock() = members;
+        let changed = {
+            let mut current = self.members.lock();
+            let same = current.len() == members.len()
+                && current.iter().zip(&members).all(|(a, b)| a.tpg == b.tpg && a.state == b.state);
+            *current = members;
+            !same
+        };
+        if changed {
+            self.changed();
+        }
+    }
+
+    /// Whether gateway group `tpg` owns the unit, as this gateway sees it.
+    pub fn is_owner(&self, tpg: u16) -> bool {
+        if tpg == self.tpg {
+            return self.local_state() == LocalState::Active;
+        }
+        self.members.lock().iter().any(|m| m.tpg == tpg && m.state == MemberState::Owner)
     }
 }
 

@@ -5,7 +5,9 @@
 //! - `owner`: the one gateway that serves I/O: `name=<name>;addr=<client>;epoch=<n>`, changed only
 //!   by a compare-and-swap on the object's version;
 //! - `fenced.<client>`: `<name>`: a client blocklisted when its gateway lost ownership, removed
-//!   (and unblocklisted) once that gateway is back with a new client.
+//!   (and unblocklisted) once that gateway is back with a new client;
+//! - `handoff`: `<name>`: ownership asked for on purpose (SET TARGET PORT GROUPS, tgtadm) for
+//!   gateway `<name>`; the owner flushes, steps down and names it owner, removing this key.
 //!
 //! This file parses, encodes and decides; it does no I/O, so every rule is tested here.
 
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 pub(crate) const GATEWAY_PREFIX: &str = "gw.";
 pub(crate) const OWNER_KEY: &str = "owner";
 pub(crate) const FENCED_PREFIX: &str = "fenced.";
+pub(crate) const HANDOFF_KEY: &str = "handoff";
 
 /// One gateway's entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub(crate) struct Registry {
     pub owner: Option<Owner>,
     /// Blocklisted client address -> the gateway it belonged to.
     pub fenced: BTreeMap<String, String>,
+    /// The gateway ownership was asked for.
+    pub handoff: Option<String>,
     pub version: u64,
 }
 
@@ -100,6 +105,11 @@ pub(crate) enum Decision {
     /// Nobody live owns it and this gateway is next in line: fence the old owner's client (if
     /// any), then swap the owner for itself at this version.
     TakeOver { fence: Option<Owner> },
+    /// It owns the unit and ownership was asked for another live gateway: stop serving, flush,
+    /// and name that gateway owner (no fencing: nothing is left in flight).
+    HandOff { to: Entry },
+    /// It owns the unit and the handoff asked for names itself or a gateway gone: drop the request.
+    DropHandOff,
 }
 
 impl Registry {
@@ -116,6 +126,8 @@ impl Registry {
                 r.fenced.insert(addr.to_string(), value.clone());
             } else if key == OWNER_KEY {
                 r.owner = Owner::parse(value);
+            } else if key == HANDOFF_KEY {
+                r.handoff = Some(value.clone());
             }
         }
         r
@@ -140,7 +152,13 @@ impl Registry {
     pub(crate) fn decide(&self, me: &str, my_addr: &str, now_ms: u64) -> Decision {
         if let Some(o) = &self.owner {
             if o.name == me && o.addr == my_addr {
-                return Decision::Serve;
+                return match &self.handoff {
+                    None => Decision::Serve,
+                    Some(to) => match self.entries.get(to) {
+                        Some(e) if e.name != me && e.alive(now_ms) => Decision::HandOff { to: e.clone() },
+                        _ => Decision::DropHandOff,
+                    },
+                };
             }
         }
         if self.owner_alive(now_ms) {
@@ -156,6 +174,12 @@ impl Registry {
     pub(crate) fn next_owner(&self, me: &str, my_addr: &str) -> Owner {
         let epoch = self.owner.as_ref().map_or(0, |o| o.epoch) + 1;
         Owner { name: me.to_string(), addr: my_addr.to_string(), epoch }
+    }
+
+    /// The owner record naming `to` after a handoff.
+    pub(crate) fn handed_to(&self, to: &Entry) -> Owner {
+        let epoch = self.owner.as_ref().map_or(0, |o| o.epoch) + 1;
+        Owner { name: to.name.clone(), addr: to.addr.clone(), epoch }
     }
 
     /// Blocklist entries of `me`'s earlier clients, to lift now that it is back with another.
@@ -239,6 +263,27 @@ mod tests {
         let fence = Some(Owner { name: "a".into(), addr: "A1".into(), epoch: 4 });
         assert_eq!(r.decide("a", "A2", 1000), Decision::TakeOver { fence });
         assert_eq!(r.decide("b", "B", 1000), Decision::StandBy);
+    }
+
+    #[test]
+    fn the_owner_hands_off_to_a_live_gateway_only() {
+        let mut r = registry(&[
+            entry("a", 1, "A", 5000),
+            entry("b", 2, "B", 5000),
+            entry("c", 3, "C", 900),
+            owner("a", "A", 4),
+            (HANDOFF_KEY.into(), "b".into()),
+        ]);
+        let Decision::HandOff { to } = r.decide("a", "A", 1000) else { panic!("{:?}", r.decide("a", "A", 1000)) };
+        assert_eq!(to.name, "b");
+        assert_eq!(r.handed_to(&to), Owner { name: "b".into(), addr: "B".into(), epoch: 5 });
+        // Only the owner acts on it; b waits to be named.
+        assert_eq!(r.decide("b", "B", 1000), Decision::StandBy);
+        // A request for a lost gateway, for the owner itself or for nobody known is dropped.
+        for to in ["c", "a", "zz"] {
+            r.handoff = Some(to.into());
+            assert_eq!(r.decide("a", "A", 1000), Decision::DropHandOff, "{to}");
+        }
     }
 
     #[test]

@@ -14,21 +14,25 @@ mod conflict;
 pub(crate) mod pr_in;
 mod pr_out;
 mod reservations;
+#[cfg(test)]
+mod shared_tests;
 mod state;
 #[cfg(test)]
 mod tests;
 mod transport_id;
 
 pub(crate) use conflict::Access;
-pub use reservations::{PersistentReservations, PrPersistence};
+pub use reservations::{PersistentReservations, PrEvents, PrPersistence, SharedPr};
+pub(crate) use state::same_port;
 pub use state::{PrRegistration, PrReservation, PrSnapshot, PrType};
 
 use crate::cdb::{be16, Cdb, Decoded};
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, Handler};
 use crate::sense::Sense;
 use crate::target::Ctx;
+use std::sync::Arc;
 
 /// PERSISTENT RESERVE IN CDB (SPC-4 6.15.1): service action and ALLOCATION LENGTH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +71,16 @@ impl Cdb for PrOut {
     }
 }
 
+// These handlers fail with a `Failure` (RESERVATION CONFLICT is not a sense), which `io!`'s
+// conversion of the error then leaves as it is.
+#[allow(clippy::needless_question_mark)]
 pub(crate) const PR_IN: Handler =
-    now!(PrIn, |req, PrIn { service_action, alloc_len }| reserve_in(req.lu, service_action, alloc_len, req.data_in));
-pub(crate) const PR_OUT: Handler = now!(PrOut, |req, PrOut { service_action, scope, pr_type, param_len }| reserve_out(
+    io!(PrIn, |req, PrIn { service_action, alloc_len }| reserve_in(req.lu, service_action, alloc_len, req.data_in));
+#[allow(clippy::needless_question_mark)]
+pub(crate) const PR_OUT: Handler = io!(PrOut, |req, PrOut { service_action, scope, pr_type, param_len }| reserve_out(
     req.lu,
     req.ctx,
-    service_action,
-    scope,
-    pr_type,
-    param_len,
+    pr_out::ProutCdb { service_action, scope, pr_type, param_len },
     req.data_out
 ));
 
@@ -84,34 +89,46 @@ pub(crate) fn check(lu: &LogicalUnit, ctx: &Ctx<'_>, cdb: &[u8]) -> Result<(), F
     lu.persistent_reservations().check(&ctx.nexus.initiator_port, cdb)
 }
 
-pub(crate) fn reserve_in(
-    lu: &LogicalUnit,
+/// PERSISTENT RESERVE IN. A shared state is read from the store first (off the command threads).
+pub(crate) async fn reserve_in(
+    lu: &Arc<LogicalUnit>,
     service_action: u8,
     alloc_len: u16,
     data_in: &mut Vec<u8>,
 ) -> Result<(), Failure> {
     let pr = lu.persistent_reservations();
-    let caps =
-        pr_in::Capabilities { ptpl_capable: pr.persistence().is_some(), relative_port: lu.relative_target_port() };
+    let unit = lu.clone();
+    pr.off_runtime(move || unit.persistent_reservations().refresh()).await?;
+    let ptpl_capable = pr.persistence().is_some() || pr.is_shared();
+    let caps = pr_in::Capabilities { ptpl_capable, relative_port: lu.relative_target_port() };
     pr_in::reserve_in(&pr.snapshot(), caps, service_action, alloc_len, data_in)?;
     Ok(())
 }
 
-pub(crate) fn reserve_out(
-    lu: &LogicalUnit,
+/// PERSISTENT RESERVE OUT: the change is computed and committed off the command threads (a shared
+/// state waits for the store and the other servers), then this target's nexuses are told.
+pub(crate) async fn reserve_out(
+    lu: &Arc<LogicalUnit>,
     ctx: &Ctx<'_>,
-    service_action: u8,
-    scope: u8,
-    pr_type: u8,
-    param_len: u32,
+    cdb: pr_out::ProutCdb,
     data_out: &[u8],
 ) -> Result<(), Failure> {
     let pr = lu.persistent_reservations();
-    let cdb = pr_out::ProutCdb { service_action, scope, pr_type, param_len };
-    let me = ctx.nexus.initiator_port.as_str();
-    let aptpl_supported = pr.persistence().is_some();
+    let me = ctx.nexus.initiator_port.clone();
+    let aptpl_supported = pr.persistence().is_some() || pr.is_shared();
     let port = lu.relative_target_port();
-    let outcome = pr.update(|state| pr_out::reserve_out(state, me, &cdb, data_out, aptpl_supported, port))?;
+    // Owned for the worker: a parameter list is a few dozen bytes (SPEC_I_PT's a few KiB at most,
+    // bounded by what the transport accepted).
+    let params = data_out.to_vec();
+    let unit = lu.clone();
+    let outcome = pr
+        .off_runtime(move || {
+            unit.persistent_reservations().update(
+                |state| pr_out::reserve_out(state, &me, &cdb, &params, aptpl_supported, port),
+                |outcome| PrEvents { notices: outcome.notices.clone(), aborted: outcome.aborted.clone() },
+            )
+        })
+        .await?;
     // Unit attentions go to every nexus of each port named, never to the sender's own nexus.
     for nexus in ctx.target.nexuses() {
         if nexus.id == ctx.nexus.id {

@@ -2,10 +2,46 @@
 //! every gateway, derived from the image, and the target port groups the SCSI core reports,
 //! read from the backing store's view of the image's gateway registry.
 
+pub(crate) mod reservations;
+
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState};
 use rtgt_backstore::{Backstore, RbdStore};
-use rtgt_scsi::{AccessState, LunConfig, PortGroup, PortGroups};
+use rtgt_scsi::{AccessState, LogicalUnit, LunConfig, PortGroup, PortGroups, Target, TransferError, TransferFuture};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long SET TARGET PORT GROUPS or `alua_owner=` waits for the new owner: a handoff takes a
+/// flush and two registry writes; a busy cluster may take seconds.
+pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
+/// persistent reservations in the cluster, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
+/// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
+/// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
+/// within a heartbeat.
+pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
+    reservations::attach(store, unit, target, lun)?;
+    if let Some(status) = store.gateway() {
+        let weak = Arc::downgrade(target);
+        status.on_change(Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                t.access_state_changed(lun);
+            }
+        }));
+        let weak = Arc::downgrade(target);
+        status.on_beat(Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                // The unit is in the target once it serves; before that there is nothing to tell.
+                if t.has_lun(lun) {
+                    if let Err(e) = t.reload_lun_size(lun) {
+                        tracing::warn!(lun, "re-reading the image's size failed: {e}");
+                    }
+                }
+            }
+        }));
+    }
+    Ok(())
+}
 
 /// The store's gateway membership, if it is an RBD image with one.
 pub(crate) fn gateway_of(store: &Backstore) -> Option<(&RbdStore, &Arc<GatewayStatus>)> {
@@ -43,6 +79,25 @@ impl PortGroups for GatewayPortGroups {
             LocalState::Standby => AccessState::Standby,
             LocalState::Unavailable => AccessState::Unavailable,
         }
+    }
+
+    fn explicit(&self) -> bool {
+        true
+    }
+
+    fn transfer(&self, group: u16) -> TransferFuture {
+        let status = self.0.clone();
+        Box::pin(async move {
+            let moved = tokio::task::spawn_blocking(move || status.move_ownership(group, OWNERSHIP_MOVE_TIMEOUT)).await;
+            match moved {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    tracing::warn!(group, "SET TARGET PORT GROUPS: {e}");
+                    Err(TransferError::Failed)
+                }
+                Err(_) => Err(TransferError::Failed),
+            }
+        })
     }
 
     fn groups(&self) -> Vec<PortGroup> {
