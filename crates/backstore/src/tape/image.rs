@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a new tape is (tgtimg --op new).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,9 @@ pub struct TapeImage {
     writable: bool,
     /// Filemarks between the beginning of the tape and the position (the logical file identifier).
     files: u64,
+    /// How many times `sync` made the writes durable: which commands flush is part of a drive's
+    /// contract (WRITE FILEMARKS, unbuffered writes), and this is how its tests see it.
+    syncs: AtomicU64,
 }
 
 fn io_at(offset: u64) -> impl FnOnce(io::Error) -> TapeError {
@@ -112,8 +116,17 @@ impl TapeImage {
         if mam.version() != super::format::FORMAT_VERSION {
             return Err(TapeError::NotATape(format!("unknown media format version {:x}", mam.version())));
         }
-        let mut image =
-            TapeImage { file, path: path.to_path_buf(), mam, bot, pos: bot, len, writable: !readonly, files: 0 };
+        let mut image = TapeImage {
+            file,
+            path: path.to_path_buf(),
+            mam,
+            bot,
+            pos: bot,
+            len,
+            writable: !readonly,
+            files: 0,
+            syncs: AtomicU64::new(0),
+        };
         image.rewind()?;
         Ok(image)
     }
@@ -311,6 +324,13 @@ impl TapeImage {
 
     /// Make every write so far durable.
     pub fn sync(&self) -> Result<(), TapeError> {
-        self.file.sync_data().map_err(io_at(0))
+        self.file.sync_data().map_err(io_at(0))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many times the tape was made durable since it was opened.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 }

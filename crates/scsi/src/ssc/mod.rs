@@ -86,4 +86,8 @@ pub(crate) fn residue(requested: u32, actual: u32) -> u64 {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_durability;
+#[cfg(test)]
 mod tests_position;
+#[cfg(test)]
+mod tests_verify;

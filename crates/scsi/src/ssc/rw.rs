@@ -27,11 +27,18 @@ pub(crate) struct Transfer {
     pub fixed: bool,
     pub sili: bool,
     pub length: u32,
+    /// WRITE(6): the length is data-out. READ's is data-in, and VERIFY (BYTCMP 0) moves no data.
+    pub write: bool,
 }
 
 impl Cdb for Transfer {
     fn decode(c: &[u8]) -> Result<Self, Sense> {
-        let t = Transfer { fixed: c[1] & 0x01 != 0, sili: c[0] == 0x08 && c[1] & 0x02 != 0, length: be24(c, 2) };
+        let t = Transfer {
+            fixed: c[1] & 0x01 != 0,
+            sili: c[0] == 0x08 && c[1] & 0x02 != 0,
+            length: be24(c, 2),
+            write: c[0] == 0x0a,
+        };
         if t.fixed && t.sili {
             // SSC-3 7.4: SILI with FIXED is an error.
             return Err(Sense::invalid_cdb_field(1, Some(1)));
@@ -40,10 +47,11 @@ impl Cdb for Transfer {
     }
 
     fn decoded(&self) -> Decoded {
-        match (self.fixed, self.length) {
+        match (self.write, self.fixed, self.length) {
+            (false, _, _) => Decoded::NONE,
             // The fixed-mode length is the unit's block size (`LogicalUnit::block_size`).
-            (true, n) => Decoded::blocks(u64::from(n)),
-            (false, n) => Decoded::params(n),
+            (true, true, n) => Decoded::blocks(u64::from(n)),
+            (true, false, n) => Decoded::params(n),
         }
     }
 }
@@ -233,10 +241,15 @@ impl Cdb for WriteFilemarks {
 }
 
 /// Write the filemarks, then (without IMMED) make everything written so far durable: the point
-/// where backup software knows its file is on tape (SSC-3 7.10). A count of 0 only flushes.
+/// where backup software knows its file is on tape (SSC-3 7.10). A count of 0 only flushes. With
+/// IMMED the marks are written as buffered writes are, made durable by the next flush point.
 fn write_filemarks(lu: &LogicalUnit, c: WriteFilemarks) -> Result<(), Failure> {
     let state = tape(lu)?;
     let mut drive = state.ready()?;
+    if c.immed && !state.buffered() {
+        // SSC-3 7.10: IMMED is valid only in buffered mode.
+        return Err(Sense::invalid_cdb_field(1, Some(0)).into());
+    }
     if c.count > 0 {
         let count = c.count as usize;
         let marks = (0..count).map(|_| None);

@@ -65,6 +65,21 @@ impl Drive {
     pub(super) fn write(&self, data: &[u8]) {
         assert_good(&self.t.run_out(&write6(data.len() as u32), data).0);
     }
+
+    /// How many times the loaded tape was made durable (fdatasync) since it was loaded.
+    pub(super) fn syncs(&self) -> u64 {
+        let drive = self.t.lu.tape().unwrap().drive();
+        drive.image.as_ref().expect("a tape is loaded").syncs()
+    }
+}
+
+/// Short-form READ POSITION: (BOP, first logical object location).
+pub(super) fn position(d: &Drive) -> (bool, u32) {
+    let (r, data) = d.t.run(&[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_good(&r);
+    assert_eq!(data.len(), 20);
+    assert_eq!(data[4..8], data[8..12], "first and last are the same");
+    (data[0] & 0x80 != 0, u32::from_be_bytes(data[4..8].try_into().unwrap()))
 }
 
 #[test]

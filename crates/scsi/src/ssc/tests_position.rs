@@ -9,15 +9,6 @@ fn space(code: u8, count: i32) -> [u8; 6] {
     [0x11, code, c[1], c[2], c[3], 0]
 }
 
-/// Short-form READ POSITION: (BOP, first logical object location).
-fn position(d: &Drive) -> (bool, u32) {
-    let (r, data) = d.t.run(&[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    assert_good(&r);
-    assert_eq!(data.len(), 20);
-    assert_eq!(data[4..8], data[8..12], "first and last are the same");
-    (data[0] & 0x80 != 0, u32::from_be_bytes(data[4..8].try_into().unwrap()))
-}
-
 /// Two files: blocks 0-2 and a filemark (3), blocks 4-5 and a filemark (6), then end of data (7).
 fn two_files() -> Drive {
     let d = drive();

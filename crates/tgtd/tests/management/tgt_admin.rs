@@ -1,6 +1,7 @@
 //! tgt-admin against the real daemon: targets.conf executed, dumped, deleted and executed again
 //! (identical dumps), updates that change only what differs and spare targets with sessions,
-//! mistakes reported with file and line and nothing half-applied, --pretend, --offline/--ready.
+//! mistakes reported with file and line and nothing half-applied, --pretend, --offline/--ready, and
+//! --update bringing back a LUN whose file was missing when tgtd started.
 
 use crate::common;
 
@@ -561,4 +562,56 @@ fn generated_configurations_dump_and_load_back_identically() {
         assert!(out.status.success(), "seed {seed}: {}\n{lines}", common::text(&out));
         assert_eq!(ok(&replay, &["--dump"]), first, "seed {seed}: {lines}");
     }
+}
+
+/// Issue 22 item 1 with targets.conf: a LUN's file is away when tgtd starts (a late mount), so the
+/// restore keeps the LUN as missing. `tgt-admin --update` while the file is still away leaves it so
+/// (the target and the saved LUN stay); once the file exists, `tgt-admin --update` (what `systemctl
+/// reload rtgt` runs) creates the LUN again on it, online and serving the file's blocks.
+#[test]
+fn update_brings_back_a_lun_whose_file_was_missing_at_start() {
+    const IQN: &str = "iqn.2001-04.com.example:late";
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("late.img");
+    let text = format!(
+        "<target {IQN}>\n\tbacking-store {}\n\t<backing-store ->\n\t\tbs-type memory\n\t\tbsopts size=1048576\n\t</backing-store>\n\tinitiator-address ALL\n</target>\n",
+        image.display()
+    );
+    let conf = write(dir.path(), "targets.conf", &text);
+    std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+    ok(&tgtd, &["--execute", "-c", &conf]);
+    std::fs::remove_file(&image).unwrap();
+    let tgtd = tgtd.crash_and_restart(&[]);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains("Online: No (backing store missing:"), "not restored as missing:\n{show}");
+
+    // Still away: the run fails on that LUN, and the target and the missing LUN stay as they were.
+    let out = tgt_admin(&tgtd, &["--update", "ALL", "-c", &conf]);
+    let said = common::text(&out);
+    assert_eq!(out.status.code(), Some(22), "--update without the file: {said}");
+    assert!(said.contains("cannot open") && said.contains("late.img"), "{said}");
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(show.contains(&format!("Target 1: {IQN}\n")), "the target went:\n{show}");
+    assert!(show.contains("        LUN: 1\n") && show.contains("Online: No (backing store missing:"), "{show}");
+    assert!(show.contains("        LUN: 2\n"), "the memory LUN went:\n{show}");
+
+    // The file is made (with other contents than before): --update creates the LUN on it.
+    let contents: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&image, &contents).unwrap();
+    let out = ok(&tgtd, &["--update", "ALL", "-c", &conf]);
+    let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+    assert!(!show.contains("missing") && show.contains("Size: 2 MB"), "{out}\n{show}");
+    assert!(show.contains(&format!("Backing store path: {}", image.display())), "{show}");
+    let mut conn = tgtd.session(IQN, 1, &[1, 2]);
+    let read = conn.read10(1, 8, 8, 512).unwrap();
+    assert_eq!(read.status, 0, "READ(10): {:02x?}", read.sense);
+    assert!(read.data_in == contents[8 * 512..16 * 512], "the LUN does not serve the new file");
+    let write = conn.write10(1, 0, &[0xa5; 512], 512).unwrap();
+    assert_eq!(write.status, 0, "WRITE(10): {:02x?}", write.sense);
+    drop(conn);
+    assert_eq!(std::fs::read(&image).unwrap()[..512], [0xa5; 512]);
+    // Up to date now: a second run has nothing to do.
+    let again = ok(&tgtd, &["--update", "ALL", "-c", &conf]);
+    assert!(again.contains("is up to date"), "{again}");
 }

@@ -295,3 +295,32 @@ fn qemu_img_copies_the_disc_over_iscsi() {
     assert_eq!(copied.len(), image.len(), "the copy's size");
     assert!(copied == image, "the copy differs from the disc");
 }
+
+/// `--op new --device-type cd` whose disc image is missing or empty: refused with a message that
+/// names the file and says what is wrong, a nonzero exit, and no LUN left behind; a disc change to
+/// such a file is refused the same way.
+#[test]
+fn a_missing_or_empty_disc_image_is_refused_at_creation() {
+    let tgtd = Tgtd::start();
+    tgtd.new_target(1, IQN);
+    let missing = tgtd.dir.path().join("no-such.iso");
+    let empty = tgtd.dir.path().join("empty.iso");
+    std::fs::write(&empty, b"").unwrap();
+    for (path, why) in [(&missing, "No such file"), (&empty, "empty")] {
+        let out = tgtd.add_lun(1, 1, &["--device-type", "cd", "--backing-store", path.to_str().unwrap()]);
+        let text = common::text(&out);
+        assert!(!out.status.success(), "a cd on {} was accepted: {text}", path.display());
+        assert!(text.contains(path.to_str().unwrap()) && text.contains(why), "unclear refusal: {text}");
+        let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+        assert!(!show.contains("LUN: 1\n"), "a refused cd left a LUN:\n{show}");
+    }
+    // With a disc in the tray, neither replaces it.
+    let iso = tgtd.dir.path().join("small.iso");
+    std::fs::write(&iso, noise(4 * BLOCK, 0x150)).unwrap();
+    tgtd.add_lun_ok(1, 1, &["--device-type", "cd", "--backing-store", iso.to_str().unwrap()]);
+    for path in [&missing, &empty] {
+        let out = media(&tgtd, path.to_str().unwrap());
+        assert!(!out.status.success(), "media={} accepted: {}", path.display(), common::text(&out));
+    }
+    assert!(lun1_show(&tgtd).contains(&format!("Backing store path: {}", iso.display())));
+}

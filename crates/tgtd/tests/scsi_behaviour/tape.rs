@@ -171,6 +171,11 @@ fn blocks_and_filemarks_read_back_with_a_drives_sense_and_positions() {
     assert_eq!((long.sense[2], long.information()), (0x20, Some(4093)));
     assert_eq!(long.data_in, pattern(3, 4));
     assert!(long.residual.1, "underflow residual for the short block");
+    // VERIFY(6) of the first block moves no data: GOOD with no residual of either kind.
+    rewind(&mut conn);
+    let first = LAYOUT[0].expect("the layout starts with a block") as u32;
+    let verify = conn.scsi(1, &[0x13, 0, 0, (first >> 8) as u8, first as u8, 0], &[], 0).unwrap();
+    assert_eq!((verify.status, verify.residual), (0, (false, false, 0)), "VERIFY(6): {:02x?}", verify.sense);
 
     let show = tgtd.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
     assert!(show.contains("Type: tape") && show.contains("Backing store type: ssc"), "{show}");
