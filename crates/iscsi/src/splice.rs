@@ -11,7 +11,6 @@
 //! This module owns the connection's pipes and the socket calls; the writer decides what goes
 //! where.
 
-use crate::writer::MAX_IOVECS;
 use parking_lot::Mutex;
 use rtgt_scsi::PagePipe;
 use std::io::{self, IoSlice};
@@ -21,6 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
+
+/// iovecs per writev (the kernel's UIO_MAXIOV is 1024): a QD128 batch of small reads, two
+/// iovecs per Data-In (header run, payload), goes out in one call.
+pub(crate) const MAX_IOVECS: usize = 512;
 
 /// Whether connections splice READ data at all (see `set_splice_reads`).
 static SPLICE_READS: AtomicBool = AtomicBool::new(true);

@@ -7,7 +7,7 @@
 use crate::pdu::off;
 use crate::pdu::{pad_len, Bhs, Opcode, RESERVED_TAG};
 use crate::session::Session;
-use crate::splice::{ConnPipe, OutStream, PipePool};
+use crate::splice::{ConnPipe, OutStream, PipePool, MAX_IOVECS};
 use parking_lot::Mutex;
 use std::io::IoSlice;
 use std::sync::Arc;
@@ -21,9 +21,6 @@ pub(crate) use crate::outgoing::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_O
 /// costs us (sense data, inquiry pages and the like stay copied; read data of a block or more goes
 /// from where it lies).
 const COPY_LIMIT: usize = 1024;
-/// iovecs per writev (the kernel's UIO_MAXIOV is 1024): a QD128 batch of small reads, two
-/// iovecs per Data-In (header run, payload), goes out in one call.
-pub(crate) const MAX_IOVECS: usize = 512;
 /// Stop collecting a batch past this many bytes.
 const BATCH_BYTES: usize = 1024 * 1024;
 
