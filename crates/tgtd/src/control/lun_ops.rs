@@ -251,7 +251,8 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
     }
     config.readonly |= store.readonly();
     #[cfg(feature = "rbd")]
-    let groups = crate::rbd_gateway::gateway_of(&store).map(|(_, g)| crate::rbd_gateway::GatewayPortGroups(g.clone()));
+    let groups =
+        crate::rbd_gateway::gateway_of(&store).map(|(_, g)| crate::rbd_gateway::GatewayPortGroups::new(g.clone()));
     let unit = LogicalUnit::new(config, Some(store));
     #[cfg(feature = "rbd")]
     if let Some(groups) = groups {

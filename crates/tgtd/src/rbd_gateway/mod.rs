@@ -2,11 +2,15 @@
 //! every gateway, derived from the image, and the target port groups the SCSI core reports,
 //! read from the backing store's view of the image's gateway registry.
 
+pub(crate) mod forward;
 pub(crate) mod reservations;
 
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState};
 use rtgt_backstore::{Backstore, RbdStore};
-use rtgt_scsi::{AccessState, LogicalUnit, LunConfig, PortGroup, PortGroups, Target, TransferError, TransferFuture};
+use rtgt_scsi::{
+    AccessState, ForwardFuture, ForwardRequest, LogicalUnit, LunConfig, PortGroup, PortGroups, Target, TransferError,
+    TransferFuture,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +26,7 @@ pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
     if let Some(status) = store.gateway() {
+        forward::listen(status, status.portal(), unit, target, lun)?;
         let weak = Arc::downgrade(target);
         status.on_change(Box::new(move || {
             if let Some(t) = weak.upgrade() {
@@ -60,9 +65,18 @@ pub(crate) fn identity(config: &mut LunConfig, store: &RbdStore) {
 }
 
 /// The SCSI core's view of the gateways: one target port group per gateway, numbered by its
-/// `tpg=`, whose one port has the same number as its relative target port identifier.
+/// `tpg=`, whose one port has the same number as its relative target port identifier. The
+/// owner's group is active/optimized; the other live gateways' active/non-optimized, since they
+/// forward to the owner what only it serves (`forward`).
 #[derive(Debug)]
-pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>);
+pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>, Arc<forward::Forwarder>);
+
+impl GatewayPortGroups {
+    pub(crate) fn new(status: Arc<GatewayStatus>) -> Self {
+        let forwarder = forward::Forwarder::new(status.clone());
+        GatewayPortGroups(status, forwarder)
+    }
+}
 
 impl PortGroups for GatewayPortGroups {
     fn relative_port(&self) -> u16 {
@@ -76,8 +90,16 @@ impl PortGroups for GatewayPortGroups {
     fn local_state(&self) -> AccessState {
         match self.0.local_state() {
             LocalState::Active => AccessState::ActiveOptimized,
-            LocalState::Standby => AccessState::Standby,
+            LocalState::Standby => AccessState::ActiveNonOptimized,
             LocalState::Unavailable => AccessState::Unavailable,
+        }
+    }
+
+    fn forward(&self, request: ForwardRequest) -> Option<ForwardFuture> {
+        match self.0.local_state() {
+            LocalState::Active => None,
+            // Unavailable never gets here: the core refused the command by its state.
+            LocalState::Standby | LocalState::Unavailable => Some(self.1.forward(request)),
         }
     }
 
@@ -110,7 +132,7 @@ impl PortGroups for GatewayPortGroups {
                 // A gateway whose lease lapsed cannot be reached for this unit at all.
                 state: match m.state {
                     MemberState::Owner => AccessState::ActiveOptimized,
-                    MemberState::Standby => AccessState::Standby,
+                    MemberState::Standby => AccessState::ActiveNonOptimized,
                     MemberState::Lost => AccessState::Offline,
                 },
                 relative_ports: vec![m.tpg],
