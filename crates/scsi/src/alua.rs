@@ -74,7 +74,7 @@ pub type TransferFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Res
 /// The daemon's answer for a unit's target port groups. Called on the command path: `local_state`
 /// is asked for every command and must not block (an atomic load); `groups` only for REPORT
 /// TARGET PORT GROUPS.
-pub trait PortGroups: Send + Sync + std::fmt::Debug {
+pub trait PortGroups: std::any::Any + Send + Sync + std::fmt::Debug {
     /// The RELATIVE TARGET PORT IDENTIFIER of the port this daemon serves the unit through.
     fn relative_port(&self) -> u16;
     /// The TARGET PORT GROUP of that port.
@@ -99,6 +99,13 @@ pub trait PortGroups: Send + Sync + std::fmt::Debug {
     fn forward(&self, request: ForwardRequest) -> Option<ForwardFuture> {
         let _ = request;
         None
+    }
+    /// The unit was reset through this port (LOGICAL UNIT RESET, a target reset): have every
+    /// other port of the unit do the same to its own nexuses and state (`Target::reset_by_peer`)
+    /// with unit attention `asc`, before this returns, so the reset is complete on every port
+    /// when its function is. May block while the others are told.
+    fn reset_elsewhere(&self, asc: crate::sense::Asc) {
+        let _ = asc;
     }
 }
 

@@ -9,7 +9,9 @@ use crate::alua::{AccessState, ForwardReply, ForwardRequest};
 use crate::cdb::Cdb;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{Lookup, Offer, Request, Run, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK};
+use crate::opcodes::{
+    Lookup, Offer, Request, Run, ANY_PORT, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK,
+};
 use crate::sbc;
 use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, commands, inquiry, report_luns};
@@ -170,10 +172,12 @@ async fn run(
             Origin::Local => {
                 // SPC-4 5.15.2.4: a port group not active processes only the commands its state admits.
                 crate::alua::admits(groups.local_state(), standby_ok, unavailable_ok)?;
-                // What a standby could not serve, a port that does not own the storage sends to
-                // the one that does; what it could serve (inquiry data, reservations kept in
-                // common, port groups) it answers itself.
-                if !standby_ok {
+                // A port that does not own the storage sends the command to the one that does,
+                // unless every port can answer it (inquiry data, port groups, the persistent
+                // reservations kept in common): the owner alone holds the rest of the unit's
+                // state, so a MODE SENSE here meets a RESERVE(6) made there, and a MODE SELECT
+                // here sets the owner's mode pages.
+                if !entry.has(ANY_PORT) {
                     let request = ForwardRequest {
                         initiator_port: ctx.nexus.initiator_port.clone(),
                         relative_port: groups.relative_port(),

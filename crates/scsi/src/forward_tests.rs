@@ -1,10 +1,12 @@
 //! Forwarding on a unit with port groups (`PortGroups::forward`): a port that does not own the
-//! storage answers what a standby may (inquiry data, reservations, port groups) itself, reports its
-//! nexus's unit attention first, and sends everything else to the owner with the originating
-//! initiator port; the owner runs a forwarded command with no unit attention and only while its
-//! group is active/optimized.
+//! storage answers what every port can (inquiry data, persistent reservations, port groups)
+//! itself, reports its nexus's unit attention first, and sends everything else to the owner with
+//! the originating initiator port; the owner runs a forwarded command with no unit attention and
+//! only while its group is active/optimized. A reset through one port is passed to the others
+//! (`PortGroups::reset_elsewhere`).
 
 use crate::alua::{AccessState, ForwardFuture, ForwardReply, ForwardRequest, PortGroup, PortGroups};
+use crate::sense::Asc;
 use crate::test_util::*;
 use crate::ScsiStatus;
 use parking_lot::Mutex;
@@ -16,6 +18,7 @@ struct NonOwner {
     state: AccessState,
     forwards: bool,
     sent: Mutex<Vec<ForwardRequest>>,
+    resets: Mutex<Vec<Asc>>,
 }
 
 impl PortGroups for NonOwner {
@@ -43,11 +46,14 @@ impl PortGroups for NonOwner {
             ForwardReply { status: ScsiStatus::Good, sense: None, data_out_expected: 0, data_in: b"owner".to_vec() };
         Some(Box::pin(std::future::ready(Ok(reply))))
     }
+    fn reset_elsewhere(&self, asc: Asc) {
+        self.resets.lock().push(asc);
+    }
 }
 
 fn non_owner(state: AccessState, forwards: bool) -> (TestLun, Arc<NonOwner>) {
     let t = TestLun::disk(1 << 20);
-    let groups = Arc::new(NonOwner { state, forwards, sent: Mutex::new(Vec::new()) });
+    let groups = Arc::new(NonOwner { state, forwards, sent: Mutex::new(Vec::new()), resets: Mutex::new(Vec::new()) });
     t.lu.set_port_groups(groups.clone()).unwrap();
     (t, groups)
 }
@@ -69,10 +75,22 @@ fn media_access_goes_to_the_owner_with_the_initiator_port() {
         assert_eq!(sent[0].relative_port, 2);
         assert_eq!((sent[1].cdb.as_slice(), sent[1].data_out.as_slice()), (&write[..], &[9u8; 512][..]));
     }
-    // What a standby may process is answered here: INQUIRY, REPORT TARGET PORT GROUPS.
+    // What every port can answer is answered here: INQUIRY, REPORT TARGET PORT GROUPS, REPORT
+    // LUNS, PERSISTENT RESERVE IN (kept in common).
     assert_good(&t.run(&[0x12, 0, 0, 0, 36, 0]).0);
     assert_good(&t.run(&[0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0]).0);
+    assert_good(&t.run(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0]).0);
+    assert_good(&t.run(&[0x5e, 0x00, 0, 0, 0, 0, 0, 0x01, 0, 0]).0);
     assert_eq!(groups.sent.lock().len(), 2);
+    // The rest of the unit's state is the owner's: MODE SENSE and SELECT (mode pages), RESERVE(6)
+    // and TEST UNIT READY go there, so a reservation or a mode page set through any port holds
+    // on all.
+    let mode_sense = [0x1a, 0, 0x3f, 0, 0xff, 0];
+    assert_eq!(t.run(&mode_sense).1, b"owner");
+    assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+    assert_good(&t.run(&[0, 0, 0, 0, 0, 0]).0);
+    assert_eq!(groups.sent.lock().iter().skip(2).map(|r| r.cdb[0]).collect::<Vec<_>>(), [0x1a, 0x16, 0x00]);
+    groups.sent.lock().truncate(2);
     // A unit attention of this nexus is reported here, before anything is forwarded.
     t.target.access_state_changed(t.lun);
     assert_sense(&t.run(&read).0, 0x06, 0x2a, 0x06);
@@ -92,7 +110,12 @@ fn a_port_that_does_not_forward_refuses_as_its_state_says() {
 #[test]
 fn the_owner_runs_forwarded_commands_without_unit_attentions_and_only_while_it_owns() {
     let t = TestLun::disk(1 << 20);
-    let groups = Arc::new(NonOwner { state: AccessState::ActiveOptimized, forwards: false, sent: Mutex::new(vec![]) });
+    let groups = Arc::new(NonOwner {
+        state: AccessState::ActiveOptimized,
+        forwards: false,
+        sent: Mutex::new(vec![]),
+        resets: Mutex::new(vec![]),
+    });
     t.lu.set_port_groups(groups).unwrap();
     let proxy = t.target.add_proxy_nexus("iqn.2024-01.test:i,i,0x1".into());
     t.target.access_state_changed(t.lun);
@@ -110,4 +133,20 @@ fn the_owner_runs_forwarded_commands_without_unit_attentions_and_only_while_it_o
     let r =
         block_on(t2.target.execute_forwarded(&proxy, t2.lun, &[0x28, 0, 0, 0, 0, 4, 0, 0, 1, 0], &[], &mut data_in));
     assert_sense(&r, 0x02, 0x04, 0x0a);
+}
+
+#[test]
+fn a_reset_through_one_port_is_passed_to_the_others_and_not_back() {
+    let (t, groups) = non_owner(AccessState::ActiveNonOptimized, true);
+    t.target.lun_reset(t.lun).unwrap();
+    assert_eq!(*groups.resets.lock(), [Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED]);
+    assert_eq!(t.nexus.unit_attentions.take(t.lun), Some(Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED));
+    t.target.target_reset(crate::ResetKind::Warm);
+    assert_eq!(groups.resets.lock()[1], Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET);
+    // Reset by another port: this port's nexuses get the unit attention, the others are not told.
+    let other = t.target.add_nexus("iqn.2024-01.test:other,i,0x2".into());
+    t.clear_ua(&other);
+    t.target.reset_by_peer(t.lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED).unwrap();
+    assert_eq!(groups.resets.lock().len(), 2);
+    assert_eq!(other.unit_attentions.take(t.lun), Some(Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED));
 }

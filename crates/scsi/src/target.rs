@@ -284,5 +284,11 @@ impl Target {
                 nexus.unit_attentions.add(*lun, asc);
             }
         }
+        // A unit this target shares with other ports (gateways) is reset there too.
+        for (_, unit) in &luns {
+            if let Some(groups) = unit.port_groups() {
+                groups.reset_elsewhere(asc);
+            }
+        }
     }
 }

@@ -4,14 +4,15 @@
 
 pub(crate) mod forward;
 pub(crate) mod reservations;
+pub(crate) mod resets;
 
-use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState};
+use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState, SharedObject};
 use rtgt_backstore::{Backstore, RbdStore};
 use rtgt_scsi::{
-    AccessState, ForwardFuture, ForwardRequest, LogicalUnit, LunConfig, PortGroup, PortGroups, Target, TransferError,
-    TransferFuture,
+    AccessState, Asc, ForwardFuture, ForwardRequest, LogicalUnit, LunConfig, PortGroup, PortGroups, Target,
+    TransferError, TransferFuture,
 };
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How long SET TARGET PORT GROUPS or `alua_owner=` waits for the new owner: a handoff takes a
@@ -19,12 +20,20 @@ use std::time::Duration;
 pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
-/// persistent reservations in the cluster, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
+/// persistent reservations in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
 /// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
 /// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
 /// within a heartbeat.
-pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
+/// `close` drops this gateway's connections to the target (a TARGET COLD RESET through another).
+pub(crate) fn attach(
+    store: &RbdStore,
+    unit: &Arc<LogicalUnit>,
+    target: &Arc<Target>,
+    lun: u64,
+    close: resets::CloseSessions,
+) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
+    resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {
         forward::listen(status, status.portal(), unit, target, lun)?;
         let weak = Arc::downgrade(target);
@@ -68,13 +77,19 @@ pub(crate) fn identity(config: &mut LunConfig, store: &RbdStore) {
 /// `tpg=`, whose one port has the same number as its relative target port identifier. The
 /// owner's group is active/optimized; the other live gateways' active/non-optimized, since they
 /// forward to the owner what only it serves (`forward`).
+/// A reset through this gateway is announced on the unit's shared reset object (`resets`), set
+/// once the unit is attached.
 #[derive(Debug)]
-pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>, Arc<forward::Forwarder>);
+pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>, Arc<forward::Forwarder>, OnceLock<Arc<SharedObject>>);
 
 impl GatewayPortGroups {
     pub(crate) fn new(status: Arc<GatewayStatus>) -> Self {
         let forwarder = forward::Forwarder::new(status.clone());
-        GatewayPortGroups(status, forwarder)
+        GatewayPortGroups(status, forwarder, OnceLock::new())
+    }
+
+    fn set_resets(&self, object: Arc<SharedObject>) {
+        let _ = self.2.set(object);
     }
 }
 
@@ -100,6 +115,12 @@ impl PortGroups for GatewayPortGroups {
             LocalState::Active => None,
             // Unavailable never gets here: the core refused the command by its state.
             LocalState::Standby | LocalState::Unavailable => Some(self.1.forward(request)),
+        }
+    }
+
+    fn reset_elsewhere(&self, asc: Asc) {
+        if let Some(object) = self.2.get() {
+            resets::announce(object, asc);
         }
     }
 
