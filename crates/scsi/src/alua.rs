@@ -38,7 +38,7 @@ impl AccessState {
     }
 
     /// The NOT READY sense a command refused in this state gets (SPC-4 5.15.2.4).
-    pub(crate) fn refusal(self) -> Sense {
+    pub fn refusal(self) -> Sense {
         let asc = match self {
             AccessState::Standby => Asc::TARGET_PORT_IN_STANDBY_STATE,
             AccessState::Transitioning => Asc::ASYMMETRIC_ACCESS_STATE_TRANSITION,
@@ -74,7 +74,7 @@ pub type TransferFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Res
 /// The daemon's answer for a unit's target port groups. Called on the command path: `local_state`
 /// is asked for every command and must not block (an atomic load); `groups` only for REPORT
 /// TARGET PORT GROUPS.
-pub trait PortGroups: Send + Sync + std::fmt::Debug {
+pub trait PortGroups: std::any::Any + Send + Sync + std::fmt::Debug {
     /// The RELATIVE TARGET PORT IDENTIFIER of the port this daemon serves the unit through.
     fn relative_port(&self) -> u16;
     /// The TARGET PORT GROUP of that port.
@@ -92,7 +92,47 @@ pub trait PortGroups: Send + Sync + std::fmt::Debug {
         let _ = group;
         Box::pin(std::future::ready(Err(TransferError::Unsupported)))
     }
+    /// A command this port cannot serve itself (not the owner of the storage) but another port of
+    /// the unit can: `Some` sends it there and completes with that port's answer; `None` means
+    /// this port serves it (or refuses it by its state). Asked once per command, after the
+    /// nexus's unit attention, the CDB's decoding and the state's admission.
+    fn forward(&self, request: ForwardRequest) -> Option<ForwardFuture> {
+        let _ = request;
+        None
+    }
+    /// The unit was reset through this port (LOGICAL UNIT RESET, a target reset): have every
+    /// other port of the unit do the same to its own nexuses and state (`Target::reset_by_peer`)
+    /// with unit attention `asc`, before this returns, so the reset is complete on every port
+    /// when its function is. May block while the others are told.
+    fn reset_elsewhere(&self, asc: crate::sense::Asc) {
+        let _ = asc;
+    }
 }
+
+/// A command sent to the port that serves the storage, for the initiator port that sent it here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRequest {
+    /// The originating initiator port (name and ISID): the nexus the command is run for there.
+    pub initiator_port: String,
+    /// The relative target port it arrived through (this port).
+    pub relative_port: u16,
+    pub cdb: Vec<u8>,
+    pub data_out: Vec<u8>,
+}
+
+/// The other port's answer: status, sense in the unit's format, data-in already cut to the
+/// CDB's allocation length, and the data-out length the CDB called for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardReply {
+    pub status: crate::status::ScsiStatus,
+    pub sense: Option<Vec<u8>>,
+    pub data_out_expected: u32,
+    pub data_in: Vec<u8>,
+}
+
+/// A forwarded command's completion: the answer, or why there is none (the other port could not
+/// be reached, or went away with the command in flight; the command is failed, never replayed).
+pub type ForwardFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<ForwardReply, Sense>> + Send>>;
 
 /// Which commands a state admits, by the row flags `opcodes::STANDBY_OK` and
 /// `opcodes::UNAVAILABLE_OK` (SPC-4 5.15.2.4.4 and 5.15.2.4.5).

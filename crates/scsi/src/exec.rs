@@ -5,10 +5,13 @@
 //! else except for INQUIRY, REPORT LUNS and REQUEST SENSE; then the CDB is decoded (invalid opcode or
 //! field); then a reservation held by another nexus; then NOT READY for media-access commands.
 
+use crate::alua::{AccessState, ForwardReply, ForwardRequest};
 use crate::cdb::Cdb;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{Lookup, Offer, Request, Run, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK};
+use crate::opcodes::{
+    Lookup, Offer, Request, Run, ANY_PORT, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK,
+};
 use crate::sbc;
 use crate::sense::{Asc, Sense, SenseFormat};
 use crate::spc::{self, commands, inquiry, report_luns};
@@ -55,7 +58,27 @@ impl Target {
         let ctx = Ctx { target: self, nexus, lun };
         // A pipe holding bytes already could not tell its data-in from them: not used.
         let pipe = pipe.filter(|p| p.is_empty());
-        execute(&unit, &ctx, cdb, data_out, DataIn { buf: data_in, pipe }).await
+        execute(&unit, &ctx, cdb, data_out, DataIn { buf: data_in, pipe }, Origin::Local).await
+    }
+
+    /// Run one command another port of a multi-port unit forwarded here (see
+    /// `PortGroups::forward`), for the nexus that stands for the originating initiator port. That
+    /// port already reported its nexus's unit attentions, so none is reported here; the command
+    /// is served only while this port's group is active/optimized (the one that owns the storage).
+    pub async fn execute_forwarded(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut Vec<u8>,
+    ) -> TaskResult {
+        data_in.clear();
+        let Some(unit) = self.lun(lun) else {
+            return no_such_lun(self, cdb, data_in);
+        };
+        let ctx = Ctx { target: self, nexus, lun };
+        execute(&unit, &ctx, cdb, data_out, DataIn { buf: data_in, pipe: None }, Origin::Forwarded).await
     }
 }
 
@@ -82,30 +105,54 @@ impl DataIn<'_> {
     }
 }
 
+/// Where a command came from: an initiator of this port, or another port forwarding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Local,
+    Forwarded,
+}
+
 async fn execute(
     lu: &Arc<LogicalUnit>,
     ctx: &Ctx<'_>,
     cdb: &[u8],
     data_out: &[u8],
     mut data_in: DataIn<'_>,
+    origin: Origin,
 ) -> TaskResult {
     let counted = lu.stats().start(cdb.first().copied().unwrap_or(0));
     let mut data_out_expected = 0;
-    let command = run(lu, ctx, cdb, data_out, data_in.buf, data_in.pipe.as_deref_mut(), &mut data_out_expected);
+    let command = run(lu, ctx, cdb, data_out, data_in.buf, data_in.pipe.as_deref_mut(), &mut data_out_expected, origin);
     // A unit deleted while the command is still running (waiting on a slow store) ends the command
     // with the answer the next one would get: the unit is no longer there.
-    let result = match lu.unless_removed(command).await {
-        Some(result) => result,
-        None => Err(Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED).into()),
+    let (result, forwarded) = match lu.unless_removed(command).await {
+        Some(Ok(forwarded)) => (Ok(()), forwarded),
+        Some(Err(failure)) => (Err(failure), None),
+        None => (Err(Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED).into()), None),
     };
-    counted.finish(match &result {
+    counted.finish(match (&result, &forwarded) {
+        // The forwarded command's own outcome (fixed or descriptor sense: the key is in byte 2 or 1).
+        (_, Some(answer)) => match answer.status {
+            ScsiStatus::ReservationConflict => Outcome::ReservationConflict,
+            ScsiStatus::CheckCondition => {
+                let sense = answer.sense.as_deref().unwrap_or(&[]);
+                let key = if sense.first().is_some_and(|b| b & 0x7e == 0x72) { sense.get(1) } else { sense.get(2) };
+                Outcome::CheckCondition { sense_key: key.copied().unwrap_or(0) & 0x0f }
+            }
+            _ => Outcome::Good { bytes: (data_in.len() + data_out.len().min(data_out_expected as usize)) as u64 },
+        },
         // A read's data-in, or the data-out a write took (never more than its CDB asked for).
-        Ok(()) => Outcome::Good { bytes: (data_in.len() + data_out.len().min(data_out_expected as usize)) as u64 },
-        Err(Failure::Sense(sense) | Failure::SenseWithData(sense)) => {
+        (Ok(()), None) => {
+            Outcome::Good { bytes: (data_in.len() + data_out.len().min(data_out_expected as usize)) as u64 }
+        }
+        (Err(Failure::Sense(sense) | Failure::SenseWithData(sense)), None) => {
             Outcome::CheckCondition { sense_key: sense.key as u8 }
         }
-        Err(Failure::ReservationConflict) => Outcome::ReservationConflict,
+        (Err(Failure::ReservationConflict), None) => Outcome::ReservationConflict,
     });
+    if let Some(answer) = forwarded {
+        return answer;
+    }
     if result.is_err() {
         data_in.clear_pipe();
     }
@@ -147,11 +194,13 @@ async fn run(
     data_in: &mut Vec<u8>,
     pipe: Option<&mut PagePipe>,
     data_out_expected: &mut u32,
-) -> Result<(), Failure> {
+    origin: Origin,
+) -> Result<Option<TaskResult>, Failure> {
+    // `Some`: the answer of the port the command was forwarded to, data-in already in `data_in`.
     let device = lu.device_type();
     let ops = crate::dispatch::ops(device);
     let found = ops.commands.lookup(cdb, Offer::of(lu));
-    let reports_ua = !matches!(found, Lookup::Found(e) if e.has(NO_UA));
+    let reports_ua = origin == Origin::Local && !matches!(found, Lookup::Found(e) if e.has(NO_UA));
     if reports_ua {
         if let Some(asc) = ctx.nexus.unit_attentions.take(ctx.lun) {
             return Err(Sense::unit_attention(asc).into());
@@ -164,9 +213,40 @@ async fn run(
     };
     let decoded = entry.decode(cdb)?;
     if let Some(groups) = lu.port_groups() {
-        // SPC-4 5.15.2.4: a port group not active processes only the commands its state admits.
         let unavailable_ok = entry.has(UNAVAILABLE_OK);
-        crate::alua::admits(groups.local_state(), unavailable_ok || entry.has(STANDBY_OK), unavailable_ok)?;
+        let standby_ok = unavailable_ok || entry.has(STANDBY_OK);
+        match origin {
+            Origin::Local => {
+                // SPC-4 5.15.2.4: a port group not active processes only the commands its state admits.
+                crate::alua::admits(groups.local_state(), standby_ok, unavailable_ok)?;
+                // A port that does not own the storage sends the command to the one that does,
+                // unless every port can answer it (inquiry data, port groups, the persistent
+                // reservations kept in common): the owner alone holds the rest of the unit's
+                // state, so a MODE SENSE here meets a RESERVE(6) made there, and a MODE SELECT
+                // here sets the owner's mode pages.
+                if !entry.has(ANY_PORT) {
+                    let request = ForwardRequest {
+                        initiator_port: ctx.nexus.initiator_port.clone(),
+                        relative_port: groups.relative_port(),
+                        cdb: cdb.to_vec(),
+                        data_out: data_out.to_vec(),
+                    };
+                    if let Some(reply) = groups.forward(request) {
+                        let reply = reply.await?;
+                        *data_in = reply.data_in;
+                        *data_out_expected = reply.data_out_expected;
+                        let ForwardReply { status, sense, data_out_expected, .. } = reply;
+                        return Ok(Some(TaskResult { status, sense, data_out_expected }));
+                    }
+                }
+            }
+            // Only the owner serves what another port forwards; one that just stopped owning
+            // answers as in a transition, which the initiator retries.
+            Origin::Forwarded if groups.local_state() != AccessState::ActiveOptimized => {
+                return Err(AccessState::Transitioning.refusal().into());
+            }
+            Origin::Forwarded => {}
+        }
     }
     (ops.admit)(lu, entry)?;
     tracing::trace!(command = entry.name, lun = ctx.lun, nexus = ctx.nexus.id, "execute");
@@ -187,6 +267,7 @@ async fn run(
         Run::Now(handler) => handler(&mut request),
         Run::Io(handler) => handler(&mut request).await,
     }
+    .map(|()| None)
 }
 
 /// A command addressed to a LUN the target does not have (SPC-4 6.6.2, 6.33, SAM-5 5.9.8): INQUIRY
@@ -229,3 +310,7 @@ fn no_such_lun(target: &Target, cdb: &[u8], data_in: &mut Vec<u8>) -> TaskResult
     };
     finish(result, format, 0, data_in)
 }
+
+#[cfg(test)]
+#[path = "forward_tests.rs"]
+mod forward_tests;

@@ -107,7 +107,9 @@ pub mod task_set;
 mod tmf;
 mod unit_attention;
 
-pub use alua::{AccessState, PortGroup, PortGroups, TransferError, TransferFuture};
+pub use alua::{
+    AccessState, ForwardFuture, ForwardReply, ForwardRequest, PortGroup, PortGroups, TransferError, TransferFuture,
+};
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use medium_drive::{DriveResolver, MediumDrive};

@@ -56,6 +56,12 @@ impl Offer {
 /// Byte 1 bits 7-5 may hold the LUN field of SCSI-2 CDBs (obsolete; ignored): mtx still fills
 /// it in a media changer's commands, and libraries (tgt's too) accept it.
 pub(crate) const SCSI2_LUN: u16 = 1 << 11;
+/// Answered by whichever port of a multi-port unit receives it, from what every port holds: the
+/// inquiry data, the port groups, the persistent reservations kept in common. Everything else a
+/// port that does not own the storage sends to the one that does (`alua::PortGroups::forward`),
+/// since the owner holds the rest of the unit's state (RESERVE(6) reservations, mode pages, a
+/// SANITIZE in progress).
+pub(crate) const ANY_PORT: u16 = 1 << 12;
 
 /// One command on its way through a handler: who sent it, its CDB (already checked against the
 /// row's usage data and cut to the row's length), the data-out received and the data-in to fill.

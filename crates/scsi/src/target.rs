@@ -201,6 +201,21 @@ impl Target {
         nexus
     }
 
+    /// Register the nexus that stands, on this port, for an initiator port whose commands another
+    /// port of a unit forwards here (`execute_forwarded`). It starts with no unit attention: the
+    /// originating port reports its own nexus's. Being in the target's list, task management and
+    /// PREEMPT AND ABORT reach its tasks as any nexus's.
+    pub fn add_proxy_nexus(&self, initiator_port: String) -> Arc<Nexus> {
+        let nexus = Arc::new(Nexus {
+            id: self.next_nexus_id.fetch_add(1, Ordering::Relaxed),
+            initiator_port,
+            unit_attentions: UnitAttentions::default(),
+            tasks: TaskSet::default(),
+        });
+        self.nexuses.lock().push(nexus.clone());
+        nexus
+    }
+
     /// The nexus is gone (I_T nexus loss, SAM-5 6.3.4): its tasks still running are aborted, its
     /// reservations and medium removal preventions are released.
     pub fn remove_nexus(&self, nexus: &Nexus) {
@@ -267,6 +282,12 @@ impl Target {
         for nexus in self.nexuses.lock().iter() {
             for (lun, _) in &luns {
                 nexus.unit_attentions.add(*lun, asc);
+            }
+        }
+        // A unit this target shares with other ports (gateways) is reset there too.
+        for (_, unit) in &luns {
+            if let Some(groups) = unit.port_groups() {
+                groups.reset_elsewhere(asc);
             }
         }
     }

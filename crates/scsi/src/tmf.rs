@@ -34,11 +34,22 @@ impl Target {
 
     /// LOGICAL UNIT RESET (SAM-5 7.7): every nexus's tasks on `lun` go, the unit's state is reset
     /// and every nexus gets BUS DEVICE RESET FUNCTION OCCURRED (SAM-5 6.6).
+    /// A unit with several ports (gateways) is reset on every one of them before this returns.
     pub fn lun_reset(&self, lun: u64) -> Result<usize, TmfError> {
+        let aborted = self.reset_by_peer(lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED)?;
+        if let Some(groups) = self.lun(lun).as_ref().and_then(|u| u.port_groups()) {
+            groups.reset_elsewhere(Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        }
+        Ok(aborted)
+    }
+
+    /// Another port of the multi-port unit `lun` was reset (`PortGroups::reset_elsewhere`): the
+    /// same here, for this port's nexuses, with unit attention `asc`, and nothing told onwards.
+    pub fn reset_by_peer(&self, lun: u64, asc: Asc) -> Result<usize, TmfError> {
         let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
         let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Reset)).sum();
         unit.reset();
-        self.unit_attention_all(lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        self.unit_attention_all(lun, asc);
         Ok(aborted)
     }
 

@@ -137,6 +137,51 @@ fn full_conformance_matrix_on_rbd_luns() {
     matrix::run_and_check("rbd", tgtd.portal(), || tgtd.log());
 }
 
+/// The whole matrix with its two URLs on two gateways of the same images: gateway a (the first
+/// URL, and the runs with one URL) owns every unit; gateway b (the second URL of the whole-suite
+/// and PreventAllow runs) forwards media access to a. The multipath and multi-initiator tests
+/// (reservations made through one gateway and checked on the other) cross gateways.
+#[test]
+fn full_conformance_matrix_across_two_gateways() {
+    use cu::matrix::{self, DISK, PARAMS, READONLY, REMOVABLE, SLOW, SLOW_BSOPTS};
+    require("iscsi-test-cu");
+    let conf = conf();
+    let a = Tgtd::start();
+    let b = Tgtd::start();
+    let targets = [(DISK, 128, ""), (REMOVABLE, 128, ""), (READONLY, 128, ""), (SLOW, 64, SLOW_BSOPTS)];
+    for (i, (iqn, mib, opts)) in targets.into_iter().enumerate() {
+        let tid = i as u32 + 1;
+        let opts = if opts.is_empty() { String::new() } else { format!(";{opts}") };
+        let name = image(&conf, mib);
+        // a first: the first gateway up owns the unit.
+        for (tgtd, gw, tpg) in [(&a, "gw-a", 1), (&b, "gw-b", 2)] {
+            let gateway = format!("{opts};gateway={gw};tpg={tpg};portal={}", tgtd.portal());
+            add_rbd_target(tgtd, tid, iqn, &conf, &name, &gateway);
+            let t = tid.to_string();
+            let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", &t, "--lun", "1"];
+            tgtd.tgtadm_ok(&[&update[..], &["--params", PARAMS[i % 3]]].concat());
+        }
+    }
+    // b forwards once it read a's forwarding address (a heartbeat at most) on every unit.
+    let started = Instant::now();
+    for iqn in [DISK, REMOVABLE, READONLY, SLOW] {
+        let mut c = login_at(b.portal(), iqn);
+        while c.scsi(1, &[0; 6], &[], 0).unwrap().status != 0 {
+            assert!(started.elapsed() < Duration::from_secs(15), "b never forwarded for {iqn}\n{}", b.log());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    matrix::run_and_check_across("rbd-gateways", a.portal(), b.portal(), || {
+        format!("{}\n--- b ---\n{}", a.log(), b.log())
+    });
+    // The second URL really went to b: the suite's own initiators logged in there.
+    assert!(
+        b.log().contains("initiator=iqn.2007-10.com.github:sahlberg:libiscsi"),
+        "b saw no suite login\n{}",
+        b.log()
+    );
+}
+
 #[test]
 fn verified_mixed_load_on_an_rbd_lun() {
     let conf = conf();

@@ -8,7 +8,8 @@
 
 use crate::cdb::NoFields;
 use crate::opcodes::{
-    now, op, OpcodeEntry, ALUA_ONLY, FF, LOOKS_ONLY, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK, UNAVAILABLE_OK,
+    now, op, OpcodeEntry, ALUA_ONLY, ANY_PORT, FF, LOOKS_ONLY, MEDIUM, NO_UA, RESERVATION_OK, STANDBY_OK,
+    UNAVAILABLE_OK,
 };
 use crate::spc::{
     inquiry, mode_cdb, persistent_reservation as pr, report_luns, report_target_port_groups as rtpg, request_sense,
@@ -27,14 +28,14 @@ pub(crate) const TEST_UNIT_READY: OpcodeEntry = op!(
 pub(crate) const REQUEST_SENSE: OpcodeEntry = op!(
     "REQUEST SENSE",
     None,
-    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK,
+    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK | ANY_PORT,
     request_sense::REQUEST_SENSE,
     [0x03, 0x01, 0, 0, FF, 0]
 );
 pub(crate) const INQUIRY: OpcodeEntry = op!(
     "INQUIRY",
     None,
-    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK,
+    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK | ANY_PORT,
     inquiry::INQUIRY,
     [0x12, 0x01, FF, FF, FF, 0]
 );
@@ -49,7 +50,7 @@ pub(crate) const MODE_SENSE10: OpcodeEntry =
 pub(crate) const REPORT_LUNS: OpcodeEntry = op!(
     "REPORT LUNS",
     None,
-    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK,
+    NO_UA | RESERVATION_OK | LOOKS_ONLY | UNAVAILABLE_OK | ANY_PORT,
     report_luns::REPORT_LUNS,
     [0xa0, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0]
 );
@@ -57,7 +58,7 @@ pub(crate) const REPORT_LUNS: OpcodeEntry = op!(
 pub(crate) const REPORT_TARGET_PORT_GROUPS: OpcodeEntry = op!(
     "REPORT TARGET PORT GROUPS",
     Some(0x0a),
-    ALUA_ONLY | UNAVAILABLE_OK,
+    ALUA_ONLY | UNAVAILABLE_OK | ANY_PORT,
     rtpg::REPORT_TARGET_PORT_GROUPS,
     [0xa3, 0xea, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
 );
@@ -65,7 +66,7 @@ pub(crate) const REPORT_TARGET_PORT_GROUPS: OpcodeEntry = op!(
 pub(crate) const SET_TARGET_PORT_GROUPS: OpcodeEntry = op!(
     "SET TARGET PORT GROUPS",
     Some(0x0a),
-    ALUA_ONLY | STANDBY_OK,
+    ALUA_ONLY | STANDBY_OK | ANY_PORT,
     super::set_target_port_groups::SET_TARGET_PORT_GROUPS,
     [0xa4, 0x0a, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0]
 );
@@ -96,12 +97,12 @@ pub(crate) const RELEASE10: OpcodeEntry =
 
 macro_rules! pr_in {
     ($name:literal, $sa:literal) => {
-        op!($name, Some($sa), STANDBY_OK, pr::PR_IN, [0x5e, $sa, 0, 0, 0, 0, 0, FF, FF, 0])
+        op!($name, Some($sa), STANDBY_OK | ANY_PORT, pr::PR_IN, [0x5e, $sa, 0, 0, 0, 0, 0, FF, FF, 0])
     };
 }
 macro_rules! pr_out {
     ($name:literal, $sa:literal) => {
-        op!($name, Some($sa), STANDBY_OK, pr::PR_OUT, [0x5f, $sa, FF, 0, 0, FF, FF, FF, FF, 0])
+        op!($name, Some($sa), STANDBY_OK | ANY_PORT, pr::PR_OUT, [0x5f, $sa, FF, 0, 0, FF, FF, FF, FF, 0])
     };
 }
 

@@ -52,7 +52,13 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     if let Some((rbd, _)) = unit.store().and_then(crate::rbd_gateway::gateway_of) {
         // Several gateways: the reservations live in the cluster (the APTPL file is not used),
         // access state changes reach every nexus.
-        crate::rbd_gateway::attach(rbd, &unit, &target.scsi, lun).map_err(invalid)?;
+        let weak = Arc::downgrade(&target);
+        let close = Box::new(move || {
+            if let Some(t) = weak.upgrade() {
+                t.close_sessions();
+            }
+        });
+        crate::rbd_gateway::attach(rbd, &unit, &target.scsi, lun, close).map_err(invalid)?;
     }
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
@@ -251,7 +257,8 @@ pub(crate) fn build_disk(tid: u32, lun: u64, spec: &LunSpec) -> Result<LogicalUn
     }
     config.readonly |= store.readonly();
     #[cfg(feature = "rbd")]
-    let groups = crate::rbd_gateway::gateway_of(&store).map(|(_, g)| crate::rbd_gateway::GatewayPortGroups(g.clone()));
+    let groups =
+        crate::rbd_gateway::gateway_of(&store).map(|(_, g)| crate::rbd_gateway::GatewayPortGroups::new(g.clone()));
     let unit = LogicalUnit::new(config, Some(store));
     #[cfg(feature = "rbd")]
     if let Some(groups) = groups {

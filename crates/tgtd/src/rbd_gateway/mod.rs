@@ -2,12 +2,17 @@
 //! every gateway, derived from the image, and the target port groups the SCSI core reports,
 //! read from the backing store's view of the image's gateway registry.
 
+pub(crate) mod forward;
 pub(crate) mod reservations;
+pub(crate) mod resets;
 
-use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState};
+use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState, SharedObject};
 use rtgt_backstore::{Backstore, RbdStore};
-use rtgt_scsi::{AccessState, LogicalUnit, LunConfig, PortGroup, PortGroups, Target, TransferError, TransferFuture};
-use std::sync::Arc;
+use rtgt_scsi::{
+    AccessState, Asc, ForwardFuture, ForwardRequest, LogicalUnit, LunConfig, PortGroup, PortGroups, Target,
+    TransferError, TransferFuture,
+};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How long SET TARGET PORT GROUPS or `alua_owner=` waits for the new owner: a handoff takes a
@@ -15,13 +20,22 @@ use std::time::Duration;
 pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
-/// persistent reservations in the cluster, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
+/// persistent reservations in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
 /// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
 /// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
 /// within a heartbeat.
-pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
+/// `close` drops this gateway's connections to the target (a TARGET COLD RESET through another).
+pub(crate) fn attach(
+    store: &RbdStore,
+    unit: &Arc<LogicalUnit>,
+    target: &Arc<Target>,
+    lun: u64,
+    close: resets::CloseSessions,
+) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
+    resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {
+        forward::listen(status, status.portal(), unit, target, lun)?;
         let weak = Arc::downgrade(target);
         status.on_change(Box::new(move || {
             if let Some(t) = weak.upgrade() {
@@ -60,9 +74,24 @@ pub(crate) fn identity(config: &mut LunConfig, store: &RbdStore) {
 }
 
 /// The SCSI core's view of the gateways: one target port group per gateway, numbered by its
-/// `tpg=`, whose one port has the same number as its relative target port identifier.
+/// `tpg=`, whose one port has the same number as its relative target port identifier. The
+/// owner's group is active/optimized; the other live gateways' active/non-optimized, since they
+/// forward to the owner what only it serves (`forward`).
+/// A reset through this gateway is announced on the unit's shared reset object (`resets`), set
+/// once the unit is attached.
 #[derive(Debug)]
-pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>);
+pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>, Arc<forward::Forwarder>, OnceLock<Arc<SharedObject>>);
+
+impl GatewayPortGroups {
+    pub(crate) fn new(status: Arc<GatewayStatus>) -> Self {
+        let forwarder = forward::Forwarder::new(status.clone());
+        GatewayPortGroups(status, forwarder, OnceLock::new())
+    }
+
+    fn set_resets(&self, object: Arc<SharedObject>) {
+        let _ = self.2.set(object);
+    }
+}
 
 impl PortGroups for GatewayPortGroups {
     fn relative_port(&self) -> u16 {
@@ -76,8 +105,22 @@ impl PortGroups for GatewayPortGroups {
     fn local_state(&self) -> AccessState {
         match self.0.local_state() {
             LocalState::Active => AccessState::ActiveOptimized,
-            LocalState::Standby => AccessState::Standby,
+            LocalState::Standby => AccessState::ActiveNonOptimized,
             LocalState::Unavailable => AccessState::Unavailable,
+        }
+    }
+
+    fn forward(&self, request: ForwardRequest) -> Option<ForwardFuture> {
+        match self.0.local_state() {
+            LocalState::Active => None,
+            // Unavailable never gets here: the core refused the command by its state.
+            LocalState::Standby | LocalState::Unavailable => Some(self.1.forward(request)),
+        }
+    }
+
+    fn reset_elsewhere(&self, asc: Asc) {
+        if let Some(object) = self.2.get() {
+            resets::announce(object, asc);
         }
     }
 
@@ -110,7 +153,7 @@ impl PortGroups for GatewayPortGroups {
                 // A gateway whose lease lapsed cannot be reached for this unit at all.
                 state: match m.state {
                     MemberState::Owner => AccessState::ActiveOptimized,
-                    MemberState::Standby => AccessState::Standby,
+                    MemberState::Standby => AccessState::ActiveNonOptimized,
                     MemberState::Lost => AccessState::Offline,
                 },
                 relative_ports: vec![m.tpg],

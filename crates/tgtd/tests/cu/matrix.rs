@@ -71,15 +71,60 @@ fn counts(summary: &str) -> BTreeMap<&str, usize> {
 /// kept in a directory the message names. Prints the summary line and the tests that did not
 /// plainly pass; returns the summary line.
 pub fn run_and_check(label: &str, portal: SocketAddr, tgtd_log: impl Fn() -> String) -> String {
+    run_checked(label, portal, None, tgtd_log)
+}
+
+/// The same with the runs that take two URLs (the whole suite on `DISK`, PreventAllow) given
+/// their second URL at `second` (another gateway of the same units): the multipath and
+/// multi-initiator tests then cross gateways. The runner passes one URL twice; a wrapper of
+/// iscsi-test-cu first on its PATH points the second one at `second`.
+#[allow(dead_code)] // Only the rbd test binary has gateways.
+pub fn run_and_check_across(
+    label: &str,
+    portal: SocketAddr,
+    second: SocketAddr,
+    tgtd_log: impl Fn() -> String,
+) -> String {
+    run_checked(label, portal, Some(second), tgtd_log)
+}
+
+/// A directory holding an `iscsi-test-cu` that runs the real one with the second `iscsi://portal/`
+/// URL of its arguments moved to `second`.
+fn second_url_wrapper(dir: &Path, portal: SocketAddr, second: SocketAddr) -> PathBuf {
+    let real = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("iscsi-test-cu")).find(|p| p.is_file()))
+        .expect("iscsi-test-cu on PATH");
+    let shim = dir.join("shim");
+    std::fs::create_dir_all(&shim).unwrap();
+    let script = format!(
+        "#!/usr/bin/env bash\nargs=(); n=0\nfor a in \"$@\"; do\n  case $a in iscsi://{portal}/*) n=$((n+1)); \
+         [ $n -eq 2 ] && a=\"iscsi://{second}/${{a#iscsi://{portal}/}}\";; esac\n  args+=(\"$a\")\ndone\nexec {} \"${{args[@]}}\"\n",
+        real.display()
+    );
+    let path = shim.join("iscsi-test-cu");
+    std::fs::write(&path, script).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+    shim
+}
+
+fn run_checked(label: &str, portal: SocketAddr, second: Option<SocketAddr>, tgtd_log: impl Fn() -> String) -> String {
     let runner = runner(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     let logs = std::env::temp_dir().join(format!("rtgt-conformance-{label}-{}", std::process::id()));
-    let out = Command::new("bash")
-        .arg(&runner)
-        .args([&portal.to_string(), DISK, REMOVABLE, READONLY, "1"])
-        .arg(&logs)
-        .env("SLOW_IQN", SLOW)
-        .output()
-        .expect("run bash");
+    let mut command = Command::new("bash");
+    command.arg(&runner).args([&portal.to_string(), DISK, REMOVABLE, READONLY, "1"]).arg(&logs).env("SLOW_IQN", SLOW);
+    if let Some(second) = second {
+        let shim = second_url_wrapper(
+            &std::env::temp_dir().join(format!("rtgt-cu-shim-{}", std::process::id())),
+            portal,
+            second,
+        );
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let paths = std::iter::once(shim).chain(std::env::split_paths(&path));
+        command.env("PATH", std::env::join_paths(paths).unwrap());
+    }
+    let out = command.output().expect("run bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Straight to stderr, past the test harness's capture: CI shows the verdicts of a passing run.

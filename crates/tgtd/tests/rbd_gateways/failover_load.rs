@@ -55,8 +55,9 @@ fn try_write(c: &mut Connection, chunk: u32, data: &[u8], fua: bool) -> Option<(
     (out.status == 0).then_some(())
 }
 
-/// Retry through the other path until GOOD: NOT READY while it stands by, unit attentions as its
-/// state changes; anything else is a failure of the test.
+/// Retry through the other path until GOOD: NOT READY (ASYMMETRIC ACCESS STATE TRANSITION) while the
+/// owner it forwards to is gone and not yet replaced, unit attentions as its state changes;
+/// anything else is a failure of the test.
 fn write_until_good(c: &mut Connection, chunk: u32, data: &[u8]) {
     let started = Instant::now();
     loop {

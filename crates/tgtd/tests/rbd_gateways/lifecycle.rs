@@ -71,5 +71,5 @@ fn the_gateway_demo_checks_out() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "gateway-demo --check failed:\n{err}");
-    assert_eq!(err.matches("group 1 active/optimized, group 2 standby").count(), 2, "{err}");
+    assert_eq!(err.matches("group 1 active/optimized, group 2 active/non-optimized").count(), 2, "{err}");
 }

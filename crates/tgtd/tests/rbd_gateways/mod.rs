@@ -7,6 +7,7 @@
 
 mod alua;
 mod failover_load;
+mod forwarding;
 mod lifecycle;
 mod reservations;
 
@@ -61,7 +62,7 @@ pub(super) fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
 }
 
 pub(super) const ACTIVE: u8 = 0x0;
-pub(super) const STANDBY: u8 = 0x2;
+pub(super) const NON_OPTIMIZED: u8 = 0x1;
 const OFFLINE: u8 = 0xe;
 
 pub(super) fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
@@ -124,15 +125,15 @@ fn two_gateways_are_one_unit_with_one_owner() {
     assert_eq!(ia[ia.len() - 16..], [0x01, 0x14, 0, 4, 0, 0, 0, 1, 0x01, 0x15, 0, 4, 0, 0, 0, 1]);
     assert_eq!(ib[ib.len() - 16..], [0x01, 0x14, 0, 4, 0, 0, 0, 2, 0x01, 0x15, 0, 4, 0, 0, 0, 2]);
     assert_eq!(vpd(&mut ca, 0x80), vpd(&mut cb, 0x80), "serial number");
-    // Both list both groups: a (first up) owns the unit, b stands by.
-    assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, STANDBY)]);
-    wait_for(3, "a sees b", || groups(&mut ca) == [(1, ACTIVE), (2, STANDBY)]);
-    // I/O through the owner; NOT READY, TARGET PORT IN STANDBY STATE through the other.
+    // Both list both groups: a (first up) owns the unit, b forwards to it (active/non-optimized).
+    assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
+    wait_for(3, "a sees b", || groups(&mut ca) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
+    // I/O through the owner, and through the other path, which forwards it to the owner.
     let data = pattern(5, 4096);
     assert_eq!(write10(&mut ca, 64, &data).status, 0);
     assert_eq!(ca.read10(1, 64, 8, 512).unwrap().data_in, data);
-    assert_eq!(cb.read10(1, 64, 8, 512).unwrap().sense_code(), (0x02, 0x04, 0x0b));
-    assert_eq!(cb.scsi(1, &[0; 6], &[], 0).unwrap().sense_code(), (0x02, 0x04, 0x0b));
+    wait_for(5, "b forwards to a", || cb.scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
+    assert_eq!(cb.read10(1, 64, 8, 512).unwrap().data_in, data);
     // READ CAPACITY answers on both (a multipath layer compares the paths' sizes).
     let cap = |c: &mut Connection| c.scsi(1, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 8).unwrap().data_in;
     assert_eq!(cap(&mut ca), cap(&mut cb));
@@ -148,7 +149,7 @@ fn kill_9_of_the_owner_fails_over_within_15_s_and_a_restart_rejoins_as_standby()
     let mut cb = login_at(b.portal(), IQN);
     let data = pattern(9, 8192);
     assert_eq!(write_fua(&mut ca, 128, &data).status, 0);
-    assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, STANDBY)]);
+    assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     let dir = a.crash();
     let took = wait_for(15, "b reports a offline and owns the unit", || groups(&mut cb) == [(1, OFFLINE), (2, ACTIVE)]);
     eprintln!("failover took {took:?}");
@@ -162,8 +163,8 @@ fn kill_9_of_the_owner_fails_over_within_15_s_and_a_restart_rejoins_as_standby()
     // with its gateway options): standby, and its old fence is lifted.
     let a2 = Tgtd::start_in(dir, &[]);
     let mut ca2 = login_at(a2.portal(), IQN);
-    assert_eq!(groups(&mut ca2), [(1, STANDBY), (2, ACTIVE)]);
-    wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, STANDBY), (2, ACTIVE)]);
+    assert_eq!(groups(&mut ca2), [(1, NON_OPTIMIZED), (2, ACTIVE)]);
+    wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     wait_for(5, "a's old fence lifted", || !registry_keys(&conf, &name).iter().any(|k| k.starts_with("fenced.")));
     // A clean stop of the owner hands over at once; once both stopped, the registry is empty.
     drop(ca2);
@@ -217,13 +218,13 @@ fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_and_the_owner_com
     let mut ca2 = Connection::connect(a.portal()).unwrap();
     ca2.login(INITIATOR, Some(IQN), &[]).unwrap();
     let _ = ca2.scsi(1, &[0; 6], &[], 0);
-    let took = wait_for(15, "a back as standby", || groups(&mut ca2) == [(1, STANDBY), (2, ACTIVE)]);
+    let took = wait_for(15, "a back as standby", || groups(&mut ca2) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     eprintln!("a seen back as standby {took:?} after logging in again");
-    wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, STANDBY), (2, ACTIVE)]);
+    wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     // Asked to, it owns the unit again and serves, with what b acknowledged.
     let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
     b.tgtadm_ok(&[&update[..], &["--params", "alua_owner=1"]].concat());
-    wait_for(5, "a owns the unit again", || groups(&mut ca2) == [(1, ACTIVE), (2, STANDBY)]);
+    wait_for(5, "a owns the unit again", || groups(&mut ca2) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     assert!(read(&mut ca2, 8, 8) == fresh, "a reads what b acknowledged");
     let last = pattern(4, 4096);
     assert_eq!(write10(&mut ca2, 8, &last).status, 0, "{}", a.log());

@@ -25,7 +25,7 @@ fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
 }
 
 fn member(name: &str, tpg: u16, state: MemberState) -> Member {
-    Member { name: name.into(), tpg, state }
+    Member { name: name.into(), tpg, state, forward: String::new() }
 }
 
 #[test]

@@ -209,6 +209,7 @@ impl Membership {
             portal: self.options.portal.clone(),
             addr: self.addr.clone(),
             expires: now_ms() + LEASE.as_millis() as u64,
+            forward: self.status.forward.lock().clone(),
         }
     }
 
@@ -325,6 +326,7 @@ impl Membership {
             .map(|e| Member {
                 name: e.name.clone(),
                 tpg: e.tpg,
+                forward: e.forward.clone(),
                 state: if !e.alive(now) {
                     MemberState::Lost
                 } else if owner_alive && owner == Some(e.name.as_str()) {

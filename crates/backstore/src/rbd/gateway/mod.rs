@@ -81,6 +81,9 @@ pub struct Member {
     pub name: String,
     pub tpg: u16,
     pub state: MemberState,
+    /// Where it takes forwarded commands, `host:port/token`, as its registry entry says (empty:
+    /// nowhere).
+    pub forward: String,
 }
 
 /// Called when any gateway's access state changes, as this one sees it.
@@ -91,6 +94,7 @@ pub type ChangeListener = Box<dyn Fn() + Send + Sync>;
 pub struct GatewayStatus {
     name: String,
     tpg: u16,
+    portal: String,
     local: AtomicU8,
     members: Mutex<Vec<Member>>,
     listener: Mutex<Option<Arc<ChangeListener>>>,
@@ -100,6 +104,8 @@ pub struct GatewayStatus {
     pub(crate) handoff_request: Mutex<Option<u16>>,
     /// Wakes the membership thread.
     wake: Arc<crate::rbd::rados::Wake>,
+    /// Where this gateway takes forwarded commands (`host:port/token`), for its registry entry.
+    pub(crate) forward: Mutex<String>,
 }
 
 impl std::fmt::Debug for GatewayStatus {
@@ -118,12 +124,14 @@ impl GatewayStatus {
         GatewayStatus {
             name: options.name.clone(),
             tpg: options.tpg,
+            portal: options.portal.clone(),
             local: AtomicU8::new(LocalState::Unavailable as u8),
             members: Mutex::new(Vec::new()),
             listener: Mutex::new(None),
             beat_listener: Mutex::new(None),
             handoff_request: Mutex::new(None),
             wake,
+            forward: Mutex::new(String::new()),
         }
     }
 
@@ -152,6 +160,25 @@ impl GatewayStatus {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
+    }
+
+    /// Publish where this gateway takes the commands other gateways forward to it while it owns
+    /// the unit (`host:port/token`), in its registry entry from the next heartbeat on (which this
+    /// hastens). The registry is readable only by the cluster's authenticated clients, which is
+    /// what keeps the token from anyone else.
+    pub fn set_forward(&self, forward: String) {
+        *self.forward.lock() = forward;
+        self.wake.wake();
+    }
+
+    /// The owner's forwarding address (`host:port/token`), when another live gateway owns the
+    /// unit and published one.
+    pub fn owner_forward(&self) -> Option<String> {
+        self.members
+            .lock()
+            .iter()
+            .find(|m| m.state == MemberState::Owner && !m.forward.is_empty())
+            .map(|m| m.forward.clone())
     }
 
     /// Call `listener` whenever this gateway's or another's access state changes (the daemon
@@ -188,6 +215,11 @@ impl GatewayStatus {
 
     pub fn tpg(&self) -> u16 {
         self.tpg
+    }
+
+    /// The `portal=` option: where initiators (and the other gateways) reach this one.
+    pub fn portal(&self) -> &str {
+        &self.portal
     }
 
     pub fn local_state(&self) -> LocalState {

@@ -1,7 +1,8 @@
 //! The gateway registry as stored: one RADOS object per image (`rtgt.gateways.<image id>`, in the
 //! image's pool and namespace) whose omap holds
 //! - `gw.<name>`: a gateway serving the image: `tpg=<group>;portal=<text>;addr=<client>;expires=<ms>`
-//!   (its lease: Unix time in milliseconds, renewed every heartbeat);
+//!   (its lease: Unix time in milliseconds, renewed every heartbeat), and `;fwd=<host:port>/<token>`
+//!   once it listens for commands the other gateways forward to it while it owns the unit;
 //! - `owner`: the one gateway that serves I/O: `name=<name>;addr=<client>;epoch=<n>`, changed only
 //!   by a compare-and-swap on the object's version;
 //! - `fenced.<client>`: `<name>`: a client blocklisted when its gateway lost ownership, removed
@@ -28,6 +29,8 @@ pub(crate) struct Entry {
     pub addr: String,
     /// Lease end, Unix milliseconds.
     pub expires: u64,
+    /// Where it takes forwarded commands, `host:port/token` (empty: nowhere).
+    pub forward: String,
 }
 
 /// Who owns the logical unit.
@@ -61,7 +64,12 @@ impl Entry {
     }
 
     pub(crate) fn value(&self) -> String {
-        format!("tpg={};portal={};addr={};expires={}", self.tpg, self.portal, self.addr, self.expires)
+        let mut value = format!("tpg={};portal={};addr={};expires={}", self.tpg, self.portal, self.addr, self.expires);
+        if !self.forward.is_empty() {
+            value.push_str(";fwd=");
+            value.push_str(&self.forward);
+        }
+        value
     }
 
     fn parse(name: &str, value: &str) -> Option<Entry> {
@@ -72,6 +80,7 @@ impl Entry {
             portal: f.get("portal").unwrap_or(&"").to_string(),
             addr: f.get("addr")?.to_string(),
             expires: f.get("expires")?.parse().ok()?,
+            forward: f.get("fwd").unwrap_or(&"").to_string(),
         })
     }
 
@@ -197,7 +206,14 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, tpg: u16, addr: &str, expires: u64) -> (String, String) {
-        let e = Entry { name: name.into(), tpg, portal: "127.0.0.1:3260".into(), addr: addr.into(), expires };
+        let e = Entry {
+            name: name.into(),
+            tpg,
+            portal: "127.0.0.1:3260".into(),
+            addr: addr.into(),
+            expires,
+            forward: String::new(),
+        };
         (e.key(), e.value())
     }
 

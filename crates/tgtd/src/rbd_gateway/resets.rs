@@ -1,0 +1,93 @@
+//! Resets of a multi-gateway LUN reach every gateway: the logical unit is one, so a LOGICAL UNIT
+//! RESET (or a target reset) through any gateway aborts the unit's tasks, clears its RESERVE(6)
+//! reservation and gives every nexus its unit attention on all of them (SAM-5 6.6, 7.7), before
+//! the function completes. The gateway that was asked announces it through the image's shared
+//! object `rtgt.reset.<image id>` (a counter, bumped by compare-and-swap; the event carries the
+//! unit attention's ASC and ASCQ), and `write_if` returns once every other gateway's watch has
+//! acted on it. A TARGET COLD RESET also drops every connection to the target on every gateway
+//! (RFC 7143 11.5.1): the gateways serve one target, under one name, through their own portals.
+
+use rtgt_backstore::rbd::{SharedObject, SharedUpdate};
+use rtgt_backstore::RbdStore;
+use rtgt_scsi::{Asc, LogicalUnit, Target};
+use std::sync::{Arc, Weak};
+
+/// Compare-and-swap rounds before giving up (each lost round is another gateway's reset).
+const ATTEMPTS: usize = 8;
+
+/// Tell the other gateways of the unit that it was reset here with `asc`. Blocks until they
+/// acknowledged (or the notification timed out); off the runtime's workers when called from one.
+pub(crate) fn announce(object: &SharedObject, asc: Asc) {
+    let tell = || {
+        for _ in 0..ATTEMPTS {
+            let (value, version) = match object.read() {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!("reading the shared reset counter failed: {e}");
+                    return;
+                }
+            };
+            let count = std::str::from_utf8(&value).ok().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+            let next = count.wrapping_add(1).to_string();
+            match object.write_if(version, next.as_bytes(), &[asc.0, asc.1]) {
+                Ok(Some(_)) => return,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!("telling the other gateways of a reset failed: {e}");
+                    return;
+                }
+            }
+        }
+        tracing::warn!("telling the other gateways of a reset: the shared counter kept changing");
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(tell),
+        _ => tell(),
+    }
+}
+
+/// What a cold reset elsewhere does to this gateway's connections to the target.
+pub(crate) type CloseSessions = Box<dyn Fn() + Send + Sync>;
+
+/// Another gateway's reset: the same here. A catch-up after a broken watch carries no event and
+/// resets nothing (a reset is an event, not a state).
+fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &CloseSessions, u: SharedUpdate<'_>) {
+    let [asc, ascq] = u.event else { return };
+    if u.from_self {
+        return;
+    }
+    let (Some(unit), Some(target)) = (unit.upgrade(), target.upgrade()) else { return };
+    // Only while the unit is still this target's LUN `lun`.
+    if !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
+        return;
+    }
+    let asc = Asc(*asc, *ascq);
+    match target.reset_by_peer(lun, asc) {
+        Ok(aborted) => tracing::info!(lun, aborted, "logical unit reset by another gateway"),
+        Err(e) => tracing::warn!(lun, "reset from another gateway: {e:?}"),
+    }
+    if asc == Asc::POWER_ON_OCCURRED {
+        close();
+    }
+}
+
+/// Watch the unit's reset announcements (`unit` being LUN `lun` of `target`), and hand the object
+/// to the unit's port groups, which announce this gateway's resets. `close` drops this gateway's
+/// connections to the target (a cold reset elsewhere).
+pub(crate) fn attach(
+    store: &RbdStore,
+    unit: &Arc<LogicalUnit>,
+    target: &Arc<Target>,
+    lun: u64,
+    close: CloseSessions,
+) -> Result<(), String> {
+    let (weak_unit, weak_target) = (Arc::downgrade(unit), Arc::downgrade(target));
+    let listener = Arc::new(move |u: SharedUpdate<'_>| on_update(&weak_unit, &weak_target, lun, &close, u));
+    let Some(object) = store.share("reset", listener) else { return Ok(()) };
+    let object = object.map_err(|e| format!("opening the shared reset counter: {e}"))?;
+    let groups = unit.port_groups().map(|g| -> &dyn std::any::Any { g.as_ref() });
+    if let Some(groups) = groups.and_then(|g| g.downcast_ref::<super::GatewayPortGroups>()) {
+        groups.set_resets(object);
+    }
+    Ok(())
+}
