@@ -122,7 +122,7 @@ async fn execute(
 ) -> TaskResult {
     let counted = lu.stats().start(cdb.first().copied().unwrap_or(0));
     let mut data_out_expected = 0;
-    let command = run(lu, ctx, cdb, data_out, data_in.buf, data_in.pipe.as_deref_mut(), &mut data_out_expected, origin);
+    let command = run(lu, ctx, cdb, data_out, &mut data_in, &mut data_out_expected, origin);
     // A unit deleted while the command is still running (waiting on a slow store) ends the command
     // with the answer the next one would get: the unit is no longer there.
     let (result, forwarded) = match lu.unless_removed(command).await {
@@ -191,8 +191,7 @@ async fn run(
     ctx: &Ctx<'_>,
     cdb: &[u8],
     data_out: &[u8],
-    data_in: &mut Vec<u8>,
-    pipe: Option<&mut PagePipe>,
+    data_in: &mut DataIn<'_>,
     data_out_expected: &mut u32,
     origin: Origin,
 ) -> Result<Option<TaskResult>, Failure> {
@@ -233,7 +232,7 @@ async fn run(
                     };
                     if let Some(reply) = groups.forward(request) {
                         let reply = reply.await?;
-                        *data_in = reply.data_in;
+                        *data_in.buf = reply.data_in;
                         *data_out_expected = reply.data_out_expected;
                         let ForwardReply { status, sense, data_out_expected, .. } = reply;
                         return Ok(Some(TaskResult { status, sense, data_out_expected }));
@@ -262,6 +261,7 @@ async fn run(
     }
     sbc::check_whole_blocks(lu, &decoded, *data_out_expected, data_out.len())?;
     // `decode` checked that the CDB is at least as long as the row's usage data.
+    let (data_in, pipe) = (&mut *data_in.buf, data_in.pipe.as_deref_mut());
     let mut request = Request { lu, ops, ctx, cdb: &cdb[..entry.usage.len()], data_out, data_in, pipe };
     match entry.run {
         Run::Now(handler) => handler(&mut request),
