@@ -4,6 +4,7 @@ use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
 use rtgt_backstore::{BackstoreError, BackstoreKind, BackstoreSpec, FaultRule, OpenFlags};
+use rtgt_iscsi::IscsiTarget;
 use rtgt_mgmt::{DeviceType, ErrorCode, LunChange, LunOp, LunParam, LunSpec, MgmtError, Reply, StoreKind};
 use rtgt_scsi::{LogicalUnit, LunConfig};
 use std::path::PathBuf;
@@ -48,24 +49,44 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     let unit = Arc::new(build_unit(daemon, tid, lun, spec)?);
     warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
-    #[cfg(feature = "rbd")]
-    if let Some((rbd, _)) = unit.store().and_then(crate::rbd_gateway::gateway_of) {
-        // Several gateways: the reservations live in the cluster (the APTPL file is not used),
-        // access state changes reach every nexus.
-        let weak = Arc::downgrade(&target);
-        let close = Box::new(move || {
-            if let Some(t) = weak.upgrade() {
-                t.close_sessions();
-            }
-        });
-        crate::rbd_gateway::attach(rbd, &unit, &target.scsi, lun, close).map_err(invalid)?;
-    }
+    join_gateways(Some(&target), &target.scsi, &unit, lun)?;
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
     daemon.config.pending.forget(tid, lun);
     // A changer whose library says this LUN's drive holds a cartridge loads it now.
     super::changer_ops::reload_all_changers(daemon);
     Ok(Reply::Done)
+}
+
+/// A multi-gateway RBD unit joins the other gateways before it serves (see
+/// `rbd_gateway::attach`): reservations kept in the cluster (its APTPL file is not used), resets
+/// and access state changes reaching every nexus, the forwarding listener. `iscsi` is the target
+/// whose sessions a TARGET COLD RESET through another gateway closes (a vhost target has none).
+#[cfg(feature = "rbd")]
+fn join_gateways(
+    iscsi: Option<&Arc<IscsiTarget>>,
+    scsi: &Arc<rtgt_scsi::Target>,
+    unit: &Arc<LogicalUnit>,
+    lun: u64,
+) -> Result<(), MgmtError> {
+    let Some((rbd, _)) = unit.store().and_then(crate::rbd_gateway::gateway_of) else { return Ok(()) };
+    let weak = iscsi.map(Arc::downgrade);
+    let close = Box::new(move || {
+        if let Some(t) = weak.as_ref().and_then(|w| w.upgrade()) {
+            t.close_sessions();
+        }
+    });
+    crate::rbd_gateway::attach(rbd, unit, scsi, lun, close).map_err(invalid)
+}
+
+#[cfg(not(feature = "rbd"))]
+fn join_gateways(
+    _iscsi: Option<&Arc<IscsiTarget>>,
+    _scsi: &Arc<rtgt_scsi::Target>,
+    _unit: &Arc<LogicalUnit>,
+    _lun: u64,
+) -> Result<(), MgmtError> {
+    Ok(())
 }
 
 /// The unit `spec` describes: a media changer (which finds its drives through the daemon), or a
@@ -109,7 +130,8 @@ fn warn_if_shared(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) {
 /// Shared by iSCSI and vhost LUNs; the caller tells a vhost guest of the LUN.
 pub(crate) fn retry_pending(
     daemon: &Daemon,
-    target: &rtgt_scsi::Target,
+    iscsi: Option<&Arc<IscsiTarget>>,
+    target: &Arc<rtgt_scsi::Target>,
     lun: u64,
     changes: &[LunChange],
 ) -> Result<Reply, MgmtError> {
@@ -133,6 +155,10 @@ pub(crate) fn retry_pending(
     unit.set_online(true);
     warn_if_shared(daemon, tid, lun, &pending.spec);
     attach_saved_state(daemon, tid, lun, &target.name, &pending.spec, &unit);
+    if let Err(e) = join_gateways(iscsi, target, &unit, lun) {
+        daemon.config.pending.keep(tid, lun, pending.spec, e.to_string());
+        return Err(e);
+    }
     target.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     daemon.config.pending.forget(tid, lun);
     tracing::info!("LUN {lun} of target {tid}: backing store opened, the LUN is back");
@@ -443,7 +469,9 @@ enum Change {
 /// a mistake changes nothing.
 fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Result<Reply, MgmtError> {
     let target = find(daemon, tid)?;
-    let Some(unit) = target.scsi.lun(lun) else { return retry_pending(daemon, &target.scsi, lun, requested) };
+    let Some(unit) = target.scsi.lun(lun) else {
+        return retry_pending(daemon, Some(&target), &target.scsi, lun, requested);
+    };
     if requested.is_empty() {
         return Err(invalid("no parameter given"));
     }

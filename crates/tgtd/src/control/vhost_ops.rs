@@ -183,7 +183,7 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
             let device = find(daemon, tid)?;
             let Some(unit) = device.target().lun(lun) else {
                 // A saved LUN whose store was missing: `online=1` opens it now.
-                let reply = super::lun_ops::retry_pending(daemon, device.target(), lun, &changes)?;
+                let reply = super::lun_ops::retry_pending(daemon, None, device.target(), lun, &changes)?;
                 device.notify(LunEvent::Added(lun));
                 return Ok(reply);
             };

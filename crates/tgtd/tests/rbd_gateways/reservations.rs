@@ -164,3 +164,42 @@ fn a_reservation_waiting_for_a_silent_gateway_stalls_no_other_command() {
     assert!(register_done >= Duration::from_secs(2), "the change did not wait for b: {register_done:?}");
     assert!(read_done + Duration::from_secs(1) < register_done, "the READ waited for the reservation");
 }
+
+/// A gateway whose image was gone when it started keeps the LUN waiting for it; opened later
+/// (`--params online=1`), it joins the other gateways as a LUN created then does: the
+/// registrations made through the owner are in its answers, and its own reach the owner.
+#[test]
+fn a_gateway_lun_opened_after_a_late_image_shares_the_reservations() {
+    let conf = conf();
+    let name = image(&conf, 16);
+    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let dir = b.stop_keeping_dir();
+    let (at, away) = (format!("rbd/{name}"), format!("rbd/{name}-away"));
+    crate::rbd(&conf, &["rename", &at, &away]);
+    let b = crate::common::Tgtd::start_in(dir, &[]);
+    let show = b.tgtadm_ok(&["--lld", "iscsi", "--mode", "target", "--op", "show"]);
+    assert!(show.contains("LUN: 1"), "the LUN waits for its image:\n{show}");
+    crate::rbd(&conf, &["rename", &away, &at]);
+    let a = start_gateway(&conf, &name, "gw-a", 1);
+    b.tgtadm_ok(&[
+        "--lld",
+        "iscsi",
+        "--mode",
+        "logicalunit",
+        "--op",
+        "update",
+        "--tid",
+        "1",
+        "--lun",
+        "1",
+        "--params",
+        "online=1",
+    ]);
+    let mut one = session(a.portal(), I1);
+    let mut two = session(b.portal(), I2);
+    assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);
+    assert_eq!(keys(&mut two).1, vec![0xa1], "{}", b.log());
+    assert_eq!(prout(&mut two, 0, 0, 0, 0xb2, 0).0, GOOD);
+    assert_eq!(keys(&mut one).1, vec![0xa1, 0xb2]);
+    assert_eq!(super::groups(&mut one), [(1, super::ACTIVE), (2, super::NON_OPTIMIZED)]);
+}
