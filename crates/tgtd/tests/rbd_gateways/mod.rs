@@ -2,14 +2,18 @@
 //! two daemons on loopback ports and the shared cluster. One identity on both, both groups
 //! reported with one owner, failover after kill -9 within 15 s with the old owner fenced, a
 //! restarted gateway back as standby, a clean stop leaving the registry empty, no stale write
-//! from a gateway stopped in the middle of a write, that fenced gateway back by itself, and
-//! kill -9 of the owner under a load that retries on the other path (`failover_load`).
+//! from a gateway stopped in the middle of a write, that fenced gateway back by itself,
+//! kill -9 of the owner under a load that retries on the other path (`failover_load`), round
+//! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
+//! WRITE SAME and UNMAP across gateways (`atomicity`).
 
 mod alua;
+mod atomicity;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
 mod reservations;
+mod round_robin;
 
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};
 use crate::common::initiator::{Connection, ScsiOutcome};
