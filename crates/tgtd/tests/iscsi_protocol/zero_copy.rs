@@ -15,9 +15,10 @@ const IQN: &str = "iqn.2026-12.org.rtgt.test:splice";
 const INITIATOR: &str = "iqn.2026-12.org.rtgt.test:splice-initiator";
 const DISK: u64 = 8 << 20;
 
-/// A target whose LUN 1 is a file holding `pattern(DISK, 0x3c)`.
+/// A target whose LUN 1 is a file holding `pattern(DISK, 0x3c)`, on a daemon that splices READs
+/// (`RTGT_SPLICE_READS=on`; they are copied by default).
 fn target() -> (Tgtd, std::path::PathBuf, Vec<u8>) {
-    let tgtd = Tgtd::start();
+    let tgtd = Tgtd::start_in_env(tempfile::tempdir().unwrap(), &[], &[("RTGT_SPLICE_READS", "on")]);
     let image = sparse_image(tgtd.dir.path(), "splice.img", DISK);
     let bytes = pattern(DISK as usize, 0x3c);
     std::fs::write(&image, &bytes).unwrap();
@@ -290,4 +291,31 @@ fn pipes_held_by_answers_never_read_are_given_back_when_the_connection_goes() {
     let mut c = login(&tgtd, 6, &[]);
     let out = c.read10(1, 100, 256, BLOCK as u32).unwrap();
     assert!(out.status == 0 && out.data_in == bytes[100 * BLOCK..356 * BLOCK]);
+}
+
+/// Pipes the daemon has open now.
+fn open_pipes(pid: i32) -> usize {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("pipe:"))
+        .count()
+}
+
+/// Splicing is off unless `RTGT_SPLICE_READS=on` (it lost to copying on loopback, bench/README):
+/// a default daemon answers a 256 KiB READ without a pipe, one told to splice keeps the pipe.
+#[test]
+fn reads_are_copied_unless_splicing_is_asked_for() {
+    let bytes = pattern(DISK as usize, 0x3c);
+    let (spliced, _image, _) = target();
+    let copied = Tgtd::start();
+    let image = sparse_image(copied.dir.path(), "copied.img", DISK);
+    std::fs::write(&image, &bytes).unwrap();
+    copied.add_disk_target(1, IQN, &image);
+    for (tgtd, pipes_wanted) in [(&copied, false), (&spliced, true)] {
+        let base = open_pipes(tgtd.pid());
+        let mut c = login(tgtd, 7, &[]);
+        let out = c.read10(1, 0, 512, BLOCK as u32).unwrap();
+        assert!(out.status == 0 && out.data_in == bytes[..512 * BLOCK]);
+        assert_eq!(open_pipes(tgtd.pid()) > base, pipes_wanted, "pipes {base} -> {}", open_pipes(tgtd.pid()));
+    }
 }

@@ -47,7 +47,9 @@ fn open_fds(pid: i32) -> usize {
 impl Arena {
     pub fn start() -> Arena {
         let timeout = format!("login_timeout={LOGIN_TIMEOUT_SECS}");
-        let tgtd = Tgtd::start_with(&["--iscsi", &timeout]);
+        // Spliced READs on (`RTGT_SPLICE_READS=on`): the attacks meet that path too.
+        let tgtd =
+            Tgtd::start_in_env(tempfile::tempdir().unwrap(), &["--iscsi", &timeout], &[("RTGT_SPLICE_READS", "on")]);
         let image = sparse_image(tgtd.dir.path(), "hostile.img", 128 << 20);
         tgtd.add_disk_target(1, IQN, &image);
         let mut bystander = Connection::connect(tgtd.portal()).unwrap();
