@@ -5,10 +5,12 @@
 //! from a gateway stopped in the middle of a write, that fenced gateway back by itself,
 //! kill -9 of the owner under a load that retries on the other path (`failover_load`), round
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
-//! WRITE SAME and UNMAP across gateways (`atomicity`).
+//! WRITE SAME and UNMAP across gateways (`atomicity`), a gateway cut off from the cluster while
+//! it runs (`cut_off`).
 
 mod alua;
 mod atomicity;
+mod cut_off;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
@@ -26,6 +28,11 @@ pub(super) const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
 /// Target 1 on `tgtd` with LUN 1 on the image as gateway `name` in group `tpg`.
 fn gateway(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16) {
     add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}", tgtd.portal()));
+}
+
+/// The `--bsopts` of gateway `name` in group `tpg` on `tgtd`, as cephx user `id` of `conf`.
+fn gateway_opts(tgtd: &Tgtd, conf: &str, id: &str, name: &str, tpg: u16) -> String {
+    format!("conf={conf};id={id};gateway={name};tpg={tpg};portal={}", tgtd.portal())
 }
 
 pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
@@ -67,7 +74,7 @@ pub(super) fn groups(c: &mut Connection) -> Vec<(u16, u8)> {
 
 pub(super) const ACTIVE: u8 = 0x0;
 pub(super) const NON_OPTIMIZED: u8 = 0x1;
-const OFFLINE: u8 = 0xe;
+pub(super) const OFFLINE: u8 = 0xe;
 
 pub(super) fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
@@ -78,7 +85,7 @@ pub(super) fn wait_for(secs: u64, what: &str, mut check: impl FnMut() -> bool) -
     started.elapsed()
 }
 
-fn image_id(conf: &str, name: &str) -> String {
+pub(super) fn image_id(conf: &str, name: &str) -> String {
     let info = rbd(conf, &["info", "--format", "json", &format!("rbd/{name}")]);
     let at = info.find("\"id\":\"").expect("an id in rbd info") + 6;
     info[at..].split('"').next().unwrap().to_string()
@@ -105,7 +112,7 @@ pub(super) fn read(c: &mut Connection, lba: u32, blocks: u16) -> Vec<u8> {
     out.data_in
 }
 
-fn write10(c: &mut Connection, lba: u32, data: &[u8]) -> ScsiOutcome {
+pub(super) fn write10(c: &mut Connection, lba: u32, data: &[u8]) -> ScsiOutcome {
     c.write10(1, lba, data, 512).unwrap()
 }
 

@@ -203,3 +203,74 @@ fn a_gateway_lun_opened_after_a_late_image_shares_the_reservations() {
     assert_eq!(keys(&mut one).1, vec![0xa1, 0xb2]);
     assert_eq!(super::groups(&mut one), [(1, super::ACTIVE), (2, super::NON_OPTIMIZED)]);
 }
+
+/// A WRITE of `data` at `lba` sent without its data (the session negotiated ImmediateData=No):
+/// returns its ITT and the R2T's Target Transfer Tag, the task waiting for the Data-Out.
+fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -> (u32, u32) {
+    use crate::common::initiator::{lun_field, write_u32, OP_R2T, OP_SCSI_CMD};
+    let itt = c.itt();
+    let mut bhs = [0u8; 48];
+    bhs[0] = OP_SCSI_CMD;
+    bhs[1] = 0x80 | 0x20 | 0x01; // final, write, simple
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, len as u32);
+    write_u32(&mut bhs, 24, c.cmd_sn);
+    write_u32(&mut bhs, 28, c.exp_stat_sn);
+    c.cmd_sn = c.cmd_sn.wrapping_add(1);
+    let blocks = (len / 512) as u16;
+    bhs[32] = 0x2a;
+    bhs[34..38].copy_from_slice(&lba.to_be_bytes());
+    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
+    c.send(&bhs, &[]).unwrap();
+    let r2t = c.recv().expect("an R2T");
+    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
+    (itt, r2t.u32_at(20))
+}
+
+/// SPC-4 5.12.11.2.6 across gateways: initiator 1's PREEMPT AND ABORT through a aborts the task
+/// initiator 2 has waiting for its data on b (no answer, and its data never lands, though with
+/// no reservation left an unregistered initiator may write), and initiator 2 is told why.
+#[test]
+fn preempt_and_abort_through_one_gateway_aborts_a_task_on_the_other() {
+    use std::time::Duration;
+    let conf = conf();
+    let name = image(&conf, 16);
+    let a = start_gateway(&conf, &name, "gw-a", 1);
+    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let mut one = session(a.portal(), I1);
+    let mut two = Connection::connect(b.portal()).unwrap();
+    two.login(I2, Some(IQN), &[("ImmediateData", "No"), ("InitialR2T", "Yes")]).unwrap();
+    let _ = two.scsi(1, &[0; 6], &[], 0).unwrap();
+    assert!(!two.immediate_data);
+    assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);
+    assert_eq!(prout(&mut two, 0, 0, 0, 0xb2, 0).0, GOOD);
+    // Initiator 2's WRITE through b waits for its Data-Out: a task of its nexus on b.
+    let lba = 40;
+    let (itt, ttt) = write_waiting_for_data(&mut two, lba, 4096);
+    // Initiator 1 preempts initiator 2's registration and aborts its tasks (no reservation: the
+    // preempt leaves none, so only the abort can keep initiator 2's write out).
+    assert_eq!(prout(&mut one, 5, WRITE_EXCLUSIVE, 0xa1, 0xb2, 0), (GOOD, (0, 0, 0)));
+    let mine = crate::pattern(31, 4096);
+    assert_eq!(one.write10(1, lba, &mine, 512).unwrap().status, GOOD);
+    // Initiator 2's data comes late: the aborted task takes none of it and answers nothing (TAS 0).
+    two.send_data_out(1, itt, ttt, &crate::pattern(32, 4096), 0).unwrap();
+    two.stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    if let Ok(pdu) = two.recv() {
+        panic!("an answer for the aborted WRITE: {pdu:?}\n{}", b.log());
+    }
+    two.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert!(super::read(&mut one, lba, 8) == mine, "initiator 2's aborted WRITE landed");
+    // Initiator 2 learns why: REGISTRATIONS PREEMPTED and COMMANDS CLEARED BY ANOTHER INITIATOR.
+    let mut told = Vec::new();
+    for _ in 0..4 {
+        let out = two.scsi(1, &[0; 6], &[], 0).unwrap();
+        if out.status == GOOD {
+            break;
+        }
+        told.push(out.sense_code());
+    }
+    told.sort();
+    assert_eq!(told, [(0x06, 0x2a, 0x05), (0x06, 0x2f, 0x00)], "{}", b.log());
+    assert_eq!(keys(&mut two).1, vec![0xa1]);
+}
