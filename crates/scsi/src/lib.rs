@@ -88,6 +88,7 @@ mod exec;
 mod failure;
 pub mod lun;
 pub mod lun_address;
+mod lun_config;
 pub mod medium_drive;
 mod mmc;
 pub mod mode_page;

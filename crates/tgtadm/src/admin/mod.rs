@@ -10,6 +10,7 @@ pub mod command;
 pub mod compare;
 pub mod conf;
 pub mod dump;
+mod isns_spec;
 pub mod plan;
 pub mod run;
 pub mod spec;

@@ -1,5 +1,6 @@
 //! `--mode logicalunit`: add a LUN on a backing store, change its flags, remove it, show it.
 
+use super::lun_gateways::join_gateways;
 use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
@@ -56,37 +57,6 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     // A changer whose library says this LUN's drive holds a cartridge loads it now.
     super::changer_ops::reload_all_changers(daemon);
     Ok(Reply::Done)
-}
-
-/// A multi-gateway RBD unit joins the other gateways before it serves (see
-/// `rbd_gateway::attach`): reservations kept in the cluster (its APTPL file is not used), resets
-/// and access state changes reaching every nexus, the forwarding listener. `iscsi` is the target
-/// whose sessions a TARGET COLD RESET through another gateway closes (a vhost target has none).
-#[cfg(feature = "rbd")]
-fn join_gateways(
-    iscsi: Option<&Arc<IscsiTarget>>,
-    scsi: &Arc<rtgt_scsi::Target>,
-    unit: &Arc<LogicalUnit>,
-    lun: u64,
-) -> Result<(), MgmtError> {
-    let Some((rbd, _)) = unit.store().and_then(crate::rbd_gateway::gateway_of) else { return Ok(()) };
-    let weak = iscsi.map(Arc::downgrade);
-    let close = Box::new(move || {
-        if let Some(t) = weak.as_ref().and_then(|w| w.upgrade()) {
-            t.close_sessions();
-        }
-    });
-    crate::rbd_gateway::attach(rbd, unit, scsi, lun, close).map_err(invalid)
-}
-
-#[cfg(not(feature = "rbd"))]
-fn join_gateways(
-    _iscsi: Option<&Arc<IscsiTarget>>,
-    _scsi: &Arc<rtgt_scsi::Target>,
-    _unit: &Arc<LogicalUnit>,
-    _lun: u64,
-) -> Result<(), MgmtError> {
-    Ok(())
 }
 
 /// The unit `spec` describes: a media changer (which finds its drives through the daemon), or a

@@ -14,6 +14,7 @@ mod advice;
 mod audit;
 mod changer_ops;
 pub(crate) use changer_ops::changer_param;
+mod lun_gateways;
 mod lun_ops;
 mod portal_ops;
 mod session_ops;
