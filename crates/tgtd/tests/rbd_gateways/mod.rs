@@ -5,10 +5,12 @@
 //! from a gateway stopped in the middle of a write, that fenced gateway back by itself,
 //! kill -9 of the owner under a load that retries on the other path (`failover_load`), round
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
-//! WRITE SAME and UNMAP across gateways (`atomicity`).
+//! WRITE SAME and UNMAP across gateways (`atomicity`), and Linux dm-multipath in a QEMU guest over
+//! both gateways, through kill -9 of the owner (`dm_multipath`).
 
 mod alua;
 mod atomicity;
+mod dm_multipath;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
