@@ -46,6 +46,7 @@ fn linux_dm_multipath_uses_both_gateways_and_fails_over_after_kill_9_of_the_owne
         "RTGT-MPATH-LL: mpatha (",
         "hwhandler='1 alua'",
         &format!("RTGT-MPATH-GROUPS: {dev_a} prio 50 active, {dev_b} prio 10 enabled"),
+        &format!("RTGT-MPATH-PRIO: alua on {dev_a} and {dev_b}"),
         "RTGT-MPATH-IO: 8 MiB through the map",
         &format!("RTGT-MPATH-PATH-FAILED: {dev_a} after "),
         "RTGT-MPATH-FAILOVER: ",
