@@ -6,11 +6,13 @@
 //! kill -9 of the owner under a load that retries on the other path (`failover_load`), round
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
 //! WRITE SAME and UNMAP across gateways (`atomicity`), a gateway cut off from the cluster while
-//! it runs (`cut_off`).
+//! it runs (`cut_off`), and Linux dm-multipath in a QEMU guest over both gateways, through kill -9
+//! of the owner (`dm_multipath`).
 
 mod alua;
 mod atomicity;
 mod cut_off;
+mod dm_multipath;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
