@@ -4,20 +4,13 @@
 //! advertise the same nonzero MAXIMUM COMPARE AND WRITE LENGTH. WRITE SAME(16) and UNMAP through
 //! the non-owner are what the owner then reads: the pattern, and zeros where LBPRZ says so.
 
-use super::{groups, start_gateway, vpd, wait_for, ACTIVE, IQN, NON_OPTIMIZED};
+use super::{groups, session, start_gateway, vpd, wait_for, ACTIVE, NON_OPTIMIZED};
 use crate::common::initiator::Connection;
 use crate::{conf, image, pattern};
 use std::time::{Duration, Instant};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:caw-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:caw-two";
-
-fn session(portal: std::net::SocketAddr, initiator: &str) -> Connection {
-    let mut c = Connection::connect(portal).unwrap();
-    c.login(initiator, Some(IQN), &[]).unwrap();
-    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
-    c
-}
 
 /// The counter's block: the count, then bytes derived from it, so a torn or stale block cannot
 /// pass for a count.

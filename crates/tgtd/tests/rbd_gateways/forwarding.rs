@@ -5,19 +5,12 @@
 //! belongs to the nexus that sent it), and the owner's group is active/optimized, the other
 //! active/non-optimized.
 
-use super::{groups, start_gateway, wait_for, ACTIVE, IQN, NON_OPTIMIZED};
+use super::{groups, session, start_gateway, wait_for, ACTIVE, NON_OPTIMIZED};
 use crate::common::initiator::Connection;
 use crate::{conf, image, pattern};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:fwd-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:fwd-two";
-
-fn session(portal: std::net::SocketAddr, initiator: &str) -> Connection {
-    let mut c = Connection::connect(portal).unwrap();
-    c.login(initiator, Some(IQN), &[]).unwrap();
-    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
-    c
-}
 
 /// PERSISTENT RESERVE OUT with a basic parameter list: the status.
 fn prout(c: &mut Connection, sa: u8, pr_type: u8, key: u64, sark: u64) -> u8 {

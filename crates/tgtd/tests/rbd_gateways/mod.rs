@@ -43,6 +43,14 @@ pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tg
     tgtd
 }
 
+/// A session of `initiator` with the gateways' target at `portal`, its power-on unit attention taken.
+pub(super) fn session(portal: std::net::SocketAddr, initiator: &str) -> Connection {
+    let mut c = Connection::connect(portal).unwrap();
+    c.login(initiator, Some(IQN), &[]).unwrap();
+    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
+    c
+}
+
 fn vpd(c: &mut Connection, page: u8) -> Vec<u8> {
     let out = c.scsi(1, &[0x12, 0x01, page, 0x01, 0x00, 0], &[], 256).unwrap();
     assert_eq!(out.status, 0, "VPD {page:#x}: {:x?}", out.sense);

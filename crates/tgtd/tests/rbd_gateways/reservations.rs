@@ -4,19 +4,12 @@
 //! with it), and a PERSISTENT RESERVE OUT waiting for a gateway that does not answer stalls no
 //! other command.
 
-use super::{start_gateway, IQN};
+use super::{session, start_gateway, IQN};
 use crate::common::initiator::Connection;
 use crate::{conf, image};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:pr-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:pr-two";
-
-fn session(portal: std::net::SocketAddr, initiator: &str) -> Connection {
-    let mut c = Connection::connect(portal).unwrap();
-    c.login(initiator, Some(IQN), &[]).unwrap();
-    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
-    c
-}
 
 /// PERSISTENT RESERVE OUT: (status, sense key/ASC/ASCQ).
 fn prout(c: &mut Connection, sa: u8, pr_type: u8, key: u64, sark: u64, flags: u8) -> (u8, (u8, u8, u8)) {
