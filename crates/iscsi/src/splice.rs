@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 
 /// iovecs per writev (the kernel's UIO_MAXIOV is 1024): a QD128 batch of small reads, two
 /// iovecs per Data-In (header run, payload), goes out in one call.
-pub(crate) const MAX_IOVECS: usize = 512;
+const MAX_IOVECS: usize = 512;
 
 /// Whether connections splice READ data at all (see `set_splice_reads`).
 static SPLICE_READS: AtomicBool = AtomicBool::new(false);
@@ -140,27 +140,21 @@ impl PipePool {
 /// Send `parts` whole with sendmsg; `more` (MSG_MORE) when spliced data follows at once, so the
 /// header and its data leave in the same segments.
 pub(crate) async fn send_all(sock: &TcpStream, parts: &[&[u8]], more: bool) -> io::Result<()> {
-    let mut idx = 0;
-    let mut skip = 0;
+    let mut at = PartsCursor::default();
     loop {
         // Empty parts (and the ends of parts already sent) take nothing.
-        while idx < parts.len() && parts[idx].len() == skip {
-            idx += 1;
-            skip = 0;
+        while at.idx < parts.len() && parts[at.idx].len() == at.skip {
+            at.idx += 1;
+            at.skip = 0;
         }
-        if idx == parts.len() {
+        if at.idx == parts.len() {
             return Ok(());
         }
-        let iov: Vec<IoSlice<'_>> = parts[idx..]
-            .iter()
-            .take(MAX_IOVECS)
-            .enumerate()
-            .map(|(i, p)| IoSlice::new(if i == 0 { &p[skip..] } else { p }))
-            .collect();
-        let last_call = idx + iov.len() == parts.len();
+        let iov = at.slices(parts);
+        let last_call = at.idx + iov.len() == parts.len();
         let flags = libc::MSG_NOSIGNAL | if more || !last_call { libc::MSG_MORE } else { 0 };
         let fd = sock.as_raw_fd();
-        let mut n = io_when_writable(sock, || {
+        let n = io_when_writable(sock, || {
             // SAFETY: an all-zero msghdr is valid (no name, no control data).
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             // IoSlice is ABI compatible with iovec on Unix (std's guarantee); each points into a
@@ -175,20 +169,46 @@ pub(crate) async fn send_all(sock: &TcpStream, parts: &[&[u8]], more: bool) -> i
             Ok(n as usize)
         })
         .await?;
+        at.advance(parts, n)?;
+    }
+}
+
+/// How far a vectored write over `parts` has got: the part it stands in, and the bytes of that
+/// part already written. Shared by the writer's writev and `send_all`'s sendmsg.
+#[derive(Default)]
+pub(crate) struct PartsCursor {
+    pub(crate) idx: usize,
+    pub(crate) skip: usize,
+}
+
+impl PartsCursor {
+    /// The parts from here, at most `MAX_IOVECS` of them, the first without what was written.
+    pub(crate) fn slices<'a>(&self, parts: &[&'a [u8]]) -> Vec<IoSlice<'a>> {
+        parts[self.idx..]
+            .iter()
+            .take(MAX_IOVECS)
+            .enumerate()
+            .map(|(i, p)| IoSlice::new(if i == 0 { &p[self.skip..] } else { p }))
+            .collect()
+    }
+
+    /// Move past the `n` bytes one call wrote; a call that wrote nothing is an error.
+    pub(crate) fn advance(&mut self, parts: &[&[u8]], mut n: usize) -> io::Result<()> {
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        while idx < parts.len() && n > 0 {
-            let left = parts[idx].len() - skip;
+        while self.idx < parts.len() && n > 0 {
+            let left = parts[self.idx].len() - self.skip;
             if n >= left {
                 n -= left;
-                idx += 1;
-                skip = 0;
+                self.idx += 1;
+                self.skip = 0;
             } else {
-                skip += n;
+                self.skip += n;
                 n = 0;
             }
         }
+        Ok(())
     }
 }
 

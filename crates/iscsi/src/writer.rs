@@ -7,9 +7,8 @@
 use crate::pdu::off;
 use crate::pdu::{pad_len, Bhs, Opcode, RESERVED_TAG};
 use crate::session::Session;
-use crate::splice::{ConnPipe, OutStream, PipePool, MAX_IOVECS};
+use crate::splice::{ConnPipe, OutStream, PartsCursor, PipePool};
 use parking_lot::Mutex;
-use std::io::IoSlice;
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -388,33 +387,13 @@ async fn write_spliced(
 
 /// Write every part, in as few `writev` calls as the socket allows.
 async fn write_all_vectored<W: AsyncWrite + Unpin>(sock: &mut W, parts: &[&[u8]]) -> std::io::Result<()> {
-    let mut idx = 0;
-    let mut skip = 0;
-    while idx < parts.len() {
-        if parts.len() - idx == 1 {
-            return sock.write_all(&parts[idx][skip..]).await;
+    let mut at = PartsCursor::default();
+    while at.idx < parts.len() {
+        if parts.len() - at.idx == 1 {
+            return sock.write_all(&parts[at.idx][at.skip..]).await;
         }
-        let slices: Vec<IoSlice<'_>> = parts[idx..]
-            .iter()
-            .take(MAX_IOVECS)
-            .enumerate()
-            .map(|(i, p)| IoSlice::new(if i == 0 { &p[skip..] } else { p }))
-            .collect();
-        let mut n = sock.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while idx < parts.len() && n > 0 {
-            let left = parts[idx].len() - skip;
-            if n >= left {
-                n -= left;
-                idx += 1;
-                skip = 0;
-            } else {
-                skip += n;
-                n = 0;
-            }
-        }
+        let n = sock.write_vectored(&at.slices(parts)).await?;
+        at.advance(parts, n)?;
     }
     Ok(())
 }
