@@ -178,6 +178,14 @@ impl Tgtd {
         self.tgtadm(&args)
     }
 
+    /// `tgtadm --mode logicalunit --op update --params PARAMS` on LUN `lun` of target `tid`; the
+    /// output, to check refusals too.
+    pub fn update_lun(&self, tid: u32, lun: u64, params: &str) -> Output {
+        let (tid, lun) = (tid.to_string(), lun.to_string());
+        let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", &tid, "--lun", &lun];
+        self.tgtadm(&[&update[..], &["--params", params]].concat())
+    }
+
     /// A logged-in session to `iqn` (`isid_tail` tells sessions apart) whose pending unit
     /// attentions on `luns` are consumed with TEST UNIT READY.
     pub fn session(&self, iqn: &str, isid_tail: u8, luns: &[u64]) -> initiator::Connection {

@@ -174,20 +174,8 @@ fn a_gateway_lun_opened_after_a_late_image_shares_the_reservations() {
     assert!(show.contains("LUN: 1"), "the LUN waits for its image:\n{show}");
     crate::rbd(&conf, &["rename", &away, &at]);
     let a = start_gateway(&conf, &name, "gw-a", 1);
-    b.tgtadm_ok(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "update",
-        "--tid",
-        "1",
-        "--lun",
-        "1",
-        "--params",
-        "online=1",
-    ]);
+    let out = b.update_lun(1, 1, "online=1");
+    assert!(out.status.success(), "online=1: {}", crate::common::text(&out));
     let mut one = session(a.portal(), I1);
     let mut two = session(b.portal(), I2);
     assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);

@@ -76,21 +76,7 @@ fn assert_serves(conn: &mut Connection, image: &[u8]) {
 
 /// `tgtadm --op update --params media=VALUE` on LUN 1 of target 1.
 fn media(tgtd: &Tgtd, value: &str) -> std::process::Output {
-    let params = format!("media={value}");
-    tgtd.tgtadm(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "update",
-        "--tid",
-        "1",
-        "--lun",
-        "1",
-        "--params",
-        &params,
-    ])
+    tgtd.update_lun(1, 1, &format!("media={value}"))
 }
 
 /// The show text of LUN 1 (up to the next LUN or the account list).
@@ -191,20 +177,7 @@ fn disc_changes_reach_the_initiator_and_respect_prevention() {
     assert!(!media(&tgtd, "none,online=0").status.success());
     assert!(lun1_show(&tgtd).contains("Online: Yes"), "a refused update took the LUN offline");
     // force=1 needs a disc change to force.
-    let alone = tgtd.tgtadm(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "logicalunit",
-        "--op",
-        "update",
-        "--tid",
-        "1",
-        "--lun",
-        "1",
-        "--params",
-        "force=1",
-    ]);
+    let alone = tgtd.update_lun(1, 1, "force=1");
     assert!(!alone.status.success() && common::text(&alone).contains("media="), "{}", common::text(&alone));
     // Forced: the disc changes under the lock, the initiator is told, and its prevention stays.
     assert!(media(&tgtd, &format!("{},force=1", iso.display())).status.success(), "a forced change");
