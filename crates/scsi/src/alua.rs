@@ -107,6 +107,11 @@ pub trait PortGroups: std::any::Any + Send + Sync + std::fmt::Debug {
     fn reset_elsewhere(&self, asc: crate::sense::Asc) {
         let _ = asc;
     }
+    /// CLEAR TASK SET through this port (SAM-5 7.4; TST 000b, so the unit has one task set on
+    /// all its ports): have every other port abort its nexuses' tasks on the unit and tell them
+    /// COMMANDS CLEARED BY ANOTHER INITIATOR (`Target::task_set_cleared_by_peer`), before this
+    /// returns, so the set is clear on every port when the function completes. May block.
+    fn clear_task_set_elsewhere(&self) {}
 }
 
 /// A command sent to the port that serves the storage, for the initiator port that sent it here.

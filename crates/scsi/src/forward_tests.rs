@@ -3,7 +3,7 @@
 //! itself, reports its nexus's unit attention first, and sends everything else to the owner with
 //! the originating initiator port; the owner runs a forwarded command with no unit attention and
 //! only while its group is active/optimized. A reset through one port is passed to the others
-//! (`PortGroups::reset_elsewhere`).
+//! (`PortGroups::reset_elsewhere`), and so is a CLEAR TASK SET (`PortGroups::clear_task_set_elsewhere`).
 
 use crate::alua::{AccessState, ForwardFuture, ForwardReply, ForwardRequest, PortGroup, PortGroups};
 use crate::sense::Asc;
@@ -19,6 +19,9 @@ struct NonOwner {
     forwards: bool,
     sent: Mutex<Vec<ForwardRequest>>,
     resets: Mutex<Vec<Asc>>,
+    /// At each CLEAR TASK SET passed on: how many tasks `watched` still had then.
+    clears: Mutex<Vec<usize>>,
+    watched: Mutex<Option<Arc<crate::Nexus>>>,
 }
 
 impl PortGroups for NonOwner {
@@ -49,11 +52,28 @@ impl PortGroups for NonOwner {
     fn reset_elsewhere(&self, asc: Asc) {
         self.resets.lock().push(asc);
     }
+    fn clear_task_set_elsewhere(&self) {
+        let running = self.watched.lock().as_ref().map_or(0, |n| n.tasks().len());
+        self.clears.lock().push(running);
+    }
+}
+
+impl NonOwner {
+    fn new(state: AccessState, forwards: bool) -> Arc<Self> {
+        Arc::new(NonOwner {
+            state,
+            forwards,
+            sent: Mutex::new(Vec::new()),
+            resets: Mutex::new(Vec::new()),
+            clears: Mutex::new(Vec::new()),
+            watched: Mutex::new(None),
+        })
+    }
 }
 
 fn non_owner(state: AccessState, forwards: bool) -> (TestLun, Arc<NonOwner>) {
     let t = TestLun::disk(1 << 20);
-    let groups = Arc::new(NonOwner { state, forwards, sent: Mutex::new(Vec::new()), resets: Mutex::new(Vec::new()) });
+    let groups = NonOwner::new(state, forwards);
     t.lu.set_port_groups(groups.clone()).unwrap();
     (t, groups)
 }
@@ -110,12 +130,7 @@ fn a_port_that_does_not_forward_refuses_as_its_state_says() {
 #[test]
 fn the_owner_runs_forwarded_commands_without_unit_attentions_and_only_while_it_owns() {
     let t = TestLun::disk(1 << 20);
-    let groups = Arc::new(NonOwner {
-        state: AccessState::ActiveOptimized,
-        forwards: false,
-        sent: Mutex::new(vec![]),
-        resets: Mutex::new(vec![]),
-    });
+    let groups = NonOwner::new(AccessState::ActiveOptimized, false);
     t.lu.set_port_groups(groups).unwrap();
     let proxy = t.target.add_proxy_nexus("iqn.2024-01.test:i,i,0x1".into());
     t.target.access_state_changed(t.lun);
@@ -149,4 +164,42 @@ fn a_reset_through_one_port_is_passed_to_the_others_and_not_back() {
     t.target.reset_by_peer(t.lun, Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED).unwrap();
     assert_eq!(groups.resets.lock().len(), 2);
     assert_eq!(other.unit_attentions.take(t.lun), Some(Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED));
+}
+
+#[test]
+fn a_clear_task_set_through_one_port_is_passed_to_the_others_and_not_back() {
+    use crate::task_set::tests::Recorder;
+    use crate::AbortCause;
+    // Through a non-owner: its own tasks go first, then the others are told.
+    let (t, groups) = non_owner(AccessState::ActiveNonOptimized, true);
+    let other = t.target.add_nexus("iqn.2024-01.test:other,i,0x2".into());
+    t.clear_ua(&other);
+    *groups.watched.lock() = Some(other.clone());
+    let theirs = Recorder::start(&other, 7, t.lun);
+    assert_eq!(t.target.clear_task_set(&t.nexus, t.lun), Ok(1));
+    assert_eq!(theirs.aborted(), Some(AbortCause::Aborted));
+    assert_eq!(*groups.clears.lock(), [0], "told after its own tasks went");
+    assert_eq!(other.unit_attentions.take(t.lun), Some(Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR));
+    assert_eq!(t.nexus.unit_attentions.take(t.lun), None);
+    // Cleared through another port: every nexus here loses its tasks on the unit and is told,
+    // the asking nexus being elsewhere; nothing goes back.
+    let mine = Recorder::start(&t.nexus, 8, t.lun);
+    let theirs = Recorder::start(&other, 9, t.lun);
+    assert_eq!(t.target.task_set_cleared_by_peer(t.lun), Ok(2));
+    assert_eq!((mine.aborted(), theirs.aborted()), (Some(AbortCause::Aborted), Some(AbortCause::Aborted)));
+    assert_eq!(t.nexus.unit_attentions.take(t.lun), Some(Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR));
+    assert_eq!(other.unit_attentions.take(t.lun), Some(Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR));
+    assert_eq!(groups.clears.lock().len(), 1);
+    assert_eq!(t.target.task_set_cleared_by_peer(4), Err(crate::TmfError::NoSuchLun));
+    // Through the owner: the others are told first, while its own tasks (the ones they forwarded
+    // to it among them) still run.
+    let t = TestLun::disk(1 << 20);
+    let groups = NonOwner::new(AccessState::ActiveOptimized, false);
+    t.lu.set_port_groups(groups.clone()).unwrap();
+    let proxy = t.target.add_proxy_nexus("iqn.2024-01.test:i,i,0x1".into());
+    *groups.watched.lock() = Some(proxy.clone());
+    let forwarded = Recorder::start(&proxy, 1, t.lun);
+    assert_eq!(t.target.clear_task_set(&t.nexus, t.lun), Ok(1));
+    assert_eq!(*groups.clears.lock(), [1], "told before its own tasks went");
+    assert_eq!(forwarded.aborted(), Some(AbortCause::Aborted));
 }

@@ -2,6 +2,7 @@
 //! set (`task_set`) and reset units and unit attentions through the target. PERSISTENT RESERVE OUT
 //! with PREEMPT AND ABORT ends the preempted nexuses' tasks here too.
 
+use crate::alua::AccessState;
 use crate::sense::Asc;
 use crate::target::{Nexus, ResetKind, Target, TmfError};
 use crate::task_set::AbortCause;
@@ -25,10 +26,33 @@ impl Target {
 
     /// CLEAR TASK SET (SAM-5 7.4): with TST 000b (one task set for all nexuses) every nexus's
     /// tasks on `lun` go; the other nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR.
+    /// A unit with several ports (gateways) has its set cleared on every one of them before this
+    /// returns. The port that serves the storage clears last: the others have then ended, without
+    /// an answer, the tasks they had forwarded to it, which ended there first would be answered
+    /// to their initiators as failed forwards (NOT READY) rather than not at all.
     pub fn clear_task_set(&self, nexus: &Nexus, lun: u64) -> Result<usize, TmfError> {
-        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        let groups = unit.port_groups();
+        let owner = groups.is_some_and(|g| g.local_state() == AccessState::ActiveOptimized);
+        if let Some(groups) = groups.filter(|_| owner) {
+            groups.clear_task_set_elsewhere();
+        }
         let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Aborted)).sum();
         self.unit_attention_others(nexus, lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
+        if let Some(groups) = groups.filter(|_| !owner) {
+            groups.clear_task_set_elsewhere();
+        }
+        Ok(aborted)
+    }
+
+    /// Another port of the multi-port unit `lun` cleared the unit's task set
+    /// (`PortGroups::clear_task_set_elsewhere`): every nexus's tasks on `lun` here go, and every
+    /// nexus here is told COMMANDS CLEARED BY ANOTHER INITIATOR (the nexus that asked is on the
+    /// other port); nothing is told onwards.
+    pub fn task_set_cleared_by_peer(&self, lun: u64) -> Result<usize, TmfError> {
+        self.lun(lun).ok_or(TmfError::NoSuchLun)?;
+        let aborted = self.nexuses().iter().map(|n| n.tasks.abort_lun(lun, AbortCause::Aborted)).sum();
+        self.unit_attention_all(lun, Asc::COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
         Ok(aborted)
     }
 

@@ -18,8 +18,8 @@
 //! connection; a non-owner keeps idle connections for reuse and opens more as commands overlap.
 //! A command whose connection fails, or whose owner dies with it in flight, is failed back to the
 //! initiator with NOT READY, ASYMMETRIC ACCESS STATE TRANSITION (which it retries), never replayed.
-//! Aborting a forwarded command (ABORT TASK, LUN reset, PREEMPT AND ABORT on this gateway) drops
-//! its connection: the reply is never read. On the owner, the command runs as a task of the proxy
+//! Aborting a forwarded command (ABORT TASK, CLEAR TASK SET, LUN reset, PREEMPT AND ABORT on this
+//! gateway) drops its connection: the reply is never read. On the owner, the command runs as a task of the proxy
 //! nexus for that initiator port, so task management and PREEMPT AND ABORT there abort it too.
 
 use parking_lot::Mutex;

@@ -77,8 +77,8 @@ pub(crate) fn identity(config: &mut LunConfig, store: &RbdStore) {
 /// `tpg=`, whose one port has the same number as its relative target port identifier. The
 /// owner's group is active/optimized; the other live gateways' active/non-optimized, since they
 /// forward to the owner what only it serves (`forward`).
-/// A reset through this gateway is announced on the unit's shared reset object (`resets`), set
-/// once the unit is attached.
+/// A reset or CLEAR TASK SET through this gateway is announced on the unit's shared reset object
+/// (`resets`), set once the unit is attached.
 #[derive(Debug)]
 pub(crate) struct GatewayPortGroups(pub Arc<GatewayStatus>, Arc<forward::Forwarder>, OnceLock<Arc<SharedObject>>);
 
@@ -120,7 +120,13 @@ impl PortGroups for GatewayPortGroups {
 
     fn reset_elsewhere(&self, asc: Asc) {
         if let Some(object) = self.2.get() {
-            resets::announce(object, asc);
+            resets::announce(object, resets::Event::Reset(asc));
+        }
+    }
+
+    fn clear_task_set_elsewhere(&self) {
+        if let Some(object) = self.2.get() {
+            resets::announce(object, resets::Event::TaskSetCleared);
         }
     }
 

@@ -2,22 +2,59 @@
 //! RESET (or a target reset) through any gateway aborts the unit's tasks, clears its RESERVE(6)
 //! reservation and gives every nexus its unit attention on all of them (SAM-5 6.6, 7.7), before
 //! the function completes. The gateway that was asked announces it through the image's shared
-//! object `rtgt.reset.<image id>` (a counter, bumped by compare-and-swap; the event carries the
-//! unit attention's ASC and ASCQ), and `write_if` returns once every other gateway's watch has
-//! acted on it. A TARGET COLD RESET also drops every connection to the target on every gateway
-//! (RFC 7143 11.5.1): the gateways serve one target, under one name, through their own portals.
+//! object `rtgt.reset.<image id>` (a counter, bumped by compare-and-swap; the event says what
+//! happened, `Event`), and `write_if` returns once every other gateway's watch has acted on it.
+//! A TARGET COLD RESET also drops every connection to the target on every gateway (RFC 7143
+//! 11.5.1): the gateways serve one target, under one name, through their own portals.
+//! A CLEAR TASK SET travels the same way: the unit has one task set (TST 000b), so every
+//! gateway aborts its nexuses' tasks on the unit and tells them COMMANDS CLEARED BY ANOTHER
+//! INITIATOR (SAM-5 7.4) before the function completes.
 
 use rtgt_backstore::rbd::{SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{Asc, LogicalUnit, Target};
 use std::sync::{Arc, Weak};
 
+/// What a gateway announces on the unit's reset object, as the notification's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The unit was reset, with this unit attention: two bytes, ASC and ASCQ (the form gateways
+    /// have always sent).
+    Reset(Asc),
+    /// The unit's task set was cleared: one byte, `CLEAR_TASK_SET` (which a gateway that knows
+    /// only resets ignores, as any event not two bytes long).
+    TaskSetCleared,
+}
+
+/// The byte of `Event::TaskSetCleared`: CLEAR TASK SET's function code (SAM-5 7.4, RFC 7143 11.5.1).
+const CLEAR_TASK_SET: u8 = 4;
+
+impl Event {
+    fn encode(self) -> Vec<u8> {
+        match self {
+            Event::Reset(asc) => vec![asc.0, asc.1],
+            Event::TaskSetCleared => vec![CLEAR_TASK_SET],
+        }
+    }
+
+    /// None for a notification that carries no event (a catch-up after a broken watch) or one
+    /// this gateway does not know.
+    fn decode(bytes: &[u8]) -> Option<Event> {
+        match *bytes {
+            [asc, ascq] => Some(Event::Reset(Asc(asc, ascq))),
+            [CLEAR_TASK_SET] => Some(Event::TaskSetCleared),
+            _ => None,
+        }
+    }
+}
+
 /// Compare-and-swap rounds before giving up (each lost round is another gateway's reset).
 const ATTEMPTS: usize = 8;
 
-/// Tell the other gateways of the unit that it was reset here with `asc`. Blocks until they
-/// acknowledged (or the notification timed out); off the runtime's workers when called from one.
-pub(crate) fn announce(object: &SharedObject, asc: Asc) {
+/// Tell the other gateways of the unit what happened to it here. Blocks until they acknowledged
+/// (or the notification timed out); off the runtime's workers when called from one.
+pub(crate) fn announce(object: &SharedObject, event: Event) {
+    let bytes = event.encode();
     let tell = || {
         for _ in 0..ATTEMPTS {
             let (value, version) = match object.read() {
@@ -29,16 +66,16 @@ pub(crate) fn announce(object: &SharedObject, asc: Asc) {
             };
             let count = std::str::from_utf8(&value).ok().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
             let next = count.wrapping_add(1).to_string();
-            match object.write_if(version, next.as_bytes(), &[asc.0, asc.1]) {
+            match object.write_if(version, next.as_bytes(), &bytes) {
                 Ok(Some(_)) => return,
                 Ok(None) => continue,
                 Err(e) => {
-                    tracing::warn!("telling the other gateways of a reset failed: {e}");
+                    tracing::warn!("telling the other gateways of {event:?} failed: {e}");
                     return;
                 }
             }
         }
-        tracing::warn!("telling the other gateways of a reset: the shared counter kept changing");
+        tracing::warn!("telling the other gateways of {event:?}: the shared counter kept changing");
     };
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(tell),
@@ -49,10 +86,10 @@ pub(crate) fn announce(object: &SharedObject, asc: Asc) {
 /// What a cold reset elsewhere does to this gateway's connections to the target.
 pub(crate) type CloseSessions = Box<dyn Fn() + Send + Sync>;
 
-/// Another gateway's reset: the same here. A catch-up after a broken watch carries no event and
-/// resets nothing (a reset is an event, not a state).
+/// Another gateway's reset or CLEAR TASK SET: the same here. A catch-up after a broken watch
+/// carries no event and does nothing (a reset is an event, not a state).
 fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &CloseSessions, u: SharedUpdate<'_>) {
-    let [asc, ascq] = u.event else { return };
+    let Some(event) = Event::decode(u.event) else { return };
     if u.from_self {
         return;
     }
@@ -61,13 +98,20 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
     if !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
         return;
     }
-    let asc = Asc(*asc, *ascq);
-    match target.reset_by_peer(lun, asc) {
-        Ok(aborted) => tracing::info!(lun, aborted, "logical unit reset by another gateway"),
-        Err(e) => tracing::warn!(lun, "reset from another gateway: {e:?}"),
-    }
-    if asc == Asc::POWER_ON_OCCURRED {
-        close();
+    match event {
+        Event::Reset(asc) => {
+            match target.reset_by_peer(lun, asc) {
+                Ok(aborted) => tracing::info!(lun, aborted, "logical unit reset by another gateway"),
+                Err(e) => tracing::warn!(lun, "reset from another gateway: {e:?}"),
+            }
+            if asc == Asc::POWER_ON_OCCURRED {
+                close();
+            }
+        }
+        Event::TaskSetCleared => match target.task_set_cleared_by_peer(lun) {
+            Ok(aborted) => tracing::info!(lun, aborted, "task set cleared by another gateway"),
+            Err(e) => tracing::warn!(lun, "CLEAR TASK SET from another gateway: {e:?}"),
+        },
     }
 }
 
@@ -90,4 +134,22 @@ pub(crate) fn attach(
         groups.set_resets(object);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_and_resets_keep_their_two_bytes() {
+        let reset = Event::Reset(Asc::BUS_DEVICE_RESET_FUNCTION_OCCURRED);
+        assert_eq!(reset.encode(), [0x29, 0x03]);
+        assert_eq!(Event::TaskSetCleared.encode(), [4]);
+        for e in [reset, Event::Reset(Asc::POWER_ON_OCCURRED), Event::TaskSetCleared] {
+            assert_eq!(Event::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(Event::decode(&[]), None);
+        assert_eq!(Event::decode(&[9]), None);
+        assert_eq!(Event::decode(&[1, 2, 3]), None);
+    }
 }

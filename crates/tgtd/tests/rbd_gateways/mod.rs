@@ -5,12 +5,14 @@
 //! from a gateway stopped in the middle of a write, that fenced gateway back by itself,
 //! kill -9 of the owner under a load that retries on the other path (`failover_load`), round
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
-//! WRITE SAME and UNMAP across gateways (`atomicity`), a gateway cut off from the cluster while
+//! WRITE SAME and UNMAP across gateways (`atomicity`), CLEAR TASK SET through either gateway
+//! ending the other's tasks (`clear_task_set`), a gateway cut off from the cluster while
 //! it runs (`cut_off`), and Linux dm-multipath in a QEMU guest over both gateways, through kill -9
 //! of the owner (`dm_multipath`).
 
 mod alua;
 mod atomicity;
+mod clear_task_set;
 mod cut_off;
 mod dm_multipath;
 mod failover_load;
@@ -124,6 +126,30 @@ pub(super) fn read(c: &mut Connection, lba: u32, blocks: u16) -> Vec<u8> {
 
 pub(super) fn write10(c: &mut Connection, lba: u32, data: &[u8]) -> ScsiOutcome {
     c.write10(1, lba, data, 512).unwrap()
+}
+
+/// A WRITE of `data` at `lba` sent without its data (the session negotiated ImmediateData=No):
+/// returns its ITT and the R2T's Target Transfer Tag, the task waiting for the Data-Out.
+pub(super) fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -> (u32, u32) {
+    use crate::common::initiator::{lun_field, write_u32, OP_R2T, OP_SCSI_CMD};
+    let itt = c.itt();
+    let mut bhs = [0u8; 48];
+    bhs[0] = OP_SCSI_CMD;
+    bhs[1] = 0x80 | 0x20 | 0x01; // final, write, simple
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, len as u32);
+    write_u32(&mut bhs, 24, c.cmd_sn);
+    write_u32(&mut bhs, 28, c.exp_stat_sn);
+    c.cmd_sn = c.cmd_sn.wrapping_add(1);
+    let blocks = (len / 512) as u16;
+    bhs[32] = 0x2a;
+    bhs[34..38].copy_from_slice(&lba.to_be_bytes());
+    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
+    c.send(&bhs, &[]).unwrap();
+    let r2t = c.recv().expect("an R2T");
+    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
+    (itt, r2t.u32_at(20))
 }
 
 #[test]

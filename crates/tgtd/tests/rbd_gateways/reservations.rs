@@ -4,7 +4,7 @@
 //! with it), and a PERSISTENT RESERVE OUT waiting for a gateway that does not answer stalls no
 //! other command.
 
-use super::{session, start_gateway, IQN};
+use super::{session, start_gateway, write_waiting_for_data, IQN};
 use crate::common::initiator::Connection;
 use crate::{conf, image};
 
@@ -183,30 +183,6 @@ fn a_gateway_lun_opened_after_a_late_image_shares_the_reservations() {
     assert_eq!(prout(&mut two, 0, 0, 0, 0xb2, 0).0, GOOD);
     assert_eq!(keys(&mut one).1, vec![0xa1, 0xb2]);
     assert_eq!(super::groups(&mut one), [(1, super::ACTIVE), (2, super::NON_OPTIMIZED)]);
-}
-
-/// A WRITE of `data` at `lba` sent without its data (the session negotiated ImmediateData=No):
-/// returns its ITT and the R2T's Target Transfer Tag, the task waiting for the Data-Out.
-fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -> (u32, u32) {
-    use crate::common::initiator::{lun_field, write_u32, OP_R2T, OP_SCSI_CMD};
-    let itt = c.itt();
-    let mut bhs = [0u8; 48];
-    bhs[0] = OP_SCSI_CMD;
-    bhs[1] = 0x80 | 0x20 | 0x01; // final, write, simple
-    bhs[8..16].copy_from_slice(&lun_field(1));
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, len as u32);
-    write_u32(&mut bhs, 24, c.cmd_sn);
-    write_u32(&mut bhs, 28, c.exp_stat_sn);
-    c.cmd_sn = c.cmd_sn.wrapping_add(1);
-    let blocks = (len / 512) as u16;
-    bhs[32] = 0x2a;
-    bhs[34..38].copy_from_slice(&lba.to_be_bytes());
-    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
-    c.send(&bhs, &[]).unwrap();
-    let r2t = c.recv().expect("an R2T");
-    assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
-    (itt, r2t.u32_at(20))
 }
 
 /// SPC-4 5.12.11.2.6 across gateways: initiator 1's PREEMPT AND ABORT through a aborts the task
