@@ -12,6 +12,7 @@
 //! never blocks and never calls back into librbd except to release the completion.
 
 use super::ffi;
+use super::in_flight::Admitted;
 use parking_lot::Mutex;
 use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
@@ -77,6 +78,10 @@ pub(crate) struct Request {
     /// Where librbd stores COMPARE AND WRITE's mismatch offset.
     mismatch: UnsafeCell<u64>,
     pool: Arc<BufferPool>,
+    /// The request's share of librados' throttles (`in_flight`), given back when both the future
+    /// and librbd's callback are done with the request: a future dropped early does not free it
+    /// while librbd still works on the request.
+    admitted: Mutex<Option<Admitted>>,
 }
 
 // SAFETY: the cells are accessed from Rust only by the request's owner before submission (no other
@@ -102,7 +107,13 @@ impl Request {
             data2: UnsafeCell::new(data2),
             mismatch: UnsafeCell::new(0),
             pool: pool.clone(),
+            admitted: Mutex::new(None),
         })
+    }
+
+    /// Keep `admitted` until the request is gone.
+    pub(crate) fn hold(&self, admitted: Option<Admitted>) {
+        *self.admitted.lock() = admitted;
     }
 
     /// A request with a zeroed `len`-byte buffer.

@@ -2,7 +2,7 @@
 //! a LUN is created (on the management thread, never on a runtime worker).
 
 use super::ffi;
-use super::options::{ImagePath, Key, RbdOptions, DEFAULT_TIMEOUT_SECS};
+use super::options::{Dispatch, ImagePath, Key, RbdOptions, DEFAULT_TIMEOUT_SECS};
 use crate::BackstoreError;
 use std::ffi::{c_char, c_int, CString};
 use std::io;
@@ -85,8 +85,50 @@ impl Image {
         Some(s.to_string_lossy().into_owned())
     }
 
+    /// A setting as librbd applies it to this image: the image's own override (once it is open),
+    /// else the client configuration.
+    pub(crate) fn effective(&self, name: &str) -> Option<String> {
+        self.image_override(name).or_else(|| self.conf_get(name))
+    }
+
+    /// Whether librbd's cache makes a request wait for room in the thread that submits it:
+    /// write-back and write-through caching go through librbd's object cacher, which waits there
+    /// when too much is dirty or in flight; write-around (librbd's default policy) queues instead.
+    pub(crate) fn cache_waits_in_submitter(&self) -> bool {
+        let enabled = self.effective("rbd_cache");
+        let policy = self.effective("rbd_cache_policy");
+        enabled.as_deref() != Some("false") && matches!(policy.as_deref(), Some("writeback" | "writethrough"))
+    }
+
+    /// Whether librbd starts requests in the submitting thread (`rbd_non_blocking_aio` false,
+    /// ours or the administrator's).
+    pub(crate) fn dispatches_inline(&self) -> bool {
+        self.effective("rbd_non_blocking_aio").as_deref() == Some("false")
+    }
+
+    /// A numeric setting as librbd applies it, or `default`.
+    pub(crate) fn effective_u64(&self, name: &str, default: u64) -> u64 {
+        self.effective(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    }
+
+    /// The size of the pieces librbd splits a request into (one object operation each): the
+    /// stripe unit, which is the object size unless the image uses fancy striping.
+    pub(crate) fn stripe_unit(&self) -> Result<u64, io::Error> {
+        let mut unit = 0u64;
+        // SAFETY: live image, out-pointer to a local.
+        let r = unsafe { ffi::rbd_get_stripe_unit(self.handle, &mut unit) };
+        if r < 0 {
+            return Err(errno(i64::from(r)));
+        }
+        Ok(unit)
+    }
+
     /// A per-image configuration override (`rbd config image set`), stored as image metadata.
+    /// None before the image is open.
     pub(crate) fn image_override(&self, name: &str) -> Option<String> {
+        if self.handle.is_null() {
+            return None;
+        }
         let key = cstring(&format!("conf_{name}")).ok()?;
         let mut buf = [0 as c_char; 128];
         let mut len = buf.len();
@@ -127,6 +169,11 @@ impl Image {
         image.set_timeouts(path, opts.timeout)?;
         if let Some(cache) = opts.cache {
             image.conf_set(path, "rbd_cache", if cache { "true" } else { "false" })?;
+        }
+        // The image's own overrides are checked once it is open (`RbdStore::open` reopens queued
+        // if they turn on a cache that waits in the submitting thread).
+        if opts.dispatch == Dispatch::Inline && !image.cache_waits_in_submitter() {
+            image.conf_set(path, "rbd_non_blocking_aio", "false")?;
         }
         // SAFETY: live, configured handle.
         let r = unsafe { ffi::rados_connect(image.cluster) };

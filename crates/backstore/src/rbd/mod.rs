@@ -3,7 +3,9 @@
 //! Layout: `ffi` declares the C functions, `options` parses the image path and `--bsopts`,
 //! `image` connects and opens (blocking, done once per LUN), `aio` turns a librbd completion
 //! into a future, `op_stats` counts each librbd call's latency and errors for /metrics. Every I/O here is submitted with an rbd_aio_* call and awaited; no runtime thread
-//! ever waits for the cluster.
+//! ever waits for the cluster. librbd starts each request in the submitting thread
+//! (`dispatch=inline`, see `options::Dispatch`) and `in_flight` keeps librados' throttles from
+//! ever making that thread wait.
 //!
 //! Durability: librbd's cache (on by default) acknowledges writes before any OSD has them, so a
 //! FUA write is followed by rbd_aio_flush, and SYNCHRONIZE CACHE is rbd_aio_flush. With the
@@ -24,6 +26,7 @@ mod aio;
 mod ffi;
 mod gateway;
 mod image;
+mod in_flight;
 pub mod op_stats;
 mod options;
 mod rados;
@@ -34,11 +37,12 @@ mod tests;
 pub use gateway::{
     GatewayOptions, GatewayStatus, Listener, LocalState, Member, MemberState, SharedObject, SharedUpdate,
 };
-pub use options::{ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
+pub use options::{Dispatch, ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
 
 use crate::{check_range, BackstoreError, BlockStore, ErrorKind};
 use aio::{submit, BufferPool, Request};
 use image::{errno, Image};
+use in_flight::{Admitted, InFlight};
 use op_stats::{RbdOp, RbdOpStats};
 use slot::ImageSlot;
 use std::ffi::c_char;
@@ -77,6 +81,9 @@ pub struct RbdStore {
     readonly: bool,
     volatile_cache: bool,
     pool: Arc<BufferPool>,
+    /// Admission to librados' throttles, when librbd dispatches in the submitting thread (boxed:
+    /// the enum of stores stays small).
+    in_flight: Option<Box<InFlight>>,
     /// Latency and errors of every librbd call, for /metrics (boxed: the enum of stores stays small).
     op_stats: Box<RbdOpStats>,
 }
@@ -106,9 +113,18 @@ impl RbdStore {
     /// Blocks for up to the connection timeout: call it off the async runtime.
     pub fn open(path: &str, options: &str, readonly: bool) -> Result<RbdStore, BackstoreError> {
         let path = ImagePath::parse(path)?;
-        let opts = RbdOptions::parse(options)?;
+        let mut opts = RbdOptions::parse(options)?;
         let readonly = readonly || path.snapshot.is_some();
-        let image = Image::open(&path, &opts, readonly)?;
+        let mut image = Image::open(&path, &opts, readonly)?;
+        if opts.dispatch == Dispatch::Inline && image.cache_waits_in_submitter() {
+            // The image's own settings turn on a cache that waits in the submitting thread: let
+            // librbd's thread do that waiting (closing blocks; this runs off the runtime).
+            tracing::info!(image = %path, "librbd's cache policy waits in the caller: requests dispatched queued");
+            opts.dispatch = Dispatch::Queued;
+            drop(image);
+            image = Image::open(&path, &opts, readonly)?;
+        }
+        let in_flight = image.dispatches_inline().then(|| Box::new(Self::throttle_share(&image)));
         // Without a gateway the image is never replaced: the slot just holds it.
         let slot = Arc::new(ImageSlot::new(image, path.clone(), opts.clone(), readonly));
         let image = slot.get();
@@ -140,15 +156,43 @@ impl RbdStore {
             readonly,
             volatile_cache,
             pool: Arc::new(BufferPool::default()),
+            in_flight,
             op_stats: Box::default(),
         })
+    }
+
+    /// The share of librados' throttles this image's requests may fill (see `in_flight`): the
+    /// limits as configured, less what a write-around cache may still have in flight after it
+    /// acknowledged.
+    fn throttle_share(image: &Image) -> InFlight {
+        let cache = if image.effective("rbd_cache").as_deref() == Some("false") {
+            0
+        } else {
+            image.effective_u64("rbd_cache_max_dirty", 0)
+        };
+        InFlight::new(
+            image.effective_u64("objecter_inflight_ops", in_flight::DEFAULT_INFLIGHT_OPS),
+            image.effective_u64("objecter_inflight_op_bytes", in_flight::DEFAULT_INFLIGHT_BYTES),
+            cache,
+            // Unknown, count as if every 4 KiB were its own object operation.
+            image.stripe_unit().unwrap_or(4096),
+        )
+    }
+
+    /// Wait for room for a request over `len` bytes at `offset` (`data`: it carries that many
+    /// bytes) when librbd dispatches inline; nothing to wait for otherwise.
+    async fn admit(&self, offset: u64, len: u64, data: bool) -> Option<Admitted> {
+        match &self.in_flight {
+            Some(f) => Some(f.admit(offset, len, data).await),
+            None => None,
+        }
     }
 
     /// Whether librbd acknowledges writes from its cache: the image's own override if it has one,
     /// else the client configuration; the write-through policy keeps nothing volatile.
     fn cache_is_volatile(image: &Image) -> bool {
-        let enabled = image.image_override("rbd_cache").or_else(|| image.conf_get("rbd_cache"));
-        let policy = image.image_override("rbd_cache_policy").or_else(|| image.conf_get("rbd_cache_policy"));
+        let enabled = image.effective("rbd_cache");
+        let policy = image.effective("rbd_cache_policy");
         enabled.as_deref() != Some("false") && policy.as_deref() != Some("writethrough")
     }
 
@@ -240,8 +284,9 @@ impl RbdStore {
     /// later reads return: librbd may skip pieces smaller than its discard granularity.
     pub async fn discard(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
         self.write_check(ErrorKind::Unmap, offset, len)?;
-        let image = self.image.get();
         let req = Request::new(&self.pool, 0);
+        req.hold(self.admit(offset, len, false).await);
+        let image = self.image.get();
         // SAFETY: live image; no buffer involved.
         let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_discard(image.handle, offset, len, c) } as isize)
             .map_err(|r| BackstoreError::io(ErrorKind::Unmap, offset, errno(i64::from(r))))?;
@@ -269,8 +314,9 @@ impl RbdStore {
     async fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
         let len_usize =
             usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Unmap, offset, len))?;
-        let image = self.image.get();
         let req = Request::new(&self.pool, 0);
+        req.hold(self.admit(offset, len, false).await);
+        let image = self.image.get();
         // SAFETY: live image; no buffer involved.
         let done = submit(&req, |_, c| unsafe { ffi::rbd_aio_write_zeroes(image.handle, offset, len_usize, c, 0, 0) }
             as isize)
@@ -295,8 +341,9 @@ impl BlockStore for RbdStore {
         if buf.is_empty() {
             return Ok(());
         }
-        let image = self.image.get();
         let req = Request::new(&self.pool, buf.len());
+        req.hold(self.admit(offset, buf.len() as u64, true).await);
+        let image = self.image.get();
         let done = submit(&req, |r, c| {
             let (ptr, len) = r.data_ptr();
             // SAFETY: `ptr` points to `len` bytes owned by the request, which lives until the callback.
@@ -314,8 +361,9 @@ impl BlockStore for RbdStore {
     async fn write_at(&self, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
         self.write_check(ErrorKind::Write, offset, buf.len() as u64)?;
         if !buf.is_empty() {
-            let image = self.image.get();
             let req = Request::with_data(&self.pool, buf);
+            req.hold(self.admit(offset, buf.len() as u64, true).await);
+            let image = self.image.get();
             let done = submit(&req, |r, c| {
                 let (ptr, len) = r.data_ptr();
                 // SAFETY: `ptr` points to `len` bytes owned by the request, which lives until the callback.
@@ -362,8 +410,10 @@ impl BlockStore for RbdStore {
         }
         let len_usize =
             usize::try_from(len).map_err(|_| BackstoreError::out_of_range(ErrorKind::Write, offset, len))?;
-        let image = self.image.get();
         let req = Request::with_data(&self.pool, pattern);
+        // librbd may expand the pattern into whole writes: count the bytes written.
+        req.hold(self.admit(offset, len, true).await);
+        let image = self.image.get();
         let done = submit(&req, |r, c| {
             let (ptr, plen) = r.data_ptr();
             // SAFETY: the pattern lives in the request until the callback ran.
@@ -390,9 +440,10 @@ impl BlockStore for RbdStore {
         if data.len() != ATOMIC_COMPARE_BYTES || !offset.is_multiple_of(ATOMIC_COMPARE_BYTES as u64) {
             return crate::compare_then_write(self, offset, expected, data).await;
         }
-        let image = self.image.get();
         let req = Request::with_two(&self.pool, expected, data);
         let len = data.len();
+        req.hold(self.admit(offset, len as u64, true).await);
+        let image = self.image.get();
         let done = submit(&req, |r, c| {
             let (cmp, len) = r.data_ptr();
             let (buf, _) = r.data2_ptr();

@@ -3,7 +3,8 @@
 //!
 //! tgt's bs_rbd knows `conf=`, `id=` and `cluster=`; rtgt adds the key (`key=` inline, base64 as
 //! in a keyring, or `keyring=` a file), `namespace=`, `timeout=` (seconds, for the cluster
-//! connection and every OSD and monitor operation) and `cache=on|off` (librbd's cache), and for
+//! connection and every OSD and monitor operation), `cache=on|off` (librbd's cache),
+//! `dispatch=inline|queued` (which thread librbd starts a request in, see `Dispatch`), and for
 //! an image served by several gateways `gateway=NAME` with `tpg=N` (this gateway's name and
 //! target port group, both unique among the image's gateways) and `portal=TEXT` (informational).
 
@@ -101,6 +102,20 @@ pub struct RbdOptions {
     pub cache: Option<bool>,
     /// This gateway's membership when several serve the image (librbd's cache is then off).
     pub gateway: Option<GatewayOptions>,
+    pub dispatch: Dispatch,
+}
+
+/// Which thread librbd starts a request in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dispatch {
+    /// The submitting thread (`rbd_non_blocking_aio = false`): no hand-off to librbd's own thread,
+    /// one wake-up less per command. The store keeps librados' throttles from ever blocking that
+    /// thread (`in_flight`), and falls back to `Queued` where librbd's cache would block it
+    /// (write-back and write-through caching wait for room in the submitting thread).
+    #[default]
+    Inline,
+    /// librbd's own thread (its default): every request is handed over and that thread woken.
+    Queued,
 }
 
 impl RbdOptions {
@@ -115,6 +130,7 @@ impl RbdOptions {
             timeout: None,
             cache: None,
             gateway: None,
+            dispatch: Dispatch::default(),
         };
         let (mut gw_name, mut tpg, mut portal) = (None, None, None);
         for opt in text.split([';', ',']).map(str::trim).filter(|o| !o.is_empty()) {
@@ -146,6 +162,17 @@ impl RbdOptions {
                         "off" | "0" | "false" | "no" => false,
                         _ => return Err(BackstoreError::BadOption(format!("cache '{value}' is not on or off"))),
                     })
+                }
+                "dispatch" => {
+                    o.dispatch = match value {
+                        "inline" => Dispatch::Inline,
+                        "queued" => Dispatch::Queued,
+                        _ => {
+                            return Err(BackstoreError::BadOption(format!(
+                                "dispatch '{value}' is not inline or queued"
+                            )))
+                        }
+                    }
                 }
                 "gateway" => {
                     GatewayOptions::check_name(value)?;
@@ -203,8 +230,11 @@ mod tests {
         assert!(!format!("{o:?}").contains("AQBx"), "the inline key shows in {o:?}");
         let o = RbdOptions::parse("keyring=/k;timeout=5;cache=off").unwrap();
         assert_eq!((o.key, o.timeout, o.cache), (Key::Keyring("/k".into()), Some(5), Some(false)));
+        assert_eq!(o.dispatch, Dispatch::Inline);
+        assert_eq!(RbdOptions::parse("dispatch=queued").unwrap().dispatch, Dispatch::Queued);
+        assert_eq!(RbdOptions::parse("dispatch=inline").unwrap().dispatch, Dispatch::Inline);
         assert_eq!(RbdOptions::parse("").unwrap().key, Key::FromConfig);
-        for bad in ["colour=blue", "conf", "id=", "timeout=0", "timeout=x", "cache=maybe"] {
+        for bad in ["colour=blue", "conf", "id=", "timeout=0", "timeout=x", "cache=maybe", "dispatch=later"] {
             assert!(RbdOptions::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(RbdOptions::parse("conf=/c").unwrap().gateway, None);

@@ -238,3 +238,30 @@ fn allocation_follows_objects() {
 
 // The shared engine suite (crate::engine_suite) on a fresh 4 MiB image per case.
 crate::engine_suite::engine_suite!(engine, crate::engine_suite::Traits::BYTES, || ((), open(&image(4), "")));
+
+#[test]
+fn requests_start_in_the_caller_unless_the_cache_would_wait_there() {
+    // The default: librbd dispatches in the submitting thread, and the store admits requests.
+    let inline = open(&image(8), "");
+    assert!(inline.image.get().dispatches_inline());
+    assert!(inline.in_flight.is_some());
+    let data = vec![0x3cu8; 8192];
+    block_on(inline.write_at(0, &data, false)).unwrap();
+    let mut back = vec![0u8; data.len()];
+    block_on(inline.read_at(0, &mut back)).unwrap();
+    assert_eq!(back, data);
+    // Asked for librbd's own thread.
+    let queued = open(&image(8), "dispatch=queued");
+    assert!(!queued.image.get().dispatches_inline());
+    assert!(queued.in_flight.is_none());
+    // The image's own settings ask for write-back caching, whose object cacher waits in the caller:
+    // queued, whatever the options said.
+    let name = image(8);
+    rbd(&["config", "image", "set", &format!("rbd/{name}"), "rbd_cache_policy", "writeback"]);
+    let cached = open(&name, "dispatch=inline");
+    assert!(!cached.image.get().dispatches_inline());
+    assert!(cached.in_flight.is_none());
+    block_on(cached.write_at(4096, &data, true)).unwrap();
+    block_on(cached.read_at(4096, &mut back)).unwrap();
+    assert_eq!(back, data);
+}
