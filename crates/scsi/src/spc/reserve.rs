@@ -132,4 +132,77 @@ mod tests {
         t.clear_ua(&other);
         assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
     }
+
+    /// A store of the holder in memory, failing writes when told to.
+    #[derive(Debug, Default)]
+    struct Store {
+        holder: parking_lot::Mutex<Option<crate::ReserveHolder>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl crate::SharedReserve for Store {
+        fn record(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::other("down"));
+            }
+            *self.holder.lock() = Some(holder.clone());
+            Ok(())
+        }
+
+        fn release(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            let mut stored = self.holder.lock();
+            if stored.as_ref() == Some(holder) {
+                *stored = None;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_shared_holder_is_stored_before_good_and_cleared_by_release_and_reset() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        let store = std::sync::Arc::new(Store::default());
+        t.lu.attach_shared_reserve(store.clone());
+        let me = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        assert_eq!(*store.holder.lock(), Some(me.clone()));
+        assert_eq!(t.run_on(&other, &[0x16, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(*store.holder.lock(), Some(me.clone()));
+        assert_good(&t.run(&[0x17, 0, 0, 0, 0, 0]).0);
+        assert_eq!(*store.holder.lock(), None);
+        // A store that cannot be written: no GOOD, and no reservation.
+        store.failing.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(t.run(&[0x16, 0, 0, 0, 0, 0]).0.status, ScsiStatus::CheckCondition);
+        assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
+        store.failing.store(false, std::sync::atomic::Ordering::Relaxed);
+        // A reset clears the store too (right after, off the resetting thread).
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        t.target.lun_reset(1).unwrap();
+        let started = std::time::Instant::now();
+        while store.holder.lock().is_some() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "the reset left the holder stored");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_reservation_held_through_another_server_conflicts_for_every_nexus_here() {
+        let t = TestLun::disk(1 << 20);
+        t.clear_ua(&t.nexus);
+        let elsewhere = crate::ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2 };
+        t.lu.install_reservation(Some((elsewhere.clone(), None)));
+        assert_eq!(t.run(&[0x00, 0, 0, 0, 0, 0]).0.status, ScsiStatus::ReservationConflict);
+        // SPC-2 5.5.1: PERSISTENT RESERVE OUT conflicts with a RESERVE reservation of another nexus.
+        let register = [0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0];
+        assert_eq!(t.run_out(&register, &[0; 24]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(t.lu.reserve_holder(), Some(elsewhere));
+        // Held through this nexus (its commands forwarded here, say): its own.
+        let mine = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
+        t.lu.install_reservation(Some((mine, Some(t.nexus.id))));
+        assert_good(&t.run(&[0x00, 0, 0, 0, 0, 0]).0);
+        t.lu.install_reservation(None);
+        assert_eq!(t.lu.reserve_holder(), None);
+    }
 }
