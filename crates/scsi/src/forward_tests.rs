@@ -132,7 +132,7 @@ fn the_owner_runs_forwarded_commands_without_unit_attentions_and_only_while_it_o
     let t = TestLun::disk(1 << 20);
     let groups = NonOwner::new(AccessState::ActiveOptimized, false);
     t.lu.set_port_groups(groups).unwrap();
-    let proxy = t.target.add_proxy_nexus("iqn.2024-01.test:i,i,0x1".into());
+    let proxy = t.target.proxy_nexus("iqn.2024-01.test:i,i,0x1", 2);
     t.target.access_state_changed(t.lun);
     let mut data_in = Vec::new();
     let write = [0x2a, 0, 0, 0, 0, 4, 0, 0, 1, 0];
@@ -144,7 +144,7 @@ fn the_owner_runs_forwarded_commands_without_unit_attentions_and_only_while_it_o
     assert_eq!(data_in, [7u8; 512]);
     // Not the owner (any more): answered as a transition, which the initiator retries.
     let (t2, _) = non_owner(AccessState::ActiveNonOptimized, true);
-    let proxy = t2.target.add_proxy_nexus("iqn.2024-01.test:i,i,0x1".into());
+    let proxy = t2.target.proxy_nexus("iqn.2024-01.test:i,i,0x1", 2);
     let r =
         block_on(t2.target.execute_forwarded(&proxy, t2.lun, &[0x28, 0, 0, 0, 0, 4, 0, 0, 1, 0], &[], &mut data_in));
     assert_sense(&r, 0x02, 0x04, 0x0a);

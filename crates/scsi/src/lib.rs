@@ -122,6 +122,7 @@ pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrEvents, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr,
 };
+pub use spc::reserve_state::{ReserveHolder, SharedReserve};
 pub use ssc::TapeLoadError;
 pub use status::ScsiStatus;
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};

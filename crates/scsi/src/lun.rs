@@ -8,7 +8,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use rtgt_backstore::{Backstore, BackstoreError, BlockStore};
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -39,8 +39,8 @@ pub struct LogicalUnit {
     wce: AtomicBool,
     d_sense: AtomicBool,
     swp: AtomicBool,
-    /// Nexus id holding a RESERVE(6/10) reservation; 0 when none (ids start at 1).
-    reserved_by: AtomicU64,
+    /// The RESERVE(6/10) reservation (shared with the jobs that clear it from a store).
+    scsi2: Arc<crate::spc::reserve_state::Scsi2Reservation>,
     /// Persistent reservations (SPC-4 5.12); they survive nexus loss and resets.
     persistent_reservations: crate::spc::persistent_reservation::PersistentReservations,
     mode_select: Mutex<()>,
@@ -121,7 +121,7 @@ impl LogicalUnit {
             wce: AtomicBool::new(config.write_cache),
             d_sense: AtomicBool::new(config.descriptor_sense),
             swp: AtomicBool::new(false),
-            reserved_by: AtomicU64::new(0),
+            scsi2: Default::default(),
             persistent_reservations: Default::default(),
             mode_select: Mutex::new(()),
             type_state,
@@ -453,28 +453,38 @@ impl LogicalUnit {
         &self.persistent_reservations
     }
 
+    /// The id of the nexus holding the RESERVE(6/10) reservation (`u64::MAX`: held through
+    /// another server of the unit, matching no nexus here).
     pub(crate) fn reservation_holder(&self) -> Option<u64> {
-        match self.reserved_by.load(Ordering::Acquire) {
-            0 => None,
-            id => Some(id),
-        }
+        self.scsi2.nexus()
     }
 
-    /// Reserve for `nexus_id`; false when another nexus holds the reservation.
-    pub(crate) fn try_reserve(&self, nexus_id: u64) -> bool {
-        match self.reserved_by.compare_exchange(0, nexus_id, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => true,
-            Err(holder) => holder == nexus_id,
-        }
+    pub(crate) fn scsi2_reservation(&self) -> &Arc<crate::spc::reserve_state::Scsi2Reservation> {
+        &self.scsi2
     }
 
-    pub(crate) fn release_reservation(&self, nexus_id: u64) {
-        let _ = self.reserved_by.compare_exchange(nexus_id, 0, Ordering::AcqRel, Ordering::Acquire);
+    /// Who holds the RESERVE(6/10) reservation, as every server of the unit names the nexus.
+    pub fn reserve_holder(&self) -> Option<crate::ReserveHolder> {
+        self.scsi2.holder()
+    }
+
+    /// Keep the RESERVE(6/10) holder in `shared` from now on (several servers of one unit).
+    pub fn attach_shared_reserve(&self, shared: Arc<dyn crate::SharedReserve>) {
+        self.scsi2.attach_shared(shared);
+    }
+
+    /// Install a RESERVE(6/10) reservation stored by another server of the unit: `holder`, whose
+    /// commands arrive here as those of the nexus with id `nexus` (None: through no nexus here,
+    /// so every nexus here conflicts); `None` for no reservation.
+    pub fn install_reservation(&self, held: Option<(crate::ReserveHolder, Option<u64>)>) {
+        self.scsi2.install(held);
     }
 
     /// The nexus is gone: its reservation and prevention go with it (SPC-2 5.5.1, SBC-3 5.13).
     pub(crate) fn forget_nexus(&self, nexus_id: u64) {
-        self.release_reservation(nexus_id);
+        if let Some(holder) = self.scsi2.release(nexus_id) {
+            self.scsi2.release_shared_later(holder);
+        }
         match &self.type_state {
             TypeState::Disk(disk) => disk.forget_nexus(nexus_id),
             TypeState::Cd(cd) => cd.set_prevent(nexus_id, false),
@@ -486,7 +496,9 @@ impl LogicalUnit {
 
     /// Logical unit reset (SAM-5 6.6): reservation and medium removal prevention are cleared.
     pub(crate) fn reset(&self) {
-        self.reserved_by.store(0, Ordering::Release);
+        if let Some(holder) = self.scsi2.clear() {
+            self.scsi2.release_shared_later(holder);
+        }
         match &self.type_state {
             TypeState::Disk(disk) => disk.reset(),
             TypeState::Cd(cd) => cd.reset(),

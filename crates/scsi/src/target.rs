@@ -18,6 +18,9 @@ pub struct Nexus {
     pub id: u64,
     /// The initiator port name, e.g. "iqn.1994-05.com.redhat:abc,i,0x00023d000001".
     pub initiator_port: String,
+    /// For a nexus standing here for one that reached the unit through another port (its
+    /// commands forwarded here): that port's RELATIVE TARGET PORT IDENTIFIER. None: this port.
+    pub relative_port: Option<u16>,
     pub(crate) unit_attentions: UnitAttentions,
     /// The tasks this nexus has running (the transport enters them, task management ends them).
     pub(crate) tasks: TaskSet,
@@ -191,6 +194,7 @@ impl Target {
         let nexus = Arc::new(Nexus {
             id: self.next_nexus_id.fetch_add(1, Ordering::Relaxed),
             initiator_port,
+            relative_port: None,
             unit_attentions: UnitAttentions::default(),
             tasks: TaskSet::default(),
         });
@@ -201,19 +205,34 @@ impl Target {
         nexus
     }
 
-    /// Register the nexus that stands, on this port, for an initiator port whose commands another
-    /// port of a unit forwards here (`execute_forwarded`). It starts with no unit attention: the
-    /// originating port reports its own nexus's. Being in the target's list, task management and
-    /// PREEMPT AND ABORT reach its tasks as any nexus's.
-    pub fn add_proxy_nexus(&self, initiator_port: String) -> Arc<Nexus> {
+    /// The nexus that stands, on this port, for initiator port `initiator_port` whose commands
+    /// another port of a unit, `relative_port`, forwards here (`execute_forwarded`): the one
+    /// registered already, else a new one. It starts with no unit attention: the originating port
+    /// reports its own nexus's. Being in the target's list, task management and PREEMPT AND ABORT
+    /// reach its tasks as any nexus's. One per (initiator port, relative port), so that a
+    /// reservation held through it is found again by its commands.
+    pub fn proxy_nexus(&self, initiator_port: &str, relative_port: u16) -> Arc<Nexus> {
+        let mut nexuses = self.nexuses.lock();
+        let found =
+            nexuses.iter().find(|n| n.relative_port == Some(relative_port) && n.initiator_port == initiator_port);
+        if let Some(n) = found {
+            return n.clone();
+        }
         let nexus = Arc::new(Nexus {
             id: self.next_nexus_id.fetch_add(1, Ordering::Relaxed),
-            initiator_port,
+            initiator_port: initiator_port.to_string(),
+            relative_port: Some(relative_port),
             unit_attentions: UnitAttentions::default(),
             tasks: TaskSet::default(),
         });
-        self.nexuses.lock().push(nexus.clone());
+        nexuses.push(nexus.clone());
         nexus
+    }
+
+    /// The newest nexus of initiator port `initiator_port` through this target's own port.
+    pub fn local_nexus(&self, initiator_port: &str) -> Option<Arc<Nexus>> {
+        let nexuses = self.nexuses.lock();
+        nexuses.iter().rev().find(|n| n.relative_port.is_none() && n.initiator_port == initiator_port).cloned()
     }
 
     /// The nexus is gone (I_T nexus loss, SAM-5 6.3.4): its tasks still running are aborted, its

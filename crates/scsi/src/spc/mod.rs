@@ -10,6 +10,7 @@ pub(crate) mod report_luns;
 pub(crate) mod report_target_port_groups;
 pub(crate) mod request_sense;
 pub(crate) mod reserve;
+pub(crate) mod reserve_state;
 pub(crate) mod rsoc;
 pub(crate) mod set_target_port_groups;
 pub(crate) mod vpd;

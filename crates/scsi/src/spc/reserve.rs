@@ -7,34 +7,97 @@
 //! RELEASE from every nexus end in RESERVATION CONFLICT, so the two schemes never mix. (The other
 //! direction, PERSISTENT RESERVE from a nexus other than the RESERVE holder, conflicts through the
 //! opcode table like any command without RESERVATION_OK.)
+//!
+//! When several servers serve the unit (`SharedReserve`), the holder is stored where the next
+//! owner finds it before RESERVE or RELEASE answers GOOD (`reserve_state`).
 
 use crate::cdb::NoFields;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, Handler};
+use crate::sense::{Asc, Sense, SenseKey};
+use crate::spc::reserve_state::{Claim, ReserveHolder};
+use crate::target::Ctx;
+use std::sync::Arc;
 
-pub(crate) fn reserve(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
+fn store_failure(what: &str, e: &std::io::Error) -> Failure {
+    tracing::error!(error = %e, "{what} the RESERVE holder failed");
+    Failure::from(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE))
+}
+
+/// Run `work` on the store's thread for blocking work and await it. If the command is aborted
+/// meanwhile, `work` still runs to its end: a store left half changed is worse than a late one.
+async fn off_runtime(
+    shared: &Arc<dyn crate::SharedReserve>,
+    work: impl FnOnce() -> Result<(), Failure> + Send + 'static,
+) -> Result<(), Failure> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    shared.run_blocking(job).map_err(|e| store_failure("starting to store", &e))?;
+    result.await.unwrap_or_else(|_| Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into()))
+}
+
+pub(crate) async fn reserve(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), Failure> {
     if lu.persistent_reservations().has_registrations() {
         return Err(Failure::ReservationConflict);
     }
-    if lu.try_reserve(nexus_id) {
-        Ok(())
-    } else {
-        Err(Failure::ReservationConflict)
+    let state = lu.scsi2_reservation().clone();
+    let nexus = ctx.nexus;
+    let holder = ReserveHolder::of(&nexus.initiator_port, nexus.relative_port, lu.relative_target_port());
+    match state.claim(ctx.nexus.id, holder.clone()) {
+        Claim::Conflict => return Err(Failure::ReservationConflict),
+        Claim::Held => return Ok(()),
+        Claim::Taken => {}
     }
+    let Some(shared) = state.shared() else { return Ok(()) };
+    // Stored before GOOD: an owner that dies right after leaves the holder to the next one.
+    let (store, nexus_id) = (shared.clone(), ctx.nexus.id);
+    off_runtime(&shared, move || match store.record(&holder) {
+        Ok(()) => {
+            // A reset (or the nexus's loss) that came meanwhile may have cleared the store
+            // before this write: clear it again.
+            if !state.is_held_by(&holder) {
+                let _ = store.release(&holder);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            state.release(nexus_id);
+            Err(store_failure("storing", &e))
+        }
+    })
+    .await
 }
 
 /// Releasing a reservation one does not hold is not an error (SPC-2 7.24).
-pub(crate) fn release(lu: &LogicalUnit, nexus_id: u64) -> Result<(), Failure> {
+pub(crate) async fn release(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), Failure> {
     if lu.persistent_reservations().has_registrations() {
         return Err(Failure::ReservationConflict);
     }
-    lu.release_reservation(nexus_id);
-    Ok(())
+    let state = lu.scsi2_reservation().clone();
+    let Some(shared) = state.shared() else {
+        state.release(ctx.nexus.id);
+        return Ok(());
+    };
+    if state.nexus() != Some(ctx.nexus.id) {
+        return Ok(());
+    }
+    let Some(holder) = state.holder() else { return Ok(()) };
+    // Cleared from the store first: should that fail, the reservation stays where it is, as the
+    // next owner would find it, and the initiator may try again.
+    let (store, nexus_id) = (shared.clone(), ctx.nexus.id);
+    off_runtime(&shared, move || {
+        store.release(&holder).map_err(|e| store_failure("clearing", &e))?;
+        state.release(nexus_id);
+        Ok(())
+    })
+    .await
 }
 
-pub(crate) const RESERVE: Handler = now!(NoFields, |req, NoFields| reserve(req.lu, req.ctx.nexus.id));
-pub(crate) const RELEASE: Handler = now!(NoFields, |req, NoFields| release(req.lu, req.ctx.nexus.id));
+pub(crate) const RESERVE: Handler = io!(NoFields, |req, NoFields| reserve(req.lu, req.ctx));
+pub(crate) const RELEASE: Handler = io!(NoFields, |req, NoFields| release(req.lu, req.ctx));
 
 #[cfg(test)]
 mod tests {
@@ -68,5 +131,78 @@ mod tests {
         t.target.lun_reset(1).unwrap();
         t.clear_ua(&other);
         assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
+    }
+
+    /// A store of the holder in memory, failing writes when told to.
+    #[derive(Debug, Default)]
+    struct Store {
+        holder: parking_lot::Mutex<Option<crate::ReserveHolder>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl crate::SharedReserve for Store {
+        fn record(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::other("down"));
+            }
+            *self.holder.lock() = Some(holder.clone());
+            Ok(())
+        }
+
+        fn release(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            let mut stored = self.holder.lock();
+            if stored.as_ref() == Some(holder) {
+                *stored = None;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_shared_holder_is_stored_before_good_and_cleared_by_release_and_reset() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        let store = std::sync::Arc::new(Store::default());
+        t.lu.attach_shared_reserve(store.clone());
+        let me = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        assert_eq!(*store.holder.lock(), Some(me.clone()));
+        assert_eq!(t.run_on(&other, &[0x16, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(*store.holder.lock(), Some(me.clone()));
+        assert_good(&t.run(&[0x17, 0, 0, 0, 0, 0]).0);
+        assert_eq!(*store.holder.lock(), None);
+        // A store that cannot be written: no GOOD, and no reservation.
+        store.failing.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(t.run(&[0x16, 0, 0, 0, 0, 0]).0.status, ScsiStatus::CheckCondition);
+        assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
+        store.failing.store(false, std::sync::atomic::Ordering::Relaxed);
+        // A reset clears the store too (right after, off the resetting thread).
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        t.target.lun_reset(1).unwrap();
+        let started = std::time::Instant::now();
+        while store.holder.lock().is_some() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "the reset left the holder stored");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_reservation_held_through_another_server_conflicts_for_every_nexus_here() {
+        let t = TestLun::disk(1 << 20);
+        t.clear_ua(&t.nexus);
+        let elsewhere = crate::ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2 };
+        t.lu.install_reservation(Some((elsewhere.clone(), None)));
+        assert_eq!(t.run(&[0x00, 0, 0, 0, 0, 0]).0.status, ScsiStatus::ReservationConflict);
+        // SPC-2 5.5.1: PERSISTENT RESERVE OUT conflicts with a RESERVE reservation of another nexus.
+        let register = [0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0];
+        assert_eq!(t.run_out(&register, &[0; 24]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(t.lu.reserve_holder(), Some(elsewhere));
+        // Held through this nexus (its commands forwarded here, say): its own.
+        let mine = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
+        t.lu.install_reservation(Some((mine, Some(t.nexus.id))));
+        assert_good(&t.run(&[0x00, 0, 0, 0, 0, 0]).0);
+        t.lu.install_reservation(None);
+        assert_eq!(t.lu.reserve_holder(), None);
     }
 }

@@ -315,7 +315,9 @@ impl Server {
         if proxies.len() >= MAX_PROXIES {
             return None;
         }
-        let nexus = target.add_proxy_nexus(key.0.clone());
+        // The target's own if it made it first (a reservation held through it, loaded when this
+        // gateway took the unit over): one nexus per initiator port and port.
+        let nexus = target.proxy_nexus(&key.0, relative_port);
         proxies.insert(key, nexus.clone());
         Some(nexus)
     }

@@ -4,6 +4,7 @@
 
 pub(crate) mod forward;
 pub(crate) mod reservations;
+pub(crate) mod reserve;
 pub(crate) mod resets;
 
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState, SharedObject};
@@ -20,7 +21,7 @@ use std::time::Duration;
 pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
-/// persistent reservations in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
+/// persistent reservations and its RESERVE(6) holder in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
 /// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
 /// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
 /// within a heartbeat.
@@ -33,6 +34,7 @@ pub(crate) fn attach(
     close: resets::CloseSessions,
 ) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
+    reserve::attach(store, unit, target)?;
     resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {
         forward::listen(status, status.portal(), unit, target, lun)?;

@@ -7,8 +7,8 @@
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
 //! WRITE SAME and UNMAP across gateways (`atomicity`), CLEAR TASK SET through either gateway
 //! ending the other's tasks (`clear_task_set`), a gateway cut off from the cluster while
-//! it runs (`cut_off`), and Linux dm-multipath in a QEMU guest over both gateways, through kill -9
-//! of the owner (`dm_multipath`).
+//! it runs (`cut_off`), RESERVE(6) across failover and handoff (`reserve6`), and Linux
+//! dm-multipath in a QEMU guest over both gateways, through kill -9 of the owner (`dm_multipath`).
 
 mod alua;
 mod atomicity;
@@ -19,6 +19,7 @@ mod failover_load;
 mod forwarding;
 mod lifecycle;
 mod reservations;
+mod reserve6;
 mod round_robin;
 
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};

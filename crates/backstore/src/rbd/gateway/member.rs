@@ -314,12 +314,9 @@ impl Membership {
                 LocalState::Active
             }
         };
-        if self.status.set_local(local) {
-            tracing::info!(gateway = %me, state = ?local, "access state changed");
-        }
         let owner_alive = registry.owner_alive(now);
         let owner = registry.owner.as_ref().map(|o| o.name.as_str());
-        let others = registry
+        let others: Vec<Member> = registry
             .entries
             .values()
             .filter(|e| e.name != me)
@@ -336,6 +333,14 @@ impl Membership {
                 },
             })
             .collect();
+        // What the unit's state needs from the cluster is loaded before the first command is
+        // served as owner (a RESERVE(6) reservation, which other gateways' nexuses may hold).
+        if local == LocalState::Active && self.status.local_state() != LocalState::Active {
+            self.status.taking_over(&others);
+        }
+        if self.status.set_local(local) {
+            tracing::info!(gateway = %me, state = ?local, "access state changed");
+        }
         self.status.set_others(others);
     }
 

@@ -89,6 +89,10 @@ pub struct Member {
 /// Called when any gateway's access state changes, as this one sees it.
 pub type ChangeListener = Box<dyn Fn() + Send + Sync>;
 
+/// Called when this gateway is about to own the unit, with the other gateways as it will report
+/// them, on the membership thread (it may block for a few cluster round trips).
+pub type TakeOverListener = Box<dyn Fn(&[Member]) + Send + Sync>;
+
 /// What the daemon reads: this gateway's state (on every command: an atomic) and every member's
 /// (for REPORT TARGET PORT GROUPS).
 pub struct GatewayStatus {
@@ -100,6 +104,8 @@ pub struct GatewayStatus {
     listener: Mutex<Option<Arc<ChangeListener>>>,
     /// Called after every heartbeat, on the membership thread.
     beat_listener: Mutex<Option<Arc<ChangeListener>>>,
+    /// Called before this gateway serves as owner.
+    take_over_listener: Mutex<Option<Arc<TakeOverListener>>>,
     /// Ownership asked for on purpose (a target port group), for the membership thread.
     pub(crate) handoff_request: Mutex<Option<u16>>,
     /// Wakes the membership thread.
@@ -129,6 +135,7 @@ impl GatewayStatus {
             members: Mutex::new(Vec::new()),
             listener: Mutex::new(None),
             beat_listener: Mutex::new(None),
+            take_over_listener: Mutex::new(None),
             handoff_request: Mutex::new(None),
             wake,
             forward: Mutex::new(String::new()),
@@ -193,6 +200,19 @@ impl GatewayStatus {
     /// until it changed).
     pub fn on_beat(&self, listener: ChangeListener) {
         *self.beat_listener.lock() = Some(Arc::new(listener));
+    }
+
+    /// Call `listener` each time this gateway is about to own the unit (a takeover, a handoff to
+    /// it), before its state says so: no command is served as owner before `listener` returns.
+    pub fn on_take_over(&self, listener: TakeOverListener) {
+        *self.take_over_listener.lock() = Some(Arc::new(listener));
+    }
+
+    pub(crate) fn taking_over(&self, others: &[Member]) {
+        let listener = self.take_over_listener.lock().clone();
+        if let Some(l) = listener {
+            l(others);
+        }
     }
 
     pub(crate) fn beaten(&self) {

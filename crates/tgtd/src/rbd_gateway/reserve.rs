@@ -1,0 +1,224 @@
+//! The RESERVE(6/10) reservation of a multi-gateway LUN follows the unit from owner to owner. The
+//! owner runs RESERVE and RELEASE (a non-owner forwards them) and keeps the holder, the I_T nexus
+//! as every gateway names it (initiator port and the relative target port of the gateway it came
+//! through), in the image's shared object `rtgt.reserve.<image id>` before answering GOOD; a reset
+//! or the holder's nexus loss clears it (compare-and-swap on the holder: a late clear never
+//! removes a newer reservation).
+//!
+//! A gateway about to own the unit (failover, handoff) reads the holder before serving: held
+//! through itself, it is its own nexus of that initiator port; through another live gateway, the
+//! proxy nexus whose commands that gateway forwards; through a gateway that is gone (lease lapsed,
+//! or left), or a nexus no longer here, the nexus is lost and so is the reservation (SPC-2 5.5.1),
+//! which it clears. A non-owner keeps a copy from the notifications, so the commands it answers
+//! itself (PERSISTENT RESERVE IN/OUT) conflict as on the owner, and the loss of its own holding
+//! nexus clears the holder for every gateway.
+
+use rtgt_backstore::rbd::{GatewayStatus, LocalState, Member, MemberState, SharedObject, SharedUpdate};
+use rtgt_backstore::RbdStore;
+use rtgt_scsi::{LogicalUnit, ReserveHolder, SharedReserve, Target};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::sync::{Arc, Weak};
+
+/// Compare-and-swap rounds before giving up (each lost round is another gateway's change).
+const ATTEMPTS: usize = 8;
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Stored {
+    port: String,
+    relative_port: u16,
+}
+
+fn encode(holder: Option<&ReserveHolder>) -> Vec<u8> {
+    let stored = holder.map(|h| Stored { port: h.initiator_port.clone(), relative_port: h.relative_port });
+    serde_json::to_vec(&stored).unwrap_or_default()
+}
+
+/// The stored holder; an object never written holds none.
+fn decode(bytes: &[u8]) -> io::Result<Option<ReserveHolder>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let stored: Option<Stored> = serde_json::from_slice(bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("shared RESERVE holder: {e}")))?;
+    Ok(stored.map(|s| ReserveHolder { initiator_port: s.port, relative_port: s.relative_port }))
+}
+
+/// The event of a change: what was released (empty for a new holder). A catch-up after a broken
+/// watch has no event at all, which is how the owner tells it from a change.
+const TAKEN: &[u8] = b"taken";
+
+#[derive(Debug)]
+struct ClusterReserve(Arc<SharedObject>);
+
+impl ClusterReserve {
+    /// Write `next` if `wanted` says so of the stored holder, by compare-and-swap.
+    fn update(
+        &self,
+        next: Option<&ReserveHolder>,
+        event: &[u8],
+        wanted: impl Fn(&Option<ReserveHolder>) -> bool,
+    ) -> io::Result<()> {
+        for _ in 0..ATTEMPTS {
+            let (bytes, version) = self.0.read()?;
+            if !wanted(&decode(&bytes)?) {
+                return Ok(());
+            }
+            if self.0.write_if(version, &encode(next), event)?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
+    }
+}
+
+impl SharedReserve for ClusterReserve {
+    fn record(&self, holder: &ReserveHolder) -> io::Result<()> {
+        self.update(Some(holder), TAKEN, |_| true)
+    }
+
+    fn release(&self, holder: &ReserveHolder) -> io::Result<()> {
+        self.update(None, &encode(Some(holder)), |stored| stored.as_ref() == Some(holder))
+    }
+
+    fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                drop(runtime.spawn_blocking(job));
+                Ok(())
+            }
+            Err(_) => std::thread::Builder::new().name("reserve-shared".into()).spawn(job).map(|_| ()),
+        }
+    }
+}
+
+/// What this gateway's copy says of `holder` while another gateway owns the unit: its own nexus
+/// when the holder came through it, else held elsewhere.
+fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, holder: Option<ReserveHolder>) {
+    match holder {
+        None => unit.install_reservation(None),
+        Some(h) => {
+            let nexus = (h.relative_port == status.tpg()).then(|| target.local_nexus(&h.initiator_port)).flatten();
+            unit.install_reservation(Some((h, nexus.map(|n| n.id))));
+        }
+    }
+}
+
+/// Load the stored holder as the owner about to serve, `others` being the other gateways.
+fn load_as_owner(
+    unit: &LogicalUnit,
+    target: &Target,
+    status: &GatewayStatus,
+    shared: &ClusterReserve,
+    others: &[Member],
+) {
+    let stored = shared.0.read().and_then(|(bytes, _)| decode(&bytes));
+    let holder = match stored {
+        Ok(h) => h,
+        Err(e) => {
+            // Unknown: everyone conflicts until a RESERVE/RELEASE or reset sorts it out, rather
+            // than letting a holder's exclusion lapse.
+            tracing::warn!("reading the shared RESERVE holder failed: {e}");
+            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: 0 };
+            unit.install_reservation(Some((unknown, None)));
+            return;
+        }
+    };
+    let Some(h) = holder else {
+        unit.install_reservation(None);
+        return;
+    };
+    let nexus = if h.relative_port == status.tpg() {
+        target.local_nexus(&h.initiator_port)
+    } else {
+        let alive = others.iter().any(|m| m.tpg == h.relative_port && m.state != MemberState::Lost);
+        alive.then(|| target.proxy_nexus(&h.initiator_port, h.relative_port))
+    };
+    match nexus {
+        Some(n) => {
+            tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE reservation taken over");
+            unit.install_reservation(Some((h, Some(n.id))));
+        }
+        None => {
+            // Its nexus is gone with the gateway (or the session): so is the reservation.
+            tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE holder's nexus lost: released");
+            unit.install_reservation(None);
+            if let Err(e) = shared.release(&h) {
+                tracing::warn!("clearing the shared RESERVE holder failed: {e}");
+            }
+        }
+    }
+}
+
+/// Another gateway's change (or the stored value, catching up).
+fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, status: &GatewayStatus, u: SharedUpdate<'_>) {
+    if u.from_self {
+        return;
+    }
+    let (Some(unit), Some(target)) = (unit.upgrade(), target.upgrade()) else { return };
+    let holder = match decode(u.value) {
+        Ok(h) => h,
+        Err(e) => return tracing::warn!("{e}"),
+    };
+    if status.local_state() != LocalState::Active {
+        return install_copy(&unit, &target, status, holder);
+    }
+    // The owner's own memory is the reservation; another gateway only ever clears a holder whose
+    // nexus it lost, which the owner then drops if it is still the one held.
+    if holder.is_none() && !u.event.is_empty() {
+        if let Ok(Some(released)) = decode(u.event) {
+            if unit.reserve_holder().as_ref() == Some(&released) {
+                unit.install_reservation(None);
+            }
+        }
+    }
+}
+
+/// Keep `unit`'s RESERVE(6/10) holder in the cluster (`unit` being a LUN of `target` on the
+/// multi-gateway image `store`).
+pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>) -> Result<(), String> {
+    let Some(status) = store.gateway().cloned() else { return Ok(()) };
+    let (weak_unit, weak_target) = (Arc::downgrade(unit), Arc::downgrade(target));
+    let listening = status.clone();
+    let listener = Arc::new(move |u: SharedUpdate<'_>| on_update(&weak_unit, &weak_target, &listening, u));
+    let Some(object) = store.share("reserve", listener) else { return Ok(()) };
+    let shared = Arc::new(ClusterReserve(object.map_err(|e| format!("opening the shared RESERVE holder: {e}"))?));
+    unit.attach_shared_reserve(shared.clone());
+    let others = status.others();
+    if others.iter().all(|m| m.state == MemberState::Lost) {
+        // The first gateway up: the unit was off, and a power on releases the reservation.
+        let stored = shared.0.read().and_then(|(bytes, _)| decode(&bytes));
+        if let Ok(Some(h)) = stored {
+            let _ = shared.release(&h);
+        }
+    }
+    let (weak_unit, weak_target, weak_shared) = (Arc::downgrade(unit), Arc::downgrade(target), Arc::downgrade(&shared));
+    let taking = status.clone();
+    status.on_take_over(Box::new(move |others| {
+        if let (Some(u), Some(t), Some(s)) = (weak_unit.upgrade(), weak_target.upgrade(), weak_shared.upgrade()) {
+            load_as_owner(&u, &t, &taking, &s, others);
+        }
+    }));
+    if status.local_state() == LocalState::Active {
+        load_as_owner(unit, target, &status, &shared, &others);
+    } else {
+        let stored = shared.0.read().and_then(|(bytes, _)| decode(&bytes));
+        install_copy(unit, target, &status, stored.map_err(|e| format!("reading the shared RESERVE holder: {e}"))?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_round_trip_and_garbage_is_refused() {
+        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2 };
+        assert_eq!(decode(&encode(Some(&h))).unwrap(), Some(h));
+        assert_eq!(decode(&encode(None)).unwrap(), None);
+        assert_eq!(decode(b"").unwrap(), None);
+        assert!(decode(b"{").is_err());
+        assert!(decode(br#"{"port":"x","relative_port":70000}"#).is_err());
+    }
+}
