@@ -196,7 +196,7 @@ fn a_clear_task_set_through_one_port_is_passed_to_the_others_and_not_back() {
     let t = TestLun::disk(1 << 20);
     let groups = NonOwner::new(AccessState::ActiveOptimized, false);
     t.lu.set_port_groups(groups.clone()).unwrap();
-    let proxy = t.target.add_proxy_nexus("iqn.2024-01.test:i,i,0x1".into());
+    let proxy = t.target.proxy_nexus("iqn.2024-01.test:i,i,0x1", 2);
     *groups.watched.lock() = Some(proxy.clone());
     let forwarded = Recorder::start(&proxy, 1, t.lun);
     assert_eq!(t.target.clear_task_set(&t.nexus, t.lun), Ok(1));
