@@ -12,7 +12,7 @@ use std::process::Command;
 
 #[test]
 fn linux_dm_multipath_uses_both_gateways_and_fails_over_after_kill_9_of_the_owner() {
-    // 64 MiB: room for the guest's 8 MiB of I/O through the map.
+    // The guest's disk is larger than the other tests' images: 64 MiB.
     let gw = TwoGateways::on_image_of(64);
     // Both agree that a owns the unit, and b forwards to it, before the guest comes.
     let mut cb = session(gw.b.portal(), INITIATOR);
