@@ -3,10 +3,9 @@
 //! new owner), every nexus is told ASYMMETRIC ACCESS STATE CHANGED, and tgtadm's `alua_owner=`
 //! does the same from the command line.
 
-use super::{groups, start_gateway, wait_for, ACTIVE, NON_OPTIMIZED};
+use super::{groups, wait_for, TwoGateways, ACTIVE, NON_OPTIMIZED};
 use crate::common::initiator::Connection;
-use crate::{conf, image, write_fua};
-use crate::{login_at, pattern};
+use crate::{pattern, write_fua, INITIATOR};
 
 /// SET TARGET PORT GROUPS: `group` active/optimized. (status, sense).
 fn stpg(c: &mut Connection, group: u16) -> (u8, (u8, u8, u8)) {
@@ -20,18 +19,14 @@ const STATE_CHANGED: (u8, u8, u8) = (0x06, 0x2a, 0x06);
 
 #[test]
 fn set_target_port_groups_and_tgtadm_move_the_ownership_cleanly() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = login_at(a.portal(), super::IQN);
-    let mut cb = login_at(b.portal(), super::IQN);
+    let gw = TwoGateways::start();
+    let (mut ca, mut cb) = gw.sessions(INITIATOR, INITIATOR);
     wait_for(5, "a owns, b stands by", || groups(&mut ca) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     let data = pattern(21, 8192);
     assert_eq!(write_fua(&mut ca, 32, &data).status, 0);
     // Through the standby path (SPC-4 5.15.2.4.4 admits it there): b, active/optimized.
-    assert_eq!(stpg(&mut cb, 2), (0, (0, 0, 0)), "{}", b.log());
+    assert_eq!(stpg(&mut cb, 2), (0, (0, 0, 0)), "{}", gw.b.log());
     // GOOD means done: b serves at once, with what a acknowledged.
     let first = cb.read10(1, 32, 16, 512).unwrap();
     let first = if first.sense_code() == STATE_CHANGED { cb.read10(1, 32, 16, 512).unwrap() } else { first };
@@ -43,7 +38,7 @@ fn set_target_port_groups_and_tgtadm_move_the_ownership_cleanly() {
     assert_eq!(ca.read10(1, 32, 16, 512).unwrap().data_in, data);
     wait_for(5, "a sees b own the unit", || groups(&mut ca) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     // A clean handoff fences nobody.
-    let keys = super::registry_keys(&conf, &name);
+    let keys = super::registry_keys(&gw.conf, &gw.name);
     assert!(!keys.iter().any(|k| k.starts_with("fenced.") || k == "handoff"), "{keys:?}");
     // Refused: a group no gateway has.
     assert_eq!(stpg(&mut ca, 7).1, (0x05, 0x26, 0x00));
@@ -51,11 +46,11 @@ fn set_target_port_groups_and_tgtadm_move_the_ownership_cleanly() {
     let more = pattern(22, 4096);
     assert_eq!(cb.write10(1, 64, &more, 512).unwrap().status, 0);
     let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
-    b.tgtadm_ok(&[&update[..], &["--params", "alua_owner=1"]].concat());
+    gw.b.tgtadm_ok(&[&update[..], &["--params", "alua_owner=1"]].concat());
     wait_for(5, "a owns the unit again", || groups(&mut ca) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     assert_eq!(ca.read10(1, 64, 8, 512).unwrap().data_in, more);
     // A group no gateway has, or a LUN without gateways: refused with the reason.
-    let out = a.tgtadm(&[&update[..], &["--params", "alua_owner=9"]].concat());
+    let out = gw.a.tgtadm(&[&update[..], &["--params", "alua_owner=9"]].concat());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("target port group 9"), "{out:?}");
 }

@@ -4,9 +4,9 @@
 //! advertise the same nonzero MAXIMUM COMPARE AND WRITE LENGTH. WRITE SAME(16) and UNMAP through
 //! the non-owner are what the owner then reads: the pattern, and zeros where LBPRZ says so.
 
-use super::{groups, session, start_gateway, vpd, wait_for, ACTIVE, NON_OPTIMIZED};
+use super::{session, vpd, wait_for_forwarding, TwoGateways};
 use crate::common::initiator::Connection;
-use crate::{conf, image, pattern};
+use crate::pattern;
 use std::time::{Duration, Instant};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:caw-one";
@@ -66,14 +66,9 @@ fn increment(mut c: Connection, until: Instant, most: usize) -> (Vec<u64>, u32) 
 
 #[test]
 fn compare_and_write_through_both_gateways_is_atomic() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut one = session(a.portal(), I1);
-    let mut two = session(b.portal(), I2);
-    wait_for(5, "a owns, b forwards", || groups(&mut one) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
-    wait_for(5, "b forwards TEST UNIT READY", || two.scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
+    let gw = TwoGateways::start();
+    let (mut one, mut two) = gw.sessions(I1, I2);
+    wait_for_forwarding(&mut one, &mut two);
     // Block limits: the same MAXIMUM COMPARE AND WRITE LENGTH on both, and not zero (zero would
     // say COMPARE AND WRITE is not supported).
     let (la, lb) = (vpd(&mut one, 0xb0), vpd(&mut two, 0xb0));
@@ -99,7 +94,7 @@ fn compare_and_write_through_both_gateways_is_atomic() {
     wrote.extend(wrote_b);
     wrote.sort_unstable();
     assert!(wrote.iter().copied().eq(1..=total), "counts written twice or skipped");
-    let mut check = session(b.portal(), I1);
+    let mut check = session(gw.b.portal(), I1);
     let out = check.read10(1, COUNTER_LBA as u32, 1, 512).unwrap();
     assert_eq!(count_of(&out.data_in), total, "the counter holds the number of GOOD COMPARE AND WRITEs");
 }
@@ -146,14 +141,9 @@ fn all_blocks(data: &[u8], block: &[u8]) -> bool {
 
 #[test]
 fn write_same_and_unmap_through_the_non_owner_are_what_the_owner_reads() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut owner = session(a.portal(), I1);
-    let mut other = session(b.portal(), I1);
-    wait_for(5, "a owns, b forwards", || groups(&mut owner) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
-    wait_for(5, "b forwards TEST UNIT READY", || other.scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
+    let gw = TwoGateways::start();
+    let (mut owner, mut other) = gw.sessions(I1, I1);
+    wait_for_forwarding(&mut owner, &mut other);
     // Both gateways describe provisioning and block limits alike.
     let (pa, pb) = (vpd(&mut owner, 0xb2), vpd(&mut other, 0xb2));
     assert_eq!(pa, pb, "logical block provisioning VPD on both gateways");

@@ -5,7 +5,7 @@
 //! COMMANDS CLEARED BY ANOTHER INITIATOR (the unit's TAS is 0). Both ways: through the standby
 //! (the owner's task ends) and through the owner (the standby's task ends).
 
-use super::{read, session, start_gateway, write_waiting_for_data, IQN};
+use super::{read, session, session_without_immediate_data, write_waiting_for_data, TwoGateways};
 use crate::common::initiator::{lun_field, write_u32, Connection};
 use std::time::Duration;
 
@@ -36,16 +36,10 @@ fn tmf(c: &mut Connection, function: u8) -> u8 {
 /// Initiator 2 has a WRITE waiting for its data through gateway `waiting` ("a", the owner, or
 /// "b"); initiator 1 clears the task set through the other gateway.
 fn clear_through_the_other_gateway_ends_a_write_waiting_on(waiting: &str) {
-    let conf = crate::conf();
-    let name = crate::image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let (held, asking) = if waiting == "a" { (&a, &b) } else { (&b, &a) };
+    let gw = TwoGateways::start();
+    let (held, asking) = if waiting == "a" { (&gw.a, &gw.b) } else { (&gw.b, &gw.a) };
     let mut one = session(asking.portal(), I1);
-    let mut two = Connection::connect(held.portal()).unwrap();
-    two.login(I2, Some(IQN), &[("ImmediateData", "No"), ("InitialR2T", "Yes")]).unwrap();
-    let _ = two.scsi(1, &[0; 6], &[], 0).unwrap();
-    assert!(!two.immediate_data);
+    let mut two = session_without_immediate_data(held.portal(), I2);
     // b forwards to a once it knows a owns the unit; make sure it does before the race below.
     super::wait_for(5, "I/O through both gateways", || {
         one.scsi(1, &[0; 6], &[], 0).unwrap().status == 0 && two.scsi(1, &[0; 6], &[], 0).unwrap().status == 0

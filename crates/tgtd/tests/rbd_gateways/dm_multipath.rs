@@ -5,35 +5,33 @@
 //! the owner, is killed with kill -9 while the guest writes: dm-multipath fails its path, the writes
 //! resume through b once b took over, and everything written reads back.
 
-use super::{groups, registry_keys, start_gateway, wait_for, ACTIVE, IQN, NON_OPTIMIZED, OFFLINE};
-use crate::{conf, image, login_at};
+use super::{groups, registry_keys, session, wait_for, TwoGateways, ACTIVE, IQN, NON_OPTIMIZED, OFFLINE};
+use crate::INITIATOR;
 use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn linux_dm_multipath_uses_both_gateways_and_fails_over_after_kill_9_of_the_owner() {
-    let conf = conf();
-    let name = image(&conf, 64);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
+    // The guest's disk is larger than the other tests' images: 64 MiB.
+    let gw = TwoGateways::on_image_of(64);
     // Both agree that a owns the unit, and b forwards to it, before the guest comes.
-    let mut cb = login_at(b.portal(), IQN);
+    let mut cb = session(gw.b.portal(), INITIATOR);
     assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     wait_for(15, "b forwards to a", || cb.scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
-    let mut ca = login_at(a.portal(), IQN);
+    let mut ca = session(gw.a.portal(), INITIATOR);
     wait_for(5, "a sees b", || groups(&mut ca) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     drop(ca);
 
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let output = Command::new(repo.join("scripts/multipath-guest-test"))
         .args(["--iqn", IQN])
-        .args(["--portal-a", &a.portal().to_string(), "--portal-b", &b.portal().to_string()])
-        .args(["--kill", &a.pid().to_string()])
+        .args(["--portal-a", &gw.a.portal().to_string(), "--portal-b", &gw.b.portal().to_string()])
+        .args(["--kill", &gw.a.pid().to_string()])
         .output()
         .expect("scripts/multipath-guest-test runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("{stderr}");
-    let logs = || format!("--- a ---\n{}\n--- b ---\n{}", a.log(), b.log());
+    let logs = || format!("--- a ---\n{}\n--- b ---\n{}", gw.a.log(), gw.b.log());
     assert!(output.status.success(), "the guest test failed:\n{stderr}\n{}", logs());
     assert!(stderr.contains("RTGT-VERDICT: PASS"), "no verdict from the guest:\n{stderr}");
     // The disks of gateway a's and gateway b's sessions.
@@ -55,8 +53,8 @@ fn linux_dm_multipath_uses_both_gateways_and_fails_over_after_kill_9_of_the_owne
         assert!(stderr.contains(line), "no '{line}' from the guest:\n{stderr}");
     }
     // The kill the guest asked for happened, and b took over by fencing a.
-    drop(a.crash());
-    let keys = registry_keys(&conf, &name);
+    drop(gw.a.crash());
+    let keys = registry_keys(&gw.conf, &gw.name);
     assert!(keys.iter().any(|k| k.starts_with("fenced.")), "a's client fenced: {keys:?}");
     assert_eq!(groups(&mut cb), [(1, OFFLINE), (2, ACTIVE)], "b owns the unit");
 }

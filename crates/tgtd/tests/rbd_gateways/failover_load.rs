@@ -4,35 +4,15 @@
 //! there. At the end every chunk read through the survivor holds exactly the last write that was
 //! acknowledged for it: nothing lost, nothing stale, nothing torn.
 
-use super::{read, start_gateway, wait_for, IQN};
+use super::{chunk_data, read, session_with_isid, wait_for, TwoGateways, CHUNK_BLOCKS, IQN};
 use crate::common::initiator::Connection;
-use crate::{conf, image, login_at, INITIATOR};
+use crate::login_at;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Blocks per chunk: one write covers one chunk.
-const CHUNK_BLOCKS: u16 = 8;
 const CHUNKS_PER_WRITER: u32 = 32;
 const WRITERS: u32 = 2;
-
-/// What write `seq` puts in `chunk`: every 512-byte block names its chunk, the write and its own
-/// place, then bytes derived from all three, so a block from another write or another place, or a
-/// write half done, cannot pass for this one.
-fn chunk_data(chunk: u32, seq: u32) -> Vec<u8> {
-    let mut data = vec![0u8; usize::from(CHUNK_BLOCKS) * 512];
-    for (i, block) in data.chunks_mut(512).enumerate() {
-        block[0..4].copy_from_slice(&chunk.to_be_bytes());
-        block[4..8].copy_from_slice(&seq.to_be_bytes());
-        block[8..12].copy_from_slice(&(i as u32).to_be_bytes());
-        let mut x = chunk.wrapping_mul(0x9e37_79b9) ^ seq.wrapping_mul(0x85eb_ca6b) ^ (i as u32);
-        for b in &mut block[12..] {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            *b = (x >> 16) as u8;
-        }
-    }
-    data
-}
 
 fn lba(chunk: u32) -> u32 {
     chunk * u32::from(CHUNK_BLOCKS)
@@ -72,15 +52,6 @@ fn write_until_good(c: &mut Connection, chunk: u32, data: &[u8]) {
     }
 }
 
-/// A session of writer `w` (an initiator port of its own: ISID per writer) on `portal`.
-fn session(portal: std::net::SocketAddr, w: u32) -> Connection {
-    let mut c = Connection::connect(portal).unwrap();
-    c.isid[5] = w as u8;
-    c.login(INITIATOR, Some(IQN), &[]).unwrap();
-    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
-    c
-}
-
 /// One writer's record: for each of its chunks, the last acknowledged write.
 struct Writer {
     first: u32,
@@ -91,15 +62,14 @@ struct Writer {
 
 #[test]
 fn kill_9_of_the_owner_under_a_retrying_load_loses_nothing_and_leaves_nothing_stale() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let gw = TwoGateways::start();
     let stop = Arc::new(AtomicBool::new(false));
     let after_failover = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (mut ca, mut cb) = (session(a.portal(), w), session(b.portal(), w));
+            // Each writer an initiator port of its own: its own ISID on both paths.
+            let (mut ca, mut cb) =
+                (session_with_isid(gw.a.portal(), w as u8), session_with_isid(gw.b.portal(), w as u8));
             let (stop, after_failover) = (stop.clone(), after_failover.clone());
             std::thread::spawn(move || {
                 let first = w * CHUNKS_PER_WRITER;
@@ -133,12 +103,12 @@ fn kill_9_of_the_owner_under_a_retrying_load_loses_nothing_and_leaves_nothing_st
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
     let killed = Instant::now();
-    let dir = a.crash();
+    let dir = gw.a.crash();
     wait_for(40, "every writer goes on through b", || after_failover.load(Ordering::Acquire) >= 40);
     eprintln!("writes through b resumed within {:?} of kill -9", killed.elapsed());
     stop.store(true, Ordering::Release);
     let writers: Vec<Writer> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    let mut cb = login_at(b.portal(), IQN);
+    let mut cb = login_at(gw.b.portal(), IQN);
     let mut checked = 0;
     for w in &writers {
         assert!(w.through_owner >= 10, "the load ran through the owner before the kill: {}", w.through_owner);
@@ -152,7 +122,10 @@ fn kill_9_of_the_owner_under_a_retrying_load_loses_nothing_and_leaves_nothing_st
                     u32::from_be_bytes(got[0..4].try_into().unwrap()),
                     u32::from_be_bytes(got[4..8].try_into().unwrap()),
                 );
-                panic!("chunk {chunk}: last acknowledged write {acked:?}, found (chunk, write) {seen:?}\n{}", b.log());
+                panic!(
+                    "chunk {chunk}: last acknowledged write {acked:?}, found (chunk, write) {seen:?}\n{}",
+                    gw.b.log()
+                );
             }
             checked += 1;
         }

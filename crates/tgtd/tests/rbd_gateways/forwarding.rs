@@ -5,22 +5,16 @@
 //! belongs to the nexus that sent it), and the owner's group is active/optimized, the other
 //! active/non-optimized.
 
-use super::{groups, session, start_gateway, wait_for, ACTIVE, NON_OPTIMIZED};
+use super::{groups, prout, write10, TwoGateways, CONFLICT, GOOD, WRITE_EXCLUSIVE};
+use super::{wait_for, ACTIVE, NON_OPTIMIZED};
 use crate::common::initiator::Connection;
-use crate::{conf, image, pattern};
+use crate::pattern;
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:fwd-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:fwd-two";
 
-/// PERSISTENT RESERVE OUT with a basic parameter list: the status.
-fn prout(c: &mut Connection, sa: u8, pr_type: u8, key: u64, sark: u64) -> u8 {
-    let mut p = Vec::new();
-    p.extend_from_slice(&key.to_be_bytes());
-    p.extend_from_slice(&sark.to_be_bytes());
-    p.extend_from_slice(&[0; 8]);
-    c.scsi(1, &[0x5f, sa, pr_type, 0, 0, 0, 0, 0, 24, 0], &p, 0).unwrap().status
-}
-
+/// READ(10) that must be GOOD the first time: unlike `super::read`, which retries past unit
+/// attentions, nothing here changes the unit's state, so one would be a failure.
 fn read(c: &mut Connection, lba: u32, blocks: u16) -> Vec<u8> {
     let out = c.read10(1, lba, blocks, 512).unwrap();
     assert_eq!(out.status, 0, "READ: {:x?}", out.sense);
@@ -28,21 +22,13 @@ fn read(c: &mut Connection, lba: u32, blocks: u16) -> Vec<u8> {
 }
 
 fn write(c: &mut Connection, lba: u32, data: &[u8]) -> u8 {
-    c.write10(1, lba, data, 512).unwrap().status
+    write10(c, lba, data).status
 }
-
-const GOOD: u8 = 0;
-const CONFLICT: u8 = 0x18;
-const WRITE_EXCLUSIVE: u8 = 1;
 
 #[test]
 fn writes_through_either_gateway_read_back_through_the_other() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = session(a.portal(), I1);
-    let mut cb = session(b.portal(), I1);
+    let gw = TwoGateways::start();
+    let (mut ca, mut cb) = gw.sessions(I1, I1);
     wait_for(5, "a owns, b forwards", || groups(&mut ca) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     // b learns a's forwarding address with a's registry entry (a heartbeat at most).
@@ -50,7 +36,7 @@ fn writes_through_either_gateway_read_back_through_the_other() {
     // Through the non-owner, read through the owner; across an object boundary and larger than
     // one Data-Out PDU.
     let through_b = pattern(31, 256 * 1024);
-    assert_eq!(write(&mut cb, 8190, &through_b), GOOD, "{}", b.log());
+    assert_eq!(write(&mut cb, 8190, &through_b), GOOD, "{}", gw.b.log());
     assert_eq!(read(&mut ca, 8190, 512), through_b);
     // And the other way.
     let through_a = pattern(32, 8192);
@@ -64,41 +50,37 @@ fn writes_through_either_gateway_read_back_through_the_other() {
     // SYNCHRONIZE CACHE(10) forwarded.
     assert_eq!(cb.scsi(1, &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[], 0).unwrap().status, GOOD);
     // Only the owner wrote the image: the registry shows no move and nobody fenced.
-    let keys = super::registry_keys(&conf, &name);
+    let keys = super::registry_keys(&gw.conf, &gw.name);
     assert!(!keys.iter().any(|k| k.starts_with("fenced.") || k == "handoff"), "{keys:?}");
     assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)], "forwarding never moves the ownership");
 }
 
 #[test]
 fn forwarded_commands_run_for_the_initiator_port_that_sent_them() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut one = session(a.portal(), I1);
-    let mut two = session(b.portal(), I2);
+    let gw = TwoGateways::start();
+    let (mut one, mut two) = gw.sessions(I1, I2);
     wait_for(5, "b forwards", || two.scsi(1, &[0; 6], &[], 0).unwrap().status == GOOD);
     let data = pattern(41, 4096);
     // Initiator 1 reserves through a (the owner): initiator 2's write, forwarded from b, conflicts.
-    assert_eq!(prout(&mut one, 0, 0, 0, 0xa1), GOOD);
-    assert_eq!(prout(&mut one, 1, WRITE_EXCLUSIVE, 0xa1, 0), GOOD);
-    assert_eq!(write(&mut two, 16, &data), CONFLICT, "{}", a.log());
+    assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);
+    assert_eq!(prout(&mut one, 1, WRITE_EXCLUSIVE, 0xa1, 0, 0).0, GOOD);
+    assert_eq!(write(&mut two, 16, &data), CONFLICT, "{}", gw.a.log());
     // Reads are allowed under WRITE EXCLUSIVE, forwarded or not.
     assert_eq!(two.read10(1, 16, 8, 512).unwrap().status, GOOD);
-    assert_eq!(prout(&mut one, 2, WRITE_EXCLUSIVE, 0xa1, 0), GOOD, "released");
+    assert_eq!(prout(&mut one, 2, WRITE_EXCLUSIVE, 0xa1, 0, 0).0, GOOD, "released");
     assert_eq!(write(&mut two, 16, &data), GOOD);
     // Initiator 2 reserves through b: its own writes, forwarded, go through (the owner runs them
     // for initiator 2, not for b); initiator 1's through the owner conflict.
-    assert_eq!(prout(&mut two, 0, 0, 0, 0xb2), GOOD);
-    assert_eq!(prout(&mut two, 1, WRITE_EXCLUSIVE, 0xb2, 0), GOOD);
+    assert_eq!(prout(&mut two, 0, 0, 0, 0xb2, 0).0, GOOD);
+    assert_eq!(prout(&mut two, 1, WRITE_EXCLUSIVE, 0xb2, 0, 0).0, GOOD);
     let more = pattern(42, 4096);
     assert_eq!(write(&mut two, 16, &more), GOOD, "the holder writes through the non-owner");
     assert_eq!(write(&mut one, 16, &data), CONFLICT);
     assert_eq!(read(&mut one, 16, 8), more);
-    assert_eq!(prout(&mut two, 2, WRITE_EXCLUSIVE, 0xb2, 0), GOOD);
+    assert_eq!(prout(&mut two, 2, WRITE_EXCLUSIVE, 0xb2, 0, 0).0, GOOD);
     // Registrations make RESERVE(6) conflict (SPC-4 5.13.3): both unregister first.
-    assert_eq!(prout(&mut one, 0, 0, 0xa1, 0), GOOD);
-    assert_eq!(prout(&mut two, 0, 0, 0xb2, 0), GOOD);
+    assert_eq!(prout(&mut one, 0, 0, 0xa1, 0, 0).0, GOOD);
+    assert_eq!(prout(&mut two, 0, 0, 0xb2, 0, 0).0, GOOD);
     // RESERVE(6) forwarded from b is held by initiator 2's nexus on the owner: initiator 1's
     // write conflicts, initiator 2's does not, until RELEASE(6), forwarded too.
     assert_eq!(two.scsi(1, &[0x16, 0, 0, 0, 0, 0], &[], 0).unwrap().status, GOOD);

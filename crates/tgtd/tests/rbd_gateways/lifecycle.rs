@@ -2,9 +2,9 @@
 //! nexuses of all of them (CAPACITY DATA HAS CHANGED, the new capacity), deleting the LUN with
 //! tgtadm takes the gateway out of the image's registry, and scripts/gateway-demo --check works.
 
-use super::{groups, registry_keys, start_gateway, wait_for, ACTIVE};
+use super::{groups, registry_keys, session, wait_for, TwoGateways, ACTIVE};
 use crate::common::initiator::Connection;
-use crate::{conf, image, login_at, rbd};
+use crate::{rbd, INITIATOR};
 
 /// READ CAPACITY(10): the last LBA.
 fn last_lba(c: &mut Connection) -> u32 {
@@ -15,16 +15,12 @@ fn last_lba(c: &mut Connection) -> u32 {
 
 #[test]
 fn an_rbd_resize_reaches_the_nexuses_of_every_gateway() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = login_at(a.portal(), super::IQN);
-    let mut cb = login_at(b.portal(), super::IQN);
+    let gw = TwoGateways::start();
+    let (mut ca, mut cb) = gw.sessions(INITIATOR, INITIATOR);
     groups(&mut ca);
     groups(&mut cb);
     assert_eq!((last_lba(&mut ca), last_lba(&mut cb)), (32767, 32767));
-    rbd(&conf, &["resize", "--size", "32", &format!("rbd/{name}")]);
+    rbd(&gw.conf, &["resize", "--size", "32", &format!("rbd/{}", gw.name)]);
     for (c, which) in [(&mut ca, "a"), (&mut cb, "b")] {
         let mut seen = None;
         wait_for(10, &format!("{which}'s nexus told CAPACITY DATA HAS CHANGED"), || {
@@ -41,19 +37,16 @@ fn an_rbd_resize_reaches_the_nexuses_of_every_gateway() {
 
 #[test]
 fn deleting_the_lun_takes_the_gateway_out_of_the_registry() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = login_at(a.portal(), super::IQN);
-    let has = |gw: &str| registry_keys(&conf, &name).contains(&format!("gw.{gw}"));
+    let gw = TwoGateways::start();
+    let mut ca = session(gw.a.portal(), INITIATOR);
+    let has = |gateway: &str| registry_keys(&gw.conf, &gw.name).contains(&format!("gw.{gateway}"));
     assert!(has("gw-a") && has("gw-b"));
-    b.tgtadm_ok(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
-    assert!(!has("gw-b"), "{:?}", registry_keys(&conf, &name));
+    gw.b.tgtadm_ok(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
+    assert!(!has("gw-b"), "{:?}", registry_keys(&gw.conf, &gw.name));
     wait_for(5, "a lists its own group only", || groups(&mut ca) == [(1, ACTIVE)]);
     // The owner's delete hands the unit over at once: nobody owns it, nothing is fenced.
-    a.tgtadm_ok(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
-    let keys = registry_keys(&conf, &name);
+    gw.a.tgtadm_ok(&["--lld", "iscsi", "--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
+    let keys = registry_keys(&gw.conf, &gw.name);
     assert!(!keys.iter().any(|k| k.starts_with("gw.") || k == "owner" || k.starts_with("fenced.")), "{keys:?}");
 }
 

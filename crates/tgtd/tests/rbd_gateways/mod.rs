@@ -46,12 +46,116 @@ pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tg
     tgtd
 }
 
+/// The setup most tests share: a fresh image and two gateways of it, gateway `gw-a` in group 1
+/// started before `gw-b` in group 2. The first gateway up owns the unit, so `a` is the owner and
+/// `b` the standby that forwards to it. No `Drop`: a test may move a gateway out (`gw.a.crash()`)
+/// and go on with the rest.
+pub(super) struct TwoGateways {
+    pub conf: String,
+    pub name: String,
+    // Fields drop in this order: b before a, as two locals `a` then `b` did, so that the standby
+    // goes first and the owner's end leaves nobody to fail over to.
+    pub b: Tgtd,
+    pub a: Tgtd,
+}
+
+impl TwoGateways {
+    /// Both gateways of a fresh 16 MiB image.
+    pub fn start() -> Self {
+        Self::on_image_of(16)
+    }
+
+    /// Both gateways of a fresh image of `mib` MiB.
+    pub fn on_image_of(mib: u32) -> Self {
+        let conf = conf();
+        let name = image(&conf, mib);
+        let a = start_gateway(&conf, &name, "gw-a", 1);
+        let b = start_gateway(&conf, &name, "gw-b", 2);
+        TwoGateways { conf, name, b, a }
+    }
+
+    /// A session of `one` through a, then (in that order) a session of `two` through b.
+    pub fn sessions(&self, one: &str, two: &str) -> (Connection, Connection) {
+        let first = session(self.a.portal(), one);
+        (first, session(self.b.portal(), two))
+    }
+}
+
+/// Wait until `through_a` sees a own the unit and b stand by, and b forwards TEST UNIT READY
+/// through `through_b` (b learns a's forwarding address with a's registry entry, a heartbeat at
+/// most): from then on, I/O through either path reaches the owner.
+pub(super) fn wait_for_forwarding(through_a: &mut Connection, through_b: &mut Connection) {
+    wait_for(5, "a owns, b forwards", || groups(through_a) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
+    wait_for(5, "b forwards TEST UNIT READY", || through_b.scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
+}
+
 /// A session of `initiator` with the gateways' target at `portal`, its power-on unit attention taken.
 pub(super) fn session(portal: std::net::SocketAddr, initiator: &str) -> Connection {
     let mut c = Connection::connect(portal).unwrap();
     c.login(initiator, Some(IQN), &[]).unwrap();
     let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
     c
+}
+
+/// A session of the tests' INITIATOR at `portal` with its own ISID ending in `isid_tail`: another
+/// initiator port of the same initiator, as a multipath initiator opens one per path.
+pub(super) fn session_with_isid(portal: std::net::SocketAddr, isid_tail: u8) -> Connection {
+    let mut c = Connection::connect(portal).unwrap();
+    c.isid[5] = isid_tail;
+    c.login(INITIATOR, Some(IQN), &[]).unwrap();
+    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
+    c
+}
+
+/// A session of `initiator` at `portal` that negotiated ImmediateData=No and InitialR2T=Yes, so
+/// that a WRITE waits for its data ([`write_waiting_for_data`]).
+pub(super) fn session_without_immediate_data(portal: std::net::SocketAddr, initiator: &str) -> Connection {
+    let mut c = Connection::connect(portal).unwrap();
+    c.login(initiator, Some(IQN), &[("ImmediateData", "No"), ("InitialR2T", "Yes")]).unwrap();
+    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
+    assert!(!c.immediate_data);
+    c
+}
+
+pub(super) const GOOD: u8 = 0;
+pub(super) const CONFLICT: u8 = 0x18;
+/// PERSISTENT RESERVE OUT types (SPC-4 6.15.2).
+pub(super) const WRITE_EXCLUSIVE: u8 = 1;
+pub(super) const EXCLUSIVE_ACCESS: u8 = 3;
+
+/// PERSISTENT RESERVE OUT service action `sa` with a basic parameter list (reservation key `key`,
+/// service action reservation key `sark`, the APTPL bit in `flags`): (status, sense key/ASC/ASCQ).
+pub(super) fn prout(c: &mut Connection, sa: u8, pr_type: u8, key: u64, sark: u64, flags: u8) -> (u8, (u8, u8, u8)) {
+    let mut p = Vec::new();
+    p.extend_from_slice(&key.to_be_bytes());
+    p.extend_from_slice(&sark.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, flags, 0, 0, 0]);
+    let out = c.scsi(1, &[0x5f, sa, pr_type, 0, 0, 0, 0, 0, 24, 0], &p, 0).unwrap();
+    (out.status, out.sense_code())
+}
+
+/// Blocks per chunk of the numbered-data loads: one command covers one chunk.
+pub(super) const CHUNK_BLOCKS: u16 = 8;
+
+/// What write `seq` puts in `chunk`: every 512-byte block names its chunk, the write and its own
+/// place, then bytes derived from all three, so a block from another write or another place, or a
+/// write half done, cannot pass for this one.
+pub(super) fn chunk_data(chunk: u32, seq: u32) -> Vec<u8> {
+    let mut data = vec![0u8; usize::from(CHUNK_BLOCKS) * 512];
+    for (i, block) in data.chunks_mut(512).enumerate() {
+        block[0..4].copy_from_slice(&chunk.to_be_bytes());
+        block[4..8].copy_from_slice(&seq.to_be_bytes());
+        block[8..12].copy_from_slice(&(i as u32).to_be_bytes());
+        let mut x = chunk.wrapping_mul(0x9e37_79b9) ^ seq.wrapping_mul(0x85eb_ca6b) ^ (i as u32);
+        // A linear congruential step: unlike a xorshift it has no all-zero state to stay in, so
+        // no block (chunk 0's first write included) can come out as zeros, what an unwritten
+        // chunk reads as.
+        for b in &mut block[12..] {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            *b = (x >> 16) as u8;
+        }
+    }
+    data
 }
 
 fn vpd(c: &mut Connection, page: u8) -> Vec<u8> {
@@ -155,12 +259,8 @@ pub(super) fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -
 
 #[test]
 fn two_gateways_are_one_unit_with_one_owner() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = login_at(a.portal(), IQN);
-    let mut cb = login_at(b.portal(), IQN);
+    let gw = TwoGateways::start();
+    let (mut ca, mut cb) = gw.sessions(INITIATOR, INITIATOR);
     // INQUIRY: TPGS 01b on both.
     for c in [&mut ca, &mut cb] {
         let out = c.scsi(1, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
@@ -189,23 +289,19 @@ fn two_gateways_are_one_unit_with_one_owner() {
 
 #[test]
 fn kill_9_of_the_owner_fails_over_within_15_s_and_a_restart_rejoins_as_standby() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let mut b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = login_at(a.portal(), IQN);
-    let mut cb = login_at(b.portal(), IQN);
+    let mut gw = TwoGateways::start();
+    let (mut ca, mut cb) = gw.sessions(INITIATOR, INITIATOR);
     let data = pattern(9, 8192);
     assert_eq!(write_fua(&mut ca, 128, &data).status, 0);
     assert_eq!(groups(&mut cb), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
-    let dir = a.crash();
+    let dir = gw.a.crash();
     let took = wait_for(15, "b reports a offline and owns the unit", || groups(&mut cb) == [(1, OFFLINE), (2, ACTIVE)]);
     eprintln!("failover took {took:?}");
     // I/O on the remaining path, starting with what a acknowledged.
     assert_eq!(cb.read10(1, 128, 16, 512).unwrap().data_in, data);
     let more = pattern(10, 4096);
     assert_eq!(write10(&mut cb, 512, &more).status, 0);
-    let keys = registry_keys(&conf, &name);
+    let keys = registry_keys(&gw.conf, &gw.name);
     assert!(keys.iter().any(|k| k.starts_with("fenced.")), "a's client fenced: {keys:?}");
     // a comes back (a new process, a new client; its saved configuration brings the LUN back
     // with its gateway options): standby, and its old fence is lifted.
@@ -213,33 +309,29 @@ fn kill_9_of_the_owner_fails_over_within_15_s_and_a_restart_rejoins_as_standby()
     let mut ca2 = login_at(a2.portal(), IQN);
     assert_eq!(groups(&mut ca2), [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
-    wait_for(5, "a's old fence lifted", || !registry_keys(&conf, &name).iter().any(|k| k.starts_with("fenced.")));
+    wait_for(5, "a's old fence lifted", || !registry_keys(&gw.conf, &gw.name).iter().any(|k| k.starts_with("fenced.")));
     // A clean stop of the owner hands over at once; once both stopped, the registry is empty.
     drop(ca2);
     drop(cb);
-    assert!(b.terminate().success(), "{}", b.log());
+    assert!(gw.b.terminate().success(), "{}", gw.b.log());
     let mut a2 = a2;
     let mut ca3 = login_at(a2.portal(), IQN);
     wait_for(3, "a owns the unit after b's clean stop", || groups(&mut ca3) == [(1, ACTIVE)]);
     assert_eq!(ca3.read10(1, 512, 8, 512).unwrap().data_in, more);
     drop(ca3);
     assert!(a2.terminate().success(), "{}", a2.log());
-    assert_eq!(registry_keys(&conf, &name), Vec::<String>::new());
+    assert_eq!(registry_keys(&gw.conf, &gw.name), Vec::<String>::new());
 }
 
 #[test]
 fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_and_the_owner_comes_back() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut ca = login_at(a.portal(), IQN);
-    let mut cb = login_at(b.portal(), IQN);
+    let gw = TwoGateways::start();
+    let (mut ca, mut cb) = gw.sessions(INITIATOR, INITIATOR);
     let old = pattern(1, 4096);
     assert_eq!(write10(&mut ca, 8, &old).status, 0);
     // A stops with a write on its way: the write sits in its socket, unanswered.
     // SAFETY: kill(2) on the PID of the tgtd this test started.
-    assert_eq!(unsafe { libc::kill(a.pid(), libc::SIGSTOP) }, 0);
+    assert_eq!(unsafe { libc::kill(gw.a.pid(), libc::SIGSTOP) }, 0);
     let stale = pattern(2, 4096);
     let (tx, rx) = std::sync::mpsc::channel();
     let held = stale.clone();
@@ -250,20 +342,20 @@ fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_and_the_owner_com
     let fresh = pattern(3, 4096);
     wait_for(20, "the retry through b is GOOD", || write10(&mut cb, 8, &fresh).status == 0);
     // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(a.pid(), libc::SIGCONT) }, 0);
+    assert_eq!(unsafe { libc::kill(gw.a.pid(), libc::SIGCONT) }, 0);
     // a must fail the held write, not hold it (it could land any time later) nor acknowledge it.
     match rx.recv_timeout(Duration::from_secs(30)) {
         Ok(Ok(status)) => assert_ne!(status, 0, "a acknowledged a write after b took over"),
-        other => panic!("a neither failed nor answered the held write: {other:?}\n{}", a.log()),
+        other => panic!("a neither failed nor answered the held write: {other:?}\n{}", gw.a.log()),
     }
     // What a still had cannot land later either: the image holds b's data.
     std::thread::sleep(Duration::from_secs(2));
     assert!(read(&mut cb, 8, 8) == fresh, "the image holds b's data");
-    let exported = super::export(&conf, &name, b.dir.path());
+    let exported = super::export(&gw.conf, &gw.name, gw.b.dir.path());
     assert_eq!(exported[8 * 512..8 * 512 + 4096], fresh[..]);
     // a knows it was fenced: it connects again with a new client and rejoins as standby, on its
     // own (no LUN re-added, no restart).
-    let mut ca2 = Connection::connect(a.portal()).unwrap();
+    let mut ca2 = Connection::connect(gw.a.portal()).unwrap();
     ca2.login(INITIATOR, Some(IQN), &[]).unwrap();
     let _ = ca2.scsi(1, &[0; 6], &[], 0);
     let took = wait_for(15, "a back as standby", || groups(&mut ca2) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
@@ -271,12 +363,14 @@ fn a_write_held_by_a_stopped_owner_never_lands_after_the_retry_and_the_owner_com
     wait_for(5, "b sees a standing by", || groups(&mut cb) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     // Asked to, it owns the unit again and serves, with what b acknowledged.
     let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
-    b.tgtadm_ok(&[&update[..], &["--params", "alua_owner=1"]].concat());
+    gw.b.tgtadm_ok(&[&update[..], &["--params", "alua_owner=1"]].concat());
     wait_for(5, "a owns the unit again", || groups(&mut ca2) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     assert!(read(&mut ca2, 8, 8) == fresh, "a reads what b acknowledged");
     let last = pattern(4, 4096);
-    assert_eq!(write10(&mut ca2, 8, &last).status, 0, "{}", a.log());
+    assert_eq!(write10(&mut ca2, 8, &last).status, 0, "{}", gw.a.log());
     assert!(read(&mut ca2, 8, 8) == last);
     // Its old client's blocklist entry is lifted once its old image closed.
-    wait_for(10, "a's old fence lifted", || !registry_keys(&conf, &name).iter().any(|k| k.starts_with("fenced.")));
+    wait_for(10, "a's old fence lifted", || {
+        !registry_keys(&gw.conf, &gw.name).iter().any(|k| k.starts_with("fenced."))
+    });
 }

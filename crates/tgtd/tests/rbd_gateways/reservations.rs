@@ -4,22 +4,13 @@
 //! with it), and a PERSISTENT RESERVE OUT waiting for a gateway that does not answer stalls no
 //! other command.
 
-use super::{session, start_gateway, write_waiting_for_data, IQN};
+use super::{prout, session, start_gateway, write_waiting_for_data, TwoGateways};
+use super::{CONFLICT, EXCLUSIVE_ACCESS, GOOD, WRITE_EXCLUSIVE};
 use crate::common::initiator::Connection;
 use crate::{conf, image};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:pr-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:pr-two";
-
-/// PERSISTENT RESERVE OUT: (status, sense key/ASC/ASCQ).
-fn prout(c: &mut Connection, sa: u8, pr_type: u8, key: u64, sark: u64, flags: u8) -> (u8, (u8, u8, u8)) {
-    let mut p = Vec::new();
-    p.extend_from_slice(&key.to_be_bytes());
-    p.extend_from_slice(&sark.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 0, flags, 0, 0, 0]);
-    let out = c.scsi(1, &[0x5f, sa, pr_type, 0, 0, 0, 0, 0, 24, 0], &p, 0).unwrap();
-    (out.status, out.sense_code())
-}
 
 /// READ KEYS: (PRGENERATION, keys).
 fn keys(c: &mut Connection) -> (u32, Vec<u64>) {
@@ -46,22 +37,14 @@ fn write(c: &mut Connection) -> u8 {
     c.write10(1, 0, &[7u8; 512], 512).unwrap().status
 }
 
-const GOOD: u8 = 0;
-const CONFLICT: u8 = 0x18;
-const WRITE_EXCLUSIVE: u8 = 1;
-const EXCLUSIVE_ACCESS: u8 = 3;
 const APTPL: u8 = 0x01;
 
 #[test]
 fn reservations_are_one_state_on_both_gateways() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let gw = TwoGateways::start();
     // Initiator 1 through a (the owner), initiator 2 through b (standby: PERSISTENT RESERVE IN
     // and OUT are processed there, SPC-4 5.15.2.4.4).
-    let mut one = session(a.portal(), I1);
-    let mut two = session(b.portal(), I2);
+    let (mut one, mut two) = gw.sessions(I1, I2);
     assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);
     // The registration made through a is in b's answer as soon as a said GOOD.
     assert_eq!(keys(&mut two), (1, vec![0xa1]));
@@ -76,7 +59,7 @@ fn reservations_are_one_state_on_both_gateways() {
     // REGISTRATIONS PREEMPTED (2Ah/05h) at its next command.
     assert_eq!(prout(&mut one, 5, WRITE_EXCLUSIVE, 0xa1, 0xb2, 0).0, GOOD);
     let ua = two.scsi(1, &[0; 6], &[], 0).unwrap();
-    assert_eq!(ua.sense_code(), (0x06, 0x2a, 0x05), "{}", b.log());
+    assert_eq!(ua.sense_code(), (0x06, 0x2a, 0x05), "{}", gw.b.log());
     assert_eq!(write(&mut one), GOOD);
     assert_eq!(keys(&mut two), (3, vec![0xa1]), "PREEMPT counts, RESERVE does not");
     assert_eq!(reservation(&mut two), Some((0xa1, WRITE_EXCLUSIVE)));
@@ -87,10 +70,7 @@ fn reservations_are_one_state_on_both_gateways() {
 
 #[test]
 fn reservations_survive_every_gateway_restart_with_aptpl_only() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let mut b = start_gateway(&conf, &name, "gw-b", 2);
+    let TwoGateways { conf, name, a, mut b } = TwoGateways::start();
     let mut one = session(a.portal(), I1);
     assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);
     assert_eq!(prout(&mut one, 1, WRITE_EXCLUSIVE, 0xa1, 0, 0).0, GOOD);
@@ -191,15 +171,9 @@ fn a_gateway_lun_opened_after_a_late_image_shares_the_reservations() {
 #[test]
 fn preempt_and_abort_through_one_gateway_aborts_a_task_on_the_other() {
     use std::time::Duration;
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut one = session(a.portal(), I1);
-    let mut two = Connection::connect(b.portal()).unwrap();
-    two.login(I2, Some(IQN), &[("ImmediateData", "No"), ("InitialR2T", "Yes")]).unwrap();
-    let _ = two.scsi(1, &[0; 6], &[], 0).unwrap();
-    assert!(!two.immediate_data);
+    let gw = TwoGateways::start();
+    let mut one = session(gw.a.portal(), I1);
+    let mut two = super::session_without_immediate_data(gw.b.portal(), I2);
     assert_eq!(prout(&mut one, 0, 0, 0, 0xa1, 0).0, GOOD);
     assert_eq!(prout(&mut two, 0, 0, 0, 0xb2, 0).0, GOOD);
     // Initiator 2's WRITE through b waits for its Data-Out: a task of its nexus on b.
@@ -214,7 +188,7 @@ fn preempt_and_abort_through_one_gateway_aborts_a_task_on_the_other() {
     two.send_data_out(1, itt, ttt, &crate::pattern(32, 4096), 0).unwrap();
     two.stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     if let Ok(pdu) = two.recv() {
-        panic!("an answer for the aborted WRITE: {pdu:?}\n{}", b.log());
+        panic!("an answer for the aborted WRITE: {pdu:?}\n{}", gw.b.log());
     }
     two.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     assert!(super::read(&mut one, lba, 8) == mine, "initiator 2's aborted WRITE landed");
@@ -228,6 +202,6 @@ fn preempt_and_abort_through_one_gateway_aborts_a_task_on_the_other() {
         told.push(out.sense_code());
     }
     told.sort();
-    assert_eq!(told, [(0x06, 0x2a, 0x05), (0x06, 0x2f, 0x00)], "{}", b.log());
+    assert_eq!(told, [(0x06, 0x2a, 0x05), (0x06, 0x2f, 0x00)], "{}", gw.b.log());
     assert_eq!(keys(&mut two).1, vec![0xa1]);
 }

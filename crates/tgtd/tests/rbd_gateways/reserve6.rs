@@ -4,14 +4,11 @@
 //! nexus. The non-owner's own answers (PERSISTENT RESERVE OUT) see it too, and the loss of the
 //! holder's nexus on the non-owner releases it on the owner.
 
-use super::{groups, session, start_gateway, wait_for, ACTIVE, NON_OPTIMIZED, OFFLINE};
+use super::{groups, session, wait_for, TwoGateways, ACTIVE, CONFLICT, GOOD, NON_OPTIMIZED, OFFLINE};
 use crate::common::initiator::Connection;
-use crate::{conf, image};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:reserve-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:reserve-two";
-const GOOD: u8 = 0;
-const CONFLICT: u8 = 0x18;
 
 /// The status of `cdb` (with `data` out), past the unit attentions an ownership change leaves
 /// and the transitions a failover answers while it lasts.
@@ -49,21 +46,19 @@ fn register(c: &mut Connection, key: u64) -> u8 {
 
 #[test]
 fn a_reservation_through_the_survivor_is_enforced_by_it_after_kill_9_of_the_owner() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut one = session(b.portal(), I1);
-    let mut two = session(b.portal(), I2);
+    let gw = TwoGateways::start();
+    // Both initiators through b, the standby.
+    let mut one = session(gw.b.portal(), I1);
+    let mut two = session(gw.b.portal(), I2);
     wait_for(5, "b forwards to a", || one.scsi(1, &[0; 6], &[], 0).unwrap().status == GOOD);
     // Reserved through b: forwarded to a, which holds the reservation.
-    assert_eq!(reserve(&mut one), GOOD, "{}", a.log());
+    assert_eq!(reserve(&mut one), GOOD, "{}", gw.a.log());
     assert_eq!(write(&mut two), CONFLICT);
     // What b answers itself sees it too: a PERSISTENT RESERVE OUT from another nexus conflicts.
-    assert_eq!(register(&mut two, 0xb2), CONFLICT, "{}", b.log());
-    let _dir = a.crash();
+    assert_eq!(register(&mut two, 0xb2), CONFLICT, "{}", gw.b.log());
+    let _dir = gw.a.crash();
     wait_for(15, "b owns the unit", || groups(&mut one) == [(1, OFFLINE), (2, ACTIVE)]);
-    assert_eq!(write(&mut two), CONFLICT, "{}", b.log());
+    assert_eq!(write(&mut two), CONFLICT, "{}", gw.b.log());
     assert_eq!(write(&mut one), GOOD);
     assert_eq!(release(&mut one), GOOD);
     assert_eq!(write(&mut two), GOOD);
@@ -71,21 +66,17 @@ fn a_reservation_through_the_survivor_is_enforced_by_it_after_kill_9_of_the_owne
 
 #[test]
 fn a_reservation_follows_a_clean_handoff_and_goes_with_its_nexus() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
+    let gw = TwoGateways::start();
     // Held through a, the owner, by its own nexus.
-    let mut one = session(a.portal(), I1);
-    let mut two = session(b.portal(), I2);
+    let (mut one, mut two) = gw.sessions(I1, I2);
     assert_eq!(reserve(&mut one), GOOD);
     wait_for(5, "b forwards to a", || write(&mut two) == CONFLICT);
     let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
-    a.tgtadm_ok(&[&update[..], &["--params", "alua_owner=2"]].concat());
+    gw.a.tgtadm_ok(&[&update[..], &["--params", "alua_owner=2"]].concat());
     wait_for(5, "b owns the unit", || groups(&mut one) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
     // b enforces it; initiator 1's commands, forwarded by a, are the holder's.
-    assert_eq!(write(&mut two), CONFLICT, "{}", b.log());
-    assert_eq!(write(&mut one), GOOD, "{}", b.log());
+    assert_eq!(write(&mut two), CONFLICT, "{}", gw.b.log());
+    assert_eq!(write(&mut one), GOOD, "{}", gw.b.log());
     // The holder's nexus goes (logout through a, now the non-owner): so does the reservation.
     drop(one);
     wait_for(5, "the reservation released with its nexus", || write(&mut two) == GOOD);
@@ -93,15 +84,11 @@ fn a_reservation_follows_a_clean_handoff_and_goes_with_its_nexus() {
 
 #[test]
 fn a_reservation_through_the_dead_owner_is_gone_after_failover() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut one = session(a.portal(), I1);
-    let mut two = session(b.portal(), I2);
+    let gw = TwoGateways::start();
+    let (mut one, mut two) = gw.sessions(I1, I2);
     assert_eq!(reserve(&mut one), GOOD);
     wait_for(5, "b forwards to a", || write(&mut two) == CONFLICT);
-    let _dir = a.crash();
+    let _dir = gw.a.crash();
     drop(one);
     // Until b owns the unit its copy of the reservation conflicts even REPORT TARGET PORT GROUPS
     // (not allowed under a RESERVE reservation): the write is what to wait for.

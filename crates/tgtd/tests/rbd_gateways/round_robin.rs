@@ -6,14 +6,11 @@
 //! forwarded, never a reason to move the ownership. An explicit move does bump the epoch, once,
 //! and moves the lock, which shows the checks can fail.
 
-use super::{groups, start_gateway, wait_for, ACTIVE, IQN, NON_OPTIMIZED};
-use crate::common::initiator::Connection;
-use crate::{conf, image, INITIATOR};
+use super::NON_OPTIMIZED;
+use super::{chunk_data, groups, session_with_isid, wait_for_forwarding, TwoGateways, ACTIVE, CHUNK_BLOCKS};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Blocks per chunk: one command covers one chunk.
-const CHUNK_BLOCKS: u16 = 8;
 const CHUNKS: u32 = 64;
 /// The run stops at whichever comes first.
 const COMMANDS: u32 = 4000;
@@ -42,45 +39,15 @@ fn owner_and_epoch(record: &str) -> (String, u64) {
     (field("name="), field("epoch=").trim().parse().unwrap())
 }
 
-/// What write `seq` puts in `chunk`: each block names the chunk, the write and its place, then
-/// bytes derived from all three, so data from another write or place cannot pass for it.
-fn chunk_data(chunk: u32, seq: u32) -> Vec<u8> {
-    let mut data = vec![0u8; usize::from(CHUNK_BLOCKS) * 512];
-    for (i, block) in data.chunks_mut(512).enumerate() {
-        block[0..4].copy_from_slice(&chunk.to_be_bytes());
-        block[4..8].copy_from_slice(&seq.to_be_bytes());
-        block[8..12].copy_from_slice(&(i as u32).to_be_bytes());
-        let mut x = chunk.wrapping_mul(0x2545_f491) ^ seq.wrapping_mul(0x9e37_79b9) ^ (i as u32);
-        for b in &mut block[12..] {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            *b = x as u8;
-        }
-    }
-    data
-}
-
-fn session(portal: std::net::SocketAddr, isid_tail: u8) -> Connection {
-    let mut c = Connection::connect(portal).unwrap();
-    // Each path its own session, as a multipath initiator opens them: its own ISID.
-    c.isid[5] = isid_tail;
-    c.login(INITIATOR, Some(IQN), &[]).unwrap();
-    let _ = c.scsi(1, &[0; 6], &[], 0).unwrap();
-    c
-}
-
 #[test]
 fn round_robin_over_both_gateways_never_moves_the_ownership() {
-    let conf = conf();
-    let name = image(&conf, 16);
-    let a = start_gateway(&conf, &name, "gw-a", 1);
-    let b = start_gateway(&conf, &name, "gw-b", 2);
-    let mut paths = [session(a.portal(), 0x61), session(b.portal(), 0x62)];
-    wait_for(5, "a owns, b forwards", || groups(&mut paths[0]) == [(1, ACTIVE), (2, NON_OPTIMIZED)]);
-    wait_for(5, "b forwards TEST UNIT READY", || paths[1].scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
+    let gw = TwoGateways::start();
+    // Each path its own session, as a multipath initiator opens them: its own ISID.
+    let mut paths = [session_with_isid(gw.a.portal(), 0x61), session_with_isid(gw.b.portal(), 0x62)];
+    let [through_a, through_b] = &mut paths;
+    wait_for_forwarding(through_a, through_b);
     let scratch = tempfile::tempdir().unwrap();
-    let before = owner_record(&conf, &name, scratch.path());
+    let before = owner_record(&gw.conf, &gw.name, scratch.path());
     assert_eq!(owner_and_epoch(&before).0, "gw-a");
 
     // Every chunk starts written (through both paths), so every read has a known answer.
@@ -90,7 +57,7 @@ fn round_robin_over_both_gateways_never_moves_the_ownership() {
         let out = c.write10(1, chunk * u32::from(CHUNK_BLOCKS), &chunk_data(chunk, 0), 512).unwrap();
         assert_eq!(out.status, 0, "first write of chunk {chunk}: {:x?}", out.sense);
     }
-    let held = lockers(&conf, &name);
+    let held = lockers(&gw.conf, &gw.name);
     assert!(held.contains("\"locker\""), "a holds the exclusive lock: {held}");
     // The mix: command n goes through path n % 2; a cheap generator picks the chunk and whether
     // it is a write (new data) or a read (checked against the chunk's last write).
@@ -127,20 +94,20 @@ fn round_robin_over_both_gateways_never_moves_the_ownership() {
 
     // No ownership change: the same owner at the same epoch, nobody fenced, no handoff asked,
     // and both paths still report a active/optimized, b active/non-optimized.
-    let after = owner_record(&conf, &name, scratch.path());
+    let after = owner_record(&gw.conf, &gw.name, scratch.path());
     assert_eq!(owner_and_epoch(&after), owner_and_epoch(&before), "the ownership moved under round robin");
-    let keys = super::registry_keys(&conf, &name);
+    let keys = super::registry_keys(&gw.conf, &gw.name);
     assert!(!keys.iter().any(|k| k.starts_with("fenced.") || k == "handoff"), "{keys:?}");
     for c in &mut paths {
         assert_eq!(groups(c), [(1, ACTIVE), (2, NON_OPTIMIZED)]);
     }
     // Nor did librbd's exclusive lock move (what ping-pongs between ceph-iscsi's gateways).
-    assert_eq!(lockers(&conf, &name), held, "the image's exclusive lock moved under round robin");
+    assert_eq!(lockers(&gw.conf, &gw.name), held, "the image's exclusive lock moved under round robin");
 
     // The observable does see a move: an explicit one to b bumps the epoch once.
     let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
-    a.tgtadm_ok(&[&update[..], &["--params", "alua_owner=2"]].concat());
-    let (owner, epoch) = owner_and_epoch(&owner_record(&conf, &name, scratch.path()));
+    gw.a.tgtadm_ok(&[&update[..], &["--params", "alua_owner=2"]].concat());
+    let (owner, epoch) = owner_and_epoch(&owner_record(&gw.conf, &gw.name, scratch.path()));
     assert_eq!((owner.as_str(), epoch), ("gw-b", owner_and_epoch(&before).1 + 1));
     // Past the ASYMMETRIC ACCESS STATE CHANGED the move left, b writes and so takes the lock.
     let mut out = paths[1].write10(1, 0, &chunk_data(0, seq + 1), 512).unwrap();
@@ -148,5 +115,5 @@ fn round_robin_over_both_gateways_never_moves_the_ownership() {
         out = paths[1].write10(1, 0, &chunk_data(0, seq + 1), 512).unwrap();
     }
     assert_eq!(out.status, 0, "a write through the new owner: {:x?}", out.sense);
-    assert_ne!(lockers(&conf, &name), held, "the exclusive lock follows the ownership");
+    assert_ne!(lockers(&gw.conf, &gw.name), held, "the exclusive lock follows the ownership");
 }
