@@ -132,12 +132,6 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
     let Some(object) = store.share("mode", listener) else { return Ok(()) };
     let shared = Arc::new(ClusterModeParams(object.map_err(|e| format!("opening the shared mode parameters: {e}"))?));
     unit.attach_shared_mode_pages(shared.clone());
-    if status.others().iter().all(|m| m.state == MemberState::Lost) {
-        // The first gateway up: the unit was off, and a power on brings the default values back.
-        shared
-            .write(&unit.mode_params(), POWER_ON)
-            .map_err(|e| format!("storing the mode parameters of a unit powered on: {e}"))?;
-    }
     let weak_unit = Arc::downgrade(unit);
     let weak_shared = Arc::downgrade(&shared);
     status.on_take_over(Box::new(move |_others| {
@@ -145,7 +139,13 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
             load_as_owner(&u, &s);
         }
     }));
-    if status.local_state() == LocalState::Active {
+    if status.others().iter().all(|m| m.state == MemberState::Lost) {
+        // The first gateway up: the unit was off, and a power on brings the default values back
+        // (this unit's, as it was just built), which it serves even if they could not be stored.
+        if let Err(e) = shared.write(&unit.mode_params(), POWER_ON) {
+            tracing::warn!("storing the mode parameters of a unit powered on failed: {e}");
+        }
+    } else if status.local_state() == LocalState::Active {
         load_as_owner(unit, &shared);
     } else if let Some(values) = shared.read().map_err(|e| format!("reading the shared mode parameters: {e}"))? {
         unit.install_mode_params(values);
