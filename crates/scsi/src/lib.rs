@@ -111,7 +111,7 @@ mod unit_attention;
 pub use alua::{
     AccessState, ForwardFuture, ForwardReply, ForwardRequest, PortGroup, PortGroups, TransferError, TransferFuture,
 };
-pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, MAX_TRANSFER_BYTES};
+pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, ModeParams, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
 pub use medium_drive::{DriveResolver, MediumDrive};
 pub use mmc::MediumChangeError;
@@ -119,6 +119,7 @@ pub use mode_page::{ModePageError, ModePageSpec};
 pub use rtgt_backstore::PagePipe;
 pub use sbc::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
+pub use spc::mode_state::{ModeSelectedBy, SharedModePages};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrEvents, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr,
 };

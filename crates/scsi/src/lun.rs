@@ -15,13 +15,7 @@ use std::task::Poll;
 pub use crate::device_type::DeviceType;
 pub use crate::lun_config::{LunConfig, LunInfo};
 
-/// The changeable mode parameters (see `spc::mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ModeParams {
-    pub wce: bool,
-    pub d_sense: bool,
-    pub swp: bool,
-}
+pub use crate::spc::mode_state::ModeParams;
 
 #[derive(Debug)]
 pub struct LogicalUnit {
@@ -44,6 +38,8 @@ pub struct LogicalUnit {
     /// Persistent reservations (SPC-4 5.12); they survive nexus loss and resets.
     persistent_reservations: crate::spc::persistent_reservation::PersistentReservations,
     mode_select: Mutex<()>,
+    /// Where MODE SELECT's changes are stored when several servers serve the unit.
+    shared_mode: Mutex<Option<Arc<dyn crate::SharedModePages>>>,
     /// What only the unit's device type's own commands use.
     type_state: TypeState,
     /// Set once the unit is deleted from its target; `removal` wakes the commands still running.
@@ -124,6 +120,7 @@ impl LogicalUnit {
             scsi2: Default::default(),
             persistent_reservations: Default::default(),
             mode_select: Mutex::new(()),
+            shared_mode: Mutex::new(None),
             type_state,
             removed: AtomicBool::new(false),
             removal: tokio::sync::Notify::new(),
@@ -406,7 +403,8 @@ impl LogicalUnit {
         .await
     }
 
-    pub(crate) fn mode_params(&self) -> ModeParams {
+    /// The current values of the changeable mode parameters.
+    pub fn mode_params(&self) -> ModeParams {
         ModeParams {
             wce: self.wce.load(Ordering::Relaxed),
             d_sense: self.d_sense.load(Ordering::Relaxed),
@@ -446,6 +444,26 @@ impl LogicalUnit {
 
     pub(crate) fn mode_select_lock(&self) -> MutexGuard<'_, ()> {
         self.mode_select.lock()
+    }
+
+    /// Store MODE SELECT's changes in `shared` before they answer GOOD, from now on (several
+    /// servers of one unit).
+    pub fn attach_shared_mode_pages(&self, shared: Arc<dyn crate::SharedModePages>) {
+        *self.shared_mode.lock() = Some(shared);
+    }
+
+    pub(crate) fn shared_mode_pages(&self) -> Option<Arc<dyn crate::SharedModePages>> {
+        self.shared_mode.lock().clone()
+    }
+
+    /// Take mode parameter values another server of the unit stored, telling no nexus (the
+    /// caller decides who learns of them); returns whether they differ from the values here.
+    /// Not under the MODE SELECT lock: a notification thread that waits for it while this
+    /// server's MODE SELECT waits for that thread's acknowledgement would stall both.
+    pub fn install_mode_params(&self, values: ModeParams) -> bool {
+        let before = self.mode_params();
+        self.set_mode_params(values);
+        before != values
     }
 
     /// The unit's persistent reservations (to attach APTPL persistence, or to inspect them).

@@ -263,6 +263,19 @@ impl Target {
         }
     }
 
+    /// Another server of `lun`'s unit changed its mode parameters (MODE SELECT there, or through
+    /// this port and forwarded there): MODE PARAMETERS CHANGED to every nexus through this port
+    /// except those of initiator port `except`, the one whose MODE SELECT came through here.
+    /// Nexuses standing for other ports' initiators are skipped: their own ports tell them.
+    pub fn mode_parameters_changed(&self, lun: u64, except: Option<&str>) {
+        let nexuses = self.nexuses.lock();
+        for nexus in nexuses.iter().filter(|n| n.relative_port.is_none()) {
+            if Some(nexus.initiator_port.as_str()) != except {
+                nexus.unit_attentions.add(lun, Asc::MODE_PARAMETERS_CHANGED);
+            }
+        }
+    }
+
     /// Re-read the capacity of `lun`'s backing store (online resize). When it changed, every nexus
     /// gets CAPACITY DATA HAS CHANGED (SBC-3 4.10) on that LUN. Returns the new size in bytes.
     pub fn reload_lun_size(&self, lun: u64) -> Result<u64, String> {

@@ -5,6 +5,8 @@ pub(crate) mod copy_outcome;
 pub(crate) mod inquiry;
 pub(crate) mod mode;
 pub(crate) mod mode_cdb;
+pub(crate) mod mode_select;
+pub(crate) mod mode_state;
 pub(crate) mod persistent_reservation;
 pub(crate) mod report_luns;
 pub(crate) mod report_target_port_groups;

@@ -4,11 +4,12 @@
 //! informational exceptions control (SPC-4 7.5.11). A device type adds its own pages, header bits
 //! and block descriptors through `ModePages` (the disk's are in `sbc::mode_pages`). Changeable
 //! here: D_SENSE and SWP.
+//! MODE SELECT's handler, which takes the pages accepted here and makes the change (stored first
+//! when several servers serve the unit), is `mode_select`'s.
 
 use super::truncate;
 use crate::lun::{LogicalUnit, LunConfig, ModeParams};
 use crate::sense::{Asc, Sense};
-use crate::target::Ctx;
 
 const CONTROL: u8 = 0x0a;
 const INFORMATIONAL_EXCEPTIONS: u8 = 0x1c;
@@ -224,23 +225,20 @@ pub(crate) fn mode_sense(
     Ok(())
 }
 
-/// MODE SELECT: check every page against the changeable mask first, then apply them all.
-pub(crate) fn mode_select(
+/// A page MODE SELECT accepted: its code and its bytes (page code byte, length, parameters).
+pub(crate) type AcceptedPage = (u8, Vec<u8>);
+
+/// The pages of MODE SELECT's parameter list, each checked against what MODE SENSE reports and
+/// the changeable mask (which do not depend on the current values of the changeable bits).
+pub(crate) fn accepted_pages(
     lu: &LogicalUnit,
-    ctx: &Ctx<'_>,
     types: &ModePages,
     ten: bool,
-    sp: bool,
-    param_len: u16,
+    param_len: usize,
     data_out: &[u8],
-) -> Result<(), Sense> {
-    if sp {
-        // SPC-4 6.13: we cannot save parameters.
-        return Err(Sense::invalid_cdb_field(1, Some(0)));
-    }
-    let param_len = usize::from(param_len);
+) -> Result<Vec<AcceptedPage>, Sense> {
     if param_len == 0 {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let header_len = if ten { 8 } else { 4 };
     if data_out.len() < param_len || param_len < header_len {
@@ -282,9 +280,8 @@ pub(crate) fn mode_select(
         }
     }
 
-    let _serialise = lu.mode_select_lock();
     let current = lu.mode_params();
-    let mut next = current;
+    let mut pages = Vec::new();
     let all = all_pages(&config, types);
     let (mut cur, mut mask) = (Vec::new(), Vec::new());
     while off < data.len() {
@@ -318,22 +315,22 @@ pub(crate) fn mode_select(
                 return Err(Sense::invalid_param_field((off + i) as u16, Some(7 - stray.leading_zeros() as u8)));
             }
         }
-        match code {
-            CONTROL => {
-                next.d_sense = new[2] & 0x04 != 0;
-                next.swp = new[4] & 0x08 != 0;
-            }
-            INFORMATIONAL_EXCEPTIONS => {}
-            _ => (types.apply)(code, new, &mut next),
-        }
+        pages.push((code, new.to_vec()));
         off += len;
     }
-    if next != current {
-        lu.set_mode_params(next);
-        // SPC-4 5.15: other I_T nexuses learn of the change.
-        ctx.target.unit_attention_others(ctx.nexus, ctx.lun, Asc::MODE_PARAMETERS_CHANGED);
+    Ok(pages)
+}
+
+/// Take the changeable values of one accepted page into `values`.
+pub(crate) fn apply_page(types: &ModePages, code: u8, page: &[u8], values: &mut ModeParams) {
+    match code {
+        CONTROL => {
+            values.d_sense = page[2] & 0x04 != 0;
+            values.swp = page[4] & 0x08 != 0;
+        }
+        INFORMATIONAL_EXCEPTIONS => {}
+        _ => (types.apply)(code, page, values),
     }
-    Ok(())
 }
 
 #[cfg(test)]

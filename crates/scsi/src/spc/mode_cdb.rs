@@ -4,7 +4,7 @@
 
 use super::mode::{self, ModeSenseRequest};
 use crate::cdb::{be16, Cdb, Decoded};
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, now, Handler};
 use crate::sense::Sense;
 
 impl Cdb for ModeSenseRequest {
@@ -43,12 +43,13 @@ impl Cdb for ModeSelect {
 
 pub(crate) const MODE_SENSE: Handler =
     now!(ModeSenseRequest, |req, request| mode::mode_sense(req.lu, req.ops.mode_pages, request, req.data_in));
-pub(crate) const MODE_SELECT: Handler = now!(ModeSelect, |req, ModeSelect { ten, sp, param_len }| mode::mode_select(
-    req.lu,
-    req.ctx,
-    req.ops.mode_pages,
-    ten,
-    sp,
-    param_len,
-    req.data_out
-));
+pub(crate) const MODE_SELECT: Handler =
+    io!(ModeSelect, |req, ModeSelect { ten, sp, param_len }| super::mode_select::mode_select(
+        req.lu,
+        req.ctx,
+        req.ops.mode_pages,
+        ten,
+        sp,
+        param_len,
+        req.data_out
+    ));

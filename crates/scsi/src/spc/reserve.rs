@@ -25,17 +25,21 @@ fn store_failure(what: &str, e: &std::io::Error) -> Failure {
     Failure::from(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE))
 }
 
-/// Run `work` on the store's thread for blocking work and await it. If the command is aborted
-/// meanwhile, `work` still runs to its end: a store left half changed is worse than a late one.
-async fn off_runtime(
-    shared: &Arc<dyn crate::SharedReserve>,
-    work: impl FnOnce() -> Result<(), Failure> + Send + 'static,
-) -> Result<(), Failure> {
+/// Run `work` where a store's blocking work runs (`start` hands it there: the store's
+/// `run_blocking`) and await it. If the command is aborted meanwhile, `work` still runs to its
+/// end: a store left half changed is worse than a late one. Shared with MODE SELECT.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    start: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
     let (done, result) = tokio::sync::oneshot::channel();
     let job = Box::new(move || {
         let _ = done.send(work());
     });
-    shared.run_blocking(job).map_err(|e| store_failure("starting to store", &e))?;
+    if let Err(e) = start(job) {
+        tracing::error!(error = %e, "starting a job of the unit's shared store failed");
+        return Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into());
+    }
     result.await.unwrap_or_else(|_| Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into()))
 }
 
@@ -54,20 +58,23 @@ pub(crate) async fn reserve(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
     let Some(shared) = state.shared() else { return Ok(()) };
     // Stored before GOOD: an owner that dies right after leaves the holder to the next one.
     let (store, nexus_id) = (shared.clone(), ctx.nexus.id);
-    off_runtime(&shared, move || match store.record(&holder) {
-        Ok(()) => {
-            // A reset (or the nexus's loss) that came meanwhile may have cleared the store
-            // before this write: clear it again.
-            if !state.is_held_by(&holder) {
-                let _ = store.release(&holder);
+    off_runtime(
+        |job| shared.run_blocking(job),
+        move || match store.record(&holder) {
+            Ok(()) => {
+                // A reset (or the nexus's loss) that came meanwhile may have cleared the store
+                // before this write: clear it again.
+                if !state.is_held_by(&holder) {
+                    let _ = store.release(&holder);
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        Err(e) => {
-            state.release(nexus_id);
-            Err(store_failure("storing", &e))
-        }
-    })
+            Err(e) => {
+                state.release(nexus_id);
+                Err(store_failure("storing", &e))
+            }
+        },
+    )
     .await
 }
 
@@ -88,11 +95,14 @@ pub(crate) async fn release(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
     // Cleared from the store first: should that fail, the reservation stays where it is, as the
     // next owner would find it, and the initiator may try again.
     let (store, nexus_id) = (shared.clone(), ctx.nexus.id);
-    off_runtime(&shared, move || {
-        store.release(&holder).map_err(|e| store_failure("clearing", &e))?;
-        state.release(nexus_id);
-        Ok(())
-    })
+    off_runtime(
+        |job| shared.run_blocking(job),
+        move || {
+            store.release(&holder).map_err(|e| store_failure("clearing", &e))?;
+            state.release(nexus_id);
+            Ok(())
+        },
+    )
     .await
 }
 

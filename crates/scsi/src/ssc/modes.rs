@@ -10,14 +10,16 @@
 
 use super::tape;
 use crate::cdb::{be16, be24, Cdb};
+use crate::failure::Failure;
 use crate::lun::{LogicalUnit, ModeParams};
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, now, Handler};
 use crate::sense::{Asc, Sense};
 use crate::spc::mode::{self, ModePages, ModeSenseRequest, MAX_PAGE};
 use crate::spc::mode_cdb::ModeSelect;
 use crate::spc::truncate;
 use crate::target::Ctx;
 use rtgt_backstore::tape::{MediumType, MAX_BLOCK_LEN};
+use std::sync::Arc;
 
 /// Vendor page 0 (no page format): tgt offers it because initiators ask for it to get the header
 /// and block descriptor alone.
@@ -103,7 +105,7 @@ fn mode_sense(lu: &LogicalUnit, req: ModeSenseRequest, out: &mut Vec<u8>) -> Res
     Ok(())
 }
 
-fn mode_select(lu: &LogicalUnit, ctx: &Ctx<'_>, c: ModeSelect, data_out: &[u8]) -> Result<(), Sense> {
+async fn mode_select(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>, c: ModeSelect, data_out: &[u8]) -> Result<(), Failure> {
     let state = tape(lu)?;
     let len = usize::from(c.param_len);
     let header = if c.ten { 8 } else { 4 };
@@ -111,7 +113,7 @@ fn mode_select(lu: &LogicalUnit, ctx: &Ctx<'_>, c: ModeSelect, data_out: &[u8]) 
         return Ok(());
     }
     if data_out.len() < len || len < header {
-        return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+        return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR).into());
     }
     let data = &data_out[..len];
     let (dsp_at, bdl_at) = if c.ten { (3, 6) } else { (2, 3) };
@@ -120,10 +122,10 @@ fn mode_select(lu: &LogicalUnit, ctx: &Ctx<'_>, c: ModeSelect, data_out: &[u8]) 
     let buffered = match (data[dsp_at] >> 4) & 0x07 {
         0 => false,
         1 => true,
-        _ => return Err(Sense::invalid_param_field(dsp_at as u16, Some(6))),
+        _ => return Err(Sense::invalid_param_field(dsp_at as u16, Some(6)).into()),
     };
     if !(bdl == 0 || bdl == 8) || header + bdl > len {
-        return Err(Sense::invalid_param_field(bdl_at as u16, Some(7)));
+        return Err(Sense::invalid_param_field(bdl_at as u16, Some(7)).into());
     }
     let mut block_len = state.block_len();
     let mut density = state.density();
@@ -132,11 +134,11 @@ fn mode_select(lu: &LogicalUnit, ctx: &Ctx<'_>, c: ModeSelect, data_out: &[u8]) 
         match d[0] {
             DENSITY_NO_CHANGE => {}
             0 | DENSITY => density = d[0],
-            _ => return Err(Sense::invalid_param_field(header as u16, Some(7))),
+            _ => return Err(Sense::invalid_param_field(header as u16, Some(7)).into()),
         }
         block_len = be24(d, 5);
         if block_len > MAX_BLOCK_LEN {
-            return Err(Sense::invalid_param_field(header as u16 + 5, Some(7)));
+            return Err(Sense::invalid_param_field(header as u16 + 5, Some(7)).into());
         }
     }
     // The pages, behind a header without the descriptor, go through the shared checks.
@@ -147,7 +149,7 @@ fn mode_select(lu: &LogicalUnit, ctx: &Ctx<'_>, c: ModeSelect, data_out: &[u8]) 
     }
     rest[dsp_at] = 0;
     rest.extend_from_slice(&data[header + bdl..]);
-    mode::mode_select(lu, ctx, &MODE_PAGES, c.ten, c.sp, rest.len() as u16, &rest)?;
+    crate::spc::mode_select::mode_select(lu, ctx, &MODE_PAGES, c.ten, c.sp, rest.len() as u16, &rest).await?;
     let changed = block_len != state.block_len() || buffered != state.buffered() || density != state.density();
     state.set_block_len(block_len);
     state.set_density(density);
@@ -209,4 +211,4 @@ pub(crate) const READ_BLOCK_LIMITS: Handler =
     now!(crate::cdb::NoFields, |req, crate::cdb::NoFields| read_block_limits(req.data_in));
 pub(crate) const REPORT_DENSITY_SUPPORT: Handler = now!(ReportDensity, |req, c| report_density(req.lu, c, req.data_in));
 pub(crate) const MODE_SENSE: Handler = now!(ModeSenseRequest, |req, c| mode_sense(req.lu, c, req.data_in));
-pub(crate) const MODE_SELECT: Handler = now!(ModeSelect, |req, c| mode_select(req.lu, req.ctx, c, req.data_out));
+pub(crate) const MODE_SELECT: Handler = io!(ModeSelect, |req, c| mode_select(req.lu, req.ctx, c, req.data_out));

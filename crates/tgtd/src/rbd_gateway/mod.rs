@@ -3,6 +3,7 @@
 //! read from the backing store's view of the image's gateway registry.
 
 pub(crate) mod forward;
+pub(crate) mod mode_params;
 pub(crate) mod reservations;
 pub(crate) mod reserve;
 pub(crate) mod resets;
@@ -20,8 +21,20 @@ use std::time::Duration;
 /// flush and two registry writes; a busy cluster may take seconds.
 pub(crate) const OWNERSHIP_MOVE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Run `job`, which blocks for the cluster's round trips, off the runtime's workers: on its
+/// blocking pool when there is a runtime, else on a thread of its own named `name`.
+pub(crate) fn run_blocking(job: Box<dyn FnOnce() + Send>, name: &str) -> std::io::Result<()> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            drop(runtime.spawn_blocking(job));
+            Ok(())
+        }
+        Err(_) => std::thread::Builder::new().name(name.into()).spawn(job).map(|_| ()),
+    }
+}
+
 /// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
-/// persistent reservations and its RESERVE(6) holder in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
+/// persistent reservations, its RESERVE(6) holder and its changed mode parameters in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
 /// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
 /// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
 /// within a heartbeat.
@@ -35,6 +48,7 @@ pub(crate) fn attach(
 ) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
     reserve::attach(store, unit, target)?;
+    mode_params::attach(store, unit, target, lun)?;
     resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {
         forward::listen(status, status.portal(), unit, target, lun)?;

@@ -82,13 +82,7 @@ impl SharedReserve for ClusterReserve {
     }
 
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                drop(runtime.spawn_blocking(job));
-                Ok(())
-            }
-            Err(_) => std::thread::Builder::new().name("reserve-shared".into()).spawn(job).map(|_| ()),
-        }
+        super::run_blocking(job, "reserve-shared")
     }
 }
 

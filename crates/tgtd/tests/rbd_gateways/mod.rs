@@ -18,6 +18,7 @@ mod dm_multipath;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
+mod mode_select;
 mod reservations;
 mod reserve6;
 mod round_robin;

@@ -104,8 +104,9 @@ pub struct GatewayStatus {
     listener: Mutex<Option<Arc<ChangeListener>>>,
     /// Called after every heartbeat, on the membership thread.
     beat_listener: Mutex<Option<Arc<ChangeListener>>>,
-    /// Called before this gateway serves as owner.
-    take_over_listener: Mutex<Option<Arc<TakeOverListener>>>,
+    /// Called before this gateway serves as owner, in the order they were added (one per kind
+    /// of unit state to load: a RESERVE(6) holder, mode parameters).
+    take_over_listeners: Mutex<Vec<Arc<TakeOverListener>>>,
     /// Ownership asked for on purpose (a target port group), for the membership thread.
     pub(crate) handoff_request: Mutex<Option<u16>>,
     /// Wakes the membership thread.
@@ -135,7 +136,7 @@ impl GatewayStatus {
             members: Mutex::new(Vec::new()),
             listener: Mutex::new(None),
             beat_listener: Mutex::new(None),
-            take_over_listener: Mutex::new(None),
+            take_over_listeners: Mutex::new(Vec::new()),
             handoff_request: Mutex::new(None),
             wake,
             forward: Mutex::new(String::new()),
@@ -204,13 +205,14 @@ impl GatewayStatus {
 
     /// Call `listener` each time this gateway is about to own the unit (a takeover, a handoff to
     /// it), before its state says so: no command is served as owner before `listener` returns.
+    /// Each call adds one; every one is called.
     pub fn on_take_over(&self, listener: TakeOverListener) {
-        *self.take_over_listener.lock() = Some(Arc::new(listener));
+        self.take_over_listeners.lock().push(Arc::new(listener));
     }
 
     pub(crate) fn taking_over(&self, others: &[Member]) {
-        let listener = self.take_over_listener.lock().clone();
-        if let Some(l) = listener {
+        let listeners = self.take_over_listeners.lock().clone();
+        for l in listeners {
             l(others);
         }
     }
