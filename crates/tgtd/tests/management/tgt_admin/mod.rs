@@ -224,18 +224,7 @@ fn update_applies_only_differences_and_spares_busy_targets() {
 #[test]
 fn fault_rules_appear_in_the_dump_and_load_back() {
     let tgtd = Tgtd::start();
-    tgtd.tgtadm_ok(&[
-        "--lld",
-        "iscsi",
-        "--mode",
-        "target",
-        "--op",
-        "new",
-        "--tid",
-        "1",
-        "--targetname",
-        "iqn.2026-12.org.rtgt:faulty",
-    ]);
+    tgtd.new_target(1, "iqn.2026-12.org.rtgt:faulty");
     let out = tgtd.add_lun(1, 1, &["--bstype", "memory", "--bsopts", "size=1M;fault=read:eio:lba=100-199"]);
     assert!(out.status.success(), "{out:?}");
     let dumped = ok(&tgtd, &["--dump"]);
