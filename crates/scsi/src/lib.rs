@@ -94,6 +94,7 @@ mod mmc;
 pub mod mode_page;
 mod opcodes;
 mod range_lock;
+mod removal_prevention;
 mod sbc;
 pub mod sense;
 pub mod smc;

@@ -6,6 +6,7 @@
 //! holding anything: a media change meanwhile swaps the tray's disc, and the read in flight finishes
 //! on the disc it started on.
 
+use crate::removal_prevention::RemovalPrevention;
 use parking_lot::Mutex;
 use rtgt_backstore::Backstore;
 use std::sync::Arc;
@@ -41,7 +42,7 @@ pub(crate) enum Empty {
 pub(crate) struct CdState {
     tray: Mutex<Tray>,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
-    prevent: Mutex<Vec<u64>>,
+    prevent: RemovalPrevention,
 }
 
 impl CdState {
@@ -108,19 +109,15 @@ impl CdState {
     }
 
     pub fn set_prevent(&self, nexus_id: u64, prevent: bool) {
-        let mut list = self.prevent.lock();
-        list.retain(|&id| id != nexus_id);
-        if prevent {
-            list.push(nexus_id);
-        }
+        self.prevent.set(nexus_id, prevent);
     }
 
     pub fn removal_prevented(&self) -> bool {
-        !self.prevent.lock().is_empty()
+        self.prevent.is_prevented()
     }
 
     /// Logical unit reset (SAM-5 6.6): prevention is cleared.
     pub fn reset(&self) {
-        self.prevent.lock().clear();
+        self.prevent.clear();
     }
 }

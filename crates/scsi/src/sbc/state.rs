@@ -2,6 +2,7 @@
 //! the nexuses preventing medium removal, the outcomes of EXTENDED COPY for RECEIVE COPY RESULTS,
 //! the rate limit of its backing-store failure log and the state of SANITIZE.
 
+use crate::removal_prevention::RemovalPrevention;
 use crate::spc::copy_outcome::CopyOutcome;
 use parking_lot::Mutex;
 
@@ -13,7 +14,7 @@ pub(crate) struct DiskState {
     /// Held by every write for its blocks (see `range_lock`).
     range_locks: crate::range_lock::RangeLocks,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
-    prevent: Mutex<Vec<u64>>,
+    prevent: RemovalPrevention,
     /// EXTENDED COPY outcomes by (nexus id, list identifier).
     copies: Mutex<Vec<(u64, u8, CopyOutcome)>>,
     /// Rate limit of the backing-store failure log.
@@ -51,15 +52,11 @@ impl DiskState {
     }
 
     pub fn set_prevent(&self, nexus_id: u64, prevent: bool) {
-        let mut list = self.prevent.lock();
-        list.retain(|&id| id != nexus_id);
-        if prevent {
-            list.push(nexus_id);
-        }
+        self.prevent.set(nexus_id, prevent);
     }
 
     pub fn removal_prevented(&self) -> bool {
-        !self.prevent.lock().is_empty()
+        self.prevent.is_prevented()
     }
 
     /// The nexus is gone: its prevention and copy results go with it (SBC-3 5.13).
@@ -70,6 +67,6 @@ impl DiskState {
 
     /// Logical unit reset (SAM-5 6.6): medium removal prevention is cleared.
     pub fn reset(&self) {
-        self.prevent.lock().clear();
+        self.prevent.clear();
     }
 }

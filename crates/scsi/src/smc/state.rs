@@ -9,6 +9,7 @@
 
 use super::library::{Library, LibraryChange, LibraryError};
 use crate::medium_drive::{DriveIdentity, DriveResolver, MediumDrive};
+use crate::removal_prevention::RemovalPrevention;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub(crate) struct ChangerState {
     robot: Mutex<()>,
     drives: DriveSlot,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
-    prevent: Mutex<Vec<u64>>,
+    prevent: RemovalPrevention,
     /// Told after a move, so that where the cartridges are survives a restart.
     moved: HookSlot,
 }
@@ -140,19 +141,15 @@ impl ChangerState {
     }
 
     pub fn set_prevent(&self, nexus_id: u64, prevent: bool) {
-        let mut list = self.prevent.lock();
-        list.retain(|&id| id != nexus_id);
-        if prevent {
-            list.push(nexus_id);
-        }
+        self.prevent.set(nexus_id, prevent);
     }
 
     pub fn removal_prevented(&self) -> bool {
-        !self.prevent.lock().is_empty()
+        self.prevent.is_prevented()
     }
 
     /// Logical unit reset (SAM-5 6.6): prevention is cleared.
     pub fn reset(&self) {
-        self.prevent.lock().clear();
+        self.prevent.clear();
     }
 }

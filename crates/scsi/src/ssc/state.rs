@@ -9,6 +9,7 @@
 //! await. The mode parameters are atomics, so the shared command path reads the block length
 //! without taking the lock.
 
+use crate::removal_prevention::RemovalPrevention;
 use crate::sense::{Asc, Sense, SenseKey};
 use parking_lot::{Mutex, MutexGuard};
 use rtgt_backstore::tape::{MediumType, TapeError, TapeImage};
@@ -46,7 +47,7 @@ pub(crate) struct TapeState {
     /// so): shown as the backing store while the drive is empty, never read or written.
     placeholder: Mutex<Option<PathBuf>>,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
-    prevent: Mutex<Vec<u64>>,
+    prevent: RemovalPrevention,
     block_len: AtomicU32,
     density: AtomicU8,
     /// Buffered mode 1 (SSC-3 8.3: GOOD once the data is in the buffer, made durable by WRITE
@@ -162,20 +163,16 @@ impl TapeState {
     }
 
     pub fn set_prevent(&self, nexus_id: u64, prevent: bool) {
-        let mut list = self.prevent.lock();
-        list.retain(|&id| id != nexus_id);
-        if prevent {
-            list.push(nexus_id);
-        }
+        self.prevent.set(nexus_id, prevent);
     }
 
     pub fn removal_prevented(&self) -> bool {
-        !self.prevent.lock().is_empty()
+        self.prevent.is_prevented()
     }
 
     /// Logical unit reset (SAM-5 6.6): prevention is cleared.
     pub fn reset(&self) {
-        self.prevent.lock().clear();
+        self.prevent.clear();
     }
 }
 
