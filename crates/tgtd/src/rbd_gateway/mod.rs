@@ -3,6 +3,7 @@
 //! read from the backing store's view of the image's gateway registry.
 
 pub(crate) mod forward;
+pub(crate) mod mode_change;
 pub(crate) mod mode_params;
 pub(crate) mod reservations;
 pub(crate) mod reserve;

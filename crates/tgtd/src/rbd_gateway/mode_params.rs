@@ -2,7 +2,8 @@
 //! owner. The owner runs MODE SELECT (a non-owner forwards it) and stores the unit's current
 //! values (the caching page's WCE, the control page's D_SENSE and SWP) in the image's shared
 //! object `rtgt.mode.<image id>` before answering GOOD (`rtgt_scsi::SharedModePages`); the
-//! notification carries who made the change.
+//! notification carries who made the change. An administrator's change (`sense_format=`, see
+//! `mode_change`) is made by the owner the same way, and made by no nexus.
 //!
 //! Every other gateway takes the values from the notification, before the owner's write returns,
 //! and gives its own nexuses MODE PARAMETERS CHANGED (all but the nexus whose MODE SELECT came
@@ -53,6 +54,8 @@ struct Event {
 
 /// The event of the first gateway up storing the defaults: no nexus made that change.
 const POWER_ON: &[u8] = b"power-on";
+/// The event of an administrator's change: no nexus made it either, so every nexus is told.
+const ADMINISTRATOR: &[u8] = b"administrator";
 
 fn encode_event(by: &ModeSelectedBy) -> Vec<u8> {
     let event = Event { port: by.initiator_port.clone(), relative_port: by.relative_port };
@@ -79,8 +82,11 @@ impl ClusterModeParams {
 }
 
 impl SharedModePages for ClusterModeParams {
-    fn record(&self, values: &ModeParams, by: &ModeSelectedBy) -> io::Result<()> {
-        self.write(values, &encode_event(by))
+    fn record(&self, values: &ModeParams, by: Option<&ModeSelectedBy>) -> io::Result<()> {
+        match by {
+            Some(by) => self.write(values, &encode_event(by)),
+            None => self.write(values, ADMINISTRATOR),
+        }
     }
 
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
@@ -168,5 +174,6 @@ mod tests {
         let event: Event = serde_json::from_slice(&encode_event(&by)).unwrap();
         assert_eq!(event, Event { port: by.initiator_port, relative_port: 2 });
         assert!(serde_json::from_slice::<Event>(POWER_ON).is_err());
+        assert!(serde_json::from_slice::<Event>(ADMINISTRATOR).is_err(), "no nexus is left out");
     }
 }
