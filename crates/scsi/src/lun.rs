@@ -416,7 +416,9 @@ impl LogicalUnit {
         }
     }
 
-    pub(crate) fn default_mode_params(&self) -> ModeParams {
+    /// The values the unit's configuration gives its changeable mode parameters (MODE SENSE's
+    /// default values), which a power on brings back.
+    pub fn default_mode_params(&self) -> ModeParams {
         let config = self.config();
         ModeParams { wce: config.write_cache, d_sense: config.descriptor_sense, swp: false }
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 /// whose sessions a TARGET COLD RESET through another gateway closes (a vhost target has none).
 #[cfg(feature = "rbd")]
 pub(super) fn join_gateways(
+    daemon: &crate::Daemon,
     iscsi: Option<&Arc<IscsiTarget>>,
     scsi: &Arc<rtgt_scsi::Target>,
     unit: &Arc<LogicalUnit>,
@@ -25,11 +26,19 @@ pub(super) fn join_gateways(
             t.close_sessions();
         }
     });
-    crate::rbd_gateway::attach(rbd, unit, scsi, lun, close).map_err(super::lun_ops::invalid)
+    let me = daemon.weak();
+    let save = Arc::new(move || {
+        let Some(daemon) = me.upgrade() else { return };
+        if let Err(err) = daemon.config.save(&daemon) {
+            tracing::error!(%err, "saving the state after a change made through another gateway failed");
+        }
+    });
+    crate::rbd_gateway::attach(rbd, unit, scsi, lun, close, save).map_err(super::lun_ops::invalid)
 }
 
 #[cfg(not(feature = "rbd"))]
 pub(super) fn join_gateways(
+    _daemon: &crate::Daemon,
     _iscsi: Option<&Arc<IscsiTarget>>,
     _scsi: &Arc<rtgt_scsi::Target>,
     _unit: &Arc<LogicalUnit>,

@@ -50,7 +50,7 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     let unit = Arc::new(build_unit(daemon, tid, lun, spec)?);
     warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
-    join_gateways(Some(&target), &target.scsi, &unit, lun)?;
+    join_gateways(daemon, Some(&target), &target.scsi, &unit, lun)?;
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
     daemon.config.pending.forget(tid, lun);
@@ -125,7 +125,7 @@ pub(crate) fn retry_pending(
     unit.set_online(true);
     warn_if_shared(daemon, tid, lun, &pending.spec);
     attach_saved_state(daemon, tid, lun, &target.name, &pending.spec, &unit);
-    if let Err(e) = join_gateways(iscsi, target, &unit, lun) {
+    if let Err(e) = join_gateways(daemon, iscsi, target, &unit, lun) {
         daemon.config.pending.keep(tid, lun, pending.spec, e.to_string());
         return Err(e);
     }

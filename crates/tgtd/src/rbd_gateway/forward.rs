@@ -239,6 +239,7 @@ pub(crate) fn listen(
     unit: &Arc<LogicalUnit>,
     target: &Arc<Target>,
     lun: u64,
+    save: super::SaveConfig,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to listen with".to_string())?;
     // The portal's host is where the other gateways reach this one; without one, loopback.
@@ -254,6 +255,7 @@ pub(crate) fn listen(
         target: Arc::downgrade(target),
         lun,
         proxies: Mutex::new(HashMap::new()),
+        save,
     });
     let _guard = runtime.enter();
     let listener = TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;
@@ -269,6 +271,8 @@ struct Server {
     lun: u64,
     /// The nexus standing for each (initiator port, relative target port) forwarded from.
     proxies: Mutex<HashMap<(String, u16), Arc<Nexus>>>,
+    /// Saves the daemon's configuration after an administrator's change asked by another gateway.
+    save: super::SaveConfig,
 }
 
 /// Ends the wait of a forwarded command that task management aborted here.
@@ -343,7 +347,7 @@ impl Server {
         }
         if &hello[..MAGIC.len()] == super::mode_change::MAGIC {
             let (Some(unit), Some(target)) = (self.unit.upgrade(), self.served()) else { return Ok(()) };
-            return Ok(super::mode_change::serve(stream, unit, target, self.lun).await?);
+            return Ok(super::mode_change::serve(stream, unit, target, self.lun, self.save.clone()).await?);
         }
         if &hello[..MAGIC.len()] != MAGIC {
             return Ok(());

@@ -3,6 +3,9 @@
 //! serves alike (`mode_params`), so the administrator changes it as a MODE SELECT would: the owner
 //! stores the new values and takes them, every other gateway takes them from the notification,
 //! and every nexus on every gateway gets MODE PARAMETERS CHANGED (no nexus made the change).
+//! Every gateway saves its configuration (`--state-dir`) once it has the change, before the
+//! administrator is answered, so that whichever gateway powers the unit on next (the first up
+//! after all stopped) does it with the sense format set.
 //!
 //! Asked on a gateway that does not own the unit, the gateway has the owner make the change, as
 //! it has the owner run a forwarded MODE SELECT: every change is made by the owner under its
@@ -93,12 +96,14 @@ fn ask_owner(published: &str, on: bool) -> Result<bool, ChangeError> {
 }
 
 /// The owner's side of one request on `stream` (past the opening), for LUN `lun` of `target`
-/// (the unit `unit`).
+/// (the unit `unit`). A change is saved here before it is answered, as the asking gateway saves
+/// it before it answers the administrator.
 pub(super) async fn serve(
     mut stream: tokio::net::TcpStream,
     unit: Arc<LogicalUnit>,
     target: Arc<Target>,
     lun: u64,
+    save: super::SaveConfig,
 ) -> io::Result<()> {
     let mut request = [0u8; 2];
     stream.read_exact(&mut request).await?;
@@ -107,9 +112,15 @@ pub(super) async fn serve(
     let outcome = match request {
         // Ownership moved since the asking gateway looked: the new owner is the one to ask.
         _ if !owner => Err(ChangeError::Refused("this gateway no longer owns the unit: try again".into())),
-        [D_SENSE, value @ (0 | 1)] => tokio::task::spawn_blocking(move || change_here(&target, lun, value == 1))
-            .await
-            .unwrap_or_else(|e| Err(ChangeError::Store(io::Error::other(e.to_string())))),
+        [D_SENSE, value @ (0 | 1)] => tokio::task::spawn_blocking(move || {
+            let changed = change_here(&target, lun, value == 1);
+            if matches!(changed, Ok(true)) {
+                save();
+            }
+            changed
+        })
+        .await
+        .unwrap_or_else(|e| Err(ChangeError::Store(io::Error::other(e.to_string())))),
         [what, value] => Err(ChangeError::Refused(format!("unknown change {what} to {value}"))),
     };
     let (code, message) = match outcome {

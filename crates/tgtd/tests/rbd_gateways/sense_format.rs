@@ -2,10 +2,14 @@
 //! D_SENSE for both, as a MODE SELECT of the control page would: made through the non-owner (b,
 //! which has the owner make it) or through the owner (a), every nexus on either gateway is told
 //! (MODE PARAMETERS CHANGED: no nexus made the change), and a CHECK CONDITION through either
-//! gateway comes in the format set. The value follows the unit across a clean handoff and a
-//! failover after kill -9 of the owner.
+//! gateway comes in the format set. Both gateways save it (`--state-dir`), the one not asked as
+//! well. The value follows the unit across a clean handoff and a failover after kill -9 of the
+//! owner, and once both gateways stopped, the one started first powers the unit on with what it
+//! saved.
 
-use super::{groups, wait_for, wait_for_forwarding, TwoGateways, ACTIVE, NON_OPTIMIZED, OFFLINE};
+use super::{
+    groups, registry_keys, session, wait_for, wait_for_forwarding, TwoGateways, ACTIVE, NON_OPTIMIZED, OFFLINE,
+};
 use crate::common::initiator::Connection;
 use crate::common::Tgtd;
 
@@ -111,18 +115,68 @@ fn sense_format_set_through_either_gateway_holds_for_both_and_follows_the_unit()
     for c in [&mut one, &mut two] {
         assert_eq!(read_past_the_end(c), DESCRIPTOR, "after the handoff");
     }
-    // Cleared through a, now the non-owner, then kill -9 of b: a takes over with it cleared.
+    // Cleared through a, now the non-owner; set again through b, the owner, so that a learns of
+    // it only from the cluster.
     set_sense_format(&gw.a, false);
     both_see(&mut one, &mut two, FIXED, "cleared through the non-owner after the handoff");
-    set_sense_format(&gw.a, true);
-    both_see(&mut one, &mut two, DESCRIPTOR, "set through the non-owner after the handoff");
-    let TwoGateways { a, b, .. } = gw;
+    assert_eq!((saved_d_sense(&gw.a), saved_d_sense(&gw.b)), (false, false));
+    set_sense_format(&gw.b, true);
+    both_see(&mut one, &mut two, DESCRIPTOR, "set through the owner after the handoff");
+    // Both saved configurations say so, that of the gateway not asked as well.
+    assert_eq!((saved_d_sense(&gw.a), saved_d_sense(&gw.b)), (true, true));
+
+    // kill -9 of b: a takes over with it set.
+    let TwoGateways { conf, name, a, b } = gw;
     drop(two);
-    let _dir = b.crash();
+    let dir_b = b.crash();
     wait_for(15, "a owns the unit", || {
         let _ = attentions(&mut one);
         groups(&mut one) == [(1, ACTIVE), (2, OFFLINE)]
     });
     assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after the failover\n{}", a.log());
     assert!(d_sense(&mut one));
+
+    // b back as standby, then a clean stop of both: the unit is off, and a started again powers
+    // it on anew, with the values a saved (the cluster keeps none for a unit that was off).
+    let b = Tgtd::start_in(dir_b, &[]);
+    wait_for(15, "b back as standby", || {
+        let _ = attentions(&mut one);
+        groups(&mut one) == [(1, ACTIVE), (2, NON_OPTIMIZED)]
+    });
+    drop(one);
+    drop(b.stop_keeping_dir());
+    let dir_a = a.stop_keeping_dir();
+    assert_eq!(registry_keys(&conf, &name), Vec::<String>::new());
+    let a = Tgtd::start_in(dir_a, &[]);
+    let mut one = session(a.portal(), I1);
+    wait_for(15, "a owns the unit again", || {
+        let _ = attentions(&mut one);
+        groups(&mut one) == [(1, ACTIVE)]
+    });
+    assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after a power on\n{}", a.log());
+}
+
+/// Whether `gw`'s saved configuration (`--state-dir`) gives the LUN descriptor sense.
+fn saved_d_sense(gw: &Tgtd) -> bool {
+    let saved = std::fs::read_to_string(gw.dir.path().join("state/running-config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    let mut found = Vec::new();
+    find_key(&config, "descriptor_sense", &mut found);
+    assert!(found.len() <= 1, "one LUN, one value: {found:?}");
+    found.first().and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+fn find_key(v: &serde_json::Value, key: &str, found: &mut Vec<serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if k == key {
+                    found.push(v.clone());
+                }
+                find_key(v, key, found);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| find_key(v, key, found)),
+        _ => {}
+    }
 }
