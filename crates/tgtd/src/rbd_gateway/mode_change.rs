@@ -41,6 +41,8 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) enum ChangeError {
     #[error("no gateway owns the unit now (a failover or handoff under way?): nothing changed, try again")]
     NoOwner,
+    #[error("the owner published no usable address: nothing changed")]
+    NoAddress,
     #[error("the owner could not be asked ({0}): the sense format may or may not have changed")]
     Unreachable(io::Error),
     #[error("the owner refused: {0}")]
@@ -66,9 +68,8 @@ fn change_here(target: &Target, lun: u64, on: bool) -> Result<bool, ChangeError>
 
 /// Send the change to the owner at `published` (`host:port/token`) and wait for its answer.
 fn ask_owner(published: &str, on: bool) -> Result<bool, ChangeError> {
-    let unusable = || ChangeError::Unreachable(io::Error::new(io::ErrorKind::InvalidData, "no usable address"));
-    let (addr, token) = published_address(published).ok_or_else(unusable)?;
-    let addr: SocketAddr = addr.parse().map_err(|_| unusable())?;
+    let (addr, token) = published_address(published).ok_or(ChangeError::NoAddress)?;
+    let addr: SocketAddr = addr.parse().map_err(|_| ChangeError::NoAddress)?;
     let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|_| ChangeError::NoOwner)?;
     let exchange = |stream: &mut TcpStream| -> io::Result<(u8, String)> {
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
