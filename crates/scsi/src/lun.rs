@@ -284,7 +284,9 @@ impl LogicalUnit {
     /// Replace the administrator's parameters on a live unit (`--op update --params`). The block
     /// size and device type cannot change; online, readonly and the sense format take the new
     /// values. Initiators are not told: tgt does not tell them either, and identity changes are
-    /// expected only before first use.
+    /// expected only before first use. The sense format of a unit several servers serve is not
+    /// this server's alone: it stays, and changes only as the unit's other current mode
+    /// parameters do (`Target::change_mode_params`).
     pub fn reconfigure(&self, mut config: LunConfig) {
         config.device_type = self.device_type;
         config.block_size = self.block_size;
@@ -293,7 +295,9 @@ impl LogicalUnit {
         }
         self.online.store(config.online, Ordering::Relaxed);
         self.readonly.store(config.readonly, Ordering::Relaxed);
-        self.d_sense.store(config.descriptor_sense, Ordering::Relaxed);
+        if self.shared_mode.lock().is_none() {
+            self.d_sense.store(config.descriptor_sense, Ordering::Relaxed);
+        }
         self.thin.store(config.thin_provisioning, Ordering::Relaxed);
         *self.config.write() = Arc::new(config);
     }
@@ -412,7 +416,9 @@ impl LogicalUnit {
         }
     }
 
-    pub(crate) fn default_mode_params(&self) -> ModeParams {
+    /// The values the unit's configuration gives its changeable mode parameters (MODE SENSE's
+    /// default values), which a power on brings back.
+    pub fn default_mode_params(&self) -> ModeParams {
         let config = self.config();
         ModeParams { wce: config.write_cache, d_sense: config.descriptor_sense, swp: false }
     }

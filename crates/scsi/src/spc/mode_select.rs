@@ -9,6 +9,10 @@
 //! dies right after GOOD leaves the values to the next. A store that fails leaves the values as
 //! they were and answers no GOOD. Saved values (SP=1) are not supported, so only current values
 //! are stored.
+//!
+//! An administrator changes the current values the same way (`Target::change_mode_params`, for
+//! tgtadm's `sense_format=` on a shared unit), except that no nexus made the change: every nexus
+//! is told.
 
 use super::mode::{accepted_pages, apply_page, AcceptedPage, ModePages};
 use super::mode_state::{ModeParams, ModeSelectedBy};
@@ -16,7 +20,7 @@ use super::reserve::off_runtime;
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::sense::{Asc, Sense, SenseKey};
-use crate::target::Ctx;
+use crate::target::{Ctx, Target};
 use std::sync::Arc;
 
 /// MODE SELECT: check every page against the changeable mask first, then apply them all (and,
@@ -82,7 +86,7 @@ pub(crate) async fn commit(
                     }
                     // Stored before taken: the values in memory are never ones the next owner
                     // would not find.
-                    if let Err(e) = store.record(&next, &by) {
+                    if let Err(e) = store.record(&next, Some(&by)) {
                         tracing::error!(error = %e, "storing the changed mode parameters failed");
                         return Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into());
                     }
@@ -101,6 +105,35 @@ pub(crate) async fn commit(
     Ok(())
 }
 
+impl Target {
+    /// An administrator's change of LUN `lun`'s current mode parameters, made as a MODE SELECT
+    /// makes one: under the unit's MODE SELECT lock and, when several servers serve the unit,
+    /// stored before it is taken (the other servers take it from the store and tell their own
+    /// nexuses). No nexus made it, so every nexus through this port gets MODE PARAMETERS CHANGED.
+    /// Blocks for the store's round trips: call it where blocking is allowed. Returns whether
+    /// the values changed; a store that fails changes nothing.
+    pub fn change_mode_params(&self, lun: u64, change: impl FnOnce(&mut ModeParams)) -> std::io::Result<bool> {
+        let unit = self.lun(lun).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, format!("logical unit {lun} does not exist"))
+        })?;
+        {
+            let _serialise = unit.mode_select_lock();
+            let current = unit.mode_params();
+            let mut next = current;
+            change(&mut next);
+            if next == current {
+                return Ok(false);
+            }
+            if let Some(shared) = unit.shared_mode_pages() {
+                shared.record(&next, None)?;
+            }
+            unit.set_mode_params(next);
+        }
+        self.mode_parameters_changed(lun, None);
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::test_util::*;
@@ -111,16 +144,16 @@ mod tests {
     /// A store of the values in memory, failing writes when told to.
     #[derive(Debug, Default)]
     struct Store {
-        stored: parking_lot::Mutex<Vec<(ModeParams, ModeSelectedBy)>>,
+        stored: parking_lot::Mutex<Vec<(ModeParams, Option<ModeSelectedBy>)>>,
         failing: AtomicBool,
     }
 
     impl crate::SharedModePages for Store {
-        fn record(&self, values: &ModeParams, by: &ModeSelectedBy) -> std::io::Result<()> {
+        fn record(&self, values: &ModeParams, by: Option<&ModeSelectedBy>) -> std::io::Result<()> {
             if self.failing.load(Ordering::Relaxed) {
                 return Err(std::io::Error::other("down"));
             }
-            self.stored.lock().push((*values, by.clone()));
+            self.stored.lock().push((*values, by.cloned()));
             Ok(())
         }
     }
@@ -143,7 +176,7 @@ mod tests {
         assert_good(&t.run_out(&[0x15, 0x10, 0, 0, 16, 0], &control_page(true)).0);
         let stored = store.stored.lock().clone();
         let by = ModeSelectedBy { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
-        assert_eq!(stored, [(ModeParams { wce: true, d_sense: false, swp: true }, by)]);
+        assert_eq!(stored, [(ModeParams { wce: true, d_sense: false, swp: true }, Some(by))]);
         // Taken here too: a WRITE is refused with DATA PROTECT, WRITE PROTECTED.
         let (r, _) = t.run_out(&[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[0u8; 512]);
         assert_sense(&r, 0x07, 0x27, 0x00);
@@ -187,6 +220,37 @@ mod tests {
         let proxy = t.target.proxy_nexus("iqn.x,i,0x1", 2);
         let (r, _) = t.run_on(&proxy, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[0u8; 512]);
         assert_eq!(r.sense.as_deref().map(|s| (s[1], s[2], s[3])), Some((0x07, 0x27, 0x00)));
+    }
+
+    #[test]
+    fn an_administrators_change_is_stored_and_tells_every_nexus() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        t.clear_ua(&t.nexus);
+        let store = Arc::new(Store::default());
+        t.lu.attach_shared_mode_pages(store.clone());
+        assert!(t.target.change_mode_params(1, |p| p.d_sense = true).unwrap());
+        let values = ModeParams { wce: t.lu.mode_params().wce, d_sense: true, swp: false };
+        assert_eq!(store.stored.lock().clone(), [(values, None)]);
+        // Told in the format just taken (descriptor: key, ASC and ASCQ in bytes 1 to 3).
+        for n in [&t.nexus, &other] {
+            let (r, _) = t.run_on(n, &[0x00, 0, 0, 0, 0, 0], &[]);
+            assert_eq!(r.sense.as_deref().map(|s| (s[0] & 0x7f, s[1], s[2], s[3])), Some((0x72, 0x06, 0x2a, 0x01)));
+        }
+        // Taken: a READ past the end is answered in descriptor format.
+        let (r, _) = t.run(&[0x28, 0, 0, 0, 0x10, 0, 0, 0, 1, 0]);
+        assert_eq!(r.sense.as_deref().map(|s| s[0] & 0x7f), Some(0x72));
+        // The same value again: nothing stored, nobody told.
+        assert!(!t.target.change_mode_params(1, |p| p.d_sense = true).unwrap());
+        assert_eq!(store.stored.lock().len(), 1);
+        assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
+        // A failing store changes nothing and tells nobody.
+        store.failing.store(true, Ordering::Relaxed);
+        assert!(t.target.change_mode_params(1, |p| p.d_sense = false).is_err());
+        assert!(t.lu.mode_params().d_sense);
+        assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
+        assert!(t.target.change_mode_params(9, |p| p.d_sense = false).is_err(), "no LUN 9");
     }
 
     #[test]

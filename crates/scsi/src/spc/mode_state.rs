@@ -15,7 +15,8 @@ pub struct ModeParams {
 /// The I_T nexus whose MODE SELECT made a change, as every server of the unit names it: its
 /// initiator port (iSCSI name and ISID) and the relative target port it came through. The other
 /// servers tell their own nexuses of the change (MODE PARAMETERS CHANGED goes to every I_T
-/// nexus but the one that made it), except this one.
+/// nexus but the one that made it), except this one. An administrator's change
+/// (`Target::change_mode_params`) has none: every nexus is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModeSelectedBy {
     pub initiator_port: String,
@@ -25,8 +26,9 @@ pub struct ModeSelectedBy {
 /// Where the servers of one unit keep its current mode parameter values (the daemon implements
 /// it on the cluster). `record` blocks for the store's round trips.
 pub trait SharedModePages: Send + Sync + std::fmt::Debug {
-    /// Store `values` as the unit's current ones, changed by a MODE SELECT of `by`.
-    fn record(&self, values: &ModeParams, by: &ModeSelectedBy) -> std::io::Result<()>;
+    /// Store `values` as the unit's current ones, changed by a MODE SELECT of `by` (None: by the
+    /// administrator).
+    fn record(&self, values: &ModeParams, by: Option<&ModeSelectedBy>) -> std::io::Result<()>;
     /// Start `job` where it may block: never on a thread that runs other commands.
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
         std::thread::Builder::new().name("mode-shared".into()).spawn(job).map(|_| ())

@@ -1,6 +1,6 @@
 //! `--mode logicalunit`: add a LUN on a backing store, change its flags, remove it, show it.
 
-use super::lun_gateways::join_gateways;
+use super::lun_gateways::{join_gateways, set_shared_sense_format, shared_by_gateways};
 use super::show::lun_view;
 use super::target_ops::find;
 use crate::Daemon;
@@ -50,7 +50,7 @@ fn new(daemon: &Daemon, tid: u32, lun: u64, spec: &LunSpec) -> Result<Reply, Mgm
     let unit = Arc::new(build_unit(daemon, tid, lun, spec)?);
     warn_if_shared(daemon, tid, lun, spec);
     attach_saved_state(daemon, tid, lun, &target.scsi.name, spec, &unit);
-    join_gateways(Some(&target), &target.scsi, &unit, lun)?;
+    join_gateways(daemon, Some(&target), &target.scsi, &unit, lun)?;
     target.scsi.add_lun(lun, unit).map_err(|e| MgmtError::with_message(ErrorCode::LunExists, e))?;
     // A LUN created where a saved one waited for its store (tgt-admin re-adding it) replaces it.
     daemon.config.pending.forget(tid, lun);
@@ -125,7 +125,7 @@ pub(crate) fn retry_pending(
     unit.set_online(true);
     warn_if_shared(daemon, tid, lun, &pending.spec);
     attach_saved_state(daemon, tid, lun, &target.name, &pending.spec, &unit);
-    if let Err(e) = join_gateways(iscsi, target, &unit, lun) {
+    if let Err(e) = join_gateways(daemon, iscsi, target, &unit, lun) {
         daemon.config.pending.keep(tid, lun, pending.spec, e.to_string());
         return Err(e);
     }
@@ -478,6 +478,8 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     let mut reload_capacity = false;
     let mut media = None;
     let mut force = false;
+    let shared = shared_by_gateways(&unit);
+    let mut shared_sense_format = None;
     for change in requested {
         changes.push(match change {
             // A disc change: the image is opened (and refused) before anything else changes.
@@ -498,6 +500,10 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
             }
             LunChange::Set(LunParam::Online(on)) => Change::Online(*on),
             LunChange::Set(LunParam::Readonly(ro)) => Change::Readonly(*ro),
+            LunChange::Set(LunParam::DescriptorSense(on)) if shared => {
+                shared_sense_format = Some(*on);
+                continue;
+            }
             LunChange::Set(other) => {
                 configure(&mut config, other)?;
                 reconfigured = true;
@@ -511,6 +517,10 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
         change_disc(&target.scsi, lun, disc, force)?;
     } else if force {
         return Err(invalid("force=1 applies to a disc change: give it with media="));
+    }
+    // The other change that can still fail (the cluster, the owner): before the rest too.
+    if let Some(on) = shared_sense_format {
+        set_shared_sense_format(&target.scsi, lun, &unit, on)?;
     }
     if reconfigured {
         unit.reconfigure(config);

@@ -263,6 +263,12 @@ fn lun_flags_change_on_a_live_unit() {
     ok(&d, update(&[("readonly", "0"), ("online", "1")]));
     let lun = show(&d)[0].luns[1].clone();
     assert!(!lun.readonly && lun.online);
+    // The sense format of a LUN this daemon alone serves is its own: taken at once, as tgt does.
+    let unit = || d.targets.iscsi(1).unwrap().scsi.lun(1).unwrap();
+    ok(&d, update(&[("sense_format", "1")]));
+    assert!(unit().mode_params().d_sense && unit().info().config.descriptor_sense);
+    ok(&d, update(&[("sense_format", "0")]));
+    assert!(!unit().mode_params().d_sense);
 }
 
 #[test]

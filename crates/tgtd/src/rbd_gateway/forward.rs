@@ -14,6 +14,9 @@
 //! - reply: u8 status, u32 data-out length the CDB called for, u16 sense length, the sense, u32
 //!   data-in length, the data-in.
 //!
+//! A connection opened with `RTGTMOD1` instead carries an administrator's change of the unit's
+//! mode parameters (`mode_change`).
+//!
 //! Every length is checked against its bound before it sizes anything. One command at a time per
 //! connection; a non-owner keeps idle connections for reuse and opens more as commands overlap.
 //! A command whose connection fails, or whose owner dies with it in flight, is failed back to the
@@ -36,7 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const MAGIC: &[u8; 8] = b"RTGTFWD1";
-const TOKEN_LEN: usize = 16;
+pub(super) const TOKEN_LEN: usize = 16;
 /// An iSCSI name is at most 223 bytes, and the ISID part adds a few more.
 const MAX_PORT_NAME: usize = 512;
 /// The longest CDB (variable length, 32-byte CDBs and their additional length) the core takes.
@@ -208,10 +211,15 @@ impl Forwarder {
     }
 }
 
+/// The address and token of what an owner published (`host:port/token`).
+pub(super) fn published_address(published: &str) -> Option<(&str, [u8; TOKEN_LEN])> {
+    let (addr, token) = published.rsplit_once('/')?;
+    Some((addr, unhex(token)?))
+}
+
 /// Connect to `host:port/token` and open the session.
 async fn open(published: &str) -> Result<TcpStream, WireError> {
-    let (addr, token) = published.rsplit_once('/').ok_or(WireError::NoOwner)?;
-    let token = unhex(token).ok_or(WireError::NoOwner)?;
+    let (addr, token) = published_address(published).ok_or(WireError::NoOwner)?;
     let mut stream =
         tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await.map_err(|_| WireError::TimedOut)??;
     stream.set_nodelay(true)?;
@@ -231,6 +239,7 @@ pub(crate) fn listen(
     unit: &Arc<LogicalUnit>,
     target: &Arc<Target>,
     lun: u64,
+    save: super::SaveConfig,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| "no runtime to listen with".to_string())?;
     // The portal's host is where the other gateways reach this one; without one, loopback.
@@ -246,6 +255,7 @@ pub(crate) fn listen(
         target: Arc::downgrade(target),
         lun,
         proxies: Mutex::new(HashMap::new()),
+        save,
     });
     let _guard = runtime.enter();
     let listener = TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;
@@ -261,6 +271,8 @@ struct Server {
     lun: u64,
     /// The nexus standing for each (initiator port, relative target port) forwarded from.
     proxies: Mutex<HashMap<(String, u16), Arc<Nexus>>>,
+    /// Saves the daemon's configuration after an administrator's change asked by another gateway.
+    save: super::SaveConfig,
 }
 
 /// Ends the wait of a forwarded command that task management aborted here.
@@ -330,7 +342,14 @@ impl Server {
             .map_err(|_| WireError::TimedOut)??;
         let mut token = [0u8; TOKEN_LEN];
         token.copy_from_slice(&hello[MAGIC.len()..]);
-        if &hello[..MAGIC.len()] != MAGIC || !same_token(&token, &self.token) {
+        if !same_token(&token, &self.token) {
+            return Ok(());
+        }
+        if &hello[..MAGIC.len()] == super::mode_change::MAGIC {
+            let (Some(unit), Some(target)) = (self.unit.upgrade(), self.served()) else { return Ok(()) };
+            return Ok(super::mode_change::serve(stream, unit, target, self.lun, self.save.clone()).await?);
+        }
+        if &hello[..MAGIC.len()] != MAGIC {
             return Ok(());
         }
         let mut data_in = Vec::new();

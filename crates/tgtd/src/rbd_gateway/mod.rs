@@ -3,6 +3,7 @@
 //! read from the backing store's view of the image's gateway registry.
 
 pub(crate) mod forward;
+pub(crate) mod mode_change;
 pub(crate) mod mode_params;
 pub(crate) mod reservations;
 pub(crate) mod reserve;
@@ -16,6 +17,10 @@ use rtgt_scsi::{
 };
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// Writes the daemon's saved configuration again (`--state-dir`), for a change this gateway did
+/// not see as a management request.
+pub(crate) type SaveConfig = Arc<dyn Fn() + Send + Sync>;
 
 /// How long SET TARGET PORT GROUPS or `alua_owner=` waits for the new owner: a handoff takes a
 /// flush and two registry writes; a busy cluster may take seconds.
@@ -38,20 +43,23 @@ pub(crate) fn run_blocking(job: Box<dyn FnOnce() + Send>, name: &str) -> std::io
 /// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
 /// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
 /// within a heartbeat.
-/// `close` drops this gateway's connections to the target (a TARGET COLD RESET through another).
+/// `close` drops this gateway's connections to the target (a TARGET COLD RESET through another);
+/// `save` writes this gateway's saved configuration again (an administrator's change of the
+/// unit's sense format made through another gateway).
 pub(crate) fn attach(
     store: &RbdStore,
     unit: &Arc<LogicalUnit>,
     target: &Arc<Target>,
     lun: u64,
     close: resets::CloseSessions,
+    save: SaveConfig,
 ) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
     reserve::attach(store, unit, target)?;
-    mode_params::attach(store, unit, target, lun)?;
+    mode_params::attach(store, unit, target, lun, save.clone())?;
     resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {
-        forward::listen(status, status.portal(), unit, target, lun)?;
+        forward::listen(status, status.portal(), unit, target, lun, save)?;
         let weak = Arc::downgrade(target);
         status.on_change(Box::new(move || {
             if let Some(t) = weak.upgrade() {

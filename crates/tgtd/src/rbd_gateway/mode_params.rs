@@ -2,7 +2,8 @@
 //! owner. The owner runs MODE SELECT (a non-owner forwards it) and stores the unit's current
 //! values (the caching page's WCE, the control page's D_SENSE and SWP) in the image's shared
 //! object `rtgt.mode.<image id>` before answering GOOD (`rtgt_scsi::SharedModePages`); the
-//! notification carries who made the change.
+//! notification carries who made the change. An administrator's change (`sense_format=`, see
+//! `mode_change`) is made by the owner the same way, and made by no nexus.
 //!
 //! Every other gateway takes the values from the notification, before the owner's write returns,
 //! and gives its own nexuses MODE PARAMETERS CHANGED (all but the nexus whose MODE SELECT came
@@ -10,8 +11,11 @@
 //! own the unit (failover, handoff) reads the stored values again before serving; that tells no
 //! nexus anything, since every nexus read the same values through the owner before the move.
 //! The first gateway up (every other one gone) finds a unit that was off: its current values are
-//! the defaults again (no saved values), and it stores those.
+//! the defaults again (no saved values), and it stores those, whatever the object still holds.
+//! An administrator's change is also saved in every gateway's configuration (`--state-dir`),
+//! whose values are the defaults a power on brings back.
 
+use super::SaveConfig;
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, MemberState, SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{LogicalUnit, ModeParams, ModeSelectedBy, SharedModePages, Target};
@@ -53,20 +57,29 @@ struct Event {
 
 /// The event of the first gateway up storing the defaults: no nexus made that change.
 const POWER_ON: &[u8] = b"power-on";
+/// The event of an administrator's change: no nexus made it either, so every nexus is told.
+const ADMINISTRATOR: &[u8] = b"administrator";
 
 fn encode_event(by: &ModeSelectedBy) -> Vec<u8> {
     let event = Event { port: by.initiator_port.clone(), relative_port: by.relative_port };
     serde_json::to_vec(&event).unwrap_or_default()
 }
 
+/// The object's newest version this gateway wrote or took values from. A value handed over
+/// older than that (the stored value read when the watch was made, delivered after this
+/// gateway's own write) is stale, and is not taken.
+type Newest = Arc<parking_lot::Mutex<u64>>;
+
 #[derive(Debug)]
-struct ClusterModeParams(Arc<SharedObject>);
+struct ClusterModeParams(Arc<SharedObject>, Newest);
 
 impl ClusterModeParams {
     fn write(&self, values: &ModeParams, event: &[u8]) -> io::Result<()> {
         for _ in 0..ATTEMPTS {
             let (_, version) = self.0.read()?;
-            if self.0.write_if(version, &encode(values), event)?.is_some() {
+            if let Some(written) = self.0.write_if(version, &encode(values), event)? {
+                let mut newest = self.1.lock();
+                *newest = (*newest).max(written);
                 return Ok(());
             }
         }
@@ -79,8 +92,11 @@ impl ClusterModeParams {
 }
 
 impl SharedModePages for ClusterModeParams {
-    fn record(&self, values: &ModeParams, by: &ModeSelectedBy) -> io::Result<()> {
-        self.write(values, &encode_event(by))
+    fn record(&self, values: &ModeParams, by: Option<&ModeSelectedBy>) -> io::Result<()> {
+        match by {
+            Some(by) => self.write(values, &encode_event(by)),
+            None => self.write(values, ADMINISTRATOR),
+        }
     }
 
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
@@ -102,8 +118,17 @@ fn load_as_owner(unit: &LogicalUnit, shared: &ClusterModeParams) {
     }
 }
 
-/// Another gateway's change (or the stored values, catching up after a broken watch).
-fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, status: &GatewayStatus, u: SharedUpdate<'_>) {
+/// Another gateway's change (or the stored values, catching up after a broken watch). An
+/// administrator's change is saved here too, before it is acknowledged: what the administrator
+/// was told is done is in every gateway's saved configuration.
+fn on_update(
+    unit: &Weak<LogicalUnit>,
+    target: &Weak<Target>,
+    lun: u64,
+    status: &GatewayStatus,
+    (newest, save): (&Newest, &SaveConfig),
+    u: SharedUpdate<'_>,
+) {
     if u.from_self {
         return;
     }
@@ -113,24 +138,45 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, status: 
         Ok(None) => return,
         Err(e) => return tracing::warn!("{e}"),
     };
-    if !unit.install_mode_params(values) || !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
+    let changed = {
+        let mut newest = newest.lock();
+        if u.version < *newest {
+            return;
+        }
+        *newest = u.version;
+        unit.install_mode_params(values)
+    };
+    if !changed || !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
         return;
     }
     // The nexus that made the change through this gateway was answered GOOD: it is not told.
     let by: Option<Event> = serde_json::from_slice(u.event).ok();
     let except = by.filter(|e| e.relative_port == status.tpg()).map(|e| e.port);
     target.mode_parameters_changed(lun, except.as_deref());
+    if u.event == ADMINISTRATOR {
+        save();
+    }
 }
 
 /// Keep `unit`'s changed mode parameters in the cluster (`unit` being LUN `lun` of `target` on
 /// the multi-gateway image `store`).
-pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
+pub(crate) fn attach(
+    store: &RbdStore,
+    unit: &Arc<LogicalUnit>,
+    target: &Arc<Target>,
+    lun: u64,
+    save: SaveConfig,
+) -> Result<(), String> {
     let Some(status) = store.gateway().cloned() else { return Ok(()) };
     let (weak_unit, weak_target) = (Arc::downgrade(unit), Arc::downgrade(target));
     let listening = status.clone();
-    let listener = Arc::new(move |u: SharedUpdate<'_>| on_update(&weak_unit, &weak_target, lun, &listening, u));
+    let newest = Newest::default();
+    let seen = newest.clone();
+    let listener =
+        Arc::new(move |u: SharedUpdate<'_>| on_update(&weak_unit, &weak_target, lun, &listening, (&seen, &save), u));
     let Some(object) = store.share("mode", listener) else { return Ok(()) };
-    let shared = Arc::new(ClusterModeParams(object.map_err(|e| format!("opening the shared mode parameters: {e}"))?));
+    let object = object.map_err(|e| format!("opening the shared mode parameters: {e}"))?;
+    let shared = Arc::new(ClusterModeParams(object, newest));
     unit.attach_shared_mode_pages(shared.clone());
     let weak_unit = Arc::downgrade(unit);
     let weak_shared = Arc::downgrade(&shared);
@@ -141,8 +187,11 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
     }));
     if status.others().iter().all(|m| m.state == MemberState::Lost) {
         // The first gateway up: the unit was off, and a power on brings the default values back
-        // (this unit's, as it was just built), which it serves even if they could not be stored.
-        if let Err(e) = shared.write(&unit.mode_params(), POWER_ON) {
+        // (this unit's configuration's, not the values the watch handed over from before the
+        // power on), which it serves even if they could not be stored.
+        let defaults = unit.default_mode_params();
+        unit.install_mode_params(defaults);
+        if let Err(e) = shared.write(&defaults, POWER_ON) {
             tracing::warn!("storing the mode parameters of a unit powered on failed: {e}");
         }
     } else if status.local_state() == LocalState::Active {
@@ -168,5 +217,6 @@ mod tests {
         let event: Event = serde_json::from_slice(&encode_event(&by)).unwrap();
         assert_eq!(event, Event { port: by.initiator_port, relative_port: 2 });
         assert!(serde_json::from_slice::<Event>(POWER_ON).is_err());
+        assert!(serde_json::from_slice::<Event>(ADMINISTRATOR).is_err(), "no nexus is left out");
     }
 }

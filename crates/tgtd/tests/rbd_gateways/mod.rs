@@ -8,7 +8,8 @@
 //! WRITE SAME and UNMAP across gateways (`atomicity`), CLEAR TASK SET through either gateway
 //! ending the other's tasks (`clear_task_set`), a gateway cut off from the cluster while
 //! it runs (`cut_off`), RESERVE(6) across failover and handoff (`reserve6`), and Linux
-//! dm-multipath in a QEMU guest over both gateways, through kill -9 of the owner (`dm_multipath`).
+//! dm-multipath in a QEMU guest over both gateways, through kill -9 of the owner (`dm_multipath`),
+//! and `tgtadm`'s sense_format= through either gateway holding for both (`sense_format`).
 
 mod alua;
 mod atomicity;
@@ -22,6 +23,7 @@ mod mode_select;
 mod reservations;
 mod reserve6;
 mod round_robin;
+mod sense_format;
 
 use super::{add_rbd_target, conf, image, login_at, pattern, rbd, write_fua, INITIATOR};
 use crate::common::initiator::{Connection, ScsiOutcome};

@@ -2,7 +2,8 @@
 //! through the non-owner (forwarded to the owner) still write-protects the unit once the other
 //! gateway owns it after kill -9 of the owner, and SWP and D_SENSE set through the owner hold
 //! across a clean handoff. The other nexuses, on either gateway, get MODE PARAMETERS CHANGED for
-//! the change, and none gets it for the move itself (nothing they can read changed).
+//! the change, and none gets it for the move itself (nothing they can read changed). Once every
+//! gateway stopped, the unit powered on again has the default values, whatever the cluster holds.
 
 use super::{groups, session, start_gateway, wait_for, ACTIVE, NON_OPTIMIZED, OFFLINE};
 use crate::common::initiator::{Connection, ScsiOutcome};
@@ -147,4 +148,24 @@ fn swp_and_d_sense_set_through_the_owner_hold_across_a_clean_handoff() {
         assert!(!seen.contains(&MODE_CHANGED), "{seen:x?}");
         assert_eq!(protection(c), (true, true, true));
     }
+}
+
+#[test]
+fn a_power_on_after_every_gateway_stopped_brings_the_default_values_back() {
+    let gw = super::TwoGateways::start();
+    let (mut one, mut two) = gw.sessions(I1, I2);
+    super::wait_for_forwarding(&mut one, &mut two);
+    assert_eq!(select_control(&mut one, false, true).status, GOOD);
+    assert_eq!(protection(&mut two), (true, false, true));
+    drop((one, two));
+    let super::TwoGateways { conf, name, a, b } = gw;
+    drop(b.stop_keeping_dir());
+    let dir = a.stop_keeping_dir();
+    assert_eq!(super::registry_keys(&conf, &name), Vec::<String>::new(), "the unit is off");
+    // The cluster still holds SWP set; the unit powered on again has none (no saved values).
+    let a = crate::common::Tgtd::start_in(dir, &[]);
+    let mut one = session(a.portal(), I1);
+    wait_for(15, "a owns the unit", || groups(&mut one) == [(1, ACTIVE)]);
+    assert_eq!(protection(&mut one), (false, false, false), "{}", a.log());
+    assert_eq!(write(&mut one, &mut Vec::new()).status, GOOD);
 }
