@@ -504,6 +504,13 @@ impl LogicalUnit {
         self.scsi2.install(held);
     }
 
+    /// The nexus that `holder` names is gone, found so by the server of the unit that nexus came
+    /// through (SPC-2 5.5.1): its reservation is released here and cleared from the store.
+    pub fn release_lost_reservation(&self, holder: crate::ReserveHolder) {
+        self.scsi2.release_holder(&holder);
+        self.scsi2.release_shared_later(holder);
+    }
+
     /// The nexus is gone: its reservation and prevention go with it (SPC-2 5.5.1, SBC-3 5.13).
     pub(crate) fn forget_nexus(&self, nexus_id: u64) {
         if let Some(holder) = self.scsi2.release(nexus_id) {

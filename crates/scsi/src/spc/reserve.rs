@@ -63,14 +63,17 @@ pub(crate) async fn reserve(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
         move || match store.record(&holder) {
             Ok(()) => {
                 // A reset (or the nexus's loss) that came meanwhile may have cleared the store
-                // before this write: clear it again.
+                // before this write: clear it again, until that lands.
                 if !state.is_held_by(&holder) {
-                    let _ = store.release(&holder);
+                    state.release_shared_later(holder);
                 }
                 Ok(())
             }
             Err(e) => {
+                // The write may have landed all the same (an answer lost on the way back): a
+                // holder that never got GOOD must not be left stored.
                 state.release(nexus_id);
+                state.release_shared_later(holder);
                 Err(store_failure("storing", &e))
             }
         },
@@ -148,6 +151,8 @@ mod tests {
     struct Store {
         holder: parking_lot::Mutex<Option<crate::ReserveHolder>>,
         failing: std::sync::atomic::AtomicBool,
+        /// Writes land, but their answer is an error (lost on the way back).
+        answer_lost: std::sync::atomic::AtomicBool,
     }
 
     impl crate::SharedReserve for Store {
@@ -156,6 +161,9 @@ mod tests {
                 return Err(std::io::Error::other("down"));
             }
             *self.holder.lock() = Some(holder.clone());
+            if self.answer_lost.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(std::io::Error::other("timed out"));
+            }
             Ok(())
         }
 
@@ -195,6 +203,21 @@ mod tests {
             assert!(started.elapsed() < std::time::Duration::from_secs(5), "the reset left the holder stored");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn a_store_that_took_a_reserve_it_answered_with_an_error_is_cleared() {
+        let t = TestLun::disk(1 << 20);
+        let store = std::sync::Arc::new(Store::default());
+        t.lu.attach_shared_reserve(store.clone());
+        store.answer_lost.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(t.run(&[0x16, 0, 0, 0, 0, 0]).0.status, ScsiStatus::CheckCondition);
+        let started = std::time::Instant::now();
+        while store.holder.lock().is_some() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "a refused RESERVE left its holder stored");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(t.lu.reserve_holder(), None);
     }
 
     #[test]

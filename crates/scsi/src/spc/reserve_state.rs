@@ -8,16 +8,27 @@
 //! by a reset or by the loss of the holder's nexus is cleared from the store right after (off the
 //! caller's thread: a reset may come from the store's own notification thread). Clearing is a
 //! compare-and-swap on the holder, so a late clear never removes a newer reservation.
+//!
+//! A released holder must never come back at the next server to load it, so a clear that fails
+//! (the store out of reach, or busy) is not dropped: it is tried again, less and less often,
+//! until it lands, the holder holds the reservation here again (its new RESERVE stored it), or
+//! the unit is gone. One retrying clear per holder at a time; a clear asked for while one runs
+//! makes it go round once more, so a holder stored again between its write and its end is not
+//! left behind.
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 /// No reservation.
 const NONE: u64 = 0;
 /// Held through a nexus of another server of the unit (ids count up from 1 and never get here):
 /// every nexus here conflicts.
 const ELSEWHERE: u64 = u64::MAX;
+/// The pause after a clear of the store failed, doubled after each failure up to `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// The holder of a RESERVE(6/10) reservation as every server of the unit names it: the I_T nexus's
 /// initiator port (iSCSI name and ISID) and the relative target port it came through (SAM-5 4.7:
@@ -56,6 +67,9 @@ pub(crate) struct Scsi2Reservation {
     /// Who holds it (changed together with `nexus`, under this lock).
     holder: Mutex<Option<ReserveHolder>>,
     shared: Mutex<Option<Arc<dyn SharedReserve>>>,
+    /// The holders a clear of the store runs for, each with the number of clears asked for it
+    /// (the running one ends only once it has written after the last of them).
+    clearing: Mutex<Vec<(ReserveHolder, u64)>>,
 }
 
 /// What a reservation attempt found.
@@ -121,6 +135,15 @@ impl Scsi2Reservation {
         current.take()
     }
 
+    /// Release the reservation if `holder` holds it, whichever nexus here it arrives through.
+    pub(crate) fn release_holder(&self, holder: &ReserveHolder) {
+        let mut current = self.holder.lock();
+        if current.as_ref() == Some(holder) {
+            self.nexus.store(NONE, Ordering::Release);
+            *current = None;
+        }
+    }
+
     /// Whether `holder` still holds the reservation here.
     pub(crate) fn is_held_by(&self, holder: &ReserveHolder) -> bool {
         self.holder.lock().as_ref() == Some(holder)
@@ -139,21 +162,212 @@ impl Scsi2Reservation {
     }
 
     /// Clear `holder` from the store, off this thread, unless it holds the reservation again by
-    /// then. Errors are logged: the next owner finds the nexus gone, or a reset clears it.
+    /// then; retried until it lands (see the module's comment).
     pub(crate) fn release_shared_later(self: &Arc<Self>, holder: ReserveHolder) {
         let Some(shared) = self.shared() else { return };
-        let me = self.clone();
-        let store = shared.clone();
-        let job = Box::new(move || {
-            if me.is_held_by(&holder) {
+        {
+            let mut clearing = self.clearing.lock();
+            if let Some((_, asked)) = clearing.iter_mut().find(|(h, _)| *h == holder) {
+                *asked += 1;
                 return;
             }
-            if let Err(e) = store.release(&holder) {
-                tracing::warn!(port = %holder.initiator_port, "clearing the stored RESERVE holder failed: {e}");
-            }
-        });
-        if let Err(e) = shared.run_blocking(job) {
-            tracing::warn!("clearing the stored RESERVE holder: {e}");
+            clearing.push((holder.clone(), 1));
         }
+        let (me, store, cleared) = (Arc::downgrade(self), shared.clone(), holder.clone());
+        let job = Box::new(move || clear_until_done(&me, store.as_ref(), &cleared, &std::thread::sleep));
+        if let Err(e) = shared.run_blocking(job) {
+            self.clearing.lock().retain(|(h, _)| *h != holder);
+            tracing::error!("clearing the stored RESERVE holder: {e}");
+        }
+    }
+
+    /// Whether a clear of the store is still under way (tests).
+    #[cfg(test)]
+    pub(crate) fn clearing(&self) -> bool {
+        !self.clearing.lock().is_empty()
+    }
+}
+
+/// The retrying clear of `holder` from `store` started by `release_shared_later`; `pause` waits
+/// between attempts.
+fn clear_until_done(
+    state: &Weak<Scsi2Reservation>,
+    store: &dyn SharedReserve,
+    holder: &ReserveHolder,
+    pause: &dyn Fn(Duration),
+) {
+    let mut wait = RETRY_FIRST;
+    let mut failures = 0u32;
+    loop {
+        let Some(me) = state.upgrade() else { return };
+        // Under the list's lock, so that a clear asked for from now on finds this one running
+        // and makes it go round again (or, once it ended, starts another).
+        let asked = {
+            let mut clearing = me.clearing.lock();
+            let asked = clearing.iter().find(|(h, _)| h == holder).map_or(0, |(_, n)| *n);
+            if me.is_held_by(holder) {
+                clearing.retain(|(h, _)| h != holder);
+                return;
+            }
+            asked
+        };
+        match store.release(holder) {
+            Ok(()) => {
+                let mut clearing = me.clearing.lock();
+                if clearing.iter().any(|(h, n)| h == holder && *n == asked) {
+                    clearing.retain(|(h, _)| h != holder);
+                    if failures > 0 {
+                        tracing::info!(port = %holder.initiator_port, failures, "the stored RESERVE holder cleared at last");
+                    }
+                    return;
+                }
+                // Asked again while this write ran: that holder may have been stored after it.
+                continue;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_power_of_two() {
+                    tracing::warn!(port = %holder.initiator_port, failures, "clearing the stored RESERVE holder failed, trying again: {e}");
+                }
+            }
+        }
+        drop(me);
+        pause(wait);
+        wait = (wait * 2).min(RETRY_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn holder(port: &str) -> ReserveHolder {
+        ReserveHolder { initiator_port: port.into(), relative_port: 1 }
+    }
+
+    /// A store holding one holder whose first `failing` clears fail; `during_release` runs
+    /// inside each clear, before it takes effect.
+    #[derive(Default)]
+    struct Store {
+        stored: Mutex<Option<ReserveHolder>>,
+        failing: AtomicUsize,
+        releases: AtomicUsize,
+        during_release: Mutex<Option<Box<dyn FnMut() + Send>>>,
+    }
+
+    impl std::fmt::Debug for Store {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Store")
+        }
+    }
+
+    impl SharedReserve for Store {
+        fn record(&self, holder: &ReserveHolder) -> std::io::Result<()> {
+            *self.stored.lock() = Some(holder.clone());
+            Ok(())
+        }
+
+        fn release(&self, holder: &ReserveHolder) -> std::io::Result<()> {
+            self.releases.fetch_add(1, Ordering::Relaxed);
+            if let Some(hook) = self.during_release.lock().as_mut() {
+                hook();
+            }
+            if self.failing.load(Ordering::Relaxed) > 0 {
+                self.failing.fetch_sub(1, Ordering::Relaxed);
+                return Err(std::io::Error::other("out of reach"));
+            }
+            let mut stored = self.stored.lock();
+            if stored.as_ref() == Some(holder) {
+                *stored = None;
+            }
+            Ok(())
+        }
+    }
+
+    /// A reservation attached to `store`, `h` having been held and released (a clear asked for).
+    fn released(store: &Arc<Store>, h: &ReserveHolder) -> Arc<Scsi2Reservation> {
+        let state = Arc::new(Scsi2Reservation::default());
+        state.attach_shared(store.clone());
+        store.record(h).unwrap();
+        state.clearing.lock().push((h.clone(), 1));
+        state
+    }
+
+    #[test]
+    fn a_failed_clear_is_tried_again_until_it_lands() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
+        store.failing.store(3, Ordering::Relaxed);
+        let state = released(&store, &h);
+        let pauses = Mutex::new(Vec::new());
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|d| pauses.lock().push(d));
+        assert_eq!(*store.stored.lock(), None);
+        assert_eq!(store.releases.load(Ordering::Relaxed), 4);
+        let ms: Vec<u128> = pauses.lock().iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400]);
+        assert!(!state.clearing());
+    }
+
+    #[test]
+    fn the_pause_between_tries_stops_growing() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
+        store.failing.store(8, Ordering::Relaxed);
+        let state = released(&store, &h);
+        let pauses = Mutex::new(Vec::new());
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|d| pauses.lock().push(d));
+        assert_eq!(pauses.lock().last(), Some(&RETRY_MAX));
+        assert_eq!(*store.stored.lock(), None);
+    }
+
+    #[test]
+    fn a_clear_stops_once_its_holder_holds_again_or_the_unit_is_gone() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
+        store.failing.store(1, Ordering::Relaxed);
+        let state = released(&store, &h);
+        let again = state.clone();
+        let h2 = h.clone();
+        // Reserved again (and stored) while the first clear fails: the clear must leave it.
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &move |_| {
+            assert_eq!(again.claim(7, h2.clone()), Claim::Taken);
+        });
+        assert_eq!(*store.stored.lock(), Some(h.clone()));
+        assert!(!state.clearing());
+        // The unit is gone: nothing is left to clear for.
+        let weak = Arc::downgrade(&released(&store, &h));
+        clear_until_done(&weak, store.as_ref(), &h, &|_| panic!("no pause"));
+        assert_eq!(store.releases.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_clear_asked_for_while_one_runs_makes_it_go_round_again() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
+        let state = released(&store, &h);
+        // While the clear writes, the holder is stored again and released again (a RESERVE and
+        // a reset): its own write found the first record, the second must go too.
+        let (again, store2, h2) = (state.clone(), store.clone(), h.clone());
+        let mut once = true;
+        *store.during_release.lock() = Some(Box::new(move || {
+            if std::mem::take(&mut once) {
+                *store2.stored.lock() = None;
+                assert_eq!(again.claim(7, h2.clone()), Claim::Taken);
+                *store2.stored.lock() = Some(h2.clone());
+                again.clear();
+                again.release_shared_later(h2.clone());
+            }
+        }));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|_| panic!("no failure"));
+        assert_eq!(*store.stored.lock(), None);
+        assert_eq!(store.releases.load(Ordering::Relaxed), 2);
+        assert!(!state.clearing());
+    }
+
+    #[test]
+    fn releasing_by_holder_leaves_another_holder_alone() {
+        let state = Scsi2Reservation::default();
+        assert_eq!(state.claim(3, holder("i,0x1")), Claim::Taken);
+        state.release_holder(&holder("i,0x2"));
+        assert_eq!(state.nexus(), Some(3));
+        state.release_holder(&holder("i,0x1"));
+        assert_eq!((state.nexus(), state.holder()), (None, None));
     }
 }

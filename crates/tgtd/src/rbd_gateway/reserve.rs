@@ -87,14 +87,21 @@ impl SharedReserve for ClusterReserve {
 }
 
 /// What this gateway's copy says of `holder` while another gateway owns the unit: its own nexus
-/// when the holder came through it, else held elsewhere.
+/// when the holder came through it, else held elsewhere. A holder that came through this gateway
+/// by a nexus no longer here lost it (the nexus went while the owner was storing its RESERVE, or
+/// went with this gateway's restart), and only this gateway can tell: released, for every gateway.
 fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, holder: Option<ReserveHolder>) {
     match holder {
         None => unit.install_reservation(None),
-        Some(h) => {
-            let nexus = (h.relative_port == status.tpg()).then(|| target.local_nexus(&h.initiator_port)).flatten();
-            unit.install_reservation(Some((h, nexus.map(|n| n.id))));
-        }
+        Some(h) if h.relative_port == status.tpg() => match target.local_nexus(&h.initiator_port) {
+            Some(n) => unit.install_reservation(Some((h, Some(n.id)))),
+            None => {
+                tracing::info!(port = %h.initiator_port, "RESERVE holder's nexus through this gateway lost: released");
+                unit.install_reservation(None);
+                unit.release_lost_reservation(h);
+            }
+        },
+        Some(h) => unit.install_reservation(Some((h, None))),
     }
 }
 
@@ -138,7 +145,9 @@ fn load_as_owner(
             tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE holder's nexus lost: released");
             unit.install_reservation(None);
             if let Err(e) = shared.release(&h) {
+                // Tried again until it lands: a next owner must not find it.
                 tracing::warn!("clearing the shared RESERVE holder failed: {e}");
+                unit.release_lost_reservation(h);
             }
         }
     }

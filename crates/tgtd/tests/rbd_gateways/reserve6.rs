@@ -2,10 +2,12 @@
 //! through the surviving gateway, it is enforced by it once it owns the unit after kill -9 of the
 //! owner, and across a clean handoff; held through the gateway that died, it is gone with that
 //! nexus. The non-owner's own answers (PERSISTENT RESERVE OUT) see it too, and the loss of the
-//! holder's nexus on the non-owner releases it on the owner.
+//! holder's nexus on the non-owner releases it on the owner, also when that nexus goes while the
+//! owner is still running the RESERVE it forwarded, and when it goes with a restart of the
+//! non-owner.
 
 use super::{groups, session, wait_for, TwoGateways, ACTIVE, CONFLICT, GOOD, NON_OPTIMIZED, OFFLINE};
-use crate::common::initiator::Connection;
+use crate::common::initiator::{lun_field, write_u32, Connection};
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:reserve-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:reserve-two";
@@ -95,4 +97,82 @@ fn a_reservation_through_the_dead_owner_is_gone_after_failover() {
     wait_for(20, "b owns the unit without the reservation", || write(&mut two) == GOOD);
     assert_eq!(groups(&mut two), [(1, OFFLINE), (2, ACTIVE)]);
     assert_eq!(reserve(&mut two), GOOD);
+}
+
+/// The RESERVE holder stored for the image (JSON, `null` for none), None if never written.
+fn stored_holder(conf: &str, name: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("value");
+    let oid = format!("rtgt.reserve.{}", super::image_id(conf, name));
+    let out = std::process::Command::new("rados")
+        .args(["-c", conf, "-p", "rbd", "getomapval", &oid, "value"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    out.status.success().then(|| std::fs::read_to_string(&file).ok()).flatten()
+}
+
+/// Send RESERVE(6) to LUN 1 without waiting for its answer.
+fn send_reserve(c: &mut Connection) {
+    let mut bhs = [0u8; 48];
+    bhs[0] = 0x01;
+    bhs[1] = 0x80 | 0x01;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    let itt = c.itt();
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 24, c.cmd_sn);
+    write_u32(&mut bhs, 28, c.exp_stat_sn);
+    c.cmd_sn += 1;
+    bhs[32] = 0x16;
+    c.send(&bhs, &[]).unwrap();
+}
+
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: a plain kill(2) of the test's own child process.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+#[test]
+fn a_reserve_whose_nexus_is_lost_before_the_owner_stores_it_does_not_hold() {
+    let gw = TwoGateways::start();
+    let mut two = session(gw.a.portal(), I2);
+    let mut one = session(gw.b.portal(), I1);
+    wait_for(5, "b forwards to a", || one.scsi(1, &[0; 6], &[], 0).unwrap().status == GOOD);
+    // The owner stopped, b forwards initiator 1's RESERVE (it waits in a's socket), then the
+    // session ends at b: a runs the RESERVE only after b lost the nexus it came from.
+    signal(gw.a.pid(), libc::SIGSTOP);
+    send_reserve(&mut one);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(one);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal(gw.a.pid(), libc::SIGCONT);
+    // a stores the holder (the object's value, never written before, appears), but its nexus
+    // is gone: the reservation must not hold, in the cluster, on a, and on b after a handoff.
+    wait_for(10, "a ran the RESERVE", || stored_holder(&gw.conf, &gw.name).is_some());
+    wait_for(10, "the holder cleared", || stored_holder(&gw.conf, &gw.name).as_deref() == Some("null"));
+    assert_eq!(write(&mut two), GOOD, "{}", gw.a.log());
+    let mut three = session(gw.b.portal(), I1);
+    let update = ["--lld", "iscsi", "--mode", "logicalunit", "--op", "update", "--tid", "1", "--lun", "1"];
+    gw.a.tgtadm_ok(&[&update[..], &["--params", "alua_owner=2"]].concat());
+    wait_for(5, "b owns the unit", || groups(&mut two) == [(1, NON_OPTIMIZED), (2, ACTIVE)]);
+    assert_eq!(write(&mut two), GOOD, "{}", gw.b.log());
+    assert_eq!(write(&mut three), GOOD, "{}", gw.b.log());
+}
+
+#[test]
+fn a_reservation_through_a_restarted_non_owner_is_released() {
+    let gw = TwoGateways::start();
+    let mut two = session(gw.a.portal(), I2);
+    let mut one = session(gw.b.portal(), I1);
+    wait_for(5, "b forwards to a", || one.scsi(1, &[0; 6], &[], 0).unwrap().status == GOOD);
+    assert_eq!(reserve(&mut one), GOOD, "{}", gw.a.log());
+    assert_eq!(write(&mut two), CONFLICT);
+    // b dies (no logout: nothing is released then) and comes back: its nexuses, the holder's
+    // among them, are gone.
+    let TwoGateways { conf, name, b, a } = gw;
+    drop(b.crash());
+    drop(one);
+    let _b = super::start_gateway(&conf, &name, "gw-b", 2);
+    wait_for(20, "the reservation released with b's nexus", || write(&mut two) == GOOD);
+    drop(a);
 }
