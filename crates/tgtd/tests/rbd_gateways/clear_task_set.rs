@@ -8,35 +8,13 @@
 //! unanswered when the set is cleared through the other standby, even when the owner hears of the
 //! clear before the forwarding standby does.
 
-use super::{read, send_write, session, session_without_immediate_data, write_waiting_for_data};
-use super::{ThreeGateways, TwoGateways};
-use crate::common::initiator::{lun_field, write_u32, Connection};
+use super::{in_flight, read, send_write, session, session_without_immediate_data, tmf, write_waiting_for_data};
+use super::{ThreeGateways, TwoGateways, CLEAR_TASK_SET, FUNCTION_COMPLETE};
 use std::time::Duration;
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:cts-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:cts-two";
 const I3: &str = "iqn.2026-11.org.rtgt.test:cts-three";
-const CLEAR_TASK_SET: u8 = 4;
-const FUNCTION_COMPLETE: u8 = 0;
-const OP_TMF: u8 = 0x02;
-const OP_TMF_RSP: u8 = 0x22;
-
-/// An immediate Task Management Function Request on LUN 1; its response code (RFC 7143 11.6.1).
-fn tmf(c: &mut Connection, function: u8) -> u8 {
-    let itt = c.itt();
-    let mut bhs = [0u8; 48];
-    bhs[0] = 0x40 | OP_TMF;
-    bhs[1] = 0x80 | function;
-    bhs[8..16].copy_from_slice(&lun_field(1));
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, 0xffff_ffff);
-    write_u32(&mut bhs, 24, c.cmd_sn);
-    write_u32(&mut bhs, 28, c.exp_stat_sn);
-    c.send(&bhs, &[]).unwrap();
-    let rsp = c.recv().expect("a Task Management Function Response");
-    assert_eq!((rsp.opcode(), rsp.itt()), (OP_TMF_RSP, itt), "{rsp:?}");
-    rsp.bhs[2]
-}
 
 /// Initiator 2 has a WRITE waiting for its data through gateway `waiting` ("a", the owner, or
 /// "b"); initiator 1 clears the task set through the other gateway.
@@ -78,13 +56,6 @@ fn clear_task_set_through_the_standby_ends_a_write_waiting_on_the_owner() {
 #[test]
 fn clear_task_set_through_the_owner_ends_a_write_waiting_on_the_standby() {
     clear_through_the_other_gateway_ends_a_write_waiting_on("b");
-}
-
-/// The commands LUN 1 of `tgtd` has in flight (`tgtadm --op stats`).
-fn in_flight(tgtd: &crate::common::Tgtd) -> u64 {
-    let text = tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--lun", "1"]);
-    let line = text.lines().find_map(|l| l.trim().strip_prefix("Commands in flight: "));
-    line.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no commands in flight in:\n{text}"))
 }
 
 /// Where the owner's store holds writes (`HOLD` each) and the WRITE through c goes.

@@ -7,7 +7,8 @@
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
 //! WRITE SAME and UNMAP across gateways (`atomicity`), CLEAR TASK SET through either gateway
 //! ending the other's tasks, and with three gateways a task forwarded by the third
-//! (`clear_task_set`), a gateway cut off from the cluster while
+//! (`clear_task_set`), LOGICAL UNIT RESET through the owner ending, unanswered, a task the
+//! standby forwarded to it (`lun_reset`), a gateway cut off from the cluster while
 //! it runs (`cut_off`), RESERVE(6) across failover and handoff (`reserve6`), and Linux
 //! dm-multipath in a QEMU guest over both gateways, through kill -9 of the owner (`dm_multipath`),
 //! and `tgtadm`'s sense_format= through either gateway holding for both (`sense_format`).
@@ -20,6 +21,7 @@ mod dm_multipath;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
+mod lun_reset;
 mod mode_select;
 mod reservations;
 mod reserve6;
@@ -302,6 +304,38 @@ pub(super) fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -
     let r2t = c.recv().expect("an R2T");
     assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
     (itt, r2t.u32_at(20))
+}
+
+/// Task management function codes and the response code (RFC 7143 11.5.1, 11.6.1).
+pub(super) const CLEAR_TASK_SET: u8 = 4;
+pub(super) const LOGICAL_UNIT_RESET: u8 = 5;
+pub(super) const FUNCTION_COMPLETE: u8 = 0;
+
+/// An immediate Task Management Function Request on LUN 1; its response code (RFC 7143 11.6.1).
+pub(super) fn tmf(c: &mut Connection, function: u8) -> u8 {
+    use crate::common::initiator::{lun_field, write_u32};
+    const OP_TMF: u8 = 0x02;
+    const OP_TMF_RSP: u8 = 0x22;
+    let itt = c.itt();
+    let mut bhs = [0u8; 48];
+    bhs[0] = 0x40 | OP_TMF;
+    bhs[1] = 0x80 | function;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, 0xffff_ffff);
+    write_u32(&mut bhs, 24, c.cmd_sn);
+    write_u32(&mut bhs, 28, c.exp_stat_sn);
+    c.send(&bhs, &[]).unwrap();
+    let rsp = c.recv().expect("a Task Management Function Response");
+    assert_eq!((rsp.opcode(), rsp.itt()), (OP_TMF_RSP, itt), "{rsp:?}");
+    rsp.bhs[2]
+}
+
+/// The commands LUN 1 of `tgtd` has in flight (`tgtadm --op stats`).
+pub(super) fn in_flight(tgtd: &crate::common::Tgtd) -> u64 {
+    let text = tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--lun", "1"]);
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("Commands in flight: "));
+    line.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no commands in flight in:\n{text}"))
 }
 
 /// A WRITE(10) of `data` at `lba` with all its data immediate (the session's default), sent
