@@ -95,7 +95,10 @@ pub trait PortGroups: std::any::Any + Send + Sync + std::fmt::Debug {
     /// A command this port cannot serve itself (not the owner of the storage) but another port of
     /// the unit can: `Some` sends it there and completes with that port's answer; `None` means
     /// this port serves it (or refuses it by its state). Asked once per command, after the
-    /// nexus's unit attention, the CDB's decoding and the state's admission.
+    /// nexus's unit attention, the CDB's decoding and the state's admission. A command the other
+    /// port's task management ended is one this port's ends too (a reset, CLEAR TASK SET or
+    /// PREEMPT AND ABORT of the unit reaches every port): the future then waits for that abort,
+    /// which drops it unanswered, rather than complete.
     fn forward(&self, request: ForwardRequest) -> Option<ForwardFuture> {
         let _ = request;
         None

@@ -27,9 +27,9 @@ impl Target {
     /// CLEAR TASK SET (SAM-5 7.4): with TST 000b (one task set for all nexuses) every nexus's
     /// tasks on `lun` go; the other nexuses get COMMANDS CLEARED BY ANOTHER INITIATOR.
     /// A unit with several ports (gateways) has its set cleared on every one of them before this
-    /// returns. The port that serves the storage clears last: the others have then ended, without
-    /// an answer, the tasks they had forwarded to it, which ended there first would be answered
-    /// to their initiators as failed forwards (NOT READY) rather than not at all.
+    /// returns. The port that serves the storage clears last, so the others end the tasks they
+    /// had forwarded to it first, without an answer; one it ends first (the clear came through
+    /// another port) is not answered either (`PortGroups::forward`).
     pub fn clear_task_set(&self, nexus: &Nexus, lun: u64) -> Result<usize, TmfError> {
         let unit = self.lun(lun).ok_or(TmfError::NoSuchLun)?;
         let groups = unit.port_groups();

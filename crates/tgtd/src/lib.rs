@@ -15,3 +15,5 @@ pub mod targets;
 pub mod vhost;
 
 pub use daemon::Daemon;
+#[cfg(feature = "rbd")]
+pub use rbd_gateway::resets::set_peer_event_delay;

@@ -12,7 +12,8 @@
 //! - request: u16 port name length, the initiator port name (name and ISID), u16 relative target
 //!   port, u16 CDB length, the CDB, u32 data-out length, the data-out;
 //! - reply: u8 status, u32 data-out length the CDB called for, u16 sense length, the sense, u32
-//!   data-in length, the data-in.
+//!   data-in length, the data-in; status `ABORTED` (no SCSI status) with nothing else says task
+//!   management on the owner ended the command (below).
 //!
 //! A connection opened with `RTGTMOD1` instead carries an administrator's change of the unit's
 //! mode parameters (`mode_change`).
@@ -22,8 +23,16 @@
 //! A command whose connection fails, or whose owner dies with it in flight, is failed back to the
 //! initiator with NOT READY, ASYMMETRIC ACCESS STATE TRANSITION (which it retries), never replayed.
 //! Aborting a forwarded command (ABORT TASK, CLEAR TASK SET, LUN reset, PREEMPT AND ABORT on this
-//! gateway) drops its connection: the reply is never read. On the owner, the command runs as a task of the proxy
-//! nexus for that initiator port, so task management and PREEMPT AND ABORT there abort it too.
+//! gateway) drops its connection: the reply is never read. On the owner, the command runs as a task
+//! of the proxy nexus for that initiator port, so task management and PREEMPT AND ABORT there abort
+//! it too; the owner then replies `ABORTED`. Whatever aborts a proxy's task on the owner is one the
+//! unit's gateways all act on (a CLEAR TASK SET, a reset, PREEMPT AND ABORT: each announced through
+//! the cluster), so the forwarding gateway aborts its own task too, and an aborted task has no
+//! answer (SAM-5 5.6; TAS 0). Which of the two hears of it first is a race (with three gateways
+//! and a clear through the third, or a reset through the owner): on `ABORTED`, the forwarding
+//! gateway waits for its own abort rather than fail the command, which would answer NOT READY to
+//! an initiator that must get nothing. A gateway that does not hear of it within
+//! `ABORTED_GRACE` (cut off from the cluster) fails the command as before.
 
 use parking_lot::Mutex;
 use rtgt_backstore::rbd::GatewayStatus;
@@ -54,6 +63,13 @@ const MAX_PROXIES: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A command the owner has not answered by then is failed (initiators time out sooner anyway).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The reply's status byte of a command task management ended on the owner: no SCSI status (SAM-5
+/// 5.3.1 defines none above 0x40), so no answer can be taken for it.
+const ABORTED: u8 = 0xff;
+/// How long a forwarding gateway waits for its own abort of a command the owner replied `ABORTED`
+/// to: the announcing gateway waits 5 s for every other to act on its event, so by then this one
+/// has, or is cut off from the cluster.
+const ABORTED_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 enum WireError {
@@ -119,6 +135,13 @@ fn put_u32_len(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// What the owner said of a forwarded command.
+enum Answer {
+    Reply(ForwardReply),
+    /// Task management ended it there (`ABORTED`).
+    Aborted,
+}
+
 fn status_of(code: u8) -> ScsiStatus {
     match code {
         0x00 => ScsiStatus::Good,
@@ -163,21 +186,34 @@ impl Forwarder {
                     }
                 }
             };
-            tokio::select! {
+            let answer = tokio::select! {
                 sent = tokio::time::timeout(REPLY_TIMEOUT, me.send(published.clone(), &request)) => match sent {
-                    Ok(Ok(reply)) => Ok(reply),
+                    Ok(Ok(answer)) => answer,
                     Ok(Err(e)) => {
                         tracing::debug!(port = %request.initiator_port, "forwarding to the owner failed: {e}");
-                        Err(transition())
+                        return Err(transition());
                     }
-                    Err(_) => Err(transition()),
+                    Err(_) => return Err(transition()),
                 },
-                _ = owner_gone => Err(transition()),
+                _ = owner_gone => return Err(transition()),
+            };
+            match answer {
+                Answer::Reply(reply) => Ok(reply),
+                // Aborted on the owner by an event this gateway acts on too: its own abort of the
+                // task drops this future before the grace ends (see the module comment).
+                Answer::Aborted => {
+                    tokio::time::sleep(ABORTED_GRACE).await;
+                    tracing::warn!(
+                        port = %request.initiator_port,
+                        "the owner aborted a forwarded command and this gateway did not: failed as in a transition"
+                    );
+                    Err(transition())
+                }
             }
         })
     }
 
-    async fn send(&self, published: String, request: &ForwardRequest) -> Result<ForwardReply, WireError> {
+    async fn send(&self, published: String, request: &ForwardRequest) -> Result<Answer, WireError> {
         let reused = {
             let mut idle = self.idle.lock();
             idle.iter().position(|(to, _)| *to == published).map(|at| idle.swap_remove(at).1)
@@ -205,9 +241,12 @@ impl Forwarder {
                 idle.push((published, stream));
             }
         }
+        if status == ABORTED {
+            return Ok(Answer::Aborted);
+        }
         let status = status_of(status);
         let sense = (status == ScsiStatus::CheckCondition && !sense.is_empty()).then_some(sense);
-        Ok(ForwardReply { status, sense, data_out_expected, data_in })
+        Ok(Answer::Reply(ForwardReply { status, sense, data_out_expected, data_in }))
     }
 }
 
@@ -275,13 +314,25 @@ struct Server {
     save: super::SaveConfig,
 }
 
-/// Ends the wait of a forwarded command that task management aborted here.
-struct Aborted(tokio::sync::Notify);
+/// Ends the wait of a forwarded command that task management aborted here, saying why.
+struct Aborted(Mutex<Option<tokio::sync::oneshot::Sender<AbortCause>>>);
 
 impl AbortTask for Aborted {
-    fn abort(&self, _cause: AbortCause) {
-        self.0.notify_one();
+    fn abort(&self, cause: AbortCause) {
+        if let Some(tell) = self.0.lock().take() {
+            let _ = tell.send(cause);
+        }
     }
+}
+
+/// How a forwarded command's task ended on the owner.
+enum Ended {
+    Completed(TaskResult),
+    /// Task management ended it: the non-owner is told `ABORTED`.
+    Aborted,
+    /// It cannot be answered at all (`AbortCause::Lost`): the connection closes, and the non-owner
+    /// fails the command.
+    Lost,
 }
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
@@ -334,6 +385,41 @@ impl Server {
         Some(nexus)
     }
 
+    /// Run one forwarded command as a task of `nexus`, a proxy, until it completes or task
+    /// management here ends it.
+    async fn run_task(
+        &self,
+        target: &Target,
+        nexus: &Nexus,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut Vec<u8>,
+    ) -> Ended {
+        let (tell, mut told) = tokio::sync::oneshot::channel();
+        let abort = Arc::new(Aborted(Mutex::new(Some(tell))));
+        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        let id = nexus.tasks().start(tag, self.lun, u64::MAX, abort);
+        let run = target.execute_forwarded(nexus, self.lun, cdb, data_out, data_in);
+        let (result, cause) = tokio::select! {
+            result = run => (Some(result), None),
+            cause = &mut told => (None, Some(cause.ok())),
+        };
+        if nexus.tasks().end(id) {
+            // Still in the set, so never aborted: it completed.
+            return result.map_or(Ended::Lost, Ended::Completed);
+        }
+        // Taken by task management, whose handle runs just after taking it (a task that completed
+        // meanwhile is aborted all the same: SAM-5 5.6).
+        let cause = match cause {
+            Some(cause) => cause,
+            None => told.await.ok(),
+        };
+        match cause {
+            Some(AbortCause::Aborted | AbortCause::Reset) => Ended::Aborted,
+            Some(AbortCause::Lost) | None => Ended::Lost,
+        }
+    }
+
     async fn serve(&self, mut stream: TcpStream) -> Result<(), WireError> {
         stream.set_nodelay(true)?;
         let mut hello = [0u8; MAGIC.len() + TOKEN_LEN];
@@ -371,25 +457,16 @@ impl Server {
             };
             let result = match self.proxy(&target, port, relative_port) {
                 None => TaskResult { status: ScsiStatus::Busy, sense: None, data_out_expected: 0 },
-                Some(nexus) => {
-                    let abort = Arc::new(Aborted(tokio::sync::Notify::new()));
-                    let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
-                    let id = nexus.tasks().start(tag, self.lun, u64::MAX, abort.clone());
-                    let run = target.execute_forwarded(&nexus, self.lun, &cdb, &data_out, &mut data_in);
-                    let result = tokio::select! {
-                        result = run => Some(result),
-                        _ = abort.0.notified() => None,
-                    };
-                    // Aborted here (task management, PREEMPT AND ABORT): no answer; the
-                    // non-owner fails the command when the connection closes.
-                    if !nexus.tasks().end(id) {
-                        return Ok(());
+                Some(nexus) => match self.run_task(&target, &nexus, &cdb, &data_out, &mut data_in).await {
+                    Ended::Completed(result) => result,
+                    Ended::Aborted => {
+                        let mut out = vec![ABORTED];
+                        out.extend_from_slice(&[0; 10]); // data-out length, sense length, data-in length
+                        stream.write_all(&out).await?;
+                        continue;
                     }
-                    match result {
-                        Some(r) => r,
-                        None => return Ok(()),
-                    }
-                }
+                    Ended::Lost => return Ok(()),
+                },
             };
             let sense = result.sense.unwrap_or_default();
             let mut out = Vec::with_capacity(12 + sense.len() + data_in.len());

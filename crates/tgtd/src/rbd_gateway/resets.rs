@@ -13,7 +13,9 @@
 use rtgt_backstore::rbd::{SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{Asc, LogicalUnit, Target};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 /// What a gateway announces on the unit's reset object, as the notification's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,14 @@ pub(crate) fn announce(object: &SharedObject, event: Event) {
     }
 }
 
+/// How late this gateway acts on another's event, in milliseconds (`RTGT_PEER_EVENT_DELAY_MS`, a
+/// testing aid; 0, at once, otherwise).
+static PEER_EVENT_DELAY_MS: AtomicU64 = AtomicU64::new(0);
+
+pub fn set_peer_event_delay(delay: Duration) {
+    PEER_EVENT_DELAY_MS.store(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
 /// What a cold reset elsewhere does to this gateway's connections to the target.
 pub(crate) type CloseSessions = Box<dyn Fn() + Send + Sync>;
 
@@ -92,6 +102,10 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
     let Some(event) = Event::decode(u.event) else { return };
     if u.from_self {
         return;
+    }
+    let delay = PEER_EVENT_DELAY_MS.load(Ordering::Relaxed);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(delay));
     }
     let (Some(unit), Some(target)) = (unit.upgrade(), target.upgrade()) else { return };
     // Only while the unit is still this target's LUN `lun`.

@@ -4,34 +4,17 @@
 //! completes; the WRITE is never answered and its data never lands, and initiator 2 is told
 //! COMMANDS CLEARED BY ANOTHER INITIATOR (the unit's TAS is 0). Both ways: through the standby
 //! (the owner's task ends) and through the owner (the standby's task ends).
+//! With three gateways, a WRITE a standby forwarded and the owner holds (a slow store) ends
+//! unanswered when the set is cleared through the other standby, even when the owner hears of the
+//! clear before the forwarding standby does.
 
-use super::{read, session, session_without_immediate_data, write_waiting_for_data, TwoGateways};
-use crate::common::initiator::{lun_field, write_u32, Connection};
+use super::{in_flight, read, send_write, session, session_without_immediate_data, tmf, write_waiting_for_data};
+use super::{ThreeGateways, TwoGateways, CLEAR_TASK_SET, FUNCTION_COMPLETE};
 use std::time::Duration;
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:cts-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:cts-two";
-const CLEAR_TASK_SET: u8 = 4;
-const FUNCTION_COMPLETE: u8 = 0;
-const OP_TMF: u8 = 0x02;
-const OP_TMF_RSP: u8 = 0x22;
-
-/// An immediate Task Management Function Request on LUN 1; its response code (RFC 7143 11.6.1).
-fn tmf(c: &mut Connection, function: u8) -> u8 {
-    let itt = c.itt();
-    let mut bhs = [0u8; 48];
-    bhs[0] = 0x40 | OP_TMF;
-    bhs[1] = 0x80 | function;
-    bhs[8..16].copy_from_slice(&lun_field(1));
-    write_u32(&mut bhs, 16, itt);
-    write_u32(&mut bhs, 20, 0xffff_ffff);
-    write_u32(&mut bhs, 24, c.cmd_sn);
-    write_u32(&mut bhs, 28, c.exp_stat_sn);
-    c.send(&bhs, &[]).unwrap();
-    let rsp = c.recv().expect("a Task Management Function Response");
-    assert_eq!((rsp.opcode(), rsp.itt()), (OP_TMF_RSP, itt), "{rsp:?}");
-    rsp.bhs[2]
-}
+const I3: &str = "iqn.2026-11.org.rtgt.test:cts-three";
 
 /// Initiator 2 has a WRITE waiting for its data through gateway `waiting` ("a", the owner, or
 /// "b"); initiator 1 clears the task set through the other gateway.
@@ -73,4 +56,44 @@ fn clear_task_set_through_the_standby_ends_a_write_waiting_on_the_owner() {
 #[test]
 fn clear_task_set_through_the_owner_ends_a_write_waiting_on_the_standby() {
     clear_through_the_other_gateway_ends_a_write_waiting_on("b");
+}
+
+/// Where the owner's store holds writes (`HOLD` each) and the WRITE through c goes.
+const HELD_LBA: u32 = 200;
+const HOLD: Duration = Duration::from_secs(4);
+
+#[test]
+fn clear_task_set_through_a_standby_ends_unanswered_a_write_a_third_gateway_forwarded() {
+    // a owns the unit and holds every write to 8 blocks at HELD_LBA for HOLD before it lands.
+    let fault = format!(";fault=write:delay={}s:lba={HELD_LBA}-{}", HOLD.as_secs(), HELD_LBA + 7);
+    // c acts on the other gateways' resets and clears 1.5 s late (a busy gateway, made so by a
+    // testing aid): a hears of the clear first and ends the WRITE there while c still runs it.
+    let gw = ThreeGateways::start(&fault, &[("RTGT_PEER_EVENT_DELAY_MS", "1500")]);
+    let mut one = session(gw.b.portal(), I1);
+    let mut three = session(gw.c.portal(), I3);
+    super::wait_for(5, "b and c forward to a", || {
+        one.scsi(1, &[0; 6], &[], 0).unwrap().status == 0 && three.scsi(1, &[0; 6], &[], 0).unwrap().status == 0
+    });
+    // Initiator 3's WRITE through c, forwarded to a, held there by the store.
+    let itt = send_write(&mut three, HELD_LBA, &crate::pattern(43, 4096));
+    super::wait_for(5, "the forwarded WRITE held at the owner", || in_flight(&gw.a) == 1);
+    // Initiator 1 clears the task set through b: b, a and c all end their tasks on the unit, c last.
+    assert_eq!(tmf(&mut one, CLEAR_TASK_SET), FUNCTION_COMPLETE);
+    // c answers nothing for the WRITE: not GOOD, and not NOT READY (a failed forward) either.
+    three.stream.set_read_timeout(Some(HOLD + Duration::from_secs(2))).unwrap();
+    if let Ok(pdu) = three.recv() {
+        panic!("ITT {itt:#x}: an answer for the cleared WRITE: {pdu:?} {:x?}\n{}", pdu.data, gw.c.log());
+    }
+    three.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Past its hold, the WRITE has still not landed: a dropped it with its task.
+    assert!(read(&mut one, HELD_LBA, 8) == vec![0; 4096], "the cleared WRITE landed");
+    assert_eq!(in_flight(&gw.a), 0);
+    // Initiator 3 learns why at its next command through c, then goes on; initiator 1 is told nothing.
+    let told = three.scsi(1, &[0; 6], &[], 0).unwrap();
+    assert_eq!((told.status, told.sense_code()), (0x02, (0x06, 0x2f, 0x00)), "{}", gw.c.log());
+    assert_eq!(three.scsi(1, &[0; 6], &[], 0).unwrap().status, 0);
+    assert_eq!(one.scsi(1, &[0; 6], &[], 0).unwrap().status, 0);
+    let mine = crate::pattern(44, 4096);
+    assert_eq!(three.write10(1, HELD_LBA, &mine, 512).unwrap().status, 0);
+    assert!(read(&mut one, HELD_LBA, 8) == mine);
 }

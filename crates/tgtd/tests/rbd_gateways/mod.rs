@@ -6,7 +6,9 @@
 //! kill -9 of the owner under a load that retries on the other path (`failover_load`), round
 //! robin over both paths without an ownership change (`round_robin`), and COMPARE AND WRITE,
 //! WRITE SAME and UNMAP across gateways (`atomicity`), CLEAR TASK SET through either gateway
-//! ending the other's tasks (`clear_task_set`), a gateway cut off from the cluster while
+//! ending the other's tasks, and with three gateways a task forwarded by the third
+//! (`clear_task_set`), LOGICAL UNIT RESET through the owner ending, unanswered, a task the
+//! standby forwarded to it (`lun_reset`), a gateway cut off from the cluster while
 //! it runs (`cut_off`), RESERVE(6) across failover and handoff (`reserve6`), and Linux
 //! dm-multipath in a QEMU guest over both gateways, through kill -9 of the owner (`dm_multipath`),
 //! and `tgtadm`'s sense_format= through either gateway holding for both (`sense_format`).
@@ -19,6 +21,7 @@ mod dm_multipath;
 mod failover_load;
 mod forwarding;
 mod lifecycle;
+mod lun_reset;
 mod mode_select;
 mod reservations;
 mod reserve6;
@@ -35,7 +38,12 @@ pub(super) const IQN: &str = "iqn.2026-11.org.rtgt.test:rbd-gateways";
 
 /// Target 1 on `tgtd` with LUN 1 on the image as gateway `name` in group `tpg`.
 fn gateway(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16) {
-    add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}", tgtd.portal()));
+    gateway_with(tgtd, conf, image, name, tpg, "");
+}
+
+/// [`gateway`] with the `--bsopts` `extra` besides (`;key=value`...).
+fn gateway_with(tgtd: &Tgtd, conf: &str, image: &str, name: &str, tpg: u16, extra: &str) {
+    add_rbd_target(tgtd, 1, IQN, conf, image, &format!(";gateway={name};tpg={tpg};portal={}{extra}", tgtd.portal()));
 }
 
 /// The `--bsopts` of gateway `name` in group `tpg` on `tgtd`, as cephx user `id` of `conf`.
@@ -44,8 +52,13 @@ fn gateway_opts(tgtd: &Tgtd, conf: &str, id: &str, name: &str, tpg: u16) -> Stri
 }
 
 pub(super) fn start_gateway(conf: &str, image: &str, name: &str, tpg: u16) -> Tgtd {
+    start_gateway_with(conf, image, name, tpg, "")
+}
+
+/// [`start_gateway`] with the `--bsopts` `extra` besides (`;fault=...`).
+pub(super) fn start_gateway_with(conf: &str, image: &str, name: &str, tpg: u16, extra: &str) -> Tgtd {
     let tgtd = Tgtd::start();
-    gateway(&tgtd, conf, image, name, tpg);
+    gateway_with(&tgtd, conf, image, name, tpg, extra);
     tgtd
 }
 
@@ -70,9 +83,15 @@ impl TwoGateways {
 
     /// Both gateways of a fresh image of `mib` MiB.
     pub fn on_image_of(mib: u32) -> Self {
+        Self::on_image_with_owner_opts(mib, "")
+    }
+
+    /// Both gateways of a fresh image of `mib` MiB, the owner a with the `--bsopts` `a_extra`
+    /// besides (`;fault=...`: the owner alone touches the image, so its faults are the unit's).
+    pub fn on_image_with_owner_opts(mib: u32, a_extra: &str) -> Self {
         let conf = conf();
         let name = image(&conf, mib);
-        let a = start_gateway(&conf, &name, "gw-a", 1);
+        let a = start_gateway_with(&conf, &name, "gw-a", 1, a_extra);
         let b = start_gateway(&conf, &name, "gw-b", 2);
         TwoGateways { conf, name, b, a }
     }
@@ -81,6 +100,33 @@ impl TwoGateways {
     pub fn sessions(&self, one: &str, two: &str) -> (Connection, Connection) {
         let first = session(self.a.portal(), one);
         (first, session(self.b.portal(), two))
+    }
+}
+
+/// [`TwoGateways`] and a third gateway `gw-c` in group 3, started last: another standby forwarding
+/// to a. Derefs to the two, so `gw.a` and `gw.b` read as with two.
+pub(super) struct ThreeGateways {
+    // c drops first, then b, then a (see TwoGateways).
+    pub c: Tgtd,
+    pub two: TwoGateways,
+}
+
+impl ThreeGateways {
+    /// Three gateways of a fresh 16 MiB image, the owner a with the `--bsopts` `a_extra` besides,
+    /// c's daemon with the environment `c_env` besides.
+    pub fn start(a_extra: &str, c_env: &[(&str, &str)]) -> Self {
+        let two = TwoGateways::on_image_with_owner_opts(16, a_extra);
+        let c = Tgtd::start_in_env(tempfile::tempdir().unwrap(), &[], c_env);
+        gateway(&c, &two.conf, &two.name, "gw-c", 3);
+        ThreeGateways { c, two }
+    }
+}
+
+impl std::ops::Deref for ThreeGateways {
+    type Target = TwoGateways;
+
+    fn deref(&self) -> &TwoGateways {
+        &self.two
     }
 }
 
@@ -258,6 +304,60 @@ pub(super) fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -
     let r2t = c.recv().expect("an R2T");
     assert_eq!((r2t.opcode(), r2t.itt()), (OP_R2T, itt), "{r2t:?}");
     (itt, r2t.u32_at(20))
+}
+
+/// Task management function codes and the response code (RFC 7143 11.5.1, 11.6.1).
+pub(super) const CLEAR_TASK_SET: u8 = 4;
+pub(super) const LOGICAL_UNIT_RESET: u8 = 5;
+pub(super) const FUNCTION_COMPLETE: u8 = 0;
+
+/// An immediate Task Management Function Request on LUN 1; its response code (RFC 7143 11.6.1).
+pub(super) fn tmf(c: &mut Connection, function: u8) -> u8 {
+    use crate::common::initiator::{lun_field, write_u32};
+    const OP_TMF: u8 = 0x02;
+    const OP_TMF_RSP: u8 = 0x22;
+    let itt = c.itt();
+    let mut bhs = [0u8; 48];
+    bhs[0] = 0x40 | OP_TMF;
+    bhs[1] = 0x80 | function;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, 0xffff_ffff);
+    write_u32(&mut bhs, 24, c.cmd_sn);
+    write_u32(&mut bhs, 28, c.exp_stat_sn);
+    c.send(&bhs, &[]).unwrap();
+    let rsp = c.recv().expect("a Task Management Function Response");
+    assert_eq!((rsp.opcode(), rsp.itt()), (OP_TMF_RSP, itt), "{rsp:?}");
+    rsp.bhs[2]
+}
+
+/// The commands LUN 1 of `tgtd` has in flight (`tgtadm --op stats`).
+pub(super) fn in_flight(tgtd: &crate::common::Tgtd) -> u64 {
+    let text = tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "stats", "--tid", "1", "--lun", "1"]);
+    let line = text.lines().find_map(|l| l.trim().strip_prefix("Commands in flight: "));
+    line.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no commands in flight in:\n{text}"))
+}
+
+/// A WRITE(10) of `data` at `lba` with all its data immediate (the session's default), sent
+/// without waiting for its answer: returns its ITT.
+pub(super) fn send_write(c: &mut Connection, lba: u32, data: &[u8]) -> u32 {
+    use crate::common::initiator::{lun_field, write_u32, OP_SCSI_CMD};
+    assert!(c.immediate_data && data.len() <= c.first_burst as usize && data.len() <= c.target_mrdsl as usize);
+    let itt = c.itt();
+    let mut bhs = [0u8; 48];
+    bhs[0] = OP_SCSI_CMD;
+    bhs[1] = 0x80 | 0x20 | 0x01; // final, write, simple
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, data.len() as u32);
+    write_u32(&mut bhs, 24, c.cmd_sn);
+    write_u32(&mut bhs, 28, c.exp_stat_sn);
+    c.cmd_sn = c.cmd_sn.wrapping_add(1);
+    bhs[32] = 0x2a;
+    bhs[34..38].copy_from_slice(&lba.to_be_bytes());
+    bhs[39..41].copy_from_slice(&((data.len() / 512) as u16).to_be_bytes());
+    c.send(&bhs, data).unwrap();
+    itt
 }
 
 #[test]

@@ -1,0 +1,39 @@
+//! LOGICAL UNIT RESET of a logical unit served by two gateways, through the owner (SAM-5 7.7): the
+//! owner resets its own share of the unit first, a WRITE the standby forwarded and the owner holds
+//! (a slow store) among it, and only then tells the standby. The standby, which resets its own
+//! share when told, answers the WRITE nothing (an aborted task has no status), not NOT READY as a
+//! failed forward; its initiator learns of the reset at its next command.
+
+use super::{in_flight, read, send_write, session, tmf, TwoGateways, FUNCTION_COMPLETE, LOGICAL_UNIT_RESET};
+use std::time::Duration;
+
+const I1: &str = "iqn.2026-11.org.rtgt.test:lur-one";
+const I2: &str = "iqn.2026-11.org.rtgt.test:lur-two";
+const HELD_LBA: u32 = 300;
+const HOLD: Duration = Duration::from_secs(4);
+
+#[test]
+fn lun_reset_through_the_owner_ends_unanswered_a_write_the_standby_forwarded() {
+    // a owns the unit and holds every write to 8 blocks at HELD_LBA for HOLD before it lands.
+    let fault = format!(";fault=write:delay={}s:lba={HELD_LBA}-{}", HOLD.as_secs(), HELD_LBA + 7);
+    let gw = TwoGateways::on_image_with_owner_opts(16, &fault);
+    let mut one = session(gw.a.portal(), I1);
+    let mut two = session(gw.b.portal(), I2);
+    super::wait_for(5, "b forwards to a", || two.scsi(1, &[0; 6], &[], 0).unwrap().status == 0);
+    let itt = send_write(&mut two, HELD_LBA, &crate::pattern(45, 4096));
+    super::wait_for(5, "the forwarded WRITE held at the owner", || in_flight(&gw.a) == 1);
+    assert_eq!(tmf(&mut one, LOGICAL_UNIT_RESET), FUNCTION_COMPLETE);
+    two.stream.set_read_timeout(Some(HOLD + Duration::from_secs(2))).unwrap();
+    if let Ok(pdu) = two.recv() {
+        panic!("ITT {itt:#x}: an answer for the reset WRITE: {pdu:?} {:x?}\n{}", pdu.data, gw.b.log());
+    }
+    two.stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Both initiators are told BUS DEVICE RESET FUNCTION OCCURRED at their next command.
+    for c in [&mut two, &mut one] {
+        let told = c.scsi(1, &[0; 6], &[], 0).unwrap();
+        assert_eq!((told.status, told.sense_code()), (0x02, (0x06, 0x29, 0x03)), "{}", gw.b.log());
+        assert_eq!(c.scsi(1, &[0; 6], &[], 0).unwrap().status, 0);
+    }
+    // Past its hold, the WRITE has still not landed: a dropped it with its task.
+    assert!(read(&mut one, HELD_LBA, 8) == vec![0; 4096], "the reset WRITE landed");
+}
