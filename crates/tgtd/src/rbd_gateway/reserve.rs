@@ -9,7 +9,8 @@
 //! through itself, it is its own nexus of that initiator port; through another live gateway, the
 //! proxy nexus whose commands that gateway forwards; through a gateway that is gone (lease lapsed,
 //! or left), or a nexus no longer here, the nexus is lost and so is the reservation (SPC-2 5.5.1),
-//! which it clears. A non-owner keeps a copy from the notifications, so the commands it answers
+//! which it clears. The owner does the same as soon as it sees a gateway go (its lease lapse, or
+//! it leave) while the holder came through it. A non-owner keeps a copy from the notifications, so the commands it answers
 //! itself (PERSISTENT RESERVE IN/OUT) conflict as on the owner, and the loss of its own holding
 //! nexus clears the holder for every gateway.
 
@@ -105,6 +106,32 @@ fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, hol
     }
 }
 
+/// The relative port of the holder installed when the stored one could not be read: no gateway's.
+const UNKNOWN_PORT: u16 = 0;
+
+/// Whether `holder` came through another gateway than this one (group `me`) that is gone: its
+/// lease lapsed (dead, or cut off from the cluster) or it left, and with it the holder's nexus.
+fn gone_with_its_gateway(holder: &ReserveHolder, me: u16, others: &[Member]) -> bool {
+    holder.relative_port != me
+        && holder.relative_port != UNKNOWN_PORT
+        && !others.iter().any(|m| m.tpg == holder.relative_port && m.state != MemberState::Lost)
+}
+
+/// A gateway's state changed, as this one sees it. The owner drops a holder whose nexus went
+/// with its gateway, as a single target does on an I_T nexus loss (SPC-2 5.5.1: released, no
+/// unit attention), and clears it from the cluster (retried until it lands). Only a failover
+/// would drop it otherwise, and the owner may stay the owner for as long as it lives.
+fn on_gateways_changed(unit: &LogicalUnit, status: &GatewayStatus) {
+    if status.local_state() != LocalState::Active {
+        return;
+    }
+    let Some(h) = unit.reserve_holder() else { return };
+    if gone_with_its_gateway(&h, status.tpg(), &status.others()) {
+        tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE holder's gateway gone: released");
+        unit.release_lost_reservation(h);
+    }
+}
+
 /// Load the stored holder as the owner about to serve, `others` being the other gateways.
 fn load_as_owner(
     unit: &LogicalUnit,
@@ -120,7 +147,7 @@ fn load_as_owner(
             // Unknown: everyone conflicts until a RESERVE/RELEASE or reset sorts it out, rather
             // than letting a holder's exclusion lapse.
             tracing::warn!("reading the shared RESERVE holder failed: {e}");
-            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: 0 };
+            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: UNKNOWN_PORT };
             unit.install_reservation(Some((unknown, None)));
             return;
         }
@@ -132,8 +159,8 @@ fn load_as_owner(
     let nexus = if h.relative_port == status.tpg() {
         target.local_nexus(&h.initiator_port)
     } else {
-        let alive = others.iter().any(|m| m.tpg == h.relative_port && m.state != MemberState::Lost);
-        alive.then(|| target.proxy_nexus(&h.initiator_port, h.relative_port))
+        (!gone_with_its_gateway(&h, status.tpg(), others))
+            .then(|| target.proxy_nexus(&h.initiator_port, h.relative_port))
     };
     match nexus {
         Some(n) => {
@@ -202,6 +229,12 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
             load_as_owner(&u, &t, &taking, &s, others);
         }
     }));
+    let (weak_unit, watching) = (Arc::downgrade(unit), status.clone());
+    status.on_change(Box::new(move || {
+        if let Some(u) = weak_unit.upgrade() {
+            on_gateways_changed(&u, &watching);
+        }
+    }));
     if status.local_state() == LocalState::Active {
         load_as_owner(unit, target, &status, &shared, &others);
     } else {
@@ -223,5 +256,17 @@ mod tests {
         assert_eq!(decode(b"").unwrap(), None);
         assert!(decode(b"{").is_err());
         assert!(decode(br#"{"port":"x","relative_port":70000}"#).is_err());
+    }
+
+    #[test]
+    fn a_holder_is_gone_with_a_gateway_lost_or_left_only() {
+        let member = |tpg, state| Member { name: format!("gw{tpg}"), tpg, state, forward: String::new() };
+        let through = |relative_port| ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port };
+        let others = [member(2, MemberState::Standby), member(3, MemberState::Lost)];
+        assert!(!gone_with_its_gateway(&through(1), 1, &others), "through this gateway");
+        assert!(!gone_with_its_gateway(&through(2), 1, &others), "through a live one");
+        assert!(gone_with_its_gateway(&through(3), 1, &others), "its lease lapsed");
+        assert!(gone_with_its_gateway(&through(4), 1, &others), "it left");
+        assert!(!gone_with_its_gateway(&through(UNKNOWN_PORT), 1, &others), "unknown: kept until sorted out");
     }
 }
