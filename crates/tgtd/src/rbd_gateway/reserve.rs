@@ -1,9 +1,10 @@
 //! The RESERVE(6/10) reservation of a multi-gateway LUN follows the unit from owner to owner. The
 //! owner runs RESERVE and RELEASE (a non-owner forwards them) and keeps the holder, the I_T nexus
 //! as every gateway names it (initiator port and the relative target port of the gateway it came
-//! through), in the image's shared object `rtgt.reserve.<image id>` before answering GOOD; a reset
-//! or the holder's nexus loss clears it (compare-and-swap on the holder: a late clear never
-//! removes a newer reservation).
+//! through) and the reservation's token, in the image's shared object `rtgt.reserve.<image id>`
+//! before answering GOOD; a reset or the holder's nexus loss clears it (compare-and-swap on the
+//! holder and its token: a late clear never removes a newer reservation, the same nexus's
+//! included).
 //!
 //! A gateway about to own the unit (failover, handoff) reads the holder before serving: held
 //! through itself, it is its own nexus of that initiator port; through another live gateway, the
@@ -24,14 +25,19 @@ use std::sync::{Arc, Weak};
 /// Compare-and-swap rounds before giving up (each lost round is another gateway's change).
 const ATTEMPTS: usize = 8;
 
+/// The stored holder: JSON, `null` for none. `token` (the reservation's, see `ReserveHolder`) came
+/// later: a record without one reads as token 0, and a gateway that knows none ignores it.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Stored {
     port: String,
     relative_port: u16,
+    #[serde(default)]
+    token: u64,
 }
 
 fn encode(holder: Option<&ReserveHolder>) -> Vec<u8> {
-    let stored = holder.map(|h| Stored { port: h.initiator_port.clone(), relative_port: h.relative_port });
+    let stored =
+        holder.map(|h| Stored { port: h.initiator_port.clone(), relative_port: h.relative_port, token: h.token });
     serde_json::to_vec(&stored).unwrap_or_default()
 }
 
@@ -42,7 +48,7 @@ fn decode(bytes: &[u8]) -> io::Result<Option<ReserveHolder>> {
     }
     let stored: Option<Stored> = serde_json::from_slice(bytes)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("shared RESERVE holder: {e}")))?;
-    Ok(stored.map(|s| ReserveHolder { initiator_port: s.port, relative_port: s.relative_port }))
+    Ok(stored.map(|s| ReserveHolder { initiator_port: s.port, relative_port: s.relative_port, token: s.token }))
 }
 
 /// The event of a change: what was released (empty for a new holder). A catch-up after a broken
@@ -147,7 +153,7 @@ fn load_as_owner(
             // Unknown: everyone conflicts until a RESERVE/RELEASE or reset sorts it out, rather
             // than letting a holder's exclusion lapse.
             tracing::warn!("reading the shared RESERVE holder failed: {e}");
-            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: UNKNOWN_PORT };
+            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: UNKNOWN_PORT, token: 0 };
             unit.install_reservation(Some((unknown, None)));
             return;
         }
@@ -250,8 +256,14 @@ mod tests {
 
     #[test]
     fn holders_round_trip_and_garbage_is_refused() {
-        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2 };
-        assert_eq!(decode(&encode(Some(&h))).unwrap(), Some(h));
+        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2, token: u64::MAX - 1 };
+        assert_eq!(decode(&encode(Some(&h))).unwrap(), Some(h.clone()));
+        // A record stored before tokens: token 0. What a gateway that knows no token reads (it
+        // ignores the field).
+        let old = br#"{"port":"iqn.x,i,0x1","relative_port":2}"#;
+        assert_eq!(decode(old).unwrap(), Some(ReserveHolder { token: 0, ..h.clone() }));
+        let json: serde_json::Value = serde_json::from_slice(&encode(Some(&h))).unwrap();
+        assert_eq!((&json["port"], &json["relative_port"]), (&"iqn.x,i,0x1".into(), &2.into()));
         assert_eq!(decode(&encode(None)).unwrap(), None);
         assert_eq!(decode(b"").unwrap(), None);
         assert!(decode(b"{").is_err());
@@ -261,7 +273,7 @@ mod tests {
     #[test]
     fn a_holder_is_gone_with_a_gateway_lost_or_left_only() {
         let member = |tpg, state| Member { name: format!("gw{tpg}"), tpg, state, forward: String::new() };
-        let through = |relative_port| ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port };
+        let through = |relative_port| ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port, token: 1 };
         let others = [member(2, MemberState::Standby), member(3, MemberState::Lost)];
         assert!(!gone_with_its_gateway(&through(1), 1, &others), "through this gateway");
         assert!(!gone_with_its_gateway(&through(2), 1, &others), "through a live one");
