@@ -183,11 +183,13 @@ mod tests {
         t.clear_ua(&other);
         let store = std::sync::Arc::new(Store::default());
         t.lu.attach_shared_reserve(store.clone());
-        let me = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
+        let me = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1, token: 0 };
         assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
-        assert_eq!(*store.holder.lock(), Some(me.clone()));
+        let stored = store.holder.lock().clone().expect("stored");
+        assert!(stored.same_nexus(&me), "{stored:?}");
+        assert_eq!(t.lu.reserve_holder(), Some(stored.clone()));
         assert_eq!(t.run_on(&other, &[0x16, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
-        assert_eq!(*store.holder.lock(), Some(me.clone()));
+        assert_eq!(*store.holder.lock(), Some(stored));
         assert_good(&t.run(&[0x17, 0, 0, 0, 0, 0]).0);
         assert_eq!(*store.holder.lock(), None);
         // A store that cannot be written: no GOOD, and no reservation.
@@ -224,7 +226,7 @@ mod tests {
     fn a_reservation_held_through_another_server_conflicts_for_every_nexus_here() {
         let t = TestLun::disk(1 << 20);
         t.clear_ua(&t.nexus);
-        let elsewhere = crate::ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2 };
+        let elsewhere = crate::ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2, token: 5 };
         t.lu.install_reservation(Some((elsewhere.clone(), None)));
         assert_eq!(t.run(&[0x00, 0, 0, 0, 0, 0]).0.status, ScsiStatus::ReservationConflict);
         // SPC-2 5.5.1: PERSISTENT RESERVE OUT conflicts with a RESERVE reservation of another nexus.
@@ -232,7 +234,7 @@ mod tests {
         assert_eq!(t.run_out(&register, &[0; 24]).0.status, ScsiStatus::ReservationConflict);
         assert_eq!(t.lu.reserve_holder(), Some(elsewhere));
         // Held through this nexus (its commands forwarded here, say): its own.
-        let mine = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1 };
+        let mine = crate::ReserveHolder { initiator_port: t.nexus.initiator_port.clone(), relative_port: 1, token: 6 };
         t.lu.install_reservation(Some((mine, Some(t.nexus.id))));
         assert_good(&t.run(&[0x00, 0, 0, 0, 0, 0]).0);
         t.lu.install_reservation(None);

@@ -6,8 +6,10 @@
 //! Without a store everything is local, as on a single target. With one, the server that runs
 //! RESERVE and RELEASE (the owner) stores the holder before answering GOOD; a reservation released
 //! by a reset or by the loss of the holder's nexus is cleared from the store right after (off the
-//! caller's thread: a reset may come from the store's own notification thread). Clearing is a
-//! compare-and-swap on the holder, so a late clear never removes a newer reservation.
+//! caller's thread: a reset may come from the store's own notification thread). Each
+//! reservation taken carries a token of its own, and clearing is a compare-and-swap on the holder
+//! and its token, so a late clear never removes a newer reservation, not even one that the same
+//! nexus took again.
 //!
 //! A released holder must never come back at the next server to load it, so a clear that fails
 //! (the store out of reach, or busy) is not dropped: it is tried again, less and less often,
@@ -33,17 +35,31 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// The holder of a RESERVE(6/10) reservation as every server of the unit names it: the I_T nexus's
 /// initiator port (iSCSI name and ISID) and the relative target port it came through (SAM-5 4.7:
 /// the two make the nexus). A nexus forwarded from another port keeps that port's number.
+/// Holders are equal only with equal tokens: one nexus's two reservations, one after the other,
+/// are two holders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReserveHolder {
     pub initiator_port: String,
     pub relative_port: u16,
+    /// Drawn at random for each reservation taken (never 0: what a holder stored without one
+    /// reads as), so that its store's clear can tell it from the nexus's next one.
+    pub token: u64,
 }
 
 impl ReserveHolder {
-    /// A nexus of `initiator_port` through `relative_port` (a proxy's, see `Nexus`), or else
-    /// through the unit's own port `local_port`.
+    /// A new reservation of a nexus of `initiator_port` through `relative_port` (a proxy's, see
+    /// `Nexus`), or else through the unit's own port `local_port`.
     pub(crate) fn of(initiator_port: &str, relative_port: Option<u16>, local_port: u16) -> Self {
-        ReserveHolder { initiator_port: initiator_port.to_string(), relative_port: relative_port.unwrap_or(local_port) }
+        ReserveHolder {
+            initiator_port: initiator_port.to_string(),
+            relative_port: relative_port.unwrap_or(local_port),
+            token: rand::random::<u64>().max(1),
+        }
+    }
+
+    /// Whether `self` and `other` name the same I_T nexus, whichever reservation each is.
+    pub fn same_nexus(&self, other: &ReserveHolder) -> bool {
+        self.initiator_port == other.initiator_port && self.relative_port == other.relative_port
     }
 }
 
@@ -52,7 +68,8 @@ impl ReserveHolder {
 pub trait SharedReserve: Send + Sync + std::fmt::Debug {
     /// Store `holder` as the unit's, whatever was stored (the caller just took the reservation).
     fn record(&self, holder: &ReserveHolder) -> std::io::Result<()>;
-    /// Store "no reservation" if `holder` is what is stored.
+    /// Store "no reservation" if `holder` is what is stored, token included: a later
+    /// reservation of the same nexus stays.
     fn release(&self, holder: &ReserveHolder) -> std::io::Result<()>;
     /// Start `job` where it may block: never on a thread that runs other commands.
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
@@ -243,7 +260,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     fn holder(port: &str) -> ReserveHolder {
-        ReserveHolder { initiator_port: port.into(), relative_port: 1 }
+        ReserveHolder { initiator_port: port.into(), relative_port: 1, token: 1 }
     }
 
     /// A store holding one holder whose first `failing` clears fail; `during_release` runs
@@ -359,6 +376,38 @@ mod tests {
         assert_eq!(*store.stored.lock(), None);
         assert_eq!(store.releases.load(Ordering::Relaxed), 2);
         assert!(!state.clearing());
+    }
+
+    #[test]
+    fn a_late_clear_leaves_the_same_nexus_newer_reservation_stored() {
+        let store = Arc::new(Store::default());
+        let first = ReserveHolder::of("i,0x1", None, 1);
+        let state = released(&store, &first);
+        // The nexus reserves again (stored) while the clear of its first reservation is on its
+        // way to the store: the clear lands after, and must find nothing of its own.
+        let (again, store2) = (state.clone(), store.clone());
+        let mut once = true;
+        *store.during_release.lock() = Some(Box::new(move || {
+            if std::mem::take(&mut once) {
+                let second = ReserveHolder::of("i,0x1", None, 1);
+                assert_eq!(again.claim(7, second.clone()), Claim::Taken);
+                store2.record(&second).unwrap();
+            }
+        }));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &first, &|_| panic!("no failure"));
+        let stored = store.stored.lock().clone().expect("the newer reservation stays stored");
+        assert!(stored.same_nexus(&first) && stored != first);
+        assert_eq!(state.holder(), Some(stored));
+        assert!(!state.clearing());
+    }
+
+    #[test]
+    fn each_reservation_has_a_token_of_its_own() {
+        let (a, b) = (ReserveHolder::of("i,0x1", Some(2), 1), ReserveHolder::of("i,0x1", Some(2), 1));
+        assert!(a.same_nexus(&b) && a != b);
+        assert_ne!(a.token, 0);
+        assert_eq!(a.relative_port, 2);
+        assert_eq!(ReserveHolder::of("i,0x1", None, 1).relative_port, 1);
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! The RESERVE(6/10) reservation of a multi-gateway LUN follows the unit from owner to owner. The
 //! owner runs RESERVE and RELEASE (a non-owner forwards them) and keeps the holder, the I_T nexus
 //! as every gateway names it (initiator port and the relative target port of the gateway it came
-//! through), in the image's shared object `rtgt.reserve.<image id>` before answering GOOD; a reset
-//! or the holder's nexus loss clears it (compare-and-swap on the holder: a late clear never
-//! removes a newer reservation).
+//! through) and the reservation's token, in the image's shared object `rtgt.reserve.<image id>`
+//! before answering GOOD; a reset or the holder's nexus loss clears it (compare-and-swap on the
+//! holder and its token: a late clear never removes a newer reservation, the same nexus's
+//! included).
 //!
 //! A gateway about to own the unit (failover, handoff) reads the holder before serving: held
 //! through itself, it is its own nexus of that initiator port; through another live gateway, the
 //! proxy nexus whose commands that gateway forwards; through a gateway that is gone (lease lapsed,
 //! or left), or a nexus no longer here, the nexus is lost and so is the reservation (SPC-2 5.5.1),
-//! which it clears. A non-owner keeps a copy from the notifications, so the commands it answers
+//! which it clears. The owner does the same as soon as it sees a gateway go (its lease lapse, or
+//! it leave) while the holder came through it. A non-owner keeps a copy from the notifications, so the commands it answers
 //! itself (PERSISTENT RESERVE IN/OUT) conflict as on the owner, and the loss of its own holding
 //! nexus clears the holder for every gateway.
 
@@ -23,14 +25,19 @@ use std::sync::{Arc, Weak};
 /// Compare-and-swap rounds before giving up (each lost round is another gateway's change).
 const ATTEMPTS: usize = 8;
 
+/// The stored holder: JSON, `null` for none. `token` (the reservation's, see `ReserveHolder`) came
+/// later: a record without one reads as token 0, and a gateway that knows none ignores it.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Stored {
     port: String,
     relative_port: u16,
+    #[serde(default)]
+    token: u64,
 }
 
 fn encode(holder: Option<&ReserveHolder>) -> Vec<u8> {
-    let stored = holder.map(|h| Stored { port: h.initiator_port.clone(), relative_port: h.relative_port });
+    let stored =
+        holder.map(|h| Stored { port: h.initiator_port.clone(), relative_port: h.relative_port, token: h.token });
     serde_json::to_vec(&stored).unwrap_or_default()
 }
 
@@ -41,7 +48,7 @@ fn decode(bytes: &[u8]) -> io::Result<Option<ReserveHolder>> {
     }
     let stored: Option<Stored> = serde_json::from_slice(bytes)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("shared RESERVE holder: {e}")))?;
-    Ok(stored.map(|s| ReserveHolder { initiator_port: s.port, relative_port: s.relative_port }))
+    Ok(stored.map(|s| ReserveHolder { initiator_port: s.port, relative_port: s.relative_port, token: s.token }))
 }
 
 /// The event of a change: what was released (empty for a new holder). A catch-up after a broken
@@ -105,6 +112,32 @@ fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, hol
     }
 }
 
+/// The relative port of the holder installed when the stored one could not be read: no gateway's.
+const UNKNOWN_PORT: u16 = 0;
+
+/// Whether `holder` came through another gateway than this one (group `me`) that is gone: its
+/// lease lapsed (dead, or cut off from the cluster) or it left, and with it the holder's nexus.
+fn gone_with_its_gateway(holder: &ReserveHolder, me: u16, others: &[Member]) -> bool {
+    holder.relative_port != me
+        && holder.relative_port != UNKNOWN_PORT
+        && !others.iter().any(|m| m.tpg == holder.relative_port && m.state != MemberState::Lost)
+}
+
+/// A gateway's state changed, as this one sees it. The owner drops a holder whose nexus went
+/// with its gateway, as a single target does on an I_T nexus loss (SPC-2 5.5.1: released, no
+/// unit attention), and clears it from the cluster (retried until it lands). Only a failover
+/// would drop it otherwise, and the owner may stay the owner for as long as it lives.
+fn on_gateways_changed(unit: &LogicalUnit, status: &GatewayStatus) {
+    if status.local_state() != LocalState::Active {
+        return;
+    }
+    let Some(h) = unit.reserve_holder() else { return };
+    if gone_with_its_gateway(&h, status.tpg(), &status.others()) {
+        tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE holder's gateway gone: released");
+        unit.release_lost_reservation(h);
+    }
+}
+
 /// Load the stored holder as the owner about to serve, `others` being the other gateways.
 fn load_as_owner(
     unit: &LogicalUnit,
@@ -120,7 +153,7 @@ fn load_as_owner(
             // Unknown: everyone conflicts until a RESERVE/RELEASE or reset sorts it out, rather
             // than letting a holder's exclusion lapse.
             tracing::warn!("reading the shared RESERVE holder failed: {e}");
-            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: 0 };
+            let unknown = ReserveHolder { initiator_port: String::new(), relative_port: UNKNOWN_PORT, token: 0 };
             unit.install_reservation(Some((unknown, None)));
             return;
         }
@@ -132,8 +165,8 @@ fn load_as_owner(
     let nexus = if h.relative_port == status.tpg() {
         target.local_nexus(&h.initiator_port)
     } else {
-        let alive = others.iter().any(|m| m.tpg == h.relative_port && m.state != MemberState::Lost);
-        alive.then(|| target.proxy_nexus(&h.initiator_port, h.relative_port))
+        (!gone_with_its_gateway(&h, status.tpg(), others))
+            .then(|| target.proxy_nexus(&h.initiator_port, h.relative_port))
     };
     match nexus {
         Some(n) => {
@@ -202,6 +235,12 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
             load_as_owner(&u, &t, &taking, &s, others);
         }
     }));
+    let (weak_unit, watching) = (Arc::downgrade(unit), status.clone());
+    status.on_change(Box::new(move || {
+        if let Some(u) = weak_unit.upgrade() {
+            on_gateways_changed(&u, &watching);
+        }
+    }));
     if status.local_state() == LocalState::Active {
         load_as_owner(unit, target, &status, &shared, &others);
     } else {
@@ -217,11 +256,29 @@ mod tests {
 
     #[test]
     fn holders_round_trip_and_garbage_is_refused() {
-        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2 };
-        assert_eq!(decode(&encode(Some(&h))).unwrap(), Some(h));
+        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2, token: u64::MAX - 1 };
+        assert_eq!(decode(&encode(Some(&h))).unwrap(), Some(h.clone()));
+        // A record stored before tokens: token 0. What a gateway that knows no token reads (it
+        // ignores the field).
+        let old = br#"{"port":"iqn.x,i,0x1","relative_port":2}"#;
+        assert_eq!(decode(old).unwrap(), Some(ReserveHolder { token: 0, ..h.clone() }));
+        let json: serde_json::Value = serde_json::from_slice(&encode(Some(&h))).unwrap();
+        assert_eq!((&json["port"], &json["relative_port"]), (&"iqn.x,i,0x1".into(), &2.into()));
         assert_eq!(decode(&encode(None)).unwrap(), None);
         assert_eq!(decode(b"").unwrap(), None);
         assert!(decode(b"{").is_err());
         assert!(decode(br#"{"port":"x","relative_port":70000}"#).is_err());
+    }
+
+    #[test]
+    fn a_holder_is_gone_with_a_gateway_lost_or_left_only() {
+        let member = |tpg, state| Member { name: format!("gw{tpg}"), tpg, state, forward: String::new() };
+        let through = |relative_port| ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port, token: 1 };
+        let others = [member(2, MemberState::Standby), member(3, MemberState::Lost)];
+        assert!(!gone_with_its_gateway(&through(1), 1, &others), "through this gateway");
+        assert!(!gone_with_its_gateway(&through(2), 1, &others), "through a live one");
+        assert!(gone_with_its_gateway(&through(3), 1, &others), "its lease lapsed");
+        assert!(gone_with_its_gateway(&through(4), 1, &others), "it left");
+        assert!(!gone_with_its_gateway(&through(UNKNOWN_PORT), 1, &others), "unknown: kept until sorted out");
     }
 }

@@ -4,7 +4,7 @@
 //! nexus. The non-owner's own answers (PERSISTENT RESERVE OUT) see it too, and the loss of the
 //! holder's nexus on the non-owner releases it on the owner, also when that nexus goes while the
 //! owner is still running the RESERVE it forwarded, and when it goes with a restart of the
-//! non-owner.
+//! non-owner, and when that non-owner dies while the owner stays (its lease lapsing).
 
 use super::{groups, session, wait_for, TwoGateways, ACTIVE, CONFLICT, GOOD, NON_OPTIMIZED, OFFLINE};
 use crate::common::initiator::{lun_field, write_u32, Connection};
@@ -175,4 +175,28 @@ fn a_reservation_through_a_restarted_non_owner_is_released() {
     let _b = super::start_gateway(&conf, &name, "gw-b", 2);
     wait_for(20, "the reservation released with b's nexus", || write(&mut two) == GOOD);
     drop(a);
+}
+
+#[test]
+fn a_reservation_through_a_dead_non_owner_ends_with_its_lease_while_the_owner_stays() {
+    let gw = TwoGateways::start();
+    let mut two = session(gw.a.portal(), I2);
+    let mut one = session(gw.b.portal(), I1);
+    wait_for(5, "b forwards to a", || one.scsi(1, &[0; 6], &[], 0).unwrap().status == GOOD);
+    assert_eq!(reserve(&mut one), GOOD, "{}", gw.a.log());
+    assert_eq!(write(&mut two), CONFLICT);
+    // b dies and stays dead (no logout): initiator 1's nexus through it is gone. a stays the
+    // owner; once b's lease lapsed it knows, and the reservation ends with that nexus.
+    let TwoGateways { conf, name, b, a } = gw;
+    let _b_dir = b.crash();
+    drop(one);
+    // Its lease (10 s) has not lapsed yet. (REPORT TARGET PORT GROUPS conflicts too while
+    // reserved: the write is what to wait for.)
+    assert_eq!(write(&mut two), CONFLICT);
+    wait_for(25, "the reservation released with b's lease", || write(&mut two) == GOOD);
+    assert_eq!(groups(&mut two), [(1, ACTIVE), (2, OFFLINE)], "a stayed the owner");
+    wait_for(10, "the holder cleared", || stored_holder(&conf, &name).as_deref() == Some("null"));
+    // Initiator 2 may now reserve, as on a unit whose holder's nexus is gone.
+    assert_eq!(reserve(&mut two), GOOD, "{}", a.log());
+    assert_eq!(release(&mut two), GOOD);
 }

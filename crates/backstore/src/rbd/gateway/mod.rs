@@ -101,7 +101,8 @@ pub struct GatewayStatus {
     portal: String,
     local: AtomicU8,
     members: Mutex<Vec<Member>>,
-    listener: Mutex<Option<Arc<ChangeListener>>>,
+    /// Called on every change of access state, in the order they were added.
+    listeners: Mutex<Vec<Arc<ChangeListener>>>,
     /// Called after every heartbeat, on the membership thread.
     beat_listener: Mutex<Option<Arc<ChangeListener>>>,
     /// Called before this gateway serves as owner, in the order they were added (one per kind
@@ -134,7 +135,7 @@ impl GatewayStatus {
             portal: options.portal.clone(),
             local: AtomicU8::new(LocalState::Unavailable as u8),
             members: Mutex::new(Vec::new()),
-            listener: Mutex::new(None),
+            listeners: Mutex::new(Vec::new()),
             beat_listener: Mutex::new(None),
             take_over_listeners: Mutex::new(Vec::new()),
             handoff_request: Mutex::new(None),
@@ -190,9 +191,11 @@ impl GatewayStatus {
     }
 
     /// Call `listener` whenever this gateway's or another's access state changes (the daemon
-    /// gives every nexus ASYMMETRIC ACCESS STATE CHANGED).
+    /// gives every nexus ASYMMETRIC ACCESS STATE CHANGED; the owner drops a RESERVE(6) holder
+    /// whose gateway is gone). Each call adds one; every one is called, on the thread that saw
+    /// the change (the membership thread, or one dropping the gateway).
     pub fn on_change(&self, listener: ChangeListener) {
-        *self.listener.lock() = Some(Arc::new(listener));
+        self.listeners.lock().push(Arc::new(listener));
     }
 
     /// Call `listener` after every heartbeat, on the membership thread (it may block briefly):
@@ -225,8 +228,8 @@ impl GatewayStatus {
     }
 
     fn changed(&self) {
-        let listener = self.listener.lock().clone();
-        if let Some(l) = listener {
+        let listeners = self.listeners.lock().clone();
+        for l in listeners {
             l();
         }
     }
