@@ -294,6 +294,7 @@ pub(crate) fn listen(
         target: Arc::downgrade(target),
         lun,
         proxies: Mutex::new(HashMap::new()),
+        max_proxies: MAX_PROXIES,
         save,
     });
     let _guard = runtime.enter();
@@ -310,6 +311,8 @@ struct Server {
     lun: u64,
     /// The nexus standing for each (initiator port, relative target port) forwarded from.
     proxies: Mutex<HashMap<(String, u16), Arc<Nexus>>>,
+    /// Beyond this many proxies, commands from a new initiator port get BUSY (`MAX_PROXIES`).
+    max_proxies: usize,
     /// Saves the daemon's configuration after an administrator's change asked by another gateway.
     save: super::SaveConfig,
 }
@@ -375,7 +378,7 @@ impl Server {
         if let Some(n) = proxies.get(&key) {
             return Some(n.clone());
         }
-        if proxies.len() >= MAX_PROXIES {
+        if proxies.len() >= self.max_proxies {
             return None;
         }
         // The target's own if it made it first (a reservation held through it, loaded when this
@@ -438,8 +441,12 @@ impl Server {
         if &hello[..MAGIC.len()] != MAGIC {
             return Ok(());
         }
+        // Reused from command to command: emptied before each, so that no reply (BUSY, or one after
+        // an aborted command's partial data) carries what an earlier command, maybe another
+        // initiator's, read.
         let mut data_in = Vec::new();
         loop {
+            data_in.clear();
             let port_len = match stream.read_u16().await {
                 Ok(n) => usize::from(n),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
@@ -482,6 +489,80 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtgt_backstore::{Backstore, MemoryStore};
+    use rtgt_scsi::LunConfig;
+
+    /// An owner's server for LUN 1 of a target on a 1 MiB memory disk, at most `max_proxies`
+    /// proxies, with the target and unit it serves (kept alive by the caller).
+    fn owner(max_proxies: usize) -> (Arc<Server>, Arc<Target>, Arc<LogicalUnit>) {
+        let target = Target::new(1, "iqn.2026-12.test:fwd".into());
+        let unit =
+            Arc::new(LogicalUnit::new(LunConfig::disk(1, 1), Some(Backstore::Memory(MemoryStore::new(1 << 20)))));
+        target.add_lun(1, unit.clone()).unwrap();
+        let server = Arc::new(Server {
+            token: new_token().unwrap(),
+            unit: Arc::downgrade(&unit),
+            target: Arc::downgrade(&target),
+            lun: 1,
+            proxies: Mutex::new(HashMap::new()),
+            max_proxies,
+            save: Arc::new(|| {}),
+        });
+        (server, target, unit)
+    }
+
+    /// A connection to `server`'s serve loop, opened with `magic`.
+    async fn connect(server: &Arc<Server>, magic: &[u8; 8]) -> TcpStream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = server.clone();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let _ = me.serve(stream).await;
+        });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut hello = magic.to_vec();
+        hello.extend_from_slice(&server.token);
+        stream.write_all(&hello).await.unwrap();
+        stream
+    }
+
+    /// One command on `stream` as a forwarder sends it; the reply's status, sense and data-in.
+    async fn command(stream: &mut TcpStream, port: &str, cdb: &[u8], data_out: &[u8]) -> (u8, Vec<u8>, Vec<u8>) {
+        let mut out = Vec::new();
+        put_u16_len(&mut out, port.as_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        put_u16_len(&mut out, cdb);
+        put_u32_len(&mut out, data_out);
+        stream.write_all(&out).await.unwrap();
+        let status = stream.read_u8().await.unwrap();
+        let _data_out_expected = stream.read_u32().await.unwrap();
+        let sense_len = usize::from(stream.read_u16().await.unwrap());
+        let sense = read_bytes(stream, "sense", sense_len, MAX_SENSE).await.unwrap();
+        let data_len = stream.read_u32().await.unwrap() as usize;
+        let data_in = read_bytes(stream, "data-in", data_len, 1 << 20).await.unwrap();
+        (status, sense, data_in)
+    }
+
+    #[tokio::test]
+    async fn busy_for_a_full_proxy_table_carries_no_earlier_data() {
+        let (server, _target, _unit) = owner(1);
+        let mut stream = connect(&server, MAGIC).await;
+        let secret = vec![0x5a; 512];
+        // WRITE(10) then READ(10) of LBA 0, one block, from the one initiator port the table takes.
+        let write = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        let read = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        let a = "iqn.2026-12.test:a,i,0x000000000001";
+        assert_eq!(command(&mut stream, a, &write, &secret).await.0, ScsiStatus::Good as u8);
+        let (status, _, data) = command(&mut stream, a, &read, &[]).await;
+        assert_eq!((status, data), (ScsiStatus::Good as u8, secret));
+        // Another initiator port on the same connection: no room for its proxy.
+        let b = "iqn.2026-12.test:b,i,0x000000000002";
+        let (status, sense, data) = command(&mut stream, b, &[0, 0, 0, 0, 0, 0], &[]).await;
+        assert_eq!(status, ScsiStatus::Busy as u8);
+        assert!(sense.is_empty());
+        assert!(data.is_empty(), "BUSY carried {} bytes of an earlier command's data-in", data.len());
+    }
 
     #[test]
     fn tokens_round_trip_through_hex() {
