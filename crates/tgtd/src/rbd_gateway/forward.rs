@@ -12,8 +12,9 @@
 //! - request: u16 port name length, the initiator port name (name and ISID), u16 relative target
 //!   port, u16 CDB length, the CDB, u32 data-out length, the data-out;
 //! - reply: u8 status, u32 data-out length the CDB called for, u16 sense length, the sense, u32
-//!   data-in length, the data-in; status `ABORTED` (no SCSI status) with nothing else says task
-//!   management on the owner ended the command (below).
+//!   data-in length, the data-in; status `ABORTED` (no SCSI status) says task management on the
+//!   owner ended the command (below), its sense field naming the other gateway's event the owner
+//!   acted on when it did (`PeerEvent`: u8 object, u64 version), or empty (the owner's own event).
 //!
 //! A connection opened with `RTGTMOD1` instead carries an administrator's change of the unit's
 //! mode parameters (`mode_change`).
@@ -31,8 +32,11 @@
 //! answer (SAM-5 5.6; TAS 0). Which of the two hears of it first is a race (with three gateways
 //! and a clear through the third, or a reset through the owner): on `ABORTED`, the forwarding
 //! gateway waits for its own abort rather than fail the command, which would answer NOT READY to
-//! an initiator that must get nothing. A gateway that does not hear of it within
-//! `ABORTED_GRACE` (cut off from the cluster) fails the command as before.
+//! an initiator that must get nothing. Unless it had acted on that event before it sent the
+//! command (it keeps the last version of each shared object it acted on): then no abort of its own
+//! is coming, and it fails the command at once as in a transition, which the initiator retries. A
+//! gateway that does not hear of it within `ABORTED_GRACE` (cut off from the cluster) fails the
+//! command as before.
 
 use parking_lot::Mutex;
 use rtgt_backstore::rbd::GatewayStatus;
@@ -40,6 +44,7 @@ use rtgt_scsi::{
     AbortCause, AbortTask, AccessState, ForwardFuture, ForwardReply, ForwardRequest, LogicalUnit, Nexus, ScsiStatus,
     Sense, Target, TaskResult, MAX_TRANSFER_BYTES,
 };
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -70,6 +75,56 @@ const ABORTED: u8 = 0xff;
 /// to: the announcing gateway waits 5 s for every other to act on its event, so by then this one
 /// has, or is cut off from the cluster.
 const ABORTED_GRACE: Duration = Duration::from_secs(10);
+
+/// An event of another gateway's, as the shared object it came on and that object's version once
+/// written: what an owner acted on when it aborted a forwarded command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PeerEvent {
+    /// On the reset object (a reset or CLEAR TASK SET, `resets`).
+    Reset(u64),
+    /// On the persistent reservations' object (PREEMPT AND ABORT, `reservations`).
+    Reservation(u64),
+}
+
+/// `PeerEvent`'s length in an `ABORTED` reply's sense field.
+const PEER_EVENT_LEN: usize = 9;
+
+impl PeerEvent {
+    fn encode(self) -> [u8; PEER_EVENT_LEN] {
+        let (object, version) = match self {
+            PeerEvent::Reset(v) => (1u8, v),
+            PeerEvent::Reservation(v) => (2, v),
+        };
+        let mut out = [0u8; PEER_EVENT_LEN];
+        out[0] = object;
+        out[1..].copy_from_slice(&version.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<PeerEvent> {
+        let (&object, version) = bytes.split_first()?;
+        let version = u64::from_be_bytes(version.try_into().ok()?);
+        match object {
+            1 => Some(PeerEvent::Reset(version)),
+            2 => Some(PeerEvent::Reservation(version)),
+            _ => None,
+        }
+    }
+}
+
+thread_local! {
+    /// The other gateway's event this thread (a watch callback) is acting on, if any.
+    static ACTING_ON: Cell<Option<PeerEvent>> = const { Cell::new(None) };
+}
+
+/// Run `act`, this gateway's action on another's `event`: a forwarded command it aborts is
+/// answered `ABORTED` naming the event. The aborts run on the calling thread (`TaskSet`).
+pub(super) fn acting_on<R>(event: PeerEvent, act: impl FnOnce() -> R) -> R {
+    let before = ACTING_ON.replace(Some(event));
+    let result = act();
+    ACTING_ON.set(before);
+    result
+}
 
 #[derive(Debug, thiserror::Error)]
 enum WireError {
@@ -138,8 +193,8 @@ fn put_u32_len(out: &mut Vec<u8>, bytes: &[u8]) {
 /// What the owner said of a forwarded command.
 enum Answer {
     Reply(ForwardReply),
-    /// Task management ended it there (`ABORTED`).
-    Aborted,
+    /// Task management ended it there (`ABORTED`), acting on another gateway's event if named.
+    Aborted(Option<PeerEvent>),
 }
 
 fn status_of(code: u8) -> ScsiStatus {
@@ -163,11 +218,45 @@ pub(crate) struct Forwarder {
     status: Arc<GatewayStatus>,
     /// Idle connections, each with the owner address it was opened to.
     idle: Mutex<Vec<(String, TcpStream)>>,
+    acted: Acted,
+}
+
+/// The last version of the reset object, and of the reservations' object, whose event this
+/// gateway acted on (its own or another's).
+#[derive(Debug, Default)]
+struct Acted {
+    reset: AtomicU64,
+    reservation: AtomicU64,
+}
+
+impl Acted {
+    fn of(&self, event: PeerEvent) -> (&AtomicU64, u64) {
+        match event {
+            PeerEvent::Reset(v) => (&self.reset, v),
+            PeerEvent::Reservation(v) => (&self.reservation, v),
+        }
+    }
+
+    fn note(&self, event: PeerEvent) {
+        let (last, version) = self.of(event);
+        last.fetch_max(version, Ordering::AcqRel);
+    }
+
+    /// Whether `event`, or a later one of the same object, was acted on.
+    fn covers(&self, event: PeerEvent) -> bool {
+        let (last, version) = self.of(event);
+        last.load(Ordering::Acquire) >= version
+    }
 }
 
 impl Forwarder {
     pub(crate) fn new(status: Arc<GatewayStatus>) -> Arc<Self> {
-        Arc::new(Forwarder { status, idle: Mutex::new(Vec::new()) })
+        Arc::new(Forwarder { status, idle: Mutex::new(Vec::new()), acted: Acted::default() })
+    }
+
+    /// This gateway has acted on `event` (its watch saw it, or it announced it).
+    pub(super) fn acted_on(&self, event: PeerEvent) {
+        self.acted.note(event);
     }
 
     pub(crate) fn forward(self: &Arc<Self>, request: ForwardRequest) -> ForwardFuture {
@@ -200,9 +289,24 @@ impl Forwarder {
             match answer {
                 Answer::Reply(reply) => Ok(reply),
                 // Aborted on the owner by an event this gateway acts on too: its own abort of the
-                // task drops this future before the grace ends (see the module comment).
-                Answer::Aborted => {
-                    tokio::time::sleep(ABORTED_GRACE).await;
+                // task drops this future before the grace ends, unless it acted on the event
+                // before it sent the command (see the module comment).
+                Answer::Aborted(event) => {
+                    let acted = async {
+                        loop {
+                            if event.is_some_and(|e| me.acted.covers(e)) {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    if tokio::time::timeout(ABORTED_GRACE, acted).await.is_ok() {
+                        tracing::debug!(
+                            port = %request.initiator_port,
+                            "the owner aborted a forwarded command for an event this gateway acted on before sending it"
+                        );
+                        return Err(transition());
+                    }
                     tracing::warn!(
                         port = %request.initiator_port,
                         "the owner aborted a forwarded command and this gateway did not: failed as in a transition"
@@ -242,7 +346,7 @@ impl Forwarder {
             }
         }
         if status == ABORTED {
-            return Ok(Answer::Aborted);
+            return Ok(Answer::Aborted(PeerEvent::decode(&sense)));
         }
         let status = status_of(status);
         let sense = (status == ScsiStatus::CheckCondition && !sense.is_empty()).then_some(sense);
@@ -317,13 +421,17 @@ struct Server {
     save: super::SaveConfig,
 }
 
-/// Ends the wait of a forwarded command that task management aborted here, saying why.
-struct Aborted(Mutex<Option<tokio::sync::oneshot::Sender<AbortCause>>>);
+/// Ends the wait of a forwarded command that task management aborted here, saying why (and for
+/// which other gateway's event, when acting on one).
+struct Aborted(Mutex<Option<tokio::sync::oneshot::Sender<Why>>>);
+
+/// Why a forwarded command's task was aborted here.
+type Why = (AbortCause, Option<PeerEvent>);
 
 impl AbortTask for Aborted {
     fn abort(&self, cause: AbortCause) {
         if let Some(tell) = self.0.lock().take() {
-            let _ = tell.send(cause);
+            let _ = tell.send((cause, ACTING_ON.get()));
         }
     }
 }
@@ -331,8 +439,9 @@ impl AbortTask for Aborted {
 /// How a forwarded command's task ended on the owner.
 enum Ended {
     Completed(TaskResult),
-    /// Task management ended it: the non-owner is told `ABORTED`.
-    Aborted,
+    /// Task management ended it (acting on another gateway's event, if named): the non-owner is
+    /// told `ABORTED`.
+    Aborted(Option<PeerEvent>),
     /// It cannot be answered at all (`AbortCause::Lost`): the connection closes, and the non-owner
     /// fails the command.
     Lost,
@@ -418,8 +527,8 @@ impl Server {
             None => told.await.ok(),
         };
         match cause {
-            Some(AbortCause::Aborted | AbortCause::Reset) => Ended::Aborted,
-            Some(AbortCause::Lost) | None => Ended::Lost,
+            Some((AbortCause::Aborted | AbortCause::Reset, event)) => Ended::Aborted(event),
+            Some((AbortCause::Lost, _)) | None => Ended::Lost,
         }
     }
 
@@ -466,9 +575,12 @@ impl Server {
                 None => TaskResult { status: ScsiStatus::Busy, sense: None, data_out_expected: 0 },
                 Some(nexus) => match self.run_task(&target, &nexus, &cdb, &data_out, &mut data_in).await {
                     Ended::Completed(result) => result,
-                    Ended::Aborted => {
+                    Ended::Aborted(event) => {
                         let mut out = vec![ABORTED];
-                        out.extend_from_slice(&[0; 10]); // data-out length, sense length, data-in length
+                        out.extend_from_slice(&0u32.to_be_bytes()); // data-out length
+                        let event = event.map(PeerEvent::encode);
+                        put_u16_len(&mut out, event.as_ref().map_or(&[][..], |e| &e[..]));
+                        out.extend_from_slice(&0u32.to_be_bytes()); // data-in length
                         stream.write_all(&out).await?;
                         continue;
                     }
@@ -542,6 +654,31 @@ mod tests {
         let data_len = stream.read_u32().await.unwrap() as usize;
         let data_in = read_bytes(stream, "data-in", data_len, 1 << 20).await.unwrap();
         (status, sense, data_in)
+    }
+
+    #[test]
+    fn peer_events_round_trip_and_anything_else_names_none() {
+        for e in [PeerEvent::Reset(7), PeerEvent::Reservation(u64::MAX), PeerEvent::Reset(0)] {
+            assert_eq!(PeerEvent::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(PeerEvent::Reset(0x0102).encode(), [1, 0, 0, 0, 0, 0, 0, 1, 2]);
+        // An owner that names no event (its own, or an owner from before events were named).
+        assert_eq!(PeerEvent::decode(&[]), None);
+        assert_eq!(PeerEvent::decode(&[3, 0, 0, 0, 0, 0, 0, 0, 1]), None);
+        assert_eq!(PeerEvent::decode(&[1, 0, 0, 0, 0, 0, 0, 1]), None);
+    }
+
+    #[test]
+    fn an_event_acted_on_covers_the_earlier_ones_of_its_object_only() {
+        let acted = Acted::default();
+        assert!(!acted.covers(PeerEvent::Reset(1)));
+        acted.note(PeerEvent::Reset(5));
+        acted.note(PeerEvent::Reset(3)); // a late notification does not go back
+        assert!(acted.covers(PeerEvent::Reset(4)) && acted.covers(PeerEvent::Reset(5)));
+        assert!(!acted.covers(PeerEvent::Reset(6)));
+        assert!(!acted.covers(PeerEvent::Reservation(2)));
+        acted.note(PeerEvent::Reservation(2));
+        assert!(acted.covers(PeerEvent::Reservation(2)) && !acted.covers(PeerEvent::Reset(6)));
     }
 
     #[tokio::test]

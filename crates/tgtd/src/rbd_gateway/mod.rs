@@ -115,6 +115,24 @@ impl GatewayPortGroups {
     fn set_resets(&self, object: Arc<SharedObject>) {
         let _ = self.2.set(object);
     }
+
+    /// Announce `event` on the reset object, and note this gateway acted on it.
+    fn announce(&self, event: resets::Event) {
+        if let Some(object) = self.2.get() {
+            if let Some(version) = resets::announce(object, event) {
+                self.1.acted_on(forward::PeerEvent::Reset(version));
+            }
+        }
+    }
+}
+
+/// Note that this gateway acted on `event`, when `unit` is a multi-gateway unit (whose forwarder
+/// then knows it need not wait for an abort of its own of a command the owner aborted for it).
+fn acted_on(unit: &LogicalUnit, event: forward::PeerEvent) {
+    let groups = unit.port_groups().map(|g| -> &dyn std::any::Any { g.as_ref() });
+    if let Some(groups) = groups.and_then(|g| g.downcast_ref::<GatewayPortGroups>()) {
+        groups.1.acted_on(event);
+    }
 }
 
 impl PortGroups for GatewayPortGroups {
@@ -143,15 +161,11 @@ impl PortGroups for GatewayPortGroups {
     }
 
     fn reset_elsewhere(&self, asc: Asc) {
-        if let Some(object) = self.2.get() {
-            resets::announce(object, resets::Event::Reset(asc));
-        }
+        self.announce(resets::Event::Reset(asc));
     }
 
     fn clear_task_set_elsewhere(&self) {
-        if let Some(object) = self.2.get() {
-            resets::announce(object, resets::Event::TaskSetCleared);
-        }
+        self.announce(resets::Event::TaskSetCleared);
     }
 
     fn explicit(&self) -> bool {

@@ -10,6 +10,7 @@
 //! gateway aborts its nexuses' tasks on the unit and tells them COMMANDS CLEARED BY ANOTHER
 //! INITIATOR (SAM-5 7.4) before the function completes.
 
+use super::forward::{self, PeerEvent};
 use rtgt_backstore::rbd::{SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{Asc, LogicalUnit, Target};
@@ -54,8 +55,9 @@ impl Event {
 const ATTEMPTS: usize = 8;
 
 /// Tell the other gateways of the unit what happened to it here. Blocks until they acknowledged
-/// (or the notification timed out); off the runtime's workers when called from one.
-pub(crate) fn announce(object: &SharedObject, event: Event) {
+/// (or the notification timed out); off the runtime's workers when called from one. Returns the
+/// object's version with the event, once written.
+pub(crate) fn announce(object: &SharedObject, event: Event) -> Option<u64> {
     let bytes = event.encode();
     let tell = || {
         for _ in 0..ATTEMPTS {
@@ -63,21 +65,22 @@ pub(crate) fn announce(object: &SharedObject, event: Event) {
                 Ok(read) => read,
                 Err(e) => {
                     tracing::warn!("reading the shared reset counter failed: {e}");
-                    return;
+                    return None;
                 }
             };
             let count = std::str::from_utf8(&value).ok().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
             let next = count.wrapping_add(1).to_string();
             match object.write_if(version, next.as_bytes(), &bytes) {
-                Ok(Some(_)) => return,
+                Ok(Some(version)) => return Some(version),
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!("telling the other gateways of {event:?} failed: {e}");
-                    return;
+                    return None;
                 }
             }
         }
         tracing::warn!("telling the other gateways of {event:?}: the shared counter kept changing");
+        None
     };
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(tell),
@@ -100,7 +103,12 @@ pub(crate) type CloseSessions = Box<dyn Fn() + Send + Sync>;
 /// carries no event and does nothing (a reset is an event, not a state).
 fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &CloseSessions, u: SharedUpdate<'_>) {
     let Some(event) = Event::decode(u.event) else { return };
+    let acted = PeerEvent::Reset(u.version);
     if u.from_self {
+        // Acted on before it was announced.
+        if let Some(unit) = unit.upgrade() {
+            super::acted_on(&unit, acted);
+        }
         return;
     }
     let delay = PEER_EVENT_DELAY_MS.load(Ordering::Relaxed);
@@ -112,7 +120,7 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
     if !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
         return;
     }
-    match event {
+    forward::acting_on(acted, || match event {
         Event::Reset(asc) => {
             match target.reset_by_peer(lun, asc) {
                 Ok(aborted) => tracing::info!(lun, aborted, "logical unit reset by another gateway"),
@@ -126,7 +134,8 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
             Ok(aborted) => tracing::info!(lun, aborted, "task set cleared by another gateway"),
             Err(e) => tracing::warn!(lun, "CLEAR TASK SET from another gateway: {e:?}"),
         },
-    }
+    });
+    super::acted_on(&unit, acted);
 }
 
 /// Watch the unit's reset announcements (`unit` being LUN `lun` of `target`), and hand the object

@@ -89,9 +89,15 @@ impl TwoGateways {
     /// Both gateways of a fresh image of `mib` MiB, the owner a with the `--bsopts` `a_extra`
     /// besides (`;fault=...`: the owner alone touches the image, so its faults are the unit's).
     pub fn on_image_with_owner_opts(mib: u32, a_extra: &str) -> Self {
+        Self::with_owner(mib, a_extra, &[])
+    }
+
+    /// [`TwoGateways::on_image_with_owner_opts`], a's daemon with the environment `a_env` besides.
+    pub fn with_owner(mib: u32, a_extra: &str, a_env: &[(&str, &str)]) -> Self {
         let conf = conf();
         let name = image(&conf, mib);
-        let a = start_gateway_with(&conf, &name, "gw-a", 1, a_extra);
+        let a = Tgtd::start_in_env(tempfile::tempdir().unwrap(), &[], a_env);
+        gateway_with(&a, &conf, &name, "gw-a", 1, a_extra);
         let b = start_gateway(&conf, &name, "gw-b", 2);
         TwoGateways { conf, name, b, a }
     }
