@@ -80,7 +80,7 @@ fn clear_task_set_through_a_standby_ends_unanswered_a_write_a_third_gateway_forw
     // Initiator 1 clears the task set through b: b, a and c all end their tasks on the unit, c last.
     assert_eq!(tmf(&mut one, CLEAR_TASK_SET), FUNCTION_COMPLETE);
     // c answers nothing for the WRITE: not GOOD, and not NOT READY (a failed forward) either.
-    three.stream.set_read_timeout(Some(HOLD + Duration::from_secs(2))).unwrap();
+    three.stream.set_read_timeout(Some(super::PAST_ABORTED_GRACE)).unwrap();
     if let Ok(pdu) = three.recv() {
         panic!("ITT {itt:#x}: an answer for the cleared WRITE: {pdu:?} {:x?}\n{}", pdu.data, gw.c.log());
     }

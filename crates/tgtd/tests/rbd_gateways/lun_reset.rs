@@ -27,7 +27,7 @@ fn lun_reset_through_the_owner_ends_unanswered_a_write_the_standby_forwarded() {
     let itt = send_write(&mut two, HELD_LBA, &crate::pattern(45, 4096));
     super::wait_for(5, "the forwarded WRITE held at the owner", || in_flight(&gw.a) == 1);
     assert_eq!(tmf(&mut one, LOGICAL_UNIT_RESET), FUNCTION_COMPLETE);
-    two.stream.set_read_timeout(Some(HOLD + Duration::from_secs(2))).unwrap();
+    two.stream.set_read_timeout(Some(super::PAST_ABORTED_GRACE)).unwrap();
     if let Ok(pdu) = two.recv() {
         panic!("ITT {itt:#x}: an answer for the reset WRITE: {pdu:?} {:x?}\n{}", pdu.data, gw.b.log());
     }

@@ -312,6 +312,11 @@ pub(super) fn write_waiting_for_data(c: &mut Connection, lba: u32, len: usize) -
     (itt, r2t.u32_at(20))
 }
 
+/// How long a test listens for the answer a forwarded command the owner aborted must never get:
+/// past the forwarding gateway's wait for its own abort (`ABORTED_GRACE`, 10 s), after which a
+/// gateway that did not abort its task fails the command with NOT READY.
+pub(super) const PAST_ABORTED_GRACE: Duration = Duration::from_secs(12);
+
 /// Task management function codes and the response code (RFC 7143 11.5.1, 11.6.1).
 pub(super) const CLEAR_TASK_SET: u8 = 4;
 pub(super) const LOGICAL_UNIT_RESET: u8 = 5;
