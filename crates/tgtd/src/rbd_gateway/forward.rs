@@ -7,8 +7,12 @@
 //! The wire, on a TCP connection from a non-owner to the owner's listener (one listener per
 //! multi-gateway LUN, on the host of the gateway's `portal=`, else loopback, at a port the system
 //! picks), big-endian:
-//! - opening, client: `RTGTFWD1` and the 16-byte token the owner put in its registry entry
+//! - opening, client: `RTGTFWD2` and the 16-byte token the owner put in its registry entry
 //!   (readable only by the cluster's authenticated clients); a wrong token closes the connection;
+//!   the owner answers `RTGTFWD2` before any request. An owner from before version 2 closes such a
+//!   connection unanswered, and the forwarder opens another with `RTGTFWD1`, which the owner takes
+//!   too: then no reply is ever `ABORTED` (unknown to a version 1 forwarder, which would answer
+//!   CHECK CONDITION without sense); a command task management ended closes the connection;
 //! - request: u16 port name length, the initiator port name (name and ISID), u16 relative target
 //!   port, u16 CDB length, the CDB, u32 data-out length, the data-out;
 //! - reply: u8 status, u32 data-out length the CDB called for, u16 sense length, the sense, u32
@@ -38,13 +42,13 @@
 //! gateway that does not hear of it within `ABORTED_GRACE` (cut off from the cluster) fails the
 //! command as before.
 
+use super::peer_event::{self, Acted, PeerEvent};
 use parking_lot::Mutex;
 use rtgt_backstore::rbd::GatewayStatus;
 use rtgt_scsi::{
     AbortCause, AbortTask, AccessState, ForwardFuture, ForwardReply, ForwardRequest, LogicalUnit, Nexus, ScsiStatus,
     Sense, Target, TaskResult, MAX_TRANSFER_BYTES,
 };
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -52,7 +56,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const MAGIC: &[u8; 8] = b"RTGTFWD1";
+const MAGIC: &[u8; 8] = b"RTGTFWD2";
+/// The opening of a forwarder from before `ABORTED` (and of this one facing an owner as old).
+const MAGIC_V1: &[u8; 8] = b"RTGTFWD1";
 pub(super) const TOKEN_LEN: usize = 16;
 /// An iSCSI name is at most 223 bytes, and the ISID part adds a few more.
 const MAX_PORT_NAME: usize = 512;
@@ -75,56 +81,6 @@ const ABORTED: u8 = 0xff;
 /// to: the announcing gateway waits 5 s for every other to act on its event, so by then this one
 /// has, or is cut off from the cluster.
 const ABORTED_GRACE: Duration = Duration::from_secs(10);
-
-/// An event of another gateway's, as the shared object it came on and that object's version once
-/// written: what an owner acted on when it aborted a forwarded command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PeerEvent {
-    /// On the reset object (a reset or CLEAR TASK SET, `resets`).
-    Reset(u64),
-    /// On the persistent reservations' object (PREEMPT AND ABORT, `reservations`).
-    Reservation(u64),
-}
-
-/// `PeerEvent`'s length in an `ABORTED` reply's sense field.
-const PEER_EVENT_LEN: usize = 9;
-
-impl PeerEvent {
-    fn encode(self) -> [u8; PEER_EVENT_LEN] {
-        let (object, version) = match self {
-            PeerEvent::Reset(v) => (1u8, v),
-            PeerEvent::Reservation(v) => (2, v),
-        };
-        let mut out = [0u8; PEER_EVENT_LEN];
-        out[0] = object;
-        out[1..].copy_from_slice(&version.to_be_bytes());
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Option<PeerEvent> {
-        let (&object, version) = bytes.split_first()?;
-        let version = u64::from_be_bytes(version.try_into().ok()?);
-        match object {
-            1 => Some(PeerEvent::Reset(version)),
-            2 => Some(PeerEvent::Reservation(version)),
-            _ => None,
-        }
-    }
-}
-
-thread_local! {
-    /// The other gateway's event this thread (a watch callback) is acting on, if any.
-    static ACTING_ON: Cell<Option<PeerEvent>> = const { Cell::new(None) };
-}
-
-/// Run `act`, this gateway's action on another's `event`: a forwarded command it aborts is
-/// answered `ABORTED` naming the event. The aborts run on the calling thread (`TaskSet`).
-pub(super) fn acting_on<R>(event: PeerEvent, act: impl FnOnce() -> R) -> R {
-    let before = ACTING_ON.replace(Some(event));
-    let result = act();
-    ACTING_ON.set(before);
-    result
-}
 
 #[derive(Debug, thiserror::Error)]
 enum WireError {
@@ -221,34 +177,6 @@ pub(crate) struct Forwarder {
     acted: Acted,
 }
 
-/// The last version of the reset object, and of the reservations' object, whose event this
-/// gateway acted on (its own or another's).
-#[derive(Debug, Default)]
-struct Acted {
-    reset: AtomicU64,
-    reservation: AtomicU64,
-}
-
-impl Acted {
-    fn of(&self, event: PeerEvent) -> (&AtomicU64, u64) {
-        match event {
-            PeerEvent::Reset(v) => (&self.reset, v),
-            PeerEvent::Reservation(v) => (&self.reservation, v),
-        }
-    }
-
-    fn note(&self, event: PeerEvent) {
-        let (last, version) = self.of(event);
-        last.fetch_max(version, Ordering::AcqRel);
-    }
-
-    /// Whether `event`, or a later one of the same object, was acted on.
-    fn covers(&self, event: PeerEvent) -> bool {
-        let (last, version) = self.of(event);
-        last.load(Ordering::Acquire) >= version
-    }
-}
-
 impl Forwarder {
     pub(crate) fn new(status: Arc<GatewayStatus>) -> Arc<Self> {
         Arc::new(Forwarder { status, idle: Mutex::new(Vec::new()), acted: Acted::default() })
@@ -324,7 +252,7 @@ impl Forwarder {
         };
         let mut stream = match reused {
             Some(s) => s,
-            None => open(&published).await?,
+            None => open(&published).await?.0,
         };
         let mut out =
             Vec::with_capacity(16 + request.initiator_port.len() + request.cdb.len() + request.data_out.len());
@@ -360,15 +288,40 @@ pub(super) fn published_address(published: &str) -> Option<(&str, [u8; TOKEN_LEN
     Some((addr, unhex(token)?))
 }
 
-/// Connect to `host:port/token` and open the session.
-async fn open(published: &str) -> Result<TcpStream, WireError> {
+/// Connect to `host:port/token` and open the session: version 2, or 1 with an owner that knows
+/// no other; returns the magic it opened with.
+async fn open(published: &str) -> Result<(TcpStream, &'static [u8; 8]), WireError> {
     let (addr, token) = published_address(published).ok_or(WireError::NoOwner)?;
+    match open_with(addr, &token, MAGIC).await {
+        Ok(stream) => Ok((stream, MAGIC)),
+        // Closed unanswered: an owner from before version 2 (or one that took the token for a
+        // wrong one, which closes the next opening as well). Nothing was sent to run yet.
+        Err(WireError::Io(e))
+            if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) =>
+        {
+            tracing::debug!(addr, "the owner does not take forwarding version 2: opening with version 1");
+            Ok((open_with(addr, &token, MAGIC_V1).await?, MAGIC_V1))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn open_with(addr: &str, token: &[u8; TOKEN_LEN], magic: &[u8; 8]) -> Result<TcpStream, WireError> {
     let mut stream =
         tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await.map_err(|_| WireError::TimedOut)??;
     stream.set_nodelay(true)?;
-    let mut hello = MAGIC.to_vec();
-    hello.extend_from_slice(&token);
+    let mut hello = magic.to_vec();
+    hello.extend_from_slice(token);
     stream.write_all(&hello).await?;
+    if magic == MAGIC {
+        let mut answer = [0u8; 8];
+        tokio::time::timeout(CONNECT_TIMEOUT, stream.read_exact(&mut answer))
+            .await
+            .map_err(|_| WireError::TimedOut)??;
+        if &answer != MAGIC {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a forwarding answer").into());
+        }
+    }
     Ok(stream)
 }
 
@@ -431,7 +384,7 @@ type Why = (AbortCause, Option<PeerEvent>);
 impl AbortTask for Aborted {
     fn abort(&self, cause: AbortCause) {
         if let Some(tell) = self.0.lock().take() {
-            let _ = tell.send((cause, ACTING_ON.get()));
+            let _ = tell.send((cause, peer_event::acting_now()));
         }
     }
 }
@@ -445,6 +398,20 @@ enum Ended {
     /// It cannot be answered at all (`AbortCause::Lost`): the connection closes, and the non-owner
     /// fails the command.
     Lost,
+}
+
+/// What the owner sends for a command task management ended here: `ABORTED` naming the event it
+/// acted on, to a forwarder that knows it; None, close the connection, to one from before.
+fn aborted_reply(tells_aborted: bool, event: Option<PeerEvent>) -> Option<Vec<u8>> {
+    if !tells_aborted {
+        return None;
+    }
+    let mut out = vec![ABORTED];
+    out.extend_from_slice(&0u32.to_be_bytes()); // data-out length
+    let event = event.map(PeerEvent::encode);
+    put_u16_len(&mut out, event.as_ref().map_or(&[][..], |e| &e[..]));
+    out.extend_from_slice(&0u32.to_be_bytes()); // data-in length
+    Some(out)
 }
 
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
@@ -547,9 +514,15 @@ impl Server {
             let (Some(unit), Some(target)) = (self.unit.upgrade(), self.served()) else { return Ok(()) };
             return Ok(super::mode_change::serve(stream, unit, target, self.lun, self.save.clone()).await?);
         }
-        if &hello[..MAGIC.len()] != MAGIC {
-            return Ok(());
-        }
+        // Whether the forwarder takes `ABORTED` (version 2).
+        let tells_aborted = match &hello[..MAGIC.len()] {
+            m if m == MAGIC => {
+                stream.write_all(MAGIC).await?;
+                true
+            }
+            m if m == MAGIC_V1 => false,
+            _ => return Ok(()),
+        };
         // Reused from command to command: emptied before each, so that no reply (BUSY, or one after
         // an aborted command's partial data) carries what an earlier command, maybe another
         // initiator's, read.
@@ -575,15 +548,13 @@ impl Server {
                 None => TaskResult { status: ScsiStatus::Busy, sense: None, data_out_expected: 0 },
                 Some(nexus) => match self.run_task(&target, &nexus, &cdb, &data_out, &mut data_in).await {
                     Ended::Completed(result) => result,
-                    Ended::Aborted(event) => {
-                        let mut out = vec![ABORTED];
-                        out.extend_from_slice(&0u32.to_be_bytes()); // data-out length
-                        let event = event.map(PeerEvent::encode);
-                        put_u16_len(&mut out, event.as_ref().map_or(&[][..], |e| &e[..]));
-                        out.extend_from_slice(&0u32.to_be_bytes()); // data-in length
-                        stream.write_all(&out).await?;
-                        continue;
-                    }
+                    Ended::Aborted(event) => match aborted_reply(tells_aborted, event) {
+                        Some(out) => {
+                            stream.write_all(&out).await?;
+                            continue;
+                        }
+                        None => return Ok(()),
+                    },
                     Ended::Lost => return Ok(()),
                 },
             };
@@ -599,116 +570,5 @@ impl Server {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rtgt_backstore::{Backstore, MemoryStore};
-    use rtgt_scsi::LunConfig;
-
-    /// An owner's server for LUN 1 of a target on a 1 MiB memory disk, at most `max_proxies`
-    /// proxies, with the target and unit it serves (kept alive by the caller).
-    fn owner(max_proxies: usize) -> (Arc<Server>, Arc<Target>, Arc<LogicalUnit>) {
-        let target = Target::new(1, "iqn.2026-12.test:fwd".into());
-        let unit =
-            Arc::new(LogicalUnit::new(LunConfig::disk(1, 1), Some(Backstore::Memory(MemoryStore::new(1 << 20)))));
-        target.add_lun(1, unit.clone()).unwrap();
-        let server = Arc::new(Server {
-            token: new_token().unwrap(),
-            unit: Arc::downgrade(&unit),
-            target: Arc::downgrade(&target),
-            lun: 1,
-            proxies: Mutex::new(HashMap::new()),
-            max_proxies,
-            save: Arc::new(|| {}),
-        });
-        (server, target, unit)
-    }
-
-    /// A connection to `server`'s serve loop, opened with `magic`.
-    async fn connect(server: &Arc<Server>, magic: &[u8; 8]) -> TcpStream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let me = server.clone();
-        tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let _ = me.serve(stream).await;
-        });
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let mut hello = magic.to_vec();
-        hello.extend_from_slice(&server.token);
-        stream.write_all(&hello).await.unwrap();
-        stream
-    }
-
-    /// One command on `stream` as a forwarder sends it; the reply's status, sense and data-in.
-    async fn command(stream: &mut TcpStream, port: &str, cdb: &[u8], data_out: &[u8]) -> (u8, Vec<u8>, Vec<u8>) {
-        let mut out = Vec::new();
-        put_u16_len(&mut out, port.as_bytes());
-        out.extend_from_slice(&1u16.to_be_bytes());
-        put_u16_len(&mut out, cdb);
-        put_u32_len(&mut out, data_out);
-        stream.write_all(&out).await.unwrap();
-        let status = stream.read_u8().await.unwrap();
-        let _data_out_expected = stream.read_u32().await.unwrap();
-        let sense_len = usize::from(stream.read_u16().await.unwrap());
-        let sense = read_bytes(stream, "sense", sense_len, MAX_SENSE).await.unwrap();
-        let data_len = stream.read_u32().await.unwrap() as usize;
-        let data_in = read_bytes(stream, "data-in", data_len, 1 << 20).await.unwrap();
-        (status, sense, data_in)
-    }
-
-    #[test]
-    fn peer_events_round_trip_and_anything_else_names_none() {
-        for e in [PeerEvent::Reset(7), PeerEvent::Reservation(u64::MAX), PeerEvent::Reset(0)] {
-            assert_eq!(PeerEvent::decode(&e.encode()), Some(e));
-        }
-        assert_eq!(PeerEvent::Reset(0x0102).encode(), [1, 0, 0, 0, 0, 0, 0, 1, 2]);
-        // An owner that names no event (its own, or an owner from before events were named).
-        assert_eq!(PeerEvent::decode(&[]), None);
-        assert_eq!(PeerEvent::decode(&[3, 0, 0, 0, 0, 0, 0, 0, 1]), None);
-        assert_eq!(PeerEvent::decode(&[1, 0, 0, 0, 0, 0, 0, 1]), None);
-    }
-
-    #[test]
-    fn an_event_acted_on_covers_the_earlier_ones_of_its_object_only() {
-        let acted = Acted::default();
-        assert!(!acted.covers(PeerEvent::Reset(1)));
-        acted.note(PeerEvent::Reset(5));
-        acted.note(PeerEvent::Reset(3)); // a late notification does not go back
-        assert!(acted.covers(PeerEvent::Reset(4)) && acted.covers(PeerEvent::Reset(5)));
-        assert!(!acted.covers(PeerEvent::Reset(6)));
-        assert!(!acted.covers(PeerEvent::Reservation(2)));
-        acted.note(PeerEvent::Reservation(2));
-        assert!(acted.covers(PeerEvent::Reservation(2)) && !acted.covers(PeerEvent::Reset(6)));
-    }
-
-    #[tokio::test]
-    async fn busy_for_a_full_proxy_table_carries_no_earlier_data() {
-        let (server, _target, _unit) = owner(1);
-        let mut stream = connect(&server, MAGIC).await;
-        let secret = vec![0x5a; 512];
-        // WRITE(10) then READ(10) of LBA 0, one block, from the one initiator port the table takes.
-        let write = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
-        let read = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
-        let a = "iqn.2026-12.test:a,i,0x000000000001";
-        assert_eq!(command(&mut stream, a, &write, &secret).await.0, ScsiStatus::Good as u8);
-        let (status, _, data) = command(&mut stream, a, &read, &[]).await;
-        assert_eq!((status, data), (ScsiStatus::Good as u8, secret));
-        // Another initiator port on the same connection: no room for its proxy.
-        let b = "iqn.2026-12.test:b,i,0x000000000002";
-        let (status, sense, data) = command(&mut stream, b, &[0, 0, 0, 0, 0, 0], &[]).await;
-        assert_eq!(status, ScsiStatus::Busy as u8);
-        assert!(sense.is_empty());
-        assert!(data.is_empty(), "BUSY carried {} bytes of an earlier command's data-in", data.len());
-    }
-
-    #[test]
-    fn tokens_round_trip_through_hex() {
-        let t = new_token().unwrap();
-        assert_eq!(unhex(&hex(&t)), Some(t));
-        assert_eq!(unhex("00"), None);
-        assert_eq!(unhex(&"zz".repeat(TOKEN_LEN)), None);
-        let mut other = t;
-        other[TOKEN_LEN - 1] ^= 1;
-        assert!(same_token(&t, &t) && !same_token(&t, &other));
-    }
-}
+#[path = "forward_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@
 pub(crate) mod forward;
 pub(crate) mod mode_change;
 pub(crate) mod mode_params;
+mod peer_event;
 pub(crate) mod reservations;
 pub(crate) mod reserve;
 pub(crate) mod resets;
@@ -120,7 +121,7 @@ impl GatewayPortGroups {
     fn announce(&self, event: resets::Event) {
         if let Some(object) = self.2.get() {
             if let Some(version) = resets::announce(object, event) {
-                self.1.acted_on(forward::PeerEvent::Reset(version));
+                self.1.acted_on(peer_event::PeerEvent::Reset(version));
             }
         }
     }
@@ -128,7 +129,7 @@ impl GatewayPortGroups {
 
 /// Note that this gateway acted on `event`, when `unit` is a multi-gateway unit (whose forwarder
 /// then knows it need not wait for an abort of its own of a command the owner aborted for it).
-fn acted_on(unit: &LogicalUnit, event: forward::PeerEvent) {
+fn acted_on(unit: &LogicalUnit, event: peer_event::PeerEvent) {
     let groups = unit.port_groups().map(|g| -> &dyn std::any::Any { g.as_ref() });
     if let Some(groups) = groups.and_then(|g| g.downcast_ref::<GatewayPortGroups>()) {
         groups.1.acted_on(event);

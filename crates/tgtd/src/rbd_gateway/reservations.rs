@@ -7,7 +7,7 @@
 //! it is cleared when a gateway starts with no other gateway alive: the logical unit as a whole
 //! was off (SPC-4 5.12.4).
 
-use super::forward::{self, PeerEvent};
+use super::peer_event::{self, PeerEvent};
 use rtgt_backstore::rbd::{MemberState, SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{Asc, LogicalUnit, PrEvents, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr, Target};
@@ -150,7 +150,7 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, u: Share
     }
     match (decode_events(u.event), target.upgrade()) {
         (Ok(events), Some(target)) => {
-            let aborted = forward::acting_on(acted, || target.reservation_events(lun, &events));
+            let aborted = peer_event::acting_on(acted, || target.reservation_events(lun, &events));
             tracing::debug!(lun, aborted, "persistent reservation change from another gateway");
         }
         (Err(e), _) => tracing::warn!(lun, "{e}"),

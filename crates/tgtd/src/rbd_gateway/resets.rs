@@ -10,7 +10,7 @@
 //! gateway aborts its nexuses' tasks on the unit and tells them COMMANDS CLEARED BY ANOTHER
 //! INITIATOR (SAM-5 7.4) before the function completes.
 
-use super::forward::{self, PeerEvent};
+use super::peer_event::{self, PeerEvent};
 use rtgt_backstore::rbd::{SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{Asc, LogicalUnit, Target};
@@ -120,7 +120,7 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
     if !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
         return;
     }
-    forward::acting_on(acted, || match event {
+    peer_event::acting_on(acted, || match event {
         Event::Reset(asc) => {
             match target.reset_by_peer(lun, asc) {
                 Ok(aborted) => tracing::info!(lun, aborted, "logical unit reset by another gateway"),
