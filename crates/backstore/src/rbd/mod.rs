@@ -36,6 +36,7 @@ mod tests;
 
 pub use gateway::{
     GatewayOptions, GatewayStatus, Listener, LocalState, Member, MemberState, SharedObject, SharedUpdate,
+    SHARED_NOTIFY_TIMEOUT,
 };
 pub use options::{Dispatch, ImagePath, Key, RbdOptions, DEFAULT_POOL, DEFAULT_TIMEOUT_SECS};
 

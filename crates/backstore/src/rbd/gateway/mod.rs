@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use member::Gateway;
-pub use shared::{Listener, SharedObject, SharedUpdate};
+pub use shared::{Listener, SharedObject, SharedUpdate, NOTIFY_TIMEOUT as SHARED_NOTIFY_TIMEOUT};
 
 /// How long a lease lasts without renewal. A dead owner is replaced within `LEASE + HEARTBEAT`.
 pub(crate) const LEASE: Duration = Duration::from_secs(10);

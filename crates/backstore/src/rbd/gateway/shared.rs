@@ -16,7 +16,7 @@ use std::time::Duration;
 const VALUE_KEY: &str = "value";
 /// How long a change waits for the other gateways to acknowledge it. A gateway that does not
 /// answer in time is one cut off from the cluster: it stops serving before its lease runs out.
-const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Notifications larger than this are not ours (librados bounds them much lower anyway).
 const MAX_PAYLOAD: usize = 1 << 20;
 
