@@ -119,8 +119,11 @@ impl Target {
     /// makes one: under the unit's MODE SELECT lock and, when several servers serve the unit,
     /// stored before it is taken (the other servers take it from the store and tell their own
     /// nexuses). No nexus made it, so every nexus through this port gets MODE PARAMETERS CHANGED.
-    /// Blocks for the store's round trips: call it where blocking is allowed. Returns whether
-    /// the values changed; a store that fails changes nothing.
+    /// A shared unit's store records it even when the values do not change (an initiator's MODE
+    /// SELECT may have set them already): it keeps the administrator's choice apart, for the
+    /// servers that save it and the next power on. Blocks for the store's round trips: call it
+    /// where blocking is allowed. Returns whether the values changed; a store that fails changes
+    /// nothing.
     pub fn change_mode_params(&self, lun: u64, change: impl FnOnce(&mut ModeParams)) -> Result<bool, ModeChangeError> {
         let unit = self.lun(lun).ok_or(ModeChangeError::NoSuchLun(lun))?;
         {
@@ -128,11 +131,11 @@ impl Target {
             let current = unit.mode_params();
             let mut next = current;
             change(&mut next);
-            if next == current {
-                return Ok(false);
-            }
             if let Some(shared) = unit.shared_mode_pages() {
                 shared.record(&next, None).map_err(ModeChangeError::Store)?;
+            }
+            if next == current {
+                return Ok(false);
             }
             unit.set_mode_params(next);
         }
@@ -248,9 +251,9 @@ mod tests {
         // Taken: a READ past the end is answered in descriptor format.
         let (r, _) = t.run(&[0x28, 0, 0, 0, 0x10, 0, 0, 0, 1, 0]);
         assert_eq!(r.sense.as_deref().map(|s| s[0] & 0x7f), Some(0x72));
-        // The same value again: nothing stored, nobody told.
+        // The same value again: stored (the administrator's choice), nobody told.
         assert!(!t.target.change_mode_params(1, |p| p.d_sense = true).unwrap());
-        assert_eq!(store.stored.lock().len(), 1);
+        assert_eq!(store.stored.lock().clone(), [(values, None), (values, None)]);
         assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
         // A failing store changes nothing and tells nobody.
         store.failing.store(true, Ordering::Relaxed);
