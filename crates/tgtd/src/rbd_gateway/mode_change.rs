@@ -53,6 +53,10 @@ pub(crate) enum ChangeError {
     Store(#[source] io::Error),
     #[error("the logical unit is gone")]
     Gone,
+    #[error(
+        "the owner made the change, but reading it back here failed ({0}): this gateway takes it when it catches up"
+    )]
+    CatchUp(io::Error),
 }
 
 /// Make the unit's D_SENSE `on` for every gateway of LUN `lun` of `target` (whose gateway
@@ -63,7 +67,14 @@ pub(crate) fn set_d_sense(status: &GatewayStatus, target: &Target, lun: u64, on:
         return change_here(target, lun, on);
     }
     let published = status.owner_forward().ok_or(ChangeError::NoOwner)?;
-    ask_owner(&published, on)
+    let changed = ask_owner(&published, on)?;
+    // The owner answers once its write returned, which waits for this gateway's notification
+    // only so long, and a watch being made again misses it: without this, what this gateway then
+    // saves, serves and shows could be the value from before, once the administrator is told
+    // the change is done.
+    let unit = target.lun(lun).ok_or(ChangeError::Gone)?;
+    unit.catch_up_mode_params().map_err(ChangeError::CatchUp)?;
+    Ok(changed)
 }
 
 fn change_here(target: &Target, lun: u64, on: bool) -> Result<bool, ChangeError> {

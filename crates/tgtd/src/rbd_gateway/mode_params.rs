@@ -93,10 +93,17 @@ struct Known {
 
 type Seen = Arc<parking_lot::Mutex<Known>>;
 
-#[derive(Debug)]
 struct ClusterModeParams {
     object: Arc<SharedObject>,
     seen: Seen,
+    /// The watch's listener, handed what is stored to catch up (`catch_up`).
+    listener: Listener,
+}
+
+impl std::fmt::Debug for ClusterModeParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterModeParams").field("object", &self.object).field("seen", &self.seen).finish()
+    }
 }
 
 impl ClusterModeParams {
@@ -137,6 +144,12 @@ impl SharedModePages for ClusterModeParams {
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
         super::run_blocking(job, "mode-shared")
     }
+
+    fn catch_up(&self) -> io::Result<()> {
+        let (value, version) = self.object.read()?;
+        (self.listener)(SharedUpdate { version, value: &value, event: &[], from_self: false });
+        Ok(())
+    }
 }
 
 /// Take the stored values as the owner about to serve. Unreadable, the values kept from the
@@ -165,7 +178,8 @@ struct Taker<'a> {
     save: &'a SaveConfig,
 }
 
-/// Another gateway's change (or the stored values, catching up after a broken watch). An administrator's change is saved here too, before it is
+/// Another gateway's change (or the stored values, catching up after a broken watch or after
+/// asking the owner for a change). An administrator's change is saved here too, before it is
 /// acknowledged: what the administrator was told is done is in every gateway's saved
 /// configuration. A catch-up cannot tell who made what it brings, so it saves when the stored
 /// administrator's value is not the one this gateway saved: an initiator's MODE SELECT alone
@@ -181,6 +195,9 @@ fn on_update(at: &Taker<'_>, u: SharedUpdate<'_>) {
         Err(e) => return tracing::warn!("{e}"),
     };
     let catch_up = u.event.is_empty();
+    if !catch_up {
+        super::resets::delay_peer_event();
+    }
     let (changed, unsaved) = {
         let mut seen = at.seen.lock();
         if u.version < seen.newest {
@@ -225,9 +242,9 @@ pub(crate) fn attach(
         let at = Taker { unit: &weak_unit, target: &weak_target, lun, tpg, seen: &taken, save: &saving };
         on_update(&at, u)
     });
-    let Some(object) = store.share("mode", listener) else { return Ok(()) };
+    let Some(object) = store.share("mode", listener.clone()) else { return Ok(()) };
     let object = object.map_err(|e| format!("opening the shared mode parameters: {e}"))?;
-    let shared = Arc::new(ClusterModeParams { object, seen });
+    let shared = Arc::new(ClusterModeParams { object, seen: seen.clone(), listener });
     unit.attach_shared_mode_pages(shared.clone());
     let weak_unit = Arc::downgrade(unit);
     let weak_shared = Arc::downgrade(&shared);

@@ -86,8 +86,16 @@ pub(crate) fn announce(object: &SharedObject, event: Event) {
 }
 
 /// How late this gateway acts on another's event, in milliseconds (`RTGT_PEER_EVENT_DELAY_MS`, a
-/// testing aid; 0, at once, otherwise).
+/// testing aid; 0, at once, otherwise): resets, CLEAR TASK SETs and mode parameter changes.
 static PEER_EVENT_DELAY_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Wait as long as the testing aid says before acting on another gateway's event.
+pub(crate) fn delay_peer_event() {
+    let delay = PEER_EVENT_DELAY_MS.load(Ordering::Relaxed);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
+}
 
 pub fn set_peer_event_delay(delay: Duration) {
     PEER_EVENT_DELAY_MS.store(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -103,10 +111,7 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
     if u.from_self {
         return;
     }
-    let delay = PEER_EVENT_DELAY_MS.load(Ordering::Relaxed);
-    if delay > 0 {
-        std::thread::sleep(Duration::from_millis(delay));
-    }
+    delay_peer_event();
     let (Some(unit), Some(target)) = (unit.upgrade(), target.upgrade()) else { return };
     // Only while the unit is still this target's LUN `lun`.
     if !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {

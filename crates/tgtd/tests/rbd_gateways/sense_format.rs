@@ -8,13 +8,15 @@
 //! saved.
 
 use super::{
-    groups, registry_keys, session, wait_for, wait_for_forwarding, TwoGateways, ACTIVE, NON_OPTIMIZED, OFFLINE,
+    groups, registry_keys, session, wait_for, wait_for_forwarding, ThreeGateways, TwoGateways, ACTIVE, NON_OPTIMIZED,
+    OFFLINE,
 };
 use crate::common::initiator::Connection;
 use crate::common::Tgtd;
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:dsense-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:dsense-two";
+const I3: &str = "iqn.2026-11.org.rtgt.test:dsense-three";
 /// MODE PARAMETERS CHANGED.
 const MODE_CHANGED: (u8, u8, u8) = (0x06, 0x2a, 0x01);
 /// ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE.
@@ -154,6 +156,30 @@ fn sense_format_set_through_either_gateway_holds_for_both_and_follows_the_unit()
         groups(&mut one) == [(1, ACTIVE)]
     });
     assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after a power on\n{}", a.log());
+}
+
+#[test]
+fn a_gateway_whose_notification_comes_late_saves_and_serves_the_change_it_asked_for() {
+    // c acts on the other gateways' changes 7 s late, past the 5 s the owner's write waits for
+    // its acknowledgement (a busy gateway, made so by a testing aid): the owner answers c before
+    // c has the notification.
+    let gw = ThreeGateways::start("", &[("RTGT_PEER_EVENT_DELAY_MS", "7000")]);
+    let (mut one, mut two) = gw.sessions(I1, I2);
+    let mut three = session(gw.c.portal(), I3);
+    wait_for(5, "b and c forward TEST UNIT READY", || {
+        two.scsi(1, &[0; 6], &[], 0).unwrap().status == 0 && three.scsi(1, &[0; 6], &[], 0).unwrap().status == 0
+    });
+    assert_eq!(read_past_the_end(&mut three), FIXED);
+    set_sense_format(&gw.c, true);
+    // Answered: c's saved configuration and what c serves have the change already.
+    assert!(saved_d_sense(&gw.c), "c saved the value from before\n{}", gw.c.log());
+    assert_eq!(attentions(&mut three), [MODE_CHANGED], "the session through c is told");
+    assert_eq!(read_past_the_end(&mut three), DESCRIPTOR);
+    both_see(&mut one, &mut two, DESCRIPTOR, "set through a late gateway");
+    // The notification, when it comes, changes nothing more: nobody is told twice.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(attentions(&mut three), []);
+    assert!(saved_d_sense(&gw.c));
 }
 
 /// Whether `gw`'s saved configuration (`--state-dir`) gives the LUN descriptor sense.
