@@ -14,7 +14,7 @@
 //! the defaults again (no saved values), and it stores those, whatever the object still holds.
 //! An administrator's change is also saved in every gateway's configuration (`--state-dir`),
 //! whose values are the defaults a power on brings back, and kept in the object beside the
-//! current values: a gateway that missed its notification saves it when it catches up.
+//! current values: a gateway stopped when it was made powers the unit on with it.
 
 use super::SaveConfig;
 use rtgt_backstore::rbd::{Listener, LocalState, MemberState, SharedObject, SharedUpdate};
@@ -254,20 +254,45 @@ pub(crate) fn attach(
         }
     }));
     if status.others().iter().all(|m| m.state == MemberState::Lost) {
-        // The first gateway up: the unit was off, and a power on brings the default values back
-        // (this unit's configuration's, not the values the watch handed over from before the
-        // power on), which it serves even if they could not be stored.
-        let defaults = unit.default_mode_params();
-        unit.install_mode_params(defaults);
-        if let Err(e) = shared.write(&defaults, POWER_ON, None) {
-            tracing::warn!("storing the mode parameters of a unit powered on failed: {e}");
-        }
+        power_on(unit, &shared);
     } else if status.local_state() == LocalState::Active {
         load_as_owner(unit, &shared);
     } else if let Some(stored) = shared.read().map_err(|e| format!("reading the shared mode parameters: {e}"))? {
         unit.install_mode_params(stored.values());
     }
     Ok(())
+}
+
+/// The first gateway up: the unit was off, and a power on brings the default values back (not
+/// the values the watch handed over from before the power on), which it serves even if they
+/// could not be stored. The default sense format is the administrator's last one, stored in the
+/// object, when there is one: a gateway stopped while the administrator changed it through
+/// another saved the value from before, and takes the newer one here as its configuration's
+/// (saved with the configuration's next save: a unit powers on while it is restored or created,
+/// whose own save comes after).
+fn power_on(unit: &LogicalUnit, shared: &ClusterModeParams) {
+    let administrator = match shared.read() {
+        Ok(stored) => stored.and_then(|s| s.administrator),
+        Err(e) => {
+            tracing::warn!(
+                "reading the shared mode parameters failed, powering on with this gateway's saved values: {e}"
+            );
+            None
+        }
+    };
+    let mut defaults = unit.default_mode_params();
+    let newer = administrator.filter(|&d| d != defaults.d_sense);
+    if let Some(d_sense) = newer {
+        tracing::info!(d_sense, "powering on with the sense format an administrator set through another gateway");
+        let mut config = rtgt_scsi::LunConfig::clone(&unit.config());
+        config.descriptor_sense = d_sense;
+        unit.reconfigure(config);
+        defaults.d_sense = d_sense;
+    }
+    unit.install_mode_params(defaults);
+    if let Err(e) = shared.write(&defaults, POWER_ON, None) {
+        tracing::warn!("storing the mode parameters of a unit powered on failed: {e}");
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! (MODE PARAMETERS CHANGED: no nexus made the change), and a CHECK CONDITION through either
 //! gateway comes in the format set. Both gateways save it (`--state-dir`), the one not asked as
 //! well. The value follows the unit across a clean handoff and a failover after kill -9 of the
-//! owner, and once both gateways stopped, the one started first powers the unit on with what it
-//! saved.
+//! owner, and once both gateways stopped, the one started first powers the unit on with the
+//! administrator's last value, even if it was stopped when that was set (and an initiator's MODE
+//! SELECT changed the current value since).
 
 use super::{
     groups, registry_keys, session, wait_for, wait_for_forwarding, ThreeGateways, TwoGateways, ACTIVE, NON_OPTIMIZED,
@@ -138,16 +139,30 @@ fn sense_format_set_through_either_gateway_holds_for_both_and_follows_the_unit()
     assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after the failover\n{}", a.log());
     assert!(d_sense(&mut one));
 
-    // b back as standby, then a clean stop of both: the unit is off, and a started again powers
-    // it on anew, with the values a saved (the cluster keeps none for a unit that was off).
+    // b back as standby. Then a stops (its saved value: descriptor), b takes the unit over and
+    // the administrator clears the sense format through it; an initiator then sets D_SENSE
+    // again with MODE SELECT through b, and b stops too: the unit is off. The cluster's current
+    // value is the initiator's (descriptor), a's saved one the old (descriptor); a started
+    // again powers the unit on with the administrator's last value (fixed), as b would.
     let b = Tgtd::start_in(dir_b, &[]);
     wait_for(15, "b back as standby", || {
         let _ = attentions(&mut one);
         groups(&mut one) == [(1, ACTIVE), (2, NON_OPTIMIZED)]
     });
     drop(one);
-    drop(b.stop_keeping_dir());
+    let mut two = session(b.portal(), I2);
     let dir_a = a.stop_keeping_dir();
+    wait_for(15, "b owns the unit", || {
+        let _ = attentions(&mut two);
+        groups(&mut two) == [(2, ACTIVE)]
+    });
+    set_sense_format(&b, false);
+    assert_eq!(read_past_the_end(&mut two), FIXED, "cleared through b alone\n{}", b.log());
+    assert!(!saved_d_sense(&b));
+    assert_eq!(select_d_sense(&mut two, true), 0, "MODE SELECT through b");
+    assert!(d_sense(&mut two));
+    drop(two);
+    drop(b.stop_keeping_dir());
     assert_eq!(registry_keys(&conf, &name), Vec::<String>::new());
     let a = Tgtd::start_in(dir_a, &[]);
     let mut one = session(a.portal(), I1);
@@ -155,7 +170,8 @@ fn sense_format_set_through_either_gateway_holds_for_both_and_follows_the_unit()
         let _ = attentions(&mut one);
         groups(&mut one) == [(1, ACTIVE)]
     });
-    assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after a power on\n{}", a.log());
+    assert_eq!(read_past_the_end(&mut one), FIXED, "after a power on\n{}", a.log());
+    assert!(!d_sense(&mut one));
 }
 
 #[test]
@@ -180,6 +196,19 @@ fn a_gateway_whose_notification_comes_late_saves_and_serves_the_change_it_asked_
     std::thread::sleep(std::time::Duration::from_secs(4));
     assert_eq!(attentions(&mut three), []);
     assert!(saved_d_sense(&gw.c));
+}
+
+/// MODE SELECT(6) of the control mode page as read through `c`, D_SENSE as given; the status.
+fn select_d_sense(c: &mut Connection, on: bool) -> u8 {
+    let _ = attentions(c);
+    let out = c.scsi(1, &[0x1a, 0x08, 0x0a, 0, 0xff, 0], &[], 255).unwrap();
+    assert_eq!(out.status, 0, "MODE SENSE: {:x?}", out.sense);
+    let mut p = out.data_in;
+    // MODE DATA LENGTH is reserved in MODE SELECT; WP and DPOFUA are the device's to report.
+    p[0] = 0;
+    p[2] = 0;
+    p[6] = (p[6] & !0x04) | if on { 0x04 } else { 0 };
+    c.scsi(1, &[0x15, 0x10, 0, 0, p.len() as u8, 0], &p, 0).unwrap().status
 }
 
 /// Whether `gw`'s saved configuration (`--state-dir`) gives the LUN descriptor sense.
