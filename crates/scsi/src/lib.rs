@@ -120,6 +120,7 @@ pub use mode_page::{ModePageError, ModePageSpec};
 pub use rtgt_backstore::PagePipe;
 pub use sbc::sanitize_journal::{JournalRestore, RecordState, SanitizeJournal, SanitizeRecord};
 pub use sense::{Asc, FieldPointer, Sense, SenseFormat, SenseKey};
+pub use spc::mode_select::ModeChangeError;
 pub use spc::mode_state::{ModeSelectedBy, SharedModePages};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrEvents, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr,

@@ -462,6 +462,15 @@ impl LogicalUnit {
         self.shared_mode.lock().clone()
     }
 
+    /// Take the values the unit's servers store now (`SharedModePages::catch_up`), after another
+    /// server changed them at this one's request; nothing without a store. Blocks.
+    pub fn catch_up_mode_params(&self) -> std::io::Result<()> {
+        match self.shared_mode_pages() {
+            Some(shared) => shared.catch_up(),
+            None => Ok(()),
+        }
+    }
+
     /// Take mode parameter values another server of the unit stored, telling no nexus (the
     /// caller decides who learns of them); returns whether they differ from the values here.
     /// Not under the MODE SELECT lock: a notification thread that waits for it while this

@@ -54,15 +54,15 @@ fn run(options: Options) -> Result<()> {
         tracing::warn!("RTGT_SPLICE_READS=on: large READs are spliced from the page cache, not copied");
         rtgt_iscsi::splice::set_splice_reads(true);
     }
-    // A testing aid: a gateway that acts on the other gateways' resets and CLEAR TASK SETs late,
-    // as a busy one may, so the tests can order what the gateways do deterministically. Kept below
-    // the time the announcing gateway waits for it (README, "Peer event delay").
+    // A testing aid: a gateway that acts on the other gateways' resets, CLEAR TASK SETs and mode
+    // parameter changes late, as a busy one may, so the tests can order what the gateways do
+    // deterministically.
     #[cfg(feature = "rbd")]
     if let Some(ms) = std::env::var("RTGT_PEER_EVENT_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
-        let taken = rtgt_tgtd::set_peer_event_delay(std::time::Duration::from_millis(ms)).as_millis();
         tracing::warn!(
-            "RTGT_PEER_EVENT_DELAY_MS={ms}: other gateways' resets are acted on {taken} ms late (a testing aid)"
+            "RTGT_PEER_EVENT_DELAY_MS={ms}: other gateways' events are acted on {ms} ms late (a testing aid)"
         );
+        rtgt_tgtd::set_peer_event_delay(std::time::Duration::from_millis(ms));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The lock is held (by this descriptor) for the rest of the daemon's life.

@@ -105,27 +105,37 @@ pub(crate) async fn commit(
     Ok(())
 }
 
+/// Why an administrator's change of a unit's current mode parameters was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ModeChangeError {
+    #[error("logical unit {0} does not exist")]
+    NoSuchLun(u64),
+    #[error("storing the unit's mode parameters failed: {0}")]
+    Store(#[source] std::io::Error),
+}
+
 impl Target {
     /// An administrator's change of LUN `lun`'s current mode parameters, made as a MODE SELECT
     /// makes one: under the unit's MODE SELECT lock and, when several servers serve the unit,
     /// stored before it is taken (the other servers take it from the store and tell their own
     /// nexuses). No nexus made it, so every nexus through this port gets MODE PARAMETERS CHANGED.
-    /// Blocks for the store's round trips: call it where blocking is allowed. Returns whether
-    /// the values changed; a store that fails changes nothing.
-    pub fn change_mode_params(&self, lun: u64, change: impl FnOnce(&mut ModeParams)) -> std::io::Result<bool> {
-        let unit = self.lun(lun).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("logical unit {lun} does not exist"))
-        })?;
+    /// A shared unit's store records it even when the values do not change (an initiator's MODE
+    /// SELECT may have set them already): it keeps the administrator's choice apart, for the
+    /// servers that save it and the next power on. Blocks for the store's round trips: call it
+    /// where blocking is allowed. Returns whether the values changed; a store that fails changes
+    /// nothing.
+    pub fn change_mode_params(&self, lun: u64, change: impl FnOnce(&mut ModeParams)) -> Result<bool, ModeChangeError> {
+        let unit = self.lun(lun).ok_or(ModeChangeError::NoSuchLun(lun))?;
         {
             let _serialise = unit.mode_select_lock();
             let current = unit.mode_params();
             let mut next = current;
             change(&mut next);
+            if let Some(shared) = unit.shared_mode_pages() {
+                shared.record(&next, None).map_err(ModeChangeError::Store)?;
+            }
             if next == current {
                 return Ok(false);
-            }
-            if let Some(shared) = unit.shared_mode_pages() {
-                shared.record(&next, None)?;
             }
             unit.set_mode_params(next);
         }
@@ -241,16 +251,18 @@ mod tests {
         // Taken: a READ past the end is answered in descriptor format.
         let (r, _) = t.run(&[0x28, 0, 0, 0, 0x10, 0, 0, 0, 1, 0]);
         assert_eq!(r.sense.as_deref().map(|s| s[0] & 0x7f), Some(0x72));
-        // The same value again: nothing stored, nobody told.
+        // The same value again: stored (the administrator's choice), nobody told.
         assert!(!t.target.change_mode_params(1, |p| p.d_sense = true).unwrap());
-        assert_eq!(store.stored.lock().len(), 1);
+        assert_eq!(store.stored.lock().clone(), [(values, None), (values, None)]);
         assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
         // A failing store changes nothing and tells nobody.
         store.failing.store(true, Ordering::Relaxed);
-        assert!(t.target.change_mode_params(1, |p| p.d_sense = false).is_err());
+        let failed = t.target.change_mode_params(1, |p| p.d_sense = false);
+        assert!(matches!(failed, Err(crate::ModeChangeError::Store(_))), "{failed:?}");
         assert!(t.lu.mode_params().d_sense);
         assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
-        assert!(t.target.change_mode_params(9, |p| p.d_sense = false).is_err(), "no LUN 9");
+        let missing = t.target.change_mode_params(9, |p| p.d_sense = false);
+        assert!(matches!(missing, Err(crate::ModeChangeError::NoSuchLun(9))), "{missing:?}");
     }
 
     #[test]

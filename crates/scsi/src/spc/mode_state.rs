@@ -33,4 +33,9 @@ pub trait SharedModePages: Send + Sync + std::fmt::Debug {
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
         std::thread::Builder::new().name("mode-shared".into()).spawn(job).map(|_| ())
     }
+    /// Take the values stored now, as if just notified of them: another server changed them at
+    /// this one's request, and its notification may not have come (or not yet). Blocks.
+    fn catch_up(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

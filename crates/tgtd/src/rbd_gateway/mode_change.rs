@@ -17,7 +17,7 @@
 
 use super::forward::{published_address, TOKEN_LEN};
 use rtgt_backstore::rbd::{GatewayStatus, LocalState};
-use rtgt_scsi::{LogicalUnit, Target};
+use rtgt_scsi::{LogicalUnit, ModeChangeError, Target};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -43,12 +43,20 @@ pub(crate) enum ChangeError {
     NoOwner,
     #[error("the owner published no usable address: nothing changed")]
     NoAddress,
+    #[error("the owner could not be reached ({0}): nothing changed, try again")]
+    Connect(io::Error),
     #[error("the owner could not be asked ({0}): the sense format may or may not have changed")]
     Unreachable(io::Error),
     #[error("the owner refused: {0}")]
     Refused(String),
     #[error("storing the unit's mode parameters failed: {0}")]
-    Store(io::Error),
+    Store(#[source] io::Error),
+    #[error("the logical unit is gone")]
+    Gone,
+    #[error(
+        "the owner made the change, but reading it back here failed ({0}): this gateway takes it when it catches up"
+    )]
+    CatchUp(io::Error),
 }
 
 /// Make the unit's D_SENSE `on` for every gateway of LUN `lun` of `target` (whose gateway
@@ -59,18 +67,28 @@ pub(crate) fn set_d_sense(status: &GatewayStatus, target: &Target, lun: u64, on:
         return change_here(target, lun, on);
     }
     let published = status.owner_forward().ok_or(ChangeError::NoOwner)?;
-    ask_owner(&published, on)
+    let changed = ask_owner(&published, on)?;
+    // The owner answers once its write returned, which waits for this gateway's notification
+    // only so long, and a watch being made again misses it: without this, what this gateway then
+    // saves, serves and shows could be the value from before, once the administrator is told
+    // the change is done.
+    let unit = target.lun(lun).ok_or(ChangeError::Gone)?;
+    unit.catch_up_mode_params().map_err(ChangeError::CatchUp)?;
+    Ok(changed)
 }
 
 fn change_here(target: &Target, lun: u64, on: bool) -> Result<bool, ChangeError> {
-    target.change_mode_params(lun, |p| p.d_sense = on).map_err(ChangeError::Store)
+    target.change_mode_params(lun, |p| p.d_sense = on).map_err(|e| match e {
+        ModeChangeError::NoSuchLun(_) => ChangeError::Gone,
+        ModeChangeError::Store(e) => ChangeError::Store(e),
+    })
 }
 
 /// Send the change to the owner at `published` (`host:port/token`) and wait for its answer.
 fn ask_owner(published: &str, on: bool) -> Result<bool, ChangeError> {
     let (addr, token) = published_address(published).ok_or(ChangeError::NoAddress)?;
     let addr: SocketAddr = addr.parse().map_err(|_| ChangeError::NoAddress)?;
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|_| ChangeError::NoOwner)?;
+    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(ChangeError::Connect)?;
     let exchange = |stream: &mut TcpStream| -> io::Result<(u8, String)> {
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         stream.set_write_timeout(Some(CONNECT_TIMEOUT))?;

@@ -11,7 +11,7 @@
 //! INITIATOR (SAM-5 7.4) before the function completes.
 
 use super::peer_event::{self, PeerEvent};
-use rtgt_backstore::rbd::{SharedObject, SharedUpdate, SHARED_NOTIFY_TIMEOUT};
+use rtgt_backstore::rbd::{SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
 use rtgt_scsi::{Asc, LogicalUnit, Target};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,20 +89,19 @@ pub(crate) fn announce(object: &SharedObject, event: Event) -> Option<u64> {
 }
 
 /// How late this gateway acts on another's event, in milliseconds (`RTGT_PEER_EVENT_DELAY_MS`, a
-/// testing aid; 0, at once, otherwise).
+/// testing aid; 0, at once, otherwise): resets, CLEAR TASK SETs and mode parameter changes.
 static PEER_EVENT_DELAY_MS: AtomicU64 = AtomicU64::new(0);
 
-/// The longest `set_peer_event_delay` takes: the delay is slept in the watch's callback, and the
-/// announcing gateway waits `SHARED_NOTIFY_TIMEOUT` for it, beyond which this gateway would be taken
-/// as cut off from the cluster; a second of margin.
-pub const MAX_PEER_EVENT_DELAY: Duration = SHARED_NOTIFY_TIMEOUT.saturating_sub(Duration::from_secs(1));
+/// Wait as long as the testing aid says before acting on another gateway's event.
+pub(crate) fn delay_peer_event() {
+    let delay = PEER_EVENT_DELAY_MS.load(Ordering::Relaxed);
+    if delay > 0 {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
+}
 
-/// Act on the other gateways' events `delay` late, at most `MAX_PEER_EVENT_DELAY`; returns the
-/// delay taken.
-pub fn set_peer_event_delay(delay: Duration) -> Duration {
-    let delay = delay.min(MAX_PEER_EVENT_DELAY);
+pub fn set_peer_event_delay(delay: Duration) {
     PEER_EVENT_DELAY_MS.store(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    delay
 }
 
 /// What a cold reset elsewhere does to this gateway's connections to the target.
@@ -120,10 +119,7 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, lun: u64, close: &
         }
         return;
     }
-    let delay = PEER_EVENT_DELAY_MS.load(Ordering::Relaxed);
-    if delay > 0 {
-        std::thread::sleep(Duration::from_millis(delay));
-    }
+    delay_peer_event();
     let (Some(unit), Some(target)) = (unit.upgrade(), target.upgrade()) else { return };
     // Only while the unit is still this target's LUN `lun`.
     if !target.lun(lun).is_some_and(|current| Arc::ptr_eq(&unit, &current)) {
@@ -171,14 +167,6 @@ pub(crate) fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_peer_event_delay_stays_below_the_notify_timeout() {
-        assert_eq!(set_peer_event_delay(Duration::from_millis(1500)), Duration::from_millis(1500));
-        assert_eq!(set_peer_event_delay(Duration::from_secs(60)), Duration::from_secs(4));
-        assert!(MAX_PEER_EVENT_DELAY < SHARED_NOTIFY_TIMEOUT);
-        set_peer_event_delay(Duration::ZERO);
-    }
 
     #[test]
     fn events_round_trip_and_resets_keep_their_two_bytes() {

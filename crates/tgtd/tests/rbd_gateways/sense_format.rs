@@ -4,17 +4,20 @@
 //! (MODE PARAMETERS CHANGED: no nexus made the change), and a CHECK CONDITION through either
 //! gateway comes in the format set. Both gateways save it (`--state-dir`), the one not asked as
 //! well. The value follows the unit across a clean handoff and a failover after kill -9 of the
-//! owner, and once both gateways stopped, the one started first powers the unit on with what it
-//! saved.
+//! owner, and once both gateways stopped, the one started first powers the unit on with the
+//! administrator's last value, even if it was stopped when that was set (and an initiator's MODE
+//! SELECT changed the current value since).
 
 use super::{
-    groups, registry_keys, session, wait_for, wait_for_forwarding, TwoGateways, ACTIVE, NON_OPTIMIZED, OFFLINE,
+    groups, registry_keys, session, wait_for, wait_for_forwarding, ThreeGateways, TwoGateways, ACTIVE, NON_OPTIMIZED,
+    OFFLINE,
 };
 use crate::common::initiator::Connection;
 use crate::common::Tgtd;
 
 const I1: &str = "iqn.2026-11.org.rtgt.test:dsense-one";
 const I2: &str = "iqn.2026-11.org.rtgt.test:dsense-two";
+const I3: &str = "iqn.2026-11.org.rtgt.test:dsense-three";
 /// MODE PARAMETERS CHANGED.
 const MODE_CHANGED: (u8, u8, u8) = (0x06, 0x2a, 0x01);
 /// ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE.
@@ -136,16 +139,30 @@ fn sense_format_set_through_either_gateway_holds_for_both_and_follows_the_unit()
     assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after the failover\n{}", a.log());
     assert!(d_sense(&mut one));
 
-    // b back as standby, then a clean stop of both: the unit is off, and a started again powers
-    // it on anew, with the values a saved (the cluster keeps none for a unit that was off).
+    // b back as standby. Then a stops (its saved value: descriptor), b takes the unit over and
+    // the administrator clears the sense format through it; an initiator then sets D_SENSE
+    // again with MODE SELECT through b, and b stops too: the unit is off. The cluster's current
+    // value is the initiator's (descriptor), a's saved one the old (descriptor); a started
+    // again powers the unit on with the administrator's last value (fixed), as b would.
     let b = Tgtd::start_in(dir_b, &[]);
     wait_for(15, "b back as standby", || {
         let _ = attentions(&mut one);
         groups(&mut one) == [(1, ACTIVE), (2, NON_OPTIMIZED)]
     });
     drop(one);
-    drop(b.stop_keeping_dir());
+    let mut two = session(b.portal(), I2);
     let dir_a = a.stop_keeping_dir();
+    wait_for(15, "b owns the unit", || {
+        let _ = attentions(&mut two);
+        groups(&mut two) == [(2, ACTIVE)]
+    });
+    set_sense_format(&b, false);
+    assert_eq!(read_past_the_end(&mut two), FIXED, "cleared through b alone\n{}", b.log());
+    assert!(!saved_d_sense(&b));
+    assert_eq!(select_d_sense(&mut two, true), 0, "MODE SELECT through b");
+    assert!(d_sense(&mut two));
+    drop(two);
+    drop(b.stop_keeping_dir());
     assert_eq!(registry_keys(&conf, &name), Vec::<String>::new());
     let a = Tgtd::start_in(dir_a, &[]);
     let mut one = session(a.portal(), I1);
@@ -153,7 +170,45 @@ fn sense_format_set_through_either_gateway_holds_for_both_and_follows_the_unit()
         let _ = attentions(&mut one);
         groups(&mut one) == [(1, ACTIVE)]
     });
-    assert_eq!(read_past_the_end(&mut one), DESCRIPTOR, "after a power on\n{}", a.log());
+    assert_eq!(read_past_the_end(&mut one), FIXED, "after a power on\n{}", a.log());
+    assert!(!d_sense(&mut one));
+}
+
+#[test]
+fn a_gateway_whose_notification_comes_late_saves_and_serves_the_change_it_asked_for() {
+    // c acts on the other gateways' changes 7 s late, past the 5 s the owner's write waits for
+    // its acknowledgement (a busy gateway, made so by a testing aid): the owner answers c before
+    // c has the notification.
+    let gw = ThreeGateways::start("", &[("RTGT_PEER_EVENT_DELAY_MS", "7000")]);
+    let (mut one, mut two) = gw.sessions(I1, I2);
+    let mut three = session(gw.c.portal(), I3);
+    wait_for(5, "b and c forward TEST UNIT READY", || {
+        two.scsi(1, &[0; 6], &[], 0).unwrap().status == 0 && three.scsi(1, &[0; 6], &[], 0).unwrap().status == 0
+    });
+    assert_eq!(read_past_the_end(&mut three), FIXED);
+    set_sense_format(&gw.c, true);
+    // Answered: c's saved configuration and what c serves have the change already.
+    assert!(saved_d_sense(&gw.c), "c saved the value from before\n{}", gw.c.log());
+    assert_eq!(attentions(&mut three), [MODE_CHANGED], "the session through c is told");
+    assert_eq!(read_past_the_end(&mut three), DESCRIPTOR);
+    both_see(&mut one, &mut two, DESCRIPTOR, "set through a late gateway");
+    // The notification, when it comes, changes nothing more: nobody is told twice.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(attentions(&mut three), []);
+    assert!(saved_d_sense(&gw.c));
+}
+
+/// MODE SELECT(6) of the control mode page as read through `c`, D_SENSE as given; the status.
+fn select_d_sense(c: &mut Connection, on: bool) -> u8 {
+    let _ = attentions(c);
+    let out = c.scsi(1, &[0x1a, 0x08, 0x0a, 0, 0xff, 0], &[], 255).unwrap();
+    assert_eq!(out.status, 0, "MODE SENSE: {:x?}", out.sense);
+    let mut p = out.data_in;
+    // MODE DATA LENGTH is reserved in MODE SELECT; WP and DPOFUA are the device's to report.
+    p[0] = 0;
+    p[2] = 0;
+    p[6] = (p[6] & !0x04) | if on { 0x04 } else { 0 };
+    c.scsi(1, &[0x15, 0x10, 0, 0, p.len() as u8, 0], &p, 0).unwrap().status
 }
 
 /// Whether `gw`'s saved configuration (`--state-dir`) gives the LUN descriptor sense.
