@@ -59,6 +59,10 @@ fn lun_reset_through_the_standby_fails_at_once_a_command_the_owner_aborts_after_
     });
     // Initiator 1 resets the unit through b: b resets its own share, then tells a, which acts late.
     let resetting = std::thread::spawn(move || tmf(&mut one, LOGICAL_UNIT_RESET));
+    // A command of initiator 2 that b holds when it resets its share is aborted with no answer
+    // (TAS 0), which would leave the probe below waiting: let b's own reset, at once on the TMF's
+    // arrival, come first (a acts only OWNER_LATE after b's announcement).
+    std::thread::sleep(OWNER_LATE / 4);
     // Initiator 2 is told of the reset by b, then writes: b forwards the WRITE to a, which holds it
     // until it acts on the reset and aborts it.
     super::wait_for(5, "the reset's unit attention through b", || {
