@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// No reservation.
 const NONE: u64 = 0;
@@ -87,17 +88,63 @@ pub(crate) struct Scsi2Reservation {
     /// The holders a clear of the store runs for, each with the number of clears asked for it
     /// (the running one ends only once it has written after the last of them).
     clearing: Mutex<Vec<(ReserveHolder, u64)>>,
+    /// The store write of the reservation just taken, while it runs: its token, and where its
+    /// outcome shows (`Some(true)`: stored).
+    recording: Mutex<Option<(u64, watch::Receiver<Option<bool>>)>>,
 }
 
 /// What a reservation attempt found.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Claim {
-    /// Taken now: to be stored before GOOD.
-    Taken,
-    /// The nexus held it already.
-    Held,
+    /// Taken now; with a store, to be stored before GOOD (finish the `Recording`).
+    Taken(Option<Recording>),
+    /// The nexus held it already; with the outcome of its store write still to come, if it is.
+    Held(Option<watch::Receiver<Option<bool>>>),
     /// Another nexus (here or elsewhere) holds it.
     Conflict,
+}
+
+/// The store write of a reservation just taken. A RESERVE of the same nexus meanwhile waits for
+/// its outcome rather than answering GOOD for a reservation that may be dropped. A failed write
+/// releases that reservation (by its token: whatever the nexus holds by then stays); dropped
+/// unfinished (the write never ran), it failed.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    state: Arc<Scsi2Reservation>,
+    holder: ReserveHolder,
+    outcome: watch::Sender<Option<bool>>,
+    done: bool,
+}
+
+impl Recording {
+    /// The write ended: `stored` or not.
+    pub(crate) fn finish(mut self, stored: bool) {
+        self.end(stored);
+    }
+
+    fn end(&mut self, stored: bool) {
+        self.done = true;
+        {
+            let mut current = self.state.holder.lock();
+            if !stored && current.as_ref() == Some(&self.holder) {
+                self.state.nexus.store(NONE, Ordering::Release);
+                *current = None;
+            }
+            let mut recording = self.state.recording.lock();
+            if recording.as_ref().is_some_and(|(token, _)| *token == self.holder.token) {
+                *recording = None;
+            }
+        }
+        self.outcome.send_replace(Some(stored));
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if !self.done {
+            self.end(false);
+        }
+    }
 }
 
 impl Scsi2Reservation {
@@ -122,17 +169,32 @@ impl Scsi2Reservation {
         *self.shared.lock() = Some(shared);
     }
 
-    pub(crate) fn claim(&self, nexus_id: u64, holder: ReserveHolder) -> Claim {
+    pub(crate) fn claim(self: &Arc<Self>, nexus_id: u64, holder: ReserveHolder) -> Claim {
         let mut current = self.holder.lock();
         match self.nexus.load(Ordering::Acquire) {
             NONE => {
-                *current = Some(holder);
+                *current = Some(holder.clone());
                 self.nexus.store(nexus_id, Ordering::Release);
-                Claim::Taken
+                if self.shared.lock().is_none() {
+                    return Claim::Taken(None);
+                }
+                let (outcome, pending) = watch::channel(None);
+                *self.recording.lock() = Some((holder.token, pending));
+                Claim::Taken(Some(Recording { state: self.clone(), holder, outcome, done: false }))
             }
-            id if id == nexus_id => Claim::Held,
+            id if id == nexus_id => {
+                let token = current.as_ref().map(|h| h.token);
+                let recording = self.recording.lock();
+                Claim::Held(recording.as_ref().filter(|(t, _)| Some(*t) == token).map(|(_, rx)| rx.clone()))
+            }
             _ => Claim::Conflict,
         }
+    }
+
+    /// Who holds the reservation if the nexus `nexus_id` does.
+    pub(crate) fn holder_of(&self, nexus_id: u64) -> Option<ReserveHolder> {
+        let current = self.holder.lock();
+        (nexus_id != NONE && self.nexus.load(Ordering::Acquire) == nexus_id).then(|| current.clone()).flatten()
     }
 
     /// Release what `nexus_id` holds; returns who that was (None: it held nothing).
@@ -259,6 +321,19 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    /// Whether `claim` took the reservation (its store write, if any, done).
+    fn taken(claim: Claim) -> bool {
+        match claim {
+            Claim::Taken(recording) => {
+                if let Some(r) = recording {
+                    r.finish(true);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn holder(port: &str) -> ReserveHolder {
         ReserveHolder { initiator_port: port.into(), relative_port: 1, token: 1 }
     }
@@ -345,7 +420,7 @@ mod tests {
         let h2 = h.clone();
         // Reserved again (and stored) while the first clear fails: the clear must leave it.
         clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &move |_| {
-            assert_eq!(again.claim(7, h2.clone()), Claim::Taken);
+            assert!(taken(again.claim(7, h2.clone())));
         });
         assert_eq!(*store.stored.lock(), Some(h.clone()));
         assert!(!state.clearing());
@@ -366,7 +441,7 @@ mod tests {
         *store.during_release.lock() = Some(Box::new(move || {
             if std::mem::take(&mut once) {
                 *store2.stored.lock() = None;
-                assert_eq!(again.claim(7, h2.clone()), Claim::Taken);
+                assert!(taken(again.claim(7, h2.clone())));
                 *store2.stored.lock() = Some(h2.clone());
                 again.clear();
                 again.release_shared_later(h2.clone());
@@ -390,7 +465,7 @@ mod tests {
         *store.during_release.lock() = Some(Box::new(move || {
             if std::mem::take(&mut once) {
                 let second = ReserveHolder::of("i,0x1", None, 1);
-                assert_eq!(again.claim(7, second.clone()), Claim::Taken);
+                assert!(taken(again.claim(7, second.clone())));
                 store2.record(&second).unwrap();
             }
         }));
@@ -412,8 +487,8 @@ mod tests {
 
     #[test]
     fn releasing_by_holder_leaves_another_holder_alone() {
-        let state = Scsi2Reservation::default();
-        assert_eq!(state.claim(3, holder("i,0x1")), Claim::Taken);
+        let state = Arc::new(Scsi2Reservation::default());
+        assert!(matches!(state.claim(3, holder("i,0x1")), Claim::Taken(None)));
         state.release_holder(&holder("i,0x2"));
         assert_eq!(state.nexus(), Some(3));
         state.release_holder(&holder("i,0x1"));
