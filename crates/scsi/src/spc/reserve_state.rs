@@ -14,7 +14,8 @@
 //! A released holder must never come back at the next server to load it, so a clear that fails
 //! (the store out of reach, or busy) is not dropped: it is tried again, less and less often,
 //! until it lands, the holder holds the reservation here again (its new RESERVE stored it), or
-//! the unit is gone. One retrying clear per holder at a time; a clear asked for while one runs
+//! the unit is gone, or the store says it never can (its value unreadable, or the store closed).
+//! One worker per unit clears them all, whatever their number; a clear asked for while one runs
 //! makes it go round once more, so a holder stored again between its write and its end is not
 //! left behind.
 
@@ -85,12 +86,19 @@ pub(crate) struct Scsi2Reservation {
     /// Who holds it (changed together with `nexus`, under this lock).
     holder: Mutex<Option<ReserveHolder>>,
     shared: Mutex<Option<Arc<dyn SharedReserve>>>,
-    /// The holders a clear of the store runs for, each with the number of clears asked for it
-    /// (the running one ends only once it has written after the last of them).
-    clearing: Mutex<Vec<(ReserveHolder, u64)>>,
+    /// The clears of the store asked for, and whether the unit's worker runs them.
+    clearing: Mutex<Clearing>,
     /// The store write of the reservation just taken, while it runs: its token, and where its
     /// outcome shows (`Some(true)`: stored).
     recording: Mutex<Option<(u64, watch::Receiver<Option<bool>>)>>,
+}
+
+/// The holders to clear from the store, each with the number of clears asked for it (a holder
+/// is done once a clear started after the last of them landed), and whether a worker runs.
+#[derive(Debug, Default)]
+struct Clearing {
+    holders: Vec<(ReserveHolder, u64)>,
+    worker: bool,
 }
 
 /// What a reservation attempt found.
@@ -241,21 +249,25 @@ impl Scsi2Reservation {
     }
 
     /// Clear `holder` from the store, off this thread, unless it holds the reservation again by
-    /// then; retried until it lands (see the module's comment).
+    /// then; retried until it lands (see the module's comment). One worker per unit clears every
+    /// holder asked for, so retries never hold more than one thread.
     pub(crate) fn release_shared_later(self: &Arc<Self>, holder: ReserveHolder) {
         let Some(shared) = self.shared() else { return };
         {
             let mut clearing = self.clearing.lock();
-            if let Some((_, asked)) = clearing.iter_mut().find(|(h, _)| *h == holder) {
-                *asked += 1;
+            match clearing.holders.iter_mut().find(|(h, _)| *h == holder) {
+                Some((_, asked)) => *asked += 1,
+                None => clearing.holders.push((holder, 1)),
+            }
+            if std::mem::replace(&mut clearing.worker, true) {
                 return;
             }
-            clearing.push((holder.clone(), 1));
         }
-        let (me, store, cleared) = (Arc::downgrade(self), shared.clone(), holder.clone());
-        let job = Box::new(move || clear_until_done(&me, store.as_ref(), &cleared, &std::thread::sleep));
+        let (me, store) = (Arc::downgrade(self), shared.clone());
+        let job = Box::new(move || clear_until_done(&me, store.as_ref(), &std::thread::sleep));
         if let Err(e) = shared.run_blocking(job) {
-            self.clearing.lock().retain(|(h, _)| *h != holder);
+            // The next clear asked for starts it again, for these holders too.
+            self.clearing.lock().worker = false;
             tracing::error!("clearing the stored RESERVE holder: {e}");
         }
     }
@@ -263,56 +275,69 @@ impl Scsi2Reservation {
     /// Whether a clear of the store is still under way (tests).
     #[cfg(test)]
     pub(crate) fn clearing(&self) -> bool {
-        !self.clearing.lock().is_empty()
+        let clearing = self.clearing.lock();
+        !clearing.holders.is_empty() || clearing.worker
     }
 }
 
-/// The retrying clear of `holder` from `store` started by `release_shared_later`; `pause` waits
-/// between attempts.
-fn clear_until_done(
-    state: &Weak<Scsi2Reservation>,
-    store: &dyn SharedReserve,
-    holder: &ReserveHolder,
-    pause: &dyn Fn(Duration),
-) {
+/// Whether a failed clear can never succeed however often it is tried: the stored value cannot
+/// be read as a holder (garbage, or a newer format), or the store is closed for good.
+fn permanent(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::NotConnected)
+}
+
+/// The unit's clearing worker started by `release_shared_later`: clears from `store` every
+/// holder asked for until none is left; `pause` waits after a round with a failure.
+fn clear_until_done(state: &Weak<Scsi2Reservation>, store: &dyn SharedReserve, pause: &dyn Fn(Duration)) {
     let mut wait = RETRY_FIRST;
     let mut failures = 0u32;
     loop {
         let Some(me) = state.upgrade() else { return };
-        // Under the list's lock, so that a clear asked for from now on finds this one running
-        // and makes it go round again (or, once it ended, starts another).
-        let asked = {
+        // Under the list's lock, so that a clear asked for from now on finds the worker
+        // running (or, once it ended, starts another).
+        let round = {
             let mut clearing = me.clearing.lock();
-            let asked = clearing.iter().find(|(h, _)| h == holder).map_or(0, |(_, n)| *n);
-            if me.is_held_by(holder) {
-                clearing.retain(|(h, _)| h != holder);
+            let held: Vec<ReserveHolder> =
+                clearing.holders.iter().map(|(h, _)| h.clone()).filter(|h| me.is_held_by(h)).collect();
+            clearing.holders.retain(|(h, _)| !held.contains(h));
+            if clearing.holders.is_empty() {
+                clearing.worker = false;
                 return;
             }
-            asked
+            clearing.holders.clone()
         };
-        match store.release(holder) {
-            Ok(()) => {
-                let mut clearing = me.clearing.lock();
-                if clearing.iter().any(|(h, n)| h == holder && *n == asked) {
-                    clearing.retain(|(h, _)| h != holder);
-                    if failures > 0 {
-                        tracing::info!(port = %holder.initiator_port, failures, "the stored RESERVE holder cleared at last");
-                    }
-                    return;
+        let mut failed = false;
+        for (holder, asked) in round {
+            let result = store.release(&holder);
+            let mut clearing = me.clearing.lock();
+            match result {
+                // Asked again while this write ran (that holder may have been stored after it):
+                // it stays for another round.
+                Ok(()) => clearing.holders.retain(|(h, n)| *h != holder || *n != asked),
+                Err(e) if permanent(&e) => {
+                    tracing::error!(port = %holder.initiator_port, "clearing the stored RESERVE holder: {e}");
+                    clearing.holders.retain(|(h, _)| *h != holder);
                 }
-                // Asked again while this write ran: that holder may have been stored after it.
-                continue;
-            }
-            Err(e) => {
-                failures += 1;
-                if failures == 1 || failures.is_power_of_two() {
-                    tracing::warn!(port = %holder.initiator_port, failures, "clearing the stored RESERVE holder failed, trying again: {e}");
+                Err(e) => {
+                    failed = true;
+                    failures += 1;
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(port = %holder.initiator_port, failures,
+                            "clearing the stored RESERVE holder failed, trying again: {e}");
+                    }
                 }
             }
         }
         drop(me);
-        pause(wait);
-        wait = (wait * 2).min(RETRY_MAX);
+        if failed {
+            pause(wait);
+            wait = (wait * 2).min(RETRY_MAX);
+        } else {
+            if failures > 0 {
+                tracing::info!(failures, "the stored RESERVE holders cleared at last");
+            }
+            (wait, failures) = (RETRY_FIRST, 0);
+        }
     }
 }
 
@@ -346,6 +371,10 @@ mod tests {
         failing: AtomicUsize,
         releases: AtomicUsize,
         during_release: Mutex<Option<Box<dyn FnMut() + Send>>>,
+        /// The failures say the value stored cannot be read.
+        unreadable: std::sync::atomic::AtomicBool,
+        /// The clearing jobs started (kept, not run).
+        started: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     }
 
     impl std::fmt::Debug for Store {
@@ -367,12 +396,20 @@ mod tests {
             }
             if self.failing.load(Ordering::Relaxed) > 0 {
                 self.failing.fetch_sub(1, Ordering::Relaxed);
+                if self.unreadable.load(Ordering::Relaxed) {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "garbage"));
+                }
                 return Err(std::io::Error::other("out of reach"));
             }
             let mut stored = self.stored.lock();
             if stored.as_ref() == Some(holder) {
                 *stored = None;
             }
+            Ok(())
+        }
+
+        fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+            self.started.lock().push(job);
             Ok(())
         }
     }
@@ -382,7 +419,10 @@ mod tests {
         let state = Arc::new(Scsi2Reservation::default());
         state.attach_shared(store.clone());
         store.record(h).unwrap();
-        state.clearing.lock().push((h.clone(), 1));
+        let mut clearing = state.clearing.lock();
+        clearing.holders.push((h.clone(), 1));
+        clearing.worker = true;
+        drop(clearing);
         state
     }
 
@@ -392,7 +432,7 @@ mod tests {
         store.failing.store(3, Ordering::Relaxed);
         let state = released(&store, &h);
         let pauses = Mutex::new(Vec::new());
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|d| pauses.lock().push(d));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|d| pauses.lock().push(d));
         assert_eq!(*store.stored.lock(), None);
         assert_eq!(store.releases.load(Ordering::Relaxed), 4);
         let ms: Vec<u128> = pauses.lock().iter().map(Duration::as_millis).collect();
@@ -406,7 +446,7 @@ mod tests {
         store.failing.store(8, Ordering::Relaxed);
         let state = released(&store, &h);
         let pauses = Mutex::new(Vec::new());
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|d| pauses.lock().push(d));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|d| pauses.lock().push(d));
         assert_eq!(pauses.lock().last(), Some(&RETRY_MAX));
         assert_eq!(*store.stored.lock(), None);
     }
@@ -419,15 +459,48 @@ mod tests {
         let again = state.clone();
         let h2 = h.clone();
         // Reserved again (and stored) while the first clear fails: the clear must leave it.
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &move |_| {
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &move |_| {
             assert!(taken(again.claim(7, h2.clone())));
         });
         assert_eq!(*store.stored.lock(), Some(h.clone()));
         assert!(!state.clearing());
         // The unit is gone: nothing is left to clear for.
         let weak = Arc::downgrade(&released(&store, &h));
-        clear_until_done(&weak, store.as_ref(), &h, &|_| panic!("no pause"));
+        clear_until_done(&weak, store.as_ref(), &|_| panic!("no pause"));
         assert_eq!(store.releases.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn one_worker_clears_every_released_holder() {
+        let store = Arc::new(Store::default());
+        let state = Arc::new(Scsi2Reservation::default());
+        state.attach_shared(store.clone());
+        store.record(&holder("i,0x7")).unwrap();
+        for i in 0..50 {
+            state.release_shared_later(holder(&format!("i,0x{i:x}")));
+        }
+        assert_eq!(store.started.lock().len(), 1, "one clearing job per unit");
+        store.failing.store(2, Ordering::Relaxed);
+        let pauses = Mutex::new(Vec::new());
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|d| pauses.lock().push(d));
+        assert_eq!(*store.stored.lock(), None);
+        assert_eq!(store.releases.load(Ordering::Relaxed), 52);
+        assert_eq!(pauses.lock().len(), 1, "one pause per round, not per holder");
+        assert!(!state.clearing());
+        // Done: the next clear asked for starts a worker again.
+        state.release_shared_later(holder("i,0x1"));
+        assert_eq!(store.started.lock().len(), 2);
+    }
+
+    #[test]
+    fn a_clear_that_never_can_land_is_given_up() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
+        store.failing.store(usize::MAX, Ordering::Relaxed);
+        store.unreadable.store(true, Ordering::Relaxed);
+        let state = released(&store, &h);
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|_| panic!("retried"));
+        assert_eq!(store.releases.load(Ordering::Relaxed), 1);
+        assert!(!state.clearing());
     }
 
     #[test]
@@ -447,7 +520,7 @@ mod tests {
                 again.release_shared_later(h2.clone());
             }
         }));
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|_| panic!("no failure"));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|_| panic!("no failure"));
         assert_eq!(*store.stored.lock(), None);
         assert_eq!(store.releases.load(Ordering::Relaxed), 2);
         assert!(!state.clearing());
@@ -469,7 +542,7 @@ mod tests {
                 store2.record(&second).unwrap();
             }
         }));
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &first, &|_| panic!("no failure"));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|_| panic!("no failure"));
         let stored = store.stored.lock().clone().expect("the newer reservation stays stored");
         assert!(stored.same_nexus(&first) && stored != first);
         assert_eq!(state.holder(), Some(stored));

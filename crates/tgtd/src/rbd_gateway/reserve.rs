@@ -59,16 +59,16 @@ const TAKEN: &[u8] = b"taken";
 struct ClusterReserve(Arc<SharedObject>);
 
 impl ClusterReserve {
-    /// Write `next` if `wanted` says so of the stored holder, by compare-and-swap.
+    /// Write `next` if `wanted` says so of the stored value, by compare-and-swap.
     fn update(
         &self,
         next: Option<&ReserveHolder>,
         event: &[u8],
-        wanted: impl Fn(&Option<ReserveHolder>) -> bool,
+        wanted: impl Fn(&[u8]) -> io::Result<bool>,
     ) -> io::Result<()> {
         for _ in 0..ATTEMPTS {
             let (bytes, version) = self.0.read()?;
-            if !wanted(&decode(&bytes)?) {
+            if !wanted(&bytes)? {
                 return Ok(());
             }
             if self.0.write_if(version, &encode(next), event)?.is_some() {
@@ -81,11 +81,13 @@ impl ClusterReserve {
 
 impl SharedReserve for ClusterReserve {
     fn record(&self, holder: &ReserveHolder) -> io::Result<()> {
-        self.update(Some(holder), TAKEN, |_| true)
+        // Whatever was stored, readable or not: a RESERVE replaces an unreadable value too.
+        self.update(Some(holder), TAKEN, |_| Ok(true))
     }
 
     fn release(&self, holder: &ReserveHolder) -> io::Result<()> {
-        self.update(None, &encode(Some(holder)), |stored| stored.as_ref() == Some(holder))
+        // An unreadable value: InvalidData, which the clearing worker gives up on.
+        self.update(None, &encode(Some(holder)), |stored| Ok(decode(stored)?.as_ref() == Some(holder)))
     }
 
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> io::Result<()> {
