@@ -13,8 +13,9 @@
 //!
 //! A released holder must never come back at the next server to load it, so a clear that fails
 //! (the store out of reach, or busy) is not dropped: it is tried again, less and less often,
-//! until it lands, the holder holds the reservation here again (its new RESERVE stored it), or
-//! the unit is gone, or the store says it never can (its value unreadable, or the store closed).
+//! until it lands, the unit is gone, or the store says it never can (its value unreadable, or
+//! the store closed). Meanwhile a copy of it read from the store (another server's, or the one
+//! this server loads when it takes over) is stale: not installed, cleared again.
 //! One worker per unit clears them all, whatever their number; a clear asked for while one runs
 //! makes it go round once more, so a holder stored again between its write and its end is not
 //! left behind.
@@ -237,20 +238,36 @@ impl Scsi2Reservation {
     }
 
     /// Install what another server stored: `holder`, whose commands arrive here as those of the
-    /// nexus with id `nexus` (None: through no nexus here; every nexus here conflicts).
-    pub(crate) fn install(&self, held: Option<(ReserveHolder, Option<u64>)>) {
+    /// nexus with id `nexus` (None: through no nexus here; every nexus here conflicts). A holder
+    /// this server is clearing is a stale copy of a released one: none is installed, and the
+    /// clear goes round again. Returns whether `held` was installed.
+    pub(crate) fn install(self: &Arc<Self>, held: Option<(ReserveHolder, Option<u64>)>) -> bool {
+        // The list's lock first, as the clearing worker takes them: a clear that ends meanwhile
+        // ends before the stale copy could be installed, or sees it.
+        let clearing = self.clearing.lock();
         let mut current = self.holder.lock();
+        let stale = held.as_ref().map(|(h, _)| h).filter(|h| clearing.holders.iter().any(|(c, _)| c == *h)).cloned();
         let (id, holder) = match held {
+            Some(_) if stale.is_some() => (NONE, None),
             None => (NONE, None),
             Some((holder, nexus)) => (nexus.unwrap_or(ELSEWHERE), Some(holder)),
         };
         self.nexus.store(id, Ordering::Release);
         *current = holder;
+        drop((current, clearing));
+        match stale {
+            Some(h) => {
+                tracing::info!(port = %h.initiator_port, "a RESERVE holder being cleared found stored again: cleared");
+                self.release_shared_later(h);
+                false
+            }
+            None => true,
+        }
     }
 
-    /// Clear `holder` from the store, off this thread, unless it holds the reservation again by
-    /// then; retried until it lands (see the module's comment). One worker per unit clears every
-    /// holder asked for, so retries never hold more than one thread.
+    /// Clear `holder` from the store, off this thread; retried until it lands (see the module's
+    /// comment). One worker per unit clears every holder asked for, so retries never hold more
+    /// than one thread.
     pub(crate) fn release_shared_later(self: &Arc<Self>, holder: ReserveHolder) {
         let Some(shared) = self.shared() else { return };
         {
@@ -297,9 +314,6 @@ fn clear_until_done(state: &Weak<Scsi2Reservation>, store: &dyn SharedReserve, p
         // running (or, once it ended, starts another).
         let round = {
             let mut clearing = me.clearing.lock();
-            let held: Vec<ReserveHolder> =
-                clearing.holders.iter().map(|(h, _)| h.clone()).filter(|h| me.is_held_by(h)).collect();
-            clearing.holders.retain(|(h, _)| !held.contains(h));
             if clearing.holders.is_empty() {
                 clearing.worker = false;
                 return;
@@ -452,22 +466,30 @@ mod tests {
     }
 
     #[test]
-    fn a_clear_stops_once_its_holder_holds_again_or_the_unit_is_gone() {
+    fn a_stale_copy_of_a_holder_being_cleared_is_not_installed_and_the_clear_goes_on() {
         let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
         store.failing.store(1, Ordering::Relaxed);
         let state = released(&store, &h);
-        let again = state.clone();
-        let h2 = h.clone();
-        // Reserved again (and stored) while the first clear fails: the clear must leave it.
+        let (again, h2) = (state.clone(), h.clone());
+        // While the first clear fails, the holder is read back from the store (a catch-up, or
+        // this server taking over): it must neither hold here nor stop the clear.
         clear_until_done(&Arc::downgrade(&state), store.as_ref(), &move |_| {
-            assert!(taken(again.claim(7, h2.clone())));
+            assert!(!again.install(Some((h2.clone(), Some(7)))));
         });
-        assert_eq!(*store.stored.lock(), Some(h.clone()));
+        assert_eq!((state.nexus(), state.holder()), (None, None));
+        assert_eq!(*store.stored.lock(), None);
         assert!(!state.clearing());
-        // The unit is gone: nothing is left to clear for.
+        // Another holder installs as ever.
+        assert!(state.install(Some((holder("i,0x2"), None))));
+        assert_eq!(state.nexus(), Some(ELSEWHERE));
+    }
+
+    #[test]
+    fn a_clear_stops_once_the_unit_is_gone() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
         let weak = Arc::downgrade(&released(&store, &h));
         clear_until_done(&weak, store.as_ref(), &|_| panic!("no pause"));
-        assert_eq!(store.releases.load(Ordering::Relaxed), 1);
+        assert_eq!(store.releases.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -100,17 +100,24 @@ impl SharedReserve for ClusterReserve {
 /// by a nexus no longer here lost it (the nexus went while the owner was storing its RESERVE, or
 /// went with this gateway's restart), and only this gateway can tell: released, for every gateway.
 fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, holder: Option<ReserveHolder>) {
+    // (A holder this gateway is clearing is not installed: see `install_reservation`.)
     match holder {
-        None => unit.install_reservation(None),
+        None => {
+            unit.install_reservation(None);
+        }
         Some(h) if h.relative_port == status.tpg() => match target.local_nexus(&h.initiator_port) {
-            Some(n) => unit.install_reservation(Some((h, Some(n.id)))),
+            Some(n) => {
+                unit.install_reservation(Some((h, Some(n.id))));
+            }
             None => {
                 tracing::info!(port = %h.initiator_port, "RESERVE holder's nexus through this gateway lost: released");
                 unit.install_reservation(None);
                 unit.release_lost_reservation(h);
             }
         },
-        Some(h) => unit.install_reservation(Some((h, None))),
+        Some(h) => {
+            unit.install_reservation(Some((h, None)));
+        }
     }
 }
 
@@ -172,8 +179,11 @@ fn load_as_owner(
     };
     match nexus {
         Some(n) => {
-            tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE reservation taken over");
-            unit.install_reservation(Some((h, Some(n.id))));
+            let (port, through) = (h.initiator_port.clone(), h.relative_port);
+            // Not a holder this gateway is clearing (a stale record): that is cleared again.
+            if unit.install_reservation(Some((h, Some(n.id)))) {
+                tracing::info!(%port, through, "RESERVE reservation taken over");
+            }
         }
         None => {
             // Its nexus is gone with the gateway (or the session): so is the reservation.
