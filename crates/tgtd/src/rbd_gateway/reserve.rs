@@ -213,12 +213,19 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, status: &GatewaySt
     }
     // The owner's own memory is the reservation; another gateway only ever clears a holder whose
     // nexus it lost, which the owner then drops if it is still the one held.
-    if holder.is_none() && !u.event.is_empty() {
-        if let Ok(Some(released)) = decode(u.event) {
-            if unit.reserve_holder().as_ref() == Some(&released) {
-                unit.install_reservation(None);
-            }
-        }
+    if holder.is_none() && clears(unit.reserve_holder().as_ref(), u.event) {
+        unit.install_reservation(None);
+    }
+}
+
+/// Whether the event of a change that left no holder stored released `held`. A gateway from
+/// before tokens sends its clear without one (token 0): the same nexus is the best it can say.
+fn clears(held: Option<&ReserveHolder>, event: &[u8]) -> bool {
+    let (Some(held), false) = (held, event.is_empty()) else { return false };
+    match decode(event) {
+        Ok(Some(released)) if released.token == 0 => released.same_nexus(held),
+        Ok(Some(released)) => released == *held,
+        _ => false,
     }
 }
 
@@ -280,6 +287,20 @@ mod tests {
         assert_eq!(decode(b"").unwrap(), None);
         assert!(decode(b"{").is_err());
         assert!(decode(br#"{"port":"x","relative_port":70000}"#).is_err());
+    }
+
+    #[test]
+    fn a_clear_event_releases_its_own_holder_and_a_tokenless_one_its_nexus() {
+        let held = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2, token: 9 };
+        let event = |h: &ReserveHolder| encode(Some(h));
+        assert!(clears(Some(&held), &event(&held)));
+        assert!(!clears(Some(&held), &event(&ReserveHolder { token: 8, ..held.clone() })), "another reservation");
+        // An older gateway's clear: no token.
+        assert!(clears(Some(&held), br#"{"port":"iqn.x,i,0x1","relative_port":2}"#));
+        assert!(!clears(Some(&held), br#"{"port":"iqn.x,i,0x1","relative_port":3}"#), "another nexus");
+        assert!(!clears(None, &event(&held)));
+        assert!(!clears(Some(&held), b""), "a catch-up");
+        assert!(!clears(Some(&held), TAKEN));
     }
 
     #[test]
