@@ -17,7 +17,7 @@
 
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, Member, MemberState, SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
-use rtgt_scsi::{LogicalUnit, ReserveHolder, SharedReserve, Target};
+use rtgt_scsi::{LogicalUnit, Nexus, ReserveHolder, SharedReserve, Target};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Weak};
@@ -107,7 +107,7 @@ fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, hol
         }
         Some(h) if h.relative_port == status.tpg() => match target.local_nexus(&h.initiator_port) {
             Some(n) => {
-                unit.install_reservation(Some((h, Some(n.id))));
+                install_local(unit, target, h, &n);
             }
             None => {
                 tracing::info!(port = %h.initiator_port, "RESERVE holder's nexus through this gateway lost: released");
@@ -119,6 +119,22 @@ fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, hol
             unit.install_reservation(Some((h, None)));
         }
     }
+}
+
+/// Install `h` as held through `n`, this gateway's nexus of its initiator port. That nexus may
+/// have gone between looking it up and now (its removal, finding nothing held yet, released
+/// nothing): then the reservation is lost with it, for every gateway. Returns whether it holds.
+fn install_local(unit: &LogicalUnit, target: &Target, h: ReserveHolder, n: &Nexus) -> bool {
+    if !unit.install_reservation(Some((h.clone(), Some(n.id)))) {
+        return false;
+    }
+    if target.local_nexus(&h.initiator_port).is_some_and(|now| now.id == n.id) {
+        return true;
+    }
+    let port = &h.initiator_port;
+    tracing::info!(%port, "RESERVE holder's nexus through this gateway lost while installed: released");
+    unit.release_lost_reservation(h);
+    false
 }
 
 /// The relative port of the holder installed when the stored one could not be read: no gateway's.
@@ -181,7 +197,12 @@ fn load_as_owner(
         Some(n) => {
             let (port, through) = (h.initiator_port.clone(), h.relative_port);
             // Not a holder this gateway is clearing (a stale record): that is cleared again.
-            if unit.install_reservation(Some((h, Some(n.id)))) {
+            let installed = if through == status.tpg() {
+                install_local(unit, target, h, &n)
+            } else {
+                unit.install_reservation(Some((h, Some(n.id))))
+            };
+            if installed {
                 tracing::info!(%port, through, "RESERVE reservation taken over");
             }
         }
@@ -301,6 +322,27 @@ mod tests {
         assert!(!clears(None, &event(&held)));
         assert!(!clears(Some(&held), b""), "a catch-up");
         assert!(!clears(Some(&held), TAKEN));
+    }
+
+    #[test]
+    fn a_holder_installed_through_a_nexus_removed_meanwhile_is_released() {
+        let target = Target::new(1, "iqn.2024-01.test:t1".into());
+        let unit = Arc::new(LogicalUnit::new(rtgt_scsi::LunConfig::disk(1, 1), None));
+        target.add_lun(1, unit.clone()).unwrap();
+        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 1, token: 3 };
+        let nexus = target.add_nexus(h.initiator_port.clone());
+        assert!(install_local(&unit, &target, h.clone(), &nexus));
+        assert_eq!(unit.reserve_holder(), Some(h.clone()));
+        // Looked up, then removed before the install (its removal found nothing to release).
+        unit.install_reservation(None);
+        target.remove_nexus(&nexus);
+        assert!(!install_local(&unit, &target, h.clone(), &nexus));
+        assert_eq!(unit.reserve_holder(), None);
+        // A newer session of the same initiator port is another nexus: released too.
+        let newer = target.add_nexus(h.initiator_port.clone());
+        assert!(!install_local(&unit, &target, h, &nexus));
+        assert_eq!(unit.reserve_holder(), None);
+        target.remove_nexus(&newer);
     }
 
     #[test]
