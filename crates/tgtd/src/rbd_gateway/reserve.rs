@@ -148,10 +148,11 @@ fn gone_with_its_gateway(holder: &ReserveHolder, me: u16, others: &[Member]) -> 
         && !others.iter().any(|m| m.tpg == holder.relative_port && m.state != MemberState::Lost)
 }
 
-/// A gateway's state changed, as this one sees it. The owner drops a holder whose nexus went
-/// with its gateway, as a single target does on an I_T nexus loss (SPC-2 5.5.1: released, no
-/// unit attention), and clears it from the cluster (retried until it lands). Only a failover
-/// would drop it otherwise, and the owner may stay the owner for as long as it lives.
+/// A gateway's state changed, as this one sees it, or a heartbeat went by. The owner drops a
+/// holder whose nexus went with its gateway, as a single target does on an I_T nexus loss
+/// (SPC-2 5.5.1: released, no unit attention), and clears it from the cluster (retried until it
+/// lands). Only a failover would drop it otherwise, and the owner may stay the owner for as long
+/// as it lives.
 fn on_gateways_changed(unit: &LogicalUnit, status: &GatewayStatus) {
     if status.local_state() != LocalState::Active {
         return;
@@ -275,12 +276,19 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
             load_as_owner(&u, &t, &taking, &s, others);
         }
     }));
-    let (weak_unit, watching) = (Arc::downgrade(unit), status.clone());
-    status.on_change(Box::new(move || {
-        if let Some(u) = weak_unit.upgrade() {
-            on_gateways_changed(&u, &watching);
-        }
-    }));
+    // On every change, and on every heartbeat too: a holder claimed through a gateway already
+    // seen gone (a command it forwarded before it went, run after) changes nothing.
+    for hook in [GatewayStatus::on_change, GatewayStatus::on_beat] {
+        let (weak_unit, watching) = (Arc::downgrade(unit), status.clone());
+        hook(
+            &status,
+            Box::new(move || {
+                if let Some(u) = weak_unit.upgrade() {
+                    on_gateways_changed(&u, &watching);
+                }
+            }),
+        );
+    }
     if status.local_state() == LocalState::Active {
         load_as_owner(unit, target, &status, &shared, &others);
     } else {

@@ -338,10 +338,12 @@ impl Membership {
         if local == LocalState::Active && self.status.local_state() != LocalState::Active {
             self.status.taking_over(&others);
         }
+        // The others first: a listener that sees this gateway's new state sees theirs from the
+        // same read (the owner checking a RESERVE holder's gateway right after taking over).
+        self.status.set_others(others);
         if self.status.set_local(local) {
             tracing::info!(gateway = %me, state = ?local, "access state changed");
         }
-        self.status.set_others(others);
     }
 
     /// Fence the old owner's client (if there was an owner), then swap the owner record for this
