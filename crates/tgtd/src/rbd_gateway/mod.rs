@@ -55,7 +55,7 @@ pub(crate) fn attach(
     save: SaveConfig,
 ) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
-    reserve::attach(store, unit, target)?;
+    reserve::attach(store, unit, target, lun)?;
     mode_params::attach(store, unit, target, lun, save.clone())?;
     resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {

@@ -17,7 +17,7 @@
 
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, Member, MemberState, SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
-use rtgt_scsi::{LogicalUnit, Nexus, ReserveHolder, SharedReserve, Target};
+use rtgt_scsi::{Asc, LogicalUnit, Nexus, ReserveHolder, SharedReserve, Target};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Weak};
@@ -99,13 +99,33 @@ impl SharedReserve for ClusterReserve {
 /// when the holder came through it, else held elsewhere. A holder that came through this gateway
 /// by a nexus no longer here lost it (the nexus went while the owner was storing its RESERVE, or
 /// went with this gateway's restart), and only this gateway can tell: released, for every gateway.
-fn install_copy(unit: &LogicalUnit, target: &Target, status: &GatewayStatus, holder: Option<ReserveHolder>) {
+///
+/// `catch_up`: the stored value read after a broken watch (this gateway was cut off from the
+/// cluster). If the holder through this gateway's live nexus is gone from it, the owner took that
+/// nexus for lost with this gateway's lapsed lease and released its reservation: the nexus gets
+/// the unit attention of that loss (I_T NEXUS LOSS OCCURRED), so that its initiator learns what
+/// the owner assumed rather than go on believing it holds the reservation.
+fn install_copy(
+    unit: &LogicalUnit,
+    target: &Target,
+    tpg: u16,
+    lun: u64,
+    holder: Option<ReserveHolder>,
+    catch_up: bool,
+) {
+    let before = unit.reserve_holder().filter(|p| p.relative_port == tpg);
+    if let Some(p) = before.filter(|p| catch_up && holder.as_ref() != Some(p)) {
+        if let Some(n) = target.local_nexus(&p.initiator_port) {
+            tracing::info!(port = %p.initiator_port, "RESERVE holder through this gateway released while it was cut off");
+            n.add_unit_attention(lun, Asc::I_T_NEXUS_LOSS_OCCURRED);
+        }
+    }
     // (A holder this gateway is clearing is not installed: see `install_reservation`.)
     match holder {
         None => {
             unit.install_reservation(None);
         }
-        Some(h) if h.relative_port == status.tpg() => match target.local_nexus(&h.initiator_port) {
+        Some(h) if h.relative_port == tpg => match target.local_nexus(&h.initiator_port) {
             Some(n) => {
                 install_local(unit, target, h, &n);
             }
@@ -221,7 +241,7 @@ fn load_as_owner(
 }
 
 /// Another gateway's change (or the stored value, catching up).
-fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, status: &GatewayStatus, u: SharedUpdate<'_>) {
+fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, status: &GatewayStatus, lun: u64, u: SharedUpdate<'_>) {
     if u.from_self {
         return;
     }
@@ -231,7 +251,7 @@ fn on_update(unit: &Weak<LogicalUnit>, target: &Weak<Target>, status: &GatewaySt
         Err(e) => return tracing::warn!("{e}"),
     };
     if status.local_state() != LocalState::Active {
-        return install_copy(&unit, &target, status, holder);
+        return install_copy(&unit, &target, status.tpg(), lun, holder, u.event.is_empty());
     }
     // The owner's own memory is the reservation; another gateway only ever clears a holder whose
     // nexus it lost, which the owner then drops if it is still the one held.
@@ -253,11 +273,11 @@ fn clears(held: Option<&ReserveHolder>, event: &[u8]) -> bool {
 
 /// Keep `unit`'s RESERVE(6/10) holder in the cluster (`unit` being a LUN of `target` on the
 /// multi-gateway image `store`).
-pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>) -> Result<(), String> {
+pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Target>, lun: u64) -> Result<(), String> {
     let Some(status) = store.gateway().cloned() else { return Ok(()) };
     let (weak_unit, weak_target) = (Arc::downgrade(unit), Arc::downgrade(target));
     let listening = status.clone();
-    let listener = Arc::new(move |u: SharedUpdate<'_>| on_update(&weak_unit, &weak_target, &listening, u));
+    let listener = Arc::new(move |u: SharedUpdate<'_>| on_update(&weak_unit, &weak_target, &listening, lun, u));
     let Some(object) = store.share("reserve", listener) else { return Ok(()) };
     let shared = Arc::new(ClusterReserve(object.map_err(|e| format!("opening the shared RESERVE holder: {e}"))?));
     unit.attach_shared_reserve(shared.clone());
@@ -293,7 +313,8 @@ pub(crate) fn attach(store: &RbdStore, unit: &Arc<LogicalUnit>, target: &Arc<Tar
         load_as_owner(unit, target, &status, &shared, &others);
     } else {
         let stored = shared.0.read().and_then(|(bytes, _)| decode(&bytes));
-        install_copy(unit, target, &status, stored.map_err(|e| format!("reading the shared RESERVE holder: {e}"))?);
+        let stored = stored.map_err(|e| format!("reading the shared RESERVE holder: {e}"))?;
+        install_copy(unit, target, status.tpg(), lun, stored, false);
     }
     Ok(())
 }
@@ -351,6 +372,34 @@ mod tests {
         assert!(!install_local(&unit, &target, h, &nexus));
         assert_eq!(unit.reserve_holder(), None);
         target.remove_nexus(&newer);
+    }
+
+    #[test]
+    fn a_holder_through_this_gateway_released_while_it_was_cut_off_gives_its_nexus_a_unit_attention() {
+        let target = Target::new(1, "iqn.2024-01.test:t1".into());
+        let unit = Arc::new(LogicalUnit::new(rtgt_scsi::LunConfig::disk(1, 1), None));
+        target.add_lun(1, unit.clone()).unwrap();
+        let h = ReserveHolder { initiator_port: "iqn.x,i,0x1".into(), relative_port: 2, token: 3 };
+        let nexus = target.add_nexus(h.initiator_port.clone());
+        let other = target.add_nexus("iqn.y,i,0x1".into());
+        for n in [&nexus, &other] {
+            while n.take_unit_attention(1).is_some() {}
+        }
+        install_copy(&unit, &target, 2, 1, Some(h.clone()), false);
+        assert_eq!(unit.reserve_holder(), Some(h.clone()));
+        // Caught up after a broken watch: the owner released it meanwhile.
+        install_copy(&unit, &target, 2, 1, None, true);
+        assert_eq!(unit.reserve_holder(), None);
+        assert_eq!(nexus.take_unit_attention(1), Some(Asc::I_T_NEXUS_LOSS_OCCURRED));
+        assert_eq!(other.take_unit_attention(1), None);
+        // A release notified as it happened (RELEASE, a reset: told their own way): none.
+        install_copy(&unit, &target, 2, 1, Some(h.clone()), false);
+        install_copy(&unit, &target, 2, 1, None, false);
+        assert_eq!(nexus.take_unit_attention(1), None);
+        // A catch-up that finds it still stored: none.
+        install_copy(&unit, &target, 2, 1, Some(h.clone()), false);
+        install_copy(&unit, &target, 2, 1, Some(h), true);
+        assert_eq!(nexus.take_unit_attention(1), None);
     }
 
     #[test]
