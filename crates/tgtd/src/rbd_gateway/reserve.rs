@@ -11,9 +11,9 @@
 //! proxy nexus whose commands that gateway forwards; through a gateway that is gone (lease lapsed,
 //! or left), or a nexus no longer here, the nexus is lost and so is the reservation (SPC-2 5.5.1),
 //! which it clears. The owner does the same as soon as it sees a gateway go (its lease lapse, or
-//! it leave) while the holder came through it. A non-owner keeps a copy from the notifications, so the commands it answers
-//! itself (PERSISTENT RESERVE IN/OUT) conflict as on the owner, and the loss of its own holding
-//! nexus clears the holder for every gateway.
+//! it leave) while the holder came through it. A non-owner keeps a copy from the notifications,
+//! so the commands it answers itself (PERSISTENT RESERVE IN/OUT) conflict as on the owner, and
+//! the loss of its own holding nexus clears the holder for every gateway.
 
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, Member, MemberState, SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
@@ -116,7 +116,8 @@ fn install_copy(
     let before = unit.reserve_holder().filter(|p| p.relative_port == tpg);
     if let Some(p) = before.filter(|p| catch_up && holder.as_ref() != Some(p)) {
         if let Some(n) = target.local_nexus(&p.initiator_port) {
-            tracing::info!(port = %p.initiator_port, "RESERVE holder through this gateway released while it was cut off");
+            let port = &p.initiator_port;
+            tracing::info!(%port, "RESERVE holder through this gateway released while it was cut off");
             n.add_unit_attention(lun, Asc::I_T_NEXUS_LOSS_OCCURRED);
         }
     }
@@ -229,7 +230,8 @@ fn load_as_owner(
         }
         None => {
             // Its nexus is gone with the gateway (or the session): so is the reservation.
-            tracing::info!(port = %h.initiator_port, through = h.relative_port, "RESERVE holder's nexus lost: released");
+            let (port, through) = (&h.initiator_port, h.relative_port);
+            tracing::info!(%port, through, "RESERVE holder's nexus lost: released");
             unit.install_reservation(None);
             if let Err(e) = shared.release(&h) {
                 // Tried again until it lands: a next owner must not find it.

@@ -355,7 +355,8 @@ impl Membership {
             // The OSDs must know of the blocklist before this gateway's first write reaches them.
             self.cluster.wait_for_latest_osdmap()?;
             set.push((format!("{FENCED_PREFIX}{}", old.addr), old.name.clone()));
-            tracing::warn!(gateway = %self.options.name, fenced = %old.name, client = %old.addr, "fenced the old owner");
+            let (gateway, fenced, client) = (&self.options.name, &old.name, &old.addr);
+            tracing::warn!(%gateway, %fenced, %client, "fenced the old owner");
         }
         self.pool.update(&self.oid, &set, &[], Some(registry.version))?;
         let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);
