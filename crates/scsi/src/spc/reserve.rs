@@ -16,7 +16,7 @@ use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
-use crate::spc::reserve_state::{Claim, ReserveHolder};
+use crate::spc::reserve_state::{is_not_written, Claim, ReserveHolder};
 use crate::target::Ctx;
 use std::sync::Arc;
 
@@ -83,11 +83,13 @@ pub(crate) async fn reserve(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
             }
             Err(e) => {
                 // This reservation goes (not whatever the nexus may hold by now: a reset and a
-                // new RESERVE may have come meanwhile). The write may have landed all the same
-                // (an answer lost on the way back): a holder that never got GOOD must not be
-                // left stored.
+                // new RESERVE may have come meanwhile). Unless the store says it wrote nothing,
+                // the write may have landed all the same (an answer lost on the way back): a
+                // holder that never got GOOD must not be left stored.
                 recording.finish(false);
-                state.release_shared_later(holder);
+                if !is_not_written(&e) {
+                    state.release_shared_later(holder);
+                }
                 Err(store_failure("storing", &e))
             }
         },
@@ -326,6 +328,36 @@ mod tests {
         assert_eq!(t.lu.reserve_holder(), Some(second.clone()), "#1's failure released #2");
         assert_eq!(t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
         assert_eq!(*store.inner.holder.lock(), Some(second));
+    }
+
+    /// A store that cannot even read what is stored, and counts the clears asked of it.
+    #[derive(Debug, Default)]
+    struct Unreadable {
+        releases: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::SharedReserve for Unreadable {
+        fn record(&self, _: &crate::ReserveHolder) -> std::io::Result<()> {
+            Err(crate::not_written(std::io::Error::other("no connection")))
+        }
+
+        fn release(&self, _: &crate::ReserveHolder) -> std::io::Result<()> {
+            self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(std::io::Error::other("no connection"))
+        }
+    }
+
+    #[test]
+    fn a_reserve_whose_store_wrote_nothing_leaves_nothing_to_clear() {
+        let t = TestLun::disk(1 << 20);
+        let store = std::sync::Arc::new(Unreadable::default());
+        t.lu.attach_shared_reserve(store.clone());
+        for _ in 0..3 {
+            assert_eq!(t.run(&[0x16, 0, 0, 0, 0, 0]).0.status, ScsiStatus::CheckCondition);
+        }
+        assert_eq!(t.lu.reserve_holder(), None);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(store.releases.load(std::sync::atomic::Ordering::Relaxed), 0, "a clear was started");
     }
 
     #[test]

@@ -70,6 +70,8 @@ impl ReserveHolder {
 /// cluster). Both calls block for the store's round trips.
 pub trait SharedReserve: Send + Sync + std::fmt::Debug {
     /// Store `holder` as the unit's, whatever was stored (the caller just took the reservation).
+    /// An error that certainly wrote nothing is marked by `not_written` (no clear follows it);
+    /// any other may have landed all the same (an answer lost on the way back).
     fn record(&self, holder: &ReserveHolder) -> std::io::Result<()>;
     /// Store "no reservation" if `holder` is what is stored, token included: a later
     /// reservation of the same nexus stays.
@@ -78,6 +80,28 @@ pub trait SharedReserve: Send + Sync + std::fmt::Debug {
     fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
         std::thread::Builder::new().name("reserve-shared".into()).spawn(job).map(|_| ())
     }
+}
+
+/// A store's failure that wrote nothing (see `SharedReserve::record`).
+#[derive(Debug)]
+struct NotWritten(std::io::Error);
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for NotWritten {}
+
+/// Mark `e` as a failure of `SharedReserve::record` that certainly wrote nothing (its kind stays).
+pub fn not_written(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), NotWritten(e))
+}
+
+/// Whether `e` was marked by `not_written`.
+pub(crate) fn is_not_written(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotWritten>())
 }
 
 #[derive(Debug, Default)]

@@ -17,7 +17,7 @@
 
 use rtgt_backstore::rbd::{GatewayStatus, LocalState, Member, MemberState, SharedObject, SharedUpdate};
 use rtgt_backstore::RbdStore;
-use rtgt_scsi::{Asc, LogicalUnit, Nexus, ReserveHolder, SharedReserve, Target};
+use rtgt_scsi::{not_written, Asc, LogicalUnit, Nexus, ReserveHolder, SharedReserve, Target};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::sync::{Arc, Weak};
@@ -66,16 +66,18 @@ impl ClusterReserve {
         event: &[u8],
         wanted: impl Fn(&[u8]) -> io::Result<bool>,
     ) -> io::Result<()> {
+        // Only a compare-and-swap answered with an error may have written: every other failure
+        // (a read, a value unreadable, every round lost to another gateway) wrote nothing.
         for _ in 0..ATTEMPTS {
-            let (bytes, version) = self.0.read()?;
-            if !wanted(&bytes)? {
+            let (bytes, version) = self.0.read().map_err(not_written)?;
+            if !wanted(&bytes).map_err(not_written)? {
                 return Ok(());
             }
             if self.0.write_if(version, &encode(next), event)?.is_some() {
                 return Ok(());
             }
         }
-        Err(io::Error::from_raw_os_error(libc::EBUSY))
+        Err(not_written(io::Error::from_raw_os_error(libc::EBUSY)))
     }
 }
 
