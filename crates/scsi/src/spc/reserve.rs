@@ -330,6 +330,60 @@ mod tests {
         assert_eq!(*store.inner.holder.lock(), Some(second));
     }
 
+    /// A store whose first `release` waits for `open` before it takes effect.
+    #[derive(Debug, Default)]
+    struct SlowFirstRelease {
+        inner: Store,
+        releases: std::sync::atomic::AtomicUsize,
+        open: parking_lot::Mutex<bool>,
+        opened: parking_lot::Condvar,
+    }
+
+    impl crate::SharedReserve for SlowFirstRelease {
+        fn record(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            self.inner.record(holder)
+        }
+
+        fn release(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            if self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                let mut open = self.open.lock();
+                while !*open {
+                    self.opened.wait(&mut open);
+                }
+            }
+            self.inner.release(holder)
+        }
+    }
+
+    #[test]
+    fn a_slow_release_leaves_the_nexus_newer_reservation() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        let store = std::sync::Arc::new(SlowFirstRelease::default());
+        t.lu.attach_shared_reserve(store.clone());
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        let releasing = run_in_thread(&t, &t.nexus, [0x17, 0, 0, 0, 0, 0]);
+        let started = std::time::Instant::now();
+        while store.releases.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "no release");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // While RELEASE clears the store, a reset releases the reservation and the nexus
+        // reserves again (stored, GOOD).
+        t.target.lun_reset(1).unwrap();
+        t.clear_ua(&t.nexus);
+        t.clear_ua(&other);
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        let second = t.lu.reserve_holder().expect("held");
+        *store.open.lock() = true;
+        store.opened.notify_all();
+        assert_good(&releasing.join().unwrap());
+        assert_eq!(t.lu.reserve_holder(), Some(second.clone()), "the first RELEASE released the second reservation");
+        assert_eq!(t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(*store.inner.holder.lock(), Some(second));
+    }
+
     /// A store that cannot even read what is stored, and counts the clears asked of it.
     #[derive(Debug, Default)]
     struct Unreadable {
