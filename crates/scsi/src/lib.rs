@@ -125,7 +125,7 @@ pub use spc::mode_state::{ModeSelectedBy, SharedModePages};
 pub use spc::persistent_reservation::{
     PersistentReservations, PrEvents, PrPersistence, PrRegistration, PrReservation, PrSnapshot, PrType, SharedPr,
 };
-pub use spc::reserve_state::{ReserveHolder, SharedReserve};
+pub use spc::reserve_state::{not_written, ReserveHolder, SharedReserve};
 pub use ssc::TapeLoadError;
 pub use status::ScsiStatus;
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};

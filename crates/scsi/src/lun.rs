@@ -508,9 +508,11 @@ impl LogicalUnit {
 
     /// Install a RESERVE(6/10) reservation stored by another server of the unit: `holder`, whose
     /// commands arrive here as those of the nexus with id `nexus` (None: through no nexus here,
-    /// so every nexus here conflicts); `None` for no reservation.
-    pub fn install_reservation(&self, held: Option<(crate::ReserveHolder, Option<u64>)>) {
-        self.scsi2.install(held);
+    /// so every nexus here conflicts); `None` for no reservation. A holder this server is clearing
+    /// from the store (a stale copy of it: a catch-up, or the store read at a takeover) is not
+    /// installed but cleared again; returns whether `held` was installed.
+    pub fn install_reservation(&self, held: Option<(crate::ReserveHolder, Option<u64>)>) -> bool {
+        self.scsi2.install(held)
     }
 
     /// The nexus that `holder` names is gone, found so by the server of the unit that nexus came

@@ -55,6 +55,7 @@ impl Asc {
     pub const POWER_ON_OCCURRED: Asc = Asc(0x29, 0x01);
     pub const SCSI_BUS_RESET_OCCURRED: Asc = Asc(0x29, 0x02);
     pub const BUS_DEVICE_RESET_FUNCTION_OCCURRED: Asc = Asc(0x29, 0x03);
+    pub const I_T_NEXUS_LOSS_OCCURRED: Asc = Asc(0x29, 0x07);
     pub const MODE_PARAMETERS_CHANGED: Asc = Asc(0x2a, 0x01);
     pub const RESERVATIONS_RELEASED: Asc = Asc(0x2a, 0x04);
     pub const ASYMMETRIC_ACCESS_STATE_CHANGED: Asc = Asc(0x2a, 0x06);

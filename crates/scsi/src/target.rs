@@ -37,6 +37,16 @@ impl Nexus {
     pub fn tasks(&self) -> &TaskSet {
         &self.tasks
     }
+    /// Establish unit attention `asc` for `lun` on this nexus (a loss another port of the unit
+    /// assumed for it, say).
+    pub fn add_unit_attention(&self, lun: u64, asc: Asc) {
+        self.unit_attentions.add(lun, asc);
+    }
+
+    /// Take the unit attention the next command to `lun` would report (tests, tools).
+    pub fn take_unit_attention(&self, lun: u64) -> Option<Asc> {
+        self.unit_attentions.take(lun)
+    }
 }
 
 /// What a command produced besides its data-in bytes.

@@ -16,7 +16,7 @@ use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
-use crate::spc::reserve_state::{Claim, ReserveHolder};
+use crate::spc::reserve_state::{is_not_written, Claim, ReserveHolder};
 use crate::target::Ctx;
 use std::sync::Arc;
 
@@ -50,18 +50,30 @@ pub(crate) async fn reserve(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
     let state = lu.scsi2_reservation().clone();
     let nexus = ctx.nexus;
     let holder = ReserveHolder::of(&nexus.initiator_port, nexus.relative_port, lu.relative_target_port());
-    match state.claim(ctx.nexus.id, holder.clone()) {
+    let recording = match state.claim(ctx.nexus.id, holder.clone()) {
         Claim::Conflict => return Err(Failure::ReservationConflict),
-        Claim::Held => return Ok(()),
-        Claim::Taken => {}
-    }
+        Claim::Held(None) => return Ok(()),
+        // Its RESERVE still being stored (that command aborted, say, and this one its retry):
+        // GOOD only once it is.
+        Claim::Held(Some(mut pending)) => {
+            let stored = pending.wait_for(Option::is_some).await.is_ok_and(|outcome| *outcome == Some(true));
+            return if stored {
+                Ok(())
+            } else {
+                Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into())
+            };
+        }
+        Claim::Taken(None) => return Ok(()),
+        Claim::Taken(Some(recording)) => recording,
+    };
     let Some(shared) = state.shared() else { return Ok(()) };
     // Stored before GOOD: an owner that dies right after leaves the holder to the next one.
-    let (store, nexus_id) = (shared.clone(), ctx.nexus.id);
+    let store = shared.clone();
     off_runtime(
         |job| shared.run_blocking(job),
         move || match store.record(&holder) {
             Ok(()) => {
+                recording.finish(true);
                 // A reset (or the nexus's loss) that came meanwhile may have cleared the store
                 // before this write: clear it again, until that lands.
                 if !state.is_held_by(&holder) {
@@ -70,10 +82,14 @@ pub(crate) async fn reserve(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
                 Ok(())
             }
             Err(e) => {
-                // The write may have landed all the same (an answer lost on the way back): a
+                // This reservation goes (not whatever the nexus may hold by now: a reset and a
+                // new RESERVE may have come meanwhile). Unless the store says it wrote nothing,
+                // the write may have landed all the same (an answer lost on the way back): a
                 // holder that never got GOOD must not be left stored.
-                state.release(nexus_id);
-                state.release_shared_later(holder);
+                recording.finish(false);
+                if !is_not_written(&e) {
+                    state.release_shared_later(holder);
+                }
                 Err(store_failure("storing", &e))
             }
         },
@@ -91,18 +107,16 @@ pub(crate) async fn release(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>) -> Result<(), 
         state.release(ctx.nexus.id);
         return Ok(());
     };
-    if state.nexus() != Some(ctx.nexus.id) {
-        return Ok(());
-    }
-    let Some(holder) = state.holder() else { return Ok(()) };
+    let Some(holder) = state.holder_of(ctx.nexus.id) else { return Ok(()) };
     // Cleared from the store first: should that fail, the reservation stays where it is, as the
     // next owner would find it, and the initiator may try again.
-    let (store, nexus_id) = (shared.clone(), ctx.nexus.id);
+    let store = shared.clone();
     off_runtime(
         |job| shared.run_blocking(job),
         move || {
             store.release(&holder).map_err(|e| store_failure("clearing", &e))?;
-            state.release(nexus_id);
+            // That reservation only: a reset and a new RESERVE meanwhile leave the new one.
+            state.release_holder(&holder);
             Ok(())
         },
     )
@@ -220,6 +234,184 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(t.lu.reserve_holder(), None);
+    }
+
+    /// A store whose first `record` waits for `open` and then fails (the cluster contended,
+    /// then out of reach); the others land.
+    #[derive(Debug, Default)]
+    struct SlowFirst {
+        inner: Store,
+        records: std::sync::atomic::AtomicUsize,
+        open: parking_lot::Mutex<bool>,
+        opened: parking_lot::Condvar,
+    }
+
+    impl SlowFirst {
+        fn open(&self) {
+            *self.open.lock() = true;
+            self.opened.notify_all();
+        }
+
+        fn wait_for_first_record(&self) {
+            let started = std::time::Instant::now();
+            while self.records.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                assert!(started.elapsed() < std::time::Duration::from_secs(5), "no record");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+
+    impl crate::SharedReserve for SlowFirst {
+        fn record(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            if self.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                let mut open = self.open.lock();
+                while !*open {
+                    self.opened.wait(&mut open);
+                }
+                return Err(std::io::Error::other("busy"));
+            }
+            self.inner.record(holder)
+        }
+
+        fn release(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            self.inner.release(holder)
+        }
+    }
+
+    fn run_in_thread(
+        t: &TestLun,
+        nexus: &std::sync::Arc<crate::Nexus>,
+        cdb: [u8; 6],
+    ) -> std::thread::JoinHandle<crate::TaskResult> {
+        let (target, nexus, lun) = (t.target.clone(), nexus.clone(), t.lun);
+        std::thread::spawn(move || block_on(target.execute(&nexus, lun, &cdb, &[], &mut Vec::new())))
+    }
+
+    #[test]
+    fn a_reserve_retried_while_the_first_is_being_stored_answers_with_its_outcome() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        let store = std::sync::Arc::new(SlowFirst::default());
+        t.lu.attach_shared_reserve(store.clone());
+        // RESERVE #1 is slow to store; the initiator aborts it (the write runs on) and retries.
+        let first = run_in_thread(&t, &t.nexus, [0x16, 0, 0, 0, 0, 0]);
+        store.wait_for_first_record();
+        let retry = run_in_thread(&t, &t.nexus, [0x16, 0, 0, 0, 0, 0]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        store.open();
+        assert_eq!(first.join().unwrap().status, ScsiStatus::CheckCondition);
+        let retry = retry.join().unwrap();
+        // The first write failed and its reservation is gone: the retry must not have got GOOD.
+        assert_eq!(t.lu.reserve_holder(), None);
+        assert_eq!(retry.status, ScsiStatus::CheckCondition, "GOOD for a reservation dropped right after");
+        assert_good(&t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0);
+    }
+
+    #[test]
+    fn a_failed_store_write_leaves_the_nexus_newer_reservation() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        let store = std::sync::Arc::new(SlowFirst::default());
+        t.lu.attach_shared_reserve(store.clone());
+        let first = run_in_thread(&t, &t.nexus, [0x16, 0, 0, 0, 0, 0]);
+        store.wait_for_first_record();
+        // A reset releases #1 while it is being stored; the nexus reserves again (stored, GOOD).
+        t.target.lun_reset(1).unwrap();
+        t.clear_ua(&t.nexus);
+        t.clear_ua(&other);
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        let second = t.lu.reserve_holder().expect("held");
+        store.open();
+        assert_eq!(first.join().unwrap().status, ScsiStatus::CheckCondition);
+        assert_eq!(t.lu.reserve_holder(), Some(second.clone()), "#1's failure released #2");
+        assert_eq!(t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(*store.inner.holder.lock(), Some(second));
+    }
+
+    /// A store whose first `release` waits for `open` before it takes effect.
+    #[derive(Debug, Default)]
+    struct SlowFirstRelease {
+        inner: Store,
+        releases: std::sync::atomic::AtomicUsize,
+        open: parking_lot::Mutex<bool>,
+        opened: parking_lot::Condvar,
+    }
+
+    impl crate::SharedReserve for SlowFirstRelease {
+        fn record(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            self.inner.record(holder)
+        }
+
+        fn release(&self, holder: &crate::ReserveHolder) -> std::io::Result<()> {
+            if self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                let mut open = self.open.lock();
+                while !*open {
+                    self.opened.wait(&mut open);
+                }
+            }
+            self.inner.release(holder)
+        }
+    }
+
+    #[test]
+    fn a_slow_release_leaves_the_nexus_newer_reservation() {
+        let t = TestLun::disk(1 << 20);
+        let other = t.target.add_nexus("other".into());
+        t.clear_ua(&other);
+        let store = std::sync::Arc::new(SlowFirstRelease::default());
+        t.lu.attach_shared_reserve(store.clone());
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        let releasing = run_in_thread(&t, &t.nexus, [0x17, 0, 0, 0, 0, 0]);
+        let started = std::time::Instant::now();
+        while store.releases.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "no release");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // While RELEASE clears the store, a reset releases the reservation and the nexus
+        // reserves again (stored, GOOD).
+        t.target.lun_reset(1).unwrap();
+        t.clear_ua(&t.nexus);
+        t.clear_ua(&other);
+        assert_good(&t.run(&[0x16, 0, 0, 0, 0, 0]).0);
+        let second = t.lu.reserve_holder().expect("held");
+        *store.open.lock() = true;
+        store.opened.notify_all();
+        assert_good(&releasing.join().unwrap());
+        assert_eq!(t.lu.reserve_holder(), Some(second.clone()), "the first RELEASE released the second reservation");
+        assert_eq!(t.run_on(&other, &[0x00, 0, 0, 0, 0, 0], &[]).0.status, ScsiStatus::ReservationConflict);
+        assert_eq!(*store.inner.holder.lock(), Some(second));
+    }
+
+    /// A store that cannot even read what is stored, and counts the clears asked of it.
+    #[derive(Debug, Default)]
+    struct Unreadable {
+        releases: std::sync::atomic::AtomicUsize,
+    }
+
+    impl crate::SharedReserve for Unreadable {
+        fn record(&self, _: &crate::ReserveHolder) -> std::io::Result<()> {
+            Err(crate::not_written(std::io::Error::other("no connection")))
+        }
+
+        fn release(&self, _: &crate::ReserveHolder) -> std::io::Result<()> {
+            self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(std::io::Error::other("no connection"))
+        }
+    }
+
+    #[test]
+    fn a_reserve_whose_store_wrote_nothing_leaves_nothing_to_clear() {
+        let t = TestLun::disk(1 << 20);
+        let store = std::sync::Arc::new(Unreadable::default());
+        t.lu.attach_shared_reserve(store.clone());
+        for _ in 0..3 {
+            assert_eq!(t.run(&[0x16, 0, 0, 0, 0, 0]).0.status, ScsiStatus::CheckCondition);
+        }
+        assert_eq!(t.lu.reserve_holder(), None);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(store.releases.load(std::sync::atomic::Ordering::Relaxed), 0, "a clear was started");
     }
 
     #[test]

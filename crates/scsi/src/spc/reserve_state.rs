@@ -13,8 +13,10 @@
 //!
 //! A released holder must never come back at the next server to load it, so a clear that fails
 //! (the store out of reach, or busy) is not dropped: it is tried again, less and less often,
-//! until it lands, the holder holds the reservation here again (its new RESERVE stored it), or
-//! the unit is gone. One retrying clear per holder at a time; a clear asked for while one runs
+//! until it lands, the unit is gone, or the store says it never can (its value unreadable, or
+//! the store closed). Meanwhile a copy of it read from the store (another server's, or the one
+//! this server loads when it takes over) is stale: not installed, cleared again.
+//! One worker per unit clears them all, whatever their number; a clear asked for while one runs
 //! makes it go round once more, so a holder stored again between its write and its end is not
 //! left behind.
 
@@ -22,6 +24,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// No reservation.
 const NONE: u64 = 0;
@@ -67,6 +70,8 @@ impl ReserveHolder {
 /// cluster). Both calls block for the store's round trips.
 pub trait SharedReserve: Send + Sync + std::fmt::Debug {
     /// Store `holder` as the unit's, whatever was stored (the caller just took the reservation).
+    /// An error that certainly wrote nothing is marked by `not_written` (no clear follows it);
+    /// any other may have landed all the same (an answer lost on the way back).
     fn record(&self, holder: &ReserveHolder) -> std::io::Result<()>;
     /// Store "no reservation" if `holder` is what is stored, token included: a later
     /// reservation of the same nexus stays.
@@ -77,6 +82,28 @@ pub trait SharedReserve: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A store's failure that wrote nothing (see `SharedReserve::record`).
+#[derive(Debug)]
+struct NotWritten(std::io::Error);
+
+impl std::fmt::Display for NotWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for NotWritten {}
+
+/// Mark `e` as a failure of `SharedReserve::record` that certainly wrote nothing (its kind stays).
+pub fn not_written(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), NotWritten(e))
+}
+
+/// Whether `e` was marked by `not_written`.
+pub(crate) fn is_not_written(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<NotWritten>())
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Scsi2Reservation {
     /// The holding nexus's id, `NONE` or `ELSEWHERE`: what the per-command check reads.
@@ -84,20 +111,73 @@ pub(crate) struct Scsi2Reservation {
     /// Who holds it (changed together with `nexus`, under this lock).
     holder: Mutex<Option<ReserveHolder>>,
     shared: Mutex<Option<Arc<dyn SharedReserve>>>,
-    /// The holders a clear of the store runs for, each with the number of clears asked for it
-    /// (the running one ends only once it has written after the last of them).
-    clearing: Mutex<Vec<(ReserveHolder, u64)>>,
+    /// The clears of the store asked for, and whether the unit's worker runs them.
+    clearing: Mutex<Clearing>,
+    /// The store write of the reservation just taken, while it runs: its token, and where its
+    /// outcome shows (`Some(true)`: stored).
+    recording: Mutex<Option<(u64, watch::Receiver<Option<bool>>)>>,
+}
+
+/// The holders to clear from the store, each with the number of clears asked for it (a holder
+/// is done once a clear started after the last of them landed), and whether a worker runs.
+#[derive(Debug, Default)]
+struct Clearing {
+    holders: Vec<(ReserveHolder, u64)>,
+    worker: bool,
 }
 
 /// What a reservation attempt found.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Claim {
-    /// Taken now: to be stored before GOOD.
-    Taken,
-    /// The nexus held it already.
-    Held,
+    /// Taken now; with a store, to be stored before GOOD (finish the `Recording`).
+    Taken(Option<Recording>),
+    /// The nexus held it already; with the outcome of its store write still to come, if it is.
+    Held(Option<watch::Receiver<Option<bool>>>),
     /// Another nexus (here or elsewhere) holds it.
     Conflict,
+}
+
+/// The store write of a reservation just taken. A RESERVE of the same nexus meanwhile waits for
+/// its outcome rather than answering GOOD for a reservation that may be dropped. A failed write
+/// releases that reservation (by its token: whatever the nexus holds by then stays); dropped
+/// unfinished (the write never ran), it failed.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    state: Arc<Scsi2Reservation>,
+    holder: ReserveHolder,
+    outcome: watch::Sender<Option<bool>>,
+    done: bool,
+}
+
+impl Recording {
+    /// The write ended: `stored` or not.
+    pub(crate) fn finish(mut self, stored: bool) {
+        self.end(stored);
+    }
+
+    fn end(&mut self, stored: bool) {
+        self.done = true;
+        {
+            let mut current = self.state.holder.lock();
+            if !stored && current.as_ref() == Some(&self.holder) {
+                self.state.nexus.store(NONE, Ordering::Release);
+                *current = None;
+            }
+            let mut recording = self.state.recording.lock();
+            if recording.as_ref().is_some_and(|(token, _)| *token == self.holder.token) {
+                *recording = None;
+            }
+        }
+        self.outcome.send_replace(Some(stored));
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if !self.done {
+            self.end(false);
+        }
+    }
 }
 
 impl Scsi2Reservation {
@@ -122,17 +202,32 @@ impl Scsi2Reservation {
         *self.shared.lock() = Some(shared);
     }
 
-    pub(crate) fn claim(&self, nexus_id: u64, holder: ReserveHolder) -> Claim {
+    pub(crate) fn claim(self: &Arc<Self>, nexus_id: u64, holder: ReserveHolder) -> Claim {
         let mut current = self.holder.lock();
         match self.nexus.load(Ordering::Acquire) {
             NONE => {
-                *current = Some(holder);
+                *current = Some(holder.clone());
                 self.nexus.store(nexus_id, Ordering::Release);
-                Claim::Taken
+                if self.shared.lock().is_none() {
+                    return Claim::Taken(None);
+                }
+                let (outcome, pending) = watch::channel(None);
+                *self.recording.lock() = Some((holder.token, pending));
+                Claim::Taken(Some(Recording { state: self.clone(), holder, outcome, done: false }))
             }
-            id if id == nexus_id => Claim::Held,
+            id if id == nexus_id => {
+                let token = current.as_ref().map(|h| h.token);
+                let recording = self.recording.lock();
+                Claim::Held(recording.as_ref().filter(|(t, _)| Some(*t) == token).map(|(_, rx)| rx.clone()))
+            }
             _ => Claim::Conflict,
         }
+    }
+
+    /// Who holds the reservation if the nexus `nexus_id` does.
+    pub(crate) fn holder_of(&self, nexus_id: u64) -> Option<ReserveHolder> {
+        let current = self.holder.lock();
+        (nexus_id != NONE && self.nexus.load(Ordering::Acquire) == nexus_id).then(|| current.clone()).flatten()
     }
 
     /// Release what `nexus_id` holds; returns who that was (None: it held nothing).
@@ -167,33 +262,53 @@ impl Scsi2Reservation {
     }
 
     /// Install what another server stored: `holder`, whose commands arrive here as those of the
-    /// nexus with id `nexus` (None: through no nexus here; every nexus here conflicts).
-    pub(crate) fn install(&self, held: Option<(ReserveHolder, Option<u64>)>) {
+    /// nexus with id `nexus` (None: through no nexus here; every nexus here conflicts). A holder
+    /// this server is clearing is a stale copy of a released one: none is installed, and the
+    /// clear goes round again. Returns whether `held` was installed.
+    pub(crate) fn install(self: &Arc<Self>, held: Option<(ReserveHolder, Option<u64>)>) -> bool {
+        // The list's lock first, as the clearing worker takes them: a clear that ends meanwhile
+        // ends before the stale copy could be installed, or sees it.
+        let clearing = self.clearing.lock();
         let mut current = self.holder.lock();
+        let stale = held.as_ref().map(|(h, _)| h).filter(|h| clearing.holders.iter().any(|(c, _)| c == *h)).cloned();
         let (id, holder) = match held {
+            Some(_) if stale.is_some() => (NONE, None),
             None => (NONE, None),
             Some((holder, nexus)) => (nexus.unwrap_or(ELSEWHERE), Some(holder)),
         };
         self.nexus.store(id, Ordering::Release);
         *current = holder;
+        drop((current, clearing));
+        match stale {
+            Some(h) => {
+                tracing::info!(port = %h.initiator_port, "a RESERVE holder being cleared found stored again: cleared");
+                self.release_shared_later(h);
+                false
+            }
+            None => true,
+        }
     }
 
-    /// Clear `holder` from the store, off this thread, unless it holds the reservation again by
-    /// then; retried until it lands (see the module's comment).
+    /// Clear `holder` from the store, off this thread; retried until it lands (see the module's
+    /// comment). One worker per unit clears every holder asked for, so retries never hold more
+    /// than one thread.
     pub(crate) fn release_shared_later(self: &Arc<Self>, holder: ReserveHolder) {
         let Some(shared) = self.shared() else { return };
         {
             let mut clearing = self.clearing.lock();
-            if let Some((_, asked)) = clearing.iter_mut().find(|(h, _)| *h == holder) {
-                *asked += 1;
+            match clearing.holders.iter_mut().find(|(h, _)| *h == holder) {
+                Some((_, asked)) => *asked += 1,
+                None => clearing.holders.push((holder, 1)),
+            }
+            if std::mem::replace(&mut clearing.worker, true) {
                 return;
             }
-            clearing.push((holder.clone(), 1));
         }
-        let (me, store, cleared) = (Arc::downgrade(self), shared.clone(), holder.clone());
-        let job = Box::new(move || clear_until_done(&me, store.as_ref(), &cleared, &std::thread::sleep));
+        let (me, store) = (Arc::downgrade(self), shared.clone());
+        let job = Box::new(move || clear_until_done(&me, store.as_ref(), &std::thread::sleep));
         if let Err(e) = shared.run_blocking(job) {
-            self.clearing.lock().retain(|(h, _)| *h != holder);
+            // The next clear asked for starts it again, for these holders too.
+            self.clearing.lock().worker = false;
             tracing::error!("clearing the stored RESERVE holder: {e}");
         }
     }
@@ -201,56 +316,66 @@ impl Scsi2Reservation {
     /// Whether a clear of the store is still under way (tests).
     #[cfg(test)]
     pub(crate) fn clearing(&self) -> bool {
-        !self.clearing.lock().is_empty()
+        let clearing = self.clearing.lock();
+        !clearing.holders.is_empty() || clearing.worker
     }
 }
 
-/// The retrying clear of `holder` from `store` started by `release_shared_later`; `pause` waits
-/// between attempts.
-fn clear_until_done(
-    state: &Weak<Scsi2Reservation>,
-    store: &dyn SharedReserve,
-    holder: &ReserveHolder,
-    pause: &dyn Fn(Duration),
-) {
+/// Whether a failed clear can never succeed however often it is tried: the stored value cannot
+/// be read as a holder (garbage, or a newer format), or the store is closed for good.
+fn permanent(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::NotConnected)
+}
+
+/// The unit's clearing worker started by `release_shared_later`: clears from `store` every
+/// holder asked for until none is left; `pause` waits after a round with a failure.
+fn clear_until_done(state: &Weak<Scsi2Reservation>, store: &dyn SharedReserve, pause: &dyn Fn(Duration)) {
     let mut wait = RETRY_FIRST;
     let mut failures = 0u32;
     loop {
         let Some(me) = state.upgrade() else { return };
-        // Under the list's lock, so that a clear asked for from now on finds this one running
-        // and makes it go round again (or, once it ended, starts another).
-        let asked = {
+        // Under the list's lock, so that a clear asked for from now on finds the worker
+        // running (or, once it ended, starts another).
+        let round = {
             let mut clearing = me.clearing.lock();
-            let asked = clearing.iter().find(|(h, _)| h == holder).map_or(0, |(_, n)| *n);
-            if me.is_held_by(holder) {
-                clearing.retain(|(h, _)| h != holder);
+            if clearing.holders.is_empty() {
+                clearing.worker = false;
                 return;
             }
-            asked
+            clearing.holders.clone()
         };
-        match store.release(holder) {
-            Ok(()) => {
-                let mut clearing = me.clearing.lock();
-                if clearing.iter().any(|(h, n)| h == holder && *n == asked) {
-                    clearing.retain(|(h, _)| h != holder);
-                    if failures > 0 {
-                        tracing::info!(port = %holder.initiator_port, failures, "the stored RESERVE holder cleared at last");
-                    }
-                    return;
+        let mut failed = false;
+        for (holder, asked) in round {
+            let result = store.release(&holder);
+            let mut clearing = me.clearing.lock();
+            match result {
+                // Asked again while this write ran (that holder may have been stored after it):
+                // it stays for another round.
+                Ok(()) => clearing.holders.retain(|(h, n)| *h != holder || *n != asked),
+                Err(e) if permanent(&e) => {
+                    tracing::error!(port = %holder.initiator_port, "clearing the stored RESERVE holder: {e}");
+                    clearing.holders.retain(|(h, _)| *h != holder);
                 }
-                // Asked again while this write ran: that holder may have been stored after it.
-                continue;
-            }
-            Err(e) => {
-                failures += 1;
-                if failures == 1 || failures.is_power_of_two() {
-                    tracing::warn!(port = %holder.initiator_port, failures, "clearing the stored RESERVE holder failed, trying again: {e}");
+                Err(e) => {
+                    failed = true;
+                    failures += 1;
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(port = %holder.initiator_port, failures,
+                            "clearing the stored RESERVE holder failed, trying again: {e}");
+                    }
                 }
             }
         }
         drop(me);
-        pause(wait);
-        wait = (wait * 2).min(RETRY_MAX);
+        if failed {
+            pause(wait);
+            wait = (wait * 2).min(RETRY_MAX);
+        } else {
+            if failures > 0 {
+                tracing::info!(failures, "the stored RESERVE holders cleared at last");
+            }
+            (wait, failures) = (RETRY_FIRST, 0);
+        }
     }
 }
 
@@ -258,6 +383,19 @@ fn clear_until_done(
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    /// Whether `claim` took the reservation (its store write, if any, done).
+    fn taken(claim: Claim) -> bool {
+        match claim {
+            Claim::Taken(recording) => {
+                if let Some(r) = recording {
+                    r.finish(true);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
 
     fn holder(port: &str) -> ReserveHolder {
         ReserveHolder { initiator_port: port.into(), relative_port: 1, token: 1 }
@@ -271,6 +409,10 @@ mod tests {
         failing: AtomicUsize,
         releases: AtomicUsize,
         during_release: Mutex<Option<Box<dyn FnMut() + Send>>>,
+        /// The failures say the value stored cannot be read.
+        unreadable: std::sync::atomic::AtomicBool,
+        /// The clearing jobs started (kept, not run).
+        started: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     }
 
     impl std::fmt::Debug for Store {
@@ -292,12 +434,20 @@ mod tests {
             }
             if self.failing.load(Ordering::Relaxed) > 0 {
                 self.failing.fetch_sub(1, Ordering::Relaxed);
+                if self.unreadable.load(Ordering::Relaxed) {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "garbage"));
+                }
                 return Err(std::io::Error::other("out of reach"));
             }
             let mut stored = self.stored.lock();
             if stored.as_ref() == Some(holder) {
                 *stored = None;
             }
+            Ok(())
+        }
+
+        fn run_blocking(&self, job: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+            self.started.lock().push(job);
             Ok(())
         }
     }
@@ -307,7 +457,10 @@ mod tests {
         let state = Arc::new(Scsi2Reservation::default());
         state.attach_shared(store.clone());
         store.record(h).unwrap();
-        state.clearing.lock().push((h.clone(), 1));
+        let mut clearing = state.clearing.lock();
+        clearing.holders.push((h.clone(), 1));
+        clearing.worker = true;
+        drop(clearing);
         state
     }
 
@@ -317,7 +470,7 @@ mod tests {
         store.failing.store(3, Ordering::Relaxed);
         let state = released(&store, &h);
         let pauses = Mutex::new(Vec::new());
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|d| pauses.lock().push(d));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|d| pauses.lock().push(d));
         assert_eq!(*store.stored.lock(), None);
         assert_eq!(store.releases.load(Ordering::Relaxed), 4);
         let ms: Vec<u128> = pauses.lock().iter().map(Duration::as_millis).collect();
@@ -331,28 +484,69 @@ mod tests {
         store.failing.store(8, Ordering::Relaxed);
         let state = released(&store, &h);
         let pauses = Mutex::new(Vec::new());
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|d| pauses.lock().push(d));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|d| pauses.lock().push(d));
         assert_eq!(pauses.lock().last(), Some(&RETRY_MAX));
         assert_eq!(*store.stored.lock(), None);
     }
 
     #[test]
-    fn a_clear_stops_once_its_holder_holds_again_or_the_unit_is_gone() {
+    fn a_stale_copy_of_a_holder_being_cleared_is_not_installed_and_the_clear_goes_on() {
         let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
         store.failing.store(1, Ordering::Relaxed);
         let state = released(&store, &h);
-        let again = state.clone();
-        let h2 = h.clone();
-        // Reserved again (and stored) while the first clear fails: the clear must leave it.
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &move |_| {
-            assert_eq!(again.claim(7, h2.clone()), Claim::Taken);
+        let (again, h2) = (state.clone(), h.clone());
+        // While the first clear fails, the holder is read back from the store (a catch-up, or
+        // this server taking over): it must neither hold here nor stop the clear.
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &move |_| {
+            assert!(!again.install(Some((h2.clone(), Some(7)))));
         });
-        assert_eq!(*store.stored.lock(), Some(h.clone()));
+        assert_eq!((state.nexus(), state.holder()), (None, None));
+        assert_eq!(*store.stored.lock(), None);
         assert!(!state.clearing());
-        // The unit is gone: nothing is left to clear for.
+        // Another holder installs as ever.
+        assert!(state.install(Some((holder("i,0x2"), None))));
+        assert_eq!(state.nexus(), Some(ELSEWHERE));
+    }
+
+    #[test]
+    fn a_clear_stops_once_the_unit_is_gone() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
         let weak = Arc::downgrade(&released(&store, &h));
-        clear_until_done(&weak, store.as_ref(), &h, &|_| panic!("no pause"));
+        clear_until_done(&weak, store.as_ref(), &|_| panic!("no pause"));
+        assert_eq!(store.releases.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn one_worker_clears_every_released_holder() {
+        let store = Arc::new(Store::default());
+        let state = Arc::new(Scsi2Reservation::default());
+        state.attach_shared(store.clone());
+        store.record(&holder("i,0x7")).unwrap();
+        for i in 0..50 {
+            state.release_shared_later(holder(&format!("i,0x{i:x}")));
+        }
+        assert_eq!(store.started.lock().len(), 1, "one clearing job per unit");
+        store.failing.store(2, Ordering::Relaxed);
+        let pauses = Mutex::new(Vec::new());
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|d| pauses.lock().push(d));
+        assert_eq!(*store.stored.lock(), None);
+        assert_eq!(store.releases.load(Ordering::Relaxed), 52);
+        assert_eq!(pauses.lock().len(), 1, "one pause per round, not per holder");
+        assert!(!state.clearing());
+        // Done: the next clear asked for starts a worker again.
+        state.release_shared_later(holder("i,0x1"));
+        assert_eq!(store.started.lock().len(), 2);
+    }
+
+    #[test]
+    fn a_clear_that_never_can_land_is_given_up() {
+        let (store, h) = (Arc::new(Store::default()), holder("i,0x1"));
+        store.failing.store(usize::MAX, Ordering::Relaxed);
+        store.unreadable.store(true, Ordering::Relaxed);
+        let state = released(&store, &h);
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|_| panic!("retried"));
         assert_eq!(store.releases.load(Ordering::Relaxed), 1);
+        assert!(!state.clearing());
     }
 
     #[test]
@@ -366,13 +560,13 @@ mod tests {
         *store.during_release.lock() = Some(Box::new(move || {
             if std::mem::take(&mut once) {
                 *store2.stored.lock() = None;
-                assert_eq!(again.claim(7, h2.clone()), Claim::Taken);
+                assert!(taken(again.claim(7, h2.clone())));
                 *store2.stored.lock() = Some(h2.clone());
                 again.clear();
                 again.release_shared_later(h2.clone());
             }
         }));
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &h, &|_| panic!("no failure"));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|_| panic!("no failure"));
         assert_eq!(*store.stored.lock(), None);
         assert_eq!(store.releases.load(Ordering::Relaxed), 2);
         assert!(!state.clearing());
@@ -390,11 +584,11 @@ mod tests {
         *store.during_release.lock() = Some(Box::new(move || {
             if std::mem::take(&mut once) {
                 let second = ReserveHolder::of("i,0x1", None, 1);
-                assert_eq!(again.claim(7, second.clone()), Claim::Taken);
+                assert!(taken(again.claim(7, second.clone())));
                 store2.record(&second).unwrap();
             }
         }));
-        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &first, &|_| panic!("no failure"));
+        clear_until_done(&Arc::downgrade(&state), store.as_ref(), &|_| panic!("no failure"));
         let stored = store.stored.lock().clone().expect("the newer reservation stays stored");
         assert!(stored.same_nexus(&first) && stored != first);
         assert_eq!(state.holder(), Some(stored));
@@ -412,8 +606,8 @@ mod tests {
 
     #[test]
     fn releasing_by_holder_leaves_another_holder_alone() {
-        let state = Scsi2Reservation::default();
-        assert_eq!(state.claim(3, holder("i,0x1")), Claim::Taken);
+        let state = Arc::new(Scsi2Reservation::default());
+        assert!(matches!(state.claim(3, holder("i,0x1")), Claim::Taken(None)));
         state.release_holder(&holder("i,0x2"));
         assert_eq!(state.nexus(), Some(3));
         state.release_holder(&holder("i,0x1"));

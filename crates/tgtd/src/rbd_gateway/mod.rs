@@ -40,7 +40,8 @@ pub(crate) fn run_blocking(job: Box<dyn FnOnce() + Send>, name: &str) -> std::io
 }
 
 /// What a multi-gateway LUN needs once built, before it serves (LUN `lun` of `target`): its
-/// persistent reservations, its RESERVE(6) holder and its changed mode parameters in the cluster, its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
+/// persistent reservations, its RESERVE(6) holder and its changed mode parameters in the cluster,
+/// its resets passed to every gateway, and ASYMMETRIC ACCESS STATE CHANGED to every nexus
 /// whenever a gateway's access state changes (SPC-4 5.15.2.3), and CAPACITY DATA HAS CHANGED to
 /// every nexus when the image was resized by anyone (`rbd resize`, another gateway), noticed
 /// within a heartbeat.
@@ -56,7 +57,7 @@ pub(crate) fn attach(
     save: SaveConfig,
 ) -> Result<(), String> {
     reservations::attach(store, unit, target, lun)?;
-    reserve::attach(store, unit, target)?;
+    reserve::attach(store, unit, target, lun)?;
     mode_params::attach(store, unit, target, lun, save.clone())?;
     resets::attach(store, unit, target, lun, close)?;
     if let Some(status) = store.gateway() {

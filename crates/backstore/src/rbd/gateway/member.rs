@@ -338,10 +338,12 @@ impl Membership {
         if local == LocalState::Active && self.status.local_state() != LocalState::Active {
             self.status.taking_over(&others);
         }
+        // The others first: a listener that sees this gateway's new state sees theirs from the
+        // same read (the owner checking a RESERVE holder's gateway right after taking over).
+        self.status.set_others(others);
         if self.status.set_local(local) {
             tracing::info!(gateway = %me, state = ?local, "access state changed");
         }
-        self.status.set_others(others);
     }
 
     /// Fence the old owner's client (if there was an owner), then swap the owner record for this
@@ -353,7 +355,8 @@ impl Membership {
             // The OSDs must know of the blocklist before this gateway's first write reaches them.
             self.cluster.wait_for_latest_osdmap()?;
             set.push((format!("{FENCED_PREFIX}{}", old.addr), old.name.clone()));
-            tracing::warn!(gateway = %self.options.name, fenced = %old.name, client = %old.addr, "fenced the old owner");
+            let (gateway, fenced, client) = (&self.options.name, &old.name, &old.addr);
+            tracing::warn!(%gateway, %fenced, %client, "fenced the old owner");
         }
         self.pool.update(&self.oid, &set, &[], Some(registry.version))?;
         let _ = self.pool.notify(&self.oid, NOTIFY_TIMEOUT);

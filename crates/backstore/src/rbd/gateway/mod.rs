@@ -103,8 +103,8 @@ pub struct GatewayStatus {
     members: Mutex<Vec<Member>>,
     /// Called on every change of access state, in the order they were added.
     listeners: Mutex<Vec<Arc<ChangeListener>>>,
-    /// Called after every heartbeat, on the membership thread.
-    beat_listener: Mutex<Option<Arc<ChangeListener>>>,
+    /// Called after every heartbeat, on the membership thread, in the order they were added.
+    beat_listeners: Mutex<Vec<Arc<ChangeListener>>>,
     /// Called before this gateway serves as owner, in the order they were added (one per kind
     /// of unit state to load: a RESERVE(6) holder, mode parameters).
     take_over_listeners: Mutex<Vec<Arc<TakeOverListener>>>,
@@ -136,7 +136,7 @@ impl GatewayStatus {
             local: AtomicU8::new(LocalState::Unavailable as u8),
             members: Mutex::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
-            beat_listener: Mutex::new(None),
+            beat_listeners: Mutex::new(Vec::new()),
             take_over_listeners: Mutex::new(Vec::new()),
             handoff_request: Mutex::new(None),
             wake,
@@ -201,9 +201,10 @@ impl GatewayStatus {
     /// Call `listener` after every heartbeat, on the membership thread (it may block briefly):
     /// the daemon re-reads the image's size there, so that an `rbd resize` made anywhere reaches
     /// every gateway's nexuses (librbd refreshes the header it watches; reading the size is local
-    /// until it changed).
+    /// until it changed), and the owner checks that a RESERVE(6) holder's gateway still lives.
+    /// Each call adds one; every one is called.
     pub fn on_beat(&self, listener: ChangeListener) {
-        *self.beat_listener.lock() = Some(Arc::new(listener));
+        self.beat_listeners.lock().push(Arc::new(listener));
     }
 
     /// Call `listener` each time this gateway is about to own the unit (a takeover, a handoff to
@@ -221,8 +222,8 @@ impl GatewayStatus {
     }
 
     pub(crate) fn beaten(&self) {
-        let listener = self.beat_listener.lock().clone();
-        if let Some(l) = listener {
+        let listeners = self.beat_listeners.lock().clone();
+        for l in listeners {
             l();
         }
     }
@@ -295,6 +296,23 @@ mod cluster_tests;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_beat_listener_is_called() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let options = super::GatewayOptions { name: "gw1".into(), tpg: 1, portal: String::new() };
+        let status = super::GatewayStatus::new(&options, Default::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let calls = calls.clone();
+            status.on_beat(Box::new(move || {
+                calls.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
+        status.beaten();
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn gateway_names() {
         for ok in ["gw1", "a.b_c-d", &"x".repeat(64)] {
