@@ -40,5 +40,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     mode_pages: &MODE_PAGES,
     vpd_pages: &[SUPPORTED, SERIAL, DEVICE_ID],
     state_sense: |_| None,
+    deferred_error: |_, _| None,
     admit: |_, _| Ok(()),
 };

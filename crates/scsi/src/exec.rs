@@ -3,7 +3,8 @@
 //!
 //! Order of checks (SAM-5 5.14, SPC-2 5.5.1): a pending unit attention is reported before anything
 //! else except for INQUIRY, REPORT LUNS and REQUEST SENSE; then the CDB is decoded (invalid opcode or
-//! field); then a reservation held by another nexus; then NOT READY for media-access commands.
+//! field); then a deferred error of the nexus (again not for those three); then a reservation held
+//! by another nexus; then NOT READY for media-access commands.
 
 use crate::alua::{AccessState, ForwardReply, ForwardRequest};
 use crate::cdb::Cdb;
@@ -245,6 +246,11 @@ async fn run(
                 return Err(AccessState::Transitioning.refusal().into());
             }
             Origin::Forwarded => {}
+        }
+    }
+    if !entry.has(NO_UA) {
+        if let Some(sense) = (ops.deferred_error)(lu, ctx.nexus.id) {
+            return Err(sense.into());
         }
     }
     (ops.admit)(lu, entry)?;

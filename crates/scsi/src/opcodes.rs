@@ -90,6 +90,10 @@ pub(crate) struct DeviceOps {
     pub vpd_pages: &'static [u8],
     /// The unit's own condition for REQUEST SENSE when nothing is pending (SPC-4 6.39).
     pub state_sense: fn(&LogicalUnit) -> Option<Sense>,
+    /// The deferred error (SPC-4 4.5.5) pending for a nexus (by id), taken: an immediate command
+    /// of that nexus failed after its GOOD. The next command of the nexus (but INQUIRY, REPORT
+    /// LUNS and REQUEST SENSE, which returns it as its data) ends with it, unprocessed.
+    pub deferred_error: fn(&LogicalUnit, u64) -> Option<Sense>,
     /// Refuse a command (by its row) the unit cannot take in its present state (before
     /// reservation checks, as the sanitize rules require).
     pub admit: fn(&LogicalUnit, &OpcodeEntry) -> Result<(), Sense>,

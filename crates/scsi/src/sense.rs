@@ -94,11 +94,14 @@ pub struct Sense {
     pub progress: Option<u16>,
     /// The stream bits of sequential-access devices (SSC-3 4.2.17): `FILEMARK`, `EOM`, `ILI`.
     pub stream: u8,
+    /// A deferred error (SPC-4 4.5.5: response code 71h or 73h): the condition is that of an
+    /// earlier command already answered GOOD (an immediate one), not of the command it ends.
+    pub deferred: bool,
 }
 
 impl Sense {
     pub const fn new(key: SenseKey, asc: Asc) -> Self {
-        Sense { key, asc, information: None, field: None, progress: None, stream: 0 }
+        Sense { key, asc, information: None, field: None, progress: None, stream: 0, deferred: false }
     }
 
     /// The stream bits: a filemark was read, the end of medium (or its early warning, or the
@@ -129,6 +132,7 @@ impl Sense {
             field: Some(FieldPointer { in_cdb: true, byte, bit }),
             progress: None,
             stream: 0,
+            deferred: false,
         }
     }
 
@@ -141,6 +145,7 @@ impl Sense {
             field: Some(FieldPointer { in_cdb: false, byte, bit }),
             progress: None,
             stream: 0,
+            deferred: false,
         }
     }
 
@@ -157,6 +162,12 @@ impl Sense {
 
     pub const fn with_information(mut self, information: u64) -> Self {
         self.information = Some(information);
+        self
+    }
+
+    /// The same condition reported as a deferred error.
+    pub const fn into_deferred(mut self) -> Self {
+        self.deferred = true;
         self
     }
 
@@ -185,7 +196,8 @@ impl Sense {
                 let valid = if self.information.is_some() { 0x80 } else { 0 };
                 // The fixed INFORMATION field has 4 bytes; larger values cannot be reported there.
                 let info = self.information.map(|v| u32::try_from(v).unwrap_or(u32::MAX)).unwrap_or(0);
-                out.extend_from_slice(&[valid | 0x70, 0, self.stream | self.key as u8]);
+                let code = if self.deferred { 0x71 } else { 0x70 };
+                out.extend_from_slice(&[valid | code, 0, self.stream | self.key as u8]);
                 out.extend_from_slice(&info.to_be_bytes());
                 out.extend_from_slice(&[0x0a, 0, 0, 0, 0, self.asc.0, self.asc.1, 0]);
                 out.extend_from_slice(&self.key_specific().unwrap_or([0; 3]));
@@ -193,7 +205,8 @@ impl Sense {
             SenseFormat::Descriptor => {
                 // SPC-4 4.5.2: 8-byte header, then descriptors.
                 let start = out.len();
-                out.extend_from_slice(&[0x72, self.key as u8, self.asc.0, self.asc.1, 0, 0, 0, 0]);
+                let code = if self.deferred { 0x73 } else { 0x72 };
+                out.extend_from_slice(&[code, self.key as u8, self.asc.0, self.asc.1, 0, 0, 0, 0]);
                 if let Some(info) = self.information {
                     // SPC-4 4.5.2.2 information descriptor.
                     out.extend_from_slice(&[0x00, 0x0a, 0x80, 0]);
@@ -268,6 +281,13 @@ mod tests {
         let s = Sense::new(SenseKey::BlankCheck, Asc(0x00, 0x05)).with_stream(Sense::EOM | Sense::ILI);
         assert_eq!(s.encode(SenseFormat::Fixed)[2], 0x68);
         assert_eq!(s.encode(SenseFormat::Descriptor), [0x72, 0x08, 0x00, 0x05, 0, 0, 0, 4, 0x04, 0x02, 0, 0x60]);
+    }
+
+    #[test]
+    fn deferred_errors_have_their_own_response_codes() {
+        let s = Sense::new(SenseKey::BlankCheck, Asc(0x00, 0x05)).with_information(2).into_deferred();
+        assert_eq!(s.encode(SenseFormat::Fixed), [0xf1, 0, 0x08, 0, 0, 0, 2, 0x0a, 0, 0, 0, 0, 0x00, 0x05, 0, 0, 0, 0]);
+        assert_eq!(s.encode(SenseFormat::Descriptor)[..8], [0x73, 0x08, 0x00, 0x05, 0, 0, 0, 12]);
     }
 
     #[test]

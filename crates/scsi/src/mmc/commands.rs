@@ -55,5 +55,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     mode_pages: &super::mode_pages::MODE_PAGES,
     vpd_pages: &[vpd::SUPPORTED, vpd::SERIAL, vpd::DEVICE_ID],
     state_sense: super::state_sense,
+    deferred_error: |_, _| None,
     admit: super::admit,
 };

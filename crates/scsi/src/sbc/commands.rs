@@ -161,6 +161,7 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
         vpd::PROVISIONING,
     ],
     state_sense,
+    deferred_error: |_, _| None,
     admit: sanitize::admit,
 };
 

@@ -53,5 +53,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     mode_pages: &super::mode_pages::MODE_PAGES,
     vpd_pages: &[vpd::SUPPORTED, vpd::SERIAL, vpd::DEVICE_ID],
     state_sense: |_| None,
+    deferred_error: |_, _| None,
     admit: |_, _| Ok(()),
 };

@@ -1,6 +1,7 @@
 //! REQUEST SENSE (SPC-4 6.39). Sense data of failed commands is returned with their status
 //! (autosense), so what is left to report here is a pending unit attention, which is consumed
-//! (SAM-5 5.14), the unit's own state (NOT READY without medium), or NO SENSE.
+//! (SAM-5 5.14), a deferred error (consumed too), the unit's own state (NOT READY without
+//! medium), or NO SENSE.
 
 use super::truncate;
 use crate::cdb::Cdb;
@@ -11,7 +12,8 @@ use crate::sense::{Asc, Sense, SenseFormat, SenseKey};
 /// its device type reports it (a disk being sanitized or without medium is NOT READY).
 pub(crate) fn run(req: &mut Request<'_>, desc: bool, alloc_len: u8) -> Result<(), Sense> {
     let pending = req.ctx.nexus.unit_attentions.take(req.ctx.lun).map(Sense::unit_attention);
-    let state = pending.or_else(|| (req.ops.state_sense)(req.lu));
+    let deferred = || (req.ops.deferred_error)(req.lu, req.ctx.nexus.id);
+    let state = pending.or_else(deferred).or_else(|| (req.ops.state_sense)(req.lu));
     request_sense(state, desc, alloc_len, req.data_in);
     Ok(())
 }

@@ -49,5 +49,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     mode_pages: &super::modes::MODE_PAGES,
     vpd_pages: &[vpd::SUPPORTED, vpd::SERIAL, vpd::DEVICE_ID],
     state_sense: super::state_sense,
+    deferred_error: super::deferred_error,
     admit: super::admit,
 };

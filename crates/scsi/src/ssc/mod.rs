@@ -57,6 +57,11 @@ pub(crate) fn admit(lu: &LogicalUnit, entry: &OpcodeEntry) -> Result<(), Sense> 
     Ok(())
 }
 
+/// The deferred error of an immediate VERIFY that `nexus` sent, once it has ended.
+pub(crate) fn deferred_error(lu: &LogicalUnit, nexus: u64) -> Option<Sense> {
+    lu.tape().and_then(|t| t.take_deferred(nexus))
+}
+
 /// REQUEST SENSE with nothing pending: NOT READY while there is no loaded tape.
 pub(crate) fn state_sense(lu: &LogicalUnit) -> Option<Sense> {
     lu.tape().and_then(|t| t.ready().err())

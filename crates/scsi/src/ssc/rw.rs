@@ -20,12 +20,15 @@ use crate::lun::{LogicalUnit, MAX_TRANSFER_BYTES};
 use crate::opcodes::{now, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::tape::{MediumType, Object, TapeImage};
+use std::sync::Arc;
 
-/// READ(6), VERIFY(6) and WRITE(6): FIXED, SILI (READ only) and the 24-bit TRANSFER LENGTH.
+/// READ(6), VERIFY(6) and WRITE(6): FIXED, SILI (READ only), IMMED (VERIFY only) and the 24-bit
+/// TRANSFER LENGTH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Transfer {
     pub fixed: bool,
     pub sili: bool,
+    pub immed: bool,
     pub length: u32,
     /// WRITE(6): the length is data-out. READ's is data-in, and VERIFY (BYTCMP 0) moves no data.
     pub write: bool,
@@ -36,6 +39,7 @@ impl Cdb for Transfer {
         let t = Transfer {
             fixed: c[1] & 0x01 != 0,
             sili: c[0] == 0x08 && c[1] & 0x02 != 0,
+            immed: c[0] == 0x13 && c[1] & 0x04 != 0,
             length: be24(c, 2),
             write: c[0] == 0x0a,
         };
@@ -135,16 +139,60 @@ fn read(lu: &LogicalUnit, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), 
         // No data and no motion (SSC-3 7.4).
         return Ok(());
     }
-    let block_len = state.block_len();
     if t.fixed {
         fixed_bytes(state, t.length)?;
     }
-    flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+    read_at(&mut drive, t, state.block_len(), out)
+}
+
+/// The motion of a READ or VERIFY whose CDB was checked, on a ready drive.
+fn read_at(drive: &mut Drive, t: Transfer, block_len: u32, out: Option<&mut Vec<u8>>) -> Result<(), Failure> {
+    flush(drive).map_err(|e| tape_error(&e, true))?;
     let image = drive.image.as_mut().expect("ready drive has a tape");
     if t.fixed {
         read_fixed(image, t.length, block_len, out)
     } else {
         read_variable(image, t, out)
+    }
+}
+
+/// VERIFY(6). With IMMED, GOOD as soon as the CDB is checked against the drive (SSC-3 7.11): the
+/// verify goes on on a thread of its own, the commands after it wait for it, and what it meets
+/// (a filemark, the end of data, a block of another length, a medium error) becomes the deferred
+/// error of the nexus that sent it.
+fn verify(lu: &Arc<LogicalUnit>, nexus: u64, t: Transfer) -> Result<(), Failure> {
+    if !t.immed {
+        return read(lu, t, None);
+    }
+    let state = tape(lu)?;
+    let mut drive = state.ready()?;
+    if t.length == 0 {
+        return Ok(());
+    }
+    if t.fixed {
+        fixed_bytes(state, t.length)?;
+    }
+    let block_len = state.block_len();
+    state.start_immediate(&mut drive);
+    drop(drive);
+    let unit = lu.clone();
+    let run = move || {
+        let state = tape(&unit).expect("a tape drive stays one");
+        state.run_immediate(nexus, |drive| read_at(drive, t, block_len, None).map_err(sense_of));
+    };
+    if let Err(e) = std::thread::Builder::new().name("tape-verify".into()).spawn(run) {
+        // No thread: verify here, before the GOOD, with the error still deferred as IMMED says.
+        tracing::warn!(error = %e, "cannot start a thread for an immediate VERIFY");
+        state.run_immediate(nexus, |drive| read_at(drive, t, block_len, None).map_err(sense_of));
+    }
+    Ok(())
+}
+
+/// The sense of a verify's failure (it has no data-in, and a reservation is checked before it).
+fn sense_of(failure: Failure) -> Sense {
+    match failure {
+        Failure::Sense(sense) | Failure::SenseWithData(sense) => sense,
+        Failure::ReservationConflict => Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE),
     }
 }
 
@@ -266,6 +314,6 @@ fn write_filemarks(lu: &LogicalUnit, c: WriteFilemarks) -> Result<(), Failure> {
 }
 
 pub(crate) const READ6: Handler = now!(Transfer, |req, t| read(req.lu, t, Some(req.data_in)));
-pub(crate) const VERIFY6: Handler = now!(Transfer, |req, t| read(req.lu, t, None));
+pub(crate) const VERIFY6: Handler = now!(Transfer, |req, t| verify(req.lu, req.ctx.nexus.id, t));
 pub(crate) const WRITE6: Handler = now!(Transfer, |req, t| write(req.lu, t, req.data_out));
 pub(crate) const WRITE_FILEMARKS: Handler = now!(WriteFilemarks, |req, c| write_filemarks(req.lu, c));

@@ -6,12 +6,14 @@
 //!
 //! Commands on one drive run one at a time under `drive`'s lock, as a tape's head is in one place:
 //! the lock is held across the (synchronous, positioned) file I/O of one command, never across an
-//! await. The mode parameters are atomics, so the shared command path reads the block length
+//! await. An immediate command (VERIFY with IMMED) goes on after its GOOD on a thread of its own,
+//! marked in `Drive::immediate`: every later command waits for it (`idle`) before it takes the
+//! drive, and a failure is kept as the deferred error of the nexus that sent it. The mode parameters are atomics, so the shared command path reads the block length
 //! without taking the lock.
 
 use crate::removal_prevention::RemovalPrevention;
 use crate::sense::{Asc, Sense, SenseKey};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use rtgt_backstore::tape::{MediumType, TapeError, TapeImage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
@@ -38,11 +40,20 @@ pub(crate) struct Drive {
     pub ready: bool,
     /// Writes done since the last flush (buffered mode).
     pub dirty: bool,
+    /// An immediate command still runs on its own thread: nothing else may use the drive yet.
+    pub immediate: bool,
+    /// The failure of an immediate command, for the nexus (id) that sent it (SPC-4 4.5.5).
+    pub deferred: Option<(u64, Sense)>,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct TapeState {
     drive: Mutex<Drive>,
+    /// Signalled when an immediate command ends.
+    idle: Condvar,
+    /// Tests hold an immediate command before it starts until this receives (or is dropped).
+    #[cfg(test)]
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     /// The dummy tape the drive was configured with to stand for "no tape" (tgt's examples do
     /// so): shown as the backing store while the drive is empty, never read or written.
     placeholder: Mutex<Option<PathBuf>>,
@@ -80,7 +91,7 @@ impl TapeState {
     /// Put the tape at `path` in the drive, loaded at the beginning. A placeholder tape leaves
     /// the drive empty and is remembered for `show`.
     pub fn load(&self, path: &Path) -> Result<bool, TapeLoadError> {
-        let mut drive = self.drive.lock();
+        let mut drive = self.idle_drive();
         if drive.image.is_some() {
             return Err(TapeLoadError::Occupied);
         }
@@ -97,7 +108,7 @@ impl TapeState {
 
     /// Take the tape out (what was written made durable first); its path, None when empty.
     pub fn unload(&self) -> Result<Option<PathBuf>, TapeError> {
-        let mut drive = self.drive.lock();
+        let mut drive = self.idle_drive();
         if let Some(image) = &drive.image {
             image.sync()?;
         }
@@ -119,7 +130,7 @@ impl TapeState {
 
     /// The drive, for a command that needs a loaded tape: NOT READY otherwise.
     pub fn ready(&self) -> Result<MutexGuard<'_, Drive>, Sense> {
-        let drive = self.drive.lock();
+        let drive = self.idle_drive();
         match (&drive.image, drive.ready) {
             (None, _) => Err(NOT_READY_MEDIUM_NOT_PRESENT),
             (Some(_), false) => Err(NOT_READY_NEEDS_LOAD),
@@ -127,14 +138,66 @@ impl TapeState {
         }
     }
 
-    /// The drive, whatever it holds (LOAD UNLOAD).
+    /// The drive, whatever it holds (LOAD UNLOAD), once no immediate command runs.
     pub fn drive(&self) -> MutexGuard<'_, Drive> {
-        self.drive.lock()
+        self.idle_drive()
+    }
+
+    /// The drive once no immediate command runs on it. Waiting blocks the calling thread, as
+    /// waiting for the lock of another command's file I/O does.
+    fn idle_drive(&self) -> MutexGuard<'_, Drive> {
+        let mut drive = self.drive.lock();
+        while drive.immediate {
+            self.idle.wait(&mut drive);
+        }
+        drive
+    }
+
+    /// Mark the drive taken by an immediate command that goes on after its GOOD; it runs under
+    /// `run_immediate`, which only it may call.
+    pub fn start_immediate(&self, drive: &mut Drive) {
+        drive.immediate = true;
+    }
+
+    /// Run the immediate command started with `start_immediate` (on its own thread), keep its
+    /// failure as `nexus`'s deferred error, and let the waiting commands go.
+    pub fn run_immediate(&self, nexus: u64, command: impl FnOnce(&mut Drive) -> Result<(), Sense>) {
+        #[cfg(test)]
+        if let Some(gate) = self.gate.lock().take() {
+            // A test's hold; a closed channel lets it go as an opened one does.
+            let _ = gate.recv();
+        }
+        let mut drive = self.drive.lock();
+        debug_assert!(drive.immediate, "run_immediate without start_immediate");
+        if let Err(sense) = command(&mut drive) {
+            drive.deferred = Some((nexus, sense.into_deferred()));
+        }
+        drive.immediate = false;
+        drop(drive);
+        self.idle.notify_all();
+    }
+
+    /// Hold the next immediate command before it starts, until `gate` receives.
+    #[cfg(test)]
+    pub fn hold_immediate(&self, gate: std::sync::mpsc::Receiver<()>) {
+        *self.gate.lock() = Some(gate);
+    }
+
+    /// The deferred error pending for `nexus`, taken (after any immediate command ended).
+    pub fn take_deferred(&self, nexus: u64) -> Option<Sense> {
+        let mut drive = self.idle_drive();
+        match drive.deferred.take() {
+            Some((owner, sense)) if owner == nexus => Some(sense),
+            other => {
+                drive.deferred = other;
+                None
+            }
+        }
     }
 
     /// Make every write so far durable.
     pub fn flush(&self) -> Result<(), TapeError> {
-        let mut drive = self.drive.lock();
+        let mut drive = self.idle_drive();
         flush(&mut drive)
     }
 

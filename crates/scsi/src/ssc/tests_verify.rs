@@ -1,6 +1,7 @@
 //! VERIFY(6) (SSC-3 7.11, the medium verification of BYTCMP 0; byte compare is not offered):
 //! it moves over the blocks as READ(6) would, with READ(6)'s sense at a filemark, the end of data
-//! or a block of another length, and transfers nothing either way.
+//! or a block of another length, and transfers nothing either way. With IMMED it answers GOOD at
+//! once and its sense comes later, as a deferred error.
 
 use super::tests::*;
 use crate::test_util::*;
@@ -80,4 +81,68 @@ fn verify_in_fixed_mode_counts_blocks_up_to_a_filemark_or_the_end_of_data() {
     assert_good(&d.t.run_out(&[0x15, 0x10, 0, 0, 12, 0], &[0, 0, 0x10, 8, 0, 0, 0, 0, 0, 0, 0x01, 0]).0);
     assert_tape_sense(&verify(&d, &verify6(true, 2)), 0x00, (0, 0), 0x20, Some(2));
     assert_eq!(position(&d), (false, 1));
+}
+
+/// Fixed-format sense of a deferred error (response code 71h, SPC-4 4.5.5) with this key,
+/// ASC/ASCQ, stream bits and INFORMATION.
+#[track_caller]
+fn assert_deferred(r: &crate::TaskResult, key: u8, asc: (u8, u8), stream: u8, info: Option<u32>) {
+    let s = r.sense.as_deref().expect("sense data");
+    assert_eq!(s[0] & 0x7f, 0x71, "deferred error {s:02x?}");
+    assert_tape_sense(r, key, asc, stream, info);
+}
+
+#[test]
+fn an_immediate_verify_answers_good_and_reports_its_failure_as_a_deferred_error() {
+    let d = drive();
+    d.write(&[1u8; 100]);
+    d.write(&[2u8; 300]);
+    assert_good(&d.t.run(&REWIND).0);
+    // IMMED with 1000 bytes over a 100-byte block: GOOD at once, whatever the verify finds.
+    assert_good(&verify(&d, &[0x13, 0x04, 0, 0x03, 0xe8, 0]));
+    // Another nexus's command waits for the verify (past the block) and hears nothing of its error.
+    let other = d.t.target.add_nexus("iqn.2024-01.test:i2".into());
+    d.t.clear_ua(&other);
+    let (r, data) = d.t.run_on(&other, &[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]);
+    assert_good(&r);
+    assert_eq!(data[4..8], 1u32.to_be_bytes());
+    // The sender's next command ends with the error as a deferred one (ILI, residue 900) and is
+    // not processed: the READ moved nothing and transferred nothing.
+    let (r, data) = d.t.run(&read6(300, false));
+    assert_deferred(&r, 0x00, (0, 0), 0x20, Some(900));
+    assert!(data.is_empty());
+    assert_eq!(position(&d), (false, 1));
+    // Reported once.
+    let (r, data) = d.t.run(&read6(300, false));
+    assert_good(&r);
+    assert_eq!(data, [2u8; 300]);
+    // At the end of data: GOOD, then REQUEST SENSE returns the deferred BLANK CHECK (73h in the
+    // descriptor format), and the next command runs normally.
+    assert_good(&verify(&d, &[0x13, 0x04, 0, 0x02, 0, 0]));
+    let (r, s) = d.t.run(&[0x03, 0x01, 0, 0, 0xff, 0]);
+    assert_good(&r);
+    assert_eq!(s[..4], [0x73, 0x08, 0x00, 0x05], "{s:02x?}");
+    assert_good(&d.t.run(&[0, 0, 0, 0, 0, 0]).0);
+    // A CDB the drive cannot take is refused at once, IMMED or not.
+    assert_sense(&d.t.run(&[0x13, 0x05, 0, 0, 1, 0]).0, 0x05, 0x24, 0x00);
+}
+
+#[test]
+fn a_command_after_an_immediate_verify_waits_for_it() {
+    let d = drive();
+    d.write(&[1u8; 100]);
+    assert_good(&d.t.run(&REWIND).0);
+    // Hold the verify before it starts: the VERIFY is answered all the same.
+    let (open, gate) = std::sync::mpsc::channel();
+    d.t.lu.tape().unwrap().hold_immediate(gate);
+    assert_good(&verify(&d, &[0x13, 0x04, 0, 0, 100, 0]));
+    // A READ POSITION sent now is answered only once the verify has run, with its position.
+    let (done, answered) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| done.send(position(&d)).unwrap());
+        let early = answered.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(early.is_err(), "READ POSITION answered while the verify was held: {early:?}");
+        open.send(()).unwrap();
+        assert_eq!(answered.recv().unwrap(), (false, 1));
+    });
 }
