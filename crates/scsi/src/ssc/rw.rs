@@ -60,15 +60,30 @@ impl Cdb for Transfer {
     }
 }
 
+/// The mode's block length for a FIXED command: refused in variable mode (SSC-3 7.4: FIXED set
+/// while the block length is 0).
+fn fixed_block_len(state: &TapeState) -> Result<u32, Sense> {
+    match state.block_len() {
+        0 => Err(Sense::invalid_cdb_field(1, Some(0))),
+        len => Ok(len),
+    }
+}
+
 /// The bytes a transfer moves: in fixed mode, its blocks of the mode's length (refused in
 /// variable mode and beyond the largest transfer).
 fn fixed_bytes(state: &TapeState, blocks: u32) -> Result<u32, Sense> {
-    let len = state.block_len();
-    if len == 0 {
-        // SSC-3 7.4: FIXED set while the block length is 0.
-        return Err(Sense::invalid_cdb_field(1, Some(0)));
-    }
+    let len = fixed_block_len(state)?;
     len.checked_mul(blocks).filter(|&b| b <= MAX_TRANSFER_BYTES).ok_or(Sense::invalid_cdb_field(2, Some(7)))
+}
+
+/// A READ's or VERIFY's fixed-mode checks: a VERIFY moves no data, so only a READ is bounded by
+/// the largest transfer.
+fn check_fixed(state: &TapeState, t: Transfer, reads_data: bool) -> Result<(), Sense> {
+    if reads_data {
+        fixed_bytes(state, t.length).map(drop)
+    } else {
+        fixed_block_len(state).map(drop)
+    }
 }
 
 fn object_sense(asc: Asc, key: SenseKey, stream: u8, info: u64) -> Failure {
@@ -140,7 +155,7 @@ fn read(lu: &LogicalUnit, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), 
         return Ok(());
     }
     if t.fixed {
-        fixed_bytes(state, t.length)?;
+        check_fixed(state, t, out.is_some())?;
     }
     read_at(&mut drive, t, state.block_len(), out)
 }
@@ -170,7 +185,7 @@ fn verify(lu: &Arc<LogicalUnit>, nexus: u64, t: Transfer) -> Result<(), Failure>
         return Ok(());
     }
     if t.fixed {
-        fixed_bytes(state, t.length)?;
+        check_fixed(state, t, false)?;
     }
     let block_len = state.block_len();
     state.start_immediate(&mut drive);

@@ -146,3 +146,16 @@ fn a_command_after_an_immediate_verify_waits_for_it() {
         assert_eq!(answered.recv().unwrap(), (false, 1));
     });
 }
+
+#[test]
+fn a_fixed_mode_verify_is_not_bounded_by_the_largest_transfer() {
+    // VERIFY moves no data: 1025 blocks of 64 KiB (past the 64 MiB a READ may transfer) are
+    // verified up to the end of data like any other count.
+    let d = drive();
+    let select = [0, 0, 0x10, 8, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00];
+    assert_good(&d.t.run_out(&[0x15, 0x10, 0, 0, 12, 0], &select).0);
+    assert_good(&d.t.run_out(&[0x0a, 1, 0, 0, 1, 0], &[7u8; 65536]).0);
+    assert_good(&d.t.run(&REWIND).0);
+    assert_tape_sense(&verify(&d, &verify6(true, 1025)), 0x08, (0, 5), 0, Some(1024));
+    assert_eq!(position(&d), (false, 1));
+}
