@@ -453,12 +453,14 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     text("readonly", flag(l.readonly), "0");
     text("removable", flag(l.removable), "0");
     text("thin_provisioning", flag(l.thin_provisioning), "0");
+    text("sense_format", flag(l.descriptor_sense), "0");
     params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
     params.extend(l.changer.iter().map(rtgt_mgmt::ChangerParam::to_param));
     params.sort_by(|a, b| a.name.cmp(&b.name));
-    // A changer's "smc" store is tgt's placeholder file, sized by the file as a disk's is; a
-    // tape's size is its file's too.
-    let file_backed = matches!(l.backing_store_type.as_str(), "rdwr" | "smc" | "ssc");
+    // Only memory and null stores are sized by their options (`bsopts size=`); every other store
+    // (rdwr, aio, rbd, a changer's smc placeholder file, a tape's ssc file) has its file's or
+    // image's size, which is no part of the configuration.
+    let file_backed = !matches!(l.backing_store_type.as_str(), "memory" | "null");
     normalise(LunSpec {
         device_type: l.device_type,
         backing_store: l.backing_store_path.clone().filter(|p| p != "None"),

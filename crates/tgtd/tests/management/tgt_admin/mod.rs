@@ -528,3 +528,31 @@ fn target_and_lun_numbers_are_debian_tgt_admins() {
     assert!(expected.contains("Target 7: iqn.2001-04.com.example:mike\n"), "{expected}");
     assert_eq!(numbers(&ours), expected);
 }
+
+/// `--update ALL` (what `systemctl reload rtgt` runs) on the file a target was made from finds it
+/// up to date: an aio store (its size is its file's) and `sense_format` (which `show` does not
+/// print) must not look like changes, or every reload deletes and re-creates those LUNs (under
+/// the initiators' feet with --force, refused as busy without it).
+#[test]
+fn update_finds_aio_stores_and_sense_format_up_to_date() {
+    const IQN: &str = "iqn.2001-04.com.example:steady";
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "aio.img", 4 << 20);
+    let other = common::sparse_image(dir.path(), "sense.img", 4 << 20);
+    let text = format!(
+        "<target {IQN}>\n\t<backing-store {}>\n\t\tbs-type aio\n\t</backing-store>\n\t<backing-store {}>\n\t\t\
+         params sense_format=1\n\t</backing-store>\n</target>\n",
+        image.display(),
+        other.display()
+    );
+    let conf = write(dir.path(), "steady.conf", &text);
+    ok(&tgtd, &["--execute", "-c", &conf]);
+    let again = ok(&tgtd, &["--update", "ALL", "-c", &conf, "--pretend"]);
+    assert_eq!(again, format!("target {IQN} is up to date\n"));
+    // The dump carries the sense format, and loads back to the same configuration.
+    let dump = ok(&tgtd, &["--dump"]);
+    assert!(dump.contains("\t\tsense_format 1\n"), "{dump}");
+    let dumped = write(dir.path(), "dump.conf", &dump);
+    assert_eq!(ok(&tgtd, &["--update", "ALL", "-c", &dumped, "--pretend"]), format!("target {IQN} is up to date\n"));
+}
