@@ -83,6 +83,17 @@ impl Selection {
     }
 }
 
+/// As the command line spells it: `ALL`, `tid=N` or the name.
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::All => f.write_str("ALL"),
+            Selection::Tid(n) => write!(f, "tid={n}"),
+            Selection::Name(n) => f.write_str(n),
+        }
+    }
+}
+
 struct Planner<'a> {
     plan: Plan,
     /// The unit steps go to now.
@@ -404,7 +415,7 @@ pub fn delete(running: &[Running], selection: &Selection, force: bool) -> Result
     let mut plan = Plan { units: vec![Unit { label: "accounts".into(), ..Unit::default() }], ..Plan::default() };
     let chosen: Vec<&Running> = running.iter().filter(|r| selection.matches(Some(r.tid), &r.spec.name)).collect();
     if chosen.is_empty() && *selection != Selection::All {
-        return Err(format!("no running target matches {selection:?}"));
+        return Err(format!("no running target matches {selection}"));
     }
     for r in chosen {
         plan.units.push(Unit { label: format!("target {}", r.spec.name), ..Unit::default() });
@@ -598,6 +609,9 @@ mod tests {
         let running = [Running { tid: 1, spec: spec("a"), sessions: 1 }];
         assert!(delete(&running, &Selection::All, false).unwrap().steps.is_empty());
         assert_eq!(delete(&running, &Selection::Tid(1), true).unwrap().steps.len(), 1);
-        assert!(delete(&running, &Selection::Tid(9), true).is_err());
+        // Named as the command line spells it.
+        assert_eq!(delete(&running, &Selection::Tid(9), true).unwrap_err(), "no running target matches tid=9");
+        let name = Selection::parse("iqn.x:gone").unwrap();
+        assert_eq!(delete(&running, &name, true).unwrap_err(), "no running target matches iqn.x:gone");
     }
 }
