@@ -143,6 +143,7 @@ mod tests {
             backing_store_path: Some("/tmp/disk.img".into()),
             backing_store_flags: String::new(),
             mode_pages: Vec::new(),
+            descriptor_sense: false,
             missing: None,
             faults: vec!["read:eio:lba=100-199".into()],
             changer: Vec::new(),

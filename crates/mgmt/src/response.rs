@@ -174,6 +174,10 @@ pub struct LunView {
     /// of tgt's text layout).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mode_pages: Vec<String>,
+    /// tgt's `sense_format` (descriptor sense data when set), as the unit has it now (not part of
+    /// tgt's text layout, which does not show it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub descriptor_sense: bool,
     /// A saved LUN whose backing store could not be opened (at start, or at its last retry), and
     /// why: it stays configured and offline until `--op update --params online=1` opens it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

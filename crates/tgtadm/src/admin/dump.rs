@@ -1,5 +1,6 @@
 //! `--dump`: the running configuration as targets.conf text that `--execute` turns back into the
-//! same configuration. Every LUN gets an explicit `lun` line so numbering cannot shift.
+//! same configuration. Every LUN gets an explicit `lun` line and every target its `controller_tid`,
+//! so numbering cannot shift.
 
 use super::conf::quote;
 use super::spec::{mode_page_decimal, Account, Discovery, TargetSpec, WRITE_CACHE_OFF};
@@ -34,6 +35,10 @@ fn user(out: &mut String, key: &str, a: &Account) {
 fn target(t: &TargetSpec) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "<target {}>", quote(&t.name));
+    if let Some(tid) = t.controller_tid {
+        // The same tid when the dump is loaded (tgt's directive; its tgt-admin takes it too).
+        let _ = writeln!(out, "\tcontroller_tid {tid}");
+    }
     let write_cache_off = mode_page_decimal(WRITE_CACHE_OFF);
     for (lun, spec) in &t.luns {
         let _ = writeln!(out, "\t<backing-store {}>", quote(spec.backing_store.as_deref().unwrap_or(NO_PATH)));
@@ -144,6 +149,7 @@ mod tests {
         lun.params = vec![LunParam::ModePage(mode_page_decimal(WRITE_CACHE_OFF)), LunParam::VendorId("A #B".into())];
         let spec = TargetSpec {
             name: "iqn.2001-04.com.example:odd".into(),
+            controller_tid: Some(3),
             params: [("TargetAlias".to_string(), "my \"disk\"".to_string())].into_iter().collect(),
             acl: vec![AclEntry::InitiatorName("iqn.x with space".into())],
             incoming: vec![odd("bob smith", "pa ss\"#word\\"), odd("\"q", "")],
@@ -154,11 +160,13 @@ mod tests {
         let discovery = Discovery { incoming: vec![odd("d u", "#secret")], outgoing: None, isns };
         let dumped = dump(std::slice::from_ref(&spec), &discovery);
         assert!(dumped.contains("\t\twrite-cache off\n"), "{dumped}");
+        assert!(dumped.contains(">\n\tcontroller_tid 3\n"), "{dumped}");
         assert!(dumped.contains("\tincominguser \"bob smith\" \"pa ss\\\"#word\\\\\"\n"), "{dumped}");
         let mut again = ConfFile::default();
         parse_into(&dumped, Path::new("dump.conf"), &mut again, 0).unwrap();
         let (specs, discovery2) = from_conf(&again).unwrap();
         assert_eq!(specs, [spec]);
+        assert_eq!(specs[0].controller_tid, Some(3));
         assert_eq!(discovery2, discovery);
     }
 }

@@ -83,6 +83,17 @@ impl Selection {
     }
 }
 
+/// As the command line spells it: `ALL`, `tid=N` or the name.
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selection::All => f.write_str("ALL"),
+            Selection::Tid(n) => write!(f, "tid={n}"),
+            Selection::Name(n) => f.write_str(n),
+        }
+    }
+}
+
 struct Planner<'a> {
     plan: Plan,
     /// The unit steps go to now.
@@ -91,6 +102,8 @@ struct Planner<'a> {
     accounts: BTreeMap<String, String>,
     running: &'a [Running],
     next_tid: u32,
+    /// Tids the file gives its targets (`controller_tid`): never handed out to another.
+    reserved: Vec<u32>,
 }
 
 impl<'a> Planner<'a> {
@@ -101,7 +114,37 @@ impl<'a> Planner<'a> {
             accounts: accounts.iter().map(|a| (a.user.clone(), a.password.clone().unwrap_or_default())).collect(),
             running,
             next_tid: running.iter().map(|r| r.tid).max().unwrap_or(0) + 1,
+            reserved: Vec::new(),
         }
+    }
+
+    /// The tids `want`'s new targets ask for; one a running target holds is refused before
+    /// anything runs (tgt's tgt-admin would add the LUNs to that other target).
+    fn reserve<'t>(&mut self, want: impl Iterator<Item = &'t TargetSpec>) -> Result<(), String> {
+        for t in want {
+            let Some(tid) = t.controller_tid.filter(|_| self.find(&t.name).is_none()) else { continue };
+            if let Some(r) = self.running.iter().find(|r| r.tid == tid) {
+                return Err(format!("controller_tid {tid} of target {} is running target {}", t.name, r.spec.name));
+            }
+            self.reserved.push(tid);
+        }
+        Ok(())
+    }
+
+    /// A new target's tid: its `controller_tid`, or the next one free; the targets after it
+    /// continue from the higher of the two, as tgt's tgt-admin numbers them.
+    fn new_tid(&mut self, t: &TargetSpec) -> u32 {
+        let tid = match t.controller_tid {
+            Some(tid) => tid,
+            None => {
+                while self.reserved.contains(&self.next_tid) || self.running.iter().any(|r| r.tid == self.next_tid) {
+                    self.next_tid += 1;
+                }
+                self.next_tid
+            }
+        };
+        self.next_tid = self.next_tid.max(tid + 1);
+        tid
     }
 
     fn step(&mut self, op: Op, text: String) {
@@ -144,8 +187,7 @@ impl<'a> Planner<'a> {
     }
 
     fn create(&mut self, t: &TargetSpec) -> Result<(), String> {
-        let tid = self.next_tid;
-        self.next_tid += 1;
+        let tid = self.new_tid(t);
         self.begin(&t.name);
         self.plan.units[self.unit].created = Some(tid);
         self.step(Op::Target(TargetOp::New { tid, name: t.name.clone() }), format!("target new tid {tid} {}", t.name));
@@ -287,6 +329,7 @@ pub fn execute(
 ) -> Result<Plan, String> {
     let mut p = Planner::new(running, accounts);
     p.discovery(discovery, have_discovery)?;
+    p.reserve(want.iter())?;
     for t in want {
         if p.find(&t.name).is_some() {
             p.plan.notes.push(format!("target {} is already running; use --update to change it", t.name));
@@ -312,6 +355,7 @@ pub fn update(
     if *selection == Selection::All {
         p.discovery(discovery, have_discovery)?;
     }
+    p.reserve(want.iter().filter(|t| selection.matches(None, &t.name)))?;
     let mut matched = false;
     for t in want {
         let current = p.find(&t.name);
@@ -371,7 +415,7 @@ pub fn delete(running: &[Running], selection: &Selection, force: bool) -> Result
     let mut plan = Plan { units: vec![Unit { label: "accounts".into(), ..Unit::default() }], ..Plan::default() };
     let chosen: Vec<&Running> = running.iter().filter(|r| selection.matches(Some(r.tid), &r.spec.name)).collect();
     if chosen.is_empty() && *selection != Selection::All {
-        return Err(format!("no running target matches {selection:?}"));
+        return Err(format!("no running target matches {selection}"));
     }
     for r in chosen {
         plan.units.push(Unit { label: format!("target {}", r.spec.name), ..Unit::default() });
@@ -389,6 +433,7 @@ mod tests {
     fn spec(name: &str) -> TargetSpec {
         TargetSpec {
             name: name.into(),
+            controller_tid: None,
             params: BTreeMap::new(),
             acl: vec![AclEntry::All],
             incoming: vec![Account { user: "alice".into(), password: "pw".into() }],
@@ -437,6 +482,21 @@ mod tests {
         // The account is made in unit 0, the target's steps are unit 1.
         assert_eq!(plan.steps.iter().map(|s| s.unit).collect::<Vec<_>>(), [1, 0, 1, 1, 1]);
         assert_eq!(plan.notes.len(), 1);
+    }
+
+    /// A `controller_tid` is used as given, the targets after it continue from there, and an
+    /// automatic tid never takes one the file reserves; a tid a running target holds is refused.
+    #[test]
+    fn controller_tids_are_kept_and_skipped() {
+        let with_tid = |name: &str, tid: Option<u32>| TargetSpec { controller_tid: tid, ..spec(name) };
+        let want = [with_tid("a", None), with_tid("b", Some(2)), with_tid("c", Some(7)), with_tid("d", None)];
+        let running = [Running { tid: 1, spec: spec("x"), sessions: 0 }];
+        let plan = execute(&want, &Discovery::default(), &running, &Discovery::default(), &[]).unwrap();
+        let created: Vec<Option<u32>> = plan.units[1..].iter().map(|u| u.created).collect();
+        assert_eq!(created, [Some(3), Some(2), Some(7), Some(8)]);
+        let err = execute(&[with_tid("b", Some(1))], &Discovery::default(), &running, &Discovery::default(), &[])
+            .unwrap_err();
+        assert_eq!(err, "controller_tid 1 of target b is running target x");
     }
 
     #[test]
@@ -549,6 +609,9 @@ mod tests {
         let running = [Running { tid: 1, spec: spec("a"), sessions: 1 }];
         assert!(delete(&running, &Selection::All, false).unwrap().steps.is_empty());
         assert_eq!(delete(&running, &Selection::Tid(1), true).unwrap().steps.len(), 1);
-        assert!(delete(&running, &Selection::Tid(9), true).is_err());
+        // Named as the command line spells it.
+        assert_eq!(delete(&running, &Selection::Tid(9), true).unwrap_err(), "no running target matches tid=9");
+        let name = Selection::parse("iqn.x:gone").unwrap();
+        assert_eq!(delete(&running, &name, true).unwrap_err(), "no running target matches iqn.x:gone");
     }
 }

@@ -337,7 +337,7 @@ fn set_target_state(args: &Args, selection: &Selection, state: &str) -> Result<(
     };
     let chosen: Vec<_> = views.iter().filter(|v| selection.matches(Some(v.tid), &v.name)).collect();
     if chosen.is_empty() && *selection != Selection::All {
-        return Err(Failure(format!("no running target matches {selection:?}"), EXIT_INVALID));
+        return Err(Failure(format!("no running target matches {selection}"), EXIT_INVALID));
     }
     for view in chosen {
         let op = Op::Target(TargetOp::Update { tid: view.tid, params: vec![Param::new("state", state)] });

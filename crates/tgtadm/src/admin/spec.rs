@@ -59,9 +59,13 @@ pub struct Account {
     pub password: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TargetSpec {
     pub name: String,
+    /// The tid the target is created with (tgt's `controller_tid`); without it, the next free one.
+    /// The running target's own tid on the daemon's side. Not part of what "configured the same"
+    /// means: `--update` does not move a running target to another tid.
+    pub controller_tid: Option<u32>,
     /// Non-default parameters by canonical name (nop_interval and nop_count included).
     pub params: BTreeMap<String, String>,
     pub acl: Vec<AclEntry>,
@@ -69,6 +73,19 @@ pub struct TargetSpec {
     pub outgoing: Option<Account>,
     pub luns: BTreeMap<u64, LunSpec>,
 }
+
+impl PartialEq for TargetSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.params == other.params
+            && self.acl == other.acl
+            && self.incoming == other.incoming
+            && self.outgoing == other.outgoing
+            && self.luns == other.luns
+    }
+}
+
+impl Eq for TargetSpec {}
 
 /// The file's settings outside any target: the discovery accounts (`incomingdiscoveryuser`,
 /// `outgoingdiscoveryuser`) and tgt's iSNS keys.
@@ -124,6 +141,15 @@ pub fn from_conf(conf: &ConfFile) -> Result<(Vec<TargetSpec>, Discovery), Vec<Co
             Err(e) => errors.push(e),
         }
     }
+    // tgt's tgt-admin makes targets in name order, whatever the file's order: the tids follow it.
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    for (i, t) in targets.iter().enumerate() {
+        let Some(tid) = t.controller_tid else { continue };
+        if let Some(other) = targets[..i].iter().find(|o| o.controller_tid == Some(tid)) {
+            let block = conf.targets.iter().find(|b| b.name == t.name).expect("every spec comes from a block");
+            errors.push(error(&block.origin, format!("controller_tid {tid} is also {}'s", other.name)));
+        }
+    }
     if errors.is_empty() {
         Ok((targets, discovery))
     } else {
@@ -161,6 +187,7 @@ fn check_target_param(key: &str, value: &str) -> Result<(), String> {
 fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
     let mut spec = TargetSpec {
         name: block.name.clone(),
+        controller_tid: None,
         params: BTreeMap::new(),
         acl: Vec::new(),
         incoming: Vec::new(),
@@ -194,7 +221,12 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
                 }
                 spec.outgoing = Some(account(d)?);
             }
-            "driver" | "allow-in-use" | "controller_tid" => {}
+            "controller_tid" => match d.value.parse::<u32>() {
+                Ok(tid) if tid > 0 => spec.controller_tid = Some(tid),
+                // tid 0 names discovery sessions, never a target.
+                _ => return Err(error(&d.origin, format!("controller_tid '{}' is not a tid from 1", d.value))),
+            },
+            "driver" | "allow-in-use" => {}
             "lun" => return Err(error(&d.origin, "'lun' belongs in a <backing-store> block".into())),
             key if super::conf::target_param(key).is_some() => {
                 check_target_param(key, &d.value).map_err(|e| error(&d.origin, e))?;
@@ -206,15 +238,19 @@ fn target_from_block(block: &TargetBlock) -> Result<TargetSpec, ConfError> {
             _ => lun_defaults.push(d),
         }
     }
-    // LUNs without a `lun` directive are numbered from 1 in file order, skipping taken numbers.
+    // LUNs without a `lun` directive are numbered from 1, skipping the numbers stores name, in
+    // tgt-admin's order: backing-stores before direct-stores, each kind by path (not file order),
+    // so that a file moved from tgt gives every disk the LUN it had there.
     let explicit: Vec<u64> = block
         .stores
         .iter()
         .flat_map(|s| s.directives.iter().filter(|d| d.key == "lun"))
         .filter_map(|d| d.value.parse().ok())
         .collect();
+    let mut stores: Vec<&super::conf::StoreBlock> = block.stores.iter().collect();
+    stores.sort_by(|a, b| (a.direct, &a.path).cmp(&(b.direct, &b.path)));
     let mut next = 1u64;
-    for store in &block.stores {
+    for store in stores {
         let directives: Vec<&Directive> = lun_defaults.iter().copied().chain(store.directives.iter()).collect();
         let mut lun = None;
         let mut spec_lun = LunSpec::disk(Some(store.path.clone()));
@@ -383,6 +419,7 @@ pub fn from_running(view: &TargetView, accounts: &[AccountEntry]) -> TargetSpec 
     }
     TargetSpec {
         name: view.name.clone(),
+        controller_tid: Some(view.tid),
         params,
         acl: view.acl.clone(),
         incoming: view.accounts.iter().filter(|a| !a.outgoing).map(|a| resolve(&a.user)).collect(),
@@ -416,12 +453,14 @@ fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     text("readonly", flag(l.readonly), "0");
     text("removable", flag(l.removable), "0");
     text("thin_provisioning", flag(l.thin_provisioning), "0");
+    text("sense_format", flag(l.descriptor_sense), "0");
     params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
     params.extend(l.changer.iter().map(rtgt_mgmt::ChangerParam::to_param));
     params.sort_by(|a, b| a.name.cmp(&b.name));
-    // A changer's "smc" store is tgt's placeholder file, sized by the file as a disk's is; a
-    // tape's size is its file's too.
-    let file_backed = matches!(l.backing_store_type.as_str(), "rdwr" | "smc" | "ssc");
+    // Only memory and null stores are sized by their options (`bsopts size=`); every other store
+    // (rdwr, aio, rbd, a changer's smc placeholder file, a tape's ssc file) has its file's or
+    // image's size, which is no part of the configuration.
+    let file_backed = !matches!(l.backing_store_type.as_str(), "memory" | "null");
     normalise(LunSpec {
         device_type: l.device_type,
         backing_store: l.backing_store_path.clone().filter(|p| p != "None"),
@@ -468,6 +507,41 @@ mod tests {
         assert!(err.contains("t.conf:2") && err.contains("--bsopts: unknown option 'colour'"), "{err}");
         let err = specs("<target t>\n bsoflags dsync\n backing-store /a\n</target>\n").unwrap_err().to_string();
         assert!(err.contains("--bsoflags: unknown flag 'dsync'"), "{err}");
+    }
+
+    /// As tgt's tgt-admin numbers LUNs without `lun`: backing-stores by path, then direct-stores
+    /// by path, each taking the lowest number no store names and none before it took.
+    #[test]
+    fn automatic_luns_are_numbered_as_tgt_admin_does() {
+        let t = &specs(
+            "<target t>\n direct-store /d/a\n backing-store /b/z\n <backing-store /b/m>\n </backing-store>\n \
+             <backing-store /b/c>\n  lun 1\n </backing-store>\n direct-store /a/first\n</target>\n",
+        )
+        .unwrap()[0];
+        let paths: Vec<(u64, &str)> = t.luns.iter().map(|(n, l)| (*n, l.backing_store.as_deref().unwrap())).collect();
+        assert_eq!(paths, [(1, "/b/c"), (2, "/b/m"), (3, "/b/z"), (4, "/a/first"), (5, "/d/a")]);
+    }
+
+    /// `controller_tid` is the target's tid; targets come in name order; two targets asking for
+    /// one tid, or tid 0, are mistakes named with their line.
+    #[test]
+    fn controller_tid_and_name_order() {
+        let t = specs("<target z>\n controller_tid 7\n</target>\n<target a>\n</target>\n").unwrap();
+        assert_eq!(
+            t.iter().map(|t| (t.name.as_str(), t.controller_tid)).collect::<Vec<_>>(),
+            [("a", None), ("z", Some(7))]
+        );
+        let err = specs("<target z>\n controller_tid 7\n</target>\n<target a>\n controller_tid 7\n</target>\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.conf:1") && err.contains("controller_tid 7 is also a's"), "{err}");
+        for bad in ["0", "x", "-1"] {
+            let err = specs(&format!("<target a>\n controller_tid {bad}\n</target>\n")).unwrap_err().to_string();
+            assert!(
+                err.contains("t.conf:2") && err.contains(&format!("controller_tid '{bad}' is not a tid from 1")),
+                "{err}"
+            );
+        }
     }
 
     /// As tgt's tgt-admin: a target that names no initiator is open to all; one that names any

@@ -16,9 +16,9 @@ pub(crate) fn op(args: &Args, op: Operation, tid: Option<u32>) -> Result<Op, Cli
     let mode = Mode::Account;
     let account_op = match op {
         Operation::New => {
-            let user = need_user(args)?;
-            let Some(password) = args.value(Opt::Password) else {
-                return Err(CliError::invalid("'password' option is necessary"));
+            // tgt's one message for either missing.
+            let (Ok(user), Some(password)) = (need_user(args), args.value(Opt::Password)) else {
+                return Err(CliError::invalid("'user' and 'password' options are required"));
             };
             check_allowed(args, mode, op, &[Opt::User, Opt::Password])?;
             AccountOp::New { user, password: password.to_string() }

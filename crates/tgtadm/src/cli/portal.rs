@@ -22,13 +22,19 @@ pub(crate) fn op(args: &Args, op: Operation) -> Result<Op, CliError> {
     let mode = Mode::Portal;
     let address = || -> Result<SocketAddr, CliError> {
         let list = params(args.value(Opt::Params).unwrap_or(""))?;
+        // tgt's words when there is no --param at all; its daemon's "invalid request" for a
+        // parameter list it cannot use, with rtgt's detail after it.
+        if list.is_empty() {
+            return Err(CliError::invalid("you must specify --param portal=<portal>"));
+        }
         let Some(p) = list.iter().find(|p| p.name == "portal") else {
-            return Err(CliError::invalid("'portal' parameter is necessary (--param portal=ADDRESS:PORT)"));
+            return Err(CliError::invalid_request("'portal' parameter is necessary (--param portal=ADDRESS:PORT)"));
         };
         if let Some(other) = list.iter().find(|p| p.name != "portal") {
-            return Err(CliError::invalid(format!("unknown portal parameter '{}'", other.name)));
+            return Err(CliError::invalid_request(format!("unknown portal parameter '{}'", other.name)));
         }
-        parse_portal(&p.value).ok_or_else(|| CliError::invalid(format!("'{}' is not an address and port", p.value)))
+        parse_portal(&p.value)
+            .ok_or_else(|| CliError::invalid_request(format!("'{}' is not an address and port", p.value)))
     };
     let portal_op = match op {
         Operation::New => {

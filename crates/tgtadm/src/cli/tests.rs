@@ -325,7 +325,8 @@ fn accounts() {
         error("-m account -o show --user alice"),
         ("tgtadm: account mode: option '-u' is not allowed/supported".into(), 22)
     );
-    assert_eq!(error("-m account -o new -u alice").0, "tgtadm: 'password' option is necessary");
+    assert_eq!(error("-m account -o new -u alice").0, "tgtadm: 'user' and 'password' options are required");
+    assert_eq!(error("-m account -o new -p secret").0, "tgtadm: 'user' and 'password' options are required");
     assert_eq!(error("-m account -o bind -u alice").0, "tgtadm: 'tid' option is necessary");
     assert_eq!(error("-m account -o update -u a").0, "tgtadm: operation update not supported in account mode");
 }
@@ -345,9 +346,16 @@ fn portals() {
         Op::Portal(PortalOp::New { address: "10.0.0.1:3260".parse().unwrap() })
     );
     assert_eq!(request("--mode portal --op show"), Op::Portal(PortalOp::Show));
-    assert!(error("--mode portal --op new").0.contains("'portal' parameter is necessary"));
-    assert!(error("--mode portal --op new -P portal=nowhere:1").0.contains("not an address"));
-    assert!(error("--mode portal --op new -P portal=1.2.3.4:1,colour=red").0.contains("colour"));
+    assert_eq!(error("--mode portal --op new"), ("tgtadm: you must specify --param portal=<portal>".into(), 22));
+    // tgt's daemon refuses a parameter list it cannot use: "invalid request", rtgt's detail after.
+    let refusal = |line: &str| {
+        let e = parse_line(line).unwrap_err();
+        assert_eq!((e.message.as_str(), e.exit_code), ("tgtadm: invalid request", 22), "{line}");
+        format!("{:?}", e.refusal.unwrap())
+    };
+    assert!(refusal("--mode portal --op new -P portal=nowhere:1").contains("not an address"));
+    assert!(refusal("--mode portal --op new -P portal=1.2.3.4:1,colour=red").contains("colour"));
+    assert!(refusal("--mode portal --op new -P colour=red").contains("'portal' parameter is necessary"));
 }
 
 #[test]

@@ -25,6 +25,7 @@ fn controller(tid: u32) -> LunView {
         backing_store_path: None,
         backing_store_flags: String::new(),
         mode_pages: Vec::new(),
+        descriptor_sense: false,
         missing: None,
         faults: Vec::new(),
         changer: Vec::new(),

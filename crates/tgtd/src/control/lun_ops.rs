@@ -380,8 +380,12 @@ fn delete(daemon: &Daemon, tid: u32, lun: u64) -> Result<Reply, MgmtError> {
         };
     };
     if unit.info().config.device_type == rtgt_scsi::DeviceType::Controller {
-        // The automatic LUN 0 is not the administrator's to remove.
-        return Err(MgmtError::new(ErrorCode::NoLun));
+        // The automatic LUN 0 is not the administrator's to remove; it is there, so tgt's
+        // "invalid request" rather than "can't find".
+        return Err(MgmtError::with_message(
+            ErrorCode::InvalidRequest,
+            "LUN 0 is the target's controller; it goes with the target",
+        ));
     }
     target.scsi.remove_lun(lun).map_err(|e| MgmtError::with_message(ErrorCode::NoLun, e))?;
     Ok(Reply::Done)

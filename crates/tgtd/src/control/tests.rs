@@ -156,7 +156,7 @@ fn lun_mistakes_are_refused_with_tgt_codes() {
 
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 7 })), ErrorCode::NoLun);
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 9, lun: 1 })), ErrorCode::NoLun);
-    assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 0 })), ErrorCode::NoLun);
+    assert_eq!(err(&d, Op::LogicalUnit(LunOp::Delete { tid: 1, lun: 0 })), ErrorCode::InvalidRequest);
     assert_eq!(err(&d, Op::LogicalUnit(LunOp::Show { tid: 1, lun: 7 })), ErrorCode::NoLun);
     let update =
         |lun| Op::LogicalUnit(LunOp::Update { tid: 1, lun, changes: vec![LunChange::Set(LunParam::Readonly(true))] });

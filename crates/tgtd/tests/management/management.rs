@@ -468,6 +468,12 @@ fn same_text_and_statuses_as_debian_tgt() {
         &["--mode", "target", "--op", "delete", "--tid", "7"],
         &["--mode", "conn", "--op", "show", "--tid", "1"],
         &["--mode", "conn", "--op", "delete", "--tid", "1", "--sid", "5", "--cid", "0"],
+        // LUN 0 is the target's controller: not the administrator's to delete (it is there).
+        &["--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "0"],
+        &["--mode", "portal", "--op", "new"],
+        &["--mode", "portal", "--op", "new", "--param", "portal=frob"],
+        &["--mode", "account", "--op", "new", "--user", "carl"],
+        &["--mode", "account", "--op", "new", "--password", "carlsecret12"],
         &["--mode", "lld", "--op", "start"],
         &["--mode", "lld", "--op", "stop"],
         &["--mode", "system", "--op", "update", "--name", "State", "--value", "offline"],

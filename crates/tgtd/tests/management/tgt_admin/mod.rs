@@ -365,16 +365,10 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Debian's own tgt-admin (a Perl script that runs `tgtadm` and parses its text) manages rtgt
-/// unchanged when rtgt's tgtadm comes first in PATH: the drop-in promise for existing tooling.
-#[test]
-fn debian_tgt_admin_drives_rtgt_through_its_tgtadm() {
-    let debian = Path::new("/usr/sbin/tgt-admin");
-    assert!(debian.exists(), "Debian's tgt is not installed (scripts/install-deps installs it)");
-    let tgtd = Tgtd::start();
-    let dir = tempfile::tempdir().unwrap();
-    let image = common::sparse_image(dir.path(), "perl.img", 8 << 20);
-    let bin = dir.path().join("bin");
+/// A PATH whose `tgtadm` is rtgt's, talking to `tgtd`: how Debian's tgt-admin (which runs
+/// `tgtadm` by name) is pointed at a test's daemon.
+fn tgtadm_shim(tgtd: &Tgtd, dir: &Path) -> String {
+    let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();
     // tgt-admin always passes `-C 0`; rtgt's --control-socket wins over it, and points at this
     // test's private daemon.
@@ -385,7 +379,19 @@ fn debian_tgt_admin_drives_rtgt_through_its_tgtadm() {
     );
     std::fs::write(bin.join("tgtadm"), shim).unwrap();
     std::fs::set_permissions(bin.join("tgtadm"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// Debian's own tgt-admin (a Perl script that runs `tgtadm` and parses its text) manages rtgt
+/// unchanged when rtgt's tgtadm comes first in PATH: the drop-in promise for existing tooling.
+#[test]
+fn debian_tgt_admin_drives_rtgt_through_its_tgtadm() {
+    let debian = Path::new("/usr/sbin/tgt-admin");
+    assert!(debian.exists(), "Debian's tgt is not installed (scripts/install-deps installs it)");
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "perl.img", 8 << 20);
+    let path = tgtadm_shim(&tgtd, dir.path());
     let conf = write(
         dir.path(),
         "perl.conf",
@@ -432,7 +438,7 @@ fn update_brings_back_a_lun_whose_file_was_missing_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("late.img");
     let text = format!(
-        "<target {IQN}>\n\tbacking-store {}\n\t<backing-store ->\n\t\tbs-type memory\n\t\tbsopts size=1048576\n\t</backing-store>\n\tinitiator-address ALL\n</target>\n",
+        "<target {IQN}>\n\tbacking-store {}\n\t<backing-store ->\n\t\tbs-type memory\n\t\tbsopts size=1048576\n\t\tlun 2\n\t</backing-store>\n\tinitiator-address ALL\n</target>\n",
         image.display()
     );
     let conf = write(dir.path(), "targets.conf", &text);
@@ -471,4 +477,82 @@ fn update_brings_back_a_lun_whose_file_was_missing_at_start() {
     // Up to date now: a second run has nothing to do.
     let again = ok(&tgtd, &["--update", "ALL", "-c", &conf]);
     assert!(again.contains("is up to date"), "{again}");
+}
+
+/// A targets.conf moved from tgt keeps its target and LUN numbers: rtgt's tgt-admin numbers them as
+/// Debian's does. Targets are made in name order (not file order), `controller_tid` gives a target
+/// its tid (the ones after it continue from there), and LUNs without `lun` are numbered
+/// backing-stores first, then direct-stores, each kind in path order, skipping the numbers other
+/// stores name. Initiators find their disks by these numbers, so a different numbering would swap
+/// disks under them.
+#[test]
+fn target_and_lun_numbers_are_debian_tgt_admins() {
+    let debian = Path::new("/usr/sbin/tgt-admin");
+    assert!(debian.exists(), "Debian's tgt is not installed (scripts/install-deps installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.img", "b.img", "c.img", "d.img", "e.img"] {
+        common::sparse_image(dir.path(), name, 4 << 20);
+    }
+    let img = |name: &str| dir.path().join(name).display().to_string();
+    let text = format!(
+        "<target iqn.2001-04.com.example:zulu>\n\tbacking-store {e}\n\tbacking-store {b}\n</target>\n\
+         <target iqn.2001-04.com.example:mike>\n\tcontroller_tid 7\n\tdirect-store {a}\n\t\
+         <backing-store {d}>\n\t</backing-store>\n\t<backing-store {c}>\n\t\tlun 1\n\t</backing-store>\n\
+         \tallow-in-use yes\n</target>\n\
+         <target iqn.2001-04.com.example:alpha>\n\tbacking-store {a}\n\tallow-in-use yes\n</target>\n",
+        a = img("a.img"),
+        b = img("b.img"),
+        c = img("c.img"),
+        d = img("d.img"),
+        e = img("e.img"),
+    );
+    let conf = write(dir.path(), "numbers.conf", &text);
+    // The numbers as Debian's tgt-admin gives them, through rtgt's tgtadm.
+    let theirs = Tgtd::start();
+    let path = tgtadm_shim(&theirs, dir.path());
+    let out = Command::new(debian).args(["-c", &conf, "-e"]).env("PATH", &path).output().unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let ours = Tgtd::start();
+    ok(&ours, &["-c", &conf, "-e"]);
+    // Each target's number and name, each LUN's number and file.
+    let numbers = |tgtd: &Tgtd| {
+        let show = tgtd.tgtadm_ok(&["--mode", "target", "--op", "show"]);
+        show.lines()
+            .filter(|l| l.starts_with("Target ") || l.starts_with("        LUN: ") || l.contains("Backing store path:"))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let expected = numbers(&theirs);
+    assert!(expected.starts_with("Target 1: iqn.2001-04.com.example:alpha\n"), "{expected}");
+    assert!(expected.contains("Target 7: iqn.2001-04.com.example:mike\n"), "{expected}");
+    assert_eq!(numbers(&ours), expected);
+}
+
+/// `--update ALL` (what `systemctl reload rtgt` runs) on the file a target was made from finds it
+/// up to date: an aio store (its size is its file's) and `sense_format` (which `show` does not
+/// print) must not look like changes, or every reload deletes and re-creates those LUNs (under
+/// the initiators' feet with --force, refused as busy without it).
+#[test]
+fn update_finds_aio_stores_and_sense_format_up_to_date() {
+    const IQN: &str = "iqn.2001-04.com.example:steady";
+    let tgtd = Tgtd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let image = common::sparse_image(dir.path(), "aio.img", 4 << 20);
+    let other = common::sparse_image(dir.path(), "sense.img", 4 << 20);
+    let text = format!(
+        "<target {IQN}>\n\t<backing-store {}>\n\t\tbs-type aio\n\t</backing-store>\n\t<backing-store {}>\n\t\t\
+         params sense_format=1\n\t</backing-store>\n</target>\n",
+        image.display(),
+        other.display()
+    );
+    let conf = write(dir.path(), "steady.conf", &text);
+    ok(&tgtd, &["--execute", "-c", &conf]);
+    let again = ok(&tgtd, &["--update", "ALL", "-c", &conf, "--pretend"]);
+    assert_eq!(again, format!("target {IQN} is up to date\n"));
+    // The dump carries the sense format, and loads back to the same configuration.
+    let dump = ok(&tgtd, &["--dump"]);
+    assert!(dump.contains("\t\tsense_format 1\n"), "{dump}");
+    let dumped = write(dir.path(), "dump.conf", &dump);
+    assert_eq!(ok(&tgtd, &["--update", "ALL", "-c", &dumped, "--pretend"]), format!("target {IQN} is up to date\n"));
 }
