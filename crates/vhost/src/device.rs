@@ -9,11 +9,11 @@
 use crate::backend::{events_pending_id, ScsiBackend};
 use crate::device_state::DeviceState;
 use crate::lun_event::LunEvent;
+use crate::lun_event::PendingEvents;
 use crate::socket::{SocketAccess, SocketError};
 use crate::write_budget::{WriteBudget, DEFAULT_WRITE_BUDGET};
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
-use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,10 +24,6 @@ use vhost_user_backend::{ShutdownHandle, VhostUserBackend, VhostUserDaemon};
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{new_event_consumer_and_notifier, EventFlag};
-
-/// Events kept for a guest that has not posted event buffers; older ones are dropped past this
-/// (the guest's own rescans and unit attentions still tell it).
-const MAX_PENDING_EVENTS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VhostError {
@@ -95,7 +91,7 @@ impl VhostScsiDevice {
             socket: config.socket,
             socket_file: bound.file,
             write_budget: WriteBudget::new(config.write_budget),
-            events: Mutex::new(VecDeque::new()),
+            events: Mutex::new(PendingEvents::default()),
             events_ready,
             events_notify,
             connected: AtomicBool::new(false),
@@ -131,13 +127,7 @@ impl VhostScsiDevice {
 
     /// Report a LUN change to the guest through the event queue (when it negotiated the feature).
     pub fn notify(&self, event: LunEvent) {
-        {
-            let mut events = self.device.events.lock();
-            if events.len() >= MAX_PENDING_EVENTS {
-                events.pop_front();
-            }
-            events.push_back(event);
-        }
+        self.device.events.lock().push(event);
         let _ = self.device.events_notify.notify();
     }
 
