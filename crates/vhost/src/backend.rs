@@ -14,7 +14,7 @@ use virtio_bindings::virtio_config::{VIRTIO_F_ANY_LAYOUT, VIRTIO_F_NOTIFY_ON_EMP
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
 use virtio_bindings::virtio_scsi::{VIRTIO_SCSI_F_CHANGE, VIRTIO_SCSI_F_HOTPLUG, VIRTIO_SCSI_F_INOUT};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier};
+use vmm_sys_util::event::{EventConsumer, EventNotifier};
 
 /// virtio 1.2 5.6.2: queue 0 is the control queue, 1 the event queue, 2.. the request queues.
 pub const CONTROL_QUEUE: u16 = 0;
@@ -25,6 +25,10 @@ pub const QUEUE_SIZE: usize = 1024;
 /// The epoll event id of the "events pending" notifier (ids up to num_queues are the library's).
 pub(crate) fn events_pending_id(num_queues: usize) -> u64 {
     num_queues as u64 + 1
+}
+/// The epoll event id of the connection's "stop" notifier, which ends its epoll threads.
+pub(crate) fn stop_id(num_queues: usize) -> u64 {
+    num_queues as u64 + 2
 }
 
 /// The backend handed to `VhostUserDaemon`: a handle on one connection's state.
@@ -115,8 +119,12 @@ impl VhostUserBackend for ScsiBackend {
         Ok(())
     }
 
+    /// None: vhost-user-backend 0.24 registers the consumer of this pair in its epoll with
+    /// `into_raw_fd` and never closes it, one eventfd lost per connection. The connection's own stop
+    /// notifier (`device::serve` owns and closes it) ends the epoll threads instead, through
+    /// `handle_event`.
     fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
-        new_event_consumer_and_notifier(EventFlag::NONBLOCK).ok()
+        None
     }
 
     fn handle_event(
@@ -126,6 +134,10 @@ impl VhostUserBackend for ScsiBackend {
         vrings: &[VringRwLock],
         _thread: usize,
     ) -> std::io::Result<()> {
+        if u64::from(device_event) == stop_id(self.num_queues()) {
+            // The library's epoll loop ends at the first error its backend returns.
+            return Err(std::io::Error::other("the vhost-user connection ended"));
+        }
         if evset != EventSet::IN {
             return Ok(());
         }

@@ -6,7 +6,7 @@
 //! acknowledged went through the scsi crate into the backing store before its used-ring entry was
 //! published, so nothing acknowledged is lost across a reconnection.
 
-use crate::backend::{events_pending_id, ScsiBackend};
+use crate::backend::{events_pending_id, stop_id, ScsiBackend};
 use crate::device_state::DeviceState;
 use crate::lun_event::LunEvent;
 use crate::lun_event::PendingEvents;
@@ -23,7 +23,7 @@ use vhost::vhost_user::Listener;
 use vhost_user_backend::{ShutdownHandle, VhostUserBackend, VhostUserDaemon};
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{new_event_consumer_and_notifier, EventFlag};
+use vmm_sys_util::event::{new_event_consumer_and_notifier, EventFlag, EventNotifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VhostError {
@@ -150,6 +150,16 @@ impl VhostScsiDevice {
 /// The accept loop: one daemon per connection, so every guest starts from a clean device.
 fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex<Option<ShutdownHandle>>>) {
     while !device.stopping.load(Ordering::Relaxed) {
+        // Ends the daemon's epoll threads (see `ScsiBackend::exit_event`). It outlives the daemon,
+        // whose drop joins those threads, and `_stop_workers` (dropped before the daemon) fires it
+        // whichever way this iteration ends.
+        let stop = match new_event_consumer_and_notifier(EventFlag::NONBLOCK) {
+            Ok(stop) => stop,
+            Err(err) => {
+                tracing::error!(%err, "cannot create the vhost-user stop event");
+                return;
+            }
+        };
         let backend = ScsiBackend::new(device.clone());
         let memory = GuestMemoryAtomic::new(GuestMemoryMmap::new());
         let mut daemon = match VhostUserDaemon::new("vhost-scsi".into(), backend.clone(), memory) {
@@ -159,7 +169,17 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
                 return;
             }
         };
+        let _stop_workers = StopWorkers(&stop.1);
         let handlers = daemon.get_epoll_handlers();
+        for handler in &handlers {
+            if let Err(err) = handler.register_listener(stop.0.as_raw_fd(), EventSet::IN, stop_id(backend.num_queues()))
+            {
+                tracing::error!(%err, "cannot register the vhost-user stop event");
+                // Its threads could not be stopped: dropping the daemon would wait for them forever.
+                std::mem::forget(daemon);
+                return;
+            }
+        }
         let id = events_pending_id(backend.num_queues());
         if let Some(handler) = handlers.first() {
             if let Err(err) = handler.register_listener(device.events_ready.as_raw_fd(), EventSet::IN, id) {
@@ -176,9 +196,7 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
             tracing::info!(%err, "vhost-user connection ended");
         }
         connection.lock().take();
-        for handler in &handlers {
-            handler.send_exit_event();
-        }
+        let _ = stop.1.notify();
         let conn = &backend.conn;
         if let Some(nexus) = conn.nexus.lock().take() {
             // SAM-5 6.3.4 I_T nexus loss: its tasks (not answered: the guest memory may be gone),
@@ -189,5 +207,14 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
         if device.connected.swap(false, Ordering::Relaxed) {
             tracing::info!(socket = %device.socket.display(), "vhost-user-scsi guest disconnected");
         }
+    }
+}
+
+/// Fires the daemon's stop event when dropped (see `serve`).
+struct StopWorkers<'a>(&'a EventNotifier);
+
+impl Drop for StopWorkers<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.notify();
     }
 }

@@ -577,3 +577,55 @@ fn an_event_waits_for_a_buffer_that_holds_it() {
     assert_eq!(&event[0..4], &1u32.to_le_bytes(), "VIRTIO_SCSI_T_TRANSPORT_RESET");
     assert_eq!(&event[4..12], &[1, 0, 0x40, 2, 0, 0, 0, 0]);
 }
+
+/// A VMM that connects and goes away again and again (VM restarts over months of uptime) must not
+/// cost the daemon a file descriptor or a thread each time. File descriptors are per process and the other
+/// tests of this binary open and close theirs concurrently, so the count runs in a child process
+/// that runs only this test.
+#[test]
+fn reconnections_leak_no_file_descriptors() {
+    const CHILD: &str = "RTGT_VHOST_FD_COUNT_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "reconnections_leak_no_file_descriptors", "--test-threads=1", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child ran the count: {text}");
+        return;
+    }
+    let f = fixture();
+    let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    // The library's epoll threads, by name: the next connection's daemon has started its own.
+    let workers = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap_or_default();
+                comm.trim() == "vring_worker"
+            })
+            .count()
+    };
+    let mut counts = Vec::new();
+    for _ in 0..8 {
+        {
+            let mut vmm = Vmm::connect(&f.socket);
+            let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+            assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while f.device.connected() || !f.target.nexuses().is_empty() {
+            assert!(Instant::now() < deadline, "the guest's nexus was not removed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The accept thread is back in accept(2) once the next daemon is ready: give it a moment.
+        std::thread::sleep(Duration::from_millis(50));
+        counts.push(open_fds());
+        assert_eq!(workers(), 1, "the ended connection's epoll thread is gone");
+    }
+    // The first connection may open what later ones reuse (runtime, backing file).
+    assert!(counts[7] <= counts[1], "file descriptors after each reconnection: {counts:?}");
+    assert_eq!(f.device.connections(), 8);
+}
