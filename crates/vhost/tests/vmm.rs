@@ -345,6 +345,11 @@ fn guest_commands_over_vhost_user() {
     assert_eq!(vmm.tmf(2, LUN1), 11);
     // A TMF for a missing LUN: INCORRECT LUN.
     assert_eq!(vmm.tmf(5, VirtioLun::encode(9)), 12);
+    // Every function addressed to it, including ABORT TASK, QUERY TASK and QUERY TASK SET (SAM-5
+    // 7.1: INCORRECT LOGICAL UNIT NUMBER), as ABORT TASK SET already was.
+    for function in [0, 1, 3, 6, 7] {
+        assert_eq!(vmm.tmf(function, VirtioLun::encode(9)), 12, "TMF subtype {function}");
+    }
 
     // Hotplug: LUN 2 appears; the guest's event buffer receives TRANSPORT_RESET / RESCAN.
     let store = rtgt_backstore::open(rtgt_backstore::BackstoreSpec {
