@@ -634,3 +634,18 @@ fn reconnections_leak_no_file_descriptors() {
     assert!(counts[7] <= counts[1], "file descriptors after each reconnection: {counts:?}");
     assert_eq!(f.device.connections(), 8);
 }
+
+/// I_T NEXUS RESET (SAM-5 7.6) performs the I_T nexus loss actions of SAM-5 6.3.4: the guest's
+/// next command on each LUN reports I_T NEXUS LOSS OCCURRED (29h/07h), not a power-on.
+#[test]
+fn an_i_t_nexus_reset_reports_nexus_loss() {
+    let f = fixture();
+    let mut vmm = Vmm::connect(&f.socket);
+    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
+    assert_eq!(vmm.tmf(4, LUN1), 0, "FUNCTION COMPLETE");
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(r.status, 0x02);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x07));
+    assert_eq!(vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).status, 0);
+    assert_eq!(f.target.nexuses().len(), 1, "the guest goes on as one nexus");
+}
