@@ -6,6 +6,7 @@
 
 use crate::connection::{Connection, Memory};
 use crate::device_state::DeviceState;
+use crate::wire::{CONFIG_CDB_SIZE_AT, CONFIG_LEN, CONFIG_SENSE_SIZE_AT};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
@@ -40,6 +41,17 @@ pub struct ScsiBackend {
 impl ScsiBackend {
     pub(crate) fn new(device: Arc<DeviceState>) -> Self {
         ScsiBackend { conn: Arc::new(Connection::new(device)) }
+    }
+
+    /// The device configuration space (virtio 1.2 5.6.4).
+    fn config_space(&self) -> [u8; CONFIG_LEN] {
+        crate::wire::Config {
+            num_queues: self.conn.device.request_queues as u32,
+            seg_max: QUEUE_SIZE as u32 - 2,
+            max_sectors: 0xffff,
+            cmd_per_lun: 128,
+        }
+        .encode()
     }
 
     /// The features this device offers. QEMU 7.2 passes on whatever the guest accepted, and the
@@ -87,16 +99,33 @@ impl VhostUserBackend for ScsiBackend {
     }
 
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
-        let config = crate::wire::Config {
-            num_queues: self.conn.device.request_queues as u32,
-            seg_max: QUEUE_SIZE as u32 - 2,
-            max_sectors: 0xffff,
-            cmd_per_lun: 128,
-        }
-        .encode();
+        let config = self.config_space();
         let start = (offset as usize).min(config.len());
         let end = start.saturating_add(size as usize).min(config.len());
         config[start..end].to_vec()
+    }
+
+    /// virtio 1.2 5.6.4: the driver may write sense_size and cdb_size. Requests and responses are
+    /// laid out with the defaults only (`wire`), and going on with another size would misread every
+    /// request (a 16-byte cdb_size: each data-out's first 16 bytes taken for the CDB's tail and the
+    /// written data shifted). A change is refused with an error, which ends the connection, as QEMU
+    /// stops a VM whose guest tries it. Writing the values in force, or to the read-only fields
+    /// (which a driver must not write), changes nothing.
+    fn set_config(&self, offset: u32, buf: &[u8]) -> std::io::Result<()> {
+        let config = self.config_space();
+        let writable = CONFIG_SENSE_SIZE_AT..CONFIG_CDB_SIZE_AT + 4;
+        let changed = buf.iter().enumerate().any(|(i, &byte)| {
+            let at = (offset as usize).saturating_add(i);
+            writable.contains(&at) && config[at] != byte
+        });
+        if changed {
+            tracing::warn!(offset, len = buf.len(), "the guest changed sense_size or cdb_size: connection ended");
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "virtio-scsi sense_size and cdb_size cannot be changed",
+            ));
+        }
+        Ok(())
     }
 
     fn update_memory(&self, mem: Memory) -> std::io::Result<()> {

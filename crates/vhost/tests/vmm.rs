@@ -649,3 +649,28 @@ fn an_i_t_nexus_reset_reports_nexus_loss() {
     assert_eq!(vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).status, 0);
     assert_eq!(f.target.nexuses().len(), 1, "the guest goes on as one nexus");
 }
+
+/// virtio 1.2 5.6.4 lets the driver change sense_size and cdb_size. This device lays requests out
+/// with the default 32-byte CDB and 96-byte sense field only; a guest that used a 16-byte CDB field
+/// would have the first 16 bytes of every data-out read as the CDB's tail and its writes shifted.
+/// The change is refused by ending the connection (QEMU itself stops such a VM); writing the
+/// values in force changes nothing.
+#[test]
+fn a_changed_cdb_or_sense_size_ends_the_connection() {
+    use vhost::vhost_user::message::VhostUserConfigFlags;
+    let f = fixture();
+    let mut vmm = Vmm::connect(&f.socket);
+    vmm.frontend.set_config(20, VhostUserConfigFlags::WRITABLE, &[96, 0, 0, 0, 32, 0, 0, 0]).unwrap();
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00), "the same values keep the guest connected");
+    let _ = vmm.frontend.set_config(24, VhostUserConfigFlags::WRITABLE, &16u32.to_le_bytes());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.device.connected() || !f.target.nexuses().is_empty() {
+        assert!(Instant::now() < deadline, "a cdb_size the device cannot honour was accepted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The socket takes the next VMM.
+    let mut vmm = Vmm::connect(&f.socket);
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
+}
