@@ -157,6 +157,8 @@ fn i_t_nexus_reset_and_nexus_loss() {
     assert_eq!(theirs.aborted(), None, "only the reset nexus loses its tasks");
     assert_ne!(fresh.id, t.nexus.id);
     assert_eq!(fresh.initiator_port, t.nexus.initiator_port);
+    assert_eq!(fresh.unit_attentions.take(1), Some(Asc::I_T_NEXUS_LOSS_OCCURRED));
+    assert_eq!(fresh.unit_attentions.take(1), None);
     assert!(!t.target.nexuses().iter().any(|n| n.id == t.nexus.id));
     // I_T nexus loss: the transport can no longer answer the tasks left.
     t.target.remove_nexus(&other);

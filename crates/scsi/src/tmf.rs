@@ -86,11 +86,17 @@ impl Target {
     }
 
     /// I_T NEXUS RESET (SAM-5 7.6, 6.3.4): the nexus loses its tasks and its state (reservations,
-    /// prevented removals); the same initiator port goes on as the returned fresh nexus.
+    /// prevented removals); the same initiator port goes on as the returned fresh nexus, which is
+    /// told I_T NEXUS LOSS OCCURRED on every LUN (not the power-on a new nexus starts with).
     pub fn i_t_nexus_reset(&self, nexus: &Nexus) -> Arc<Nexus> {
         nexus.tasks.abort_all(AbortCause::Reset);
         self.remove_nexus(nexus);
-        self.add_nexus(nexus.initiator_port.clone())
+        let fresh = self.add_nexus(nexus.initiator_port.clone());
+        for (lun, _) in self.luns() {
+            // A reset condition replaces the one pending for the LUN.
+            fresh.unit_attentions.add(lun, Asc::I_T_NEXUS_LOSS_OCCURRED);
+        }
+        fresh
     }
 
     /// PREEMPT AND ABORT (SPC-4 5.12.11.2.6): the tasks of `preempted` on `lun` go; a nexus that

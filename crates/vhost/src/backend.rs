@@ -6,6 +6,7 @@
 
 use crate::connection::{Connection, Memory};
 use crate::device_state::DeviceState;
+use crate::wire::{CONFIG_CDB_SIZE_AT, CONFIG_LEN, CONFIG_SENSE_SIZE_AT};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
@@ -14,7 +15,7 @@ use virtio_bindings::virtio_config::{VIRTIO_F_ANY_LAYOUT, VIRTIO_F_NOTIFY_ON_EMP
 use virtio_bindings::virtio_ring::{VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC};
 use virtio_bindings::virtio_scsi::{VIRTIO_SCSI_F_CHANGE, VIRTIO_SCSI_F_HOTPLUG, VIRTIO_SCSI_F_INOUT};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier};
+use vmm_sys_util::event::{EventConsumer, EventNotifier};
 
 /// virtio 1.2 5.6.2: queue 0 is the control queue, 1 the event queue, 2.. the request queues.
 pub const CONTROL_QUEUE: u16 = 0;
@@ -26,6 +27,10 @@ pub const QUEUE_SIZE: usize = 1024;
 pub(crate) fn events_pending_id(num_queues: usize) -> u64 {
     num_queues as u64 + 1
 }
+/// The epoll event id of the connection's "stop" notifier, which ends its epoll threads.
+pub(crate) fn stop_id(num_queues: usize) -> u64 {
+    num_queues as u64 + 2
+}
 
 /// The backend handed to `VhostUserDaemon`: a handle on one connection's state.
 #[derive(Clone)]
@@ -36,6 +41,17 @@ pub struct ScsiBackend {
 impl ScsiBackend {
     pub(crate) fn new(device: Arc<DeviceState>) -> Self {
         ScsiBackend { conn: Arc::new(Connection::new(device)) }
+    }
+
+    /// The device configuration space (virtio 1.2 5.6.4).
+    fn config_space(&self) -> [u8; CONFIG_LEN] {
+        crate::wire::Config {
+            num_queues: self.conn.device.request_queues as u32,
+            seg_max: QUEUE_SIZE as u32 - 2,
+            max_sectors: 0xffff,
+            cmd_per_lun: 128,
+        }
+        .encode()
     }
 
     /// The features this device offers. QEMU 7.2 passes on whatever the guest accepted, and the
@@ -83,16 +99,33 @@ impl VhostUserBackend for ScsiBackend {
     }
 
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
-        let config = crate::wire::Config {
-            num_queues: self.conn.device.request_queues as u32,
-            seg_max: QUEUE_SIZE as u32 - 2,
-            max_sectors: 0xffff,
-            cmd_per_lun: 128,
-        }
-        .encode();
+        let config = self.config_space();
         let start = (offset as usize).min(config.len());
         let end = start.saturating_add(size as usize).min(config.len());
         config[start..end].to_vec()
+    }
+
+    /// virtio 1.2 5.6.4: the driver may write sense_size and cdb_size. Requests and responses are
+    /// laid out with the defaults only (`wire`), and going on with another size would misread every
+    /// request (a 16-byte cdb_size: each data-out's first 16 bytes taken for the CDB's tail and the
+    /// written data shifted). A change is refused with an error, which ends the connection, as QEMU
+    /// stops a VM whose guest tries it. Writing the values in force, or to the read-only fields
+    /// (which a driver must not write), changes nothing.
+    fn set_config(&self, offset: u32, buf: &[u8]) -> std::io::Result<()> {
+        let config = self.config_space();
+        let writable = CONFIG_SENSE_SIZE_AT..CONFIG_CDB_SIZE_AT + 4;
+        let changed = buf.iter().enumerate().any(|(i, &byte)| {
+            let at = (offset as usize).saturating_add(i);
+            writable.contains(&at) && config[at] != byte
+        });
+        if changed {
+            tracing::warn!(offset, len = buf.len(), "the guest changed sense_size or cdb_size: connection ended");
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "virtio-scsi sense_size and cdb_size cannot be changed",
+            ));
+        }
+        Ok(())
     }
 
     fn update_memory(&self, mem: Memory) -> std::io::Result<()> {
@@ -115,8 +148,12 @@ impl VhostUserBackend for ScsiBackend {
         Ok(())
     }
 
+    /// None: vhost-user-backend 0.24 registers the consumer of this pair in its epoll with
+    /// `into_raw_fd` and never closes it, one eventfd lost per connection. The connection's own stop
+    /// notifier (`device::serve` owns and closes it) ends the epoll threads instead, through
+    /// `handle_event`.
     fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
-        new_event_consumer_and_notifier(EventFlag::NONBLOCK).ok()
+        None
     }
 
     fn handle_event(
@@ -126,6 +163,10 @@ impl VhostUserBackend for ScsiBackend {
         vrings: &[VringRwLock],
         _thread: usize,
     ) -> std::io::Result<()> {
+        if u64::from(device_event) == stop_id(self.num_queues()) {
+            // The library's epoll loop ends at the first error its backend returns.
+            return Err(std::io::Error::other("the vhost-user connection ended"));
+        }
         if evset != EventSet::IN {
             return Ok(());
         }

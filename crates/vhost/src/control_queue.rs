@@ -53,12 +53,23 @@ pub(crate) fn tmf(conn: &Arc<Connection>, subtype: u32, lun: [u8; 8], id: u64) -
         Ok(_) => Response::Ok,
         Err(TmfError::NoSuchLun) => Response::IncorrectLun,
     };
+    // SAM-5 7.1: a function addressed to a logical unit that does not exist is answered INCORRECT
+    // LOGICAL UNIT NUMBER. ABORT TASK still aborts a task the guest sent before its LUN was removed.
+    let found = |found: bool| match (found, target.lun(lun).is_some()) {
+        (true, _) => Response::FunctionSucceeded,
+        (false, true) => Response::Ok,
+        (false, false) => Response::IncorrectLun,
+    };
     // The SCSI core's task set aborts the tasks; each is answered (ABORTED or RESET) as it goes.
     match subtype {
         VIRTIO_SCSI_T_TMF_ABORT_TASK => {
             // SAM-5 7.2: FUNCTION COMPLETE whether or not the task was still there.
-            target.abort_task(&nexus, id, Some(lun));
-            Response::Ok
+            let aborted = target.abort_task(&nexus, id, Some(lun));
+            if aborted == 0 && target.lun(lun).is_none() {
+                Response::IncorrectLun
+            } else {
+                Response::Ok
+            }
         }
         VIRTIO_SCSI_T_TMF_ABORT_TASK_SET => done(target.abort_task_set(&nexus, lun)),
         VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET => done(target.clear_task_set(&nexus, lun)),
@@ -70,20 +81,8 @@ pub(crate) fn tmf(conn: &Arc<Connection>, subtype: u32, lun: [u8; 8], id: u64) -
             *conn.nexus.lock() = Some(fresh);
             Response::Ok
         }
-        VIRTIO_SCSI_T_TMF_QUERY_TASK => {
-            if nexus.tasks().query_task(id, lun) {
-                Response::FunctionSucceeded
-            } else {
-                Response::Ok
-            }
-        }
-        VIRTIO_SCSI_T_TMF_QUERY_TASK_SET => {
-            if nexus.tasks().query_task_set(lun) {
-                Response::FunctionSucceeded
-            } else {
-                Response::Ok
-            }
-        }
+        VIRTIO_SCSI_T_TMF_QUERY_TASK => found(nexus.tasks().query_task(id, lun)),
+        VIRTIO_SCSI_T_TMF_QUERY_TASK_SET => found(nexus.tasks().query_task_set(lun)),
         // No ACA support (NormACA 0), and unknown functions are refused.
         _ => Response::FunctionRejected,
     }

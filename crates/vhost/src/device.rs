@@ -6,14 +6,14 @@
 //! acknowledged went through the scsi crate into the backing store before its used-ring entry was
 //! published, so nothing acknowledged is lost across a reconnection.
 
-use crate::backend::{events_pending_id, ScsiBackend};
+use crate::backend::{events_pending_id, stop_id, ScsiBackend};
 use crate::device_state::DeviceState;
 use crate::lun_event::LunEvent;
+use crate::lun_event::PendingEvents;
 use crate::socket::{SocketAccess, SocketError};
 use crate::write_budget::{WriteBudget, DEFAULT_WRITE_BUDGET};
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
-use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,11 +23,7 @@ use vhost::vhost_user::Listener;
 use vhost_user_backend::{ShutdownHandle, VhostUserBackend, VhostUserDaemon};
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{new_event_consumer_and_notifier, EventFlag};
-
-/// Events kept for a guest that has not posted event buffers; older ones are dropped past this
-/// (the guest's own rescans and unit attentions still tell it).
-const MAX_PENDING_EVENTS: usize = 64;
+use vmm_sys_util::event::{new_event_consumer_and_notifier, EventFlag, EventNotifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VhostError {
@@ -95,7 +91,7 @@ impl VhostScsiDevice {
             socket: config.socket,
             socket_file: bound.file,
             write_budget: WriteBudget::new(config.write_budget),
-            events: Mutex::new(VecDeque::new()),
+            events: Mutex::new(PendingEvents::default()),
             events_ready,
             events_notify,
             connected: AtomicBool::new(false),
@@ -131,13 +127,7 @@ impl VhostScsiDevice {
 
     /// Report a LUN change to the guest through the event queue (when it negotiated the feature).
     pub fn notify(&self, event: LunEvent) {
-        {
-            let mut events = self.device.events.lock();
-            if events.len() >= MAX_PENDING_EVENTS {
-                events.pop_front();
-            }
-            events.push_back(event);
-        }
+        self.device.events.lock().push(event);
         let _ = self.device.events_notify.notify();
     }
 
@@ -160,6 +150,16 @@ impl VhostScsiDevice {
 /// The accept loop: one daemon per connection, so every guest starts from a clean device.
 fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex<Option<ShutdownHandle>>>) {
     while !device.stopping.load(Ordering::Relaxed) {
+        // Ends the daemon's epoll threads (see `ScsiBackend::exit_event`). It outlives the daemon,
+        // whose drop joins those threads, and `_stop_workers` (dropped before the daemon) fires it
+        // whichever way this iteration ends.
+        let stop = match new_event_consumer_and_notifier(EventFlag::NONBLOCK) {
+            Ok(stop) => stop,
+            Err(err) => {
+                tracing::error!(%err, "cannot create the vhost-user stop event");
+                return;
+            }
+        };
         let backend = ScsiBackend::new(device.clone());
         let memory = GuestMemoryAtomic::new(GuestMemoryMmap::new());
         let mut daemon = match VhostUserDaemon::new("vhost-scsi".into(), backend.clone(), memory) {
@@ -169,7 +169,17 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
                 return;
             }
         };
+        let _stop_workers = StopWorkers(&stop.1);
         let handlers = daemon.get_epoll_handlers();
+        for handler in &handlers {
+            if let Err(err) = handler.register_listener(stop.0.as_raw_fd(), EventSet::IN, stop_id(backend.num_queues()))
+            {
+                tracing::error!(%err, "cannot register the vhost-user stop event");
+                // Its threads could not be stopped: dropping the daemon would wait for them forever.
+                std::mem::forget(daemon);
+                return;
+            }
+        }
         let id = events_pending_id(backend.num_queues());
         if let Some(handler) = handlers.first() {
             if let Err(err) = handler.register_listener(device.events_ready.as_raw_fd(), EventSet::IN, id) {
@@ -186,9 +196,7 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
             tracing::info!(%err, "vhost-user connection ended");
         }
         connection.lock().take();
-        for handler in &handlers {
-            handler.send_exit_event();
-        }
+        let _ = stop.1.notify();
         let conn = &backend.conn;
         if let Some(nexus) = conn.nexus.lock().take() {
             // SAM-5 6.3.4 I_T nexus loss: its tasks (not answered: the guest memory may be gone),
@@ -199,5 +207,14 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
         if device.connected.swap(false, Ordering::Relaxed) {
             tracing::info!(socket = %device.socket.display(), "vhost-user-scsi guest disconnected");
         }
+    }
+}
+
+/// Fires the daemon's stop event when dropped (see `serve`).
+struct StopWorkers<'a>(&'a EventNotifier);
+
+impl Drop for StopWorkers<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.notify();
     }
 }

@@ -1,11 +1,10 @@
 //! What the connections of one vhost-user-scsi device share, one after another: the target, the
 //! runtime its commands run on, the write budget and the LUN events waiting for the guest.
 
-use crate::lun_event::LunEvent;
+use crate::lun_event::PendingEvents;
 use crate::write_budget::WriteBudget;
 use parking_lot::Mutex;
 use rtgt_scsi::{Nexus, Target};
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +19,7 @@ pub(crate) struct DeviceState {
     /// The socket file's (device, inode): stop removes that file only.
     pub socket_file: (u64, u64),
     pub write_budget: WriteBudget,
-    pub events: Mutex<VecDeque<LunEvent>>,
+    pub events: Mutex<PendingEvents>,
     pub events_ready: EventConsumer,
     pub events_notify: EventNotifier,
     pub connected: AtomicBool,

@@ -1,7 +1,9 @@
-//! What the management side reports about a LUN, and the virtio-scsi event record (virtio 1.2
-//! 5.6.6.3) each change becomes for a guest that negotiated its feature.
+//! What the management side reports about a LUN, the list of those waiting for the guest's event
+//! buffers, and the virtio-scsi event record (virtio 1.2 5.6.6.3) each change becomes for a guest
+//! that negotiated its feature.
 
 use crate::wire::{Event, VirtioLun};
+use std::collections::VecDeque;
 use virtio_bindings::virtio_scsi::*;
 
 /// What happened to a LUN, as the management side reports it.
@@ -36,6 +38,35 @@ impl LunEvent {
             }),
             _ => None,
         }
+    }
+}
+
+/// Events kept for a guest that has not posted event buffers; older ones are dropped past this
+/// and the guest is told it missed some (it then rescans all LUNs; unit attentions tell the rest).
+const MAX_PENDING_EVENTS: usize = 64;
+
+/// The LUN events waiting for the guest's event buffers.
+#[derive(Debug, Default)]
+pub(crate) struct PendingEvents {
+    pub(crate) queue: VecDeque<LunEvent>,
+    /// Some were dropped since the guest last received one: virtio 1.2 5.6.6.3 says the device
+    /// sets VIRTIO_SCSI_T_EVENTS_MISSED in the next event it reports.
+    pub(crate) missed: bool,
+}
+
+impl PendingEvents {
+    pub(crate) fn push(&mut self, event: LunEvent) {
+        if self.queue.len() >= MAX_PENDING_EVENTS {
+            self.queue.pop_front();
+            self.missed = true;
+        }
+        self.queue.push_back(event);
+    }
+
+    /// A new guest scans every LUN itself: nothing before it concerns it.
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.missed = false;
     }
 }
 

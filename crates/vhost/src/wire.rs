@@ -23,6 +23,9 @@ pub const AN_REQUEST_LEN: usize = 16;
 pub const EVENT_LEN: usize = 16;
 /// The virtio_scsi_config structure.
 pub const CONFIG_LEN: usize = 36;
+/// Where its sense_size and cdb_size are (u32 each), the only fields a driver may write.
+pub const CONFIG_SENSE_SIZE_AT: usize = 20;
+pub const CONFIG_CDB_SIZE_AT: usize = 24;
 
 /// The highest LUN a virtio LUN field can carry (flat space addressing, 14 bits).
 pub const MAX_LUN: u32 = 0x3fff;
@@ -327,8 +330,8 @@ mod tests {
         let b = c.encode();
         assert_eq!(&b[0..4], &[2, 0, 0, 0]);
         assert_eq!(&b[16..20], &[16, 0, 0, 0]); // event_info_size
-        assert_eq!(&b[20..24], &[96, 0, 0, 0]); // sense_size
-        assert_eq!(&b[24..28], &[32, 0, 0, 0]); // cdb_size
+        assert_eq!(&b[CONFIG_SENSE_SIZE_AT..][..4], &[96, 0, 0, 0]); // sense_size
+        assert_eq!(&b[CONFIG_CDB_SIZE_AT..][..4], &[32, 0, 0, 0]); // cdb_size
         assert_eq!(&b[32..36], &[0xff, 0x3f, 0, 0]); // max_lun
     }
 }
