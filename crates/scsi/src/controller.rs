@@ -41,5 +41,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     vpd_pages: &[SUPPORTED, SERIAL, DEVICE_ID],
     state_sense: |_| None,
     deferred_error: |_, _| None,
+    settle: |_| None,
     admit: |_, _| Ok(()),
 };

@@ -248,6 +248,12 @@ async fn run(
             Origin::Forwarded => {}
         }
     }
+    // REQUEST SENSE returns a deferred error as its data: it waits for an immediate command too.
+    if !entry.has(NO_UA) || entry.opcode == REQUEST_SENSE {
+        if let Some(immediate) = (ops.settle)(lu) {
+            immediate.await;
+        }
+    }
     if !entry.has(NO_UA) {
         if let Some(sense) = (ops.deferred_error)(lu, ctx.nexus.id) {
             return Err(sense.into());
@@ -275,6 +281,9 @@ async fn run(
     }
     .map(|()| None)
 }
+
+/// REQUEST SENSE's operation code.
+const REQUEST_SENSE: u8 = 0x03;
 
 /// A command addressed to a LUN the target does not have (SPC-4 6.6.2, 6.33, SAM-5 5.9.8): INQUIRY
 /// answers with peripheral qualifier 011b, REPORT LUNS works as on any LUN, REQUEST SENSE returns

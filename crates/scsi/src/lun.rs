@@ -195,11 +195,11 @@ impl LogicalUnit {
 
     /// Make every completed write durable (what SYNCHRONIZE CACHE does for the whole unit); for a
     /// clean shutdown. A unit without a store has nothing to flush.
-    pub async fn flush(&self) -> Result<(), BackstoreError> {
+    pub async fn flush(self: &Arc<Self>) -> Result<(), BackstoreError> {
         if let Some(tape) = self.tape() {
-            return tape
-                .flush()
-                .map_err(|e| BackstoreError::io(rtgt_backstore::ErrorKind::Flush, 0, std::io::Error::other(e)));
+            return tape.flush(self).await.map_err(|sense| {
+                BackstoreError::io(rtgt_backstore::ErrorKind::Flush, 0, std::io::Error::other(format!("{sense:?}")))
+            });
         }
         match &self.store {
             Some(store) => store.flush().await,
@@ -531,12 +531,13 @@ impl LogicalUnit {
             TypeState::Disk(disk) => disk.forget_nexus(nexus_id),
             TypeState::Cd(cd) => cd.set_prevent(nexus_id, false),
             TypeState::Changer(changer) => changer.set_prevent(nexus_id, false),
-            TypeState::Tape(tape) => tape.set_prevent(nexus_id, false),
+            TypeState::Tape(tape) => tape.forget_nexus(nexus_id),
             TypeState::Controller => {}
         }
     }
 
-    /// Logical unit reset (SAM-5 6.6): reservation and medium removal prevention are cleared.
+    /// Logical unit reset (SAM-5 6.6): reservation, medium removal prevention and a tape drive's
+    /// pending deferred error are cleared.
     pub(crate) fn reset(&self) {
         if let Some(holder) = self.scsi2.clear() {
             self.scsi2.release_shared_later(holder);

@@ -7,8 +7,14 @@
 //! import).
 
 use crate::sense::Sense;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+
+/// A drive's answer that waits for the drive (the commands it runs before), without holding a
+/// thread meanwhile.
+pub type DriveFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What DVCID reports of a drive: its INQUIRY identity (SPC-4 6.6.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +30,10 @@ pub trait MediumDrive: Send + Sync + std::fmt::Debug {
     /// when the drive already holds one or the file cannot be opened; once loaded, the drive's
     /// nexuses get UNIT ATTENTION, NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED.
     fn load(&self, medium: &Path) -> Result<(), Sense>;
-    /// Take the medium out (a cartridge moved out of the drive) and name the file it was. Refused
-    /// with sense when the drive is empty, or while an initiator prevents medium removal.
-    fn unload(&self) -> Result<PathBuf, Sense>;
+    /// Take the medium out (a cartridge moved out of the drive) and name the file it was, once
+    /// the drive's earlier commands have ended. Refused with sense when the drive is empty, or
+    /// while an initiator prevents medium removal.
+    fn unload(&self) -> DriveFuture<'_, Result<PathBuf, Sense>>;
     /// The file of the medium in the drive, if any.
     fn medium(&self) -> Option<PathBuf>;
     /// Who the drive is, as its INQUIRY says; None once it is gone.

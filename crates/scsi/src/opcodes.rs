@@ -94,10 +94,17 @@ pub(crate) struct DeviceOps {
     /// of that nexus failed after its GOOD. The next command of the nexus (but INQUIRY, REPORT
     /// LUNS and REQUEST SENSE, which returns it as its data) ends with it, unprocessed.
     pub deferred_error: fn(&LogicalUnit, u64) -> Option<Sense>,
+    /// A wait for an immediate command that still runs on the unit (None: nothing runs), which
+    /// the commands that take a deferred error (and REQUEST SENSE) await first: its deferred
+    /// error is known only once it ends. Awaited, so the waiting command holds no thread.
+    pub settle: fn(&LogicalUnit) -> Option<Settle>,
     /// Refuse a command (by its row) the unit cannot take in its present state (before
     /// reservation checks, as the sanitize rules require).
     pub admit: fn(&LogicalUnit, &OpcodeEntry) -> Result<(), Sense>,
 }
+
+/// A wait for a unit's immediate command to end (`DeviceOps::settle`).
+pub(crate) type Settle = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What a handler that waits for the backing store returns.
 pub(crate) type IoFuture<'r> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'r>>;

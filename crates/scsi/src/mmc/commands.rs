@@ -56,5 +56,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     vpd_pages: &[vpd::SUPPORTED, vpd::SERIAL, vpd::DEVICE_ID],
     state_sense: super::state_sense,
     deferred_error: |_, _| None,
+    settle: |_| None,
     admit: super::admit,
 };

@@ -162,6 +162,7 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     ],
     state_sense,
     deferred_error: |_, _| None,
+    settle: |_| None,
     admit: sanitize::admit,
 };
 

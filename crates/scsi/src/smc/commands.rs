@@ -54,5 +54,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     vpd_pages: &[vpd::SUPPORTED, vpd::SERIAL, vpd::DEVICE_ID],
     state_sense: |_| None,
     deferred_error: |_, _| None,
+    settle: |_| None,
     admit: |_, _| Ok(()),
 };

@@ -12,7 +12,7 @@ use super::library::{Cartridge, ElementType, Library};
 use super::{changer, DESTINATION_FULL, INVALID_ELEMENT_ADDRESS, MECHANICAL_POSITIONING_ERROR, SOURCE_EMPTY};
 use crate::cdb::{be16, Cdb};
 use crate::lun::LogicalUnit;
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, now, Handler};
 use crate::sense::{Sense, SenseKey};
 
 fn invalid_element() -> Sense {
@@ -46,9 +46,9 @@ impl Cdb for MoveMedium {
     }
 }
 
-fn move_medium(lu: &LogicalUnit, c: MoveMedium) -> Result<(), Sense> {
+async fn move_medium(lu: &LogicalUnit, c: MoveMedium) -> Result<(), Sense> {
     let changer = changer(lu)?;
-    let _robot = changer.robot();
+    let _robot = changer.robot().await;
     let (source, destination, home) = {
         let library = changer.library();
         check_transport(&library, c.transport)?;
@@ -83,7 +83,7 @@ fn move_medium(lu: &LogicalUnit, c: MoveMedium) -> Result<(), Sense> {
     };
     if let Some(drive) = &from {
         // Refused (with the drive's sense) while the drive's initiators prevent removal.
-        drive.unload()?;
+        drive.unload().await?;
     }
     if let Some((drive, path)) = into {
         if let Err(sense) = drive.load(&path) {
@@ -166,7 +166,7 @@ impl Cdb for PreventAllow {
     }
 }
 
-pub(crate) const MOVE_MEDIUM: Handler = now!(MoveMedium, |req, c| move_medium(req.lu, c));
+pub(crate) const MOVE_MEDIUM: Handler = io!(MoveMedium, |req, c| move_medium(req.lu, c));
 pub(crate) const POSITION_TO_ELEMENT: Handler = now!(PositionToElement, |req, c| position_to_element(req.lu, c));
 pub(crate) const INITIALIZE_ELEMENT_STATUS: Handler =
     now!(crate::cdb::NoFields, |req, crate::cdb::NoFields| changer(req.lu).map(|_| ()));

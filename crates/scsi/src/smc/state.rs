@@ -2,7 +2,8 @@
 //! behind a lock, the robot (one move at a time), the way to its drives (given by the daemon,
 //! which knows every target) and the nexuses preventing medium removal.
 //!
-//! A move holds the robot for its whole length, drives' loads and unloads included, and takes the
+//! A move holds the robot for its whole length, drives' loads and unloads included (awaited: a
+//! drive busy with a long command keeps the move waiting, not a thread), and takes the
 //! inventory's lock only to read and to record; a drive is never called with the inventory locked,
 //! so a drive that looks back at the library (or a resolver that locks the daemon's tables) cannot
 //! deadlock with READ ELEMENT STATUS.
@@ -22,7 +23,7 @@ pub(crate) const DERIVED: [u8; 2] = [ELEMENT_ADDRESS_ASSIGNMENT, TRANSPORT_GEOME
 #[derive(Debug, Default)]
 pub(crate) struct ChangerState {
     library: Mutex<Library>,
-    robot: Mutex<()>,
+    robot: tokio::sync::Mutex<()>,
     drives: DriveSlot,
     /// Nexus ids with PREVENT ALLOW MEDIUM REMOVAL in effect.
     prevent: RemovalPrevention,
@@ -58,8 +59,14 @@ impl ChangerState {
     }
 
     /// Serialise moves (and administrator changes that touch drives) with each other.
-    pub fn robot(&self) -> MutexGuard<'_, ()> {
-        self.robot.lock()
+    pub async fn robot(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.robot.lock().await
+    }
+
+    /// The robot, for an administrator's change: waits (blocking the caller) for a move that
+    /// runs, which may itself wait for a busy drive to unload.
+    fn robot_blocking(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        pollster::block_on(self.robot.lock())
     }
 
     pub fn set_move_hook(&self, hook: MoveHook) {
@@ -94,7 +101,7 @@ impl ChangerState {
     /// element is loaded into the drive when the drive is there and empty; otherwise it is loaded
     /// when `reload_drives` next finds the drive.
     pub fn apply(&self, change: LibraryChange) -> Result<(), LibraryError> {
-        let _robot = self.robot();
+        let _robot = self.robot_blocking();
         if let LibraryChange::Remove { kind: super::ElementType::ImportExport, .. } = &change {
             if self.removal_prevented() {
                 return Err(LibraryError::RemovalPrevented);
@@ -111,7 +118,7 @@ impl ChangerState {
     /// Load every drive the inventory says holds a cartridge but that is empty (after a restart,
     /// or once a drive bound earlier is created).
     pub fn reload_drives(&self) {
-        let _robot = self.robot();
+        let _robot = self.robot_blocking();
         self.load_recorded();
     }
 

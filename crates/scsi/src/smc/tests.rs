@@ -27,11 +27,13 @@ impl MediumDrive for FakeDrive {
         *held = Some(medium.to_path_buf());
         Ok(())
     }
-    fn unload(&self) -> Result<PathBuf, Sense> {
-        if self.prevented.load(Ordering::Relaxed) {
-            return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED));
-        }
-        self.medium.lock().take().ok_or(Sense::new(SenseKey::NotReady, Asc(0x3a, 0x00)))
+    fn unload(&self) -> crate::medium_drive::DriveFuture<'_, Result<PathBuf, Sense>> {
+        let unloaded = if self.prevented.load(Ordering::Relaxed) {
+            Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED))
+        } else {
+            self.medium.lock().take().ok_or(Sense::new(SenseKey::NotReady, Asc(0x3a, 0x00)))
+        };
+        Box::pin(std::future::ready(unloaded))
     }
     fn medium(&self) -> Option<PathBuf> {
         self.medium.lock().clone()

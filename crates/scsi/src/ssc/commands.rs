@@ -50,5 +50,6 @@ pub(crate) static OPS: DeviceOps = DeviceOps {
     vpd_pages: &[vpd::SUPPORTED, vpd::SERIAL, vpd::DEVICE_ID],
     state_sense: super::state_sense,
     deferred_error: super::deferred_error,
+    settle: super::settle,
     admit: super::admit,
 };

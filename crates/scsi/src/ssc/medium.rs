@@ -7,7 +7,7 @@ use super::state::TapeLoadError;
 use super::{tape, MEDIUM_MAY_HAVE_CHANGED};
 use crate::cdb::Cdb;
 use crate::lun::LogicalUnit;
-use crate::medium_drive::{DriveIdentity, MediumDrive};
+use crate::medium_drive::{DriveFuture, DriveIdentity, MediumDrive};
 use crate::opcodes::{now, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
 use crate::target::Target;
@@ -70,17 +70,15 @@ impl MediumDrive for TapeDrive {
         }
     }
 
-    fn unload(&self) -> Result<PathBuf, Sense> {
-        let (_, unit) = self.unit()?;
-        let state = tape(&unit)?;
-        if state.removal_prevented() {
-            return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED));
-        }
-        match state.unload() {
-            Ok(Some(path)) => Ok(path),
-            Ok(None) => Err(Sense::illegal_request(SOURCE_EMPTY)),
-            Err(e) => Err(super::tape_error(&e, true)),
-        }
+    fn unload(&self) -> DriveFuture<'_, Result<PathBuf, Sense>> {
+        Box::pin(async move {
+            let (_, unit) = self.unit()?;
+            let state = tape(&unit)?;
+            if state.removal_prevented() {
+                return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED));
+            }
+            state.unload(&unit).await?.ok_or(Sense::illegal_request(SOURCE_EMPTY))
+        })
     }
 
     fn medium(&self) -> Option<PathBuf> {

@@ -15,6 +15,7 @@ pub(crate) mod commands;
 pub(crate) mod medium;
 pub(crate) mod modes;
 pub(crate) mod position;
+mod queue;
 pub(crate) mod rw;
 pub(crate) mod state;
 
@@ -52,12 +53,18 @@ pub(crate) fn tape(lu: &LogicalUnit) -> Result<&TapeState, Sense> {
 /// Commands flagged MEDIUM need a loaded tape.
 pub(crate) fn admit(lu: &LogicalUnit, entry: &OpcodeEntry) -> Result<(), Sense> {
     if entry.has(MEDIUM) {
-        drop(tape(lu)?.ready()?);
+        tape(lu)?.ready()?;
     }
     Ok(())
 }
 
-/// The deferred error of an immediate VERIFY that `nexus` sent, once it has ended.
+/// A wait for the immediate VERIFY running on the drive, if one is: the commands after it wait
+/// for it to end, as they would on a drive busy with it, and learn its deferred error then.
+pub(crate) fn settle(lu: &LogicalUnit) -> Option<state::Settle> {
+    lu.tape().and_then(|t| t.settle())
+}
+
+/// The deferred error of an immediate VERIFY that `nexus` sent (once it has ended: `settle`).
 pub(crate) fn deferred_error(lu: &LogicalUnit, nexus: u64) -> Option<Sense> {
     lu.tape().and_then(|t| t.take_deferred(nexus))
 }
@@ -94,5 +101,7 @@ mod tests;
 mod tests_durability;
 #[cfg(test)]
 mod tests_position;
+#[cfg(test)]
+mod tests_queue;
 #[cfg(test)]
 mod tests_verify;

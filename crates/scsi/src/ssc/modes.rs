@@ -18,7 +18,7 @@ use crate::spc::mode::{self, ModePages, ModeSenseRequest, MAX_PAGE};
 use crate::spc::mode_cdb::ModeSelect;
 use crate::spc::truncate;
 use crate::target::Ctx;
-use rtgt_backstore::tape::{MediumType, MAX_BLOCK_LEN};
+use rtgt_backstore::tape::MAX_BLOCK_LEN;
 use std::sync::Arc;
 
 /// Vendor page 0 (no page format): tgt offers it because initiators ask for it to get the header
@@ -64,9 +64,7 @@ fn image(_: &LogicalUnit, code: u8, _values: ModeParams, changeable: bool, p: &m
 /// WP for a write-protected unit or tape; BUFFERED MODE 1 while writes are buffered.
 fn device_specific(lu: &LogicalUnit) -> u8 {
     let Some(state) = lu.tape() else { return 0 };
-    let tape_protected =
-        state.drive().image.as_ref().is_some_and(|i| !i.writable() || i.medium_type() == MediumType::Cleaning);
-    let wp = if lu.write_protected() || tape_protected { 0x80 } else { 0 };
+    let wp = if lu.write_protected() || state.tape_protected() { 0x80 } else { 0 };
     wp | if state.buffered() { 0x10 } else { 0 }
 }
 
@@ -185,13 +183,8 @@ impl Cdb for ReportDensity {
 /// One density descriptor (SSC-3 6.5.2): LTO-3, writable and the default; with MEDIA, the tape's
 /// own capacity (its MAM's, in units of 10^6 bytes).
 fn report_density(lu: &LogicalUnit, c: ReportDensity, out: &mut Vec<u8>) -> Result<(), Sense> {
-    let capacity_mb = if c.media {
-        let drive = tape(lu)?.ready()?;
-        let image = drive.image.as_ref().expect("ready drive has a tape");
-        u32::try_from(image.mam().max_capacity() / 1_000_000).unwrap_or(u32::MAX)
-    } else {
-        400_000
-    };
+    let capacity_mb =
+        if c.media { u32::try_from(tape(lu)?.capacity()? / 1_000_000).unwrap_or(u32::MAX) } else { 400_000 };
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&[DENSITY, DENSITY, 0xa0, 0, 0]);
     // Bits per mm, media width (tenths of mm), tracks.

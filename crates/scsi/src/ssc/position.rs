@@ -2,6 +2,7 @@
 //! (7.5), LOCATE(10/16) (7.3, 7.12: to a logical object, a file or the end of data), READ POSITION
 //! (7.7: short, long and extended forms), ERASE (7.1) and LOAD UNLOAD (7.2).
 //!
+//! Each runs on the drive's thread (`state::TapeState::run`), after the commands queued before it.
 //! Every move first makes buffered writes durable, as a drive writes its buffer out before the tape
 //! moves. There is one partition (0); IMMED is accepted and the command completes anyway, since a
 //! file moves at once.
@@ -13,18 +14,26 @@ use super::{tape, tape_error, BEGINNING_OF_MEDIUM, END_OF_DATA, FILEMARK_DETECTE
 use crate::cdb::{be16, be24, be32, be64, Cdb, NoFields};
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
 use crate::spc::truncate;
 use crate::target::Ctx;
-use parking_lot::MutexGuard;
 use rtgt_backstore::tape::{Object, TapeImage};
+use std::sync::Arc;
 
-/// The drive with a loaded tape, its buffered writes made durable: ready to move.
-fn ready_to_move(lu: &LogicalUnit) -> Result<MutexGuard<'_, Drive>, Failure> {
-    let mut drive = tape(lu)?.ready()?;
-    flush(&mut drive).map_err(|e| tape_error(&e, true))?;
-    Ok(drive)
+/// A loaded tape, its buffered writes made durable: ready to move.
+fn ready_to_move(drive: &mut Drive) -> Result<(), Failure> {
+    drive.check_ready()?;
+    flush(drive).map_err(|e| tape_error(&e, true))?;
+    Ok(())
+}
+
+/// Run `job` on the drive's thread (see `TapeState::run`).
+async fn on_drive<T: Send + 'static>(
+    lu: &Arc<LogicalUnit>,
+    job: impl FnOnce(&LogicalUnit, &mut Drive) -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tape(lu)?.run(lu, move |lu, _, drive| job(lu, drive)).await?
 }
 
 fn image(drive: &mut Drive) -> &mut TapeImage {
@@ -59,9 +68,9 @@ impl Cdb for Space {
     }
 }
 
-fn space(lu: &LogicalUnit, c: Space) -> Result<(), Failure> {
-    let mut drive = ready_to_move(lu)?;
-    let image = image(&mut drive);
+fn space(drive: &mut Drive, c: Space) -> Result<(), Failure> {
+    ready_to_move(drive)?;
+    let image = image(drive);
     let err = |e| tape_error(&e, false);
     let total = u64::from(c.count.unsigned_abs());
     match c.code {
@@ -126,9 +135,9 @@ fn space(lu: &LogicalUnit, c: Space) -> Result<(), Failure> {
     }
 }
 
-fn rewind(lu: &LogicalUnit) -> Result<(), Failure> {
-    let mut drive = ready_to_move(lu)?;
-    image(&mut drive).rewind().map_err(|e| tape_error(&e, false).into())
+fn rewind(drive: &mut Drive) -> Result<(), Failure> {
+    ready_to_move(drive)?;
+    image(drive).rewind().map_err(|e| tape_error(&e, false).into())
 }
 
 /// Where LOCATE goes.
@@ -161,15 +170,15 @@ impl Cdb for Locate {
     }
 }
 
-fn locate(lu: &LogicalUnit, c: Locate) -> Result<(), Failure> {
+fn locate(drive: &mut Drive, c: Locate) -> Result<(), Failure> {
     if c.partition.is_some_and(|p| p != 0) {
         // One partition only (SSC-3 7.3: a partition that does not exist).
         return Err(
             Sense::invalid_cdb_field(if matches!(c.to, Destination::Object(_)) { 8 } else { 3 }, Some(7)).into()
         );
     }
-    let mut drive = ready_to_move(lu)?;
-    let image = image(&mut drive);
+    ready_to_move(drive)?;
+    let image = image(drive);
     let err = |e| tape_error(&e, false);
     let past_end = || stopped(SenseKey::BlankCheck, END_OF_DATA, 0, 0);
     match c.to {
@@ -220,9 +229,9 @@ impl Cdb for ReadPosition {
 
 /// The position: nothing is ever held in a buffer (writes reach the file before GOOD), so the
 /// first and last object locations are the same and the buffer counts are 0.
-fn read_position(lu: &LogicalUnit, c: ReadPosition, out: &mut Vec<u8>) -> Result<(), Failure> {
-    let mut drive = tape(lu)?.ready()?;
-    let image = image(&mut drive);
+fn read_position(drive: &mut Drive, c: ReadPosition, out: &mut Vec<u8>) -> Result<(), Failure> {
+    drive.check_ready()?;
+    let image = image(drive);
     let object = image.object_id();
     let capacity = image.mam().max_capacity();
     let bop = if object == 0 { 0x80 } else { 0 };
@@ -259,9 +268,9 @@ fn read_position(lu: &LogicalUnit, c: ReadPosition, out: &mut Vec<u8>) -> Result
 }
 
 /// ERASE: IMMED and LONG are accepted; either way the tape ends at the position.
-fn erase(lu: &LogicalUnit) -> Result<(), Failure> {
-    let mut drive = ready_to_move(lu)?;
-    let image = image(&mut drive);
+fn erase(lu: &LogicalUnit, drive: &mut Drive) -> Result<(), Failure> {
+    ready_to_move(drive)?;
+    let image = image(drive);
     check_writable(lu, image)?;
     image.erase().map_err(|e| tape_error(&e, true).into())
 }
@@ -286,29 +295,38 @@ impl Cdb for LoadUnload {
 
 /// LOAD makes an unloaded tape ready at its beginning (the other nexuses hear of it as a medium
 /// change); UNLOAD rewinds it and leaves it in the drive, not ready, unless removal is prevented.
-fn load_unload(lu: &LogicalUnit, ctx: &Ctx<'_>, c: LoadUnload) -> Result<(), Failure> {
-    let state = tape(lu)?;
-    if !c.load && state.removal_prevented() {
-        return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED).into());
-    }
-    let mut drive = state.drive();
-    flush(&mut drive).map_err(|e| tape_error(&e, true))?;
-    let was_ready = drive.ready;
-    let Some(image) = drive.image.as_mut() else {
-        return Err(NOT_READY_MEDIUM_NOT_PRESENT.into());
-    };
-    image.rewind().map_err(|e| tape_error(&e, false))?;
-    drive.ready = c.load;
-    if c.load && !was_ready {
+async fn load_unload(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>, c: LoadUnload) -> Result<(), Failure> {
+    let loaded = tape(lu)?
+        .run(lu, move |_, state, drive| -> Result<bool, Failure> {
+            if !c.load && state.removal_prevented() {
+                return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED).into());
+            }
+            flush(drive).map_err(|e| tape_error(&e, true))?;
+            let was_ready = drive.ready;
+            let Some(image) = drive.image.as_mut() else {
+                return Err(NOT_READY_MEDIUM_NOT_PRESENT.into());
+            };
+            image.rewind().map_err(|e| tape_error(&e, false))?;
+            drive.ready = c.load;
+            state.publish(drive);
+            Ok(c.load && !was_ready)
+        })
+        .await??;
+    if loaded {
         ctx.target.unit_attention_others(ctx.nexus, ctx.lun, MEDIUM_MAY_HAVE_CHANGED);
     }
     Ok(())
 }
 
 /// REWIND and ERASE: IMMED (and LONG) only.
-pub(crate) const REWIND: Handler = now!(NoFields, |req, NoFields| rewind(req.lu));
-pub(crate) const ERASE: Handler = now!(NoFields, |req, NoFields| erase(req.lu));
-pub(crate) const SPACE: Handler = now!(Space, |req, c| space(req.lu, c));
-pub(crate) const LOCATE: Handler = now!(Locate, |req, c| locate(req.lu, c));
-pub(crate) const READ_POSITION: Handler = now!(ReadPosition, |req, c| read_position(req.lu, c, req.data_in));
-pub(crate) const LOAD_UNLOAD: Handler = now!(LoadUnload, |req, c| load_unload(req.lu, req.ctx, c));
+pub(crate) const REWIND: Handler = io!(NoFields, |req, NoFields| on_drive(req.lu, |_, drive| rewind(drive)));
+pub(crate) const ERASE: Handler = io!(NoFields, |req, NoFields| on_drive(req.lu, erase));
+pub(crate) const SPACE: Handler = io!(Space, |req, c| on_drive(req.lu, move |_, drive| space(drive, c)));
+pub(crate) const LOCATE: Handler = io!(Locate, |req, c| on_drive(req.lu, move |_, drive| locate(drive, c)));
+pub(crate) const READ_POSITION: Handler = io!(ReadPosition, |req, c| async move {
+    let mut out = std::mem::take(req.data_in);
+    let (result, out) = on_drive(req.lu, move |_, drive| Ok((read_position(drive, c, &mut out), out))).await?;
+    *req.data_in = out;
+    result
+});
+pub(crate) const LOAD_UNLOAD: Handler = io!(LoadUnload, |req, c| load_unload(req.lu, req.ctx, c));

@@ -17,7 +17,7 @@ use super::{residue, tape, tape_error, CLEANING_CARTRIDGE, END_OF_DATA, END_OF_M
 use crate::cdb::{be24, Cdb, Decoded};
 use crate::failure::Failure;
 use crate::lun::{LogicalUnit, MAX_TRANSFER_BYTES};
-use crate::opcodes::{now, Handler};
+use crate::opcodes::{io, Handler};
 use crate::sense::{Asc, Sense, SenseKey};
 use rtgt_backstore::tape::{MediumType, Object, TapeImage};
 use std::sync::Arc;
@@ -147,9 +147,9 @@ fn read_fixed(
     Ok(())
 }
 
-fn read(lu: &LogicalUnit, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), Failure> {
-    let state = tape(lu)?;
-    let mut drive = state.ready()?;
+/// READ(6) (with `out`) or VERIFY(6) without IMMED, on the drive's thread.
+fn read(state: &TapeState, drive: &mut Drive, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), Failure> {
+    drive.check_ready()?;
     if t.length == 0 {
         // No data and no motion (SSC-3 7.4).
         return Ok(());
@@ -157,7 +157,7 @@ fn read(lu: &LogicalUnit, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), 
     if t.fixed {
         check_fixed(state, t, out.is_some())?;
     }
-    read_at(&mut drive, t, state.block_len(), out)
+    read_at(drive, t, state.block_len(), out)
 }
 
 /// The motion of a READ or VERIFY whose CDB was checked, on a ready drive.
@@ -171,36 +171,49 @@ fn read_at(drive: &mut Drive, t: Transfer, block_len: u32, out: Option<&mut Vec<
     }
 }
 
+/// READ(6): the blocks read go to `data_in` (kept with a CHECK CONDITION that has data).
+async fn read_data(lu: &Arc<LogicalUnit>, t: Transfer, data_in: &mut Vec<u8>) -> Result<(), Failure> {
+    let mut buf = std::mem::take(data_in);
+    let (result, buf) = tape(lu)?
+        .run(lu, move |_, state, drive| {
+            let result = read(state, drive, t, Some(&mut buf));
+            (result, buf)
+        })
+        .await?;
+    *data_in = buf;
+    result
+}
+
 /// VERIFY(6). With IMMED, GOOD as soon as the CDB is checked against the drive (SSC-3 7.11): the
-/// verify goes on on a thread of its own, the commands after it wait for it, and what it meets
+/// verify goes on on the drive's thread, the commands after it wait for it, and what it meets
 /// (a filemark, the end of data, a block of another length, a medium error) becomes the deferred
 /// error of the nexus that sent it.
-fn verify(lu: &Arc<LogicalUnit>, nexus: u64, t: Transfer) -> Result<(), Failure> {
-    if !t.immed {
-        return read(lu, t, None);
-    }
+async fn verify(lu: &Arc<LogicalUnit>, nexus: u64, t: Transfer) -> Result<(), Failure> {
     let state = tape(lu)?;
-    let mut drive = state.ready()?;
-    if t.length == 0 {
-        return Ok(());
+    if !t.immed {
+        return state.run(lu, move |_, state, drive| read(state, drive, t, None)).await?;
     }
-    if t.fixed {
-        check_fixed(state, t, false)?;
-    }
-    let block_len = state.block_len();
-    state.start_immediate(&mut drive);
-    drop(drive);
-    let unit = lu.clone();
-    let run = move || {
-        let state = tape(&unit).expect("a tape drive stays one");
-        state.run_immediate(nexus, |drive| read_at(drive, t, block_len, None).map_err(sense_of));
-    };
-    if let Err(e) = std::thread::Builder::new().name("tape-verify".into()).spawn(run) {
-        // No thread: verify here, before the GOOD, with the error still deferred as IMMED says.
-        tracing::warn!(error = %e, "cannot start a thread for an immediate VERIFY");
-        state.run_immediate(nexus, |drive| read_at(drive, t, block_len, None).map_err(sense_of));
-    }
-    Ok(())
+    let (checked, answer) = tokio::sync::oneshot::channel::<Result<(), Failure>>();
+    state.submit(lu, move |_, state, drive| {
+        if checked.is_closed() {
+            // Aborted before its turn.
+            return;
+        }
+        let check = drive.check_ready().map_err(Failure::from).and_then(|()| match t.fixed {
+            true => check_fixed(state, t, false).map_err(Failure::from),
+            false => Ok(()),
+        });
+        if check.is_err() || t.length == 0 {
+            let _ = checked.send(check);
+            return;
+        }
+        let block_len = state.block_len();
+        // Marked before the GOOD leaves, so that every later command waits for the verify.
+        state.start_immediate();
+        let _ = checked.send(Ok(()));
+        state.run_immediate(nexus, drive, |drive| read_at(drive, t, block_len, None).map_err(sense_of));
+    })?;
+    answer.await.unwrap_or_else(|_| Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into()))
 }
 
 /// The sense of a verify's failure (it has no data-in, and a reservation is checked before it).
@@ -266,9 +279,8 @@ fn append<'a>(
     Ok(())
 }
 
-fn write(lu: &LogicalUnit, t: Transfer, data: &[u8]) -> Result<(), Failure> {
-    let state = tape(lu)?;
-    let mut drive = state.ready()?;
+fn write(lu: &LogicalUnit, state: &TapeState, drive: &mut Drive, t: Transfer, data: &[u8]) -> Result<(), Failure> {
+    drive.check_ready()?;
     if t.length == 0 {
         return Ok(());
     }
@@ -280,14 +292,21 @@ fn write(lu: &LogicalUnit, t: Transfer, data: &[u8]) -> Result<(), Failure> {
         let data = &data[..len.min(data.len())];
         let blocks = data.chunks_exact(block);
         let total = t.length as usize;
-        append(lu, &mut drive, buffered, blocks.map(Some), |i| (total - i) as u64)
+        append(lu, drive, buffered, blocks.map(Some), |i| (total - i) as u64)
     } else {
         let len = t.length as usize;
         if data.len() < len {
             return Err(Sense::illegal_request(Asc::INVALID_FIELD_IN_INFORMATION_UNIT).into());
         }
-        append(lu, &mut drive, buffered, std::iter::once(Some(&data[..len])), |_| u64::from(t.length))
+        append(lu, drive, buffered, std::iter::once(Some(&data[..len])), |_| u64::from(t.length))
     }
+}
+
+/// WRITE(6): the data-out is copied for the drive's thread (the command may end, aborted, while
+/// the write it started goes on there).
+async fn write_data(lu: &Arc<LogicalUnit>, t: Transfer, data_out: &[u8]) -> Result<(), Failure> {
+    let data = data_out.to_vec();
+    tape(lu)?.run(lu, move |lu, state, drive| write(lu, state, drive, t, &data)).await?
 }
 
 /// WRITE FILEMARKS(6): IMMED and the count; setmarks (WSMK) are not supported.
@@ -306,9 +325,8 @@ impl Cdb for WriteFilemarks {
 /// Write the filemarks, then (without IMMED) make everything written so far durable: the point
 /// where backup software knows its file is on tape (SSC-3 7.10). A count of 0 only flushes. With
 /// IMMED the marks are written as buffered writes are, made durable by the next flush point.
-fn write_filemarks(lu: &LogicalUnit, c: WriteFilemarks) -> Result<(), Failure> {
-    let state = tape(lu)?;
-    let mut drive = state.ready()?;
+fn write_filemarks(lu: &LogicalUnit, state: &TapeState, drive: &mut Drive, c: WriteFilemarks) -> Result<(), Failure> {
+    drive.check_ready()?;
     if c.immed && !state.buffered() {
         // SSC-3 7.10: IMMED is valid only in buffered mode.
         return Err(Sense::invalid_cdb_field(1, Some(0)).into());
@@ -316,19 +334,21 @@ fn write_filemarks(lu: &LogicalUnit, c: WriteFilemarks) -> Result<(), Failure> {
     if c.count > 0 {
         let count = c.count as usize;
         let marks = (0..count).map(|_| None);
-        let result = append(lu, &mut drive, true, marks, |i| (count - i) as u64);
+        let result = append(lu, drive, true, marks, |i| (count - i) as u64);
         if !c.immed {
-            flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+            flush(drive).map_err(|e| tape_error(&e, true))?;
         }
         return result;
     }
     if !c.immed {
-        flush(&mut drive).map_err(|e| tape_error(&e, true))?;
+        flush(drive).map_err(|e| tape_error(&e, true))?;
     }
     Ok(())
 }
 
-pub(crate) const READ6: Handler = now!(Transfer, |req, t| read(req.lu, t, Some(req.data_in)));
-pub(crate) const VERIFY6: Handler = now!(Transfer, |req, t| verify(req.lu, req.ctx.nexus.id, t));
-pub(crate) const WRITE6: Handler = now!(Transfer, |req, t| write(req.lu, t, req.data_out));
-pub(crate) const WRITE_FILEMARKS: Handler = now!(WriteFilemarks, |req, c| write_filemarks(req.lu, c));
+pub(crate) const READ6: Handler = io!(Transfer, |req, t| read_data(req.lu, t, req.data_in));
+pub(crate) const VERIFY6: Handler = io!(Transfer, |req, t| verify(req.lu, req.ctx.nexus.id, t));
+pub(crate) const WRITE6: Handler = io!(Transfer, |req, t| write_data(req.lu, t, req.data_out));
+pub(crate) const WRITE_FILEMARKS: Handler = io!(WriteFilemarks, |req, c| async move {
+    tape(req.lu)?.run(req.lu, move |lu, state, drive| write_filemarks(lu, state, drive, c)).await?
+});

@@ -4,23 +4,33 @@
 //! parameters a tape drive has: the fixed block length (0: variable-block mode), the density code
 //! and buffered mode.
 //!
-//! Commands on one drive run one at a time under `drive`'s lock, as a tape's head is in one place:
-//! the lock is held across the (synchronous, positioned) file I/O of one command, never across an
-//! await. An immediate command (VERIFY with IMMED) goes on after its GOOD on a thread of its own,
-//! marked in `Drive::immediate`: every later command waits for it (`idle`) before it takes the
-//! drive, and a failure is kept as the deferred error of the nexus that sent it. The mode parameters are atomics, so the shared command path reads the block length
-//! without taking the lock.
+//! Commands that use the tape run one at a time, in the order they were queued, on the drive's
+//! own thread (`queue`), as a tape's head is in one place: their file I/O can take long (a SPACE
+//! over a big tape, thousands of filemarks) and must never hold a thread that runs other
+//! commands. A command aborted before its turn never runs. An immediate command (VERIFY with
+//! IMMED) answers GOOD there and goes on, marked in `immediate`: the commands after it wait for
+//! it without blocking (`settle`), and a failure is kept as the deferred error of the nexus that
+//! sent it. What other commands and `show` ask of the drive without moving the tape (is it ready,
+//! which tape, write protected) is published in `shown`, so they never wait for the tape. The mode
+//! parameters are atomics, so the shared command path reads the block length without a lock.
 
 use crate::removal_prevention::RemovalPrevention;
 use crate::sense::{Asc, Sense, SenseKey};
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::Mutex;
 use rtgt_backstore::tape::{MediumType, TapeError, TapeImage};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use tokio::sync::watch;
 
 pub(crate) const NOT_READY_MEDIUM_NOT_PRESENT: Sense = Sense::new(SenseKey::NotReady, Asc::MEDIUM_NOT_PRESENT);
 /// LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED: the tape is in, unloaded; LOAD makes it ready.
 pub(crate) const NOT_READY_NEEDS_LOAD: Sense = Sense::new(SenseKey::NotReady, Asc(0x04, 0x02));
+
+pub(super) fn internal_failure() -> Sense {
+    Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE)
+}
 
 /// Why a tape could not be put in a drive.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +50,63 @@ pub(crate) struct Drive {
     pub ready: bool,
     /// Writes done since the last flush (buffered mode).
     pub dirty: bool,
-    /// An immediate command still runs on its own thread: nothing else may use the drive yet.
-    pub immediate: bool,
-    /// The failure of an immediate command, for the nexus (id) that sent it (SPC-4 4.5.5).
-    pub deferred: Option<(u64, Sense)>,
 }
 
-#[derive(Debug, Default)]
+impl Drive {
+    /// NOT READY unless a tape is in and loaded.
+    pub fn check_ready(&self) -> Result<(), Sense> {
+        match (&self.image, self.ready) {
+            (None, _) => Err(NOT_READY_MEDIUM_NOT_PRESENT),
+            (Some(_), false) => Err(NOT_READY_NEEDS_LOAD),
+            (Some(_), true) => Ok(()),
+        }
+    }
+}
+
+/// What the drive shows without its tape being touched: updated whenever a tape goes in or out
+/// or is loaded or unloaded, under the drive's lock.
+#[derive(Debug, Default, Clone)]
+struct Shown {
+    path: Option<PathBuf>,
+    ready: bool,
+    /// The tape cannot be written: a read-only file or a cleaning cartridge.
+    protected: bool,
+    /// The tape's capacity in bytes (its MAM's).
+    capacity: u64,
+}
+
+impl Shown {
+    fn of(drive: &Drive) -> Shown {
+        match &drive.image {
+            None => Shown::default(),
+            Some(image) => Shown {
+                path: Some(image.path().to_path_buf()),
+                ready: drive.ready,
+                protected: !image.writable() || image.medium_type() == MediumType::Cleaning,
+                capacity: image.mam().max_capacity(),
+            },
+        }
+    }
+}
+
+/// A job for the drive's thread.
+pub(super) type Job = Box<dyn FnOnce() + Send>;
+
+/// A wait for the drive's immediate command to end (see `settle`).
+pub(crate) type Settle = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+#[derive(Debug)]
 pub(crate) struct TapeState {
+    /// Locked by the command that uses the tape, on the drive's thread (and briefly by a tape
+    /// going in or out at an administrator's or changer's request).
     drive: Mutex<Drive>,
-    /// Signalled when an immediate command ends.
-    idle: Condvar,
+    /// The drive's thread, started with its first command; it ends once the unit is gone.
+    queue: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    shown: Mutex<Shown>,
+    /// True while an immediate command goes on after its GOOD.
+    immediate: watch::Sender<bool>,
+    /// The failure of an immediate command, for the nexus (id) that sent it (SPC-4 4.5.5).
+    deferred: Mutex<Option<(u64, Sense)>>,
     /// Tests hold an immediate command before it starts until this receives (or is dropped).
     #[cfg(test)]
     gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -64,6 +120,25 @@ pub(crate) struct TapeState {
     /// Buffered mode 1 (SSC-3 8.3: GOOD once the data is in the buffer, made durable by WRITE
     /// FILEMARKS and the positioning commands) or 0 (every write durable before GOOD).
     buffered: AtomicBool,
+}
+
+impl Default for TapeState {
+    fn default() -> Self {
+        TapeState {
+            drive: Mutex::default(),
+            queue: Mutex::default(),
+            shown: Mutex::default(),
+            immediate: watch::Sender::new(false),
+            deferred: Mutex::default(),
+            #[cfg(test)]
+            gate: Mutex::default(),
+            placeholder: Mutex::default(),
+            prevent: RemovalPrevention::default(),
+            block_len: AtomicU32::default(),
+            density: AtomicU8::default(),
+            buffered: AtomicBool::default(),
+        }
+    }
 }
 
 /// Open a tape for a drive: for writing when the file allows it, else read-only (the tape is
@@ -87,11 +162,32 @@ fn is_placeholder(image: &TapeImage) -> bool {
     image.medium_type() == MediumType::Cleaning && image.mam().barcode().trim().is_empty()
 }
 
+/// Ends an immediate command however it ends: the drive is free again for the commands waiting
+/// for it, and one that did not finish (it panicked) leaves its nexus a deferred error saying so.
+struct ImmediateRun<'a> {
+    state: &'a TapeState,
+    nexus: u64,
+    finished: bool,
+}
+
+impl Drop for ImmediateRun<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            *self.state.deferred.lock() = Some((self.nexus, internal_failure().into_deferred()));
+        }
+        self.state.immediate.send_replace(false);
+    }
+}
+
 impl TapeState {
     /// Put the tape at `path` in the drive, loaded at the beginning. A placeholder tape leaves
-    /// the drive empty and is remembered for `show`.
+    /// the drive empty and is remembered for `show`. Only an empty drive takes a tape, and an
+    /// empty drive runs no long command, so this waits for the drive's lock without queueing.
     pub fn load(&self, path: &Path) -> Result<bool, TapeLoadError> {
-        let mut drive = self.idle_drive();
+        if self.shown.lock().path.is_some() {
+            return Err(TapeLoadError::Occupied);
+        }
+        let mut drive = self.drive.lock();
         if drive.image.is_some() {
             return Err(TapeLoadError::Occupied);
         }
@@ -103,24 +199,18 @@ impl TapeState {
         drive.image = Some(image);
         drive.ready = true;
         drive.dirty = false;
+        self.publish(&drive);
         Ok(true)
     }
 
-    /// Take the tape out (what was written made durable first); its path, None when empty.
-    pub fn unload(&self) -> Result<Option<PathBuf>, TapeError> {
-        let mut drive = self.idle_drive();
-        if let Some(image) = &drive.image {
-            image.sync()?;
-        }
-        let image = drive.image.take();
-        drive.ready = false;
-        drive.dirty = false;
-        Ok(image.map(|i| i.path().to_path_buf()))
+    /// Publish what the drive shows after a tape went in or out, or was loaded or unloaded.
+    pub fn publish(&self, drive: &Drive) {
+        *self.shown.lock() = Shown::of(drive);
     }
 
     /// The path of the tape in the drive.
     pub fn medium(&self) -> Option<PathBuf> {
-        self.drive.lock().image.as_ref().map(|i| i.path().to_path_buf())
+        self.shown.lock().path.clone()
     }
 
     /// What `show` gives as the backing store: the tape, or the placeholder of an empty drive.
@@ -128,53 +218,58 @@ impl TapeState {
         self.medium().or_else(|| self.placeholder.lock().clone())
     }
 
-    /// The drive, for a command that needs a loaded tape: NOT READY otherwise.
-    pub fn ready(&self) -> Result<MutexGuard<'_, Drive>, Sense> {
-        let drive = self.idle_drive();
-        match (&drive.image, drive.ready) {
+    /// NOT READY unless a tape is in and loaded, as the drive shows now.
+    pub fn ready(&self) -> Result<(), Sense> {
+        let shown = self.shown.lock();
+        match (&shown.path, shown.ready) {
             (None, _) => Err(NOT_READY_MEDIUM_NOT_PRESENT),
             (Some(_), false) => Err(NOT_READY_NEEDS_LOAD),
-            (Some(_), true) => Ok(drive),
+            (Some(_), true) => Ok(()),
         }
     }
 
-    /// The drive, whatever it holds (LOAD UNLOAD), once no immediate command runs.
-    pub fn drive(&self) -> MutexGuard<'_, Drive> {
-        self.idle_drive()
+    /// The tape in the drive cannot be written (a read-only file, a cleaning cartridge).
+    pub fn tape_protected(&self) -> bool {
+        self.shown.lock().protected
     }
 
-    /// The drive once no immediate command runs on it. Waiting blocks the calling thread, as
-    /// waiting for the lock of another command's file I/O does.
-    fn idle_drive(&self) -> MutexGuard<'_, Drive> {
-        let mut drive = self.drive.lock();
-        while drive.immediate {
-            self.idle.wait(&mut drive);
-        }
-        drive
+    /// The capacity of the tape in the drive, in bytes (NOT READY without a loaded one).
+    pub fn capacity(&self) -> Result<u64, Sense> {
+        self.ready()?;
+        Ok(self.shown.lock().capacity)
     }
 
-    /// Mark the drive taken by an immediate command that goes on after its GOOD; it runs under
-    /// `run_immediate`, which only it may call.
-    pub fn start_immediate(&self, drive: &mut Drive) {
-        drive.immediate = true;
+    /// The drive itself, locked: for the drive's thread (`queue`), which runs the commands that
+    /// use the tape, and for tests that look at the tape.
+    pub fn drive(&self) -> parking_lot::MutexGuard<'_, Drive> {
+        self.drive.lock()
     }
 
-    /// Run the immediate command started with `start_immediate` (on its own thread), keep its
-    /// failure as `nexus`'s deferred error, and let the waiting commands go.
-    pub fn run_immediate(&self, nexus: u64, command: impl FnOnce(&mut Drive) -> Result<(), Sense>) {
+    /// The way to the drive's thread (None until it is started: `queue`).
+    pub(super) fn queue(&self) -> parking_lot::MutexGuard<'_, Option<std::sync::mpsc::Sender<Job>>> {
+        self.queue.lock()
+    }
+
+    /// Start an immediate command on the drive's thread (from a job, before it answers GOOD):
+    /// the commands after it wait for it (`settle`) until `run_immediate` ends it.
+    pub fn start_immediate(&self) {
+        self.immediate.send_replace(true);
+    }
+
+    /// Run the immediate command begun with `start_immediate` on `drive`, keep its failure as
+    /// `nexus`'s deferred error, and let the waiting commands go, even if `command` panics.
+    pub fn run_immediate(&self, nexus: u64, drive: &mut Drive, command: impl FnOnce(&mut Drive) -> Result<(), Sense>) {
+        let mut run = ImmediateRun { state: self, nexus, finished: false };
         #[cfg(test)]
         if let Some(gate) = self.gate.lock().take() {
             // A test's hold; a closed channel lets it go as an opened one does.
             let _ = gate.recv();
         }
-        let mut drive = self.drive.lock();
-        debug_assert!(drive.immediate, "run_immediate without start_immediate");
-        if let Err(sense) = command(&mut drive) {
-            drive.deferred = Some((nexus, sense.into_deferred()));
+        let result = command(drive);
+        run.finished = true;
+        if let Err(sense) = result {
+            *self.deferred.lock() = Some((nexus, sense.into_deferred()));
         }
-        drive.immediate = false;
-        drop(drive);
-        self.idle.notify_all();
     }
 
     /// Hold the next immediate command before it starts, until `gate` receives.
@@ -183,22 +278,28 @@ impl TapeState {
         *self.gate.lock() = Some(gate);
     }
 
-    /// The deferred error pending for `nexus`, taken (after any immediate command ended).
+    /// A wait for the immediate command that runs now, if one does: a command's deferred error
+    /// is known only once it ends.
+    pub fn settle(&self) -> Option<Settle> {
+        if !*self.immediate.borrow() {
+            return None;
+        }
+        let mut idle = self.immediate.subscribe();
+        Some(Box::pin(async move {
+            let _ = idle.wait_for(|busy| !busy).await;
+        }))
+    }
+
+    /// The deferred error pending for `nexus`, taken.
     pub fn take_deferred(&self, nexus: u64) -> Option<Sense> {
-        let mut drive = self.idle_drive();
-        match drive.deferred.take() {
+        let mut deferred = self.deferred.lock();
+        match deferred.take() {
             Some((owner, sense)) if owner == nexus => Some(sense),
             other => {
-                drive.deferred = other;
+                *deferred = other;
                 None
             }
         }
-    }
-
-    /// Make every write so far durable.
-    pub fn flush(&self) -> Result<(), TapeError> {
-        let mut drive = self.idle_drive();
-        flush(&mut drive)
     }
 
     pub fn block_len(&self) -> u32 {
@@ -233,9 +334,19 @@ impl TapeState {
         self.prevent.is_prevented()
     }
 
-    /// Logical unit reset (SAM-5 6.6): prevention is cleared.
+    /// I_T nexus loss: the nexus's prevention and its pending deferred error go with it.
+    pub fn forget_nexus(&self, nexus_id: u64) {
+        self.prevent.set(nexus_id, false);
+        let mut deferred = self.deferred.lock();
+        if deferred.as_ref().is_some_and(|(owner, _)| *owner == nexus_id) {
+            *deferred = None;
+        }
+    }
+
+    /// Logical unit reset (SAM-5 6.6): prevention and a pending deferred error are cleared.
     pub fn reset(&self) {
         self.prevent.clear();
+        *self.deferred.lock() = None;
     }
 }
 

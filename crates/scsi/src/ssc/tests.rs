@@ -304,11 +304,11 @@ fn changer_moves_raise_unit_attention_and_respect_prevention() {
     // Prevented: the tape stays.
     assert_good(&d.t.run(&[0x1e, 0, 0, 0, 1, 0]).0);
     assert!(d.t.lu.info().prevent_removal);
-    assert_eq!(drive.unload().unwrap_err().asc, crate::Asc::MEDIUM_REMOVAL_PREVENTED);
+    assert_eq!(pollster::block_on(drive.unload()).unwrap_err().asc, crate::Asc::MEDIUM_REMOVAL_PREVENTED);
     assert_sense(&d.t.run(&[0x1b, 0, 0, 0, 0, 0]).0, 0x05, 0x53, 0x02);
     assert_good(&d.t.run(&[0x1e, 0, 0, 0, 0, 0]).0);
-    assert_eq!(drive.unload().unwrap(), d.path);
-    assert_eq!(drive.unload().unwrap_err().asc, crate::Asc(0x3b, 0x0e));
+    assert_eq!(pollster::block_on(drive.unload()).unwrap(), d.path);
+    assert_eq!(pollster::block_on(drive.unload()).unwrap_err().asc, crate::Asc(0x3b, 0x0e));
     assert_sense(&d.t.run(&[0, 0, 0, 0, 0, 0]).0, 0x02, 0x3a, 0x00);
     drive.load(&second).unwrap();
     assert_sense(&d.t.run(&[0, 0, 0, 0, 0, 0]).0, 0x06, 0x28, 0x00);

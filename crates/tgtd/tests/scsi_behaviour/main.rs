@@ -16,4 +16,5 @@ mod live_backing;
 mod optical;
 mod persistent_reservations;
 mod tape;
+mod tape_busy;
 mod vtl;
