@@ -1,6 +1,5 @@
 //! The running daemon: what every part (portals, management server, signal handling) shares.
 
-use rtgt_backstore::BlockStore;
 use rtgt_iscsi::{IscsiServer, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,14 +95,14 @@ impl Daemon {
         crate::vhost::shutdown(self.targets.take_vhost()).await;
         for target in self.targets.iscsi_targets() {
             for (lun, unit) in target.scsi.luns() {
-                let Some(store) = unit.store() else { continue };
-                if let Err(err) = store.flush().await {
+                // The unit's own flush: a tape drive's buffered writes go through its drive.
+                if let Err(err) = unit.flush().await {
                     tracing::error!(tid = target.tid(), lun, %err, "flush at shutdown failed");
                 }
                 // A gateway of several leaves the image's registry, so that another takes over at
                 // once rather than after its lease. Blocking: a few cluster round trips.
                 #[cfg(feature = "rbd")]
-                if let rtgt_backstore::Backstore::Rbd(_) = store.engine() {
+                if let Some(rtgt_backstore::Backstore::Rbd(_)) = unit.store().map(|s| s.engine()) {
                     let unit = unit.clone();
                     let _ = tokio::task::spawn_blocking(move || {
                         if let Some(rtgt_backstore::Backstore::Rbd(rbd)) = unit.store().map(|s| s.engine()) {
