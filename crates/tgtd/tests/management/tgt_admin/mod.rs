@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod generated;
+mod update_in_place;
 
 fn tgt_admin_path() -> PathBuf {
     let path = bin_dir().join("tgt-admin");
