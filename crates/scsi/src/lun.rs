@@ -282,10 +282,10 @@ impl LogicalUnit {
     }
 
     /// Replace the administrator's parameters on a live unit (`--op update --params`). The block
-    /// size and device type cannot change; online, readonly and the sense format take the new
-    /// values. Initiators are not told: tgt does not tell them either, and identity changes are
+    /// size and device type cannot change; online, readonly, the sense format and the write cache
+    /// (WCE) take the new values. Initiators are not told: tgt does not tell them either, and identity changes are
     /// expected only before first use. The sense format of a unit several servers serve is not
-    /// this server's alone: it stays, and changes only as the unit's other current mode
+    /// this server's alone: it stays (and so does WCE), and changes only as the unit's other current mode
     /// parameters do (`Target::change_mode_params`).
     pub fn reconfigure(&self, mut config: LunConfig) {
         config.device_type = self.device_type;
@@ -297,6 +297,9 @@ impl LogicalUnit {
         self.readonly.store(config.readonly, Ordering::Relaxed);
         if self.shared_mode.lock().is_none() {
             self.d_sense.store(config.descriptor_sense, Ordering::Relaxed);
+            // The administrator's write cache setting (a caching mode page) applies now, as it
+            // would to a unit made with it.
+            self.wce.store(config.write_cache, Ordering::Relaxed);
         }
         self.thin.store(config.thin_provisioning, Ordering::Relaxed);
         *self.config.write() = Arc::new(config);

@@ -79,6 +79,12 @@ pub fn lines(op: &Op, prefix: &str) -> Vec<String> {
             }
             vec![line(args)]
         }
+        // One call for all of a LUN's changes: the daemon checks them all before it applies any.
+        Op::LogicalUnit(LunOp::Update { tid, lun, changes }) => {
+            let params: Vec<Param> = changes.iter().map(rtgt_mgmt::LunChange::to_param).collect();
+            let target = w(&["--tid", &tid.to_string(), "--lun", &lun.to_string(), "--params", &joined(&params)]);
+            vec![line([base("logicalunit", "update"), target].concat())]
+        }
         Op::LogicalUnit(LunOp::Delete { tid, lun }) => {
             vec![line(
                 [base("logicalunit", "delete"), w(&["--tid", &tid.to_string(), "--lun", &lun.to_string()])].concat(),
@@ -141,6 +147,14 @@ mod tests {
             params: vec![Param::new("HeaderDigest", "None,CRC32C"), Param::new("TargetAlias", "x y")],
         });
         assert_eq!(lines(&op, "tgtadm").len(), 2);
+        let changes = vec![
+            rtgt_mgmt::LunChange::Set(rtgt_mgmt::LunParam::VendorId("ACME".into())),
+            rtgt_mgmt::LunChange::Set(rtgt_mgmt::LunParam::Readonly(true)),
+        ];
+        assert_eq!(
+            lines(&Op::LogicalUnit(LunOp::Update { tid: 2, lun: 1, changes }), "tgtadm"),
+            ["tgtadm --lld iscsi --mode logicalunit --op update --tid 2 --lun 1 --params vendor_id=ACME,readonly=1"]
+        );
         // A cd/dvd LUN: tgtadm's own name for the type, which it parses back.
         let spec = LunSpec { device_type: DeviceType::Cd, ..LunSpec::disk(Some("/srv/d.iso".into())) };
         let op = Op::LogicalUnit(LunOp::New { tid: 2, lun: 3, spec });

@@ -1,7 +1,9 @@
 //! What `tgt-admin --update` compares of a LUN: its configuration, not the state it reached
 //! running (the tape in a drive, where a changer's tapes are), so that `--update` with an
-//! unchanged file leaves a running tape library alone.
+//! unchanged file leaves a running tape library alone; and whether a LUN that differs can be
+//! changed in place (`logicalunit --op update --params`) or must be made again.
 
+use super::spec::{shown_default, SCALAR_LUN_PARAMS};
 use rtgt_mgmt::{DeviceType, LunParam, LunSpec, Param, StoreKind};
 
 /// What of a LUN `--update` compares, leaving out what runs on its own once the LUN is made: the
@@ -61,6 +63,82 @@ pub fn configured_part(spec: &LunSpec) -> LunSpec {
     spec
 }
 
+/// What `--update` does about a LUN the file and the daemon both have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LunDiff {
+    Same,
+    /// One `logicalunit --op update` with these parameters (only the changed ones): the unit, its
+    /// data, its reservations and its initiators' sessions stay.
+    InPlace(Vec<LunParam>),
+    /// Delete and new: what the LUN is made of changed (backing store, bstype, bsopts, bsoflags,
+    /// block size, device type), or a change the daemon cannot make to a live unit.
+    Recreate,
+}
+
+/// How LUN `lun` of target `tid`, running as `have`, becomes the file's `want`.
+///
+/// A parameter the file no longer gives goes back to the value a LUN made from the file would
+/// have (tgt's tgt-admin re-creates the whole target, so it gets the defaults too). Kept to
+/// re-creation: cd/dvd drives and media changers (their defaults and library are the daemon's
+/// own), an administrator's mode page the file drops (the daemon can replace a page, not remove
+/// one: `write-cache on` after `off` is such a case), and readonly on an RBD store (an image or
+/// snapshot may be read-only by itself).
+pub fn lun_diff(tid: u32, lun: u64, have: &LunSpec, want: &LunSpec) -> LunDiff {
+    let (h, w) = (configured_part(have), configured_part(want));
+    if h == w {
+        return LunDiff::Same;
+    }
+    let made_of = |s: &LunSpec| LunSpec { params: Vec::new(), ..s.clone() };
+    if made_of(&h) != made_of(&w) || !matches!(want.device_type, DeviceType::Disk | DeviceType::Tape) {
+        return LunDiff::Recreate;
+    }
+    let rbd = want.store.kind == Some(StoreKind::Rbd);
+    // The value each side has: a running spec leaves out what equals a disk's default, the file's
+    // leaves out what equals the default of the LUN it makes.
+    let value = |spec: &LunSpec, name: &str| spec.params.iter().map(LunParam::to_param).find(|p| p.name == name);
+    let mut changes = Vec::new();
+    for name in SCALAR_LUN_PARAMS {
+        let running = value(have, name).map(|p| p.value).unwrap_or_else(|| shown_default(name, tid, lun));
+        let wanted = value(want, name).map(|p| p.value).unwrap_or_else(|| match (want.device_type, *name) {
+            (DeviceType::Tape, "product_id") => "VIRTUAL-TAPE".into(),
+            (DeviceType::Tape, "removable") => "1".into(),
+            (_, "thin_provisioning") if rbd => "1".into(),
+            _ => shown_default(name, tid, lun),
+        });
+        if running == wanted {
+            continue;
+        }
+        if rbd && *name == "readonly" {
+            return LunDiff::Recreate;
+        }
+        match LunParam::parse(&Param::new(*name, wanted)) {
+            Ok(p) => changes.push(p),
+            // Both sides were checked when read; anything else is left to a new LUN to refuse.
+            Err(_) => return LunDiff::Recreate,
+        }
+    }
+    let pages = |spec: &LunSpec| -> Vec<String> {
+        spec.params
+            .iter()
+            .filter_map(|p| match p {
+                LunParam::ModePage(text) => Some(super::spec::mode_page_decimal(text)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (have_pages, want_pages) = (pages(have), pages(want));
+    let key = |page: &String| page.split(':').take(2).map(str::to_string).collect::<Vec<_>>();
+    if have_pages.iter().any(|h| !want_pages.iter().any(|w| key(w) == key(h))) {
+        return LunDiff::Recreate;
+    }
+    changes.extend(want_pages.into_iter().filter(|w| !have_pages.contains(w)).map(LunParam::ModePage));
+    if changes.is_empty() {
+        LunDiff::Same
+    } else {
+        LunDiff::InPlace(changes)
+    }
+}
+
 /// The page code of a `mode_page` value (decimal or 0x hex, as tgt takes it).
 fn mode_page_code(value: &str) -> Option<u8> {
     let first = value.split(':').next()?.trim();
@@ -108,5 +186,35 @@ mod tests {
         let tape = |path: &str| lun(&format!(" <backing-store {path}>\n  device-type tape\n </backing-store>\n"));
         assert_eq!(tape("/tapes/notape1"), tape("/tapes/A1"));
         assert_ne!(tape("/tapes/A1"), lun(" backing-store /tapes/A1\n"));
+    }
+    /// A running LUN's spec leaves out what equals a disk's defaults, the file's what equals the
+    /// defaults of the LUN it makes: a tape drive's product and removable bit, an RBD image's thin
+    /// provisioning are no change. What the LUN is made of, and a cd/dvd drive, are re-created.
+    #[test]
+    fn in_place_or_made_again() {
+        let tape = |params| LunSpec { device_type: DeviceType::Tape, params, ..LunSpec::disk(Some("/t".into())) };
+        let shown = vec![LunParam::ProductId("VIRTUAL-TAPE".into()), LunParam::Removable(true)];
+        assert_eq!(lun_diff(1, 2, &tape(shown.clone()), &tape(vec![])), LunDiff::Same);
+        assert_eq!(
+            lun_diff(1, 2, &tape(shown), &tape(vec![LunParam::Removable(false)])),
+            LunDiff::InPlace(vec![LunParam::Removable(false)])
+        );
+        let rbd = |params| LunSpec {
+            store: rtgt_mgmt::StoreSpec::of(StoreKind::Rbd),
+            params,
+            ..LunSpec::disk(Some("pool/img".into()))
+        };
+        assert_eq!(lun_diff(1, 1, &rbd(vec![LunParam::ThinProvisioning(true)]), &rbd(vec![])), LunDiff::Same);
+        assert_eq!(lun_diff(1, 1, &rbd(vec![]), &rbd(vec![LunParam::Readonly(true)])), LunDiff::Recreate);
+        let disk = LunSpec::disk(Some("/d".into()));
+        let big = LunSpec { block_size: Some(4096), ..disk.clone() };
+        assert_eq!(lun_diff(1, 1, &disk, &big), LunDiff::Recreate);
+        let cd = |params| LunSpec { device_type: DeviceType::Cd, params, ..LunSpec::disk(Some("/c.iso".into())) };
+        assert_eq!(lun_diff(1, 1, &cd(vec![]), &cd(vec![LunParam::VendorId("X".into())])), LunDiff::Recreate);
+        // The tid and LUN make the default identifiers.
+        let sn = LunSpec { params: vec![LunParam::ScsiSn("beaf37".into())], ..disk.clone() };
+        assert_eq!(lun_diff(3, 7, &disk, &sn), LunDiff::Same);
+        assert_eq!(lun_diff(3, 7, &sn, &disk), LunDiff::Same);
+        assert_eq!(lun_diff(3, 8, &sn, &disk), LunDiff::InPlace(vec![LunParam::ScsiSn("beaf38".into())]));
     }
 }

@@ -1,10 +1,11 @@
 //! From the file's targets and the running ones to the management requests that make the daemon
-//! match: whole targets for `--execute`, only the differences for `--update`, removals for
-//! `--delete`. Planning is pure (tested without a daemon); `Step`s carry a line to print for
+//! match: whole targets for `--execute`, only the differences for `--update` (a LUN whose
+//! parameters alone differ is updated in place), removals for `--delete`. Planning is pure (tested without a daemon); `Step`s carry a line to print for
 //! `--pretend` and the request to send otherwise.
 
+use super::compare::{lun_diff, LunDiff};
 use super::spec::{Account, Discovery, TargetSpec, DEFAULT_PARAMS};
-use rtgt_mgmt::{AccountEntry, AccountOp, LunOp, LunSpec, Op, Param, TargetOp};
+use rtgt_mgmt::{AccountEntry, AccountOp, LunChange, LunOp, Op, Param, TargetOp};
 use std::collections::BTreeMap;
 
 /// One request, with what it does in words, and the unit (index into `Plan::units`) it belongs to.
@@ -270,22 +271,24 @@ impl<'a> Planner<'a> {
         if !added.is_empty() {
             self.step(Op::Target(TargetOp::Bind { tid, rules: added }), format!("target bind tid {tid}"));
         }
-        let same = |a: Option<&LunSpec>, b: &LunSpec| {
-            a.is_some_and(|a| super::compare::configured_part(a) == super::compare::configured_part(b))
-        };
-        for (&lun, spec) in &have.luns {
-            if !same(want.luns.get(&lun), spec) {
-                self.step(
-                    Op::LogicalUnit(LunOp::Delete { tid, lun }),
-                    format!("logicalunit delete tid {tid} lun {lun}"),
-                );
+        // LUNs changed in place first: they cannot fail on a missing file as a new LUN can, and
+        // a run that stops at a bad new LUN has then done what it safely could.
+        let diffs = lun_diffs(tid, have, want);
+        for (&lun, diff) in &diffs {
+            if let LunDiff::InPlace(params) = diff {
+                let changes: Vec<LunChange> = params.iter().cloned().map(LunChange::Set).collect();
+                let text = params.iter().map(|p| p.to_param()).map(|p| format!("{}={}", p.name, p.value));
+                let text = format!("logicalunit update tid {tid} lun {lun} {}", text.collect::<Vec<_>>().join(","));
+                self.step(Op::LogicalUnit(LunOp::Update { tid, lun, changes }), text);
             }
         }
-        for (&lun, spec) in &want.luns {
-            if !same(have.luns.get(&lun), spec) {
-                let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
-                self.step(op, format!("logicalunit new tid {tid} lun {lun}"));
-            }
+        let remade = |lun: &u64| diffs.get(lun).is_none_or(|d| *d == LunDiff::Recreate);
+        for &lun in have.luns.keys().filter(|l| remade(l)) {
+            self.step(Op::LogicalUnit(LunOp::Delete { tid, lun }), format!("logicalunit delete tid {tid} lun {lun}"));
+        }
+        for (&lun, spec) in want.luns.iter().filter(|(l, _)| remade(l)) {
+            let op = Op::LogicalUnit(LunOp::New { tid, lun, spec: spec.clone() });
+            self.step(op, format!("logicalunit new tid {tid} lun {lun}"));
         }
         Ok(())
     }
@@ -319,6 +322,39 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// For each LUN both sides have, what becomes of it (a LUN on one side only is deleted or made).
+fn lun_diffs(tid: u32, have: &TargetSpec, want: &TargetSpec) -> BTreeMap<u64, LunDiff> {
+    let both = have.luns.iter().filter_map(|(lun, h)| want.luns.get(lun).map(|w| (*lun, h, w)));
+    both.map(|(lun, h, w)| (lun, lun_diff(tid, lun, h, w))).collect()
+}
+
+/// What bringing a running target in line with the file does to it.
+#[derive(Debug, PartialEq, Eq)]
+enum Touches {
+    Nothing,
+    /// LUN parameters changed in place, nothing else: done even while initiators are logged in.
+    LunParameters,
+    /// Target parameters, access rules, accounts, LUNs added, removed or made again: a target
+    /// with sessions is left alone unless --force, as tgt's tgt-admin does.
+    More,
+}
+
+fn touches(tid: u32, have: &TargetSpec, want: &TargetSpec) -> Touches {
+    let target_level = have.params != want.params
+        || have.acl != want.acl
+        || have.incoming != want.incoming
+        || have.outgoing != want.outgoing
+        || !have.luns.keys().eq(want.luns.keys());
+    let diffs = lun_diffs(tid, have, want);
+    if target_level || diffs.values().any(|d| *d == LunDiff::Recreate) {
+        Touches::More
+    } else if diffs.values().any(|d| matches!(d, LunDiff::InPlace(_))) {
+        Touches::LunParameters
+    } else {
+        Touches::Nothing
+    }
+}
+
 /// `--execute`: create every target of the file that is not running (by name).
 pub fn execute(
     want: &[TargetSpec],
@@ -341,7 +377,8 @@ pub fn execute(
 }
 
 /// `--update`: bring the selected targets in line with the file; with `ALL`, running targets the
-/// file no longer has are removed. A target with sessions is left alone unless `force`.
+/// file no longer has are removed. A target with sessions is left alone unless `force`, or unless
+/// all that differs are LUN parameters changed in place (which leave its LUNs and sessions be).
 pub fn update(
     want: &[TargetSpec],
     discovery: &Discovery,
@@ -363,17 +400,19 @@ pub fn update(
             continue;
         }
         matched = true;
-        match current {
+        match current.map(|r| (r, touches(r.tid, &r.spec, t))) {
             None => p.create(t)?,
-            Some(r) if r.spec == *t => p.plan.notes.push(format!("target {} is up to date", t.name)),
-            Some(r) if r.sessions > 0 && !force => {
+            Some((_, Touches::Nothing)) => p.plan.notes.push(format!("target {} is up to date", t.name)),
+            // Only LUN parameters changed in place: its initiators keep their sessions and LUNs.
+            Some((r, Touches::LunParameters)) => p.reconcile(r.tid, &r.spec, t)?,
+            Some((r, Touches::More)) if r.sessions > 0 && !force => {
                 p.plan.busy.push(t.name.clone());
                 p.plan.notes.push(format!(
                     "target {} has {} active session(s): left unchanged (use --force)",
                     t.name, r.sessions
                 ))
             }
-            Some(r) => p.reconcile(r.tid, &r.spec, t)?,
+            Some((r, Touches::More)) => p.reconcile(r.tid, &r.spec, t)?,
         }
     }
     for r in running {
@@ -426,192 +465,4 @@ pub fn delete(running: &[Running], selection: &Selection, force: bool) -> Result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rtgt_mgmt::AclEntry;
-
-    fn spec(name: &str) -> TargetSpec {
-        TargetSpec {
-            name: name.into(),
-            controller_tid: None,
-            params: BTreeMap::new(),
-            acl: vec![AclEntry::All],
-            incoming: vec![Account { user: "alice".into(), password: "pw".into() }],
-            outgoing: None,
-            luns: [(1, LunSpec::disk(Some("/a".into())))].into_iter().collect(),
-        }
-    }
-
-    fn texts(plan: &Plan) -> Vec<&str> {
-        plan.steps.iter().map(|s| s.text.as_str()).collect()
-    }
-
-    /// The file's iSNS keys go first, in one update, and only those the daemon does not have.
-    #[test]
-    fn isns_settings_are_applied_first_and_only_when_they_differ() {
-        let isns = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| Param::new(*n, *v)).collect::<Vec<_>>();
-        let want = Discovery {
-            isns: isns(&[("iSNSServerIP", "192.0.2.1"), ("iSNSServerPort", "3205"), ("iSNS", "On")]),
-            ..Discovery::default()
-        };
-        let plan = execute(&[spec("a")], &want, &[], &Discovery::default(), &[]).unwrap();
-        // The port is already the default: not sent.
-        assert_eq!(texts(&plan)[0], "system update iSNSServerIP=192.0.2.1 iSNS=On");
-        assert_eq!(plan.steps[0].unit, 0);
-        let have = Discovery { isns: isns(&[("iSNSServerIP", "192.0.2.1"), ("iSNS", "On")]), ..Discovery::default() };
-        let plan = execute(&[], &want, &[], &have, &[]).unwrap();
-        assert!(plan.steps.is_empty(), "{:?}", texts(&plan));
-    }
-
-    #[test]
-    fn execute_creates_what_is_missing() {
-        let running = [Running { tid: 3, spec: spec("a"), sessions: 0 }];
-        let plan =
-            execute(&[spec("a"), spec("b")], &Discovery::default(), &running, &Discovery::default(), &[]).unwrap();
-        assert_eq!(
-            texts(&plan),
-            [
-                "target new tid 4 b",
-                "account new alice",
-                "account bind tid 4 alice",
-                "logicalunit new tid 4 lun 1 /a",
-                "target bind tid 4 ALL"
-            ]
-        );
-        assert_eq!(plan.units[1].created, Some(4));
-        // The account is made in unit 0, the target's steps are unit 1.
-        assert_eq!(plan.steps.iter().map(|s| s.unit).collect::<Vec<_>>(), [1, 0, 1, 1, 1]);
-        assert_eq!(plan.notes.len(), 1);
-    }
-
-    /// A `controller_tid` is used as given, the targets after it continue from there, and an
-    /// automatic tid never takes one the file reserves; a tid a running target holds is refused.
-    #[test]
-    fn controller_tids_are_kept_and_skipped() {
-        let with_tid = |name: &str, tid: Option<u32>| TargetSpec { controller_tid: tid, ..spec(name) };
-        let want = [with_tid("a", None), with_tid("b", Some(2)), with_tid("c", Some(7)), with_tid("d", None)];
-        let running = [Running { tid: 1, spec: spec("x"), sessions: 0 }];
-        let plan = execute(&want, &Discovery::default(), &running, &Discovery::default(), &[]).unwrap();
-        let created: Vec<Option<u32>> = plan.units[1..].iter().map(|u| u.created).collect();
-        assert_eq!(created, [Some(3), Some(2), Some(7), Some(8)]);
-        let err = execute(&[with_tid("b", Some(1))], &Discovery::default(), &running, &Discovery::default(), &[])
-            .unwrap_err();
-        assert_eq!(err, "controller_tid 1 of target b is running target x");
-    }
-
-    #[test]
-    fn conflicting_password_is_refused_before_anything_runs() {
-        let accounts = [AccountEntry {
-            user: "alice".into(),
-            password: Some("other".into()),
-            discovery: false,
-            discovery_outgoing: false,
-        }];
-        let e = execute(&[spec("a")], &Discovery::default(), &[], &Discovery::default(), &accounts).unwrap_err();
-        assert!(e.contains("another password"));
-    }
-
-    #[test]
-    fn update_touches_only_differences_and_respects_sessions() {
-        let mut want = spec("a");
-        want.params.insert("MaxConnections".into(), "2".into());
-        want.luns.insert(2, LunSpec::disk(Some("/b".into())));
-        want.acl = vec![AclEntry::InitiatorName("iqn.x".into())];
-        let mut stale = spec("gone");
-        stale.luns.clear();
-        let running = [
-            Running { tid: 1, spec: spec("a"), sessions: 0 },
-            Running { tid: 2, spec: stale.clone(), sessions: 1 },
-            Running { tid: 5, spec: spec("same"), sessions: 0 },
-        ];
-        let accounts = [AccountEntry {
-            user: "alice".into(),
-            password: Some("pw".into()),
-            discovery: false,
-            discovery_outgoing: false,
-        }];
-        let d = Discovery::default();
-        let want_all = [want.clone(), spec("same")];
-        let plan = update(&want_all, &d, &running, &d, &accounts, &Selection::All, false).unwrap();
-        assert_eq!(
-            texts(&plan),
-            [
-                "target update tid 1 parameters",
-                "target unbind tid 1",
-                "target bind tid 1",
-                "logicalunit new tid 1 lun 2"
-            ]
-        );
-        assert!(plan.notes.iter().any(|n| n.contains("gone has 1 active session")));
-        assert!(plan.notes.iter().any(|n| n.contains("same is up to date")));
-        let forced = update(&want_all, &d, &running, &d, &accounts, &Selection::All, true).unwrap();
-        assert!(texts(&forced).contains(&"target delete tid 2 gone"));
-        // A target with sessions is left alone unless forced.
-        let busy = [Running { tid: 1, spec: spec("a"), sessions: 2 }];
-        let plan = update(&[want.clone()], &d, &busy, &d, &accounts, &Selection::Tid(1), false).unwrap();
-        assert!(plan.steps.is_empty());
-        let plan = update(&[want], &d, &busy, &d, &accounts, &Selection::Name("A".into()), true).unwrap();
-        assert_eq!(plan.steps.len(), 4);
-    }
-
-    /// Where the first step of `kind` is in the plan.
-    fn first(plan: &Plan, kind: impl Fn(&Op) -> bool) -> usize {
-        plan.steps.iter().position(|s| kind(&s.op)).unwrap_or_else(|| panic!("{:#?}", texts(plan)))
-    }
-
-    fn is_acl_bind(op: &Op) -> bool {
-        matches!(op, Op::Target(TargetOp::Bind { .. }))
-    }
-
-    /// A new target's access rules are what let initiators in: its CHAP accounts must be bound
-    /// before, or it takes AuthMethod=None logins in between.
-    #[test]
-    fn a_new_target_binds_its_accounts_before_its_access_rules() {
-        let mut t = spec("a");
-        t.outgoing = Some(Account { user: "tgt".into(), password: "pw2".into() });
-        t.acl = vec![AclEntry::All, AclEntry::InitiatorName("iqn.x".into())];
-        let plan = execute(&[t], &Discovery::default(), &[], &Discovery::default(), &[]).unwrap();
-        let rules = first(&plan, is_acl_bind);
-        let last_account = plan.steps.iter().rposition(|s| matches!(s.op, Op::Account(_))).unwrap();
-        assert!(last_account < rules, "{:#?}", texts(&plan));
-    }
-
-    /// `--update` replacing the only incoming account binds the new one before it unbinds the old,
-    /// so the target never passes through "no incoming account" (open without CHAP).
-    #[test]
-    fn update_binds_the_new_account_before_unbinding_the_old() {
-        let accounts = [AccountEntry {
-            user: "alice".into(),
-            password: Some("pw".into()),
-            discovery: false,
-            discovery_outgoing: false,
-        }];
-        let mut want = spec("a");
-        want.incoming = vec![Account { user: "bob".into(), password: "bobpw".into() }];
-        want.acl.push(AclEntry::InitiatorName("iqn.x".into()));
-        let running = [Running { tid: 1, spec: spec("a"), sessions: 0 }];
-        let d = Discovery::default();
-        let plan = update(&[want], &d, &running, &d, &accounts, &Selection::All, false).unwrap();
-        let bind_bob = first(&plan, |op| matches!(op, Op::Account(AccountOp::Bind { user, .. }) if user == "bob"));
-        let unbind_alice =
-            first(&plan, |op| matches!(op, Op::Account(AccountOp::Unbind { user, .. }) if user == "alice"));
-        assert!(bind_bob < unbind_alice, "{:#?}", texts(&plan));
-        // A rule the file adds comes after every account change.
-        assert!(unbind_alice < first(&plan, is_acl_bind), "{:#?}", texts(&plan));
-    }
-
-    #[test]
-    fn selections() {
-        assert_eq!(Selection::parse("ALL").unwrap(), Selection::All);
-        assert_eq!(Selection::parse("tid=4").unwrap(), Selection::Tid(4));
-        assert!(Selection::parse("tid=x").is_err());
-        assert_eq!(Selection::parse("iqn.a").unwrap(), Selection::Name("iqn.a".into()));
-        let running = [Running { tid: 1, spec: spec("a"), sessions: 1 }];
-        assert!(delete(&running, &Selection::All, false).unwrap().steps.is_empty());
-        assert_eq!(delete(&running, &Selection::Tid(1), true).unwrap().steps.len(), 1);
-        // Named as the command line spells it.
-        assert_eq!(delete(&running, &Selection::Tid(9), true).unwrap_err(), "no running target matches tid=9");
-        let name = Selection::parse("iqn.x:gone").unwrap();
-        assert_eq!(delete(&running, &name, true).unwrap_err(), "no running target matches iqn.x:gone");
-    }
-}
+mod tests;

@@ -435,25 +435,57 @@ pub fn from_running(view: &TargetView, accounts: &[AccountEntry]) -> TargetSpec 
     }
 }
 
+/// The LUN parameters that hold one value each (all but mode pages and a changer's library).
+pub const SCALAR_LUN_PARAMS: &[&str] = &[
+    "online",
+    "product_id",
+    "product_rev",
+    "readonly",
+    "removable",
+    "scsi_id",
+    "scsi_sn",
+    "sense_format",
+    "thin_provisioning",
+    "vendor_id",
+];
+
+/// The value a running LUN's view leaves out of its spec: a disk's default for LUN `lun` of
+/// target `tid` (tgt's). A parameter missing from a running spec has this value.
+pub fn shown_default(name: &str, tid: u32, lun: u64) -> String {
+    match name {
+        "product_id" => "VIRTUAL-DISK".into(),
+        "product_rev" => "0001".into(),
+        "scsi_id" => format!("IET     {tid:04x}{lun:04x}"),
+        "scsi_sn" => format!("beaf{tid}{lun}"),
+        "vendor_id" => "IET".into(),
+        "online" => "1".into(),
+        _ => "0".into(),
+    }
+}
+
 fn lun_from_view(tid: u32, l: &LunView) -> LunSpec {
     let lun = l.lun;
-    let mut params = Vec::new();
-    let mut text = |name: &str, value: &str, default: &str| {
-        if value != default {
-            params.push(Param::new(name, value));
-        }
-    };
-    text("product_id", &l.product_id, "VIRTUAL-DISK");
-    text("product_rev", &l.product_rev, "0001");
-    text("scsi_id", &l.scsi_id, &format!("IET     {tid:04x}{lun:04x}"));
-    text("scsi_sn", &l.scsi_sn, &format!("beaf{tid}{lun}"));
-    text("vendor_id", &l.vendor_id, "IET");
-    let flag = |b: bool| if b { "1" } else { "0" };
-    text("online", flag(l.online), "1");
-    text("readonly", flag(l.readonly), "0");
-    text("removable", flag(l.removable), "0");
-    text("thin_provisioning", flag(l.thin_provisioning), "0");
-    text("sense_format", flag(l.descriptor_sense), "0");
+    let flag = |b: bool| if b { "1" } else { "0" }.to_string();
+    let mut params: Vec<Param> = SCALAR_LUN_PARAMS
+        .iter()
+        .map(|name| {
+            let value = match *name {
+                "product_id" => l.product_id.clone(),
+                "product_rev" => l.product_rev.clone(),
+                "scsi_id" => l.scsi_id.clone(),
+                "scsi_sn" => l.scsi_sn.clone(),
+                "vendor_id" => l.vendor_id.clone(),
+                "online" => flag(l.online),
+                "readonly" => flag(l.readonly),
+                "removable" => flag(l.removable),
+                "thin_provisioning" => flag(l.thin_provisioning),
+                // sense_format, the last of them.
+                _ => flag(l.descriptor_sense),
+            };
+            Param::new(*name, value)
+        })
+        .filter(|p| p.value != shown_default(&p.name, tid, lun))
+        .collect();
     params.extend(l.mode_pages.iter().map(|page| Param::new("mode_page", page)));
     params.extend(l.changer.iter().map(rtgt_mgmt::ChangerParam::to_param));
     params.sort_by(|a, b| a.name.cmp(&b.name));

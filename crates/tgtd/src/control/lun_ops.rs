@@ -413,6 +413,13 @@ pub(crate) fn configure(config: &mut LunConfig, p: &LunParam) -> Result<(), Mgmt
         }
         LunParam::ModePage(text) => {
             let page = rtgt_scsi::ModePageSpec::parse(text).map_err(|e| invalid(e.to_string()))?;
+            // A disk's caching page carries the write cache setting (WCE, SBC-4 6.5.5: byte 2,
+            // bit 2): tgt-admin's `write-cache off` is this page with WCE clear.
+            if (config.device_type, page.page, page.subpage) == (rtgt_scsi::DeviceType::Disk, 0x08, 0) {
+                if let Some(flags) = page.data.first() {
+                    config.write_cache = flags & 0x04 != 0;
+                }
+            }
             config.mode_pages.retain(|m| (m.page, m.subpage) != (page.page, page.subpage));
             config.mode_pages.push(page);
         }
@@ -576,6 +583,17 @@ mod param_tests {
         assert_eq!((c.scsi_id.as_str(), c.scsi_sn.as_str()), ("ACME 0001", "SN42"));
         assert_eq!(c.mode_pages.len(), 1);
         assert_eq!(c.mode_pages[0].data, [1, 2]);
+    }
+
+    /// tgt-admin's `write-cache off` page turns a disk's write cache off; a caching page with WCE
+    /// set turns it on again.
+    #[test]
+    fn the_caching_page_sets_the_write_cache() {
+        let off = "8:0:18:0x10:0:0xff:0xff:0:0:0xff:0xff:0xff:0xff:0x80:0x14:0:0:0:0:0:0";
+        assert!(!apply(&[("mode_page", off)]).unwrap().write_cache);
+        let on = off.replacen("0x10", "0x14", 1);
+        assert!(apply(&[("mode_page", off), ("mode_page", &on)]).unwrap().write_cache);
+        assert!(apply(&[("mode_page", "0x20:0:2:0:0")]).unwrap().write_cache);
     }
 
     #[test]

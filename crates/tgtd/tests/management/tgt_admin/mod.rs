@@ -2,7 +2,8 @@
 //! (identical dumps), updates that change only what differs and spare targets with sessions,
 //! mistakes reported with file and line and nothing half-applied, --pretend, --offline/--ready, and
 //! --update bringing back a LUN whose file was missing when tgtd started. The dump of generated
-//! configurations is a fixed point: `generated`.
+//! configurations is a fixed point: `generated`; LUN parameters changed in place under a logged-in
+//! session: `update_in_place`.
 
 use crate::common;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod generated;
+mod update_in_place;
 
 fn tgt_admin_path() -> PathBuf {
     let path = bin_dir().join("tgt-admin");
