@@ -35,13 +35,14 @@
 //! `connection`, one handler per request: `scsi_command`, `data_out` with its own `state`, `tmf`,
 //! `discovery` (Text), `nop`, `logout`; `execute` runs a command, `sense` builds the sense data iSCSI
 //! answers with itself). Beside them: `text` (key=value), `params`, `limits`, `accounts`,
-//! `registry`, `counters` (what monitoring reads), `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue` and `write_budget`.
+//! `registry`, `counters` (what monitoring reads), `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue`, `write_budget` and `read_budget`.
 
 pub mod accounts;
 pub mod counters;
 pub mod limits;
 pub mod params;
 pub mod pdu;
+pub mod read_budget;
 pub mod registry;
 pub mod server;
 pub mod text;

@@ -2,6 +2,7 @@
 //! command outcomes for the writer to render. A leaf shared by the queue and the writer.
 
 use crate::pdu::Bhs;
+use crate::read_budget::ReadReservation;
 use crate::splice::ConnPipe;
 use bytes::Bytes;
 
@@ -37,6 +38,9 @@ pub(crate) struct ScsiReply {
     pub status: u8,
     pub sense: Option<Vec<u8>>,
     pub residual: Residual,
+    /// The read budget the data holds: given back when the reply drops, once the writer has
+    /// handed the data to the socket (or the connection ended first).
+    pub held: Option<ReadReservation>,
 }
 
 #[derive(Debug)]

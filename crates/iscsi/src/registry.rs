@@ -248,6 +248,8 @@ pub struct Registry {
     pub(crate) session_limit: SessionLimit,
     /// The write data all connections together may hold (tgtd's `--iscsi write_budget=`).
     pub(crate) write_budget: Arc<crate::write_budget::DaemonWriteBudget>,
+    /// The read data all connections together may hold (tgtd's `--iscsi read_budget=`).
+    pub(crate) read_budget: Arc<crate::read_budget::DaemonReadBudget>,
     /// Set by tgtd when iSNS access control may be used; it answers "visible" while it is off.
     visibility: Mutex<Option<Arc<dyn TargetVisibility>>>,
     /// What belongs to no target: discovery sessions, logins that named no known target.
@@ -385,6 +387,21 @@ impl Registry {
     /// Writes whose R2Ts waited for room so far: (in their connection's budget, in the daemon's).
     pub fn write_budget_waits(&self) -> (u64, u64) {
         self.write_budget.waits()
+    }
+    /// Bound the read data all connections together may hold (see `read_budget`).
+    pub fn set_read_budget(&self, bytes: u64) {
+        self.read_budget.set_limit(bytes);
+    }
+    pub fn read_budget(&self) -> u64 {
+        self.read_budget.limit()
+    }
+    /// Read data all connections hold now (READs of at least `read_budget::SMALL_READ`).
+    pub fn read_data_held(&self) -> u64 {
+        self.read_budget.used()
+    }
+    /// READs that waited for room so far: (in their connection's budget, in the daemon's).
+    pub fn read_budget_waits(&self) -> (u64, u64) {
+        self.read_budget.waits()
     }
     pub fn max_sessions(&self) -> u32 {
         self.session_limit.max()

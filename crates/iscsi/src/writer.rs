@@ -33,6 +33,11 @@ impl BufPool {
         self.0.lock().pop().unwrap_or_default()
     }
     pub fn give(&self, mut v: Vec<u8>) {
+        // A buffer as large as a budgeted READ's is freed, not kept: its memory was counted in the
+        // read budget only while its data waited (see `read_budget`).
+        if v.capacity() as u64 >= crate::read_budget::SMALL_READ {
+            return;
+        }
         v.clear();
         let mut p = self.0.lock();
         if p.len() < Self::KEEP {
@@ -147,6 +152,9 @@ impl<W: OutStream> Writer<W> {
             for item in batch.drain(..) {
                 if let Outgoing::Scsi(r) = item {
                     self.pool.give(r.data);
+                    // The data is in the socket (or the connection is ending): its read budget
+                    // goes back now.
+                    drop(r.held);
                 }
             }
             for p in pipes.drain(..) {

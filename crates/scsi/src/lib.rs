@@ -66,6 +66,8 @@
 //! - `Target::new(tid, name)`, `Target::add_lun`, `Target::remove_lun`, `Target::luns`, `Target::lun`
 //! - `Target::add_nexus(initiator_port) -> Arc<Nexus>`, `Target::remove_nexus(&Nexus)`
 //! - `Target::execute(&nexus, lun, cdb, data_out, &mut data_in).await -> TaskResult`
+//! - `Target::data_in_bound(lun, cdb, cheap_below)`: the most data-in a command can make the core
+//!   hold, known before it runs (`data_in_bound`), for a transport's memory budget
 //! - tasks: `Nexus::tasks() -> &TaskSet` (`start`/`start_unique` with an `AbortTask` handle,
 //!   `set_abort`, `end`, `abort_channel`, `abort_all`, `query_task`, `query_task_set`)
 //! - task management (`task_set`): `Target::abort_task`, `Target::abort_task_set`,
@@ -81,6 +83,7 @@
 pub mod alua;
 mod cdb;
 mod controller;
+mod data_in_bound;
 mod device_type;
 mod dispatch;
 mod error_log;

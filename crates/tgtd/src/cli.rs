@@ -42,7 +42,8 @@ pub struct Options {
     /// iSCSI driver options (repeatable, or comma-separated): `portal=ADDR:PORT` (default
     /// 0.0.0.0:3260 and [::]:3260), `max_sessions=N` (default 4096), `nop_interval=S`,
     /// `nop_count=C` (default 0: no probing), `login_timeout=S` (default 30),
-    /// `write_budget=SIZE` (default 1G), `data_out_timeout=S` (default 30).
+    /// `write_budget=SIZE` (default 1G), `read_budget=SIZE` (default 1G), `data_out_timeout=S`
+    /// (default 30).
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
     pub iscsi: Vec<String>,
 

@@ -20,6 +20,9 @@ pub struct IscsiOptions {
     pub max_sessions: u32,
     /// `write_budget=SIZE`: the write data all connections together may hold in memory.
     pub write_budget: u64,
+    /// `read_budget=SIZE`: the read data (of READs of 256 KiB and more) all connections together
+    /// may hold in memory.
+    pub read_budget: u64,
     /// `data_out_timeout=S`: how long a write that holds write budget may go without a Data-Out PDU.
     pub data_out_timeout: Duration,
 }
@@ -43,6 +46,7 @@ impl Default for IscsiOptions {
             login_timeout: None,
             max_sessions: rtgt_iscsi::limits::DEFAULT_MAX_SESSIONS,
             write_budget: rtgt_iscsi::write_budget::DEFAULT_DAEMON_WRITE_BUDGET,
+            read_budget: rtgt_iscsi::read_budget::DEFAULT_DAEMON_READ_BUDGET,
             data_out_timeout: rtgt_iscsi::limits::DEFAULT_DATA_OUT_TIMEOUT,
         }
     }
@@ -97,6 +101,11 @@ impl IscsiOptions {
                 self.write_budget = rtgt_tgtd::control::parse_write_budget(value)
                     .ok_or_else(|| bad("write_budget", "a size of at least 1M (e.g. 512M, 2G)"))?
             }
+            "read_budget" => {
+                // The same sizes as write_budget's.
+                self.read_budget = rtgt_tgtd::control::parse_write_budget(value)
+                    .ok_or_else(|| bad("read_budget", "a size of at least 1M (e.g. 512M, 2G)"))?
+            }
             "data_out_timeout" => {
                 self.data_out_timeout = rtgt_tgtd::control::parse_data_out_timeout(value)
                     .ok_or_else(|| bad("data_out_timeout", "a number of seconds from 1 to 3600"))?
@@ -144,12 +153,13 @@ mod tests {
         let o = parse(&[
             "portal=127.0.0.1:3261, login_timeout=3",
             "nop_interval=7,nop_count=2,max_sessions=7,write_budget=256M,data_out_timeout=5s",
+            "read_budget=128M",
         ])
         .unwrap();
         assert_eq!(o.portals.len(), 1);
         assert_eq!(o.login_timeout, Some(Duration::from_secs(3)));
         assert_eq!(o.nop, NopSettings { interval: 7, count: 2 });
-        assert_eq!((o.max_sessions, o.write_budget), (7, 256 << 20));
+        assert_eq!((o.max_sessions, o.write_budget, o.read_budget), (7, 256 << 20, 128 << 20));
         assert_eq!(o.data_out_timeout, Duration::from_secs(5));
         let d = parse(&["portal=127.0.0.1:1"]).unwrap();
         assert_eq!(d, IscsiOptions { portals: d.portals.clone(), ..IscsiOptions::default() });
@@ -173,6 +183,8 @@ mod tests {
             ("write_budget=100k", "write_budget must be a size"),
             ("write_budget=1X", "write_budget must be a size"),
             ("write_budget=", "write_budget must be a size"),
+            ("read_budget=100k", "read_budget must be a size"),
+            ("read_budget=lots", "read_budget must be a size"),
         ] {
             let err = refusal(spec);
             assert!(err.starts_with("--iscsi: ") && err.contains(option), "{spec}: {err}");

@@ -198,6 +198,7 @@ async fn serve(
     daemon.config.set_nop_default(iscsi.nop);
     daemon.registry.set_max_sessions(iscsi.max_sessions);
     daemon.registry.set_write_budget(iscsi.write_budget);
+    daemon.registry.set_read_budget(iscsi.read_budget);
     daemon.registry.set_data_out_timeout(iscsi.data_out_timeout);
     if let Some(limit) = iscsi.login_timeout {
         daemon.registry.set_login_timeout(limit);

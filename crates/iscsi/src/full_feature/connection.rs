@@ -7,6 +7,7 @@ use super::pending_text::PendingText;
 use crate::counters::IscsiCounters;
 use crate::params::SessionParams;
 use crate::pdu::{Bhs, Opcode, RESERVED_TAG};
+use crate::read_budget::{ReadBudget, READ_DATA_BUDGET};
 use crate::registry::{IscsiTarget, Registry};
 use crate::session::{Session, SessionType};
 use crate::splice::PipePool;
@@ -52,6 +53,8 @@ pub(crate) struct Conn {
     pub data_out: DataOutState,
     /// Write data this connection holds (pending and running writes).
     pub write_budget: Arc<WriteBudget>,
+    /// Read data this connection holds (large READs running or waiting for the socket).
+    pub read_budget: Arc<ReadBudget>,
     next_ttt: u32,
     /// A Text Response too long for one PDU, waiting for the initiator's continuation requests.
     pub text: Option<PendingText>,
@@ -72,6 +75,7 @@ impl Conn {
         peer: SocketAddr,
     ) -> Self {
         let write_budget = WriteBudget::new(WRITE_DATA_BUDGET, registry.write_budget.clone());
+        let read_budget = ReadBudget::new(READ_DATA_BUDGET, registry.read_budget.clone());
         Conn {
             id,
             cid,
@@ -86,6 +90,7 @@ impl Conn {
             peer,
             data_out: DataOutState::default(),
             write_budget,
+            read_budget,
             next_ttt: 1,
             text: None,
         }

@@ -4,6 +4,7 @@
 
 use crate::full_feature::cdb::Cdb;
 use crate::full_feature::connection::Conn;
+use crate::read_budget::needs_budget;
 use crate::splice::SPLICE_MIN;
 use crate::write_budget::Reservation;
 use crate::writer::{Outgoing, Residual, ScsiReply, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
@@ -47,6 +48,7 @@ pub(crate) fn check_condition(conn: &Conn, itt: u32, lun: [u8; 8], sense: Vec<u8
         status: rtgt_scsi::ScsiStatus::CheckCondition as u8,
         sense: Some(sense),
         residual: Residual::default(),
+        held: None,
     };
     let _ = conn.out.send(Outgoing::Scsi(reply));
 }
@@ -80,7 +82,16 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
     let pipes = if e.read && e.edtl as usize >= SPLICE_MIN { conn.pipes.clone() } else { None };
     let (itt, id) = (e.itt, e.id);
     let s2 = session.clone();
+    // A command whose data-in may be large waits for room in the read budget before the core
+    // allocates and fills its buffer (see `read_budget`); the bound is the CDB's, whatever the
+    // Expected Data Transfer Length, since the core reads what the CDB asks for.
+    let bound = target.scsi.data_in_bound(e.lun, e.cdb.as_slice(), crate::read_budget::SMALL_READ);
+    let read_budget = needs_budget(bound).then(|| conn.read_budget.clone());
     let mut command = Box::pin(async move {
+        let held = match &read_budget {
+            Some(budget) => Some(budget.admit(bound).await),
+            None => None,
+        };
         let mut data_in = pool.take();
         let mut pipe = pipes.as_ref().and_then(|p| p.take());
         let res = target
@@ -115,6 +126,7 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
             status: res.status as u8,
             sense: res.sense,
             residual,
+            held,
         };
         let _ = out.send(Outgoing::Scsi(reply));
         // Released once the answer is queued: a write admitted with this room gets its first R2T

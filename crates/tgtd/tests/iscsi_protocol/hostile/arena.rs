@@ -46,10 +46,17 @@ fn open_fds(pid: i32) -> usize {
 
 impl Arena {
     pub fn start() -> Arena {
-        let timeout = format!("login_timeout={LOGIN_TIMEOUT_SECS}");
+        Arena::start_with(&[])
+    }
+
+    /// `start`, with more `--iscsi` options for the daemon (e.g. a small `read_budget=`).
+    pub fn start_with(iscsi: &[&str]) -> Arena {
+        let mut options = vec![format!("login_timeout={LOGIN_TIMEOUT_SECS}")];
+        options.extend(iscsi.iter().map(|o| o.to_string()));
+        let options = options.join(",");
         // Spliced READs on (`RTGT_SPLICE_READS=on`): the attacks meet that path too.
         let tgtd =
-            Tgtd::start_in_env(tempfile::tempdir().unwrap(), &["--iscsi", &timeout], &[("RTGT_SPLICE_READS", "on")]);
+            Tgtd::start_in_env(tempfile::tempdir().unwrap(), &["--iscsi", &options], &[("RTGT_SPLICE_READS", "on")]);
         let image = sparse_image(tgtd.dir.path(), "hostile.img", 128 << 20);
         tgtd.add_disk_target(1, IQN, &image);
         let mut bystander = Connection::connect(tgtd.portal()).unwrap();

@@ -2,8 +2,8 @@
 //! MaxRecvDataSegmentLength, bad AHS lengths, wrong digests, CmdSN outside the window, Data-Out
 //! for unknown tags or past the range, unsolicited data past FirstBurstLength, duplicate ITTs,
 //! hostile login text, logins that never finish, connections that vanish or never read, task
-//! management of one session ending another's task, and writes announcing more data than the
-//! target should hold.
+//! management of one session ending another's task, writes announcing more data than the
+//! target should hold, and large READs whose answers are never read.
 //! Each case checks the answer RFC 7143 asks of a target; after each, a second, well-behaved
 //! session writes, reads back and compares, and at the end of each test the daemon's resident
 //! memory has grown by less than 32 MiB and every hostile connection is gone from it.
@@ -19,6 +19,7 @@ mod bounds;
 mod digests;
 mod framing;
 mod login_text;
+mod reads;
 mod sequencing;
 mod task_management;
 mod vanishing;
