@@ -87,10 +87,11 @@ fn get_configuration(lu: &LogicalUnit, cdb: GetConfiguration, out: &mut Vec<u8>)
     // (code, version, persistent, current, data)
     let features: [(u16, u8, bool, bool, &[u8]); 7] = [
         (0x0000, 0, true, true, &profiles),
-        // Core: physical interface SCSI family (1), DBE (the drive reports deferred errors as
-        // sense data, MMC-6 5.3.2).
+        // Core: physical interface SCSI family (1), DBE (GET EVENT STATUS NOTIFICATION reports the
+        // device busy class, MMC-6 5.3.2).
         (0x0001, 2, true, true, &[0, 0, 0, 1, 0x01, 0, 0, 0]),
-        // Morphing: OCEvent (GET EVENT STATUS NOTIFICATION reports operational changes), polled only.
+        // Morphing: OCEvent (GET EVENT STATUS NOTIFICATION reports the operational change class),
+        // polled only (`tray`).
         (0x0002, 1, true, true, &[0x02, 0, 0, 0]),
         // Removable Medium: tray (001b), Load, Eject, Lock.
         (0x0003, 2, true, true, &[0x39, 0, 0, 0]),

@@ -143,8 +143,9 @@ fn read_track_information(lu: &LogicalUnit, c: ReadTrackInformation, out: &mut V
     d[3] = 1; // session number
     d[5] = 0x04; // TRACK MODE: data, recorded uninterrupted
     d[6] = 0x01; // DATA MODE 1
-                 // TRACK START ADDRESS 0; TRACK SIZE and LAST RECORDED ADDRESS from the image.
+    d[7] = 0x02; // LRA_V: LAST RECORDED ADDRESS is valid; NWA_V 0: nothing may be written
     let size = u32::try_from(blocks).unwrap_or(u32::MAX);
+    // TRACK START ADDRESS 0; TRACK SIZE and LAST RECORDED ADDRESS from the image.
     d[24..28].copy_from_slice(&size.to_be_bytes());
     d[28..32].copy_from_slice(&size.saturating_sub(1).to_be_bytes());
     out.extend_from_slice(&d);

@@ -97,6 +97,11 @@ impl CdState {
         (event, tray.disc.is_some(), tray.open)
     }
 
+    /// Whether a media event waits to be reported.
+    pub fn event_pending(&self) -> bool {
+        self.tray.lock().event != MediaEvent::NoChange
+    }
+
     /// Whether the tray is open (MECHANISM STATUS).
     pub fn tray_open(&self) -> bool {
         self.tray.lock().open

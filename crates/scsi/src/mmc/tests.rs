@@ -135,7 +135,8 @@ fn disc_and_track_information() {
     let (r, d) = t.run(&[0x52, 1, 0, 0, 0, 1, 0, 0, 0xff, 0]);
     assert_good(&r);
     assert_eq!(d.len(), 36);
-    assert_eq!(&d[..8], [0, 34, 1, 1, 0, 0x04, 0x01, 0]);
+    // LRA_V: the LAST RECORDED ADDRESS is valid (NWA_V 0: nothing can be written).
+    assert_eq!(&d[..8], [0, 34, 1, 1, 0, 0x04, 0x01, 0x02]);
     assert_eq!(&d[24..32], [0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe7]);
     assert_good(&t.run(&[0x52, 0, 0, 0, 0x03, 0xe7, 0, 0, 0xff, 0]).0);
     assert_sense(&t.run(&[0x52, 0, 0, 0, 0x03, 0xe8, 0, 0, 0xff, 0]).0, 0x05, 0x24, 0x00);
@@ -171,28 +172,53 @@ fn empty_tray_open_and_closed() {
     assert_good(&r);
     assert_eq!(d, [0, 0x10, 0, 0, 0, 0, 0, 0]);
     let gesn = [0x4a, 1, 0, 0, 0x10, 0, 0, 0, 8, 0];
-    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x10, 3, 0x03, 0, 0]);
+    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x52, 3, 0x03, 0, 0]);
     // The event is reported once.
-    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x10, 0, 0x03, 0, 0]);
+    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x52, 0, 0x03, 0, 0]);
     // REQUEST SENSE says why.
     let (_, d) = t.run(&[0x03, 0, 0, 0, 18, 0]);
     assert_eq!((d[2], d[12], d[13]), (0x02, 0x3a, 0x02));
     // Load: readable again, new media.
     assert_good(&t.run(&[0x1b, 0, 0, 0, 0x03, 0]).0);
     assert_good(&t.run(&TUR).0);
-    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x10, 2, 0x02, 0, 0]);
+    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x52, 2, 0x02, 0, 0]);
     // Medium removed by the administrator: tray closed, empty.
     t.target.change_medium(1, None, false).unwrap();
     assert_sense(&t.run(&TUR).0, 0x02, 0x3a, 0x01);
     assert_sense(&t.run(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0]).0, 0x02, 0x3a, 0x01);
-    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x10, 3, 0, 0, 0]);
+    assert_eq!(t.run(&gesn).1, [0, 6, 4, 0x52, 3, 0, 0, 0]);
     // GET CONFIGURATION answers without a disc: no current profile.
     let (r, d) = t.run(&[0x46, 0, 0, 0, 0, 0, 0, 0, 0xff, 0]);
     assert_good(&r);
     assert_eq!(&d[6..8], [0, 0]);
     // Not polled, and classes without media.
     assert_sense(&t.run(&[0x4a, 0, 0, 0, 0x10, 0, 0, 0, 8, 0]).0, 0x05, 0x24, 0x00);
-    assert_eq!(t.run(&[0x4a, 1, 0, 0, 0x02, 0, 0, 0, 8, 0]).1, [0, 2, 0x80, 0x10]);
+    assert_eq!(t.run(&[0x4a, 1, 0, 0, 0x04, 0, 0, 0, 8, 0]).1, [0, 2, 0x80, 0x52]);
+}
+
+/// GET CONFIGURATION's Core feature claims the device busy class (DBE) and its Morphing feature
+/// the operational change class (OCEvent): GET EVENT STATUS NOTIFICATION reports both, with the
+/// media class, and names all three as supported (MMC-6 6.7).
+#[test]
+fn the_event_classes_get_configuration_claims_are_reported() {
+    let t = drive(10 * 2048);
+    let (_, d) = t.run(&[0x46, 0x02, 0, 0x01, 0, 0, 0, 0, 0xff, 0]);
+    assert_eq!(&d[8..], [0, 0x01, 0x0b, 8, 0, 0, 0, 1, 0x01, 0, 0, 0], "Core: DBE");
+    let (_, d) = t.run(&[0x46, 0x02, 0, 0x02, 0, 0, 0, 0, 0xff, 0]);
+    assert_eq!(&d[8..], [0, 0x02, 0x07, 4, 0x02, 0, 0, 0], "Morphing: OCEvent");
+    let gesn = |classes: u8| t.run(&[0x4a, 1, 0, 0, classes, 0, 0, 0, 0xff, 0]).1;
+    // Operational change: no change, the drive available, nothing changed.
+    assert_eq!(gesn(0x02), [0, 6, 1, 0x52, 0, 0, 0, 0]);
+    // Device busy: no event, not busy, no time.
+    assert_eq!(gesn(0x40), [0, 6, 6, 0x52, 0, 0, 0, 0]);
+    // Several classes: the highest priority (lowest numbered) one with an event pending...
+    assert_good(&t.run(&[0x1b, 0, 0, 0, 0x02, 0]).0);
+    assert_eq!(gesn(0x52), [0, 6, 4, 0x52, 3, 0x03, 0, 0]);
+    // ...and with none pending, the highest priority one asked for.
+    assert_eq!(gesn(0x52), [0, 6, 1, 0x52, 0, 0, 0, 0]);
+    assert_eq!(gesn(0x50), [0, 6, 4, 0x52, 0, 0x03, 0, 0]);
+    // Classes the drive does not have (power management, external request, multi-host): NEA.
+    assert_eq!(gesn(0x2c), [0, 2, 0x80, 0x52]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The drive's mechanism: START STOP UNIT (MMC-6 6.39: LoEj opens or closes the tray), PREVENT
-//! ALLOW MEDIUM REMOVAL (6.15, per nexus), GET EVENT STATUS NOTIFICATION (6.7, media class,
-//! polled only), MECHANISM STATUS (6.12), and SET CD SPEED (6.37) and SET STREAMING (6.38),
+//! ALLOW MEDIUM REMOVAL (6.15, per nexus), GET EVENT STATUS NOTIFICATION (6.7, polled only: the
+//! operational change, media and device busy classes, as GET CONFIGURATION's Morphing and Core
+//! features claim), MECHANISM STATUS (6.12), and SET CD SPEED (6.37) and SET STREAMING (6.38),
 //! accepted and without effect: an image has no spindle.
 
 use super::state::CdState;
@@ -66,9 +67,13 @@ pub(crate) struct GetEventStatus {
     pub alloc_len: u16,
 }
 
-/// The media class bit of NOTIFICATION CLASS REQUEST and SUPPORTED EVENT CLASSES, and its number.
-const MEDIA_CLASS_BIT: u8 = 1 << 4;
+/// The notification classes the drive reports (MMC-6 6.7.2.2), by number: operational change
+/// (Morphing's OCEvent), media, device busy (Core's DBE).
+const OPERATIONAL_CHANGE_CLASS: u8 = 1;
 const MEDIA_CLASS: u8 = 4;
+const DEVICE_BUSY_CLASS: u8 = 6;
+/// SUPPORTED EVENT CLASSES: a bit per class number.
+const SUPPORTED_CLASSES: u8 = 1 << OPERATIONAL_CHANGE_CLASS | 1 << MEDIA_CLASS | 1 << DEVICE_BUSY_CLASS;
 
 impl Cdb for GetEventStatus {
     fn decode(c: &[u8]) -> Result<Self, Sense> {
@@ -80,17 +85,37 @@ impl Cdb for GetEventStatus {
     }
 }
 
-/// The media event pending (reported once) and the media status; for a request without the media
-/// class, the header alone with NEA (no event available in the classes asked for).
+/// One class per answer: of the supported classes asked for, the highest priority (lowest
+/// numbered) one with an event pending, else the highest priority one, with its "no change"
+/// event; none of them asked for, the header alone with NEA. Only the media class ever has an
+/// event (reported once): an image drive's operation never changes and it is never busy, its
+/// commands ending as they are processed.
 fn get_event_status(lu: &LogicalUnit, c: GetEventStatus, out: &mut Vec<u8>) -> Result<(), Sense> {
     let cd = cd(lu)?;
-    if c.classes & MEDIA_CLASS_BIT == 0 {
-        out.extend_from_slice(&[0, 2, 0x80, MEDIA_CLASS_BIT]);
+    let asked = c.classes & SUPPORTED_CLASSES;
+    let class = if asked & 1 << MEDIA_CLASS != 0 && cd.event_pending() {
+        MEDIA_CLASS
     } else {
-        let (event, present, open) = cd.take_event();
-        out.extend_from_slice(&[0, 6, MEDIA_CLASS, MEDIA_CLASS_BIT]);
-        out.extend_from_slice(&[event as u8, u8::from(present) << 1 | u8::from(open), 0, 0]);
-    }
+        // `asked` has only bits 1 to 6; 8 when it is empty.
+        asked.trailing_zeros() as u8
+    };
+    let descriptor = match class {
+        MEDIA_CLASS => {
+            let (event, present, open) = cd.take_event();
+            [event as u8, u8::from(present) << 1 | u8::from(open), 0, 0]
+        }
+        // Operational change: OPERATIONAL EVENT NoChg, OPERATIONAL STATUS available (not
+        // persistently prevented), OPERATIONAL CHANGE NoChg. Device busy: DEVICE BUSY EVENT
+        // NoEvent, DEVICE BUSY STATUS not busy, TIME 0.
+        OPERATIONAL_CHANGE_CLASS | DEVICE_BUSY_CLASS => [0; 4],
+        _ => {
+            out.extend_from_slice(&[0, 2, 0x80, SUPPORTED_CLASSES]);
+            truncate(out, usize::from(c.alloc_len));
+            return Ok(());
+        }
+    };
+    out.extend_from_slice(&[0, 6, class, SUPPORTED_CLASSES]);
+    out.extend_from_slice(&descriptor);
     truncate(out, usize::from(c.alloc_len));
     Ok(())
 }

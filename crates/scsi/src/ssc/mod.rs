@@ -58,13 +58,14 @@ pub(crate) fn admit(lu: &LogicalUnit, entry: &OpcodeEntry) -> Result<(), Sense> 
     Ok(())
 }
 
-/// A wait for the immediate VERIFY running on the drive, if one is: the commands after it wait
-/// for it to end, as they would on a drive busy with it, and learn its deferred error then.
+/// A wait for the immediate operation running on the drive (a VERIFY, REWIND, LOCATE, ERASE, LOAD
+/// UNLOAD or WRITE FILEMARKS with IMMED), if one is: the commands after it wait for it to end, as
+/// they would on a drive busy with it, and learn its deferred error then.
 pub(crate) fn settle(lu: &LogicalUnit) -> Option<state::Settle> {
     lu.tape().and_then(|t| t.settle())
 }
 
-/// The deferred error of an immediate VERIFY that `nexus` sent (once it has ended: `settle`).
+/// The deferred error of an immediate operation that `nexus` sent (once it has ended: `settle`).
 pub(crate) fn deferred_error(lu: &LogicalUnit, nexus: u64) -> Option<Sense> {
     lu.tape().and_then(|t| t.take_deferred(nexus))
 }
@@ -99,6 +100,8 @@ pub(crate) fn residue(requested: u32, actual: u32) -> u64 {
 mod tests;
 #[cfg(test)]
 mod tests_durability;
+#[cfg(test)]
+mod tests_immediate;
 #[cfg(test)]
 mod tests_position;
 #[cfg(test)]

@@ -4,14 +4,16 @@
 //!
 //! Each runs on the drive's thread (`state::TapeState::run`), after the commands queued before it.
 //! Every move first makes buffered writes durable, as a drive writes its buffer out before the tape
-//! moves. There is one partition (0); IMMED is accepted and the command completes anyway, since a
-//! file moves at once.
+//! moves. There is one partition (0). REWIND, LOCATE, ERASE and LOAD UNLOAD with IMMED answer once
+//! the buffered writes are durable and the command is checked against the drive (SSC-3: status
+//! once the CDB is validated); the motion goes on after, the commands after it wait for it, and its
+//! failure is a deferred error (`TapeState::perform`). SPACE(6) has no IMMED (SPACE(16) has).
 
 use super::rw::check_writable;
-use super::state::{flush, Drive};
+use super::state::{flush, Drive, TapeState};
 use super::NOT_READY_MEDIUM_NOT_PRESENT;
 use super::{tape, tape_error, BEGINNING_OF_MEDIUM, END_OF_DATA, FILEMARK_DETECTED, MEDIUM_MAY_HAVE_CHANGED};
-use crate::cdb::{be16, be24, be32, be64, Cdb, NoFields};
+use crate::cdb::{be16, be24, be32, be64, Cdb};
 use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::opcodes::{io, Handler};
@@ -135,8 +137,40 @@ fn space(drive: &mut Drive, c: Space) -> Result<(), Failure> {
     }
 }
 
+/// A command that moves the tape, IMMED or not: on a ready drive, its buffered writes made
+/// durable, `check` (what can be known before the tape moves: its failure is the command's
+/// status even with IMMED), then `motion`.
+async fn move_tape(
+    lu: &Arc<LogicalUnit>,
+    nexus: u64,
+    immed: bool,
+    check: impl FnOnce(&LogicalUnit, &mut Drive) -> Result<(), Failure> + Send + 'static,
+    motion: impl FnOnce(&mut Drive) -> Result<(), Failure> + Send + 'static,
+) -> Result<(), Failure> {
+    tape(lu)?
+        .perform(lu, nexus, immed, move |lu, _, drive| {
+            ready_to_move(drive)?;
+            check(lu, drive)?;
+            Ok(((), Some(move |_: &LogicalUnit, _: &TapeState, drive: &mut Drive| motion(drive))))
+        })
+        .await
+}
+
+/// REWIND (IMMED) and ERASE (IMMED; LONG is accepted: either way the tape ends at the position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Immed {
+    pub immed: bool,
+}
+
+impl Cdb for Immed {
+    fn decode(c: &[u8]) -> Result<Self, Sense> {
+        // ERASE's IMMED is bit 1 (bit 0 is LONG); REWIND's bit 0.
+        let bit = if c[0] == 0x19 { 0x02 } else { 0x01 };
+        Ok(Immed { immed: c[1] & bit != 0 })
+    }
+}
+
 fn rewind(drive: &mut Drive) -> Result<(), Failure> {
-    ready_to_move(drive)?;
     image(drive).rewind().map_err(|e| tape_error(&e, false).into())
 }
 
@@ -151,33 +185,33 @@ pub(crate) enum Destination {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Locate {
     pub to: Destination,
-    pub partition: Option<u8>,
+    pub immed: bool,
 }
 
 impl Cdb for Locate {
     fn decode(c: &[u8]) -> Result<Self, Sense> {
         let cp = c[1] & 0x02 != 0;
-        if c.len() == 10 {
-            return Ok(Locate { to: Destination::Object(u64::from(be32(c, 3))), partition: cp.then_some(c[8]) });
-        }
-        let to = match (c[1] >> 3) & 0x07 {
-            0 => Destination::Object(be64(c, 4)),
-            1 => Destination::File(be64(c, 4)),
-            3 => Destination::EndOfData,
-            _ => return Err(Sense::invalid_cdb_field(1, Some(5))),
+        let immed = c[1] & 0x01 != 0;
+        let (to, partition_byte) = if c.len() == 10 {
+            (Destination::Object(u64::from(be32(c, 3))), 8)
+        } else {
+            let to = match (c[1] >> 3) & 0x07 {
+                0 => Destination::Object(be64(c, 4)),
+                1 => Destination::File(be64(c, 4)),
+                3 => Destination::EndOfData,
+                _ => return Err(Sense::invalid_cdb_field(1, Some(5))),
+            };
+            (to, 3)
         };
-        Ok(Locate { to, partition: cp.then_some(c[3]) })
+        if cp && c[partition_byte] != 0 {
+            // One partition only (SSC-3 7.3: a partition that does not exist).
+            return Err(Sense::invalid_cdb_field(partition_byte as u16, Some(7)));
+        }
+        Ok(Locate { to, immed })
     }
 }
 
 fn locate(drive: &mut Drive, c: Locate) -> Result<(), Failure> {
-    if c.partition.is_some_and(|p| p != 0) {
-        // One partition only (SSC-3 7.3: a partition that does not exist).
-        return Err(
-            Sense::invalid_cdb_field(if matches!(c.to, Destination::Object(_)) { 8 } else { 3 }, Some(7)).into()
-        );
-    }
-    ready_to_move(drive)?;
     let image = image(drive);
     let err = |e| tape_error(&e, false);
     let past_end = || stopped(SenseKey::BlankCheck, END_OF_DATA, 0, 0);
@@ -267,12 +301,9 @@ fn read_position(drive: &mut Drive, c: ReadPosition, out: &mut Vec<u8>) -> Resul
     Ok(())
 }
 
-/// ERASE: IMMED and LONG are accepted; either way the tape ends at the position.
-fn erase(lu: &LogicalUnit, drive: &mut Drive) -> Result<(), Failure> {
-    ready_to_move(drive)?;
-    let image = image(drive);
-    check_writable(lu, image)?;
-    image.erase().map_err(|e| tape_error(&e, true).into())
+/// ERASE: the tape ends at the position.
+fn erase(drive: &mut Drive) -> Result<(), Failure> {
+    image(drive).erase().map_err(|e| tape_error(&e, true).into())
 }
 
 /// LOAD UNLOAD: LOAD, RETEN and EOT (HOLD is not supported).
@@ -280,11 +311,12 @@ fn erase(lu: &LogicalUnit, drive: &mut Drive) -> Result<(), Failure> {
 pub(crate) struct LoadUnload {
     pub load: bool,
     pub eot: bool,
+    pub immed: bool,
 }
 
 impl Cdb for LoadUnload {
     fn decode(c: &[u8]) -> Result<Self, Sense> {
-        let l = LoadUnload { load: c[4] & 0x01 != 0, eot: c[4] & 0x04 != 0 };
+        let l = LoadUnload { load: c[4] & 0x01 != 0, eot: c[4] & 0x04 != 0, immed: c[1] & 0x01 != 0 };
         if l.load && l.eot {
             // SSC-3 7.2: EOT with LOAD is an error.
             return Err(Sense::invalid_cdb_field(4, Some(2)));
@@ -295,34 +327,44 @@ impl Cdb for LoadUnload {
 
 /// LOAD makes an unloaded tape ready at its beginning (the other nexuses hear of it as a medium
 /// change); UNLOAD rewinds it and leaves it in the drive, not ready, unless removal is prevented.
+/// With IMMED the tape, removal and buffered writes are checked before GOOD and the rewind and
+/// the change of state follow (the medium change is announced with the GOOD).
 async fn load_unload(lu: &Arc<LogicalUnit>, ctx: &Ctx<'_>, c: LoadUnload) -> Result<(), Failure> {
     let loaded = tape(lu)?
-        .run(lu, move |_, state, drive| -> Result<bool, Failure> {
+        .perform(lu, ctx.nexus.id, c.immed, move |_, state, drive| {
             if !c.load && state.removal_prevented() {
                 return Err(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED).into());
             }
             flush(drive).map_err(|e| tape_error(&e, true))?;
-            let was_ready = drive.ready;
-            let Some(image) = drive.image.as_mut() else {
+            if drive.image.is_none() {
                 return Err(NOT_READY_MEDIUM_NOT_PRESENT.into());
+            }
+            let loads = c.load && !drive.ready;
+            let motion = move |_: &LogicalUnit, state: &TapeState, drive: &mut Drive| -> Result<(), Failure> {
+                image(drive).rewind().map_err(|e| tape_error(&e, false))?;
+                drive.ready = c.load;
+                state.publish(drive);
+                Ok(())
             };
-            image.rewind().map_err(|e| tape_error(&e, false))?;
-            drive.ready = c.load;
-            state.publish(drive);
-            Ok(c.load && !was_ready)
+            Ok((loads, Some(motion)))
         })
-        .await??;
+        .await?;
     if loaded {
         ctx.target.unit_attention_others(ctx.nexus, ctx.lun, MEDIUM_MAY_HAVE_CHANGED);
     }
     Ok(())
 }
 
-/// REWIND and ERASE: IMMED (and LONG) only.
-pub(crate) const REWIND: Handler = io!(NoFields, |req, NoFields| on_drive(req.lu, |_, drive| rewind(drive)));
-pub(crate) const ERASE: Handler = io!(NoFields, |req, NoFields| on_drive(req.lu, erase));
+pub(crate) const REWIND: Handler =
+    io!(Immed, |req, c| move_tape(req.lu, req.ctx.nexus.id, c.immed, |_, _| Ok(()), rewind));
+pub(crate) const ERASE: Handler = io!(Immed, |req, c| {
+    let writable = |lu: &LogicalUnit, drive: &mut Drive| Ok(check_writable(lu, image(drive))?);
+    move_tape(req.lu, req.ctx.nexus.id, c.immed, writable, erase)
+});
 pub(crate) const SPACE: Handler = io!(Space, |req, c| on_drive(req.lu, move |_, drive| space(drive, c)));
-pub(crate) const LOCATE: Handler = io!(Locate, |req, c| on_drive(req.lu, move |_, drive| locate(drive, c)));
+pub(crate) const LOCATE: Handler = io!(Locate, |req, c| {
+    move_tape(req.lu, req.ctx.nexus.id, c.immed, |_, _| Ok(()), move |drive| locate(drive, c))
+});
 pub(crate) const READ_POSITION: Handler = io!(ReadPosition, |req, c| async move {
     let mut out = std::mem::take(req.data_in);
     let (result, out) = on_drive(req.lu, move |_, drive| Ok((read_position(drive, c, &mut out), out))).await?;

@@ -1,10 +1,13 @@
 //! The drive's thread: the commands that use the tape are queued here and run there one at a
 //! time, in the order they came, so that their file I/O (a SPACE over a big tape, millions of
 //! filemarks) never holds a thread that runs other commands, and a command waiting for the drive
-//! is a future that an abort drops. A job whose command ended before its turn is skipped.
+//! is a future that an abort drops. A job whose command ended before its turn is skipped. A
+//! command with IMMED (`TapeState::perform`) answers once it is checked and its operation goes on
+//! here, its failure kept as a deferred error.
 
 use super::state::{flush, internal_failure, Drive, Job, TapeState};
 use super::tape_error;
+use crate::failure::Failure;
 use crate::lun::LogicalUnit;
 use crate::sense::Sense;
 use std::future::Future;
@@ -31,6 +34,56 @@ impl TapeState {
             queued?;
             // A job that panicked dropped its answer.
             result.await.map_err(|_| internal_failure())
+        }
+    }
+
+    /// Run a command in two steps on the drive's thread, once the commands queued before it have
+    /// run: `check`, whose failure is the command's status, and the `operation` it returns (none:
+    /// nothing left to do). Without `immed` the status waits for both. With it (SSC-3: status
+    /// once the command is validated) the command answers GOOD once `check` passed and the
+    /// operation goes on: the commands after it wait for it (`settle`), and its failure becomes
+    /// the deferred error of `nexus`. What `check` returns goes to the caller either way.
+    pub fn perform<T, Op>(
+        &self,
+        unit: &Arc<LogicalUnit>,
+        nexus: u64,
+        immed: bool,
+        check: impl FnOnce(&LogicalUnit, &TapeState, &mut Drive) -> Result<(T, Option<Op>), Failure> + Send + 'static,
+    ) -> impl Future<Output = Result<T, Failure>> + Send + 'static
+    where
+        T: Send + 'static,
+        Op: FnOnce(&LogicalUnit, &TapeState, &mut Drive) -> Result<(), Failure>,
+    {
+        let (answer, status) = oneshot::channel::<Result<T, Failure>>();
+        let queued = self.submit(unit, move |unit, state, drive| {
+            if answer.is_closed() {
+                // Aborted before its turn.
+                return;
+            }
+            let (value, operation) = match check(unit, state, drive) {
+                Ok(checked) => checked,
+                Err(failure) => {
+                    let _ = answer.send(Err(failure));
+                    return;
+                }
+            };
+            let Some(operation) = operation else {
+                let _ = answer.send(Ok(value));
+                return;
+            };
+            if !immed {
+                let _ = answer.send(operation(unit, state, drive).map(|()| value));
+                return;
+            }
+            // Marked before the GOOD leaves, so that every later command waits for the operation.
+            state.start_immediate();
+            let _ = answer.send(Ok(value));
+            state.run_immediate(nexus, drive, |drive| operation(unit, state, drive).map_err(sense_of));
+        });
+        async move {
+            queued?;
+            // A job that panicked dropped its answer.
+            status.await.unwrap_or_else(|_| Err(internal_failure().into()))
         }
     }
 
@@ -73,6 +126,15 @@ impl TapeState {
     /// Make every write so far durable, after the commands queued before.
     pub async fn flush(&self, unit: &Arc<LogicalUnit>) -> Result<(), Sense> {
         self.run(unit, |_, _, drive| flush(drive).map_err(|e| tape_error(&e, true))).await?
+    }
+}
+
+/// The sense of an immediate operation's failure, for its deferred error: it has no data-in to
+/// keep, and no reservation conflict (reservations were checked before the command ran).
+fn sense_of(failure: Failure) -> Sense {
+    match failure {
+        Failure::Sense(sense) | Failure::SenseWithData(sense) => sense,
+        Failure::ReservationConflict => internal_failure(),
     }
 }
 

@@ -147,17 +147,17 @@ fn read_fixed(
     Ok(())
 }
 
-/// READ(6) (with `out`) or VERIFY(6) without IMMED, on the drive's thread.
-fn read(state: &TapeState, drive: &mut Drive, t: Transfer, out: Option<&mut Vec<u8>>) -> Result<(), Failure> {
+/// READ(6) on the drive's thread.
+fn read(state: &TapeState, drive: &mut Drive, t: Transfer, out: &mut Vec<u8>) -> Result<(), Failure> {
     drive.check_ready()?;
     if t.length == 0 {
         // No data and no motion (SSC-3 7.4).
         return Ok(());
     }
     if t.fixed {
-        check_fixed(state, t, out.is_some())?;
+        check_fixed(state, t, true)?;
     }
-    read_at(drive, t, state.block_len(), out)
+    read_at(drive, t, state.block_len(), Some(out))
 }
 
 /// The motion of a READ or VERIFY whose CDB was checked, on a ready drive.
@@ -176,7 +176,7 @@ async fn read_data(lu: &Arc<LogicalUnit>, t: Transfer, data_in: &mut Vec<u8>) ->
     let mut buf = std::mem::take(data_in);
     let (result, buf) = tape(lu)?
         .run(lu, move |_, state, drive| {
-            let result = read(state, drive, t, Some(&mut buf));
+            let result = read(state, drive, t, &mut buf);
             (result, buf)
         })
         .await?;
@@ -185,43 +185,22 @@ async fn read_data(lu: &Arc<LogicalUnit>, t: Transfer, data_in: &mut Vec<u8>) ->
 }
 
 /// VERIFY(6). With IMMED, GOOD as soon as the CDB is checked against the drive (SSC-3 7.11): the
-/// verify goes on on the drive's thread, the commands after it wait for it, and what it meets
-/// (a filemark, the end of data, a block of another length, a medium error) becomes the deferred
-/// error of the nexus that sent it.
+/// verify goes on on the drive's thread, and what it meets (a filemark, the end of data, a block
+/// of another length, a medium error) becomes the deferred error of the nexus that sent it.
 async fn verify(lu: &Arc<LogicalUnit>, nexus: u64, t: Transfer) -> Result<(), Failure> {
-    let state = tape(lu)?;
-    if !t.immed {
-        return state.run(lu, move |_, state, drive| read(state, drive, t, None)).await?;
-    }
-    let (checked, answer) = tokio::sync::oneshot::channel::<Result<(), Failure>>();
-    state.submit(lu, move |_, state, drive| {
-        if checked.is_closed() {
-            // Aborted before its turn.
-            return;
-        }
-        let check = drive.check_ready().map_err(Failure::from).and_then(|()| match t.fixed {
-            true => check_fixed(state, t, false).map_err(Failure::from),
-            false => Ok(()),
-        });
-        if check.is_err() || t.length == 0 {
-            let _ = checked.send(check);
-            return;
-        }
-        let block_len = state.block_len();
-        // Marked before the GOOD leaves, so that every later command waits for the verify.
-        state.start_immediate();
-        let _ = checked.send(Ok(()));
-        state.run_immediate(nexus, drive, |drive| read_at(drive, t, block_len, None).map_err(sense_of));
-    })?;
-    answer.await.unwrap_or_else(|_| Err(Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE).into()))
-}
-
-/// The sense of a verify's failure (it has no data-in, and a reservation is checked before it).
-fn sense_of(failure: Failure) -> Sense {
-    match failure {
-        Failure::Sense(sense) | Failure::SenseWithData(sense) => sense,
-        Failure::ReservationConflict => Sense::new(SenseKey::HardwareError, Asc::INTERNAL_TARGET_FAILURE),
-    }
+    tape(lu)?
+        .perform(lu, nexus, t.immed, move |_, state, drive| {
+            drive.check_ready()?;
+            if t.length == 0 {
+                return Ok(((), None));
+            }
+            if t.fixed {
+                check_fixed(state, t, false)?;
+            }
+            let block_len = state.block_len();
+            Ok(((), Some(move |_: &LogicalUnit, _: &TapeState, drive: &mut Drive| read_at(drive, t, block_len, None))))
+        })
+        .await
 }
 
 /// Whether the tape may be written at the position: DATA PROTECT for a write-protected unit or
@@ -324,31 +303,49 @@ impl Cdb for WriteFilemarks {
 
 /// Write the filemarks, then (without IMMED) make everything written so far durable: the point
 /// where backup software knows its file is on tape (SSC-3 7.10). A count of 0 only flushes. With
-/// IMMED the marks are written as buffered writes are, made durable by the next flush point.
-fn write_filemarks(lu: &LogicalUnit, state: &TapeState, drive: &mut Drive, c: WriteFilemarks) -> Result<(), Failure> {
-    drive.check_ready()?;
-    if c.immed && !state.buffered() {
-        // SSC-3 7.10: IMMED is valid only in buffered mode.
-        return Err(Sense::invalid_cdb_field(1, Some(0)).into());
+/// IMMED (buffered mode only) the command answers once it is checked and the marks are written
+/// after, as buffered writes are, made durable by the next flush point; a failure to write them
+/// (VOLUME OVERFLOW, a write error) is a deferred error. Their early warning is not: it is no
+/// failure, and the next write reports it, as every write past the early warning does.
+async fn write_filemarks(lu: &Arc<LogicalUnit>, nexus: u64, c: WriteFilemarks) -> Result<(), Failure> {
+    tape(lu)?
+        .perform(lu, nexus, c.immed, move |lu, state, drive| {
+            drive.check_ready()?;
+            if c.immed && !state.buffered() {
+                // SSC-3 7.10: IMMED is valid only in buffered mode.
+                return Err(Sense::invalid_cdb_field(1, Some(0)).into());
+            }
+            if c.count == 0 {
+                if !c.immed {
+                    flush(drive).map_err(|e| tape_error(&e, true))?;
+                }
+                return Ok(((), None));
+            }
+            check_writable(lu, drive.image.as_ref().expect("ready drive has a tape"))?;
+            let write = move |lu: &LogicalUnit, _: &TapeState, drive: &mut Drive| {
+                let count = c.count as usize;
+                let result = append(lu, drive, true, (0..count).map(|_| None), |i| (count - i) as u64);
+                if c.immed {
+                    return result.or_else(drop_early_warning);
+                }
+                flush(drive).map_err(|e| tape_error(&e, true))?;
+                result
+            };
+            Ok(((), Some(write)))
+        })
+        .await
+}
+
+/// An immediate operation's early warning (NO SENSE, END-OF-PARTITION/MEDIUM DETECTED) dropped;
+/// any other failure kept.
+fn drop_early_warning(failure: Failure) -> Result<(), Failure> {
+    match failure {
+        Failure::Sense(s) if s.key == SenseKey::NoSense && s.asc == END_OF_MEDIUM => Ok(()),
+        other => Err(other),
     }
-    if c.count > 0 {
-        let count = c.count as usize;
-        let marks = (0..count).map(|_| None);
-        let result = append(lu, drive, true, marks, |i| (count - i) as u64);
-        if !c.immed {
-            flush(drive).map_err(|e| tape_error(&e, true))?;
-        }
-        return result;
-    }
-    if !c.immed {
-        flush(drive).map_err(|e| tape_error(&e, true))?;
-    }
-    Ok(())
 }
 
 pub(crate) const READ6: Handler = io!(Transfer, |req, t| read_data(req.lu, t, req.data_in));
 pub(crate) const VERIFY6: Handler = io!(Transfer, |req, t| verify(req.lu, req.ctx.nexus.id, t));
 pub(crate) const WRITE6: Handler = io!(Transfer, |req, t| write_data(req.lu, t, req.data_out));
-pub(crate) const WRITE_FILEMARKS: Handler = io!(WriteFilemarks, |req, c| async move {
-    tape(req.lu)?.run(req.lu, move |lu, state, drive| write_filemarks(lu, state, drive, c)).await?
-});
+pub(crate) const WRITE_FILEMARKS: Handler = io!(WriteFilemarks, |req, c| write_filemarks(req.lu, req.ctx.nexus.id, c));

@@ -7,8 +7,8 @@
 //! Commands that use the tape run one at a time, in the order they were queued, on the drive's
 //! own thread (`queue`), as a tape's head is in one place: their file I/O can take long (a SPACE
 //! over a big tape, thousands of filemarks) and must never hold a thread that runs other
-//! commands. A command aborted before its turn never runs. An immediate command (VERIFY with
-//! IMMED) answers GOOD there and goes on, marked in `immediate`: the commands after it wait for
+//! commands. A command aborted before its turn never runs. An immediate command (one with
+//! IMMED: `TapeState::perform`) answers GOOD there and goes on, marked in `immediate`: the commands after it wait for
 //! it without blocking (`settle`), and a failure is kept as the deferred error of the nexus that
 //! sent it. What other commands and `show` ask of the drive without moving the tape (is it ready,
 //! which tape, write protected) is published in `shown`, so they never wait for the tape. The mode

@@ -61,6 +61,15 @@ pub(super) fn assert_tape_sense(r: &TaskResult, key: u8, asc: (u8, u8), stream: 
     }
 }
 
+/// Fixed-format sense of a deferred error (response code 71h, SPC-4 4.5.5) with this key,
+/// ASC/ASCQ, stream bits and INFORMATION.
+#[track_caller]
+pub(super) fn assert_deferred(r: &TaskResult, key: u8, asc: (u8, u8), stream: u8, info: Option<u32>) {
+    let s = r.sense.as_deref().expect("sense data");
+    assert_eq!(s[0] & 0x7f, 0x71, "deferred error {s:02x?}");
+    assert_tape_sense(r, key, asc, stream, info);
+}
+
 impl Drive {
     pub(super) fn write(&self, data: &[u8]) {
         assert_good(&self.t.run_out(&write6(data.len() as u32), data).0);

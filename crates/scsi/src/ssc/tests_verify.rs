@@ -83,15 +83,6 @@ fn verify_in_fixed_mode_counts_blocks_up_to_a_filemark_or_the_end_of_data() {
     assert_eq!(position(&d), (false, 1));
 }
 
-/// Fixed-format sense of a deferred error (response code 71h, SPC-4 4.5.5) with this key,
-/// ASC/ASCQ, stream bits and INFORMATION.
-#[track_caller]
-fn assert_deferred(r: &crate::TaskResult, key: u8, asc: (u8, u8), stream: u8, info: Option<u32>) {
-    let s = r.sense.as_deref().expect("sense data");
-    assert_eq!(s[0] & 0x7f, 0x71, "deferred error {s:02x?}");
-    assert_tape_sense(r, key, asc, stream, info);
-}
-
 #[test]
 fn an_immediate_verify_answers_good_and_reports_its_failure_as_a_deferred_error() {
     let d = drive();

@@ -83,13 +83,13 @@ fn a_vhost_guest_sees_a_cd_rom_and_its_disc_changes() {
     let config = vmm.command(1, &[0x46, 0x02, 0, 0, 0, 0, 0, 0, 8, 0], 8);
     assert_eq!(&config.data[6..8], [0x00, 0x08], "current profile: CD-ROM");
     // Nothing happened to the media yet.
-    assert_eq!(vmm.command(1, &GESN, 8).data, [0, 6, 4, 0x10, 0, 0x02, 0, 0]);
+    assert_eq!(vmm.command(1, &GESN, 8).data, [0, 6, 4, 0x52, 0, 0x02, 0, 0]);
 
     // Another disc: UNIT ATTENTION, NOT READY TO READY CHANGE; a new-media event; its blocks.
     assert!(media(&tgtd, second_path.to_str().unwrap()).status.success());
     let ua = vmm.command(1, &TUR, 0);
     assert_eq!((ua.status, ua.sense_code()), (0x02, (0x06, 0x28, 0x00)));
-    assert_eq!(vmm.command(1, &GESN, 8).data, [0, 6, 4, 0x10, 2, 0x02, 0, 0]);
+    assert_eq!(vmm.command(1, &GESN, 8).data, [0, 6, 4, 0x52, 2, 0x02, 0, 0]);
     assert_eq!(settle(&mut vmm).status, 0);
     assert_reads(&mut vmm, &second);
 
@@ -102,7 +102,7 @@ fn a_vhost_guest_sees_a_cd_rom_and_its_disc_changes() {
     assert!(media(&tgtd, "none,force=1").status.success());
     let empty = settle(&mut vmm);
     assert_eq!((empty.status, empty.sense_code()), (0x02, (0x02, 0x3a, 0x01)), "tray closed, empty");
-    assert_eq!(vmm.command(1, &GESN, 8).data, [0, 6, 4, 0x10, 3, 0, 0, 0], "media removal");
+    assert_eq!(vmm.command(1, &GESN, 8).data, [0, 6, 4, 0x52, 3, 0, 0, 0], "media removal");
     // The guest still holds its lock: its own eject is refused until it lets go.
     let eject = [0x1b, 0, 0, 0, 0x02, 0];
     assert_eq!(vmm.command(1, &eject, 0).sense_code(), (0x05, 0x53, 0x02));
