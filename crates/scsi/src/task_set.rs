@@ -10,6 +10,12 @@
 //! answers nothing (an aborted task has no response, SAM-5 5.6). The set calls the handles outside
 //! its lock, so a handle may answer the initiator (virtio answers aborted requests itself) before
 //! the task management function that aborted them is answered.
+//!
+//! An aborted task's future may still be touching the backing store when `abort` returns (a write
+//! in a pwrite call on another thread, an io_uring request whose drop waits for the kernel). The
+//! set keeps the handles of such tasks until they report `ended`, so that a transport can hold the
+//! task management function's answer, or a new session, until the aborted tasks can no longer
+//! change the medium (SAM-5 7.1; `Target::aborted_tasks_running`).
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -31,6 +37,12 @@ pub enum AbortCause {
 /// whichever thread runs the task management function, never under the task set's lock.
 pub trait AbortTask: Send + Sync {
     fn abort(&self, cause: AbortCause);
+
+    /// Whether the aborted task's future is gone (dropped or completed): it touches the backing
+    /// store no more. A transport whose futures may outlive `abort` says so here.
+    fn ended(&self) -> bool {
+        true
+    }
 }
 
 /// A task's identity in its nexus's task set: the initiator's tag and a serial the set assigned,
@@ -53,6 +65,8 @@ struct Task {
 pub struct TaskSet {
     next_serial: AtomicU64,
     tasks: Mutex<BTreeMap<TaskId, Task>>,
+    /// Aborted tasks whose futures had not ended when they were aborted (see the module comment).
+    stopping: Mutex<Vec<Arc<dyn AbortTask>>>,
 }
 
 impl std::fmt::Debug for TaskSet {
@@ -143,7 +157,19 @@ impl TaskSet {
         for abort in &picked {
             abort.abort(cause);
         }
-        picked.len()
+        let running: Vec<_> = picked.iter().filter(|a| !a.ended()).cloned().collect();
+        let n = picked.len();
+        if !running.is_empty() {
+            self.stopping.lock().extend(running);
+        }
+        n
+    }
+
+    /// Whether some task this set aborted may still be touching the backing store.
+    pub fn stopping(&self) -> bool {
+        let mut stopping = self.stopping.lock();
+        stopping.retain(|a| !a.ended());
+        !stopping.is_empty()
     }
 
     /// ABORT TASK's selection: the tasks carrying `tag`, on `lun` when one is named.

@@ -8,8 +8,6 @@ use crate::splice::SPLICE_MIN;
 use crate::write_budget::Reservation;
 use crate::writer::{Outgoing, Residual, ScsiReply, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 use bytes::Bytes;
-use std::future::Future;
-use std::task::{Context, Waker};
 
 /// How much read data to send and which residual to report (RFC 7143 11.4.5).
 pub(crate) fn residual(read: bool, write: bool, edtl: u32, produced: usize, out_expected: u32) -> (usize, Residual) {
@@ -80,7 +78,7 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
     let pipes = if e.read && e.edtl as usize >= SPLICE_MIN { conn.pipes.clone() } else { None };
     let (itt, id) = (e.itt, e.id);
     let s2 = session.clone();
-    let mut command = Box::pin(async move {
+    let command = Box::pin(async move {
         let mut data_in = pool.take();
         let mut pipe = pipes.as_ref().and_then(|p| p.take());
         let res = target
@@ -121,14 +119,9 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
         // after this answer on the wire, so the initiator never sees more solicited than budgeted.
         drop(e.budget);
     });
-    // A future that is not ready has registered this no-op waker at most; the task's first poll
-    // registers the real one (every future re-registers on each poll).
-    let mut cx = Context::from_waker(Waker::noop());
-    if command.as_mut().poll(&mut cx).is_ready() {
-        return;
-    }
-    let handle = tokio::spawn(command);
-    session.set_abort_handle(itt, id, handle.abort_handle());
+    // A future that is not ready has registered the first poll's no-op waker at most; the task's
+    // first poll registers the real one (every future re-registers on each poll).
+    session.first_poll(itt, id, command);
 }
 
 #[cfg(test)]
