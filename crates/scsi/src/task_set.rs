@@ -19,8 +19,11 @@
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// Why a task was aborted; a transport whose protocol tells them apart answers accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +193,44 @@ impl TaskSet {
     /// Every task of the nexus.
     pub fn abort_all(&self, cause: AbortCause) -> usize {
         self.abort_where(cause, |_, _| true)
+    }
+}
+
+/// A task's future that tells when it has been dropped or has completed, for an `AbortTask`
+/// handle's `ended`: only then has it stopped touching the backing store (a store's future may
+/// wait for its request in its drop, as io_uring's does, or be inside a pwrite on another thread
+/// when the abort comes).
+pub struct Tracked<F> {
+    future: Option<Pin<Box<F>>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl<F> Tracked<F> {
+    /// `ended` is set once `future` is gone.
+    pub fn new(future: Pin<Box<F>>, ended: Arc<AtomicBool>) -> Self {
+        Tracked { future: Some(future), ended }
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(future) = self.future.as_mut() else { panic!("a tracked future polled after it completed") };
+        let poll = future.as_mut().poll(cx);
+        if poll.is_ready() {
+            self.future = None;
+            self.ended.store(true, Ordering::Release);
+        }
+        poll
+    }
+}
+
+impl<F> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        // The future first, then the word that it is gone.
+        self.future = None;
+        self.ended.store(true, Ordering::Release);
     }
 }
 

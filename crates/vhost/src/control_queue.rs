@@ -1,12 +1,17 @@
 //! The control queue (virtio 1.2 5.6.6.2): task management functions and asynchronous notification
 //! queries. Task management runs on the epoll thread: it answers the commands it aborts before it
-//! answers the function itself, which is the order Linux's virtio_scsi relies on.
+//! answers the function itself, which is the order Linux's virtio_scsi relies on. A function that
+//! left an aborted command inside its backing store is answered once the command's future is gone
+//! (SAM-5 7.1: after the answer, the aborted commands no longer change the medium), from a task
+//! on the runtime, so the epoll thread goes on meanwhile; past `ABORTED_IO_WAIT` it is answered
+//! FUNCTION REJECTED instead.
 
 use crate::connection::{Chain, Connection};
 use crate::wire::{ControlRequest, Response, VirtioLun, TMF_REQUEST_LEN};
 use rtgt_scsi::TmfError;
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_bindings::virtio_scsi::*;
 
@@ -14,9 +19,29 @@ use virtio_bindings::virtio_scsi::*;
 pub(crate) fn process(conn: &Arc<Connection>, vring: &VringRwLock) {
     conn.drain_queue(vring, |chain| {
         let answer = answer(conn, &chain);
-        reply(chain, vring, &answer);
+        let target = conn.device.target.clone();
+        if !target.aborted_tasks_running() {
+            return reply(chain, vring, &answer);
+        }
+        let vring = vring.clone();
+        conn.device.runtime.spawn(async move {
+            let deadline = tokio::time::Instant::now() + ABORTED_IO_WAIT;
+            while target.aborted_tasks_running() {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        "aborted commands are still inside their backing store: task management function rejected"
+                    );
+                    return reply(chain, &vring, &[Response::FunctionRejected as u8]);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            reply(chain, &vring, &answer);
+        });
     });
 }
+
+/// The longest a task management function's answer waits for the commands it aborted.
+const ABORTED_IO_WAIT: Duration = Duration::from_secs(30);
 
 fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
     let mut request = Vec::with_capacity(TMF_REQUEST_LEN);

@@ -15,7 +15,7 @@ use crate::params::SessionParams;
 use crate::session::info::{ConnectionInfo, SessionInfo};
 use crate::session::window::CmdWindow;
 use parking_lot::{Mutex, MutexGuard};
-use rtgt_scsi::{AbortCause, AbortTask, Nexus, Target, TaskId};
+use rtgt_scsi::{AbortCause, AbortTask, Nexus, Target, TaskId, Tracked};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -105,36 +105,6 @@ impl AbortTask for IscsiTask {
                 self.session.upgrade().is_none_or(|s| s.first_polls.load(Ordering::SeqCst) == 0)
             }
         }
-    }
-}
-
-/// A spawned command's future, which says when it has been dropped or has completed: only then
-/// has it stopped touching the backing store (a store's future may wait for its request in its
-/// drop, as io_uring's does).
-struct Tracked<F> {
-    command: Option<std::pin::Pin<Box<F>>>,
-    ended: Arc<AtomicBool>,
-}
-
-impl<F: Future<Output = ()>> Future for Tracked<F> {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        let Some(command) = self.command.as_mut() else { return std::task::Poll::Ready(()) };
-        let poll = command.as_mut().poll(cx);
-        if poll.is_ready() {
-            self.command = None;
-            self.ended.store(true, Ordering::Release);
-        }
-        poll
-    }
-}
-
-impl<F> Drop for Tracked<F> {
-    fn drop(&mut self) {
-        // The future first, then the word that it is gone.
-        self.command = None;
-        self.ended.store(true, Ordering::Release);
     }
 }
 
@@ -249,7 +219,7 @@ impl Session {
             // Aborted during the first poll: the future goes here, while the poll still counts.
             return;
         }
-        let joined = tokio::spawn(Tracked { command: Some(command), ended });
+        let joined = tokio::spawn(Tracked::new(command, ended));
         let Some(spawned) = &task.spawned else { return };
         let mut handle = spawned.handle.lock();
         if handle.1 {
