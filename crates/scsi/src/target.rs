@@ -256,7 +256,7 @@ impl Target {
             let mut nexuses = self.nexuses.lock();
             nexuses.iter().position(|n| n.id == nexus.id).map(|i| nexuses.remove(i))
         };
-        if let Some(removed) = removed.filter(|n| n.tasks.stopping()) {
+        if let Some(removed) = removed.filter(|n| n.tasks.stopping(None)) {
             self.retired.lock().push(removed);
         }
         for unit in self.luns.read().values() {
@@ -264,14 +264,15 @@ impl Target {
         }
     }
 
-    /// Whether a task aborted on this target, on any nexus (removed ones too), may still be
-    /// touching a backing store. A transport answers a task management function, or lets a new
-    /// session in, only once this is false (SAM-5 7.1: once a function's response is delivered,
-    /// the tasks it aborted no longer affect the medium), or once it stops waiting.
-    pub fn aborted_tasks_running(&self) -> bool {
+    /// Whether a task aborted on this target, on `lun` or on any LUN, on any nexus (removed ones
+    /// too), may still be touching a backing store. A transport answers a task management
+    /// function, or lets a new session in, only once this is false (SAM-5 7.1: once a function's
+    /// response is delivered, the tasks it aborted no longer affect the medium), or once it stops
+    /// waiting.
+    pub fn aborted_tasks_running(&self, lun: Option<u64>) -> bool {
         let mut retired = self.retired.lock();
-        retired.retain(|n| n.tasks.stopping());
-        !retired.is_empty() || self.nexuses().iter().any(|n| n.tasks.stopping())
+        retired.retain(|n| n.tasks.stopping(None));
+        retired.iter().any(|n| n.tasks.stopping(lun)) || self.nexuses().iter().any(|n| n.tasks.stopping(lun))
     }
 
     /// The registered nexuses.

@@ -69,7 +69,7 @@ pub struct TaskSet {
     next_serial: AtomicU64,
     tasks: Mutex<BTreeMap<TaskId, Task>>,
     /// Aborted tasks whose futures had not ended when they were aborted (see the module comment).
-    stopping: Mutex<Vec<Arc<dyn AbortTask>>>,
+    stopping: Mutex<Vec<(u64, Arc<dyn AbortTask>)>>,
 }
 
 impl std::fmt::Debug for TaskSet {
@@ -152,15 +152,15 @@ impl TaskSet {
 
     /// Abort the tasks `pick` selects; returns how many. The handles run after the lock is let go.
     fn abort_where(&self, cause: AbortCause, pick: impl Fn(&TaskId, &Task) -> bool) -> usize {
-        let picked: Vec<Arc<dyn AbortTask>> = {
+        let picked: Vec<(u64, Arc<dyn AbortTask>)> = {
             let mut tasks = self.tasks.lock();
             let ids: Vec<TaskId> = tasks.iter().filter(|(id, t)| pick(id, t)).map(|(id, _)| *id).collect();
-            ids.iter().filter_map(|id| tasks.remove(id)).map(|t| t.abort).collect()
+            ids.iter().filter_map(|id| tasks.remove(id)).map(|t| (t.lun, t.abort)).collect()
         };
-        for abort in &picked {
+        for (_, abort) in &picked {
             abort.abort(cause);
         }
-        let running: Vec<_> = picked.iter().filter(|a| !a.ended()).cloned().collect();
+        let running: Vec<_> = picked.iter().filter(|(_, a)| !a.ended()).cloned().collect();
         let n = picked.len();
         if !running.is_empty() {
             self.stopping.lock().extend(running);
@@ -168,11 +168,12 @@ impl TaskSet {
         n
     }
 
-    /// Whether some task this set aborted may still be touching the backing store.
-    pub fn stopping(&self) -> bool {
+    /// Whether some task this set aborted, on `lun` or on any LUN, may still be touching the
+    /// backing store.
+    pub fn stopping(&self, lun: Option<u64>) -> bool {
         let mut stopping = self.stopping.lock();
-        stopping.retain(|a| !a.ended());
-        !stopping.is_empty()
+        stopping.retain(|(_, a)| !a.ended());
+        stopping.iter().any(|(l, _)| lun.is_none_or(|want| *l == want))
     }
 
     /// ABORT TASK's selection: the tasks carrying `tag`, on `lun` when one is named.

@@ -228,14 +228,15 @@ impl AbortTask for StillRunning {
 fn aborted_tasks_count_as_running_until_their_futures_end() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let (t, other) = two_nexuses();
-    let running = |t: &TestLun| t.target.aborted_tasks_running();
+    let running = |t: &TestLun| t.target.aborted_tasks_running(None);
     let flag = Arc::new(AtomicBool::new(false));
     t.nexus.tasks().start(5, 1, 0, Arc::new(StillRunning(flag.clone())));
     assert!(!running(&t), "a running task that was not aborted does not count");
     assert_eq!(t.target.abort_task(&t.nexus, 5, None), 1);
-    assert!(running(&t) && t.nexus.tasks().stopping());
+    assert!(running(&t) && t.nexus.tasks().stopping(Some(1)));
+    assert!(!t.target.aborted_tasks_running(Some(2)), "LUN 2 has none");
     flag.store(true, Ordering::SeqCst);
-    assert!(!running(&t) && !t.nexus.tasks().stopping());
+    assert!(!running(&t) && !t.nexus.tasks().stopping(None));
 
     // A LUN reset from another nexus; a task that had ended already never counts.
     let flag = Arc::new(AtomicBool::new(false));
@@ -252,6 +253,7 @@ fn aborted_tasks_count_as_running_until_their_futures_end() {
     t.target.remove_nexus(&other);
     assert!(!t.target.nexuses().iter().any(|n| n.id == other.id));
     assert!(running(&t), "the removed nexus's aborted task");
+    assert!(t.target.aborted_tasks_running(Some(2)) && !t.target.aborted_tasks_running(Some(1)));
     flag.store(true, Ordering::SeqCst);
     assert!(!running(&t));
 }

@@ -18,15 +18,15 @@ use virtio_bindings::virtio_scsi::*;
 /// Serve every message on the control queue.
 pub(crate) fn process(conn: &Arc<Connection>, vring: &VringRwLock) {
     conn.drain_queue(vring, |chain| {
-        let answer = answer(conn, &chain);
+        let (answer, waits_for) = answer(conn, &chain);
         let target = conn.device.target.clone();
-        if !target.aborted_tasks_running() {
+        let Some(lun) = waits_for.filter(|&lun| target.aborted_tasks_running(lun)) else {
             return reply(chain, vring, &answer);
-        }
+        };
         let vring = vring.clone();
         conn.device.runtime.spawn(async move {
             let deadline = tokio::time::Instant::now() + ABORTED_IO_WAIT;
-            while target.aborted_tasks_running() {
+            while target.aborted_tasks_running(lun) {
                 if tokio::time::Instant::now() >= deadline {
                     tracing::warn!(
                         "aborted commands are still inside their backing store: task management function rejected"
@@ -43,14 +43,22 @@ pub(crate) fn process(conn: &Arc<Connection>, vring: &VringRwLock) {
 /// The longest a task management function's answer waits for the commands it aborted.
 const ABORTED_IO_WAIT: Duration = Duration::from_secs(30);
 
-fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
+/// The answer, and what it waits for: the aborted commands on one LUN (`Some(Some(lun))`), on every
+/// LUN (`Some(None)`), or nothing.
+fn answer(conn: &Arc<Connection>, chain: &Chain) -> (Vec<u8>, Option<Option<u64>>) {
     let mut request = Vec::with_capacity(TMF_REQUEST_LEN);
     if let Ok(reader) = chain.clone().reader(chain.memory()) {
         // Control messages are tiny; anything longer than the longest one is ignored.
         let _ = reader.take(64).read_to_end(&mut request);
     }
     match ControlRequest::parse(&request) {
-        Some(ControlRequest::Tmf { subtype, lun, id }) => vec![tmf(conn, subtype, lun, id) as u8],
+        Some(ControlRequest::Tmf { subtype, lun, id }) => {
+            let scope = match (subtype, VirtioLun::decode(lun)) {
+                (VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET, _) | (_, VirtioLun::BadTarget) => None,
+                (_, VirtioLun::Lun(lun)) => Some(lun),
+            };
+            (vec![tmf(conn, subtype, lun, id) as u8], Some(scope))
+        }
         // No asynchronous events are reported (event_actual 0): Linux then polls for media changes
         // itself, and unit attentions carry the rest.
         Some(ControlRequest::AsyncNotify { lun, .. }) => {
@@ -60,11 +68,11 @@ fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
             };
             let mut out = vec![0u8; 5];
             out[4] = response as u8;
-            out
+            (out, None)
         }
         None => {
             tracing::debug!(len = request.len(), "unknown control queue message");
-            vec![Response::Failure as u8]
+            (vec![Response::Failure as u8], None)
         }
     }
 }

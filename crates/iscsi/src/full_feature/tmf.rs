@@ -81,12 +81,14 @@ pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     conn.data_out.pending.retain(|itt, p| s.has_task(*itt, p.id));
     let mut h = Bhs::new(Opcode::TaskMgmtResponse);
     h.set_itt(b.itt());
-    if target.scsi.aborted_tasks_running() {
+    // The LUN whose aborted commands the answer waits for; every LUN after a target reset.
+    let scope = if matches!(function, TARGET_WARM_RESET | TARGET_COLD_RESET) { None } else { Some(lun) };
+    if target.scsi.aborted_tasks_running(scope) {
         // Some aborted command is still inside its store: the answer goes once it is out (SAM-5
         // 7.1), meanwhile the reader goes on with the other requests.
         let out = conn.out.clone();
         tokio::spawn(async move {
-            let ended = aborted_io_ended(&target.scsi, ABORTED_IO_WAIT).await;
+            let ended = aborted_io_ended(&target.scsi, scope, ABORTED_IO_WAIT).await;
             h.0[2] = if ended { response } else { FUNCTION_REJECTED };
             let _ = out.send(Outgoing::Pdu { bhs: h, data: Bytes::new(), stat: Stat::Advance });
             if cold && ended {

@@ -148,8 +148,8 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 // reinstated session's, a lost connection's) are out of their stores: its first
                 // READ must not see an aborted write land afterwards (RFC 7143 6.3.5).
                 let scsi = session.target.as_ref().map(|t| t.scsi.clone());
-                if let Some(scsi) = scsi.filter(|s| s.aborted_tasks_running()) {
-                    if !aborted_io_ended(&scsi, ABORTED_IO_WAIT).await {
+                if let Some(scsi) = scsi.filter(|s| s.aborted_tasks_running(None)) {
+                    if !aborted_io_ended(&scsi, None, ABORTED_IO_WAIT).await {
                         session.end_if_alone(ctx.conn_id);
                         count_refusal(st, ctx, LoginStatus::SERVICE_UNAVAILABLE);
                         let _ = send_status(sock, st, ctx, LoginStatus::SERVICE_UNAVAILABLE).await;

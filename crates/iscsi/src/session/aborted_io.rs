@@ -18,13 +18,15 @@ pub(crate) const ABORTED_IO_WAIT: Duration = Duration::from_secs(30);
 /// How often the wait looks again; aborts are rare, so a simple poll does.
 const RECHECK: Duration = Duration::from_millis(2);
 
-/// Wait until no aborted task of `target` is running, at most `limit`; false when it gave up.
-pub(crate) async fn aborted_io_ended(target: &Target, limit: Duration) -> bool {
+/// Wait until no aborted task of `target` on `lun` (on any LUN: None) is running, at most
+/// `limit`; false when it gave up.
+pub(crate) async fn aborted_io_ended(target: &Target, lun: Option<u64>, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
-    while target.aborted_tasks_running() {
+    while target.aborted_tasks_running(lun) {
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
                 target = %target.name,
+                ?lun,
                 waited = ?limit,
                 "aborted commands are still inside their backing store; the request waiting for them is refused"
             );
