@@ -6,12 +6,17 @@
 //! Rules are written `OPS:EFFECT[:lba=FIRST[-LAST]][:every=N]`, one per `fault=` option:
 //! - OPS: `read`, `write`, `flush`, `unmap`, several joined by `+`, or `all`;
 //! - EFFECT: `eio`, `enospc`, `short` (read and write only: the transfer stops part-way, before the
-//!   rule's first block, or half-way without `lba=`), or `delay=DURATION` (`250ms`, `2s`);
+//!   rule's first block, or half-way without `lba=`), `delay=DURATION` (`250ms`, `2s`: the
+//!   operation waits before it is issued, so an aborted command's operation never happens), or
+//!   `stall=DURATION` (the operation counts as issued at once and completes DURATION late: an
+//!   aborted command cannot recall it, dropping its future waits out the stall and then performs
+//!   it, as dropping an io_uring request waits for the kernel);
 //! - `lba=`: only operations touching these logical blocks (inclusive, in the LUN's block size;
 //!   a flush touches every block);
 //! - `every=N`: only the Nth, 2Nth, ... of the operations the rule matches (default: all of them).
 //!
-//! Delays of every matching rule add up; then the first matching error rule decides the outcome.
+//! Delays and stalls of every matching rule add up; then the first matching error rule decides the
+//! outcome.
 
 use crate::{BackstoreError, BlockStore, ErrorKind};
 use parking_lot::Mutex;
@@ -20,10 +25,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SYNTAX: &str = "expected OPS:EFFECT[:lba=FIRST[-LAST]][:every=N], OPS read|write|flush|unmap (joined by +) \
-                      or all, EFFECT eio|enospc|short|delay=DURATION";
+                      or all, EFFECT eio|enospc|short|delay=DURATION|stall=DURATION";
 
 /// The kinds of operation a rule can select.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +60,10 @@ pub enum Effect {
     Eio,
     NoSpace,
     Short,
+    /// Wait before the operation is issued (an aborted command's operation never happens).
     Delay(Duration),
+    /// The operation is issued at once and completes this late, even if its command is aborted.
+    Stall(Duration),
 }
 
 /// One parsed `fault=` rule, with its count of matched operations (for `every=`).
@@ -91,6 +99,7 @@ impl FaultRule {
             Some("enospc") => Effect::NoSpace,
             Some("short") => Effect::Short,
             Some(e) if e.starts_with("delay=") => Effect::Delay(parse_duration(&e[6..]).map_err(bad)?),
+            Some(e) if e.starts_with("stall=") => Effect::Stall(parse_duration(&e[6..]).map_err(bad)?),
             Some(other) => return Err(bad(format!("unknown effect '{other}'"))),
             None => return Err(bad("no effect".into())),
         };
@@ -172,6 +181,8 @@ impl std::fmt::Display for FaultRule {
             Effect::Short => f.write_str(":short")?,
             Effect::Delay(d) if d.as_millis() % 1000 == 0 => write!(f, ":delay={}s", d.as_secs())?,
             Effect::Delay(d) => write!(f, ":delay={}ms", d.as_millis())?,
+            Effect::Stall(d) if d.as_millis() % 1000 == 0 => write!(f, ":stall={}s", d.as_secs())?,
+            Effect::Stall(d) => write!(f, ":stall={}ms", d.as_millis())?,
         }
         match self.lbas {
             Some((first, last)) if first == last => write!(f, ":lba={first}")?,
@@ -210,8 +221,8 @@ pub struct FaultStore<S> {
 /// What happens to one operation.
 struct Decision {
     delay: Duration,
-    /// The error effect, the byte it is reported at, and whether the rule had an LBA range.
-    fault: Option<(Effect, u64, bool)>,
+    stall: Duration,
+    fault: Fault,
 }
 
 impl<S: BlockStore> FaultStore<S> {
@@ -229,11 +240,12 @@ impl<S: BlockStore> FaultStore<S> {
     }
 
     fn decide(&self, op: FaultOp, offset: u64, len: u64) -> Decision {
-        let mut decision = Decision { delay: Duration::ZERO, fault: None };
+        let mut decision = Decision { delay: Duration::ZERO, stall: Duration::ZERO, fault: None };
         for rule in &self.rules {
             let Some(at) = rule.fires(op, offset, len, self.block_size) else { continue };
             match rule.effect {
                 Effect::Delay(d) => decision.delay += d,
+                Effect::Stall(d) => decision.stall += d,
                 effect if decision.fault.is_none() => decision.fault = Some((effect, at, rule.lbas.is_some())),
                 _ => {}
             }
@@ -260,23 +272,17 @@ fn error_of(effect: Effect, op: FaultOp, at: u64) -> Option<BackstoreError> {
     match effect {
         Effect::Eio => Some(os_error(op, at, libc::EIO)),
         Effect::NoSpace => Some(os_error(op, at, libc::ENOSPC)),
-        Effect::Short | Effect::Delay(_) => None,
+        Effect::Short | Effect::Delay(_) | Effect::Stall(_) => None,
     }
 }
 
-impl<S: BlockStore> BlockStore for FaultStore<S> {
-    fn size(&self) -> u64 {
-        self.inner.size()
-    }
-
-    async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackstoreError> {
-        let len = buf.len() as u64;
-        let decision = self.decide(FaultOp::Read, offset, len);
-        sleep(decision.delay).await;
-        match decision.fault {
+/// The operations once their faults are decided and their waits are over.
+impl<S: BlockStore> FaultStore<S> {
+    async fn read_now(&self, fault: Fault, offset: u64, buf: &mut [u8]) -> Result<(), BackstoreError> {
+        match fault {
             None => self.inner.read_at(offset, buf).await,
             Some((Effect::Short, at, ranged)) => {
-                let done = self.short_length(offset, len, at, ranged);
+                let done = self.short_length(offset, buf.len() as u64, at, ranged);
                 if done > 0 {
                     self.inner.read_at(offset, &mut buf[..done as usize]).await?;
                 }
@@ -286,14 +292,11 @@ impl<S: BlockStore> BlockStore for FaultStore<S> {
         }
     }
 
-    async fn write_at(&self, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
-        let len = buf.len() as u64;
-        let decision = self.decide(FaultOp::Write, offset, len);
-        sleep(decision.delay).await;
-        match decision.fault {
+    async fn write_now(&self, fault: Fault, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
+        match fault {
             None => self.inner.write_at(offset, buf, fua).await,
             Some((Effect::Short, at, ranged)) => {
-                let done = self.short_length(offset, len, at, ranged);
+                let done = self.short_length(offset, buf.len() as u64, at, ranged);
                 if done > 0 {
                     self.inner.write_at(offset, &buf[..done as usize], fua).await?;
                 }
@@ -303,22 +306,62 @@ impl<S: BlockStore> BlockStore for FaultStore<S> {
         }
     }
 
-    async fn flush(&self) -> Result<(), BackstoreError> {
-        let decision = self.decide(FaultOp::Flush, 0, self.size());
-        sleep(decision.delay).await;
-        match decision.fault.and_then(|(effect, at, _)| error_of(effect, FaultOp::Flush, at)) {
+    async fn flush_now(&self, fault: Fault) -> Result<(), BackstoreError> {
+        match fault.and_then(|(effect, at, _)| error_of(effect, FaultOp::Flush, at)) {
             Some(err) => Err(err),
             None => self.inner.flush().await,
         }
     }
 
-    async fn unmap(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
-        let decision = self.decide(FaultOp::Unmap, offset, len);
-        sleep(decision.delay).await;
-        match decision.fault.and_then(|(effect, at, _)| error_of(effect, FaultOp::Unmap, at)) {
+    async fn unmap_now(&self, fault: Fault, offset: u64, len: u64) -> Result<(), BackstoreError> {
+        match fault.and_then(|(effect, at, _)| error_of(effect, FaultOp::Unmap, at)) {
             Some(err) => Err(err),
             None => self.inner.unmap(offset, len).await,
         }
+    }
+}
+
+impl<S: BlockStore> BlockStore for FaultStore<S> {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    async fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackstoreError> {
+        let decision = self.decide(FaultOp::Read, offset, buf.len() as u64);
+        sleep(decision.delay).await;
+        // A stalled read dropped early has no one to give its data to: nothing to perform.
+        sleep(decision.stall).await;
+        self.read_now(decision.fault, offset, buf).await
+    }
+
+    async fn write_at(&self, offset: u64, buf: &[u8], fua: bool) -> Result<(), BackstoreError> {
+        let decision = self.decide(FaultOp::Write, offset, buf.len() as u64);
+        sleep(decision.delay).await;
+        let fault = decision.fault;
+        let issued = Issued::new(decision.stall, || drop(drive(self.write_now(fault, offset, buf, fua))));
+        sleep(decision.stall).await;
+        issued.completed();
+        self.write_now(fault, offset, buf, fua).await
+    }
+
+    async fn flush(&self) -> Result<(), BackstoreError> {
+        let decision = self.decide(FaultOp::Flush, 0, self.size());
+        sleep(decision.delay).await;
+        let fault = decision.fault;
+        let issued = Issued::new(decision.stall, || drop(drive(self.flush_now(fault))));
+        sleep(decision.stall).await;
+        issued.completed();
+        self.flush_now(fault).await
+    }
+
+    async fn unmap(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
+        let decision = self.decide(FaultOp::Unmap, offset, len);
+        sleep(decision.delay).await;
+        let fault = decision.fault;
+        let issued = Issued::new(decision.stall, || drop(drive(self.unmap_now(fault, offset, len))));
+        sleep(decision.stall).await;
+        issued.completed();
+        self.unmap_now(fault, offset, len).await
     }
 
     fn reload_size(&self) -> Result<u64, BackstoreError> {
@@ -327,6 +370,52 @@ impl<S: BlockStore> BlockStore for FaultStore<S> {
 
     fn allocation(&self, offset: u64, len: u64) -> Result<(bool, u64), BackstoreError> {
         self.inner.allocation(offset, len)
+    }
+}
+
+/// The error effect a rule decided, the byte it is reported at, and whether the rule had an LBA
+/// range.
+type Fault = Option<(Effect, u64, bool)>;
+
+/// A stalled operation, issued when the stall began. If its future is dropped before the stall
+/// is over (its command aborted), the drop waits out the rest of the stall on the dropping
+/// thread and then performs the operation, so the store changes whatever became of the command,
+/// as with a request a device holds; only dropping the future tells its caller that it ended.
+struct Issued<F: FnOnce()> {
+    until: Instant,
+    perform: Option<F>,
+}
+
+impl<F: FnOnce()> Issued<F> {
+    fn new(stall: Duration, perform: F) -> Self {
+        Issued { until: Instant::now() + stall, perform: (!stall.is_zero()).then_some(perform) }
+    }
+
+    /// The stall is over and the caller performs the operation itself.
+    fn completed(mut self) {
+        self.perform = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for Issued<F> {
+    fn drop(&mut self) {
+        if let Some(perform) = self.perform.take() {
+            std::thread::sleep(self.until.saturating_duration_since(Instant::now()));
+            perform();
+        }
+    }
+}
+
+/// Run an operation to its end on this thread (a stalled operation whose future was dropped).
+/// The engines under faults complete inline or on their own threads; this polls until then.
+fn drive<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
 

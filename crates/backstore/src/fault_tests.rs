@@ -113,6 +113,34 @@ fn delays_wait_then_complete() {
     assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
 }
 
+/// A delayed write dropped before its delay is over never happens; a stalled one was issued: the
+/// drop waits out the stall and the data is in the store when the drop returns.
+#[test]
+fn a_dropped_delayed_write_never_happens_a_dropped_stalled_one_lands_before_the_drop_returns() {
+    let s = store(&["write:delay=150ms:lba=0", "write:stall=150ms:lba=8", "unmap:stall=100ms"]);
+    let data = vec![0x5a; 512];
+    let mut delayed = Box::pin(s.write_at(0, &data, false));
+    assert!(delayed.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    drop(delayed);
+    let mut stalled = Box::pin(s.write_at(8 * 512, &data, false));
+    assert!(stalled.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    let start = Instant::now();
+    drop(stalled);
+    assert!(start.elapsed() >= Duration::from_millis(100), "the drop waited out the stall: {:?}", start.elapsed());
+    let mut back = vec![0u8; 512];
+    block_on(s.inner().read_at(8 * 512, &mut back)).unwrap();
+    assert_eq!(back, data, "the stalled write landed");
+    std::thread::sleep(Duration::from_millis(200));
+    block_on(s.inner().read_at(0, &mut back)).unwrap();
+    assert_eq!(back, vec![0; 512], "the delayed write never happened");
+    // An unmap that completes normally after its stall.
+    let start = Instant::now();
+    block_on(s.unmap(8 * 512, 512)).unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    block_on(s.inner().read_at(8 * 512, &mut back)).unwrap();
+    assert_eq!(back, vec![0; 512]);
+}
+
 /// `show` lists rules in the syntax they were given in, normalised.
 #[test]
 fn rules_print_in_their_own_syntax() {
@@ -121,6 +149,7 @@ fn rules_print_in_their_own_syntax() {
         ("write+read:enospc:lba=7-7:every=3", "read+write:enospc:lba=7:every=3"),
         ("read+write+flush+unmap:delay=2000", "all:delay=2s"),
         ("flush:delay=250ms", "flush:delay=250ms"),
+        ("write+unmap:stall=3000ms:lba=4", "write+unmap:stall=3s:lba=4"),
         ("write:short", "write:short"),
     ] {
         let rule = FaultRule::parse(given).unwrap();

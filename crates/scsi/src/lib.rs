@@ -132,7 +132,7 @@ pub use spc::reserve_state::{not_written, ReserveHolder, SharedReserve};
 pub use ssc::TapeLoadError;
 pub use status::ScsiStatus;
 pub use target::{Nexus, ResetKind, Target, TaskResult, TmfError};
-pub use task_set::{AbortCause, AbortTask, TaskId, TaskSet};
+pub use task_set::{AbortCause, AbortTask, TaskId, TaskSet, Tracked};
 
 #[cfg(test)]
 pub(crate) mod test_util {

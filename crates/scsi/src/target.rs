@@ -86,6 +86,8 @@ pub struct Target {
     pub name: String,
     luns: RwLock<BTreeMap<u64, Arc<LogicalUnit>>>,
     nexuses: Mutex<Vec<Arc<Nexus>>>,
+    /// Removed nexuses (session ended, I_T NEXUS RESET) with aborted tasks still stopping.
+    retired: Mutex<Vec<Arc<Nexus>>>,
     next_nexus_id: AtomicU64,
 }
 
@@ -99,6 +101,7 @@ impl Target {
             name,
             luns: RwLock::new(luns),
             nexuses: Mutex::new(Vec::new()),
+            retired: Mutex::new(Vec::new()),
             next_nexus_id: AtomicU64::new(1),
         })
     }
@@ -249,10 +252,27 @@ impl Target {
     /// reservations and medium removal preventions are released.
     pub fn remove_nexus(&self, nexus: &Nexus) {
         nexus.tasks.abort_all(AbortCause::Lost);
-        self.nexuses.lock().retain(|n| n.id != nexus.id);
+        let removed = {
+            let mut nexuses = self.nexuses.lock();
+            nexuses.iter().position(|n| n.id == nexus.id).map(|i| nexuses.remove(i))
+        };
+        if let Some(removed) = removed.filter(|n| n.tasks.stopping(None)) {
+            self.retired.lock().push(removed);
+        }
         for unit in self.luns.read().values() {
             unit.forget_nexus(nexus.id);
         }
+    }
+
+    /// Whether a task aborted on this target, on `lun` or on any LUN, on any nexus (removed ones
+    /// too), may still be touching a backing store. A transport answers a task management
+    /// function, or lets a new session in, only once this is false (SAM-5 7.1: once a function's
+    /// response is delivered, the tasks it aborted no longer affect the medium), or once it stops
+    /// waiting.
+    pub fn aborted_tasks_running(&self, lun: Option<u64>) -> bool {
+        let mut retired = self.retired.lock();
+        retired.retain(|n| n.tasks.stopping(None));
+        retired.iter().any(|n| n.tasks.stopping(lun)) || self.nexuses().iter().any(|n| n.tasks.stopping(lun))
     }
 
     /// The registered nexuses.

@@ -10,11 +10,20 @@
 //! answers nothing (an aborted task has no response, SAM-5 5.6). The set calls the handles outside
 //! its lock, so a handle may answer the initiator (virtio answers aborted requests itself) before
 //! the task management function that aborted them is answered.
+//!
+//! An aborted task's future may still be touching the backing store when `abort` returns (a write
+//! in a pwrite call on another thread, an io_uring request whose drop waits for the kernel). The
+//! set keeps the handles of such tasks until they report `ended`, so that a transport can hold the
+//! task management function's answer, or a new session, until the aborted tasks can no longer
+//! change the medium (SAM-5 7.1; `Target::aborted_tasks_running`).
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// Why a task was aborted; a transport whose protocol tells them apart answers accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +40,12 @@ pub enum AbortCause {
 /// whichever thread runs the task management function, never under the task set's lock.
 pub trait AbortTask: Send + Sync {
     fn abort(&self, cause: AbortCause);
+
+    /// Whether the aborted task's future is gone (dropped or completed): it touches the backing
+    /// store no more. A transport whose futures may outlive `abort` says so here.
+    fn ended(&self) -> bool {
+        true
+    }
 }
 
 /// A task's identity in its nexus's task set: the initiator's tag and a serial the set assigned,
@@ -53,6 +68,8 @@ struct Task {
 pub struct TaskSet {
     next_serial: AtomicU64,
     tasks: Mutex<BTreeMap<TaskId, Task>>,
+    /// Aborted tasks whose futures had not ended when they were aborted (see the module comment).
+    stopping: Mutex<Vec<(u64, Arc<dyn AbortTask>)>>,
 }
 
 impl std::fmt::Debug for TaskSet {
@@ -135,15 +152,28 @@ impl TaskSet {
 
     /// Abort the tasks `pick` selects; returns how many. The handles run after the lock is let go.
     fn abort_where(&self, cause: AbortCause, pick: impl Fn(&TaskId, &Task) -> bool) -> usize {
-        let picked: Vec<Arc<dyn AbortTask>> = {
+        let picked: Vec<(u64, Arc<dyn AbortTask>)> = {
             let mut tasks = self.tasks.lock();
             let ids: Vec<TaskId> = tasks.iter().filter(|(id, t)| pick(id, t)).map(|(id, _)| *id).collect();
-            ids.iter().filter_map(|id| tasks.remove(id)).map(|t| t.abort).collect()
+            ids.iter().filter_map(|id| tasks.remove(id)).map(|t| (t.lun, t.abort)).collect()
         };
-        for abort in &picked {
+        for (_, abort) in &picked {
             abort.abort(cause);
         }
-        picked.len()
+        let running: Vec<_> = picked.iter().filter(|(_, a)| !a.ended()).cloned().collect();
+        let n = picked.len();
+        if !running.is_empty() {
+            self.stopping.lock().extend(running);
+        }
+        n
+    }
+
+    /// Whether some task this set aborted, on `lun` or on any LUN, may still be touching the
+    /// backing store.
+    pub fn stopping(&self, lun: Option<u64>) -> bool {
+        let mut stopping = self.stopping.lock();
+        stopping.retain(|(_, a)| !a.ended());
+        stopping.iter().any(|(l, _)| lun.is_none_or(|want| *l == want))
     }
 
     /// ABORT TASK's selection: the tasks carrying `tag`, on `lun` when one is named.
@@ -164,6 +194,44 @@ impl TaskSet {
     /// Every task of the nexus.
     pub fn abort_all(&self, cause: AbortCause) -> usize {
         self.abort_where(cause, |_, _| true)
+    }
+}
+
+/// A task's future that tells when it has been dropped or has completed, for an `AbortTask`
+/// handle's `ended`: only then has it stopped touching the backing store (a store's future may
+/// wait for its request in its drop, as io_uring's does, or be inside a pwrite on another thread
+/// when the abort comes).
+pub struct Tracked<F> {
+    future: Option<Pin<Box<F>>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl<F> Tracked<F> {
+    /// `ended` is set once `future` is gone.
+    pub fn new(future: Pin<Box<F>>, ended: Arc<AtomicBool>) -> Self {
+        Tracked { future: Some(future), ended }
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(future) = self.future.as_mut() else { panic!("a tracked future polled after it completed") };
+        let poll = future.as_mut().poll(cx);
+        if poll.is_ready() {
+            self.future = None;
+            self.ended.store(true, Ordering::Release);
+        }
+        poll
+    }
+}
+
+impl<F> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        // The future first, then the word that it is gone.
+        self.future = None;
+        self.ended.store(true, Ordering::Release);
     }
 }
 

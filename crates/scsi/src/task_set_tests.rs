@@ -211,3 +211,49 @@ fn handles_run_outside_the_lock() {
     assert_eq!(t.target.abort_task_set(&t.nexus, 1), Ok(1));
     assert!(t.nexus.tasks().is_empty());
 }
+
+/// A task whose future is still running when it is aborted (a write inside the store).
+struct StillRunning(Arc<std::sync::atomic::AtomicBool>);
+
+impl AbortTask for StillRunning {
+    fn abort(&self, _cause: AbortCause) {}
+    fn ended(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The target reports aborted tasks as running until their futures end, whichever function aborted
+/// them, on nexuses still there and on nexuses removed meanwhile (session gone, I_T NEXUS RESET).
+#[test]
+fn aborted_tasks_count_as_running_until_their_futures_end() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (t, other) = two_nexuses();
+    let running = |t: &TestLun| t.target.aborted_tasks_running(None);
+    let flag = Arc::new(AtomicBool::new(false));
+    t.nexus.tasks().start(5, 1, 0, Arc::new(StillRunning(flag.clone())));
+    assert!(!running(&t), "a running task that was not aborted does not count");
+    assert_eq!(t.target.abort_task(&t.nexus, 5, None), 1);
+    assert!(running(&t) && t.nexus.tasks().stopping(Some(1)));
+    assert!(!t.target.aborted_tasks_running(Some(2)), "LUN 2 has none");
+    flag.store(true, Ordering::SeqCst);
+    assert!(!running(&t) && !t.nexus.tasks().stopping(None));
+
+    // A LUN reset from another nexus; a task that had ended already never counts.
+    let flag = Arc::new(AtomicBool::new(false));
+    t.nexus.tasks().start(6, 1, 0, Arc::new(StillRunning(flag.clone())));
+    t.nexus.tasks().start(7, 1, 0, Arc::new(StillRunning(Arc::new(AtomicBool::new(true)))));
+    assert_eq!(t.target.lun_reset(1).unwrap(), 2);
+    assert!(running(&t));
+    flag.store(true, Ordering::SeqCst);
+    assert!(!running(&t));
+
+    // The nexus goes (its session ended): its aborted task still counts until it ends.
+    let flag = Arc::new(AtomicBool::new(false));
+    other.tasks().start(8, 2, 0, Arc::new(StillRunning(flag.clone())));
+    t.target.remove_nexus(&other);
+    assert!(!t.target.nexuses().iter().any(|n| n.id == other.id));
+    assert!(running(&t), "the removed nexus's aborted task");
+    assert!(t.target.aborted_tasks_running(Some(2)) && !t.target.aborted_tasks_running(Some(1)));
+    flag.store(true, Ordering::SeqCst);
+    assert!(!running(&t));
+}

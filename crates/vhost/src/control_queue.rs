@@ -1,31 +1,64 @@
 //! The control queue (virtio 1.2 5.6.6.2): task management functions and asynchronous notification
 //! queries. Task management runs on the epoll thread: it answers the commands it aborts before it
-//! answers the function itself, which is the order Linux's virtio_scsi relies on.
+//! answers the function itself, which is the order Linux's virtio_scsi relies on. A function that
+//! left an aborted command inside its backing store is answered once the command's future is gone
+//! (SAM-5 7.1: after the answer, the aborted commands no longer change the medium), from a task
+//! on the runtime, so the epoll thread goes on meanwhile; past `ABORTED_IO_WAIT` it is answered
+//! FUNCTION REJECTED instead.
 
 use crate::connection::{Chain, Connection};
 use crate::wire::{ControlRequest, Response, VirtioLun, TMF_REQUEST_LEN};
 use rtgt_scsi::TmfError;
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_bindings::virtio_scsi::*;
 
 /// Serve every message on the control queue.
 pub(crate) fn process(conn: &Arc<Connection>, vring: &VringRwLock) {
     conn.drain_queue(vring, |chain| {
-        let answer = answer(conn, &chain);
-        reply(chain, vring, &answer);
+        let (answer, waits_for) = answer(conn, &chain);
+        let target = conn.device.target.clone();
+        let Some(lun) = waits_for.filter(|&lun| target.aborted_tasks_running(lun)) else {
+            return reply(chain, vring, &answer);
+        };
+        let vring = vring.clone();
+        conn.device.runtime.spawn(async move {
+            let deadline = tokio::time::Instant::now() + ABORTED_IO_WAIT;
+            while target.aborted_tasks_running(lun) {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        "aborted commands are still inside their backing store: task management function rejected"
+                    );
+                    return reply(chain, &vring, &[Response::FunctionRejected as u8]);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            reply(chain, &vring, &answer);
+        });
     });
 }
 
-fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
+/// The longest a task management function's answer waits for the commands it aborted.
+const ABORTED_IO_WAIT: Duration = Duration::from_secs(30);
+
+/// The answer, and what it waits for: the aborted commands on one LUN (`Some(Some(lun))`), on every
+/// LUN (`Some(None)`), or nothing.
+fn answer(conn: &Arc<Connection>, chain: &Chain) -> (Vec<u8>, Option<Option<u64>>) {
     let mut request = Vec::with_capacity(TMF_REQUEST_LEN);
     if let Ok(reader) = chain.clone().reader(chain.memory()) {
         // Control messages are tiny; anything longer than the longest one is ignored.
         let _ = reader.take(64).read_to_end(&mut request);
     }
     match ControlRequest::parse(&request) {
-        Some(ControlRequest::Tmf { subtype, lun, id }) => vec![tmf(conn, subtype, lun, id) as u8],
+        Some(ControlRequest::Tmf { subtype, lun, id }) => {
+            let scope = match (subtype, VirtioLun::decode(lun)) {
+                (VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET, _) | (_, VirtioLun::BadTarget) => None,
+                (_, VirtioLun::Lun(lun)) => Some(lun),
+            };
+            (vec![tmf(conn, subtype, lun, id) as u8], Some(scope))
+        }
         // No asynchronous events are reported (event_actual 0): Linux then polls for media changes
         // itself, and unit attentions carry the rest.
         Some(ControlRequest::AsyncNotify { lun, .. }) => {
@@ -35,11 +68,11 @@ fn answer(conn: &Arc<Connection>, chain: &Chain) -> Vec<u8> {
             };
             let mut out = vec![0u8; 5];
             out[4] = response as u8;
-            out
+            (out, None)
         }
         None => {
             tracing::debug!(len = request.len(), "unknown control queue message");
-            vec![Response::Failure as u8]
+            (vec![Response::Failure as u8], None)
         }
     }
 }

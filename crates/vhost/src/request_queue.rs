@@ -8,8 +8,9 @@
 use crate::connection::{Chain, Connection};
 use crate::wire::{RequestHeader, Response, ResponseHeader, VirtioLun, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
 use parking_lot::Mutex;
-use rtgt_scsi::{AbortCause, AbortTask};
+use rtgt_scsi::{AbortCause, AbortTask, Tracked};
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use vhost_user_backend::{VringRwLock, VringT};
 
@@ -22,6 +23,9 @@ const MAX_DATA_OUT: usize = rtgt_scsi::MAX_TRANSFER_BYTES as usize;
 pub(crate) struct InFlight {
     pub completion: Mutex<Option<(Chain, VringRwLock)>>,
     pub task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Set once the command's future is dropped or has completed (`Tracked`): a task management
+    /// function is answered only after that (`control_queue`).
+    pub ended: Arc<AtomicBool>,
 }
 
 /// The task set aborts a command: it is answered at once, on the thread of the task management
@@ -42,6 +46,10 @@ impl AbortTask for InFlight {
         if let Some((chain, vring)) = answer {
             complete(chain, &vring, &ResponseHeader::only(response), &[]);
         }
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 }
 
@@ -112,14 +120,19 @@ fn start_command(conn: &Arc<Connection>, queue: u16, vring: &VringRwLock, chain:
         tracing::info!(data_out_len, "request with more data-out than any command takes refused");
         return complete(chain, vring, &ResponseHeader::only(Response::Overrun), &[]);
     }
-    let entry = Arc::new(InFlight { completion: Mutex::new(Some((chain, vring.clone()))), task: Mutex::new(None) });
+    let entry = Arc::new(InFlight {
+        completion: Mutex::new(Some((chain, vring.clone()))),
+        task: Mutex::new(None),
+        ended: Arc::new(AtomicBool::new(false)),
+    });
     // The virtio request id is the task's tag; the queue is its channel (GET_VRING_BASE waits
     // for a queue's tasks).
     let task_id = nexus.tasks().start(header.id, lun, u64::from(queue), entry.clone());
     let target = conn.device.target.clone();
     let device = conn.device.clone();
     let task_entry = entry.clone();
-    let handle = conn.device.runtime.spawn(async move {
+    let ended = entry.ended.clone();
+    let command = Box::pin(async move {
         // The data-out is copied only once the device's write budget has room for it; the
         // room comes back when this task ends (answered or aborted).
         let _budget = device.write_budget.reserve(data_out_len).await;
@@ -141,6 +154,7 @@ fn start_command(conn: &Arc<Connection>, queue: u16, vring: &VringRwLock, chain:
         }
         nexus.tasks().end(task_id);
     });
+    let handle = conn.device.runtime.spawn(Tracked::new(command, ended));
     *entry.task.lock() = Some(handle.abort_handle());
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vhost::vhost_user::{Frontend, VhostUserFrontend};
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use virtio_bindings::virtio_scsi::VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET;
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
@@ -259,15 +260,18 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with_faults(&[])
+}
+
+/// The fixture with fault rules (`fault=` syntax) on LUN 1's store.
+fn fixture_with_faults(faults: &[&str]) -> Fixture {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; (DISK_BLOCKS * 512) as usize]).unwrap();
-    let store = rtgt_backstore::open(rtgt_backstore::BackstoreSpec::new(
-        rtgt_backstore::BackstoreKind::Rdwr,
-        Some(disk.clone()),
-    ))
-    .unwrap();
+    let mut spec = rtgt_backstore::BackstoreSpec::new(rtgt_backstore::BackstoreKind::Rdwr, Some(disk.clone()));
+    spec.faults = faults.iter().map(|r| rtgt_backstore::FaultRule::parse(r).unwrap()).collect();
+    let store = rtgt_backstore::open(spec).unwrap();
     let target = Target::new(1, "vm".into());
     target.add_lun(1, Arc::new(LogicalUnit::new(LunConfig::disk(1, 1), Some(store)))).unwrap();
     let socket = dir.path().join("vm.sock");
@@ -685,4 +689,40 @@ fn a_changed_cdb_or_sense_size_ends_the_connection() {
     let mut vmm = Vmm::connect(&f.socket);
     let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
     assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
+}
+
+/// SAM-5 7.1: once a task management function is answered, the commands it aborted no longer
+/// change the medium. The store stalls the WRITE as a device holding the request would (aborting
+/// the command cannot recall it): the LOGICAL UNIT RESET is answered only once the write is out of
+/// the store, so what the guest reads right after the answer stays.
+#[test]
+fn a_lun_reset_is_answered_only_once_the_aborted_write_has_ended() {
+    let stall = Duration::from_millis(1500);
+    let f = fixture_with_faults(&[&format!("write:stall={}ms:lba=30", stall.as_millis())]);
+    let mut vmm = Vmm::connect(&f.socket);
+    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
+    let (head, bufs) = vmm.submit(&[0x2a, 0, 0, 0, 0, 30, 0, 0, 1, 0], &[0x66; 512], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(vmm.tmf(VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET, LUN1), 0, "FUNCTION COMPLETE");
+    // The aborted WRITE was answered RESET before the function.
+    let (used, _) = vmm.wait_used(2);
+    assert_eq!(used, u32::from(head));
+    let (_, _, _, response, _) = ResponseHeader::parse(&vmm.read(bufs[0], RESPONSE_HEADER_LEN)).unwrap();
+    assert_eq!(u32::from(response), virtio_bindings::virtio_scsi::VIRTIO_SCSI_S_RESET);
+    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
+    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x03), "BUS DEVICE RESET FUNCTION OCCURRED");
+    let read = |vmm: &mut Vmm| {
+        let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 30, 0, 0, 1, 0], &[], 512);
+        assert_eq!((r.status, r.response), (0, 0));
+        r.data
+    };
+    let first = read(&mut vmm);
+    std::thread::sleep(stall + Duration::from_millis(500));
+    let later = read(&mut vmm);
+    assert!(
+        later == first,
+        "the aborted write changed the block after the answer ({:02x?} -> {:02x?})",
+        &first[..4],
+        &later[..4]
+    );
 }

@@ -9,8 +9,6 @@ use crate::splice::SPLICE_MIN;
 use crate::write_budget::Reservation;
 use crate::writer::{Outgoing, Residual, ScsiReply, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
 use bytes::Bytes;
-use std::future::Future;
-use std::task::{Context, Waker};
 
 /// How much read data to send and which residual to report (RFC 7143 11.4.5).
 pub(crate) fn residual(read: bool, write: bool, edtl: u32, produced: usize, out_expected: u32) -> (usize, Residual) {
@@ -87,7 +85,7 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
     // Expected Data Transfer Length, since the core reads what the CDB asks for.
     let bound = target.scsi.data_in_bound(e.lun, e.cdb.as_slice(), crate::read_budget::SMALL_READ);
     let read_budget = needs_budget(bound).then(|| conn.read_budget.clone());
-    let mut command = Box::pin(async move {
+    let command = Box::pin(async move {
         let held = match &read_budget {
             Some(budget) => Some(budget.admit(bound).await),
             None => None,
@@ -133,14 +131,9 @@ pub(crate) fn execute(conn: &Conn, e: Exec) {
         // after this answer on the wire, so the initiator never sees more solicited than budgeted.
         drop(e.budget);
     });
-    // A future that is not ready has registered this no-op waker at most; the task's first poll
-    // registers the real one (every future re-registers on each poll).
-    let mut cx = Context::from_waker(Waker::noop());
-    if command.as_mut().poll(&mut cx).is_ready() {
-        return;
-    }
-    let handle = tokio::spawn(command);
-    session.set_abort_handle(itt, id, handle.abort_handle());
+    // A future that is not ready has registered the first poll's no-op waker at most; the task's
+    // first poll registers the real one (every future re-registers on each poll).
+    session.first_poll(itt, id, command);
 }
 
 #[cfg(test)]

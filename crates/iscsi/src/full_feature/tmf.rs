@@ -1,10 +1,12 @@
 //! Task Management Function requests (RFC 7143 11.5-11.6): each function is the SCSI core's (its
 //! task set aborts the tasks, an aborted task gets no response, and resets the units' state); here
 //! only the iSCSI framing, the response codes and the connections a TARGET COLD RESET drops after
-//! answering (11.5.1).
+//! answering (11.5.1). The answer waits, without holding up the reader, for the aborted commands'
+//! backing-store I/O to end (`session::aborted_io`).
 
 use crate::full_feature::connection::{Conn, Flow};
 use crate::pdu::{off, Bhs, Opcode, Pdu};
+use crate::session::aborted_io::{aborted_io_ended, ABORTED_IO_WAIT};
 use crate::session::Session;
 use crate::writer::{Outgoing, Stat};
 use bytes::Bytes;
@@ -17,6 +19,7 @@ const TASK_DOES_NOT_EXIST: u8 = 1;
 const LUN_DOES_NOT_EXIST: u8 = 2;
 const REASSIGN_NOT_SUPPORTED: u8 = 4;
 const NOT_SUPPORTED: u8 = 5;
+const FUNCTION_REJECTED: u8 = 255;
 
 const ABORT_TASK: u8 = 1;
 const ABORT_TASK_SET: u8 = 2;
@@ -77,8 +80,27 @@ pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     let s = conn.session.clone();
     conn.data_out.pending.retain(|itt, p| s.has_task(*itt, p.id));
     let mut h = Bhs::new(Opcode::TaskMgmtResponse);
-    h.0[2] = response;
     h.set_itt(b.itt());
+    // The LUN whose aborted commands the answer waits for; every LUN after a target reset.
+    let scope = if matches!(function, TARGET_WARM_RESET | TARGET_COLD_RESET) { None } else { Some(lun) };
+    if target.scsi.aborted_tasks_running(scope) {
+        // Some aborted command is still inside its store: the answer goes once it is out (SAM-5
+        // 7.1), meanwhile the reader goes on with the other requests.
+        let out = conn.out.clone();
+        tokio::spawn(async move {
+            let ended = aborted_io_ended(&target.scsi, scope, ABORTED_IO_WAIT).await;
+            h.0[2] = if ended { response } else { FUNCTION_REJECTED };
+            let _ = out.send(Outgoing::Pdu { bhs: h, data: Bytes::new(), stat: Stat::Advance });
+            if cold && ended {
+                // After the response, every connection to the target goes, this one too.
+                for s in target_sessions(&session) {
+                    s.close_connections();
+                }
+            }
+        });
+        return Flow::Continue;
+    }
+    h.0[2] = response;
     conn.send(h, Bytes::new(), Stat::Advance);
     if cold {
         // The response is queued first; then every connection to the target goes (11.5.1).

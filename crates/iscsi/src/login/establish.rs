@@ -76,6 +76,7 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
     };
     let session = Arc::new_cyclic(|me| Session {
         not_spawned: Session::not_spawned_handle(me),
+        first_polls: Default::default(),
         tsih,
         isid: st.isid,
         initiator_name: initiator,

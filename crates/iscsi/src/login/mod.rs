@@ -24,6 +24,7 @@ mod establish;
 pub(crate) mod negotiate;
 mod state;
 
+use crate::session::aborted_io::{aborted_io_ended, ABORTED_IO_WAIT};
 use establish::{finish, out_of_sessions, reinstates};
 pub(crate) use state::{ConnCtx, LoginStatus};
 use state::{Login, STAGE_FULL_FEATURE, STAGE_OPERATIONAL, STAGE_SECURITY};
@@ -143,6 +144,18 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 st.stat_sn = st.stat_sn.wrapping_add(1);
             }
             Ok(Step::Done(resp, session)) => {
+                // A new session proceeds only once the commands aborted on the target (a
+                // reinstated session's, a lost connection's) are out of their stores: its first
+                // READ must not see an aborted write land afterwards (RFC 7143 6.3.5).
+                let scsi = session.target.as_ref().map(|t| t.scsi.clone());
+                if let Some(scsi) = scsi.filter(|s| s.aborted_tasks_running(None)) {
+                    if !aborted_io_ended(&scsi, None, ABORTED_IO_WAIT).await {
+                        session.end_if_alone(ctx.conn_id);
+                        count_refusal(st, ctx, LoginStatus::SERVICE_UNAVAILABLE);
+                        let _ = send_status(sock, st, ctx, LoginStatus::SERVICE_UNAVAILABLE).await;
+                        return None;
+                    }
+                }
                 if write_response(sock, st, ctx, &resp).await.is_err() {
                     session.end_if_alone(ctx.conn_id);
                     return None;

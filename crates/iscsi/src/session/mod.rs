@@ -5,6 +5,7 @@
 //! SCSI target and the target's session list), so the session does not depend on the registry that
 //! owns it.
 
+pub(crate) mod aborted_io;
 pub(crate) mod info;
 mod teardown;
 pub(crate) mod window;
@@ -14,7 +15,8 @@ use crate::params::SessionParams;
 use crate::session::info::{ConnectionInfo, SessionInfo};
 use crate::session::window::CmdWindow;
 use parking_lot::{Mutex, MutexGuard};
-use rtgt_scsi::{AbortCause, AbortTask, Nexus, Target, TaskId};
+use rtgt_scsi::{AbortCause, AbortTask, Nexus, Target, TaskId, Tracked};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
@@ -59,20 +61,49 @@ pub(crate) struct ConnHandle {
 
 /// The handle the SCSI core's task set holds for one iSCSI task: aborting it gives back the task's
 /// place in the command window and stops its future once spawned (before that the task is still
-/// collecting Data-Out, which stops arriving for a task the set no longer has).
+/// collecting Data-Out, which stops arriving for a task the set no longer has, or is in its first
+/// poll on the reader, which looks whether the task is still there before it runs it and drops it
+/// there if it was aborted meanwhile).
 struct IscsiTask {
     session: Weak<Session>,
-    spawned: Option<AbortHandle>,
+    /// None for the session's shared handle of the tasks not spawned.
+    spawned: Option<Spawned>,
+}
+
+/// A task whose future runs on its own.
+struct Spawned {
+    /// The future's handle once spawned, and whether an abort came before it was.
+    handle: Mutex<(Option<AbortHandle>, bool)>,
+    /// Set when the future is dropped or has completed (`Tracked`).
+    ended: Arc<AtomicBool>,
 }
 
 impl AbortTask for IscsiTask {
     fn abort(&self, _cause: AbortCause) {
         // iSCSI answers an aborted task with nothing, whatever ended it (RFC 7143 4.2.3.3).
-        if let Some(h) = &self.spawned {
-            h.abort();
+        if let Some(spawned) = &self.spawned {
+            let mut handle = spawned.handle.lock();
+            handle.1 = true;
+            if let Some(h) = handle.0.take() {
+                h.abort();
+            }
         }
         if let Some(s) = self.session.upgrade() {
             s.window.lock().finished();
+        }
+    }
+
+    /// A spawned future has ended once dropped or completed; one not spawned, once no reader of
+    /// the session is in a first poll (the one polling it may be).
+    fn ended(&self) -> bool {
+        match &self.spawned {
+            Some(spawned) => spawned.ended.load(Ordering::Acquire),
+            None => {
+                // Pairs with the fence in `Session::first_poll`: either the reader sees the task
+                // gone from the set, or this sees the reader polling.
+                std::sync::atomic::fence(Ordering::SeqCst);
+                self.session.upgrade().is_none_or(|s| s.first_polls.load(Ordering::SeqCst) == 0)
+            }
         }
     }
 }
@@ -133,6 +164,8 @@ pub(crate) struct Session {
     /// reader's first poll, see `execute`): one per session, so entering a task in the task set
     /// allocates nothing.
     pub not_spawned: Arc<dyn AbortTask>,
+    /// How many of the session's commands are in their first poll on a reader (`first_poll`).
+    pub first_polls: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Session {
@@ -149,6 +182,51 @@ impl Session {
     /// The shared handle of the session's tasks that are not spawned (see `not_spawned`).
     pub fn not_spawned_handle(me: &Weak<Session>) -> Arc<dyn AbortTask> {
         Arc::new(IscsiTask { session: me.clone(), spawned: None })
+    }
+
+    /// Run a command's first poll on the reader, unless task management removed the task already
+    /// (it then never runs); true when the command completed in it. A command that has to wait
+    /// goes on as its own task; one aborted during the poll is dropped here instead. Either way
+    /// the session counts the poll meanwhile, so an abort waits for it (`IscsiTask::ended`).
+    pub fn first_poll<F>(self: &Arc<Self>, itt: u32, id: u64, mut command: std::pin::Pin<Box<F>>) -> bool
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.first_polls.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `IscsiTask::ended`.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // A task already aborted never runs.
+        let waker = std::task::Waker::noop();
+        let done =
+            !self.has_task(itt, id) || command.as_mut().poll(&mut std::task::Context::from_waker(waker)).is_ready();
+        if !done {
+            self.spawn_task(itt, id, command);
+        }
+        self.first_polls.fetch_sub(1, Ordering::SeqCst);
+        done
+    }
+
+    /// The command's future goes on as its own task; aborting the task stops it.
+    fn spawn_task<F>(self: &Arc<Self>, itt: u32, id: u64, command: std::pin::Pin<Box<F>>)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Some(nexus) = &self.nexus else { return };
+        let ended = Arc::new(AtomicBool::new(false));
+        let spawned = Spawned { handle: Mutex::new((None, false)), ended: ended.clone() };
+        let task = Arc::new(IscsiTask { session: Arc::downgrade(self), spawned: Some(spawned) });
+        if !nexus.tasks().set_abort(Self::task_id(itt, id), task.clone()) {
+            // Aborted during the first poll: the future goes here, while the poll still counts.
+            return;
+        }
+        let joined = tokio::spawn(Tracked::new(command, ended));
+        let Some(spawned) = &task.spawned else { return };
+        let mut handle = spawned.handle.lock();
+        if handle.1 {
+            joined.abort();
+        } else {
+            handle.0 = Some(joined.abort_handle());
+        }
     }
 
     pub fn info(&self) -> SessionInfo {
@@ -176,14 +254,6 @@ impl Session {
 
     pub fn has_task(&self, itt: u32, id: u64) -> bool {
         self.nexus.as_ref().is_some_and(|n| n.tasks().contains(Self::task_id(itt, id)))
-    }
-
-    /// The task's future was spawned: aborting it stops that too.
-    pub fn set_abort_handle(self: &Arc<Self>, itt: u32, id: u64, h: AbortHandle) {
-        if let Some(n) = &self.nexus {
-            let handle = Arc::new(IscsiTask { session: Arc::downgrade(self), spawned: Some(h) });
-            n.tasks().set_abort(Self::task_id(itt, id), handle);
-        }
     }
 
     /// Remove a task that completed; false when task management removed it first (the caller then

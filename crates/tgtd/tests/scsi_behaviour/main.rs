@@ -7,6 +7,7 @@ mod common;
 #[path = "../cu/mod.rs"]
 mod cu;
 
+mod aborted_io;
 mod changer;
 mod conformance_matrix;
 mod conformance_suites;

@@ -311,6 +311,7 @@ pub(crate) mod tests {
     pub(crate) fn conn_with_budget(budget: u64) -> (Conn, OutReceiver) {
         let session = Arc::new_cyclic(|me| Session {
             not_spawned: Session::not_spawned_handle(me),
+            first_polls: Default::default(),
             tsih: 1,
             isid: [0; 6],
             initiator_name: "iqn.2026-11.org.rtgt.test:unit".into(),
