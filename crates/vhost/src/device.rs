@@ -7,11 +7,12 @@
 //! published, so nothing acknowledged is lost across a reconnection.
 
 use crate::backend::{events_pending_id, stop_id, ScsiBackend};
+use crate::budget::{ByteBudget, DEFAULT_READ_BUDGET, DEFAULT_WRITE_BUDGET};
 use crate::device_state::DeviceState;
 use crate::lun_event::LunEvent;
 use crate::lun_event::PendingEvents;
+use crate::read_budget::ReadBudget;
 use crate::socket::{SocketAccess, SocketError};
-use crate::write_budget::{WriteBudget, DEFAULT_WRITE_BUDGET};
 use parking_lot::Mutex;
 use rtgt_scsi::Target;
 use std::os::fd::AsRawFd;
@@ -43,8 +44,10 @@ pub struct DeviceConfig {
     pub request_queues: usize,
     /// Who may connect to the socket besides the daemon's user.
     pub access: SocketAccess,
-    /// Data-out bytes the device holds at once for commands in flight (see `write_budget`).
+    /// Data-out bytes the device holds at once for commands in flight (see `budget`).
     pub write_budget: u64,
+    /// Data-in bytes the device holds at once for commands in flight (see `read_budget`).
+    pub read_budget: u64,
 }
 
 impl DeviceConfig {
@@ -54,6 +57,7 @@ impl DeviceConfig {
             request_queues: 8,
             access: SocketAccess::default(),
             write_budget: DEFAULT_WRITE_BUDGET,
+            read_budget: DEFAULT_READ_BUDGET,
         }
     }
 }
@@ -90,7 +94,8 @@ impl VhostScsiDevice {
             request_queues: config.request_queues.clamp(1, 62),
             socket: config.socket,
             socket_file: bound.file,
-            write_budget: WriteBudget::new(config.write_budget),
+            write_budget: ByteBudget::new(config.write_budget),
+            read_budget: ReadBudget::new(config.read_budget),
             events: Mutex::new(PendingEvents::default()),
             events_ready,
             events_notify,
@@ -113,6 +118,12 @@ impl VhostScsiDevice {
 
     pub fn target(&self) -> &Arc<Target> {
         &self.device.target
+    }
+
+    /// Read data the device holds now for its guest's commands (those that take the read budget:
+    /// see `read_budget`).
+    pub fn read_data_held(&self) -> u64 {
+        self.device.read_budget.held_bytes()
     }
 
     /// Whether a VMM is attached and has sent the guest's memory.

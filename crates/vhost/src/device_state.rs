@@ -1,8 +1,9 @@
 //! What the connections of one vhost-user-scsi device share, one after another: the target, the
-//! runtime its commands run on, the write budget and the LUN events waiting for the guest.
+//! runtime its commands run on, the write and read budgets and the LUN events waiting for the guest.
 
+use crate::budget::ByteBudget;
 use crate::lun_event::PendingEvents;
-use crate::write_budget::WriteBudget;
+use crate::read_budget::ReadBudget;
 use parking_lot::Mutex;
 use rtgt_scsi::{Nexus, Target};
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ pub(crate) struct DeviceState {
     pub socket: PathBuf,
     /// The socket file's (device, inode): stop removes that file only.
     pub socket_file: (u64, u64),
-    pub write_budget: WriteBudget,
+    pub write_budget: ByteBudget,
+    pub read_budget: ReadBudget,
     pub events: Mutex<PendingEvents>,
     pub events_ready: EventConsumer,
     pub events_notify: EventNotifier,

@@ -2,10 +2,12 @@
 //! with its `InFlight` as abort handle and runs as its own task on the tokio runtime, so a slow
 //! read never holds up the commands queued behind it, on the same queue or another. The task waits
 //! for room in the device's write budget, copies the data-out (at most MAXIMUM TRANSFER LENGTH:
-//! larger chains are refused on the epoll thread), then writes the response into the chain and adds
-//! it to the used ring itself.
+//! larger chains are refused on the epoll thread), waits for room in its read budget for the
+//! data-in the CDB asks for (a READ larger than the guest's buffers is refused on the epoll thread),
+//! then writes the response into the chain and adds it to the used ring itself.
 
 use crate::connection::{Chain, Connection};
+use crate::read_budget::SMALL_READ;
 use crate::wire::{RequestHeader, Response, ResponseHeader, VirtioLun, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
 use parking_lot::Mutex;
 use rtgt_scsi::{AbortCause, AbortTask, Tracked};
@@ -120,6 +122,23 @@ fn start_command(conn: &Arc<Connection>, queue: u16, vring: &VringRwLock, chain:
         tracing::info!(data_out_len, "request with more data-out than any command takes refused");
         return complete(chain, vring, &ResponseHeader::only(Response::Overrun), &[]);
     }
+    // A READ sizes its data-in from the CDB alone; one that asks for more than the guest's writable
+    // room is answered VIRTIO_SCSI_S_OVERRUN (virtio 1.2 5.6.6.1) without running, so nothing is
+    // read from the store for data the guest has no room for, and none of its buffer is written:
+    // the residual is all of it. (The bound is looked up only when the estimate without the unit
+    // does not fit.) Other commands build their data-in from the unit's state and are cut to the
+    // room when they answer (`complete`).
+    let data_in_room = match chain.clone().writer(chain.memory()) {
+        Ok(writer) => writer.available_bytes().saturating_sub(RESPONSE_HEADER_LEN),
+        Err(_) => 0,
+    } as u64;
+    let cheap_below = data_in_room.saturating_add(1).min(SMALL_READ);
+    let data_in_bound = conn.device.target.data_in_bound(lun, &header.cdb, cheap_below);
+    if data_in_bound > data_in_room {
+        tracing::debug!(data_in_bound, data_in_room, "READ larger than its data-in buffers refused");
+        let resid = u32::try_from(data_in_room).unwrap_or(u32::MAX);
+        return complete(chain, vring, &ResponseHeader { resid, ..ResponseHeader::only(Response::Overrun) }, &[]);
+    }
     let entry = Arc::new(InFlight {
         completion: Mutex::new(Some((chain, vring.clone()))),
         task: Mutex::new(None),
@@ -136,6 +155,9 @@ fn start_command(conn: &Arc<Connection>, queue: u16, vring: &VringRwLock, chain:
         // The data-out is copied only once the device's write budget has room for it; the
         // room comes back when this task ends (answered or aborted).
         let _budget = device.write_budget.reserve(data_out_len).await;
+        // Likewise the data-in buffer is allocated only once the read budget has room for what the
+        // CDB asks for (taken after the write budget, in the same order by every command).
+        let _read = device.read_budget.reserve(data_in_bound).await;
         let Some(data_out) = task_entry.copy_data_out(data_out_len) else {
             nexus.tasks().end(task_id);
             return;
