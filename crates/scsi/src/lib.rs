@@ -77,7 +77,9 @@
 //! - `LunConfig::disk(tid, lun)`, `LunConfig::controller(tid, lun)`: tgt's defaults
 //! - `Target::reload_lun_size(lun)`, `Target::capacity_changed(lun)`: online resize
 //! - `LogicalUnit::{set_online, set_readonly, flush}` and read accessors
-//! - `LogicalUnit::reconfigure(LunConfig)`: tgt's LUN parameters on a live unit
+//! - `Target::reconfigure_lun(lun, LunConfig)`, `Target::set_lun_readonly(lun, bool)`: tgt's LUN
+//!   parameters on a live unit, with the unit attentions for what changed
+//!   (`LogicalUnit::reconfigure` changes the unit and tells nobody)
 //! - `LogicalUnit::set_port_groups(Arc<dyn PortGroups>)`: asymmetric access (several gateways)
 
 pub mod alua;
@@ -97,6 +99,7 @@ mod mmc;
 pub mod mode_page;
 mod opcodes;
 mod range_lock;
+mod reconfigure;
 mod removal_prevention;
 mod sbc;
 pub mod sense;
@@ -117,6 +120,7 @@ pub use alua::{
 };
 pub use lun::{DeviceType, LogicalUnit, LunConfig, LunInfo, ModeParams, MAX_TRANSFER_BYTES};
 pub use lun_address::{decode_lun, encode_lun};
+pub use lun_config::Reconfigured;
 pub use medium_drive::{DriveResolver, MediumDrive};
 pub use mmc::MediumChangeError;
 pub use mode_page::{ModePageError, ModePageSpec};

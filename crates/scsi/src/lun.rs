@@ -283,11 +283,12 @@ impl LogicalUnit {
 
     /// Replace the administrator's parameters on a live unit (`--op update --params`). The block
     /// size and device type cannot change; online, readonly, the sense format and the write cache
-    /// (WCE) take the new values. Initiators are not told: tgt does not tell them either, and identity changes are
-    /// expected only before first use. The sense format of a unit several servers serve is not
-    /// this server's alone: it stays (and so does WCE), and changes only as the unit's other current mode
-    /// parameters do (`Target::change_mode_params`).
-    pub fn reconfigure(&self, mut config: LunConfig) {
+    /// (WCE) take the new values. The sense format of a unit several servers serve is not this
+    /// server's alone: it stays (and so does WCE), and changes only as the unit's other current
+    /// mode parameters do (`Target::change_mode_params`). Returns what initiators would read
+    /// differently; nobody is told here (`Target::reconfigure_lun` tells them).
+    pub fn reconfigure(&self, mut config: LunConfig) -> crate::Reconfigured {
+        let (before, mode_before, wp_before) = (self.config(), self.mode_params(), self.write_protected());
         config.device_type = self.device_type;
         config.block_size = self.block_size;
         if config.device_type == DeviceType::Changer {
@@ -302,7 +303,10 @@ impl LogicalUnit {
             self.wce.store(config.write_cache, Ordering::Relaxed);
         }
         self.thin.store(config.thin_provisioning, Ordering::Relaxed);
+        let mut changed = crate::Reconfigured::between(&before, &config);
+        changed.mode_parameters |= self.mode_params() != mode_before || self.write_protected() != wp_before;
         *self.config.write() = Arc::new(config);
+        changed
     }
 
     /// Change the administrator's read-only setting (tgt's `readonly=0/1`).
@@ -564,26 +568,6 @@ fn drop_derived_pages(config: &mut LunConfig) {
 #[cfg(test)]
 mod tests {
     use crate::test_util::*;
-
-    #[test]
-    fn reconfigure_changes_identity_but_not_geometry() {
-        let t = TestLun::disk(1 << 20);
-        let mut config = crate::LunConfig::clone(&t.lu.config());
-        config.vendor_id = "ACME".into();
-        config.block_size = 4096;
-        config.thin_provisioning = true;
-        config.online = false;
-        t.lu.reconfigure(config);
-        assert_eq!(t.lu.block_size(), 512);
-        assert!(!t.lu.is_online());
-        let (r, d) = t.run(&[0x12, 0, 0, 0, 36, 0]);
-        assert_good(&r);
-        assert_eq!(&d[8..16], b"ACME    ");
-        // Thin provisioning now offers UNMAP; the medium is gone.
-        assert_sense(&t.run_out(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[]).0, 0x02, 0x3a, 0x00);
-        t.lu.set_online(true);
-        assert_good(&t.run(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0]).0);
-    }
 
     #[test]
     fn only_the_disk_carries_block_state() {

@@ -1,5 +1,6 @@
-//! What an administrator sets on a logical unit (tgt's LUN parameters) and what `show` reports
-//! about it: plain values, kept apart from the unit's live state in `lun.rs`.
+//! What an administrator sets on a logical unit (tgt's LUN parameters), what `show` reports about
+//! it, and what a change of them alters for initiators: plain values, kept apart from the unit's
+//! live state in `lun.rs`.
 
 use crate::device_type::DeviceType;
 
@@ -125,4 +126,38 @@ pub struct LunInfo {
     pub faults: Vec<String>,
     /// A media changer's library as the changes that build it again (empty for other types).
     pub library: Vec<crate::smc::LibraryChange>,
+}
+
+/// What an administrator's change altered of the data initiators read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconfigured {
+    /// The standard INQUIRY data or a VPD page.
+    pub inquiry_data: bool,
+    /// A mode page's current or default values, or the WP bit of the mode parameter header.
+    pub mode_parameters: bool,
+}
+
+impl Reconfigured {
+    /// What differs between two configurations of one unit, as INQUIRY and MODE SENSE show them.
+    /// The caller adds what the unit's live state shows (its current mode values, WP).
+    pub(crate) fn between(before: &LunConfig, after: &LunConfig) -> Self {
+        let inquiry_data = before.vendor_id != after.vendor_id
+            || before.product_id != after.product_id
+            || before.product_rev != after.product_rev
+            || before.scsi_id != after.scsi_id
+            || before.scsi_sn != after.scsi_sn
+            || before.removable != after.removable
+            // The Block Limits and Logical Block Provisioning VPD pages (SBC-4 6.6.4, 6.6.6).
+            || before.thin_provisioning != after.thin_provisioning;
+        // The configuration's write cache and sense format are MODE SENSE's default values.
+        let mode_parameters = before.mode_pages != after.mode_pages
+            || before.write_cache != after.write_cache
+            || before.descriptor_sense != after.descriptor_sense;
+        Reconfigured { inquiry_data, mode_parameters }
+    }
+
+    /// Nothing an initiator reads changed.
+    pub fn is_empty(&self) -> bool {
+        !self.inquiry_data && !self.mode_parameters
+    }
 }

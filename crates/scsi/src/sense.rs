@@ -64,6 +64,7 @@ impl Asc {
     pub const SANITIZE_COMMAND_FAILED: Asc = Asc(0x31, 0x03);
     pub const SAVING_PARAMETERS_NOT_SUPPORTED: Asc = Asc(0x39, 0x00);
     pub const MEDIUM_NOT_PRESENT: Asc = Asc(0x3a, 0x00);
+    pub const INQUIRY_DATA_HAS_CHANGED: Asc = Asc(0x3f, 0x03);
     pub const REPORTED_LUNS_DATA_HAS_CHANGED: Asc = Asc(0x3f, 0x0e);
     pub const INTERNAL_TARGET_FAILURE: Asc = Asc(0x44, 0x00);
     pub const MEDIUM_REMOVAL_PREVENTED: Asc = Asc(0x53, 0x02);

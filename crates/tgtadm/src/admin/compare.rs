@@ -10,17 +10,28 @@ use rtgt_mgmt::{DeviceType, LunParam, LunSpec, Param, StoreKind};
 /// tape in a tape drive (a changer's robot or LOAD UNLOAD change it, as a disc is changed), where
 /// a changer's tapes are (the robot moves them; the file's tapes are where they started), the
 /// pages a changer describes from its layout (1Dh, 1Eh: tgt's examples give placeholders the
-/// daemon drops), and the defaults a tape or changer LUN shows (its store type, its block size).
-/// So a library whose tapes moved is not made again, which would lose where they are.
+/// daemon drops), and the defaults a tape, cd/dvd or changer LUN shows (its store type and size,
+/// its block size). So a library whose tapes moved is not made again, which would lose where
+/// they are.
 pub fn configured_part(spec: &LunSpec) -> LunSpec {
     let mut spec = spec.clone();
     match spec.device_type {
         DeviceType::Tape => {
             spec.backing_store = None;
             spec.block_size = None;
+            // An empty drive's null store shows a size of 0; a tape's is its image's.
+            spec.store.size = None;
             if spec.store.kind == Some(StoreKind::Ssc) {
                 spec.store.kind = None;
             }
+        }
+        // A drive's blocks are always 2048 bytes (a file may say so, the running drive shows it);
+        // its empty tray shows a null store of size 0.
+        DeviceType::Cd => {
+            if spec.block_size == Some(2048) {
+                spec.block_size = None;
+            }
+            spec.store.size = None;
         }
         DeviceType::Changer => {
             use rtgt_mgmt::ChangerParam as C;
@@ -78,18 +89,24 @@ pub enum LunDiff {
 /// How LUN `lun` of target `tid`, running as `have`, becomes the file's `want`.
 ///
 /// A parameter the file no longer gives goes back to the value a LUN made from the file would
-/// have (tgt's tgt-admin re-creates the whole target, so it gets the defaults too). Kept to
-/// re-creation: cd/dvd drives and media changers (their defaults and library are the daemon's
-/// own), an administrator's mode page the file drops (the daemon can replace a page, not remove
-/// one: `write-cache on` after `off` is such a case), and readonly on an RBD store (an image or
-/// snapshot may be read-only by itself).
+/// have (tgt's tgt-admin re-creates the whole target, so it gets the defaults too): a disk's,
+/// or the defaults of the LUN's type (a cd/dvd drive's product, removable bit and read-only).
+/// Kept to re-creation: a changed media changer library (its layout is made with the LUN), an
+/// administrator's mode page the file drops (the daemon can replace a page, not remove one:
+/// `write-cache on` after `off` is such a case), and readonly on an RBD store (an image or
+/// snapshot may be read-only by itself). A cd/dvd drive is read-only whatever the file says.
 pub fn lun_diff(tid: u32, lun: u64, have: &LunSpec, want: &LunSpec) -> LunDiff {
     let (h, w) = (configured_part(have), configured_part(want));
     if h == w {
         return LunDiff::Same;
     }
     let made_of = |s: &LunSpec| LunSpec { params: Vec::new(), ..s.clone() };
-    if made_of(&h) != made_of(&w) || !matches!(want.device_type, DeviceType::Disk | DeviceType::Tape) {
+    if made_of(&h) != made_of(&w) || want.device_type == DeviceType::Controller {
+        return LunDiff::Recreate;
+    }
+    let library =
+        |s: &LunSpec| s.params.iter().filter(|p| matches!(p, LunParam::Changer(_))).cloned().collect::<Vec<_>>();
+    if library(&h) != library(&w) {
         return LunDiff::Recreate;
     }
     let rbd = want.store.kind == Some(StoreKind::Rbd);
@@ -98,12 +115,13 @@ pub fn lun_diff(tid: u32, lun: u64, have: &LunSpec, want: &LunSpec) -> LunDiff {
     let value = |spec: &LunSpec, name: &str| spec.params.iter().map(LunParam::to_param).find(|p| p.name == name);
     let mut changes = Vec::new();
     for name in SCALAR_LUN_PARAMS {
+        if (want.device_type, *name) == (DeviceType::Cd, "readonly") {
+            continue;
+        }
         let running = value(have, name).map(|p| p.value).unwrap_or_else(|| shown_default(name, tid, lun));
-        let wanted = value(want, name).map(|p| p.value).unwrap_or_else(|| match (want.device_type, *name) {
-            (DeviceType::Tape, "product_id") => "VIRTUAL-TAPE".into(),
-            (DeviceType::Tape, "removable") => "1".into(),
-            (_, "thin_provisioning") if rbd => "1".into(),
-            _ => shown_default(name, tid, lun),
+        let wanted = value(want, name).map(|p| p.value).unwrap_or_else(|| match *name {
+            "thin_provisioning" if rbd => "1".into(),
+            _ => type_default(want.device_type, name, tid, lun),
         });
         if running == wanted {
             continue;
@@ -136,6 +154,20 @@ pub fn lun_diff(tid: u32, lun: u64, have: &LunSpec, want: &LunSpec) -> LunDiff {
         LunDiff::Same
     } else {
         LunDiff::InPlace(changes)
+    }
+}
+
+/// The value a LUN of type `device` made without parameter `name` has (what `--op new` gives it):
+/// a disk's default, but for what the daemon gives each other type (`LunConfig::cd`, `tape`,
+/// `changer`): its product, the removable bit, and a cd/dvd drive's read-only.
+fn type_default(device: DeviceType, name: &str, tid: u32, lun: u64) -> String {
+    match (device, name) {
+        (DeviceType::Cd, "product_id") => "VIRTUAL-CDROM".into(),
+        (DeviceType::Tape, "product_id") => "VIRTUAL-TAPE".into(),
+        (DeviceType::Changer, "product_id") => "VIRTUAL-CHANGER".into(),
+        (DeviceType::Cd | DeviceType::Tape | DeviceType::Changer, "removable") => "1".into(),
+        (DeviceType::Cd, "readonly") => "1".into(),
+        _ => shown_default(name, tid, lun),
     }
 }
 
@@ -189,7 +221,7 @@ mod tests {
     }
     /// A running LUN's spec leaves out what equals a disk's defaults, the file's what equals the
     /// defaults of the LUN it makes: a tape drive's product and removable bit, an RBD image's thin
-    /// provisioning are no change. What the LUN is made of, and a cd/dvd drive, are re-created.
+    /// provisioning are no change. What the LUN is made of is re-created.
     #[test]
     fn in_place_or_made_again() {
         let tape = |params| LunSpec { device_type: DeviceType::Tape, params, ..LunSpec::disk(Some("/t".into())) };
@@ -209,12 +241,57 @@ mod tests {
         let disk = LunSpec::disk(Some("/d".into()));
         let big = LunSpec { block_size: Some(4096), ..disk.clone() };
         assert_eq!(lun_diff(1, 1, &disk, &big), LunDiff::Recreate);
-        let cd = |params| LunSpec { device_type: DeviceType::Cd, params, ..LunSpec::disk(Some("/c.iso".into())) };
-        assert_eq!(lun_diff(1, 1, &cd(vec![]), &cd(vec![LunParam::VendorId("X".into())])), LunDiff::Recreate);
         // The tid and LUN make the default identifiers.
         let sn = LunSpec { params: vec![LunParam::ScsiSn("beaf37".into())], ..disk.clone() };
         assert_eq!(lun_diff(3, 7, &disk, &sn), LunDiff::Same);
         assert_eq!(lun_diff(3, 7, &sn, &disk), LunDiff::Same);
         assert_eq!(lun_diff(3, 8, &sn, &disk), LunDiff::InPlace(vec![LunParam::ScsiSn("beaf38".into())]));
+    }
+
+    /// A cd/dvd drive or a media changer made from the file shows its type's defaults (product,
+    /// removable, a drive's read-only and 2048-byte blocks, an empty drive's null store): no
+    /// change. A changed identity is made in place; a drive stays read-only whatever the file
+    /// says; a changed library is a new changer.
+    #[test]
+    fn cd_and_changer_defaults_are_no_change() {
+        let shown = |device, product: &str, extra: Vec<LunParam>| {
+            let mut params = vec![LunParam::ProductId(product.into()), LunParam::Removable(true)];
+            params.extend(extra);
+            LunSpec { device_type: device, params, ..LunSpec::disk(Some("/f".into())) }
+        };
+        let file = |device, params| LunSpec { device_type: device, params, ..LunSpec::disk(Some("/f".into())) };
+        let cd = LunSpec {
+            block_size: Some(2048),
+            ..shown(DeviceType::Cd, "VIRTUAL-CDROM", vec![LunParam::Readonly(true)])
+        };
+        assert_eq!(lun_diff(1, 1, &cd, &file(DeviceType::Cd, vec![])), LunDiff::Same);
+        assert_eq!(lun_diff(1, 1, &cd, &file(DeviceType::Cd, vec![LunParam::Readonly(false)])), LunDiff::Same);
+        assert_eq!(
+            lun_diff(1, 1, &cd, &file(DeviceType::Cd, vec![LunParam::VendorId("X".into())])),
+            LunDiff::InPlace(vec![LunParam::VendorId("X".into())])
+        );
+        let empty_tray = |s: &LunSpec| LunSpec {
+            backing_store: None,
+            store: rtgt_mgmt::StoreSpec { size: Some(0), ..rtgt_mgmt::StoreSpec::of(StoreKind::Null) },
+            ..s.clone()
+        };
+        assert_eq!(lun_diff(1, 1, &empty_tray(&cd), &empty_tray(&file(DeviceType::Cd, vec![]))), LunDiff::Same);
+        assert_eq!(lun_diff(1, 1, &empty_tray(&cd), &file(DeviceType::Cd, vec![])), LunDiff::Recreate);
+
+        let home = |dir: &str| {
+            rtgt_mgmt::ChangerParam::from_param(&Param::new("media_home", dir)).map(LunParam::Changer).unwrap()
+        };
+        let changer = shown(DeviceType::Changer, "VIRTUAL-CHANGER", vec![home("/tapes")]);
+        assert_eq!(lun_diff(1, 3, &changer, &file(DeviceType::Changer, vec![home("/tapes")])), LunDiff::Same);
+        assert_eq!(
+            lun_diff(
+                1,
+                3,
+                &changer,
+                &file(DeviceType::Changer, vec![home("/tapes"), LunParam::VendorId("STK".into())])
+            ),
+            LunDiff::InPlace(vec![LunParam::VendorId("STK".into())])
+        );
+        assert_eq!(lun_diff(1, 3, &changer, &file(DeviceType::Changer, vec![home("/other")])), LunDiff::Recreate);
     }
 }

@@ -533,13 +533,17 @@ fn update(daemon: &Daemon, tid: u32, lun: u64, requested: &[LunChange]) -> Resul
     if let Some(on) = shared_sense_format {
         set_shared_sense_format(&target.scsi, lun, &unit, on)?;
     }
+    // Initiators learn of what changed on their next command (INQUIRY DATA HAS CHANGED, MODE
+    // PARAMETERS CHANGED): a Linux initiator re-reads its identity, multipath its WWID.
     if reconfigured {
-        unit.reconfigure(config);
+        target.scsi.reconfigure_lun(lun, config).map_err(invalid)?;
     }
     for change in changes {
         match change {
             Change::Online(on) => unit.set_online(on),
-            Change::Readonly(ro) => unit.set_readonly(ro),
+            Change::Readonly(ro) => {
+                target.scsi.set_lun_readonly(lun, ro).map_err(invalid)?;
+            }
         }
     }
     if reload_capacity {

@@ -234,7 +234,10 @@ fn lun(daemon: &Daemon, op: LunOp) -> Result<Reply, MgmtError> {
                         device.notify(LunEvent::CapacityChanged(lun));
                     }
                     LunChange::Set(LunParam::Online(on)) => unit.set_online(*on),
-                    LunChange::Set(LunParam::Readonly(ro)) => unit.set_readonly(*ro),
+                    // WP in MODE SENSE's header changes: the guest is told MODE PARAMETERS CHANGED.
+                    LunChange::Set(LunParam::Readonly(ro)) => {
+                        device.target().set_lun_readonly(lun, *ro).map_err(invalid)?;
+                    }
                     LunChange::Media(_) | LunChange::ForceMedia(_) | LunChange::Set(_) | LunChange::AluaOwner(_) => {}
                 }
             }

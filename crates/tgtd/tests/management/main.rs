@@ -9,6 +9,7 @@ mod chap_acl;
 mod control_access;
 mod isns;
 mod isns_access;
+mod lun_update;
 mod management;
 mod tgt_admin;
 mod tgtadm_compat;

@@ -207,6 +207,9 @@ fn the_msl2024_example_loads_whole_and_its_drive_takes_a_tape() {
     let conf = example("targets.conf.vtl.MSL2024", tgtd.dir.path(), &["A0000001"]);
     let out = tgt_admin(&tgtd, &["-e", "-c", conf.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::text(&out));
+    // The library as made is the file's: a reload has nothing to do.
+    let pretend = tgt_admin(&tgtd, &["--update", "ALL", "--pretend", "-c", conf.to_str().unwrap()]);
+    assert_eq!(common::text(&pretend), format!("target {EXAMPLE_IQN} is up to date\n"));
     update_ok(&tgtd, CHANGER, "element_type=2,address=1000,barcode=A0000001,sides=1");
     let mut conn = tgtd.session(EXAMPLE_IQN, 1, &[1, CHANGER]);
     assert_eq!(tur(&mut conn, 1), (2, (0x02, 0x3a, 0x00)));
@@ -229,6 +232,8 @@ fn tgt_admin_update_leaves_a_library_whose_tapes_moved_alone() {
     let conf = conf.to_str().unwrap();
     let out = tgt_admin(&tgtd, &["-e", "-c", conf]);
     assert!(out.status.success(), "{}", common::text(&out));
+    let pretend = tgt_admin(&tgtd, &["--update", "ALL", "--pretend", "-c", conf]);
+    assert_eq!(common::text(&pretend), format!("target {EXAMPLE_IQN} is up to date\n"), "as made");
     update_ok(&tgtd, CHANGER, "element_type=2,address=1000,barcode=A0000001,sides=1");
     update_ok(&tgtd, CHANGER, "element_type=2,address=1001,barcode=A0000002,sides=1");
     let mut conn = tgtd.session(EXAMPLE_IQN, 1, &[1, 2, 3, CHANGER]);

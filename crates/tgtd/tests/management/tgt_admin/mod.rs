@@ -3,7 +3,7 @@
 //! mistakes reported with file and line and nothing half-applied, --pretend, --offline/--ready, and
 //! --update bringing back a LUN whose file was missing when tgtd started. The dump of generated
 //! configurations is a fixed point: `generated`; LUN parameters changed in place under a logged-in
-//! session: `update_in_place`.
+//! session: `update_in_place`; cd/dvd, tape and changer LUNs found up to date: `device_types`.
 
 use crate::common;
 
@@ -12,6 +12,7 @@ use common::{bin_dir, Tgtd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod device_types;
 mod generated;
 mod update_in_place;
 

@@ -1,7 +1,7 @@
 //! `tgt-admin --update` (what `systemctl reload rtgt` runs) changing only a LUN's parameters while
 //! an initiator is logged in: the LUN is updated in place (`logicalunit --op update --params`),
 //! not deleted and made again, so the reload needs no --force and the initiator keeps its LUN,
-//! its data and its session.
+//! its data and its session, and is told what changed (unit attentions).
 
 use super::{ok, tgt_admin, write};
 use crate::common::{self, Tgtd};
@@ -20,6 +20,12 @@ fn vendor(conn: &mut common::initiator::Connection) -> String {
     let r = conn.scsi(1, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
     assert_eq!(r.status, 0, "INQUIRY: {:02x?}", r.sense);
     String::from_utf8_lossy(&r.data_in[8..16]).trim_end().to_string()
+}
+
+/// TEST UNIT READY on LUN 1: status and (key, ASC, ASCQ).
+fn tur(conn: &mut common::initiator::Connection) -> (u8, (u8, u8, u8)) {
+    let r = conn.scsi(1, &[0; 6], &[], 0).unwrap();
+    (r.status, r.sense_code())
 }
 
 /// The caching mode page's WCE bit (SBC-4 6.5.5: byte 2 bit 2 of the page), MODE SENSE(6) with
@@ -62,10 +68,12 @@ fn update_changes_lun_parameters_in_place_under_a_logged_in_session() {
     // No --force: the session stays, the LUN is changed under it.
     let out = tgt_admin(&tgtd, &["--update", "ALL", "-c", &second]);
     assert!(out.status.success(), "{}", common::text(&out));
-    // The LUN was not made again: no REPORTED LUNS DATA HAS CHANGED (or any other unit attention)
-    // on the next command, and the block written before is still there.
-    let tur = conn.scsi(1, &[0; 6], &[], 0).unwrap();
-    assert_eq!((tur.status, tur.sense_code()), (0, (0, 0, 0)), "TEST UNIT READY after the update");
+    // The LUN was not made again: no REPORTED LUNS DATA HAS CHANGED on the next command, but
+    // what changed under the session (INQUIRY DATA HAS CHANGED, then MODE PARAMETERS CHANGED for
+    // the caching page); the block written before is still there.
+    assert_eq!(tur(&mut conn), (2, (0x06, 0x3f, 0x03)), "TEST UNIT READY after the update");
+    assert_eq!(tur(&mut conn), (2, (0x06, 0x2a, 0x01)));
+    assert_eq!(tur(&mut conn), (0, (0, 0, 0)));
     assert_eq!(vendor(&mut conn), "NEWCO");
     assert!(!wce(&mut conn), "write-cache off did not turn the write cache off");
     let r = conn.read10(1, 3, 1, 512).unwrap();
@@ -80,9 +88,9 @@ fn update_changes_lun_parameters_in_place_under_a_logged_in_session() {
     let pretend = ok(&tgtd, &["--update", "ALL", "--pretend", "-c", &third]);
     assert!(pretend.contains("--op update --tid 1 --lun 1 --params vendor_id=IET\n"), "{pretend}");
     ok(&tgtd, &["--update", "ALL", "-c", &third]);
+    assert_eq!(tur(&mut conn), (2, (0x06, 0x3f, 0x03)), "the identity changed again");
+    assert_eq!(tur(&mut conn), (0, (0, 0, 0)));
     assert_eq!(vendor(&mut conn), "IET");
-    let tur = conn.scsi(1, &[0; 6], &[], 0).unwrap();
-    assert_eq!((tur.status, tur.sense_code()), (0, (0, 0, 0)));
     assert_eq!(ok(&tgtd, &["--update", "ALL", "--pretend", "-c", &third]), format!("target {IQN} is up to date\n"));
 
     // A new backing store is a new LUN: that still needs the LUN deleted, so the busy target is
