@@ -1,5 +1,6 @@
 //! What the iSCSI layer counts for monitoring: logins accepted and refused (by reason), CHAP
-//! failures, digest errors and Reject PDUs. Each `IscsiTarget` holds one `IscsiCounters` for what
+//! failures, digest errors, Reject PDUs, and connections closed because their socket took no
+//! reply bytes for the send timeout. Each `IscsiTarget` holds one `IscsiCounters` for what
 //! happens on its logins and connections; the `Registry` holds one more for what belongs to no
 //! target (discovery sessions, logins that named no known target or failed before naming one).
 //!
@@ -109,6 +110,7 @@ pub struct IscsiCounters {
     digest_errors: [AtomicU64; 2],
     /// Indexed as `REJECT_REASONS`.
     rejects: [AtomicU64; REJECT_REASONS.len()],
+    send_timeouts: AtomicU64,
 }
 
 /// The counters as read at one moment (each exact; not all captured at one instant).
@@ -122,6 +124,8 @@ pub struct IscsiCountersSnapshot {
     pub data_digest_errors: u64,
     /// Indexed as `REJECT_REASONS`.
     pub rejects: [u64; REJECT_REASONS.len()],
+    /// Connections closed because their socket accepted no bytes for the send timeout.
+    pub send_timeouts: u64,
 }
 
 impl IscsiCounters {
@@ -150,6 +154,11 @@ impl IscsiCounters {
         }
     }
 
+    /// A connection closed because its socket accepted no reply bytes for the send timeout.
+    pub(crate) fn send_timeout(&self) {
+        self.send_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> IscsiCountersSnapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         IscsiCountersSnapshot {
@@ -159,6 +168,7 @@ impl IscsiCounters {
             header_digest_errors: load(&self.digest_errors[DigestKind::Header as usize]),
             data_digest_errors: load(&self.digest_errors[DigestKind::Data as usize]),
             rejects: std::array::from_fn(|i| load(&self.rejects[i])),
+            send_timeouts: load(&self.send_timeouts),
         }
     }
 }
@@ -197,6 +207,7 @@ mod tests {
         c.digest_error(DigestKind::Data);
         c.reject(0x04);
         c.reject(0x42);
+        c.send_timeout();
         let s = c.snapshot();
         assert_eq!(s.logins_accepted, 1);
         assert_eq!(s.refused(LoginRefusal::Authentication), 2);
@@ -204,5 +215,6 @@ mod tests {
         assert_eq!(s.refused(LoginRefusal::NotFound), 0);
         assert_eq!((s.chap_failures, s.header_digest_errors, s.data_digest_errors), (1, 0, 1));
         assert_eq!(s.rejects, [0, 1, 0, 0, 0]);
+        assert_eq!(s.send_timeouts, 1);
     }
 }

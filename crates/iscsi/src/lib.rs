@@ -21,10 +21,14 @@
 //!   the connection is dropped (default 30 s).
 //! - `Registry::set_data_out_timeout(Duration)` / `data_out_timeout()`: how long a write holding
 //!   write budget may go without Data-Out before it ends with INITIATOR RESPONSE TIMEOUT (default 30 s).
+//! - `Registry::set_send_timeout(Duration)` / `send_timeout()`: how long a connection's socket may
+//!   accept no bytes while replies wait for it before the connection is closed (default 30 s).
+//! - `Registry::set_read_budget(bytes)` / `read_budget()` / `read_data_held()` /
+//!   `read_budget_waits()`: the daemon-wide bound on read data held until it is sent.
 //! - `Registry::set_max_sessions(n)` / `max_sessions()` / `session_count()`: the daemon-wide bound on
 //!   sessions (logins past it get 0x0302); a target's own bound is its `MaxSessions` parameter.
 //! - `IscsiTarget::counters()` / `Registry::untargeted_counters()`: logins accepted and refused by
-//!   reason, CHAP failures, digest errors and Rejects (`counters`), for /metrics;
+//!   reason, CHAP failures, digest errors, Rejects and send timeouts (`counters`), for /metrics;
 //!   `Registry::write_budget_waits()`: writes whose R2Ts waited for budget.
 //!
 //! Inside, one folder per phase of a connection's life: `pdu/` (framing); `login/` (the state
@@ -35,7 +39,7 @@
 //! `connection`, one handler per request: `scsi_command`, `data_out` with its own `state`, `tmf`,
 //! `discovery` (Text), `nop`, `logout`; `execute` runs a command, `sense` builds the sense data iSCSI
 //! answers with itself). Beside them: `text` (key=value), `params`, `limits`, `accounts`,
-//! `registry`, `counters` (what monitoring reads), `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue`, `write_budget` and `read_budget`.
+//! `registry`, `counters` (what monitoring reads), `server`, `writer` (responses) with `outgoing` (what is queued), `out_queue`, `send_timeout`, `write_budget` and `read_budget`.
 
 pub mod accounts;
 pub mod counters;
@@ -54,6 +58,7 @@ pub mod fuzzing;
 mod login;
 mod out_queue;
 mod outgoing;
+mod send_timeout;
 mod session;
 pub mod splice;
 mod writer;

@@ -1,6 +1,7 @@
 //! Daemon-wide bounds on what initiators may hold: how many sessions (normal and discovery) exist at
-//! once, and how long an admitted write may wait for its Data-Out (`DEFAULT_DATA_OUT_TIMEOUT`,
-//! enforced by `data_out::expire`). Per-target bounds (MaxSessions, MaxConnections, MaxQueueCmd, segment and burst sizes) live in
+//! once, how long an admitted write may wait for its Data-Out (`DEFAULT_DATA_OUT_TIMEOUT`,
+//! enforced by `data_out::expire`), and how long a connection's socket may take no bytes while
+//! the writer has replies for it (`DEFAULT_SEND_TIMEOUT`, enforced by the writer). Per-target bounds (MaxSessions, MaxConnections, MaxQueueCmd, segment and burst sizes) live in
 //! the target's `TargetParams`; this is the one that spans every target.
 //!
 //! A session takes a `SessionSlot` when it is created and gives it back when it ends; a login that
@@ -19,6 +20,13 @@ pub const DEFAULT_MAX_SESSIONS: u32 = 4096;
 /// never sends its data holds the daemon's write budget, and every other writer's R2Ts, forever.
 /// A live initiator answers an R2T in far less; this leaves room for a congested network.
 pub const DEFAULT_DATA_OUT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// tgtd's default for `--iscsi send_timeout=`: how long a connection's socket may accept no bytes
+/// while its writer has replies to send before the connection is closed. Without it, an initiator
+/// that sends READs and never reads its socket keeps the read budget its replies hold (and its out
+/// queue) until its session ends, and other connections' large READs wait on it. A live initiator
+/// drains its socket continuously; this leaves room for a congested network or a paused guest.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A login that takes longer than this is abandoned (unless the registry says otherwise).
 pub(crate) const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -91,13 +91,15 @@ impl Default for DaemonReadBudget {
 }
 
 impl DaemonReadBudget {
-    /// Change the bound; data held above a lowered bound is not taken back, new reads wait.
+    /// Change the bound; data held above a lowered bound is not taken back, new reads wait. Reads
+    /// waiting look again, so a raised bound lets them in at once.
     pub fn set_limit(&self, bytes: u64) {
-        self.limit.store(bytes, Ordering::Release);
+        self.limit.store(bytes, Ordering::SeqCst);
+        self.wake_waiting();
     }
 
     pub fn limit(&self) -> u64 {
-        self.limit.load(Ordering::Acquire)
+        self.limit.load(Ordering::SeqCst)
     }
 
     pub fn used(&self) -> u64 {
@@ -144,6 +146,11 @@ impl DaemonReadBudget {
 
     fn release(&self, bytes: u64) {
         self.held.fetch_sub(bytes * BYTE_ONE + 1, Ordering::SeqCst);
+        self.wake_waiting();
+    }
+
+    /// Wake the connections with a read refused by the daemon's budget, to try again.
+    fn wake_waiting(&self) {
         if !self.any_waiting.load(Ordering::SeqCst) {
             return;
         }
@@ -352,6 +359,26 @@ mod tests {
             .await
             .expect("both woken");
         drop((same.unwrap(), other.unwrap(), rb));
+        assert_eq!(daemon.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn raising_the_daemon_bound_lets_a_waiting_read_in() {
+        let daemon = Arc::new(DaemonReadBudget::default());
+        daemon.set_limit(8 * MIB);
+        let a = ReadBudget::new(64 * MIB, daemon.clone());
+        let b = ReadBudget::new(64 * MIB, daemon.clone());
+        let held = now(&a, 8 * MIB).unwrap();
+        let waiting = tokio::spawn({
+            let b = b.clone();
+            async move { b.admit(4 * MIB).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "the daemon's budget is full");
+        // Nothing is given back: only the new bound can let it in.
+        daemon.set_limit(16 * MIB);
+        let got = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken by the new bound");
+        drop((got.unwrap(), held));
         assert_eq!(daemon.used(), 0);
     }
 

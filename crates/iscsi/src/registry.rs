@@ -244,6 +244,8 @@ pub struct Registry {
     login_timeout_ms: AtomicU64,
     /// How long an admitted write may go without Data-Out, in milliseconds; 0 for the default.
     data_out_timeout_ms: AtomicU64,
+    /// How long a socket may accept no reply bytes, in milliseconds; 0 for the default.
+    send_timeout_ms: AtomicU64,
     /// The daemon-wide bound on sessions (tgtd's `--iscsi max_sessions=`).
     pub(crate) session_limit: SessionLimit,
     /// The write data all connections together may hold (tgtd's `--iscsi write_budget=`).
@@ -280,6 +282,18 @@ impl Registry {
     pub fn data_out_timeout(&self) -> Duration {
         match self.data_out_timeout_ms.load(Ordering::Acquire) {
             0 => crate::limits::DEFAULT_DATA_OUT_TIMEOUT,
+            ms => Duration::from_millis(ms),
+        }
+    }
+    /// A connection whose socket accepts no bytes for `limit` while its writer has replies to send
+    /// is closed (its replies, and the read budget they hold, are given back). Writers read it
+    /// before each batch: a change applies to the next one.
+    pub fn set_send_timeout(&self, limit: Duration) {
+        self.send_timeout_ms.store(limit.as_millis().clamp(1, u64::MAX as u128) as u64, Ordering::Release);
+    }
+    pub fn send_timeout(&self) -> Duration {
+        match self.send_timeout_ms.load(Ordering::Acquire) {
+            0 => crate::limits::DEFAULT_SEND_TIMEOUT,
             ms => Duration::from_millis(ms),
         }
     }

@@ -251,6 +251,10 @@ pub(crate) async fn serve_io<R, W>(
         max_burst: li.session.params.max_burst_length as usize,
         pool: pool.clone(),
         pipes: pipes.clone(),
+        registry: registry.clone(),
+        target: li.target.clone(),
+        control: control.clone(),
+        peer,
     };
     let writer = tokio::spawn(writer.run());
     live.full_feature.store(true, Ordering::Release);

@@ -11,6 +11,7 @@
 //! This module owns the connection's pipes and the socket calls; the writer decides what goes
 //! where.
 
+use crate::send_timeout::StallWatch;
 use parking_lot::Mutex;
 use rtgt_scsi::PagePipe;
 use std::io::{self, IoSlice};
@@ -18,6 +19,7 @@ use std::ops::{Deref, DerefMut};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncWrite, Interest};
 use tokio::net::TcpStream;
 
@@ -138,8 +140,9 @@ impl PipePool {
 }
 
 /// Send `parts` whole with sendmsg; `more` (MSG_MORE) when spliced data follows at once, so the
-/// header and its data leave in the same segments.
-pub(crate) async fn send_all(sock: &TcpStream, parts: &[&[u8]], more: bool) -> io::Result<()> {
+/// header and its data leave in the same segments. Fails with `send_timeout::stalled()` when the
+/// peer takes no bytes for `stall`.
+pub(crate) async fn send_all(sock: &TcpStream, parts: &[&[u8]], more: bool, stall: Duration) -> io::Result<()> {
     let mut at = PartsCursor::default();
     loop {
         // Empty parts (and the ends of parts already sent) take nothing.
@@ -154,7 +157,7 @@ pub(crate) async fn send_all(sock: &TcpStream, parts: &[&[u8]], more: bool) -> i
         let last_call = at.idx + iov.len() == parts.len();
         let flags = libc::MSG_NOSIGNAL | if more || !last_call { libc::MSG_MORE } else { 0 };
         let fd = sock.as_raw_fd();
-        let n = io_when_writable(sock, || {
+        let n = io_when_writable(sock, stall, || {
             // SAFETY: an all-zero msghdr is valid (no name, no control data).
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             // IoSlice is ABI compatible with iovec on Unix (std's guarantee); each points into a
@@ -213,11 +216,18 @@ impl PartsCursor {
 }
 
 /// Splice `n` bytes of `pipe` into the socket; `more` when more of the batch follows at once.
-pub(crate) async fn splice_all(sock: &TcpStream, pipe: &mut PagePipe, n: usize, more: bool) -> io::Result<()> {
+/// Fails with `send_timeout::stalled()` when the peer takes no bytes for `stall`.
+pub(crate) async fn splice_all(
+    sock: &TcpStream,
+    pipe: &mut PagePipe,
+    n: usize,
+    more: bool,
+    stall: Duration,
+) -> io::Result<()> {
     let fd = sock.as_raw_fd();
     let mut left = n;
     while left > 0 {
-        let moved = io_when_writable(sock, || pipe.splice_into(fd, left, more)).await?;
+        let moved = io_when_writable(sock, stall, || pipe.splice_into(fd, left, more)).await?;
         if moved == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -226,11 +236,25 @@ pub(crate) async fn splice_all(sock: &TcpStream, pipe: &mut PagePipe, n: usize, 
     Ok(())
 }
 
-/// Run a non-blocking socket call, waiting for the socket to take more when it is full.
-async fn io_when_writable<R>(sock: &TcpStream, mut call: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+/// Run a non-blocking socket call, waiting for the socket to take more when it is full; fails with
+/// `send_timeout::stalled()` once the peer has taken no bytes for `stall`.
+async fn io_when_writable<R>(
+    sock: &TcpStream,
+    stall: Duration,
+    mut call: impl FnMut() -> io::Result<R>,
+) -> io::Result<R> {
+    // Started when the socket is first found full, so a call with room costs nothing more.
+    let mut watch = None;
     loop {
         match sock.try_io(Interest::WRITABLE, &mut call) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => sock.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let watch = watch.get_or_insert_with(|| StallWatch::start(stall, Some(sock.as_raw_fd())));
+                tokio::select! {
+                    biased;
+                    ready = sock.writable() => ready?,
+                    expired = watch.expired() => expired?,
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }

@@ -2,15 +2,23 @@
 //! ExpCmdSN and MaxCmdSN at send time (so they are always current and in order, RFC 7143 4.2.2.2),
 //! splits read data into Data-In PDUs, and batches whatever is queued into one vectored write.
 //! Small payloads are copied into one reused buffer; large ones are written from where they lie,
-//! and read data waiting in a pipe is spliced to the socket (`splice`).
+//! and read data waiting in a pipe is spliced to the socket (`splice`). A socket that takes no
+//! byte for the send timeout ends the connection (`send_timeout`): the replies it held, and their
+//! read budget, are given back.
 
+use crate::counters::IscsiCounters;
 use crate::pdu::off;
 use crate::pdu::{pad_len, Bhs, Opcode, RESERVED_TAG};
-use crate::session::Session;
+use crate::registry::{IscsiTarget, Registry};
+use crate::send_timeout::{is_stall, progress_within};
+use crate::session::{ConnControl, Session};
 use crate::splice::{ConnPipe, OutStream, PartsCursor, PipePool};
 use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 
 pub(crate) use crate::out_queue::{out_queue, OutReceiver, OutSender};
 pub(crate) use crate::outgoing::{Outgoing, Residual, ScsiReply, Stat, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW};
@@ -87,6 +95,13 @@ pub(crate) struct Writer<W> {
     pub pool: Arc<BufPool>,
     /// Where pipes of spliced read data go back to.
     pub pipes: Arc<PipePool>,
+    /// The send timeout's value, read before each batch.
+    pub registry: Arc<Registry>,
+    /// Where a send timeout is counted (None: discovery, counted in the registry's).
+    pub target: Option<Arc<IscsiTarget>>,
+    /// Closed by the writer on a send timeout, so that the reader ends too.
+    pub control: Arc<ConnControl>,
+    pub peer: SocketAddr,
 }
 
 impl<W: OutStream> Writer<W> {
@@ -147,7 +162,15 @@ impl<W: OutStream> Writer<W> {
                     Outgoing::Close => closing = true,
                 }
             }
-            ok = ok && write_segments(&mut self.sock, &own, &segs, &batch, &mut pipes).await;
+            if ok {
+                let stall = self.registry.send_timeout();
+                if let Err(e) = write_segments(&mut self.sock, &own, &segs, &batch, &mut pipes, stall).await {
+                    ok = false;
+                    if is_stall(&e) {
+                        self.send_timed_out(stall);
+                    }
+                }
+            }
             self.rx.release(&batch);
             for item in batch.drain(..) {
                 if let Outgoing::Scsi(r) = item {
@@ -166,6 +189,24 @@ impl<W: OutStream> Writer<W> {
         }
         let _ = self.sock.shutdown().await;
         // Anything still queued is dropped with the receiver; senders see a closed channel.
+    }
+
+    /// The socket took no byte for `stall` with replies to send: the initiator has stopped reading.
+    /// The connection ends (the reader is told; the session goes as when the initiator drops the
+    /// connection), and what it held is dropped: the batch by the caller, the queue with the writer.
+    fn send_timed_out(&self, stall: Duration) {
+        tracing::warn!(
+            initiator = %self.session.initiator_name,
+            peer = %self.peer,
+            secs = stall.as_secs_f64(),
+            "connection closed: its socket accepted no reply bytes within the send timeout"
+        );
+        self.counters().send_timeout();
+        self.control.close();
+    }
+
+    fn counters(&self) -> &IscsiCounters {
+        self.target.as_ref().map_or(&self.registry.untargeted, |t| &t.counters)
     }
 
     /// Take the reply's pipe into the batch's `pipes`: `(index, bytes to send)` to splice from,
@@ -317,19 +358,21 @@ fn item_bytes(item: &Outgoing) -> &[u8] {
     }
 }
 
+/// Write the batch; each socket call must make progress within `stall` (see `send_timeout`).
 async fn write_segments<W: OutStream>(
     sock: &mut W,
     own: &[u8],
     segs: &[Seg],
     batch: &[Outgoing],
     pipes: &mut [ConnPipe],
-) -> bool {
+    stall: Duration,
+) -> std::io::Result<()> {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() * 2 + 1);
     let mut own_end = 0;
     if !pipes.is_empty() {
         // `take_pipe` keeps pipes only for a kernel socket.
-        let Some(tcp) = sock.kernel_socket() else { return false };
-        return write_spliced(tcp, own, segs, batch, pipes).await.is_ok();
+        let Some(tcp) = sock.kernel_socket() else { return Err(std::io::ErrorKind::Unsupported.into()) };
+        return write_spliced(tcp, own, segs, batch, pipes, stall).await;
     }
     for s in segs {
         match s {
@@ -340,13 +383,13 @@ async fn write_segments<W: OutStream>(
                 own_end = *b;
             }
             Seg::Item(i, a, b) => parts.push(&item_bytes(&batch[*i])[*a..*b]),
-            Seg::Pipe(..) => return false,
+            Seg::Pipe(..) => return Err(std::io::ErrorKind::Unsupported.into()),
         }
     }
     if own.len() > own_end {
         parts.push(&own[own_end..]);
     }
-    write_all_vectored(sock, &parts).await.is_ok()
+    write_all_vectored(sock, &parts, stall).await
 }
 
 /// The batch with spliced payloads: the bytes before each pipe segment go out in one sendmsg
@@ -358,6 +401,7 @@ async fn write_spliced(
     segs: &[Seg],
     batch: &[Outgoing],
     pipes: &mut [ConnPipe],
+    stall: Duration,
 ) -> std::io::Result<()> {
     let mut own_end = segs.iter().rev().find_map(|s| if let Seg::Own(_, e) = s { Some(*e) } else { None }).unwrap_or(0);
     let tail = &own[own_end..];
@@ -381,26 +425,29 @@ async fn write_spliced(
             }
             Seg::Item(i, a, b) => parts.push(&item_bytes(&batch[*i])[*a..*b]),
             Seg::Pipe(p, n) => {
-                crate::splice::send_all(tcp, &parts, true).await?;
+                crate::splice::send_all(tcp, &parts, true, stall).await?;
                 parts.clear();
-                crate::splice::splice_all(tcp, &mut pipes[*p], *n, bytes_after(k)).await?;
+                crate::splice::splice_all(tcp, &mut pipes[*p], *n, bytes_after(k), stall).await?;
             }
         }
     }
     if own.len() > own_end {
         parts.push(&own[own_end..]);
     }
-    crate::splice::send_all(tcp, &parts, false).await
+    crate::splice::send_all(tcp, &parts, false, stall).await
 }
 
-/// Write every part, in as few `writev` calls as the socket allows.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(sock: &mut W, parts: &[&[u8]]) -> std::io::Result<()> {
+/// Write every part, in as few `writev` calls as the socket allows, each of which must take some
+/// bytes within `stall`.
+async fn write_all_vectored<W: OutStream>(sock: &mut W, parts: &[&[u8]], stall: Duration) -> std::io::Result<()> {
+    let fd = sock.kernel_socket().map(|s| s.as_raw_fd());
     let mut at = PartsCursor::default();
     while at.idx < parts.len() {
-        if parts.len() - at.idx == 1 {
-            return sock.write_all(&parts[at.idx][at.skip..]).await;
-        }
-        let n = sock.write_vectored(&at.slices(parts)).await?;
+        let n = if parts.len() - at.idx == 1 {
+            progress_within(stall, fd, sock.write(&parts[at.idx][at.skip..])).await?
+        } else {
+            progress_within(stall, fd, sock.write_vectored(&at.slices(parts))).await?
+        };
         at.advance(parts, n)?;
     }
     Ok(())

@@ -191,8 +191,11 @@ mod tests {
                     sessions: 2,
                     write_budget: 1 << 30,
                     write_data_held: 0,
+                    read_budget: 1 << 30,
+                    read_data_held: 4 << 20,
                     login_timeout_secs: 30,
                     data_out_timeout_secs: 30,
+                    send_timeout_secs: 30,
                 }),
                 isns: Some(crate::IsnsView {
                     enabled: true,

@@ -287,8 +287,17 @@ pub struct Limits {
     /// Bytes of Data-Out the daemon may hold at once, and what it holds now.
     pub write_budget: u64,
     pub write_data_held: u64,
+    /// Bytes of read data (READs of 256 KiB and more) the daemon may hold until it is sent, and
+    /// what it holds now. Absent from an older daemon's reply: 0.
+    #[serde(default)]
+    pub read_budget: u64,
+    #[serde(default)]
+    pub read_data_held: u64,
     pub login_timeout_secs: u64,
     pub data_out_timeout_secs: u64,
+    /// How long a connection's socket may accept no reply bytes before it is closed.
+    #[serde(default)]
+    pub send_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,8 +82,14 @@ The daemon (--mode system):
         default 4096)
   --mode system --op update --name write_budget --value SIZE
         write data all connections may hold in memory (default 1G, at least 1M)
+  --mode system --op update --name read_budget --value SIZE
+        read data of large READs all connections may hold until it is sent
+        (default 1G, at least 1M)
   --mode system --op update --name data_out_timeout --value SECS
         how long an admitted write may wait for Data-Out (default 30, 1-3600)
+  --mode system --op update --name send_timeout --value SECS
+        how long a connection's socket may take no reply bytes before the
+        connection is closed (default 30, 1-3600)
   --mode system --op update --name debug --value on|off
         debug logging now; off: back to RUST_LOG or info
   --mode system --op delete [--force]   stop tgtd (refused while targets exist

@@ -43,7 +43,7 @@ pub struct Options {
     /// 0.0.0.0:3260 and [::]:3260), `max_sessions=N` (default 4096), `nop_interval=S`,
     /// `nop_count=C` (default 0: no probing), `login_timeout=S` (default 30),
     /// `write_budget=SIZE` (default 1G), `read_budget=SIZE` (default 1G), `data_out_timeout=S`
-    /// (default 30).
+    /// (default 30), `send_timeout=S` (default 30).
     #[arg(long = "iscsi", value_name = "portal=ADDR:PORT")]
     pub iscsi: Vec<String>,
 

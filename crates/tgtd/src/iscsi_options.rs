@@ -25,6 +25,9 @@ pub struct IscsiOptions {
     pub read_budget: u64,
     /// `data_out_timeout=S`: how long a write that holds write budget may go without a Data-Out PDU.
     pub data_out_timeout: Duration,
+    /// `send_timeout=S`: how long a connection's socket may accept no bytes while replies wait for
+    /// it before the connection is closed.
+    pub send_timeout: Duration,
 }
 
 /// Why an `--iscsi` item was refused.
@@ -48,6 +51,7 @@ impl Default for IscsiOptions {
             write_budget: rtgt_iscsi::write_budget::DEFAULT_DAEMON_WRITE_BUDGET,
             read_budget: rtgt_iscsi::read_budget::DEFAULT_DAEMON_READ_BUDGET,
             data_out_timeout: rtgt_iscsi::limits::DEFAULT_DATA_OUT_TIMEOUT,
+            send_timeout: rtgt_iscsi::limits::DEFAULT_SEND_TIMEOUT,
         }
     }
 }
@@ -110,6 +114,11 @@ impl IscsiOptions {
                 self.data_out_timeout = rtgt_tgtd::control::parse_data_out_timeout(value)
                     .ok_or_else(|| bad("data_out_timeout", "a number of seconds from 1 to 3600"))?
             }
+            "send_timeout" => {
+                // The same seconds as data_out_timeout's.
+                self.send_timeout = rtgt_tgtd::control::parse_data_out_timeout(value)
+                    .ok_or_else(|| bad("send_timeout", "a number of seconds from 1 to 3600"))?
+            }
             other => return Err(IscsiOptionError::Unknown(other.to_string())),
         }
         Ok(())
@@ -153,7 +162,7 @@ mod tests {
         let o = parse(&[
             "portal=127.0.0.1:3261, login_timeout=3",
             "nop_interval=7,nop_count=2,max_sessions=7,write_budget=256M,data_out_timeout=5s",
-            "read_budget=128M",
+            "read_budget=128M,send_timeout=7",
         ])
         .unwrap();
         assert_eq!(o.portals.len(), 1);
@@ -161,6 +170,7 @@ mod tests {
         assert_eq!(o.nop, NopSettings { interval: 7, count: 2 });
         assert_eq!((o.max_sessions, o.write_budget, o.read_budget), (7, 256 << 20, 128 << 20));
         assert_eq!(o.data_out_timeout, Duration::from_secs(5));
+        assert_eq!(o.send_timeout, Duration::from_secs(7));
         let d = parse(&["portal=127.0.0.1:1"]).unwrap();
         assert_eq!(d, IscsiOptions { portals: d.portals.clone(), ..IscsiOptions::default() });
     }
@@ -185,6 +195,8 @@ mod tests {
             ("write_budget=", "write_budget must be a size"),
             ("read_budget=100k", "read_budget must be a size"),
             ("read_budget=lots", "read_budget must be a size"),
+            ("send_timeout=0", "send_timeout must be a number of seconds from 1 to 3600"),
+            ("send_timeout=never", "send_timeout must be"),
         ] {
             let err = refusal(spec);
             assert!(err.starts_with("--iscsi: ") && err.contains(option), "{spec}: {err}");

@@ -200,6 +200,7 @@ async fn serve(
     daemon.registry.set_write_budget(iscsi.write_budget);
     daemon.registry.set_read_budget(iscsi.read_budget);
     daemon.registry.set_data_out_timeout(iscsi.data_out_timeout);
+    daemon.registry.set_send_timeout(iscsi.send_timeout);
     if let Some(limit) = iscsi.login_timeout {
         daemon.registry.set_login_timeout(limit);
     }

@@ -45,13 +45,16 @@ pub fn system(s: &SystemView) -> String {
         let _ = writeln!(out, "    sessions: {}", limits.sessions);
         let _ = writeln!(out, "    write_budget: {}", size(limits.write_budget));
         let _ = writeln!(out, "    write_data_held: {}", size(limits.write_data_held));
+        let _ = writeln!(out, "    read_budget: {}", size(limits.read_budget));
+        let _ = writeln!(out, "    read_data_held: {}", size(limits.read_data_held));
         let _ = writeln!(out, "    login_timeout: {}s", limits.login_timeout_secs);
         let _ = writeln!(out, "    data_out_timeout: {}s", limits.data_out_timeout_secs);
+        let _ = writeln!(out, "    send_timeout: {}s", limits.send_timeout_secs);
     }
     out
 }
 
-/// Bytes as `tgtd --iscsi write_budget=` takes them: `1G`, `512M`, `64k`, or bytes.
+/// Bytes as `tgtd --iscsi write_budget=` (and `read_budget=`) takes them: `1G`, `512M`, `64k`, or bytes.
 fn size(bytes: u64) -> String {
     match bytes {
         0 => "0".to_string(),

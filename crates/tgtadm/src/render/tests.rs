@@ -307,8 +307,11 @@ fn system_show_layout() {
             sessions: 2,
             write_budget: 1 << 30,
             write_data_held: 3 << 20,
+            read_budget: 512 << 20,
+            read_data_held: 64 << 20,
             login_timeout_secs: 30,
             data_out_timeout_secs: 15,
+            send_timeout_secs: 45,
         }),
         isns: None,
     };
@@ -335,8 +338,11 @@ Limits:
     sessions: 2
     write_budget: 1G
     write_data_held: 3M
+    read_budget: 512M
+    read_data_held: 64M
     login_timeout: 30s
     data_out_timeout: 15s
+    send_timeout: 45s
 ";
     assert_eq!(render(&Reply::System(view)), expected);
 }

@@ -129,18 +129,21 @@ fn limits(daemon: &Daemon) -> Limits {
         sessions: registry.session_count(),
         write_budget: registry.write_budget(),
         write_data_held: registry.write_data_held(),
+        read_budget: registry.read_budget(),
+        read_data_held: registry.read_data_held(),
         login_timeout_secs: registry.login_timeout().as_secs(),
         data_out_timeout_secs: registry.data_out_timeout().as_secs(),
+        send_timeout_secs: registry.send_timeout().as_secs(),
     }
 }
 
-/// A value for `--iscsi write_budget=` or the system parameter `write_budget`: a size (`1G`, `512M`,
+/// A value for `--iscsi write_budget=` or `read_budget=`, or the system parameter of that name: a size (`1G`, `512M`,
 /// bytes) of at least 1 MiB.
 pub fn parse_write_budget(text: &str) -> Option<u64> {
     rtgt_mgmt::parse_size(text).ok().filter(|b| *b >= 1 << 20)
 }
 
-/// A value for `--iscsi data_out_timeout=` or the system parameter `data_out_timeout`: whole
+/// A value for `--iscsi data_out_timeout=` or `send_timeout=`, or the system parameter of that name: whole
 /// seconds, 1 to 3600 (an hour is already far past any live initiator), with or without an `s`.
 pub fn parse_data_out_timeout(text: &str) -> Option<std::time::Duration> {
     let secs = text.trim().strip_suffix('s').unwrap_or(text.trim());
@@ -160,7 +163,9 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
     let mut offline = None;
     let mut max_sessions = None;
     let mut write_budget = None;
+    let mut read_budget = None;
     let mut data_out_timeout = None;
+    let mut send_timeout = None;
     let mut debug = None;
     let mut isns = IsnsChange::default();
     for p in params {
@@ -181,8 +186,13 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
             }
             // tgtd's --iscsi write_budget=; data held above a lowered bound is not taken back.
             "write_budget" => write_budget = Some(parse_write_budget(&p.value).ok_or_else(|| invalid(p))?),
+            // tgtd's --iscsi read_budget=; data held above a lowered bound is not taken back, and
+            // READs waiting for room look again at once.
+            "read_budget" => read_budget = Some(parse_write_budget(&p.value).ok_or_else(|| invalid(p))?),
             // tgtd's --iscsi data_out_timeout=; connections apply it at their next check.
             "data_out_timeout" => data_out_timeout = Some(parse_data_out_timeout(&p.value).ok_or_else(|| invalid(p))?),
+            // tgtd's --iscsi send_timeout=; each connection's writer applies it from its next batch.
+            "send_timeout" => send_timeout = Some(parse_data_out_timeout(&p.value).ok_or_else(|| invalid(p))?),
             // As tgt: on or off, nothing else.
             "debug" => match p.value.as_str() {
                 "on" => debug = Some(true),
@@ -217,9 +227,17 @@ fn update(daemon: &Daemon, params: &[Param]) -> Result<Reply, MgmtError> {
         daemon.registry.set_write_budget(bytes);
         tracing::info!(bytes, "daemon write budget changed");
     }
+    if let Some(bytes) = read_budget {
+        daemon.registry.set_read_budget(bytes);
+        tracing::info!(bytes, "daemon read budget changed");
+    }
     if let Some(limit) = data_out_timeout {
         daemon.registry.set_data_out_timeout(limit);
         tracing::info!(secs = limit.as_secs(), "Data-Out timeout changed");
+    }
+    if let Some(limit) = send_timeout {
+        daemon.registry.set_send_timeout(limit);
+        tracing::info!(secs = limit.as_secs(), "send timeout changed");
     }
     if !isns.is_empty() {
         let apply = |s: &mut crate::isns::IsnsSettings| {

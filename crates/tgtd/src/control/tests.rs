@@ -297,8 +297,11 @@ fn system_show_update_and_delete() {
                     sessions: 0,
                     write_budget: 1 << 30,
                     write_data_held: 0,
+                    read_budget: 1 << 30,
+                    read_data_held: 0,
                     login_timeout_secs: 30,
                     data_out_timeout_secs: 30,
+                    send_timeout_secs: 30,
                 })
             );
         }
@@ -327,6 +330,22 @@ fn system_show_update_and_delete() {
     assert_eq!(d.registry.data_out_timeout(), std::time::Duration::from_secs(5));
     assert_eq!(err(&d, update("data_out_timeout", "0")), ErrorCode::InvalidRequest);
     assert_eq!(d.registry.data_out_timeout(), std::time::Duration::from_secs(5));
+    ok(&d, update("read_budget", "512M"));
+    assert_eq!(d.registry.read_budget(), 512 << 20);
+    assert_eq!(err(&d, update("read_budget", "100k")), ErrorCode::InvalidRequest);
+    assert_eq!(err(&d, update("read_budget", "plenty")), ErrorCode::InvalidRequest);
+    assert_eq!(d.registry.read_budget(), 512 << 20);
+    ok(&d, update("send_timeout", "7s"));
+    assert_eq!(d.registry.send_timeout(), std::time::Duration::from_secs(7));
+    assert_eq!(err(&d, update("send_timeout", "3601")), ErrorCode::InvalidRequest);
+    assert_eq!(d.registry.send_timeout(), std::time::Duration::from_secs(7));
+    match ok(&d, Op::System(SystemOp::Show)) {
+        Reply::System(view) => {
+            let limits = view.limits.unwrap();
+            assert_eq!((limits.read_budget, limits.send_timeout_secs), (512 << 20, 7));
+        }
+        other => panic!("{other:?}"),
+    }
 
     ok(&d, new_target(1, "iqn.2026-11.t:sys"));
     // As tgt: no stop while a target exists, unless forced.

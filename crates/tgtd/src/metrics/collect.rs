@@ -216,6 +216,22 @@ impl DaemonCollector {
         )?;
         counter(&mut metric, &vec![("budget", "connection".to_string())], connection_waits)?;
         counter(&mut metric, &vec![("budget", "daemon".to_string())], daemon_waits)?;
+        plain(
+            encoder,
+            "rtgt_read_budget_bytes",
+            "Read data of large READs the daemon may hold until it is sent (--iscsi read_budget).",
+            registry.read_budget(),
+        )?;
+        plain(encoder, "rtgt_read_budget_in_use_bytes", "Read data held now.", registry.read_data_held())?;
+        let (connection_waits, daemon_waits) = registry.read_budget_waits();
+        let mut metric = encoder.encode_descriptor(
+            "rtgt_read_budget_waits",
+            "READs that waited for room before running, by the budget that was full (a connection's or the daemon's).",
+            None,
+            MetricType::Counter,
+        )?;
+        counter(&mut metric, &vec![("budget", "connection".to_string())], connection_waits)?;
+        counter(&mut metric, &vec![("budget", "daemon".to_string())], daemon_waits)?;
         let (done, refused) = self.daemon.counters.management_requests();
         let mut metric = encoder.encode_descriptor(
             "rtgt_management_requests",

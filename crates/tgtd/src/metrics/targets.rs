@@ -126,6 +126,14 @@ pub(super) fn encode(daemon: &Daemon, encoder: &mut DescriptorEncoder) -> std::f
         }
         Ok(())
     })?;
+    family(
+        encoder,
+        "rtgt_iscsi_send_timeouts",
+        "Connections closed because their socket accepted no reply bytes for the send timeout.",
+        Counter,
+        &rows,
+        |r, m| counter(m, &r.labels, r.counters.send_timeouts),
+    )?;
     encode_vhost(daemon, encoder)
 }
 

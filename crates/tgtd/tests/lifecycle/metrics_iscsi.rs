@@ -1,7 +1,8 @@
 //! The per-target iSCSI counters and the write budget's waits in /metrics, each driven through the
 //! real protocol: logins refused by an ACL, by CHAP (libiscsi's iscsi-inq with a wrong password),
 //! for an unknown target name and by the login timeout; a wrong data digest; a Reject; a write
-//! whose R2T waited for the daemon's write budget.
+//! whose R2T waited for the daemon's write budget; a READ that waited for the daemon's read budget
+//! and a connection closed by the send timeout.
 
 use crate::common::initiator::{lun_field, write_u32, Connection, OP_R2T, OP_REJECT, OP_SCSI_RSP};
 use crate::common::{free_port, require, run, sparse_image, text, Tgtd};
@@ -213,4 +214,47 @@ fn a_write_that_waits_for_the_daemon_write_budget_is_counted() {
     assert_eq!(sample(&text, "rtgt_write_budget_waits_total", &["budget=\"connection\""]), Some(0.0));
     assert_eq!(sample(&text, "rtgt_write_budget_in_use_bytes", &[]), Some(0.0));
     assert_eq!(sample(&text, "rtgt_write_budget_bytes", &[]), Some(f64::from(1u32 << 20)));
+}
+
+/// READ(10) of `blocks` 512-byte blocks at LBA 0 of LUN 1; its ITT.
+fn announce_read(conn: &mut Connection, blocks: u16) -> u32 {
+    let mut bhs = [0u8; 48];
+    bhs[0] = 0x01;
+    bhs[1] = 0x80 | 0x40 | 0x01;
+    bhs[8..16].copy_from_slice(&lun_field(1));
+    let itt = conn.itt();
+    write_u32(&mut bhs, 16, itt);
+    write_u32(&mut bhs, 20, u32::from(blocks) * 512);
+    write_u32(&mut bhs, 24, conn.cmd_sn);
+    write_u32(&mut bhs, 28, conn.exp_stat_sn);
+    conn.cmd_sn += 1;
+    bhs[32] = 0x28;
+    bhs[39..41].copy_from_slice(&blocks.to_be_bytes());
+    conn.send(&bhs, &[]).unwrap();
+    itt
+}
+
+/// Two whole-disk READs (8 MiB each) never read: the first holds the read budget while the target
+/// waits on the socket, the second waits for the daemon's budget (1 MiB); after the send timeout
+/// the connection is closed, counted for its target, and the budget is free again.
+#[test]
+fn a_read_that_waits_for_the_read_budget_and_a_send_timeout_are_counted() {
+    let metrics = free_port();
+    let iscsi = "read_budget=1M,send_timeout=3";
+    let tgtd = Tgtd::start_with(&["--metrics", &format!("127.0.0.1:{metrics}"), "--iscsi", iscsi]);
+    target(&tgtd, 1, OPEN, ("--initiator-address", "ALL"));
+    let mut conn = tgtd.session(OPEN, 1, &[1]);
+    announce_read(&mut conn, 16384);
+    announce_read(&mut conn, 16384);
+    let text = metrics_until(metrics, "rtgt_read_budget_waits_total", &["budget=\"daemon\""], 1.0);
+    assert_eq!(sample(&text, "rtgt_read_budget_waits_total", &["budget=\"daemon\""]), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "rtgt_read_budget_waits_total", &["budget=\"connection\""]), Some(0.0));
+    assert_eq!(sample(&text, "rtgt_read_budget_bytes", &[]), Some(f64::from(1u32 << 20)));
+    assert_eq!(sample(&text, "rtgt_read_budget_in_use_bytes", &[]), Some(f64::from(8u32 << 20)), "{text}");
+    assert_eq!(sample(&text, "rtgt_iscsi_send_timeouts_total", &["tid=\"1\""]), Some(0.0), "{text}");
+    let text = metrics_until(metrics, "rtgt_iscsi_send_timeouts_total", &["tid=\"1\""], 1.0);
+    assert_eq!(sample(&text, "rtgt_iscsi_send_timeouts_total", &["tid=\"1\""]), Some(1.0), "{text}");
+    let text = metrics_until(metrics, "rtgt_read_budget_in_use_bytes", &[], 0.0);
+    assert_eq!(sample(&text, "rtgt_read_budget_in_use_bytes", &[]), Some(0.0), "the budget is given back");
+    assert!(conn.closed_by_target(), "the connection that stopped reading is closed");
 }

@@ -229,6 +229,20 @@ fn system_show_json_limits_are_numbers() {
     assert_eq!(limits["sessions"], 0, "{json}");
     assert_eq!(limits["write_budget"], 1u64 << 30, "{json}");
     assert_eq!(limits["login_timeout_secs"], 30, "{json}");
+    assert_eq!((&limits["read_budget"], &limits["read_data_held"]), (&(1u64 << 30).into(), &0.into()), "{json}");
+    assert_eq!(limits["send_timeout_secs"], 30, "{json}");
+    // The read budget and the send timeout change live, like the write budget.
+    tgtd.tgtadm_ok(&["--mode", "system", "--op", "update", "--name", "read_budget", "--value", "256M"]);
+    tgtd.tgtadm_ok(&["--mode", "system", "--op", "update", "--name", "send_timeout", "--value", "9"]);
+    let show = tgtd.tgtadm_ok(&["--mode", "system", "--op", "show"]);
+    assert!(show.contains("    read_budget: 256M\n    read_data_held: 0\n"), "{show}");
+    assert!(show.contains("    send_timeout: 9s\n"), "{show}");
+    let json = tgtd.tgtadm_ok(&["--mode", "system", "--op", "show", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["system"]["limits"]["read_budget"], 256u64 << 20, "{json}");
+    assert_eq!(value["system"]["limits"]["send_timeout_secs"], 9, "{json}");
+    let refused = tgtd.tgtadm(&["--mode", "system", "--op", "update", "--name", "read_budget", "--value", "10k"]);
+    assert_eq!(refused.status.code(), Some(22), "a read budget below 1M is refused");
     // --secrets is refused where it would be ignored.
     let out = tgtd.tgtadm(&["--mode", "account", "--op", "show", "--secrets"]);
     assert_eq!(out.status.code(), Some(22));

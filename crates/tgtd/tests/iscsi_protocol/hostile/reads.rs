@@ -21,7 +21,7 @@ const SIZE: u32 = 64 << 20;
 const MARKED: usize = 1 << 20;
 const SEED: u8 = 77;
 
-fn read16(lba: u64, blocks: u32) -> [u8; 16] {
+pub fn read16(lba: u64, blocks: u32) -> [u8; 16] {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x88;
     cdb[2..10].copy_from_slice(&lba.to_be_bytes());
