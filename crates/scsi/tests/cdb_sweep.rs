@@ -25,7 +25,8 @@ fn now<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// SANITIZE runs on a thread of its own; its command waits for it unless IMMED is set.
+/// SANITIZE runs on a thread of its own; its command waits for it unless IMMED is set. So do the
+/// tape drive's commands (the drive's own thread) and the changer's moves, which may wait for it.
 fn waiting<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     loop {
@@ -92,7 +93,8 @@ impl Unit {
     fn run(&self, lun: u64, cdb: &[u8], data_out: &[u8]) -> (TaskResult, Vec<u8>) {
         let mut data_in = Vec::new();
         let command = self.target.execute(&self.nexus, lun, cdb, data_out, &mut data_in);
-        let r = if cdb.first() == Some(&SANITIZE) { waiting(command) } else { now(command) };
+        let threaded = cdb.first() == Some(&SANITIZE) || lun == TAPE || lun == CHANGER;
+        let r = if threaded { waiting(command) } else { now(command) };
         // An IMMED sanitize goes on after GOOD: wait for it, so that its store accesses are
         // checked here and the next command finds the unit ready.
         let mut in_progress = true;
