@@ -2,7 +2,10 @@
 //! a transport can wait for room in its memory budget before the buffer is allocated and filled.
 //!
 //! Only the reads size their data-in from the CDB: READ(6/10/12/16) of a disk or a disc, READ CD,
-//! and a tape's READ(6). Every other command builds its data-in from the unit's own state (inquiry
+//! and a tape's READ(6). READ CD transfers what its main channel selection asks for (MMC-6 6.17):
+//! the disc's drive returns user data only, so a READ CD that does not select the user data
+//! (nothing selected, or the sub-header, which a Mode 1 sector lacks) transfers nothing, and one it
+//! refuses (another sector type, SYNC, headers, EDC/ECC, C2, sub-channel) transfers nothing either. Every other command builds its data-in from the unit's own state (inquiry
 //! and mode pages, reports, descriptors clamped to a fixed count) and cuts it to the allocation
 //! length, so what it holds does not grow with what the CDB asks for: those count as 0 here.
 //! The bound ignores any expected transfer length of the transport: the core reads what the CDB
@@ -12,9 +15,10 @@
 //! Commands larger than the MAXIMUM TRANSFER LENGTH are refused before any buffer is allocated,
 //! so no bound exceeds `MAX_TRANSFER_BYTES`.
 
-use crate::cdb::{be16, be24, be32};
+use crate::cdb::{be16, be24, be32, Cdb};
 use crate::device_type::DeviceType;
 use crate::lun::MAX_TRANSFER_BYTES;
+use crate::mmc::read_cd::ReadCd;
 use crate::target::Target;
 
 /// The largest logical block of any unit type that reads blocks (a 4096-byte disk; a disc's is
@@ -26,8 +30,11 @@ const LARGEST_BLOCK: u64 = 4096;
 enum Asked {
     /// Not a read: its data-in does not grow with the CDB.
     Nothing,
-    /// READ(10/12/16) or READ CD: this many logical blocks.
+    /// READ(10/12/16): this many logical blocks.
     Blocks(u64),
+    /// READ CD: the user data of this many sectors (0 when it transfers nothing: see the module
+    /// comment).
+    ReadCd(u64),
     /// Operation code 08h: a disk's READ(6) (byte 4, 0 meaning 256 blocks) or a tape's READ(6)
     /// (FIXED, and a 24-bit TRANSFER LENGTH in bytes or in blocks).
     Read6 { disk_blocks: u64, tape_fixed: bool, tape_length: u64 },
@@ -38,7 +45,10 @@ fn asked(cdb: &[u8]) -> Asked {
         (Some(0x28), 10..) => Asked::Blocks(u64::from(be16(cdb, 7))),
         (Some(0xa8), 12..) => Asked::Blocks(u64::from(be32(cdb, 6))),
         (Some(0x88), 16..) => Asked::Blocks(u64::from(be32(cdb, 10))),
-        (Some(0xbe), 12..) => Asked::Blocks(u64::from(be24(cdb, 6))),
+        (Some(0xbe), 12..) => Asked::ReadCd(match ReadCd::decode(cdb) {
+            Ok(read_cd) if read_cd.user_data => u64::from(read_cd.range.blocks),
+            _ => 0,
+        }),
         (Some(0x08), 6..) => Asked::Read6 {
             disk_blocks: if cdb[4] == 0 { 256 } else { u64::from(cdb[4]) },
             tape_fixed: cdb[1] & 0x01 != 0,
@@ -57,7 +67,7 @@ impl Target {
         let cap = u64::from(MAX_TRANSFER_BYTES);
         let any_unit = match asked(cdb) {
             Asked::Nothing => return 0,
-            Asked::Blocks(n) => n.saturating_mul(LARGEST_BLOCK),
+            Asked::Blocks(n) | Asked::ReadCd(n) => n.saturating_mul(LARGEST_BLOCK),
             // A fixed-mode tape READ(6) may ask for blocks of any length: only the unit knows.
             Asked::Read6 { tape_fixed: true, .. } => cap,
             Asked::Read6 { disk_blocks, tape_length, .. } => (disk_blocks * LARGEST_BLOCK).max(tape_length),
@@ -71,7 +81,9 @@ impl Target {
         };
         let block = u64::from(unit.block_size());
         let bytes = match (asked(cdb), unit.device_type()) {
-            (Asked::Blocks(n), DeviceType::Disk | DeviceType::Cd) => n.saturating_mul(block),
+            (Asked::Blocks(n), DeviceType::Disk | DeviceType::Cd) | (Asked::ReadCd(n), DeviceType::Cd) => {
+                n.saturating_mul(block)
+            }
             (Asked::Read6 { disk_blocks, .. }, DeviceType::Disk) => disk_blocks * block,
             (Asked::Read6 { tape_fixed: true, tape_length, .. }, DeviceType::Tape) => tape_length.saturating_mul(block),
             (Asked::Read6 { tape_length, .. }, DeviceType::Tape) => tape_length,
@@ -142,5 +154,33 @@ mod tests {
         assert_eq!(t.data_in_bound(9, &read10(2048), 256 * KIB), 0, "no such LUN");
         // A truncated CDB is no read.
         assert_eq!(t.data_in_bound(1, &[0x28, 0, 0], 0), 0);
+    }
+
+    /// READ CD of `blocks` sectors: expected sector type `kind`, main channel selection `main`.
+    fn read_cd(kind: u8, blocks: u32, main: u8) -> [u8; 12] {
+        let n = blocks.to_be_bytes();
+        [0xbe, kind << 2, 0, 0, 0, 0, n[1], n[2], n[3], main, 0, 0]
+    }
+
+    #[test]
+    fn read_cd_is_bounded_by_the_user_data_it_selects() {
+        let t = Target::new(1, "t".into());
+        let store = Backstore::Memory(MemoryStore::new(64 << 20));
+        t.add_lun(1, Arc::new(LogicalUnit::new(LunConfig::cd(1, 1), Some(store)))).unwrap();
+        // User data of a Mode 1 (or any-type) sector: 2048 bytes each, with or without the
+        // sub-header (which a Mode 1 sector lacks).
+        assert_eq!(t.data_in_bound(1, &read_cd(0, 16, 0x10), 0), 16 * 2048);
+        assert_eq!(t.data_in_bound(1, &read_cd(2, 16, 0x50), 0), 16 * 2048);
+        // Nothing selected, or the sub-header only: the drive seeks and transfers nothing.
+        assert_eq!(t.data_in_bound(1, &read_cd(0, 0xff_ffff, 0), 0), 0);
+        assert_eq!(t.data_in_bound(1, &read_cd(0, 4096, 0x40), 256 * KIB), 0);
+        // Refused without data-in: SYNC and EDC/ECC asked for, a CD-DA sector type, sub-channel data.
+        assert_eq!(t.data_in_bound(1, &read_cd(0, 16, 0x98), 0), 0);
+        assert_eq!(t.data_in_bound(1, &read_cd(1, 16, 0x10), 0), 0);
+        let mut sub_channel = read_cd(0, 16, 0x10);
+        sub_channel[10] = 1;
+        assert_eq!(t.data_in_bound(1, &sub_channel, 0), 0);
+        // A disk has no READ CD.
+        assert_eq!(target_with_disk(512).data_in_bound(1, &read_cd(0, 16, 0x10), 0), 0);
     }
 }

@@ -4,11 +4,13 @@
 //! commands (`request_queue`), the control queue (task management, `control_queue`) and the event
 //! queue (`event_queue`) are answered on that thread.
 
-use crate::connection::{Connection, Memory};
+use crate::connection::{Connection, Memory, DRAIN_TIMEOUT};
+use crate::control_queue::DeferredTmfs;
 use crate::device_state::DeviceState;
 use crate::wire::{CONFIG_CDB_SIZE_AT, CONFIG_LEN, CONFIG_SENSE_SIZE_AT};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
 use vhost_user_backend::{VhostUserBackend, VringRwLock};
 use virtio_bindings::virtio_config::{VIRTIO_F_ANY_LAYOUT, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_F_VERSION_1};
@@ -36,11 +38,13 @@ pub(crate) fn stop_id(num_queues: usize) -> u64 {
 #[derive(Clone)]
 pub struct ScsiBackend {
     pub(crate) conn: Arc<Connection>,
+    /// The control queue's answers that wait for aborted commands (`control_queue`).
+    pub(crate) deferred_tmfs: Arc<DeferredTmfs>,
 }
 
 impl ScsiBackend {
     pub(crate) fn new(device: Arc<DeviceState>) -> Self {
-        ScsiBackend { conn: Arc::new(Connection::new(device)) }
+        ScsiBackend { conn: Arc::new(Connection::new(device)), deferred_tmfs: Arc::default() }
     }
 
     /// The device configuration space (virtio 1.2 5.6.4).
@@ -139,12 +143,22 @@ impl VhostUserBackend for ScsiBackend {
         Ok(())
     }
 
+    /// Nothing lost with the device is answered: neither its commands nor its task management
+    /// functions.
     fn reset_device(&self) {
+        self.deferred_tmfs.discard();
         self.conn.discard_all();
     }
 
+    /// GET_VRING_BASE: the queue's answers are written before its index is reported (see
+    /// `Connection::wait_queue_idle`); on the control queue those are the deferred task management
+    /// answers.
     fn stop_vring(&self, queue_index: u32) -> std::io::Result<()> {
-        self.conn.wait_queue_idle(queue_index as u16);
+        if queue_index == u32::from(CONTROL_QUEUE) {
+            self.deferred_tmfs.wait_answered(Instant::now() + DRAIN_TIMEOUT);
+        } else {
+            self.conn.wait_queue_idle(queue_index as u16);
+        }
         Ok(())
     }
 
@@ -180,7 +194,7 @@ impl VhostUserBackend for ScsiBackend {
         }
         let Some(vring) = vrings.get(usize::from(device_event)) else { return Ok(()) };
         match device_event {
-            CONTROL_QUEUE => crate::control_queue::process(conn, vring),
+            CONTROL_QUEUE => crate::control_queue::process(conn, &self.deferred_tmfs, vring),
             EVENT_QUEUE => crate::event_queue::deliver(conn, vring),
             queue => crate::request_queue::process(conn, queue, vring),
         }

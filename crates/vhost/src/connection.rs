@@ -17,7 +17,7 @@ pub(crate) type Memory = GuestMemoryAtomic<GuestMemoryMmap>;
 pub(crate) type Chain = DescriptorChain<GuestMemoryLoadGuard<GuestMemoryMmap>>;
 
 /// How long GET_VRING_BASE waits for a queue's commands before giving up on them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct Connection {
     pub device: Arc<DeviceState>,

@@ -4,40 +4,100 @@
 //! left an aborted command inside its backing store is answered once the command's future is gone
 //! (SAM-5 7.1: after the answer, the aborted commands no longer change the medium), from a task
 //! on the runtime, so the epoll thread goes on meanwhile; past `ABORTED_IO_WAIT` it is answered
-//! FUNCTION REJECTED instead.
+//! FUNCTION REJECTED instead. Such a deferred answer is held in `DeferredTmfs`: a device reset or a
+//! lost VMM discards it unanswered, and stopping the control queue (GET_VRING_BASE) waits for it, so
+//! the used index the VMM reads covers every answer there will be.
 
 use crate::connection::{Chain, Connection};
 use crate::wire::{ControlRequest, Response, VirtioLun, TMF_REQUEST_LEN};
+use parking_lot::Mutex;
 use rtgt_scsi::TmfError;
+use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_bindings::virtio_scsi::*;
 
 /// Serve every message on the control queue.
-pub(crate) fn process(conn: &Arc<Connection>, vring: &VringRwLock) {
+pub(crate) fn process(conn: &Arc<Connection>, deferred: &Arc<DeferredTmfs>, vring: &VringRwLock) {
     conn.drain_queue(vring, |chain| {
         let (answer, waits_for) = answer(conn, &chain);
         let target = conn.device.target.clone();
         let Some(lun) = waits_for.filter(|&lun| target.aborted_tasks_running(lun)) else {
             return reply(chain, vring, &answer);
         };
-        let vring = vring.clone();
+        let deferred = deferred.clone();
+        let id = deferred.hold(chain, vring.clone());
         conn.device.runtime.spawn(async move {
             let deadline = tokio::time::Instant::now() + ABORTED_IO_WAIT;
             while target.aborted_tasks_running(lun) {
+                if !deferred.holds(id) {
+                    // Lost with its device: nobody waits for this answer any more.
+                    return;
+                }
                 if tokio::time::Instant::now() >= deadline {
                     tracing::warn!(
                         "aborted commands are still inside their backing store: task management function rejected"
                     );
-                    return reply(chain, &vring, &[Response::FunctionRejected as u8]);
+                    return deferred.answer(id, &[Response::FunctionRejected as u8]);
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            reply(chain, &vring, &answer);
+            deferred.answer(id, &answer);
         });
     });
+}
+
+/// Task management functions whose answer waits for the commands they aborted. Like a command
+/// (`request_queue`), one lost with its device (reset, queue stopped, VMM gone) is never answered:
+/// its buffers may already belong to something else and its ring may have been set up anew. The
+/// chain is written and returned under the lock that `discard` takes, so an answer is either
+/// complete before a discard or never written.
+#[derive(Default)]
+pub(crate) struct DeferredTmfs {
+    next: AtomicU64,
+    waiting: Mutex<HashMap<u64, (Chain, VringRwLock)>>,
+}
+
+impl DeferredTmfs {
+    fn hold(&self, chain: Chain, vring: VringRwLock) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.waiting.lock().insert(id, (chain, vring));
+        id
+    }
+
+    fn holds(&self, id: u64) -> bool {
+        self.waiting.lock().contains_key(&id)
+    }
+
+    fn answer(&self, id: u64, answer: &[u8]) {
+        let mut waiting = self.waiting.lock();
+        if let Some((chain, vring)) = waiting.remove(&id) {
+            reply(chain, &vring, answer);
+        }
+    }
+
+    /// Forget every held function without answering it.
+    pub(crate) fn discard(&self) {
+        let lost = std::mem::take(&mut *self.waiting.lock());
+        if !lost.is_empty() {
+            tracing::debug!(count = lost.len(), "task management functions lost with their device");
+        }
+    }
+
+    /// Wait until every held function is answered; past `deadline` the rest are discarded, so that
+    /// nothing is added to the ring after this returns.
+    pub(crate) fn wait_answered(&self, deadline: Instant) {
+        while !self.waiting.lock().is_empty() {
+            if Instant::now() > deadline {
+                tracing::warn!("task management functions still waiting when the control queue stopped");
+                return self.discard();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// The longest a task management function's answer waits for the commands it aborted.

@@ -208,6 +208,8 @@ fn serve(device: Arc<DeviceState>, mut listener: Listener, connection: Arc<Mutex
         }
         connection.lock().take();
         let _ = stop.1.notify();
+        // Task management answers still waiting for aborted commands are lost with the guest.
+        backend.deferred_tmfs.discard();
         let conn = &backend.conn;
         if let Some(nexus) = conn.nexus.lock().take() {
             // SAM-5 6.3.4 I_T nexus loss: its tasks (not answered: the guest memory may be gone),

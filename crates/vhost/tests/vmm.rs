@@ -3,7 +3,8 @@
 //! virtio-scsi requests laid out in split rings by a small driver below. Checks INQUIRY, READ
 //! CAPACITY, WRITE and READ against the backing file, sense for a bad CDB, residuals, data-out shorter
 //! than the CDB (refused when it ends inside a block), a bad target, task management, hotplug events
-//! and reconnection; `read_budget` the read data a guest can make the device hold.
+//! and reconnection; `deferred_tmf` task management answers lost with their device; `read_budget` the
+//! read data a guest can make the device hold.
 
 use rtgt_scsi::{LogicalUnit, LunConfig, Target};
 use rtgt_vhost::wire::{ControlRequest, RequestHeader, ResponseHeader, VirtioLun, CDB_SIZE, RESPONSE_HEADER_LEN};
@@ -17,6 +18,8 @@ use virtio_bindings::virtio_scsi::VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET;
 use vm_memory::{Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
+#[path = "vmm/deferred_tmf.rs"]
+mod deferred_tmf;
 #[path = "vmm/read_budget.rs"]
 mod read_budget;
 
