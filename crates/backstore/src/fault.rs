@@ -44,6 +44,15 @@ impl FaultOp {
         1 << self as u8
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            FaultOp::Read => "read",
+            FaultOp::Write => "write",
+            FaultOp::Flush => "flush",
+            FaultOp::Unmap => "unmap",
+        }
+    }
+
     fn kind(self) -> ErrorKind {
         match self {
             FaultOp::Read => ErrorKind::Read,
@@ -166,13 +175,8 @@ impl std::fmt::Display for FaultRule {
         if self.ops == 0x0f {
             f.write_str("all")?;
         } else {
-            let names = [
-                (FaultOp::Read, "read"),
-                (FaultOp::Write, "write"),
-                (FaultOp::Flush, "flush"),
-                (FaultOp::Unmap, "unmap"),
-            ];
-            let chosen: Vec<&str> = names.iter().filter(|(op, _)| self.ops & op.bit() != 0).map(|(_, n)| *n).collect();
+            let all = [FaultOp::Read, FaultOp::Write, FaultOp::Flush, FaultOp::Unmap];
+            let chosen: Vec<&str> = all.iter().filter(|op| self.ops & op.bit() != 0).map(|op| op.name()).collect();
             f.write_str(&chosen.join("+"))?;
         }
         match self.effect {
@@ -338,30 +342,28 @@ impl<S: BlockStore> BlockStore for FaultStore<S> {
         let decision = self.decide(FaultOp::Write, offset, buf.len() as u64);
         sleep(decision.delay).await;
         let fault = decision.fault;
-        let issued = Issued::new(decision.stall, || drop(drive(self.write_now(fault, offset, buf, fua))));
+        let issued =
+            Issued::new(FaultOp::Write, decision.stall, || drop(drive(self.write_now(fault, offset, buf, fua))));
         sleep(decision.stall).await;
-        issued.completed();
-        self.write_now(fault, offset, buf, fua).await
+        issued.completed(self.write_now(fault, offset, buf, fua)).await
     }
 
     async fn flush(&self) -> Result<(), BackstoreError> {
         let decision = self.decide(FaultOp::Flush, 0, self.size());
         sleep(decision.delay).await;
         let fault = decision.fault;
-        let issued = Issued::new(decision.stall, || drop(drive(self.flush_now(fault))));
+        let issued = Issued::new(FaultOp::Flush, decision.stall, || drop(drive(self.flush_now(fault))));
         sleep(decision.stall).await;
-        issued.completed();
-        self.flush_now(fault).await
+        issued.completed(self.flush_now(fault)).await
     }
 
     async fn unmap(&self, offset: u64, len: u64) -> Result<(), BackstoreError> {
         let decision = self.decide(FaultOp::Unmap, offset, len);
         sleep(decision.delay).await;
         let fault = decision.fault;
-        let issued = Issued::new(decision.stall, || drop(drive(self.unmap_now(fault, offset, len))));
+        let issued = Issued::new(FaultOp::Unmap, decision.stall, || drop(drive(self.unmap_now(fault, offset, len))));
         sleep(decision.stall).await;
-        issued.completed();
-        self.unmap_now(fault, offset, len).await
+        issued.completed(self.unmap_now(fault, offset, len)).await
     }
 
     fn reload_size(&self) -> Result<u64, BackstoreError> {
@@ -381,19 +383,31 @@ type Fault = Option<(Effect, u64, bool)>;
 /// is over (its command aborted), the drop waits out the rest of the stall on the dropping
 /// thread and then performs the operation, so the store changes whatever became of the command,
 /// as with a request a device holds; only dropping the future tells its caller that it ended.
+///
+/// A stall logs when it is issued and when it has ended (either way), so that a test through the
+/// daemon knows the operation is held in the store, and that it ended before some answer.
 struct Issued<F: FnOnce()> {
+    op: FaultOp,
     until: Instant,
     perform: Option<F>,
 }
 
 impl<F: FnOnce()> Issued<F> {
-    fn new(stall: Duration, perform: F) -> Self {
-        Issued { until: Instant::now() + stall, perform: (!stall.is_zero()).then_some(perform) }
+    fn new(op: FaultOp, stall: Duration, perform: F) -> Self {
+        if !stall.is_zero() {
+            tracing::info!("fault injection: {} stalled for {stall:?}", op.name());
+        }
+        Issued { op, until: Instant::now() + stall, perform: (!stall.is_zero()).then_some(perform) }
     }
 
-    /// The stall is over and the caller performs the operation itself.
-    fn completed(mut self) {
-        self.perform = None;
+    /// The stall is over: the caller performs the operation itself (`operation`).
+    async fn completed<T>(mut self, operation: impl Future<Output = T>) -> T {
+        let stalled = self.perform.take().is_some();
+        let result = operation.await;
+        if stalled {
+            tracing::info!("fault injection: stalled {} ended", self.op.name());
+        }
+        result
     }
 }
 
@@ -402,6 +416,7 @@ impl<F: FnOnce()> Drop for Issued<F> {
         if let Some(perform) = self.perform.take() {
             std::thread::sleep(self.until.saturating_duration_since(Instant::now()));
             perform();
+            tracing::info!("fault injection: stalled {} ended (its command was dropped)", self.op.name());
         }
     }
 }

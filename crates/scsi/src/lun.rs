@@ -544,7 +544,7 @@ impl LogicalUnit {
     }
 
     /// Logical unit reset (SAM-5 6.6): reservation, medium removal prevention and a tape drive's
-    /// pending deferred error are cleared.
+    /// pending deferred errors are cleared.
     pub(crate) fn reset(&self) {
         if let Some(holder) = self.scsi2.clear() {
             self.scsi2.release_shared_later(holder);

@@ -7,12 +7,13 @@
 //! Commands that use the tape run one at a time, in the order they were queued, on the drive's
 //! own thread (`queue`), as a tape's head is in one place: their file I/O can take long (a SPACE
 //! over a big tape, thousands of filemarks) and must never hold a thread that runs other
-//! commands. A command aborted before its turn never runs. An immediate command (one with
-//! IMMED: `TapeState::perform`) answers GOOD there and goes on, marked in `immediate`: the commands after it wait for
-//! it without blocking (`settle`), and a failure is kept as the deferred error of the nexus that
-//! sent it. What other commands and `show` ask of the drive without moving the tape (is it ready,
-//! which tape, write protected) is published in `shown`, so they never wait for the tape. The mode
-//! parameters are atomics, so the shared command path reads the block length without a lock.
+//! commands. A command aborted before its turn never runs. An immediate command (one with IMMED:
+//! `TapeState::perform`) answers GOOD there and goes on, marked in `immediate`: the commands after
+//! it wait for it without blocking (`settle`), and a failure is kept as the deferred error of the
+//! nexus that sent it (each nexus its own). What other commands and `show` ask of the drive without
+//! moving the tape (is it ready, which tape, write protected) is published in `shown`, so they
+//! never wait for the tape. The mode parameters are atomics, so the shared command path reads the
+//! block length without a lock.
 
 use crate::removal_prevention::RemovalPrevention;
 use crate::sense::{Asc, Sense, SenseKey};
@@ -105,8 +106,10 @@ pub(crate) struct TapeState {
     shown: Mutex<Shown>,
     /// True while an immediate command goes on after its GOOD.
     immediate: watch::Sender<bool>,
-    /// The failure of an immediate command, for the nexus (id) that sent it (SPC-4 4.5.5).
-    deferred: Mutex<Option<(u64, Sense)>>,
+    /// The failures of immediate commands, each for the nexus (id) that sent it: SPC-4 4.5.5
+    /// reports a deferred error to that I_T nexus only, so one nexus's failure must not push out
+    /// another's still unreported. At most one per nexus (its next command takes it), so a few.
+    deferred: Mutex<Vec<(u64, Sense)>>,
     /// Tests hold an immediate command before it starts until this receives (or is dropped).
     #[cfg(test)]
     gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -173,7 +176,7 @@ struct ImmediateRun<'a> {
 impl Drop for ImmediateRun<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            *self.state.deferred.lock() = Some((self.nexus, internal_failure().into_deferred()));
+            self.state.defer(self.nexus, internal_failure());
         }
         self.state.immediate.send_replace(false);
     }
@@ -268,8 +271,16 @@ impl TapeState {
         let result = command(drive);
         run.finished = true;
         if let Err(sense) = result {
-            *self.deferred.lock() = Some((nexus, sense.into_deferred()));
+            self.defer(nexus, sense);
         }
+    }
+
+    /// Keep `sense` as `nexus`'s deferred error, in place of one it has not taken yet (a nexus
+    /// takes its error with its next command, so that one is older than anything it has seen).
+    fn defer(&self, nexus: u64, sense: Sense) {
+        let mut deferred = self.deferred.lock();
+        deferred.retain(|(owner, _)| *owner != nexus);
+        deferred.push((nexus, sense.into_deferred()));
     }
 
     /// Hold the next immediate command before it starts, until `gate` receives.
@@ -293,13 +304,8 @@ impl TapeState {
     /// The deferred error pending for `nexus`, taken.
     pub fn take_deferred(&self, nexus: u64) -> Option<Sense> {
         let mut deferred = self.deferred.lock();
-        match deferred.take() {
-            Some((owner, sense)) if owner == nexus => Some(sense),
-            other => {
-                *deferred = other;
-                None
-            }
-        }
+        let at = deferred.iter().position(|(owner, _)| *owner == nexus)?;
+        Some(deferred.swap_remove(at).1)
     }
 
     pub fn block_len(&self) -> u32 {
@@ -337,16 +343,13 @@ impl TapeState {
     /// I_T nexus loss: the nexus's prevention and its pending deferred error go with it.
     pub fn forget_nexus(&self, nexus_id: u64) {
         self.prevent.set(nexus_id, false);
-        let mut deferred = self.deferred.lock();
-        if deferred.as_ref().is_some_and(|(owner, _)| *owner == nexus_id) {
-            *deferred = None;
-        }
+        self.deferred.lock().retain(|(owner, _)| *owner != nexus_id);
     }
 
-    /// Logical unit reset (SAM-5 6.6): prevention and a pending deferred error are cleared.
+    /// Logical unit reset (SAM-5 6.6): prevention and every pending deferred error are cleared.
     pub fn reset(&self) {
         self.prevent.clear();
-        *self.deferred.lock() = None;
+        self.deferred.lock().clear();
     }
 }
 

@@ -172,3 +172,21 @@ fn what_can_be_checked_before_the_operation_is_refused_at_once() {
     assert_sense(&d.t.run(&REWIND_IMMED).0, 0x02, 0x04, 0x02);
     assert_sense(&d.t.run(&locate10_immed(1)).0, 0x02, 0x04, 0x02);
 }
+
+#[test]
+fn each_nexus_keeps_its_own_deferred_error() {
+    let d = two_files();
+    let other = d.t.target.add_nexus("iqn.2024-01.test:i2".into());
+    d.t.clear_ua(&other);
+    assert_good(&d.t.run(&REWIND).0);
+    // This nexus: VERIFY IMMED of 1000 bytes over the first 10-byte block fails (ILI) after GOOD...
+    assert_good(&d.t.run(&[0x13, 0x04, 0, 0x03, 0xe8, 0]).0);
+    // ...then the other nexus's LOCATE IMMED past the end of data fails too, before this nexus
+    // sends anything more: neither failure may push out the other.
+    assert_good(&d.t.run_on(&other, &locate10_immed(9), &[]).0);
+    let tur_other = || d.t.run_on(&other, &TUR, &[]).0;
+    assert_deferred(&tur_other(), 0x08, (0, 5), 0, Some(0));
+    assert_good(&tur_other());
+    assert_deferred(&d.t.run(&TUR).0, 0x00, (0, 0), 0x20, Some(990));
+    assert_good(&d.t.run(&TUR).0);
+}

@@ -85,3 +85,18 @@ fn a_nexus_that_goes_takes_its_pending_deferred_error_with_it() {
     // ...and is gone with it.
     assert_eq!(state.take_deferred(other.id), None);
 }
+
+#[test]
+fn a_nexus_that_goes_leaves_the_deferred_error_of_another() {
+    let d = one_block();
+    let other = d.t.target.add_nexus("iqn.2024-01.test:i2".into());
+    d.t.clear_ua(&other);
+    // Both nexuses' verifies fail after GOOD (the rewind between waits for the first).
+    assert_good(&d.t.run(&VERIFY_IMMED_1000).0);
+    assert_good(&d.t.run_on(&other, &REWIND, &[]).0);
+    assert_good(&d.t.run_on(&other, &VERIFY_IMMED_1000, &[]).0);
+    d.t.target.remove_nexus(&other);
+    assert_deferred(&d.t.run(&TUR).0, 0x00, (0, 0), 0x20, Some(900));
+    assert_good(&d.t.run(&TUR).0);
+    assert_eq!(d.t.lu.tape().unwrap().take_deferred(other.id), None);
+}

@@ -3,9 +3,10 @@
 //! RFC 7143 6.3.5: a reinstated session's tasks are terminated before the new session proceeds).
 //! The store stalls the write (`fault=write:stall=`), which models a request a device already
 //! holds: aborting the command cannot recall it, so the daemon must wait for it before answering
-//! the abort (or the login that reinstates the session). Each test reads the block right after
-//! the answer and again once the stall is long over: both reads must agree, and a write made after
-//! the answer must be what stays.
+//! the abort (or the login that reinstates the session). Each test aborts a write only once the
+//! store holds it and checks, right at the answer, that it has ended (the fault aid logs both);
+//! then it reads the block and again once the stall is long over: both reads must agree, and a
+//! write made after the answer must be what stays.
 
 use crate::common;
 
@@ -38,9 +39,24 @@ fn daemon() -> Tgtd {
     tgtd
 }
 
+/// How many writes the daemon's stores have stalled so far, and how many of those have ended
+/// (performed, whether or not their command was aborted), from the fault aid's log lines.
+fn stalled_writes(tgtd: &Tgtd) -> (usize, usize) {
+    let log = tgtd.log();
+    (log.matches("fault injection: write stalled").count(), log.matches("fault injection: stalled write ended").count())
+}
+
+/// A WRITE that the store holds.
+struct StalledWrite {
+    itt: u32,
+    /// When it was sent: the store took it later, so it cannot have ended before `sent + STALL`.
+    sent: Instant,
+}
+
 /// Send WRITE(10) of one block at `LBA` with its data as immediate data, without waiting for an
-/// answer; returns its ITT. The store stalls it.
-fn start_stalled_write(conn: &mut Connection, data: &[u8]) -> u32 {
+/// answer, and wait until the store holds it (stalled).
+fn start_stalled_write(tgtd: &Tgtd, conn: &mut Connection, data: &[u8]) -> StalledWrite {
+    let (before, _) = stalled_writes(tgtd);
     let itt = conn.itt();
     let mut bhs = [0u8; 48];
     bhs[0] = OP_SCSI_CMD;
@@ -56,10 +72,25 @@ fn start_stalled_write(conn: &mut Connection, data: &[u8]) -> u32 {
     cdb[2..6].copy_from_slice(&LBA.to_be_bytes());
     cdb[8] = 1;
     bhs[32..42].copy_from_slice(&cdb);
+    let sent = Instant::now();
     conn.send(&bhs, data).unwrap();
-    // Long enough for the command to reach the store and be stalled there.
-    std::thread::sleep(Duration::from_millis(300));
-    itt
+    while stalled_writes(tgtd).0 == before {
+        assert!(sent.elapsed() < Duration::from_secs(10), "the WRITE never reached the store:\n{}", tgtd.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The abort follows at once: the whole stall is left for it to come while the store holds
+    // the write, however late the store took it.
+    StalledWrite { itt, sent }
+}
+
+/// Called at once when the answer that must wait for `write` (a TMF's, a login's) has come: every
+/// write the store stalled has ended by then, so not before the stall after `write` was sent.
+#[track_caller]
+fn assert_answered_after_it_ended(tgtd: &Tgtd, write: &StalledWrite, what: &str) {
+    let waited = write.sent.elapsed();
+    let (stalled, ended) = stalled_writes(tgtd);
+    assert!(ended == stalled, "{what}: answered while the aborted write was still in the store:\n{}", tgtd.log());
+    assert!(waited >= STALL, "{what}: answered {waited:?} after the write was sent, sooner than its stall");
 }
 
 /// An immediate Task Management Function Request on LUN 1; returns its response code.
@@ -89,7 +120,7 @@ fn read_block(conn: &mut Connection) -> Vec<u8> {
 
 /// What the medium holds right after the abort's answer stays so, and a write made after the
 /// answer is what the block ends up with: the aborted write never lands on top of it.
-fn check_after_answer(conn: &mut Connection, answered: Instant, what: &str) {
+fn check_after_answer(conn: &mut Connection, what: &str) {
     let first = read_block(conn);
     std::thread::sleep(STALL + Duration::from_millis(700));
     let later = read_block(conn);
@@ -107,16 +138,16 @@ fn check_after_answer(conn: &mut Connection, answered: Instant, what: &str) {
     assert!(started.elapsed() >= STALL, "{what}: {:?}", started.elapsed());
     std::thread::sleep(Duration::from_millis(300));
     assert!(read_block(conn) == newer, "{what}: the write made after the answer is not what stays");
-    assert!(answered.elapsed() > STALL);
 }
 
 #[test]
 fn abort_task_is_answered_only_once_the_aborted_write_has_ended() {
     let tgtd = daemon();
     let mut conn = tgtd.session(IQN, 1, &[1]);
-    let itt = start_stalled_write(&mut conn, &block(0x11));
-    assert_eq!(tmf(&mut conn, ABORT_TASK, itt), 0, "FUNCTION COMPLETE");
-    check_after_answer(&mut conn, Instant::now(), "ABORT TASK");
+    let write = start_stalled_write(&tgtd, &mut conn, &block(0x11));
+    assert_eq!(tmf(&mut conn, ABORT_TASK, write.itt), 0, "FUNCTION COMPLETE");
+    assert_answered_after_it_ended(&tgtd, &write, "ABORT TASK");
+    check_after_answer(&mut conn, "ABORT TASK");
 }
 
 #[test]
@@ -124,29 +155,30 @@ fn lun_reset_is_answered_only_once_the_aborted_write_has_ended() {
     let tgtd = daemon();
     let mut writer = tgtd.session(IQN, 1, &[1]);
     let mut other = tgtd.session(IQN, 2, &[1]);
-    start_stalled_write(&mut writer, &block(0x22));
+    let write = start_stalled_write(&tgtd, &mut writer, &block(0x22));
     // Another initiator resets the unit: the writer's task goes.
     assert_eq!(tmf(&mut other, LOGICAL_UNIT_RESET, 0), 0, "FUNCTION COMPLETE");
-    let answered = Instant::now();
+    assert_answered_after_it_ended(&tgtd, &write, "LOGICAL UNIT RESET");
     // Consume the reset's unit attention.
     for _ in 0..4 {
         if other.scsi(1, &[0; 6], &[], 0).unwrap().status == 0 {
             break;
         }
     }
-    check_after_answer(&mut other, answered, "LOGICAL UNIT RESET");
+    check_after_answer(&mut other, "LOGICAL UNIT RESET");
 }
 
 #[test]
 fn a_reinstated_session_proceeds_only_once_the_old_sessions_write_has_ended() {
     let tgtd = daemon();
     let mut old = tgtd.session(IQN, 3, &[1]);
-    start_stalled_write(&mut old, &block(0x33));
+    let write = start_stalled_write(&tgtd, &mut old, &block(0x33));
     // The connection goes without a word, and the initiator logs in again with the same ISID
     // (RFC 7143 6.3.5 session reinstatement).
     drop(old);
     let mut new = tgtd.session(IQN, 3, &[1]);
-    check_after_answer(&mut new, Instant::now(), "session reinstatement");
+    assert_answered_after_it_ended(&tgtd, &write, "session reinstatement");
+    check_after_answer(&mut new, "session reinstatement");
 }
 
 /// The initiator's retry, sent the moment the abort is answered, to the same block: it is what
@@ -155,8 +187,9 @@ fn a_reinstated_session_proceeds_only_once_the_old_sessions_write_has_ended() {
 fn a_write_retried_at_once_after_abort_task_is_what_stays() {
     let tgtd = daemon();
     let mut conn = tgtd.session(IQN, 4, &[1]);
-    let itt = start_stalled_write(&mut conn, &block(0x44));
-    assert_eq!(tmf(&mut conn, ABORT_TASK, itt), 0, "FUNCTION COMPLETE");
+    let write = start_stalled_write(&tgtd, &mut conn, &block(0x44));
+    assert_eq!(tmf(&mut conn, ABORT_TASK, write.itt), 0, "FUNCTION COMPLETE");
+    assert_answered_after_it_ended(&tgtd, &write, "ABORT TASK");
     let retry = block(0x55);
     assert_eq!(conn.write10(1, LBA, &retry, BLOCK as u32).unwrap().status, 0);
     std::thread::sleep(STALL + Duration::from_millis(500));
