@@ -252,12 +252,18 @@ impl Target {
     /// reservations and medium removal preventions are released.
     pub fn remove_nexus(&self, nexus: &Nexus) {
         nexus.tasks.abort_all(AbortCause::Lost);
-        let removed = {
+        {
+            // Retired before it leaves `nexuses`, both under `retired`'s lock (taken first, as in
+            // `aborted_tasks_running`): a look at both never misses its stopping tasks.
+            let mut retired = self.retired.lock();
+            retired.retain(|n| n.tasks.stopping(None));
             let mut nexuses = self.nexuses.lock();
-            nexuses.iter().position(|n| n.id == nexus.id).map(|i| nexuses.remove(i))
-        };
-        if let Some(removed) = removed.filter(|n| n.tasks.stopping(None)) {
-            self.retired.lock().push(removed);
+            if let Some(i) = nexuses.iter().position(|n| n.id == nexus.id) {
+                let removed = nexuses.remove(i);
+                if removed.tasks.stopping(None) {
+                    retired.push(removed);
+                }
+            }
         }
         for unit in self.luns.read().values() {
             unit.forget_nexus(nexus.id);
@@ -273,6 +279,12 @@ impl Target {
         let mut retired = self.retired.lock();
         retired.retain(|n| n.tasks.stopping(None));
         retired.iter().any(|n| n.tasks.stopping(lun)) || self.nexuses().iter().any(|n| n.tasks.stopping(lun))
+    }
+
+    /// How many removed nexuses are kept for their stopping tasks.
+    #[cfg(test)]
+    pub(crate) fn retired_kept(&self) -> usize {
+        self.retired.lock().len()
     }
 
     /// The registered nexuses.

@@ -140,6 +140,11 @@ impl TaskSet {
         Self::with_tag(&self.tasks.lock(), tag).any(|(_, t)| t.lun == lun)
     }
 
+    /// The LUN of a running task carrying `tag` (the first one, should several carry it).
+    pub fn lun_of(&self, tag: u64) -> Option<u64> {
+        Self::with_tag(&self.tasks.lock(), tag).map(|(_, t)| t.lun).next()
+    }
+
     /// QUERY TASK SET (SAM-5 7.9): whether any task runs on `lun`.
     pub fn query_task_set(&self, lun: u64) -> bool {
         self.tasks.lock().values().any(|t| t.lun == lun)
@@ -163,7 +168,10 @@ impl TaskSet {
         let running: Vec<_> = picked.iter().filter(|(_, a)| !a.ended()).cloned().collect();
         let n = picked.len();
         if !running.is_empty() {
-            self.stopping.lock().extend(running);
+            // Those that ended since go now, so the list stays as short as what still runs.
+            let mut stopping = self.stopping.lock();
+            stopping.retain(|(_, a)| !a.ended());
+            stopping.extend(running);
         }
         n
     }
@@ -174,6 +182,12 @@ impl TaskSet {
         let mut stopping = self.stopping.lock();
         stopping.retain(|(_, a)| !a.ended());
         stopping.iter().any(|(l, _)| lun.is_none_or(|want| *l == want))
+    }
+
+    /// How many aborted tasks are kept as possibly still running.
+    #[cfg(test)]
+    pub(crate) fn stopping_kept(&self) -> usize {
+        self.stopping.lock().len()
     }
 
     /// ABORT TASK's selection: the tasks carrying `tag`, on `lun` when one is named.

@@ -257,3 +257,39 @@ fn aborted_tasks_count_as_running_until_their_futures_end() {
     flag.store(true, Ordering::SeqCst);
     assert!(!running(&t));
 }
+
+/// Aborted tasks and removed nexuses that have ended are dropped when new ones are kept, not only
+/// when someone asks whether aborted tasks run: a transport that never asks (or asks rarely) does
+/// not make the lists grow without bound.
+#[test]
+fn ended_aborted_tasks_and_nexuses_are_not_kept_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (t, _) = two_nexuses();
+    let mut previous: Option<Arc<AtomicBool>> = None;
+    for tag in 0..50 {
+        if let Some(flag) = previous.take() {
+            flag.store(true, Ordering::SeqCst);
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        t.nexus.tasks().start(tag, 1, 0, Arc::new(StillRunning(flag.clone())));
+        assert_eq!(t.target.abort_task(&t.nexus, tag, None), 1);
+        previous = Some(flag);
+    }
+    assert_eq!(t.nexus.tasks().stopping_kept(), 1, "only the one still running");
+    previous.take().unwrap().store(true, Ordering::SeqCst);
+
+    let mut previous: Option<Arc<AtomicBool>> = None;
+    for i in 0..50 {
+        if let Some(flag) = previous.take() {
+            flag.store(true, Ordering::SeqCst);
+        }
+        let nexus = t.target.add_nexus(format!("iqn.2024-01.test:gone{i}"));
+        let flag = Arc::new(AtomicBool::new(false));
+        nexus.tasks().start(1, 1, 0, Arc::new(StillRunning(flag.clone())));
+        t.target.remove_nexus(&nexus);
+        previous = Some(flag);
+    }
+    assert_eq!(t.target.retired_kept(), 1, "only the nexus whose task still runs");
+    previous.unwrap().store(true, Ordering::SeqCst);
+    assert!(!t.target.aborted_tasks_running(None));
+}

@@ -56,8 +56,12 @@ pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     };
     let scsi = &target.scsi;
     let mut cold = false;
+    // The LUN whose aborted commands the answer waits for; every LUN after a target reset. ABORT
+    // TASK finds its task by the ITT alone, on whatever LUN it runs (not the LUN field's).
+    let mut scope = if matches!(function, TARGET_WARM_RESET | TARGET_COLD_RESET) { None } else { Some(lun) };
     let response = match function {
         ABORT_TASK => {
+            scope = nexus.tasks().lun_of(u64::from(ref_itt)).or(scope);
             if scsi.abort_task(&nexus, u64::from(ref_itt), None) > 0 {
                 FUNCTION_COMPLETE
             } else {
@@ -81,8 +85,6 @@ pub(crate) fn on_tmf(conn: &mut Conn, pdu: Pdu) -> Flow {
     conn.data_out.pending.retain(|itt, p| s.has_task(*itt, p.id));
     let mut h = Bhs::new(Opcode::TaskMgmtResponse);
     h.set_itt(b.itt());
-    // The LUN whose aborted commands the answer waits for; every LUN after a target reset.
-    let scope = if matches!(function, TARGET_WARM_RESET | TARGET_COLD_RESET) { None } else { Some(lun) };
     if target.scsi.aborted_tasks_running(scope) {
         // Some aborted command is still inside its store: the answer goes once it is out (SAM-5
         // 7.1), meanwhile the reader goes on with the other requests.

@@ -33,11 +33,15 @@ pub(super) fn finish(st: &mut Login, ctx: &ConnCtx) -> Result<Arc<Session>, Logi
         }
         let mut conns = session.conns.lock();
         // Connection reinstatement (6.3.4): the old connection with this CID goes.
-        if let Some(i) = conns.iter().position(|c| c.info.cid == st.cid) {
-            conns.remove(i).control.close();
-        }
+        let replaced = conns.iter().position(|c| c.info.cid == st.cid).map(|i| conns.remove(i));
         conns.push(handle);
         drop(conns);
+        if let Some(old) = replaced {
+            old.control.close();
+            // Its tasks are aborted now, not when its reader gets round to ending, so that the
+            // login's wait for aborted commands sees them.
+            session.abort_connection_tasks(old.id);
+        }
         return Ok(session);
     }
     let params = st.neg.finish();

@@ -74,7 +74,8 @@ pub(crate) async fn login<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     ctx: &ConnCtx,
 ) -> Option<LoggedIn> {
     let mut st = Login::new();
-    match tokio::time::timeout(ctx.registry.login_timeout(), login_inner(reader, sock, ctx, &mut st)).await {
+    let deadline = tokio::time::Instant::now() + ctx.registry.login_timeout();
+    match tokio::time::timeout_at(deadline, login_inner(reader, sock, ctx, &mut st, deadline)).await {
         Ok(r) => r,
         Err(_) => {
             tracing::debug!(peer = %ctx.peer, "login timed out");
@@ -104,6 +105,7 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     sock: &mut W,
     ctx: &ConnCtx,
     st: &mut Login,
+    deadline: tokio::time::Instant,
 ) -> Option<LoggedIn> {
     reader.max_data_segment = LOGIN_DATA_LIMIT;
     loop {
@@ -144,22 +146,27 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 st.stat_sn = st.stat_sn.wrapping_add(1);
             }
             Ok(Step::Done(resp, session)) => {
+                // The session now holds this connection (and a new one its slots); until the
+                // answer is out, leaving here in any way, the login timeout's drop included,
+                // takes the connection off again.
+                let registered = Registered { session: Some(session), conn_id: ctx.conn_id };
                 // A new session proceeds only once the commands aborted on the target (a
                 // reinstated session's, a lost connection's) are out of their stores: its first
-                // READ must not see an aborted write land afterwards (RFC 7143 6.3.5).
-                let scsi = session.target.as_ref().map(|t| t.scsi.clone());
+                // READ must not see an aborted write land afterwards (RFC 7143 6.3.5). The wait
+                // ends early enough to answer before the login timeout cuts the connection.
+                let scsi = registered.session().target.as_ref().map(|t| t.scsi.clone());
                 if let Some(scsi) = scsi.filter(|s| s.aborted_tasks_running(None)) {
-                    if !aborted_io_ended(&scsi, None, ABORTED_IO_WAIT).await {
-                        session.end_if_alone(ctx.conn_id);
+                    if !aborted_io_ended(&scsi, None, aborted_io_limit(deadline)).await {
+                        drop(registered);
                         count_refusal(st, ctx, LoginStatus::SERVICE_UNAVAILABLE);
                         let _ = send_status(sock, st, ctx, LoginStatus::SERVICE_UNAVAILABLE).await;
                         return None;
                     }
                 }
                 if write_response(sock, st, ctx, &resp).await.is_err() {
-                    session.end_if_alone(ctx.conn_id);
                     return None;
                 }
+                let session = registered.keep();
                 st.stat_sn = st.stat_sn.wrapping_add(1);
                 counters(st, ctx).login_accepted();
                 let params = st.neg.finish();
@@ -179,6 +186,43 @@ async fn login_inner<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
         }
     }
+}
+
+/// A connection entered in its session by a login whose final answer has not gone out yet; dropped
+/// unkept (the login failed, timed out or was cancelled), it leaves the session again, ending a
+/// session it created.
+struct Registered {
+    /// None once kept.
+    session: Option<Arc<Session>>,
+    conn_id: u64,
+}
+
+impl Registered {
+    fn session(&self) -> &Arc<Session> {
+        self.session.as_ref().expect("a registered login's session")
+    }
+
+    /// The answer is out: the connection stays.
+    fn keep(mut self) -> Arc<Session> {
+        self.session.take().expect("a registered login's session")
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.end_if_alone(self.conn_id);
+        }
+    }
+}
+
+/// How long a login may wait for aborted commands: ABORTED_IO_WAIT, but ending a while before the
+/// login's own deadline (a quarter of what is left, at most a second) so that the refusal can be
+/// sent before the timeout drops the connection.
+fn aborted_io_limit(deadline: tokio::time::Instant) -> std::time::Duration {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let margin = (left / 4).min(std::time::Duration::from_secs(1));
+    (left - margin).min(ABORTED_IO_WAIT)
 }
 
 struct Response {

@@ -15,6 +15,7 @@ use common::{sparse_image, Tgtd};
 use std::time::{Duration, Instant};
 
 const IQN: &str = "iqn.2026-12.org.rtgt.test:aborted-io";
+const INITIATOR: &str = "iqn.2026-11.org.rtgt.test:initiator";
 const BLOCK: usize = 512;
 const LBA: u32 = 100;
 const STALL: Duration = Duration::from_millis(1500);
@@ -29,11 +30,16 @@ fn block(seed: u8) -> Vec<u8> {
 
 /// A daemon whose LUN 1 stalls every write to block `LBA`.
 fn daemon() -> Tgtd {
-    let tgtd = Tgtd::start();
+    daemon_with(STALL, &[])
+}
+
+/// The same with writes stalled for `stall` and extra tgtd arguments.
+fn daemon_with(stall: Duration, extra: &[&str]) -> Tgtd {
+    let tgtd = Tgtd::start_with(extra);
     let image = sparse_image(tgtd.dir.path(), "disk.img", 4 << 20);
     tgtd.add_disk_target(1, IQN, &image);
     tgtd.tgtadm_ok(&["--mode", "logicalunit", "--op", "delete", "--tid", "1", "--lun", "1"]);
-    let rule = format!("fault=write:stall={}ms:lba={LBA}", STALL.as_millis());
+    let rule = format!("fault=write:stall={}ms:lba={LBA}", stall.as_millis());
     let out = tgtd.add_lun(1, 1, &["--backing-store", image.to_str().unwrap(), "--bsopts", &rule]);
     assert!(out.status.success(), "{}", common::text(&out));
     tgtd
@@ -95,11 +101,16 @@ fn assert_answered_after_it_ended(tgtd: &Tgtd, write: &StalledWrite, what: &str)
 
 /// An immediate Task Management Function Request on LUN 1; returns its response code.
 fn tmf(conn: &mut Connection, function: u8, referenced: u32) -> u8 {
+    tmf_on(conn, function, 1, referenced)
+}
+
+/// The same with `lun` in the request's LUN field.
+fn tmf_on(conn: &mut Connection, function: u8, lun: u64, referenced: u32) -> u8 {
     let itt = 0x7000 + conn.itt();
     let mut bhs = [0u8; 48];
     bhs[0] = 0x42;
     bhs[1] = 0x80 | function;
-    bhs[8..16].copy_from_slice(&lun_field(1));
+    bhs[8..16].copy_from_slice(&lun_field(lun));
     write_u32(&mut bhs, 16, itt);
     write_u32(&mut bhs, 20, referenced);
     write_u32(&mut bhs, 24, conn.cmd_sn);
@@ -150,6 +161,17 @@ fn abort_task_is_answered_only_once_the_aborted_write_has_ended() {
     check_after_answer(&mut conn, "ABORT TASK");
 }
 
+/// ABORT TASK names its task by the ITT; the LUN field need not be the task's (RFC 7143 11.5.1
+/// lets it be anything for ABORT TASK). The answer still waits for that task's write, on LUN 1.
+#[test]
+fn abort_task_with_another_lun_field_waits_for_the_tasks_own_lun() {
+    let tgtd = daemon();
+    let mut conn = tgtd.session(IQN, 5, &[1]);
+    let itt = start_stalled_write(&mut conn, &block(0x12));
+    assert_eq!(tmf_on(&mut conn, ABORT_TASK, 0, itt), 0, "FUNCTION COMPLETE");
+    check_after_answer(&mut conn, Instant::now(), "ABORT TASK with LUN 0");
+}
+
 #[test]
 fn lun_reset_is_answered_only_once_the_aborted_write_has_ended() {
     let tgtd = daemon();
@@ -194,4 +216,48 @@ fn a_write_retried_at_once_after_abort_task_is_what_stays() {
     assert_eq!(conn.write10(1, LBA, &retry, BLOCK as u32).unwrap().status, 0);
     std::thread::sleep(STALL + Duration::from_millis(500));
     assert!(read_block(&mut conn) == retry, "the aborted write landed on top of the retry");
+}
+
+/// Connection reinstatement (RFC 7143 6.3.4): a new connection of the session with the CID of one
+/// whose write is stalled replaces it; the write is aborted, and the new connection is logged in
+/// only once it has ended.
+#[test]
+fn a_reinstated_connection_proceeds_only_once_the_old_connections_write_has_ended() {
+    let tgtd = daemon();
+    let mut old = tgtd.session(IQN, 6, &[1]);
+    start_stalled_write(&mut old, &block(0x66));
+    // The old connection stays open: the initiator thinks it is dead and logs in again on the
+    // same CID of the same session.
+    let mut new = Connection::connect(tgtd.portal()).unwrap();
+    (new.isid, new.tsih, new.cid, new.cmd_sn) = (old.isid, old.tsih, old.cid, old.cmd_sn);
+    new.login(INITIATOR, Some(IQN), &[]).expect("connection reinstatement");
+    let answered = Instant::now();
+    check_after_answer(&mut new, answered, "connection reinstatement");
+    drop(old);
+}
+
+/// A login that waits for aborted commands and runs out of its login time answers SERVICE
+/// UNAVAILABLE before the timeout cuts it, and leaves no session behind: the daemon's only session
+/// slot is free again for the next login.
+#[test]
+fn a_login_refused_while_aborted_io_runs_leaves_no_session_behind() {
+    let stall = Duration::from_secs(5);
+    let tgtd = daemon_with(stall, &["--iscsi", "max_sessions=1,login_timeout=2"]);
+    let mut old = tgtd.session(IQN, 7, &[1]);
+    start_stalled_write(&mut old, &block(0x77));
+    let stalled = Instant::now();
+    // The connection goes; its write is aborted but stays in the store for the stall.
+    drop(old);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = Connection::connect(tgtd.portal()).unwrap();
+    refused.isid[5] = 8;
+    let started = Instant::now();
+    let err = refused.login(INITIATOR, Some(IQN), &[]).expect_err("refused while the write runs");
+    assert_eq!(err, "login status 0x0301", "SERVICE UNAVAILABLE, after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    drop(refused);
+    std::thread::sleep((stall + Duration::from_millis(500)).saturating_sub(stalled.elapsed()));
+    let mut next = Connection::connect(tgtd.portal()).unwrap();
+    next.isid[5] = 9;
+    next.login(INITIATOR, Some(IQN), &[]).expect("the refused login's session slot is free");
 }

@@ -99,12 +99,15 @@ fn a_stalled_reader_is_cut_and_its_read_budget_freed_copied() {
     stalled_reader_is_cut_and_its_budget_freed(true);
 }
 
-/// An 8 MiB READ (more than the sockets hold) read in 256 KiB gulps, 40% of the send timeout apart (the whole transfer takes
-/// several timeouts): the connection is never cut. The target's socket signals room only once a
-/// good part of its buffer has drained, which takes this reader longer than the timeout: the
-/// peer's acknowledgements count as progress meanwhile (`send_timeout` in the iscsi crate).
+/// An 8 MiB READ (more than the sockets hold) read in 256 KiB gulps 0.4 s apart (the whole
+/// transfer takes about 13 s, more than three send timeouts of 3 s): the connection is never cut.
+/// The target's socket signals room only once a good part of its buffer has drained, which takes
+/// this reader a long while: the peer's acknowledgements count as progress meanwhile
+/// (`send_timeout` in the iscsi crate). The timeout is wide against the gulps, so that the test
+/// thread stalling for a second on a loaded machine cannot cut the connection.
 fn slow_reader_is_never_cut(copied: bool) {
-    let mut arena = Arena::start_with(&["send_timeout=1"]);
+    const SEND_TIMEOUT: Duration = Duration::from_secs(3);
+    let mut arena = Arena::start_with(&[&format!("send_timeout={}", SEND_TIMEOUT.as_secs())]);
     let mut slow = login(&mut arena, copied);
     let size: u32 = 8 << 20;
     send_read(&mut slow, 0x200, size);
@@ -130,7 +133,7 @@ fn slow_reader_is_never_cut(copied: bool) {
     let took = started.elapsed();
     eprintln!("the slow reader took {took:?} for {got} bytes");
     assert_eq!(got, size as usize);
-    assert!(took > Duration::from_secs(3), "the transfer spanned too few timeouts to show anything ({took:?})");
+    assert!(took > 3 * SEND_TIMEOUT, "the transfer spanned too few timeouts to show anything ({took:?})");
     assert!(!arena.tgtd.log().contains("within the send timeout"), "a reading initiator was cut");
     drop(slow);
     arena.finish("a slow reader");
