@@ -167,9 +167,10 @@ fn abort_task_is_answered_only_once_the_aborted_write_has_ended() {
 fn abort_task_with_another_lun_field_waits_for_the_tasks_own_lun() {
     let tgtd = daemon();
     let mut conn = tgtd.session(IQN, 5, &[1]);
-    let itt = start_stalled_write(&mut conn, &block(0x12));
-    assert_eq!(tmf_on(&mut conn, ABORT_TASK, 0, itt), 0, "FUNCTION COMPLETE");
-    check_after_answer(&mut conn, Instant::now(), "ABORT TASK with LUN 0");
+    let write = start_stalled_write(&tgtd, &mut conn, &block(0x12));
+    assert_eq!(tmf_on(&mut conn, ABORT_TASK, 0, write.itt), 0, "FUNCTION COMPLETE");
+    assert_answered_after_it_ended(&tgtd, &write, "ABORT TASK with LUN 0");
+    check_after_answer(&mut conn, "ABORT TASK with LUN 0");
 }
 
 #[test]
@@ -225,14 +226,14 @@ fn a_write_retried_at_once_after_abort_task_is_what_stays() {
 fn a_reinstated_connection_proceeds_only_once_the_old_connections_write_has_ended() {
     let tgtd = daemon();
     let mut old = tgtd.session(IQN, 6, &[1]);
-    start_stalled_write(&mut old, &block(0x66));
+    let write = start_stalled_write(&tgtd, &mut old, &block(0x66));
     // The old connection stays open: the initiator thinks it is dead and logs in again on the
     // same CID of the same session.
     let mut new = Connection::connect(tgtd.portal()).unwrap();
     (new.isid, new.tsih, new.cid, new.cmd_sn) = (old.isid, old.tsih, old.cid, old.cmd_sn);
     new.login(INITIATOR, Some(IQN), &[]).expect("connection reinstatement");
-    let answered = Instant::now();
-    check_after_answer(&mut new, answered, "connection reinstatement");
+    assert_answered_after_it_ended(&tgtd, &write, "connection reinstatement");
+    check_after_answer(&mut new, "connection reinstatement");
     drop(old);
 }
 
@@ -244,8 +245,8 @@ fn a_login_refused_while_aborted_io_runs_leaves_no_session_behind() {
     let stall = Duration::from_secs(5);
     let tgtd = daemon_with(stall, &["--iscsi", "max_sessions=1,login_timeout=2"]);
     let mut old = tgtd.session(IQN, 7, &[1]);
-    start_stalled_write(&mut old, &block(0x77));
-    let stalled = Instant::now();
+    let write = start_stalled_write(&tgtd, &mut old, &block(0x77));
+    let stalled = write.sent;
     // The connection goes; its write is aborted but stays in the store for the stall.
     drop(old);
     std::thread::sleep(Duration::from_millis(300));
