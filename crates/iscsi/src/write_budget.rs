@@ -96,9 +96,11 @@ impl Default for DaemonWriteBudget {
 }
 
 impl DaemonWriteBudget {
-    /// Change the bound; data held above a lowered bound is not taken back, new writes wait.
+    /// Change the bound; data held above a lowered bound is not taken back, new writes wait. A
+    /// raised bound lets the writes it refused try again at once, not at the next release.
     pub fn set_limit(&self, bytes: u64) {
-        self.limit.store(bytes, Ordering::Release);
+        self.limit.store(bytes, Ordering::SeqCst);
+        self.wake_waiting();
     }
 
     pub fn limit(&self) -> u64 {
@@ -153,6 +155,11 @@ impl DaemonWriteBudget {
     fn release(&self, bytes: u64, admitted: bool) {
         let delta = bytes * BYTE_ONE + if admitted { ADMITTED_ONE } else { 0 };
         self.held.fetch_sub(delta, Ordering::SeqCst);
+        self.wake_waiting();
+    }
+
+    /// Wake the connections with a write this budget refused, so they try again.
+    fn wake_waiting(&self) {
         if !self.any_waiting.load(Ordering::SeqCst) {
             return;
         }
@@ -375,6 +382,24 @@ mod tests {
         drop(wa);
         tokio::time::timeout(std::time::Duration::from_secs(5), b.freed()).await.unwrap();
         assert!(b.admit(&mut wb, MIB));
+    }
+
+    #[tokio::test]
+    async fn a_raised_daemon_budget_wakes_a_write_it_refused() {
+        let daemon = Arc::new(DaemonWriteBudget::default());
+        daemon.set_limit(MIB);
+        let a = WriteBudget::new(64 * MIB, daemon.clone());
+        let b = WriteBudget::new(64 * MIB, daemon.clone());
+        let mut wa = a.unasked(0);
+        assert!(a.admit(&mut wa, MIB));
+        let mut wb = b.unasked(0);
+        assert!(!b.admit(&mut wb, MIB));
+        // a's write is still held: only the new bound can let b's in.
+        daemon.set_limit(2 * MIB);
+        tokio::time::timeout(std::time::Duration::from_secs(5), b.freed()).await.expect("woken by the raised bound");
+        assert!(b.admit(&mut wb, MIB));
+        drop((wa, wb));
+        assert_eq!(daemon.used(), 0);
     }
 
     /// Many connections on several threads admit and release against a daemon budget that fits
