@@ -160,20 +160,22 @@ impl TaskSet {
         let picked: Vec<(u64, Arc<dyn AbortTask>)> = {
             let mut tasks = self.tasks.lock();
             let ids: Vec<TaskId> = tasks.iter().filter(|(id, t)| pick(id, t)).map(|(id, _)| *id).collect();
-            ids.iter().filter_map(|id| tasks.remove(id)).map(|t| (t.lun, t.abort)).collect()
+            let picked: Vec<_> = ids.iter().filter_map(|id| tasks.remove(id)).map(|t| (t.lun, t.abort)).collect();
+            if !picked.is_empty() {
+                // Listed as stopping while they leave the table, under its lock: another thread
+                // that finds the table empty (a login ending the same session, a second abort)
+                // must find them here, or it answers while their I/O still runs. Those that ended
+                // go at the next look, so the list stays as short as what still runs.
+                let mut stopping = self.stopping.lock();
+                stopping.retain(|(_, a)| !a.ended());
+                stopping.extend(picked.iter().cloned());
+            }
+            picked
         };
         for (_, abort) in &picked {
             abort.abort(cause);
         }
-        let running: Vec<_> = picked.iter().filter(|(_, a)| !a.ended()).cloned().collect();
-        let n = picked.len();
-        if !running.is_empty() {
-            // Those that ended since go now, so the list stays as short as what still runs.
-            let mut stopping = self.stopping.lock();
-            stopping.retain(|(_, a)| !a.ended());
-            stopping.extend(running);
-        }
-        n
+        picked.len()
     }
 
     /// Whether some task this set aborted, on `lun` or on any LUN, may still be touching the

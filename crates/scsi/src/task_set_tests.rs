@@ -293,3 +293,29 @@ fn ended_aborted_tasks_and_nexuses_are_not_kept_on() {
     previous.unwrap().store(true, Ordering::SeqCst);
     assert!(!t.target.aborted_tasks_running(None));
 }
+
+/// Whoever looks while a task is being aborted (another thread ending the same session, a login
+/// about to answer) sees it as stopping: it is never out of the task table and not yet listed.
+#[test]
+fn a_task_being_aborted_is_seen_as_stopping_throughout() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct Looks {
+        target: Arc<crate::Target>,
+        seen: Arc<AtomicBool>,
+    }
+    impl AbortTask for Looks {
+        fn abort(&self, _cause: AbortCause) {
+            // What a concurrent observer would see at this point of the abort.
+            self.seen.store(self.target.aborted_tasks_running(None), Ordering::SeqCst);
+        }
+        fn ended(&self) -> bool {
+            false
+        }
+    }
+    let (t, _) = two_nexuses();
+    let seen = Arc::new(AtomicBool::new(false));
+    t.nexus.tasks().start(7, 1, 0, Arc::new(Looks { target: t.target.clone(), seen: seen.clone() }));
+    assert_eq!(t.nexus.tasks().abort_all(AbortCause::Lost), 1);
+    assert!(seen.load(Ordering::SeqCst), "the task was in neither the table nor the stopping list");
+    assert!(t.target.aborted_tasks_running(None));
+}
