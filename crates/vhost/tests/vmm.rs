@@ -4,7 +4,8 @@
 //! CAPACITY, WRITE and READ against the backing file, sense for a bad CDB, residuals, data-out shorter
 //! than the CDB (refused when it ends inside a block), a bad target, task management, hotplug events
 //! and reconnection; `deferred_tmf` task management answers lost with their device; `read_budget` the
-//! read data a guest can make the device hold.
+//! read data a guest can make the device hold;
+//! `hotplug_events`, `reconnection` and `task_management` the rest of their names.
 
 use rtgt_scsi::{LogicalUnit, LunConfig, Target};
 use rtgt_vhost::wire::{ControlRequest, RequestHeader, ResponseHeader, VirtioLun, CDB_SIZE, RESPONSE_HEADER_LEN};
@@ -20,8 +21,14 @@ use vmm_sys_util::eventfd::EventFd;
 
 #[path = "vmm/deferred_tmf.rs"]
 mod deferred_tmf;
+#[path = "vmm/hotplug_events.rs"]
+mod hotplug_events;
 #[path = "vmm/read_budget.rs"]
 mod read_budget;
+#[path = "vmm/reconnection.rs"]
+mod reconnection;
+#[path = "vmm/task_management.rs"]
+mod task_management;
 
 const MEM_SIZE: usize = 4 << 20;
 const QSIZE: u16 = 16;
@@ -539,196 +546,4 @@ fn data_out_shorter_than_the_cdb_is_written_in_whole_blocks_only() {
     let file = std::fs::read(&f.disk).unwrap();
     assert_eq!(file[40 * 512..41 * 512], [0xcd; 512]);
     assert_eq!(file[41 * 512..42 * 512], old[512..]);
-}
-
-/// More LUN changes than the device keeps for a guest that posted no event buffer: the oldest are
-/// dropped, and the guest must be told so (virtio 1.2 5.6.6.3: bit 31 of the event field,
-/// VIRTIO_SCSI_T_EVENTS_MISSED; Linux then rescans the whole host). Without it a LUN added among
-/// the dropped ones would never appear in the guest.
-#[test]
-fn dropped_events_are_reported_as_missed() {
-    const MISSED: u32 = 0x8000_0000;
-    let f = fixture();
-    let mut vmm = Vmm::connect(&f.socket);
-    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
-    for lun in 100..200 {
-        f.device.notify(LunEvent::Added(lun));
-    }
-    std::thread::sleep(Duration::from_millis(20));
-    let bufs = vmm.post(1, &[], &[16]);
-    let (_, len) = vmm.wait_used(1);
-    assert_eq!(len, 16);
-    let event = vmm.read(bufs[0], 16);
-    let kind = u32::from_le_bytes(event[0..4].try_into().unwrap());
-    assert_eq!(kind & MISSED, MISSED, "the first event after a drop says events were missed: {event:?}");
-    assert_eq!(kind & !MISSED, 1, "still a TRANSPORT_RESET");
-    // Only that one carries the flag; the kept events follow in order.
-    let first_lun = event[7];
-    let bufs = vmm.post(1, &[], &[16]);
-    vmm.wait_used(1);
-    let event = vmm.read(bufs[0], 16);
-    assert_eq!(&event[0..4], &1u32.to_le_bytes());
-    assert_eq!(event[7], first_lun + 1);
-}
-
-/// An event buffer too small for a record (virtio 1.2 5.6.6.3: the driver should post buffers of
-/// event_info_size) is returned untouched, and the event goes into the next buffer instead of
-/// being lost in a truncated record.
-#[test]
-fn an_event_waits_for_a_buffer_that_holds_it() {
-    let f = fixture();
-    let mut vmm = Vmm::connect(&f.socket);
-    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
-    f.device.notify(LunEvent::Added(2));
-    std::thread::sleep(Duration::from_millis(20));
-    let small = vmm.post(1, &[], &[8]);
-    let (_, len) = vmm.wait_used(1);
-    assert_eq!(len, 0, "nothing written into a buffer too small for an event");
-    assert_eq!(vmm.read(small[0], 8), [0; 8]);
-    let bufs = vmm.post(1, &[], &[16]);
-    let (_, len) = vmm.wait_used(1);
-    assert_eq!(len, 16);
-    let event = vmm.read(bufs[0], 16);
-    assert_eq!(&event[0..4], &1u32.to_le_bytes(), "VIRTIO_SCSI_T_TRANSPORT_RESET");
-    assert_eq!(&event[4..12], &[1, 0, 0x40, 2, 0, 0, 0, 0]);
-}
-
-/// A VMM that connects and goes away again and again (VM restarts over months of uptime) must not
-/// cost the daemon a file descriptor or a thread each time. File descriptors are per process and the other
-/// tests of this binary open and close theirs concurrently, so the count runs in a child process
-/// that runs only this test.
-#[test]
-fn reconnections_leak_no_file_descriptors() {
-    const CHILD: &str = "RTGT_VHOST_FD_COUNT_CHILD";
-    if std::env::var_os(CHILD).is_none() {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "reconnections_leak_no_file_descriptors", "--test-threads=1", "--nocapture"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{text}");
-        assert!(text.contains("1 passed"), "the child ran the count: {text}");
-        return;
-    }
-    let f = fixture();
-    let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
-    // The library's epoll threads, by name: the next connection's daemon has started its own.
-    let workers = || {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter(|t| {
-                let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap_or_default();
-                comm.trim() == "vring_worker"
-            })
-            .count()
-    };
-    let mut counts = Vec::new();
-    for _ in 0..8 {
-        {
-            let mut vmm = Vmm::connect(&f.socket);
-            let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
-            assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while f.device.connected() || !f.target.nexuses().is_empty() {
-            assert!(Instant::now() < deadline, "the guest's nexus was not removed");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // The old daemon goes and the next one (its epoll thread started) waits in accept(2); what
-        // is still being released only adds to the count, so the least of a few samples is kept.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while workers() != 1 {
-            assert!(Instant::now() < deadline, "{} epoll threads after the connection ended", workers());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let least = (0..10)
-            .map(|_| {
-                std::thread::sleep(Duration::from_millis(10));
-                open_fds()
-            })
-            .min()
-            .unwrap();
-        counts.push(least);
-        assert_eq!(workers(), 1, "the ended connection's epoll thread is gone");
-    }
-    // The first connection may open what later ones reuse (runtime, backing file).
-    assert!(counts[7] <= counts[1], "file descriptors after each reconnection: {counts:?}");
-    assert_eq!(f.device.connections(), 8);
-}
-
-/// I_T NEXUS RESET (SAM-5 7.6) performs the I_T nexus loss actions of SAM-5 6.3.4: the guest's
-/// next command on each LUN reports I_T NEXUS LOSS OCCURRED (29h/07h), not a power-on.
-#[test]
-fn an_i_t_nexus_reset_reports_nexus_loss() {
-    let f = fixture();
-    let mut vmm = Vmm::connect(&f.socket);
-    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
-    assert_eq!(vmm.tmf(4, LUN1), 0, "FUNCTION COMPLETE");
-    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
-    assert_eq!(r.status, 0x02);
-    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x07));
-    assert_eq!(vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).status, 0);
-    assert_eq!(f.target.nexuses().len(), 1, "the guest goes on as one nexus");
-}
-
-/// virtio 1.2 5.6.4 lets the driver change sense_size and cdb_size. This device lays requests out
-/// with the default 32-byte CDB and 96-byte sense field only; a guest that used a 16-byte CDB field
-/// would have the first 16 bytes of every data-out read as the CDB's tail and its writes shifted.
-/// The change is refused by ending the connection (QEMU itself stops such a VM); writing the
-/// values in force changes nothing.
-#[test]
-fn a_changed_cdb_or_sense_size_ends_the_connection() {
-    use vhost::vhost_user::message::VhostUserConfigFlags;
-    let f = fixture();
-    let mut vmm = Vmm::connect(&f.socket);
-    vmm.frontend.set_config(20, VhostUserConfigFlags::WRITABLE, &[96, 0, 0, 0, 32, 0, 0, 0]).unwrap();
-    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
-    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00), "the same values keep the guest connected");
-    let _ = vmm.frontend.set_config(24, VhostUserConfigFlags::WRITABLE, &16u32.to_le_bytes());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while f.device.connected() || !f.target.nexuses().is_empty() {
-        assert!(Instant::now() < deadline, "a cdb_size the device cannot honour was accepted");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // The socket takes the next VMM.
-    let mut vmm = Vmm::connect(&f.socket);
-    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
-    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x00));
-}
-
-/// SAM-5 7.1: once a task management function is answered, the commands it aborted no longer
-/// change the medium. The store stalls the WRITE as a device holding the request would (aborting
-/// the command cannot recall it): the LOGICAL UNIT RESET is answered only once the write is out of
-/// the store, so what the guest reads right after the answer stays.
-#[test]
-fn a_lun_reset_is_answered_only_once_the_aborted_write_has_ended() {
-    let stall = Duration::from_millis(1500);
-    let f = fixture_with_faults(&[&format!("write:stall={}ms:lba=30", stall.as_millis())]);
-    let mut vmm = Vmm::connect(&f.socket);
-    assert_eq!(sense_triple(&vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0).sense), (0x06, 0x29, 0x00));
-    let (head, bufs) = vmm.submit(&[0x2a, 0, 0, 0, 0, 30, 0, 0, 1, 0], &[0x66; 512], 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(vmm.tmf(VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET, LUN1), 0, "FUNCTION COMPLETE");
-    // The aborted WRITE was answered RESET before the function.
-    let (used, _) = vmm.wait_used(2);
-    assert_eq!(used, u32::from(head));
-    let (_, _, _, response, _) = ResponseHeader::parse(&vmm.read(bufs[0], RESPONSE_HEADER_LEN)).unwrap();
-    assert_eq!(u32::from(response), virtio_bindings::virtio_scsi::VIRTIO_SCSI_S_RESET);
-    let r = vmm.command(LUN1, &[0, 0, 0, 0, 0, 0], &[], 0);
-    assert_eq!(sense_triple(&r.sense), (0x06, 0x29, 0x03), "BUS DEVICE RESET FUNCTION OCCURRED");
-    let read = |vmm: &mut Vmm| {
-        let r = vmm.command(LUN1, &[0x28, 0, 0, 0, 0, 30, 0, 0, 1, 0], &[], 512);
-        assert_eq!((r.status, r.response), (0, 0));
-        r.data
-    };
-    let first = read(&mut vmm);
-    std::thread::sleep(stall + Duration::from_millis(500));
-    let later = read(&mut vmm);
-    assert!(
-        later == first,
-        "the aborted write changed the block after the answer ({:02x?} -> {:02x?})",
-        &first[..4],
-        &later[..4]
-    );
 }
