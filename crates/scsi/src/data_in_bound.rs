@@ -5,12 +5,13 @@
 //! and a tape's READ(6). READ CD transfers what its main channel selection asks for (MMC-6 6.17):
 //! the disc's drive returns user data only, so a READ CD that does not select the user data
 //! (nothing selected, or the sub-header, which a Mode 1 sector lacks) transfers nothing, and one it
-//! refuses (another sector type, SYNC, headers, EDC/ECC, C2, sub-channel) transfers nothing either. Every other command builds its data-in from the unit's own state (inquiry
-//! and mode pages, reports, descriptors clamped to a fixed count) and cuts it to the allocation
-//! length, so what it holds does not grow with what the CDB asks for: those count as 0 here.
-//! The bound ignores any expected transfer length of the transport: the core reads what the CDB
-//! asks for and the transport sends less (a residual overflow, SAM-5 5.4.3), so the buffer is the
-//! CDB's size whatever the initiator expects.
+//! refuses (another sector type, SYNC, headers, EDC/ECC, C2, sub-channel) transfers nothing either.
+//! Every other command builds its data-in from the unit's own state (inquiry and mode pages,
+//! reports, descriptors clamped to a fixed count) and cuts it to the allocation length, so what it
+//! holds does not grow with what the CDB asks for: those count as 0 here. The bound ignores any
+//! expected transfer length of the transport: the core reads what the CDB asks for and the
+//! transport sends less (a residual overflow, SAM-5 5.4.3), so the buffer is the CDB's size
+//! whatever the initiator expects.
 //!
 //! Commands larger than the MAXIMUM TRANSFER LENGTH are refused before any buffer is allocated,
 //! so no bound exceeds `MAX_TRANSFER_BYTES`.
